@@ -1,0 +1,218 @@
+//! An [`Artifact`] is one thing to scan: a file on disk, an archive member, or a decompressed
+//! stream, with the [`Location`] chain that says where it came from.
+//!
+//! Content is either in memory (small members, decompressed streams) or a file read on demand, so
+//! a 2 GB checkpoint is never loaded whole: scanners read headers and the pickle members they need.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::finding::Location;
+use crate::format::{sniff, Format, SNIFF_LEN};
+
+/// Something that can be read and seeked; what [`Content::open`] returns.
+pub trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// The bytes of an artifact.
+#[derive(Clone, Debug)]
+pub enum Content {
+    /// Held in memory (archive members, decompressed data, test input).
+    Memory(Arc<[u8]>),
+    /// A file on disk, or a byte range of one (a stored zip member, a tar member), read on demand.
+    File { path: PathBuf, start: u64, len: u64 },
+    /// A spooled temporary file (large decompressed streams); kept alive while the artifact lives.
+    Temp {
+        file: Arc<tempfile::NamedTempFile>,
+        len: u64,
+    },
+}
+
+impl Content {
+    pub fn from_vec(v: Vec<u8>) -> Self {
+        Content::Memory(Arc::from(v))
+    }
+
+    /// A whole file on disk.
+    pub fn file(path: PathBuf) -> io::Result<Self> {
+        let len = std::fs::metadata(&path)?.len();
+        Ok(Content::File {
+            path,
+            start: 0,
+            len,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Memory(b) => b.len() as u64,
+            Content::File { len, .. } | Content::Temp { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader over the content, positioned at its start. Buffered.
+    pub fn open(&self) -> io::Result<Box<dyn ReadSeek + '_>> {
+        match self {
+            Content::Memory(b) => Ok(Box::new(io::Cursor::new(&b[..]))),
+            Content::File { path, start, len } => {
+                let f = File::open(path)?;
+                Ok(Box::new(Window::new(
+                    BufReader::with_capacity(256 * 1024, f),
+                    *start,
+                    *len,
+                )?))
+            }
+            Content::Temp { file, len } => {
+                let f = file.reopen()?;
+                Ok(Box::new(Window::new(
+                    BufReader::with_capacity(256 * 1024, f),
+                    0,
+                    *len,
+                )?))
+            }
+        }
+    }
+
+    /// Up to `n` leading bytes.
+    pub fn head(&self, n: usize) -> io::Result<Vec<u8>> {
+        if let Content::Memory(b) = self {
+            return Ok(b.get(..n.min(b.len())).unwrap_or_default().to_vec());
+        }
+        let mut r = self.open()?;
+        let mut buf = Vec::with_capacity(n);
+        r.by_ref().take(n as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// The whole content, if it is at most `limit` bytes; `None` otherwise. Scanners call this only
+    /// for parts that are small by nature (headers, configs, pickle members).
+    pub fn read_all(&self, limit: u64) -> io::Result<Option<Arc<[u8]>>> {
+        if self.len() > limit {
+            return Ok(None);
+        }
+        if let Content::Memory(b) = self {
+            return Ok(Some(b.clone()));
+        }
+        let mut buf = Vec::with_capacity(self.len() as usize);
+        self.open()?.read_to_end(&mut buf)?;
+        Ok(Some(Arc::from(buf)))
+    }
+
+    /// The file path behind this content, when it is a whole file on disk (lets archive readers
+    /// seek in place instead of copying).
+    pub fn disk_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Content::File { path, start: 0, .. } => Some(path),
+            Content::Temp { file, .. } => Some(file.path()),
+            _ => None,
+        }
+    }
+}
+
+/// A `Read + Seek` view of `len` bytes starting at `start` in an underlying reader.
+pub struct Window<R> {
+    inner: R,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<R: Read + Seek> Window<R> {
+    pub fn new(mut inner: R, start: u64, len: u64) -> io::Result<Self> {
+        inner.seek(SeekFrom::Start(start))?;
+        Ok(Self {
+            inner,
+            start,
+            len,
+            pos: 0,
+        })
+    }
+}
+
+impl<R: Read + Seek> Read for Window<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let remaining = self.len.saturating_sub(self.pos);
+        if remaining == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(buf.get_mut(..want).unwrap_or_default())?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for Window<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target: i128 = match to {
+            SeekFrom::Start(o) => i128::from(o),
+            SeekFrom::End(d) => i128::from(self.len) + i128::from(d),
+            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+        };
+        if target < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before start",
+            ));
+        }
+        let target = u64::try_from(target).unwrap_or(u64::MAX);
+        self.inner
+            .seek(SeekFrom::Start(self.start.saturating_add(target)))?;
+        self.pos = target;
+        Ok(target)
+    }
+}
+
+/// One thing to scan.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub location: Location,
+    /// The file or member name, used for extension hints.
+    pub name: String,
+    pub content: Content,
+    /// The format it was sniffed (or hinted) as.
+    pub format: Format,
+    /// How many containers deep this artifact sits (0 for a file given on the command line).
+    pub depth: u32,
+}
+
+impl Artifact {
+    /// Builds an artifact, sniffing its format from its first bytes.
+    pub fn sniffed(
+        location: Location,
+        name: String,
+        content: Content,
+        depth: u32,
+    ) -> io::Result<Self> {
+        let head = content.head(SNIFF_LEN)?;
+        let format = sniff(&head, &name);
+        Ok(Self {
+            location,
+            name,
+            content,
+            format,
+            depth,
+        })
+    }
+
+    /// An in-memory artifact, mostly for tests and the library API.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Self {
+        let content = Content::from_vec(bytes);
+        let head = content.head(SNIFF_LEN).unwrap_or_default();
+        Self {
+            location: Location::file(name),
+            name: name.to_owned(),
+            format: sniff(&head, name),
+            content,
+            depth: 0,
+        }
+    }
+}

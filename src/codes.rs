@@ -1,0 +1,98 @@
+//! The catalogue of finding codes. Every code a scanner can emit is declared once, as a [`Code`]
+//! constant with its default severity and its documentation; `modelgate explain CODE` prints it and
+//! the SARIF rule table is built from it. Scanners list their codes via [`crate::Scanner::codes`].
+
+use crate::finding::Severity;
+
+/// A finding code and its documentation, written under fixed headings.
+#[derive(Debug)]
+pub struct Code {
+    /// `<scanner>/<hazard>`, kebab-case; names the hazard, not the fix.
+    pub id: &'static str,
+    pub severity: Severity,
+    /// One line: what the finding means.
+    pub summary: &'static str,
+    /// What exactly triggers it.
+    pub detects: &'static str,
+    /// Why it is dangerous.
+    pub why: &'static str,
+    /// A minimal example of content that triggers it.
+    pub example: &'static str,
+    /// What to do about it.
+    pub remediation: &'static str,
+    pub references: &'static [&'static str],
+}
+
+/// Codes raised by the engine and archive walker rather than a format scanner.
+pub mod engine {
+    use super::Code;
+    use crate::finding::Severity;
+
+    pub const UNSUPPORTED_FORMAT: Code = Code {
+        id: "engine/unsupported-format",
+        severity: Severity::Info,
+        summary: "A file was not scanned because no scanner understands its format yet.",
+        detects: "Artifacts whose content does not match any format modelgate scans (or a format whose scanner is not implemented yet).",
+        why: "A file that was not read cannot be called clean. It is listed so that nobody mistakes silence for approval.",
+        example: "A TFLite flatbuffer, a PNG image, or a text file inside a model directory.",
+        remediation: "Review the file by other means, or remove it from the artifact if it is not needed.",
+        references: &[],
+    };
+
+    pub const EXTENSION_MISMATCH: Code = Code {
+        id: "engine/extension-mismatch",
+        severity: Severity::Low,
+        summary: "The file's content does not match what its extension claims.",
+        detects: "A sniffed format that differs from the format implied by the file extension, e.g. a pickle named `.safetensors` or a zip named `.pkl`.",
+        why: "Loaders pick a code path by content, while people and some scanners trust the name. Disguised files are a classic way to slip a pickle past extension-based tooling.",
+        example: "weights.safetensors whose first bytes are `\\x80\\x04\\x95` (a protocol-4 pickle).",
+        remediation: "Rename the file to match its content, or find out why it was disguised.",
+        references: &["CVE-2025-10155"],
+    };
+
+    pub const BUDGET_EXCEEDED: Code = Code {
+        id: "engine/inconclusive",
+        severity: Severity::High,
+        summary: "A scan budget was exhausted, so part of the artifact was not analysed.",
+        detects: "Nesting deeper than the depth limit, more archive members or uncompressed bytes than allowed, a compression ratio above the limit, or a parser budget (opcodes, memo, stack) running out.",
+        why: "Attackers pad files to exhaust scanners. A partially read artifact cannot be declared clean, so the result is inconclusive rather than silent.",
+        example: "A zip bomb, or an archive nested 20 levels deep.",
+        remediation: "Inspect the artifact by hand, or raise the limit with the corresponding option if the file is legitimately large.",
+        references: &[],
+    };
+
+    pub const READ_ERROR: Code = Code {
+        id: "engine/read-error",
+        severity: Severity::Medium,
+        summary: "An artifact could not be read or decoded.",
+        detects: "I/O errors, truncated compressed streams and containers that fail to open.",
+        why: "What could not be read was not checked. A corrupt container may also be a deliberate parser differential: the real loader may read more than the scanner.",
+        example: "A gzip stream truncated in the middle.",
+        remediation: "Re-download or re-export the artifact and scan again.",
+        references: &[],
+    };
+
+    pub const ALL: &[&Code] = &[
+        &UNSUPPORTED_FORMAT,
+        &EXTENSION_MISMATCH,
+        &BUDGET_EXCEEDED,
+        &READ_ERROR,
+    ];
+}
+
+/// Every code known to this build: the engine's plus each registered scanner's.
+pub fn all() -> Vec<&'static Code> {
+    let mut v: Vec<&'static Code> = engine::ALL.to_vec();
+    v.extend(crate::walk::CODES.iter().copied());
+    for s in crate::scanners::SCANNERS {
+        v.extend(s.codes().iter().copied());
+    }
+    v.sort_by_key(|c| c.id);
+    v.dedup_by_key(|c| c.id);
+    v
+}
+
+/// Looks a code up by its id.
+pub fn find(id: &str) -> Option<&'static Code> {
+    all().into_iter().find(|c| c.id == id)
+}

@@ -1,0 +1,437 @@
+//! The scan engine: expands targets, routes artifacts to scanners, recurses into containers, and
+//! assembles one deterministic [`Report`]. This is the only place rayon is used for scanning.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{Artifact, Content};
+use crate::codes;
+use crate::error::{ScanError, SetupError};
+use crate::finding::{Finding, Location, Severity};
+use crate::format::{format_for_extension, Format};
+use crate::report::Report;
+use crate::scanners;
+use crate::signatures::SignatureDb;
+use crate::walk;
+
+/// Limits that bound the work and memory spent on one run, so hostile input yields an
+/// "inconclusive" finding instead of a hang or an out-of-memory kill.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    /// Containers nested deeper than this are not opened.
+    pub max_depth: u32,
+    /// Members expanded from all archives in one run.
+    pub max_members: u64,
+    /// Bytes produced by decompression across the run.
+    pub max_total_uncompressed: u64,
+    /// Largest allowed uncompressed/compressed ratio for one member (bomb detection).
+    pub max_ratio: u64,
+    /// Members up to this size are held in memory; larger ones are spooled to a temporary file.
+    pub max_in_memory: u64,
+    /// Largest pickle stream analysed (bytes). Larger streams are analysed up to this point.
+    pub max_pickle_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_members: 1_000_000,
+            max_total_uncompressed: 256 * 1024 * 1024 * 1024,
+            max_ratio: 2_000,
+            max_in_memory: 64 * 1024 * 1024,
+            max_pickle_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Options for an [`Engine`].
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Unknown (neither allowed nor denied) imports are high instead of medium.
+    pub strict: bool,
+    /// Worker threads; `None` uses every core.
+    pub jobs: Option<usize>,
+    pub limits: Limits,
+}
+
+/// Scan status of one artifact.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum Status {
+    /// Read completely by the named scanner.
+    Scanned { scanner: String },
+    /// A container that was expanded; its members are listed separately.
+    Expanded,
+    /// Not scanned; the reason says why. Never counts as clean.
+    Skipped { reason: String },
+    /// The scanner failed part-way; findings reported before the failure are kept.
+    Failed { error: String },
+}
+
+/// One artifact the run touched.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    pub location: Location,
+    pub format: Format,
+    pub size: u64,
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+/// Where scanners report. One per worker; merged at the end.
+#[derive(Debug, Default)]
+pub struct Sink {
+    pub findings: Vec<Finding>,
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+impl Sink {
+    pub fn push(&mut self, f: Finding) {
+        self.findings.push(f);
+    }
+
+    fn merge(&mut self, other: Sink) {
+        self.findings.extend(other.findings);
+        self.artifacts.extend(other.artifacts);
+    }
+}
+
+/// Per-run counters shared by all workers.
+#[derive(Debug, Default)]
+struct Budget {
+    members: AtomicU64,
+    uncompressed: AtomicU64,
+}
+
+/// Formats compiled from the signature database once per engine (policies are built here so that
+/// scanners, which are stateless statics, can look them up cheaply).
+#[derive(Debug)]
+pub struct Compiled {}
+
+impl Compiled {
+    #[allow(clippy::unnecessary_wraps)] // scanner policies compiled here can fail on bad signatures
+    fn new(_db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
+        Ok(Self {})
+    }
+}
+
+/// The scan engine. Cheap to share across threads; build one per configuration.
+#[derive(Debug)]
+pub struct Engine {
+    db: SignatureDb,
+    opts: EngineOptions,
+    compiled: Compiled,
+}
+
+/// What a scanner sees of the engine while scanning one artifact.
+pub struct ScanContext<'e> {
+    engine: &'e Engine,
+    budget: &'e Budget,
+}
+
+impl Engine {
+    pub fn new(db: SignatureDb, opts: EngineOptions) -> Result<Self, SetupError> {
+        let compiled = Compiled::new(&db, &opts)?;
+        Ok(Self { db, opts, compiled })
+    }
+
+    /// An engine with the embedded signatures and default options.
+    pub fn with_defaults() -> Result<Self, SetupError> {
+        Self::new(SignatureDb::embedded()?, EngineOptions::default())
+    }
+
+    pub fn signatures(&self) -> &SignatureDb {
+        &self.db
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    /// Scans files and directories. Paths in the report are shown as given.
+    pub fn scan_paths(&self, targets: &[PathBuf]) -> Result<Report, SetupError> {
+        for t in targets {
+            if !t.exists() && t.symlink_metadata().is_err() {
+                return Err(SetupError::MissingTarget(t.clone()));
+            }
+        }
+        let files = walk::expand_targets(targets);
+        let budget = Budget::default();
+        let run = || {
+            files
+                .par_iter()
+                .map(|entry| {
+                    let mut sink = Sink::default();
+                    let cx = ScanContext {
+                        engine: self,
+                        budget: &budget,
+                    };
+                    match entry {
+                        walk::TargetEntry::File { display, path } => {
+                            cx.scan_file(display, path, &mut sink);
+                        }
+                        walk::TargetEntry::Special { display, reason } => {
+                            sink.artifacts.push(ArtifactRecord {
+                                location: Location::file(display.clone()),
+                                format: Format::Unknown,
+                                size: 0,
+                                status: Status::Skipped {
+                                    reason: reason.clone(),
+                                },
+                            });
+                        }
+                    }
+                    sink
+                })
+                .reduce(Sink::default, |mut a, b| {
+                    a.merge(b);
+                    a
+                })
+        };
+        let sink = match self.opts.jobs {
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| SetupError::Invalid(format!("thread pool: {e}")))?
+                .install(run),
+            None => run(),
+        };
+        Ok(Report::build(
+            targets.iter().map(|t| t.display().to_string()).collect(),
+            self,
+            sink,
+        ))
+    }
+
+    /// Scans one in-memory artifact (library and gate entry point).
+    pub fn scan_bytes(&self, name: &str, bytes: Vec<u8>) -> Report {
+        let budget = Budget::default();
+        let cx = ScanContext {
+            engine: self,
+            budget: &budget,
+        };
+        let mut sink = Sink::default();
+        cx.scan_artifact(&Artifact::from_bytes(name, bytes), &mut sink);
+        Report::build(vec![name.to_owned()], self, sink)
+    }
+}
+
+impl ScanContext<'_> {
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.engine.opts.limits
+    }
+
+    pub fn strict(&self) -> bool {
+        self.engine.opts.strict
+    }
+
+    fn scan_file(&self, display: &str, path: &Path, sink: &mut Sink) {
+        let location = Location::file(display);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let artifact = Content::file(path.to_path_buf())
+            .and_then(|content| Artifact::sniffed(location.clone(), name, content, 0));
+        match artifact {
+            Ok(a) => self.scan_artifact(&a, sink),
+            Err(e) => {
+                sink.push(Finding::new(
+                    &codes::engine::READ_ERROR,
+                    location.clone(),
+                    format!("cannot read: {e}"),
+                ));
+                sink.artifacts.push(ArtifactRecord {
+                    location,
+                    format: Format::Unknown,
+                    size: 0,
+                    status: Status::Failed {
+                        error: e.to_string(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Routes one artifact: containers are expanded, everything else goes to its scanner.
+    pub fn scan_artifact(&self, a: &Artifact, sink: &mut Sink) {
+        if a.depth == 0 {
+            if let Some(expected) = format_for_extension(&a.name) {
+                let compatible = expected == a.format
+                    || (expected == Format::Pickle
+                        && matches!(a.format, Format::PytorchLegacy | Format::Zlib))
+                    || (expected == Format::Zip && a.format == Format::Zip);
+                if !compatible && a.format != Format::Unknown {
+                    sink.push(
+                        Finding::new(
+                            &codes::engine::EXTENSION_MISMATCH,
+                            a.location.clone(),
+                            format!(
+                                "extension suggests {} but the content is {}",
+                                expected.name(),
+                                a.format.name()
+                            ),
+                        )
+                        .evidence("sniffed", a.format.name())
+                        .evidence("extension", expected.name()),
+                    );
+                }
+            }
+        }
+        let size = a.content.len();
+        let record = |status| ArtifactRecord {
+            location: a.location.clone(),
+            format: a.format,
+            size,
+            status,
+        };
+        if a.format.is_archive() || a.format.is_compression() {
+            let status = match walk::expand(a, self, sink) {
+                Ok(()) => Status::Expanded,
+                Err(e) => {
+                    sink.push(Finding::new(
+                        &codes::engine::READ_ERROR,
+                        a.location.clone(),
+                        e.to_string(),
+                    ));
+                    Status::Failed {
+                        error: e.to_string(),
+                    }
+                }
+            };
+            sink.artifacts.push(record(status));
+            return;
+        }
+        let Some(scanner) = scanners::for_format(a.format) else {
+            let reason = format!("no scanner for format '{}'", a.format.name());
+            sink.artifacts.push(record(Status::Skipped { reason }));
+            return;
+        };
+        let status = match scanner.scan(a, self, sink) {
+            Ok(()) => Status::Scanned {
+                scanner: scanner.id().to_owned(),
+            },
+            Err(e) => Status::Failed {
+                error: e.to_string(),
+            },
+        };
+        sink.artifacts.push(record(status));
+    }
+
+    /// Scans content found inside `parent` (an archive member, an embedded pickle, a decompressed
+    /// stream). Enforces the depth budget; `format` overrides sniffing when the container knows
+    /// better (e.g. the pickle inside an `.npy`).
+    pub fn scan_nested(
+        &self,
+        parent: &Artifact,
+        member: &str,
+        content: Content,
+        format: Option<Format>,
+        sink: &mut Sink,
+    ) {
+        let location = parent.location.child(member);
+        let depth = parent.depth + 1;
+        if depth > self.limits().max_depth {
+            sink.push(
+                Finding::new(
+                    &codes::engine::BUDGET_EXCEEDED,
+                    location.clone(),
+                    format!(
+                        "nesting deeper than {} levels was not opened",
+                        self.limits().max_depth
+                    ),
+                )
+                .evidence("limit", "max-depth"),
+            );
+            sink.artifacts.push(ArtifactRecord {
+                location,
+                format: format.unwrap_or(Format::Unknown),
+                size: content.len(),
+                status: Status::Skipped {
+                    reason: "nesting depth limit".into(),
+                },
+            });
+            return;
+        }
+        let name = member.rsplit('/').next().unwrap_or(member).to_owned();
+        let artifact = match format {
+            Some(f) => Ok(Artifact {
+                location: location.clone(),
+                name,
+                content,
+                format: f,
+                depth,
+            }),
+            None => Artifact::sniffed(location.clone(), name, content, depth),
+        };
+        match artifact {
+            Ok(a) => self.scan_artifact(&a, sink),
+            Err(e) => sink.push(Finding::new(
+                &codes::engine::READ_ERROR,
+                location,
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// Scans several members in parallel (large archives) and merges their results into `sink`.
+    pub fn scan_nested_many(
+        &self,
+        parent: &Artifact,
+        members: Vec<(String, Content, Option<Format>)>,
+        sink: &mut Sink,
+    ) {
+        let merged = members
+            .into_par_iter()
+            .map(|(name, content, format)| {
+                let mut s = Sink::default();
+                self.scan_nested(parent, &name, content, format, &mut s);
+                s
+            })
+            .reduce(Sink::default, |mut a, b| {
+                a.merge(b);
+                a
+            });
+        sink.merge(merged);
+    }
+
+    /// Counts one expanded member against the run budget; `false` when the budget is spent.
+    pub fn take_member(&self) -> bool {
+        self.budget.members.fetch_add(1, Ordering::Relaxed) < self.limits().max_members
+    }
+
+    /// Counts decompressed bytes against the run budget; `false` when the budget is spent.
+    pub fn take_uncompressed(&self, n: u64) -> bool {
+        self.budget
+            .uncompressed
+            .fetch_add(n, Ordering::Relaxed)
+            .saturating_add(n)
+            <= self.limits().max_total_uncompressed
+    }
+
+    /// Convenience for scanners: a failure recorded as an error result.
+    pub fn malformed(format: &'static str, msg: impl Into<String>) -> ScanError {
+        ScanError::malformed(format, msg)
+    }
+
+    /// The severity given to an import that is neither allowed nor denied.
+    pub fn unknown_severity(&self) -> Severity {
+        if self.strict() {
+            Severity::High
+        } else {
+            Severity::Medium
+        }
+    }
+}

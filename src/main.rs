@@ -1,0 +1,318 @@
+//! The `modelgate` command line: a thin clap front end over the library. Errors become `anyhow`
+//! here and nowhere else.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use modelgate::finding::Severity;
+use modelgate::report::{modelscan, sarif, text};
+use modelgate::{codes, Engine, EngineOptions, Report, SignatureDb};
+
+/// Exit code for usage errors (modelscan's).
+const USAGE: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "modelgate",
+    version,
+    about = "Scan, convert and sign ML model files without executing them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OutFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// Files or directories to scan.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "text")]
+    format: OutFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Exit 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, default_value = "low")]
+    fail_on: Severity,
+    /// Treat imports that are neither allowed nor denied as high instead of medium.
+    #[arg(long)]
+    strict: bool,
+    /// Extra signature files (*.toml) that extend or override the built-in database.
+    #[arg(long, value_name = "DIR")]
+    signatures: Vec<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// List skipped artifacts in text output.
+    #[arg(long)]
+    show_skipped: bool,
+    /// No progress, no summary on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan model files, directories and archives.
+    Scan(ScanArgs),
+    /// Explain a finding code: what it detects, why it matters, what to do.
+    Explain {
+        /// A finding code such as pickle/unsafe-global; omit to list every code.
+        code: Option<String>,
+    },
+    /// List the signature database.
+    Signatures {
+        #[arg(long, value_name = "DIR")]
+        signatures: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop-in replacement for the `modelscan` CLI (also used when invoked as `modelscan`).
+    Modelscan(ModelscanArgs),
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(clap::Args)]
+struct ModelscanArgs {
+    #[command(subcommand)]
+    sub: Option<ModelscanSub>,
+    #[command(flatten)]
+    scan: ModelscanScan,
+}
+
+#[derive(Subcommand)]
+enum ModelscanSub {
+    /// Scan a path (modelscan's default command).
+    Scan(ModelscanScan),
+}
+
+#[derive(clap::Args, Clone)]
+struct ModelscanScan {
+    /// Path to the file or folder to scan.
+    #[arg(short = 'p', long = "path")]
+    path: Option<PathBuf>,
+    /// Reporting format.
+    #[arg(short = 'r', long = "reporting-format", default_value = "console", value_parser = ["console", "json", "custom"])]
+    reporting_format: String,
+    /// Optional file name for the JSON report.
+    #[arg(short = 'o', long = "output-file")]
+    output_file: Option<PathBuf>,
+    /// Print the list of files that were skipped.
+    #[arg(long)]
+    show_skipped: bool,
+    /// Logging level (accepted for compatibility).
+    #[arg(short = 'l', long = "log", default_value = "INFO")]
+    log: String,
+    /// modelscan settings file (accepted; its unsafe_globals extend the denylist in a later release).
+    #[arg(long = "settings-file")]
+    settings_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args_os().next().map(PathBuf::from);
+    let invoked_as_modelscan = argv0
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .is_some_and(|s| s == "modelscan");
+    let parsed = if invoked_as_modelscan {
+        let mut args: Vec<std::ffi::OsString> = vec!["modelgate".into(), "modelscan".into()];
+        args.extend(std::env::args_os().skip(1));
+        Cli::try_parse_from(args)
+    } else {
+        Cli::try_parse()
+    };
+    let cli = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("modelgate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Scan(args) => scan(&args),
+        Command::Explain { code } => Ok(explain(code.as_deref())),
+        Command::Signatures { signatures, json } => list_signatures(&signatures, json),
+        Command::Modelscan(args) => {
+            let scan = match args.sub {
+                Some(ModelscanSub::Scan(s)) => s,
+                None => args.scan,
+            };
+            modelscan_compat(&scan)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "modelgate",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn load_db(dirs: &[PathBuf]) -> Result<SignatureDb> {
+    let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    Ok(SignatureDb::load(&dirs)?)
+}
+
+fn scan(args: &ScanArgs) -> Result<u8> {
+    let db = load_db(&args.signatures)?;
+    let opts = EngineOptions {
+        strict: args.strict,
+        jobs: args.jobs,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::new(db, opts)?;
+    for p in &args.paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            eprintln!("modelgate: no such file or directory: {}", p.display());
+            return Ok(USAGE);
+        }
+    }
+    let report = engine.scan_paths(&args.paths)?;
+    let color = args.output.is_none()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let rendered = match args.format {
+        OutFormat::Text => text::render(
+            &report,
+            text::TextOptions {
+                color,
+                show_skipped: args.show_skipped,
+            },
+        ),
+        OutFormat::Json => report.to_json() + "\n",
+        OutFormat::Sarif => sarif::render(&report) + "\n",
+    };
+    write_out(args.output.as_ref(), &rendered)?;
+    Ok(report.exit_code(args.fail_on))
+}
+
+fn write_out(path: Option<&PathBuf>, s: &str) -> Result<()> {
+    match path {
+        Some(p) => std::fs::write(p, s).with_context(|| format!("writing {}", p.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(s.as_bytes())?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn explain(code: Option<&str>) -> u8 {
+    let Some(id) = code else {
+        for c in codes::all() {
+            println!("{:<40} {:<8} {}", c.id, c.severity, c.summary);
+        }
+        return 0;
+    };
+    let Some(c) = codes::find(id) else {
+        eprintln!("modelgate: unknown finding code {id:?}; `modelgate explain` lists them all");
+        return USAGE;
+    };
+    println!("{} ({})\n\n{}\n", c.id, c.severity, c.summary);
+    println!("What it detects\n  {}\n", c.detects);
+    println!("Why it is dangerous\n  {}\n", c.why);
+    println!("Example\n  {}\n", c.example);
+    println!("Remediation\n  {}", c.remediation);
+    if !c.references.is_empty() {
+        println!("\nReferences");
+        for r in c.references {
+            println!("  {r}");
+        }
+    }
+    0
+}
+
+fn list_signatures(dirs: &[PathBuf], json: bool) -> Result<u8> {
+    let db = load_db(dirs)?;
+    if json {
+        let v = serde_json::json!({ "info": db.info(), "entries": db.entries() });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let info = db.info();
+    println!(
+        "signature database {} ({} entries, sha256 {})",
+        info.version, info.entries, info.digest
+    );
+    for e in db.entries() {
+        let sev = e.severity.map(|s| s.to_string()).unwrap_or_default();
+        println!(
+            "{:<14} {:<8} {:<9} {}.{}  — {}",
+            e.kind,
+            format!("{:?}", e.action).to_lowercase(),
+            sev,
+            e.module,
+            e.name,
+            e.reason
+        );
+    }
+    Ok(0)
+}
+
+fn modelscan_compat(args: &ModelscanScan) -> Result<u8> {
+    let Some(path) = &args.path else {
+        eprintln!("Usage: modelscan scan [OPTIONS]\nTry 'modelscan scan --help' for help.\n\nError: Command expects path");
+        return Ok(USAGE);
+    };
+    if std::fs::symlink_metadata(path).is_err() {
+        eprintln!(
+            "Error: Invalid value for '-p' / '--path': Path '{}' does not exist.",
+            path.display()
+        );
+        return Ok(USAGE);
+    }
+    let engine = Engine::with_defaults()?;
+    let report: Report = engine.scan_paths(std::slice::from_ref(path))?;
+    let ts = chrono::Local::now()
+        .naive_local()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string();
+    let value = modelscan::to_value(&report, &path.display().to_string(), args.show_skipped, &ts);
+    if let Some(out) = &args.output_file {
+        std::fs::write(out, serde_json::to_string(&value)?)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    match args.reporting_format.as_str() {
+        "json" => println!("{}", serde_json::to_string(&value)?),
+        _ => {
+            println!(
+                "No settings file detected at {}/modelscan-settings.toml. Using defaults. \n",
+                std::env::current_dir()?.display()
+            );
+            print!("{}", modelscan::render_console(&value, args.show_skipped));
+        }
+    }
+    // modelscan's own precedence is 3 > 2 > 1; modelgate lets findings dominate (see README).
+    Ok(report.exit_code(Severity::Low))
+}

@@ -1,0 +1,522 @@
+//! The one archive walker: expands command-line targets into files, and containers (zip, tar, 7z,
+//! single-stream compression) into members that go back through the engine.
+//!
+//! Zip archives are read the way PyTorch's reader (miniz) reads them rather than the way a strict
+//! zip library does: data is located from the central directory's local-header offset, CRCs and
+//! flag bits do not stop the read, and a local-header name that differs from the central
+//! directory is itself a finding. A strict reader that refuses such a file would hand the attacker
+//! a "scanner error, loader happy" differential (CVE-2025-1944, -1945, -10156).
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::artifact::{Artifact, Content};
+use crate::codes::{self, Code};
+use crate::engine::{ScanContext, Sink};
+use crate::error::ScanError;
+use crate::finding::{Finding, Severity};
+use crate::format::Format;
+
+mod zipread;
+
+pub use zipread::{read_central_directory, ZipEntry, ZipIndex};
+
+/// A file found while expanding targets.
+#[derive(Debug, Clone)]
+pub enum TargetEntry {
+    /// A regular file to scan; `display` is the path as shown in reports.
+    File { display: String, path: PathBuf },
+    /// Something that is not a regular file (a symlink leaving the tree, a socket, …): reported
+    /// as skipped with the reason.
+    Special { display: String, reason: String },
+}
+
+/// Expands files and directories into a sorted list of files. Symlinks are not followed: a link
+/// is listed as skipped, because following it could leave the tree being scanned.
+pub fn expand_targets(targets: &[PathBuf]) -> Vec<TargetEntry> {
+    let mut out = Vec::new();
+    for t in targets {
+        let meta = std::fs::symlink_metadata(t);
+        match meta {
+            Ok(m) if m.is_dir() => {
+                for e in walkdir::WalkDir::new(t)
+                    .follow_links(false)
+                    .sort_by_file_name()
+                {
+                    match e {
+                        Ok(e) if e.file_type().is_file() => out.push(TargetEntry::File {
+                            display: e.path().display().to_string(),
+                            path: e.path().to_path_buf(),
+                        }),
+                        Ok(e) if e.file_type().is_dir() => {}
+                        Ok(e) => out.push(special(e.path(), e.file_type().is_symlink())),
+                        Err(err) => out.push(TargetEntry::Special {
+                            display: err
+                                .path()
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_default(),
+                            reason: format!("cannot read: {err}"),
+                        }),
+                    }
+                }
+            }
+            Ok(m) if m.is_file() => {
+                out.push(TargetEntry::File {
+                    display: t.display().to_string(),
+                    path: t.clone(),
+                });
+            }
+            Ok(m) if m.file_type().is_symlink() => {
+                // A symlink named explicitly on the command line is followed: the user asked for it.
+                if t.is_file() {
+                    out.push(TargetEntry::File {
+                        display: t.display().to_string(),
+                        path: t.clone(),
+                    });
+                } else if t.is_dir() {
+                    out.extend(expand_targets(&[t.join(".")]));
+                } else {
+                    out.push(special(t, true));
+                }
+            }
+            Ok(_) => out.push(special(t, false)),
+            Err(e) => out.push(TargetEntry::Special {
+                display: t.display().to_string(),
+                reason: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    out
+}
+
+fn special(p: &Path, symlink: bool) -> TargetEntry {
+    let reason = if symlink {
+        match std::fs::read_link(p) {
+            Ok(to) => format!("symbolic link to {} (not followed)", to.display()),
+            Err(_) => "symbolic link (not followed)".to_owned(),
+        }
+    } else {
+        "not a regular file".to_owned()
+    };
+    TargetEntry::Special {
+        display: p.display().to_string(),
+        reason,
+    }
+}
+
+pub const PATH_TRAVERSAL: Code = Code {
+    id: "archive/path-traversal",
+    severity: Severity::High,
+    summary: "An archive member's name escapes the extraction directory.",
+    detects: "Member names that are absolute, contain `..` segments, drive letters or backslash separators.",
+    why: "Extracting such an archive writes outside the target directory (\"zip slip\"), which can overwrite code or configuration that runs later.",
+    example: "A zip member named `../../home/user/.bashrc`.",
+    remediation: "Reject the archive; legitimate model archives never need such names.",
+    references: &["https://security.snyk.io/research/zip-slip-vulnerability"],
+};
+
+pub const SYMLINK: Code = Code {
+    id: "archive/symlink",
+    severity: Severity::Medium,
+    summary: "An archive contains a symbolic or hard link.",
+    detects: "Tar link entries and zip entries whose Unix mode marks them as symlinks.",
+    why: "Links let later members or loaders read or write files outside the archive (for example an ONNX external-data file that is a link to /etc/passwd).",
+    example: "A tar entry `weights.bin -> /root/.ssh/id_rsa`.",
+    remediation: "Remove links from model archives; ship regular files.",
+    references: &[],
+};
+
+pub const ZIP_HEADER_MISMATCH: Code = Code {
+    id: "archive/zip-header-mismatch",
+    severity: Severity::High,
+    summary: "A zip member's local header disagrees with the central directory.",
+    detects: "Different file names, sizes or compression methods in the local header and the central directory entry of the same member.",
+    why: "Readers disagree on which header to trust. Attackers use this so a strict scanner rejects or misreads the member while PyTorch's lenient reader loads the payload (CVE-2025-1944).",
+    example: "Central directory name `archive/data.pkl`, local header name `archive/datap.kl`.",
+    remediation: "Treat the archive as tampered; re-export it from a trusted source.",
+    references: &["CVE-2025-1944", "GHSA-7q5r-7gvp-wc82"],
+};
+
+pub const ZIP_FLAGS: Code = Code {
+    id: "archive/zip-suspicious-flags",
+    severity: Severity::Medium,
+    summary: "A zip member sets encryption or patch flag bits on plain data.",
+    detects: "General-purpose flag bits 0x1 (encrypted), 0x20 (patched data) or 0x40 (strong encryption) on a member whose content is readable anyway.",
+    why: "Strict zip libraries refuse such members, so scanners built on them skip the file, while PyTorch ignores the flags and loads it (CVE-2025-1945).",
+    example: "`archive/data.pkl` with flag 0x0001 but stored, unencrypted pickle bytes.",
+    remediation: "Treat the archive as tampered.",
+    references: &["CVE-2025-1945", "GHSA-w8jq-xcqf-f792"],
+};
+
+pub const ZIP_CRC: Code = Code {
+    id: "archive/crc-mismatch",
+    severity: Severity::Medium,
+    summary: "A zip member's CRC-32 does not match its content.",
+    detects: "The CRC recorded in the central directory differs from the CRC of the member's bytes.",
+    why: "Bytes were changed after the archive was written. Strict readers stop here while PyTorch's reader does not check CRCs, so payloads edited into an archive load fine (CVE-2025-10156).",
+    example: "A pickle member edited in place with a hex editor.",
+    remediation: "Treat the archive as tampered.",
+    references: &["CVE-2025-10156"],
+};
+
+pub const ZIP_POLYGLOT: Code = Code {
+    id: "archive/polyglot",
+    severity: Severity::Medium,
+    summary: "Data precedes or follows the zip structure (the file is also something else).",
+    detects: "A zip whose central directory lies at a shifted offset because bytes were prepended, or whose first bytes are not a zip header while a valid zip is found at the end.",
+    why: "Polyglot files are parsed differently by different tools: an image viewer, a pickle loader and a zip reader can each see a different file.",
+    example: "A PNG header followed by a PyTorch zip archive.",
+    remediation: "Find out why the file carries two formats; ship each part separately.",
+    references: &[],
+};
+
+pub const DUPLICATE_MEMBER: Code = Code {
+    id: "archive/duplicate-member",
+    severity: Severity::Medium,
+    summary: "Two archive members have the same name.",
+    detects: "Repeated member names in a zip central directory or a tar stream.",
+    why: "Different readers keep different copies (first or last), so a scanner may check the harmless copy while the loader reads the other.",
+    example: "Two `archive/data.pkl` entries, one benign and one malicious.",
+    remediation: "Treat the archive as tampered.",
+    references: &[],
+};
+
+pub const BOMB: Code = Code {
+    id: "archive/compression-bomb",
+    severity: Severity::High,
+    summary: "A compressed member expands far beyond its compressed size.",
+    detects: "A decompression ratio above the configured limit, or decompressed output beyond the run's byte budget.",
+    why: "Decompression bombs exhaust memory or disk in loaders and scanners alike.",
+    example: "A 42 KB zip that expands to petabytes.",
+    remediation: "Reject the file.",
+    references: &[],
+};
+
+/// Codes raised by the walker.
+pub static CODES: &[&Code] = &[
+    &PATH_TRAVERSAL,
+    &SYMLINK,
+    &ZIP_HEADER_MISMATCH,
+    &ZIP_FLAGS,
+    &ZIP_CRC,
+    &ZIP_POLYGLOT,
+    &DUPLICATE_MEMBER,
+    &BOMB,
+];
+
+/// Whether a member name would escape an extraction directory.
+pub fn is_traversal(name: &str) -> bool {
+    let n = name.replace('\\', "/");
+    n.starts_with('/')
+        || n.split('/').any(|seg| seg == "..")
+        || (n.len() >= 2 && n.as_bytes().get(1) == Some(&b':'))
+        || name.contains('\\')
+}
+
+/// Expands one container artifact into its members.
+pub fn expand(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+    match a.format {
+        Format::Zip => zipread::expand_zip(a, cx, sink),
+        Format::Tar => expand_tar(a, cx, sink),
+        Format::SevenZip => expand_7z(a, cx, sink),
+        f if f.is_compression() => decompress(a, cx, sink),
+        f => Err(ScanError::Unsupported(format!(
+            "{} is not a container",
+            f.name()
+        ))),
+    }
+}
+
+/// A reader that decompresses `format`.
+fn decoder<'a>(format: Format, input: Box<dyn Read + 'a>) -> Result<Box<dyn Read + 'a>, ScanError> {
+    Ok(match format {
+        Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Format::Zlib => Box::new(flate2::read::ZlibDecoder::new(input)),
+        Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
+        Format::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
+        Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
+        Format::Xz | Format::Lzma => {
+            // lzma-rs decodes from a BufRead into a Write; run it fully into a bounded buffer.
+            let mut out = LimitedVec::new(u64::MAX);
+            let mut br = io::BufReader::new(input);
+            let res = if format == Format::Xz {
+                lzma_rs::xz_decompress(&mut br, &mut out)
+            } else {
+                lzma_rs::lzma_decompress(&mut br, &mut out)
+            };
+            res.map_err(|e| ScanError::malformed(format.name(), e.to_string()))?;
+            Box::new(io::Cursor::new(out.buf))
+        }
+        f => {
+            return Err(ScanError::Unsupported(format!(
+                "no decoder for {}",
+                f.name()
+            )))
+        }
+    })
+}
+
+struct LimitedVec {
+    buf: Vec<u8>,
+    limit: u64,
+}
+
+impl LimitedVec {
+    fn new(limit: u64) -> Self {
+        Self {
+            buf: Vec::new(),
+            limit,
+        }
+    }
+}
+
+impl io::Write for LimitedVec {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.buf.len() as u64 + b.len() as u64 > self.limit {
+            return Err(io::Error::other("decompressed size limit"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Drains `r` into memory, or into a temporary file past `max_in_memory`, enforcing the ratio and
+/// run budgets. Returns `None` (after reporting a finding) when a budget stops it.
+pub fn spool(
+    r: &mut dyn Read,
+    compressed_len: u64,
+    a: &Artifact,
+    member: &str,
+    cx: &ScanContext<'_>,
+    sink: &mut Sink,
+) -> Result<Option<Content>, ScanError> {
+    let limits = cx.limits();
+    let ratio_cap = compressed_len
+        .max(1)
+        .saturating_mul(limits.max_ratio)
+        .max(1024 * 1024);
+    let mut mem: Vec<u8> = Vec::new();
+    let mut temp: Option<tempfile::NamedTempFile> = None;
+    let mut total: u64 = 0;
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        let n = match r.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(ScanError::malformed(
+                    "compressed stream",
+                    format!("{member}: {e}"),
+                ));
+            }
+        };
+        total += n as u64;
+        if total > ratio_cap || !cx.take_uncompressed(n as u64) {
+            sink.push(
+                Finding::new(
+                    &BOMB,
+                    a.location.child(member),
+                    format!(
+                        "decompression stopped after {total} bytes (compressed size {compressed_len}, ratio limit {})",
+                        limits.max_ratio
+                    ),
+                )
+                .evidence("compressed", compressed_len.to_string()),
+            );
+            sink.push(Finding::new(
+                &codes::engine::BUDGET_EXCEEDED,
+                a.location.child(member),
+                "content past the decompression limit was not analysed",
+            ));
+            return Ok(None);
+        }
+        let data = chunk.get(..n).unwrap_or_default();
+        if let Some(t) = temp.as_mut() {
+            io::Write::write_all(t, data)?;
+        } else if total > limits.max_in_memory {
+            let mut t = tempfile::NamedTempFile::new()?;
+            io::Write::write_all(&mut t, &mem)?;
+            io::Write::write_all(&mut t, data)?;
+            mem = Vec::new();
+            temp = Some(t);
+        } else {
+            mem.extend_from_slice(data);
+        }
+    }
+    Ok(Some(match temp {
+        Some(mut t) => {
+            io::Write::flush(&mut t)?;
+            Content::Temp {
+                file: std::sync::Arc::new(t),
+                len: total,
+            }
+        }
+        None => Content::from_vec(mem),
+    }))
+}
+
+/// The member name for a decompressed stream: the file name without its compression suffix.
+fn decompressed_name(name: &str, format: Format) -> String {
+    let lower = name.to_ascii_lowercase();
+    for suffix in [
+        ".gz", ".gzip", ".tgz", ".bz2", ".xz", ".lzma", ".zst", ".zstd", ".lz4", ".z", ".zlib",
+    ] {
+        if lower.ends_with(suffix) && name.len() > suffix.len() {
+            let stem = name.get(..name.len() - suffix.len()).unwrap_or(name);
+            return if suffix == ".tgz" {
+                format!("{stem}.tar")
+            } else {
+                stem.to_owned()
+            };
+        }
+    }
+    format!("{name}[{}]", format.name())
+}
+
+fn decompress(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+    let input = a.content.open()?;
+    let mut dec = decoder(a.format, Box::new(input))?;
+    let member = decompressed_name(&a.name, a.format);
+    if let Some(content) = spool(&mut dec, a.content.len(), a, &member, cx, sink)? {
+        cx.scan_nested(a, &member, content, None, sink);
+    }
+    Ok(())
+}
+
+fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+    let mut reader = a.content.open()?;
+    let mut archive = tar::Archive::new(&mut reader);
+    let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let backing = a.content.clone();
+    let entries = archive
+        .entries_with_seek()
+        .map_err(|e| ScanError::malformed("tar", e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ScanError::malformed("tar", e.to_string()))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        if is_traversal(&name) {
+            sink.push(
+                Finding::new(
+                    &PATH_TRAVERSAL,
+                    a.location.child(&name),
+                    format!("tar member name escapes the archive: {name}"),
+                )
+                .evidence("member", &name),
+            );
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let sev = if target.starts_with('/') || target.split('/').any(|s| s == "..") {
+                Severity::High
+            } else {
+                SYMLINK.severity
+            };
+            sink.push(
+                Finding::new(
+                    &SYMLINK,
+                    a.location.child(&name),
+                    format!("link {name} -> {target}"),
+                )
+                .severity(sev)
+                .evidence("target", target),
+            );
+            continue;
+        }
+        if !kind.is_file()
+            && kind != tar::EntryType::Continuous
+            && kind != tar::EntryType::GNUSparse
+        {
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            sink.push(Finding::new(
+                &DUPLICATE_MEMBER,
+                a.location.child(&name),
+                format!("tar member {name} appears more than once"),
+            ));
+        }
+        if !cx.take_member() {
+            sink.push(Finding::new(
+                &codes::engine::BUDGET_EXCEEDED,
+                a.location.clone(),
+                "member limit reached; remaining tar members were not scanned",
+            ));
+            break;
+        }
+        let size = entry.size();
+        let start = entry.raw_file_position();
+        let content = match &backing {
+            Content::Memory(b) => {
+                let s = usize::try_from(start).unwrap_or(usize::MAX);
+                let e = s.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+                match b.get(s..e) {
+                    Some(slice) => Content::from_vec(slice.to_vec()),
+                    None => {
+                        return Err(ScanError::malformed(
+                            "tar",
+                            format!("member {name} runs past the end"),
+                        ))
+                    }
+                }
+            }
+            Content::File {
+                path,
+                start: base,
+                len,
+            } => {
+                if start.saturating_add(size) > *len {
+                    return Err(ScanError::malformed(
+                        "tar",
+                        format!("member {name} runs past the end"),
+                    ));
+                }
+                Content::File {
+                    path: path.clone(),
+                    start: base + start,
+                    len: size,
+                }
+            }
+            Content::Temp { file, len } => {
+                if start.saturating_add(size) > *len {
+                    return Err(ScanError::malformed(
+                        "tar",
+                        format!("member {name} runs past the end"),
+                    ));
+                }
+                Content::File {
+                    path: file.path().to_path_buf(),
+                    start,
+                    len: size,
+                }
+            }
+        };
+        members.push((name, content, None));
+    }
+    // Temp-backed members refer to the temp file by path; `backing` keeps it alive until here.
+    let _keep = backing;
+    cx.scan_nested_many(a, members, sink);
+    Ok(())
+}
+
+fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+    let _ = (a, cx, sink);
+    Err(ScanError::Unsupported("7z".into()))
+}
+
+/// Reads a byte range of `content` into memory (bounded by the caller).
+pub fn read_range(content: &Content, start: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut r = content.open()?;
+    r.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 * 1024 * 1024));
+    r.take(len).read_to_end(&mut buf)?;
+    Ok(buf)
+}

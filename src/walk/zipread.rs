@@ -1,0 +1,407 @@
+//! A lenient zip reader that mirrors PyTorch's `PyTorchStreamReader` (miniz): it trusts the
+//! central directory, finds each member's data through its local header, ignores CRCs and flag
+//! bits while reading, and reports every inconsistency as a finding instead of stopping.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+
+use super::{
+    is_traversal, read_range, spool, DUPLICATE_MEMBER, PATH_TRAVERSAL, SYMLINK, ZIP_CRC, ZIP_FLAGS,
+    ZIP_HEADER_MISMATCH, ZIP_POLYGLOT,
+};
+use crate::artifact::{Artifact, Content};
+use crate::codes;
+use crate::engine::{ScanContext, Sink};
+use crate::error::ScanError;
+use crate::finding::Finding;
+use crate::format::Format;
+
+/// One central-directory entry, with the data location resolved through its local header.
+#[derive(Debug, Clone)]
+pub struct ZipEntry {
+    pub name: String,
+    pub local_name: Option<String>,
+    pub method: u16,
+    pub flags: u16,
+    pub local_flags: Option<u16>,
+    pub crc32: u32,
+    pub compressed_size: u64,
+    pub uncompressed_size: u64,
+    /// Absolute offset of the member's data in the file (after the local header).
+    pub data_start: Option<u64>,
+    pub unix_mode: Option<u32>,
+    pub is_dir: bool,
+}
+
+/// The parsed central directory.
+#[derive(Debug, Clone)]
+pub struct ZipIndex {
+    pub entries: Vec<ZipEntry>,
+    /// Bytes before the first local header (prepended data shifts every offset by this much).
+    pub prefix: u64,
+    /// Bytes after the end-of-central-directory record (beyond its comment).
+    pub trailing: u64,
+}
+
+fn le16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+fn le64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn bad(msg: impl Into<String>) -> ScanError {
+    ScanError::malformed("zip", msg)
+}
+
+/// Reads the central directory of `content`, resolving each entry's local header.
+pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> {
+    let len = content.len();
+    let mut r = content.open()?;
+    let tail_len = len.min(65_557 + 22);
+    r.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    r.by_ref().take(tail_len).read_to_end(&mut tail)?;
+    let eocd_rel = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail.get(i..i + 4) == Some(b"PK\x05\x06"))
+        .ok_or_else(|| bad("no end-of-central-directory record"))?;
+    let eocd_pos = len - tail_len + eocd_rel as u64;
+    let e = tail.get(eocd_rel..).unwrap_or_default();
+    let mut count = u64::from(le16(e, 10).ok_or_else(|| bad("short EOCD"))?);
+    let mut cd_size = u64::from(le32(e, 12).ok_or_else(|| bad("short EOCD"))?);
+    let mut cd_offset = u64::from(le32(e, 16).ok_or_else(|| bad("short EOCD"))?);
+    let comment_len = u64::from(le16(e, 20).unwrap_or(0));
+    let mut cd_end = eocd_pos;
+    // Zip64: the locator sits right before the EOCD.
+    if (count == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff) && eocd_rel >= 20 {
+        let loc = tail.get(eocd_rel - 20..eocd_rel).unwrap_or_default();
+        if loc.get(..4) == Some(b"PK\x06\x07") {
+            let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;
+            let rec = read_range(content, z64_pos, 56)?;
+            if rec.get(..4) == Some(b"PK\x06\x06") {
+                count = le64(&rec, 32).ok_or_else(|| bad("short zip64 EOCD"))?;
+                cd_size = le64(&rec, 40).ok_or_else(|| bad("short zip64 EOCD"))?;
+                cd_offset = le64(&rec, 48).ok_or_else(|| bad("short zip64 EOCD"))?;
+                cd_end = z64_pos;
+            }
+        }
+    }
+    // Prepended data: the directory really starts right before the EOCD (or zip64 record).
+    let actual_cd = cd_end
+        .checked_sub(cd_size)
+        .ok_or_else(|| bad("central directory larger than file"))?;
+    let prefix = actual_cd.saturating_sub(cd_offset);
+    if cd_size > 512 * 1024 * 1024 {
+        return Err(bad("central directory larger than 512 MiB"));
+    }
+    let cd = read_range(content, actual_cd, cd_size)?;
+    let mut entries = Vec::new();
+    let mut local_offsets = Vec::new();
+    let mut p = 0usize;
+    while p + 46 <= cd.len() && entries.len() as u64 <= count.max(1).saturating_mul(2) {
+        if cd.get(p..p + 4) != Some(b"PK\x01\x02") {
+            break;
+        }
+        let h = cd.get(p..).unwrap_or_default();
+        let made_by = le16(h, 4).unwrap_or(0);
+        let flags = le16(h, 8).unwrap_or(0);
+        let method = le16(h, 10).unwrap_or(0);
+        let crc32 = le32(h, 16).unwrap_or(0);
+        let mut csize = u64::from(le32(h, 20).unwrap_or(0));
+        let mut usize_ = u64::from(le32(h, 24).unwrap_or(0));
+        let nlen = usize::from(le16(h, 28).unwrap_or(0));
+        let xlen = usize::from(le16(h, 30).unwrap_or(0));
+        let clen = usize::from(le16(h, 32).unwrap_or(0));
+        let ext_attr = le32(h, 38).unwrap_or(0);
+        let mut lho = u64::from(le32(h, 42).unwrap_or(0));
+        let name_bytes = h
+            .get(46..46 + nlen)
+            .ok_or_else(|| bad("truncated central directory name"))?;
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        let extra = h.get(46 + nlen..46 + nlen + xlen).unwrap_or_default();
+        // Zip64 extended information extra field (0x0001): present fields in fixed order.
+        let mut x = 0usize;
+        while x + 4 <= extra.len() {
+            let id = le16(extra, x).unwrap_or(0);
+            let sz = usize::from(le16(extra, x + 2).unwrap_or(0));
+            if id == 1 {
+                let mut q = x + 4;
+                if usize_ == 0xffff_ffff {
+                    usize_ = le64(extra, q).unwrap_or(usize_);
+                    q += 8;
+                }
+                if csize == 0xffff_ffff {
+                    csize = le64(extra, q).unwrap_or(csize);
+                    q += 8;
+                }
+                if lho == 0xffff_ffff {
+                    lho = le64(extra, q).unwrap_or(lho);
+                }
+            }
+            x += 4 + sz;
+        }
+        let unix_mode = (made_by >> 8 == 3).then_some(ext_attr >> 16);
+        entries.push(ZipEntry {
+            is_dir: name.ends_with('/'),
+            name,
+            local_name: None,
+            method,
+            flags,
+            local_flags: None,
+            crc32,
+            compressed_size: csize,
+            uncompressed_size: usize_,
+            data_start: None,
+            unix_mode,
+        });
+        local_offsets.push(lho);
+        p += 46 + nlen + xlen + clen;
+    }
+    // Resolve local headers.
+    for (e, lho) in entries.iter_mut().zip(local_offsets) {
+        let at = lho.saturating_add(prefix);
+        let Ok(h) = read_range(content, at, 30) else {
+            continue;
+        };
+        if h.get(..4) != Some(b"PK\x03\x04") {
+            continue;
+        }
+        let nlen = u64::from(le16(&h, 26).unwrap_or(0));
+        let xlen = u64::from(le16(&h, 28).unwrap_or(0));
+        e.local_flags = le16(&h, 6);
+        if let Ok(n) = read_range(content, at + 30, nlen) {
+            e.local_name = Some(String::from_utf8_lossy(&n).into_owned());
+        }
+        e.data_start = Some(at + 30 + nlen + xlen);
+    }
+    let trailing = len.saturating_sub(eocd_pos + 22 + comment_len);
+    Ok(ZipIndex {
+        entries,
+        prefix,
+        trailing,
+    })
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(data);
+    c.sum()
+}
+
+/// Expands a zip artifact: reports structural tricks, then scans every member.
+pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+    let index = read_central_directory(&a.content)?;
+    if index.prefix > 0 {
+        sink.push(
+            Finding::new(
+                &ZIP_POLYGLOT,
+                a.location.clone(),
+                format!("{} bytes precede the zip archive", index.prefix),
+            )
+            .evidence("prefix-bytes", index.prefix.to_string()),
+        );
+    }
+    if index.trailing > 0 {
+        sink.push(
+            Finding::new(
+                &ZIP_POLYGLOT,
+                a.location.clone(),
+                format!("{} bytes follow the end of the zip archive", index.trailing),
+            )
+            .evidence("trailing-bytes", index.trailing.to_string()),
+        );
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut members = Vec::new();
+    for e in &index.entries {
+        *seen.entry(e.name.as_str()).or_default() += 1;
+        if seen.get(e.name.as_str()) == Some(&2) {
+            sink.push(Finding::new(
+                &DUPLICATE_MEMBER,
+                a.location.child(&e.name),
+                format!("zip member {} appears more than once", e.name),
+            ));
+        }
+        let loc = a.location.child(&e.name);
+        if is_traversal(&e.name) {
+            sink.push(Finding::new(
+                &PATH_TRAVERSAL,
+                loc.clone(),
+                format!("zip member name escapes the archive: {}", e.name),
+            ));
+        }
+        if let Some(ln) = &e.local_name {
+            if ln != &e.name {
+                sink.push(
+                    Finding::new(
+                        &ZIP_HEADER_MISMATCH,
+                        loc.clone(),
+                        format!(
+                            "local header names the member {ln:?}, the central directory {:?}",
+                            e.name
+                        ),
+                    )
+                    .evidence("local-name", ln.clone()),
+                );
+            }
+        }
+        let flags = e.flags | e.local_flags.unwrap_or(0);
+        if flags & 0x61 != 0 {
+            sink.push(
+                Finding::new(
+                    &ZIP_FLAGS,
+                    loc.clone(),
+                    format!(
+                        "member sets flag bits {:#06x} (encryption/patch)",
+                        flags & 0x61
+                    ),
+                )
+                .evidence("flags", format!("{flags:#06x}")),
+            );
+        }
+        if e.unix_mode.is_some_and(|m| m & 0o170_000 == 0o120_000) {
+            sink.push(Finding::new(
+                &SYMLINK,
+                loc.clone(),
+                format!("zip member {} is a symbolic link", e.name),
+            ));
+            continue;
+        }
+        if e.is_dir {
+            continue;
+        }
+        let Some(start) = e.data_start else {
+            sink.push(Finding::new(
+                &codes::engine::READ_ERROR,
+                loc,
+                "member's local header is missing or corrupt; not scanned",
+            ));
+            continue;
+        };
+        if !cx.take_member() {
+            sink.push(Finding::new(
+                &codes::engine::BUDGET_EXCEEDED,
+                a.location.clone(),
+                "member limit reached; remaining zip members were not scanned",
+            ));
+            break;
+        }
+        if start.saturating_add(e.compressed_size) > a.content.len() {
+            sink.push(Finding::new(
+                &codes::engine::READ_ERROR,
+                loc,
+                "member data runs past the end of the archive; not scanned",
+            ));
+            continue;
+        }
+        let Some(content) = member_content(a, e, start, cx, sink)? else {
+            continue;
+        };
+        members.push((e.name.clone(), content, None::<Format>));
+    }
+    cx.scan_nested_many(a, members, sink);
+    Ok(())
+}
+
+/// The content of one member: stored data is referenced in place (no copy for files on disk),
+/// compressed data is decompressed under the engine's budgets.
+fn member_content(
+    a: &Artifact,
+    e: &ZipEntry,
+    start: u64,
+    cx: &ScanContext<'_>,
+    sink: &mut Sink,
+) -> Result<Option<Content>, ScanError> {
+    let loc = a.location.child(&e.name);
+    let stored_range = || -> Content {
+        match &a.content {
+            Content::File {
+                path, start: base, ..
+            } => Content::File {
+                path: path.clone(),
+                start: base + start,
+                len: e.compressed_size,
+            },
+            Content::Temp { file, .. } => Content::File {
+                path: file.path().to_path_buf(),
+                start,
+                len: e.compressed_size,
+            },
+            Content::Memory(b) => {
+                let s = usize::try_from(start).unwrap_or(usize::MAX);
+                let end =
+                    s.saturating_add(usize::try_from(e.compressed_size).unwrap_or(usize::MAX));
+                Content::from_vec(b.get(s..end).unwrap_or_default().to_vec())
+            }
+        }
+    };
+    let content = match e.method {
+        0 => stored_range(),
+        8 | 12 | 93 | 14 | 9 => {
+            let raw = stored_range();
+            let input = raw.open()?;
+            let mut dec: Box<dyn Read> = match e.method {
+                8 => Box::new(flate2::read::DeflateDecoder::new(input)),
+                12 => Box::new(bzip2::read::BzDecoder::new(input)),
+                93 => Box::new(zstd::stream::read::Decoder::new(input)?),
+                _ => {
+                    sink.push(Finding::new(
+                        &codes::engine::UNSUPPORTED_FORMAT,
+                        loc,
+                        format!(
+                            "zip compression method {} is not supported; member not scanned",
+                            e.method
+                        ),
+                    ));
+                    return Ok(None);
+                }
+            };
+            match spool(&mut dec, e.compressed_size, a, &e.name, cx, sink) {
+                Ok(Some(c)) => c,
+                Ok(None) => return Ok(None),
+                Err(err) => {
+                    sink.push(Finding::new(
+                        &codes::engine::READ_ERROR,
+                        loc,
+                        format!("cannot decompress member: {err}"),
+                    ));
+                    return Ok(None);
+                }
+            }
+        }
+        m => {
+            sink.push(Finding::new(
+                &codes::engine::UNSUPPORTED_FORMAT,
+                loc,
+                format!("zip compression method {m} is not supported; member not scanned"),
+            ));
+            return Ok(None);
+        }
+    };
+    // CRC check on what will actually be analysed. Raw data (tensor storages) is not read at all,
+    // so a large checkpoint costs only its directory and pickle members.
+    let head = content.head(crate::format::SNIFF_LEN)?;
+    let analysed = crate::format::sniff(&head, &e.name) != Format::Unknown;
+    if analysed && content.len() <= cx.limits().max_in_memory {
+        if let Some(bytes) = content.read_all(cx.limits().max_in_memory)? {
+            let actual = crc32(&bytes);
+            if actual != e.crc32 && !(e.flags & 0x08 != 0 && e.crc32 == 0) {
+                sink.push(
+                    Finding::new(
+                        &ZIP_CRC,
+                        loc,
+                        format!("CRC-32 is {actual:08x}, the directory says {:08x}", e.crc32),
+                    )
+                    .evidence("expected", format!("{:08x}", e.crc32))
+                    .evidence("actual", format!("{actual:08x}")),
+                );
+            }
+            return Ok(Some(Content::Memory(bytes)));
+        }
+    }
+    Ok(Some(content))
+}
