@@ -44,6 +44,13 @@ pub enum Format {
     Tflite,
     /// Python source (travels with models as `trust_remote_code` or custom layers).
     Python,
+    /// Bytes that the container's loader only ever reads as numbers or plain text, never as code:
+    /// tensor storages (`<prefix>/data/<key>` in a PyTorch zip) and the archive's small metadata
+    /// records. Assigned by the archive walker from the container's structure, never by sniffing.
+    Data,
+    /// A member of a legacy PyTorch tar checkpoint (`sys_info`, `pickle`, `storages`, `tensors`):
+    /// pickles interleaved with raw storage bytes. Assigned by the tar walker.
+    TorchTarMember,
     /// Anything else.
     Unknown,
 }
@@ -74,6 +81,8 @@ impl Format {
             Format::KerasMetadata => "keras-metadata",
             Format::Tflite => "tflite",
             Format::Python => "python",
+            Format::Data => "data",
+            Format::TorchTarMember => "pytorch-tar-member",
             Format::Unknown => "unknown",
         }
     }

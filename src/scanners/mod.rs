@@ -23,8 +23,10 @@ pub trait Scanner: Sync {
     fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError>;
 }
 
+pub mod data;
+
 /// Every scanner, one line per format family.
-pub static SCANNERS: &[&dyn Scanner] = &[];
+pub static SCANNERS: &[&dyn Scanner] = &[&data::DataScanner];
 
 /// The scanner that claims `format`, if any.
 pub fn for_format(format: Format) -> Option<&'static dyn Scanner> {

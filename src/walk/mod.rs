@@ -503,6 +503,21 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
     }
     // Temp-backed members refer to the temp file by path; `backing` keeps it alive until here.
     let _keep = backing;
+    // Legacy PyTorch tar checkpoints: these members interleave pickles with raw storage bytes and
+    // need the PyTorch scanner's knowledge of that layout.
+    const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
+    let is_torch_tar = TORCH_TAR.iter().all(|n| {
+        members
+            .iter()
+            .any(|(m, _, _)| m.trim_start_matches("./") == *n)
+    });
+    if is_torch_tar {
+        for (m, _, hint) in &mut members {
+            if TORCH_TAR.contains(&m.trim_start_matches("./")) {
+                *hint = Some(Format::TorchTarMember);
+            }
+        }
+    }
     cx.scan_nested_many(a, members, sink);
     Ok(())
 }

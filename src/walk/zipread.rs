@@ -217,6 +217,7 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
     }
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut members = Vec::new();
+    let torch_prefixes = torch_prefixes(&index);
     for e in &index.entries {
         *seen.entry(e.name.as_str()).or_default() += 1;
         if seen.get(e.name.as_str()) == Some(&2) {
@@ -301,7 +302,8 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
         let Some(content) = member_content(a, e, start, cx, sink)? else {
             continue;
         };
-        members.push((e.name.clone(), content, None::<Format>));
+        let hint = torch_member_hint(&torch_prefixes, &e.name, &content)?;
+        members.push((e.name.clone(), content, hint));
     }
     cx.scan_nested_many(a, members, sink);
     Ok(())
@@ -404,4 +406,67 @@ fn member_content(
         }
     }
     Ok(Some(content))
+}
+
+/// The record prefixes (`archive/`, `model_name/`, or empty) of PyTorch archives inside this zip:
+/// every folder holding a `data.pkl` or `constants.pkl` record.
+fn torch_prefixes(index: &ZipIndex) -> Vec<String> {
+    let mut v: Vec<String> = index
+        .entries
+        .iter()
+        .filter_map(|e| {
+            e.name
+                .strip_suffix("data.pkl")
+                .or_else(|| e.name.strip_suffix("constants.pkl"))
+                .filter(|p| p.is_empty() || p.ends_with('/'))
+                .map(str::to_owned)
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Members of a PyTorch archive that torch reads only as raw numbers or plain text: tensor
+/// storages (`data/<key>`, `constants/<key>`) and the small metadata records. They are classified
+/// as [`Format::Data`] from the archive structure, so random tensor bytes that happen to start like
+/// a pickle never raise false alarms. Storages must not look like a container or a pickle-bearing
+/// format with a magic number (a zip or npy stuffed into a storage is still scanned as such).
+fn torch_member_hint(
+    prefixes: &[String],
+    name: &str,
+    content: &Content,
+) -> Result<Option<Format>, ScanError> {
+    const RECORDS: &[&str] = &[
+        "version",
+        ".format_version",
+        ".storage_alignment",
+        "byteorder",
+        ".data/serialization_id",
+        ".data/version",
+    ];
+    for p in prefixes {
+        let Some(rest) = name.strip_prefix(p.as_str()) else {
+            continue;
+        };
+        let storage = rest
+            .strip_prefix("data/")
+            .or_else(|| rest.strip_prefix("constants/"))
+            .is_some_and(|k| !k.is_empty() && !k.contains('/'));
+        if storage || RECORDS.contains(&rest) {
+            let head = content.head(crate::format::SNIFF_LEN)?;
+            let sniffed = crate::format::sniff(&head, name);
+            let structured = sniffed.is_archive()
+                || matches!(
+                    sniffed,
+                    Format::Numpy
+                        | Format::Safetensors
+                        | Format::Gguf
+                        | Format::Hdf5
+                        | Format::Onnx
+                );
+            return Ok(if structured { None } else { Some(Format::Data) });
+        }
+    }
+    Ok(None)
 }
