@@ -387,6 +387,9 @@ fn decompress(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
     Ok(())
 }
 
+/// The members of a legacy PyTorch tar checkpoint.
+const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
+
 fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
     let mut reader = a.content.open()?;
     let mut archive = tar::Archive::new(&mut reader);
@@ -505,7 +508,6 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
     let _keep = backing;
     // Legacy PyTorch tar checkpoints: these members interleave pickles with raw storage bytes and
     // need the PyTorch scanner's knowledge of that layout.
-    const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
     let is_torch_tar = TORCH_TAR.iter().all(|n| {
         members
             .iter()
