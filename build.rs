@@ -1,9 +1,19 @@
-//! Embeds every `signatures/*.toml` file at build time, so the signature database is reviewable
-//! data in the repository and still ships inside the single binary.
+//! Build steps:
+//! 1. embeds every `signatures/*.toml` file, so the signature database is reviewable data in the
+//!    repository and still ships inside the single binary;
+//! 2. compiles every vendored `.proto` file under `src/proto/` with protox (a pure-Rust protoc, so
+//!    no protoc binary is needed) and prost-build.
 use std::fmt::Write as _;
-use std::{env, fs, path::Path};
+use std::path::{Path, PathBuf};
+use std::{env, fs};
 
 fn main() {
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    embed_signatures(&out_dir);
+    compile_protos();
+}
+
+fn embed_signatures(out_dir: &Path) {
     let dir = Path::new("signatures");
     println!("cargo:rerun-if-changed=signatures");
     let mut names: Vec<String> = fs::read_dir(dir)
@@ -19,7 +29,9 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
-    let mut out = String::from("/// Embedded signature files: (file name, contents), sorted by name.\npub static EMBEDDED: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// Embedded signature files: (file name, contents), sorted by name.\npub static EMBEDDED: &[(&str, &str)] = &[\n",
+    );
     for n in &names {
         println!("cargo:rerun-if-changed=signatures/{n}");
         writeln!(
@@ -29,6 +41,35 @@ fn main() {
         .expect("write to string");
     }
     out.push_str("];\n");
-    let dest = Path::new(&env::var("OUT_DIR").expect("OUT_DIR")).join("embedded_signatures.rs");
-    fs::write(dest, out).expect("write embedded_signatures.rs");
+    fs::write(out_dir.join("embedded_signatures.rs"), out).expect("write embedded_signatures.rs");
+}
+
+fn find_protos(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            find_protos(&p, out);
+        } else if p.extension().is_some_and(|e| e == "proto") {
+            out.push(p);
+        }
+    }
+}
+
+fn compile_protos() {
+    let root = Path::new("src/proto");
+    println!("cargo:rerun-if-changed=src/proto");
+    let mut protos = Vec::new();
+    find_protos(root, &mut protos);
+    if protos.is_empty() {
+        return;
+    }
+    for p in &protos {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    let fds = protox::compile(&protos, [root]).expect("vendored .proto files compile");
+    prost_build::Config::new()
+        .compile_fds(fds)
+        .expect("prost code generation");
 }

@@ -19,6 +19,7 @@ pub mod finding;
 pub mod format;
 pub mod pickle;
 pub mod policy;
+pub mod proto;
 pub mod report;
 pub mod scanners;
 pub mod signatures;
