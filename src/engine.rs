@@ -48,6 +48,25 @@ impl Default for Limits {
     }
 }
 
+/// Progress events for long runs (the CLI draws a progress bar from them; the gate may log them).
+#[derive(Debug, Clone, Copy)]
+pub enum ProgressEvent {
+    /// Target expansion finished: this many files with this many bytes will be scanned.
+    Planned { files: u64, bytes: u64 },
+    /// One top-level file is done.
+    FileDone { bytes: u64 },
+}
+
+/// A progress callback, shared by all workers.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(ProgressEvent) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
 /// Options for an [`Engine`].
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -56,6 +75,8 @@ pub struct EngineOptions {
     /// Worker threads; `None` uses every core.
     pub jobs: Option<usize>,
     pub limits: Limits,
+    /// Called as work is planned and completed.
+    pub progress: Option<Progress>,
 }
 
 /// Scan status of one artifact.
@@ -164,6 +185,17 @@ impl Engine {
             }
         }
         let files = walk::expand_targets(targets);
+        let size_of = |e: &walk::TargetEntry| match e {
+            walk::TargetEntry::File { path, .. } => std::fs::metadata(path).map_or(0, |m| m.len()),
+            walk::TargetEntry::Special { .. } => 0,
+        };
+        if let Some(p) = &self.opts.progress {
+            let bytes = files.iter().map(size_of).sum();
+            (p.0)(ProgressEvent::Planned {
+                files: files.len() as u64,
+                bytes,
+            });
+        }
         let budget = Budget::default();
         let run = || {
             files

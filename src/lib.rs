@@ -26,7 +26,7 @@ pub mod signatures;
 pub mod walk;
 
 pub use artifact::{Artifact, Content};
-pub use engine::{Engine, EngineOptions, ScanContext, Sink};
+pub use engine::{Engine, EngineOptions, Progress, ProgressEvent, ScanContext, Sink};
 pub use error::{ScanError, SetupError};
 pub use finding::{Finding, Location, Severity};
 pub use format::Format;

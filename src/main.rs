@@ -185,9 +185,11 @@ fn load_db(dirs: &[PathBuf]) -> Result<SignatureDb> {
 
 fn scan(args: &ScanArgs) -> Result<u8> {
     let db = load_db(&args.signatures)?;
+    let progress = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
     let opts = EngineOptions {
         strict: args.strict,
         jobs: args.jobs,
+        progress,
         ..EngineOptions::default()
     };
     let engine = Engine::new(db, opts)?;
@@ -214,6 +216,39 @@ fn scan(args: &ScanArgs) -> Result<u8> {
     };
     write_out(args.output.as_ref(), &rendered)?;
     Ok(report.exit_code(args.fail_on))
+}
+
+/// A progress bar on stderr, drawn only for runs that take long enough to need one.
+fn progress_bar() -> modelgate::Progress {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {wide_bar} {pos}/{len} files, {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    modelgate::Progress(std::sync::Arc::new(move |ev| match ev {
+        modelgate::ProgressEvent::Planned { files, bytes } => {
+            bar.set_length(files);
+            bar.set_message(String::new());
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed}] {wide_bar} {pos}/{len} files ({msg})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("{} MiB", bytes / (1024 * 1024)));
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        }
+        modelgate::ProgressEvent::FileDone { .. } => {
+            bar.inc(1);
+            if bar.position() >= bar.length().unwrap_or(u64::MAX) {
+                bar.finish_and_clear();
+            }
+        }
+    }))
 }
 
 fn write_out(path: Option<&PathBuf>, s: &str) -> Result<()> {

@@ -192,8 +192,20 @@ pub const BOMB: Code = Code {
     references: &[],
 };
 
+pub const ENCRYPTED: Code = Code {
+    id: "archive/encrypted",
+    severity: Severity::High,
+    summary: "An archive is encrypted, so its members could not be inspected.",
+    detects: "Password-protected 7z archives and zip members whose content cannot be read without a key.",
+    why: "What cannot be read cannot be checked; encryption is also how malware hides from scanners while a loader script supplies the password.",
+    example: "A `model.7z` created with `7z a -pSECRET`.",
+    remediation: "Obtain the unencrypted model, or scan it after decryption in a controlled environment.",
+    references: &[],
+};
+
 /// Codes raised by the walker.
 pub static CODES: &[&Code] = &[
+    &ENCRYPTED,
     &PATH_TRAVERSAL,
     &SYMLINK,
     &ZIP_HEADER_MISMATCH,
@@ -525,8 +537,86 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
 }
 
 fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
-    let _ = (a, cx, sink);
-    Err(ScanError::Unsupported("7z".into()))
+    let source = a.content.open()?;
+    let mut reader = match sevenz_rust2::SevenZReader::new(source, sevenz_rust2::Password::empty())
+    {
+        Ok(r) => r,
+        Err(sevenz_rust2::Error::PasswordRequired | sevenz_rust2::Error::MaybeBadPassword(_)) => {
+            sink.push(Finding::new(
+                &ENCRYPTED,
+                a.location.clone(),
+                "encrypted 7z archive: its members cannot be inspected",
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(ScanError::malformed("7z", e.to_string())),
+    };
+    let total_len = a.content.len();
+    let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
+    let mut stop: Option<ScanError> = None;
+    let result = reader.for_each_entries(|entry, data| {
+        if entry.is_directory {
+            return Ok(true);
+        }
+        let name = entry.name.clone();
+        if is_traversal(&name) {
+            sink.push(Finding::new(
+                &PATH_TRAVERSAL,
+                a.location.child(&name),
+                format!("7z member name escapes the archive: {name}"),
+            ));
+        }
+        // 7-Zip stores Unix modes in the high 16 bits when bit 0x8000 is set.
+        if entry.has_windows_attributes
+            && entry.windows_attributes & 0x8000 != 0
+            && (entry.windows_attributes >> 16) & 0o170_000 == 0o120_000
+        {
+            sink.push(Finding::new(
+                &SYMLINK,
+                a.location.child(&name),
+                format!("7z member {name} is a symbolic link"),
+            ));
+            io::copy(data, &mut io::sink())?;
+            return Ok(true);
+        }
+        if !cx.take_member() {
+            sink.push(Finding::new(
+                &codes::engine::BUDGET_EXCEEDED,
+                a.location.clone(),
+                "member limit reached; remaining 7z members were not scanned",
+            ));
+            return Ok(false);
+        }
+        // Solid archives report no per-file compressed size; bound by the whole archive instead.
+        let compressed = if entry.compressed_size > 0 {
+            entry.compressed_size
+        } else {
+            total_len
+        };
+        match spool(data, compressed, a, &name, cx, sink) {
+            Ok(Some(content)) => members.push((name, content, None)),
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                stop = Some(e);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    });
+    match result {
+        Ok(()) => {}
+        Err(sevenz_rust2::Error::PasswordRequired | sevenz_rust2::Error::MaybeBadPassword(_)) => {
+            sink.push(Finding::new(
+                &ENCRYPTED,
+                a.location.clone(),
+                "encrypted 7z archive: its members cannot be inspected",
+            ));
+        }
+        Err(e) => stop = stop.or(Some(ScanError::malformed("7z", e.to_string()))),
+    }
+    // Members read before an error are still scanned: a corrupt tail must not hide a payload.
+    cx.scan_nested_many(a, members, sink);
+    stop.map_or(Ok(()), Err)
 }
 
 /// Reads a byte range of `content` into memory (bounded by the caller).
