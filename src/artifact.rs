@@ -171,6 +171,21 @@ impl<R: Read + Seek> Seek for Window<R> {
     }
 }
 
+/// Whether `content` ends with a zip end-of-central-directory record (within the 64 KiB comment
+/// window), i.e. zip readers that search from the end would open it.
+fn has_zip_trailer(content: &Content) -> io::Result<bool> {
+    let len = content.len();
+    if len < 22 {
+        return Ok(false);
+    }
+    let tail_len = len.min(65_557);
+    let mut r = content.open()?;
+    r.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    r.take(tail_len).read_to_end(&mut tail)?;
+    Ok(tail.windows(4).any(|w| w == b"PK\x05\x06"))
+}
+
 /// One thing to scan.
 #[derive(Clone, Debug)]
 pub struct Artifact {
@@ -193,7 +208,11 @@ impl Artifact {
         depth: u32,
     ) -> io::Result<Self> {
         let head = content.head(SNIFF_LEN)?;
-        let format = sniff(&head, &name);
+        let mut format = sniff(&head, &name);
+        if format == Format::Unknown && has_zip_trailer(&content)? {
+            // Something prepended to a zip (an image, a script): a polyglot the zip walker reports.
+            format = Format::Zip;
+        }
         Ok(Self {
             location,
             name,

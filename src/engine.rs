@@ -27,7 +27,9 @@ pub struct Limits {
     pub max_members: u64,
     /// Bytes produced by decompression across the run.
     pub max_total_uncompressed: u64,
-    /// Largest allowed uncompressed/compressed ratio for one member (bomb detection).
+    /// Largest allowed uncompressed/compressed ratio for one member once it has produced more than
+    /// 16 MiB (bomb detection). Deflate cannot exceed about 1032:1, so the default only stops
+    /// nested or bzip2/xz/zstd bombs, never a legitimately sparse checkpoint.
     pub max_ratio: u64,
     /// Members up to this size are held in memory; larger ones are spooled to a temporary file.
     pub max_in_memory: u64,
@@ -41,7 +43,7 @@ impl Default for Limits {
             max_depth: 12,
             max_members: 1_000_000,
             max_total_uncompressed: 256 * 1024 * 1024 * 1024,
-            max_ratio: 2_000,
+            max_ratio: 5_000,
             max_in_memory: 64 * 1024 * 1024,
             max_pickle_bytes: 4 * 1024 * 1024 * 1024,
         }
@@ -280,11 +282,6 @@ impl ScanContext<'_> {
         match artifact {
             Ok(a) => self.scan_artifact(&a, sink),
             Err(e) => {
-                sink.push(Finding::new(
-                    &codes::engine::READ_ERROR,
-                    location.clone(),
-                    format!("cannot read: {e}"),
-                ));
                 sink.artifacts.push(ArtifactRecord {
                     location,
                     format: Format::Unknown,
@@ -330,18 +327,13 @@ impl ScanContext<'_> {
             status,
         };
         if a.format.is_archive() || a.format.is_compression() {
+            // A container that cannot be opened is a scan error (exit 2, never "approved"); members
+            // read before the failure have already been scanned.
             let status = match walk::expand(a, self, sink) {
                 Ok(()) => Status::Expanded,
-                Err(e) => {
-                    sink.push(Finding::new(
-                        &codes::engine::READ_ERROR,
-                        a.location.clone(),
-                        e.to_string(),
-                    ));
-                    Status::Failed {
-                        error: e.to_string(),
-                    }
-                }
+                Err(e) => Status::Failed {
+                    error: e.to_string(),
+                },
             };
             sink.artifacts.push(record(status));
             return;

@@ -203,9 +203,21 @@ pub const ENCRYPTED: Code = Code {
     references: &[],
 };
 
+pub const ZIP_NO_DIRECTORY: Code = Code {
+    id: "archive/zip-missing-directory",
+    severity: Severity::Medium,
+    summary: "A zip archive has no readable central directory.",
+    detects: "Zip data whose end-of-central-directory record is missing or corrupt; members are recovered from their local headers and scanned anyway.",
+    why: "Directory-based readers refuse such a file while streaming readers extract it, so a scanner that gives up leaves the payload unseen.",
+    example: "A torch zip truncated right before its central directory.",
+    remediation: "Re-export the archive; treat it as tampered if it came from outside.",
+    references: &[],
+};
+
 /// Codes raised by the walker.
 pub static CODES: &[&Code] = &[
     &ENCRYPTED,
+    &ZIP_NO_DIRECTORY,
     &PATH_TRAVERSAL,
     &SYMLINK,
     &ZIP_HEADER_MISMATCH,
@@ -309,7 +321,7 @@ pub fn spool(
     let ratio_cap = compressed_len
         .max(1)
         .saturating_mul(limits.max_ratio)
-        .max(1024 * 1024);
+        .max(16 * 1024 * 1024);
     let mut mem: Vec<u8> = Vec::new();
     let mut temp: Option<tempfile::NamedTempFile> = None;
     let mut total: u64 = 0;
@@ -541,7 +553,7 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
     let mut reader = match sevenz_rust2::SevenZReader::new(source, sevenz_rust2::Password::empty())
     {
         Ok(r) => r,
-        Err(sevenz_rust2::Error::PasswordRequired | sevenz_rust2::Error::MaybeBadPassword(_)) => {
+        Err(e) if is_7z_encryption(&e) => {
             sink.push(Finding::new(
                 &ENCRYPTED,
                 a.location.clone(),
@@ -605,7 +617,7 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
     });
     match result {
         Ok(()) => {}
-        Err(sevenz_rust2::Error::PasswordRequired | sevenz_rust2::Error::MaybeBadPassword(_)) => {
+        Err(e) if is_7z_encryption(&e) => {
             sink.push(Finding::new(
                 &ENCRYPTED,
                 a.location.clone(),
@@ -617,6 +629,18 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
     // Members read before an error are still scanned: a corrupt tail must not hide a payload.
     cx.scan_nested_many(a, members, sink);
     stop.map_or(Ok(()), Err)
+}
+
+/// Whether a 7z error means "encrypted" (this build has no AES support, on purpose: a scanner has
+/// no password to offer, and an encrypted archive is reported, not decrypted).
+fn is_7z_encryption(e: &sevenz_rust2::Error) -> bool {
+    match e {
+        sevenz_rust2::Error::PasswordRequired | sevenz_rust2::Error::MaybeBadPassword(_) => true,
+        sevenz_rust2::Error::UnsupportedCompressionMethod(m) => {
+            m.to_ascii_uppercase().contains("AES")
+        }
+        _ => false,
+    }
 }
 
 /// Reads a byte range of `content` into memory (bounded by the caller).

