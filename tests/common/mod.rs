@@ -24,7 +24,10 @@ pub fn resource(var: &str, default: &str) -> Option<PathBuf> {
         "test resource {} ({var}) is missing; tests/setup.sh prepares it",
         path.display()
     );
-    eprintln!("notice: {} missing ({var}); run tests/setup.sh. Skipping.", path.display());
+    eprintln!(
+        "notice: {} missing ({var}); run tests/setup.sh. Skipping.",
+        path.display()
+    );
     None
 }
 

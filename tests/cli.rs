@@ -1,0 +1,347 @@
+//! The real binary: help output, explain, exit codes, output formats, the modelscan drop-in.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn modelgate() -> Command {
+    Command::cargo_bin("modelgate").expect("binary")
+}
+
+#[test]
+fn help_snapshots() {
+    for args in [
+        vec!["--help"],
+        vec!["scan", "--help"],
+        vec!["modelscan", "--help"],
+    ] {
+        let out = modelgate()
+            .args(&args)
+            .env("COLUMNS", "100")
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        insta::assert_snapshot!(
+            format!("help_{}", args.join("_").replace('-', "")),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn missing_path_is_a_usage_error() {
+    modelgate()
+        .args(["scan", "/nonexistent/model.pt"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("no such file"));
+    modelgate().args(["scan"]).assert().code(4);
+    modelgate()
+        .args(["modelscan", "-p", "/nonexistent"])
+        .assert()
+        .code(4);
+    modelgate().args(["modelscan"]).assert().code(4);
+}
+
+#[test]
+fn nothing_supported_exits_3() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("README.md"), "hello").expect("write");
+    modelgate()
+        .args(["scan", "-q"])
+        .arg(dir.path())
+        .assert()
+        .code(3);
+}
+
+#[test]
+fn scan_errors_exit_2() {
+    modelgate()
+        .args(["scan", "-q"])
+        .arg(common::testdata("archives/malformed/truncated.pkl.gz"))
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn findings_exit_1_and_fail_on_threshold() {
+    let polyglot = common::testdata("archives/malicious/png-polyglot.pt");
+    modelgate()
+        .args(["scan", "-q"])
+        .arg(&polyglot)
+        .assert()
+        .code(1);
+    // The polyglot finding is medium: a critical threshold lets it through (the rest is clean).
+    let out = modelgate()
+        .args(["scan", "-q", "--fail-on", "critical", "-f", "json"])
+        .arg(&polyglot)
+        .output()
+        .expect("run");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let worst = report["summary"]["max_severity"].as_str().unwrap_or("none");
+    if worst == "critical" {
+        assert_eq!(out.status.code(), Some(1));
+    } else {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "max severity {worst} below --fail-on critical"
+        );
+    }
+}
+
+#[test]
+fn json_output_is_one_document_with_the_report_schema() {
+    let out = modelgate()
+        .args(["scan", "-f", "json"])
+        .arg(common::testdata("archives/malicious/traversal.zip"))
+        .output()
+        .expect("run");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
+    for key in [
+        "tool",
+        "version",
+        "signatures",
+        "targets",
+        "summary",
+        "findings",
+        "artifacts",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["findings"][0]["code"], "archive/path-traversal");
+}
+
+#[test]
+fn explain_prints_docs_and_lists_codes() {
+    modelgate()
+        .args(["explain", "archive/zip-header-mismatch"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("What it detects")
+                .and(predicate::str::contains("CVE-2025-1944")),
+        );
+    modelgate()
+        .args(["explain"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("archive/polyglot"));
+    modelgate()
+        .args(["explain", "no/such-code"])
+        .assert()
+        .code(4);
+}
+
+#[test]
+fn every_code_is_fully_documented() {
+    for c in modelgate::codes::all() {
+        let (scanner, hazard) = c.id.split_once('/').expect("codes are <scanner>/<hazard>");
+        assert!(!scanner.is_empty() && !hazard.is_empty(), "{}", c.id);
+        assert!(
+            c.id.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '/'),
+            "{} is not kebab-case",
+            c.id
+        );
+        for (field, text) in [
+            ("summary", c.summary),
+            ("detects", c.detects),
+            ("why", c.why),
+            ("example", c.example),
+            ("remediation", c.remediation),
+        ] {
+            assert!(text.len() > 10, "{}: {field} is missing", c.id);
+        }
+    }
+}
+
+#[test]
+fn signatures_lists_the_database() {
+    modelgate()
+        .args(["signatures"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("signature database"));
+    let out = modelgate()
+        .args(["signatures", "--json"])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["entries"].as_array().is_some_and(|e| !e.is_empty()));
+}
+
+#[test]
+fn user_signatures_extend_the_database_and_change_the_digest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("local.toml"),
+        "[meta]\narea = \"local\"\n[[entry]]\nkind = \"pickle-global\"\nmodule = \"mycorp.models\"\nname = \"*\"\naction = \"allow\"\nreason = \"Our own model classes, reviewed.\"\n",
+    )
+    .expect("write");
+    let base: serde_json::Value = serde_json::from_slice(
+        &modelgate()
+            .args(["signatures", "--json"])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("json");
+    let ext: serde_json::Value = serde_json::from_slice(
+        &modelgate()
+            .args(["signatures", "--json", "--signatures"])
+            .arg(dir.path())
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("json");
+    assert_ne!(base["info"]["digest"], ext["info"]["digest"]);
+    assert_eq!(
+        ext["info"]["entries"].as_u64(),
+        base["info"]["entries"].as_u64().map(|n| n + 1)
+    );
+    // A malformed user file is a setup error, not a silent skip.
+    std::fs::write(dir.path().join("bad.toml"), "[meta]\narea = 1\n").expect("write");
+    modelgate()
+        .args(["signatures", "--signatures"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml"));
+}
+
+#[test]
+fn sarif_validates_against_the_2_1_0_schema() {
+    let Some(schemas) = common::resource("MODELGATE_SCHEMAS", "schemas") else {
+        return;
+    };
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schemas.join("sarif-2.1.0.json")).expect("schema"))
+            .expect("schema json");
+    let validator = jsonschema::validator_for(&schema).expect("compile schema");
+    let out = modelgate()
+        .args(["scan", "-f", "sarif"])
+        .arg(common::testdata("archives"))
+        .output()
+        .expect("run");
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sarif json");
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "SARIF schema violations: {errors:#?}");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    assert!(
+        results
+            .iter()
+            .any(|r| r["locations"][0]["physicalLocation"]["region"]["byteOffset"].is_u64())
+            || results
+                .iter()
+                .all(|r| r["locations"][0]["physicalLocation"]["region"].is_null())
+    );
+}
+
+#[test]
+fn modelscan_json_keys_and_order() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out_file = dir.path().join("out.json");
+    modelgate()
+        .args(["modelscan", "-p"])
+        .arg(common::testdata("archives/malicious"))
+        .arg("-o")
+        .arg(&out_file)
+        .arg("--show-skipped")
+        .assert()
+        .code(1);
+    let text = std::fs::read_to_string(&out_file).expect("report");
+    assert!(
+        !text.contains('\n'),
+        "modelscan writes the -o file on one line"
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let top: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(top, ["summary", "issues", "errors"]);
+    let summary: Vec<&str> = v["summary"]
+        .as_object()
+        .expect("summary")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "total_issues_by_severity",
+            "total_issues",
+            "input_path",
+            "absolute_path",
+            "modelscan_version",
+            "timestamp",
+            "scanned",
+            "skipped"
+        ]
+    );
+    let sev: Vec<&str> = v["summary"]["total_issues_by_severity"]
+        .as_object()
+        .expect("sev")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(sev, ["LOW", "MEDIUM", "HIGH", "CRITICAL"]);
+    for issue in v["issues"].as_array().expect("issues") {
+        let keys: Vec<&str> = issue
+            .as_object()
+            .expect("issue")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "description",
+                "operator",
+                "module",
+                "source",
+                "scanner",
+                "severity"
+            ]
+        );
+    }
+    // Stdout JSON, when asked for, is one valid JSON document.
+    let out = modelgate()
+        .args(["modelscan", "-r", "json", "-p"])
+        .arg(common::testdata("archives/benign/plain.zip"))
+        .output()
+        .expect("run");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("stdout is pure JSON");
+}
+
+#[test]
+fn invoked_as_modelscan_through_a_link() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let link = dir.path().join("modelscan");
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("modelgate"), &link).expect("symlink");
+    std::process::Command::new(&link)
+        .args(["-p"])
+        .arg(common::testdata("archives/malicious/traversal.zip"))
+        .status()
+        .map(|s| assert_eq!(s.code(), Some(1)))
+        .expect("run");
+}
+
+#[test]
+fn completions_are_generated() {
+    modelgate()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("modelgate"));
+}
