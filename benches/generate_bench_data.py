@@ -30,7 +30,7 @@ def torch_state_dict_pickle(n_tensors, numel):
         w(b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\n")
         sk = str(i).encode()
         w(b"X" + struct.pack("<I", len(sk)) + sk + b"X\x03\x00\x00\x00cpu" + b"J" + struct.pack("<i", numel) + b"tQ")
-        w(b"K\x00J" + struct.pack("<i", numel) + b"\x85J\x01\x00\x00\x00\x85\x89ccollections\nOrderedDict\n)Rtr")
+        w(b"K\x00J" + struct.pack("<i", numel) + b"\x85J\x01\x00\x00\x00\x85\x89ccollections\nOrderedDict\n)RtR")
     w(b"u.")
     return out.getvalue()
 
