@@ -119,7 +119,7 @@ struct ModelscanScan {
     /// Logging level (accepted for compatibility).
     #[arg(short = 'l', long = "log", default_value = "INFO")]
     log: String,
-    /// modelscan settings file (accepted; its unsafe_globals extend the denylist in a later release).
+    /// modelscan settings file: its unsafe_globals are added to the denylist (they never remove entries).
     #[arg(long = "settings-file")]
     settings_file: Option<PathBuf>,
 }
@@ -327,7 +327,24 @@ fn modelscan_compat(args: &ModelscanScan) -> Result<u8> {
         );
         return Ok(USAGE);
     }
-    let engine = Engine::with_defaults()?;
+    // modelscan loads ./modelscan-settings.toml when no file is given. modelgate does the same
+    // for compatibility, but a settings file can only add denied globals, never remove any.
+    let cwd_settings = std::env::current_dir()?.join("modelscan-settings.toml");
+    let settings = args
+        .settings_file
+        .clone()
+        .or_else(|| cwd_settings.is_file().then_some(cwd_settings.clone()));
+    let mut extra = Vec::new();
+    if let Some(file) = &settings {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        extra.push((
+            file.display().to_string(),
+            modelgate::signatures::from_modelscan_settings(&text)?,
+        ));
+    }
+    let db = SignatureDb::load_with(&[], extra)?;
+    let engine = Engine::new(db, EngineOptions::default())?;
     let report: Report = engine.scan_paths(std::slice::from_ref(path))?;
     let ts = chrono::Local::now()
         .naive_local()
@@ -341,10 +358,13 @@ fn modelscan_compat(args: &ModelscanScan) -> Result<u8> {
     match args.reporting_format.as_str() {
         "json" => println!("{}", serde_json::to_string(&value)?),
         _ => {
-            println!(
-                "No settings file detected at {}/modelscan-settings.toml. Using defaults. \n",
-                std::env::current_dir()?.display()
-            );
+            match &settings {
+                Some(f) => println!("Detected settings file. Using {}. \n", f.display()),
+                None => println!(
+                    "No settings file detected at {}. Using defaults. \n",
+                    cwd_settings.display()
+                ),
+            }
             print!("{}", modelscan::render_console(&value, args.show_skipped));
         }
     }

@@ -107,6 +107,15 @@ impl SignatureDb {
 
     /// The embedded database plus every `*.toml` file in each of `extra_dirs` (sorted by name).
     pub fn load(extra_dirs: &[&Path]) -> Result<Self, SetupError> {
+        Self::load_with(extra_dirs, Vec::new())
+    }
+
+    /// Like [`SignatureDb::load`], with extra `(name, toml text)` sources appended last (e.g. a
+    /// translated modelscan settings file).
+    pub fn load_with(
+        extra_dirs: &[&Path],
+        extra: Vec<(String, String)>,
+    ) -> Result<Self, SetupError> {
         let mut sources: Vec<(String, String)> = embedded::EMBEDDED
             .iter()
             .map(|(n, c)| ((*n).to_owned(), (*c).to_owned()))
@@ -130,6 +139,7 @@ impl SignatureDb {
                 sources.push((p.display().to_string(), text));
             }
         }
+        sources.extend(extra);
         Self::from_sources(&sources)
     }
 
@@ -213,5 +223,99 @@ mod tests {
                 .to_owned(),
         )];
         assert!(SignatureDb::from_sources(&src).is_err());
+    }
+}
+
+/// Translates a modelscan settings file's `[unsafe_globals.<SEVERITY>]` tables into signature
+/// entries (TOML in this module's schema), so `modelgate modelscan --settings-file` honours them.
+///
+/// Entries are only ever added as `deny`: a settings file can make the scan stricter, never
+/// weaker. That keeps modelscan's habit of loading `./modelscan-settings.toml` from the working
+/// directory harmless — an untrusted checkout cannot switch detection off.
+pub fn from_modelscan_settings(text: &str) -> Result<String, SetupError> {
+    let bad = |m: String| SetupError::Signature {
+        file: "modelscan settings".into(),
+        message: m,
+    };
+    let doc: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let mut out = String::from(
+        "[meta]\narea = \"modelscan-settings\"\ndescription = \"unsafe_globals from a modelscan settings file\"\n",
+    );
+    let Some(globals) = doc.get("unsafe_globals").and_then(toml::Value::as_table) else {
+        return Ok(out);
+    };
+    for (sev_name, modules) in globals {
+        let sev =
+            Severity::parse(sev_name).ok_or_else(|| bad(format!("unknown severity {sev_name}")))?;
+        let Some(modules) = modules.as_table() else {
+            return Err(bad(format!("unsafe_globals.{sev_name} must be a table")));
+        };
+        for (module, names) in modules {
+            let names: Vec<String> = match names {
+                toml::Value::String(s) => vec![s.clone()],
+                toml::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+                _ => {
+                    return Err(bad(format!(
+                        "unsafe_globals.{sev_name}.{module} must be a string or a list"
+                    )))
+                }
+            };
+            for name in names {
+                let entry = toml::toml! {
+                    kind = "pickle-global"
+                    action = "deny"
+                };
+                let mut entry = entry;
+                entry.insert("module".into(), toml::Value::String(module.clone()));
+                entry.insert("name".into(), toml::Value::String(name.clone()));
+                entry.insert("severity".into(), toml::Value::String(sev.as_str().into()));
+                entry.insert(
+                    "category".into(),
+                    toml::Value::String("modelscan-settings".into()),
+                );
+                entry.insert(
+                    "reason".into(),
+                    toml::Value::String(format!(
+                        "Listed as {sev_name} in the modelscan settings file."
+                    )),
+                );
+                out.push_str("\n[[entry]]\n");
+                out.push_str(&toml::to_string(&entry).map_err(|e| bad(e.to_string()))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod modelscan_settings_tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_globals_become_deny_entries() {
+        let text = r#"
+modelscan_version = "0.8.8"
+[unsafe_globals.CRITICAL]
+"__builtin__" = ["eval", "exec"]
+os = "*"
+[unsafe_globals.HIGH]
+"requests.api" = "*"
+"#;
+        let toml_text = from_modelscan_settings(text).expect("converts");
+        let db = SignatureDb::from_sources(&[("ms.toml".into(), toml_text)]).expect("parses");
+        let e: Vec<_> = db.of_kind("pickle-global").collect();
+        assert_eq!(e.len(), 4);
+        assert!(e.iter().all(|e| e.action == Action::Deny));
+        assert!(e
+            .iter()
+            .any(|e| e.module == "requests.api" && e.severity == Some(Severity::High)));
+    }
+
+    #[test]
+    fn rejects_unknown_severity() {
+        assert!(from_modelscan_settings("[unsafe_globals.SEVERE]\nos = \"*\"\n").is_err());
     }
 }
