@@ -84,9 +84,17 @@ impl Content {
         if let Content::Memory(b) = self {
             return Ok(b.get(..n.min(b.len())).unwrap_or_default().to_vec());
         }
-        let mut r = self.open()?;
-        let mut buf = Vec::with_capacity(n);
-        r.by_ref().take(n as u64).read_to_end(&mut buf)?;
+        // Unbuffered: a sniff needs one small read, not a 256 KiB buffer per call.
+        let (path, start, len) = match self {
+            Content::File { path, start, len } => (path.as_path(), *start, *len),
+            Content::Temp { file, len } => (file.path(), 0, *len),
+            Content::Memory(_) => unreachable!("handled above"),
+        };
+        let mut f = File::open(path)?;
+        f.seek(SeekFrom::Start(start))?;
+        let want = len.min(n as u64);
+        let mut buf = Vec::with_capacity(want as usize);
+        f.take(want).read_to_end(&mut buf)?;
         Ok(buf)
     }
 
