@@ -637,6 +637,30 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// Whether `head` (the first bytes of some content) decodes as the start of a pickle stream,
+/// whatever opcode it starts with. CPython's loader accepts any opcode first (a leading FRAME,
+/// a bare SHORT_BINUNICODE, a protocol-0 `L0x…L` literal), so sniffing by the first byte alone
+/// misses crafted pickles. Accepted when the head reaches STOP after at least two opcodes, or
+/// decodes without error for at least 64 bytes (or all of a shorter head) over four or more
+/// opcodes. Random binary data and text almost never pass: most bytes are not opcodes.
+pub fn plausible_pickle(head: &[u8]) -> bool {
+    let mut r = Reader::new(head);
+    let mut ops = 0u32;
+    let want = head.len().min(64) as u64;
+    loop {
+        match r.next_op() {
+            Ok(Some(op)) => {
+                ops = ops.saturating_add(1);
+                if op.code == OpCode::Stop {
+                    return ops >= 2;
+                }
+            }
+            Ok(None) => return ops >= 4 && r.offset() >= want,
+            Err(e) => return ops >= 4 && e.offset() >= want,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum PayloadLoc {
     Buf {

@@ -595,6 +595,10 @@ impl<'p, R: Read> Walker<'p, R> {
         let start = self.reader.offset();
         let mut m = Machine::new(index, 0, start);
         let step = self.run(&mut m);
+        let result = match &step {
+            Step::Stop(v) => Some(self.summarise(&m, v, 0)),
+            _ => None,
+        };
         self.finish_machine(&mut m);
         let info = PickleInfo {
             index,
@@ -603,10 +607,7 @@ impl<'p, R: Read> Walker<'p, R> {
             protocol: m.proto,
             ops: m.ops,
             depth: 0,
-            result: match &step {
-                Step::Stop(v) => Some(self.summarise(&m, v, 0)),
-                _ => None,
-            },
+            result,
         };
         self.out.pickles.push(info.clone());
         match step {
@@ -1493,11 +1494,11 @@ impl<'p, R: Read> Walker<'p, R> {
             self.joblib = false;
             let step = self.run(&mut inner);
             self.joblib = saved;
-            self.finish_machine(&mut inner);
             let result = match &step {
                 Step::Stop(v) => Some(self.summarise(&inner, v, 0)),
                 _ => None,
             };
+            self.finish_machine(&mut inner);
             self.out.pickles.push(PickleInfo {
                 index,
                 start,
