@@ -133,12 +133,16 @@ struct Budget {
 /// Formats compiled from the signature database once per engine (policies are built here so that
 /// scanners, which are stateless statics, can look them up cheaply).
 #[derive(Debug)]
-pub struct Compiled {}
+pub struct Compiled {
+    /// The pickle import policy (`pickle-global` entries).
+    pub pickle: crate::pickle::Policy,
+}
 
 impl Compiled {
-    #[allow(clippy::unnecessary_wraps)] // scanner policies compiled here can fail on bad signatures
-    fn new(_db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
-        Ok(Self {})
+    fn new(db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
+        Ok(Self {
+            pickle: crate::pickle::Policy::compile(db)?,
+        })
     }
 }
 

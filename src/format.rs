@@ -191,6 +191,10 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     if base.ends_with(".py") {
         return Format::Python;
     }
+    // Pickles may start with any opcode (a FRAME, a bare string, a text literal): decode the head.
+    if crate::pickle::reader::plausible_pickle(head) {
+        return Format::Pickle;
+    }
     Format::Unknown
 }
 
@@ -347,6 +351,15 @@ mod tests {
         assert_eq!(sniff(b"\x93NUMPY\x01\x00", "a"), Format::Numpy);
         assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "m.joblib"), Format::Zlib);
         assert_eq!(sniff(b"hello world", "README"), Format::Unknown);
+        assert_eq!(
+            sniff(b"\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.", "x"),
+            Format::Pickle
+        );
+        assert_eq!(
+            sniff(b"L0x1950A86A20F9469CFC6CL\n.\x80\x02", "x.pt"),
+            Format::Pickle
+        );
+        assert_eq!(sniff(b"{\"a\": [1, 2, 3]}", "x.json"), Format::Unknown);
     }
 
     #[test]

@@ -1,3 +1,25 @@
-//! Pickle analysis: an opcode reader for protocols 0–5 with exact loader semantics, a walker that
-//! records every import and call site for scanning, and (later) a symbolic VM for conversion.
-//! Nothing here ever calls, imports or evaluates anything.
+//! Pickle analysis. Nothing here ever calls, imports or evaluates anything.
+//!
+//! Layers, bottom up:
+//! - [`ops`] and [`reader`]: one streaming opcode reader for protocols 0–5 with CPython's exact
+//!   argument decoding and frame tracking. It is shared by the scanning walker and (later) the
+//!   symbolic VM used for conversion.
+//! - [`compat`]: CPython's Python 2 name mapping (`_compat_pickle`).
+//! - [`policy`]: the `pickle-global` entries of the signature database, compiled for lookup.
+//! - [`walk`]: the scanning walker, which simulates stack, marks and memo symbolically and
+//!   records every import and call site ([`walk::Analysis`]).
+//!
+//! The public entry points are [`walk::analyse_stream`] (every pickle of a stream) and
+//! [`walk::Walker`] (pickle by pickle, for formats that interleave pickles with raw data).
+
+pub mod compat;
+pub mod ops;
+pub mod policy;
+pub mod reader;
+pub mod value;
+pub mod walk;
+
+pub use ops::{Arg, Op, OpCode, Payload};
+pub use policy::Policy;
+pub use reader::{ReadError, Reader, ReaderLimits};
+pub use walk::{analyse_stream, Analysis, Outcome, WalkLimits, Walker};

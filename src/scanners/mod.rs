@@ -24,9 +24,15 @@ pub trait Scanner: Sync {
 }
 
 pub mod data;
+pub mod numpy;
+pub mod pickle;
 
 /// Every scanner, one line per format family.
-pub static SCANNERS: &[&dyn Scanner] = &[&data::DataScanner];
+pub static SCANNERS: &[&dyn Scanner] = &[
+    &data::DataScanner,
+    &pickle::PickleScanner,
+    &numpy::NumpyScanner,
+];
 
 /// The scanner that claims `format`, if any.
 pub fn for_format(format: Format) -> Option<&'static dyn Scanner> {

@@ -1,0 +1,2092 @@
+//! The scanning walker: simulates the unpickler's stack, marks and memo with symbolic values and
+//! records every import and every call site, without calling anything.
+//!
+//! What it models, and why (the bypass classes are in the research notes, scanners.md §4B):
+//! - Stack, mark fence and a per-pickle memo exactly as CPython keeps them, so `STACK_GLOBAL`
+//!   operands are resolved whatever pushed them (any string opcode, any memo GET width) (B1–B3).
+//!   An operand that is not a string is a critical "unresolved global" and the walk continues
+//!   (B4).
+//! - Names are resolved as `find_class` resolves them: the Python 2 mapping for protocol < 3,
+//!   dotted attribute paths (protocol ≥ 4 walks attributes), dunder segments (B5, A13, A18).
+//! - Every call-producing opcode is a call site with its offset: REDUCE, INST, OBJ, NEWOBJ,
+//!   NEWOBJ_EX and BUILD (`__setstate__`); EXT1/2/4 are extension-registry lookups (B6, B7).
+//! - Every concatenated pickle is read to the end of the stream, each with a fresh memo; bytes
+//!   after a STOP that do not form a pickle are reported without discarding earlier results
+//!   (B9, B16).
+//! - Bytes handed to nested loaders (`pickle.loads`, `torch.load`, …) and base64/hex blobs that
+//!   decode to a pickle are reported as [`NestedBlob`]s for the caller to scan recursively.
+//! - joblib: after BUILD on a `NumpyArrayWrapper`, the raw array bytes (or a nested pickle for
+//!   object arrays) are skipped exactly as joblib reads them, and the walk continues (B12).
+//! - Budgets (opcodes, stack, memo, retained container items, nesting) end the walk with an
+//!   "inconclusive" issue, never silently (B13).
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::io::Read;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::compat::map_py2;
+use super::ops::{Arg, OpCode, Payload};
+use super::policy::{Policy, Rule, Verdict};
+use super::reader::{FrameIssue, ReadError, Reader, ReaderLimits};
+use super::value::{Call, CallKind, Map, Sb, Seq, V};
+
+/// Budgets of one walk. The defaults let real checkpoints through (a 4 MB pickle with millions
+/// of opcodes is normal data) while bounding hostile input.
+#[derive(Debug, Clone, Copy)]
+pub struct WalkLimits {
+    /// Opcodes across the whole stream.
+    pub max_ops: u64,
+    /// Values on the stack (all mark levels together).
+    pub max_stack: usize,
+    /// Open MARKs.
+    pub max_marks: usize,
+    /// Memo entries per pickle.
+    pub max_memo: usize,
+    /// Container items kept for analysis per pickle (beyond it containers only count).
+    pub max_retained: usize,
+    /// Pickles nested inline in the stream (joblib object arrays).
+    pub max_nesting: u32,
+    /// Bytes kept of a long string/bytes payload (nested-pickle and base64 detection).
+    pub prefix: usize,
+    /// Nested blobs reported per stream.
+    pub max_nested: usize,
+}
+
+impl Default for WalkLimits {
+    fn default() -> Self {
+        Self {
+            max_ops: 400_000_000,
+            max_stack: 8_000_000,
+            max_marks: 1_000_000,
+            max_memo: 8_000_000,
+            max_retained: 8_000_000,
+            max_nesting: 8,
+            prefix: 4 * 1024 * 1024,
+            max_nested: 256,
+        }
+    }
+}
+
+/// How a global was classified.
+#[derive(Debug, Clone)]
+pub enum Class {
+    /// Allowed by the signature database.
+    Allowed(Rule),
+    /// Tolerated (inert) by the signature database.
+    Tolerated(Rule),
+    /// Denied by the signature database.
+    Denied(Rule),
+    /// Neither allowed nor denied.
+    Unknown,
+    /// A dunder segment (`__builtins__`, `__class__`, `__globals__`, …) in the module or name.
+    Dunder(String),
+    /// A dotted attribute path (`pathlib` + `os.system`) that no entry allows exactly.
+    Dotted,
+    /// The module or name is not a valid identifier path (cannot be imported as written).
+    Invalid,
+}
+
+/// One imported global, reported once per (module, name) per pickle.
+#[derive(Debug, Clone)]
+pub struct GlobalUse {
+    /// Resolved as `find_class` resolves it (Python 2 names mapped for protocol < 3).
+    pub module: String,
+    pub name: String,
+    /// As written in the stream.
+    pub raw_module: String,
+    pub raw_name: String,
+    pub class: Class,
+    /// The opcode that first produced it (GLOBAL, STACK_GLOBAL, INST, or REDUCE for a resolved
+    /// `getattr(global, "name")`).
+    pub opcode: OpCode,
+    pub first_offset: u64,
+    pub refs: u32,
+    /// Calls of the global (REDUCE, NEWOBJ, OBJ, INST, NEWOBJ_EX).
+    pub calls: u32,
+    /// BUILDs on its instances (`__setstate__`).
+    pub builds: u32,
+    /// The first call sites: (offset, opcode).
+    pub call_sites: Vec<(u64, OpCode)>,
+    /// Index of the pickle in the stream (0-based, in walk order).
+    pub pickle: u32,
+    /// Inline nesting depth (0 for top-level pickles).
+    pub depth: u32,
+    /// The most severe deny among alternative readings of a dotted name (`pathlib` + `os.system`
+    /// → `os.system`), as "module:name".
+    pub resolved_as: Option<String>,
+}
+
+impl GlobalUse {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.module, self.name)
+    }
+}
+
+/// Structural problems and notable events found while walking.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssueKind {
+    /// A STACK_GLOBAL operand that is not a string (or a name too long to keep).
+    UnresolvedGlobal { detail: String },
+    /// EXT1/EXT2/EXT4: an extension-registry lookup.
+    Extension { code: u64 },
+    /// A framing irregularity.
+    Frame(FrameIssue),
+    /// A semantic error the loader raises on (stack underflow, missing memo key, …). The first
+    /// one per pickle is reported with the number of further occurrences.
+    Malformed { message: String, count: u64 },
+    /// The reader stopped: invalid opcode, truncation, I/O.
+    ReadFailed { message: String },
+    /// Bytes after a STOP that do not start a valid pickle.
+    TrailingData {
+        len_hint: Option<u64>,
+        message: String,
+    },
+    /// A budget ran out; the rest of the stream was not analysed.
+    Budget { what: &'static str },
+    /// NEXT_BUFFER/READONLY_BUFFER: out-of-band buffers.
+    OutOfBand,
+    /// BUILD applied directly to an imported object (mutates a module, class or function).
+    SetstateOnGlobal { global: String },
+    /// A call whose callable is itself the result of a call or an unresolved value.
+    IndirectCall { root: String },
+    /// A nested loader whose input is not a literal the scanner can see.
+    OpaqueNestedInput { loader: String },
+    /// A joblib array wrapper whose size or dtype cannot be determined, so the raw data after
+    /// it cannot be skipped the way joblib skips it.
+    JoblibUnresolved { detail: String },
+    /// A legacy joblib wrapper that names a side file.
+    JoblibSideFile { filename: String },
+    /// Bytes that joblib skips as array data but `pickle.load` would execute as opcodes.
+    JoblibDifferential { len: u64 },
+    /// A blob that could not be decoded completely (longer than the kept prefix).
+    TruncatedBlob { via: String, len: u64 },
+}
+
+/// One issue with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub kind: IssueKind,
+    pub offset: u64,
+    pub pickle: u32,
+}
+
+/// Where the bytes of a nested blob are.
+#[derive(Debug, Clone)]
+pub enum BlobSource {
+    /// Verbatim in the walked stream at `offset`, `len` bytes long.
+    Stream { offset: u64, len: u64 },
+    /// Decoded bytes (base64, hex, latin-1 text), complete.
+    Inline(Arc<[u8]>),
+}
+
+/// Content to scan recursively: bytes handed to a nested loader or an encoded pickle.
+#[derive(Debug, Clone)]
+pub struct NestedBlob {
+    /// Offset of the call site (or of the string for encoded blobs).
+    pub offset: u64,
+    /// What hands it over: `pickle.loads`, `base64`, …
+    pub via: String,
+    pub source: BlobSource,
+    /// Whether the receiving function is a pickle loader (the bytes are unpickled whatever they
+    /// look like).
+    pub loader: bool,
+}
+
+/// A `('storage', class, key, location, numel[, view])` persistent id (PyTorch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoragePid {
+    pub key: String,
+    /// The storage class, `module.name`.
+    pub class: Option<String>,
+    pub numel: Option<i64>,
+}
+
+/// A summary of a pickle's result value (what `pickle.load` returns).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopValue {
+    None,
+    Bool(bool),
+    Int(i128),
+    HugeInt,
+    Float,
+    Str(String),
+    Bytes(u64),
+    List(Vec<TopValue>),
+    Tuple(Vec<TopValue>),
+    Dict(Vec<(TopValue, TopValue)>),
+    /// The result of a call; the callable when it is a global.
+    Call {
+        callee: Option<String>,
+    },
+    Global(String),
+    Other(&'static str),
+}
+
+/// One pickle of the stream.
+#[derive(Debug, Clone)]
+pub struct PickleInfo {
+    pub index: u32,
+    pub start: u64,
+    /// Offset just past STOP (or where the walk stopped).
+    pub end: u64,
+    /// The last PROTO seen (0 when none).
+    pub protocol: u8,
+    pub ops: u64,
+    pub depth: u32,
+    /// The result (`None` when the pickle did not reach STOP).
+    pub result: Option<TopValue>,
+}
+
+/// Everything a walk found.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub pickles: Vec<PickleInfo>,
+    pub globals: Vec<GlobalUse>,
+    pub issues: Vec<Issue>,
+    pub nested: Vec<NestedBlob>,
+    pub storages: Vec<StoragePid>,
+    pub opcodes: u64,
+    /// Bytes consumed from the stream.
+    pub bytes: u64,
+    /// False when a budget or read error stopped the walk before the end of the stream.
+    pub complete: bool,
+}
+
+/// How a call to [`Walker::next_pickle`] ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A pickle was read up to its STOP.
+    Pickle(PickleInfo),
+    /// The stream ended cleanly before another pickle.
+    Eof,
+    /// The walk stopped (read error or budget); the reason is in the issues.
+    Stopped,
+}
+
+/// Loader functions whose bytes argument is unpickled (or loaded as a model) by the callee.
+const NESTED_LOADERS: &[&str] = &[
+    "pickle.loads",
+    "pickle.load",
+    "pickle._loads",
+    "pickle._load",
+    "pickle.Unpickler",
+    "pickle._Unpickler",
+    "_pickle.loads",
+    "_pickle.load",
+    "_pickle.Unpickler",
+    "dill.loads",
+    "dill.load",
+    "dill._dill.loads",
+    "dill._dill.load",
+    "cloudpickle.loads",
+    "cloudpickle.load",
+    "cloudpickle.cloudpickle.loads",
+    "joblib.load",
+    "joblib.numpy_pickle.load",
+    "numpy.load",
+    "numpy.lib.npyio.load",
+    "numpy.lib._npyio_impl.load",
+    "torch.load",
+    "torch.serialization.load",
+    "torch.serialization._load",
+    "torch.serialization._legacy_load",
+    "torch.storage._load_from_bytes",
+    "torch.jit.load",
+    "torch.hub.load_state_dict_from_url",
+    "pandas.read_pickle",
+    "pandas.io.pickle.read_pickle",
+    "marshal.loads",
+    "marshal.load",
+    "keras.models.load_model",
+    "tensorflow.keras.models.load_model",
+    "onnx.load",
+    "onnx.load_model_from_string",
+];
+
+/// Wrappers that turn bytes into a file-like object or a decoded byte string handed on.
+const BYTES_WRAPPERS: &[&str] = &[
+    "io.BytesIO",
+    "_io.BytesIO",
+    "io.StringIO",
+    "_io.StringIO",
+    "base64.b64decode",
+    "base64.decodebytes",
+    "base64.standard_b64decode",
+    "base64.urlsafe_b64decode",
+    "binascii.a2b_base64",
+    "binascii.unhexlify",
+    "binascii.a2b_hex",
+    "codecs.decode",
+    "_codecs.decode",
+    "codecs.encode",
+    "_codecs.encode",
+    "zlib.decompress",
+    "gzip.decompress",
+    "bz2.decompress",
+    "lzma.decompress",
+    "builtins.bytes",
+    "builtins.bytearray",
+    "builtins.bytes.fromhex",
+    "builtins.memoryview",
+];
+
+const JOBLIB_WRAPPER: &str = "joblib.numpy_pickle.NumpyArrayWrapper";
+const JOBLIB_LEGACY: &[&str] = &[
+    "joblib.numpy_pickle.NDArrayWrapper",
+    "joblib.numpy_pickle.ZNDArrayWrapper",
+    "joblib.numpy_pickle_compat.NDArrayWrapper",
+    "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+    "sklearn.externals.joblib.numpy_pickle.NDArrayWrapper",
+    "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper",
+    "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+];
+
+/// The walker over one stream. Drive it with [`Walker::next_pickle`] (or use
+/// [`analyse_stream`] for "every pickle until EOF").
+pub struct Walker<'p, R> {
+    reader: Reader<R>,
+    policy: &'p Policy,
+    limits: WalkLimits,
+    out: Analysis,
+    ops: u64,
+    seq: u32,
+    stopped: bool,
+    /// Apply joblib's inline-array semantics at wrapper BUILDs.
+    pub joblib: bool,
+}
+
+struct GlobalTable {
+    uses: Vec<GlobalUse>,
+    index: HashMap<Box<[u8]>, u32>,
+    key: Vec<u8>,
+}
+
+/// Per-pickle machine state.
+struct Machine {
+    stack: Vec<V>,
+    marks: Vec<usize>,
+    memo_dense: Vec<Option<V>>,
+    memo_sparse: HashMap<u64, V>,
+    memo_len: u64,
+    proto: u8,
+    retained: usize,
+    globals: GlobalTable,
+    index: u32,
+    depth: u32,
+    start: u64,
+    ops: u64,
+    malformed: Option<(u64, String)>,
+    malformed_count: u64,
+}
+
+enum Step {
+    Continue,
+    Stop(V),
+    Fail,
+}
+
+impl GlobalTable {
+    fn new() -> Self {
+        Self {
+            uses: Vec::new(),
+            index: HashMap::new(),
+            key: Vec::new(),
+        }
+    }
+}
+
+impl Machine {
+    fn new(index: u32, depth: u32, start: u64) -> Self {
+        Self {
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo_dense: Vec::new(),
+            memo_sparse: HashMap::new(),
+            memo_len: 0,
+            proto: 0,
+            retained: 0,
+            globals: GlobalTable::new(),
+            index,
+            depth,
+            start,
+            ops: 0,
+            malformed: None,
+            malformed_count: 0,
+        }
+    }
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn note(&mut self, offset: u64, msg: impl Into<String>) {
+        self.malformed_count = self.malformed_count.saturating_add(1);
+        if self.malformed.is_none() {
+            self.malformed = Some((offset, msg.into()));
+        }
+    }
+
+    fn pop(&mut self, offset: u64, op: OpCode) -> V {
+        if self.stack.len() > self.fence() {
+            self.stack.pop().unwrap_or(V::Unknown)
+        } else {
+            self.note(offset, format!("stack underflow at {}", op.name()));
+            V::Unknown
+        }
+    }
+
+    fn top(&mut self, offset: u64, op: OpCode) -> V {
+        if self.stack.len() > self.fence() {
+            self.stack.last().cloned().unwrap_or(V::Unknown)
+        } else {
+            self.note(offset, format!("stack underflow at {}", op.name()));
+            V::Unknown
+        }
+    }
+
+    fn pop_mark(&mut self, offset: u64, op: OpCode) -> Vec<V> {
+        match self.marks.pop() {
+            Some(m) => self.stack.split_off(m.min(self.stack.len())),
+            None => {
+                self.note(offset, format!("{} without MARK", op.name()));
+                Vec::new()
+            }
+        }
+    }
+
+    fn memo_get(&self, idx: u64) -> Option<&V> {
+        if let Ok(i) = usize::try_from(idx) {
+            if let Some(slot) = self.memo_dense.get(i) {
+                return slot.as_ref();
+            }
+        }
+        self.memo_sparse.get(&idx)
+    }
+
+    /// Stores `v` at `idx`; `false` when the memo budget is spent.
+    fn memo_put(&mut self, idx: u64, v: V, max: usize) -> bool {
+        let dense_ok = usize::try_from(idx).ok().filter(|&i| {
+            i < max && i <= self.memo_dense.len().saturating_mul(2).saturating_add(1024)
+        });
+        if let Some(i) = dense_ok {
+            if i >= self.memo_dense.len() {
+                self.memo_dense.resize(i.saturating_add(1), None);
+            }
+            if let Some(slot) = self.memo_dense.get_mut(i) {
+                if slot.is_none() {
+                    self.memo_len = self.memo_len.saturating_add(1);
+                }
+                *slot = Some(v);
+            }
+        } else {
+            if self.memo_sparse.insert(idx, v).is_none() {
+                self.memo_len = self.memo_len.saturating_add(1);
+            }
+            if self.memo_sparse.len() > max {
+                return false;
+            }
+        }
+        self.memo_len <= max as u64
+    }
+
+    fn retain(&mut self, n: usize, max: usize) -> bool {
+        self.retained = self.retained.saturating_add(n);
+        self.retained <= max
+    }
+}
+
+/// Whether `s` is a dunder segment (`__x__`).
+fn is_dunder(s: &str) -> bool {
+    s.len() > 4 && s.starts_with("__") && s.ends_with("__")
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+fn valid_path(s: &str) -> bool {
+    !s.is_empty() && s.split('.').all(is_identifier)
+}
+
+impl<'p, R: Read> Walker<'p, R> {
+    pub fn new(input: R, policy: &'p Policy, limits: WalkLimits) -> Self {
+        Self {
+            reader: Reader::with_limits(
+                input,
+                ReaderLimits {
+                    prefix: limits.prefix,
+                },
+            ),
+            policy,
+            limits,
+            out: Analysis {
+                complete: true,
+                ..Analysis::default()
+            },
+            ops: 0,
+            seq: 0,
+            stopped: false,
+            joblib: true,
+        }
+    }
+
+    /// The underlying reader, to skip raw data between pickles (legacy PyTorch trailers).
+    pub fn reader(&mut self) -> &mut Reader<R> {
+        &mut self.reader
+    }
+
+    /// What was found so far.
+    pub fn analysis(&self) -> &Analysis {
+        &self.out
+    }
+
+    /// Records an issue found by the caller (structure checks between pickles).
+    pub fn push_issue(&mut self, kind: IssueKind, offset: u64) {
+        let pickle = self.seq.saturating_sub(1);
+        self.out.issues.push(Issue {
+            kind,
+            offset,
+            pickle,
+        });
+    }
+
+    /// Marks the analysis incomplete (the caller could not read everything).
+    pub fn mark_incomplete(&mut self) {
+        self.out.complete = false;
+    }
+
+    /// Ends the walk and returns what was found.
+    pub fn finish(mut self) -> Analysis {
+        self.out.opcodes = self.ops;
+        self.out.bytes = self.reader.offset();
+        self.out
+    }
+
+    /// Whether the stream has no bytes left.
+    pub fn at_eof(&mut self) -> bool {
+        self.reader.at_eof().unwrap_or(true)
+    }
+
+    /// Reads the next pickle up to its STOP.
+    pub fn next_pickle(&mut self) -> Outcome {
+        if self.stopped {
+            return Outcome::Stopped;
+        }
+        match self.reader.at_eof() {
+            Ok(true) => return Outcome::Eof,
+            Ok(false) => {}
+            Err(e) => {
+                self.fail_read(&e, self.seq);
+                return Outcome::Stopped;
+            }
+        }
+        self.reader.reset_frame();
+        let index = self.seq;
+        self.seq = self.seq.saturating_add(1);
+        let start = self.reader.offset();
+        let mut m = Machine::new(index, 0, start);
+        let step = self.run(&mut m);
+        let result = match &step {
+            Step::Stop(v) => Some(self.summarise(&m, v, 0)),
+            _ => None,
+        };
+        self.finish_machine(&mut m);
+        let info = PickleInfo {
+            index,
+            start,
+            end: self.reader.offset(),
+            protocol: m.proto,
+            ops: m.ops,
+            depth: 0,
+            result,
+        };
+        self.out.pickles.push(info.clone());
+        match step {
+            Step::Stop(_) => Outcome::Pickle(info),
+            Step::Continue | Step::Fail => {
+                self.stopped = true;
+                Outcome::Stopped
+            }
+        }
+    }
+
+    fn finish_machine(&mut self, m: &mut Machine) {
+        if let Some((offset, message)) = m.malformed.take() {
+            self.out.issues.push(Issue {
+                kind: IssueKind::Malformed {
+                    message,
+                    count: m.malformed_count,
+                },
+                offset,
+                pickle: m.index,
+            });
+        }
+        self.out.globals.append(&mut m.globals.uses);
+    }
+
+    fn fail_read(&mut self, e: &ReadError, pickle: u32) {
+        self.out.complete = false;
+        self.stopped = true;
+        self.out.issues.push(Issue {
+            kind: IssueKind::ReadFailed {
+                message: e.to_string(),
+            },
+            offset: e.offset(),
+            pickle,
+        });
+    }
+
+    fn budget(&mut self, what: &'static str, offset: u64, pickle: u32) -> Step {
+        self.out.complete = false;
+        self.stopped = true;
+        self.out.issues.push(Issue {
+            kind: IssueKind::Budget { what },
+            offset,
+            pickle,
+        });
+        Step::Fail
+    }
+
+    fn issue(&mut self, m: &Machine, kind: IssueKind, offset: u64) {
+        self.out.issues.push(Issue {
+            kind,
+            offset,
+            pickle: m.index,
+        });
+    }
+
+    /// Runs the machine until STOP, a read error or a budget.
+    #[allow(clippy::too_many_lines)]
+    fn run(&mut self, m: &mut Machine) -> Step {
+        use OpCode as O;
+        let keep_str = 4096usize;
+        let keep_bytes = 64usize;
+        loop {
+            let op = match self.reader.next_op() {
+                Ok(Some(op)) => op,
+                Ok(None) => {
+                    let off = self.reader.offset();
+                    self.out.complete = false;
+                    let e = ReadError::Truncated {
+                        offset: off,
+                        op: "STOP",
+                    };
+                    self.fail_read(&e, m.index);
+                    return Step::Fail;
+                }
+                Err(e) => {
+                    if m.ops == 0 && m.index > 0 && m.depth == 0 {
+                        // Not a pickle at all: data after the previous STOP.
+                        self.stopped = true;
+                        self.out.issues.push(Issue {
+                            kind: IssueKind::TrailingData {
+                                len_hint: None,
+                                message: e.to_string(),
+                            },
+                            offset: m.start,
+                            pickle: m.index,
+                        });
+                    } else {
+                        self.fail_read(&e, m.index);
+                    }
+                    return Step::Fail;
+                }
+            };
+            self.ops = self.ops.saturating_add(1);
+            m.ops = m.ops.saturating_add(1);
+            let offset = op.offset;
+            let code = op.code;
+            if self.ops > self.limits.max_ops {
+                return self.budget("opcodes", offset, m.index);
+            }
+            match code {
+                O::Mark => {
+                    if m.marks.len() >= self.limits.max_marks {
+                        return self.budget("marks", offset, m.index);
+                    }
+                    m.marks.push(m.stack.len());
+                }
+                O::Stop => {
+                    let v = m.pop(offset, code);
+                    return Step::Stop(v);
+                }
+                O::Pop => {
+                    if m.stack.len() > m.fence() {
+                        m.stack.pop();
+                    } else if m.marks.pop().is_none() {
+                        m.note(offset, "POP on an empty stack");
+                    }
+                }
+                O::PopMark => {
+                    let _ = m.pop_mark(offset, code);
+                }
+                O::Dup => {
+                    let v = m.top(offset, code);
+                    m.stack.push(v);
+                }
+                O::None => m.stack.push(V::None),
+                O::NewTrue => m.stack.push(V::Bool(true)),
+                O::NewFalse => m.stack.push(V::Bool(false)),
+                O::Int | O::BinInt | O::BinInt1 | O::BinInt2 | O::Long | O::Long1 | O::Long4 => {
+                    let v = match op.arg {
+                        Arg::Int(i) => V::Int(i),
+                        Arg::BigInt(b) => V::BigInt(Rc::new(b)),
+                        Arg::Bool(b) => V::Bool(b),
+                        _ => V::HugeInt,
+                    };
+                    m.stack.push(v);
+                }
+                O::Float | O::BinFloat => m.stack.push(V::Float),
+                O::String
+                | O::BinString
+                | O::ShortBinString
+                | O::Unicode
+                | O::BinUnicode
+                | O::ShortBinUnicode
+                | O::BinUnicode8
+                | O::BinBytes
+                | O::ShortBinBytes
+                | O::BinBytes8
+                | O::ByteArray8 => {
+                    let (v, found) = match op.arg {
+                        Arg::Str(p) => (
+                            V::Str(Sb::new(p.data, p.len, p.raw_offset, keep_str)),
+                            if p.len >= 24 {
+                                encoded_blob(p.data, p.len)
+                            } else {
+                                None
+                            },
+                        ),
+                        Arg::Bytes(p) => (
+                            V::Bytes(bytes_value(&p, keep_bytes)),
+                            if p.len >= 24 {
+                                encoded_blob(p.data, p.len)
+                            } else {
+                                None
+                            },
+                        ),
+                        _ => (V::Unknown, None),
+                    };
+                    m.stack.push(v);
+                    if let Some(found) = found {
+                        self.report_encoded(m, found, offset);
+                    }
+                }
+                O::PersId => {
+                    let v = match op.arg {
+                        Arg::Text(t) => V::Str(Sb::new(t, t.len() as u64, None, keep_str)),
+                        _ => V::Unknown,
+                    };
+                    m.stack.push(V::PersId(Rc::new(v)));
+                }
+                O::BinPersId => {
+                    let pid = m.pop(offset, code);
+                    self.record_storage(&pid, m);
+                    m.stack.push(V::PersId(Rc::new(pid)));
+                }
+                O::Global | O::Inst => {
+                    let (module, name) = match op.arg {
+                        Arg::Global { module, name } => (
+                            String::from_utf8_lossy(module).into_owned(),
+                            String::from_utf8_lossy(name).into_owned(),
+                        ),
+                        _ => (String::new(), String::new()),
+                    };
+                    let g = self.resolve(m, &module, &name, code, offset, true);
+                    if code == O::Global {
+                        m.stack.push(g);
+                    } else {
+                        let args = m.pop_mark(offset, code);
+                        let args = V::Tuple(Rc::from(args));
+                        let r = self.call(m, &g, &args, CallKind::Call, code, offset);
+                        m.stack.push(r);
+                    }
+                }
+                O::StackGlobal => {
+                    let name = m.pop(offset, code);
+                    let module = m.pop(offset, code);
+                    let g = match (operand_text(&module), operand_text(&name)) {
+                        (Ok(mo), Ok(na)) => {
+                            let (mo, na) = (mo.to_owned(), na.to_owned());
+                            self.resolve(m, &mo, &na, code, offset, true)
+                        }
+                        (a, b) => {
+                            let detail = match (a, b) {
+                                (Err(e), _) => format!("module operand is {e}"),
+                                (_, Err(e)) => format!("name operand is {e}"),
+                                _ => String::new(),
+                            };
+                            self.issue(m, IssueKind::UnresolvedGlobal { detail }, offset);
+                            V::Unknown
+                        }
+                    };
+                    m.stack.push(g);
+                }
+                O::Reduce => {
+                    let args = m.pop(offset, code);
+                    let callee = m.pop(offset, code);
+                    let r = self.call(m, &callee, &args, CallKind::Call, code, offset);
+                    m.stack.push(r);
+                }
+                O::NewObj => {
+                    let args = m.pop(offset, code);
+                    let cls = m.pop(offset, code);
+                    let r = self.call(m, &cls, &args, CallKind::New, code, offset);
+                    m.stack.push(r);
+                }
+                O::NewObjEx => {
+                    let kwargs = m.pop(offset, code);
+                    let args = m.pop(offset, code);
+                    let cls = m.pop(offset, code);
+                    // cls.__new__(cls, *args, **kwargs): flatten to one argument tuple.
+                    let mut items: Vec<V> = match &args {
+                        V::Tuple(t) => t.to_vec(),
+                        _ => Vec::new(),
+                    };
+                    if let V::Dict(d) = &kwargs {
+                        items.extend(d.borrow().items.iter().map(|(_, v)| v.clone()));
+                    }
+                    let both = V::Tuple(Rc::from(items));
+                    let r = self.call(m, &cls, &both, CallKind::New, code, offset);
+                    m.stack.push(r);
+                }
+                O::Obj => {
+                    let mut items = m.pop_mark(offset, code);
+                    if items.is_empty() {
+                        m.note(offset, "OBJ without a class");
+                        m.stack.push(V::Unknown);
+                    } else {
+                        let cls = items.remove(0);
+                        let args = V::Tuple(Rc::from(items));
+                        let r = self.call(m, &cls, &args, CallKind::Call, code, offset);
+                        m.stack.push(r);
+                    }
+                }
+                O::Build => {
+                    let state = m.pop(offset, code);
+                    let inst = m.top(offset, code);
+                    let step = self.build(m, &inst, &state, offset);
+                    if !matches!(step, Step::Continue) {
+                        return step;
+                    }
+                }
+                O::Ext1 | O::Ext2 | O::Ext4 => {
+                    let c = match op.arg {
+                        Arg::Index(i) => i,
+                        _ => 0,
+                    };
+                    self.issue(m, IssueKind::Extension { code: c }, offset);
+                    m.stack.push(V::Unknown);
+                }
+                O::EmptyTuple => m.stack.push(V::Tuple(Rc::from(Vec::new()))),
+                O::Tuple1 | O::Tuple2 | O::Tuple3 => {
+                    let n = match code {
+                        O::Tuple1 => 1,
+                        O::Tuple2 => 2,
+                        _ => 3,
+                    };
+                    let mut items = vec![V::Unknown; n];
+                    for slot in items.iter_mut().rev() {
+                        *slot = m.pop(offset, code);
+                    }
+                    m.stack.push(V::Tuple(Rc::from(items)));
+                }
+                O::Tuple => {
+                    let items = m.pop_mark(offset, code);
+                    m.stack.push(V::Tuple(Rc::from(items)));
+                }
+                O::EmptyList => m.stack.push(V::List(Rc::new(RefCell::new(Seq::default())))),
+                O::EmptyDict => m.stack.push(V::Dict(Rc::new(RefCell::new(Map::default())))),
+                O::EmptySet => m.stack.push(V::Set(Rc::new(RefCell::new(Seq::default())))),
+                O::List | O::FrozenSet => {
+                    let items = m.pop_mark(offset, code);
+                    let total = items.len() as u64;
+                    if !m.retain(items.len(), self.limits.max_retained) {
+                        return self.budget("retained container items", offset, m.index);
+                    }
+                    let seq = Rc::new(RefCell::new(Seq { items, total }));
+                    m.stack.push(if code == O::List {
+                        V::List(seq)
+                    } else {
+                        V::Set(seq)
+                    });
+                }
+                O::Dict => {
+                    let items = m.pop_mark(offset, code);
+                    let map = pairs(items);
+                    if !m.retain(map.items.len(), self.limits.max_retained) {
+                        return self.budget("retained container items", offset, m.index);
+                    }
+                    m.stack.push(V::Dict(Rc::new(RefCell::new(map))));
+                }
+                O::Append => {
+                    let v = m.pop(offset, code);
+                    let target = m.top(offset, code);
+                    if !self.extend(m, &target, vec![v], offset) {
+                        return self.budget("retained container items", offset, m.index);
+                    }
+                }
+                O::Appends | O::AddItems => {
+                    let items = m.pop_mark(offset, code);
+                    let target = m.top(offset, code);
+                    if !self.extend(m, &target, items, offset) {
+                        return self.budget("retained container items", offset, m.index);
+                    }
+                }
+                O::SetItem => {
+                    let v = m.pop(offset, code);
+                    let k = m.pop(offset, code);
+                    let target = m.top(offset, code);
+                    if !self.set_items(m, &target, vec![k, v], offset) {
+                        return self.budget("retained container items", offset, m.index);
+                    }
+                }
+                O::SetItems => {
+                    let items = m.pop_mark(offset, code);
+                    let target = m.top(offset, code);
+                    if !self.set_items(m, &target, items, offset) {
+                        return self.budget("retained container items", offset, m.index);
+                    }
+                }
+                O::Get | O::BinGet | O::LongBinGet => {
+                    let idx = match op.arg {
+                        Arg::Index(i) => i,
+                        _ => u64::MAX,
+                    };
+                    let v = if let Some(v) = m.memo_get(idx) {
+                        v.clone()
+                    } else {
+                        m.note(
+                            offset,
+                            format!("memo key {idx} is not set ({})", code.name()),
+                        );
+                        V::Unknown
+                    };
+                    m.stack.push(v);
+                }
+                O::Put | O::BinPut | O::LongBinPut | O::Memoize => {
+                    let idx = match (code, op.arg) {
+                        (O::Memoize, _) => m.memo_len,
+                        (_, Arg::Index(i)) => i,
+                        _ => u64::MAX,
+                    };
+                    let v = m.top(offset, code);
+                    if !m.memo_put(idx, v, self.limits.max_memo) {
+                        return self.budget("memo entries", offset, m.index);
+                    }
+                }
+                O::Proto => {
+                    if let Arg::Index(p) = op.arg {
+                        m.proto = u8::try_from(p).unwrap_or(u8::MAX);
+                        if p > 5 {
+                            m.note(offset, format!("unsupported protocol {p}"));
+                        }
+                    }
+                }
+                O::Frame => {}
+                O::NextBuffer => {
+                    self.issue(m, IssueKind::OutOfBand, offset);
+                    m.stack.push(V::Unknown);
+                }
+                O::ReadOnlyBuffer => {}
+            }
+            if m.stack.len() > self.limits.max_stack {
+                return self.budget("stack depth", offset, m.index);
+            }
+            if self.reader.has_frame_issues() {
+                for fi in self.reader.take_frame_issues() {
+                    let at = match fi {
+                        FrameIssue::Straddle { offset, .. } | FrameIssue::Nested { offset, .. } => {
+                            offset
+                        }
+                    };
+                    self.issue(m, IssueKind::Frame(fi), at);
+                }
+            }
+        }
+    }
+
+    fn report_encoded(&mut self, m: &Machine, found: Encoded, offset: u64) {
+        if self.out.nested.len() >= self.limits.max_nested {
+            return;
+        }
+        match found {
+            Encoded::Decoded { via, bytes } => self.out.nested.push(NestedBlob {
+                offset,
+                via: via.to_owned(),
+                source: BlobSource::Inline(Arc::from(bytes)),
+                loader: false,
+            }),
+            Encoded::Truncated { via, len } => self.issue(
+                m,
+                IssueKind::TruncatedBlob {
+                    via: via.to_owned(),
+                    len,
+                },
+                offset,
+            ),
+        }
+    }
+
+    fn extend(&mut self, m: &mut Machine, target: &V, items: Vec<V>, offset: u64) -> bool {
+        match target {
+            V::List(s) | V::Set(s) => {
+                let mut s = s.borrow_mut();
+                s.total = s.total.saturating_add(items.len() as u64);
+                let room = self.limits.max_retained.saturating_sub(m.retained);
+                let n = items.len().min(room);
+                m.retained = m.retained.saturating_add(n);
+                s.items.extend(items.into_iter().take(n));
+                true
+            }
+            V::Unknown => true,
+            // APPENDS on an arbitrary object calls its extend()/append(): a method call on
+            // whatever that object is (a call result or instance).
+            V::Call(_) => true,
+            other => {
+                m.note(offset, format!("append to {}", other.kind()));
+                true
+            }
+        }
+    }
+
+    fn set_items(&mut self, m: &mut Machine, target: &V, items: Vec<V>, offset: u64) -> bool {
+        match target {
+            V::Dict(d) => {
+                let map = pairs(items);
+                let mut d = d.borrow_mut();
+                d.total = d.total.saturating_add(map.total);
+                let room = self.limits.max_retained.saturating_sub(m.retained);
+                let n = map.items.len().min(room);
+                m.retained = m.retained.saturating_add(n);
+                d.items.extend(map.items.into_iter().take(n));
+                true
+            }
+            V::Unknown | V::Call(_) => true,
+            other => {
+                m.note(offset, format!("setitem on {}", other.kind()));
+                true
+            }
+        }
+    }
+
+    /// Resolves an import. `map` applies the Python 2 mapping (not for derived names).
+    fn resolve(
+        &mut self,
+        m: &mut Machine,
+        raw_module: &str,
+        raw_name: &str,
+        opcode: OpCode,
+        offset: u64,
+        map: bool,
+    ) -> V {
+        let py2 = map && m.proto < 3;
+        let t = &mut m.globals;
+        t.key.clear();
+        t.key.push(u8::from(py2));
+        t.key.extend_from_slice(raw_module.as_bytes());
+        t.key.push(b'\n');
+        t.key.extend_from_slice(raw_name.as_bytes());
+        if let Some(&id) = t.index.get(t.key.as_slice()) {
+            if let Some(u) = t.uses.get_mut(id as usize) {
+                u.refs = u.refs.saturating_add(1);
+            }
+            return V::Global(id);
+        }
+        let (module, name) = if py2 {
+            match map_py2(raw_module, raw_name) {
+                Some((mo, na)) => (mo.to_owned(), na),
+                None => (raw_module.to_owned(), raw_name.to_owned()),
+            }
+        } else {
+            (raw_module.to_owned(), raw_name.to_owned())
+        };
+        let (class, resolved_as) = self.classify(&module, &name);
+        let id = u32::try_from(t.uses.len()).unwrap_or(u32::MAX);
+        let key: Box<[u8]> = t.key.as_slice().into();
+        t.index.insert(key, id);
+        t.uses.push(GlobalUse {
+            module,
+            name,
+            raw_module: raw_module.to_owned(),
+            raw_name: raw_name.to_owned(),
+            class,
+            opcode,
+            first_offset: offset,
+            refs: 1,
+            calls: 0,
+            builds: 0,
+            call_sites: Vec::new(),
+            pickle: m.index,
+            depth: m.depth,
+            resolved_as,
+        });
+        V::Global(id)
+    }
+
+    fn classify(&self, module: &str, name: &str) -> (Class, Option<String>) {
+        if !valid_path(module) || !valid_path(name) {
+            // Still apply the policy on what is there: a denied module with a junk name is as
+            // bad as the module itself.
+            if let Verdict::Deny(r) = self.policy.verdict(module, name) {
+                return (Class::Denied(r.clone()), None);
+            }
+            return (Class::Invalid, None);
+        }
+        if let Some(seg) = name
+            .split('.')
+            .chain(module.split('.').filter(|s| *s != "__main__"))
+            .find(|s| is_dunder(s))
+        {
+            return (Class::Dunder(seg.to_owned()), None);
+        }
+        let direct = self.policy.verdict(module, name);
+        if !name.contains('.') {
+            return (
+                match direct {
+                    Verdict::Allow(r) => Class::Allowed(r.clone()),
+                    Verdict::Tolerate(r) => Class::Tolerated(r.clone()),
+                    Verdict::Deny(r) => Class::Denied(r.clone()),
+                    Verdict::Unknown => Class::Unknown,
+                },
+                None,
+            );
+        }
+        // Dotted attribute path: consider every reading of module + name as a module path plus
+        // an attribute path, including re-rooted tails (`pathlib.os.system` → `os.system`).
+        let segs: Vec<&str> = module.split('.').chain(name.split('.')).collect();
+        let mut worst: Option<(Rule, String)> = None;
+        for start in 0..segs.len() {
+            for split in start.saturating_add(1)..segs.len() {
+                let (Some(ms), Some(ns)) = (segs.get(start..split), segs.get(split..)) else {
+                    continue;
+                };
+                let (mo, na) = (ms.join("."), ns.join("."));
+                if let Verdict::Deny(r) = self.policy.verdict(&mo, &na) {
+                    let better = worst.as_ref().is_none_or(|(w, _)| r.severity > w.severity);
+                    if better {
+                        worst = Some((r.clone(), format!("{mo}:{na}")));
+                    }
+                }
+            }
+        }
+        if let Some((r, at)) = worst {
+            return (Class::Denied(r), Some(at));
+        }
+        match direct {
+            Verdict::Allow(r) => (Class::Allowed(r.clone()), None),
+            Verdict::Tolerate(r) => (Class::Tolerated(r.clone()), None),
+            _ => (Class::Dotted, None),
+        }
+    }
+
+    fn record_storage(&mut self, pid: &V, m: &Machine) {
+        let V::Tuple(items) = pid else { return };
+        if items.first().and_then(V::as_str) != Some("storage") {
+            return;
+        }
+        if self.out.storages.len() >= self.limits.max_memo {
+            return;
+        }
+        let key = match items.get(2) {
+            Some(V::Str(s)) => s.text().map(str::to_owned),
+            Some(V::Int(i)) => Some(i.to_string()),
+            _ => None,
+        };
+        let Some(key) = key else { return };
+        let class = match items.get(1) {
+            Some(V::Global(id)) => m.globals.uses.get(*id as usize).map(GlobalUse::qualified),
+            _ => None,
+        };
+        let numel = match items.get(4) {
+            Some(V::Int(i)) => Some(*i),
+            _ => None,
+        };
+        self.out.storages.push(StoragePid { key, class, numel });
+    }
+
+    /// The class a value is an instance of, when it was built from a global.
+    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    fn instance_class(&self, m: &Machine, v: &V) -> Option<String> {
+        if let V::Call(c) = v {
+            return match c.kind {
+                CallKind::New | CallKind::Call => global_name(m, &c.callee),
+                CallKind::Reconstruct => match &c.args {
+                    V::Tuple(t) => t.first().and_then(|x| global_name(m, x)),
+                    _ => None,
+                },
+            };
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn call(
+        &mut self,
+        m: &mut Machine,
+        callee: &V,
+        args: &V,
+        kind: CallKind,
+        opcode: OpCode,
+        offset: u64,
+    ) -> V {
+        let mut kind = kind;
+        match callee {
+            V::Global(id) => {
+                let qualified = {
+                    let Some(u) = m.globals.uses.get_mut(*id as usize) else {
+                        return V::Unknown;
+                    };
+                    u.calls = u.calls.saturating_add(1);
+                    if u.call_sites.len() < 32 {
+                        u.call_sites.push((offset, opcode));
+                    }
+                    u.qualified()
+                };
+                let allowed = matches!(
+                    m.globals.uses.get(*id as usize).map(|u| &u.class),
+                    Some(Class::Allowed(_) | Class::Tolerated(_))
+                );
+                let q = qualified.as_str();
+                if NESTED_LOADERS.contains(&q) {
+                    let mut found = false;
+                    for a in call_args(args) {
+                        if let Some(src) = self.blob_of(m, &a, 0) {
+                            found = true;
+                            self.push_nested(offset, q, src, true);
+                        }
+                    }
+                    if !found {
+                        self.issue(
+                            m,
+                            IssueKind::OpaqueNestedInput {
+                                loader: q.to_owned(),
+                            },
+                            offset,
+                        );
+                    }
+                } else if !allowed && !BYTES_WRAPPERS.contains(&q) {
+                    // Bytes handed to something unvetted: scan them if they look like a model.
+                    for a in call_args(args) {
+                        if let V::Bytes(sb) = &a {
+                            if crate::format::sniff(sb.bytes(), "")
+                                != crate::format::Format::Unknown
+                            {
+                                if let Some(src) = self.blob_of(m, &a, 0) {
+                                    self.push_nested(offset, q, src, false);
+                                }
+                            }
+                        }
+                    }
+                }
+                match q {
+                    // getattr(<global>, "name") is an attribute lookup the walker can resolve.
+                    "builtins.getattr" => {
+                        let items = call_args(args);
+                        if let (Some(V::Global(gid)), Some(attr)) =
+                            (items.first(), items.get(1).and_then(V::as_str))
+                        {
+                            let base = m
+                                .globals
+                                .uses
+                                .get(*gid as usize)
+                                .map(|u| (u.module.clone(), format!("{}.{}", u.name, attr)));
+                            if let Some((mo, na)) = base {
+                                return self.resolve(m, &mo, &na, opcode, offset, false);
+                            }
+                        }
+                    }
+                    "copyreg._reconstructor" => kind = CallKind::Reconstruct,
+                    "_codecs.encode" | "codecs.encode" => {
+                        let items = call_args(args);
+                        if let (Some(V::Str(s)), enc) = (items.first(), items.get(1)) {
+                            let enc = enc.and_then(V::as_str).unwrap_or("utf-8");
+                            if let Some(b) = encode_text(s, enc) {
+                                return V::Bytes(Sb::new(&b, b.len() as u64, None, b.len()));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            V::Call(_) | V::Unknown | V::PersId(_) => {
+                let root = match callee {
+                    V::Call(c) => {
+                        global_name(m, &c.callee).unwrap_or_else(|| "a computed value".into())
+                    }
+                    V::PersId(_) => "a persistent-id object".into(),
+                    _ => "an unresolved value".into(),
+                };
+                self.issue(m, IssueKind::IndirectCall { root }, offset);
+            }
+            _ => {
+                m.note(offset, format!("{} on {}", opcode.name(), callee.kind()));
+            }
+        }
+        V::Call(Rc::new(Call {
+            callee: callee.clone(),
+            args: args.clone(),
+            kind,
+            opcode,
+            offset,
+            state: OnceCell::new(),
+        }))
+    }
+
+    fn push_nested(&mut self, offset: u64, via: &str, source: BlobSource, loader: bool) {
+        if self.out.nested.len() < self.limits.max_nested {
+            self.out.nested.push(NestedBlob {
+                offset,
+                via: via.to_owned(),
+                source,
+                loader,
+            });
+        }
+    }
+
+    /// The bytes a value stands for, looking through wrappers (`io.BytesIO(b)`,
+    /// `base64.b64decode(s)`, `_codecs.encode(s, 'latin1')`).
+    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    fn blob_of(&mut self, m: &Machine, v: &V, depth: u32) -> Option<BlobSource> {
+        match v {
+            V::Bytes(sb) | V::Str(sb) => {
+                if sb.complete() {
+                    Some(BlobSource::Inline(Arc::from(sb.bytes())))
+                } else {
+                    sb.raw().map(|offset| BlobSource::Stream {
+                        offset,
+                        len: sb.len(),
+                    })
+                }
+            }
+            V::Call(c) if depth < 4 => {
+                let name = global_name(m, &c.callee)?;
+                let items = call_args(&c.args);
+                let first = items.first()?;
+                let inner = self.blob_of(m, first, depth.saturating_add(1))?;
+                let decoded = match name.as_str() {
+                    "base64.b64decode"
+                    | "base64.decodebytes"
+                    | "base64.standard_b64decode"
+                    | "binascii.a2b_base64" => decode_source(&inner, Decoding::Base64),
+                    "base64.urlsafe_b64decode" => decode_source(&inner, Decoding::Base64Url),
+                    "binascii.unhexlify" | "binascii.a2b_hex" | "builtins.bytes.fromhex" => {
+                        decode_source(&inner, Decoding::Hex)
+                    }
+                    "codecs.decode" | "_codecs.decode" => {
+                        match items
+                            .get(1)
+                            .and_then(V::as_str)
+                            .map(str::to_ascii_lowercase)
+                        {
+                            Some(e) if e.starts_with("base64") => {
+                                decode_source(&inner, Decoding::Base64)
+                            }
+                            Some(e) if e.starts_with("hex") => decode_source(&inner, Decoding::Hex),
+                            _ => Some(inner),
+                        }
+                    }
+                    _ => Some(inner),
+                };
+                decoded
+            }
+            _ => None,
+        }
+    }
+
+    fn build(&mut self, m: &mut Machine, inst: &V, state: &V, offset: u64) -> Step {
+        match inst {
+            V::Global(id) => {
+                let name = m
+                    .globals
+                    .uses
+                    .get_mut(*id as usize)
+                    .map(|u| {
+                        u.builds = u.builds.saturating_add(1);
+                        if u.call_sites.len() < 32 {
+                            u.call_sites.push((offset, OpCode::Build));
+                        }
+                        u.qualified()
+                    })
+                    .unwrap_or_default();
+                self.issue(m, IssueKind::SetstateOnGlobal { global: name }, offset);
+                Step::Continue
+            }
+            V::Call(c) => {
+                let class = self.instance_class(m, inst);
+                if let Some(V::Global(id)) = match c.kind {
+                    CallKind::Reconstruct => match &c.args {
+                        V::Tuple(t) => t.first(),
+                        _ => None,
+                    },
+                    _ => Some(&c.callee),
+                } {
+                    if let Some(u) = m.globals.uses.get_mut(*id as usize) {
+                        u.builds = u.builds.saturating_add(1);
+                        if u.call_sites.len() < 32 {
+                            u.call_sites.push((offset, OpCode::Build));
+                        }
+                    }
+                }
+                let _ = c.state.set(state.clone());
+                match class.as_deref() {
+                    Some(JOBLIB_WRAPPER) if self.joblib => self.joblib_array(m, state, offset),
+                    Some(n) if JOBLIB_LEGACY.contains(&n) => {
+                        if let Some(f) = state_lookup(state, "filename")
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                        {
+                            self.issue(m, IssueKind::JoblibSideFile { filename: f }, offset);
+                        }
+                        if n.ends_with("NumpyArrayWrapper") && self.joblib {
+                            return self.joblib_array(m, state, offset);
+                        }
+                        Step::Continue
+                    }
+                    _ => Step::Continue,
+                }
+            }
+            _ => Step::Continue,
+        }
+    }
+
+    /// joblib's `NumpyArrayWrapper.read_array`: the wrapper is replaced by the array read from
+    /// the bytes that follow the BUILD opcode.
+    fn joblib_array(&mut self, m: &mut Machine, state: &V, offset: u64) -> Step {
+        // The wrapper on the stack becomes the array.
+        if m.stack.len() > m.fence() {
+            m.stack.pop();
+        }
+        m.stack.push(V::Unknown);
+        let dtype = state_lookup(state, "dtype");
+        let shape = state_lookup(state, "shape");
+        let align = state_lookup(state, "numpy_array_alignment_bytes")
+            .is_some_and(|v| !matches!(v, V::None));
+        let Some(dt) = dtype.as_ref().and_then(|d| self.dtype_info(m, d)) else {
+            self.issue(
+                m,
+                IssueKind::JoblibUnresolved {
+                    detail: "the array dtype is not a numpy.dtype the scanner can read".into(),
+                },
+                offset,
+            );
+            return self.budget("joblib array data", offset, m.index);
+        };
+        if dt.object {
+            if m.depth.saturating_add(1) > self.limits.max_nesting {
+                return self.budget("nested pickles", offset, m.index);
+            }
+            // A complete pickle follows, read by a plain unpickler (no wrapper semantics).
+            self.reader.reset_frame();
+            let index = self.seq;
+            self.seq = self.seq.saturating_add(1);
+            let start = self.reader.offset();
+            let mut inner = Machine::new(index, m.depth.saturating_add(1), start);
+            let saved = self.joblib;
+            self.joblib = false;
+            let step = self.run(&mut inner);
+            self.joblib = saved;
+            let result = match &step {
+                Step::Stop(v) => Some(self.summarise(&inner, v, 0)),
+                _ => None,
+            };
+            self.finish_machine(&mut inner);
+            self.out.pickles.push(PickleInfo {
+                index,
+                start,
+                end: self.reader.offset(),
+                protocol: inner.proto,
+                ops: inner.ops,
+                depth: inner.depth,
+                result,
+            });
+            return match step {
+                Step::Stop(_) => Step::Continue,
+                other => other,
+            };
+        }
+        let count = match shape.as_ref() {
+            Some(V::Tuple(t)) => t.iter().try_fold(1u64, |acc, x| {
+                x.as_int()
+                    .and_then(|i| u64::try_from(i).ok())
+                    .and_then(|i| acc.checked_mul(i))
+            }),
+            Some(V::List(l)) => l.borrow().items.iter().try_fold(1u64, |acc, x| {
+                x.as_int()
+                    .and_then(|i| u64::try_from(i).ok())
+                    .and_then(|i| acc.checked_mul(i))
+            }),
+            _ => None,
+        };
+        let Some(nbytes) = count.and_then(|c| c.checked_mul(dt.itemsize)) else {
+            self.issue(
+                m,
+                IssueKind::JoblibUnresolved {
+                    detail: "the array shape is not a tuple of non-negative integers".into(),
+                },
+                offset,
+            );
+            return self.budget("joblib array data", offset, m.index);
+        };
+        let data_start = self.reader.offset();
+        let mut first = Vec::new();
+        let mut pad_len = 0u64;
+        if align {
+            match self.reader.read_raw(1, &mut first) {
+                Ok(1) => {}
+                Ok(_) => return self.truncated(m, offset, "joblib padding byte"),
+                Err(e) => {
+                    self.fail_read(&e, m.index);
+                    return Step::Fail;
+                }
+            }
+            pad_len = u64::from(first.first().copied().unwrap_or(0));
+        }
+        // Keep the first bytes of the skipped region for the pickle.load differential check.
+        let total = pad_len.saturating_add(nbytes);
+        let peek = total.min(64 * 1024);
+        let mut region = first;
+        match self.reader.read_raw(peek, &mut region) {
+            Ok(n) if n == peek => {}
+            Ok(_) => return self.truncated(m, offset, "joblib array data"),
+            Err(e) => {
+                self.fail_read(&e, m.index);
+                return Step::Fail;
+            }
+        }
+        let rest = total.saturating_sub(peek);
+        match self.reader.skip(rest) {
+            Ok(n) if n == rest => {}
+            Ok(_) => return self.truncated(m, offset, "joblib array data"),
+            Err(e) => {
+                self.fail_read(&e, m.index);
+                return Step::Fail;
+            }
+        }
+        self.differential(m, &region, data_start);
+        Step::Continue
+    }
+
+    fn truncated(&mut self, m: &Machine, offset: u64, what: &'static str) -> Step {
+        let e = ReadError::Truncated { offset, op: what };
+        self.fail_read(&e, m.index);
+        Step::Fail
+    }
+
+    /// `pickle.load` (not joblib) would read the skipped array region as opcodes. When it starts
+    /// with an opcode, walk it strictly from a copy of the current state and report what it
+    /// imports: a payload hidden as "array data" runs under the plain unpickler.
+    fn differential(&mut self, m: &Machine, region: &[u8], start: u64) {
+        let Some(&b) = region.first() else { return };
+        if !super::ops::is_opcode(b) {
+            return;
+        }
+        let found = scan_region(region, m.proto, self.policy);
+        if found.is_empty() {
+            return;
+        }
+        self.issue(
+            m,
+            IssueKind::JoblibDifferential {
+                len: region.len() as u64,
+            },
+            start,
+        );
+        for (off, module, name, code) in found {
+            let mut tmp = Machine::new(m.index, m.depth, start);
+            tmp.proto = m.proto;
+            let _ = self.resolve(
+                &mut tmp,
+                &module,
+                &name,
+                code,
+                start.saturating_add(off),
+                true,
+            );
+            self.out.globals.append(&mut tmp.globals.uses);
+        }
+    }
+
+    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    fn dtype_info(&self, m: &Machine, v: &V) -> Option<DType> {
+        let V::Call(c) = v else { return None };
+        let callee = global_name(m, &c.callee)?;
+        if callee != "numpy.dtype" {
+            return None;
+        }
+        let items = call_args(&c.args);
+        let descr = items.first()?.as_str()?.to_owned();
+        let mut dt = parse_descr(&descr)?;
+        if let Some(V::Tuple(st)) = c.state.get() {
+            // (version, byteorder, subarray, names, fields, elsize, alignment, flags)
+            if let Some(e) = st.get(5).and_then(V::as_int) {
+                if e > 0 {
+                    dt.itemsize = u64::try_from(e).ok()?;
+                }
+            }
+            if let Some(V::Dict(fields)) = st.get(4) {
+                for (_, f) in &fields.borrow().items {
+                    if let V::Tuple(t) = f {
+                        if let Some(sub) = t.first().and_then(|d| self.dtype_info(m, d)) {
+                            dt.object |= sub.object;
+                        }
+                    }
+                }
+            }
+            if let Some(V::Tuple(sub)) = st.get(2) {
+                if let Some(base) = sub.first().and_then(|d| self.dtype_info(m, d)) {
+                    dt.object |= base.object;
+                }
+            }
+        }
+        Some(dt)
+    }
+
+    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    fn summarise(&self, m: &Machine, v: &V, depth: u32) -> TopValue {
+        let sub = |x: &V| self.summarise(m, x, depth.saturating_add(1));
+        match v {
+            V::None => TopValue::None,
+            V::Bool(b) => TopValue::Bool(*b),
+            V::Int(i) => TopValue::Int(i128::from(*i)),
+            V::BigInt(b) => TopValue::Int(**b),
+            V::HugeInt => TopValue::HugeInt,
+            V::Float => TopValue::Float,
+            V::Str(s) => TopValue::Str(String::from_utf8_lossy(s.bytes()).into_owned()),
+            V::Bytes(b) => TopValue::Bytes(b.len()),
+            V::Global(_) => TopValue::Global(global_name(m, v).unwrap_or_default()),
+            V::Call(c) => TopValue::Call {
+                callee: global_name(m, &c.callee),
+            },
+            _ if depth >= 3 => TopValue::Other(v.kind()),
+            V::Tuple(t) => TopValue::Tuple(t.iter().map(sub).collect()),
+            V::List(l) => TopValue::List(l.borrow().items.iter().map(sub).collect()),
+            V::Dict(d) => TopValue::Dict(
+                d.borrow()
+                    .items
+                    .iter()
+                    .take(1024)
+                    .map(|(k, x)| (sub(k), sub(x)))
+                    .collect(),
+            ),
+            other => TopValue::Other(other.kind()),
+        }
+    }
+}
+
+/// The items of an argument tuple (`func(*args)` accepts any iterable).
+fn call_args(args: &V) -> Vec<V> {
+    match args {
+        V::Tuple(t) => t.to_vec(),
+        V::List(l) | V::Set(l) => l.borrow().items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn global_name(m: &Machine, v: &V) -> Option<String> {
+    match v {
+        V::Global(id) => m.globals.uses.get(*id as usize).map(GlobalUse::qualified),
+        _ => None,
+    }
+}
+
+fn pairs(items: Vec<V>) -> Map {
+    let mut map = Map::default();
+    let mut it = items.into_iter();
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or(V::Unknown);
+        map.items.push((k, v));
+        map.total = map.total.saturating_add(1);
+    }
+    map
+}
+
+/// Looks `key` up in a BUILD state: a dict, or `(dict, slotstate)`.
+fn state_lookup(state: &V, key: &str) -> Option<V> {
+    match state {
+        V::Dict(d) => d.borrow().get_str(key).cloned(),
+        V::Tuple(t) if t.len() == 2 => t
+            .get(1)
+            .and_then(|s| state_lookup(s, key))
+            .or_else(|| t.first().and_then(|s| state_lookup(s, key))),
+        _ => None,
+    }
+}
+
+fn operand_text(v: &V) -> Result<&str, String> {
+    match v {
+        V::Str(s) | V::Bytes(s) => s.text().ok_or_else(|| {
+            if s.complete() {
+                "not valid UTF-8".to_owned()
+            } else {
+                format!("a {}-byte string (too long to resolve)", s.len())
+            }
+        }),
+        V::Unknown => Err("an unresolved value (missing memo entry or unmodelled result)".into()),
+        other => Err(format!("a {}", other.kind())),
+    }
+}
+
+fn bytes_value(p: &Payload<'_>, keep: usize) -> Sb {
+    // Bytes are only needed for sniffing and nested loaders: keep a short head, or everything
+    // when it is small enough to hand to a nested scan directly.
+    let keep = if p.len <= 1024 * 1024 {
+        p.data.len()
+    } else {
+        keep
+    };
+    Sb::new(p.data, p.len, p.raw_offset, keep)
+}
+
+fn encode_text(s: &Sb, enc: &str) -> Option<Vec<u8>> {
+    let t = s.text()?;
+    let e = enc.to_ascii_lowercase().replace(['-', '_'], "");
+    match e.as_str() {
+        "latin1" | "iso88591" | "l1" | "cp819" => {
+            t.chars().map(|c| u8::try_from(c as u32).ok()).collect()
+        }
+        "utf8" | "u8" => Some(t.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// numpy dtype facts the joblib skip needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DType {
+    pub itemsize: u64,
+    pub object: bool,
+}
+
+/// Parses a dtype string as `numpy.dtype.__reduce__` writes it (`f8`, `<i4`, `O8`, `V64`,
+/// `U40`, `S5`, `b1`, `M8`, `?`).
+pub fn parse_descr(descr: &str) -> Option<DType> {
+    let d = descr.trim_start_matches(['<', '>', '|', '=']);
+    let mut chars = d.chars();
+    let kind = chars.next()?;
+    let digits: String = chars.take_while(char::is_ascii_digit).collect();
+    let rest_len = d.len().saturating_sub(1).saturating_sub(digits.len());
+    let n: Option<u64> = if digits.is_empty() {
+        None
+    } else {
+        digits.parse().ok()
+    };
+    let (itemsize, object) = match kind {
+        'O' => (8, true),
+        '?' => (1, false),
+        'b' | 'i' | 'u' | 'f' | 'c' | 'M' | 'm' | 'S' | 'a' | 'V' | 'U' => (n?, false),
+        'e' => (2, false),
+        'd' | 'g' => (8, false),
+        'l' | 'q' | 'L' | 'Q' => (8, false),
+        'h' | 'H' => (2, false),
+        'B' => (1, false),
+        _ => return None,
+    };
+    // Datetime units like "M8[ns]" are fine; other trailing junk is not a dtype string.
+    if rest_len > 0 && !d.ends_with(']') {
+        return None;
+    }
+    Some(DType { itemsize, object })
+}
+
+enum Encoded {
+    Decoded { via: &'static str, bytes: Vec<u8> },
+    Truncated { via: &'static str, len: u64 },
+}
+
+#[derive(Clone, Copy)]
+enum Decoding {
+    Base64,
+    Base64Url,
+    Hex,
+}
+
+fn decode_bytes(data: &[u8], how: Decoding) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let clean: Vec<u8> = data
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    match how {
+        Decoding::Base64 => base64::engine::general_purpose::STANDARD
+            .decode(&clean)
+            .ok()
+            .or_else(|| {
+                base64::engine::general_purpose::STANDARD_NO_PAD
+                    .decode(&clean)
+                    .ok()
+            }),
+        Decoding::Base64Url => base64::engine::general_purpose::URL_SAFE
+            .decode(&clean)
+            .ok()
+            .or_else(|| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(&clean)
+                    .ok()
+            }),
+        Decoding::Hex => hex::decode(&clean).ok(),
+    }
+}
+
+fn decode_source(src: &BlobSource, how: Decoding) -> Option<BlobSource> {
+    match src {
+        BlobSource::Inline(b) => decode_bytes(b, how).map(|v| BlobSource::Inline(Arc::from(v))),
+        BlobSource::Stream { .. } => None,
+    }
+}
+
+/// Whether a string or bytes payload is base64 or hex that decodes to something a loader reads
+/// (a pickle, a zip, a compressed stream).
+fn encoded_blob(data: &[u8], len: u64) -> Option<Encoded> {
+    let head = data.get(..32.min(data.len()))?;
+    let is_b64 =
+        |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_');
+    let how = if head.iter().all(u8::is_ascii_hexdigit) {
+        Decoding::Hex
+    } else if head.iter().all(is_b64) {
+        if head.iter().any(|c| matches!(c, b'-' | b'_')) {
+            Decoding::Base64Url
+        } else {
+            Decoding::Base64
+        }
+    } else {
+        return None;
+    };
+    // Decode a short prefix first; only a loadable head justifies decoding everything.
+    let probe_len = match how {
+        Decoding::Hex => 32,
+        _ => 32,
+    };
+    let probe = decode_bytes(data.get(..probe_len.min(data.len()))?, how)?;
+    if !loadable_head(&probe) {
+        return None;
+    }
+    let via = match how {
+        Decoding::Hex => "hex",
+        _ => "base64",
+    };
+    if data.len() as u64 != len {
+        return Some(Encoded::Truncated { via, len });
+    }
+    decode_bytes(data, how).map(|bytes| Encoded::Decoded { via, bytes })
+}
+
+fn loadable_head(b: &[u8]) -> bool {
+    matches!(b, [0x80, p, ..] if (2..=5).contains(p))
+        || b.starts_with(b"PK\x03\x04")
+        || b.starts_with(&[0x1f, 0x8b])
+        || b.starts_with(b"\x93NUMPY")
+        || (b.len() >= 12 && crate::format::looks_like_pickle(b) && b.first() != Some(&0x80))
+}
+
+/// Scans a byte region strictly as `pickle.load` would continue through it: stops at the first
+/// invalid opcode or import that could not succeed; returns the imports it reaches.
+fn scan_region(region: &[u8], proto: u8, _policy: &Policy) -> Vec<(u64, String, String, OpCode)> {
+    let mut r = Reader::new(region);
+    let mut out = Vec::new();
+    let mut strings: Vec<String> = Vec::new();
+    let mut ops = 0u32;
+    while let Ok(Some(op)) = r.next_op() {
+        ops = ops.saturating_add(1);
+        if ops > 100_000 {
+            break;
+        }
+        match op.arg {
+            Arg::Global { module, name } => {
+                let (mo, na) = (
+                    String::from_utf8_lossy(module).into_owned(),
+                    String::from_utf8_lossy(name).into_owned(),
+                );
+                if !valid_path(&mo) || !valid_path(&na) {
+                    break;
+                }
+                out.push((op.offset, mo, na, op.code));
+            }
+            Arg::Str(p) => {
+                if let Ok(s) = std::str::from_utf8(p.data) {
+                    strings.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+        if op.code == OpCode::StackGlobal {
+            let n = strings.len();
+            if let (Some(mo), Some(na)) = (
+                n.checked_sub(2).and_then(|i| strings.get(i)),
+                n.checked_sub(1).and_then(|i| strings.get(i)),
+            ) {
+                if valid_path(mo) && valid_path(na) {
+                    out.push((op.offset, mo.clone(), na.clone(), op.code));
+                }
+            }
+        }
+        if op.code == OpCode::Stop {
+            break;
+        }
+    }
+    let _ = proto;
+    out
+}
+
+/// Walks every pickle in `input` until the end of the stream (the `pickle` format: one or more
+/// concatenated pickles, joblib semantics at array wrappers).
+pub fn analyse_stream<R: Read>(input: R, policy: &Policy, limits: WalkLimits) -> Analysis {
+    let mut w = Walker::new(input, policy, limits);
+    while let Outcome::Pickle(_) = w.next_pickle() {}
+    w.finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::signatures::SignatureDb;
+
+    fn policy() -> Policy {
+        Policy::compile(&SignatureDb::embedded().unwrap()).unwrap()
+    }
+
+    fn walk(b: &[u8]) -> Analysis {
+        analyse_stream(b, &policy(), WalkLimits::default())
+    }
+
+    fn sbu(s: &str) -> Vec<u8> {
+        let mut v = vec![0x8c, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    #[test]
+    fn memo_indirection_resolves_stack_global() {
+        let mut p = vec![0x80, 4];
+        p.extend(sbu("os"));
+        p.extend([b'q', 2, b'0']);
+        p.extend(sbu("system"));
+        p.extend([b'q', 3, b'0']);
+        p.extend(sbu("torch"));
+        p.extend([b'q', 0]);
+        p.extend(sbu("LongStorage"));
+        p.extend([b'q', 1, b'0', b'0']);
+        p.extend([b'h', 2, b'h', 3, 0x93]);
+        p.extend(sbu("true"));
+        p.extend([0x85, b'R', b'.']);
+        let a = walk(&p);
+        let g: Vec<_> = a.globals.iter().map(GlobalUse::qualified).collect();
+        assert_eq!(g, vec!["os.system"]);
+        assert_eq!(a.globals[0].calls, 1);
+        assert!(matches!(a.globals[0].class, Class::Denied(_)));
+    }
+
+    #[test]
+    fn unresolved_operand_is_reported_and_walk_continues() {
+        let mut p = vec![0x80, 4, b'K', 1];
+        p.extend(sbu("x"));
+        p.push(0x93);
+        p.extend(b"cos\nsystem\n.");
+        let a = walk(&p);
+        assert!(a
+            .issues
+            .iter()
+            .any(|i| matches!(i.kind, IssueKind::UnresolvedGlobal { .. })));
+    }
+
+    #[test]
+    fn py2_alias_is_mapped() {
+        let a = walk(b"ccPickle\nloads\n(S'x'\ntR.");
+        assert_eq!(a.globals[0].qualified(), "pickle.loads");
+        let a = walk(b"\x80\x03ccPickle\nloads\n.");
+        assert_eq!(a.globals[0].qualified(), "cPickle.loads");
+    }
+
+    #[test]
+    fn dotted_names_resolve_to_target() {
+        let mut p = vec![0x80, 4];
+        p.extend(sbu("pathlib"));
+        p.extend(sbu("os.system"));
+        p.extend([0x93, b'.']);
+        let a = walk(&p);
+        assert!(matches!(a.globals[0].class, Class::Denied(_)));
+        assert_eq!(a.globals[0].resolved_as.as_deref(), Some("os:system"));
+        let a = walk(b"cbuiltins\nprint.__class__\n.");
+        assert!(matches!(a.globals[0].class, Class::Dunder(_)));
+    }
+
+    #[test]
+    fn stacked_pickles_and_trailing_garbage() {
+        let a = walk(b"N.cos\nsystem\n.\xff\xff");
+        assert_eq!(a.pickles.len(), 3);
+        assert_eq!(a.globals[0].qualified(), "os.system");
+        assert!(a
+            .issues
+            .iter()
+            .any(|i| matches!(i.kind, IssueKind::TrailingData { .. })));
+    }
+
+    #[test]
+    fn joblib_tail_after_array_is_walked() {
+        // wrapper = NumpyArrayWrapper() ; BUILD {'shape': (2,), 'dtype': dtype('f8'), 'order': 'C',
+        // 'numpy_array_alignment_bytes': 16}; then padding + 16 bytes; then os.system call.
+        let mut p = vec![0x80, 4];
+        p.extend(sbu("joblib.numpy_pickle"));
+        p.extend(sbu("NumpyArrayWrapper"));
+        p.extend([0x93, b')', 0x81, b'}', b'(']);
+        p.extend(sbu("shape"));
+        p.extend([b'K', 2, 0x85]);
+        p.extend(sbu("dtype"));
+        p.extend(sbu("numpy"));
+        p.extend(sbu("dtype"));
+        p.extend([0x93]);
+        p.extend(sbu("f8"));
+        p.extend([0x89, 0x88, 0x87, b'R']);
+        p.extend(sbu("order"));
+        p.extend(sbu("C"));
+        p.extend(sbu("numpy_array_alignment_bytes"));
+        p.extend([b'K', 16, b'u', b'b']);
+        p.push(3);
+        p.extend([0xff; 3]);
+        p.extend([b'c'; 16]);
+        p.extend(b"0cos\nsystem\n.");
+        let a = walk(&p);
+        let names: Vec<_> = a.globals.iter().map(GlobalUse::qualified).collect();
+        assert!(
+            names.contains(&"os.system".to_owned()),
+            "{names:?} {:?}",
+            a.issues
+        );
+        assert!(a.complete, "{:?}", a.issues);
+    }
+
+    #[test]
+    fn nested_loader_bytes_are_reported() {
+        let mut p = b"\x80\x03cpickle\nloads\nC\x10".to_vec();
+        p.extend(b"cos\nsystem\n)R.xx");
+        p.extend([0x85, b'R', b'.']);
+        let a = walk(&p);
+        assert_eq!(a.nested.len(), 1);
+        assert!(a.nested[0].loader);
+    }
+
+    #[test]
+    fn descr_parsing() {
+        assert_eq!(parse_descr("<f8").unwrap().itemsize, 8);
+        assert_eq!(
+            parse_descr("O8").unwrap(),
+            DType {
+                itemsize: 8,
+                object: true
+            }
+        );
+        assert_eq!(parse_descr("V64").unwrap().itemsize, 64);
+        assert_eq!(parse_descr("U40").unwrap().itemsize, 40);
+        assert_eq!(parse_descr("M8[ns]").unwrap().itemsize, 8);
+        assert!(parse_descr("zz").is_none());
+    }
+}
