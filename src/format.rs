@@ -160,10 +160,18 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     if head.starts_with(&[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]) {
         return Format::PytorchLegacy;
     }
+    // Before the pickle check: a safetensors header length such as 0x0480 starts with the bytes
+    // of a protocol-4 PROTO opcode. The safetensors scanner hands files whose header turns out to
+    // be invalid to the pickle scanner when they also look like a pickle.
+    if looks_like_safetensors(head) {
+        return Format::Safetensors;
+    }
     if looks_like_pickle(head) {
         return Format::Pickle;
     }
-    if looks_like_safetensors(head) {
+    // A `{"` right after the 8-byte length, whatever the length says: still safetensors, so the
+    // impossible length is reported rather than the file skipped.
+    if head.get(8..10) == Some(b"{\"") {
         return Format::Safetensors;
     }
     // zlib: CMF/FLG check (deflate, window <= 32K, header checksum). Also joblib's default.
@@ -288,7 +296,13 @@ fn looks_like_safetensors(head: &[u8]) -> bool {
     let mut le = [0u8; 8];
     le.copy_from_slice(len_bytes);
     let n = u64::from_le_bytes(le);
-    (2..=100_000_000).contains(&n) && head.get(8) == Some(&b'{')
+    // The format requires `{` first; lenient JSON parsers also accept leading whitespace.
+    let first = head
+        .iter()
+        .skip(8)
+        .take(usize::try_from(n).unwrap_or(usize::MAX))
+        .find(|c| !c.is_ascii_whitespace());
+    (2..=100_000_000).contains(&n) && first == Some(&b'{')
 }
 
 /// An ONNX ModelProto almost always starts with field 1 (`ir_version`, varint, tag 0x08) followed
@@ -353,6 +367,16 @@ mod tests {
     fn safetensors_header() {
         let mut h = 16u64.to_le_bytes().to_vec();
         h.extend_from_slice(b"{\"a\":1}         ");
+        assert_eq!(sniff(&h, "x"), Format::Safetensors);
+        // A header length whose low bytes read as a protocol-4 PROTO opcode.
+        let mut h = 0x0480u64.to_le_bytes().to_vec();
+        h.extend_from_slice(b"{\"a\":{");
+        assert_eq!(sniff(&h, "x"), Format::Safetensors);
+        let mut h = (1u64 << 40).to_le_bytes().to_vec();
+        h.extend_from_slice(b"{\"a\":{");
+        assert_eq!(sniff(&h, "x"), Format::Safetensors);
+        let mut h = 16u64.to_le_bytes().to_vec();
+        h.extend_from_slice(b"  {\"a\":1}       ");
         assert_eq!(sniff(&h, "x"), Format::Safetensors);
     }
 }

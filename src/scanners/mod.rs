@@ -24,9 +24,10 @@ pub trait Scanner: Sync {
 }
 
 pub mod data;
+pub mod safetensors;
 
 /// Every scanner, one line per format family.
-pub static SCANNERS: &[&dyn Scanner] = &[&data::DataScanner];
+pub static SCANNERS: &[&dyn Scanner] = &[&data::DataScanner, &safetensors::SafetensorsScanner];
 
 /// The scanner that claims `format`, if any.
 pub fn for_format(format: Format) -> Option<&'static dyn Scanner> {
