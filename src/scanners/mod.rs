@@ -25,6 +25,7 @@ pub trait Scanner: Sync {
 
 pub mod data;
 pub mod safetensors;
+pub mod template;
 
 /// Every scanner, one line per format family.
 pub static SCANNERS: &[&dyn Scanner] = &[&data::DataScanner, &safetensors::SafetensorsScanner];
