@@ -24,11 +24,16 @@ pub trait Scanner: Sync {
 }
 
 pub mod data;
+pub mod gguf;
 pub mod safetensors;
 pub mod template;
 
 /// Every scanner, one line per format family.
-pub static SCANNERS: &[&dyn Scanner] = &[&data::DataScanner, &safetensors::SafetensorsScanner];
+pub static SCANNERS: &[&dyn Scanner] = &[
+    &data::DataScanner,
+    &safetensors::SafetensorsScanner,
+    &gguf::GgufScanner,
+];
 
 /// The scanner that claims `format`, if any.
 pub fn for_format(format: Format) -> Option<&'static dyn Scanner> {
