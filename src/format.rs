@@ -308,7 +308,11 @@ fn looks_like_safetensors(head: &[u8]) -> bool {
 /// An ONNX ModelProto almost always starts with field 1 (`ir_version`, varint, tag 0x08) followed
 /// by a small version number, then field 2..8 strings or opset imports.
 fn looks_like_onnx(head: &[u8]) -> bool {
-    matches!(head, [0x08, v, next, ..] if (3..=20).contains(v) && matches!(next, 0x12 | 0x1a | 0x22 | 0x2a | 0x32 | 0x3a | 0x42))
+    // Next field: producer_name(2), producer_version(3), domain(4), model_version(5, varint),
+    // doc_string(6), graph(7), opset_import(8), metadata_props(14), training_info(20, two-byte
+    // tag), functions(25, two-byte tag).
+    matches!(head, [0x08, v, next, ..] if (3..=20).contains(v)
+        && matches!(next, 0x12 | 0x1a | 0x22 | 0x28 | 0x2a | 0x32 | 0x3a | 0x42 | 0x72 | 0xa2 | 0xca))
 }
 
 /// The format an extension suggests, used only to report mismatches.
@@ -361,6 +365,12 @@ mod tests {
         assert_eq!(sniff(b"\x93NUMPY\x01\x00", "a"), Format::Numpy);
         assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "m.joblib"), Format::Zlib);
         assert_eq!(sniff(b"hello world", "README"), Format::Unknown);
+        // ONNX with an unusual extension: ir_version 8, then opset_import or model_version.
+        assert_eq!(
+            sniff(&[0x08, 0x08, 0x42, 0x04], "weights.bin"),
+            Format::Onnx
+        );
+        assert_eq!(sniff(&[0x08, 0x07, 0x28, 0x01], "m.model"), Format::Onnx);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub trait Scanner: Sync {
 
 pub mod data;
 pub mod gguf;
+pub mod onnx;
 pub mod safetensors;
 pub mod template;
 
@@ -33,6 +34,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &data::DataScanner,
     &safetensors::SafetensorsScanner,
     &gguf::GgufScanner,
+    &onnx::OnnxScanner,
 ];
 
 /// The scanner that claims `format`, if any.
