@@ -199,6 +199,15 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     if base.ends_with(".py") {
         return Format::Python;
     }
+    // Content matched nothing: a file named like a format that has a strict header goes to that
+    // format's scanner, which reports precisely what is wrong (truncated, bad magic) instead of
+    // the file being skipped.
+    if base.ends_with(".safetensors") {
+        return Format::Safetensors;
+    }
+    if base.ends_with(".gguf") {
+        return Format::Gguf;
+    }
     Format::Unknown
 }
 
@@ -365,6 +374,8 @@ mod tests {
         assert_eq!(sniff(b"\x93NUMPY\x01\x00", "a"), Format::Numpy);
         assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "m.joblib"), Format::Zlib);
         assert_eq!(sniff(b"hello world", "README"), Format::Unknown);
+        assert_eq!(sniff(b"\x10\0\0", "w.safetensors"), Format::Safetensors);
+        assert_eq!(sniff(b"GGU", "m.gguf"), Format::Gguf);
         // ONNX with an unusual extension: ir_version 8, then opset_import or model_version.
         assert_eq!(
             sniff(&[0x08, 0x08, 0x42, 0x04], "weights.bin"),

@@ -717,17 +717,18 @@ fn array_header(rd: &mut Rd<'_>, depth: u32) -> Result<(u32, u64), Stop> {
     let at = rd.pos;
     let et = rd.u32("array element type")?;
     let n = rd.count("array length")?;
-    let min = fixed_size(et).unwrap_or(match et {
-        8 => rd.len_size(),
-        9 => rd.len_size().saturating_add(4),
-        other => {
+    let min = match (fixed_size(et), et) {
+        (Some(n), _) => n,
+        (None, 8) => rd.len_size(),
+        (None, 9) => rd.len_size().saturating_add(4),
+        (None, other) => {
             return Err(bad(
                 &c::MALFORMED,
                 at,
                 format!("unknown array element type {other}"),
             ))
         }
-    });
+    };
     if n.saturating_mul(min) > rd.remaining() {
         return Err(bad(
             &c::EXCESSIVE_COUNT,

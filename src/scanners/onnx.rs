@@ -501,10 +501,9 @@ impl Analysis<'_, '_> {
                         &c::EXTERNAL_DATA_TRAVERSAL,
                         self.a.location.clone(),
                         format!(
-                            "tensor '{}' ({path}) external data '{}' resolves to {}, outside the model directory",
+                            "tensor '{}' ({path}) external data '{}' resolves outside the model directory",
                             clip(name),
                             clip(&loc),
-                            real.display()
                         ),
                     )
                     .evidence("tensor", clip(name))

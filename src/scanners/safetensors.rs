@@ -801,9 +801,9 @@ fn check_layout(
             continue;
         }
         let what = if s == 0 {
-            "data before the first tensor"
+            "before the first tensor"
         } else {
-            "a hole between tensors"
+            "in a hole between tensors"
         };
         region(
             a,
@@ -823,7 +823,7 @@ fn check_layout(
             &c::TRAILING_DATA,
             data_start.saturating_add(cursor),
             buffer_len.saturating_sub(cursor),
-            "bytes after the last tensor",
+            "after the last tensor",
         )?;
     }
     Ok(())
@@ -848,7 +848,7 @@ fn region(
     let mut f = Finding::new(
         code,
         a.location.at(offset),
-        format!("{len} bytes of {what} are not part of any tensor"),
+        format!("{len} bytes {what} are not part of any tensor"),
     )
     .evidence("length", len.to_string());
     let nested = hidden != Format::Unknown;
@@ -857,7 +857,7 @@ fn region(
             .severity(Severity::High)
             .evidence("embedded_format", hidden.name());
         f.message = format!(
-            "{len} bytes of {what} look like {} (a polyglot file); scanned as embedded content",
+            "{len} bytes {what} look like {} (a polyglot file); scanned as embedded content",
             hidden.name()
         );
     }
