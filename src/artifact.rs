@@ -112,6 +112,49 @@ impl Content {
         Ok(Some(Arc::from(buf)))
     }
 
+    /// `len` bytes starting at `offset` of this content (clamped to its end), without copying file
+    /// data: a file range stays a file range. Used for regions embedded in a container (trailing
+    /// bytes after a safetensors buffer, a blob inside a GGUF). A spooled temporary file is
+    /// addressed by its path, so the slice must not outlive the content it was taken from.
+    pub fn slice(&self, offset: u64, len: u64) -> io::Result<Content> {
+        let total = self.len();
+        let offset = offset.min(total);
+        let len = len.min(total.saturating_sub(offset));
+        Ok(match self {
+            Content::Memory(b) => {
+                let s = usize::try_from(offset).unwrap_or(usize::MAX);
+                let e = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX);
+                Content::from_vec(b.get(s..e).unwrap_or_default().to_vec())
+            }
+            Content::File { path, start, .. } => Content::File {
+                path: path.clone(),
+                start: start.saturating_add(offset),
+                len,
+            },
+            Content::Temp { file, .. } => Content::File {
+                path: file.path().to_path_buf(),
+                start: offset,
+                len,
+            },
+        })
+    }
+
+    /// Reads exactly `len` bytes at `offset`, or fewer when the content ends first. For headers
+    /// and small records; callers bound `len` before calling.
+    pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        if let Content::Memory(b) = self {
+            let s = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+            let e = s.saturating_add(len).min(b.len());
+            return Ok(b.get(s..e).unwrap_or_default().to_vec());
+        }
+        let mut r = self.open()?;
+        r.seek(SeekFrom::Start(offset))?;
+        let want = (len as u64).min(self.len().saturating_sub(offset));
+        let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        r.by_ref().take(want).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
     /// The file path behind this content, when it is a whole file on disk (lets archive readers
     /// seek in place instead of copying).
     pub fn disk_path(&self) -> Option<&std::path::Path> {

@@ -160,10 +160,18 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     if head.starts_with(&[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]) {
         return Format::PytorchLegacy;
     }
+    // Before the pickle check: a safetensors header length such as 0x0480 starts with the bytes
+    // of a protocol-4 PROTO opcode. The safetensors scanner hands files whose header turns out to
+    // be invalid to the pickle scanner when they also look like a pickle.
+    if looks_like_safetensors(head) {
+        return Format::Safetensors;
+    }
     if looks_like_pickle(head) {
         return Format::Pickle;
     }
-    if looks_like_safetensors(head) {
+    // A `{"` right after the 8-byte length, whatever the length says: still safetensors, so the
+    // impossible length is reported rather than the file skipped.
+    if head.get(8..10) == Some(b"{\"") {
         return Format::Safetensors;
     }
     // zlib: CMF/FLG check (deflate, window <= 32K, header checksum). Also joblib's default.
@@ -194,6 +202,15 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     // Pickles may start with any opcode (a FRAME, a bare string, a text literal): decode the head.
     if crate::pickle::reader::plausible_pickle(head) {
         return Format::Pickle;
+    }
+    // Content matched nothing: a file named like a format that has a strict header goes to that
+    // format's scanner, which reports precisely what is wrong (truncated, bad magic) instead of
+    // the file being skipped.
+    if base.ends_with(".safetensors") {
+        return Format::Safetensors;
+    }
+    if base.ends_with(".gguf") {
+        return Format::Gguf;
     }
     Format::Unknown
 }
@@ -292,13 +309,23 @@ fn looks_like_safetensors(head: &[u8]) -> bool {
     let mut le = [0u8; 8];
     le.copy_from_slice(len_bytes);
     let n = u64::from_le_bytes(le);
-    (2..=100_000_000).contains(&n) && head.get(8) == Some(&b'{')
+    // The format requires `{` first; lenient JSON parsers also accept leading whitespace.
+    let first = head
+        .iter()
+        .skip(8)
+        .take(usize::try_from(n).unwrap_or(usize::MAX))
+        .find(|c| !c.is_ascii_whitespace());
+    (2..=100_000_000).contains(&n) && first == Some(&b'{')
 }
 
 /// An ONNX ModelProto almost always starts with field 1 (`ir_version`, varint, tag 0x08) followed
 /// by a small version number, then field 2..8 strings or opset imports.
 fn looks_like_onnx(head: &[u8]) -> bool {
-    matches!(head, [0x08, v, next, ..] if (3..=20).contains(v) && matches!(next, 0x12 | 0x1a | 0x22 | 0x2a | 0x32 | 0x3a | 0x42))
+    // Next field: producer_name(2), producer_version(3), domain(4), model_version(5, varint),
+    // doc_string(6), graph(7), opset_import(8), metadata_props(14), training_info(20, two-byte
+    // tag), functions(25, two-byte tag).
+    matches!(head, [0x08, v, next, ..] if (3..=20).contains(v)
+        && matches!(next, 0x12 | 0x1a | 0x22 | 0x28 | 0x2a | 0x32 | 0x3a | 0x42 | 0x72 | 0xa2 | 0xca))
 }
 
 /// The format an extension suggests, used only to report mismatches.
@@ -360,12 +387,30 @@ mod tests {
             Format::Pickle
         );
         assert_eq!(sniff(b"{\"a\": [1, 2, 3]}", "x.json"), Format::Unknown);
+        assert_eq!(sniff(b"\x10\0\0", "w.safetensors"), Format::Safetensors);
+        assert_eq!(sniff(b"GGU", "m.gguf"), Format::Gguf);
+        // ONNX with an unusual extension: ir_version 8, then opset_import or model_version.
+        assert_eq!(
+            sniff(&[0x08, 0x08, 0x42, 0x04], "weights.bin"),
+            Format::Onnx
+        );
+        assert_eq!(sniff(&[0x08, 0x07, 0x28, 0x01], "m.model"), Format::Onnx);
     }
 
     #[test]
     fn safetensors_header() {
         let mut h = 16u64.to_le_bytes().to_vec();
         h.extend_from_slice(b"{\"a\":1}         ");
+        assert_eq!(sniff(&h, "x"), Format::Safetensors);
+        // A header length whose low bytes read as a protocol-4 PROTO opcode.
+        let mut h = 0x0480u64.to_le_bytes().to_vec();
+        h.extend_from_slice(b"{\"a\":{");
+        assert_eq!(sniff(&h, "x"), Format::Safetensors);
+        let mut h = (1u64 << 40).to_le_bytes().to_vec();
+        h.extend_from_slice(b"{\"a\":{");
+        assert_eq!(sniff(&h, "x"), Format::Safetensors);
+        let mut h = 16u64.to_le_bytes().to_vec();
+        h.extend_from_slice(b"  {\"a\":1}       ");
         assert_eq!(sniff(&h, "x"), Format::Safetensors);
     }
 }

@@ -1,2 +1,8 @@
 //! Protobuf types generated at build time from the vendored `.proto` files in this folder (see
 //! build.rs). Each protobuf package becomes one module here.
+
+/// ONNX (`onnx-ml.proto`, package `onnx`): `ModelProto` and everything below it.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod onnx {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}

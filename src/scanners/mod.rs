@@ -24,14 +24,21 @@ pub trait Scanner: Sync {
 }
 
 pub mod data;
+pub mod gguf;
 pub mod numpy;
+pub mod onnx;
 pub mod pickle;
+pub mod safetensors;
+pub mod template;
 
 /// Every scanner, one line per format family.
 pub static SCANNERS: &[&dyn Scanner] = &[
     &data::DataScanner,
     &pickle::PickleScanner,
     &numpy::NumpyScanner,
+    &safetensors::SafetensorsScanner,
+    &gguf::GgufScanner,
+    &onnx::OnnxScanner,
 ];
 
 /// The scanner that claims `format`, if any.

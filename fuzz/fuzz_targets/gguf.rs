@@ -1,0 +1,17 @@
+//! Fuzzes the gguf scanner through the engine (the file name routes content that sniffs as
+//! nothing to the gguf scanner; content that sniffs as gguf goes there anyway).
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use modelgate::Engine;
+
+fn engine() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(|| Engine::with_defaults().expect("engine"))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = engine().scan_bytes("model.gguf", data.to_vec());
+});

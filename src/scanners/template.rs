@@ -1,0 +1,1462 @@
+//! A linter for Jinja templates that travel with models (GGUF `tokenizer.chat_template`, Hugging
+//! Face `tokenizer_config.json` `chat_template`, …), looking for server-side template injection
+//! (CVE-2024-34359 class).
+//!
+//! Chat templates are rendered by Python Jinja2. Even in its sandbox, a template that reaches
+//! Python object internals (`''.__class__.__mro__[1].__subclasses__()`, `cycler.__init__.__globals__
+//! .os.popen(…)`) runs code on the machine that loads the model; outside the sandbox (llama-cpp-python
+//! < 0.2.72) nothing stops it. Benign chat templates never need any of that: they iterate over
+//! messages, compare roles, concatenate strings and call a few string methods.
+//!
+//! The template is parsed with minijinja's real Jinja parser (its AST through the
+//! `unstable_machinery` feature) and the tree is walked:
+//!
+//! * attribute or item access to dunder / underscore names, also when the name is assembled from
+//!   pieces (`'_'*2 ~ 'class' ~ '_'*2`, `['__cla','ss__']|join`, `'%c'|format(95)`, reversed
+//!   strings, escapes such as `\x5f`, variables set earlier);
+//! * the `attr` filter and `attribute=` arguments with such names, or with names that cannot be
+//!   computed statically;
+//! * references to Python callables and modules (`eval`, `exec`, `__import__`, `getattr`, `os`,
+//!   `popen`, `subprocess`, …) and to Jinja gadget globals (`self`, `cycler`, `joiner`, `lipsum`,
+//!   `url_for`, `config`, `request`, …);
+//! * `import`, `from … import`, `include` and `extends` statements.
+//!
+//! A template the parser rejects is reported (Python Jinja2 may still accept it) and then checked
+//! lexically: every string literal and identifier is extracted and checked the same way.
+//!
+//! The entry point [`lint`] is independent of any container format, so every scanner that finds a
+//! template can call it and map the issues to findings with [`issue_finding`].
+
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::HashMap;
+
+use minijinja::machinery::ast::{self, CallArg, Expr, Stmt};
+use minijinja::machinery::parse;
+use minijinja::syntax::SyntaxConfig;
+
+use crate::codes::Code;
+use crate::finding::{Finding, Location, Severity};
+
+pub mod codes {
+    use crate::codes::Code;
+    use crate::finding::Severity;
+
+    pub const INJECTION: Code = Code {
+        id: "template/code-execution",
+        severity: Severity::Critical,
+        summary: "A Jinja template reaches Python internals: server-side template injection.",
+        detects: "Attribute or item access to dunder names (`__class__`, `__mro__`, `__subclasses__`, `__globals__`, `__builtins__`, `__init__`, `__import__`, …), also when the name is assembled from pieces (concatenation, `~`, `join`, `format`, `replace`, reversal, `\\x5f` escapes, variables); the `attr` filter on such names; calls to `eval`, `exec`, `__import__`, `getattr`, `open`; references to `os`, `subprocess`, `popen`, `system`.",
+        why: "Chat templates are rendered by Python Jinja2 when the model is loaded or queried. Reaching object internals lets the template walk to `os.popen` and run commands on the server (CVE-2024-34359, \"Llama Drama\": llama-cpp-python rendered GGUF chat templates without a sandbox). Benign chat templates never need any of this.",
+        example: "`{{ ''.__class__.__mro__[1].__subclasses__()[133].__init__.__globals__['popen']('id').read() }}`",
+        remediation: "Do not load the model. Replace the template with the model vendor's original chat template and report the file.",
+        references: &[
+            "CVE-2024-34359",
+            "https://github.com/abetlen/llama-cpp-python/security/advisories/GHSA-56xg-wfcc-g829",
+            "https://jinja.palletsprojects.com/en/stable/sandbox/",
+        ],
+    };
+
+    pub const SUSPICIOUS: Code = Code {
+        id: "template/suspicious-construct",
+        severity: Severity::High,
+        summary: "A Jinja template uses constructs that chat templates do not need and that SSTI payloads rely on.",
+        detects: "Access to underscore-prefixed attributes; the `attr` filter or an `attribute=` argument with a name that cannot be computed statically; Jinja gadget globals (`self`, `cycler`, `joiner`, `lipsum`, `url_for`, `config`, `request`, `get_flashed_messages`); `import`/`from … import`/`include`/`extends`; escaped underscores or `\\N{…}` escapes; character assembly with `%c`.",
+        why: "These are the building blocks of sandbox escapes. They are not injections by themselves, but no mainstream chat template uses them, so their presence deserves a human look before the model is served.",
+        example: "`{{ messages|attr(request.args.x) }}` or `{{ cycler }}`.",
+        remediation: "Compare the template with the model vendor's original; remove the construct or reject the model.",
+        references: &["CVE-2024-34359", "https://jinja.palletsprojects.com/en/stable/sandbox/"],
+    };
+
+    pub const UNPARSABLE: Code = Code {
+        id: "template/unparsable",
+        severity: Severity::Medium,
+        summary: "A Jinja template could not be parsed; it was checked lexically only.",
+        detects: "A chat template that the Jinja parser rejects (syntax error, nesting deeper than the parser's limit, unknown tags).",
+        why: "Python Jinja2 and the parser used here differ in corner cases. A template that only one of them accepts may hide constructs from the structural check; the lexical fallback catches dunder names and dangerous identifiers but not every assembled string.",
+        example: "`{% generation %}…` (a transformers-only tag) or a truncated `{% if %}` block.",
+        remediation: "Inspect the template by hand; prefer the vendor's original template.",
+        references: &["CVE-2024-34359"],
+    };
+
+    pub const ALL: &[&Code] = &[&INJECTION, &SUSPICIOUS, &UNPARSABLE];
+}
+
+/// What kind of problem a template has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IssueKind {
+    /// Reaches Python internals or dangerous callables ([`codes::INJECTION`]).
+    Injection,
+    /// A construct only payloads need ([`codes::SUSPICIOUS`]).
+    Suspicious,
+    /// The parser rejected the template ([`codes::UNPARSABLE`]).
+    Unparsable,
+}
+
+/// One problem found in a template.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TemplateIssue {
+    pub kind: IssueKind,
+    pub severity: Severity,
+    pub message: String,
+    /// Byte offset in the template source, when known.
+    pub offset: Option<usize>,
+    /// The offending name or snippet.
+    pub evidence: String,
+}
+
+/// Templates larger than this are linted lexically only (the AST of a huge template costs memory
+/// proportional to its size; no real chat template comes near this).
+pub const MAX_PARSE_BYTES: usize = 1024 * 1024;
+/// Folded strings longer than this are not tracked.
+const MAX_FOLD: usize = 4096;
+/// Expression nodes visited by constant folding per template.
+const FOLD_BUDGET: usize = 2_000_000;
+/// Issues per template beyond this are dropped (the first ones tell the story).
+const MAX_ISSUES: usize = 64;
+
+/// Dunder names whose use is a known sandbox-escape step.
+const DANGEROUS_DUNDERS: &[&str] = &[
+    "__class__",
+    "__mro__",
+    "__base__",
+    "__bases__",
+    "__subclasses__",
+    "__globals__",
+    "__builtins__",
+    "__init__",
+    "__import__",
+    "__dict__",
+    "__getattribute__",
+    "__getattr__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__code__",
+    "__func__",
+    "__self__",
+    "__module__",
+    "__loader__",
+    "__spec__",
+    "__call__",
+    "__getitem__",
+    "__closure__",
+    "__new__",
+];
+
+/// Names that reach code execution or interpreter internals when used as a variable, attribute,
+/// item key or call target. None of them is a plausible chat-template field name.
+const DANGEROUS_NAMES: &[&str] = &[
+    "os",
+    "subprocess",
+    "popen",
+    "popen2",
+    "spawnl",
+    "spawnlp",
+    "spawnv",
+    "spawnvp",
+    "execl",
+    "execlp",
+    "execv",
+    "execve",
+    "execvp",
+    "check_output",
+    "check_call",
+    "getoutput",
+    "getstatusoutput",
+    "eval",
+    "exec",
+    "execfile",
+    "getattr",
+    "setattr",
+    "delattr",
+    "globals",
+    "locals",
+    "builtins",
+    "import_module",
+    "load_module",
+    "importlib",
+    "func_globals",
+    "func_code",
+    "f_globals",
+    "f_locals",
+    "f_builtins",
+    "f_back",
+    "gi_frame",
+    "gi_code",
+    "cr_frame",
+    "ag_frame",
+    "tb_frame",
+    "tb_next",
+    "co_code",
+    "mro",
+    "subclasses",
+    "breakpoint",
+];
+
+/// Names that are dangerous only when called (`os.system(…)`, `open(…)`): as plain fields they
+/// are ordinary words (`message.system`, `tool_use.input`).
+const CALL_ONLY_NAMES: &[&str] = &[
+    "system", "open", "fdopen", "input", "compile", "vars", "remove", "unlink", "rmtree", "spawn",
+];
+
+/// Jinja/Flask globals used as entry points into Python internals.
+const GADGET_GLOBALS: &[&str] = &[
+    "self",
+    "cycler",
+    "joiner",
+    "lipsum",
+    "url_for",
+    "config",
+    "request",
+    "get_flashed_messages",
+];
+
+/// Filters whose `attribute` argument names an attribute to fetch.
+const ATTRIBUTE_FILTERS: &[&str] = &[
+    "map",
+    "selectattr",
+    "rejectattr",
+    "sort",
+    "groupby",
+    "sum",
+    "unique",
+    "min",
+    "max",
+];
+
+/// Lints one template source. Never panics on any input; bounded in time and memory by the
+/// source length.
+pub fn lint(source: &str) -> Vec<TemplateIssue> {
+    let mut l = Linter {
+        issues: Vec::new(),
+        fold_budget: std::cell::Cell::new(FOLD_BUDGET),
+        vars: HashMap::new(),
+        source,
+    };
+    l.escapes();
+    if source.len() > MAX_PARSE_BYTES {
+        l.issue(
+            IssueKind::Unparsable,
+            Severity::Medium,
+            format!(
+                "template is {} bytes, above the {MAX_PARSE_BYTES}-byte parse limit; checked lexically",
+                source.len()
+            ),
+            None,
+            String::new(),
+        );
+        l.lexical();
+    } else {
+        // `{% generation %}` is a transformers-only tag (assistant-token masks) with no effect on
+        // rendering; blank it out (same length, so offsets stay valid) so the parser accepts it.
+        let cleaned = blank_generation_tags(source);
+        match parse(&cleaned, "<template>", SyntaxConfig::default()) {
+            Ok(tree) => l.stmt(&tree),
+            Err(e) => {
+                let line = e
+                    .line()
+                    .map(|n| format!(" at line {n}"))
+                    .unwrap_or_default();
+                l.issue(
+                    IssueKind::Unparsable,
+                    Severity::Medium,
+                    format!(
+                        "template does not parse{line}: {}; checked lexically",
+                        e.detail().unwrap_or("syntax error")
+                    ),
+                    None,
+                    String::new(),
+                );
+                l.lexical();
+            }
+        }
+    }
+    let mut issues = l.issues;
+    issues.sort();
+    issues.dedup();
+    issues
+}
+
+/// Does this string look like a Jinja template (worth linting)?
+pub fn looks_like_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// The finding code for an issue kind.
+pub fn code_for(kind: IssueKind) -> &'static Code {
+    match kind {
+        IssueKind::Injection => &codes::INJECTION,
+        IssueKind::Suspicious => &codes::SUSPICIOUS,
+        IssueKind::Unparsable => &codes::UNPARSABLE,
+    }
+}
+
+/// Turns an issue into a finding at `location`; `what` names the template (e.g. the GGUF key).
+pub fn issue_finding(issue: &TemplateIssue, location: Location, what: &str) -> Finding {
+    let mut f = Finding::new(
+        code_for(issue.kind),
+        location,
+        format!("{what}: {}", issue.message),
+    )
+    .severity(issue.severity)
+    .evidence("template", what);
+    if !issue.evidence.is_empty() {
+        f = f.evidence("construct", clip(&issue.evidence, 200));
+    }
+    if let Some(o) = issue.offset {
+        f = f.evidence("template_offset", o.to_string());
+    }
+    f
+}
+
+fn blank_generation_tags(s: &str) -> String {
+    let mut out = s.to_owned();
+    for tag in ["generation", "endgeneration"] {
+        for open in ["{%-", "{%"] {
+            for close in ["-%}", "%}"] {
+                for sp in [" ", ""] {
+                    let pat = format!("{open}{sp}{tag}{sp}{close}");
+                    if out.contains(&pat) {
+                        out = out.replace(&pat, &" ".repeat(pat.len()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    format!("{}…", s.get(..end).unwrap_or_default())
+}
+
+fn is_dunder(name: &str) -> bool {
+    name.len() > 4
+        && name.starts_with("__")
+        && name.ends_with("__")
+        && name
+            .trim_matches('_')
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.trim_matches('_').is_empty()
+}
+
+/// Python's `str.format`/`%`-style and Jinja's `\N{…}` are not decoded by the parser; fold the
+/// one spelling of `_` that payloads use.
+fn normalise(s: &str) -> String {
+    s.replace("\\N{LOW LINE}", "_")
+        .replace("\\N{low line}", "_")
+}
+
+struct Linter<'s> {
+    issues: Vec<TemplateIssue>,
+    /// Expression nodes folding may still visit (bounds pathological templates).
+    fold_budget: std::cell::Cell<usize>,
+    /// Variables assigned a statically known string (`{% set a = '_' %}`).
+    vars: HashMap<String, String>,
+    source: &'s str,
+}
+
+impl Linter<'_> {
+    fn issue(
+        &mut self,
+        kind: IssueKind,
+        severity: Severity,
+        message: String,
+        offset: Option<usize>,
+        evidence: String,
+    ) {
+        if self.issues.len() < MAX_ISSUES {
+            self.issues.push(TemplateIssue {
+                kind,
+                severity,
+                message,
+                offset,
+                evidence,
+            });
+        }
+    }
+
+    /// Escaped underscores and `\N{…}` escapes in the raw source: obfuscation, never needed.
+    fn escapes(&mut self) {
+        const PATTERNS: &[&str] = &[
+            "\\x5f",
+            "\\x5F",
+            "\\u005f",
+            "\\u005F",
+            "\\U0000005f",
+            "\\U0000005F",
+            "\\137",
+            "\\N{",
+        ];
+        for p in PATTERNS {
+            if let Some(pos) = self.source.find(p) {
+                self.issue(
+                    IssueKind::Suspicious,
+                    Severity::High,
+                    format!("escape sequence '{p}' spells a character in obfuscated form (typical of payloads that assemble '__' names)"),
+                    Some(pos),
+                    (*p).to_owned(),
+                );
+            }
+        }
+    }
+
+    /// Checks a name used as an attribute, item key or `attr` argument.
+    fn check_name(&mut self, name: &str, how: &str, assembled: bool, offset: Option<usize>) {
+        let name = normalise(name);
+        let lower = name.to_ascii_lowercase();
+        let how_full = if assembled {
+            format!("{how} (name assembled from pieces)")
+        } else {
+            how.to_owned()
+        };
+        if is_dunder(&name) {
+            let known = DANGEROUS_DUNDERS.contains(&name.as_str());
+            self.issue(
+                IssueKind::Injection,
+                Severity::Critical,
+                format!(
+                    "{how_full} to '{}'{}",
+                    clip(&name, 80),
+                    if known {
+                        ", a Python internals gadget"
+                    } else {
+                        ", a Python dunder name"
+                    }
+                ),
+                offset,
+                name.clone(),
+            );
+        } else if DANGEROUS_NAMES.contains(&lower.as_str()) {
+            self.issue(
+                IssueKind::Injection,
+                Severity::Critical,
+                format!(
+                    "{how_full} to '{}', which reaches code execution or the interpreter",
+                    clip(&name, 80)
+                ),
+                offset,
+                name.clone(),
+            );
+        } else if name.starts_with('_') {
+            self.issue(
+                IssueKind::Suspicious,
+                if assembled {
+                    Severity::Critical
+                } else {
+                    Severity::High
+                },
+                format!(
+                    "{how_full} to private name '{}' (blocked by the Jinja sandbox, used by escapes)",
+                    clip(&name, 80)
+                ),
+                offset,
+                name.clone(),
+            );
+        } else if name.contains("__") && (name.contains("class") || name.contains("global")) {
+            self.issue(
+                IssueKind::Injection,
+                Severity::Critical,
+                format!("{how_full} to '{}'", clip(&name, 80)),
+                offset,
+                name.clone(),
+            );
+        }
+    }
+
+    /// Checks a string literal (not used as a name): a bare dunder spelled in a string is how
+    /// payloads smuggle names into `attr`, `getattr` or dictionary lookups.
+    fn check_literal(&mut self, s: &str, offset: Option<usize>) {
+        let s = normalise(s);
+        let t = s.trim();
+        if is_dunder(t) {
+            let known = DANGEROUS_DUNDERS.contains(&t);
+            self.issue(
+                if known {
+                    IssueKind::Injection
+                } else {
+                    IssueKind::Suspicious
+                },
+                if known {
+                    Severity::Critical
+                } else {
+                    Severity::High
+                },
+                format!("string literal '{}' names a Python dunder", clip(t, 80)),
+                offset,
+                t.to_owned(),
+            );
+        }
+    }
+
+    fn stmts(&mut self, body: &[Stmt<'_>]) {
+        for s in body {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt<'_>) {
+        match s {
+            Stmt::Template(t) => self.stmts(&t.children),
+            Stmt::EmitExpr(e) => self.expr(&e.expr),
+            Stmt::EmitRaw(_) | Stmt::Continue(_) | Stmt::Break(_) => {}
+            Stmt::ForLoop(f) => {
+                self.expr(&f.target);
+                self.expr(&f.iter);
+                if let Some(e) = &f.filter_expr {
+                    self.expr(e);
+                }
+                self.stmts(&f.body);
+                self.stmts(&f.else_body);
+            }
+            Stmt::IfCond(i) => {
+                self.expr(&i.expr);
+                self.stmts(&i.true_body);
+                self.stmts(&i.false_body);
+            }
+            Stmt::WithBlock(w) => {
+                for (t, e) in &w.assignments {
+                    self.assign(t, e);
+                }
+                self.stmts(&w.body);
+            }
+            Stmt::Set(st) => self.assign(&st.target, &st.expr),
+            Stmt::SetBlock(sb) => {
+                // `{% set s %}__class__{% endset %}`: a raw-text body is a string assignment.
+                if let Expr::Var(v) = &sb.target {
+                    let mut text = String::new();
+                    let all_raw = sb.body.iter().all(|b| match b {
+                        Stmt::EmitRaw(r) => {
+                            text.push_str(r.raw);
+                            true
+                        }
+                        _ => false,
+                    });
+                    if all_raw && text.len() <= MAX_FOLD {
+                        self.check_literal(&text, Some(sb.span().start_offset as usize));
+                        self.vars.insert(v.id.to_owned(), text);
+                    } else {
+                        self.vars.remove(v.id);
+                    }
+                }
+                self.expr(&sb.target);
+                if let Some(f) = &sb.filter {
+                    self.expr(f);
+                }
+                self.stmts(&sb.body);
+            }
+            Stmt::AutoEscape(a) => {
+                self.expr(&a.enabled);
+                self.stmts(&a.body);
+            }
+            Stmt::FilterBlock(fb) => {
+                self.expr(&fb.filter);
+                self.stmts(&fb.body);
+            }
+            Stmt::Block(b) => self.stmts(&b.body),
+            Stmt::Import(i) => {
+                self.statement_issue("import", Some(i.span().start_offset as usize));
+                self.expr(&i.expr);
+            }
+            Stmt::FromImport(fi) => {
+                self.statement_issue("from … import", Some(fi.span().start_offset as usize));
+                self.expr(&fi.expr);
+                for (n, alias) in &fi.names {
+                    self.expr(n);
+                    if let Some(a) = alias {
+                        self.expr(a);
+                    }
+                }
+            }
+            Stmt::Extends(e) => {
+                self.statement_issue("extends", Some(e.span().start_offset as usize));
+                self.expr(&e.name);
+            }
+            Stmt::Include(i) => {
+                self.statement_issue("include", Some(i.span().start_offset as usize));
+                self.expr(&i.name);
+            }
+            Stmt::Macro(m) => {
+                for a in &m.args {
+                    self.expr(a);
+                }
+                for d in &m.defaults {
+                    self.expr(d);
+                }
+                self.stmts(&m.body);
+            }
+            Stmt::CallBlock(cb) => {
+                self.call(&cb.call);
+                for d in &cb.macro_decl.defaults {
+                    self.expr(d);
+                }
+                self.stmts(&cb.macro_decl.body);
+            }
+            Stmt::Do(d) => self.call(&d.call),
+        }
+    }
+
+    fn statement_issue(&mut self, what: &str, offset: Option<usize>) {
+        self.issue(
+            IssueKind::Suspicious,
+            Severity::High,
+            format!("'{what}' statement loads other templates; chat templates are self-contained"),
+            offset,
+            what.to_owned(),
+        );
+    }
+
+    fn assign(&mut self, target: &Expr<'_>, value: &Expr<'_>) {
+        self.expr(value);
+        if let Expr::Var(v) = target {
+            match self.fold(value, 0) {
+                Some((s, _)) => {
+                    self.vars.insert(v.id.to_owned(), s);
+                }
+                None => {
+                    self.vars.remove(v.id);
+                }
+            }
+        } else {
+            self.expr(target);
+        }
+    }
+
+    fn args(&mut self, args: &[CallArg<'_>]) {
+        for a in args {
+            match a {
+                CallArg::Pos(e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => self.expr(e),
+                CallArg::Kwarg(name, e) => {
+                    if is_dunder(name) || name.starts_with('_') {
+                        // `dict(__class__=1)|first` smuggles a name through a keyword.
+                        self.check_name(name, "keyword argument name", true, None);
+                    }
+                    self.expr(e);
+                }
+            }
+        }
+    }
+
+    fn call(&mut self, c: &ast::Call<'_>) {
+        if let Expr::GetAttr(g) = &c.expr {
+            if CALL_ONLY_NAMES.contains(&g.name) {
+                self.issue(
+                    IssueKind::Injection,
+                    Severity::Critical,
+                    format!(
+                        "method call '.{}(…)', which runs commands or touches files",
+                        g.name
+                    ),
+                    Some(g.span().start_offset as usize),
+                    g.name.to_owned(),
+                );
+            }
+        }
+        if let Expr::Var(v) = &c.expr {
+            let id = v.id;
+            if DANGEROUS_NAMES.contains(&id) || CALL_ONLY_NAMES.contains(&id) || is_dunder(id) {
+                self.issue(
+                    IssueKind::Injection,
+                    Severity::Critical,
+                    format!("call to '{id}'"),
+                    Some(v.span().start_offset as usize),
+                    id.to_owned(),
+                );
+            }
+        }
+        self.expr(&c.expr);
+        self.args(&c.args);
+    }
+
+    fn expr(&mut self, e: &Expr<'_>) {
+        let offset = Some(e.span().start_offset as usize);
+        // Assembled names: an expression that is not a plain literal but folds to a string.
+        if !matches!(e, Expr::Const(_) | Expr::Var(_)) {
+            if let Some((s, true)) = self.fold(e, 0) {
+                let t = normalise(&s);
+                if is_dunder(t.trim()) || DANGEROUS_NAMES.contains(&t.trim()) {
+                    self.check_name(t.trim(), "string assembled", true, offset);
+                }
+            }
+        }
+        match e {
+            Expr::Var(v) => {
+                let id = v.id;
+                if is_dunder(id) || DANGEROUS_NAMES.contains(&id) {
+                    self.issue(
+                        IssueKind::Injection,
+                        Severity::Critical,
+                        format!("reference to '{id}'"),
+                        offset,
+                        id.to_owned(),
+                    );
+                } else if GADGET_GLOBALS.contains(&id) {
+                    self.issue(
+                        IssueKind::Suspicious,
+                        Severity::High,
+                        format!("reference to Jinja global '{id}', an entry point of known sandbox escapes"),
+                        offset,
+                        id.to_owned(),
+                    );
+                } else if id.starts_with('_') {
+                    self.check_name(id, "reference", false, offset);
+                }
+            }
+            Expr::Const(c) => {
+                if let Some(s) = c.value.as_str() {
+                    let s = s.to_owned();
+                    self.check_literal(&s, offset);
+                }
+            }
+            Expr::Slice(s) => {
+                self.expr(&s.expr);
+                for x in [&s.start, &s.stop, &s.step].into_iter().flatten() {
+                    self.expr(x);
+                }
+            }
+            Expr::UnaryOp(u) => self.expr(&u.expr),
+            Expr::BinOp(b) => {
+                self.expr(&b.left);
+                self.expr(&b.right);
+            }
+            Expr::Compare(c) => {
+                self.expr(&c.expr);
+                for op in &c.ops {
+                    self.expr(&op.expr);
+                }
+            }
+            Expr::IfExpr(i) => {
+                self.expr(&i.test_expr);
+                self.expr(&i.true_expr);
+                if let Some(f) = &i.false_expr {
+                    self.expr(f);
+                }
+            }
+            Expr::Filter(f) => self.filter(f, offset),
+            Expr::Test(t) => {
+                self.expr(&t.expr);
+                self.args(&t.args);
+            }
+            Expr::GetAttr(g) => {
+                self.check_name(g.name, "attribute access", false, offset);
+                self.expr(&g.expr);
+            }
+            Expr::GetItem(g) => {
+                if let Some((s, assembled)) = self.fold(&g.subscript_expr, 0) {
+                    self.check_name(&s, "item access", assembled, offset);
+                }
+                self.expr(&g.expr);
+                self.expr(&g.subscript_expr);
+            }
+            Expr::Call(c) => self.call(c),
+            Expr::List(l) => {
+                for i in &l.items {
+                    self.expr(i);
+                }
+            }
+            Expr::Tuple(t) => {
+                for i in &t.items {
+                    self.expr(i);
+                }
+            }
+            Expr::Map(m) => {
+                for k in &m.keys {
+                    self.expr(k);
+                }
+                for v in &m.values {
+                    self.expr(v);
+                }
+            }
+        }
+    }
+
+    fn filter(&mut self, f: &ast::Filter<'_>, offset: Option<usize>) {
+        if let Some(e) = &f.expr {
+            self.expr(e);
+        }
+        self.args(&f.args);
+        let attr_arg = if f.name == "attr" {
+            f.args.first().and_then(|a| match a {
+                CallArg::Pos(e) | CallArg::Kwarg(_, e) => Some(e),
+                _ => None,
+            })
+        } else if ATTRIBUTE_FILTERS.contains(&f.name) {
+            f.args
+                .iter()
+                .find_map(|a| match a {
+                    CallArg::Kwarg("attribute", e) => Some(e),
+                    _ => None,
+                })
+                .or_else(|| {
+                    // selectattr/rejectattr/groupby take the attribute as first positional
+                    // argument (`map('lower')` names a filter instead).
+                    if matches!(f.name, "selectattr" | "rejectattr" | "groupby") {
+                        f.args.first().and_then(|a| match a {
+                            CallArg::Pos(e) => Some(e),
+                            _ => None,
+                        })
+                    } else {
+                        None
+                    }
+                })
+        } else {
+            None
+        };
+        if let Some(arg) = attr_arg {
+            match self.fold(arg, 0) {
+                Some((name, assembled)) => {
+                    // Dotted paths (`attribute='a.b'`) are looked up segment by segment.
+                    for seg in name.split('.') {
+                        self.check_name(
+                            seg,
+                            &format!("'{}' filter lookup", f.name),
+                            assembled,
+                            offset,
+                        );
+                    }
+                }
+                None => self.issue(
+                    IssueKind::Suspicious,
+                    Severity::High,
+                    format!(
+                        "'{}' filter with an attribute name computed at render time",
+                        f.name
+                    ),
+                    offset,
+                    f.name.to_owned(),
+                ),
+            }
+        }
+        if f.name == "format" {
+            if let Some(Expr::Const(c)) = &f.expr {
+                if c.value.as_str().is_some_and(|s| s.contains("%c")) {
+                    self.issue(
+                        IssueKind::Suspicious,
+                        Severity::High,
+                        "'%c' format builds characters from numbers (used to assemble '_')"
+                            .to_owned(),
+                        offset,
+                        "%c".to_owned(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Statically evaluates string-valued expressions: literals, known variables, `~`, `+`,
+    /// `*` with an integer, `join`, `format`, `replace`, `reverse`, `lower`, `upper`, `string`,
+    /// `trim`, slices and the matching string methods. Returns the value and whether any
+    /// operation (rather than a single literal) produced it.
+    fn fold(&self, e: &Expr<'_>, depth: u32) -> Option<(String, bool)> {
+        if depth > 32 {
+            return None;
+        }
+        let left = self.fold_budget.get();
+        if left == 0 {
+            return None;
+        }
+        self.fold_budget.set(left.saturating_sub(1));
+        let d = depth.saturating_add(1);
+        let r = match e {
+            Expr::Const(c) => {
+                if let Some(s) = c.value.as_str() {
+                    (s.to_owned(), false)
+                } else if let Some(i) = c.value.as_i64() {
+                    (i.to_string(), false)
+                } else {
+                    return None;
+                }
+            }
+            Expr::Var(v) => (self.vars.get(v.id)?.clone(), true),
+            Expr::BinOp(b) => {
+                use ast::BinOpKind as K;
+                match b.op {
+                    K::Concat | K::Add => {
+                        let (l, _) = self.fold(&b.left, d)?;
+                        let (r, _) = self.fold(&b.right, d)?;
+                        (cap(format!("{l}{r}"))?, true)
+                    }
+                    K::Mul => {
+                        let (l, _) = self.fold(&b.left, d)?;
+                        let (r, _) = self.fold(&b.right, d)?;
+                        let (s, n) = match (l.parse::<usize>(), r.parse::<usize>()) {
+                            (_, Ok(n)) => (l, n),
+                            (Ok(n), _) => (r, n),
+                            _ => return None,
+                        };
+                        if s.len().saturating_mul(n) > MAX_FOLD {
+                            return None;
+                        }
+                        (s.repeat(n), true)
+                    }
+                    K::Rem => {
+                        let (fmt, _) = self.fold(&b.left, d)?;
+                        let args = match &b.right {
+                            Expr::Tuple(t) => self.fold_all(&t.items, d)?,
+                            other => vec![self.fold(other, d)?.0],
+                        };
+                        (percent_format(&fmt, &args)?, true)
+                    }
+                    _ => return None,
+                }
+            }
+            Expr::Filter(f) => {
+                let base_expr = f.expr.as_ref()?;
+                let base = if f.name == "join" {
+                    String::new()
+                } else {
+                    self.fold(base_expr, d)?.0
+                };
+                let pos: Vec<&Expr<'_>> = f
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        CallArg::Pos(e) => Some(e),
+                        _ => None,
+                    })
+                    .collect();
+                (self.apply(f.name, base, base_expr, &pos, d)?, true)
+            }
+            Expr::Call(c) => {
+                let Expr::GetAttr(g) = &c.expr else {
+                    return None;
+                };
+                let pos: Vec<&Expr<'_>> = c
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        CallArg::Pos(e) => Some(e),
+                        _ => None,
+                    })
+                    .collect();
+                if g.name == "join" {
+                    // 'sep'.join([...])
+                    let (sep, _) = self.fold(&g.expr, d)?;
+                    let items = self.fold_list(pos.first()?, d)?;
+                    (cap(items.join(&sep))?, true)
+                } else {
+                    let (base, _) = self.fold(&g.expr, d)?;
+                    (self.apply(g.name, base, &g.expr, &pos, d)?, true)
+                }
+            }
+            Expr::Slice(s) => {
+                let (base, _) = self.fold(&s.expr, d)?;
+                let num = |x: &Option<Expr<'_>>| -> Option<Option<i64>> {
+                    match x {
+                        None => Some(None),
+                        Some(Expr::Const(c)) => c.value.as_i64().map(Some),
+                        Some(Expr::UnaryOp(u)) if matches!(u.op, ast::UnaryOpKind::Neg) => match &u
+                            .expr
+                        {
+                            Expr::Const(c) => c.value.as_i64().map(|v| Some(v.saturating_neg())),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                };
+                (
+                    py_slice(&base, num(&s.start)?, num(&s.stop)?, num(&s.step)?)?,
+                    true,
+                )
+            }
+            _ => return None,
+        };
+        Some(r)
+    }
+
+    fn fold_all(&self, items: &[Expr<'_>], d: u32) -> Option<Vec<String>> {
+        items.iter().map(|i| self.fold(i, d).map(|x| x.0)).collect()
+    }
+
+    fn fold_list(&self, e: &Expr<'_>, d: u32) -> Option<Vec<String>> {
+        match e {
+            Expr::List(l) => self.fold_all(&l.items, d),
+            Expr::Tuple(t) => self.fold_all(&t.items, d),
+            other => Some(self.fold(other, d)?.0.chars().map(String::from).collect()),
+        }
+    }
+
+    /// Applies a filter or string method `name` to a folded `base`.
+    fn apply(
+        &self,
+        name: &str,
+        base: String,
+        base_expr: &Expr<'_>,
+        pos: &[&Expr<'_>],
+        d: u32,
+    ) -> Option<String> {
+        let arg = |i: usize| -> Option<String> { self.fold(pos.get(i)?, d).map(|x| x.0) };
+        let out = match name {
+            "join" => {
+                let items = self.fold_list(base_expr, d)?;
+                let sep = pos.first().map_or(Some(String::new()), |_| arg(0))?;
+                items.join(&sep)
+            }
+            "replace" => {
+                let from = arg(0)?;
+                if from.is_empty() {
+                    return None;
+                }
+                base.replace(&from, &arg(1)?)
+            }
+            "reverse" => base.chars().rev().collect(),
+            "lower" => base.to_lowercase(),
+            "upper" => base.to_uppercase(),
+            "string" | "safe" | "e" | "escape" => base,
+            "trim" | "strip" => base.trim().to_owned(),
+            "format" => {
+                let args = pos
+                    .iter()
+                    .map(|p| self.fold(p, d).map(|x| x.0))
+                    .collect::<Option<Vec<_>>>()?;
+                if base.contains('{') {
+                    brace_format(&base, &args)?
+                } else {
+                    percent_format(&base, &args)?
+                }
+            }
+            "first" => base.chars().next()?.to_string(),
+            "last" => base.chars().last()?.to_string(),
+            _ => return None,
+        };
+        cap(out)
+    }
+}
+
+fn cap(s: String) -> Option<String> {
+    (s.len() <= MAX_FOLD).then_some(s)
+}
+
+/// Python `%`-formatting for `%s`, `%d`, `%i`, `%c` and `%%`.
+fn percent_format(fmt: &str, args: &[String]) -> Option<String> {
+    let mut out = String::new();
+    let mut it = args.iter();
+    let mut chars = fmt.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '%' {
+            out.push(ch);
+            continue;
+        }
+        match chars.next()? {
+            '%' => out.push('%'),
+            's' | 'd' | 'i' | 'r' => out.push_str(it.next()?),
+            'c' => {
+                let a = it.next()?;
+                match a.parse::<u32>() {
+                    Ok(n) => out.push(char::from_u32(n)?),
+                    Err(_) => out.push_str(a),
+                }
+            }
+            _ => return None,
+        }
+        if out.len() > MAX_FOLD {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Python `str.format` for `{}`, `{N}` and `{:c}` / `{N:c}`.
+fn brace_format(fmt: &str, args: &[String]) -> Option<String> {
+    let mut out = String::new();
+    let mut auto = 0usize;
+    let mut rest = fmt;
+    while let Some(open) = rest.find('{') {
+        out.push_str(rest.get(..open)?);
+        let after = rest.get(open.checked_add(1)?..)?;
+        if let Some(stripped) = after.strip_prefix('{') {
+            out.push('{');
+            rest = stripped;
+            continue;
+        }
+        let close = after.find('}')?;
+        let field = after.get(..close)?;
+        let (idx, spec) = field.split_once(':').unwrap_or((field, ""));
+        let i = if idx.is_empty() {
+            let i = auto;
+            auto = auto.checked_add(1)?;
+            i
+        } else {
+            idx.parse().ok()?
+        };
+        let a = args.get(i)?;
+        if spec == "c" {
+            out.push(char::from_u32(a.parse().ok()?)?);
+        } else {
+            out.push_str(a);
+        }
+        rest = after.get(close.checked_add(1)?..)?;
+        if out.len() > MAX_FOLD {
+            return None;
+        }
+    }
+    out.push_str(&rest.replace("}}", "}"));
+    Some(out)
+}
+
+/// Python slicing of a string by characters.
+fn py_slice(s: &str, start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> Option<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let n = i64::try_from(chars.len()).ok()?;
+    let step = step.unwrap_or(1);
+    if step == 0 {
+        return None;
+    }
+    let norm = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+    let mut out = String::new();
+    if step > 0 {
+        let mut i = start.map_or(0, norm).clamp(0, n);
+        let end = stop.map_or(n, norm).clamp(0, n);
+        while i < end {
+            out.push(*chars.get(usize::try_from(i).ok()?)?);
+            i = i.saturating_add(step);
+        }
+    } else {
+        let mut i = start
+            .map_or(n.saturating_sub(1), norm)
+            .clamp(-1, n.saturating_sub(1));
+        let end = stop.map_or(-1, norm).clamp(-1, n.saturating_sub(1));
+        while i > end {
+            out.push(*chars.get(usize::try_from(i).ok()?)?);
+            i = i.saturating_add(step);
+        }
+    }
+    Some(out)
+}
+
+impl Linter<'_> {
+    /// Fallback for templates the parser rejects: every identifier and string literal inside
+    /// `{{ … }}` / `{% … %}` blocks is checked on its own, and adjacent literals joined by `~` or
+    /// `+` are joined.
+    fn lexical(&mut self) {
+        let src = self.source;
+        let mut rest_off = 0usize;
+        let mut budget = 0usize;
+        while let Some(open) = src.get(rest_off..).and_then(find_block_open) {
+            budget = budget.saturating_add(1);
+            if budget > 100_000 {
+                break;
+            }
+            let start = rest_off.saturating_add(open).saturating_add(2);
+            let Some(tail) = src.get(start..) else { break };
+            let end_rel = tail
+                .find("}}")
+                .into_iter()
+                .chain(tail.find("%}"))
+                .min()
+                .unwrap_or(tail.len());
+            let block = tail.get(..end_rel).unwrap_or_default();
+            self.lex_block(block, start);
+            rest_off = start.saturating_add(end_rel);
+        }
+    }
+
+    fn lex_block(&mut self, block: &str, base: usize) {
+        let bytes = block.as_bytes();
+        let mut i = 0usize;
+        let mut pending: Option<String> = None;
+        let mut joined = false;
+        while let Some(&b) = bytes.get(i) {
+            if b == b'\'' || b == b'"' {
+                let mut j = i.saturating_add(1);
+                let mut lit = Vec::new();
+                while let Some(&c) = bytes.get(j) {
+                    if c == b'\\' {
+                        lit.push(c);
+                        if let Some(&n) = bytes.get(j.saturating_add(1)) {
+                            lit.push(n);
+                        }
+                        j = j.saturating_add(2);
+                        continue;
+                    }
+                    if c == b {
+                        break;
+                    }
+                    lit.push(c);
+                    j = j.saturating_add(1);
+                }
+                let raw = String::from_utf8_lossy(&lit).into_owned();
+                let val = py_unescape(&raw);
+                let off = Some(base.saturating_add(i));
+                self.check_literal(&val, off);
+                let combined = match pending.take() {
+                    Some(p) if joined => format!("{p}{val}"),
+                    _ => val,
+                };
+                if is_dunder(combined.trim()) {
+                    self.check_name(combined.trim(), "string assembled", true, off);
+                }
+                pending = Some(combined);
+                joined = false;
+                i = j.saturating_add(1);
+            } else if b == b'~' || b == b'+' {
+                joined = true;
+                i = i.saturating_add(1);
+            } else if b.is_ascii_alphabetic() || b == b'_' {
+                let mut j = i;
+                while bytes
+                    .get(j)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                {
+                    j = j.saturating_add(1);
+                }
+                let ident = block.get(i..j).unwrap_or_default();
+                let off = Some(base.saturating_add(i));
+                let after_dot = i > 0 && bytes.get(i.saturating_sub(1)) == Some(&b'.');
+                if ident == "import" || ident == "include" || ident == "extends" {
+                    self.statement_issue(ident, off);
+                } else if is_dunder(ident)
+                    || DANGEROUS_NAMES.contains(&ident)
+                    || (CALL_ONLY_NAMES.contains(&ident)
+                        && block
+                            .get(j..)
+                            .is_some_and(|r| r.trim_start().starts_with('(')))
+                {
+                    if CALL_ONLY_NAMES.contains(&ident) {
+                        self.issue(
+                            IssueKind::Injection,
+                            Severity::Critical,
+                            format!("call to '{ident}(…)' in a template that could not be parsed"),
+                            off,
+                            ident.to_owned(),
+                        );
+                    } else {
+                        self.check_name(
+                            ident,
+                            if after_dot {
+                                "attribute access"
+                            } else {
+                                "reference"
+                            },
+                            false,
+                            off,
+                        );
+                    }
+                } else if GADGET_GLOBALS.contains(&ident) && !after_dot {
+                    self.issue(
+                        IssueKind::Suspicious,
+                        Severity::High,
+                        format!("reference to Jinja global '{ident}'"),
+                        off,
+                        ident.to_owned(),
+                    );
+                } else if ident == "attr" {
+                    self.issue(
+                        IssueKind::Suspicious,
+                        Severity::High,
+                        "'attr' filter in a template that could not be parsed".to_owned(),
+                        off,
+                        ident.to_owned(),
+                    );
+                }
+                pending = None;
+                i = j;
+            } else {
+                if !b.is_ascii_whitespace() && b != b'(' && b != b')' {
+                    pending = None;
+                }
+                i = i.saturating_add(1);
+            }
+        }
+    }
+}
+
+fn find_block_open(s: &str) -> Option<usize> {
+    let a = s.find("{{");
+    let b = s.find("{%");
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Decodes the Python escapes payloads use (`\xNN`, `\uNNNN`, `\UNNNNNNNN`, octal, `\N{LOW LINE}`)
+/// for the lexical fallback.
+fn py_unescape(s: &str) -> String {
+    let s = normalise(s);
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(n) = it.next() else {
+            out.push('\\');
+            break;
+        };
+        let hex = |it: &mut std::iter::Peekable<std::str::Chars<'_>>, k: usize| {
+            let h: String = it.by_ref().take(k).collect();
+            u32::from_str_radix(&h, 16).ok().and_then(char::from_u32)
+        };
+        match n {
+            'x' => out.extend(hex(&mut it, 2)),
+            'u' => out.extend(hex(&mut it, 4)),
+            'U' => out.extend(hex(&mut it, 8)),
+            '0'..='7' => {
+                let mut v = n.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match it.peek().and_then(|c| c.to_digit(8)) {
+                        Some(dg) => {
+                            v = v.saturating_mul(8).saturating_add(dg);
+                            it.next();
+                        }
+                        None => break,
+                    }
+                }
+                out.extend(char::from_u32(v));
+            }
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+    use super::*;
+
+    fn worst(src: &str) -> Option<(IssueKind, Severity)> {
+        lint(src)
+            .into_iter()
+            .map(|i| (i.kind, i.severity))
+            .max_by_key(|x| x.1)
+    }
+
+    fn injection(src: &str) {
+        let issues = lint(src);
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.kind == IssueKind::Injection && i.severity == Severity::Critical),
+            "expected an injection in {src:?}, got {issues:?}"
+        );
+    }
+
+    #[test]
+    fn classic_payloads() {
+        injection("{{ ''.__class__.__mro__[1].__subclasses__() }}");
+        injection("{{ cycler.__init__.__globals__.os.popen('id').read() }}");
+        injection("{{ self._TemplateReference__context.joiner.__init__.__globals__.os }}");
+        injection("{{ lipsum.__globals__['os'].popen('true') }}");
+        injection("{{ x|attr('__class__') }}");
+        injection("{{ x|attr('\\x5f\\x5fclass\\x5f\\x5f') }}");
+        injection("{{ x[['__cla','ss__']|join] }}");
+        injection("{% set u = '_' %}{{ x|attr(u*2 ~ 'class' ~ u*2) }}");
+        injection("{{ x|attr('__ssalc__'|reverse) }}");
+        injection("{{ x|attr('__ssalc__'[::-1]) }}");
+        injection("{{ x|attr('%c%cclass%c%c'|format(95,95,95,95)) }}");
+        injection("{{ x|attr('{0}{0}class{0}{0}'.format('_')) }}");
+        injection("{{ x|attr('XXclassXX'|replace('X','_')) }}");
+        injection("{{ x|attr('_'.join(['','','class','',''])) }}");
+        injection("{{ x['__cl' 'ass__'] }}");
+        injection("{{ x|map(attribute='__class__')|list }}");
+        injection("{{ eval('1') }}");
+        injection("{{ namespace.__init__.__globals__ }}");
+        injection("{{ dict(__class__=1)|first }}");
+    }
+
+    #[test]
+    fn suspicious_constructs() {
+        assert_eq!(
+            worst("{{ x|attr(y) }}"),
+            Some((IssueKind::Suspicious, Severity::High))
+        );
+        assert_eq!(
+            worst("{% import 'x.j2' as m %}{{ m }}"),
+            Some((IssueKind::Suspicious, Severity::High))
+        );
+        assert_eq!(
+            worst("{{ cycler }}"),
+            Some((IssueKind::Suspicious, Severity::High))
+        );
+    }
+
+    #[test]
+    fn unparsable_falls_back_to_lexical() {
+        let issues = lint("{% if %}{{ x.__class__ }}");
+        assert!(issues.iter().any(|i| i.kind == IssueKind::Unparsable));
+        assert!(issues.iter().any(|i| i.kind == IssueKind::Injection));
+    }
+
+    #[test]
+    fn benign_chatml_is_clean() {
+        let t = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+        assert_eq!(lint(t), vec![]);
+    }
+
+    #[test]
+    fn generation_tag_is_accepted() {
+        let t =
+            "{% for m in messages %}{% generation %}{{ m.content }}{% endgeneration %}{% endfor %}";
+        assert_eq!(lint(t), vec![]);
+    }
+
+    fn corpus(kind: &str) -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/gguf/templates")
+            .join(kind);
+        let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jinja"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        assert!(v.len() >= 10, "template corpus {kind} missing");
+        v
+    }
+
+    #[test]
+    fn benign_corpus_is_clean() {
+        for (name, src) in corpus("benign") {
+            assert_eq!(lint(&src), vec![], "{name}");
+        }
+    }
+
+    #[test]
+    fn malicious_corpus_is_flagged() {
+        for (name, src) in corpus("malicious") {
+            let issues = lint(&src);
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.severity >= Severity::High && i.kind != IssueKind::Unparsable),
+                "{name}: {issues:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(py_slice("abc", None, None, Some(-1)).unwrap(), "cba");
+        assert_eq!(py_slice("abcdef", Some(1), Some(-1), None).unwrap(), "bcde");
+        assert_eq!(
+            percent_format("%c%s", &["95".into(), "a".into()]).unwrap(),
+            "_a"
+        );
+        assert_eq!(brace_format("{0}{0}x", &["_".into()]).unwrap(), "__x");
+        assert_eq!(brace_format("{:c}", &["95".into()]).unwrap(), "_");
+        assert_eq!(py_unescape("\\x5f\\137\\u005f"), "___");
+    }
+}
