@@ -94,7 +94,7 @@ archive_case!(benign_tar_gz, "archives/benign/model.tar.gz", [], |r| {
 archive_case!(
     pickle_under_text_name_is_sniffed,
     "archives/malicious/hidden-name.zip",
-    [],
+    ["pickle/unsafe-global"],
     |r| {
         assert_eq!(
             format_of(&r, "notes/data.txt"),
@@ -106,7 +106,7 @@ archive_case!(
 archive_case!(
     nested_zip_is_expanded,
     "archives/malicious/nested.zip",
-    [],
+    ["pickle/unsafe-global"],
     |r| {
         let inner = r
             .artifacts
@@ -124,7 +124,7 @@ archive_case!(
 archive_case!(
     single_file_compression,
     "archives/malicious/model.pkl.xz",
-    [],
+    ["pickle/unsafe-global"],
     |r| {
         assert_eq!(format_of(&r, "model.pkl"), Some(&modelgate::Format::Pickle));
     }
@@ -133,7 +133,7 @@ archive_case!(
 archive_case!(
     joblib_zlib_stream,
     "archives/malicious/model.joblib",
-    [],
+    ["pickle/unsafe-global"],
     |r| {
         assert!(r
             .artifacts
@@ -142,33 +142,53 @@ archive_case!(
     }
 );
 
-archive_case!(tar_bz2, "archives/malicious/payload.tar.bz2", [], |r| {
-    assert_eq!(
-        format_of(&r, "payload.pkl"),
-        Some(&modelgate::Format::Pickle)
-    );
-});
+archive_case!(
+    tar_bz2,
+    "archives/malicious/payload.tar.bz2",
+    ["pickle/unsafe-global"],
+    |r| {
+        assert_eq!(
+            format_of(&r, "payload.pkl"),
+            Some(&modelgate::Format::Pickle)
+        );
+    }
+);
 
-archive_case!(tar_xz, "archives/malicious/payload.tar.xz", [], |r| {
-    assert_eq!(
-        format_of(&r, "payload.pkl"),
-        Some(&modelgate::Format::Pickle)
-    );
-});
+archive_case!(
+    tar_xz,
+    "archives/malicious/payload.tar.xz",
+    ["pickle/unsafe-global"],
+    |r| {
+        assert_eq!(
+            format_of(&r, "payload.pkl"),
+            Some(&modelgate::Format::Pickle)
+        );
+    }
+);
 
-archive_case!(deflated_zip, "archives/malicious/deflated.zip", [], |r| {
-    assert_eq!(
-        format_of(&r, "w/data.pkl"),
-        Some(&modelgate::Format::Pickle)
-    );
-});
+archive_case!(
+    deflated_zip,
+    "archives/malicious/deflated.zip",
+    ["pickle/unsafe-global"],
+    |r| {
+        assert_eq!(
+            format_of(&r, "w/data.pkl"),
+            Some(&modelgate::Format::Pickle)
+        );
+    }
+);
 
-archive_case!(seven_zip, "archives/malicious/payload.7z", [], |r| {
-    assert_eq!(
-        format_of(&r, "model/data.pkl"),
-        Some(&modelgate::Format::Pickle)
-    );
-});
+archive_case!(
+    seven_zip,
+    "archives/malicious/payload.7z",
+    ["pickle/unsafe-global"],
+    |r| {
+        assert_eq!(
+            format_of(&r, "model/data.pkl"),
+            Some(&modelgate::Format::Pickle)
+        );
+    }
+);
 
 archive_case!(
     encrypted_7z,
@@ -180,7 +200,7 @@ archive_case!(
 archive_case!(
     local_name_mismatch,
     "archives/malicious/local-name-mismatch.pt",
-    ["archive/zip-header-mismatch"],
+    ["pickle/unsafe-global", "archive/zip-header-mismatch"],
     |r| {
         // The member is still read (as torch would read it) and routed by content.
         assert_eq!(
@@ -193,7 +213,7 @@ archive_case!(
 archive_case!(
     encryption_flag,
     "archives/malicious/flag-encrypted.pt",
-    ["archive/zip-suspicious-flags"],
+    ["pickle/unsafe-global", "archive/zip-suspicious-flags"],
     |r| {
         assert_eq!(
             format_of(&r, "archive/data.pkl"),
@@ -205,7 +225,7 @@ archive_case!(
 archive_case!(
     crc_mismatch,
     "archives/malicious/crc-mismatch.pt",
-    ["archive/crc-mismatch"],
+    ["pickle/unsafe-global", "archive/crc-mismatch"],
     |r| {
         assert_eq!(
             format_of(&r, "archive/data.pkl"),
@@ -217,7 +237,7 @@ archive_case!(
 archive_case!(
     prepended_bytes_polyglot,
     "archives/malicious/png-polyglot.pt",
-    ["archive/polyglot"],
+    ["pickle/unsafe-global", "archive/polyglot"],
     |r| {
         assert_eq!(
             format_of(&r, "archive/data.pkl"),
@@ -229,7 +249,7 @@ archive_case!(
 archive_case!(
     duplicate_members,
     "archives/malicious/duplicate-member.zip",
-    ["archive/duplicate-member"],
+    ["pickle/unsafe-global", "archive/duplicate-member"],
     |r| {
         let copies = r
             .artifacts
@@ -243,7 +263,7 @@ archive_case!(
 archive_case!(
     zip_traversal,
     "archives/malicious/traversal.zip",
-    ["archive/path-traversal"],
+    ["pickle/unsafe-global", "archive/path-traversal"],
     |r| {}
 );
 

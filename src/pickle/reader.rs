@@ -641,22 +641,30 @@ impl<R: Read> Reader<R> {
 /// whatever opcode it starts with. CPython's loader accepts any opcode first (a leading FRAME,
 /// a bare SHORT_BINUNICODE, a protocol-0 `L0x…L` literal), so sniffing by the first byte alone
 /// misses crafted pickles. Accepted when the head reaches STOP after at least two opcodes, or
-/// decodes without error for at least 64 bytes (or all of a shorter head) over four or more
-/// opcodes. Random binary data and text almost never pass: most bytes are not opcodes.
+/// decodes without error for at least 64 bytes over four or more opcodes. A shorter head without
+/// STOP (a file of a few bytes) is accepted only if it imports something: without STOP the loader
+/// fails, and only an import followed by a call could have run before it did. This keeps short
+/// text files (`latest`, `hello`) that happen to be made of opcode letters from raising alarms.
+/// Random binary data and text almost never pass: most bytes are not opcodes.
 pub fn plausible_pickle(head: &[u8]) -> bool {
     let mut r = Reader::new(head);
     let mut ops = 0u32;
+    let mut imports = false;
     let want = head.len().min(64) as u64;
+    let enough = |ops: u32, reached: u64, imports: bool| {
+        ops >= 4 && reached >= want && (want >= 64 || imports)
+    };
     loop {
         match r.next_op() {
             Ok(Some(op)) => {
                 ops = ops.saturating_add(1);
+                imports |= matches!(op.code, OpCode::Global | OpCode::Inst | OpCode::StackGlobal);
                 if op.code == OpCode::Stop {
                     return ops >= 2;
                 }
             }
-            Ok(None) => return ops >= 4 && r.offset() >= want,
-            Err(e) => return ops >= 4 && e.offset() >= want,
+            Ok(None) => return enough(ops, r.offset(), imports),
+            Err(e) => return enough(ops, e.offset(), imports),
         }
     }
 }
