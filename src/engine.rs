@@ -110,12 +110,23 @@ struct Budget {
 /// Formats compiled from the signature database once per engine (policies are built here so that
 /// scanners, which are stateless statics, can look them up cheaply).
 #[derive(Debug)]
-pub struct Compiled {}
+pub struct Compiled {
+    /// Keras config policy (`keras-module`, `keras-class`).
+    pub keras: scanners::keras::KerasPolicy,
+    /// TensorFlow op policy (`tf-op`, `tf-saver-op`).
+    pub tf: scanners::tensorflow::TfPolicy,
+    /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
+    pub code: scanners::code::CodePolicy,
+}
 
 impl Compiled {
     #[allow(clippy::unnecessary_wraps)] // scanner policies compiled here can fail on bad signatures
-    fn new(_db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
-        Ok(Self {})
+    fn new(db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
+        Ok(Self {
+            keras: scanners::keras::KerasPolicy::new(db),
+            tf: scanners::tensorflow::TfPolicy::new(db),
+            code: scanners::code::CodePolicy::new(db),
+        })
     }
 }
 

@@ -1,2 +1,9 @@
 //! Protobuf types generated at build time from the vendored `.proto` files in this folder (see
 //! build.rs). Each protobuf package becomes one module here.
+
+/// TensorFlow `SavedModel`, `MetaGraphDef`, `GraphDef`, `FunctionDefLibrary` and friends
+/// (vendored from TensorFlow 2.9.0, see `tensorflow/README.md`).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod tensorflow {
+    include!(concat!(env!("OUT_DIR"), "/tensorflow.rs"));
+}

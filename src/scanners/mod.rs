@@ -23,10 +23,23 @@ pub trait Scanner: Sync {
     fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError>;
 }
 
+pub mod code;
 pub mod data;
+pub mod hdf5;
+pub mod keras;
+pub mod rules;
+pub mod tensorflow;
+pub mod torchscript;
 
 /// Every scanner, one line per format family.
-pub static SCANNERS: &[&dyn Scanner] = &[&data::DataScanner];
+pub static SCANNERS: &[&dyn Scanner] = &[
+    &data::DataScanner,
+    &keras::KerasScanner,
+    &hdf5::Hdf5Scanner,
+    &tensorflow::TfScanner,
+    &torchscript::TorchScriptScanner,
+    &code::CodeScanner,
+];
 
 /// The scanner that claims `format`, if any.
 pub fn for_format(format: Format) -> Option<&'static dyn Scanner> {

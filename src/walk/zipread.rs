@@ -195,6 +195,9 @@ fn crc32(data: &[u8]) -> u32 {
 /// Expands a zip artifact: reports structural tricks, then scans every member.
 pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
     let index = read_central_directory(&a.content)?;
+    // Archive-level classification hook: scanners that need the member list (not the members'
+    // bytes) report here, before the members are scanned one by one.
+    crate::scanners::torchscript::classify_zip(a, &index, sink);
     if index.prefix > 0 {
         sink.push(
             Finding::new(
@@ -449,6 +452,10 @@ fn torch_member_hint(
         let Some(rest) = name.strip_prefix(p.as_str()) else {
             continue;
         };
+        // TorchScript sources: compiled by the TorchScript compiler, not imported by Python.
+        if rest.starts_with("code/") && rest.ends_with(".py") {
+            return Ok(Some(Format::TorchScriptCode));
+        }
         let storage = rest
             .strip_prefix("data/")
             .or_else(|| rest.strip_prefix("constants/"))
