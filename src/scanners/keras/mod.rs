@@ -164,6 +164,9 @@ pub struct Origin {
 }
 
 struct Walk<'a, 'c> {
+    /// Info/medium listings already reported, by (code, module, name), with the index of the
+    /// finding in the sink so repeats only bump its `occurrences`.
+    listed: std::collections::HashMap<(&'static str, String, String), usize>,
     policy: &'a KerasPolicy,
     cx: &'a ScanContext<'c>,
     parent: &'a Artifact,
@@ -183,6 +186,7 @@ pub fn check_config(
 ) {
     let policy = &cx.engine().compiled().keras;
     let mut w = Walk {
+        listed: std::collections::HashMap::new(),
         policy,
         cx,
         parent,
@@ -208,6 +212,44 @@ pub fn check_config(
             .evidence("suppressed", w.suppressed.to_string()),
         );
     }
+}
+
+/// Merges repeated listing findings (custom objects, non-Keras modules) that several configs of
+/// one artifact produced (a SavedModel has one config per layer): one finding per (code, global),
+/// with an `occurrences` count.
+pub fn merge_listings(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    let mut seen: std::collections::HashMap<(String, String, String), usize> =
+        std::collections::HashMap::new();
+    for f in findings {
+        let listing = f.code == CUSTOM_OBJECT.id || f.code == NON_KERAS_MODULE.id;
+        let key = f
+            .global
+            .as_ref()
+            .map(|g| (f.code.clone(), g.module.clone(), g.name.clone()));
+        if let (true, Some(key)) = (listing, key) {
+            if let Some(&i) = seen.get(&key) {
+                if let Some(prev) = out.get_mut(i) {
+                    let add = f
+                        .evidence
+                        .get("occurrences")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(1);
+                    let n = prev
+                        .evidence
+                        .get("occurrences")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(1);
+                    prev.evidence
+                        .insert("occurrences".into(), n.saturating_add(add).to_string());
+                }
+                continue;
+            }
+            seen.insert(key, out.len());
+        }
+        out.push(f);
+    }
+    out
 }
 
 /// Parses JSON text and applies the Keras policy; a parse failure is a finding.
@@ -253,6 +295,34 @@ const KERAS_SPECIAL_CLASSES: &[&str] = &[
 ];
 
 impl Walk<'_, '_> {
+    /// Pushes a listing-type finding once per (code, global); repeats increase its count.
+    fn push_listed(&mut self, code: &'static str, f: Finding) {
+        let key = f
+            .global
+            .as_ref()
+            .map(|g| (code, g.module.clone(), g.name.clone()))
+            .unwrap_or((code, String::new(), f.message.clone()));
+        if let Some(&i) = self.listed.get(&key) {
+            if let Some(prev) = self.sink.findings.get_mut(i) {
+                let n = prev
+                    .evidence
+                    .get("occurrences")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
+                prev.evidence
+                    .insert("occurrences".into(), n.saturating_add(1).to_string());
+            }
+            return;
+        }
+        if self.reported >= MAX_FINDINGS {
+            self.suppressed = self.suppressed.saturating_add(1);
+            return;
+        }
+        self.listed.insert(key, self.sink.findings.len());
+        self.reported = self.reported.saturating_add(1);
+        self.sink.push(f);
+    }
+
     fn push(&mut self, f: Finding) {
         if self.reported >= MAX_FINDINGS {
             self.suppressed = self.suppressed.saturating_add(1);
@@ -582,7 +652,7 @@ impl Walk<'_, '_> {
                         path,
                     )
                     .global(module, name);
-                self.push(f);
+                self.push_listed(CUSTOM_OBJECT.id, f);
             }
             None if is_keras_namespace(module) => {}
             None => self.unknown_module(module, name, path, layer),
@@ -613,7 +683,7 @@ impl Walk<'_, '_> {
                             path,
                         )
                         .global(module_s, class);
-                    self.push(f);
+                    self.push_listed(CUSTOM_OBJECT.id, f);
                 }
             }
             return;
@@ -679,7 +749,7 @@ impl Walk<'_, '_> {
             .severity(sev)
             .global(module, name)
             .evidence("layer", layer.unwrap_or("").to_owned());
-        self.push(f);
+        self.push_listed(NON_KERAS_MODULE.id, f);
     }
 }
 

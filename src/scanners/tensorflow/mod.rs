@@ -338,6 +338,7 @@ fn check_meta_graph(
         }
     }
     if let Some(og) = &mg.object_graph_def {
+        let mut layer_findings = Sink::default();
         for (i, node) in og.nodes.iter().enumerate() {
             if let Some(pb::saved_object::Kind::UserObject(u)) = &node.kind {
                 #[allow(deprecated)]
@@ -347,10 +348,14 @@ fn check_meta_graph(
                         location: a.location.clone(),
                         label: format!("object_graph node {i} ({})", u.identifier),
                     };
-                    keras::check_config_text(meta.as_bytes(), &origin, a, cx, out);
+                    keras::check_config_text(meta.as_bytes(), &origin, a, cx, &mut layer_findings);
                 }
             }
         }
+        for f in keras::merge_listings(layer_findings.findings) {
+            out.push(f);
+        }
+        out.artifacts.extend(layer_findings.artifacts);
     }
 }
 
@@ -437,6 +442,7 @@ fn scan_keras_metadata(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &m
             return;
         }
     };
+    let mut layer_findings = Sink::default();
     for n in &md.nodes {
         if n.metadata.is_empty() {
             continue;
@@ -445,8 +451,12 @@ fn scan_keras_metadata(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &m
             location: a.location.clone(),
             label: format!("node {} ({})", n.node_id, n.node_path),
         };
-        keras::check_config_text(n.metadata.as_bytes(), &origin, a, cx, out);
+        keras::check_config_text(n.metadata.as_bytes(), &origin, a, cx, &mut layer_findings);
     }
+    for f in keras::merge_listings(layer_findings.findings) {
+        out.push(f);
+    }
+    out.artifacts.extend(layer_findings.artifacts);
 }
 
 /// Text-format SavedModels: ops are found token-wise (`op: "Name"`), with the enclosing function
