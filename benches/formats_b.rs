@@ -50,14 +50,23 @@ fn bench_formats_b(c: &mut Criterion) {
     });
 
     let mut targets: Vec<(String, PathBuf)> = vec![
-        ("keras_v3_archive".into(), fixture("benign/keras_v3_sequential.keras")),
+        (
+            "keras_v3_archive".into(),
+            fixture("benign/keras_v3_sequential.keras"),
+        ),
         ("keras2_hdf5".into(), fixture("benign/keras2_model.h5")),
         ("savedmodel_dir".into(), fixture("benign/saved_model_tf2")),
-        ("torchscript_archive".into(), fixture("benign/torchscript_linear.jit")),
+        (
+            "torchscript_archive".into(),
+            fixture("benign/torchscript_linear.jit"),
+        ),
         ("model_side_code_dir".into(), fixture("benign/mlflow_model")),
     ];
     if let Some(real) = std::env::var_os("MODELGATE_REAL_MODELS").map(PathBuf::from) {
-        targets.push(("real_fer_hdf5".into(), real.join("fer/fer/data/emotion_model.hdf5")));
+        targets.push((
+            "real_fer_hdf5".into(),
+            real.join("fer/fer/data/emotion_model.hdf5"),
+        ));
         targets.push((
             "real_basic_pitch_savedmodel".into(),
             real.join("basic-pitch/basic_pitch/saved_models/icassp_2022/nmp"),
