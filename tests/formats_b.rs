@@ -105,6 +105,7 @@ fn malicious_fixtures_fail_the_gate() {
             "keras_v3_lambda.keras"
             | "keras_v3_nested_lambda.keras"
             | "keras_v3_loss_lambda.keras"
+            | "keras_v3_plain_top_level.keras"
             | "keras_v3_module_injection.keras"
             | "keras_v3_unsafe_deserialization.keras"
             | "keras_v3_torch_module_wrapper.keras"

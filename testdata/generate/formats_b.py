@@ -199,6 +199,10 @@ def keras_fixtures():
         k3("keras.layers", "TorchModuleWrapper", {"name": "torch_module", "module": base64.b64encode(inert_pickle).decode()})])
     keras_archive("malicious", "keras_v3_torch_module_wrapper.keras", tmw)
 
+    # The top level is a plain dict: Keras still deserializes every nested object in it.
+    keras_archive("malicious", "keras_v3_plain_top_level.keras",
+                  {"note": "not a keras object at the top", "model": lambda_k3("hidden", payload)})
+
     # Malformed: invalid JSON, and a Lambda whose bytecode is garbage.
     keras_archive("malformed", "keras_v3_bad_json.keras", '{"module": "keras", "class_name": "Sequential", "config": {"layers": [', weights=False)
     bad_code = sequential("seq", [k3("keras.layers", "Lambda", {"name": "garbage", "function": {"class_name": "__lambda__", "config": {"value": ["bm90IG1hcnNoYWw=\n", None, None]}}})])

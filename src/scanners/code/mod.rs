@@ -463,7 +463,7 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
 
 /// Checks a parsed JSON config: Keras object configs, `auto_map`, `custom_pipelines`, `_target_`.
 pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
-    if keras::is_keras_config(v) {
+    if keras::is_keras_config(v) || keras::in_keras_archive(a) {
         let origin = keras::Origin {
             location: a.location.clone(),
             label: a.name.clone(),

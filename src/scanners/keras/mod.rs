@@ -820,6 +820,23 @@ fn contains_bytecode(m: &Map<String, Value>) -> bool {
     walk(&Value::Object(m.clone()), &mut budget)
 }
 
+/// Whether `a` is the `config.json` of a `.keras` archive.
+pub fn in_keras_archive(a: &Artifact) -> bool {
+    if a.name != "config.json" {
+        return false;
+    }
+    let parent = match a.location.inner.len() {
+        0 => return false,
+        1 => a.location.path.as_str(),
+        n => a
+            .location
+            .inner
+            .get(n.saturating_sub(2))
+            .map_or("", String::as_str),
+    };
+    parent.to_ascii_lowercase().ends_with(".keras")
+}
+
 /// Scans a Keras v3 `config.json` (or any JSON sniffed as a Keras config).
 pub struct KerasScanner;
 
@@ -844,7 +861,11 @@ impl Scanner for KerasScanner {
             label: a.name.clone(),
         };
         match serde_json::from_slice::<Value>(&bytes) {
-            Ok(v) if is_keras_config(&v) => check_config(&v, &origin, a, cx, out),
+            // Keras deserializes nested objects even when the top level is a plain dict, so a
+            // config sniffed as Keras is always walked with the Keras policy.
+            Ok(v) if is_keras_config(&v) || in_keras_archive(a) => {
+                check_config(&v, &origin, a, cx, out);
+            }
             Ok(v) => crate::scanners::code::check_json_value(&v, a, cx, out),
             Err(e) => out.push(
                 Finding::new(
