@@ -41,7 +41,7 @@ pub const DISGUISED_WEIGHTS: Code = Code {
     id: "torchscript/disguised-weights",
     severity: Severity::High,
     summary: "A TorchScript program is named like a weights file.",
-    detects: "A TorchScript archive whose file name ends in `.bin`, `.pt`, `.pth`, `.ckpt`, `.safetensors` or `.model` (`.pt` is reported at medium: it is also a common TorchScript extension).",
+    detects: "A TorchScript archive whose file name ends in `.bin`, `.pth`, `.ckpt`, `.safetensors`, `.pkl` or `.model`. (`.pt` is not reported: `torch.jit.save` tutorials use it for TorchScript, so it would flag benign exports; the archive is still listed as `torchscript/archive` and its code and pickles are scanned.)",
     why: "Pipelines load weights with `torch.load(weights_only=True)` believing it safe; in torch ≤ 2.5.1 a TorchScript archive makes that call run the TorchScript loader instead (CVE-2025-32434), and newer versions refuse it, so the file is not what its name says.",
     example: "`pytorch_model.bin` that contains `archive/code/__torch__/…py`.",
     remediation: "Reject the file; ask for plain weights (safetensors or a `torch.save` state dict).",
@@ -69,7 +69,6 @@ const WEIGHT_EXTENSIONS: &[(&str, Severity)] = &[
     ("safetensors", Severity::High),
     ("model", Severity::High),
     ("pkl", Severity::High),
-    ("pt", Severity::Medium),
 ];
 
 /// Op namespaces that ship with PyTorch itself.

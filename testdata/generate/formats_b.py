@@ -425,8 +425,25 @@ def torchscript(kind, name, code, prefix="archive"):
     write(kind, name, zip_bytes(members))
 
 
+def add_zip64_end_records(data):
+    """Inserts a zip64 end-of-central-directory record and locator before the EOCD, as PyTorch's
+    writer (miniz) does even for small archives."""
+    import struct
+    eocd = data.rfind(b"PK\x05\x06")
+    _, _, n_disk, n, cd_size, cd_off, _ = struct.unpack("<HHHHIIH", data[eocd + 4:eocd + 22])
+    rec = b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, n_disk, n, cd_size, cd_off)
+    loc = b"PK\x06\x07" + struct.pack("<IQI", 0, eocd, 1)
+    return data[:eocd] + rec + loc + data[eocd:]
+
+
 def torchscript_fixtures():
     torchscript("benign", "torchscript_linear.jit", TS_BENIGN)
+    torchscript("benign", "torchscript_zip64_end.jit", TS_BENIGN)
+    p = path("benign", "torchscript_zip64_end.jit")
+    with open(p, "rb") as f:
+        data = f.read()
+    with open(p, "wb") as f:
+        f.write(add_zip64_end_records(data))
     torchscript("malicious", "torchscript_from_file.jit", TS_FROM_FILE)
     # A TorchScript program named like weights (CVE-2025-32434 delivery).
     torchscript("malicious", "pytorch_model.bin", TS_BENIGN)
