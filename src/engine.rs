@@ -136,12 +136,21 @@ struct Budget {
 pub struct Compiled {
     /// The pickle import policy (`pickle-global` entries).
     pub pickle: crate::pickle::Policy,
+    /// Keras config policy (`keras-module`, `keras-class`).
+    pub keras: scanners::keras::KerasPolicy,
+    /// TensorFlow op policy (`tf-op`, `tf-saver-op`).
+    pub tf: scanners::tensorflow::TfPolicy,
+    /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
+    pub code: scanners::code::CodePolicy,
 }
 
 impl Compiled {
     fn new(db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
         Ok(Self {
             pickle: crate::pickle::Policy::compile(db)?,
+            keras: scanners::keras::KerasPolicy::new(db),
+            tf: scanners::tensorflow::TfPolicy::new(db),
+            code: scanners::code::CodePolicy::new(db),
         })
     }
 }

@@ -51,6 +51,21 @@ pub enum Format {
     /// A member of a legacy PyTorch tar checkpoint (`sys_info`, `pickle`, `storages`, `tensors`):
     /// pickles interleaved with raw storage bytes. Assigned by the tar walker.
     TorchTarMember,
+    /// JSON metadata that travels with models (`config.json`, `tokenizer_config.json`, Keras
+    /// `metadata.json`, …) that is not already recognisable as a Keras model config. Checked for
+    /// Keras object configs, Hugging Face `auto_map` and Hydra `_target_` entries.
+    JsonConfig,
+    /// YAML configuration (`*.yaml`, `*.yml`): Hydra/NeMo configs, `conda.yaml`.
+    Yaml,
+    /// An MLflow `MLmodel` manifest (YAML).
+    MlflowModel,
+    /// A pip `requirements*.txt` file travelling with a model.
+    Requirements,
+    /// TorchScript source (`code/**.py` inside a TorchScript archive). Assigned by the zip walker
+    /// from the archive structure.
+    TorchScriptCode,
+    /// A SavedModel in protobuf text format (`saved_model.pbtxt`), which TensorFlow also loads.
+    SavedModelText,
     /// Anything else.
     Unknown,
 }
@@ -83,6 +98,12 @@ impl Format {
             Format::Python => "python",
             Format::Data => "data",
             Format::TorchTarMember => "pytorch-tar-member",
+            Format::JsonConfig => "json-config",
+            Format::Yaml => "yaml",
+            Format::MlflowModel => "mlflow-mlmodel",
+            Format::Requirements => "requirements",
+            Format::TorchScriptCode => "torchscript-code",
+            Format::SavedModelText => "tf-savedmodel-text",
             Format::Unknown => "unknown",
         }
     }
@@ -113,6 +134,50 @@ pub const SNIFF_LEN: usize = 512;
 /// Guesses the format of `head` (the first bytes of the content, up to [`SNIFF_LEN`]), with `name`
 /// (the file or member name) as a secondary hint.
 pub fn sniff(head: &[u8], name: &str) -> Format {
+    let found = sniff_content(head, name);
+    let lower = name.to_ascii_lowercase();
+    let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
+    // TensorFlow checkpoint shards and SavedModel side files are read by TensorFlow's own readers
+    // only as tensors and table records, never as code: random tensor bytes that happen to look
+    // like a pickle or zlib header must not raise alarms. Formats with a real magic number stay.
+    if is_tf_data_name(base)
+        && !(found.is_archive()
+            || matches!(
+                found,
+                Format::Numpy | Format::Safetensors | Format::Gguf | Format::Hdf5 | Format::Onnx
+            ))
+    {
+        return Format::Data;
+    }
+    found
+}
+
+/// `variables.index`, `fingerprint.pb` and checkpoint shards `*.data-00000-of-00001`.
+fn is_tf_data_name(base: &str) -> bool {
+    if base == "variables.index" || base == "fingerprint.pb" {
+        return true;
+    }
+    // `<stem>.data-NNNNN-of-NNNNN`
+    let Some((_, tail)) = base.rsplit_once(".data-") else {
+        return false;
+    };
+    let mut parts = tail.split("-of-");
+    let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !a.is_empty()
+        && !b.is_empty()
+        && a.bytes().all(|c| c.is_ascii_digit())
+        && b.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// Whether `head` starts (after whitespace and an optional UTF-8 BOM) with `{`.
+fn starts_json_object(head: &[u8]) -> bool {
+    let h = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    h.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{')
+}
+
+fn sniff_content(head: &[u8], name: &str) -> Format {
     let lower = name.to_ascii_lowercase();
     let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
     let b = |i: usize| head.get(i).copied();
@@ -193,8 +258,28 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     if base.ends_with(".onnx") || looks_like_onnx(head) {
         return Format::Onnx;
     }
-    if base == "config.json" && head.starts_with(b"{") && contains(head, b"\"class_name\"") {
-        return Format::KerasConfig;
+    if base == "saved_model.pbtxt" {
+        return Format::SavedModelText;
+    }
+    if base.ends_with(".json") && starts_json_object(head) {
+        // A Keras object config: `{"module": …, "class_name": …, "config": …}`. Anything else
+        // (or a Keras config whose keys come later) is a JsonConfig; the scanner decides by the
+        // parsed structure either way.
+        if contains(head, b"\"class_name\"")
+            && (contains(head, b"\"config\"") || contains(head, b"\"module\""))
+        {
+            return Format::KerasConfig;
+        }
+        return Format::JsonConfig;
+    }
+    if base == "mlmodel" {
+        return Format::MlflowModel;
+    }
+    if base.ends_with(".yaml") || base.ends_with(".yml") {
+        return Format::Yaml;
+    }
+    if base.starts_with("requirements") && base.ends_with(".txt") {
+        return Format::Requirements;
     }
     if base.ends_with(".py") {
         return Format::Python;
@@ -395,6 +480,53 @@ mod tests {
             Format::Onnx
         );
         assert_eq!(sniff(&[0x08, 0x07, 0x28, 0x01], "m.model"), Format::Onnx);
+    }
+
+    #[test]
+    fn model_side_files() {
+        assert_eq!(
+            sniff(
+                b"{\"module\": \"keras\", \"class_name\": \"Sequential\", \"config\": {}}",
+                "config.json"
+            ),
+            Format::KerasConfig
+        );
+        assert_eq!(
+            sniff(b"  {\"auto_map\": {}}", "config.json"),
+            Format::JsonConfig
+        );
+        assert_eq!(
+            sniff(b"{\"keras_version\": \"3.8.0\"}", "metadata.json"),
+            Format::JsonConfig
+        );
+        assert_eq!(
+            sniff(b"flavors:\n  python_function: {}\n", "MLmodel"),
+            Format::MlflowModel
+        );
+        assert_eq!(
+            sniff(b"model:\n  _target_: x\n", "model_config.yaml"),
+            Format::Yaml
+        );
+        assert_eq!(
+            sniff(b"torch==2.5\n", "requirements.txt"),
+            Format::Requirements
+        );
+        assert_eq!(
+            sniff(b"node {\n", "saved_model.pbtxt"),
+            Format::SavedModelText
+        );
+        // TensorFlow tensor shards are data even when their bytes look like a pickle or zlib.
+        assert_eq!(
+            sniff(b"\x80\x02abc", "variables.data-00000-of-00001"),
+            Format::Data
+        );
+        assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "variables.index"), Format::Data);
+        assert_eq!(sniff(b"\x08\x01", "fingerprint.pb"), Format::Data);
+        assert_eq!(
+            sniff(b"PK\x03\x04", "variables.data-00000-of-00001"),
+            Format::Zip
+        );
+        assert_eq!(sniff(b"\x80\x02abc", "ckpt.data-1-of-x"), Format::Pickle);
     }
 
     #[test]

@@ -6,3 +6,10 @@
 pub mod onnx {
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
+
+/// TensorFlow `SavedModel`, `MetaGraphDef`, `GraphDef`, `FunctionDefLibrary` and friends
+/// (vendored from TensorFlow 2.9.0, see `tensorflow/README.md`).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod tensorflow {
+    include!(concat!(env!("OUT_DIR"), "/tensorflow.rs"));
+}

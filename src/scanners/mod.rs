@@ -23,13 +23,19 @@ pub trait Scanner: Sync {
     fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError>;
 }
 
+pub mod code;
 pub mod data;
 pub mod gguf;
+pub mod hdf5;
+pub mod keras;
 pub mod numpy;
 pub mod onnx;
 pub mod pickle;
+pub mod rules;
 pub mod safetensors;
 pub mod template;
+pub mod tensorflow;
+pub mod torchscript;
 
 /// Every scanner, one line per format family.
 pub static SCANNERS: &[&dyn Scanner] = &[
@@ -39,6 +45,11 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &safetensors::SafetensorsScanner,
     &gguf::GgufScanner,
     &onnx::OnnxScanner,
+    &keras::KerasScanner,
+    &hdf5::Hdf5Scanner,
+    &tensorflow::TfScanner,
+    &torchscript::TorchScriptScanner,
+    &code::CodeScanner,
 ];
 
 /// The scanner that claims `format`, if any.

@@ -76,17 +76,26 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     let mut cd_offset = u64::from(le32(e, 16).ok_or_else(|| bad("short EOCD"))?);
     let comment_len = u64::from(le16(e, 20).unwrap_or(0));
     let mut cd_end = eocd_pos;
-    // Zip64: the locator sits right before the EOCD.
-    if (count == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff) && eocd_rel >= 20 {
+    // Zip64: the locator sits right before the EOCD. Writers such as PyTorch's (miniz) emit the
+    // zip64 end records even when no field overflows, so look for the locator unconditionally:
+    // the central directory then ends at the zip64 record, not at the EOCD.
+    if eocd_rel >= 20 {
         let loc = tail.get(eocd_rel - 20..eocd_rel).unwrap_or_default();
         if loc.get(..4) == Some(b"PK\x06\x07") {
             let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;
-            let rec = read_range(content, z64_pos, 56)?;
-            if rec.get(..4) == Some(b"PK\x06\x06") {
-                count = le64(&rec, 32).ok_or_else(|| bad("short zip64 EOCD"))?;
-                cd_size = le64(&rec, 40).ok_or_else(|| bad("short zip64 EOCD"))?;
-                cd_offset = le64(&rec, 48).ok_or_else(|| bad("short zip64 EOCD"))?;
-                cd_end = z64_pos;
+            // The record is where the locator says, or (with prepended bytes) right before it.
+            let candidates = [Some(z64_pos), eocd_pos.checked_sub(20 + 56)];
+            for pos in candidates.into_iter().flatten() {
+                let Ok(rec) = read_range(content, pos, 56) else {
+                    continue;
+                };
+                if rec.get(..4) == Some(b"PK\x06\x06") {
+                    count = le64(&rec, 32).ok_or_else(|| bad("short zip64 EOCD"))?;
+                    cd_size = le64(&rec, 40).ok_or_else(|| bad("short zip64 EOCD"))?;
+                    cd_offset = le64(&rec, 48).ok_or_else(|| bad("short zip64 EOCD"))?;
+                    cd_end = pos;
+                    break;
+                }
             }
         }
     }
@@ -207,6 +216,9 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
             index
         }
     };
+    // Archive-level classification hook: scanners that need the member list (not the members'
+    // bytes) report here, before the members are scanned one by one.
+    crate::scanners::torchscript::classify_zip(a, &index, sink);
     if index.prefix > 0 {
         sink.push(
             Finding::new(
@@ -461,6 +473,10 @@ fn torch_member_hint(
         let Some(rest) = name.strip_prefix(p.as_str()) else {
             continue;
         };
+        // TorchScript sources: compiled by the TorchScript compiler, not imported by Python.
+        if rest.starts_with("code/") && rest.ends_with(".py") {
+            return Ok(Some(Format::TorchScriptCode));
+        }
         let storage = rest
             .strip_prefix("data/")
             .or_else(|| rest.strip_prefix("constants/"))

@@ -1,0 +1,909 @@
+//! Code and configuration that travel with models and decide what runs when the model is used:
+//!
+//! * Python files (`*.py`): listed, and checked token-wise (comments and string literals blanked
+//!   out) for process execution, dynamic code, unsafe deserialization and network access —
+//!   Hugging Face `trust_remote_code`, MLflow `code/` and custom-layer files are executed as-is;
+//! * JSON configs: Hugging Face `auto_map` / `custom_pipelines` (the model needs
+//!   `trust_remote_code`), Hydra/NeMo `_target_` entries, and Keras object configs found under any
+//!   JSON name;
+//! * YAML configs: Hydra/NeMo `_target_` entries (CVE-2025-23304), conda environments;
+//! * MLflow `MLmodel` manifests: flavors, `loader_module`, and the pickles they name
+//!   (`python_model`, `pickled_model`, …), cross-referenced with the directory being scanned;
+//! * `requirements*.txt`: listed, with non-default package indexes and direct URLs flagged.
+
+pub mod pytokens;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::artifact::Artifact;
+use crate::codes::Code;
+use crate::engine::{ScanContext, Sink};
+use crate::error::ScanError;
+use crate::finding::{Finding, Severity};
+use crate::format::Format;
+use crate::scanners::keras;
+use crate::scanners::rules::RuleSet;
+use crate::scanners::Scanner;
+use crate::signatures::{Action, SignatureDb};
+
+pub const PYTHON_FILE: Code = Code {
+    id: "code/python-file",
+    severity: Severity::Info,
+    summary: "A Python source file travels with the model.",
+    detects: "Every `*.py` file in a model directory or archive (outside TorchScript archives, which have their own scanner).",
+    why: "Loaders execute these files (`trust_remote_code=True`, MLflow `code/`, Keras custom layers); reviewers need to know they are there even when no dangerous call is found.",
+    example: "`modeling_custom.py` next to `config.json`.",
+    remediation: "Review the code before enabling remote code for this model.",
+    references: &["https://huggingface.co/docs/transformers/custom_models"],
+};
+
+pub const DANGEROUS_CALL: Code = Code {
+    id: "code/dangerous-call",
+    severity: Severity::High,
+    summary: "Python code shipped with the model runs commands, evaluates code, unpickles or opens network connections.",
+    detects: "Calls outside comments and strings: `os.system`, `os.popen`, `os.exec*`, `subprocess.*`, `pty.spawn`, free `eval(` / `exec(` / `compile(` / `__import__(`, `importlib.import_module`, `marshal.loads`, `ctypes` (high); `pickle`/`dill`/`joblib`/`cloudpickle` loads, `torch.load` without `weights_only=True`, `yaml.load` without a safe loader, network clients (`requests`, `urllib.request`, `socket`, `http.client`), `shutil.rmtree`/`os.remove` (medium). One finding per pattern and file, with the first line and the count.",
+    why: "This code runs with the loading user's privileges when the model is loaded with remote code enabled or through its packaging (MLflow, custom layers).",
+    example: "`os.system(\"curl … | sh\")` in `modeling_x.py`.",
+    remediation: "Review the code; do not enable `trust_remote_code` for models whose code you have not read.",
+    references: &["https://huggingface.co/docs/transformers/custom_models#using-a-model-with-custom-code"],
+};
+
+pub const REMOTE_CODE: Code = Code {
+    id: "code/remote-code",
+    severity: Severity::Medium,
+    summary: "The model config asks the loader to import code shipped with the model (trust_remote_code).",
+    detects: "Hugging Face `auto_map` (in `config.json`, `tokenizer_config.json`, processor configs) and `custom_pipelines` entries. Entries of the form `other/repo--module.Class` pull code from another repository and are high.",
+    why: "Loading the model with `trust_remote_code=True` imports and runs the named Python modules; a repository that points at another repository's code can change what runs without changing its own files.",
+    example: "`\"auto_map\": {\"AutoModel\": \"modeling_x.XModel\"}`",
+    remediation: "Review the referenced Python files (they are scanned as `code/python-file`), pin the revision, or use a model that needs no remote code.",
+    references: &["https://huggingface.co/docs/transformers/custom_models"],
+};
+
+pub const HYDRA_TARGET: Code = Code {
+    id: "code/hydra-target",
+    severity: Severity::Medium,
+    summary: "A config instantiates a Python object by name (Hydra `_target_`).",
+    detects: "`_target_` values in YAML and JSON configs (NeMo `model_config.yaml`, Hydra configs) that are denied by, or missing from, the `hydra-target` signature entries (signatures/hydra.toml).",
+    why: "`hydra.utils.instantiate` imports the named module and calls the named object with the config's arguments: `_target_: os.system` runs a command when the model is restored (CVE-2025-23304).",
+    example: "`_target_: subprocess.check_output` with `args: [[\"sh\", \"-c\", \"…\"]]`",
+    remediation: "Do not restore the model; if the target is the publisher's own trusted class, add an `allow` entry of kind `hydra-target`.",
+    references: &["CVE-2025-23304", "https://hydra.cc/docs/advanced/instantiate_objects/overview/"],
+};
+
+pub const MLFLOW_MODEL: Code = Code {
+    id: "code/mlflow-model",
+    severity: Severity::Info,
+    summary: "An MLflow model manifest, with the flavors and files it loads.",
+    detects: "An `MLmodel` file: its flavors, the `python_function` loader module, the pickles and data it names (`python_model`, `pickled_model`, `model_data`, `data`), its `code` directory and environment files.",
+    why: "Informational: `mlflow.pyfunc.load_model` imports the loader module and unpickles the named files, so those files decide what runs. They are scanned as part of the model directory.",
+    example: "`flavors: {python_function: {loader_module: mlflow.pyfunc.model, python_model: python_model.pkl}}`",
+    remediation: "Scan the whole model directory, not only the manifest.",
+    references: &["https://mlflow.org/docs/latest/models.html"],
+};
+
+pub const MLFLOW_LOADER: Code = Code {
+    id: "code/mlflow-loader",
+    severity: Severity::Medium,
+    summary: "An MLflow model is loaded by a module outside MLflow.",
+    detects: "A `python_function.loader_module` that is not allowed by the `mlflow-loader` signature entries (MLflow's own flavors), or that is denied.",
+    why: "`mlflow.pyfunc.load_model` imports the loader module and calls its `_load_pyfunc`; a custom loader is arbitrary code, often shipped in the model's `code/` directory.",
+    example: "`loader_module: my_loader` with `code: code` holding `my_loader.py`.",
+    remediation: "Review the loader module's code.",
+    references: &["https://mlflow.org/docs/latest/python_api/mlflow.pyfunc.html"],
+};
+
+pub const MISSING_ARTIFACT: Code = Code {
+    id: "code/missing-artifact",
+    severity: Severity::Medium,
+    summary: "Model metadata names a file that is not in the scanned directory.",
+    detects: "MLflow `MLmodel` references (`python_model`, `pickled_model`, `model_data`, `data`) that do not exist next to the manifest.",
+    why: "The loader will load that file from wherever it comes from at load time; the scan did not see it, so it cannot vouch for it.",
+    example: "`python_model: python_model.pkl` with no such file in the directory.",
+    remediation: "Scan the complete model directory, including every file the manifest names.",
+    references: &[],
+};
+
+pub const DEPENDENCIES: Code = Code {
+    id: "code/dependencies",
+    severity: Severity::Info,
+    summary: "The model declares Python dependencies that will be installed with it.",
+    detects: "`requirements*.txt`, `conda.yaml`, `python_env.yaml` and similar environment files.",
+    why: "Informational: installing the model's environment installs these packages (and runs their install hooks).",
+    example: "`requirements.txt` listing `torch==2.5.1`.",
+    remediation: "Pin and review dependencies; install from your approved index.",
+    references: &[],
+};
+
+pub const DEPENDENCY_SOURCE: Code = Code {
+    id: "code/dependency-source",
+    severity: Severity::Medium,
+    summary: "A model's dependency list installs from a non-default index or a direct URL.",
+    detects: "`--index-url`, `--extra-index-url`, `-i`, `--find-links`, `--trusted-host` options and direct `git+`/`http(s)://`/local path requirements in requirements files and conda `pip:` sections.",
+    why: "Extra indexes enable dependency confusion and direct URLs bypass package review: installing the model's environment can fetch attacker-controlled code.",
+    example: "`--extra-index-url https://pypi.example.net/simple` in `requirements.txt`.",
+    remediation: "Install only from your approved index; replace direct URLs with reviewed, pinned packages.",
+    references: &["https://pip.pypa.io/en/stable/reference/requirements-file-format/"],
+};
+
+pub const MALFORMED: Code = Code {
+    id: "code/malformed-config",
+    severity: Severity::Low,
+    summary: "A model config file could not be parsed.",
+    detects: "JSON or YAML configs (including `MLmodel`) that are invalid, too deep or use excessive aliasing.",
+    why: "The scanner could not check the config for `_target_`, `auto_map` or Keras objects; a lenient loader may still read it.",
+    example: "A `model_config.yaml` with an unterminated flow mapping.",
+    remediation: "Fix or re-export the config and scan again.",
+    references: &[],
+};
+
+pub static CODES: &[&Code] = &[
+    &PYTHON_FILE,
+    &DANGEROUS_CALL,
+    &REMOTE_CODE,
+    &HYDRA_TARGET,
+    &MLFLOW_MODEL,
+    &MLFLOW_LOADER,
+    &MISSING_ARTIFACT,
+    &DEPENDENCIES,
+    &DEPENDENCY_SOURCE,
+    &MALFORMED,
+];
+
+const MAX_TEXT_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_TARGETS: usize = 200;
+
+/// Policies for `_target_` values and MLflow loader modules.
+#[derive(Debug, Clone, Default)]
+pub struct CodePolicy {
+    pub hydra: RuleSet,
+    pub mlflow_loader: RuleSet,
+}
+
+impl CodePolicy {
+    pub fn new(db: &SignatureDb) -> Self {
+        Self {
+            hydra: RuleSet::from_db(db, "hydra-target"),
+            mlflow_loader: RuleSet::from_db(db, "mlflow-loader"),
+        }
+    }
+}
+
+pub struct CodeScanner;
+
+impl Scanner for CodeScanner {
+    fn id(&self) -> &'static str {
+        "code"
+    }
+    fn formats(&self) -> &'static [Format] {
+        &[
+            Format::Python,
+            Format::JsonConfig,
+            Format::Yaml,
+            Format::MlflowModel,
+            Format::Requirements,
+        ]
+    }
+    fn codes(&self) -> &'static [&'static Code] {
+        CODES
+    }
+    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+        let Some(bytes) = a.content.read_all(MAX_TEXT_BYTES)? else {
+            return Err(ScanError::Budget(format!(
+                "{} larger than {MAX_TEXT_BYTES} bytes",
+                a.format.name()
+            )));
+        };
+        match a.format {
+            Format::Python => scan_python(&bytes, a, out),
+            Format::JsonConfig => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => check_json_value(&v, a, cx, out),
+                Err(e) => out.push(malformed(a, &format!("invalid JSON: {e}"))),
+            },
+            Format::Yaml => scan_yaml(&bytes, a, cx, out),
+            Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
+            Format::Requirements => scan_requirements(&String::from_utf8_lossy(&bytes), a, out),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn malformed(a: &Artifact, msg: &str) -> Finding {
+    Finding::new(&MALFORMED, a.location.clone(), msg.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python
+
+struct CallPattern {
+    needle: &'static str,
+    free: bool,
+    severity: Severity,
+    what: &'static str,
+}
+
+const CALLS: &[CallPattern] = &[
+    CallPattern {
+        needle: "os.system",
+        free: true,
+        severity: Severity::High,
+        what: "runs a shell command",
+    },
+    CallPattern {
+        needle: "os.popen",
+        free: true,
+        severity: Severity::High,
+        what: "runs a shell command",
+    },
+    CallPattern {
+        needle: "os.exec",
+        free: true,
+        severity: Severity::High,
+        what: "replaces the process with another program",
+    },
+    CallPattern {
+        needle: "os.spawn",
+        free: true,
+        severity: Severity::High,
+        what: "starts a program",
+    },
+    CallPattern {
+        needle: "os.posix_spawn",
+        free: true,
+        severity: Severity::High,
+        what: "starts a program",
+    },
+    CallPattern {
+        needle: "subprocess",
+        free: true,
+        severity: Severity::High,
+        what: "starts processes",
+    },
+    CallPattern {
+        needle: "pty.spawn",
+        free: true,
+        severity: Severity::High,
+        what: "starts a shell",
+    },
+    CallPattern {
+        needle: "exec(",
+        free: true,
+        severity: Severity::High,
+        what: "executes dynamically built code",
+    },
+    CallPattern {
+        needle: "eval(",
+        free: true,
+        severity: Severity::High,
+        what: "evaluates dynamically built code",
+    },
+    CallPattern {
+        needle: "compile(",
+        free: true,
+        severity: Severity::High,
+        what: "compiles dynamically built code",
+    },
+    CallPattern {
+        needle: "__import__(",
+        free: true,
+        severity: Severity::High,
+        what: "imports a module by computed name",
+    },
+    CallPattern {
+        needle: "importlib.import_module",
+        free: true,
+        severity: Severity::Medium,
+        what: "imports a module by computed name",
+    },
+    CallPattern {
+        needle: "runpy.",
+        free: true,
+        severity: Severity::High,
+        what: "runs a module or script",
+    },
+    CallPattern {
+        needle: "marshal.loads",
+        free: true,
+        severity: Severity::High,
+        what: "loads raw bytecode",
+    },
+    CallPattern {
+        needle: "ctypes",
+        free: true,
+        severity: Severity::High,
+        what: "calls native code",
+    },
+    CallPattern {
+        needle: "pickle.load",
+        free: false,
+        severity: Severity::Medium,
+        what: "unpickles data (code execution on load)",
+    },
+    CallPattern {
+        needle: "dill.load",
+        free: true,
+        severity: Severity::Medium,
+        what: "unpickles data (code execution on load)",
+    },
+    CallPattern {
+        needle: "joblib.load",
+        free: true,
+        severity: Severity::Medium,
+        what: "unpickles data (code execution on load)",
+    },
+    CallPattern {
+        needle: "yaml.unsafe_load",
+        free: true,
+        severity: Severity::High,
+        what: "loads YAML with arbitrary Python tags",
+    },
+    CallPattern {
+        needle: "requests.",
+        free: true,
+        severity: Severity::Medium,
+        what: "makes network requests",
+    },
+    CallPattern {
+        needle: "urllib.request",
+        free: true,
+        severity: Severity::Medium,
+        what: "makes network requests",
+    },
+    CallPattern {
+        needle: "urlopen(",
+        free: false,
+        severity: Severity::Medium,
+        what: "makes network requests",
+    },
+    CallPattern {
+        needle: "http.client",
+        free: true,
+        severity: Severity::Medium,
+        what: "makes network requests",
+    },
+    CallPattern {
+        needle: "socket.",
+        free: true,
+        severity: Severity::Medium,
+        what: "opens network sockets",
+    },
+    CallPattern {
+        needle: "shutil.rmtree",
+        free: true,
+        severity: Severity::Medium,
+        what: "deletes directory trees",
+    },
+    CallPattern {
+        needle: "os.remove",
+        free: true,
+        severity: Severity::Medium,
+        what: "deletes files",
+    },
+    CallPattern {
+        needle: "os.unlink",
+        free: true,
+        severity: Severity::Medium,
+        what: "deletes files",
+    },
+];
+
+fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
+    let text = String::from_utf8_lossy(bytes);
+    let code = pytokens::code_only(&text);
+    out.push(
+        Finding::new(
+            &PYTHON_FILE,
+            a.location.clone(),
+            format!("Python source {} ({} lines)", a.name, text.lines().count()),
+        )
+        .evidence("lines", text.lines().count().to_string()),
+    );
+    // (pattern index or special) -> (first line, count)
+    let mut hits: Vec<(String, Severity, &'static str, usize, usize, String)> = Vec::new();
+    let mut record = |key: &str, sev: Severity, what: &'static str, line: usize, orig: &str| {
+        if let Some(h) = hits.iter_mut().find(|h| h.0 == key) {
+            h.4 = h.4.saturating_add(1);
+        } else if hits.len() < 100 {
+            let snippet: String = orig.trim().chars().take(160).collect();
+            hits.push((key.to_owned(), sev, what, line, 1, snippet));
+        }
+    };
+    let orig_lines: Vec<&str> = text.lines().collect();
+    for (i, line) in code.lines().enumerate() {
+        let orig = orig_lines.get(i).copied().unwrap_or("");
+        for p in CALLS {
+            if pytokens::find_token(line, p.needle, p.free).is_some() {
+                record(p.needle, p.severity, p.what, i.saturating_add(1), orig);
+            }
+        }
+        if pytokens::find_token(line, "torch.load(", false).is_some()
+            && !orig.replace(' ', "").contains("weights_only=True")
+        {
+            record(
+                "torch.load(",
+                Severity::Medium,
+                "loads a checkpoint without weights_only=True (unpickles)",
+                i.saturating_add(1),
+                orig,
+            );
+        }
+        if pytokens::find_token(line, "yaml.load(", true).is_some()
+            && !orig.contains("SafeLoader")
+            && !orig.contains("safe_load")
+        {
+            record(
+                "yaml.load(",
+                Severity::Medium,
+                "loads YAML without a safe loader",
+                i.saturating_add(1),
+                orig,
+            );
+        }
+    }
+    for (needle, sev, what, line, count, snippet) in hits {
+        out.push(
+            Finding::new(
+                &DANGEROUS_CALL,
+                a.location.clone(),
+                format!("line {line}: {what} ({needle}; {count} occurrence(s))"),
+            )
+            .severity(sev)
+            .evidence("pattern", needle)
+            .evidence("line", line.to_string())
+            .evidence("occurrences", count.to_string())
+            .evidence("code", snippet),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON and YAML configs
+
+/// Checks a parsed JSON config: Keras object configs, `auto_map`, `custom_pipelines`, `_target_`.
+pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    if keras::is_keras_config(v) || keras::in_keras_archive(a) {
+        let origin = keras::Origin {
+            location: a.location.clone(),
+            label: a.name.clone(),
+        };
+        keras::check_config(v, &origin, a, cx, out);
+        return;
+    }
+    if let Some(obj) = v.as_object() {
+        for key in ["auto_map", "custom_pipelines"] {
+            if let Some(m) = obj.get(key) {
+                remote_code(key, m, a, out);
+            }
+        }
+    }
+    let mut targets = Vec::new();
+    json_targets(v, "$", &mut targets, 0);
+    for (path, t) in targets.iter().take(MAX_TARGETS) {
+        check_target(t, path, a, cx, out);
+    }
+}
+
+fn json_targets(v: &Value, path: &str, out: &mut Vec<(String, String)>, depth: u32) {
+    if depth > 256 || out.len() > MAX_TARGETS {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{path}.{k}");
+                if k == "_target_" {
+                    if let Some(s) = x.as_str() {
+                        out.push((p.clone(), s.to_owned()));
+                    }
+                }
+                json_targets(x, &p, out, depth.saturating_add(1));
+            }
+        }
+        Value::Array(xs) => {
+            for (i, x) in xs.iter().enumerate() {
+                json_targets(x, &format!("{path}[{i}]"), out, depth.saturating_add(1));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn remote_code(key: &str, m: &Value, a: &Artifact, out: &mut Sink) {
+    let mut refs: Vec<String> = Vec::new();
+    let mut collect = |s: &str| {
+        if refs.len() < 64 && !refs.iter().any(|r| r == s) {
+            refs.push(s.to_owned());
+        }
+    };
+    match m {
+        Value::Object(map) => {
+            for v in map.values() {
+                match v {
+                    Value::String(s) => collect(s),
+                    Value::Array(xs) => xs.iter().filter_map(Value::as_str).for_each(&mut collect),
+                    // custom_pipelines: {"task": {"impl": "pipeline.Cls", …}}
+                    Value::Object(o) => {
+                        if let Some(s) = o.get("impl").and_then(Value::as_str) {
+                            collect(s);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Value::String(s) => collect(s),
+        _ => {}
+    }
+    if refs.is_empty() {
+        return;
+    }
+    let cross_repo: Vec<&String> = refs.iter().filter(|r| r.contains("--")).collect();
+    let mut f = Finding::new(
+        &REMOTE_CODE,
+        a.location.clone(),
+        format!(
+            "{key} makes the loader import code shipped with the model: {}",
+            refs.join(", ")
+        ),
+    )
+    .evidence("key", key.to_owned())
+    .evidence("references", refs.join(","));
+    if !cross_repo.is_empty() {
+        f = f.severity(Severity::High).evidence(
+            "other-repositories",
+            cross_repo
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    // Next to a config on disk, say which module files are present (they are scanned as Python).
+    if a.location.inner.is_empty() {
+        if let Some(dir) = Path::new(&a.location.path).parent() {
+            let missing: Vec<String> = refs
+                .iter()
+                .filter(|r| !r.contains("--"))
+                .filter_map(|r| r.rsplit_once('.').map(|(m, _)| m.replace('.', "/")))
+                .filter(|m| !dir.join(format!("{m}.py")).exists())
+                .collect();
+            if !missing.is_empty() {
+                f = f.evidence("modules-not-in-directory", missing.join(","));
+            }
+        }
+    }
+    out.push(f);
+}
+
+fn check_target(target: &str, path: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    let policy = &cx.engine().compiled().code;
+    let (module, name) = target.rsplit_once('.').unwrap_or(("builtins", target));
+    match policy.hydra.lookup(module, name) {
+        Some(r) if r.action == Action::Deny => out.push(
+            Finding::new(
+                &HYDRA_TARGET,
+                a.location.clone(),
+                format!("_target_ {target} at {path}: {}", r.reason),
+            )
+            .severity(r.severity.unwrap_or(Severity::High))
+            .global(module, name)
+            .evidence("json-path", path.to_owned())
+            .evidence("category", r.category.clone())
+            .evidence("signature", r.source.clone()),
+        ),
+        Some(_) => {}
+        None => out.push(
+            Finding::new(
+                &HYDRA_TARGET,
+                a.location.clone(),
+                format!("_target_ {target} at {path} is not on the allowlist; instantiating the config imports and calls it"),
+            )
+            .severity(cx.unknown_severity())
+            .global(module, name)
+            .evidence("json-path", path.to_owned()),
+        ),
+    }
+}
+
+/// YAML documents as JSON values (non-string keys are rendered as strings). Aliases are expanded
+/// by the parser under its repetition limit; nesting is capped by its recursion limit.
+fn yaml_documents(bytes: &[u8]) -> Result<Vec<Value>, String> {
+    use serde::Deserialize as _;
+    let mut docs = Vec::new();
+    for de in serde_yaml_ng::Deserializer::from_slice(bytes) {
+        let v = serde_yaml_ng::Value::deserialize(de).map_err(|e| e.to_string())?;
+        docs.push(yaml_to_json(v, 0));
+        if docs.len() > 64 {
+            break;
+        }
+    }
+    Ok(docs)
+}
+
+fn yaml_to_json(v: serde_yaml_ng::Value, depth: u32) -> Value {
+    use serde_yaml_ng::Value as Y;
+    if depth > 256 {
+        return Value::Null;
+    }
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| n.as_u64().map(Value::from))
+            .or_else(|| n.as_f64().map(Value::from))
+            .unwrap_or(Value::Null),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(xs) => Value::Array(
+            xs.into_iter()
+                .map(|x| yaml_to_json(x, depth.saturating_add(1)))
+                .collect(),
+        ),
+        Y::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Y::String(s) => s,
+                        other => serde_yaml_ng::to_string(&other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_owned(),
+                    };
+                    (key, yaml_to_json(v, depth.saturating_add(1)))
+                })
+                .collect(),
+        ),
+        Y::Tagged(t) => yaml_to_json(t.value, depth.saturating_add(1)),
+    }
+}
+
+fn is_environment_file(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "conda.yaml" | "conda.yml" | "environment.yaml" | "environment.yml" | "python_env.yaml"
+    )
+}
+
+fn scan_yaml(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    let docs = match yaml_documents(bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(malformed(a, &format!("invalid YAML: {e}")));
+            return;
+        }
+    };
+    if is_environment_file(&a.name) {
+        let mut deps: Vec<String> = Vec::new();
+        for d in &docs {
+            collect_env_deps(d, &mut deps);
+        }
+        dependency_findings(&deps, a, out);
+    }
+    for d in &docs {
+        check_json_value(d, a, cx, out);
+    }
+}
+
+/// `dependencies:` (strings and `pip:` lists) of conda and python_env files.
+fn collect_env_deps(v: &Value, deps: &mut Vec<String>) {
+    let Some(o) = v.as_object() else { return };
+    for key in ["dependencies", "build_dependencies"] {
+        if let Some(Value::Array(xs)) = o.get(key) {
+            for x in xs {
+                match x {
+                    Value::String(s) => deps.push(s.clone()),
+                    Value::Object(m) => {
+                        if let Some(Value::Array(pip)) = m.get("pip") {
+                            deps.extend(pip.iter().filter_map(Value::as_str).map(str::to_owned));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn scan_requirements(text: &str, a: &Artifact, out: &mut Sink) {
+    let deps: Vec<String> = text
+        .lines()
+        .map(|l| l.split(" #").next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    dependency_findings(&deps, a, out);
+}
+
+fn dependency_findings(deps: &[String], a: &Artifact, out: &mut Sink) {
+    let shown: Vec<&str> = deps.iter().take(50).map(String::as_str).collect();
+    out.push(
+        Finding::new(
+            &DEPENDENCIES,
+            a.location.clone(),
+            format!("{} declares {} dependency line(s)", a.name, deps.len()),
+        )
+        .evidence("dependencies", shown.join("; ")),
+    );
+    for d in deps {
+        let l = d.trim();
+        let option = [
+            "--index-url",
+            "--extra-index-url",
+            "-i ",
+            "--find-links",
+            "-f ",
+            "--trusted-host",
+        ]
+        .iter()
+        .find(|o| l.starts_with(**o));
+        let direct = l.contains("git+")
+            || l.contains("://")
+            || l.starts_with("-e ")
+            || l.starts_with("--editable")
+            || l.starts_with("./")
+            || l.starts_with('/');
+        if option.is_some() || direct {
+            out.push(
+                Finding::new(
+                    &DEPENDENCY_SOURCE,
+                    a.location.clone(),
+                    format!("dependency installed from outside the default index: {l}"),
+                )
+                .evidence("line", l.to_owned()),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MLflow
+
+/// Flavor keys that name files or directories the flavor loads.
+const MLFLOW_FILE_KEYS: &[&str] = &[
+    "python_model",
+    "pickled_model",
+    "model_data",
+    "data",
+    "model_path",
+    "saved_model_dir",
+    "artifacts",
+];
+
+fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    let docs = match yaml_documents(bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(malformed(a, &format!("invalid MLmodel YAML: {e}")));
+            return;
+        }
+    };
+    let Some(doc) = docs.first().and_then(Value::as_object) else {
+        out.push(malformed(a, "MLmodel is not a mapping"));
+        return;
+    };
+    let flavors = doc.get("flavors").and_then(Value::as_object);
+    let names: Vec<String> = flavors
+        .map(|f| f.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut referenced: Vec<(String, String)> = Vec::new();
+    if let Some(fl) = flavors {
+        for (flavor, cfg) in fl {
+            let Some(c) = cfg.as_object() else { continue };
+            for key in MLFLOW_FILE_KEYS {
+                if let Some(Value::String(s)) = c.get(*key) {
+                    referenced.push((format!("{flavor}.{key}"), s.clone()));
+                }
+            }
+            if let Some(Value::String(code)) = c.get("code") {
+                referenced.push((format!("{flavor}.code"), code.clone()));
+            }
+            if let Some(env) = c.get("env") {
+                match env {
+                    Value::String(s) => referenced.push((format!("{flavor}.env"), s.clone())),
+                    Value::Object(m) => {
+                        for (k, v) in m {
+                            if let Some(s) = v.as_str() {
+                                referenced.push((format!("{flavor}.env.{k}"), s.to_owned()));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if flavor == "python_function" {
+                if let Some(loader) = c.get("loader_module").and_then(Value::as_str) {
+                    check_loader(loader, a, cx, out);
+                }
+            }
+        }
+    }
+    out.push(
+        Finding::new(
+            &MLFLOW_MODEL,
+            a.location.clone(),
+            format!("MLflow model with flavors {}", names.join(", ")),
+        )
+        .evidence("flavors", names.join(","))
+        .evidence(
+            "files",
+            referenced
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    );
+    // Cross-reference with the directory on disk (inside archives the walker scans every member).
+    if a.location.inner.is_empty() {
+        if let Some(dir) = Path::new(&a.location.path).parent() {
+            for (key, file) in &referenced {
+                if crate::walk::is_traversal(file) {
+                    out.push(
+                        Finding::new(
+                            &MISSING_ARTIFACT,
+                            a.location.clone(),
+                            format!("{key} points outside the model directory: {file}"),
+                        )
+                        .severity(Severity::High)
+                        .evidence("reference", file.clone()),
+                    );
+                    continue;
+                }
+                if !dir.join(file).exists() {
+                    out.push(
+                        Finding::new(
+                            &MISSING_ARTIFACT,
+                            a.location.clone(),
+                            format!("{key} names {file}, which is not in the model directory"),
+                        )
+                        .evidence("reference", file.clone()),
+                    );
+                }
+            }
+        }
+    }
+    // MLmodel files may also carry `_target_`-style entries in metadata; check generically.
+    for d in &docs {
+        let mut targets = Vec::new();
+        json_targets(d, "$", &mut targets, 0);
+        for (path, t) in targets.iter().take(MAX_TARGETS) {
+            check_target(t, path, a, cx, out);
+        }
+    }
+}
+
+fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    let policy = &cx.engine().compiled().code;
+    let (module, name) = loader.rsplit_once('.').unwrap_or((loader, ""));
+    let rule = policy
+        .mlflow_loader
+        .lookup(loader, "*")
+        .or_else(|| policy.mlflow_loader.lookup(module, name));
+    match rule {
+        Some(r) if r.action == Action::Deny => out.push(
+            Finding::new(
+                &MLFLOW_LOADER,
+                a.location.clone(),
+                format!("loader_module {loader}: {}", r.reason),
+            )
+            .severity(r.severity.unwrap_or(Severity::High))
+            .evidence("loader-module", loader.to_owned()),
+        ),
+        Some(_) => {}
+        None => out.push(
+            Finding::new(
+                &MLFLOW_LOADER,
+                a.location.clone(),
+                format!(
+                    "loader_module {loader} is not an MLflow flavor; loading the model imports it"
+                ),
+            )
+            .severity(cx.unknown_severity())
+            .evidence("loader-module", loader.to_owned()),
+        ),
+    }
+}

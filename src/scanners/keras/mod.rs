@@ -1,0 +1,881 @@
+//! Keras model configs: the `config.json` of a Keras v3 `.keras` archive, the `model_config` and
+//! `training_config` attributes of a Keras HDF5 file, and the layer metadata of a TF SavedModel's
+//! `keras_metadata.pb`. One policy serves all of them ([`check_config`]).
+//!
+//! The whole config is walked recursively — every value of every object and list — so a Lambda
+//! nested in a sub-model, a wrapper (TimeDistributed, Bidirectional), a shared object, a
+//! `build_config` or a `compile_config` (losses, metrics and optimizers can be custom objects) is
+//! seen wherever it sits. Keras itself resolves every dict with a `class_name` as an object, so
+//! that is what the walk inspects:
+//!
+//! * marshalled bytecode (`__lambda__` objects, `function_type: "lambda"`) is critical; the code
+//!   object's header is decoded (never executed) to name the function and the names it uses;
+//! * `module` / `class_name` / `registered_name` and function references are looked up in the
+//!   `keras-module` and `keras-class` signature entries (signatures/keras.toml): denied entries
+//!   (the 2025 safe-mode bypass gadgets such as `keras.config.enable_unsafe_deserialization`,
+//!   `keras.models.load_model`, `keras.utils.get_file`, modules such as `os`) are reported at
+//!   their severity, modules outside the Keras/TF namespaces and the allowlist are medium, and
+//!   custom objects Keras can only resolve through its registry are listed at info level;
+//! * layers that read files or URLs while loading (lookup-layer vocabularies, `TFSMLayer`,
+//!   TF-Hub `KerasLayer`) and `TorchModuleWrapper` (a pickled torch module, scanned as nested
+//!   content) get their own findings.
+
+pub mod marshal;
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use crate::artifact::{Artifact, Content};
+use crate::codes::Code;
+use crate::engine::{ScanContext, Sink};
+use crate::error::ScanError;
+use crate::finding::{Finding, Location, Severity};
+use crate::format::Format;
+use crate::scanners::rules::RuleSet;
+use crate::scanners::Scanner;
+use crate::signatures::{Action, SignatureDb};
+
+pub const LAMBDA_BYTECODE: Code = Code {
+    id: "keras/lambda-bytecode",
+    severity: Severity::Critical,
+    summary: "A Keras config carries marshalled Python bytecode (a serialized lambda).",
+    detects: "`{\"class_name\": \"__lambda__\"}` objects (Keras 3) and `function_type: \"lambda\"` fields (Keras 2 / tf.keras, HDF5 and SavedModel metadata), typically in a Lambda layer, at any depth of the config. The code object's name, file name and referenced names are decoded from the marshal header without executing it.",
+    why: "Keras rebuilds the function with `marshal.loads` and runs it when the layer is called (or, for Keras 2 HDF5 files, as soon as the model is loaded, whatever `safe_mode` says: CVE-2024-3660, CVE-2025-9905). The bytecode can do anything Python can.",
+    example: "`{\"class_name\": \"Lambda\", \"config\": {\"function\": [\"4wEAAAAA…\", null, null], \"function_type\": \"lambda\"}}`",
+    remediation: "Do not load the model. Ask the publisher for a version without Lambda layers (a registered custom layer whose source you can review), or rebuild the architecture in code and load only the weights.",
+    references: &["CVE-2024-3660", "CVE-2025-9905", "https://keras.io/api/layers/core_layers/lambda/"],
+};
+
+pub const LAMBDA_LAYER: Code = Code {
+    id: "keras/lambda-layer",
+    severity: Severity::Medium,
+    summary: "A Keras Lambda layer wraps a Python function that is resolved by name.",
+    detects: "A `Lambda` layer (or Keras 2 `function_type: \"raw\"` function) without embedded bytecode: its function is looked up by module and name when the model loads.",
+    why: "Whatever function the name resolves to in the loading process is called on the layer's inputs. Lambda layers are how most Keras model-file attacks are delivered; even a benign one needs the publisher's code to be present and trusted.",
+    example: "`{\"class_name\": \"Lambda\", \"config\": {\"function\": {\"module\": \"builtins\", \"class_name\": \"function\", \"config\": \"my_fn\"}}}`",
+    remediation: "Check that the referenced function is code you trust, or replace the Lambda layer by a registered custom layer.",
+    references: &["https://keras.io/api/layers/core_layers/lambda/"],
+};
+
+pub const DANGEROUS_OBJECT: Code = Code {
+    id: "keras/dangerous-object",
+    severity: Severity::High,
+    summary: "A Keras config references a function or class on the deny list.",
+    detects: "`module` + `class_name`, function references (`class_name: \"function\"`), `registered_name` packages and TFOpLambda symbols that match a `deny` entry of kind `keras-module` or `keras-class` (signatures/keras.toml): process and file access (`os`, `subprocess`, `builtins.eval`), the safe-mode bypass gadgets `keras.config.enable_unsafe_deserialization`, `keras.models.load_model`, `keras.utils.get_file`, `TorchModuleWrapper`, `TFSMLayer`, and TensorFlow Python/file ops.",
+    why: "Keras imports the module and calls or instantiates what the config names while loading, even with `safe_mode=True` (CVE-2025-1550, CVE-2025-8747, CVE-2025-9906, CVE-2025-49655, CVE-2025-12060, CVE-2026-1462).",
+    example: "`{\"module\": \"keras.config\", \"class_name\": \"function\", \"config\": \"enable_unsafe_deserialization\"}`",
+    remediation: "Do not load the model. A legitimate model never needs these objects in its config.",
+    references: &["CVE-2025-1550", "CVE-2025-8747", "CVE-2025-9906", "CVE-2025-49655", "CVE-2025-12060", "CVE-2026-1462"],
+};
+
+pub const NON_KERAS_MODULE: Code = Code {
+    id: "keras/non-keras-module",
+    severity: Severity::Medium,
+    summary: "A Keras config imports a module outside the Keras/TensorFlow namespaces and the allowlist.",
+    detects: "An object or function whose `module` is neither under `keras`, `tf_keras`, `tensorflow` nor any other `allow` entry of kind `keras-module`, and not denied either.",
+    why: "Keras imports the named module and looks the class or function up in it (`importlib.import_module`), so an unlisted module is code the loader will import and run on the config's say-so.",
+    example: "`{\"module\": \"numpy.f2py\", \"class_name\": \"function\", \"config\": \"run_main\"}`",
+    remediation: "Check the module. If it is the publisher's own package and you trust it, add an `allow` entry of kind `keras-module` for it with `--signatures`.",
+    references: &["CVE-2025-1550"],
+};
+
+pub const CUSTOM_OBJECT: Code = Code {
+    id: "keras/custom-object",
+    severity: Severity::Info,
+    summary: "A Keras config uses a custom (registered or user-supplied) object.",
+    detects: "Classes and functions that are not part of Keras and carry no importable module (module `null`, `__main__` or `builtins`, or Keras 2 class names Keras does not ship); Keras resolves them only from its registry or the caller's `custom_objects`.",
+    why: "Listed so reviewers know which code outside the file the model needs. Loading fails unless that code is present, so the file alone cannot run it.",
+    example: "`{\"module\": null, \"class_name\": \"MyAttention\", \"registered_name\": \"my_pkg>MyAttention\"}`",
+    remediation: "Make sure the custom code the model needs comes from a trusted source.",
+    references: &["https://keras.io/guides/serialization_and_saving/"],
+};
+
+pub const EXTERNAL_RESOURCE: Code = Code {
+    id: "keras/external-resource",
+    severity: Severity::High,
+    summary: "A Keras layer reads a file or URL named in the config while loading.",
+    detects: "Lookup layers (`StringLookup`, `IntegerLookup`, `TextVectorization`) whose `vocabulary` is a path or URL, `TFSMLayer.filepath`, TF-Hub `KerasLayer.handle` and `get_file` origins.",
+    why: "Loading the model reads local files into the model (disclosure of `/etc/passwd`, keys) or fetches remote resources (SSRF), and TFSMLayer/KerasLayer load a whole external SavedModel with its own ops (CVE-2025-12058, CVE-2026-1462).",
+    example: "`{\"class_name\": \"StringLookup\", \"config\": {\"vocabulary\": \"/etc/passwd\"}}`",
+    remediation: "Ship vocabularies inside the model (as Keras 3 does in `assets/`) and do not load models that reference external paths.",
+    references: &["CVE-2025-12058", "CVE-2026-1462"],
+};
+
+pub const MALFORMED_CONFIG: Code = Code {
+    id: "keras/malformed-config",
+    severity: Severity::Medium,
+    summary: "A Keras model config could not be parsed completely.",
+    detects: "Invalid JSON, nesting deeper than the parser allows, or a config too large to analyse.",
+    why: "The scanner cannot vouch for what it could not read; Python's JSON parser may still accept the file (a parser differential).",
+    example: "A `config.json` truncated in the middle of a layer.",
+    remediation: "Re-export the model and scan it again.",
+    references: &[],
+};
+
+pub static CODES: &[&Code] = &[
+    &LAMBDA_BYTECODE,
+    &LAMBDA_LAYER,
+    &DANGEROUS_OBJECT,
+    &NON_KERAS_MODULE,
+    &CUSTOM_OBJECT,
+    &EXTERNAL_RESOURCE,
+    &MALFORMED_CONFIG,
+];
+
+/// Largest JSON config read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
+/// Findings reported per config before the rest are summarised.
+const MAX_FINDINGS: usize = 500;
+
+/// The Keras policy compiled from the signature database.
+#[derive(Debug, Clone, Default)]
+pub struct KerasPolicy {
+    /// `keras-module`: (module pattern, class or function name).
+    pub modules: RuleSet,
+    /// `keras-class`: class names Keras resolves without a module (Keras 2 configs).
+    pub classes: RuleSet,
+}
+
+impl KerasPolicy {
+    pub fn new(db: &SignatureDb) -> Self {
+        Self {
+            modules: RuleSet::from_db(db, "keras-module"),
+            classes: RuleSet::from_db(db, "keras-class"),
+        }
+    }
+}
+
+/// Whether a parsed JSON value looks like a Keras object config (top level).
+pub fn is_keras_config(v: &Value) -> bool {
+    v.as_object().is_some_and(|m| {
+        m.get("class_name").is_some_and(Value::is_string)
+            && (m.contains_key("config") || m.contains_key("module"))
+    })
+}
+
+/// Where a config came from, for messages.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Where findings are reported.
+    pub location: Location,
+    /// A label prefixed to JSON paths in evidence (`config.json`, `model_config`, a node path).
+    pub label: String,
+}
+
+struct Walk<'a, 'c> {
+    /// Info/medium listings already reported, by (code, module, name), with the index of the
+    /// finding in the sink so repeats only bump its `occurrences`.
+    listed: std::collections::HashMap<(&'static str, String, String), usize>,
+    policy: &'a KerasPolicy,
+    cx: &'a ScanContext<'c>,
+    parent: &'a Artifact,
+    origin: &'a Origin,
+    sink: &'a mut Sink,
+    reported: usize,
+    suppressed: usize,
+}
+
+/// Applies the Keras policy to a parsed config.
+pub fn check_config(
+    value: &Value,
+    origin: &Origin,
+    parent: &Artifact,
+    cx: &ScanContext<'_>,
+    sink: &mut Sink,
+) {
+    let policy = &cx.engine().compiled().keras;
+    let mut w = Walk {
+        listed: std::collections::HashMap::new(),
+        policy,
+        cx,
+        parent,
+        origin,
+        sink,
+        reported: 0,
+        suppressed: 0,
+    };
+    let mut path = String::from("$");
+    w.value(value, &mut path, None);
+    if w.suppressed > 0 {
+        let loc = origin.location.clone();
+        w.sink.push(
+            Finding::new(
+                &DANGEROUS_OBJECT,
+                loc,
+                format!(
+                    "{} further Keras findings in {} were not listed individually",
+                    w.suppressed, origin.label
+                ),
+            )
+            .severity(Severity::Info)
+            .evidence("suppressed", w.suppressed.to_string()),
+        );
+    }
+}
+
+/// Merges repeated listing findings (custom objects, non-Keras modules) that several configs of
+/// one artifact produced (a SavedModel has one config per layer): one finding per (code, global),
+/// with an `occurrences` count.
+pub fn merge_listings(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    let mut seen: std::collections::HashMap<(String, String, String), usize> =
+        std::collections::HashMap::new();
+    for f in findings {
+        let listing = f.code == CUSTOM_OBJECT.id || f.code == NON_KERAS_MODULE.id;
+        let key = f
+            .global
+            .as_ref()
+            .map(|g| (f.code.clone(), g.module.clone(), g.name.clone()));
+        if let (true, Some(key)) = (listing, key) {
+            if let Some(&i) = seen.get(&key) {
+                if let Some(prev) = out.get_mut(i) {
+                    let add = f
+                        .evidence
+                        .get("occurrences")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(1);
+                    let n = prev
+                        .evidence
+                        .get("occurrences")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(1);
+                    prev.evidence
+                        .insert("occurrences".into(), n.saturating_add(add).to_string());
+                }
+                continue;
+            }
+            seen.insert(key, out.len());
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// Parses JSON text and applies the Keras policy; a parse failure is a finding.
+pub fn check_config_text(
+    text: &[u8],
+    origin: &Origin,
+    parent: &Artifact,
+    cx: &ScanContext<'_>,
+    sink: &mut Sink,
+) -> Option<Value> {
+    match serde_json::from_slice::<Value>(text) {
+        Ok(v) => {
+            check_config(&v, origin, parent, cx, sink);
+            Some(v)
+        }
+        Err(e) => {
+            sink.push(
+                Finding::new(
+                    &MALFORMED_CONFIG,
+                    origin.location.clone(),
+                    format!("{} is not valid JSON: {e}", origin.label),
+                )
+                .evidence("config", origin.label.clone()),
+            );
+            None
+        }
+    }
+}
+
+fn str_of<'v>(m: &'v Map<String, Value>, k: &str) -> Option<&'v str> {
+    m.get(k).and_then(Value::as_str)
+}
+
+/// Python builtins that Keras may resolve for `module: "builtins"` functions and that are
+/// harmless data helpers; anything else named under `builtins` is a custom function.
+const KERAS_SPECIAL_CLASSES: &[&str] = &[
+    "__keras_tensor__",
+    "__tensor__",
+    "__numpy__",
+    "__bytes__",
+    "__ellipsis__",
+    "__slice__",
+];
+
+impl Walk<'_, '_> {
+    /// Pushes a listing-type finding once per (code, global); repeats increase its count.
+    fn push_listed(&mut self, code: &'static str, f: Finding) {
+        let key = f
+            .global
+            .as_ref()
+            .map(|g| (code, g.module.clone(), g.name.clone()))
+            .unwrap_or((code, String::new(), f.message.clone()));
+        if let Some(&i) = self.listed.get(&key) {
+            if let Some(prev) = self.sink.findings.get_mut(i) {
+                let n = prev
+                    .evidence
+                    .get("occurrences")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
+                prev.evidence
+                    .insert("occurrences".into(), n.saturating_add(1).to_string());
+            }
+            return;
+        }
+        if self.reported >= MAX_FINDINGS {
+            self.suppressed = self.suppressed.saturating_add(1);
+            return;
+        }
+        self.listed.insert(key, self.sink.findings.len());
+        self.reported = self.reported.saturating_add(1);
+        self.sink.push(f);
+    }
+
+    fn push(&mut self, f: Finding) {
+        if self.reported >= MAX_FINDINGS {
+            self.suppressed = self.suppressed.saturating_add(1);
+            return;
+        }
+        self.reported = self.reported.saturating_add(1);
+        self.sink.push(f);
+    }
+
+    fn finding(&self, code: &Code, msg: String, path: &str) -> Finding {
+        Finding::new(code, self.origin.location.clone(), msg)
+            .evidence("config", self.origin.label.clone())
+            .evidence("json-path", path.to_owned())
+    }
+
+    fn value(&mut self, v: &Value, path: &mut String, layer: Option<&str>) {
+        match v {
+            Value::Object(m) => self.object(m, path, layer),
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let len = path.len();
+                    let _ = write!(path, "[{i}]");
+                    self.value(x, path, layer);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn object(&mut self, m: &Map<String, Value>, path: &mut String, layer: Option<&str>) {
+        let class = str_of(m, "class_name");
+        let inner_name = m
+            .get("config")
+            .and_then(Value::as_object)
+            .and_then(|c| str_of(c, "name"))
+            .or_else(|| str_of(m, "name"));
+        let this_layer = if class.is_some() { inner_name } else { None };
+        let layer = this_layer.or(layer);
+        if let Some(class) = class {
+            self.keras_object(m, class, path, layer);
+        }
+        // Keras 2 functions serialized next to a `<field>_type` marker.
+        for (k, val) in m {
+            if let Some(field) = k.strip_suffix("_type") {
+                if val.as_str() == Some("lambda") {
+                    if let Some(code) = m.get(field) {
+                        let p = format!("{path}.{field}");
+                        self.bytecode(code, &p, layer);
+                    }
+                } else if val.as_str() == Some("raw") {
+                    if let Some(Value::String(fname)) = m.get(field) {
+                        let module = str_of(m, "module").unwrap_or("");
+                        let p = format!("{path}.{field}");
+                        self.function_ref(module, fname, &p, layer, true);
+                    }
+                }
+            }
+        }
+        for (k, val) in m {
+            if matches!(val, Value::Object(_) | Value::Array(_)) {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                self.value(val, path, layer);
+                path.truncate(len);
+            }
+        }
+    }
+
+    fn keras_object(
+        &mut self,
+        m: &Map<String, Value>,
+        class: &str,
+        path: &str,
+        layer: Option<&str>,
+    ) {
+        let module = str_of(m, "module");
+        let inner = m.get("config");
+        match class {
+            "__lambda__" => {
+                let code = inner
+                    .and_then(Value::as_object)
+                    .and_then(|c| c.get("value").or_else(|| c.get("code")))
+                    .unwrap_or(&Value::Null);
+                self.bytecode(code, &format!("{path}.config.value"), layer);
+                return;
+            }
+            "function" => {
+                // Keras looks functions up by their name (`config`); `registered_name` is a
+                // fallback attribute name in the module. Check both.
+                let name = inner.and_then(Value::as_str).unwrap_or("");
+                let module = module.unwrap_or("");
+                self.function_ref(module, name, path, layer, false);
+                if let Some(reg) = str_of(m, "registered_name") {
+                    let reg_name = reg.rsplit('>').next().unwrap_or(reg);
+                    if reg_name != name && reg_name != "function" && !reg_name.is_empty() {
+                        self.function_ref(module, reg_name, path, layer, false);
+                    }
+                    self.registered(reg, path, layer);
+                }
+                return;
+            }
+            "__typespec__" => {
+                let spec = str_of(m, "spec_name").unwrap_or("");
+                self.class_ref(module, spec, path, layer);
+                return;
+            }
+            c if KERAS_SPECIAL_CLASSES.contains(&c) => return,
+            _ => {}
+        }
+        self.class_ref(module, class, path, layer);
+        if let Some(reg) = str_of(m, "registered_name") {
+            self.registered(reg, path, layer);
+        }
+        let keras_ns = module.is_none_or(is_keras_namespace);
+        let cfg = inner.and_then(Value::as_object);
+        match class {
+            "Lambda" if keras_ns => self.lambda_layer(cfg, path, layer),
+            "TFOpLambda" | "SlicingOpLambda" if keras_ns => {
+                if let Some(sym) = cfg.and_then(|c| str_of(c, "function")) {
+                    let full = format!("tensorflow.{sym}");
+                    let (module, name) = full.rsplit_once('.').unwrap_or(("tensorflow", sym));
+                    self.function_ref(
+                        module,
+                        name,
+                        &format!("{path}.config.function"),
+                        layer,
+                        true,
+                    );
+                }
+            }
+            "StringLookup" | "IntegerLookup" | "TextVectorization" | "IndexLookup" => {
+                if let Some(Value::String(vocab)) = cfg.and_then(|c| c.get("vocabulary")) {
+                    let f = self
+                        .finding(
+                            &EXTERNAL_RESOURCE,
+                            format!(
+                                "{class} layer reads its vocabulary from {vocab:?} while loading"
+                            ),
+                            path,
+                        )
+                        .evidence("layer", layer.unwrap_or("").to_owned())
+                        .evidence("resource", vocab.clone())
+                        .global(module.unwrap_or(""), class);
+                    self.push(f);
+                }
+            }
+            "TFSMLayer" => {
+                let fp = cfg.and_then(|c| str_of(c, "filepath")).unwrap_or("");
+                let f = self
+                    .finding(
+                        &EXTERNAL_RESOURCE,
+                        format!("TFSMLayer loads the external SavedModel {fp:?} while loading"),
+                        path,
+                    )
+                    .evidence("resource", fp.to_owned())
+                    .global(module.unwrap_or(""), class);
+                self.push(f);
+            }
+            "KerasLayer" if module.is_some_and(|m| m.starts_with("tensorflow_hub")) => {
+                let h = cfg.and_then(|c| str_of(c, "handle")).unwrap_or("");
+                let f = self
+                    .finding(
+                        &EXTERNAL_RESOURCE,
+                        format!("TF-Hub KerasLayer loads the external model {h:?} while loading"),
+                        path,
+                    )
+                    .evidence("resource", h.to_owned())
+                    .global(module.unwrap_or(""), class);
+                self.push(f);
+            }
+            "TorchModuleWrapper" => {
+                if let Some(Value::String(b64)) = cfg.and_then(|c| c.get("module")) {
+                    if let Some(bytes) = marshal::decode_func_dump(b64) {
+                        let member = format!(
+                            "{}{}.config.module",
+                            self.origin.label,
+                            path.strip_prefix('$').unwrap_or(path)
+                        );
+                        let member = member.trim_start_matches('.').to_owned();
+                        self.cx.scan_nested(
+                            self.parent,
+                            &member,
+                            Content::from_vec(bytes),
+                            None,
+                            self.sink,
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn lambda_layer(&mut self, cfg: Option<&Map<String, Value>>, path: &str, layer: Option<&str>) {
+        let Some(cfg) = cfg else { return };
+        if contains_bytecode(cfg) {
+            return; // reported as keras/lambda-bytecode by the walk
+        }
+        let described = match cfg.get("function") {
+            Some(Value::Object(f)) => format!(
+                "{}.{}",
+                str_of(f, "module").unwrap_or("?"),
+                f.get("config").and_then(Value::as_str).unwrap_or("?")
+            ),
+            Some(Value::String(s)) => {
+                format!("{}.{s}", str_of(cfg, "module").unwrap_or("?"))
+            }
+            _ => "an unspecified function".to_owned(),
+        };
+        let f = self
+            .finding(
+                &LAMBDA_LAYER,
+                format!("Lambda layer {:?} calls {described}", layer.unwrap_or("")),
+                path,
+            )
+            .evidence("layer", layer.unwrap_or("").to_owned())
+            .evidence("function", described);
+        self.push(f);
+    }
+
+    fn bytecode(&mut self, code: &Value, path: &str, layer: Option<&str>) {
+        // Keras 2: [code, defaults, closure] or a bare string; Keras 3: the same under "value".
+        let text = match code {
+            Value::String(s) => Some(s.as_str()),
+            Value::Array(a) => a.first().and_then(Value::as_str),
+            _ => None,
+        };
+        let mut f = self
+            .finding(&LAMBDA_BYTECODE, String::new(), path)
+            .evidence("layer", layer.unwrap_or("").to_owned());
+        let summary = text
+            .and_then(marshal::decode_func_dump)
+            .map(|raw| (raw.len(), marshal::read_code(&raw)));
+        let mut msg = format!(
+            "layer {:?} embeds marshalled Python bytecode that runs when the model is loaded or called",
+            layer.unwrap_or("")
+        );
+        match summary {
+            Some((n, Ok(c))) => {
+                f = f.evidence("bytecode-bytes", n.to_string());
+                if let Some(name) = &c.name {
+                    let _ = write!(msg, " (function {name}");
+                    if let Some(file) = &c.filename {
+                        let _ = write!(msg, " from {file}");
+                    }
+                    msg.push(')');
+                    f = f.evidence("function", name.clone());
+                }
+                if let Some(l) = c.first_line {
+                    f = f.evidence("first-line", l.to_string());
+                }
+                if let Some(q) = &c.qualname {
+                    f = f.evidence("qualname", q.clone());
+                }
+                if let Some(file) = &c.filename {
+                    f = f.evidence("filename", file.clone());
+                }
+                if !c.names.is_empty() {
+                    f = f.evidence("names", c.names.join(","));
+                }
+                if !c.strings.is_empty() {
+                    f = f.evidence("strings", c.strings.join(","));
+                }
+                let risky: Vec<&str> = c
+                    .names
+                    .iter()
+                    .chain(c.strings.iter())
+                    .map(String::as_str)
+                    .filter(|n| RISKY_NAMES.contains(n))
+                    .collect();
+                if !risky.is_empty() {
+                    let _ = write!(msg, "; it refers to {}", risky.join(", "));
+                }
+            }
+            Some((n, Err(e))) => {
+                f = f
+                    .evidence("bytecode-bytes", n.to_string())
+                    .evidence("decode-error", e.0);
+            }
+            None => {
+                f = f.evidence("decode-error", "not base64 text");
+            }
+        }
+        f.message = msg;
+        self.push(f);
+    }
+
+    fn function_ref(
+        &mut self,
+        module: &str,
+        name: &str,
+        path: &str,
+        layer: Option<&str>,
+        raw: bool,
+    ) {
+        if name.is_empty() {
+            return;
+        }
+        let rule = self.policy.modules.lookup(module, name).cloned();
+        match rule {
+            Some(r) if r.action == Action::Deny => {
+                let f = self
+                    .finding(
+                        &DANGEROUS_OBJECT,
+                        format!("config references {module}.{name}: {}", r.reason),
+                        path,
+                    )
+                    .severity(r.severity.unwrap_or(Severity::High))
+                    .global(module, name)
+                    .evidence("layer", layer.unwrap_or("").to_owned())
+                    .evidence("category", r.category.clone())
+                    .evidence("signature", r.source.clone());
+                self.push(f);
+            }
+            Some(_) => {}
+            None if module.is_empty()
+                || module == "builtins"
+                || module == "__main__"
+                || (raw && !module.contains('.') && is_keras_namespace(module)) =>
+            {
+                let f = self
+                    .finding(
+                        &CUSTOM_OBJECT,
+                        format!("custom function {name:?} is resolved from the Keras registry or custom_objects"),
+                        path,
+                    )
+                    .global(module, name);
+                self.push_listed(CUSTOM_OBJECT.id, f);
+            }
+            None if is_keras_namespace(module) => {}
+            None => self.unknown_module(module, name, path, layer),
+        }
+    }
+
+    fn class_ref(&mut self, module: Option<&str>, class: &str, path: &str, layer: Option<&str>) {
+        let module_s = module.unwrap_or("");
+        if module_s.is_empty() || module_s == "__main__" {
+            match self.policy.classes.lookup("*", class) {
+                Some(r) if r.action == Action::Deny => {
+                    let r = r.clone();
+                    self.deny(module_s, class, &r, path, layer);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(r) = self.policy.modules.lookup("keras", class) {
+                        if r.action == Action::Deny {
+                            let r = r.clone();
+                            self.deny(module_s, class, &r, path, layer);
+                            return;
+                        }
+                    }
+                    let f = self
+                        .finding(
+                            &CUSTOM_OBJECT,
+                            format!("custom object {class:?} (not a Keras class) must come from the registry or custom_objects"),
+                            path,
+                        )
+                        .global(module_s, class);
+                    self.push_listed(CUSTOM_OBJECT.id, f);
+                }
+            }
+            return;
+        }
+        match self.policy.modules.lookup(module_s, class) {
+            Some(r) if r.action == Action::Deny => {
+                let r = r.clone();
+                self.deny(module_s, class, &r, path, layer);
+            }
+            Some(_) => {}
+            None if is_keras_namespace(module_s) => {}
+            None => self.unknown_module(module_s, class, path, layer),
+        }
+    }
+
+    fn registered(&mut self, reg: &str, path: &str, layer: Option<&str>) {
+        let Some((pkg, name)) = reg.split_once('>') else {
+            return;
+        };
+        if let Some(r) = self.policy.modules.lookup(pkg, name) {
+            if r.action == Action::Deny && !is_keras_namespace(pkg) {
+                let r = r.clone();
+                self.deny(pkg, name, &r, path, layer);
+            }
+        }
+    }
+
+    fn deny(
+        &mut self,
+        module: &str,
+        name: &str,
+        r: &crate::scanners::rules::Rule,
+        path: &str,
+        layer: Option<&str>,
+    ) {
+        let shown = if module.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{module}.{name}")
+        };
+        let f = self
+            .finding(
+                &DANGEROUS_OBJECT,
+                format!("config references {shown}: {}", r.reason),
+                path,
+            )
+            .severity(r.severity.unwrap_or(Severity::High))
+            .global(module, name)
+            .evidence("layer", layer.unwrap_or("").to_owned())
+            .evidence("category", r.category.clone())
+            .evidence("signature", r.source.clone());
+        self.push(f);
+    }
+
+    fn unknown_module(&mut self, module: &str, name: &str, path: &str, layer: Option<&str>) {
+        let sev = self.cx.unknown_severity();
+        let f = self
+            .finding(
+                &NON_KERAS_MODULE,
+                format!("config imports {module}.{name}, outside the Keras namespaces and the allowlist"),
+                path,
+            )
+            .severity(sev)
+            .global(module, name)
+            .evidence("layer", layer.unwrap_or("").to_owned());
+        self.push_listed(NON_KERAS_MODULE.id, f);
+    }
+}
+
+/// Names that make a decoded lambda's intent obvious.
+const RISKY_NAMES: &[&str] = &[
+    "os",
+    "system",
+    "popen",
+    "subprocess",
+    "exec",
+    "eval",
+    "compile",
+    "__import__",
+    "__builtins__",
+    "open",
+    "socket",
+    "urllib",
+    "requests",
+    "pickle",
+    "marshal",
+    "getattr",
+    "setattr",
+    "importlib",
+    "ctypes",
+    "shutil",
+    "remove",
+    "unlink",
+    "rmtree",
+    "spawn",
+    "execve",
+    "Popen",
+    "check_output",
+    "run",
+];
+
+/// `keras`, `keras.*`, `tf_keras`, `tf_keras.*`, `tensorflow.keras`, `tensorflow.python.keras`.
+pub fn is_keras_namespace(module: &str) -> bool {
+    let under = |p: &str| module == p || module.strip_prefix(p).is_some_and(|r| r.starts_with('.'));
+    under("keras")
+        || under("tf_keras")
+        || under("tensorflow.keras")
+        || under("tensorflow.python.keras")
+}
+
+fn contains_bytecode(m: &Map<String, Value>) -> bool {
+    fn walk(v: &Value, budget: &mut u32) -> bool {
+        *budget = budget.saturating_sub(1);
+        if *budget == 0 {
+            return false;
+        }
+        match v {
+            Value::Object(m) => {
+                if m.get("class_name").and_then(Value::as_str) == Some("__lambda__") {
+                    return true;
+                }
+                if m.iter()
+                    .any(|(k, v)| k.ends_with("_type") && v.as_str() == Some("lambda"))
+                {
+                    return true;
+                }
+                m.values().any(|x| walk(x, budget))
+            }
+            Value::Array(a) => a.iter().any(|x| walk(x, budget)),
+            _ => false,
+        }
+    }
+    let mut budget = 100_000;
+    walk(&Value::Object(m.clone()), &mut budget)
+}
+
+/// Whether `a` is the `config.json` of a `.keras` archive.
+pub fn in_keras_archive(a: &Artifact) -> bool {
+    if a.name != "config.json" {
+        return false;
+    }
+    let parent = match a.location.inner.len() {
+        0 => return false,
+        1 => a.location.path.as_str(),
+        n => a
+            .location
+            .inner
+            .get(n.saturating_sub(2))
+            .map_or("", String::as_str),
+    };
+    parent.to_ascii_lowercase().ends_with(".keras")
+}
+
+/// Scans a Keras v3 `config.json` (or any JSON sniffed as a Keras config).
+pub struct KerasScanner;
+
+impl Scanner for KerasScanner {
+    fn id(&self) -> &'static str {
+        "keras"
+    }
+    fn formats(&self) -> &'static [Format] {
+        &[Format::KerasConfig]
+    }
+    fn codes(&self) -> &'static [&'static Code] {
+        CODES
+    }
+    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+        let Some(bytes) = a.content.read_all(MAX_CONFIG_BYTES)? else {
+            return Err(ScanError::Budget(format!(
+                "Keras config larger than {MAX_CONFIG_BYTES} bytes"
+            )));
+        };
+        let origin = Origin {
+            location: a.location.clone(),
+            label: a.name.clone(),
+        };
+        match serde_json::from_slice::<Value>(&bytes) {
+            // Keras deserializes nested objects even when the top level is a plain dict, so a
+            // config sniffed as Keras is always walked with the Keras policy.
+            Ok(v) if is_keras_config(&v) || in_keras_archive(a) => {
+                check_config(&v, &origin, a, cx, out);
+            }
+            Ok(v) => crate::scanners::code::check_json_value(&v, a, cx, out),
+            Err(e) => out.push(
+                Finding::new(
+                    &MALFORMED_CONFIG,
+                    a.location.clone(),
+                    format!("Keras config is not valid JSON: {e}"),
+                )
+                .evidence("config", a.name.clone()),
+            ),
+        }
+        Ok(())
+    }
+}
