@@ -471,7 +471,8 @@ mod tests {
             sniff(b"L0x1950A86A20F9469CFC6CL\n.\x80\x02", "x.pt"),
             Format::Pickle
         );
-        assert_eq!(sniff(b"{\"a\": [1, 2, 3]}", "x.json"), Format::Unknown);
+        // JSON is not a pickle; model-side JSON configs go to the config scanner.
+        assert_eq!(sniff(b"{\"a\": [1, 2, 3]}", "x.json"), Format::JsonConfig);
         assert_eq!(sniff(b"\x10\0\0", "w.safetensors"), Format::Safetensors);
         assert_eq!(sniff(b"GGU", "m.gguf"), Format::Gguf);
         // ONNX with an unusual extension: ir_version 8, then opset_import or model_version.

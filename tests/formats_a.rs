@@ -14,8 +14,10 @@ fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
 
-fn engine() -> Engine {
-    Engine::with_defaults().expect("engine")
+/// One engine per test binary: building it parses and compiles the whole signature database.
+fn engine() -> &'static modelgate::Engine {
+    static E: std::sync::OnceLock<modelgate::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(|| modelgate::Engine::with_defaults().expect("engine"))
 }
 
 /// The report of one fixture (file or directory) with paths relative to testdata/.

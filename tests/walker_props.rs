@@ -5,8 +5,10 @@ use std::io::Write;
 
 use proptest::prelude::*;
 
-fn engine() -> modelgate::Engine {
-    modelgate::Engine::with_defaults().expect("engine")
+/// One engine per test binary: building it parses and compiles the whole signature database.
+fn engine() -> &'static modelgate::Engine {
+    static E: std::sync::OnceLock<modelgate::Engine> = std::sync::OnceLock::new();
+    E.get_or_init(|| modelgate::Engine::with_defaults().expect("engine"))
 }
 
 fn sample_zip() -> Vec<u8> {
