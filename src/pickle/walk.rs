@@ -503,6 +503,35 @@ impl Machine {
 }
 
 /// Whether `s` is a dunder segment (`__x__`).
+impl Drop for Machine {
+    /// Breaks reference cycles (a list appended to itself through the memo) by emptying every
+    /// mutable container reachable from the stack and memo; deep nesting is handled by `V`'s own
+    /// iterative drop.
+    fn drop(&mut self) {
+        let mut work: Vec<V> = std::mem::take(&mut self.stack);
+        work.extend(self.memo_dense.drain(..).flatten());
+        work.extend(self.memo_sparse.drain().map(|(_, v)| v));
+        while let Some(mut v) = work.pop() {
+            match &mut v {
+                V::List(s) | V::Set(s) => {
+                    if let Ok(mut b) = s.try_borrow_mut() {
+                        work.append(&mut b.items);
+                    }
+                }
+                V::Dict(d) => {
+                    if let Ok(mut b) = d.try_borrow_mut() {
+                        for (k, x) in b.items.drain(..) {
+                            work.push(k);
+                            work.push(x);
+                        }
+                    }
+                }
+                _ => super::value::take_children(&mut v, &mut work),
+            }
+        }
+    }
+}
+
 fn is_dunder(s: &str) -> bool {
     s.len() > 4 && s.starts_with("__") && s.ends_with("__")
 }
@@ -1617,6 +1646,14 @@ impl<'p, R: Read> Walker<'p, R> {
 
     #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
     fn dtype_info(&self, m: &Machine, v: &V) -> Option<DType> {
+        self.dtype_info_at(m, v, 0)
+    }
+
+    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    fn dtype_info_at(&self, m: &Machine, v: &V, depth: u32) -> Option<DType> {
+        if depth > 8 {
+            return None;
+        }
         let V::Call(c) = v else { return None };
         let callee = global_name(m, &c.callee)?;
         if callee != "numpy.dtype" {
@@ -1635,14 +1672,20 @@ impl<'p, R: Read> Walker<'p, R> {
             if let Some(V::Dict(fields)) = st.get(4) {
                 for (_, f) in &fields.borrow().items {
                     if let V::Tuple(t) = f {
-                        if let Some(sub) = t.first().and_then(|d| self.dtype_info(m, d)) {
+                        if let Some(sub) = t
+                            .first()
+                            .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
+                        {
                             dt.object |= sub.object;
                         }
                     }
                 }
             }
             if let Some(V::Tuple(sub)) = st.get(2) {
-                if let Some(base) = sub.first().and_then(|d| self.dtype_info(m, d)) {
+                if let Some(base) = sub
+                    .first()
+                    .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
+                {
                     dt.object |= base.object;
                 }
             }
@@ -1650,35 +1693,10 @@ impl<'p, R: Read> Walker<'p, R> {
         Some(dt)
     }
 
-    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    #[allow(clippy::unused_self)]
     fn summarise(&self, m: &Machine, v: &V, depth: u32) -> TopValue {
-        let sub = |x: &V| self.summarise(m, x, depth.saturating_add(1));
-        match v {
-            V::None => TopValue::None,
-            V::Bool(b) => TopValue::Bool(*b),
-            V::Int(i) => TopValue::Int(i128::from(*i)),
-            V::BigInt(b) => TopValue::Int(**b),
-            V::HugeInt => TopValue::HugeInt,
-            V::Float => TopValue::Float,
-            V::Str(s) => TopValue::Str(String::from_utf8_lossy(s.bytes()).into_owned()),
-            V::Bytes(b) => TopValue::Bytes(b.len()),
-            V::Global(_) => TopValue::Global(global_name(m, v).unwrap_or_default()),
-            V::Call(c) => TopValue::Call {
-                callee: global_name(m, &c.callee),
-            },
-            _ if depth >= 3 => TopValue::Other(v.kind()),
-            V::Tuple(t) => TopValue::Tuple(t.iter().map(sub).collect()),
-            V::List(l) => TopValue::List(l.borrow().items.iter().map(sub).collect()),
-            V::Dict(d) => TopValue::Dict(
-                d.borrow()
-                    .items
-                    .iter()
-                    .take(1024)
-                    .map(|(k, x)| (sub(k), sub(x)))
-                    .collect(),
-            ),
-            other => TopValue::Other(other.kind()),
-        }
+        let mut budget: u32 = 4_000_000;
+        summarise(m, v, depth, &mut budget)
     }
 }
 
@@ -1698,6 +1716,56 @@ fn global_name(m: &Machine, v: &V) -> Option<String> {
     }
 }
 
+/// A bounded summary of a value: at most `budget` nodes in total and three levels deep, so
+/// self-referential containers (a list appended to itself through the memo) stay cheap.
+fn summarise(m: &Machine, v: &V, depth: u32, budget: &mut u32) -> TopValue {
+    if *budget == 0 {
+        return TopValue::Other("truncated");
+    }
+    *budget = budget.saturating_sub(1);
+    match v {
+        V::None => TopValue::None,
+        V::Bool(b) => TopValue::Bool(*b),
+        V::Int(i) => TopValue::Int(i128::from(*i)),
+        V::BigInt(b) => TopValue::Int(**b),
+        V::HugeInt => TopValue::HugeInt,
+        V::Float => TopValue::Float,
+        V::Str(s) => TopValue::Str(String::from_utf8_lossy(s.bytes()).into_owned()),
+        V::Bytes(b) => TopValue::Bytes(b.len()),
+        V::Global(_) => TopValue::Global(global_name(m, v).unwrap_or_default()),
+        V::Call(c) => TopValue::Call {
+            callee: global_name(m, &c.callee),
+        },
+        _ if depth >= 3 => TopValue::Other(v.kind()),
+        V::Tuple(t) => TopValue::Tuple(
+            t.iter()
+                .map(|x| summarise(m, x, depth.saturating_add(1), budget))
+                .collect(),
+        ),
+        V::List(l) => TopValue::List(
+            l.borrow()
+                .items
+                .iter()
+                .map(|x| summarise(m, x, depth.saturating_add(1), budget))
+                .collect(),
+        ),
+        V::Dict(d) => TopValue::Dict(
+            d.borrow()
+                .items
+                .iter()
+                .take(1024)
+                .map(|(k, x)| {
+                    (
+                        summarise(m, k, depth.saturating_add(1), budget),
+                        summarise(m, x, depth.saturating_add(1), budget),
+                    )
+                })
+                .collect(),
+        ),
+        other => TopValue::Other(other.kind()),
+    }
+}
+
 fn pairs(items: Vec<V>) -> Map {
     let mut map = Map::default();
     let mut it = items.into_iter();
@@ -1711,12 +1779,20 @@ fn pairs(items: Vec<V>) -> Map {
 
 /// Looks `key` up in a BUILD state: a dict, or `(dict, slotstate)`.
 fn state_lookup(state: &V, key: &str) -> Option<V> {
+    state_lookup_at(state, key, 0)
+}
+
+fn state_lookup_at(state: &V, key: &str, depth: u32) -> Option<V> {
+    if depth > 2 {
+        return None;
+    }
+    let d = depth.saturating_add(1);
     match state {
-        V::Dict(d) => d.borrow().get_str(key).cloned(),
+        V::Dict(m) => m.try_borrow().ok()?.get_str(key).cloned(),
         V::Tuple(t) if t.len() == 2 => t
             .get(1)
-            .and_then(|s| state_lookup(s, key))
-            .or_else(|| t.first().and_then(|s| state_lookup(s, key))),
+            .and_then(|s| state_lookup_at(s, key, d))
+            .or_else(|| t.first().and_then(|s| state_lookup_at(s, key, d))),
         _ => None,
     }
 }
