@@ -965,9 +965,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     }
                 }
                 O::Appends | O::AddItems => {
-                    let items = m.pop_mark(offset, code);
-                    let target = m.top(offset, code);
-                    if !self.extend(m, &target, items, offset) {
+                    if !self.fill_from_mark(m, false, code, offset) {
                         return self.budget("retained container items", offset, m.index);
                     }
                 }
@@ -980,9 +978,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     }
                 }
                 O::SetItems => {
-                    let items = m.pop_mark(offset, code);
-                    let target = m.top(offset, code);
-                    if !self.set_items(m, &target, items, offset) {
+                    if !self.fill_from_mark(m, true, code, offset) {
                         return self.budget("retained container items", offset, m.index);
                     }
                 }
@@ -1064,6 +1060,60 @@ impl<'p, R: Read> Walker<'p, R> {
                 offset,
             ),
         }
+    }
+
+    /// APPENDS/ADDITEMS/SETITEMS: moves the items above the last MARK straight into the
+    /// container below it (no intermediate vectors: this is the hot path of dense pickles).
+    fn fill_from_mark(&mut self, m: &mut Machine, dict: bool, code: OpCode, offset: u64) -> bool {
+        let Some(mark) = m.marks.pop() else {
+            m.note(offset, format!("{} without MARK", code.name()));
+            return true;
+        };
+        let mark = mark.min(m.stack.len());
+        let target = if mark > m.fence() {
+            mark.checked_sub(1).and_then(|i| m.stack.get(i)).cloned()
+        } else {
+            None
+        };
+        let n = m.stack.len().saturating_sub(mark);
+        let room = self.limits.max_retained.saturating_sub(m.retained);
+        match &target {
+            Some(V::List(s) | V::Set(s)) if !dict => {
+                let keep = n.min(room);
+                m.retained = m.retained.saturating_add(keep);
+                let mut s = s.borrow_mut();
+                s.total = s.total.saturating_add(n as u64);
+                let mut it = m.stack.drain(mark..);
+                s.items.extend(it.by_ref().take(keep));
+                drop(s);
+                it.for_each(drop);
+            }
+            Some(V::Dict(d)) if dict => {
+                let pairs_n = n / 2;
+                let keep = pairs_n.min(room);
+                m.retained = m.retained.saturating_add(keep);
+                let mut d = d.borrow_mut();
+                d.total = d.total.saturating_add(pairs_n as u64);
+                let mut it = m.stack.drain(mark..);
+                for _ in 0..keep {
+                    if let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        d.items.push((k, v));
+                    }
+                }
+                drop(d);
+                it.for_each(drop);
+            }
+            Some(V::Unknown | V::Call(_)) => m.stack.truncate(mark),
+            Some(other) => {
+                m.note(offset, format!("{} on {}", code.name(), other.kind()));
+                m.stack.truncate(mark);
+            }
+            None => {
+                m.note(offset, format!("stack underflow at {}", code.name()));
+                m.stack.truncate(mark);
+            }
+        }
+        true
     }
 
     fn extend(&mut self, m: &mut Machine, target: &V, items: Vec<V>, offset: u64) -> bool {
@@ -1695,7 +1745,7 @@ impl<'p, R: Read> Walker<'p, R> {
 
     #[allow(clippy::unused_self)]
     fn summarise(&self, m: &Machine, v: &V, depth: u32) -> TopValue {
-        let mut budget: u32 = 4_000_000;
+        let mut budget: u32 = 1_000_000;
         summarise(m, v, depth, &mut budget)
     }
 }
@@ -1736,7 +1786,7 @@ fn summarise(m: &Machine, v: &V, depth: u32, budget: &mut u32) -> TopValue {
         V::Call(c) => TopValue::Call {
             callee: global_name(m, &c.callee),
         },
-        _ if depth >= 3 => TopValue::Other(v.kind()),
+        _ if depth >= 1 => TopValue::Other(v.kind()),
         V::Tuple(t) => TopValue::Tuple(
             t.iter()
                 .map(|x| summarise(m, x, depth.saturating_add(1), budget))
