@@ -25,7 +25,12 @@ fn real_dir() -> Option<PathBuf> {
                 std::env::var_os("CI").is_none(),
                 "MODELGATE_REAL_MODELS is not set (run tests/real_models/fetch_pickle.sh)"
             );
-            eprintln!("notice: MODELGATE_REAL_MODELS not set; skipping real-model pickle tests");
+            #[allow(clippy::print_stderr)] // a test notice, by design
+            {
+                eprintln!(
+                    "notice: MODELGATE_REAL_MODELS not set; skipping real-model pickle tests"
+                );
+            }
             None
         }
     }
