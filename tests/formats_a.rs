@@ -86,7 +86,7 @@ fn check_area(area: &str) {
                 .expect("name")
                 .to_string_lossy()
                 .into_owned();
-            let (value, max) = report(&e, &path);
+            let (value, max) = report(e, &path);
             // Every fixture is read by one of this area's scanners (or expanded) and none fails.
             let artifacts = value["artifacts"].as_array().expect("artifacts");
             assert!(

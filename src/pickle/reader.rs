@@ -142,15 +142,23 @@ impl<R: Read> Reader<R> {
         self.frame_end = None;
     }
 
+    #[inline]
     fn avail(&self) -> usize {
         self.end.saturating_sub(self.pos)
     }
 
     /// Makes at least `n` (≤ `BUF_CAP`) bytes available; `false` at end of stream.
+    #[inline]
     fn ensure(&mut self, n: usize) -> Result<bool, ReadError> {
         if self.avail() >= n {
             return Ok(true);
         }
+        self.refill(n)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, n: usize) -> Result<bool, ReadError> {
         self.compact();
         while self.end < n && !self.eof {
             let Some(dst) = self.buf.get_mut(self.end..) else {
@@ -207,13 +215,13 @@ impl<R: Read> Reader<R> {
             });
         }
         let mut out = [0u8; N];
-        let src =
-            self.buf
-                .get(self.pos..self.pos.saturating_add(N))
-                .ok_or(ReadError::Truncated {
-                    offset: at,
-                    op: op.name(),
-                })?;
+        let src = self
+            .buf
+            .get(self.pos..self.pos.saturating_add(N))
+            .ok_or_else(|| ReadError::Truncated {
+                offset: at,
+                op: op.name(),
+            })?;
         out.copy_from_slice(src);
         self.pos = self.pos.saturating_add(N);
         Ok(out)
@@ -396,6 +404,7 @@ impl<R: Read> Reader<R> {
         }))
     }
 
+    #[inline]
     fn materialise(&self, loc: ArgLoc) -> Arg<'_> {
         let slice = |p: &PayloadLoc| -> Payload<'_> {
             match *p {
@@ -441,6 +450,7 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    #[inline]
     fn decode(&mut self, code: OpCode, at: u64) -> Result<ArgLoc, ReadError> {
         use OpCode as O;
         let bad = |message: &'static str| ReadError::BadArg {

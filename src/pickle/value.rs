@@ -205,3 +205,68 @@ impl V {
         }
     }
 }
+
+impl Drop for V {
+    /// Iterative drop: a stream can nest a million tuples, and recursive drop glue would
+    /// overflow the stack.
+    fn drop(&mut self) {
+        let mut work = Vec::new();
+        take_children(self, &mut work);
+        while let Some(mut v) = work.pop() {
+            take_children(&mut v, &mut work);
+        }
+    }
+}
+
+/// Moves the children of `v` into `work` when `v` holds the last reference to them.
+pub(crate) fn take_children(v: &mut V, work: &mut Vec<V>) {
+    match v {
+        V::Tuple(t) => {
+            if let Some(items) = Rc::get_mut(t) {
+                for x in items.iter_mut() {
+                    if x.has_children() {
+                        work.push(std::mem::replace(x, V::None));
+                    }
+                }
+            }
+        }
+        V::List(s) | V::Set(s) if Rc::strong_count(s) == 1 => {
+            if let Ok(mut b) = s.try_borrow_mut() {
+                work.append(&mut b.items);
+            }
+        }
+        V::Dict(d) if Rc::strong_count(d) == 1 => {
+            if let Ok(mut b) = d.try_borrow_mut() {
+                for (k, x) in b.items.drain(..) {
+                    work.push(k);
+                    work.push(x);
+                }
+            }
+        }
+        V::Call(c) => {
+            if let Some(c) = Rc::get_mut(c) {
+                work.push(std::mem::replace(&mut c.callee, V::None));
+                work.push(std::mem::replace(&mut c.args, V::None));
+                if let Some(st) = c.state.take() {
+                    work.push(st);
+                }
+            }
+        }
+        V::PersId(p) => {
+            if let Some(inner) = Rc::get_mut(p) {
+                work.push(std::mem::replace(inner, V::None));
+            }
+        }
+        _ => {}
+    }
+}
+
+impl V {
+    /// Whether the value can own other values.
+    fn has_children(&self) -> bool {
+        matches!(
+            self,
+            V::Tuple(_) | V::List(_) | V::Set(_) | V::Dict(_) | V::Call(_) | V::PersId(_)
+        )
+    }
+}

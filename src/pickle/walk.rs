@@ -503,6 +503,35 @@ impl Machine {
 }
 
 /// Whether `s` is a dunder segment (`__x__`).
+impl Drop for Machine {
+    /// Breaks reference cycles (a list appended to itself through the memo) by emptying every
+    /// mutable container reachable from the stack and memo; deep nesting is handled by `V`'s own
+    /// iterative drop.
+    fn drop(&mut self) {
+        let mut work: Vec<V> = std::mem::take(&mut self.stack);
+        work.extend(self.memo_dense.drain(..).flatten());
+        work.extend(self.memo_sparse.drain().map(|(_, v)| v));
+        while let Some(mut v) = work.pop() {
+            match &mut v {
+                V::List(s) | V::Set(s) => {
+                    if let Ok(mut b) = s.try_borrow_mut() {
+                        work.append(&mut b.items);
+                    }
+                }
+                V::Dict(d) => {
+                    if let Ok(mut b) = d.try_borrow_mut() {
+                        for (k, x) in b.items.drain(..) {
+                            work.push(k);
+                            work.push(x);
+                        }
+                    }
+                }
+                _ => super::value::take_children(&mut v, &mut work),
+            }
+        }
+    }
+}
+
 fn is_dunder(s: &str) -> bool {
     s.len() > 4 && s.starts_with("__") && s.ends_with("__")
 }
@@ -936,9 +965,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     }
                 }
                 O::Appends | O::AddItems => {
-                    let items = m.pop_mark(offset, code);
-                    let target = m.top(offset, code);
-                    if !self.extend(m, &target, items, offset) {
+                    if !self.fill_from_mark(m, false, code, offset) {
                         return self.budget("retained container items", offset, m.index);
                     }
                 }
@@ -951,9 +978,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     }
                 }
                 O::SetItems => {
-                    let items = m.pop_mark(offset, code);
-                    let target = m.top(offset, code);
-                    if !self.set_items(m, &target, items, offset) {
+                    if !self.fill_from_mark(m, true, code, offset) {
                         return self.budget("retained container items", offset, m.index);
                     }
                 }
@@ -1035,6 +1060,60 @@ impl<'p, R: Read> Walker<'p, R> {
                 offset,
             ),
         }
+    }
+
+    /// APPENDS/ADDITEMS/SETITEMS: moves the items above the last MARK straight into the
+    /// container below it (no intermediate vectors: this is the hot path of dense pickles).
+    fn fill_from_mark(&mut self, m: &mut Machine, dict: bool, code: OpCode, offset: u64) -> bool {
+        let Some(mark) = m.marks.pop() else {
+            m.note(offset, format!("{} without MARK", code.name()));
+            return true;
+        };
+        let mark = mark.min(m.stack.len());
+        let target = if mark > m.fence() {
+            mark.checked_sub(1).and_then(|i| m.stack.get(i)).cloned()
+        } else {
+            None
+        };
+        let n = m.stack.len().saturating_sub(mark);
+        let room = self.limits.max_retained.saturating_sub(m.retained);
+        match &target {
+            Some(V::List(s) | V::Set(s)) if !dict => {
+                let keep = n.min(room);
+                m.retained = m.retained.saturating_add(keep);
+                let mut s = s.borrow_mut();
+                s.total = s.total.saturating_add(n as u64);
+                let mut it = m.stack.drain(mark..);
+                s.items.extend(it.by_ref().take(keep));
+                drop(s);
+                it.for_each(drop);
+            }
+            Some(V::Dict(d)) if dict => {
+                let pairs_n = n / 2;
+                let keep = pairs_n.min(room);
+                m.retained = m.retained.saturating_add(keep);
+                let mut d = d.borrow_mut();
+                d.total = d.total.saturating_add(pairs_n as u64);
+                let mut it = m.stack.drain(mark..);
+                for _ in 0..keep {
+                    if let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        d.items.push((k, v));
+                    }
+                }
+                drop(d);
+                it.for_each(drop);
+            }
+            Some(V::Unknown | V::Call(_)) => m.stack.truncate(mark),
+            Some(other) => {
+                m.note(offset, format!("{} on {}", code.name(), other.kind()));
+                m.stack.truncate(mark);
+            }
+            None => {
+                m.note(offset, format!("stack underflow at {}", code.name()));
+                m.stack.truncate(mark);
+            }
+        }
+        true
     }
 
     fn extend(&mut self, m: &mut Machine, target: &V, items: Vec<V>, offset: u64) -> bool {
@@ -1617,6 +1696,14 @@ impl<'p, R: Read> Walker<'p, R> {
 
     #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
     fn dtype_info(&self, m: &Machine, v: &V) -> Option<DType> {
+        self.dtype_info_at(m, v, 0)
+    }
+
+    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    fn dtype_info_at(&self, m: &Machine, v: &V, depth: u32) -> Option<DType> {
+        if depth > 8 {
+            return None;
+        }
         let V::Call(c) = v else { return None };
         let callee = global_name(m, &c.callee)?;
         if callee != "numpy.dtype" {
@@ -1635,14 +1722,20 @@ impl<'p, R: Read> Walker<'p, R> {
             if let Some(V::Dict(fields)) = st.get(4) {
                 for (_, f) in &fields.borrow().items {
                     if let V::Tuple(t) = f {
-                        if let Some(sub) = t.first().and_then(|d| self.dtype_info(m, d)) {
+                        if let Some(sub) = t
+                            .first()
+                            .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
+                        {
                             dt.object |= sub.object;
                         }
                     }
                 }
             }
             if let Some(V::Tuple(sub)) = st.get(2) {
-                if let Some(base) = sub.first().and_then(|d| self.dtype_info(m, d)) {
+                if let Some(base) = sub
+                    .first()
+                    .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
+                {
                     dt.object |= base.object;
                 }
             }
@@ -1650,35 +1743,10 @@ impl<'p, R: Read> Walker<'p, R> {
         Some(dt)
     }
 
-    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
+    #[allow(clippy::unused_self)]
     fn summarise(&self, m: &Machine, v: &V, depth: u32) -> TopValue {
-        let sub = |x: &V| self.summarise(m, x, depth.saturating_add(1));
-        match v {
-            V::None => TopValue::None,
-            V::Bool(b) => TopValue::Bool(*b),
-            V::Int(i) => TopValue::Int(i128::from(*i)),
-            V::BigInt(b) => TopValue::Int(**b),
-            V::HugeInt => TopValue::HugeInt,
-            V::Float => TopValue::Float,
-            V::Str(s) => TopValue::Str(String::from_utf8_lossy(s.bytes()).into_owned()),
-            V::Bytes(b) => TopValue::Bytes(b.len()),
-            V::Global(_) => TopValue::Global(global_name(m, v).unwrap_or_default()),
-            V::Call(c) => TopValue::Call {
-                callee: global_name(m, &c.callee),
-            },
-            _ if depth >= 3 => TopValue::Other(v.kind()),
-            V::Tuple(t) => TopValue::Tuple(t.iter().map(sub).collect()),
-            V::List(l) => TopValue::List(l.borrow().items.iter().map(sub).collect()),
-            V::Dict(d) => TopValue::Dict(
-                d.borrow()
-                    .items
-                    .iter()
-                    .take(1024)
-                    .map(|(k, x)| (sub(k), sub(x)))
-                    .collect(),
-            ),
-            other => TopValue::Other(other.kind()),
-        }
+        let mut budget: u32 = 1_000_000;
+        summarise(m, v, depth, &mut budget)
     }
 }
 
@@ -1698,6 +1766,56 @@ fn global_name(m: &Machine, v: &V) -> Option<String> {
     }
 }
 
+/// A bounded summary of a value: at most `budget` nodes in total and three levels deep, so
+/// self-referential containers (a list appended to itself through the memo) stay cheap.
+fn summarise(m: &Machine, v: &V, depth: u32, budget: &mut u32) -> TopValue {
+    if *budget == 0 {
+        return TopValue::Other("truncated");
+    }
+    *budget = budget.saturating_sub(1);
+    match v {
+        V::None => TopValue::None,
+        V::Bool(b) => TopValue::Bool(*b),
+        V::Int(i) => TopValue::Int(i128::from(*i)),
+        V::BigInt(b) => TopValue::Int(**b),
+        V::HugeInt => TopValue::HugeInt,
+        V::Float => TopValue::Float,
+        V::Str(s) => TopValue::Str(String::from_utf8_lossy(s.bytes()).into_owned()),
+        V::Bytes(b) => TopValue::Bytes(b.len()),
+        V::Global(_) => TopValue::Global(global_name(m, v).unwrap_or_default()),
+        V::Call(c) => TopValue::Call {
+            callee: global_name(m, &c.callee),
+        },
+        _ if depth >= 1 => TopValue::Other(v.kind()),
+        V::Tuple(t) => TopValue::Tuple(
+            t.iter()
+                .map(|x| summarise(m, x, depth.saturating_add(1), budget))
+                .collect(),
+        ),
+        V::List(l) => TopValue::List(
+            l.borrow()
+                .items
+                .iter()
+                .map(|x| summarise(m, x, depth.saturating_add(1), budget))
+                .collect(),
+        ),
+        V::Dict(d) => TopValue::Dict(
+            d.borrow()
+                .items
+                .iter()
+                .take(1024)
+                .map(|(k, x)| {
+                    (
+                        summarise(m, k, depth.saturating_add(1), budget),
+                        summarise(m, x, depth.saturating_add(1), budget),
+                    )
+                })
+                .collect(),
+        ),
+        other => TopValue::Other(other.kind()),
+    }
+}
+
 fn pairs(items: Vec<V>) -> Map {
     let mut map = Map::default();
     let mut it = items.into_iter();
@@ -1711,12 +1829,20 @@ fn pairs(items: Vec<V>) -> Map {
 
 /// Looks `key` up in a BUILD state: a dict, or `(dict, slotstate)`.
 fn state_lookup(state: &V, key: &str) -> Option<V> {
+    state_lookup_at(state, key, 0)
+}
+
+fn state_lookup_at(state: &V, key: &str, depth: u32) -> Option<V> {
+    if depth > 2 {
+        return None;
+    }
+    let d = depth.saturating_add(1);
     match state {
-        V::Dict(d) => d.borrow().get_str(key).cloned(),
+        V::Dict(m) => m.try_borrow().ok()?.get_str(key).cloned(),
         V::Tuple(t) if t.len() == 2 => t
             .get(1)
-            .and_then(|s| state_lookup(s, key))
-            .or_else(|| t.first().and_then(|s| state_lookup(s, key))),
+            .and_then(|s| state_lookup_at(s, key, d))
+            .or_else(|| t.first().and_then(|s| state_lookup_at(s, key, d))),
         _ => None,
     }
 }

@@ -604,11 +604,20 @@ fn report(an: &Analysis, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
                 },
             ),
             IssueKind::ReadFailed { message } => Finding::new(&MALFORMED, loc, message.clone()),
-            IssueKind::TrailingData { message, .. } => Finding::new(
-                &TRAILING,
-                loc,
-                format!("data after the last pickle is not a pickle: {message}"),
-            ),
+            IssueKind::TrailingData { message, .. } => {
+                let f = Finding::new(
+                    &TRAILING,
+                    loc,
+                    format!("data after the last pickle is not a pickle: {message}"),
+                );
+                // np.load reads exactly one pickle after an .npy header; old numpy versions
+                // leave padding after it.
+                if a.name == "npy-pickle" {
+                    f.severity(Severity::Info)
+                } else {
+                    f
+                }
+            }
             IssueKind::Budget { what } => Finding::new(
                 &codes::engine::BUDGET_EXCEEDED,
                 loc,
