@@ -1221,9 +1221,12 @@ impl<'p, R: Read> Walker<'p, R> {
             }
             return (Class::Invalid, None);
         }
+        // Attribute traversal happens in the name (and in submodule segments); the first module
+        // segment is a plain import. A leading dunder module (`__main__`, TorchScript's
+        // `__torch__`) is therefore judged by the policy, not treated as dunder traversal.
         if let Some(seg) = name
             .split('.')
-            .chain(module.split('.').filter(|s| *s != "__main__"))
+            .chain(module.split('.').skip(1))
             .find(|s| is_dunder(s))
         {
             return (Class::Dunder(seg.to_owned()), None);
