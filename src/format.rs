@@ -51,6 +51,10 @@ pub enum Format {
     /// A member of a legacy PyTorch tar checkpoint (`sys_info`, `pickle`, `storages`, `tensors`):
     /// pickles interleaved with raw storage bytes. Assigned by the tar walker.
     TorchTarMember,
+    /// One filesystem layer of a container image (a tar stream, already decompressed and
+    /// digest-checked by [`crate::image`]). Expanded like a tar, except that links are ordinary
+    /// filesystem content there. Assigned by the image reader, never by sniffing.
+    ImageLayer,
     /// Anything else.
     Unknown,
 }
@@ -83,6 +87,7 @@ impl Format {
             Format::Python => "python",
             Format::Data => "data",
             Format::TorchTarMember => "pytorch-tar-member",
+            Format::ImageLayer => "image-layer",
             Format::Unknown => "unknown",
         }
     }
@@ -103,7 +108,10 @@ impl Format {
 
     /// Multi-member containers expanded by the walker.
     pub fn is_archive(self) -> bool {
-        matches!(self, Format::Zip | Format::Tar | Format::SevenZip)
+        matches!(
+            self,
+            Format::Zip | Format::Tar | Format::SevenZip | Format::ImageLayer
+        )
     }
 }
 
