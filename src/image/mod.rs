@@ -351,7 +351,7 @@ impl Reader<'_> {
                 } else {
                     img.config.digest.clone()
                 });
-            match store.manifest(&img.config) {
+            match store.small_blob(&img.config) {
                 Ok(bytes) if bytes.len() as u64 <= MAX_DOCUMENT => {
                     if !img.config.digest.is_empty() {
                         self.verify_small(&img.config, &bytes, &cfg_loc);

@@ -42,6 +42,11 @@ pub trait Store {
     fn manifest(&mut self, d: &Descriptor) -> Result<Vec<u8>, BlobError>;
     /// A blob as a stream (verified by the caller while reading).
     fn blob(&mut self, d: &Descriptor) -> Result<Box<dyn Read + Send + '_>, BlobError>;
+    /// A small blob (an image config) read whole, at most [`MAX_DOCUMENT`] bytes plus one.
+    fn small_blob(&mut self, d: &Descriptor) -> Result<Vec<u8>, BlobError> {
+        let mut r = self.blob(d)?;
+        Ok(read_capped(&mut r, MAX_DOCUMENT)?)
+    }
 }
 
 /// Reads up to `cap + 1` bytes (so callers detect oversize).
