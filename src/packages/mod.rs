@@ -129,9 +129,9 @@ pub const LOOKALIKE: Code = Code {
 
 pub const DIRECT_URL: Code = Code {
     id: "package/direct-url",
-    severity: Severity::Medium,
+    severity: Severity::High,
     summary: "A package was installed from a URL, VCS checkout or local directory, not an index.",
-    detects: "A `direct_url.json` in the dist-info (PEP 610), or a requirement with `@ URL` / `-e`. High when an allowlist is in force.",
+    detects: "A `direct_url.json` in the dist-info (PEP 610). High when an allowlist is in force; without one it is an info-level inventory note (editable installs of the application itself are common).",
     why: "Such installs bypass the mirror and its vetting: the content is whatever the URL served at build time.",
     example: "`pip install git+https://github.com/x/y` recorded as `vcs_info` in direct_url.json.",
     remediation: "Publish the package to the mirror after review and install it from there.",
@@ -528,9 +528,9 @@ pub fn check(
                     ),
                 )
                 .severity(if with_allowlist {
-                    Severity::High
-                } else {
                     DIRECT_URL.severity
+                } else {
+                    Severity::Info
                 })
                 .evidence("package", &inst.pkg.name)
                 .evidence("direct-url", url),
