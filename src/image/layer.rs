@@ -234,8 +234,12 @@ pub fn looks_like_tar(head: &[u8]) -> bool {
 
 /// A member of one layer as seen by the view pass.
 enum Kind {
-    File { size: u64 },
+    File {
+        size: u64,
+    },
     HardLink(String),
+    Dir,
+    /// Symlinks, devices, fifos: not files for the view, but they replace lower content.
     Other,
 }
 
@@ -292,6 +296,8 @@ pub fn apply_to_view(file: &std::fs::File, base: &Location, view: &mut FsView) -
                 Some(t) => Kind::HardLink(t),
                 None => Kind::Other,
             }
+        } else if t.is_dir() {
+            Kind::Dir
         } else {
             Kind::Other
         };
@@ -308,8 +314,12 @@ pub fn apply_to_view(file: &std::fs::File, base: &Location, view: &mut FsView) -
     let mut captured: std::collections::BTreeMap<String, Vec<u8>> = captured.into_iter().collect();
     let mut this_layer: BTreeSet<String> = BTreeSet::new();
     for (norm, raw, kind) in entries {
-        // Anything that is not a directory replaces whatever was at (and under) its path.
-        if !matches!(kind, Kind::Other) || view.files.contains_key(&norm) {
+        // Anything that is not a directory replaces whatever was at (and under) its path; a
+        // directory replaces only a lower file of the same name.
+        if matches!(kind, Kind::Dir) {
+            view.files.remove(&norm);
+        } else {
+            view.files.remove(&norm);
             remove_under(view, &norm);
         }
         match kind {
@@ -332,12 +342,7 @@ pub fn apply_to_view(file: &std::fs::File, base: &Location, view: &mut FsView) -
                     view.files.insert(norm.clone(), t);
                 }
             }
-            Kind::Other => {
-                // Directories keep lower content; symlinks and devices replace a lower file.
-                if view.files.contains_key(&norm) {
-                    view.files.remove(&norm);
-                }
-            }
+            Kind::Dir | Kind::Other => {}
         }
     }
     hash_targets(file, view, &this_layer)
@@ -439,6 +444,16 @@ mod tests {
         );
         let keys: Vec<&str> = v.files.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a/y", "b/new", "c"]);
+        // a symlink replacing a lower directory hides its content
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_cksum();
+        b.append_link(&mut h, "a", "/elsewhere").expect("link");
+        apply(&mut v, &b.into_inner().expect("tar"), "l3");
+        let keys: Vec<&str> = v.files.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["b/new", "c"]);
         assert_eq!(
             v.files.get("b/new").map(|f| f.location.inner.clone()),
             Some(vec!["l2".to_owned(), "b/new".to_owned()])
