@@ -112,7 +112,8 @@ pub enum ImageTarget {
 
 /// Recognises an image target by form and content: `oci://…`, a directory with `oci-layout` and
 /// `index.json`, or a tar whose root has `manifest.json`, or `index.json` plus `blobs/`.
-/// Compressed tars are recognised too (they are decompressed to a temporary file when read).
+/// Only uncompressed tars are probed (as `docker save` writes them); an [`ImageTarget::Archive`]
+/// built by a caller may also be gzip- or zstd-compressed.
 pub fn detect(target: &str) -> Option<ImageTarget> {
     if let Some(r) = target.strip_prefix("oci://") {
         return Some(ImageTarget::Registry(r.to_owned()));
