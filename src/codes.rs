@@ -84,6 +84,8 @@ pub mod engine {
 pub fn all() -> Vec<&'static Code> {
     let mut v: Vec<&'static Code> = engine::ALL.to_vec();
     v.extend(crate::walk::CODES.iter().copied());
+    v.extend(crate::image::CODES.iter().copied());
+    v.extend(crate::packages::CODES.iter().copied());
     for s in crate::scanners::SCANNERS {
         v.extend(s.codes().iter().copied());
     }

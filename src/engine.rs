@@ -110,6 +110,8 @@ pub struct ArtifactRecord {
 pub struct Sink {
     pub findings: Vec<Finding>,
     pub artifacts: Vec<ArtifactRecord>,
+    /// Software packages inventoried (image and directory scans); see [`crate::packages`].
+    pub packages: Vec<crate::packages::Package>,
 }
 
 impl Sink {
@@ -117,9 +119,11 @@ impl Sink {
         self.findings.push(f);
     }
 
-    fn merge(&mut self, other: Sink) {
+    /// Moves everything reported into `other` into this sink.
+    pub fn merge(&mut self, other: Sink) {
         self.findings.extend(other.findings);
         self.artifacts.extend(other.artifacts);
+        self.packages.extend(other.packages);
     }
 }
 
@@ -194,6 +198,18 @@ impl Engine {
 
     /// Scans files and directories. Paths in the report are shown as given.
     pub fn scan_paths(&self, targets: &[PathBuf]) -> Result<Report, SetupError> {
+        let mut sink = Sink::default();
+        self.scan_paths_into(targets, &mut sink)?;
+        Ok(Report::build(
+            targets.iter().map(|t| t.display().to_string()).collect(),
+            self,
+            sink,
+        ))
+    }
+
+    /// Like [`Engine::scan_paths`], reporting into `out` (lets callers combine file targets with
+    /// image targets in one report).
+    pub fn scan_paths_into(&self, targets: &[PathBuf], out: &mut Sink) -> Result<(), SetupError> {
         for t in targets {
             if !t.exists() && t.symlink_metadata().is_err() {
                 return Err(SetupError::MissingTarget(t.clone()));
@@ -251,11 +267,31 @@ impl Engine {
                 .install(run),
             None => run(),
         };
-        Ok(Report::build(
-            targets.iter().map(|t| t.display().to_string()).collect(),
-            self,
-            sink,
-        ))
+        out.merge(sink);
+        Ok(())
+    }
+
+    /// Scans artifacts that were produced outside the walker (image layers spooled to temporary
+    /// files, single-file layers) into `out`. Each artifact carries its own location chain;
+    /// containers among them are expanded as usual. Artifacts are scanned in parallel.
+    pub fn scan_artifacts(&self, artifacts: Vec<Artifact>, out: &mut Sink) {
+        let budget = Budget::default();
+        let sink = artifacts
+            .into_par_iter()
+            .map(|a| {
+                let mut sink = Sink::default();
+                let cx = ScanContext {
+                    engine: self,
+                    budget: &budget,
+                };
+                cx.scan_artifact(&a, &mut sink);
+                sink
+            })
+            .reduce(Sink::default, |mut a, b| {
+                a.merge(b);
+                a
+            });
+        out.merge(sink);
     }
 
     /// Scans one in-memory artifact (library and gate entry point).

@@ -66,6 +66,10 @@ pub enum Format {
     TorchScriptCode,
     /// A SavedModel in protobuf text format (`saved_model.pbtxt`), which TensorFlow also loads.
     SavedModelText,
+    /// One filesystem layer of a container image (a tar stream, already decompressed and
+    /// digest-checked by [`crate::image`]). Expanded like a tar, except that links are ordinary
+    /// filesystem content there. Assigned by the image reader, never by sniffing.
+    ImageLayer,
     /// Anything else.
     Unknown,
 }
@@ -104,6 +108,7 @@ impl Format {
             Format::Requirements => "requirements",
             Format::TorchScriptCode => "torchscript-code",
             Format::SavedModelText => "tf-savedmodel-text",
+            Format::ImageLayer => "image-layer",
             Format::Unknown => "unknown",
         }
     }
@@ -124,7 +129,10 @@ impl Format {
 
     /// Multi-member containers expanded by the walker.
     pub fn is_archive(self) -> bool {
-        matches!(self, Format::Zip | Format::Tar | Format::SevenZip)
+        matches!(
+            self,
+            Format::Zip | Format::Tar | Format::SevenZip | Format::ImageLayer
+        )
     }
 }
 

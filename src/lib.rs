@@ -17,6 +17,8 @@ pub mod engine;
 pub mod error;
 pub mod finding;
 pub mod format;
+pub mod image;
+pub mod packages;
 pub mod pickle;
 pub mod policy;
 pub mod proto;

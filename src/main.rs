@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use modelgate::finding::Severity;
+use modelgate::image::{self, ImageOptions};
+use modelgate::packages::Allowlist;
 use modelgate::report::{modelscan, sarif, text};
 use modelgate::{codes, Engine, EngineOptions, Report, SignatureDb};
 
@@ -34,11 +36,43 @@ enum OutFormat {
     Sarif,
 }
 
+/// Options for container images and package vetting (shared by `scan` and `packages`).
+#[derive(clap::Args, Clone)]
+struct ImageArgs {
+    /// Only this platform of a multi-platform image (os/arch[/variant]); default: every platform.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Registry user name (the password is read from stdin with --password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the registry password from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// A registry bearer token used as is.
+    #[arg(long, env = "MODELGATE_REGISTRY_TOKEN", hide_env_values = true)]
+    registry_token: Option<String>,
+    /// Allow plain HTTP for this registry (host[:port]); loopback registries always may use it.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    insecure_registry: Vec<String>,
+    /// Do not read credentials from the Docker config file or credential helpers.
+    #[arg(long)]
+    no_docker_config: bool,
+    /// Allowlist source (repeatable): a PEP 503 directory, an index URL, a requirements file
+    /// with hashes, pylock.toml, uv.lock, or a native allowlist TOML.
+    #[arg(long, value_name = "SOURCE")]
+    allowlist: Vec<String>,
+    /// modelgate.toml configuration file (`[allowlist] sources = [...]`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
 #[derive(clap::Args)]
 struct ScanArgs {
-    /// Files or directories to scan.
+    /// Files, directories, image layouts, image tarballs or oci://HOST/REPO[:TAG|@DIGEST].
     #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
+    #[command(flatten)]
+    image: ImageArgs,
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "text")]
     format: OutFormat,
@@ -82,10 +116,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inventory the Python packages of images or directories and vet them against allowlists.
+    Packages(PackagesArgs),
     /// Drop-in replacement for the `modelscan` CLI (also used when invoked as `modelscan`).
     Modelscan(ModelscanArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(clap::Args)]
+struct PackagesArgs {
+    /// Images (oci://…, layout directories, image tarballs) or directories (venvs, rootfs).
+    #[arg(required = true)]
+    sources: Vec<String>,
+    #[command(flatten)]
+    image: ImageArgs,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "text")]
+    format: OutFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Exit 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, default_value = "low")]
+    fail_on: Severity,
 }
 
 #[derive(clap::Args)]
@@ -157,6 +211,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan(&args),
+        Command::Packages(args) => packages_cmd(&args),
         Command::Explain { code } => Ok(explain(code.as_deref())),
         Command::Signatures { signatures, json } => list_signatures(&signatures, json),
         Command::Modelscan(args) => {
@@ -183,6 +238,94 @@ fn load_db(dirs: &[PathBuf]) -> Result<SignatureDb> {
     Ok(SignatureDb::load(&dirs)?)
 }
 
+/// Image options and the allowlist from the command line and `--config`.
+fn image_setup(args: &ImageArgs) -> Result<(ImageOptions, Allowlist)> {
+    let password = if args.password_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_line(&mut s)
+            .context("reading the password from stdin")?;
+        Some(s.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        None
+    };
+    let opts = ImageOptions {
+        platform: args.platform.clone(),
+        username: args.username.clone(),
+        password,
+        bearer_token: args.registry_token.clone().filter(|t| !t.is_empty()),
+        insecure_registries: args.insecure_registry.clone(),
+        docker_config: !args.no_docker_config,
+        scan_layers: true,
+    };
+    let mut sources = args.allowlist.clone();
+    if let Some(cfg) = &args.config {
+        sources.extend(config_sources(cfg)?);
+    }
+    let allow = Allowlist::load(&sources)?;
+    Ok((opts, allow))
+}
+
+/// `[allowlist] sources = [...]` from a modelgate.toml; relative paths are relative to the file.
+fn config_sources(path: &std::path::Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: toml::Value =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let list = v
+        .get("allowlist")
+        .and_then(|a| a.get("sources"))
+        .and_then(toml::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for s in list {
+        let s = s
+            .as_str()
+            .with_context(|| format!("{}: allowlist sources must be strings", path.display()))?;
+        if s.contains("://") || std::path::Path::new(s).is_absolute() {
+            out.push(s.to_owned());
+        } else {
+            out.push(dir.join(s).display().to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn missing_target(targets: &[String]) -> Option<&String> {
+    targets
+        .iter()
+        .find(|t| !t.starts_with("oci://") && std::fs::symlink_metadata(t).is_err())
+}
+
+fn packages_cmd(args: &PackagesArgs) -> Result<u8> {
+    if let Some(t) = missing_target(&args.sources) {
+        eprintln!("modelgate: no such file or directory: {t}");
+        return Ok(USAGE);
+    }
+    let engine = Engine::with_defaults()?;
+    let (opts, mut allow) = image_setup(&args.image)?;
+    let allow_ref = (!allow.is_empty()).then_some(&mut allow);
+    let report = image::inventory_targets(&engine, &args.sources, &opts, allow_ref)?;
+    let rendered = match args.format {
+        OutFormat::Text => {
+            text::render_packages(&report)
+                + &text::render(
+                    &report,
+                    text::TextOptions {
+                        color: false,
+                        show_skipped: false,
+                    },
+                )
+        }
+        OutFormat::Json => report.to_json() + "\n",
+        OutFormat::Sarif => sarif::render(&report) + "\n",
+    };
+    write_out(args.output.as_ref(), &rendered)?;
+    Ok(report.exit_code(args.fail_on))
+}
+
 fn scan(args: &ScanArgs) -> Result<u8> {
     let db = load_db(&args.signatures)?;
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
@@ -193,13 +336,13 @@ fn scan(args: &ScanArgs) -> Result<u8> {
         ..EngineOptions::default()
     };
     let engine = Engine::new(db, opts)?;
-    for p in &args.paths {
-        if std::fs::symlink_metadata(p).is_err() {
-            eprintln!("modelgate: no such file or directory: {}", p.display());
-            return Ok(USAGE);
-        }
+    if let Some(t) = missing_target(&args.paths) {
+        eprintln!("modelgate: no such file or directory: {t}");
+        return Ok(USAGE);
     }
-    let report = engine.scan_paths(&args.paths)?;
+    let (img_opts, mut allow) = image_setup(&args.image)?;
+    let allow_ref = (!allow.is_empty()).then_some(&mut allow);
+    let report = image::scan_targets(&engine, &args.paths, &img_opts, allow_ref)?;
     let color = args.output.is_none()
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

@@ -46,6 +46,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Every artifact touched, sorted by location.
     pub artifacts: Vec<ArtifactRecord>,
+    /// Software packages found (installed in an image or directory, or declared in lock and
+    /// requirement files), sorted by location then name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::packages::Package>,
 }
 
 impl Report {
@@ -54,7 +58,10 @@ impl Report {
         let Sink {
             mut findings,
             mut artifacts,
+            mut packages,
         } = sink;
+        packages.sort();
+        packages.dedup();
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         findings.dedup();
         artifacts.sort();
@@ -82,6 +89,7 @@ impl Report {
             summary,
             findings,
             artifacts,
+            packages,
         }
     }
 

@@ -121,3 +121,39 @@ pub fn render(r: &Report, opts: TextOptions) -> String {
     );
     out
 }
+
+/// The package inventory as a table (used by `modelgate packages`).
+pub fn render_packages(r: &Report) -> String {
+    let mut out = String::new();
+    if r.packages.is_empty() {
+        out.push_str("No packages found.\n\n");
+        return out;
+    }
+    let _ = writeln!(out, "Packages ({}):", r.packages.len());
+    for p in &r.packages {
+        let mut notes: Vec<String> = Vec::new();
+        if p.kind == crate::packages::PackageKind::Declared {
+            notes.push("declared".into());
+        }
+        if let Some(v) = &p.vetting {
+            notes.push(v.clone());
+        }
+        if let Some(c) = &p.content {
+            notes.push(c.clone());
+        }
+        if let Some(u) = &p.direct_url {
+            notes.push(format!("direct: {u}"));
+        }
+        let _ = writeln!(
+            out,
+            "  {:<6} {:<32} {:<16} {}  [{}]",
+            p.ecosystem,
+            p.name,
+            p.version,
+            p.location.display_chain(),
+            notes.join(", ")
+        );
+    }
+    out.push('\n');
+    out
+}

@@ -19,7 +19,7 @@ use crate::format::Format;
 
 mod zipread;
 
-pub use zipread::{read_central_directory, ZipEntry, ZipIndex};
+pub use zipread::{read_central_directory, read_member, ZipEntry, ZipIndex};
 
 /// A file found while expanding targets.
 #[derive(Debug, Clone)]
@@ -241,7 +241,7 @@ pub fn is_traversal(name: &str) -> bool {
 pub fn expand(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
     match a.format {
         Format::Zip => zipread::expand_zip(a, cx, sink),
-        Format::Tar => expand_tar(a, cx, sink),
+        Format::Tar | Format::ImageLayer => expand_tar(a, cx, sink),
         Format::SevenZip => expand_7z(a, cx, sink),
         f if f.is_compression() => decompress(a, cx, sink),
         f => Err(ScanError::Unsupported(format!(
@@ -436,6 +436,11 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
                 )
                 .evidence("member", &name),
             );
+        }
+        // In an image layer, links are ordinary filesystem content (resolved inside the container
+        // root); the link target is scanned where it is stored as a regular file.
+        if (kind.is_symlink() || kind.is_hard_link()) && a.format == Format::ImageLayer {
+            continue;
         }
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry

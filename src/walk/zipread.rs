@@ -589,3 +589,34 @@ fn next_signature(content: &Content, from: u64) -> Result<Option<u64>, ScanError
         base += n as u64;
     }
 }
+
+/// Reads one member's bytes (stored or deflated), at most `limit` of them: for callers that need
+/// a single small file out of a zip (a wheel's RECORD) rather than a scan of every member.
+pub fn read_member(content: &Content, entry: &ZipEntry, limit: u64) -> Result<Vec<u8>, ScanError> {
+    let start = entry
+        .data_start
+        .ok_or_else(|| bad(format!("{}: local header missing", entry.name)))?;
+    if start.saturating_add(entry.compressed_size) > content.len() {
+        return Err(bad(format!(
+            "{}: data runs past the end of the archive",
+            entry.name
+        )));
+    }
+    let mut r = content.open()?;
+    r.seek(SeekFrom::Start(start))?;
+    let raw = r.take(entry.compressed_size);
+    let mut out = Vec::new();
+    match entry.method {
+        0 => raw.take(limit).read_to_end(&mut out)?,
+        8 => flate2::read::DeflateDecoder::new(raw)
+            .take(limit)
+            .read_to_end(&mut out)?,
+        m => {
+            return Err(ScanError::Unsupported(format!(
+                "{}: zip compression method {m}",
+                entry.name
+            )))
+        }
+    };
+    Ok(out)
+}

@@ -1,0 +1,153 @@
+//! A real OCI registry for tests: Debian's `docker-registry` (distribution 2.8) started on
+//! 127.0.0.1 with a random free port, a temporary storage directory and its own config file,
+//! optionally with htpasswd (bcrypt) basic auth, and stopped by its pid when dropped. Images are
+//! pushed with `skopeo`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub auth: Option<(String, String)>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // Stop exactly the process this guard started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Whether the registry and skopeo are installed; prints a notice (or fails under CI) if not.
+pub fn available() -> bool {
+    super::require(
+        Path::new(REGISTRY_BIN).is_file() && super::which("skopeo").is_some(),
+        "docker-registry and skopeo (apt-get install docker-registry skopeo)",
+    )
+}
+
+impl Registry {
+    /// Starts a registry; with `auth`, only that user/password may access it.
+    pub fn start(auth: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().expect("registry dir");
+        let port = free_port();
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, pass)) = auth {
+            let hash = bcrypt::hash(pass, 5).expect("bcrypt");
+            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n"))
+                .expect("htpasswd");
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).expect("config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let reg = Registry {
+            child,
+            port,
+            dir,
+            auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        };
+        reg.wait_ready();
+        reg
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let req = format!(
+                    "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                    self.port
+                );
+                if s.write_all(req.as_bytes()).is_ok() {
+                    let mut buf = [0u8; 64];
+                    if s.read(&mut buf).is_ok_and(|n| n > 0) {
+                        return;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        panic!("docker-registry did not start on port {}: {log}", self.port);
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Pushes an OCI layout (tag `tag`) to `repo:tag` with skopeo (all platforms of an index).
+    pub fn push_layout(&self, layout: &Path, tag: &str, repo: &str) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--all", "--quiet", "--dest-tls-verify=false"]);
+        if let Some((u, p)) = &self.auth {
+            cmd.arg(format!("--dest-creds={u}:{p}"));
+        }
+        let out = cmd
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{repo}:{tag}", self.host()))
+            .output()
+            .expect("run skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo push failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The file holding blob `digest` in the registry's storage (to corrupt it on purpose).
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+/// Exports an OCI layout to a legacy `docker save` tarball with skopeo (`docker-archive:`).
+pub fn docker_archive(layout: &Path, tag: &str, out: &Path) {
+    let o = Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker-archive:{}:test/image:{tag}", out.display()))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        o.status.success(),
+        "skopeo docker-archive failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
