@@ -388,7 +388,10 @@ impl ScanContext<'_> {
             return;
         }
         let Some(scanner) = scanners::for_format(a.format) else {
-            let reason = format!("no scanner for format '{}'", a.format.name());
+            let reason = match a.format {
+                Format::PythonLibrary => "installed Python library source: vetted by the package inventory (RECORD, allowlist), not as model-side code".to_owned(),
+                f => format!("no scanner for format '{}'", f.name()),
+            };
             sink.artifacts.push(record(Status::Skipped { reason }));
             return;
         };

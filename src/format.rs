@@ -70,6 +70,10 @@ pub enum Format {
     /// digest-checked by [`crate::image`]). Expanded like a tar, except that links are ordinary
     /// filesystem content there. Assigned by the image reader, never by sniffing.
     ImageLayer,
+    /// Python source of an installed library inside a container image (standard library,
+    /// site-packages, dist-packages). Assigned by the walker for image layers: vetted through the
+    /// package inventory rather than scanned as model-side code.
+    PythonLibrary,
     /// Anything else.
     Unknown,
 }
@@ -109,6 +113,7 @@ impl Format {
             Format::TorchScriptCode => "torchscript-code",
             Format::SavedModelText => "tf-savedmodel-text",
             Format::ImageLayer => "image-layer",
+            Format::PythonLibrary => "python-library",
             Format::Unknown => "unknown",
         }
     }

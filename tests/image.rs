@@ -123,7 +123,6 @@ fn whited_out_pickle_is_still_scanned_with_origin_chain() {
 
 /// Needs the pickle scanner (developed on another branch): the whited-out pickle is reported.
 #[test]
-#[ignore = "needs the pickle scanner from the pickle branch; enable after the merge"]
 fn whited_out_pickle_is_reported() {
     let t = tempfile::tempdir().expect("tmp");
     let dir = t.path().join("layout");
@@ -374,7 +373,7 @@ fn legacy_docker_save_tarball() {
     let out = t.path().join("save.tar");
     registry::docker_archive(&dir, "v1", &out);
     let r = scan(out.to_str().expect("utf8"));
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_whiteout_payload_found(&r);
     let rec = record_for(&r, "opt/model/evil.pkl").expect("pickle recorded");
     // legacy layers are identified by their diff_id (uncompressed digest), verified on read
     assert_eq!(rec.location.inner[1], w.manifests[0].3[0]);
@@ -393,7 +392,7 @@ fn registry_anonymous_index_and_corrupted_blob() {
     reg.push_layout(&dir, "v1", "test/whiteout");
     let target = format!("oci://{}/test/whiteout:v1", reg.host());
     let r = scan(&target);
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_whiteout_payload_found(&r);
     let rec = record_for(&r, "opt/model/evil.pkl").expect("pickle recorded");
     assert_eq!(rec.location.path, target);
     assert_eq!(rec.location.inner[1], w.manifests[0].2[0]);
@@ -876,4 +875,19 @@ fn snapshot_of_image_findings() {
         })
         .collect();
     insta::assert_json_snapshot!("truncated_gzip_layer", findings);
+}
+
+/// The payload that an upper layer "deletes" still ships in the lower layer: it must be reported
+/// (as os.system, critical) at its layer, and nothing else may be.
+fn assert_whiteout_payload_found(r: &modelgate::Report) {
+    assert!(
+        r.findings.iter().all(|f| f.code == "pickle/unsafe-global"
+            && f.location.inner.last().map(String::as_str) == Some("opt/model/evil.pkl")),
+        "{:#?}",
+        r.findings
+    );
+    assert!(r.findings.iter().any(|f| f
+        .global
+        .as_ref()
+        .is_some_and(|g| g.module == "os" && g.name == "system")));
 }

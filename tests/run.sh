@@ -12,4 +12,4 @@ export MODELGATE_SCHEMAS=$RES/schemas
 export MODELGATE_WHEELS=$RES/wheels
 export MODELGATE_MODEL_SIGNING=$RES/venv/bin/model_signing
 export PATH="$RES/venv/bin:$PATH"
-cargo test --all-targets "$@"
+cargo test --all-targets --no-fail-fast "$@"

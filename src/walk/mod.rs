@@ -411,6 +411,25 @@ fn decompress(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
     Ok(())
 }
 
+/// Python source that belongs to an installed library inside an image layer: the standard library
+/// (`lib/python3.N/`) and installed distributions (`site-packages/`, `dist-packages/`). Such code
+/// is vetted through the package inventory (RECORD hashes and the allowlist mirror); running the
+/// model-side code check over it would flag `subprocess.py` and pip in every image. Model-side code
+/// elsewhere in the image (`/app/model/modeling_x.py`) is still checked. Pickles and other files in
+/// those directories are still scanned.
+fn is_python_library_source(path: &str) -> bool {
+    let p = path.trim_start_matches("./");
+    let is_source = [".py", ".pyi"].iter().any(|e| p.ends_with(e));
+    let in_library = p.contains("/site-packages/")
+        || p.contains("/dist-packages/")
+        || p.split('/').any(|seg| {
+            seg.strip_prefix("python3.")
+                .or_else(|| seg.strip_prefix("python2."))
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        });
+    is_source && in_library
+}
+
 /// The members of a legacy PyTorch tar checkpoint.
 const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
 
@@ -546,6 +565,13 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
         for (m, _, hint) in &mut members {
             if TORCH_TAR.contains(&m.trim_start_matches("./")) {
                 *hint = Some(Format::TorchTarMember);
+            }
+        }
+    }
+    if a.format == Format::ImageLayer {
+        for (m, _, hint) in &mut members {
+            if is_python_library_source(m) {
+                *hint = Some(Format::PythonLibrary);
             }
         }
     }

@@ -1,6 +1,11 @@
 //! Shared test helpers: locating resources prepared by tests/setup.sh, an OCI image-layout writer (layers built with `tar` + `flate2`/`zstd`),
 //! exports to the other image shapes, and the "real component or notice" gate.
-#![allow(dead_code, clippy::missing_panics_doc, clippy::print_stderr, clippy::format_push_string)]
+#![allow(
+    dead_code,
+    clippy::missing_panics_doc,
+    clippy::print_stderr,
+    clippy::format_push_string
+)]
 
 pub mod registry;
 
