@@ -17,11 +17,13 @@ pub mod engine;
 pub mod error;
 pub mod finding;
 pub mod format;
+pub mod hash;
 pub mod pickle;
 pub mod policy;
 pub mod proto;
 pub mod report;
 pub mod scanners;
+pub mod sign;
 pub mod signatures;
 pub mod walk;
 
