@@ -999,3 +999,127 @@ fn expect_both_fail_after_tampering(
         assert_eq!(ours(), Some(0), "modelgate rejects the restored model");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// parsers never panic on hostile input
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            prop_oneof![
+                Just("files".to_owned()),
+                Just("shards".to_owned()),
+                Just("sha256".to_owned()),
+                Just("blake3".to_owned()),
+                Just(sign::PREDICATE_TYPE.to_owned()),
+                Just("https://in-toto.io/Statement/v1".to_owned()),
+                "[a-z0-9:/._-]{0,12}",
+            ]
+            .prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let keys = prop_oneof![
+                Just("_type".to_owned()),
+                Just("subject".to_owned()),
+                Just("predicateType".to_owned()),
+                Just("predicate".to_owned()),
+                Just("serialization".to_owned()),
+                Just("resources".to_owned()),
+                Just("method".to_owned()),
+                Just("hash_type".to_owned()),
+                Just("shard_size".to_owned()),
+                Just("ignore_paths".to_owned()),
+                Just("name".to_owned()),
+                Just("digest".to_owned()),
+                Just("algorithm".to_owned()),
+                Just("sha256".to_owned()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(keys, inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn pem_parsers(text in ".{0,300}", der in prop::collection::vec(any::<u8>(), 0..200),
+                       label in prop_oneof![Just("PRIVATE KEY"), Just("EC PRIVATE KEY"), Just("PUBLIC KEY"), Just("X")]) {
+            let _ = PrivateKey::from_pem(&text);
+            let _ = PublicKey::from_pem(&text);
+            use base64::Engine as _;
+            let body = base64::engine::general_purpose::STANDARD.encode(&der);
+            let wrapped: Vec<String> = body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+            let pem = format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", wrapped.join("\n"));
+            let _ = PrivateKey::from_pem(&pem);
+            let _ = PublicKey::from_pem(&pem);
+        }
+
+        #[test]
+        fn bundle_parser_and_verifier(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let k = PublicKey::from_pem(&std::fs::read_to_string(testdata().join("p256.pub")).expect("pub")).expect("key");
+            if let Ok(b) = sign::Bundle::from_json(&bytes) {
+                let _ = b.verify(&k);
+            }
+        }
+
+        #[test]
+        fn structured_bundles(v in json_value(), sig in prop::collection::vec(any::<u8>(), 0..80)) {
+            use base64::Engine as _;
+            let e = base64::engine::general_purpose::STANDARD;
+            let payload = serde_json::to_vec(&v).expect("json");
+            let bundle = serde_json::json!({
+                "mediaType": sign::bundle::BUNDLE_MEDIA_TYPE,
+                "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
+                "dsseEnvelope": {"payload": e.encode(&payload), "payloadType": sign::bundle::INTOTO_PAYLOAD_TYPE,
+                                 "signatures": [{"sig": e.encode(&sig), "keyid": ""}]}
+            });
+            let k = PrivateKey::generate(KeyType::Ed25519).expect("key");
+            let b = sign::Bundle::from_json(&serde_json::to_vec(&bundle).expect("json")).expect("bundle");
+            prop_assert!(b.verify(&k.public_key()).is_err());
+            // The statement layer, as if the signature had verified.
+            if let Ok(st) = sign::bundle::parse_statement(&payload) {
+                let _ = sign::Manifest::from_statement(&st);
+            }
+            let _ = sign::manifest::Serialization::from_json(&v);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Validly signed but hostile statements go through the whole verifier without panicking,
+        /// and never verify a tree they do not describe.
+        #[test]
+        fn signed_hostile_statements(v in json_value(), ignore in prop::collection::vec("[./a-z]{0,8}", 0..4)) {
+            let dir = tempfile::tempdir().expect("tmp");
+            let m = dir.path().join("m");
+            std::fs::create_dir(&m).expect("mkdir");
+            std::fs::write(m.join("f"), b"content").expect("write");
+            let mut v = v;
+            if let Some(ser) = v.pointer_mut("/predicate/serialization") {
+                if let Some(o) = ser.as_object_mut() {
+                    o.insert("ignore_paths".into(), serde_json::json!(ignore));
+                }
+            }
+            let k = PrivateKey::generate(KeyType::Ed25519).expect("key");
+            let b = sign::Bundle::sign(&serde_json::to_vec(&v).expect("json"), &k);
+            let sig = dir.path().join("m.sig");
+            std::fs::write(&sig, b.to_json()).expect("write");
+            let opts = VerifyOptions { signature: Some(sig), ..VerifyOptions::default() };
+            let r = sign::verify_directory(&m, &k.public_key(), &opts, &no_progress);
+            prop_assert!(r.is_err(), "random statement verified: {v}");
+        }
+    }
+}
