@@ -1056,9 +1056,9 @@ mod never_panics {
         #[test]
         fn pem_parsers(text in ".{0,300}", der in prop::collection::vec(any::<u8>(), 0..200),
                        label in prop_oneof![Just("PRIVATE KEY"), Just("EC PRIVATE KEY"), Just("PUBLIC KEY"), Just("X")]) {
+            use base64::Engine as _;
             let _ = PrivateKey::from_pem(&text);
             let _ = PublicKey::from_pem(&text);
-            use base64::Engine as _;
             let body = base64::engine::general_purpose::STANDARD.encode(&der);
             let wrapped: Vec<String> = body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
             let pem = format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", wrapped.join("\n"));
