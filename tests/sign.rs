@@ -247,6 +247,28 @@ fn user_ignore_paths_are_recorded_and_honoured() {
     // The ignored file may change freely: the signature records that it is ignored.
     std::fs::write(m.join("notes.txt"), b"changed notes").expect("write");
     verify_model(&m, &k.public_key()).expect("ignored file is not checked");
+    // model_signing's convention (relative to the current directory) works too.
+    std::fs::write(m.join("more-notes.txt"), b"x").expect("write");
+    let kp = dir.path().join("k");
+    std::fs::write(&kp, k.to_pkcs8_pem().expect("pem").as_bytes()).expect("key");
+    modelgate()
+        .current_dir(dir.path())
+        .args([
+            "sign",
+            "model",
+            "-q",
+            "--key",
+            "k",
+            "--ignore",
+            "model/more-notes.txt",
+        ])
+        .assert()
+        .success();
+    let st = std::fs::read_to_string(m.join("model.sig")).expect("sig");
+    let b = sign::Bundle::from_json(st.as_bytes()).expect("bundle");
+    let payload = b.verify(&k.public_key()).expect("verify").payload;
+    let text = String::from_utf8(payload).expect("utf8");
+    assert!(text.contains("\"more-notes.txt\""), "{text}");
     // A path outside the model is refused.
     let bad = SignOptions {
         ignore: vec![PathBuf::from("../elsewhere")],

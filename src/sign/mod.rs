@@ -278,13 +278,23 @@ fn model_name(model: &Path) -> String {
     }
 }
 
-/// Adds user ignore paths: root-relative, or absolute/`./`-prefixed paths inside the root.
+/// Adds user ignore paths. A relative path names a path under the model root; when nothing exists
+/// there but the path exists relative to the current directory inside the root (model_signing's
+/// convention, e.g. `--ignore model/notes.txt`), that path is used. Absolute paths must lie inside
+/// the root.
 fn add_user_ignores(
     ignore: &mut IgnoreSet,
     root: &Path,
     user: &[PathBuf],
 ) -> Result<(), TreeError> {
     for p in user {
+        let cwd_relative = !p.is_absolute()
+            && root.is_dir()
+            && std::fs::symlink_metadata(root.join(p)).is_err()
+            && std::fs::symlink_metadata(p).is_ok();
+        if cwd_relative && ignore.add_fs_path(root, p) {
+            continue;
+        }
         if p.is_absolute() {
             if !ignore.add_fs_path(root, p) {
                 return Err(TreeError::IgnoreOutside(p.display().to_string()));
