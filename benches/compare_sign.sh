@@ -35,10 +35,22 @@ large_total=$(( SIZE_MB * 85 / 100 ))          # 85% in 4 large files
 small_total=$(( SIZE_MB - large_total ))       # 15% in small files of 256 KiB
 per_large=$(( large_total / 4 ))
 echo "creating ${SIZE_MB} MB in $model: 4 x ${per_large} MB + $(( small_total * 4 )) x 256 KiB"
+# Raw tensor dumps: a zero header then random bytes (random leading bytes would now and then
+# sniff as zlib or lzma and make the scan report an unreadable stream, refusing the signature).
 for i in 1 2 3 4; do
-    rand $(( per_large * 1024 * 1024 )) > "$model/shards/model-0000$i-of-00004.bin"
+    { head -c 4096 /dev/zero; rand $(( per_large * 1024 * 1024 - 4096 )); } \
+        > "$model/shards/model-0000$i-of-00004.bin"
 done
-rand $(( small_total * 1024 * 1024 )) | (cd "$model/small" && split -b 262144 -a 5 - part-)
+# Small files: a text header line, then bytes (tokenizer/vocabulary shards). Text that happens to
+# start like a zlib header ("80", "Hj", "Xf", ...) would be sniffed as zlib, so every file gets
+# the same harmless first line.
+python3 - "$model/small" $(( small_total * 4 )) <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(os.path.join(d, f"part-{i:05d}.dat"), "wb") as f:
+        f.write(b"# part %05d\n" % i + os.urandom(262144 - 13))
+PY
 # A tiny PyTorch-style archive, so the scan has something it reads (a tree of opaque blobs alone
 # is "nothing scanned" and refused).
 python3 - "$model/model.pt" <<'EOF'

@@ -40,7 +40,10 @@ fn bench_files(c: &mut Criterion) {
     let jobs: Vec<Job> = files.iter().map(|p| Job::file(p.clone())).collect();
     g.throughput(Throughput::Bytes(8 * 32 * MIB as u64));
     g.bench_function("eight-files-parallel-sha256", |b| {
-        b.iter(|| hash::hash_many(Algorithm::Sha256, &jobs, &|_| {}).expect("hash"));
+        b.iter(|| {
+            hash::hash_many(Algorithm::Sha256, &jobs, hash::default_threads(), &|_| {})
+                .expect("hash")
+        });
     });
     g.finish();
 }

@@ -13,7 +13,6 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
@@ -353,29 +352,77 @@ pub fn hash_file(alg: Algorithm, path: &Path) -> Result<Hashed, HashError> {
     hash_job(alg, &Job::file(path), &mut |_| {})
 }
 
-/// Hashes every job in parallel on the current rayon pool, largest first, and returns the results
-/// in the order of `jobs`. `progress` receives byte counts from all workers. Stops at the first
-/// error (other workers finish the file they are on).
+/// The default number of hashing threads: two per core, so that one thread's read (page-cache
+/// copy or disk wait) overlaps another's hashing.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .saturating_mul(2)
+}
+
+/// Hashes every job on `threads` worker threads and returns the results in the order of `jobs`.
+///
+/// Scheduling is longest-first from one shared queue: each worker takes the largest job not yet
+/// taken, so large files start first and spread over all workers, and small files fill the gaps
+/// (a work-stealing split of a sorted list would leave the large files on one thread). `progress`
+/// receives byte counts from all workers. The first error stops the others at their next job.
 pub fn hash_many(
     alg: Algorithm,
     jobs: &[Job],
+    threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<Hashed>, HashError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs.get(i).map_or(0, Job::weight)));
-    let results: Vec<(usize, Hashed)> = order
-        .par_iter()
-        .with_max_len(1)
-        .filter_map(|&i| jobs.get(i).map(|j| (i, j)))
-        .map(|(i, job)| hash_job(alg, job, &mut |n| progress(n)).map(|h| (i, h)))
-        .collect::<Result<_, _>>()?;
-    let mut out: Vec<Option<Hashed>> = vec![None; jobs.len()];
-    for (i, h) in results {
-        if let Some(slot) = out.get_mut(i) {
-            *slot = Some(h);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Mutex<Vec<Option<Hashed>>> = Mutex::new(vec![None; jobs.len()]);
+    let first_error: Mutex<Option<HashError>> = Mutex::new(None);
+    let worker = || {
+        while !failed.load(Ordering::Relaxed) {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some((i, job)) = order.get(k).and_then(|&i| jobs.get(i).map(|j| (i, j))) else {
+                break;
+            };
+            match hash_job(alg, job, &mut |n| progress(n)) {
+                Ok(h) => {
+                    if let Ok(mut s) = slots.lock() {
+                        if let Some(slot) = s.get_mut(i) {
+                            *slot = Some(h);
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    if let Ok(mut fe) = first_error.lock() {
+                        fe.get_or_insert(e);
+                    }
+                }
+            }
         }
+    };
+    let n = threads.clamp(1, jobs.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 1..n {
+            s.spawn(worker);
+        }
+        worker();
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
     }
-    Ok(out.into_iter().flatten().collect())
+    let slots = slots.into_inner().unwrap_or_default();
+    if slots.iter().any(Option::is_none) {
+        // Only reachable if a worker panicked; report rather than return a short list.
+        return Err(HashError::Io {
+            path: PathBuf::new(),
+            source: io::Error::other("a hashing worker stopped unexpectedly"),
+        });
+    }
+    Ok(slots.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -474,7 +521,7 @@ mod tests {
             want.push(Algorithm::Sha256.digest(&data));
             jobs.push(Job::file(p));
         }
-        let got = hash_many(Algorithm::Sha256, &jobs, &|_| {}).expect("hash");
+        let got = hash_many(Algorithm::Sha256, &jobs, 3, &|_| {}).expect("hash");
         let got: Vec<Vec<u8>> = got.into_iter().map(|h| h.digest).collect();
         assert_eq!(got, want);
     }

@@ -450,17 +450,6 @@ fn on_progress(pb: Option<&indicatif::ProgressBar>) -> impl Fn(sign::Progress) +
     }
 }
 
-fn with_jobs<T: Send>(jobs: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {
-    match jobs {
-        Some(n) => Ok(rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .context("thread pool")?
-            .install(f)),
-        None => Ok(f()),
-    }
-}
-
 fn sign_cmd(args: &SignArgs) -> Result<u8> {
     if std::fs::symlink_metadata(&args.path).is_err() {
         eprintln!(
@@ -485,12 +474,11 @@ fn sign_cmd(args: &SignArgs) -> Result<u8> {
         ignore_git_paths: !args.no_ignore_git_paths,
         fail_on: args.fail_on,
         scan_attestation: !args.no_scan_attestation,
+        threads: args.jobs,
     };
     let pb = progress_bar(args.quiet);
     let progress = on_progress(pb.as_ref());
-    let result = with_jobs(args.jobs, || {
-        sign::sign_directory(&engine, &args.path, &key, &opts, &progress)
-    })?;
+    let result = sign::sign_directory(&engine, &args.path, &key, &opts, &progress);
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
@@ -545,18 +533,11 @@ fn verify_cmd(args: &VerifyArgs) -> u8 {
         signature: args.signature.clone(),
         ignore: args.ignore.clone(),
         require_scan_attestation: args.require_scan,
+        threads: args.jobs,
     };
     let pb = progress_bar(args.quiet || args.json);
     let progress = on_progress(pb.as_ref());
-    let result = match with_jobs(args.jobs, || {
-        sign::verify_directory(&args.path, &key, &opts, &progress)
-    }) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("Verification failed: {e:#}");
-            return 1;
-        }
-    };
+    let result = sign::verify_directory(&args.path, &key, &opts, &progress);
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }

@@ -579,11 +579,13 @@ pub fn shard_ranges(len: u64, shard_size: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// Hashes the listed files into a manifest with `serialization`. `progress` receives byte counts.
+/// Hashes the listed files into a manifest with `serialization`, on `threads` threads.
+/// `progress` receives byte counts.
 pub fn build(
     model_name: &str,
     files: &[TreeFile],
     serialization: Serialization,
+    threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Manifest, ManifestError> {
     let mut jobs = Vec::new();
@@ -610,7 +612,7 @@ pub fn build(
             }
         }
     }
-    let digests = hash::hash_many(serialization.hash, &jobs, progress)?;
+    let digests = hash::hash_many(serialization.hash, &jobs, threads, progress)?;
     let algorithm = serialization.resource_algorithm();
     let resources = names
         .into_iter()

@@ -235,6 +235,8 @@ pub struct SignOptions {
     pub fail_on: Severity,
     /// Write the scan attestation beside the signature.
     pub scan_attestation: bool,
+    /// Hashing threads; default [`hash::default_threads`].
+    pub threads: Option<usize>,
 }
 
 impl Default for SignOptions {
@@ -245,6 +247,7 @@ impl Default for SignOptions {
             ignore_git_paths: true,
             fail_on: crate::policy::DEFAULT_FAIL_ON,
             scan_attestation: true,
+            threads: None,
         }
     }
 }
@@ -402,7 +405,8 @@ pub fn sign_directory(
         allow_symlinks: false,
         ignore_paths: ignore.to_strings(),
     };
-    let m = manifest::build(&model_name(model), &files, serialization, &|n| {
+    let threads = opts.threads.unwrap_or_else(hash::default_threads);
+    let m = manifest::build(&model_name(model), &files, serialization, threads, &|n| {
         progress(Progress::Hashed(n));
     })?;
     // Nothing may have changed between listing, scanning and hashing.
@@ -495,6 +499,8 @@ pub struct VerifyOptions {
     pub ignore: Vec<PathBuf>,
     /// Fail when the scan attestation is missing.
     pub require_scan_attestation: bool,
+    /// Hashing threads; default [`hash::default_threads`].
+    pub threads: Option<usize>,
 }
 
 /// What a successful verification established.
@@ -592,6 +598,7 @@ pub fn verify_directory(
         &expected.model_name,
         &files,
         expected.serialization.clone(),
+        opts.threads.unwrap_or_else(hash::default_threads),
         &|n| {
             progress(Progress::Hashed(n));
         },
