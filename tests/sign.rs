@@ -288,7 +288,12 @@ fn user_ignore_paths_are_recorded_and_honoured() {
 fn wrong_key() {
     let dir = tempfile::tempdir().expect("tmp");
     let m = approved_model(dir.path(), "model");
-    for kind in [KeyType::Ed25519, KeyType::P256] {
+    for kind in [
+        KeyType::Ed25519,
+        KeyType::P256,
+        KeyType::P384,
+        KeyType::P521,
+    ] {
         sign_model(&m, &key(kind));
         let e = verify_model(&m, &key(kind).public_key()).expect_err("wrong key");
         assert!(matches!(e, VerifyError::WrongKey { .. }), "{e}");
@@ -818,6 +823,27 @@ fn reference_bundles_verify_and_detect_tampering() {
         };
         assert_eq!(d.modified, ["weights.bin"], "{name}");
     }
+    // P-384: verifies with its key; the P-256 key is a key type mismatch only by curve, so it is
+    // reported as such.
+    let key384 = PublicKey::load(&testdata().join("p384.pub")).expect("p384 pub");
+    assert_eq!(key384.key_type(), KeyType::P384);
+    let opts = VerifyOptions {
+        signature: Some(testdata().join("signatures/p384-files-sha256.sig")),
+        ..VerifyOptions::default()
+    };
+    sign::verify_directory(&testdata().join("model"), &key384, &opts, &no_progress).expect("p384");
+    let e = sign::verify_directory(&testdata().join("model"), &key, &opts, &no_progress)
+        .expect_err("p256 key for a p384 signature");
+    assert!(
+        matches!(
+            e,
+            VerifyError::KeyTypeMismatch {
+                key: KeyType::P256,
+                signature: KeyType::P384
+            }
+        ),
+        "{e}"
+    );
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -873,6 +899,39 @@ fn model_signing_verifies_modelgate_p256_bundles() {
     assert!(ok && out.contains("Verification succeeded"), "{out}");
     assert!(!out.contains("WARNING"), "{out}");
     expect_both_fail_after_tampering(&m, &pub_key, &m.join("model.sig"), &verify);
+
+    // The other NIST curves model_signing accepts.
+    for kind in ["p384", "p521"] {
+        let k = dir.path().join(kind);
+        modelgate()
+            .args(["keygen", "--type", kind, "-o"])
+            .arg(&k)
+            .assert()
+            .success();
+        modelgate()
+            .args(["sign", "-q"])
+            .arg(&m)
+            .arg("--key")
+            .arg(&k)
+            .assert()
+            .success();
+        let (ok, out) = run_model_signing(
+            &ms,
+            &[
+                os("verify"),
+                os("key"),
+                m.as_os_str(),
+                os("--signature"),
+                m.join("model.sig").as_os_str(),
+                os("--public_key"),
+                dir.path().join(format!("{kind}.pub")).as_os_str(),
+            ],
+        );
+        assert!(
+            ok && out.contains("Verification succeeded"),
+            "{kind}: {out}"
+        );
+    }
 }
 
 #[test]

@@ -25,6 +25,8 @@ const MAX_KEY_FILE: u64 = 64 * 1024;
 const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 
 /// Names of algorithm and curve OIDs people commonly feed to signing tools, for error messages.
 fn oid_name(oid: &ObjectIdentifier) -> String {
@@ -46,6 +48,38 @@ fn oid_name(oid: &ObjectIdentifier) -> String {
         .map_or_else(|| format!("OID {s}"), |(_, n)| (*n).to_owned())
 }
 
+/// A fresh ECDSA signing key of curve crate `$c` from the OS RNG.
+macro_rules! generate_ec {
+    ($c:ident) => {{
+        use $c::elliptic_curve::Generate as _;
+        $c::ecdsa::SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
+            .map_err(|e| KeyError::Generate(e.to_string()))?
+    }};
+}
+
+/// Checks a DER ECDSA signature with key `$k` of curve crate `$c` (key type `$t`), naming the
+/// signature's own key type when it is shaped for another one.
+macro_rules! check_ec {
+    ($c:ident, $k:expr, $t:expr, $message:expr, $sig:expr) => {{
+        let (message, sig): (&[u8], &[u8]) = ($message, $sig);
+        match $c::ecdsa::Signature::from_der(sig) {
+            Ok(s) => {
+                if $c::ecdsa::signature::Verifier::verify($k, message, &s).is_ok() {
+                    SignatureCheck::Valid
+                } else {
+                    match signature_shape(sig) {
+                        Some(t) if t != $t => SignatureCheck::OtherKeyType(t),
+                        _ => SignatureCheck::Invalid,
+                    }
+                }
+            }
+            Err(_) => {
+                signature_shape(sig).map_or(SignatureCheck::Malformed, SignatureCheck::OtherKeyType)
+            }
+        }
+    }};
+}
+
 /// The supported key types.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum, Default,
@@ -57,6 +91,10 @@ pub enum KeyType {
     Ed25519,
     /// ECDSA on NIST P-256 with SHA-256: verifiable by `model_signing verify key`.
     P256,
+    /// ECDSA on NIST P-384 with SHA-384 (also accepted by model_signing).
+    P384,
+    /// ECDSA on NIST P-521 with SHA-512 (also accepted by model_signing).
+    P521,
 }
 
 impl KeyType {
@@ -64,6 +102,8 @@ impl KeyType {
         match self {
             KeyType::Ed25519 => "ed25519",
             KeyType::P256 => "p256",
+            KeyType::P384 => "p384",
+            KeyType::P521 => "p521",
         }
     }
 }
@@ -73,6 +113,8 @@ impl fmt::Display for KeyType {
         f.write_str(match self {
             KeyType::Ed25519 => "Ed25519",
             KeyType::P256 => "ECDSA P-256",
+            KeyType::P384 => "ECDSA P-384",
+            KeyType::P521 => "ECDSA P-521",
         })
     }
 }
@@ -171,6 +213,8 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, KeyError> {
 pub enum PrivateKey {
     Ed25519(Box<ed25519_dalek::SigningKey>),
     P256(Box<p256::ecdsa::SigningKey>),
+    P384(Box<p384::ecdsa::SigningKey>),
+    P521(Box<p521::ecdsa::SigningKey>),
 }
 
 impl fmt::Debug for PrivateKey {
@@ -196,12 +240,9 @@ impl PrivateKey {
             KeyType::Ed25519 => {
                 PrivateKey::Ed25519(Box::new(ed25519_dalek::SigningKey::generate(&mut rng)))
             }
-            KeyType::P256 => {
-                use p256::elliptic_curve::Generate as _;
-                let k = p256::ecdsa::SigningKey::try_generate_from_rng(&mut getrandom::SysRng)
-                    .map_err(|e| KeyError::Generate(e.to_string()))?;
-                PrivateKey::P256(Box::new(k))
-            }
+            KeyType::P256 => PrivateKey::P256(Box::new(generate_ec!(p256))),
+            KeyType::P384 => PrivateKey::P384(Box::new(generate_ec!(p384))),
+            KeyType::P521 => PrivateKey::P521(Box::new(generate_ec!(p521))),
         })
     }
 
@@ -245,51 +286,51 @@ impl PrivateKey {
                 .algorithm
                 .parameters_oid()
                 .map_err(|e| malformed("EC private key")(format!("no named curve: {e}")))?;
-            if curve != OID_P256 {
-                return Err(KeyError::Unsupported(oid_name(&curve)));
+            macro_rules! pkcs8_ec {
+                ($c:ident, $variant:ident, $what:literal) => {{
+                    let k =
+                        <$c::ecdsa::SigningKey as $c::pkcs8::DecodePrivateKey>::from_pkcs8_der(der)
+                            .map_err(|e| malformed($what)(e.to_string()))?;
+                    return Ok(PrivateKey::$variant(Box::new(k)));
+                }};
             }
-            let k = <p256::ecdsa::SigningKey as p256::pkcs8::DecodePrivateKey>::from_pkcs8_der(der)
-                .map_err(|e| malformed("P-256 private key")(e.to_string()))?;
-            return Ok(PrivateKey::P256(Box::new(k)));
+            if curve == OID_P256 {
+                pkcs8_ec!(p256, P256, "P-256 private key");
+            }
+            if curve == OID_P384 {
+                pkcs8_ec!(p384, P384, "P-384 private key");
+            }
+            if curve == OID_P521 {
+                pkcs8_ec!(p521, P521, "P-521 private key");
+            }
+            return Err(KeyError::Unsupported(oid_name(&curve)));
         }
         Err(KeyError::Unsupported(oid_name(&alg)))
     }
 
     fn from_sec1_der(der: &[u8]) -> Result<Self, KeyError> {
-        match p256::SecretKey::from_sec1_der(der) {
-            Ok(sk) => Ok(PrivateKey::P256(Box::new(p256::ecdsa::SigningKey::from(
-                sk,
-            )))),
-            Err(e) => {
-                // Name the curve when the key is a well-formed key on another curve: its
-                // `parameters [0]` hold the curve OID, DER-encoded.
-                let other = [
-                    (
-                        &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a][..],
-                        "1.3.132.0.10",
-                    ),
-                    (
-                        &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22][..],
-                        "1.3.132.0.34",
-                    ),
-                    (
-                        &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23][..],
-                        "1.3.132.0.35",
-                    ),
-                ];
-                for (bytes, oid) in other {
-                    if der.windows(bytes.len()).any(|w| w == bytes) {
-                        return Err(KeyError::Unsupported(oid_name(
-                            &ObjectIdentifier::new_unwrap(oid),
-                        )));
-                    }
-                }
-                Err(KeyError::Malformed {
-                    what: "SEC1 P-256 private key",
-                    detail: e.to_string(),
-                })
-            }
+        // The curve is in the key's `parameters [0]` (checked by each parser) and its length.
+        let p256_err = match p256::SecretKey::from_sec1_der(der) {
+            Ok(sk) => return Ok(PrivateKey::P256(Box::new(sk.into()))),
+            Err(e) => e,
+        };
+        if let Ok(sk) = p384::SecretKey::from_sec1_der(der) {
+            return Ok(PrivateKey::P384(Box::new(sk.into())));
         }
+        if let Ok(sk) = p521::SecretKey::from_sec1_der(der) {
+            return Ok(PrivateKey::P521(Box::new(sk.into())));
+        }
+        // Name the curve of a well-formed key on an unsupported curve (secp256k1 is the usual one).
+        let secp256k1 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+        if der.windows(secp256k1.len()).any(|w| w == secp256k1) {
+            return Err(KeyError::Unsupported(oid_name(
+                &ObjectIdentifier::new_unwrap("1.3.132.0.10"),
+            )));
+        }
+        Err(KeyError::Malformed {
+            what: "SEC1 EC private key",
+            detail: p256_err.to_string(),
+        })
     }
 
     /// Reads a PEM private key file.
@@ -301,6 +342,8 @@ impl PrivateKey {
         match self {
             PrivateKey::Ed25519(_) => KeyType::Ed25519,
             PrivateKey::P256(_) => KeyType::P256,
+            PrivateKey::P384(_) => KeyType::P384,
+            PrivateKey::P521(_) => KeyType::P521,
         }
     }
 
@@ -309,6 +352,8 @@ impl PrivateKey {
         match self {
             PrivateKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
             PrivateKey::P256(k) => PublicKey::P256(*k.verifying_key()),
+            PrivateKey::P384(k) => PublicKey::P384(*k.verifying_key()),
+            PrivateKey::P521(k) => PublicKey::P521(*k.verifying_key()),
         }
     }
 
@@ -319,11 +364,18 @@ impl PrivateKey {
             PrivateKey::P256(k) => {
                 p256::pkcs8::EncodePrivateKey::to_pkcs8_pem(&**k, LineEnding::LF)
             }
+            PrivateKey::P384(k) => {
+                p384::pkcs8::EncodePrivateKey::to_pkcs8_pem(&**k, LineEnding::LF)
+            }
+            PrivateKey::P521(k) => {
+                p521::pkcs8::EncodePrivateKey::to_pkcs8_pem(&**k, LineEnding::LF)
+            }
         }
         .map_err(|e| KeyError::Encode(e.to_string()))
     }
 
-    /// Signs `message`: Ed25519 → 64 raw bytes; P-256 → ECDSA-SHA256, ASN.1 DER.
+    /// Signs `message`: Ed25519 → 64 raw bytes; P-256/384/521 → ECDSA with SHA-256/384/512,
+    /// ASN.1 DER (the curve/hash pairs model_signing uses).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
             PrivateKey::Ed25519(k) => {
@@ -335,6 +387,16 @@ impl PrivateKey {
                     p256::ecdsa::signature::Signer::sign(&**k, message);
                 sig.to_der().as_bytes().to_vec()
             }
+            PrivateKey::P384(k) => {
+                let sig: p384::ecdsa::Signature =
+                    p384::ecdsa::signature::Signer::sign(&**k, message);
+                sig.to_der().as_bytes().to_vec()
+            }
+            PrivateKey::P521(k) => {
+                let sig: p521::ecdsa::Signature =
+                    p521::ecdsa::signature::Signer::sign(&**k, message);
+                sig.to_der().as_bytes().to_vec()
+            }
         }
     }
 }
@@ -344,6 +406,8 @@ impl PrivateKey {
 pub enum PublicKey {
     Ed25519(ed25519_dalek::VerifyingKey),
     P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
 }
 
 impl fmt::Debug for PublicKey {
@@ -368,8 +432,13 @@ pub enum SignatureCheck {
 /// The key type whose signature encoding `sig` has: 64 raw bytes for Ed25519, an ASN.1 DER
 /// `SEQUENCE { r, s }` for ECDSA.
 pub fn signature_shape(sig: &[u8]) -> Option<KeyType> {
+    // Smallest curve first: a DER signature parses for every curve whose order exceeds its values.
     if p256::ecdsa::Signature::from_der(sig).is_ok() {
         Some(KeyType::P256)
+    } else if p384::ecdsa::Signature::from_der(sig).is_ok() {
+        Some(KeyType::P384)
+    } else if p521::ecdsa::Signature::from_der(sig).is_ok() {
+        Some(KeyType::P521)
     } else if sig.len() == 64 {
         Some(KeyType::Ed25519)
     } else {
@@ -404,15 +473,25 @@ impl PublicKey {
                 .algorithm
                 .parameters_oid()
                 .map_err(|e| malformed("EC public key")(format!("no named curve: {e}")))?;
-            if curve != OID_P256 {
-                return Err(KeyError::Unsupported(oid_name(&curve)));
+            macro_rules! spki_ec {
+                ($c:ident, $variant:ident, $what:literal) => {{
+                    let k = <$c::ecdsa::VerifyingKey as $c::pkcs8::DecodePublicKey>::from_public_key_der(
+                        &b.der,
+                    )
+                    .map_err(|e| malformed($what)(e.to_string()))?;
+                    return Ok(PublicKey::$variant(k));
+                }};
             }
-            let k =
-                <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_der(
-                    &b.der,
-                )
-                .map_err(|e| malformed("P-256 public key")(e.to_string()))?;
-            return Ok(PublicKey::P256(k));
+            if curve == OID_P256 {
+                spki_ec!(p256, P256, "P-256 public key");
+            }
+            if curve == OID_P384 {
+                spki_ec!(p384, P384, "P-384 public key");
+            }
+            if curve == OID_P521 {
+                spki_ec!(p521, P521, "P-521 public key");
+            }
+            return Err(KeyError::Unsupported(oid_name(&curve)));
         }
         Err(KeyError::Unsupported(oid_name(&alg)))
     }
@@ -426,6 +505,8 @@ impl PublicKey {
         match self {
             PublicKey::Ed25519(_) => KeyType::Ed25519,
             PublicKey::P256(_) => KeyType::P256,
+            PublicKey::P384(_) => KeyType::P384,
+            PublicKey::P521(_) => KeyType::P521,
         }
     }
 
@@ -436,6 +517,12 @@ impl PublicKey {
             PublicKey::Ed25519(k) => k.to_public_key_pem(LineEnding::LF),
             PublicKey::P256(k) => {
                 p256::pkcs8::EncodePublicKey::to_public_key_pem(k, LineEnding::LF)
+            }
+            PublicKey::P384(k) => {
+                p384::pkcs8::EncodePublicKey::to_public_key_pem(k, LineEnding::LF)
+            }
+            PublicKey::P521(k) => {
+                p521::pkcs8::EncodePublicKey::to_public_key_pem(k, LineEnding::LF)
             }
         };
         // Encoding a valid in-memory key cannot fail; an empty string would only make the hint
@@ -465,16 +552,9 @@ impl PublicKey {
                     Err(_) => SignatureCheck::Invalid,
                 }
             }
-            PublicKey::P256(k) => {
-                let Ok(s) = p256::ecdsa::Signature::from_der(sig) else {
-                    return signature_shape(sig)
-                        .map_or(SignatureCheck::Malformed, SignatureCheck::OtherKeyType);
-                };
-                match p256::ecdsa::signature::Verifier::verify(k, message, &s) {
-                    Ok(()) => SignatureCheck::Valid,
-                    Err(_) => SignatureCheck::Invalid,
-                }
-            }
+            PublicKey::P256(k) => check_ec!(p256, k, KeyType::P256, message, sig),
+            PublicKey::P384(k) => check_ec!(p384, k, KeyType::P384, message, sig),
+            PublicKey::P521(k) => check_ec!(p521, k, KeyType::P521, message, sig),
         }
     }
 }
@@ -543,7 +623,12 @@ mod tests {
 
     #[test]
     fn round_trips_both_key_types() {
-        for kind in [KeyType::Ed25519, KeyType::P256] {
+        for kind in [
+            KeyType::Ed25519,
+            KeyType::P256,
+            KeyType::P384,
+            KeyType::P521,
+        ] {
             let k = PrivateKey::generate(kind).expect("generate");
             let pem = k.to_pkcs8_pem().expect("pem");
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));

@@ -543,6 +543,14 @@ impl Manifest {
                 })
                 .collect(),
         };
+        let mut names: Vec<&str> = m.resources.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w.first() == w.get(1)) {
+            return Err(VerifyError::Manifest(ManifestError::Malformed(format!(
+                "resource {:?} is listed twice",
+                w.first().copied().unwrap_or_default()
+            ))));
+        }
         let computed = m.root_digest().map_err(VerifyError::Manifest)?;
         if !computed.eq_ignore_ascii_case(&claimed) {
             return Err(VerifyError::Manifest(ManifestError::Inconsistent {

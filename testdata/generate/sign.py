@@ -76,6 +76,26 @@ def main() -> None:
                 h
             ).sign(model, sigs / f"{name}.sig")
 
+        # The same model signed with a P-384 key (model_signing hashes the PAE with SHA-384).
+        key384 = ec.generate_private_key(ec.SECP384R1())
+        key384_path = pathlib.Path(tmp) / "p384.pem"
+        key384_path.write_bytes(
+            key384.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        (ROOT / "p384.pub").write_bytes(
+            key384.public_key().public_bytes(
+                serialization.Encoding.PEM,
+                serialization.PublicFormat.SubjectPublicKeyInfo,
+            )
+        )
+        signing.Config().use_elliptic_key_signer(private_key=key384_path).sign(
+            model, sigs / "p384-files-sha256.sig"
+        )
+
     # A decoded copy of one payload, for people reading the fixtures.
     bundle = json.loads((sigs / "files-sha256.sig").read_text())
     payload = base64.b64decode(bundle["dsseEnvelope"]["payload"])
