@@ -9,12 +9,12 @@
 # Usage: benches/compare_sign.sh [SIZE_MB]        (default 3072)
 # Env:   MODELGATE=path/to/modelgate               (default: target/release/modelgate, built if missing)
 #        MODELGATE_MODEL_SIGNING=path/to/model_signing (default: `model_signing` on PATH; skipped if absent)
-#        REPEAT=N   runs per tool, best wall time reported (default 1)
+#        REPEAT=N   rounds (each runs every tool once, interleaved); best wall time reported (default 3)
 #        KEEP=1     keep the temporary directory
 set -euo pipefail
 
 SIZE_MB=${1:-3072}
-REPEAT=${REPEAT:-1}
+REPEAT=${REPEAT:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 MODELGATE=${MODELGATE:-${CARGO_TARGET_DIR:-$here/target}/release/modelgate}
 if [[ ! -x $MODELGATE ]]; then
@@ -69,34 +69,44 @@ find "$model" -type f -print0 | xargs -0 cat > /dev/null
 
 "$MODELGATE" keygen --type p256 -o "$work/key" --force > /dev/null 2>&1
 
-# best-of-REPEAT wall time (seconds) and that run's user+sys CPU seconds
-measure() {
+# One timed run: appends "wall cpu" to $work/times.<label>.
+run_once() {
     local label=$1; shift
-    local best_wall="" best_cpu=""
-    for _ in $(seq "$REPEAT"); do
-        local out
-        /usr/bin/time -o "$work/time" -f "%e %U %S" "$@" > /dev/null 2> "$work/err" || {
-            echo "$label failed:"; cat "$work/err"; return 1; }
-        out=$(tail -1 "$work/time")
-        local wall cpu
-        wall=$(echo "$out" | awk '{print $1}')
-        cpu=$(echo "$out" | awk '{printf "%.2f", $2 + $3}')
-        if [[ -z $best_wall ]] || awk "BEGIN{exit !($wall < $best_wall)}"; then
-            best_wall=$wall; best_cpu=$cpu
-        fi
-    done
-    printf '%-34s %8.2f s wall %8.2f s cpu\n' "$label" "$best_wall" "$best_cpu"
-    eval "T_${label//[^a-zA-Z0-9]/_}=$best_wall"
+    /usr/bin/time -o "$work/time" -f "%e %U %S" "$@" > /dev/null 2> "$work/err" || {
+        echo "$label failed:"; cat "$work/err"; exit 1; }
+    awk '{printf "%s %.2f\n", $1, $2 + $3}' "$work/time" >> "$work/times.$label"
 }
 
-echo
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
-measure "openssl_sequential" bash -c "find '$model' -type f -print0 | sort -z | xargs -0 openssl dgst -sha256"
-measure "modelgate_sign" "$MODELGATE" sign "$model" --key "$work/key" --signature "$work/mg.sig" -q
-measure "modelgate_verify" "$MODELGATE" verify "$model" --key "$work/key.pub" --signature "$work/mg.sig" -q
+labels=(openssl_sequential modelgate_sign modelgate_verify)
+# Sets CMD to the command line of tool $1.
+cmd() {
+    case $1 in
+        openssl_sequential) CMD=(bash -c "find '$model' -type f -print0 | sort -z | xargs -0 openssl dgst -sha256") ;;
+        modelgate_sign) CMD=("$MODELGATE" sign "$model" --key "$work/key" --signature "$work/mg.sig" -q) ;;
+        modelgate_verify) CMD=("$MODELGATE" verify "$model" --key "$work/key.pub" --signature "$work/mg.sig" -q) ;;
+        model_signing_sign) CMD=("$MS" sign key "$model" --private_key "$work/key" --signature "$work/ms.sig") ;;
+        model_signing_verify) CMD=("$MS" verify key "$model" --public_key "$work/key.pub" --signature "$work/ms.sig") ;;
+    esac
+}
 if [[ -n $MS && -x $MS ]]; then
-    measure "model_signing_sign" "$MS" sign key "$model" --private_key "$work/key" --signature "$work/ms.sig"
-    measure "model_signing_verify" "$MS" verify key "$model" --public_key "$work/key.pub" --signature "$work/ms.sig"
+    labels+=(model_signing_sign model_signing_verify)
+fi
+
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores; $REPEAT round(s), tools interleaved, best wall time kept"
+# Rounds interleave the tools, so a burst of load from other processes hits them alike.
+for _ in $(seq "$REPEAT"); do
+    for l in "${labels[@]}"; do
+        cmd "$l"
+        run_once "$l" "${CMD[@]}"
+    done
+done
+for l in "${labels[@]}"; do
+    read -r wall cpu < <(sort -n "$work/times.$l" | head -1)
+    printf '%-24s %8.2f s wall %8.2f s cpu (user+sys)\n' "$l" "$wall" "$cpu"
+    eval "T_$l=$wall"
+done
+if [[ -n $MS && -x $MS ]]; then
     # Cross-check: each tool accepts the other's signature.
     "$MS" verify key "$model" --public_key "$work/key.pub" --signature "$work/mg.sig" > /dev/null
     "$MODELGATE" verify "$model" --key "$work/key.pub" --signature "$work/ms.sig" -q > /dev/null
