@@ -45,8 +45,9 @@ pub use manifest::{Diff, IgnoreSet, Manifest, ManifestError, TreeError, PREDICAT
 /// Default signature file name inside a model directory.
 pub const DEFAULT_SIGNATURE_NAME: &str = "model.sig";
 
-/// Largest signature or attestation file read (a manifest of a million files is ~150 MB).
-pub const MAX_BUNDLE_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest signature or attestation file read. A manifest of a million files is ~200 MB of bundle;
+/// the cap bounds the memory a hostile bundle can make the verifier use (a few times its size).
+pub const MAX_BUNDLE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Where the signature goes by default: `DIR/model.sig` for a directory, `FILE.sig` for a file.
 pub fn default_signature_path(model: &Path) -> PathBuf {
