@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod finding;
 pub mod format;
+pub mod hash;
 pub mod image;
 pub mod packages;
 pub mod pickle;
@@ -24,6 +25,7 @@ pub mod policy;
 pub mod proto;
 pub mod report;
 pub mod scanners;
+pub mod sign;
 pub mod signatures;
 pub mod walk;
 

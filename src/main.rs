@@ -13,6 +13,7 @@ use modelgate::finding::Severity;
 use modelgate::image::{self, ImageOptions};
 use modelgate::packages::Allowlist;
 use modelgate::report::{modelscan, sarif, text};
+use modelgate::sign::{self, KeyType, PrivateKey, PublicKey};
 use modelgate::{codes, Engine, EngineOptions, Report, SignatureDb};
 
 /// Exit code for usage errors (modelscan's).
@@ -122,6 +123,88 @@ enum Command {
     Modelscan(ModelscanArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// Generate a signing key pair: NAME (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM).
+    Keygen(KeygenArgs),
+    /// Scan a model and, when approved, sign it (OpenSSF model-signing bundle).
+    Sign(SignArgs),
+    /// Verify a model against its signature (modelgate or model_signing bundles).
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Key type. Use p256 for signatures that `model_signing verify key` accepts.
+    #[arg(long = "type", value_enum, default_value = "ed25519")]
+    key_type: KeyType,
+    /// Private key path; the public key is written to NAME.pub.
+    #[arg(short = 'o', long = "output", value_name = "NAME")]
+    output: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// Model directory (or single file) to scan and sign.
+    path: PathBuf,
+    /// Private key (PEM: PKCS#8 Ed25519/P-256, or SEC1 P-256).
+    #[arg(long, short = 'k')]
+    key: PathBuf,
+    /// Signature file (default PATH/model.sig; FILE.sig for a single file).
+    #[arg(long, short = 's')]
+    signature: Option<PathBuf>,
+    /// Leave this path out of the signature (relative to PATH, or absolute inside it); repeatable.
+    #[arg(long = "ignore", value_name = "PATH")]
+    ignore: Vec<PathBuf>,
+    /// Also sign .git, .github, .gitattributes and .gitignore.
+    #[arg(long)]
+    no_ignore_git_paths: bool,
+    /// Refuse to sign when a finding at or above this severity exists.
+    #[arg(long, value_enum, default_value = "low")]
+    fail_on: Severity,
+    /// Treat imports that are neither allowed nor denied as high instead of medium.
+    #[arg(long)]
+    strict: bool,
+    /// Extra signature files (*.toml) that extend or override the built-in database.
+    #[arg(long, value_name = "DIR")]
+    signatures: Vec<PathBuf>,
+    /// Do not write the scan attestation (SIGNATURE.scan.json).
+    #[arg(long)]
+    no_scan_attestation: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Model directory (or single file) to verify.
+    path: PathBuf,
+    /// Public key (PEM SubjectPublicKeyInfo, e.g. NAME.pub).
+    #[arg(long, short = 'k')]
+    key: PathBuf,
+    /// Signature file (default PATH/model.sig; FILE.sig for a single file).
+    #[arg(long, short = 's')]
+    signature: Option<PathBuf>,
+    /// Leave this local path out (relative to PATH, or absolute inside it); repeatable.
+    #[arg(long = "ignore", value_name = "PATH")]
+    ignore: Vec<PathBuf>,
+    /// Fail unless a valid scan attestation (SIGNATURE.scan.json) accompanies the signature.
+    #[arg(long)]
+    require_scan: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -230,6 +313,9 @@ fn run(cli: Cli) -> Result<u8> {
             );
             Ok(0)
         }
+        Command::Keygen(args) => keygen(&args),
+        Command::Sign(args) => sign_cmd(&args),
+        Command::Verify(args) => Ok(verify_cmd(&args)),
     }
 }
 
@@ -513,4 +599,194 @@ fn modelscan_compat(args: &ModelscanScan) -> Result<u8> {
     }
     // modelscan's own precedence is 3 > 2 > 1; modelgate lets findings dominate (see README).
     Ok(report.exit_code(Severity::Low))
+}
+
+fn keygen(args: &KeygenArgs) -> Result<u8> {
+    let key = PrivateKey::generate(args.key_type)?;
+    let pub_path = sign::keys::write_key_pair(&key, &args.output, args.force)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!(
+        "wrote {} private key {} (mode 0600) and public key {}",
+        key.key_type(),
+        args.output.display(),
+        pub_path.display()
+    );
+    if args.key_type == KeyType::Ed25519 {
+        eprintln!("note: model_signing verifies ECDSA keys only; use --type p256 for signatures it must accept");
+    }
+    Ok(0)
+}
+
+/// A byte progress bar on stderr, shown only on a terminal.
+fn byte_progress_bar(quiet: bool) -> Option<indicatif::ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:9} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    Some(pb)
+}
+
+fn on_progress(pb: Option<&indicatif::ProgressBar>) -> impl Fn(sign::Progress) + Sync + '_ {
+    move |p| {
+        if let Some(pb) = pb {
+            match p {
+                sign::Progress::Scanning => pb.set_message("scanning"),
+                sign::Progress::Hashing { total_bytes } => {
+                    pb.set_message("hashing");
+                    pb.set_length(total_bytes);
+                }
+                sign::Progress::Hashed(n) => pb.inc(n),
+            }
+        }
+    }
+}
+
+fn sign_cmd(args: &SignArgs) -> Result<u8> {
+    if std::fs::symlink_metadata(&args.path).is_err() {
+        eprintln!(
+            "modelgate: no such file or directory: {}",
+            args.path.display()
+        );
+        return Ok(USAGE);
+    }
+    let key = PrivateKey::load(&args.key)?;
+    let db = load_db(&args.signatures)?;
+    let engine = Engine::new(
+        db,
+        EngineOptions {
+            strict: args.strict,
+            jobs: args.jobs,
+            ..EngineOptions::default()
+        },
+    )?;
+    let opts = sign::SignOptions {
+        signature: args.signature.clone(),
+        ignore: args.ignore.clone(),
+        ignore_git_paths: !args.no_ignore_git_paths,
+        fail_on: args.fail_on,
+        scan_attestation: !args.no_scan_attestation,
+        threads: args.jobs,
+    };
+    let pb = byte_progress_bar(args.quiet);
+    let progress = on_progress(pb.as_ref());
+    let result = sign::sign_directory(&engine, &args.path, &key, &opts, &progress);
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    match result {
+        Ok(signed) => {
+            println!(
+                "signed {} file(s), {} bytes, with {} key {}",
+                signed.manifest.resources.len(),
+                signed.bytes,
+                signed.key_type,
+                key.public_key().hint()
+            );
+            println!("signature: {}", signed.signature.display());
+            if let Some(p) = &signed.scan_attestation {
+                println!("scan attestation: {}", p.display());
+            }
+            if signed.key_type == KeyType::Ed25519 {
+                eprintln!("note: Ed25519 signatures verify with `modelgate verify`; model_signing accepts only ECDSA (P-256) signatures");
+            }
+            Ok(0)
+        }
+        Err(sign::SignError::Refused { reason, report }) => {
+            print!(
+                "{}",
+                text::render(
+                    &report,
+                    text::TextOptions {
+                        color: false,
+                        show_skipped: true
+                    }
+                )
+            );
+            eprintln!(
+                "modelgate: refusing to sign {}: {reason}; no signature written",
+                args.path.display()
+            );
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn verify_cmd(args: &VerifyArgs) -> u8 {
+    let key = match PublicKey::load(&args.key) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("Verification failed: {e}");
+            return 1;
+        }
+    };
+    let opts = sign::VerifyOptions {
+        signature: args.signature.clone(),
+        ignore: args.ignore.clone(),
+        require_scan_attestation: args.require_scan,
+        threads: args.jobs,
+    };
+    let pb = byte_progress_bar(args.quiet || args.json);
+    let progress = on_progress(pb.as_ref());
+    let result = sign::verify_directory(&args.path, &key, &opts, &progress);
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    match result {
+        Ok(v) => {
+            if args.json {
+                let out = serde_json::json!({
+                    "verified": true,
+                    "model": v.model_name,
+                    "key_type": v.key_type.as_str(),
+                    "files": v.files,
+                    "bytes": v.bytes,
+                    "hash": v.hash.name(),
+                    "subject_sha256": v.root_digest,
+                    "scan": v.scan,
+                });
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            } else {
+                println!(
+                    "Verification succeeded: {} file(s), {} bytes, {}, {} key",
+                    v.files, v.bytes, v.hash, v.key_type
+                );
+                if !v.hint_present {
+                    eprintln!(
+                        "warning: the signature does not name its key (older model_signing format)"
+                    );
+                }
+                match &v.scan {
+                    Some(s) => println!(
+                        "scan attestation: approved by {} {} at fail-on {} (signature database {}), {} scanned, {} skipped, {} finding(s) below the threshold, at {}",
+                        s.scanner.name,
+                        s.scanner.version,
+                        s.policy.fail_on,
+                        s.signature_database.version,
+                        s.summary.scanned,
+                        s.summary.skipped,
+                        s.summary.total_findings,
+                        s.scanned_at
+                    ),
+                    None => println!("scan attestation: none"),
+                }
+            }
+            0
+        }
+        Err(e) => {
+            if args.json {
+                let out = serde_json::json!({ "verified": false, "error": e.to_string() });
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            }
+            eprintln!("Verification failed: {e}");
+            1
+        }
+    }
 }

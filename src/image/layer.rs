@@ -390,10 +390,11 @@ fn hash_targets(
         if !wanted.contains(&norm) || !entry.header().entry_type().is_file() {
             continue;
         }
-        let mut h = Sha256::new();
         let size = entry.size();
-        io::copy(&mut (&mut entry).take(size), &mut h)?;
-        done.push((norm, h.finalize().into()));
+        done.push((
+            norm,
+            crate::hash::sha256_reader(&mut (&mut entry).take(size))?,
+        ));
     }
     for (p, d) in done {
         if let Some(vf) = view.files.get_mut(&p) {

@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::codes::Code;
 use crate::engine::Sink;
@@ -193,9 +192,7 @@ impl ViewFile {
         }
         let p = self.disk.as_ref()?;
         let mut f = std::fs::File::open(p).ok()?;
-        let mut h = Sha256::new();
-        std::io::copy(&mut f, &mut h).ok()?;
-        Some(h.finalize().into())
+        crate::hash::sha256_reader(&mut f).ok()
     }
 }
 
