@@ -493,7 +493,8 @@ mod tests {
             Format::PytorchLegacy
         );
         assert_eq!(sniff(b"\x93NUMPY\x01\x00", "a"), Format::Numpy);
-        assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "m.joblib"), Format::Zlib);
+        // zlib needs a head that really inflates: see zlib_tests.
+        assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "m.joblib"), Format::Unknown);
         assert_eq!(sniff(b"hello world", "README"), Format::Unknown);
         assert_eq!(
             sniff(b"\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.", "x"),
