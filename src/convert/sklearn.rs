@@ -39,6 +39,9 @@ pub const SUPPORTED: &[&str] = &[
     "Pipeline of these",
 ];
 
+/// The refusal reason for an sklearn class outside the allowlist.
+const UNSUPPORTED_ESTIMATOR: &str = "this estimator is not supported by the ONNX converter (supported: LinearRegression, Ridge, LogisticRegression, SGDClassifier (hinge, log_loss), DecisionTreeClassifier, DecisionTreeRegressor, RandomForestClassifier, RandomForestRegressor, GradientBoostingClassifier, GradientBoostingRegressor, StandardScaler, Pipeline of these)";
+
 const ESTIMATORS: &[(&str, &str)] = &[
     ("sklearn.linear_model._base", "LinearRegression"),
     ("sklearn.linear_model._ridge", "Ridge"),
@@ -116,7 +119,7 @@ pub fn admit(module: &str, name: &str) -> Admit {
         | ("numpy.random", "__RandomState_ctor")
         | ("numpy.random.mtrand", "RandomState") => Admit::Tolerate,
         (m, n) if m.starts_with("sklearn.") && crate::pickle::policy::is_class_name(n) => {
-            Admit::Refuse("this estimator is not supported by the ONNX converter")
+            Admit::Refuse(UNSUPPORTED_ESTIMATOR)
         }
         _ => Admit::Refuse(""),
     }

@@ -275,6 +275,10 @@ fn describe_into(v: &Value, out: &mut String, depth: u32, budget: usize) {
                 let _ = write!(out, "{} items", items.len());
             } else {
                 for (i, x) in items.iter().take(8).enumerate() {
+                    if out.len() > budget {
+                        out.push('…');
+                        break;
+                    }
                     if i > 0 {
                         out.push_str(", ");
                     }
@@ -293,6 +297,10 @@ fn describe_into(v: &Value, out: &mut String, depth: u32, budget: usize) {
                 let _ = write!(out, "{} items", d.len());
             } else {
                 for (i, (k, x)) in d.iter().take(8).enumerate() {
+                    if out.len() > budget {
+                        out.push('…');
+                        break;
+                    }
                     if i > 0 {
                         out.push_str(", ");
                     }
@@ -1188,7 +1196,7 @@ mod tests {
     #[test]
     fn builds_an_ordered_dict_of_tensors() {
         // OrderedDict() then SETITEMS {'a': 1, 'b': [True]}
-        let p = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00b]q\x02\x88aue.";
+        let p = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00b]q\x02\x88au.";
         let v = run(p).unwrap();
         let o = v.object().unwrap();
         assert_eq!(o.callee(), Some(("collections", "OrderedDict")));

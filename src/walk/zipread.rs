@@ -76,8 +76,10 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     let mut cd_offset = u64::from(le32(e, 16).ok_or_else(|| bad("short EOCD"))?);
     let comment_len = u64::from(le16(e, 20).unwrap_or(0));
     let mut cd_end = eocd_pos;
-    // Zip64: the locator sits right before the EOCD.
-    if (count == 0xffff || cd_size == 0xffff_ffff || cd_offset == 0xffff_ffff) && eocd_rel >= 20 {
+    // Zip64: the locator sits right before the EOCD. Checked whether or not the EOCD fields are
+    // saturated, as Python's zipfile does: PyTorch's writer (miniz) always emits zip64 records,
+    // and the directory then ends at the zip64 record, not at the EOCD.
+    if eocd_rel >= 20 {
         let loc = tail.get(eocd_rel - 20..eocd_rel).unwrap_or_default();
         if loc.get(..4) == Some(b"PK\x06\x07") {
             let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Independent check of a modelgate ONNX conversion (tests/convert.rs).
 
-usage: check_onnx.py MODEL.onnx EXPECTED.json NAME [--skl2onnx REFERENCE_PICKLE] [--zipmap]
+usage: check_onnx.py EXPECTED.json JOBS.json
+JOBS.json is a list of {"onnx", "name", "skl2onnx" (reference pickle, optional), "zipmap",
+"expect_ml" (list of ai.onnx.ml op types, optional)}. One Python process checks them all.
 
 1. onnx.checker.check_model(full_check=True);
 2. onnxruntime outputs on the recorded inputs equal sklearn's (labels exactly, probabilities,
    scores and values within 1e-5 relative);
 3. with --skl2onnx: the ai.onnx.ml operator types equal those of skl2onnx's graph for the same
    fitted model (zipmap off). The reference pickle is a fixture this project generated.
-Prints one JSON line; exits 1 on any mismatch.
+Prints a JSON list of results ({"onnx", "ok", "error"?, ...}); always exits 0 unless the jobs
+file itself is unreadable.
 """
 import json
 import sys
@@ -18,17 +21,18 @@ import onnx
 import onnxruntime as ort
 
 
+class Mismatch(Exception):
+    pass
+
+
 def fail(msg):
-    print(json.dumps({"ok": False, "error": msg}))
-    sys.exit(1)
+    raise Mismatch(msg)
 
 
-def main():
-    path, exp_path, name = sys.argv[1:4]
-    ref = sys.argv[sys.argv.index("--skl2onnx") + 1] if "--skl2onnx" in sys.argv else None
-    zipmap = "--zipmap" in sys.argv
-    with open(exp_path) as f:
-        allexp = json.load(f)
+def check(allexp, job):
+    path, name = job["onnx"], job["name"]
+    ref = job.get("skl2onnx")
+    zipmap = job.get("zipmap", False)
     exp = allexp["sklearn"][name]
     X = np.array(allexp["sklearn_inputs"], dtype=np.float32)
     model = onnx.load(path)
@@ -72,7 +76,25 @@ def main():
         report["skl2onnx_ops"] = [n.op_type for n in ref_model.graph.node]
         if ours != theirs:
             fail(f"ai.onnx.ml ops differ from skl2onnx: {ours} vs {theirs}")
-    print(json.dumps(report))
+    if "expect_ml" in job and ours != job["expect_ml"]:
+        fail(f"ai.onnx.ml ops {ours}, expected {job['expect_ml']}")
+    return report
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        allexp = json.load(f)
+    with open(sys.argv[2]) as f:
+        jobs = json.load(f)
+    results = []
+    for job in jobs:
+        try:
+            r = check(allexp, job)
+        except Exception as e:  # a mismatch or a checker/runtime error: both fail the test
+            r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        r["onnx"] = job["onnx"]
+        results.append(r)
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Independent check of a modelgate PyTorch/NumPy → safetensors conversion (tests/convert.rs).
 
-usage: check_torch.py SOURCE OUTPUT.safetensors
+usage: check_torch.py JOBS.json   (a list of [SOURCE, OUTPUT.safetensors] pairs)
 
 The source is read with Python's own pickle machinery restricted to stub callables (find_class
 never returns a real global; anything outside the torch rebuild set raises), storages are read
 from the zip records or the legacy trailer, and every tensor is rebuilt with numpy as_strided
 on the raw storage bytes. Every tensor in OUTPUT (read with the safetensors package; BF16/F8 as
 raw bytes) must equal it; aliases in __metadata__ must name an equal tensor; format and the
-source sha256 must be recorded. Prints one JSON line; exits 1 on any mismatch.
+source sha256 must be recorded. `.npy`/`.npz` sources are read with numpy.load
+(allow_pickle=False) instead. Prints a JSON list of results.
 """
 import hashlib
 import io
@@ -155,15 +156,43 @@ def read_output(path):
     return out, meta
 
 
-def main():
-    src, dst = sys.argv[1:3]
+class Mismatch(Exception):
+    pass
+
+
+def fail(msg):
+    raise Mismatch(msg)
+
+
+def check_numpy(src, dst):
+    got, meta = read_output(dst)
+    if meta.get("format") != "np":
+        fail(f"format {meta.get('format')}")
+    if src.endswith(".npz"):
+        with np.load(src, allow_pickle=False) as z:
+            want = {k: z[k] for k in z.files}
+    else:
+        import os
+        want = {os.path.splitext(os.path.basename(src))[0]: np.load(src, allow_pickle=False)}
+    for k, v in want.items():
+        h = got.get(k)
+        if h is None or h.shape != v.shape or not np.array_equal(h, v.astype(v.dtype.newbyteorder("<"))):
+            fail(f"{k} differs")
+    if set(got) != set(want):
+        fail(f"tensor names {sorted(got)} vs {sorted(want)}")
+    return {"ok": True, "tensors": len(want), "aliases": 0}
+
+
+def check(src, dst):
+    if src.endswith((".npy", ".npz")):
+        return check_numpy(src, dst)
     found, storages, order = read_source(src)
     got, meta = read_output(dst)
     if meta.get("format") != "pt":
-        raise SystemExit(json.dumps({"ok": False, "error": f"format {meta.get('format')}"}))
+        fail(f"format {meta.get('format')}")
     sha = hashlib.sha256(open(src, "rb").read()).hexdigest()
     if meta.get("source_sha256") != sha:
-        raise SystemExit(json.dumps({"ok": False, "error": "source_sha256 mismatch"}))
+        fail("source_sha256 mismatch")
     checked, aliases = 0, 0
     for name, t in found.items():
         want = materialise(t, storages, order)
@@ -173,14 +202,28 @@ def main():
             have = got[meta[name]]
             aliases += 1
         else:
-            raise SystemExit(json.dumps({"ok": False, "error": f"{name} missing from output"}))
+            fail(f"{name} missing from output")
         if have.shape != want.shape or have.tobytes() != want.astype(have.dtype).tobytes():
-            raise SystemExit(json.dumps({"ok": False, "error": f"{name} differs: {have} vs {want}"}))
+            fail(f"{name} differs: {have} vs {want}")
         checked += 1
     extra = set(got) - set(found)
     if extra:
-        raise SystemExit(json.dumps({"ok": False, "error": f"unexpected tensors {sorted(extra)}"}))
-    print(json.dumps({"ok": True, "tensors": checked, "aliases": aliases}))
+        fail(f"unexpected tensors {sorted(extra)}")
+    return {"ok": True, "tensors": checked, "aliases": aliases}
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        jobs = json.load(f)
+    results = []
+    for src, dst in jobs:
+        try:
+            r = check(src, dst)
+        except Exception as e:
+            r = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        r["source"] = src
+        results.append(r)
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
