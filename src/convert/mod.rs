@@ -168,37 +168,72 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// A writer that hashes and counts what passes through it.
+/// A writer that hashes and counts what passes through it. Hashing runs on a helper thread fed
+/// through a small bounded channel, so it overlaps the copy instead of adding to it.
 pub struct HashWriter<W> {
     inner: W,
-    hasher: Sha256,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<String>>,
+    pending: Vec<u8>,
     written: u64,
 }
 
+/// Bytes handed to the hashing thread at a time.
+const HASH_BATCH: usize = 4 << 20;
+
 impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let worker = std::thread::spawn(move || {
+            let mut h = Sha256::new();
+            for chunk in rx {
+                h.update(&chunk);
+            }
+            hex::encode(h.finalize())
+        });
         Self {
             inner,
-            hasher: Sha256::new(),
+            tx: Some(tx),
+            worker: Some(worker),
+            pending: Vec::with_capacity(HASH_BATCH),
             written: 0,
         }
     }
 
+    fn send_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(HASH_BATCH));
+        if let Some(tx) = &self.tx {
+            // The worker only stops when the sender is dropped; a send error cannot happen
+            // before `finish`, and would surface there as a wrong (never a missing) digest.
+            let _ = tx.send(chunk);
+        }
+    }
+
     /// `(inner writer, sha256 hex, bytes written)`.
-    pub fn finish(self) -> (W, String, u64) {
-        (
-            self.inner,
-            hex::encode(self.hasher.finalize()),
-            self.written,
-        )
+    pub fn finish(mut self) -> (W, String, u64) {
+        self.send_pending();
+        self.tx = None;
+        let digest = self
+            .worker
+            .take()
+            .and_then(|w| w.join().ok())
+            .unwrap_or_default();
+        (self.inner, digest, self.written)
     }
 }
 
 impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(buf.get(..n).unwrap_or_default());
+        let done = buf.get(..n).unwrap_or_default();
+        self.pending.extend_from_slice(done);
         self.written = self.written.saturating_add(n as u64);
+        if self.pending.len() >= HASH_BATCH {
+            self.send_pending();
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
