@@ -13,6 +13,7 @@
 
 pub mod artifact;
 pub mod codes;
+pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod finding;

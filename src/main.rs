@@ -119,6 +119,10 @@ enum Command {
     },
     /// Inventory the Python packages of images or directories and vet them against allowlists.
     Packages(PackagesArgs),
+    /// Convert a model to a safe format without executing it: PyTorch checkpoints and NumPy
+    /// arrays to safetensors, scikit-learn pickles/joblib files to ONNX. The input is scanned
+    /// first and refused when the scan has findings at or above --fail-on.
+    Convert(ConvertArgs),
     /// Drop-in replacement for the `modelscan` CLI (also used when invoked as `modelscan`).
     Modelscan(ModelscanArgs),
     /// Print shell completions.
@@ -225,6 +229,37 @@ struct PackagesArgs {
     fail_on: Severity,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ConvertTo {
+    Safetensors,
+    Onnx,
+}
+
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// The model file to convert.
+    input: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    to: ConvertTo,
+    /// Output file (default: the input with the target's extension).
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Refuse when the scan of the input has a finding at or above this severity.
+    #[arg(long, value_enum, default_value = "medium")]
+    fail_on: Severity,
+    /// Add a ZipMap to classifier graphs (outputs output_label and output_probability, as
+    /// skl2onnx does by default).
+    #[arg(long)]
+    zipmap: bool,
+    /// Extra signature files (*.toml) that extend or override the built-in database.
+    #[arg(long, value_name = "DIR")]
+    signatures: Vec<PathBuf>,
+    /// Print the conversion summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(clap::Args)]
 struct ModelscanArgs {
     #[command(subcommand)]
@@ -297,6 +332,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Packages(args) => packages_cmd(&args),
         Command::Explain { code } => Ok(explain(code.as_deref())),
         Command::Signatures { signatures, json } => list_signatures(&signatures, json),
+        Command::Convert(args) => convert(&args),
         Command::Modelscan(args) => {
             let scan = match args.sub {
                 Some(ModelscanSub::Scan(s)) => s,
@@ -540,6 +576,113 @@ fn list_signatures(dirs: &[PathBuf], json: bool) -> Result<u8> {
             e.name,
             e.reason
         );
+    }
+    Ok(0)
+}
+
+fn convert(args: &ConvertArgs) -> Result<u8> {
+    use modelgate::convert::{self as cv, ConvertError, ConvertOptions, Target};
+    if !args.input.is_file() {
+        eprintln!("modelgate: no such file: {}", args.input.display());
+        return Ok(USAGE);
+    }
+    let target = match args.to {
+        ConvertTo::Safetensors => Target::Safetensors,
+        ConvertTo::Onnx => Target::Onnx,
+    };
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| cv::default_output(&args.input, target));
+    if output.exists()
+        && std::fs::canonicalize(&output).ok() == std::fs::canonicalize(&args.input).ok()
+    {
+        eprintln!("modelgate: the output would overwrite the input");
+        return Ok(USAGE);
+    }
+    let db = load_db(&args.signatures)?;
+    let engine = Engine::new(db, EngineOptions::default())?;
+    // The source hash goes into the output's metadata; compute it while the scan runs.
+    let hasher = {
+        let input = args.input.clone();
+        std::thread::spawn(move || cv::sha256_file(&input))
+    };
+    let report = engine.scan_paths(std::slice::from_ref(&args.input))?;
+    let sha = hasher
+        .join()
+        .map_err(|_| anyhow::anyhow!("hashing thread panicked"))?
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    if !report.approved(args.fail_on) {
+        let text = text::render(&report, text::TextOptions::default());
+        eprint!("{text}");
+        eprintln!(
+            "modelgate: refused to convert {}: the scan did not approve it at --fail-on {}",
+            args.input.display(),
+            args.fail_on
+        );
+        return Ok(report.exit_code(args.fail_on).max(1));
+    }
+    let opts = ConvertOptions {
+        zipmap: args.zipmap,
+        source_sha256: Some(sha),
+    };
+    let summary = match cv::convert_to_path(&args.input, target, &output, &opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "modelgate: conversion of {} failed: {e}",
+                args.input.display()
+            );
+            if let ConvertError::Forbidden { module, name, .. } = &e {
+                for f in &report.findings {
+                    if f.global
+                        .as_ref()
+                        .is_some_and(|g| g.module == *module && g.name == *name)
+                    {
+                        eprintln!("  scan finding: [{}] {} {}", f.severity, f.code, f.message);
+                    }
+                }
+                return Ok(1);
+            }
+            return Ok(2);
+        }
+    };
+    // Scan what was written, as any artifact entering the organisation is scanned.
+    let after = engine.scan_paths(std::slice::from_ref(&output))?;
+    if !after.approved(args.fail_on) {
+        let _ = std::fs::remove_file(&output);
+        eprint!("{}", text::render(&after, text::TextOptions::default()));
+        eprintln!("modelgate: the converted output did not pass the scan; removed it");
+        return Ok(2);
+    }
+    if args.json {
+        let v = serde_json::json!({ "input": args.input, "output": output, "summary": summary });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    println!(
+        "converted {} ({}) -> {} ({} bytes)",
+        args.input.display(),
+        summary.input_kind,
+        output.display(),
+        summary.output_bytes
+    );
+    println!("source sha256 {}", summary.source_sha256);
+    println!("output sha256 {}", summary.output_sha256);
+    if !summary.tensors.is_empty() {
+        println!("tensors: {}", summary.tensors.len());
+    }
+    for (a, k) in &summary.aliases {
+        println!("alias: {a} -> {k} (shared storage; recorded in __metadata__)");
+    }
+    for s in &summary.skipped {
+        println!("not converted (not a tensor): {s}");
+    }
+    for p in &summary.placeholders {
+        println!("inert global kept as an opaque placeholder (never called): {p}");
+    }
+    for n in &summary.notes {
+        println!("note: {n}");
     }
     Ok(0)
 }

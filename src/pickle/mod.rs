@@ -17,6 +17,7 @@ pub mod ops;
 pub mod policy;
 pub mod reader;
 pub mod value;
+pub mod vm;
 pub mod walk;
 
 pub use ops::{Arg, Op, OpCode, Payload};

@@ -1,0 +1,500 @@
+//! NumPy `.npy` / `.npz` → safetensors. The header is parsed as the Python literal numpy writes;
+//! data is streamed from the file (stored members) or from the decompressed member. Object arrays
+//! (`|O`, a pickle inside) are refused.
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::artifact::Content;
+use crate::walk::read_central_directory;
+
+use super::ndarray::DType;
+use super::st::{self, Source, View};
+use super::{ConvertError, Summary};
+
+/// A parsed `.npy` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyHeader {
+    pub descr: String,
+    pub fortran: bool,
+    pub shape: Vec<u64>,
+    /// Offset of the data from the start of the `.npy` bytes.
+    pub data_offset: u64,
+}
+
+fn bad(m: impl Into<String>) -> ConvertError {
+    ConvertError::Malformed(format!("npy: {}", m.into()))
+}
+
+/// Parses the header at the start of `b` (at least the first 10 bytes plus the header).
+pub fn parse_header(b: &[u8]) -> Result<NpyHeader, ConvertError> {
+    if b.get(..6) != Some(b"\x93NUMPY") {
+        return Err(bad("no \\x93NUMPY magic"));
+    }
+    let major = *b.get(6).ok_or_else(|| bad("short header"))?;
+    let (hlen, start) = match major {
+        1 => (
+            usize::from(u16::from_le_bytes(
+                b.get(8..10)
+                    .ok_or_else(|| bad("short"))?
+                    .try_into()
+                    .map_err(|_| bad("short"))?,
+            )),
+            10usize,
+        ),
+        2 | 3 => (
+            u32::from_le_bytes(
+                b.get(8..12)
+                    .ok_or_else(|| bad("short"))?
+                    .try_into()
+                    .map_err(|_| bad("short"))?,
+            ) as usize,
+            12usize,
+        ),
+        v => return Err(bad(format!("format version {v}"))),
+    };
+    if hlen > 1 << 20 {
+        return Err(bad("header longer than 1 MiB"));
+    }
+    let end = start.saturating_add(hlen);
+    let text = b.get(start..end).ok_or_else(|| bad("truncated header"))?;
+    let text = std::str::from_utf8(text).map_err(|_| bad("header is not text"))?;
+    let mut p = Lit {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    let dict = p.value(0)?;
+    let Lit0::Dict(items) = dict else {
+        return Err(bad("header is not a dict"));
+    };
+    let mut descr = None;
+    let mut fortran = None;
+    let mut shape = None;
+    for (k, v) in items {
+        match (k.as_str(), v) {
+            ("descr", Lit0::Str(s)) => descr = Some(s),
+            ("descr", Lit0::Seq(_)) => {
+                return Err(ConvertError::Unsupported(
+                    "structured (record) arrays have no safetensors dtype".into(),
+                ))
+            }
+            ("fortran_order", Lit0::Bool(f)) => fortran = Some(f),
+            ("shape", Lit0::Seq(s)) => {
+                shape = Some(
+                    s.into_iter()
+                        .map(|x| match x {
+                            Lit0::Int(i) => u64::try_from(i).map_err(|_| bad("negative size")),
+                            _ => Err(bad("shape holds a non-integer")),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            (k, _) => return Err(bad(format!("unexpected header key {k:?}"))),
+        }
+    }
+    Ok(NpyHeader {
+        descr: descr.ok_or_else(|| bad("no descr"))?,
+        fortran: fortran.ok_or_else(|| bad("no fortran_order"))?,
+        shape: shape.ok_or_else(|| bad("no shape"))?,
+        data_offset: end as u64,
+    })
+}
+
+enum Lit0 {
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    Seq(Vec<Lit0>),
+    Dict(Vec<(String, Lit0)>),
+    None,
+}
+
+/// A tiny parser for the Python literals numpy writes in headers.
+struct Lit<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Lit<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+            self.i = self.i.saturating_add(1);
+        }
+    }
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.s.get(self.i).copied()
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i = self.i.saturating_add(1);
+            true
+        } else {
+            false
+        }
+    }
+    fn value(&mut self, depth: u32) -> Result<Lit0, ConvertError> {
+        if depth > 16 {
+            return Err(bad("header nested too deeply"));
+        }
+        match self.peek().ok_or_else(|| bad("header ends early"))? {
+            b'{' => {
+                self.i = self.i.saturating_add(1);
+                let mut items = Vec::new();
+                loop {
+                    if self.eat(b'}') {
+                        break;
+                    }
+                    let Lit0::Str(k) = self.value(depth.saturating_add(1))? else {
+                        return Err(bad("dict key is not a string"));
+                    };
+                    if !self.eat(b':') {
+                        return Err(bad("expected ':'"));
+                    }
+                    let v = self.value(depth.saturating_add(1))?;
+                    items.push((k, v));
+                    if !self.eat(b',') {
+                        if self.eat(b'}') {
+                            break;
+                        }
+                        return Err(bad("expected ',' or '}'"));
+                    }
+                }
+                Ok(Lit0::Dict(items))
+            }
+            open @ (b'(' | b'[') => {
+                let close = if open == b'(' { b')' } else { b']' };
+                self.i = self.i.saturating_add(1);
+                let mut items = Vec::new();
+                loop {
+                    if self.eat(close) {
+                        break;
+                    }
+                    items.push(self.value(depth.saturating_add(1))?);
+                    if !self.eat(b',') {
+                        if self.eat(close) {
+                            break;
+                        }
+                        return Err(bad("expected ',' in a sequence"));
+                    }
+                }
+                Ok(Lit0::Seq(items))
+            }
+            q @ (b'\'' | b'"') => {
+                self.i = self.i.saturating_add(1);
+                let start = self.i;
+                while self.s.get(self.i).is_some_and(|&c| c != q) {
+                    self.i = self.i.saturating_add(1);
+                }
+                let s = self
+                    .s
+                    .get(start..self.i)
+                    .ok_or_else(|| bad("unterminated string"))?;
+                if self.s.get(self.i).is_none() {
+                    return Err(bad("unterminated string"));
+                }
+                self.i = self.i.saturating_add(1);
+                Ok(Lit0::Str(String::from_utf8_lossy(s).into_owned()))
+            }
+            _ => {
+                let start = self.i;
+                while self
+                    .s
+                    .get(self.i)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+                {
+                    self.i = self.i.saturating_add(1);
+                }
+                let w = std::str::from_utf8(self.s.get(start..self.i).unwrap_or_default())
+                    .unwrap_or_default();
+                match w {
+                    "True" => Ok(Lit0::Bool(true)),
+                    "False" => Ok(Lit0::Bool(false)),
+                    "None" => Ok(Lit0::None),
+                    _ => {
+                        let w = w.trim_end_matches('L');
+                        w.parse::<i64>()
+                            .map(Lit0::Int)
+                            .map_err(|_| bad(format!("unexpected token {w:?}")))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// numpy dtype → (safetensors dtype, element size, big-endian).
+pub fn st_dtype(descr: &str) -> Result<(&'static str, usize, bool), ConvertError> {
+    let dt = DType::parse(descr)
+        .ok_or_else(|| ConvertError::Unsupported(format!("numpy dtype {descr:?}")))?;
+    if dt.is_object() {
+        return Err(ConvertError::Unsupported(
+            "object arrays hold a pickle, which is refused; save numeric arrays (allow_pickle=False)".into(),
+        ));
+    }
+    let name = match (dt.kind, dt.size) {
+        ('f', 8) => "F64",
+        ('f', 4) => "F32",
+        ('f', 2) => "F16",
+        ('i', 8) => "I64",
+        ('i', 4) => "I32",
+        ('i', 2) => "I16",
+        ('i', 1) => "I8",
+        ('u', 8) => "U64",
+        ('u', 4) => "U32",
+        ('u', 2) => "U16",
+        ('u', 1) => "U8",
+        ('b', 1) => "BOOL",
+        ('c', 8) => "C64",
+        _ => {
+            return Err(ConvertError::Unsupported(format!(
+                "numpy dtype {descr:?} has no safetensors equivalent"
+            )))
+        }
+    };
+    Ok((name, dt.size, dt.big_endian))
+}
+
+fn tensor_for(
+    name: String,
+    h: &NpyHeader,
+    storage_start: u64,
+    storage_len: u64,
+    memory: Option<Arc<Vec<u8>>>,
+) -> Result<st::Tensor, ConvertError> {
+    let (dtype, elem, big) = st_dtype(&h.descr)?;
+    let numel = h
+        .shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad("element count overflows"))?;
+    let need = numel
+        .checked_mul(elem as u64)
+        .ok_or_else(|| bad("size overflows"))?;
+    if storage_len < need {
+        return Err(bad(format!(
+            "{name}: {storage_len} data bytes for shape {:?} of {descr} (need {need}; truncated)",
+            h.shape,
+            descr = h.descr
+        )));
+    }
+    let strides = if h.fortran {
+        let mut s = Vec::with_capacity(h.shape.len());
+        let mut acc = 1u64;
+        for &d in &h.shape {
+            s.push(acc);
+            acc = acc.saturating_mul(d.max(1));
+        }
+        s
+    } else {
+        View::contiguous_strides(&h.shape)
+    };
+    let view = View {
+        storage_start,
+        storage_len: need,
+        elem,
+        offset: 0,
+        shape: h.shape.clone(),
+        strides,
+        swap: big,
+    };
+    let source = match memory {
+        Some(bytes) if view.is_contiguous() && !big => {
+            let data = bytes
+                .get(usize::try_from(storage_start).unwrap_or(usize::MAX)..)
+                .and_then(|b| b.get(..usize::try_from(need).unwrap_or(usize::MAX)))
+                .ok_or_else(|| bad("member data out of range"))?;
+            Source::Memory(Arc::new(data.to_vec()))
+        }
+        Some(bytes) => {
+            // Gather through a temporary in-memory "file" is not possible; do it here.
+            let data = gather_memory(&bytes, &view)?;
+            Source::Memory(Arc::new(data))
+        }
+        None => Source::File(view),
+    };
+    Ok(st::Tensor {
+        name,
+        dtype,
+        shape: h.shape.clone(),
+        elem,
+        source,
+    })
+}
+
+fn gather_memory(bytes: &[u8], v: &View) -> Result<Vec<u8>, ConvertError> {
+    v.check("array")?;
+    let base = usize::try_from(v.storage_start).unwrap_or(usize::MAX);
+    let n = usize::try_from(v.numel()).map_err(|_| bad("too large"))?;
+    let mut out = Vec::with_capacity(n.saturating_mul(v.elem));
+    let rank = v.shape.len();
+    let mut idx = vec![0u64; rank];
+    for _ in 0..n {
+        let mut off = 0u64;
+        for (&i, &s) in idx.iter().zip(&v.strides) {
+            off = off.saturating_add(i.saturating_mul(s));
+        }
+        let at = base.saturating_add(
+            usize::try_from(off)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(v.elem),
+        );
+        let el = bytes
+            .get(at..at.saturating_add(v.elem))
+            .ok_or_else(|| bad("element out of range"))?;
+        let pos = out.len();
+        out.extend_from_slice(el);
+        if v.swap {
+            if let Some(e) = out.get_mut(pos..) {
+                e.reverse();
+            }
+        }
+        for k in (0..rank).rev() {
+            let (Some(slot), Some(&d)) = (idx.get_mut(k), v.shape.get(k)) else {
+                break;
+            };
+            *slot = slot.saturating_add(1);
+            if *slot < d {
+                break;
+            }
+            *slot = 0;
+        }
+    }
+    Ok(out)
+}
+
+fn finish<W: Write>(
+    src: Option<&File>,
+    tensors: Vec<st::Tensor>,
+    sha: &str,
+    kind: &str,
+    out: &mut W,
+) -> Result<Summary, ConvertError> {
+    let mut meta = BTreeMap::new();
+    meta.insert("format".to_owned(), "np".to_owned());
+    meta.insert("source_sha256".to_owned(), sha.to_owned());
+    let mut summary = Summary {
+        input_kind: kind.to_owned(),
+        ..Summary::default()
+    };
+    summary.tensors = st::write(out, src, tensors, &meta)?;
+    Ok(summary)
+}
+
+/// Converts one `.npy` file; the tensor is named after the file stem.
+pub fn convert_npy<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summary, ConvertError> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut head = Vec::new();
+    (&file).take(1 << 20).read_to_end(&mut head)?;
+    let h = parse_header(&head)?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| "array".to_owned(), |s| s.to_string_lossy().into_owned());
+    let t = tensor_for(
+        name,
+        &h,
+        h.data_offset,
+        len.saturating_sub(h.data_offset),
+        None,
+    )?;
+    finish(Some(&file), vec![t], sha, "npy", out)
+}
+
+/// Converts an `.npz` archive; each `<name>.npy` member becomes tensor `<name>`.
+pub fn convert_npz<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summary, ConvertError> {
+    let content = Content::file(path.to_path_buf())?;
+    let index =
+        read_central_directory(&content).map_err(|e| ConvertError::Malformed(e.to_string()))?;
+    let file = File::open(path)?;
+    let mut tensors = Vec::new();
+    for e in &index.entries {
+        if e.is_dir {
+            continue;
+        }
+        let Some(name) = e.name.strip_suffix(".npy") else {
+            return Err(ConvertError::Unsupported(format!(
+                "npz member {} is not an .npy array",
+                e.name
+            )));
+        };
+        let start = e
+            .data_start
+            .ok_or_else(|| bad(format!("{}: local header missing", e.name)))?;
+        match e.method {
+            0 => {
+                let head =
+                    crate::walk::read_range(&content, start, e.compressed_size.min(1 << 20))?;
+                let h = parse_header(&head)?;
+                let data_len = e.compressed_size.saturating_sub(h.data_offset);
+                tensors.push(tensor_for(
+                    name.to_owned(),
+                    &h,
+                    start.saturating_add(h.data_offset),
+                    data_len,
+                    None,
+                )?);
+            }
+            8 => {
+                let raw = crate::walk::read_range(&content, start, e.compressed_size)?;
+                let limit = e.uncompressed_size.min(1 << 34);
+                let bytes = super::decompress(
+                    crate::format::Format::Pickle,
+                    flate2::read::DeflateDecoder::new(&raw[..]),
+                    limit,
+                )?;
+                let h = parse_header(&bytes)?;
+                let data_len = (bytes.len() as u64).saturating_sub(h.data_offset);
+                let off = h.data_offset;
+                tensors.push(tensor_for(
+                    name.to_owned(),
+                    &h,
+                    off,
+                    data_len,
+                    Some(Arc::new(bytes)),
+                )?);
+            }
+            m => {
+                return Err(ConvertError::Unsupported(format!(
+                    "npz member {}: compression method {m}",
+                    e.name
+                )))
+            }
+        }
+    }
+    if tensors.is_empty() {
+        return Err(ConvertError::Unsupported(
+            "the npz archive holds no arrays".into(),
+        ));
+    }
+    finish(Some(&file), tensors, sha, "npz", out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_numpy_headers() {
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        let h = b"{'descr': '<f4', 'fortran_order': True, 'shape': (3, 4), }          \n";
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        b.extend_from_slice(h);
+        let p = parse_header(&b).unwrap();
+        assert_eq!(p.descr, "<f4");
+        assert!(p.fortran);
+        assert_eq!(p.shape, vec![3, 4]);
+        assert_eq!(p.data_offset, 10 + h.len() as u64);
+        assert!(st_dtype("|O").is_err());
+        assert_eq!(st_dtype(">i2").unwrap(), ("I16", 2, true));
+    }
+}
