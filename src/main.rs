@@ -258,6 +258,10 @@ struct ConvertArgs {
     /// Print the conversion summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Sign the converted file with this private key (OpenSSF model-signing bundle written to
+    /// OUTPUT.sig, plus the scan attestation), after it has been scanned and approved.
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -600,6 +604,13 @@ fn convert(args: &ConvertArgs) -> Result<u8> {
         eprintln!("modelgate: the output would overwrite the input");
         return Ok(USAGE);
     }
+    // Load the signing key first: a bad key must fail before any work is done.
+    let signing_key = match &args.sign {
+        Some(path) => Some(
+            sign::PrivateKey::load(path).with_context(|| format!("loading {}", path.display()))?,
+        ),
+        None => None,
+    };
     let db = load_db(&args.signatures)?;
     let engine = Engine::new(db, EngineOptions::default())?;
     // The source hash goes into the output's metadata; compute it while the scan runs.
@@ -655,8 +666,33 @@ fn convert(args: &ConvertArgs) -> Result<u8> {
         eprintln!("modelgate: the converted output did not pass the scan; removed it");
         return Ok(2);
     }
+    let signed = match &signing_key {
+        Some(key) => {
+            let opts = sign::SignOptions {
+                fail_on: args.fail_on,
+                ..sign::SignOptions::default()
+            };
+            match sign::sign_directory(&engine, &output, key, &opts, &|_| {}) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    // The artifact is fine; only the signature failed. Keep the output, say so.
+                    eprintln!(
+                        "modelgate: converted {} but signing failed: {e}",
+                        output.display()
+                    );
+                    return Ok(2);
+                }
+            }
+        }
+        None => None,
+    };
     if args.json {
-        let v = serde_json::json!({ "input": args.input, "output": output, "summary": summary });
+        let v = serde_json::json!({
+            "input": args.input,
+            "output": output,
+            "summary": summary,
+            "signature": signed.as_ref().map(|s| &s.signature),
+        });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
@@ -669,6 +705,9 @@ fn convert(args: &ConvertArgs) -> Result<u8> {
     );
     println!("source sha256 {}", summary.source_sha256);
     println!("output sha256 {}", summary.output_sha256);
+    if let Some(s) = &signed {
+        println!("signed: {} ({})", s.signature.display(), s.key_type);
+    }
     if !summary.tensors.is_empty() {
         println!("tensors: {}", summary.tensors.len());
     }

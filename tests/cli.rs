@@ -345,3 +345,69 @@ fn completions_are_generated() {
         .success()
         .stdout(predicate::str::contains("modelgate"));
 }
+
+#[test]
+fn convert_sign_verify_round_trip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("key");
+    modelgate()
+        .args(["keygen", "--type", "p256", "-o"])
+        .arg(&key)
+        .assert()
+        .success();
+    let out = dir.path().join("arrays.safetensors");
+    modelgate()
+        .args(["convert", "--to", "safetensors"])
+        .arg(common::testdata("convert/benign/arrays.npz"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--sign")
+        .arg(&key)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("signed:"));
+    let sig = dir.path().join("arrays.safetensors.sig");
+    assert!(sig.is_file(), "signature written next to the output");
+    let pubkey = dir.path().join("key.pub");
+    modelgate()
+        .arg("verify")
+        .arg(&out)
+        .arg("--key")
+        .arg(&pubkey)
+        .assert()
+        .success();
+    // Any change to the converted file breaks the signature.
+    let mut bytes = std::fs::read(&out).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&out, bytes).expect("write");
+    modelgate()
+        .arg("verify")
+        .arg(&out)
+        .arg("--key")
+        .arg(&pubkey)
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn convert_refuses_a_malicious_input_and_signs_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let key = dir.path().join("key");
+    modelgate()
+        .args(["keygen", "-o"])
+        .arg(&key)
+        .assert()
+        .success();
+    let out = dir.path().join("evil.safetensors");
+    modelgate()
+        .args(["convert", "--to", "safetensors"])
+        .arg(common::testdata("archives/malicious/nested.zip"))
+        .arg("-o")
+        .arg(&out)
+        .arg("--sign")
+        .arg(&key)
+        .assert()
+        .code(1);
+    assert!(!out.exists() && !dir.path().join("evil.safetensors.sig").exists());
+}
