@@ -63,7 +63,11 @@ pub fn to_value(r: &Report, input_path: &str, show_skipped: bool, timestamp: &st
             continue;
         };
         let (module, operator) = if let Some(g) = &f.global {
-            (g.module.clone(), g.name.clone())
+            // modelscan reports names as the pickle spells them (`__builtin__`, not `builtins`).
+            match f.evidence.get("as-written").and_then(|w| w.split_once(':')) {
+                Some((m, n)) => (m.to_owned(), n.to_owned()),
+                None => (g.module.clone(), g.name.clone()),
+            }
         } else {
             let (scanner, hazard) = f.code.split_once('/').unwrap_or((&f.code, ""));
             (

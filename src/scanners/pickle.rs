@@ -793,7 +793,8 @@ fn global_finding(g: &GlobalUse, a: &Artifact, cx: &ScanContext<'_>) -> Option<F
         f = f.evidence("call-sites", sites.join(" "));
     }
     if g.raw_module != g.module || g.raw_name != g.name {
-        f = f.evidence("as-written", format!("{}.{}", g.raw_module, g.raw_name));
+        // `module:name` — unambiguous even for dotted names (`pathlib:os.system`).
+        f = f.evidence("as-written", format!("{}:{}", g.raw_module, g.raw_name));
     }
     if let Some(r) = &g.resolved_as {
         f = f.evidence("resolves-to", r.clone());
