@@ -1,3 +1,8 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 //! A lenient zip reader that mirrors PyTorch's `PyTorchStreamReader` (miniz): it trusts the
 //! central directory, finds each member's data through its local header, ignores CRCs and flag
 //! bits while reading, and reports every inconsistency as a finding instead of stopping.
@@ -44,13 +49,19 @@ pub struct ZipIndex {
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn bad(msg: impl Into<String>) -> ScanError {
@@ -62,14 +73,14 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     let len = content.len();
     let mut r = content.open()?;
     let tail_len = len.min(65_557 + 22);
-    r.seek(SeekFrom::Start(len - tail_len))?;
+    r.seek(SeekFrom::Start(len.saturating_sub(tail_len)))?;
     let mut tail = Vec::with_capacity(tail_len as usize);
     r.by_ref().take(tail_len).read_to_end(&mut tail)?;
     let eocd_rel = (0..tail.len().saturating_sub(21))
         .rev()
-        .find(|&i| tail.get(i..i + 4) == Some(b"PK\x05\x06"))
+        .find(|&i| tail.get(i..i.saturating_add(4)) == Some(b"PK\x05\x06"))
         .ok_or_else(|| bad("no end-of-central-directory record"))?;
-    let eocd_pos = len - tail_len + eocd_rel as u64;
+    let eocd_pos = len.saturating_sub(tail_len).saturating_add(eocd_rel as u64);
     let e = tail.get(eocd_rel..).unwrap_or_default();
     let mut count = u64::from(le16(e, 10).ok_or_else(|| bad("short EOCD"))?);
     let mut cd_size = u64::from(le32(e, 12).ok_or_else(|| bad("short EOCD"))?);
@@ -80,7 +91,9 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     // zip64 end records even when no field overflows, so look for the locator unconditionally:
     // the central directory then ends at the zip64 record, not at the EOCD.
     if eocd_rel >= 20 {
-        let loc = tail.get(eocd_rel - 20..eocd_rel).unwrap_or_default();
+        let loc = tail
+            .get(eocd_rel.saturating_sub(20)..eocd_rel)
+            .unwrap_or_default();
         if loc.get(..4) == Some(b"PK\x06\x07") {
             let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;
             // The record is where the locator says, or (with prepended bytes) right before it.
@@ -111,8 +124,9 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     let mut entries = Vec::new();
     let mut local_offsets = Vec::new();
     let mut p = 0usize;
-    while p + 46 <= cd.len() && entries.len() as u64 <= count.max(1).saturating_mul(2) {
-        if cd.get(p..p + 4) != Some(b"PK\x01\x02") {
+    while p.saturating_add(46) <= cd.len() && entries.len() as u64 <= count.max(1).saturating_mul(2)
+    {
+        if cd.get(p..p.saturating_add(4)) != Some(b"PK\x01\x02") {
             break;
         }
         let h = cd.get(p..).unwrap_or_default();
@@ -131,27 +145,29 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
             .get(46..46 + nlen)
             .ok_or_else(|| bad("truncated central directory name"))?;
         let name = String::from_utf8_lossy(name_bytes).into_owned();
-        let extra = h.get(46 + nlen..46 + nlen + xlen).unwrap_or_default();
+        let extra = h
+            .get(nlen.saturating_add(46)..nlen.saturating_add(46).saturating_add(xlen))
+            .unwrap_or_default();
         // Zip64 extended information extra field (0x0001): present fields in fixed order.
         let mut x = 0usize;
-        while x + 4 <= extra.len() {
+        while x.saturating_add(4) <= extra.len() {
             let id = le16(extra, x).unwrap_or(0);
-            let sz = usize::from(le16(extra, x + 2).unwrap_or(0));
+            let sz = usize::from(le16(extra, x.saturating_add(2)).unwrap_or(0));
             if id == 1 {
-                let mut q = x + 4;
+                let mut q = x.saturating_add(4);
                 if usize_ == 0xffff_ffff {
                     usize_ = le64(extra, q).unwrap_or(usize_);
-                    q += 8;
+                    q = q.saturating_add(8);
                 }
                 if csize == 0xffff_ffff {
                     csize = le64(extra, q).unwrap_or(csize);
-                    q += 8;
+                    q = q.saturating_add(8);
                 }
                 if lho == 0xffff_ffff {
                     lho = le64(extra, q).unwrap_or(lho);
                 }
             }
-            x += 4 + sz;
+            x = x.saturating_add(4).saturating_add(sz);
         }
         let unix_mode = (made_by >> 8 == 3).then_some(ext_attr >> 16);
         entries.push(ZipEntry {
@@ -168,7 +184,11 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
             unix_mode,
         });
         local_offsets.push(lho);
-        p += 46 + nlen + xlen + clen;
+        p = p
+            .saturating_add(46)
+            .saturating_add(nlen)
+            .saturating_add(xlen)
+            .saturating_add(clen);
     }
     // Resolve local headers.
     for (e, lho) in entries.iter_mut().zip(local_offsets) {
@@ -182,12 +202,16 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         let nlen = u64::from(le16(&h, 26).unwrap_or(0));
         let xlen = u64::from(le16(&h, 28).unwrap_or(0));
         e.local_flags = le16(&h, 6);
-        if let Ok(n) = read_range(content, at + 30, nlen) {
+        if let Ok(n) = read_range(content, at.saturating_add(30), nlen) {
             e.local_name = Some(String::from_utf8_lossy(&n).into_owned());
         }
-        e.data_start = Some(at + 30 + nlen + xlen);
+        e.data_start = Some(
+            at.saturating_add(30)
+                .saturating_add(nlen)
+                .saturating_add(xlen),
+        );
     }
-    let trailing = len.saturating_sub(eocd_pos + 22 + comment_len);
+    let trailing = len.saturating_sub(eocd_pos.saturating_add(22).saturating_add(comment_len));
     Ok(ZipIndex {
         entries,
         prefix,
@@ -243,8 +267,9 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
     let mut members = Vec::new();
     let torch_prefixes = torch_prefixes(&index);
     for e in &index.entries {
-        *seen.entry(e.name.as_str()).or_default() += 1;
-        if seen.get(e.name.as_str()) == Some(&2) {
+        let copies = seen.entry(e.name.as_str()).or_default();
+        *copies = copies.saturating_add(1);
+        if *copies == 2 {
             sink.push(Finding::new(
                 &DUPLICATE_MEMBER,
                 a.location.child(&e.name),
@@ -349,7 +374,7 @@ fn member_content(
                 path, start: base, ..
             } => Content::File {
                 path: path.clone(),
-                start: base + start,
+                start: base.saturating_add(start),
                 len: e.compressed_size,
             },
             Content::Temp { file, .. } => Content::File {
@@ -506,7 +531,7 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
     let len = content.len();
     let mut entries = Vec::new();
     let mut p: u64 = 0;
-    while p + 30 <= len && entries.len() < MAX_ENTRIES {
+    while p.saturating_add(30) <= len && entries.len() < MAX_ENTRIES {
         let h = read_range(content, p, 30)?;
         if h.get(..4) != Some(b"PK\x03\x04") {
             break;
@@ -518,14 +543,26 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
         let usize_ = u64::from(le32(&h, 22).unwrap_or(0));
         let nlen = u64::from(le16(&h, 26).unwrap_or(0));
         let xlen = u64::from(le16(&h, 28).unwrap_or(0));
-        let name = String::from_utf8_lossy(&read_range(content, p + 30, nlen)?).into_owned();
-        let data_start = p + 30 + nlen + xlen;
+        let name =
+            String::from_utf8_lossy(&read_range(content, p.saturating_add(30), nlen)?).into_owned();
+        let data_start = p
+            .saturating_add(30)
+            .saturating_add(nlen)
+            .saturating_add(xlen);
         if flags & 0x08 != 0 && csize == 0 {
             // Sizes follow the data in a descriptor: find the next header to bound the member.
             csize = next_signature(content, data_start)?
-                .map_or(len - data_start.min(len), |n| n - data_start);
-            if csize >= 16 && read_range(content, data_start + csize - 16, 4)? == b"PK\x07\x08" {
-                csize -= 16;
+                .map_or(len.saturating_sub(data_start), |n| {
+                    n.saturating_sub(data_start)
+                });
+            if csize >= 16
+                && read_range(
+                    content,
+                    data_start.saturating_add(csize).saturating_sub(16),
+                    4,
+                )? == b"PK\x07\x08"
+            {
+                csize = csize.saturating_sub(16);
             }
         }
         let next = data_start.saturating_add(csize);
@@ -546,7 +583,7 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
         // Skip a data descriptor (with or without its optional signature) if one follows.
         if flags & 0x08 != 0 {
             let d = read_range(content, p, 4)?;
-            p += if d == b"PK\x07\x08" { 16 } else { 12 };
+            p = p.saturating_add(if d == b"PK\x07\x08" { 16 } else { 12 });
         }
     }
     if entries.is_empty() {
@@ -580,13 +617,13 @@ fn next_signature(content: &Content, from: u64) -> Result<Option<u64>, ScanError
             .windows(4)
             .position(|w| w == b"PK\x03\x04" || w == b"PK\x01\x02")
         {
-            return Ok(Some(base - carried + i as u64));
+            return Ok(Some(base.saturating_sub(carried).saturating_add(i as u64)));
         }
         carry = window
             .get(window.len().saturating_sub(3)..)
             .unwrap_or_default()
             .to_vec();
-        base += n as u64;
+        base = base.saturating_add(n as u64);
     }
 }
 
