@@ -35,7 +35,7 @@ enum OutFormat {
     Text,
     Json,
     Sarif,
-    /// CycloneDX 1.6 AI-BOM (JSON); computes the SHA-256 of every artifact.
+    // CycloneDX 1.6 AI-BOM (JSON); turns on hashing of every artifact.
     Cyclonedx,
 }
 
