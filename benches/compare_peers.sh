@@ -23,7 +23,7 @@ measure() {
   for _ in 1 2 3; do
     /usr/bin/time -o "$tf" -f "%e %M" "$@" >/dev/null 2>&1 || true
     local t m
-    read -r t m < "$tf"
+    read -r t m < <(tail -n 1 "$tf")
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
   done
   rm -f "$tf"

@@ -79,6 +79,13 @@ pub struct EngineOptions {
     pub limits: Limits,
     /// Called as work is planned and completed.
     pub progress: Option<Progress>,
+    /// Record the SHA-256 of every artifact's bytes ([`ArtifactRecord::sha256`]) while the engine
+    /// holds its content: whole files, file ranges (stored archive members), spooled and in-memory
+    /// members. Off by default because it reads every byte (a 2 GB checkpoint whose scan reads only
+    /// its pickle would otherwise be read in full); the CycloneDX output turns it on. Each digest
+    /// is computed on a rayon worker alongside the artifact's own scan, so files and members are
+    /// hashed in parallel.
+    pub hash_artifacts: bool,
 }
 
 /// Scan status of one artifact.
@@ -103,6 +110,10 @@ pub struct ArtifactRecord {
     pub size: u64,
     #[serde(flatten)]
     pub status: Status,
+    /// Hex SHA-256 of the artifact's bytes; only recorded when
+    /// [`EngineOptions::hash_artifacts`] is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Where scanners report. One per worker; merged at the end.
@@ -249,6 +260,7 @@ impl Engine {
                                 status: Status::Skipped {
                                     reason: reason.clone(),
                                 },
+                                sha256: None,
                             });
                         }
                     }
@@ -338,6 +350,7 @@ impl ScanContext<'_> {
                     status: Status::Failed {
                         error: e.to_string(),
                     },
+                    sha256: None,
                 });
             }
         }
@@ -368,42 +381,85 @@ impl ScanContext<'_> {
                 }
             }
         }
-        let size = a.content.len();
-        let record = |status| ArtifactRecord {
+        // The digest (when asked for) is computed beside the scan, on another rayon worker.
+        let (digest, status) = if self.engine.opts.hash_artifacts {
+            rayon::join(|| self.digest(&a.content), || self.route(a, sink))
+        } else {
+            (None, self.route(a, sink))
+        };
+        let sha256 = Self::record_digest(digest, &a.location, sink);
+        sink.artifacts.push(ArtifactRecord {
             location: a.location.clone(),
             format: a.format,
-            size,
+            size: a.content.len(),
             status,
-        };
+            sha256,
+        });
+    }
+
+    /// Expands a container or hands the artifact to its scanner; returns its status.
+    fn route(&self, a: &Artifact, sink: &mut Sink) -> Status {
         if a.format.is_archive() || a.format.is_compression() {
             // A container that cannot be opened is a scan error (exit 2, never "approved"); members
             // read before the failure have already been scanned.
-            let status = match walk::expand(a, self, sink) {
+            return match walk::expand(a, self, sink) {
                 Ok(()) => Status::Expanded,
                 Err(e) => Status::Failed {
                     error: e.to_string(),
                 },
             };
-            sink.artifacts.push(record(status));
-            return;
         }
         let Some(scanner) = scanners::for_format(a.format) else {
             let reason = match a.format {
                 Format::PythonLibrary => "installed Python library source: vetted by the package inventory (RECORD, allowlist), not as model-side code".to_owned(),
                 f => format!("no scanner for format '{}'", f.name()),
             };
-            sink.artifacts.push(record(Status::Skipped { reason }));
-            return;
+            return Status::Skipped { reason };
         };
-        let status = match scanner.scan(a, self, sink) {
+        match scanner.scan(a, self, sink) {
             Ok(()) => Status::Scanned {
                 scanner: scanner.id().to_owned(),
             },
             Err(e) => Status::Failed {
                 error: e.to_string(),
             },
-        };
-        sink.artifacts.push(record(status));
+        }
+    }
+
+    /// SHA-256 of `content` through [`crate::hash`], when [`EngineOptions::hash_artifacts`] is set.
+    fn digest(&self, content: &Content) -> Option<std::io::Result<String>> {
+        if !self.engine.opts.hash_artifacts {
+            return None;
+        }
+        Some(match content {
+            Content::Memory(b) => Ok(crate::hash::sha256_hex(b)),
+            Content::File { .. } | Content::Temp { .. } => content
+                .open()
+                .and_then(|mut r| crate::hash::sha256_reader(&mut r))
+                .map(hex::encode),
+        })
+    }
+
+    /// Turns a digest result into the record's field; a read failure is reported, never silent.
+    fn record_digest(
+        digest: Option<std::io::Result<String>>,
+        location: &Location,
+        sink: &mut Sink,
+    ) -> Option<String> {
+        match digest? {
+            Ok(d) => Some(d),
+            Err(e) => {
+                sink.push(
+                    Finding::new(
+                        &codes::engine::READ_ERROR,
+                        location.clone(),
+                        format!("cannot compute the SHA-256 of the artifact: {e}"),
+                    )
+                    .evidence("operation", "hash"),
+                );
+                None
+            }
+        }
     }
 
     /// Scans content found inside `parent` (an archive member, an embedded pickle, a decompressed
@@ -431,6 +487,7 @@ impl ScanContext<'_> {
                 )
                 .evidence("limit", "max-depth"),
             );
+            let sha256 = Self::record_digest(self.digest(&content), &location, sink);
             sink.artifacts.push(ArtifactRecord {
                 location,
                 format: format.unwrap_or(Format::Unknown),
@@ -438,6 +495,7 @@ impl ScanContext<'_> {
                 status: Status::Skipped {
                     reason: "nesting depth limit".into(),
                 },
+                sha256,
             });
             return;
         }

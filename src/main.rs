@@ -12,7 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use modelgate::finding::Severity;
 use modelgate::image::{self, ImageOptions};
 use modelgate::packages::Allowlist;
-use modelgate::report::{modelscan, sarif, text};
+use modelgate::report::{cyclonedx, modelscan, sarif, text};
 use modelgate::sign::{self, KeyType, PrivateKey, PublicKey};
 use modelgate::{codes, Engine, EngineOptions, Report, SignatureDb};
 
@@ -35,6 +35,8 @@ enum OutFormat {
     Text,
     Json,
     Sarif,
+    // CycloneDX 1.6 AI-BOM (JSON); turns on hashing of every artifact.
+    Cyclonedx,
 }
 
 /// Options for container images and package vetting (shared by `scan` and `packages`).
@@ -430,7 +432,13 @@ fn packages_cmd(args: &PackagesArgs) -> Result<u8> {
         eprintln!("modelgate: no such file or directory: {t}");
         return Ok(USAGE);
     }
-    let engine = Engine::with_defaults()?;
+    let engine = Engine::new(
+        SignatureDb::embedded()?,
+        EngineOptions {
+            hash_artifacts: args.format == OutFormat::Cyclonedx,
+            ..EngineOptions::default()
+        },
+    )?;
     let (opts, mut allow) = image_setup(&args.image)?;
     let allow_ref = (!allow.is_empty()).then_some(&mut allow);
     let report = image::inventory_targets(&engine, &args.sources, &opts, allow_ref)?;
@@ -447,6 +455,7 @@ fn packages_cmd(args: &PackagesArgs) -> Result<u8> {
         }
         OutFormat::Json => report.to_json() + "\n",
         OutFormat::Sarif => sarif::render(&report) + "\n",
+        OutFormat::Cyclonedx => cyclonedx::render(&report) + "\n",
     };
     write_out(args.output.as_ref(), &rendered)?;
     Ok(report.exit_code(args.fail_on))
@@ -459,6 +468,7 @@ fn scan(args: &ScanArgs) -> Result<u8> {
         strict: args.strict,
         jobs: args.jobs,
         progress,
+        hash_artifacts: args.format == OutFormat::Cyclonedx,
         ..EngineOptions::default()
     };
     let engine = Engine::new(db, opts)?;
@@ -482,6 +492,7 @@ fn scan(args: &ScanArgs) -> Result<u8> {
         ),
         OutFormat::Json => report.to_json() + "\n",
         OutFormat::Sarif => sarif::render(&report) + "\n",
+        OutFormat::Cyclonedx => cyclonedx::render(&report) + "\n",
     };
     write_out(args.output.as_ref(), &rendered)?;
     Ok(report.exit_code(args.fail_on))

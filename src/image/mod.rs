@@ -192,6 +192,7 @@ impl Reader<'_> {
             format: Format::Unknown,
             size: 0,
             status: Status::Failed { error },
+            sha256: None,
         });
     }
 
@@ -402,6 +403,7 @@ impl Reader<'_> {
             status: Status::Scanned {
                 scanner: "image".into(),
             },
+            sha256: None,
         });
         let diff_ids_usable = diff_ids.len() == img.layers.len();
         if !diff_ids.is_empty() && !diff_ids_usable {
@@ -433,6 +435,7 @@ impl Reader<'_> {
                 status: Status::Failed {
                     error: e.to_string(),
                 },
+                sha256: None,
             });
         }
         self.sink = sink;
@@ -841,6 +844,7 @@ pub fn inventory_targets(
                 status: Status::Scanned {
                     scanner: "packages".into(),
                 },
+                sha256: None,
             });
         }
     }

@@ -9,6 +9,7 @@ use crate::engine::{ArtifactRecord, Engine, Sink, Status};
 use crate::finding::{Finding, Severity};
 use crate::signatures::DbInfo;
 
+pub mod cyclonedx;
 pub mod modelscan;
 pub mod sarif;
 pub mod text;
