@@ -477,6 +477,26 @@ fn multi_platform_index_is_signed_as_a_whole() {
     );
     let v = oci::verify_image(&reference, &key.public_key(), &opts_for(&reg)).expect("verify");
     assert_eq!(v.media_type, INDEX);
+
+    // a referrers tag holding something else (here: a platform manifest) is never overwritten,
+    // and nothing is pushed
+    let (idx, _) = raw.doc(&raw.tag_ref("test/multi", "v1")).expect("index");
+    let child = idx["manifests"][1]["digest"].as_str().expect("child");
+    let (child_doc, _) = raw
+        .doc(&raw.digest_ref("test/multi", child))
+        .expect("child");
+    let tag = child.replace(':', "-");
+    raw.push_doc(&raw.tag_ref("test/multi", &tag), &child_doc, MANIFEST);
+    let e = oci::sign_image(
+        &engine(),
+        &format!("{}/test/multi@{child}", reg.host()),
+        &key,
+        &sign_opts(&reg),
+    )
+    .expect_err("conflict");
+    assert!(matches!(e, OciSignError::IndexConflict { .. }), "{e}");
+    let (still, _) = raw.doc(&raw.tag_ref("test/multi", &tag)).expect("tag kept");
+    assert_eq!(still, child_doc);
     // a platform manifest on its own is a different digest, not signed
     let (idx, _) = raw.doc(&raw.tag_ref("test/multi", "v1")).expect("index");
     let child = idx["manifests"][0]["digest"].as_str().expect("child");
@@ -487,6 +507,32 @@ fn multi_platform_index_is_signed_as_a_whole() {
     )
     .expect_err("child manifest");
     assert!(matches!(e, OciVerifyError::NoSignature { .. }), "{e}");
+}
+
+/// The registry's storage for `test/evil` holds only the image: its one tag `v1` (no
+/// `sha256-<hex>` referrers tag) and its own two blobs (config and layer; no bundle, no empty config).
+fn assert_nothing_pushed(reg: &Registry, raw: &Raw, digest: &str) {
+    assert!(raw.tag_index("test/evil", digest).is_none());
+    let repo = reg
+        .dir
+        .path()
+        .join("data/docker/registry/v2/repositories/test/evil");
+    let names = |d: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(repo.join(d))
+            .expect("registry storage")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("_manifests/tags"), ["v1"]);
+    assert_eq!(
+        names("_layers/sha256").len(),
+        2,
+        "{:?}",
+        names("_layers/sha256")
+    );
+    assert_eq!(names("_manifests/revisions/sha256").len(), 1);
 }
 
 #[test]
@@ -522,7 +568,7 @@ fn malicious_image_is_refused_and_nothing_is_pushed() {
         "{:#?}",
         report.findings
     );
-    assert!(raw.tag_index("test/evil", &digest).is_none());
+    assert_nothing_pushed(&reg, &raw, &digest);
 
     // the CLI prints the report and exits 1; still nothing pushed
     let kp = t.path().join("k");
@@ -538,7 +584,7 @@ fn malicious_image_is_refused_and_nothing_is_pushed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("app/model.pkl"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing pushed"));
-    assert!(raw.tag_index("test/evil", &digest).is_none());
+    assert_nothing_pushed(&reg, &raw, &digest);
     let e = oci::verify_image(&reference, &key.public_key(), &opts_for(&reg)).expect_err("none");
     assert!(matches!(e, OciVerifyError::NoSignature { .. }), "{e}");
 }

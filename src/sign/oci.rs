@@ -570,6 +570,8 @@ pub fn sign_image(
     let subject = Subject::sha256(conn.reg.reference.repository(), root.hex.clone());
     let bundle_json = sign_subject(subject, SCAN_PREDICATE_TYPE, &predicate, key)?.to_json();
 
+    // Fail before pushing anything when the referrers tag cannot be maintained.
+    read_tag_index(&conn, &root.digest)?;
     conn.authorize_push()?;
     let bundle_digest = conn.push_blob(bundle_json.as_bytes())?;
     let config_digest = conn.push_blob(EMPTY_BLOB)?;
@@ -628,6 +630,27 @@ pub fn sign_image(
     })
 }
 
+/// The referrers tag-schema index of `subject_digest` (tag `sha256-<hex>`), `None` when the tag
+/// does not exist; an error when the tag holds anything but an image index.
+fn read_tag_index(conn: &Conn, subject_digest: &str) -> Result<Option<Value>, OciSignError> {
+    let tag = subject_digest.replace(':', "-");
+    let Some(bytes) = conn.pull_doc(&conn.at_tag(&tag))? else {
+        return Ok(None);
+    };
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| OciSignError::IndexConflict {
+        tag: tag.clone(),
+        found: "a document that is not JSON".into(),
+    })?;
+    let mt = media_type_of(&v);
+    if mt != OCI_IMAGE_INDEX_MEDIA_TYPE || !v.get("manifests").is_some_and(Value::is_array) {
+        return Err(OciSignError::IndexConflict {
+            tag,
+            found: format!("a {mt} document"),
+        });
+    }
+    Ok(Some(v))
+}
+
 /// Makes the new referrer discoverable: nothing to do when the referrers API lists it, otherwise
 /// add it to the tag-schema index.
 fn list_referrer(
@@ -638,23 +661,7 @@ fn list_referrer(
 ) -> Result<Listing, OciSignError> {
     let tag = subject_digest.replace(':', "-");
     let tag_ref = conn.at_tag(&tag);
-    let read_index = || -> Result<Option<Value>, OciSignError> {
-        let Some(bytes) = conn.pull_doc(&tag_ref)? else {
-            return Ok(None);
-        };
-        let v: Value = serde_json::from_slice(&bytes).map_err(|_| OciSignError::IndexConflict {
-            tag: tag.clone(),
-            found: "a document that is not JSON".into(),
-        })?;
-        let mt = media_type_of(&v);
-        if mt != OCI_IMAGE_INDEX_MEDIA_TYPE || !v.get("manifests").is_some_and(Value::is_array) {
-            return Err(OciSignError::IndexConflict {
-                tag: tag.clone(),
-                found: format!("a {mt} document"),
-            });
-        }
-        Ok(Some(v))
-    };
+    let read_index = || read_tag_index(conn, subject_digest);
 
     let existing = read_index()?;
     if existing.as_ref().is_some_and(|v| lists(v, referrer)) {
