@@ -45,6 +45,20 @@ struct ImageArgs {
     /// Only this platform of a multi-platform image (os/arch[/variant]); default: every platform.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Allowlist source (repeatable): a PEP 503 directory, an index URL, a requirements file
+    /// with hashes, pylock.toml, uv.lock, or a native allowlist TOML.
+    #[arg(long, value_name = "SOURCE")]
+    allowlist: Vec<String>,
+    /// modelgate.toml configuration file (`[allowlist] sources = [...]`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Registry access options (shared by `scan`, `packages`, `sign` and `verify`).
+#[derive(clap::Args, Clone)]
+struct RegistryArgs {
     /// Registry user name (the password is read from stdin with --password-stdin).
     #[arg(long, requires = "password_stdin")]
     username: Option<String>,
@@ -60,13 +74,6 @@ struct ImageArgs {
     /// Do not read credentials from the Docker config file or credential helpers.
     #[arg(long)]
     no_docker_config: bool,
-    /// Allowlist source (repeatable): a PEP 503 directory, an index URL, a requirements file
-    /// with hashes, pylock.toml, uv.lock, or a native allowlist TOML.
-    #[arg(long, value_name = "SOURCE")]
-    allowlist: Vec<String>,
-    /// modelgate.toml configuration file (`[allowlist] sources = [...]`).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -152,7 +159,8 @@ struct KeygenArgs {
 
 #[derive(clap::Args)]
 struct SignArgs {
-    /// Model directory (or single file) to scan and sign.
+    /// Model directory (or single file) to scan and sign, or a container image
+    /// oci://HOST[:PORT]/REPO[:TAG|@DIGEST] (the signature is pushed as an OCI referrer).
     path: PathBuf,
     /// Private key (PEM: PKCS#8 Ed25519/P-256, or SEC1 P-256).
     #[arg(long, short = 'k')]
@@ -184,11 +192,14 @@ struct SignArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(clap::Args)]
 struct VerifyArgs {
-    /// Model directory (or single file) to verify.
+    /// Model directory (or single file) to verify, or a container image
+    /// oci://HOST[:PORT]/REPO[:TAG|@DIGEST] (its signature referrers are checked).
     path: PathBuf,
     /// Public key (PEM SubjectPublicKeyInfo, e.g. NAME.pub).
     #[arg(long, short = 'k')]
@@ -211,6 +222,8 @@ struct VerifyArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 #[derive(clap::Args)]
@@ -368,6 +381,20 @@ fn load_db(dirs: &[PathBuf]) -> Result<SignatureDb> {
 
 /// Image options and the allowlist from the command line and `--config`.
 fn image_setup(args: &ImageArgs) -> Result<(ImageOptions, Allowlist)> {
+    let opts = ImageOptions {
+        platform: args.platform.clone(),
+        ..registry_setup(&args.registry)?
+    };
+    let mut sources = args.allowlist.clone();
+    if let Some(cfg) = &args.config {
+        sources.extend(config_sources(cfg)?);
+    }
+    let allow = Allowlist::load(&sources)?;
+    Ok((opts, allow))
+}
+
+/// Registry access options from the command line (the password from stdin).
+fn registry_setup(args: &RegistryArgs) -> Result<ImageOptions> {
     let password = if args.password_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -377,21 +404,15 @@ fn image_setup(args: &ImageArgs) -> Result<(ImageOptions, Allowlist)> {
     } else {
         None
     };
-    let opts = ImageOptions {
-        platform: args.platform.clone(),
+    Ok(ImageOptions {
+        platform: None,
         username: args.username.clone(),
         password,
         bearer_token: args.registry_token.clone().filter(|t| !t.is_empty()),
         insecure_registries: args.insecure_registry.clone(),
         docker_config: !args.no_docker_config,
         scan_layers: true,
-    };
-    let mut sources = args.allowlist.clone();
-    if let Some(cfg) = &args.config {
-        sources.extend(config_sources(cfg)?);
-    }
-    let allow = Allowlist::load(&sources)?;
-    Ok((opts, allow))
+    })
 }
 
 /// `[allowlist] sources = [...]` from a modelgate.toml; relative paths are relative to the file.
@@ -842,6 +863,9 @@ fn on_progress(pb: Option<&indicatif::ProgressBar>) -> impl Fn(sign::Progress) +
 }
 
 fn sign_cmd(args: &SignArgs) -> Result<u8> {
+    if let Some(reference) = oci_target(&args.path) {
+        return sign_image_cmd(args, &reference);
+    }
     if std::fs::symlink_metadata(&args.path).is_err() {
         eprintln!(
             "modelgate: no such file or directory: {}",
@@ -920,6 +944,9 @@ fn verify_cmd(args: &VerifyArgs) -> u8 {
             return 1;
         }
     };
+    if let Some(reference) = oci_target(&args.path) {
+        return verify_image_cmd(args, &reference, &key);
+    }
     let opts = sign::VerifyOptions {
         signature: args.signature.clone(),
         ignore: args.ignore.clone(),
@@ -970,6 +997,135 @@ fn verify_cmd(args: &VerifyArgs) -> u8 {
                     ),
                     None => println!("scan attestation: none"),
                 }
+            }
+            0
+        }
+        Err(e) => {
+            if args.json {
+                let out = serde_json::json!({ "verified": false, "error": e.to_string() });
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            }
+            eprintln!("Verification failed: {e}");
+            1
+        }
+    }
+}
+
+/// The registry reference of an `oci://` target.
+fn oci_target(path: &std::path::Path) -> Option<String> {
+    path.to_str()
+        .and_then(|s| s.strip_prefix("oci://"))
+        .map(str::to_owned)
+}
+
+fn sign_image_cmd(args: &SignArgs, reference: &str) -> Result<u8> {
+    use sign::oci;
+    if args.signature.is_some() || !args.ignore.is_empty() || args.no_scan_attestation {
+        eprintln!("modelgate: --signature, --ignore and --no-scan-attestation apply to model directories; an image signature is pushed to the registry and always carries the scan attestation");
+        return Ok(USAGE);
+    }
+    let key = PrivateKey::load(&args.key)?;
+    let db = load_db(&args.signatures)?;
+    let engine = Engine::new(
+        db,
+        EngineOptions {
+            strict: args.strict,
+            jobs: args.jobs,
+            ..EngineOptions::default()
+        },
+    )?;
+    let opts = oci::OciSignOptions {
+        image: registry_setup(&args.registry)?,
+        fail_on: args.fail_on,
+    };
+    match oci::sign_image(&engine, reference, &key, &opts) {
+        Ok(s) => {
+            println!(
+                "signed {} ({}) with {} key {}",
+                s.pinned,
+                s.media_type,
+                s.key_type,
+                key.public_key().hint()
+            );
+            println!("referrer: {} (bundle {})", s.referrer, s.bundle_digest);
+            match &s.listing {
+                oci::Listing::ReferrersApi => println!("listed by the registry's referrers API"),
+                oci::Listing::TagSchema(tag) => {
+                    println!("listed in the referrers tag-schema index {tag}");
+                }
+            }
+            Ok(0)
+        }
+        Err(oci::OciSignError::Refused {
+            image,
+            reason,
+            report,
+        }) => {
+            print!(
+                "{}",
+                text::render(
+                    &report,
+                    text::TextOptions {
+                        color: false,
+                        show_skipped: true
+                    }
+                )
+            );
+            eprintln!("modelgate: refusing to sign {image}: {reason}; nothing pushed");
+            Ok(1)
+        }
+        Err(oci::OciSignError::Registry(e)) => {
+            eprintln!("modelgate: {e}");
+            Ok(2)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn verify_image_cmd(args: &VerifyArgs, reference: &str, key: &PublicKey) -> u8 {
+    use sign::oci;
+    if args.signature.is_some() || !args.ignore.is_empty() {
+        eprintln!("modelgate: --signature and --ignore apply to model directories; an image's signatures are found in the registry");
+        return USAGE;
+    }
+    let opts = match registry_setup(&args.registry) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("modelgate: {e:#}");
+            return USAGE;
+        }
+    };
+    match oci::verify_image(reference, key, &opts) {
+        Ok(v) => {
+            if args.json {
+                let out = serde_json::json!({
+                    "verified": true,
+                    "image": v.pinned,
+                    "digest": v.digest,
+                    "media_type": v.media_type,
+                    "referrer": v.referrer,
+                    "subject_name": v.subject_name,
+                    "key_type": v.key_type.as_str(),
+                    "scan": v.scan,
+                });
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            } else {
+                println!(
+                    "Verification succeeded: {} signed with {} key (referrer {})",
+                    v.pinned, v.key_type, v.referrer
+                );
+                let s = &v.scan;
+                println!(
+                    "scan attestation: approved by {} {} at fail-on {} (signature database {}), {} scanned, {} skipped, {} finding(s) below the threshold, at {}",
+                    s.scanner.name,
+                    s.scanner.version,
+                    s.policy.fail_on,
+                    s.signature_database.version,
+                    s.summary.scanned,
+                    s.summary.skipped,
+                    s.summary.total_findings,
+                    s.scanned_at
+                );
             }
             0
         }

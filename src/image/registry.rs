@@ -21,10 +21,10 @@ use super::ImageOptions;
 
 /// A parsed `oci://` reference and the client to pull it.
 pub struct Registry {
-    rt: tokio::runtime::Runtime,
-    client: Client,
-    reference: Reference,
-    auth: RegistryAuth,
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) client: Client,
+    pub(crate) reference: Reference,
+    pub(crate) auth: RegistryAuth,
     /// How the credentials were obtained (for the report).
     pub auth_source: &'static str,
 }
@@ -42,7 +42,8 @@ pub fn is_loopback(host_port: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn describe(e: &OciDistributionError) -> String {
+/// A readable description of a registry error, with its causes.
+pub(crate) fn describe(e: &OciDistributionError) -> String {
     match e {
         OciDistributionError::AuthenticationFailure(m) => format!("authentication failed: {m}"),
         OciDistributionError::UnauthorizedError { url } => {

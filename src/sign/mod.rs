@@ -18,7 +18,8 @@
 //! when present (or when required).
 //!
 //! [`sign_subject`] / [`verify_subject`] sign and verify a statement about any digest (e.g. an OCI
-//! image manifest) for callers that push bundles elsewhere.
+//! image manifest) for callers that push bundles elsewhere; [`oci`] uses them to sign container
+//! images in a registry and store the bundle as an OCI 1.1 referrer.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -36,6 +37,7 @@ pub mod attest;
 pub mod bundle;
 pub mod keys;
 pub mod manifest;
+pub mod oci;
 
 pub use attest::{ScanPredicate, SCAN_PREDICATE_TYPE};
 pub use bundle::{Bundle, Statement, Subject};
@@ -76,6 +78,26 @@ pub enum Refusal {
     ScanErrors { count: usize },
     /// Nothing in the model could be scanned (only unsupported formats).
     NothingScanned,
+}
+
+impl Refusal {
+    /// Why `report` is not approved at `fail_on`, or `None` when it is.
+    pub fn of(report: &Report, fail_on: Severity) -> Option<Refusal> {
+        if report.approved(fail_on) {
+            None
+        } else if report.findings_at_or_above(fail_on).next().is_some() {
+            Some(Refusal::Findings {
+                count: report.findings_at_or_above(fail_on).count(),
+                threshold: fail_on,
+            })
+        } else if report.summary.failed > 0 {
+            Some(Refusal::ScanErrors {
+                count: report.summary.failed,
+            })
+        } else {
+            Some(Refusal::NothingScanned)
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -379,19 +401,7 @@ pub fn sign_directory(
     progress(Progress::Scanning);
     let targets: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     let report = engine.scan_paths(&targets)?;
-    if !report.approved(opts.fail_on) {
-        let reason = if report.findings_at_or_above(opts.fail_on).next().is_some() {
-            Refusal::Findings {
-                count: report.findings_at_or_above(opts.fail_on).count(),
-                threshold: opts.fail_on,
-            }
-        } else if report.summary.failed > 0 {
-            Refusal::ScanErrors {
-                count: report.summary.failed,
-            }
-        } else {
-            Refusal::NothingScanned
-        };
+    if let Some(reason) = Refusal::of(&report, opts.fail_on) {
         return Err(SignError::Refused {
             reason,
             report: Box::new(report),
