@@ -7,7 +7,7 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use super::ops::OpCode;
@@ -118,29 +118,142 @@ pub struct Call {
     pub state: OnceCell<V>,
 }
 
-/// A mutable sequence (list, set) with a bounded number of retained items.
+/// Sentinel for "no chunk".
+const NIL: u32 = u32::MAX;
+
+/// Per-pickle storage of the mutable containers (list, dict, set): a container is an index, its
+/// retained items live in one shared pool as a chain of contiguous chunks. Creating a container
+/// allocates nothing, appending to the container that was filled last grows its chunk in place,
+/// and the whole pickle's containers are freed at once (no reference counts, no cycles through
+/// self-referential containers, no per-container teardown).
+///
+/// Dict items are stored as key, value, key, value…
 #[derive(Debug, Default)]
-pub struct Seq {
-    pub items: Vec<V>,
-    /// Items ever added (retained or not).
-    pub total: u64,
+pub struct Arena {
+    /// Per container: first and last chunk (`NIL` when empty).
+    conts: Vec<(u32, u32)>,
+    chunks: Vec<Chunk>,
+    pool: Vec<V>,
 }
 
-/// A mutable mapping with a bounded number of retained items.
-#[derive(Debug, Default)]
-pub struct Map {
-    pub items: Vec<(V, V)>,
-    pub total: u64,
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    start: usize,
+    len: usize,
+    next: u32,
 }
 
-impl Map {
-    /// The value stored under the string key `k` (last write wins, as in a dict).
-    pub fn get_str(&self, k: &str) -> Option<&V> {
-        self.items
-            .iter()
-            .rev()
-            .find(|(key, _)| key.as_str() == Some(k))
+impl Arena {
+    /// Number of containers created.
+    pub fn containers(&self) -> usize {
+        self.conts.len()
+    }
+
+    /// Creates an empty container; `None` when the index space is exhausted.
+    pub fn create(&mut self) -> Option<u32> {
+        let id = u32::try_from(self.conts.len()).ok().filter(|&i| i != NIL)?;
+        self.conts.push((NIL, NIL));
+        Some(id)
+    }
+
+    /// Appends `items` to container `id`; `false` when the chunk index space is exhausted
+    /// (the items are then dropped).
+    pub fn extend(&mut self, id: u32, items: impl IntoIterator<Item = V>) -> bool {
+        let Some(&(head, tail)) = self.conts.get(id as usize) else {
+            return true;
+        };
+        let before = self.pool.len();
+        let grow_tail = self
+            .chunks
+            .get(tail as usize)
+            .is_some_and(|c| c.start.saturating_add(c.len) == before);
+        self.pool.extend(items);
+        let added = self.pool.len().saturating_sub(before);
+        if added == 0 {
+            return true;
+        }
+        if grow_tail {
+            if let Some(c) = self.chunks.get_mut(tail as usize) {
+                c.len = c.len.saturating_add(added);
+            }
+            return true;
+        }
+        let Some(new) = u32::try_from(self.chunks.len()).ok().filter(|&i| i != NIL) else {
+            self.pool.truncate(before);
+            return false;
+        };
+        self.chunks.push(Chunk {
+            start: before,
+            len: added,
+            next: NIL,
+        });
+        if let Some(c) = self.chunks.get_mut(tail as usize) {
+            c.next = new;
+        }
+        if let Some(slot) = self.conts.get_mut(id as usize) {
+            *slot = (if head == NIL { new } else { head }, new);
+        }
+        true
+    }
+
+    /// The retained items of container `id`, in insertion order.
+    pub fn items(&self, id: u32) -> Items<'_> {
+        Items {
+            arena: self,
+            next: self.conts.get(id as usize).map_or(NIL, |c| c.0),
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// The retained (key, value) pairs of dict `id`.
+    pub fn pairs(&self, id: u32) -> Pairs<'_> {
+        Pairs(self.items(id))
+    }
+
+    /// The value stored under the string key `k` in dict `id` (last write wins, as in a dict).
+    pub fn get_str(&self, id: u32, k: &str) -> Option<&V> {
+        self.pairs(id)
+            .filter(|(key, _)| key.as_str() == Some(k))
+            .last()
             .map(|(_, v)| v)
+    }
+}
+
+/// Iterator over a container's items.
+pub struct Items<'a> {
+    arena: &'a Arena,
+    next: u32,
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = &'a V;
+
+    fn next(&mut self) -> Option<&'a V> {
+        while self.pos >= self.end {
+            let c = self.arena.chunks.get(self.next as usize)?;
+            self.pos = c.start;
+            self.end = c.start.saturating_add(c.len);
+            self.next = c.next;
+        }
+        let v = self.arena.pool.get(self.pos);
+        self.pos = self.pos.saturating_add(1);
+        v
+    }
+}
+
+/// Iterator over a dict's pairs.
+pub struct Pairs<'a>(Items<'a>);
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a V, &'a V);
+
+    fn next(&mut self) -> Option<(&'a V, &'a V)> {
+        let k = self.0.next()?;
+        let v = self.0.next()?;
+        Some((k, v))
     }
 }
 
@@ -161,9 +274,10 @@ pub enum V {
     Global(u32),
     Call(Rc<Call>),
     Tuple(Rc<[V]>),
-    List(Rc<RefCell<Seq>>),
-    Dict(Rc<RefCell<Map>>),
-    Set(Rc<RefCell<Seq>>),
+    /// Mutable containers: indices into the pickle's [`Arena`].
+    List(u32),
+    Dict(u32),
+    Set(u32),
     PersId(Rc<V>),
 }
 
@@ -210,6 +324,9 @@ impl Drop for V {
     /// Iterative drop: a stream can nest a million tuples, and recursive drop glue would
     /// overflow the stack.
     fn drop(&mut self) {
+        if !self.has_children() {
+            return;
+        }
         let mut work = Vec::new();
         take_children(self, &mut work);
         while let Some(mut v) = work.pop() {
@@ -227,19 +344,6 @@ pub(crate) fn take_children(v: &mut V, work: &mut Vec<V>) {
                     if x.has_children() {
                         work.push(std::mem::replace(x, V::None));
                     }
-                }
-            }
-        }
-        V::List(s) | V::Set(s) if Rc::strong_count(s) == 1 => {
-            if let Ok(mut b) = s.try_borrow_mut() {
-                work.append(&mut b.items);
-            }
-        }
-        V::Dict(d) if Rc::strong_count(d) == 1 => {
-            if let Ok(mut b) = d.try_borrow_mut() {
-                for (k, x) in b.items.drain(..) {
-                    work.push(k);
-                    work.push(x);
                 }
             }
         }
@@ -264,9 +368,49 @@ pub(crate) fn take_children(v: &mut V, work: &mut Vec<V>) {
 impl V {
     /// Whether the value can own other values.
     fn has_children(&self) -> bool {
-        matches!(
-            self,
-            V::Tuple(_) | V::List(_) | V::Set(_) | V::Dict(_) | V::Call(_) | V::PersId(_)
-        )
+        matches!(self, V::Tuple(_) | V::Call(_) | V::PersId(_))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ints(a: &Arena, id: u32) -> Vec<i128> {
+        a.items(id).filter_map(V::as_int).collect()
+    }
+
+    #[test]
+    fn interleaved_appends_keep_each_container_in_order() {
+        let mut a = Arena::default();
+        let (x, y, e) = (
+            a.create().unwrap(),
+            a.create().unwrap(),
+            a.create().unwrap(),
+        );
+        assert!(a.extend(x, [V::Int(1), V::Int(2)]));
+        assert!(a.extend(x, [V::Int(3)])); // grows the tail chunk in place
+        assert!(a.extend(y, [V::Int(10)]));
+        assert!(a.extend(x, [V::Int(4)])); // new chunk after y's
+        assert!(a.extend(y, std::iter::empty()));
+        assert!(a.extend(y, [V::Int(11)]));
+        assert_eq!(ints(&a, x), vec![1, 2, 3, 4]);
+        assert_eq!(ints(&a, y), vec![10, 11]);
+        assert_eq!(a.items(e).count(), 0);
+        assert_eq!(a.items(99).count(), 0);
+    }
+
+    #[test]
+    fn dict_pairs_and_last_write_wins() {
+        let mut a = Arena::default();
+        let d = a.create().unwrap();
+        let k = |s: &str| V::Str(Sb::new(s.as_bytes(), s.len() as u64, None, 64));
+        assert!(a.extend(d, [k("a"), V::Int(1), k("b"), V::Int(2)]));
+        assert!(a.extend(d, [k("a"), V::Int(3)]));
+        assert_eq!(a.pairs(d).count(), 3);
+        assert_eq!(a.get_str(d, "a").and_then(V::as_int), Some(3));
+        assert_eq!(a.get_str(d, "b").and_then(V::as_int), Some(2));
+        assert!(a.get_str(d, "c").is_none());
     }
 }

@@ -25,7 +25,7 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io::Read;
 use std::rc::Rc;
@@ -35,7 +35,7 @@ use super::compat::map_py2;
 use super::ops::{Arg, OpCode, Payload};
 use super::policy::{Policy, Rule, Verdict};
 use super::reader::{FrameIssue, ReadError, Reader, ReaderLimits};
-use super::value::{Call, CallKind, Map, Sb, Seq, V};
+use super::value::{Arena, Call, CallKind, Sb, V};
 
 /// Budgets of one walk. The defaults let real checkpoints through (a 4 MB pickle with millions
 /// of opcodes is normal data) while bounding hostile input.
@@ -57,6 +57,10 @@ pub struct WalkLimits {
     pub prefix: usize,
     /// Nested blobs reported per stream.
     pub max_nested: usize,
+    /// Lists, dicts and sets created per pickle (each costs a few bytes for the whole pickle,
+    /// even after it is popped). Pickler-written files memoize every container, so `max_memo`
+    /// is reached first on real data.
+    pub max_containers: usize,
 }
 
 impl Default for WalkLimits {
@@ -70,6 +74,7 @@ impl Default for WalkLimits {
             max_nesting: 8,
             prefix: 4 * 1024 * 1024,
             max_nested: 256,
+            max_containers: 16_000_000,
         }
     }
 }
@@ -384,6 +389,7 @@ struct Machine {
     ops: u64,
     malformed: Option<(u64, String)>,
     malformed_count: u64,
+    arena: Arena,
 }
 
 enum Step {
@@ -419,6 +425,7 @@ impl Machine {
             ops: 0,
             malformed: None,
             malformed_count: 0,
+            arena: Arena::default(),
         }
     }
 
@@ -503,35 +510,6 @@ impl Machine {
 }
 
 /// Whether `s` is a dunder segment (`__x__`).
-impl Drop for Machine {
-    /// Breaks reference cycles (a list appended to itself through the memo) by emptying every
-    /// mutable container reachable from the stack and memo; deep nesting is handled by `V`'s own
-    /// iterative drop.
-    fn drop(&mut self) {
-        let mut work: Vec<V> = std::mem::take(&mut self.stack);
-        work.extend(self.memo_dense.drain(..).flatten());
-        work.extend(self.memo_sparse.drain().map(|(_, v)| v));
-        while let Some(mut v) = work.pop() {
-            match &mut v {
-                V::List(s) | V::Set(s) => {
-                    if let Ok(mut b) = s.try_borrow_mut() {
-                        work.append(&mut b.items);
-                    }
-                }
-                V::Dict(d) => {
-                    if let Ok(mut b) = d.try_borrow_mut() {
-                        for (k, x) in b.items.drain(..) {
-                            work.push(k);
-                            work.push(x);
-                        }
-                    }
-                }
-                _ => super::value::take_children(&mut v, &mut work),
-            }
-        }
-    }
-}
-
 fn is_dunder(s: &str) -> bool {
     s.len() > 4 && s.starts_with("__") && s.ends_with("__")
 }
@@ -882,7 +860,7 @@ impl<'p, R: Read> Walker<'p, R> {
                         _ => Vec::new(),
                     };
                     if let V::Dict(d) = &kwargs {
-                        items.extend(d.borrow().items.iter().map(|(_, v)| v.clone()));
+                        items.extend(m.arena.pairs(*d).map(|(_, v)| v.clone()));
                     }
                     let both = V::Tuple(Rc::from(items));
                     let r = self.call(m, &cls, &both, CallKind::New, code, offset);
@@ -933,34 +911,54 @@ impl<'p, R: Read> Walker<'p, R> {
                     let items = m.pop_mark(offset, code);
                     m.stack.push(V::Tuple(Rc::from(items)));
                 }
-                O::EmptyList => m.stack.push(V::List(Rc::new(RefCell::new(Seq::default())))),
-                O::EmptyDict => m.stack.push(V::Dict(Rc::new(RefCell::new(Map::default())))),
-                O::EmptySet => m.stack.push(V::Set(Rc::new(RefCell::new(Seq::default())))),
+                O::EmptyList | O::EmptyDict | O::EmptySet => {
+                    let Some(id) = self.container(m) else {
+                        return self.budget("containers", offset, m.index);
+                    };
+                    m.stack.push(match code {
+                        O::EmptyList => V::List(id),
+                        O::EmptyDict => V::Dict(id),
+                        _ => V::Set(id),
+                    });
+                }
                 O::List | O::FrozenSet => {
-                    let items = m.pop_mark(offset, code);
-                    let total = items.len() as u64;
-                    if !m.retain(items.len(), self.limits.max_retained) {
-                        return self.budget("retained container items", offset, m.index);
-                    }
-                    let seq = Rc::new(RefCell::new(Seq { items, total }));
-                    m.stack.push(if code == O::List {
-                        V::List(seq)
+                    let Some(id) = self.container(m) else {
+                        return self.budget("containers", offset, m.index);
+                    };
+                    if let Some(mark) = m.marks.pop() {
+                        let mark = mark.min(m.stack.len());
+                        let n = m.stack.len().saturating_sub(mark);
+                        if !m.retain(n, self.limits.max_retained)
+                            || !m.arena.extend(id, m.stack.drain(mark..))
+                        {
+                            return self.budget("retained container items", offset, m.index);
+                        }
                     } else {
-                        V::Set(seq)
+                        m.note(offset, format!("{} without MARK", code.name()));
+                    }
+                    m.stack.push(if code == O::List {
+                        V::List(id)
+                    } else {
+                        V::Set(id)
                     });
                 }
                 O::Dict => {
+                    let Some(id) = self.container(m) else {
+                        return self.budget("containers", offset, m.index);
+                    };
                     let items = m.pop_mark(offset, code);
-                    let map = pairs(items);
-                    if !m.retain(map.items.len(), self.limits.max_retained) {
+                    let items = pairs(items);
+                    if !m.retain(items.len() / 2, self.limits.max_retained)
+                        || !m.arena.extend(id, items)
+                    {
                         return self.budget("retained container items", offset, m.index);
                     }
-                    m.stack.push(V::Dict(Rc::new(RefCell::new(map))));
+                    m.stack.push(V::Dict(id));
                 }
                 O::Append => {
                     let v = m.pop(offset, code);
                     let target = m.top(offset, code);
-                    if !self.extend(m, &target, vec![v], offset) {
+                    if !self.extend(m, &target, v, offset) {
                         return self.budget("retained container items", offset, m.index);
                     }
                 }
@@ -973,7 +971,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     let v = m.pop(offset, code);
                     let k = m.pop(offset, code);
                     let target = m.top(offset, code);
-                    if !self.set_items(m, &target, vec![k, v], offset) {
+                    if !self.set_item(m, &target, k, v, offset) {
                         return self.budget("retained container items", offset, m.index);
                     }
                 }
@@ -1081,27 +1079,18 @@ impl<'p, R: Read> Walker<'p, R> {
             Some(V::List(s) | V::Set(s)) if !dict => {
                 let keep = n.min(room);
                 m.retained = m.retained.saturating_add(keep);
-                let mut s = s.borrow_mut();
-                s.total = s.total.saturating_add(n as u64);
-                let mut it = m.stack.drain(mark..);
-                s.items.extend(it.by_ref().take(keep));
-                drop(s);
-                it.for_each(drop);
+                let end = mark.saturating_add(keep);
+                let ok = m.arena.extend(*s, m.stack.drain(mark..end));
+                m.stack.truncate(mark);
+                return ok;
             }
             Some(V::Dict(d)) if dict => {
-                let pairs_n = n / 2;
-                let keep = pairs_n.min(room);
+                let keep = (n / 2).min(room);
                 m.retained = m.retained.saturating_add(keep);
-                let mut d = d.borrow_mut();
-                d.total = d.total.saturating_add(pairs_n as u64);
-                let mut it = m.stack.drain(mark..);
-                for _ in 0..keep {
-                    if let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        d.items.push((k, v));
-                    }
-                }
-                drop(d);
-                it.for_each(drop);
+                let end = mark.saturating_add(keep.saturating_mul(2));
+                let ok = m.arena.extend(*d, m.stack.drain(mark..end));
+                m.stack.truncate(mark);
+                return ok;
             }
             Some(V::Unknown | V::Call(_)) => m.stack.truncate(mark),
             Some(other) => {
@@ -1116,15 +1105,13 @@ impl<'p, R: Read> Walker<'p, R> {
         true
     }
 
-    fn extend(&mut self, m: &mut Machine, target: &V, items: Vec<V>, offset: u64) -> bool {
+    fn extend(&mut self, m: &mut Machine, target: &V, item: V, offset: u64) -> bool {
         match target {
             V::List(s) | V::Set(s) => {
-                let mut s = s.borrow_mut();
-                s.total = s.total.saturating_add(items.len() as u64);
-                let room = self.limits.max_retained.saturating_sub(m.retained);
-                let n = items.len().min(room);
-                m.retained = m.retained.saturating_add(n);
-                s.items.extend(items.into_iter().take(n));
+                if m.retained < self.limits.max_retained {
+                    m.retained = m.retained.saturating_add(1);
+                    return m.arena.extend(*s, std::iter::once(item));
+                }
                 true
             }
             V::Unknown => true,
@@ -1138,16 +1125,13 @@ impl<'p, R: Read> Walker<'p, R> {
         }
     }
 
-    fn set_items(&mut self, m: &mut Machine, target: &V, items: Vec<V>, offset: u64) -> bool {
+    fn set_item(&mut self, m: &mut Machine, target: &V, k: V, v: V, offset: u64) -> bool {
         match target {
             V::Dict(d) => {
-                let map = pairs(items);
-                let mut d = d.borrow_mut();
-                d.total = d.total.saturating_add(map.total);
-                let room = self.limits.max_retained.saturating_sub(m.retained);
-                let n = map.items.len().min(room);
-                m.retained = m.retained.saturating_add(n);
-                d.items.extend(map.items.into_iter().take(n));
+                if m.retained < self.limits.max_retained {
+                    m.retained = m.retained.saturating_add(1);
+                    return m.arena.extend(*d, [k, v]);
+                }
                 true
             }
             V::Unknown | V::Call(_) => true,
@@ -1156,6 +1140,14 @@ impl<'p, R: Read> Walker<'p, R> {
                 true
             }
         }
+    }
+
+    /// Creates a container; `None` when the container budget is spent.
+    fn container(&self, m: &mut Machine) -> Option<u32> {
+        if m.arena.containers() >= self.limits.max_containers {
+            return None;
+        }
+        m.arena.create()
     }
 
     /// Resolves an import. `map` applies the Python 2 mapping (not for derived names).
@@ -1341,7 +1333,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 let q = qualified.as_str();
                 if NESTED_LOADERS.contains(&q) {
                     let mut found = false;
-                    for a in call_args(args) {
+                    for a in call_args(&m.arena, args) {
                         if let Some(src) = self.blob_of(m, &a, 0) {
                             found = true;
                             self.push_nested(offset, q, src, true);
@@ -1358,7 +1350,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     }
                 } else if !allowed && !BYTES_WRAPPERS.contains(&q) {
                     // Bytes handed to something unvetted: scan them if they look like a model.
-                    for a in call_args(args) {
+                    for a in call_args(&m.arena, args) {
                         if let V::Bytes(sb) = &a {
                             if crate::format::sniff(sb.bytes(), "")
                                 != crate::format::Format::Unknown
@@ -1373,7 +1365,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 match q {
                     // getattr(<global>, "name") is an attribute lookup the walker can resolve.
                     "builtins.getattr" => {
-                        let items = call_args(args);
+                        let items = call_args(&m.arena, args);
                         if let (Some(V::Global(gid)), Some(attr)) =
                             (items.first(), items.get(1).and_then(V::as_str))
                         {
@@ -1389,7 +1381,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     }
                     "copyreg._reconstructor" => kind = CallKind::Reconstruct,
                     "_codecs.encode" | "codecs.encode" => {
-                        let items = call_args(args);
+                        let items = call_args(&m.arena, args);
                         if let (Some(V::Str(s)), enc) = (items.first(), items.get(1)) {
                             let enc = enc.and_then(V::as_str).unwrap_or("utf-8");
                             if let Some(b) = encode_text(s, enc) {
@@ -1452,7 +1444,7 @@ impl<'p, R: Read> Walker<'p, R> {
             }
             V::Call(c) if depth < 4 => {
                 let name = global_name(m, &c.callee)?;
-                let items = call_args(&c.args);
+                let items = call_args(&m.arena, &c.args);
                 let first = items.first()?;
                 let inner = self.blob_of(m, first, depth.saturating_add(1))?;
                 let decoded = match name.as_str() {
@@ -1523,7 +1515,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 match class.as_deref() {
                     Some(JOBLIB_WRAPPER) if self.joblib => self.joblib_array(m, state, offset),
                     Some(n) if JOBLIB_LEGACY.contains(&n) => {
-                        if let Some(f) = state_lookup(state, "filename")
+                        if let Some(f) = state_lookup(&m.arena, state, "filename")
                             .and_then(|v| v.as_str().map(str::to_owned))
                         {
                             self.issue(m, IssueKind::JoblibSideFile { filename: f }, offset);
@@ -1548,9 +1540,9 @@ impl<'p, R: Read> Walker<'p, R> {
             m.stack.pop();
         }
         m.stack.push(V::Unknown);
-        let dtype = state_lookup(state, "dtype");
-        let shape = state_lookup(state, "shape");
-        let align = state_lookup(state, "numpy_array_alignment_bytes")
+        let dtype = state_lookup(&m.arena, state, "dtype");
+        let shape = state_lookup(&m.arena, state, "shape");
+        let align = state_lookup(&m.arena, state, "numpy_array_alignment_bytes")
             .is_some_and(|v| !matches!(v, V::None));
         let Some(dt) = dtype.as_ref().and_then(|d| self.dtype_info(m, d)) else {
             self.issue(
@@ -1601,7 +1593,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     .and_then(|i| u64::try_from(i).ok())
                     .and_then(|i| acc.checked_mul(i))
             }),
-            Some(V::List(l)) => l.borrow().items.iter().try_fold(1u64, |acc, x| {
+            Some(V::List(l)) => m.arena.items(*l).try_fold(1u64, |acc, x| {
                 x.as_int()
                     .and_then(|i| u64::try_from(i).ok())
                     .and_then(|i| acc.checked_mul(i))
@@ -1712,7 +1704,7 @@ impl<'p, R: Read> Walker<'p, R> {
         if callee != "numpy.dtype" {
             return None;
         }
-        let items = call_args(&c.args);
+        let items = call_args(&m.arena, &c.args);
         let descr = items.first()?.as_str()?.to_owned();
         let mut dt = parse_descr(&descr)?;
         if let Some(V::Tuple(st)) = c.state.get() {
@@ -1723,7 +1715,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 }
             }
             if let Some(V::Dict(fields)) = st.get(4) {
-                for (_, f) in &fields.borrow().items {
+                for (_, f) in m.arena.pairs(*fields) {
                     if let V::Tuple(t) = f {
                         if let Some(sub) = t
                             .first()
@@ -1754,10 +1746,10 @@ impl<'p, R: Read> Walker<'p, R> {
 }
 
 /// The items of an argument tuple (`func(*args)` accepts any iterable).
-fn call_args(args: &V) -> Vec<V> {
+fn call_args(arena: &Arena, args: &V) -> Vec<V> {
     match args {
         V::Tuple(t) => t.to_vec(),
-        V::List(l) | V::Set(l) => l.borrow().items.clone(),
+        V::List(l) | V::Set(l) => arena.items(*l).cloned().collect(),
         _ => Vec::new(),
     }
 }
@@ -1796,16 +1788,14 @@ fn summarise(m: &Machine, v: &V, depth: u32, budget: &mut u32) -> TopValue {
                 .collect(),
         ),
         V::List(l) => TopValue::List(
-            l.borrow()
-                .items
-                .iter()
+            m.arena
+                .items(*l)
                 .map(|x| summarise(m, x, depth.saturating_add(1), budget))
                 .collect(),
         ),
         V::Dict(d) => TopValue::Dict(
-            d.borrow()
-                .items
-                .iter()
+            m.arena
+                .pairs(*d)
                 .take(1024)
                 .map(|(k, x)| {
                     (
@@ -1819,33 +1809,30 @@ fn summarise(m: &Machine, v: &V, depth: u32, budget: &mut u32) -> TopValue {
     }
 }
 
-fn pairs(items: Vec<V>) -> Map {
-    let mut map = Map::default();
-    let mut it = items.into_iter();
-    while let Some(k) = it.next() {
-        let v = it.next().unwrap_or(V::Unknown);
-        map.items.push((k, v));
-        map.total = map.total.saturating_add(1);
+/// DICT's items as key, value, …: an odd trailing key gets an unknown value.
+fn pairs(mut items: Vec<V>) -> Vec<V> {
+    if items.len() % 2 == 1 {
+        items.push(V::Unknown);
     }
-    map
+    items
 }
 
 /// Looks `key` up in a BUILD state: a dict, or `(dict, slotstate)`.
-fn state_lookup(state: &V, key: &str) -> Option<V> {
-    state_lookup_at(state, key, 0)
+fn state_lookup(arena: &Arena, state: &V, key: &str) -> Option<V> {
+    state_lookup_at(arena, state, key, 0)
 }
 
-fn state_lookup_at(state: &V, key: &str, depth: u32) -> Option<V> {
+fn state_lookup_at(arena: &Arena, state: &V, key: &str, depth: u32) -> Option<V> {
     if depth > 2 {
         return None;
     }
     let d = depth.saturating_add(1);
     match state {
-        V::Dict(m) => m.try_borrow().ok()?.get_str(key).cloned(),
+        V::Dict(m) => arena.get_str(*m, key).cloned(),
         V::Tuple(t) if t.len() == 2 => t
             .get(1)
-            .and_then(|s| state_lookup_at(s, key, d))
-            .or_else(|| t.first().and_then(|s| state_lookup_at(s, key, d))),
+            .and_then(|s| state_lookup_at(arena, s, key, d))
+            .or_else(|| t.first().and_then(|s| state_lookup_at(arena, s, key, d))),
         _ => None,
     }
 }
@@ -2201,6 +2188,26 @@ mod tests {
         let a = walk(&p);
         assert_eq!(a.nested.len(), 1);
         assert!(a.nested[0].loader);
+    }
+
+    #[test]
+    fn container_budget_is_inconclusive_and_self_reference_is_cheap() {
+        // A list appended to itself through the memo, then many popped empty dicts.
+        let mut p = vec![0x80, 4, b']', 0x94, b'h', 0, b'a'];
+        p.extend(std::iter::repeat_n([b'}', b'0'], 50).flatten());
+        p.push(b'.');
+        let a = walk(&p);
+        assert!(a.complete, "{:?}", a.issues);
+        let limits = WalkLimits {
+            max_containers: 10,
+            ..WalkLimits::default()
+        };
+        let a = analyse_stream(&p[..], &policy(), limits);
+        assert!(!a.complete);
+        assert!(a
+            .issues
+            .iter()
+            .any(|i| i.kind == IssueKind::Budget { what: "containers" }));
     }
 
     #[test]
