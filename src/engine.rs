@@ -376,7 +376,16 @@ impl ScanContext<'_> {
                             ),
                         )
                         .evidence("sniffed", a.format.name())
-                        .evidence("extension", expected.name()),
+                        .evidence("extension", expected.name())
+                        // One compression named as another (joblib 0.9 wrote zlib under `.gz`)
+                        // disguises nothing: the content is unwrapped by what it really is.
+                        .severity(
+                            if expected.is_compression() && a.format.is_compression() {
+                                Severity::Info
+                            } else {
+                                codes::engine::EXTENSION_MISMATCH.severity
+                            },
+                        ),
                     );
                 }
             }

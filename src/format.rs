@@ -74,6 +74,9 @@ pub enum Format {
     /// site-packages, dist-packages). Assigned by the walker for image layers: vetted through the
     /// package inventory rather than scanned as model-side code.
     PythonLibrary,
+    /// A legacy joblib "z-file" (joblib < 0.10): `ZF`, a hex length field whose width varies with
+    /// the joblib and Python version, then a zlib stream. Unwrapped like the other compressions.
+    JoblibZfile,
     /// Anything else.
     Unknown,
 }
@@ -114,6 +117,7 @@ impl Format {
             Format::SavedModelText => "tf-savedmodel-text",
             Format::ImageLayer => "image-layer",
             Format::PythonLibrary => "python-library",
+            Format::JoblibZfile => "joblib-zfile",
             Format::Unknown => "unknown",
         }
     }
@@ -129,6 +133,7 @@ impl Format {
                 | Format::Zlib
                 | Format::Zstd
                 | Format::Lz4
+                | Format::JoblibZfile
         )
     }
 
@@ -252,8 +257,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.get(8..10) == Some(b"{\"") {
         return Format::Safetensors;
     }
-    if looks_like_zlib(head) {
+    if looks_like_zlib(head, head.len() < SNIFF_LEN) {
         return Format::Zlib;
+    }
+    if joblib_zfile_offset(head).is_some() {
+        return Format::JoblibZfile;
     }
     // lzma "alone" format: properties byte 0x5d then a little-endian dictionary size.
     if head.starts_with(&[0x5d, 0x00, 0x00]) && (base.ends_with(".lzma") || head.len() >= 13) {
@@ -310,11 +318,31 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     Format::Unknown
 }
 
+/// Where the zlib stream of a legacy joblib z-file starts: after `ZF`, an optional `0x`, hex
+/// digits, an optional `L` (Python 2 longs) and padding spaces. The field's width changed across
+/// joblib and Python versions (17–20 characters), so it is parsed rather than assumed.
+pub fn joblib_zfile_offset(head: &[u8]) -> Option<usize> {
+    let rest = head.strip_prefix(b"ZF")?;
+    let rest = rest.strip_prefix(b"0x").unwrap_or(rest);
+    let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
+        return None;
+    }
+    let rest = rest.get(digits..)?;
+    let rest = rest.strip_prefix(b"L").unwrap_or(rest);
+    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+    if spaces == 0 {
+        return None;
+    }
+    let offset = head.len() - rest.len() + spaces;
+    looks_like_zlib(head.get(offset..)?, head.len() < SNIFF_LEN).then_some(offset)
+}
+
 /// A zlib stream (joblib's default compression): the standard 32 KiB-window header (`0x78`, the
 /// only one zlib and joblib write) with a valid check value, *and* a head that inflates without
 /// error. The header alone matches about one random file in 500 and text such as `x ` or `80`;
 /// a wrong guess would turn an ordinary file into a decompression error.
-fn looks_like_zlib(head: &[u8]) -> bool {
+fn looks_like_zlib(head: &[u8], complete: bool) -> bool {
     let (Some(&cmf), Some(&flg)) = (head.first(), head.get(1)) else {
         return false;
     };
@@ -326,7 +354,7 @@ fn looks_like_zlib(head: &[u8]) -> bool {
     match z.decompress(head, &mut out, flate2::FlushDecompress::None) {
         Ok(flate2::Status::StreamEnd) => z.total_out() > 0,
         // The head is all there is (a short file): the stream must end inside it.
-        Ok(_) if head.len() < SNIFF_LEN => false,
+        Ok(_) if complete => false,
         Ok(_) => z.total_out() > 0 || z.total_in() == head.len() as u64,
         Err(_) => false,
     }
@@ -624,10 +652,43 @@ mod zlib_tests {
                 x ^= x << 17;
                 *b = (x >> 24) as u8;
             }
-            if looks_like_zlib(&head) {
+            if looks_like_zlib(&head, false) {
                 false_hits += 1;
             }
         }
         assert_eq!(false_hits, 0);
+    }
+}
+
+#[cfg(test)]
+mod zfile_tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zfile(field: &str) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b"cos\nsystem\n(S'true'\ntR.").expect("write");
+        let mut v = format!("ZF{field}").into_bytes();
+        v.extend(e.finish().expect("finish"));
+        v
+    }
+
+    #[test]
+    fn length_fields_of_every_width_are_parsed() {
+        for field in [
+            "0x1a             ",
+            "1a               ",
+            "0x1aL              ",
+            "1a ",
+        ] {
+            let z = zfile(field);
+            assert_eq!(
+                sniff(&z, "a.pkl_01.npy.z"),
+                Format::JoblibZfile,
+                "{field:?}"
+            );
+            assert_eq!(joblib_zfile_offset(&z), Some(2 + field.len()));
+        }
+        assert_eq!(joblib_zfile_offset(b"ZF and then some text"), None);
     }
 }

@@ -402,8 +402,17 @@ fn decompressed_name(name: &str, format: Format) -> String {
 }
 
 fn decompress(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
-    let input = a.content.open()?;
-    let mut dec = decoder(a.format, Box::new(input))?;
+    let mut input = a.content.open()?;
+    let mut dec = if a.format == Format::JoblibZfile {
+        // Skip the `ZF` length header; what follows is a plain zlib stream.
+        let head = a.content.head(crate::format::SNIFF_LEN)?;
+        let offset = crate::format::joblib_zfile_offset(&head)
+            .ok_or_else(|| ScanError::malformed("joblib-zfile", "bad ZF header"))?;
+        input.seek(SeekFrom::Start(offset as u64))?;
+        decoder(Format::Zlib, Box::new(input))?
+    } else {
+        decoder(a.format, Box::new(input))?
+    };
     let member = decompressed_name(&a.name, a.format);
     if let Some(content) = spool(&mut dec, a.content.len(), a, &member, cx, sink)? {
         cx.scan_nested(a, &member, content, None, sink);
