@@ -77,6 +77,8 @@ pub enum Format {
     /// A legacy joblib "z-file" (joblib < 0.10): `ZF`, a hex length field whose width varies with
     /// the joblib and Python version, then a zlib stream. Unwrapped like the other compressions.
     JoblibZfile,
+    /// A standalone Jinja template travelling with a model (`chat_template.jinja`, `*.j2`).
+    JinjaTemplate,
     /// Anything else.
     Unknown,
 }
@@ -118,6 +120,7 @@ impl Format {
             Format::ImageLayer => "image-layer",
             Format::PythonLibrary => "python-library",
             Format::JoblibZfile => "joblib-zfile",
+            Format::JinjaTemplate => "jinja-template",
             Format::Unknown => "unknown",
         }
     }
@@ -298,6 +301,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base.starts_with("requirements") && base.ends_with(".txt") {
         return Format::Requirements;
+    }
+    if base.ends_with(".jinja") || base.ends_with(".jinja2") || base.ends_with(".j2") {
+        return Format::JinjaTemplate;
     }
     if base.ends_with(".py") {
         return Format::Python;

@@ -183,6 +183,7 @@ impl Scanner for CodeScanner {
             Format::Yaml,
             Format::MlflowModel,
             Format::Requirements,
+            Format::JinjaTemplate,
         ]
     }
     fn codes(&self) -> &'static [&'static Code] {
@@ -204,6 +205,9 @@ impl Scanner for CodeScanner {
             Format::Yaml => scan_yaml(&bytes, a, cx, out),
             Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
             Format::Requirements => scan_requirements(&String::from_utf8_lossy(&bytes), a, out),
+            Format::JinjaTemplate => {
+                lint_template(&String::from_utf8_lossy(&bytes), &a.name, a, out)
+            }
             _ => {}
         }
         Ok(())
@@ -462,6 +466,18 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
 // JSON and YAML configs
 
 /// Checks a parsed JSON config: Keras object configs, `auto_map`, `custom_pipelines`, `_target_`.
+/// Lints a Jinja template that travels with a model (chat templates) for server-side template
+/// injection, with the same linter the GGUF scanner uses.
+fn lint_template(source: &str, what: &str, a: &Artifact, out: &mut Sink) {
+    for issue in crate::scanners::template::lint(source) {
+        out.push(crate::scanners::template::issue_finding(
+            &issue,
+            a.location.clone(),
+            what,
+        ));
+    }
+}
+
 pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
     if keras::is_keras_config(v) || keras::in_keras_archive(a) {
         let origin = keras::Origin {
@@ -475,6 +491,22 @@ pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut
         for key in ["auto_map", "custom_pipelines"] {
             if let Some(m) = obj.get(key) {
                 remote_code(key, m, a, out);
+            }
+        }
+        // tokenizer_config.json / processor configs: `chat_template` is a Jinja template (a
+        // string, or a list of {name, template}) that serving stacks render.
+        if let Some(t) = obj.get("chat_template") {
+            match t {
+                Value::String(s) => lint_template(s, "chat_template", a, out),
+                Value::Array(items) => {
+                    for item in items.iter().take(64) {
+                        let name = item.get("name").and_then(Value::as_str).unwrap_or("?");
+                        if let Some(s) = item.get("template").and_then(Value::as_str) {
+                            lint_template(s, &format!("chat_template[{name}]"), a, out);
+                        }
+                    }
+                }
+                _ => {}
             }
         }
     }
