@@ -206,7 +206,7 @@ impl Scanner for CodeScanner {
             Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
             Format::Requirements => scan_requirements(&String::from_utf8_lossy(&bytes), a, out),
             Format::JinjaTemplate => {
-                lint_template(&String::from_utf8_lossy(&bytes), &a.name, a, out)
+                lint_template(&String::from_utf8_lossy(&bytes), &a.name, a, out);
             }
             _ => {}
         }
