@@ -30,13 +30,23 @@ fn embed_signatures(out_dir: &Path) {
         .unwrap_or_default();
     names.sort();
     let mut out = String::from(
-        "/// Embedded signature files: (file name, contents), sorted by name.\npub static EMBEDDED: &[(&str, &str)] = &[\n",
+        "/// Embedded signature files: (file name, TOML text, the same parsed to JSON at build time),\n/// sorted by name. JSON parses an order of magnitude faster than TOML at start-up.\npub static EMBEDDED: &[(&str, &str, &str)] = &[\n",
     );
     for n in &names {
         println!("cargo:rerun-if-changed=signatures/{n}");
+        let text = fs::read_to_string(dir.join(n)).expect("read signature file");
+        // A malformed signature file fails the build: the database is reviewed data.
+        let value: toml::Value = toml::from_str(&text)
+            .unwrap_or_else(|e| panic!("signatures/{n} is not valid TOML: {e}"));
+        let json_name = format!("{n}.json");
+        fs::write(
+            out_dir.join(&json_name),
+            serde_json::to_string(&value).expect("TOML to JSON"),
+        )
+        .expect("write JSON signature file");
         writeln!(
             out,
-            "    ({n:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/signatures/{n}\"))),"
+            "    ({n:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/signatures/{n}\")), include_str!(concat!(env!(\"OUT_DIR\"), \"/{json_name}\"))),"
         )
         .expect("write to string");
     }

@@ -63,7 +63,7 @@ impl Content {
             Content::File { path, start, len } => {
                 let f = File::open(path)?;
                 Ok(Box::new(Window::new(
-                    BufReader::with_capacity(256 * 1024, f),
+                    BufReader::with_capacity(buffer_for(*len), f),
                     *start,
                     *len,
                 )?))
@@ -71,7 +71,7 @@ impl Content {
             Content::Temp { file, len } => {
                 let f = file.reopen()?;
                 Ok(Box::new(Window::new(
-                    BufReader::with_capacity(256 * 1024, f),
+                    BufReader::with_capacity(buffer_for(*len), f),
                     0,
                     *len,
                 )?))
@@ -164,6 +164,12 @@ impl Content {
             _ => None,
         }
     }
+}
+
+/// Read buffer size for content of `len` bytes: large reads for large content, but no 256 KiB
+/// allocation for every small member or file (scans open many of them).
+fn buffer_for(len: u64) -> usize {
+    usize::try_from(len.clamp(8 * 1024, 256 * 1024)).unwrap_or(256 * 1024)
 }
 
 /// A `Read + Seek` view of `len` bytes starting at `start` in an underlying reader.

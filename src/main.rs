@@ -338,6 +338,15 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            // The reader went away (`modelgate signatures | head`): stop quietly, as SIGPIPE would.
+            ExitCode::from(141)
+        }
         Err(e) => {
             eprintln!("modelgate: {e:#}");
             ExitCode::from(2)
@@ -349,7 +358,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan(&args),
         Command::Packages(args) => packages_cmd(&args),
-        Command::Explain { code } => Ok(explain(code.as_deref())),
+        Command::Explain { code } => Ok(explain(code.as_deref())?),
         Command::Signatures { signatures, json } => list_signatures(&signatures, json),
         Command::Convert(args) => convert(&args),
         Command::Modelscan(args) => {
@@ -564,46 +573,50 @@ fn write_out(path: Option<&PathBuf>, s: &str) -> Result<()> {
     }
 }
 
-fn explain(code: Option<&str>) -> u8 {
+fn explain(code: Option<&str>) -> std::io::Result<u8> {
+    let mut out = std::io::stdout().lock();
     let Some(id) = code else {
         for c in codes::all() {
-            println!("{:<40} {:<8} {}", c.id, c.severity, c.summary);
+            writeln!(out, "{:<40} {:<8} {}", c.id, c.severity, c.summary)?;
         }
-        return 0;
+        return Ok(0);
     };
     let Some(c) = codes::find(id) else {
         eprintln!("modelgate: unknown finding code {id:?}; `modelgate explain` lists them all");
-        return USAGE;
+        return Ok(USAGE);
     };
-    println!("{} ({})\n\n{}\n", c.id, c.severity, c.summary);
-    println!("What it detects\n  {}\n", c.detects);
-    println!("Why it is dangerous\n  {}\n", c.why);
-    println!("Example\n  {}\n", c.example);
-    println!("Remediation\n  {}", c.remediation);
+    writeln!(out, "{} ({})\n\n{}\n", c.id, c.severity, c.summary)?;
+    writeln!(out, "What it detects\n  {}\n", c.detects)?;
+    writeln!(out, "Why it is dangerous\n  {}\n", c.why)?;
+    writeln!(out, "Example\n  {}\n", c.example)?;
+    writeln!(out, "Remediation\n  {}", c.remediation)?;
     if !c.references.is_empty() {
-        println!("\nReferences");
+        writeln!(out, "\nReferences")?;
         for r in c.references {
-            println!("  {r}");
+            writeln!(out, "  {r}")?;
         }
     }
-    0
+    Ok(0)
 }
 
 fn list_signatures(dirs: &[PathBuf], json: bool) -> Result<u8> {
     let db = load_db(dirs)?;
+    let mut out = std::io::stdout().lock();
     if json {
         let v = serde_json::json!({ "info": db.info(), "entries": db.entries() });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(0);
     }
     let info = db.info();
-    println!(
+    writeln!(
+        out,
         "signature database {} ({} entries, sha256 {})",
         info.version, info.entries, info.digest
-    );
+    )?;
     for e in db.entries() {
         let sev = e.severity.map(|s| s.to_string()).unwrap_or_default();
-        println!(
+        writeln!(
+            out,
             "{:<14} {:<8} {:<9} {}.{}  — {}",
             e.kind,
             format!("{:?}", e.action).to_lowercase(),
@@ -611,7 +624,7 @@ fn list_signatures(dirs: &[PathBuf], json: bool) -> Result<u8> {
             e.module,
             e.name,
             e.reason
-        );
+        )?;
     }
     Ok(0)
 }

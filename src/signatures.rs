@@ -82,6 +82,14 @@ struct Meta {
     description: String,
 }
 
+/// One signature file: its TOML text (hashed into the digest) and, for embedded files, the same
+/// content pre-parsed to JSON by build.rs.
+struct Source {
+    name: String,
+    text: String,
+    json: Option<&'static str>,
+}
+
 /// Identification of the loaded database, recorded in every report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbInfo {
@@ -116,9 +124,13 @@ impl SignatureDb {
         extra_dirs: &[&Path],
         extra: Vec<(String, String)>,
     ) -> Result<Self, SetupError> {
-        let mut sources: Vec<(String, String)> = embedded::EMBEDDED
+        let mut sources: Vec<Source> = embedded::EMBEDDED
             .iter()
-            .map(|(n, c)| ((*n).to_owned(), (*c).to_owned()))
+            .map(|(n, text, json)| Source {
+                name: (*n).to_owned(),
+                text: (*text).to_owned(),
+                json: Some(json),
+            })
             .collect();
         for dir in extra_dirs {
             let rd = std::fs::read_dir(dir).map_err(|source| SetupError::Read {
@@ -136,26 +148,51 @@ impl SignatureDb {
                     path: p.clone(),
                     source,
                 })?;
-                sources.push((p.display().to_string(), text));
+                sources.push(Source {
+                    name: p.display().to_string(),
+                    text,
+                    json: None,
+                });
             }
         }
-        sources.extend(extra);
-        Self::from_sources(&sources)
+        sources.extend(extra.into_iter().map(|(name, text)| Source {
+            name,
+            text,
+            json: None,
+        }));
+        Self::build(&sources)
     }
 
     /// Builds a database from `(name, toml text)` pairs, in precedence order (later wins).
     pub fn from_sources(sources: &[(String, String)]) -> Result<Self, SetupError> {
+        let sources: Vec<Source> = sources
+            .iter()
+            .map(|(name, text)| Source {
+                name: name.clone(),
+                text: text.clone(),
+                json: None,
+            })
+            .collect();
+        Self::build(&sources)
+    }
+
+    fn build(sources: &[Source]) -> Result<Self, SetupError> {
         let mut entries = Vec::new();
         let mut hasher = Sha256::new();
         let mut files = Vec::new();
-        for (name, text) in sources {
+        for Source { name, text, json } in sources {
+            // The digest always covers the TOML text: the reviewed source of truth.
             hasher.update(name.as_bytes());
             hasher.update([0]);
             hasher.update(text.as_bytes());
             hasher.update([0]);
-            let file: File = toml::from_str(text).map_err(|e| SetupError::Signature {
+            let parsed = match json {
+                Some(j) => serde_json::from_str::<File>(j).map_err(|e| e.to_string()),
+                None => toml::from_str::<File>(text).map_err(|e| e.to_string()),
+            };
+            let file = parsed.map_err(|message| SetupError::Signature {
                 file: name.clone(),
-                message: e.to_string(),
+                message,
             })?;
             let _ = (&file.meta.area, &file.meta.description);
             for mut e in file.entry {
