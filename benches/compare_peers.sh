@@ -21,9 +21,12 @@ measure() {
   local best="" rss="" tf
   tf=$(mktemp)
   for _ in 1 2 3; do
-    /usr/bin/time -o "$tf" -f "%e %M" "$@" >/dev/null 2>&1 || true
-    local t m
-    read -r t m < <(tail -n 1 "$tf")
+    local t0 t1 t m
+    t0=$EPOCHREALTIME
+    /usr/bin/time -o "$tf" -f "%M" "$@" >/dev/null 2>&1 || true
+    t1=$EPOCHREALTIME
+    t=$(awk "BEGIN{printf \"%.4f\", $t1 - $t0}")
+    m=$(tail -n 1 "$tf")
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
   done
   rm -f "$tf"

@@ -14,7 +14,7 @@ use super::{
     is_traversal, read_range, spool, DUPLICATE_MEMBER, PATH_TRAVERSAL, SYMLINK, ZIP_CRC, ZIP_FLAGS,
     ZIP_HEADER_MISMATCH, ZIP_NO_DIRECTORY, ZIP_POLYGLOT,
 };
-use crate::artifact::{Artifact, Content};
+use crate::artifact::{Artifact, Content, ReadSeek};
 use crate::codes;
 use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
@@ -99,7 +99,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
             // The record is where the locator says, or (with prepended bytes) right before it.
             let candidates = [Some(z64_pos), eocd_pos.checked_sub(20 + 56)];
             for pos in candidates.into_iter().flatten() {
-                let Ok(rec) = read_range(content, pos, 56) else {
+                let Ok(rec) = read_at(&mut r, pos, 56) else {
                     continue;
                 };
                 if rec.get(..4) == Some(b"PK\x06\x06") {
@@ -120,7 +120,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     if cd_size > 512 * 1024 * 1024 {
         return Err(bad("central directory larger than 512 MiB"));
     }
-    let cd = read_range(content, actual_cd, cd_size)?;
+    let cd = read_at(&mut r, actual_cd, cd_size)?;
     let mut entries = Vec::new();
     let mut local_offsets = Vec::new();
     let mut p = 0usize;
@@ -193,7 +193,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     // Resolve local headers.
     for (e, lho) in entries.iter_mut().zip(local_offsets) {
         let at = lho.saturating_add(prefix);
-        let Ok(h) = read_range(content, at, 30) else {
+        let Ok(h) = read_at(&mut r, at, 30) else {
             continue;
         };
         if h.get(..4) != Some(b"PK\x03\x04") {
@@ -202,7 +202,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         let nlen = u64::from(le16(&h, 26).unwrap_or(0));
         let xlen = u64::from(le16(&h, 28).unwrap_or(0));
         e.local_flags = le16(&h, 6);
-        if let Ok(n) = read_range(content, at.saturating_add(30), nlen) {
+        if let Ok(n) = read_at(&mut r, at.saturating_add(30), nlen) {
             e.local_name = Some(String::from_utf8_lossy(&n).into_owned());
         }
         e.data_start = Some(
@@ -217,6 +217,14 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         prefix,
         trailing,
     })
+}
+
+/// Reads `len` bytes at `at` through an already open reader (one open per archive, not per read).
+fn read_at(r: &mut dyn ReadSeek, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    r.seek(SeekFrom::Start(at))?;
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 * 1024 * 1024));
+    r.take(len).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -530,9 +538,10 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
     const MAX_ENTRIES: usize = 100_000;
     let len = content.len();
     let mut entries = Vec::new();
+    let mut r = content.open()?;
     let mut p: u64 = 0;
     while p.saturating_add(30) <= len && entries.len() < MAX_ENTRIES {
-        let h = read_range(content, p, 30)?;
+        let h = read_at(&mut r, p, 30)?;
         if h.get(..4) != Some(b"PK\x03\x04") {
             break;
         }
@@ -544,7 +553,7 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
         let nlen = u64::from(le16(&h, 26).unwrap_or(0));
         let xlen = u64::from(le16(&h, 28).unwrap_or(0));
         let name =
-            String::from_utf8_lossy(&read_range(content, p.saturating_add(30), nlen)?).into_owned();
+            String::from_utf8_lossy(&read_at(&mut r, p.saturating_add(30), nlen)?).into_owned();
         let data_start = p
             .saturating_add(30)
             .saturating_add(nlen)
@@ -582,7 +591,7 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
         p = next;
         // Skip a data descriptor (with or without its optional signature) if one follows.
         if flags & 0x08 != 0 {
-            let d = read_range(content, p, 4)?;
+            let d = read_at(&mut r, p, 4)?;
             p = p.saturating_add(if d == b"PK\x07\x08" { 16 } else { 12 });
         }
     }
