@@ -20,7 +20,7 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::artifact::{Artifact, ReadSeek};
@@ -29,6 +29,7 @@ use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
 use crate::format::{sniff, Format, SNIFF_LEN};
+use crate::scanners::capped::CappedSink;
 use crate::scanners::template;
 use crate::scanners::Scanner;
 
@@ -47,8 +48,6 @@ const GGML_MAX_DIMS: u32 = 4;
 /// Tensor names longer than this are refused by ggml (`GGML_MAX_NAME`, including the NUL).
 const GGML_MAX_NAME: u64 = 63;
 const DEFAULT_ALIGNMENT: u64 = 32;
-/// Findings of one code per file beyond this are summarised.
-const MAX_FINDINGS_PER_CODE: usize = 20;
 
 pub struct GgufScanner;
 
@@ -175,10 +174,7 @@ impl Scanner for GgufScanner {
         ALL_CODES.as_slice()
     }
     fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
-        let mut r = Reporter {
-            out,
-            counts: BTreeMap::new(),
-        };
+        let mut r = CappedSink::new(out, ALL_CODES.as_slice());
         let res = if a.format == Format::Ggml {
             scan_ggml(a, &mut r)
         } else {
@@ -222,45 +218,6 @@ pub fn ggml_type_size(t: u32) -> Option<(u64, u64)> {
         41 => (128, 18),       // Q1_0
         _ => return None,
     })
-}
-
-/// Caps repeated findings of one code.
-struct Reporter<'a> {
-    out: &'a mut Sink,
-    counts: BTreeMap<&'static str, usize>,
-}
-
-impl Reporter<'_> {
-    fn push(&mut self, f: Finding) {
-        let id: &'static str = ALL_CODES
-            .iter()
-            .find(|c| c.id == f.code)
-            .map_or("other", |c| c.id);
-        let n = self.counts.entry(id).or_insert(0);
-        *n = n.saturating_add(1);
-        if *n <= MAX_FINDINGS_PER_CODE {
-            self.out.push(f);
-        }
-    }
-
-    fn summarise(&mut self, a: &Artifact) {
-        for code in ALL_CODES.iter() {
-            let n = self.counts.get(code.id).copied().unwrap_or(0);
-            if n > MAX_FINDINGS_PER_CODE {
-                self.out.push(
-                    Finding::new(
-                        code,
-                        a.location.clone(),
-                        format!(
-                            "{} more findings of this kind were not listed",
-                            n.saturating_sub(MAX_FINDINGS_PER_CODE)
-                        ),
-                    )
-                    .evidence("count", n.to_string()),
-                );
-            }
-        }
-    }
 }
 
 /// Why parsing stopped.
@@ -394,11 +351,15 @@ struct TensorInfo {
 
 struct Ctx<'a, 'b> {
     a: &'a Artifact,
-    r: &'a mut Reporter<'b>,
+    r: &'a mut CappedSink<'b>,
     string_bytes: u64,
 }
 
-fn scan_gguf(a: &Artifact, cx: &ScanContext<'_>, rep: &mut Reporter<'_>) -> Result<(), ScanError> {
+fn scan_gguf(
+    a: &Artifact,
+    cx: &ScanContext<'_>,
+    rep: &mut CappedSink<'_>,
+) -> Result<(), ScanError> {
     let mut rd = Rd {
         r: a.content.open()?,
         pos: 0,
@@ -1013,7 +974,7 @@ fn region(
 }
 
 /// Legacy GGML/GGMF/GGJT: magic, then (GGMF/GGJT) a version. No metadata to check.
-fn scan_ggml(a: &Artifact, r: &mut Reporter<'_>) -> Result<(), ScanError> {
+fn scan_ggml(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
     let head = a.content.read_at(0, 8)?;
     let (Some(magic), version) = (
         head.get(..4),

@@ -23,6 +23,7 @@ pub trait Scanner: Sync {
     fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError>;
 }
 
+pub mod capped;
 pub mod code;
 pub mod data;
 pub mod gguf;

@@ -41,6 +41,7 @@ use crate::proto::onnx::{
     AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, SparseTensorProto,
     TensorProto,
 };
+use crate::scanners::capped::CappedSink;
 use crate::scanners::Scanner;
 
 /// Models up to this size are decoded directly; larger ones are streamed (see module docs).
@@ -51,8 +52,6 @@ pub const MAX_REDUCED: u64 = 256 * 1024 * 1024;
 const MAX_NESTING: u32 = 100;
 /// Subgraph recursion while analysing.
 const MAX_GRAPH_DEPTH: u32 = 64;
-/// Findings of one code per file beyond this are summarised.
-const MAX_FINDINGS_PER_CODE: usize = 20;
 
 /// Operator domains defined by the ONNX standard.
 pub const STANDARD_DOMAINS: &[&str] = &[
@@ -161,10 +160,7 @@ impl Scanner for OnnxScanner {
         c::ALL
     }
     fn scan(&self, a: &Artifact, _cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
-        let mut r = Reporter {
-            out,
-            counts: BTreeMap::new(),
-        };
+        let mut r = CappedSink::new(out, c::ALL);
         let res = scan(a, &mut r);
         r.summarise(a);
         res
@@ -193,52 +189,15 @@ pub fn decode_model(content: &Content) -> io::Result<Result<ModelProto, String>>
     }
 }
 
-struct Reporter<'a> {
-    out: &'a mut Sink,
-    counts: BTreeMap<&'static str, usize>,
-}
-
-impl Reporter<'_> {
-    fn push(&mut self, code: &'static Code, f: Finding) {
-        let n = self.counts.entry(code.id).or_insert(0);
-        *n = n.saturating_add(1);
-        if *n <= MAX_FINDINGS_PER_CODE {
-            self.out.push(f);
-        }
-    }
-
-    fn summarise(&mut self, a: &Artifact) {
-        for code in c::ALL {
-            let n = self.counts.get(code.id).copied().unwrap_or(0);
-            if n > MAX_FINDINGS_PER_CODE {
-                self.out.push(
-                    Finding::new(
-                        code,
-                        a.location.clone(),
-                        format!(
-                            "{} more findings of this kind were not listed",
-                            n.saturating_sub(MAX_FINDINGS_PER_CODE)
-                        ),
-                    )
-                    .evidence("count", n.to_string()),
-                );
-            }
-        }
-    }
-}
-
-fn scan(a: &Artifact, r: &mut Reporter<'_>) -> Result<(), ScanError> {
+fn scan(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
     let model = match decode_model(&a.content)? {
         Ok(m) => m,
         Err(msg) => {
-            r.push(
+            r.push(Finding::new(
                 &c::MALFORMED,
-                Finding::new(
-                    &c::MALFORMED,
-                    a.location.clone(),
-                    format!("ONNX protobuf does not decode: {msg}"),
-                ),
-            );
+                a.location.clone(),
+                format!("ONNX protobuf does not decode: {msg}"),
+            ));
             return Ok(());
         }
     };
@@ -286,7 +245,7 @@ fn scan(a: &Artifact, r: &mut Reporter<'_>) -> Result<(), ScanError> {
 
 struct Analysis<'a, 'b> {
     a: &'a Artifact,
-    r: &'a mut Reporter<'b>,
+    r: &'a mut CappedSink<'b>,
     model_dir: Option<PathBuf>,
     local_functions: Vec<(String, String)>,
     /// Non-standard domain → (op types, first place seen).
@@ -296,14 +255,11 @@ struct Analysis<'a, 'b> {
 impl Analysis<'_, '_> {
     fn graph(&mut self, g: &GraphProto, path: &str, depth: u32) {
         if depth > MAX_GRAPH_DEPTH {
-            self.r.push(
+            self.r.push(Finding::new(
                 &c::MALFORMED,
-                Finding::new(
-                    &c::MALFORMED,
-                    self.a.location.clone(),
-                    format!("subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels at {path}"),
-                ),
-            );
+                self.a.location.clone(),
+                format!("subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels at {path}"),
+            ));
             return;
         }
         for t in &g.initializer {
@@ -445,7 +401,6 @@ impl Analysis<'_, '_> {
         };
         if let Some(why) = unsafe_location(&loc) {
             self.r.push(
-                &c::EXTERNAL_DATA_TRAVERSAL,
                 Finding::new(
                     &c::EXTERNAL_DATA_TRAVERSAL,
                     self.a.location.clone(),
@@ -478,7 +433,6 @@ impl Analysis<'_, '_> {
         };
         if meta.file_type().is_symlink() {
             self.r.push(
-                &c::EXTERNAL_DATA_SYMLINK,
                 Finding::new(
                     &c::EXTERNAL_DATA_SYMLINK,
                     self.a.location.clone(),
@@ -495,9 +449,7 @@ impl Analysis<'_, '_> {
         // Resolve links and check the real file is still inside the model directory.
         if let (Ok(real), Ok(real_dir)) = (target.canonicalize(), dir.canonicalize()) {
             if !real.starts_with(&real_dir) {
-                self.r.push(
-                    &c::EXTERNAL_DATA_TRAVERSAL,
-                    Finding::new(
+                self.r.push(Finding::new(
                         &c::EXTERNAL_DATA_TRAVERSAL,
                         self.a.location.clone(),
                         format!(
@@ -549,7 +501,6 @@ impl Analysis<'_, '_> {
 
     fn bounds(&mut self, tensor: &str, path: &str, msg: &str, sev: Severity) {
         self.r.push(
-            &c::EXTERNAL_DATA_BOUNDS,
             Finding::new(
                 &c::EXTERNAL_DATA_BOUNDS,
                 self.a.location.clone(),
@@ -585,7 +536,7 @@ impl Analysis<'_, '_> {
             })
             .evidence("domain", clip(&domain))
             .evidence("ops", clip(&ops.join(",")));
-            self.r.push(&c::CUSTOM_DOMAIN, f);
+            self.r.push(f);
         }
     }
 }

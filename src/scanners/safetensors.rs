@@ -16,7 +16,7 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -28,6 +28,7 @@ use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
 use crate::format::{looks_like_pickle, sniff, Format, SNIFF_LEN};
+use crate::scanners::capped::CappedSink;
 use crate::scanners::Scanner;
 
 /// The reference implementation's limit on `N`.
@@ -36,8 +37,6 @@ pub const MAX_HEADER_SIZE: u64 = 100_000_000;
 pub const MAX_METADATA_BYTES: usize = 8 * 1024 * 1024;
 /// More `__metadata__` entries than this are reported.
 pub const MAX_METADATA_ENTRIES: usize = 65_536;
-/// Findings of one code per file beyond this are summarised.
-const MAX_FINDINGS_PER_CODE: usize = 20;
 
 pub struct SafetensorsScanner;
 
@@ -281,47 +280,9 @@ struct TensorEntry {
     end: u64,
 }
 
-/// Caps repeated findings of one code.
-struct Reporter<'a> {
-    out: &'a mut Sink,
-    counts: BTreeMap<&'static str, usize>,
-}
-
-impl Reporter<'_> {
-    fn push(&mut self, code: &'static Code, f: Finding) {
-        let n = self.counts.entry(code.id).or_insert(0);
-        *n = n.saturating_add(1);
-        if *n <= MAX_FINDINGS_PER_CODE {
-            self.out.push(f);
-        }
-    }
-
-    fn summarise(&mut self, a: &Artifact) {
-        for code in c::ALL {
-            let n = self.counts.get(code.id).copied().unwrap_or(0);
-            if n > MAX_FINDINGS_PER_CODE {
-                self.out.push(
-                    Finding::new(
-                        code,
-                        a.location.clone(),
-                        format!(
-                            "{} more findings of this kind were not listed",
-                            n.saturating_sub(MAX_FINDINGS_PER_CODE)
-                        ),
-                    )
-                    .evidence("count", n.to_string()),
-                );
-            }
-        }
-    }
-}
-
 fn scan(a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
     let file_len = a.content.len();
-    let mut r = Reporter {
-        out,
-        counts: BTreeMap::new(),
-    };
+    let mut r = CappedSink::new(out, c::ALL);
     let res = scan_inner(a, cx, &mut r, file_len);
     r.summarise(a);
     if let Ok(false) = res {
@@ -347,20 +308,17 @@ fn scan(a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanEr
 fn scan_inner(
     a: &Artifact,
     cx: &ScanContext<'_>,
-    r: &mut Reporter<'_>,
+    r: &mut CappedSink<'_>,
     file_len: u64,
 ) -> Result<bool, ScanError> {
     let loc = &a.location;
     let len_bytes = a.content.read_at(0, 8)?;
     let Ok(len_arr) = <[u8; 8]>::try_from(len_bytes.as_slice()) else {
-        r.push(
+        r.push(Finding::new(
             &c::HEADER_SIZE,
-            Finding::new(
-                &c::HEADER_SIZE,
-                loc.clone(),
-                format!("file is {file_len} bytes, too short for the 8-byte header length"),
-            ),
-        );
+            loc.clone(),
+            format!("file is {file_len} bytes, too short for the 8-byte header length"),
+        ));
         return Ok(false);
     };
     let n = u64::from_le_bytes(len_arr);
@@ -374,7 +332,6 @@ fn scan_inner(
             format!("declares a {n}-byte header, too small for a JSON object")
         };
         r.push(
-            &c::HEADER_SIZE,
             Finding::new(&c::HEADER_SIZE, loc.at(0), why)
                 .evidence("header_length", n.to_string())
                 .evidence("file_length", file_len.to_string()),
@@ -395,21 +352,16 @@ fn scan_inner(
     let text = match std::str::from_utf8(&header) {
         Ok(t) => t,
         Err(e) => {
-            r.push(
+            r.push(Finding::new(
                 &c::INVALID_HEADER,
-                Finding::new(
-                    &c::INVALID_HEADER,
-                    loc.at(8u64.saturating_add(e.valid_up_to() as u64)),
-                    "header is not valid UTF-8",
-                ),
-            );
+                loc.at(8u64.saturating_add(e.valid_up_to() as u64)),
+                "header is not valid UTF-8",
+            ));
             return Ok(false);
         }
     };
     if !text.starts_with('{') {
-        r.push(
-            &c::INVALID_HEADER,
-            Finding::new(
+        r.push(Finding::new(
                 &c::INVALID_HEADER,
                 loc.at(8),
                 "header does not start with '{' (the format requires it; lenient parsers skip leading whitespace)",
@@ -420,21 +372,19 @@ fn scan_inner(
     let root = match stream.next() {
         Some(Ok(v)) => v,
         Some(Err(e)) => {
-            r.push(
+            r.push(Finding::new(
                 &c::INVALID_HEADER,
-                Finding::new(
-                    &c::INVALID_HEADER,
-                    loc.at(8),
-                    format!("header is not valid JSON: {e}"),
-                ),
-            );
+                loc.at(8),
+                format!("header is not valid JSON: {e}"),
+            ));
             return Ok(false);
         }
         None => {
-            r.push(
+            r.push(Finding::new(
                 &c::INVALID_HEADER,
-                Finding::new(&c::INVALID_HEADER, loc.at(8), "header is empty"),
-            );
+                loc.at(8),
+                "header is empty",
+            ));
             return Ok(false);
         }
     };
@@ -448,7 +398,6 @@ fn scan_inner(
             "header has content after the JSON object (only space padding is allowed)".to_owned()
         };
         r.push(
-            &c::INVALID_HEADER,
             Finding::new(
                 &c::INVALID_HEADER,
                 loc.at(8u64
@@ -464,14 +413,11 @@ fn scan_inner(
         );
     }
     let RawJson::Object(entries) = root else {
-        r.push(
+        r.push(Finding::new(
             &c::INVALID_HEADER,
-            Finding::new(
-                &c::INVALID_HEADER,
-                loc.at(8),
-                format!("header is {}, not a JSON object", root.kind()),
-            ),
-        );
+            loc.at(8),
+            format!("header is {}, not a JSON object", root.kind()),
+        ));
         return Ok(false);
     };
 
@@ -480,7 +426,6 @@ fn scan_inner(
     for (name, value) in &entries {
         if !seen.insert(name) {
             r.push(
-                &c::DUPLICATE_KEY,
                 Finding::new(
                     &c::DUPLICATE_KEY,
                     loc.clone(),
@@ -502,17 +447,14 @@ fn scan_inner(
     Ok(true)
 }
 
-fn check_metadata(a: &Artifact, r: &mut Reporter<'_>, value: &RawJson) {
+fn check_metadata(a: &Artifact, r: &mut CappedSink<'_>, value: &RawJson) {
     let loc = &a.location;
     let RawJson::Object(items) = value else {
-        r.push(
+        r.push(Finding::new(
             &c::INVALID_METADATA,
-            Finding::new(
-                &c::INVALID_METADATA,
-                loc.clone(),
-                format!("__metadata__ is {}, not an object", value.kind()),
-            ),
-        );
+            loc.clone(),
+            format!("__metadata__ is {}, not an object", value.kind()),
+        ));
         return;
     };
     let mut seen = HashSet::new();
@@ -520,7 +462,6 @@ fn check_metadata(a: &Artifact, r: &mut Reporter<'_>, value: &RawJson) {
     for (k, v) in items {
         if !seen.insert(k.as_str()) {
             r.push(
-                &c::DUPLICATE_KEY,
                 Finding::new(
                     &c::DUPLICATE_KEY,
                     loc.clone(),
@@ -533,7 +474,6 @@ fn check_metadata(a: &Artifact, r: &mut Reporter<'_>, value: &RawJson) {
         match v {
             RawJson::String(s) => bytes = bytes.saturating_add(s.len()),
             other => r.push(
-                &c::INVALID_METADATA,
                 Finding::new(
                     &c::INVALID_METADATA,
                     loc.clone(),
@@ -548,9 +488,7 @@ fn check_metadata(a: &Artifact, r: &mut Reporter<'_>, value: &RawJson) {
         }
     }
     if bytes > MAX_METADATA_BYTES || items.len() > MAX_METADATA_ENTRIES {
-        r.push(
-            &c::INVALID_METADATA,
-            Finding::new(
+        r.push(Finding::new(
                 &c::INVALID_METADATA,
                 loc.clone(),
                 format!(
@@ -580,16 +518,13 @@ fn as_u64_list(v: &RawJson) -> Option<Vec<u64>> {
 
 fn check_tensor(
     a: &Artifact,
-    r: &mut Reporter<'_>,
+    r: &mut CappedSink<'_>,
     name: &str,
     value: &RawJson,
 ) -> Option<TensorEntry> {
     let loc = &a.location;
-    let bad = |r: &mut Reporter<'_>, msg: String| {
-        r.push(
-            &c::INVALID_HEADER,
-            Finding::new(&c::INVALID_HEADER, loc.clone(), msg).evidence("tensor", clip(name)),
-        );
+    let bad = |r: &mut CappedSink<'_>, msg: String| {
+        r.push(Finding::new(&c::INVALID_HEADER, loc.clone(), msg).evidence("tensor", clip(name)));
     };
     let RawJson::Object(fields) = value else {
         bad(
@@ -607,7 +542,6 @@ fn check_tensor(
     for (k, v) in fields {
         if !seen.insert(k.as_str()) {
             r.push(
-                &c::DUPLICATE_KEY,
                 Finding::new(
                     &c::DUPLICATE_KEY,
                     loc.clone(),
@@ -622,7 +556,6 @@ fn check_tensor(
             "shape" => shape = Some(v),
             "data_offsets" => offsets = Some(v),
             other => r.push(
-                &c::INVALID_HEADER,
                 Finding::new(
                     &c::INVALID_HEADER,
                     loc.clone(),
@@ -667,7 +600,6 @@ fn check_tensor(
     };
     if end < begin {
         r.push(
-            &c::SIZE_MISMATCH,
             Finding::new(
                 &c::SIZE_MISMATCH,
                 loc.clone(),
@@ -687,7 +619,6 @@ fn check_tensor(
     };
     let Some(bits) = dtype_bits(dtype) else {
         r.push(
-            &c::UNKNOWN_DTYPE,
             Finding::new(
                 &c::UNKNOWN_DTYPE,
                 loc.clone(),
@@ -718,7 +649,6 @@ fn check_tensor(
     };
     if let Some(m) = msg {
         r.push(
-            &c::SIZE_MISMATCH,
             Finding::new(
                 &c::SIZE_MISMATCH,
                 loc.clone(),
@@ -741,7 +671,7 @@ pub fn dtype_bits(name: &str) -> Option<u32> {
 fn check_layout(
     a: &Artifact,
     cx: &ScanContext<'_>,
-    r: &mut Reporter<'_>,
+    r: &mut CappedSink<'_>,
     tensors: &mut [TensorEntry],
     data_start: u64,
     buffer_len: u64,
@@ -753,9 +683,7 @@ fn check_layout(
     let mut holes: Vec<(u64, u64)> = Vec::new();
     for t in tensors.iter() {
         if t.end > buffer_len {
-            r.push(
-                &c::OUT_OF_BOUNDS,
-                Finding::new(
+            r.push(Finding::new(
                     &c::OUT_OF_BOUNDS,
                     loc.clone(),
                     format!(
@@ -770,7 +698,6 @@ fn check_layout(
         if t.begin < cursor {
             if let Some(p) = prev {
                 r.push(
-                    &c::OVERLAPPING_OFFSETS,
                     Finding::new(
                         &c::OVERLAPPING_OFFSETS,
                         loc.at(data_start.saturating_add(t.begin)),
@@ -833,7 +760,7 @@ fn check_layout(
 fn region(
     a: &Artifact,
     cx: &ScanContext<'_>,
-    r: &mut Reporter<'_>,
+    r: &mut CappedSink<'_>,
     code: &'static Code,
     offset: u64,
     len: u64,
@@ -861,7 +788,7 @@ fn region(
             hidden.name()
         );
     }
-    r.push(code, f);
+    r.push(f);
     if nested {
         let content = a.content.slice(offset, len)?;
         cx.scan_nested(a, &member, content, None, r.out);
