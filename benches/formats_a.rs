@@ -10,7 +10,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use modelgate::Engine;
 
 fn fixture(rel: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -18,7 +20,10 @@ fn bench_formats(c: &mut Criterion) {
     let engine = Engine::with_defaults().expect("engine");
     let mut g = c.benchmark_group("formats_a");
     for (name, rel) in [
-        ("safetensors", "safetensors/benign/numpy-mixed-dtypes.safetensors"),
+        (
+            "safetensors",
+            "safetensors/benign/numpy-mixed-dtypes.safetensors",
+        ),
         ("gguf", "gguf/benign/tiny-llama-3.1-tools.gguf"),
         ("onnx", "onnx/benign/if-subgraph.onnx"),
     ] {
@@ -28,7 +33,8 @@ fn bench_formats(c: &mut Criterion) {
             b.iter(|| engine.scan_bytes(black_box(rel), bytes.clone()));
         });
     }
-    let tpl = String::from_utf8(fixture("gguf/templates/benign/llama-3.1-tools.jinja")).expect("utf8");
+    let tpl =
+        String::from_utf8(fixture("gguf/templates/benign/llama-3.1-tools.jinja")).expect("utf8");
     g.throughput(Throughput::Bytes(tpl.len() as u64));
     g.bench_function("chat_template_lint", |b| {
         b.iter(|| modelgate::scanners::template::lint(black_box(&tpl)));
@@ -87,7 +93,11 @@ fn bench_large(c: &mut Criterion) {
         let rep = engine.scan_paths(std::slice::from_ref(&p)).expect("scan");
         assert!(rep.findings.is_empty(), "{name}: {:?}", rep.findings);
         g.bench_function(name, |b| {
-            b.iter(|| engine.scan_paths(std::slice::from_ref(black_box(&p))).expect("scan"));
+            b.iter(|| {
+                engine
+                    .scan_paths(std::slice::from_ref(black_box(&p)))
+                    .expect("scan")
+            });
         });
     }
     g.finish();
