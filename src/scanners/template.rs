@@ -114,6 +114,10 @@ pub struct TemplateIssue {
 pub const MAX_PARSE_BYTES: usize = 1024 * 1024;
 /// Folded strings longer than this are not tracked.
 const MAX_FOLD: usize = 4096;
+/// Tokens (operators and names, outside string literals) allowed in one `{{ }}`/`{% %}` block
+/// before the template is only checked lexically: the parser builds operator chains iteratively,
+/// but walking and dropping a left-deep chain recurses once per link.
+const MAX_BLOCK_TOKENS: usize = 1000;
 /// Expression nodes visited by constant folding per template.
 const FOLD_BUDGET: usize = 2_000_000;
 /// Issues per template beyond this are dropped (the first ones tell the story).
@@ -254,20 +258,26 @@ pub fn lint(source: &str) -> Vec<TemplateIssue> {
         // `{% generation %}` is a transformers-only tag (assistant-token masks) with no effect on
         // rendering; blank it out (same length, so offsets stay valid) so the parser accepts it.
         let cleaned = blank_generation_tags(source);
-        match parse(&cleaned, "<template>", SyntaxConfig::default()) {
-            Ok(tree) => l.stmt(&tree),
-            Err(e) => {
+        let parsed = if max_block_tokens(&cleaned) > MAX_BLOCK_TOKENS {
+            Err(format!(
+                "an expression has more than {MAX_BLOCK_TOKENS} tokens (too deep to analyse structurally)"
+            ))
+        } else {
+            parse(&cleaned, "<template>", SyntaxConfig::default()).map_err(|e| {
                 let line = e
                     .line()
                     .map(|n| format!(" at line {n}"))
                     .unwrap_or_default();
+                format!("{}{line}", e.detail().unwrap_or("syntax error"))
+            })
+        };
+        match parsed {
+            Ok(tree) => l.stmt(&tree),
+            Err(why) => {
                 l.issue(
                     IssueKind::Unparsable,
                     Severity::Medium,
-                    format!(
-                        "template does not parse{line}: {}; checked lexically",
-                        e.detail().unwrap_or("syntax error")
-                    ),
+                    format!("template does not parse: {why}; checked lexically"),
                     None,
                     String::new(),
                 );
@@ -1151,12 +1161,7 @@ impl Linter<'_> {
             }
             let start = rest_off.saturating_add(open).saturating_add(2);
             let Some(tail) = src.get(start..) else { break };
-            let end_rel = tail
-                .find("}}")
-                .into_iter()
-                .chain(tail.find("%}"))
-                .min()
-                .unwrap_or(tail.len());
+            let end_rel = find_block_close(tail).unwrap_or(tail.len());
             let block = tail.get(..end_rel).unwrap_or_default();
             self.lex_block(block, start);
             rest_off = start.saturating_add(end_rel);
@@ -1192,7 +1197,10 @@ impl Linter<'_> {
                 let off = Some(base.saturating_add(i));
                 self.check_literal(&val, off);
                 let combined = match pending.take() {
-                    Some(p) if joined => format!("{p}{val}"),
+                    // Names worth assembling are short; longer runs are restarted.
+                    Some(p) if joined && p.len().saturating_add(val.len()) <= 128 => {
+                        format!("{p}{val}")
+                    }
                     _ => val,
                 };
                 if is_dunder(combined.trim()) {
@@ -1273,13 +1281,69 @@ impl Linter<'_> {
     }
 }
 
+/// Offset of the next `{{` or `{%` in `s` (one pass).
 fn find_block_open(s: &str) -> Option<usize> {
-    let a = s.find("{{");
-    let b = s.find("{%");
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
+    s.as_bytes()
+        .windows(2)
+        .position(|w| w.first() == Some(&b'{') && matches!(w.get(1), Some(b'{' | b'%')))
+}
+
+/// Offset of the next `}}` or `%}` in `s` (one pass).
+fn find_block_close(s: &str) -> Option<usize> {
+    s.as_bytes()
+        .windows(2)
+        .position(|w| matches!(w.first(), Some(b'}' | b'%')) && w.get(1) == Some(&b'}'))
+}
+
+/// The largest number of tokens (operators and names outside string literals) in one block.
+fn max_block_tokens(src: &str) -> usize {
+    let b = src.as_bytes();
+    let mut i = 0usize;
+    let mut max = 0usize;
+    let mut in_block = false;
+    let mut quote: Option<u8> = None;
+    let mut tokens = 0usize;
+    let mut in_word = false;
+    while let Some(&c) = b.get(i) {
+        let next = b.get(i.saturating_add(1)).copied();
+        if !in_block {
+            if c == b'{' && matches!(next, Some(b'{' | b'%')) {
+                in_block = true;
+                tokens = 0;
+                i = i.saturating_add(2);
+                continue;
+            }
+            i = i.saturating_add(1);
+            continue;
+        }
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i = i.saturating_add(2);
+                continue;
+            }
+            if c == q {
+                quote = None;
+            }
+            i = i.saturating_add(1);
+            continue;
+        }
+        if matches!(c, b'}' | b'%') && next == Some(b'}') {
+            in_block = false;
+            max = max.max(tokens);
+            i = i.saturating_add(2);
+            continue;
+        }
+        let word = c.is_ascii_alphanumeric() || c == b'_';
+        if c == b'\'' || c == b'"' || (word && !in_word) || (!word && !c.is_ascii_whitespace()) {
+            tokens = tokens.saturating_add(1);
+        }
+        if c == b'\'' || c == b'"' {
+            quote = Some(c);
+        }
+        in_word = word;
+        i = i.saturating_add(1);
     }
+    max.max(tokens)
 }
 
 /// Decodes the Python escapes payloads use (`\xNN`, `\uNNNN`, `\UNNNNNNNN`, octal, `\N{LOW LINE}`)
@@ -1458,5 +1522,30 @@ mod tests {
         assert_eq!(brace_format("{0}{0}x", &["_".into()]).unwrap(), "__x");
         assert_eq!(brace_format("{:c}", &["95".into()]).unwrap(), "_");
         assert_eq!(py_unescape("\\x5f\\137\\u005f"), "___");
+    }
+}
+
+#[cfg(test)]
+mod deep {
+    fn run(kind: &str, n: usize) {
+        let src = match kind {
+            "ifs" => "{% if x %}".repeat(n) + &"{% endif %}".repeat(n),
+            "parens" => format!("{{{{ {}x{} }}}}", "(".repeat(n), ")".repeat(n)),
+            "concat" => format!("{{{{ x|attr({}'_') }}}}", "'_' ~ ".repeat(n)),
+            "filters" => format!("{{{{ x{} }}}}", "|reverse".repeat(n)),
+            _ => format!("{{{{ x{} }}}}", ".a".repeat(n)),
+        };
+        let _ = super::lint(&src);
+    }
+    #[test]
+    fn deep_inputs_do_not_overflow_or_crawl() {
+        let t = std::time::Instant::now();
+        for kind in ["ifs", "parens", "concat", "filters", "attrs"] {
+            // Just inside the token limit (structural walk) and far beyond it (lexical only).
+            for n in [300, 5000, 200_000] {
+                run(kind, n);
+            }
+        }
+        assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
     }
 }
