@@ -80,6 +80,8 @@ fn compile_protos() {
     }
     let fds = protox::compile(&protos, [root]).expect("vendored .proto files compile");
     prost_build::Config::new()
+        // TensorFlow's proto comments contain indented examples that rustdoc would run as doctests.
+        .disable_comments([".tensorflow"])
         .compile_fds(fds)
         .expect("prost code generation");
 }
