@@ -155,6 +155,20 @@ impl Content {
         Ok(buf)
     }
 
+    /// Small files (≤ 64 KiB) are read into memory once, so sniffing and scanning them costs one
+    /// open and one read instead of several; larger content is left on disk and read on demand.
+    pub fn small_into_memory(self) -> io::Result<Self> {
+        const SMALL: u64 = 64 * 1024;
+        match &self {
+            Content::File { len, .. } if *len <= SMALL => {
+                let mut buf = Vec::with_capacity(*len as usize);
+                self.open()?.read_to_end(&mut buf)?;
+                Ok(Content::from_vec(buf))
+            }
+            _ => Ok(self),
+        }
+    }
+
     /// The file path behind this content, when it is a whole file on disk (lets archive readers
     /// seek in place instead of copying).
     pub fn disk_path(&self) -> Option<&std::path::Path> {

@@ -339,6 +339,7 @@ impl ScanContext<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let artifact = Content::file(path.to_path_buf())
+            .and_then(Content::small_into_memory)
             .and_then(|content| Artifact::sniffed(location.clone(), name, content, 0));
         match artifact {
             Ok(a) => self.scan_artifact(&a, sink),

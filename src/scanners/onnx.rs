@@ -201,13 +201,14 @@ fn scan(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
             return Ok(());
         }
     };
-    let model_dir = match &a.content {
-        Content::File { path, start: 0, .. } if a.depth == 0 => Some(
-            path.parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-        ),
-        _ => None,
-    };
+    // External data resolves against the model's directory on disk: only for a top-level file
+    // (however its bytes are held), never for an archive member or an image layer.
+    let on_disk = Path::new(&a.location.path);
+    let model_dir = (a.depth == 0 && a.location.inner.is_empty() && on_disk.is_file()).then(|| {
+        on_disk
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    });
     let local_functions: Vec<(String, String)> = model
         .functions
         .iter()
