@@ -155,18 +155,23 @@ impl Content {
         Ok(buf)
     }
 
-    /// Small files (≤ 64 KiB) are read into memory once, so sniffing and scanning them costs one
-    /// open and one read instead of several; larger content is left on disk and read on demand.
-    pub fn small_into_memory(self) -> io::Result<Self> {
+    /// A file given to the engine: opened once; a small file (≤ 64 KiB) is read into memory right
+    /// away, so sniffing and scanning it cost one open and one read; larger content stays on disk
+    /// and is read on demand.
+    pub fn open_file(path: &std::path::Path) -> io::Result<Self> {
         const SMALL: u64 = 64 * 1024;
-        match &self {
-            Content::File { len, .. } if *len <= SMALL => {
-                let mut buf = Vec::with_capacity(*len as usize);
-                self.open()?.read_to_end(&mut buf)?;
-                Ok(Content::from_vec(buf))
-            }
-            _ => Ok(self),
+        let f = File::open(path)?;
+        let len = f.metadata()?.len();
+        if len <= SMALL {
+            let mut buf = Vec::with_capacity(len as usize);
+            f.take(SMALL).read_to_end(&mut buf)?;
+            return Ok(Content::from_vec(buf));
         }
+        Ok(Content::File {
+            path: path.to_path_buf(),
+            start: 0,
+            len,
+        })
     }
 
     /// The file path behind this content, when it is a whole file on disk (lets archive readers

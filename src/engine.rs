@@ -338,8 +338,7 @@ impl ScanContext<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let artifact = Content::file(path.to_path_buf())
-            .and_then(Content::small_into_memory)
+        let artifact = Content::open_file(path)
             .and_then(|content| Artifact::sniffed(location.clone(), name, content, 0));
         match artifact {
             Ok(a) => self.scan_artifact(&a, sink),

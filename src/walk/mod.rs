@@ -325,7 +325,9 @@ pub fn spool(
     let mut mem: Vec<u8> = Vec::new();
     let mut temp: Option<tempfile::NamedTempFile> = None;
     let mut total: u64 = 0;
-    let mut chunk = vec![0u8; 256 * 1024];
+    // 64 KiB reads: large enough for throughput, small enough that the many tiny compressed
+    // members of a directory scan do not each zero-fill a large buffer.
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut chunk) {
             Ok(0) => break,
