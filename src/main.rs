@@ -886,16 +886,7 @@ fn sign_cmd(args: &SignArgs) -> Result<u8> {
         );
         return Ok(USAGE);
     }
-    let key = PrivateKey::load(&args.key)?;
-    let db = load_db(&args.signatures)?;
-    let engine = Engine::new(
-        db,
-        EngineOptions {
-            strict: args.strict,
-            jobs: args.jobs,
-            ..EngineOptions::default()
-        },
-    )?;
+    let (key, engine) = signing_setup(args)?;
     let opts = sign::SignOptions {
         signature: args.signature.clone(),
         ignore: args.ignore.clone(),
@@ -1031,22 +1022,26 @@ fn oci_target(path: &std::path::Path) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The signing key and the engine that scans before signing, shared by directory and image
+/// signing.
+fn signing_setup(args: &SignArgs) -> Result<(PrivateKey, Engine)> {
+    let key = PrivateKey::load(&args.key)?;
+    let opts = EngineOptions {
+        strict: args.strict,
+        jobs: args.jobs,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::new(load_db(&args.signatures)?, opts)?;
+    Ok((key, engine))
+}
+
 fn sign_image_cmd(args: &SignArgs, reference: &str) -> Result<u8> {
     use sign::oci;
     if args.signature.is_some() || !args.ignore.is_empty() || args.no_scan_attestation {
         eprintln!("modelgate: --signature, --ignore and --no-scan-attestation apply to model directories; an image signature is pushed to the registry and always carries the scan attestation");
         return Ok(USAGE);
     }
-    let key = PrivateKey::load(&args.key)?;
-    let db = load_db(&args.signatures)?;
-    let engine = Engine::new(
-        db,
-        EngineOptions {
-            strict: args.strict,
-            jobs: args.jobs,
-            ..EngineOptions::default()
-        },
-    )?;
+    let (key, engine) = signing_setup(args)?;
     let opts = oci::OciSignOptions {
         image: registry_setup(&args.registry)?,
         fail_on: args.fail_on,
