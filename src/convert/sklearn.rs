@@ -720,16 +720,7 @@ fn step(
         }
         "DecisionTreeClassifier" | "RandomForestClassifier" => {
             let labels = labels(&state, &est)?;
-            let trees: Vec<Val> = if est == "DecisionTreeClassifier" {
-                vec![v.clone()]
-            } else {
-                attr(&state, "estimators_", &est)?
-                    .seq()
-                    .ok_or_else(|| malformed("estimators_ is not a list"))?
-            };
-            if trees.is_empty() {
-                return Err(malformed("no trees"));
-            }
+            let trees = forest_trees(v, &state, &est, "DecisionTreeClassifier")?;
             let scale = 1.0 / trees.len() as f64;
             let mut ens = Ensemble::default();
             for (i, t) in trees.iter().enumerate() {
@@ -770,16 +761,7 @@ fn step(
             ))
         }
         "DecisionTreeRegressor" | "RandomForestRegressor" => {
-            let trees: Vec<Val> = if est == "DecisionTreeRegressor" {
-                vec![v.clone()]
-            } else {
-                attr(&state, "estimators_", &est)?
-                    .seq()
-                    .ok_or_else(|| malformed("estimators_ is not a list"))?
-            };
-            if trees.is_empty() {
-                return Err(malformed("no trees"));
-            }
+            let trees = forest_trees(v, &state, &est, "DecisionTreeRegressor")?;
             let scale = 1.0 / trees.len() as f64;
             let mut ens = Ensemble::default();
             for (i, t) in trees.iter().enumerate() {
@@ -945,6 +927,22 @@ fn step(
         }
         _ => Err(unsupported(&module, &est)),
     }
+}
+
+/// The trees of a single decision tree (`single` names its estimator class) or of a forest
+/// (`estimators_`), never empty.
+fn forest_trees(v: &Val, state: &Val, est: &str, single: &str) -> Result<Vec<Val>, ConvertError> {
+    let trees = if est == single {
+        vec![v.clone()]
+    } else {
+        attr(state, "estimators_", est)?
+            .seq()
+            .ok_or_else(|| malformed("estimators_ is not a list"))?
+    };
+    if trees.is_empty() {
+        return Err(malformed("no trees"));
+    }
+    Ok(trees)
 }
 
 fn unsupported(module: &str, est: &str) -> ConvertError {
