@@ -16,6 +16,13 @@ use modelgate::report::{cyclonedx, modelscan, sarif, text};
 use modelgate::sign::{self, KeyType, PrivateKey, PublicKey};
 use modelgate::{codes, Engine, EngineOptions, Report, SignatureDb};
 
+/// mimalloc instead of the system allocator: scanning allocates and frees many short-lived
+/// buffers per file (read buffers, inflate windows, walker tables), which glibc malloc serves
+/// with consolidation passes and fresh page faults. Measured with benches/compare_peers.sh:
+/// dense pickle 90 -> 68 ms, 2,000 small files 21.5 -> 19.5 ms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for usage errors (modelscan's).
 const USAGE: u8 = 4;
 
