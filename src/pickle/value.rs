@@ -1,22 +1,56 @@
-//! Symbolic values of the scanning walker. Small (24 bytes), cheap to clone, shared by `Rc`, so
-//! memo-expansion ("billion laughs") streams cannot blow up memory: a value pushed a million
-//! times is one allocation.
+//! Symbolic values of the scanning walker: `Copy` handles of 16 bytes into the tables of one
+//! pickle's [`Arena`]. Everything a pickle builds (containers, tuples, call results, long strings)
+//! lives in its arena until the pickle ends, so
+//! - a value pushed a million times through the memo ("billion laughs") costs one copy of 16
+//!   bytes per push and nothing else;
+//! - cloning, memo reads and stack moves are plain copies: no reference counts;
+//! - dropping a million nested tuples is freeing a few vectors: no recursive drop glue, no
+//!   cycles through self-referential containers.
+//!
+//! What the arena holds is bounded by the walker's budgets (retained items, kept bytes).
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::arithmetic_side_effects
 )]
 
-use std::cell::OnceCell;
-use std::rc::Rc;
-
 use super::ops::OpCode;
 
-/// Bytes of a string or bytes value: short ones inline, longer ones shared with a bounded head.
-#[derive(Clone, Debug)]
-pub enum Sb {
-    Inline { len: u8, data: [u8; 14] },
-    Heap(Rc<Blob>),
+/// Bytes of a string or bytes value: up to 14 inline, longer ones an index into the arena's
+/// blobs. Align 1 and 15 bytes, so that [`V`] stays 16 bytes.
+#[derive(Clone, Copy)]
+pub struct Sb {
+    /// Inline length (0..=14), or [`HEAP`].
+    tag: u8,
+    /// Inline bytes, or the blob index (little-endian u32) when `tag == HEAP`.
+    data: [u8; 14],
+}
+
+const HEAP: u8 = u8::MAX;
+const INLINE: usize = 14;
+
+impl std::fmt::Debug for Sb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.inline() {
+            Some(b) => write!(f, "Sb({:?})", String::from_utf8_lossy(b)),
+            None => write!(f, "Sb(blob {})", self.blob_index()),
+        }
+    }
+}
+
+impl Sb {
+    fn inline(&self) -> Option<&[u8]> {
+        if self.tag == HEAP {
+            None
+        } else {
+            self.data.get(..usize::from(self.tag))
+        }
+    }
+
+    fn blob_index(&self) -> usize {
+        let [a, b, c, d, ..] = self.data;
+        u32::from_le_bytes([a, b, c, d]) as usize
+    }
 }
 
 /// A longer string or bytes value.
@@ -28,71 +62,6 @@ pub struct Blob {
     pub len: u64,
     /// Stream offset of the value's bytes when they are stored verbatim in the stream.
     pub raw: Option<u64>,
-}
-
-impl Sb {
-    /// Builds a value from `data` (the kept bytes), its true `len` and raw stream offset, keeping
-    /// at most `keep` bytes.
-    pub fn new(data: &[u8], len: u64, raw: Option<u64>, keep: usize) -> Self {
-        if data.len() <= 14 && data.len() as u64 == len {
-            let mut buf = [0u8; 14];
-            if let Some(dst) = buf.get_mut(..data.len()) {
-                dst.copy_from_slice(data);
-            }
-            return Sb::Inline {
-                len: data.len() as u8,
-                data: buf,
-            };
-        }
-        let head = data.get(..data.len().min(keep)).unwrap_or_default();
-        Sb::Heap(Rc::new(Blob {
-            head: head.into(),
-            len,
-            raw,
-        }))
-    }
-
-    /// The kept bytes.
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            Sb::Inline { len, data } => data.get(..usize::from(*len)).unwrap_or_default(),
-            Sb::Heap(b) => &b.head,
-        }
-    }
-
-    /// The true length.
-    pub fn len(&self) -> u64 {
-        match self {
-            Sb::Inline { len, .. } => u64::from(*len),
-            Sb::Heap(b) => b.len,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether all bytes are kept.
-    pub fn complete(&self) -> bool {
-        self.bytes().len() as u64 == self.len()
-    }
-
-    /// Raw stream offset, if the bytes are verbatim in the stream.
-    pub fn raw(&self) -> Option<u64> {
-        match self {
-            Sb::Inline { .. } => None,
-            Sb::Heap(b) => b.raw,
-        }
-    }
-
-    /// The complete value as text, if it is complete and valid UTF-8.
-    pub fn text(&self) -> Option<&str> {
-        if self.complete() {
-            std::str::from_utf8(self.bytes()).ok()
-        } else {
-            None
-        }
-    }
 }
 
 /// How a call site was produced.
@@ -107,7 +76,7 @@ pub enum CallKind {
 }
 
 /// The result of a call-producing opcode.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Call {
     pub callee: V,
     pub args: V,
@@ -115,32 +84,45 @@ pub struct Call {
     pub opcode: OpCode,
     pub offset: u64,
     /// The BUILD state applied to the result, if any (first BUILD only).
-    pub state: OnceCell<V>,
+    pub state: Option<V>,
 }
 
 /// Sentinel for "no chunk".
 const NIL: u32 = u32::MAX;
 
-/// Per-pickle storage of the mutable containers (list, dict, set): a container is an index, its
-/// retained items live in one shared pool as a chain of contiguous chunks. Creating a container
-/// allocates nothing, appending to the container that was filled last grows its chunk in place,
-/// and the whole pickle's containers are freed at once (no reference counts, no cycles through
-/// self-referential containers, no per-container teardown).
+/// The values of one pickle.
 ///
-/// Dict items are stored as key, value, key, value…
+/// Mutable containers (list, dict, set) are indices; their items live in one shared pool as a
+/// chain of contiguous chunks. Creating a container allocates nothing, appending to the container
+/// that was filled last grows its chunk in place. Tuples are immutable, so each is one contiguous
+/// run of a second pool. Dict items are stored as key, value, key, value…
 #[derive(Debug, Default)]
 pub struct Arena {
     /// Per container: first and last chunk (`NIL` when empty).
     conts: Vec<(u32, u32)>,
     chunks: Vec<Chunk>,
     pool: Vec<V>,
+    /// Per tuple: start and length in `tuple_pool`.
+    tuples: Vec<(u32, u32)>,
+    tuple_pool: Vec<V>,
+    calls: Vec<Call>,
+    blobs: Vec<Blob>,
+    /// Bytes kept by `blobs`.
+    kept: usize,
+    bigs: Vec<i128>,
+    persids: Vec<V>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Chunk {
-    start: usize,
-    len: usize,
+    start: u32,
+    len: u32,
     next: u32,
+}
+
+/// Next index of a table, when it fits the `u32` handle space.
+fn next_index<T>(table: &[T]) -> Option<u32> {
+    u32::try_from(table.len()).ok().filter(|&i| i != NIL)
 }
 
 impl Arena {
@@ -149,26 +131,40 @@ impl Arena {
         self.conts.len()
     }
 
+    /// Bytes kept by string and bytes values longer than 14 bytes.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept
+    }
+
     /// Creates an empty container; `None` when the index space is exhausted.
     pub fn create(&mut self) -> Option<u32> {
-        let id = u32::try_from(self.conts.len()).ok().filter(|&i| i != NIL)?;
+        let id = next_index(&self.conts)?;
         self.conts.push((NIL, NIL));
         Some(id)
     }
 
-    /// Appends `items` to container `id`; `false` when the chunk index space is exhausted
-    /// (the items are then dropped).
+    /// Appends `items` to container `id`; `false` when the index space is exhausted (the items
+    /// are then dropped).
     pub fn extend(&mut self, id: u32, items: impl IntoIterator<Item = V>) -> bool {
         let Some(&(head, tail)) = self.conts.get(id as usize) else {
             return true;
         };
         let before = self.pool.len();
+        let Ok(start) = u32::try_from(before) else {
+            return false;
+        };
         let grow_tail = self
             .chunks
             .get(tail as usize)
-            .is_some_and(|c| c.start.saturating_add(c.len) == before);
+            .is_some_and(|c| c.start.saturating_add(c.len) == start);
         self.pool.extend(items);
-        let added = self.pool.len().saturating_sub(before);
+        let Some(added) = u32::try_from(self.pool.len().saturating_sub(before))
+            .ok()
+            .filter(|_| u32::try_from(self.pool.len()).is_ok())
+        else {
+            self.pool.truncate(before);
+            return false;
+        };
         if added == 0 {
             return true;
         }
@@ -178,12 +174,12 @@ impl Arena {
             }
             return true;
         }
-        let Some(new) = u32::try_from(self.chunks.len()).ok().filter(|&i| i != NIL) else {
+        let Some(new) = next_index(&self.chunks) else {
             self.pool.truncate(before);
             return false;
         };
         self.chunks.push(Chunk {
-            start: before,
+            start,
             len: added,
             next: NIL,
         });
@@ -212,11 +208,180 @@ impl Arena {
     }
 
     /// The value stored under the string key `k` in dict `id` (last write wins, as in a dict).
-    pub fn get_str(&self, id: u32, k: &str) -> Option<&V> {
+    pub fn get_str(&self, id: u32, k: &str) -> Option<V> {
         self.pairs(id)
-            .filter(|(key, _)| key.as_str() == Some(k))
+            .filter(|(key, _)| self.as_str(key) == Some(k))
             .last()
-            .map(|(_, v)| v)
+            .map(|(_, v)| *v)
+    }
+
+    /// A tuple of `items`; `None` when the index space is exhausted.
+    pub fn tuple(&mut self, items: impl IntoIterator<Item = V>) -> Option<V> {
+        let id = next_index(&self.tuples)?;
+        let before = self.tuple_pool.len();
+        let start = u32::try_from(before).ok()?;
+        self.tuple_pool.extend(items);
+        let len = u32::try_from(self.tuple_pool.len().saturating_sub(before))
+            .ok()
+            .filter(|_| u32::try_from(self.tuple_pool.len()).is_ok());
+        let Some(len) = len else {
+            self.tuple_pool.truncate(before);
+            return None;
+        };
+        self.tuples.push((start, len));
+        Some(V::Tuple(id))
+    }
+
+    /// The items of tuple `id`.
+    pub fn tuple_items(&self, id: u32) -> &[V] {
+        self.tuples
+            .get(id as usize)
+            .and_then(|&(start, len)| {
+                let start = start as usize;
+                self.tuple_pool
+                    .get(start..start.saturating_add(len as usize))
+            })
+            .unwrap_or_default()
+    }
+
+    /// The items of `v` when it is a tuple.
+    pub fn as_tuple(&self, v: &V) -> Option<&[V]> {
+        match v {
+            V::Tuple(t) => Some(self.tuple_items(*t)),
+            _ => None,
+        }
+    }
+
+    /// Records a call result; `None` when the index space is exhausted.
+    pub fn call(&mut self, call: Call) -> Option<V> {
+        let id = next_index(&self.calls)?;
+        self.calls.push(call);
+        Some(V::Call(id))
+    }
+
+    pub fn call_of(&self, id: u32) -> Option<&Call> {
+        self.calls.get(id as usize)
+    }
+
+    /// Sets the BUILD state of a call result (the first BUILD wins).
+    pub fn set_state(&mut self, id: u32, state: V) {
+        if let Some(c) = self.calls.get_mut(id as usize) {
+            c.state.get_or_insert(state);
+        }
+    }
+
+    /// A string or bytes payload: inline when short and complete, otherwise the first `keep`
+    /// bytes in a blob.
+    pub fn sb(&mut self, data: &[u8], len: u64, raw: Option<u64>, keep: usize) -> Sb {
+        if data.len() <= INLINE && data.len() as u64 == len {
+            let mut buf = [0u8; INLINE];
+            if let Some(dst) = buf.get_mut(..data.len()) {
+                dst.copy_from_slice(data);
+            }
+            return Sb {
+                tag: data.len() as u8,
+                data: buf,
+            };
+        }
+        let Some(idx) = next_index(&self.blobs) else {
+            return Sb {
+                tag: 0,
+                data: [0; INLINE],
+            };
+        };
+        let head: Box<[u8]> = data.get(..data.len().min(keep)).unwrap_or_default().into();
+        self.kept = self.kept.saturating_add(head.len());
+        self.blobs.push(Blob { head, len, raw });
+        let mut buf = [0u8; INLINE];
+        if let Some(dst) = buf.get_mut(..4) {
+            dst.copy_from_slice(&idx.to_le_bytes());
+        }
+        Sb {
+            tag: HEAP,
+            data: buf,
+        }
+    }
+
+    fn blob(&self, s: &Sb) -> Option<&Blob> {
+        if s.tag == HEAP {
+            self.blobs.get(s.blob_index())
+        } else {
+            None
+        }
+    }
+
+    /// The kept bytes of `s`.
+    pub fn bytes<'a>(&'a self, s: &'a Sb) -> &'a [u8] {
+        match s.inline() {
+            Some(b) => b,
+            None => self.blob(s).map(|b| &*b.head).unwrap_or_default(),
+        }
+    }
+
+    /// The true length of `s`.
+    pub fn len(&self, s: &Sb) -> u64 {
+        match s.inline() {
+            Some(b) => b.len() as u64,
+            None => self.blob(s).map_or(0, |b| b.len),
+        }
+    }
+
+    /// Whether all bytes of `s` are kept.
+    pub fn complete(&self, s: &Sb) -> bool {
+        self.bytes(s).len() as u64 == self.len(s)
+    }
+
+    /// Raw stream offset of `s`, if its bytes are verbatim in the stream.
+    pub fn raw(&self, s: &Sb) -> Option<u64> {
+        self.blob(s).and_then(|b| b.raw)
+    }
+
+    /// The complete value as text, if it is complete and valid UTF-8.
+    pub fn text<'a>(&'a self, s: &'a Sb) -> Option<&'a str> {
+        if self.complete(s) {
+            std::str::from_utf8(self.bytes(s)).ok()
+        } else {
+            None
+        }
+    }
+
+    /// The complete string, for `Str` values.
+    pub fn as_str<'a>(&'a self, v: &'a V) -> Option<&'a str> {
+        match v {
+            V::Str(s) => self.text(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self, v: &V) -> Option<i128> {
+        match v {
+            V::Int(i) => Some(i128::from(*i)),
+            V::Bool(b) => Some(i128::from(*b)),
+            V::BigInt(b) => self.bigs.get(*b as usize).copied(),
+            _ => None,
+        }
+    }
+
+    /// An integer that does not fit `i64`.
+    pub fn big(&mut self, i: i128) -> V {
+        match next_index(&self.bigs) {
+            Some(id) => {
+                self.bigs.push(i);
+                V::BigInt(id)
+            }
+            None => V::HugeInt,
+        }
+    }
+
+    /// A persistent id wrapping `pid`.
+    pub fn persid(&mut self, pid: V) -> V {
+        match next_index(&self.persids) {
+            Some(id) => {
+                self.persids.push(pid);
+                V::PersId(id)
+            }
+            None => V::Unknown,
+        }
     }
 }
 
@@ -234,8 +399,8 @@ impl<'a> Iterator for Items<'a> {
     fn next(&mut self) -> Option<&'a V> {
         while self.pos >= self.end {
             let c = self.arena.chunks.get(self.next as usize)?;
-            self.pos = c.start;
-            self.end = c.start.saturating_add(c.len);
+            self.pos = c.start as usize;
+            self.end = self.pos.saturating_add(c.len as usize);
             self.next = c.next;
         }
         let v = self.arena.pool.get(self.pos);
@@ -257,48 +422,37 @@ impl<'a> Iterator for Pairs<'a> {
     }
 }
 
-/// A symbolic value.
-#[derive(Clone, Debug)]
+/// A symbolic value: a `Copy` handle into the pickle's [`Arena`].
+#[derive(Clone, Copy, Debug)]
 pub enum V {
     /// Something the walker does not model (or could not resolve).
     Unknown,
     None,
     Bool(bool),
     Int(i64),
-    BigInt(Rc<i128>),
+    /// An integer beyond `i64`: index into the arena's big integers.
+    BigInt(u32),
+    /// An integer beyond `i128`.
     HugeInt,
     Float,
     Str(Sb),
     Bytes(Sb),
     /// An imported global: index into the pickle's global table.
     Global(u32),
-    Call(Rc<Call>),
-    Tuple(Rc<[V]>),
-    /// Mutable containers: indices into the pickle's [`Arena`].
+    /// A call result: index into the arena's calls.
+    Call(u32),
+    Tuple(u32),
+    /// Mutable containers.
     List(u32),
     Dict(u32),
     Set(u32),
-    PersId(Rc<V>),
+    /// A persistent id: index into the arena's persistent-id payloads.
+    PersId(u32),
 }
 
+const _: () = assert!(std::mem::size_of::<V>() == 16);
+
 impl V {
-    /// The complete string, for `Str` values.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            V::Str(s) => s.text(),
-            _ => None,
-        }
-    }
-
-    pub fn as_int(&self) -> Option<i128> {
-        match self {
-            V::Int(i) => Some(i128::from(*i)),
-            V::Bool(b) => Some(i128::from(*b)),
-            V::BigInt(b) => Some(**b),
-            _ => None,
-        }
-    }
-
     /// A short name of the value's type, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -320,65 +474,13 @@ impl V {
     }
 }
 
-impl Drop for V {
-    /// Iterative drop: a stream can nest a million tuples, and recursive drop glue would
-    /// overflow the stack.
-    fn drop(&mut self) {
-        if !self.has_children() {
-            return;
-        }
-        let mut work = Vec::new();
-        take_children(self, &mut work);
-        while let Some(mut v) = work.pop() {
-            take_children(&mut v, &mut work);
-        }
-    }
-}
-
-/// Moves the children of `v` into `work` when `v` holds the last reference to them.
-pub(crate) fn take_children(v: &mut V, work: &mut Vec<V>) {
-    match v {
-        V::Tuple(t) => {
-            if let Some(items) = Rc::get_mut(t) {
-                for x in items.iter_mut() {
-                    if x.has_children() {
-                        work.push(std::mem::replace(x, V::None));
-                    }
-                }
-            }
-        }
-        V::Call(c) => {
-            if let Some(c) = Rc::get_mut(c) {
-                work.push(std::mem::replace(&mut c.callee, V::None));
-                work.push(std::mem::replace(&mut c.args, V::None));
-                if let Some(st) = c.state.take() {
-                    work.push(st);
-                }
-            }
-        }
-        V::PersId(p) => {
-            if let Some(inner) = Rc::get_mut(p) {
-                work.push(std::mem::replace(inner, V::None));
-            }
-        }
-        _ => {}
-    }
-}
-
-impl V {
-    /// Whether the value can own other values.
-    fn has_children(&self) -> bool {
-        matches!(self, V::Tuple(_) | V::Call(_) | V::PersId(_))
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn ints(a: &Arena, id: u32) -> Vec<i128> {
-        a.items(id).filter_map(V::as_int).collect()
+        a.items(id).filter_map(|v| a.as_int(v)).collect()
     }
 
     #[test]
@@ -405,12 +507,31 @@ mod tests {
     fn dict_pairs_and_last_write_wins() {
         let mut a = Arena::default();
         let d = a.create().unwrap();
-        let k = |s: &str| V::Str(Sb::new(s.as_bytes(), s.len() as u64, None, 64));
-        assert!(a.extend(d, [k("a"), V::Int(1), k("b"), V::Int(2)]));
-        assert!(a.extend(d, [k("a"), V::Int(3)]));
+        let mut k = |s: &str| V::Str(a.sb(s.as_bytes(), s.len() as u64, None, 64));
+        let (ka, kb, ka2) = (k("a"), k("b"), k("a"));
+        assert!(a.extend(d, [ka, V::Int(1), kb, V::Int(2)]));
+        assert!(a.extend(d, [ka2, V::Int(3)]));
         assert_eq!(a.pairs(d).count(), 3);
-        assert_eq!(a.get_str(d, "a").and_then(V::as_int), Some(3));
-        assert_eq!(a.get_str(d, "b").and_then(V::as_int), Some(2));
+        assert_eq!(a.get_str(d, "a").and_then(|v| a.as_int(&v)), Some(3));
+        assert_eq!(a.get_str(d, "b").and_then(|v| a.as_int(&v)), Some(2));
         assert!(a.get_str(d, "c").is_none());
+    }
+
+    #[test]
+    fn strings_inline_and_in_blobs() {
+        let mut a = Arena::default();
+        let short = a.sb(b"os", 2, None, 64);
+        let long = a.sb(b"a_rather_long_module_name", 25, Some(7), 64);
+        let cut = a.sb(b"0123456789abcdef", 100, Some(9), 4);
+        assert_eq!(a.bytes(&short), b"os");
+        assert_eq!(a.text(&long), Some("a_rather_long_module_name"));
+        assert_eq!(a.raw(&long), Some(7));
+        assert_eq!(a.bytes(&cut), b"0123");
+        assert_eq!(a.len(&cut), 100);
+        assert!(!a.complete(&cut) && a.text(&cut).is_none());
+        assert_eq!(a.kept_bytes(), 25 + 4);
+        let t = a.tuple([V::Str(short), V::Int(1)]).unwrap();
+        assert_eq!(a.as_tuple(&t).map(<[V]>::len), Some(2));
+        assert!(a.as_tuple(&V::Tuple(99)).unwrap().is_empty());
     }
 }

@@ -25,10 +25,8 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io::Read;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use super::compat::map_py2;
@@ -49,8 +47,13 @@ pub struct WalkLimits {
     pub max_marks: usize,
     /// Memo entries per pickle.
     pub max_memo: usize,
-    /// Container items kept for analysis per pickle (beyond it containers only count).
+    /// Values kept for analysis per pickle, in 16-byte units: a container or tuple item counts
+    /// one, a call result four. Beyond it container items are no longer kept (containers only
+    /// count) and a new tuple or call ends the walk as inconclusive.
     pub max_retained: usize,
+    /// Bytes kept of string and bytes values per pickle; beyond it only short heads are kept
+    /// (values verbatim in the stream are then re-read from there when needed).
+    pub max_kept_bytes: usize,
     /// Pickles nested inline in the stream (joblib object arrays).
     pub max_nesting: u32,
     /// Bytes kept of a long string/bytes payload (nested-pickle and base64 detection).
@@ -70,7 +73,8 @@ impl Default for WalkLimits {
             max_stack: 8_000_000,
             max_marks: 1_000_000,
             max_memo: 8_000_000,
-            max_retained: 8_000_000,
+            max_retained: 24_000_000,
+            max_kept_bytes: 64 * 1024 * 1024,
             max_nesting: 8,
             prefix: 4 * 1024 * 1024,
             max_nested: 256,
@@ -342,6 +346,10 @@ const BYTES_WRAPPERS: &[&str] = &[
     "builtins.memoryview",
 ];
 
+/// Bytes kept of each long string once the pickle's kept-bytes budget is spent: enough for any
+/// real module or attribute name, so imports stay resolvable.
+const KEEP_STR_OVER_BUDGET: usize = 256;
+
 const JOBLIB_WRAPPER: &str = "joblib.numpy_pickle.NumpyArrayWrapper";
 const JOBLIB_LEGACY: &[&str] = &[
     "joblib.numpy_pickle.NDArrayWrapper",
@@ -451,7 +459,7 @@ impl Machine {
 
     fn top(&mut self, offset: u64, op: OpCode) -> V {
         if self.stack.len() > self.fence() {
-            self.stack.last().cloned().unwrap_or(V::Unknown)
+            self.stack.last().copied().unwrap_or(V::Unknown)
         } else {
             self.note(offset, format!("stack underflow at {}", op.name()));
             V::Unknown
@@ -506,6 +514,28 @@ impl Machine {
     fn retain(&mut self, n: usize, max: usize) -> bool {
         self.retained = self.retained.saturating_add(n);
         self.retained <= max
+    }
+
+    /// TUPLE: the items above the last MARK become a tuple; `None` when the budget is spent.
+    fn tuple_from_mark(&mut self, offset: u64, op: OpCode, max: usize) -> Option<V> {
+        let mark = if let Some(mark) = self.marks.pop() {
+            mark.min(self.stack.len())
+        } else {
+            self.note(offset, format!("{} without MARK", op.name()));
+            self.stack.len()
+        };
+        if !self.retain(self.stack.len().saturating_sub(mark), max) {
+            return None;
+        }
+        self.arena.tuple(self.stack.drain(mark..))
+    }
+
+    /// A tuple of `items`; `None` when the budget is spent.
+    fn tuple(&mut self, items: &[V], max: usize) -> Option<V> {
+        if !self.retain(items.len(), max) {
+            return None;
+        }
+        self.arena.tuple(items.iter().copied())
     }
 }
 
@@ -746,7 +776,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 O::Int | O::BinInt | O::BinInt1 | O::BinInt2 | O::Long | O::Long1 | O::Long4 => {
                     let v = match op.arg {
                         Arg::Int(i) => V::Int(i),
-                        Arg::BigInt(b) => V::BigInt(Rc::new(b)),
+                        Arg::BigInt(b) => m.arena.big(b),
                         Arg::Bool(b) => V::Bool(b),
                         _ => V::HugeInt,
                     };
@@ -766,7 +796,16 @@ impl<'p, R: Read> Walker<'p, R> {
                 | O::ByteArray8 => {
                     let (v, found) = match op.arg {
                         Arg::Str(p) => (
-                            V::Str(Sb::new(p.data, p.len, p.raw_offset, keep_str)),
+                            V::Str(m.arena.sb(
+                                p.data,
+                                p.len,
+                                p.raw_offset,
+                                if m.arena.kept_bytes() < self.limits.max_kept_bytes {
+                                    keep_str
+                                } else {
+                                    KEEP_STR_OVER_BUDGET
+                                },
+                            )),
                             if p.len >= 24 {
                                 encoded_blob(p.data, p.len)
                             } else {
@@ -774,7 +813,7 @@ impl<'p, R: Read> Walker<'p, R> {
                             },
                         ),
                         Arg::Bytes(p) => (
-                            V::Bytes(bytes_value(&p, keep_bytes)),
+                            V::Bytes(bytes_value(&mut m.arena, &p, keep_bytes, &self.limits)),
                             if p.len >= 24 {
                                 encoded_blob(p.data, p.len)
                             } else {
@@ -790,15 +829,17 @@ impl<'p, R: Read> Walker<'p, R> {
                 }
                 O::PersId => {
                     let v = match op.arg {
-                        Arg::Text(t) => V::Str(Sb::new(t, t.len() as u64, None, keep_str)),
+                        Arg::Text(t) => V::Str(m.arena.sb(t, t.len() as u64, None, keep_str)),
                         _ => V::Unknown,
                     };
-                    m.stack.push(V::PersId(Rc::new(v)));
+                    let pid = m.arena.persid(v);
+                    m.stack.push(pid);
                 }
                 O::BinPersId => {
                     let pid = m.pop(offset, code);
                     self.record_storage(&pid, m);
-                    m.stack.push(V::PersId(Rc::new(pid)));
+                    let pid = m.arena.persid(pid);
+                    m.stack.push(pid);
                 }
                 O::Global | O::Inst => {
                     let (module, name) = match op.arg {
@@ -812,8 +853,10 @@ impl<'p, R: Read> Walker<'p, R> {
                     if code == O::Global {
                         m.stack.push(g);
                     } else {
-                        let args = m.pop_mark(offset, code);
-                        let args = V::Tuple(Rc::from(args));
+                        let Some(args) = m.tuple_from_mark(offset, code, self.limits.max_retained)
+                        else {
+                            return self.budget("retained values", offset, m.index);
+                        };
                         let r = self.call(m, &g, &args, CallKind::Call, code, offset);
                         m.stack.push(r);
                     }
@@ -821,7 +864,10 @@ impl<'p, R: Read> Walker<'p, R> {
                 O::StackGlobal => {
                     let name = m.pop(offset, code);
                     let module = m.pop(offset, code);
-                    let g = match (operand_text(&module), operand_text(&name)) {
+                    let g = match (
+                        operand_text(&m.arena, &module),
+                        operand_text(&m.arena, &name),
+                    ) {
                         (Ok(mo), Ok(na)) => {
                             let (mo, na) = (mo.to_owned(), na.to_owned());
                             self.resolve(m, &mo, &na, code, offset, true)
@@ -855,14 +901,13 @@ impl<'p, R: Read> Walker<'p, R> {
                     let args = m.pop(offset, code);
                     let cls = m.pop(offset, code);
                     // cls.__new__(cls, *args, **kwargs): flatten to one argument tuple.
-                    let mut items: Vec<V> = match &args {
-                        V::Tuple(t) => t.to_vec(),
-                        _ => Vec::new(),
-                    };
+                    let mut items: Vec<V> = m.arena.as_tuple(&args).unwrap_or_default().to_vec();
                     if let V::Dict(d) = &kwargs {
-                        items.extend(m.arena.pairs(*d).map(|(_, v)| v.clone()));
+                        items.extend(m.arena.pairs(*d).map(|(_, v)| *v));
                     }
-                    let both = V::Tuple(Rc::from(items));
+                    let Some(both) = m.tuple(&items, self.limits.max_retained) else {
+                        return self.budget("retained values", offset, m.index);
+                    };
                     let r = self.call(m, &cls, &both, CallKind::New, code, offset);
                     m.stack.push(r);
                 }
@@ -873,7 +918,9 @@ impl<'p, R: Read> Walker<'p, R> {
                         m.stack.push(V::Unknown);
                     } else {
                         let cls = items.remove(0);
-                        let args = V::Tuple(Rc::from(items));
+                        let Some(args) = m.tuple(&items, self.limits.max_retained) else {
+                            return self.budget("retained values", offset, m.index);
+                        };
                         let r = self.call(m, &cls, &args, CallKind::Call, code, offset);
                         m.stack.push(r);
                     }
@@ -894,22 +941,29 @@ impl<'p, R: Read> Walker<'p, R> {
                     self.issue(m, IssueKind::Extension { code: c }, offset);
                     m.stack.push(V::Unknown);
                 }
-                O::EmptyTuple => m.stack.push(V::Tuple(Rc::from(Vec::new()))),
-                O::Tuple1 | O::Tuple2 | O::Tuple3 => {
+                O::EmptyTuple | O::Tuple1 | O::Tuple2 | O::Tuple3 => {
                     let n = match code {
+                        O::EmptyTuple => 0,
                         O::Tuple1 => 1,
                         O::Tuple2 => 2,
                         _ => 3,
                     };
-                    let mut items = vec![V::Unknown; n];
-                    for slot in items.iter_mut().rev() {
+                    let mut items = [V::Unknown; 3];
+                    for slot in items.iter_mut().take(n).rev() {
                         *slot = m.pop(offset, code);
                     }
-                    m.stack.push(V::Tuple(Rc::from(items)));
+                    let Some(t) =
+                        m.tuple(items.get(..n).unwrap_or_default(), self.limits.max_retained)
+                    else {
+                        return self.budget("retained values", offset, m.index);
+                    };
+                    m.stack.push(t);
                 }
                 O::Tuple => {
-                    let items = m.pop_mark(offset, code);
-                    m.stack.push(V::Tuple(Rc::from(items)));
+                    let Some(t) = m.tuple_from_mark(offset, code, self.limits.max_retained) else {
+                        return self.budget("retained values", offset, m.index);
+                    };
+                    m.stack.push(t);
                 }
                 O::EmptyList | O::EmptyDict | O::EmptySet => {
                     let Some(id) = self.container(m) else {
@@ -986,7 +1040,7 @@ impl<'p, R: Read> Walker<'p, R> {
                         _ => u64::MAX,
                     };
                     let v = if let Some(v) = m.memo_get(idx) {
-                        v.clone()
+                        *v
                     } else {
                         m.note(
                             offset,
@@ -1069,7 +1123,7 @@ impl<'p, R: Read> Walker<'p, R> {
         };
         let mark = mark.min(m.stack.len());
         let target = if mark > m.fence() {
-            mark.checked_sub(1).and_then(|i| m.stack.get(i)).cloned()
+            mark.checked_sub(1).and_then(|i| m.stack.get(i)).copied()
         } else {
             None
         };
@@ -1264,15 +1318,17 @@ impl<'p, R: Read> Walker<'p, R> {
     }
 
     fn record_storage(&mut self, pid: &V, m: &Machine) {
-        let V::Tuple(items) = pid else { return };
-        if items.first().and_then(V::as_str) != Some("storage") {
+        let Some(items) = m.arena.as_tuple(pid) else {
+            return;
+        };
+        if items.first().and_then(|v| m.arena.as_str(v)) != Some("storage") {
             return;
         }
         if self.out.storages.len() >= self.limits.max_memo {
             return;
         }
         let key = match items.get(2) {
-            Some(V::Str(s)) => s.text().map(str::to_owned),
+            Some(V::Str(s)) => m.arena.text(s).map(str::to_owned),
             Some(V::Int(i)) => Some(i.to_string()),
             _ => None,
         };
@@ -1291,16 +1347,16 @@ impl<'p, R: Read> Walker<'p, R> {
     /// The class a value is an instance of, when it was built from a global.
     #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
     fn instance_class(&self, m: &Machine, v: &V) -> Option<String> {
-        if let V::Call(c) = v {
-            return match c.kind {
-                CallKind::New | CallKind::Call => global_name(m, &c.callee),
-                CallKind::Reconstruct => match &c.args {
-                    V::Tuple(t) => t.first().and_then(|x| global_name(m, x)),
-                    _ => None,
-                },
-            };
+        let V::Call(id) = v else { return None };
+        let c = m.arena.call_of(*id)?;
+        match c.kind {
+            CallKind::New | CallKind::Call => global_name(m, &c.callee),
+            CallKind::Reconstruct => m
+                .arena
+                .as_tuple(&c.args)?
+                .first()
+                .and_then(|x| global_name(m, x)),
         }
-        None
     }
 
     #[allow(clippy::too_many_lines)]
@@ -1352,7 +1408,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     // Bytes handed to something unvetted: scan them if they look like a model.
                     for a in call_args(&m.arena, args) {
                         if let V::Bytes(sb) = &a {
-                            if crate::format::sniff(sb.bytes(), "")
+                            if crate::format::sniff(m.arena.bytes(sb), "")
                                 != crate::format::Format::Unknown
                             {
                                 if let Some(src) = self.blob_of(m, &a, 0) {
@@ -1367,7 +1423,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     "builtins.getattr" => {
                         let items = call_args(&m.arena, args);
                         if let (Some(V::Global(gid)), Some(attr)) =
-                            (items.first(), items.get(1).and_then(V::as_str))
+                            (items.first(), items.get(1).and_then(|v| m.arena.as_str(v)))
                         {
                             let base = m
                                 .globals
@@ -1383,9 +1439,9 @@ impl<'p, R: Read> Walker<'p, R> {
                     "_codecs.encode" | "codecs.encode" => {
                         let items = call_args(&m.arena, args);
                         if let (Some(V::Str(s)), enc) = (items.first(), items.get(1)) {
-                            let enc = enc.and_then(V::as_str).unwrap_or("utf-8");
-                            if let Some(b) = encode_text(s, enc) {
-                                return V::Bytes(Sb::new(&b, b.len() as u64, None, b.len()));
+                            let enc = enc.and_then(|v| m.arena.as_str(v)).unwrap_or("utf-8");
+                            if let Some(b) = encode_text(&m.arena, s, enc) {
+                                return V::Bytes(m.arena.sb(&b, b.len() as u64, None, b.len()));
                             }
                         }
                     }
@@ -1394,9 +1450,11 @@ impl<'p, R: Read> Walker<'p, R> {
             }
             V::Call(_) | V::Unknown | V::PersId(_) => {
                 let root = match callee {
-                    V::Call(c) => {
-                        global_name(m, &c.callee).unwrap_or_else(|| "a computed value".into())
-                    }
+                    V::Call(c) => m
+                        .arena
+                        .call_of(*c)
+                        .and_then(|c| global_name(m, &c.callee))
+                        .unwrap_or_else(|| "a computed value".into()),
                     V::PersId(_) => "a persistent-id object".into(),
                     _ => "an unresolved value".into(),
                 };
@@ -1406,14 +1464,21 @@ impl<'p, R: Read> Walker<'p, R> {
                 m.note(offset, format!("{} on {}", opcode.name(), callee.kind()));
             }
         }
-        V::Call(Rc::new(Call {
-            callee: callee.clone(),
-            args: args.clone(),
-            kind,
-            opcode,
-            offset,
-            state: OnceCell::new(),
-        }))
+        // Call results count four units of the retained budget (a `Call` is 64 bytes).
+        if !m.retain(4, self.limits.max_retained) {
+            self.budget("retained values", offset, m.index);
+            return V::Unknown;
+        }
+        m.arena
+            .call(Call {
+                callee: *callee,
+                args: *args,
+                kind,
+                opcode,
+                offset,
+                state: None,
+            })
+            .unwrap_or(V::Unknown)
     }
 
     fn push_nested(&mut self, offset: u64, via: &str, source: BlobSource, loader: bool) {
@@ -1433,16 +1498,17 @@ impl<'p, R: Read> Walker<'p, R> {
     fn blob_of(&mut self, m: &Machine, v: &V, depth: u32) -> Option<BlobSource> {
         match v {
             V::Bytes(sb) | V::Str(sb) => {
-                if sb.complete() {
-                    Some(BlobSource::Inline(Arc::from(sb.bytes())))
+                if m.arena.complete(sb) {
+                    Some(BlobSource::Inline(Arc::from(m.arena.bytes(sb))))
                 } else {
-                    sb.raw().map(|offset| BlobSource::Stream {
+                    m.arena.raw(sb).map(|offset| BlobSource::Stream {
                         offset,
-                        len: sb.len(),
+                        len: m.arena.len(sb),
                     })
                 }
             }
             V::Call(c) if depth < 4 => {
+                let c = *m.arena.call_of(*c)?;
                 let name = global_name(m, &c.callee)?;
                 let items = call_args(&m.arena, &c.args);
                 let first = items.first()?;
@@ -1459,7 +1525,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     "codecs.decode" | "_codecs.decode" => {
                         match items
                             .get(1)
-                            .and_then(V::as_str)
+                            .and_then(|v| m.arena.as_str(v))
                             .map(str::to_ascii_lowercase)
                         {
                             Some(e) if e.starts_with("base64") => {
@@ -1495,28 +1561,30 @@ impl<'p, R: Read> Walker<'p, R> {
                 self.issue(m, IssueKind::SetstateOnGlobal { global: name }, offset);
                 Step::Continue
             }
-            V::Call(c) => {
+            V::Call(call_id) => {
                 let class = self.instance_class(m, inst);
+                let Some(c) = m.arena.call_of(*call_id).copied() else {
+                    return Step::Continue;
+                };
                 if let Some(V::Global(id)) = match c.kind {
-                    CallKind::Reconstruct => match &c.args {
-                        V::Tuple(t) => t.first(),
-                        _ => None,
-                    },
-                    _ => Some(&c.callee),
+                    CallKind::Reconstruct => {
+                        m.arena.as_tuple(&c.args).and_then(|t| t.first()).copied()
+                    }
+                    _ => Some(c.callee),
                 } {
-                    if let Some(u) = m.globals.uses.get_mut(*id as usize) {
+                    if let Some(u) = m.globals.uses.get_mut(id as usize) {
                         u.builds = u.builds.saturating_add(1);
                         if u.call_sites.len() < 32 {
                             u.call_sites.push((offset, OpCode::Build));
                         }
                     }
                 }
-                let _ = c.state.set(state.clone());
+                m.arena.set_state(*call_id, *state);
                 match class.as_deref() {
                     Some(JOBLIB_WRAPPER) if self.joblib => self.joblib_array(m, state, offset),
                     Some(n) if JOBLIB_LEGACY.contains(&n) => {
                         if let Some(f) = state_lookup(&m.arena, state, "filename")
-                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .and_then(|v| m.arena.as_str(&v).map(str::to_owned))
                         {
                             self.issue(m, IssueKind::JoblibSideFile { filename: f }, offset);
                         }
@@ -1588,13 +1656,15 @@ impl<'p, R: Read> Walker<'p, R> {
             };
         }
         let count = match shape.as_ref() {
-            Some(V::Tuple(t)) => t.iter().try_fold(1u64, |acc, x| {
-                x.as_int()
+            Some(V::Tuple(t)) => m.arena.tuple_items(*t).iter().try_fold(1u64, |acc, x| {
+                m.arena
+                    .as_int(x)
                     .and_then(|i| u64::try_from(i).ok())
                     .and_then(|i| acc.checked_mul(i))
             }),
             Some(V::List(l)) => m.arena.items(*l).try_fold(1u64, |acc, x| {
-                x.as_int()
+                m.arena
+                    .as_int(x)
                     .and_then(|i| u64::try_from(i).ok())
                     .and_then(|i| acc.checked_mul(i))
             }),
@@ -1700,23 +1770,24 @@ impl<'p, R: Read> Walker<'p, R> {
             return None;
         }
         let V::Call(c) = v else { return None };
+        let c = m.arena.call_of(*c)?;
         let callee = global_name(m, &c.callee)?;
         if callee != "numpy.dtype" {
             return None;
         }
         let items = call_args(&m.arena, &c.args);
-        let descr = items.first()?.as_str()?.to_owned();
+        let descr = m.arena.as_str(items.first()?)?.to_owned();
         let mut dt = parse_descr(&descr)?;
-        if let Some(V::Tuple(st)) = c.state.get() {
+        if let Some(st) = c.state.as_ref().and_then(|s| m.arena.as_tuple(s)) {
             // (version, byteorder, subarray, names, fields, elsize, alignment, flags)
-            if let Some(e) = st.get(5).and_then(V::as_int) {
+            if let Some(e) = st.get(5).and_then(|v| m.arena.as_int(v)) {
                 if e > 0 {
                     dt.itemsize = u64::try_from(e).ok()?;
                 }
             }
             if let Some(V::Dict(fields)) = st.get(4) {
                 for (_, f) in m.arena.pairs(*fields) {
-                    if let V::Tuple(t) = f {
+                    if let Some(t) = m.arena.as_tuple(f) {
                         if let Some(sub) = t
                             .first()
                             .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
@@ -1726,7 +1797,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     }
                 }
             }
-            if let Some(V::Tuple(sub)) = st.get(2) {
+            if let Some(sub) = st.get(2).and_then(|s| m.arena.as_tuple(s)) {
                 if let Some(base) = sub
                     .first()
                     .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
@@ -1748,8 +1819,8 @@ impl<'p, R: Read> Walker<'p, R> {
 /// The items of an argument tuple (`func(*args)` accepts any iterable).
 fn call_args(arena: &Arena, args: &V) -> Vec<V> {
     match args {
-        V::Tuple(t) => t.to_vec(),
-        V::List(l) | V::Set(l) => arena.items(*l).cloned().collect(),
+        V::Tuple(t) => arena.tuple_items(*t).to_vec(),
+        V::List(l) | V::Set(l) => arena.items(*l).copied().collect(),
         _ => Vec::new(),
     }
 }
@@ -1772,18 +1843,20 @@ fn summarise(m: &Machine, v: &V, depth: u32, budget: &mut u32) -> TopValue {
         V::None => TopValue::None,
         V::Bool(b) => TopValue::Bool(*b),
         V::Int(i) => TopValue::Int(i128::from(*i)),
-        V::BigInt(b) => TopValue::Int(**b),
+        V::BigInt(_) => m.arena.as_int(v).map_or(TopValue::HugeInt, TopValue::Int),
         V::HugeInt => TopValue::HugeInt,
         V::Float => TopValue::Float,
-        V::Str(s) => TopValue::Str(String::from_utf8_lossy(s.bytes()).into_owned()),
-        V::Bytes(b) => TopValue::Bytes(b.len()),
+        V::Str(s) => TopValue::Str(String::from_utf8_lossy(m.arena.bytes(s)).into_owned()),
+        V::Bytes(b) => TopValue::Bytes(m.arena.len(b)),
         V::Global(_) => TopValue::Global(global_name(m, v).unwrap_or_default()),
         V::Call(c) => TopValue::Call {
-            callee: global_name(m, &c.callee),
+            callee: m.arena.call_of(*c).and_then(|c| global_name(m, &c.callee)),
         },
         _ if depth >= 1 => TopValue::Other(v.kind()),
         V::Tuple(t) => TopValue::Tuple(
-            t.iter()
+            m.arena
+                .tuple_items(*t)
+                .iter()
                 .map(|x| summarise(m, x, depth.saturating_add(1), budget))
                 .collect(),
         ),
@@ -1828,22 +1901,23 @@ fn state_lookup_at(arena: &Arena, state: &V, key: &str, depth: u32) -> Option<V>
     }
     let d = depth.saturating_add(1);
     match state {
-        V::Dict(m) => arena.get_str(*m, key).cloned(),
-        V::Tuple(t) if t.len() == 2 => t
-            .get(1)
-            .and_then(|s| state_lookup_at(arena, s, key, d))
-            .or_else(|| t.first().and_then(|s| state_lookup_at(arena, s, key, d))),
+        V::Dict(m) => arena.get_str(*m, key),
+        V::Tuple(t) => match arena.tuple_items(*t) {
+            [first, second] => state_lookup_at(arena, second, key, d)
+                .or_else(|| state_lookup_at(arena, first, key, d)),
+            _ => None,
+        },
         _ => None,
     }
 }
 
-fn operand_text(v: &V) -> Result<&str, String> {
+fn operand_text<'a>(arena: &'a Arena, v: &'a V) -> Result<&'a str, String> {
     match v {
-        V::Str(s) | V::Bytes(s) => s.text().ok_or_else(|| {
-            if s.complete() {
+        V::Str(s) | V::Bytes(s) => arena.text(s).ok_or_else(|| {
+            if arena.complete(s) {
                 "not valid UTF-8".to_owned()
             } else {
-                format!("a {}-byte string (too long to resolve)", s.len())
+                format!("a {}-byte string (too long to resolve)", arena.len(s))
             }
         }),
         V::Unknown => Err("an unresolved value (missing memo entry or unmodelled result)".into()),
@@ -1851,19 +1925,20 @@ fn operand_text(v: &V) -> Result<&str, String> {
     }
 }
 
-fn bytes_value(p: &Payload<'_>, keep: usize) -> Sb {
+fn bytes_value(arena: &mut Arena, p: &Payload<'_>, keep: usize, limits: &WalkLimits) -> Sb {
     // Bytes are only needed for sniffing and nested loaders: keep a short head, or everything
-    // when it is small enough to hand to a nested scan directly.
-    let keep = if p.len <= 1024 * 1024 {
+    // when it is small enough to hand to a nested scan directly (while the pickle's kept-bytes
+    // budget lasts; bytes verbatim in the stream can be re-read from there).
+    let keep = if p.len <= 1024 * 1024 && arena.kept_bytes() < limits.max_kept_bytes {
         p.data.len()
     } else {
         keep
     };
-    Sb::new(p.data, p.len, p.raw_offset, keep)
+    arena.sb(p.data, p.len, p.raw_offset, keep)
 }
 
-fn encode_text(s: &Sb, enc: &str) -> Option<Vec<u8>> {
-    let t = s.text()?;
+fn encode_text(arena: &Arena, s: &Sb, enc: &str) -> Option<Vec<u8>> {
+    let t = arena.text(s)?;
     let e = enc.to_ascii_lowercase().replace(['-', '_'], "");
     match e.as_str() {
         "latin1" | "iso88591" | "l1" | "cp819" => {
