@@ -156,17 +156,34 @@ impl Content {
     }
 
     /// A file given to the engine: opened once; a small file (≤ 64 KiB) is read into memory right
-    /// away, so sniffing and scanning it cost one open and one read; larger content stays on disk
-    /// and is read on demand.
+    /// away, so sniffing and scanning it cost one open and two reads (the second confirms the
+    /// end); larger content stays on disk and is read on demand. Scans of model directories open
+    /// thousands of small files, so the read goes through a per-thread buffer (no size query,
+    /// no growing allocation) and only the bytes read are copied out.
     pub fn open_file(path: &std::path::Path) -> io::Result<Self> {
-        const SMALL: u64 = 64 * 1024;
-        let f = File::open(path)?;
-        let len = f.metadata()?.len();
-        if len <= SMALL {
-            let mut buf = Vec::with_capacity(len as usize);
-            f.take(SMALL).read_to_end(&mut buf)?;
-            return Ok(Content::from_vec(buf));
+        const SMALL: usize = 64 * 1024;
+        thread_local! {
+            static BUF: std::cell::RefCell<Box<[u8]>> =
+                std::cell::RefCell::new(vec![0u8; SMALL + 1].into_boxed_slice());
         }
+        let mut f = File::open(path)?;
+        let small = BUF.with(|cell| -> io::Result<Option<Arc<[u8]>>> {
+            let mut buf = cell.borrow_mut();
+            let mut n = 0usize;
+            while let Some(spare) = buf.get_mut(n..).filter(|s| !s.is_empty()) {
+                match f.read(spare) {
+                    Ok(0) => break,
+                    Ok(k) => n = n.saturating_add(k),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(buf.get(..n).filter(|b| b.len() <= SMALL).map(Arc::from))
+        })?;
+        if let Some(bytes) = small {
+            return Ok(Content::Memory(bytes));
+        }
+        let len = f.metadata()?.len();
         Ok(Content::File {
             path: path.to_path_buf(),
             start: 0,
