@@ -2,7 +2,7 @@
 """Generates the benchmark corpus for benches/compare_peers.sh (benign data only; it writes bytes
 and dumps plain data with `pickle.dumps`, never loads anything).
 
-  dense.pkl          ~4.4 MB protocol-4 pickle, ~2.4 M opcodes (300k small dicts)
+  dense.pkl          4.0 MB protocol-4 pickle, 1.6 M opcodes (160k small dicts)
   small/             2,000 small mixed files (pickles, npy, torch-style zips, joblib-style zlib)
   ckpt_2mb.pt        torch-style zip: one data.pkl + 2 MB of storages
   ckpt_2gb.pt        the same data.pkl + 2 GB of storages (written sparsely where possible)
@@ -56,7 +56,7 @@ def main():
     out = sys.argv[1]
     large = "--no-large" not in sys.argv
     os.makedirs(out, exist_ok=True)
-    data = [{"a": i, "b": 1.5, "c": "x"} for i in range(300_000)]
+    data = [{"a": i, "b": 1.5, "c": "x"} for i in range(160_000)]
     with open(os.path.join(out, "dense.pkl"), "wb") as f:
         f.write(pickle.dumps(data, protocol=4))
     small = os.path.join(out, "small")

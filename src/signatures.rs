@@ -22,6 +22,7 @@
 //! user can allow what the defaults deny (or the reverse), and the report records the digest of
 //! everything that was loaded.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,20 @@ use sha2::{Digest, Sha256};
 use crate::error::SetupError;
 use crate::finding::Severity;
 
+/// An embedded entry as unpacked by build.rs: (kind, module, name, action, severity or "",
+/// category, reason).
+type RawEntry = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
 mod embedded {
+    use super::RawEntry;
     include!(concat!(env!("OUT_DIR"), "/embedded_signatures.rs"));
 }
 
@@ -50,20 +64,56 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     #[serde(default)]
-    pub module: String,
+    pub module: Cow<'static, str>,
     #[serde(default)]
-    pub name: String,
+    pub name: Cow<'static, str>,
     pub action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub category: String,
-    pub reason: String,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub category: Cow<'static, str>,
+    pub reason: Cow<'static, str>,
     /// The file this entry came from (filled in by the loader).
     #[serde(default, skip_deserializing)]
-    pub source: String,
+    pub source: Cow<'static, str>,
+}
+
+impl Entry {
+    /// An embedded entry (strings borrowed from the binary, no allocation).
+    fn from_raw(raw: &RawEntry, source: &'static str) -> Result<Self, SetupError> {
+        let (kind, module, name, action, severity, category, reason) = *raw;
+        let bad = |m: String| SetupError::Signature {
+            file: source.to_owned(),
+            message: m,
+        };
+        let action = match action {
+            "deny" => Action::Deny,
+            "allow" => Action::Allow,
+            "tolerate" => Action::Tolerate,
+            other => return Err(bad(format!("unknown action {other:?}"))),
+        };
+        let severity = match severity {
+            "" => None,
+            "info" => Some(Severity::Info),
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            s => return Err(bad(format!("unknown severity {s:?}"))),
+        };
+        Ok(Self {
+            kind: Cow::Borrowed(kind),
+            module: Cow::Borrowed(module),
+            name: Cow::Borrowed(name),
+            action,
+            severity,
+            category: Cow::Borrowed(category),
+            reason: Cow::Borrowed(reason),
+            source: Cow::Borrowed(source),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,12 +132,19 @@ struct Meta {
     description: String,
 }
 
-/// One signature file: its TOML text (hashed into the digest) and, for embedded files, the same
-/// content pre-parsed to JSON by build.rs.
+/// One signature file: embedded (entries unpacked and text hashed by build.rs) or a user's TOML.
 struct Source {
-    name: String,
-    text: String,
-    json: Option<&'static str>,
+    name: Cow<'static, str>,
+    body: Body,
+}
+
+/// What a source holds: entries unpacked at build time, or TOML text read at run time.
+enum Body {
+    Embedded {
+        text_sha256: &'static str,
+        entries: &'static [RawEntry],
+    },
+    Toml(String),
 }
 
 /// Identification of the loaded database, recorded in every report.
@@ -126,10 +183,12 @@ impl SignatureDb {
     ) -> Result<Self, SetupError> {
         let mut sources: Vec<Source> = embedded::EMBEDDED
             .iter()
-            .map(|(n, text, json)| Source {
-                name: (*n).to_owned(),
-                text: (*text).to_owned(),
-                json: Some(json),
+            .map(|&(name, text_sha256, entries)| Source {
+                name: Cow::Borrowed(name),
+                body: Body::Embedded {
+                    text_sha256,
+                    entries,
+                },
             })
             .collect();
         for dir in extra_dirs {
@@ -149,16 +208,14 @@ impl SignatureDb {
                     source,
                 })?;
                 sources.push(Source {
-                    name: p.display().to_string(),
-                    text,
-                    json: None,
+                    name: Cow::Owned(p.display().to_string()),
+                    body: Body::Toml(text),
                 });
             }
         }
         sources.extend(extra.into_iter().map(|(name, text)| Source {
-            name,
-            text,
-            json: None,
+            name: Cow::Owned(name),
+            body: Body::Toml(text),
         }));
         Self::build(&sources)
     }
@@ -168,9 +225,8 @@ impl SignatureDb {
         let sources: Vec<Source> = sources
             .iter()
             .map(|(name, text)| Source {
-                name: name.clone(),
-                text: text.clone(),
-                json: None,
+                name: Cow::Owned(name.clone()),
+                body: Body::Toml(text.clone()),
             })
             .collect();
         Self::build(&sources)
@@ -180,38 +236,56 @@ impl SignatureDb {
         let mut entries = Vec::new();
         let mut hasher = Sha256::new();
         let mut files = Vec::new();
-        for Source { name, text, json } in sources {
-            // The digest always covers the TOML text: the reviewed source of truth.
+        for Source { name, body } in sources {
+            // The digest covers every file's name and the sha256 of its TOML text (the reviewed
+            // source of truth); embedded files' text digests are computed at build time.
+            let (text_sha256, file_entries) = match body {
+                Body::Embedded {
+                    text_sha256,
+                    entries,
+                } => {
+                    let Cow::Borrowed(static_name) = name else {
+                        unreachable!("embedded sources have static names")
+                    };
+                    let parsed: Result<Vec<Entry>, SetupError> = entries
+                        .iter()
+                        .map(|raw| Entry::from_raw(raw, static_name))
+                        .collect();
+                    (Cow::Borrowed(*text_sha256), parsed?)
+                }
+                Body::Toml(text) => {
+                    let file = toml::from_str::<File>(text).map_err(|e| SetupError::Signature {
+                        file: name.to_string(),
+                        message: e.to_string(),
+                    })?;
+                    let _ = (&file.meta.area, &file.meta.description);
+                    (
+                        Cow::Owned(hex::encode(Sha256::digest(text.as_bytes()))),
+                        file.entry,
+                    )
+                }
+            };
             hasher.update(name.as_bytes());
             hasher.update([0]);
-            hasher.update(text.as_bytes());
+            hasher.update(text_sha256.as_bytes());
             hasher.update([0]);
-            let parsed = match json {
-                Some(j) => serde_json::from_str::<File>(j).map_err(|e| e.to_string()),
-                None => toml::from_str::<File>(text).map_err(|e| e.to_string()),
-            };
-            let file = parsed.map_err(|message| SetupError::Signature {
-                file: name.clone(),
-                message,
-            })?;
-            let _ = (&file.meta.area, &file.meta.description);
-            for mut e in file.entry {
+            for mut e in file_entries {
                 if e.reason.trim().is_empty() {
                     return Err(SetupError::Signature {
-                        file: name.clone(),
+                        file: name.to_string(),
                         message: format!("entry {}:{} has no reason", e.module, e.name),
                     });
                 }
                 if e.action == Action::Deny && e.severity.is_none() {
                     return Err(SetupError::Signature {
-                        file: name.clone(),
+                        file: name.to_string(),
                         message: format!("deny entry {}:{} has no severity", e.module, e.name),
                     });
                 }
                 e.source.clone_from(name);
                 entries.push(e);
             }
-            files.push(name.clone());
+            files.push(name.to_string());
         }
         let digest = hex::encode(hasher.finalize());
         let info = DbInfo {

@@ -15,6 +15,7 @@
 //!   not allowing its methods (`Foo.__init__.__globals__`, `Path.write_text`). Deny entries do
 //!   cover them (`trace.Trace` denies `trace.Trace.run`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ pub struct Rule {
 struct ModuleRules {
     star: Option<Rule>,
     class: Option<Rule>,
-    names: HashMap<String, Rule>,
+    names: HashMap<Cow<'static, str>, Rule>,
     /// Prefix globs (`name*`), longest first after compilation.
     globs: Vec<(String, Rule)>,
 }
@@ -61,7 +62,7 @@ pub enum Verdict<'p> {
 /// The compiled policy.
 #[derive(Debug, Default, Clone)]
 pub struct Policy {
-    modules: HashMap<String, ModuleRules>,
+    modules: HashMap<Cow<'static, str>, ModuleRules>,
     entries: usize,
 }
 
@@ -83,7 +84,7 @@ impl Policy {
         for (order, e) in db.of_kind(KIND).enumerate() {
             if e.module.trim().is_empty() || e.name.trim().is_empty() {
                 return Err(SetupError::Signature {
-                    file: e.source.clone(),
+                    file: e.source.to_string(),
                     message: format!(
                         "pickle-global entry needs module and name ({}:{})",
                         e.module, e.name
@@ -93,14 +94,14 @@ impl Policy {
             let rule = Rule {
                 action: e.action,
                 severity: e.severity,
-                category: Arc::from(e.category.as_str()),
-                reason: Arc::from(e.reason.as_str()),
+                category: Arc::from(&*e.category),
+                reason: Arc::from(&*e.reason),
                 pattern: Arc::from(format!("{}:{}", e.module, e.name).as_str()),
-                source: Arc::from(e.source.as_str()),
+                source: Arc::from(&*e.source),
                 order,
             };
             let m = p.modules.entry(e.module.clone()).or_default();
-            match e.name.as_str() {
+            match &*e.name {
                 "*" => keep_later(&mut m.star, rule),
                 "<class>" => keep_later(&mut m.class, rule),
                 n if n.ends_with('*') => {
@@ -108,8 +109,8 @@ impl Policy {
                     m.globs.retain(|(g, _)| *g != prefix);
                     m.globs.push((prefix, rule));
                 }
-                n => {
-                    m.names.insert(n.to_owned(), rule);
+                _ => {
+                    m.names.insert(e.name.clone(), rule);
                 }
             }
             p.entries += 1;

@@ -6,19 +6,21 @@
 //! pattern beats the shorter one; among equally specific entries the one loaded last wins, so a
 //! user's `--signatures` file can override a default by repeating it.
 
+use std::borrow::Cow;
+
 use crate::finding::Severity;
 use crate::signatures::{Action, SignatureDb};
 
 /// One compiled entry.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub module: String,
-    pub name: String,
+    pub module: Cow<'static, str>,
+    pub name: Cow<'static, str>,
     pub action: Action,
     pub severity: Option<Severity>,
-    pub category: String,
-    pub reason: String,
-    pub source: String,
+    pub category: Cow<'static, str>,
+    pub reason: Cow<'static, str>,
+    pub source: Cow<'static, str>,
 }
 
 /// Entries of one kind, in load order, indexed by exact name.
@@ -26,7 +28,7 @@ pub struct Rule {
 pub struct RuleSet {
     rules: Vec<Rule>,
     /// Indices of rules with an exact name, by name.
-    by_name: std::collections::HashMap<String, Vec<usize>>,
+    by_name: std::collections::HashMap<Cow<'static, str>, Vec<usize>>,
     /// Indices of rules whose name is `*`.
     wildcard: Vec<usize>,
 }
@@ -46,7 +48,7 @@ impl RuleSet {
                 source: e.source.clone(),
             })
             .collect();
-        let mut by_name: std::collections::HashMap<String, Vec<usize>> =
+        let mut by_name: std::collections::HashMap<Cow<'static, str>, Vec<usize>> =
             std::collections::HashMap::new();
         let mut wildcard = Vec::new();
         for (i, r) in rules.iter().enumerate() {
@@ -165,8 +167,7 @@ reason = "io"
             Some(Action::Deny)
         );
         assert_eq!(
-            s.lookup("tensorflow.io.gfile", "GFile")
-                .map(|r| r.reason.as_str()),
+            s.lookup("tensorflow.io.gfile", "GFile").map(|r| &*r.reason),
             Some("io")
         );
         assert!(s.lookup("tensorflowx", "a").is_none());

@@ -218,7 +218,7 @@ impl<'a> OpCheck<'a> {
             let Some(r) = self.policy.ops.lookup("*", op) else {
                 continue;
             };
-            let code = match r.category.as_str() {
+            let code = match &*r.category {
                 "python" => &PYTHON_OP,
                 "library" => &LIBRARY_LOAD,
                 "file" => &FILE_ACCESS_OP,
