@@ -355,14 +355,29 @@ fn looks_like_zlib(head: &[u8], complete: bool) -> bool {
     if cmf != 0x78 || (u16::from(cmf) * 256 + u16::from(flg)) % 31 != 0 || flg & 0x20 != 0 {
         return false;
     }
-    let mut out = vec![0u8; 64 * 1024];
+    // Inflate up to 64 KiB of output through a small buffer (zeroing 64 KiB per sniffed file
+    // showed up in directory scans).
+    let max_out: u64 = 64 * 1024;
+    let mut out = [0u8; 4096];
     let mut z = flate2::Decompress::new(true);
-    match z.decompress(head, &mut out, flate2::FlushDecompress::None) {
-        Ok(flate2::Status::StreamEnd) => z.total_out() > 0,
-        // The head is all there is (a short file): the stream must end inside it.
-        Ok(_) if complete => false,
-        Ok(_) => z.total_out() > 0 || z.total_in() == head.len() as u64,
-        Err(_) => false,
+    loop {
+        let (in0, out0) = (z.total_in(), z.total_out());
+        let input = usize::try_from(in0)
+            .ok()
+            .and_then(|i| head.get(i..))
+            .unwrap_or_default();
+        match z.decompress(input, &mut out, flate2::FlushDecompress::None) {
+            Ok(flate2::Status::StreamEnd) => return z.total_out() > 0,
+            Ok(_) => {
+                let filled = z.total_out() - out0 == out.len() as u64;
+                if filled && z.total_out() < max_out {
+                    continue;
+                }
+                // The head is all there is (a short file): the stream must end inside it.
+                return !complete && (z.total_out() > 0 || z.total_in() == head.len() as u64);
+            }
+            Err(_) => return false,
+        }
     }
 }
 
@@ -629,6 +644,23 @@ mod zlib_tests {
                 .expect("write");
             let z = e.finish().expect("finish");
             assert_eq!(sniff(&z, "m.joblib"), Format::Zlib, "level {level}");
+        }
+    }
+
+    #[test]
+    fn short_streams_inflating_past_the_sniff_buffer_are_recognised() {
+        // Complete streams whose output is larger than one 4 KiB sniff buffer, up to the 64 KiB
+        // the sniff inflates; beyond that a complete stream is not taken for zlib.
+        for (size, expected) in [(10_000usize, true), (60_000, true), (200_000, false)] {
+            let data = vec![7u8; size];
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+            e.write_all(&data).expect("write");
+            let z = e.finish().expect("finish");
+            assert!(
+                z.len() < SNIFF_LEN,
+                "{size}: the stream must fit the sniff head"
+            );
+            assert_eq!(looks_like_zlib(&z, true), expected, "{size}");
         }
     }
 

@@ -325,9 +325,11 @@ pub fn spool(
     let mut mem: Vec<u8> = Vec::new();
     let mut temp: Option<tempfile::NamedTempFile> = None;
     let mut total: u64 = 0;
-    // 64 KiB reads: large enough for throughput, small enough that the many tiny compressed
-    // members of a directory scan do not each zero-fill a large buffer.
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Reads of up to 64 KiB: large enough for throughput; sized down for small streams so the
+    // many tiny compressed files and members of a directory scan do not each zero-fill 64 KiB.
+    let chunk_len = usize::try_from(compressed_len.saturating_mul(8).clamp(8 * 1024, 64 * 1024))
+        .unwrap_or(64 * 1024);
+    let mut chunk = vec![0u8; chunk_len];
     loop {
         let n = match r.read(&mut chunk) {
             Ok(0) => break,
