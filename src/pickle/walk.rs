@@ -2286,6 +2286,51 @@ mod tests {
     }
 
     #[test]
+    fn retained_values_budget_covers_tuples_and_calls() {
+        // 20 popped one-item tuples, then a call: fine by default, inconclusive on a budget of 10.
+        let mut p = vec![0x80, 4];
+        p.extend(std::iter::repeat_n([b'N', 0x85, b'0'], 20).flatten());
+        p.extend(b"\x8c\x08builtins\x8c\x03len\x93)R.");
+        assert!(walk(&p).complete);
+        let limits = WalkLimits {
+            max_retained: 10,
+            ..WalkLimits::default()
+        };
+        let a = analyse_stream(&p[..], &policy(), limits);
+        assert!(!a.complete);
+        assert!(a.issues.iter().any(|i| i.kind
+            == IssueKind::Budget {
+                what: "retained values"
+            }));
+    }
+
+    #[test]
+    fn kept_bytes_budget_falls_back_to_stream_offsets() {
+        // 100 bytes kept, popped; then pickle.loads(<200 bytes>): beyond a 16-byte budget only a
+        // head of the argument is kept, and the nested blob is re-read from the stream.
+        let mut p = vec![0x80, 3, b'C', 100];
+        p.extend([b'x'; 100]);
+        p.push(b'0');
+        p.extend(b"cpickle\nloads\nB");
+        p.extend(200u32.to_le_bytes());
+        let payload_at = p.len() as u64;
+        p.extend([b'y'; 200]);
+        p.extend([0x85, b'R', b'.']);
+        let a = walk(&p);
+        assert!(matches!(&a.nested[0].source, BlobSource::Inline(b) if b.len() == 200));
+        let limits = WalkLimits {
+            max_kept_bytes: 16,
+            ..WalkLimits::default()
+        };
+        let a = analyse_stream(&p[..], &policy(), limits);
+        assert!(a.complete, "{:?}", a.issues);
+        assert!(matches!(
+            a.nested[0].source,
+            BlobSource::Stream { offset, len: 200 } if offset == payload_at
+        ));
+    }
+
+    #[test]
     fn descr_parsing() {
         assert_eq!(parse_descr("<f8").unwrap().itemsize, 8);
         assert_eq!(
