@@ -9,6 +9,9 @@
     clippy::arithmetic_side_effects
 )]
 
+/// Opcode by byte, computed at compile time from [`OpCode::decode`].
+static OPCODE_TABLE: [Option<OpCode>; 256] = OpCode::table();
+
 /// Every opcode CPython's `pickle` module reads. The discriminant is the opcode byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -89,9 +92,15 @@ pub enum OpCode {
 }
 
 impl OpCode {
-    /// The opcode for a byte, if CPython knows one.
+    /// The opcode for a byte, if CPython knows one: one load from a 256-entry table (this runs
+    /// once per opcode, millions of times for a dense pickle).
     #[inline]
     pub fn from_byte(b: u8) -> Option<Self> {
+        OPCODE_TABLE.get(usize::from(b)).copied().flatten()
+    }
+
+    /// The opcode for a byte, by match (builds [`OPCODE_TABLE`] at compile time).
+    const fn decode(b: u8) -> Option<Self> {
         use OpCode as O;
         Some(match b {
             b'(' => O::Mark,
@@ -164,6 +173,21 @@ impl OpCode {
             0x98 => O::ReadOnlyBuffer,
             _ => return None,
         })
+    }
+
+    // Evaluated at compile time only: an out-of-range index or overflow would fail the build,
+    // not panic on input.
+    #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+    const fn table() -> [Option<Self>; 256] {
+        let mut t = [None; 256];
+        let mut b: u8 = 0;
+        loop {
+            t[b as usize] = Self::decode(b);
+            if b == u8::MAX {
+                return t;
+            }
+            b += 1;
+        }
     }
 
     /// The opcode byte.
