@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -166,27 +167,26 @@ struct Budget {
     uncompressed: AtomicU64,
 }
 
-/// Formats compiled from the signature database once per engine (policies are built here so that
-/// scanners, which are stateless statics, can look them up cheaply).
+/// Policies compiled from the signature database once per engine (scanners are stateless statics
+/// and look them up here). The pickle policy is compiled up front (it validates the database and
+/// nearly every scan needs it); the others on first use, so a scan of pickles does not pay for
+/// indexing 1,400 TensorFlow ops.
 #[derive(Debug)]
 pub struct Compiled {
     /// The pickle import policy (`pickle-global` entries).
     pub pickle: crate::pickle::Policy,
-    /// Keras config policy (`keras-module`, `keras-class`).
-    pub keras: scanners::keras::KerasPolicy,
-    /// TensorFlow op policy (`tf-op`, `tf-saver-op`).
-    pub tf: scanners::tensorflow::TfPolicy,
-    /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
-    pub code: scanners::code::CodePolicy,
+    keras: OnceLock<scanners::keras::KerasPolicy>,
+    tf: OnceLock<scanners::tensorflow::TfPolicy>,
+    code: OnceLock<scanners::code::CodePolicy>,
 }
 
 impl Compiled {
     fn new(db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
         Ok(Self {
             pickle: crate::pickle::Policy::compile(db)?,
-            keras: scanners::keras::KerasPolicy::new(db),
-            tf: scanners::tensorflow::TfPolicy::new(db),
-            code: scanners::code::CodePolicy::new(db),
+            keras: OnceLock::new(),
+            tf: OnceLock::new(),
+            code: OnceLock::new(),
         })
     }
 }
@@ -226,6 +226,27 @@ impl Engine {
 
     pub fn compiled(&self) -> &Compiled {
         &self.compiled
+    }
+
+    /// Keras config policy (`keras-module`, `keras-class`).
+    pub fn keras_policy(&self) -> &scanners::keras::KerasPolicy {
+        self.compiled
+            .keras
+            .get_or_init(|| scanners::keras::KerasPolicy::new(&self.db))
+    }
+
+    /// TensorFlow op policy (`tf-op`, `tf-saver-op`).
+    pub fn tf_policy(&self) -> &scanners::tensorflow::TfPolicy {
+        self.compiled
+            .tf
+            .get_or_init(|| scanners::tensorflow::TfPolicy::new(&self.db))
+    }
+
+    /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
+    pub fn code_policy(&self) -> &scanners::code::CodePolicy {
+        self.compiled
+            .code
+            .get_or_init(|| scanners::code::CodePolicy::new(&self.db))
     }
 
     /// Scans files and directories. Paths in the report are shown as given.

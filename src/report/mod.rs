@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use rayon::slice::ParallelSliceMut;
+
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{ArtifactRecord, Engine, Sink, Status};
@@ -61,11 +63,13 @@ impl Report {
             mut artifacts,
             mut packages,
         } = sink;
+        // Sorted in parallel: a directory scan reports thousands of artifacts. Findings keep a
+        // stable sort (equal keys may differ in evidence); artifacts are totally ordered.
         packages.sort();
         packages.dedup();
-        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        findings.par_sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         findings.dedup();
-        artifacts.sort();
+        artifacts.par_sort_unstable();
         artifacts.dedup();
         let mut by_sev: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
         for f in &findings {

@@ -39,15 +39,17 @@ pub fn expand_targets(targets: &[PathBuf]) -> Vec<TargetEntry> {
         let meta = std::fs::symlink_metadata(t);
         match meta {
             Ok(m) if m.is_dir() => {
-                for e in walkdir::WalkDir::new(t)
-                    .follow_links(false)
-                    .sort_by_file_name()
-                {
+                // Directory order as the file system returns it: the report is sorted, so
+                // sorting here would only delay the first scan.
+                for e in walkdir::WalkDir::new(t).follow_links(false) {
                     match e {
-                        Ok(e) if e.file_type().is_file() => out.push(TargetEntry::File {
-                            display: e.path().display().to_string(),
-                            path: e.path().to_path_buf(),
-                        }),
+                        Ok(e) if e.file_type().is_file() => {
+                            let path = e.into_path();
+                            out.push(TargetEntry::File {
+                                display: path.to_string_lossy().into_owned(),
+                                path,
+                            });
+                        }
                         Ok(e) if e.file_type().is_dir() => {}
                         Ok(e) => out.push(special(e.path(), e.file_type().is_symlink())),
                         Err(err) => out.push(TargetEntry::Special {

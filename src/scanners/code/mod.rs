@@ -610,7 +610,7 @@ fn remote_code(key: &str, m: &Value, a: &Artifact, out: &mut Sink) {
 }
 
 fn check_target(target: &str, path: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
-    let policy = &cx.engine().compiled().code;
+    let policy = cx.engine().code_policy();
     let (module, name) = target.rsplit_once('.').unwrap_or(("builtins", target));
     match policy.hydra.lookup(module, name) {
         Some(r) if r.action == Action::Deny => out.push(
@@ -909,7 +909,7 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
 }
 
 fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
-    let policy = &cx.engine().compiled().code;
+    let policy = cx.engine().code_policy();
     let (module, name) = loader.rsplit_once('.').unwrap_or((loader, ""));
     let rule = policy
         .mlflow_loader

@@ -184,7 +184,7 @@ pub fn check_config(
     cx: &ScanContext<'_>,
     sink: &mut Sink,
 ) {
-    let policy = &cx.engine().compiled().keras;
+    let policy = cx.engine().keras_policy();
     let mut w = Walk {
         listed: std::collections::HashMap::new(),
         policy,

@@ -426,7 +426,7 @@ fn scan_saved_model(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut 
             return;
         }
     };
-    let policy = &cx.engine().compiled().tf;
+    let policy = cx.engine().tf_policy();
     let mut check = OpCheck::new(policy);
     for (i, mg) in sm.meta_graphs.iter().enumerate() {
         check_meta_graph(mg, i, &mut check, a, cx, out);
@@ -472,7 +472,7 @@ fn scan_pbtxt(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) 
         .lines()
         .find_map(|l| quoted(l, "restore_op_name"))
         .and_then(|n| n.split_once('/').map(|(s, _)| format!("{s}/")));
-    let policy = &cx.engine().compiled().tf;
+    let policy = cx.engine().tf_policy();
     let mut check = OpCheck::new(policy);
     for l in text.lines() {
         if let Some(n) = quoted(l, "name") {
