@@ -6,8 +6,9 @@
 //!   `module = "*"` is a catch-all below every module entry.
 //! - `name` is an exact attribute name (`getattr`), a dotted path (`Trace.run`), a prefix glob
 //!   ending in `*` (`__pyx_unpickle_*`), `*` (everything), or `<class>`: any undotted name that
-//!   starts with an upper-case letter, the PEP 8 spelling of a class (used to allow the estimator
-//!   classes of a library without allowing its functions).
+//!   starts with an upper-case letter, optionally after one underscore, the PEP 8 spelling of a
+//!   (private) class (used to allow the estimator classes of a library without allowing its
+//!   functions).
 //! - The most specific entry wins: a longer module beats a shorter one; within a module, an exact
 //!   name beats a dotted-prefix deny, which beats a glob, which beats `<class>`, which beats `*`.
 //!   For equal specificity the entry loaded later wins, so user files override the defaults.
@@ -72,9 +73,11 @@ fn keep_later(slot: &mut Option<Rule>, r: Rule) {
     }
 }
 
-/// Whether `name` looks like a class name (PEP 8): undotted, starting with an upper-case letter.
+/// Whether `name` looks like a class name (PEP 8): undotted, starting with an upper-case letter,
+/// optionally after one underscore (a private class such as scikit-learn's `_BinMapper`).
 pub fn is_class_name(name: &str) -> bool {
-    !name.contains('.') && name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+    let bare = name.strip_prefix('_').unwrap_or(name);
+    !name.contains('.') && bare.chars().next().is_some_and(|c| c.is_ascii_uppercase())
 }
 
 impl Policy {
@@ -199,6 +202,17 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_names_include_private_classes_only() {
+        assert!(is_class_name("StandardScaler"));
+        assert!(is_class_name("_BinMapper"));
+        assert!(!is_class_name("__class__"));
+        assert!(!is_class_name("__Mangled"));
+        assert!(!is_class_name("_private_helper"));
+        assert!(!is_class_name("csr_matrix"));
+        assert!(!is_class_name("Trace.run"));
+    }
 
     fn policy(toml: &str) -> Policy {
         let db = SignatureDb::from_sources(&[("t.toml".into(), toml.into())]).unwrap();
