@@ -398,6 +398,8 @@ struct Machine {
     malformed: Option<(u64, String)>,
     malformed_count: u64,
     arena: Arena,
+    /// Set when a call result could not be kept (the retained budget is spent).
+    over_budget: bool,
 }
 
 enum Step {
@@ -434,6 +436,7 @@ impl Machine {
             malformed: None,
             malformed_count: 0,
             arena: Arena::default(),
+            over_budget: false,
         }
     }
 
@@ -1079,6 +1082,9 @@ impl<'p, R: Read> Walker<'p, R> {
             if m.stack.len() > self.limits.max_stack {
                 return self.budget("stack depth", offset, m.index);
             }
+            if m.over_budget {
+                return self.budget("retained values", offset, m.index);
+            }
             if self.reader.has_frame_issues() {
                 for fi in self.reader.take_frame_issues() {
                     let at = match fi {
@@ -1464,9 +1470,10 @@ impl<'p, R: Read> Walker<'p, R> {
                 m.note(offset, format!("{} on {}", opcode.name(), callee.kind()));
             }
         }
-        // Call results count four units of the retained budget (a `Call` is 64 bytes).
+        // Call results count four units of the retained budget (a `Call` is 64 bytes). The run
+        // loop ends the walk as inconclusive after this opcode.
         if !m.retain(4, self.limits.max_retained) {
-            self.budget("retained values", offset, m.index);
+            m.over_budget = true;
             return V::Unknown;
         }
         m.arena
@@ -2302,6 +2309,29 @@ mod tests {
             == IssueKind::Budget {
                 what: "retained values"
             }));
+    }
+
+    #[test]
+    fn retained_values_budget_stops_at_the_first_call_over_it() {
+        // len() called 10 times (4 units each): a budget of 10 ends the walk at the third call,
+        // with one budget issue.
+        let mut p = b"\x80\x04\x8c\x08builtins\x8c\x03len\x93\x94".to_vec();
+        p.extend(std::iter::repeat_n([b'h', 0, b')', b'R', b'0'], 10).flatten());
+        p.extend(b"N.");
+        assert!(walk(&p).complete);
+        let limits = WalkLimits {
+            max_retained: 10,
+            ..WalkLimits::default()
+        };
+        let a = analyse_stream(&p[..], &policy(), limits);
+        assert!(!a.complete);
+        let budgets: Vec<_> = a
+            .issues
+            .iter()
+            .filter(|i| matches!(i.kind, IssueKind::Budget { .. }))
+            .collect();
+        assert_eq!(budgets.len(), 1, "{:?}", a.issues);
+        assert_eq!(a.globals[0].calls, 3);
     }
 
     #[test]
