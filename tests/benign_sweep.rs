@@ -54,3 +54,19 @@ fn real_library_pickles_scan_without_findings() {
     assert_eq!(report.summary.failed, 0);
     assert!(report.summary.scanned >= written);
 }
+
+/// Committed real PyTorch and Hugging Face files (torch and transformers are too large for the CI
+/// venv; `testdata/generate/benign_torch.py` made them): state dicts, whole modules, a training
+/// checkpoint with optimizer and scheduler state, the legacy format, quantized and odd-dtype
+/// tensors, `training_args.bin`, a generation config and a BERT `pytorch_model.bin`.
+#[test]
+fn committed_torch_and_hugging_face_files_scan_without_findings() {
+    let dir = common::testdata("benign/torch");
+    let report = Engine::with_defaults()
+        .unwrap()
+        .scan_paths(std::slice::from_ref(&dir))
+        .unwrap();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.summary.failed, 0);
+    assert!(report.summary.scanned >= 11, "{:?}", report.summary);
+}
