@@ -952,3 +952,81 @@ fn orphan_startup_hook_in_a_later_layer_is_reported() {
     );
     assert_eq!(r.exit_code(modelgate::Severity::Low), 1);
 }
+
+/// The same vetting against a PEP 691 server that answers in JSON (tests/pep691_server.py
+/// negotiates the content type from the Accept header, as PyPI and devpi do): project list,
+/// project pages with file URLs and sha256 hashes, and wheel downloads for the content check.
+#[test]
+fn packages_vetted_against_a_pep691_json_index() {
+    let Some(wheels) = wheels_dir() else {
+        require(
+            false,
+            "MODELGATE_WHEELS (run tests/real_models/fetch_wheels.sh)",
+        );
+        return;
+    };
+    let Some(python) = which("python3") else {
+        require(false, "python3");
+        return;
+    };
+    let t = tempfile::tempdir().expect("tmp");
+    let mirror = t.path().join("mirror");
+    build_mirror(&mirror, &mirror_wheels(&wheels));
+    let log = t.path().join("served.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(
+        std::process::Command::new(python)
+            .arg(common::root().join("tests/pep691_server.py"))
+            .arg(&mirror)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("pep691_server.py"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pep691_server.py did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let dir = t.path().join("layout");
+    write_layout(&dir, &[packages_image(&wheels)], "v1");
+    let native = native_allowlist(t.path());
+    let mut allow = Allowlist::load(&[
+        format!("http://127.0.0.1:{port}/simple/"),
+        native.display().to_string(),
+    ])
+    .expect("allowlist");
+    let r = scan_with(
+        dir.to_str().expect("utf8"),
+        &ImageOptions::default(),
+        Some(&mut allow),
+    );
+    check_vetting(&r);
+    let served = std::fs::read_to_string(&log).expect("server log");
+    let json_pages = served
+        .lines()
+        .filter(|l| l.ends_with("application/vnd.pypi.simple.v1+json"))
+        .count();
+    assert!(
+        served.contains("/simple/ application/vnd.pypi.simple.v1+json") && json_pages >= 3,
+        "the index was not read as JSON:\n{served}"
+    );
+    assert!(
+        served.contains(".whl application/octet-stream"),
+        "no wheel was downloaded:\n{served}"
+    );
+}

@@ -422,10 +422,22 @@ pub fn build_mirror(root: &Path, wheels: &[PathBuf]) -> PathBuf {
         }
         html.push_str("</body></html>\n");
         std::fs::write(d.join("index.html"), html).expect("index");
+        // The same page in PEP 691 JSON, for servers that negotiate it (tests/pep691_server.py).
+        let json_files: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(f, sha)| {
+                json!({"filename": f, "url": format!("../../files/{f}"), "hashes": {"sha256": sha}})
+            })
+            .collect();
+        let page = json!({"meta": {"api-version": "1.1"}, "name": project, "files": json_files});
+        std::fs::write(d.join("index.json"), page.to_string()).expect("json index");
         root_html.push_str(&format!("<a href=\"{project}/\">{project}</a>\n"));
     }
     root_html.push_str("</body></html>\n");
     std::fs::write(simple.join("index.html"), root_html).expect("root index");
+    let projects: Vec<serde_json::Value> = by_project.keys().map(|p| json!({"name": p})).collect();
+    let root_json = json!({"meta": {"api-version": "1.1"}, "projects": projects});
+    std::fs::write(simple.join("index.json"), root_json.to_string()).expect("root json index");
     simple
 }
 
