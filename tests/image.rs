@@ -1030,3 +1030,45 @@ fn packages_vetted_against_a_pep691_json_index() {
         "no wheel was downloaded:\n{served}"
     );
 }
+
+/// Bearer-token auth as Docker Hub, GHCR and Harbor do it: the registry answers 401 with a
+/// `Bearer realm=…` challenge, the client fetches a JWT from the token server with its
+/// credentials, and retries with it (tests/token_server.py; skopeo pushes through the same flow).
+#[test]
+fn registry_bearer_token_auth() {
+    if !registry::available() {
+        return;
+    }
+    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+        return;
+    };
+    let reg = Registry::start_token(&venv.join("bin/python"), "alice", "s3cret");
+    let t = tempfile::tempdir().expect("tmp");
+    let dir = t.path().join("layout");
+    write_layout(&dir, &[whiteout_image()], "v1");
+    reg.push_layout(&dir, "v1", "private/model");
+    let target = format!("oci://{}/private/model:v1", reg.host());
+    let empty_cfg = t.path().join("nocreds");
+    std::fs::create_dir_all(&empty_cfg).expect("dir");
+    let run = |password: Option<&str>| {
+        let mut cmd = Command::cargo_bin("modelgate").expect("bin");
+        cmd.env("DOCKER_CONFIG", &empty_cfg).args(["scan"]);
+        if let Some(p) = password {
+            cmd.args(["--username", "alice", "--password-stdin"])
+                .write_stdin(format!("{p}\n"));
+        }
+        cmd.arg(&target).output().expect("run")
+    };
+    // right credentials: the token flow succeeds and the whited-out payload is found
+    let ok = run(Some("s3cret"));
+    let ok_out = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(1), "{ok_out}");
+    assert!(ok_out.contains("CRITICAL"), "{ok_out}");
+    // wrong password and no credentials: exit 2 with the registry's refusal, nothing clean
+    for attempt in [run(Some("wrong")), run(None)] {
+        let out = String::from_utf8_lossy(&attempt.stdout);
+        let err = String::from_utf8_lossy(&attempt.stderr);
+        assert_eq!(attempt.status.code(), Some(2), "{out}{err}");
+        assert!(out.contains("not authorized"), "{out}{err}");
+    }
+}

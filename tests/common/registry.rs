@@ -1,7 +1,8 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (distribution 2.8) started on
 //! 127.0.0.1 with a random free port, a temporary storage directory and its own config file,
-//! optionally with htpasswd (bcrypt) basic auth, and stopped by its pid when dropped. Images are
-//! pushed with `skopeo`.
+//! optionally with htpasswd (bcrypt) basic auth or with bearer-token auth from
+//! `tests/token_server.py` (the flow Docker Hub, GHCR and Harbor use), and stopped by its pid when
+//! dropped. Images are pushed with `skopeo`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,6 +14,8 @@ pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
 pub struct Registry {
     child: Child,
+    /// The token server of a bearer-token registry.
+    token_server: Option<Child>,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub auth: Option<(String, String)>,
@@ -20,9 +23,13 @@ pub struct Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        // Stop exactly the process this guard started.
+        // Stop exactly the processes this guard started.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(t) = self.token_server.as_mut() {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
     }
 }
 
@@ -45,20 +52,58 @@ impl Registry {
     /// Starts a registry; with `auth`, only that user/password may access it.
     pub fn start(auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().expect("registry dir");
+        let mut extra = String::new();
+        if let Some((user, pass)) = auth {
+            let hash = bcrypt::hash(pass, 5).expect("bcrypt");
+            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n"))
+                .expect("htpasswd");
+            extra = format!(
+                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            );
+        }
+        Self::launch(dir, &extra, None, auth)
+    }
+
+    /// Starts a registry with bearer-token auth: `python` runs `tests/token_server.py`, which
+    /// grants `user`/`pass` every scope they ask for and anonymous clients nothing.
+    pub fn start_token(python: &Path, user: &str, pass: &str) -> Registry {
+        let dir = tempfile::tempdir().expect("registry dir");
+        let token_port = free_port();
+        let cert = dir.path().join("token.crt");
+        let server = Command::new(python)
+            .arg(super::root().join("tests/token_server.py"))
+            .arg(token_port.to_string())
+            .arg(&cert)
+            .args(["modelgate-test-issuer", user, pass])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start token_server.py");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cert.exists() || TcpStream::connect(("127.0.0.1", token_port)).is_err() {
+            assert!(Instant::now() < deadline, "token_server.py did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let extra = format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: modelgate-test-registry\n    issuer: modelgate-test-issuer\n    rootcertbundle: {}\n",
+            cert.display()
+        );
+        Self::launch(dir, &extra, Some(server), Some((user, pass)))
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        auth_cfg: &str,
+        token_server: Option<Child>,
+        auth: Option<(&str, &str)>,
+    ) -> Registry {
         let port = free_port();
         let mut cfg = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("data").display()
         );
-        if let Some((user, pass)) = auth {
-            let hash = bcrypt::hash(pass, 5).expect("bcrypt");
-            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n"))
-                .expect("htpasswd");
-            cfg.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            ));
-        }
+        cfg.push_str(auth_cfg);
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, cfg).expect("config");
         let log = std::fs::File::create(dir.path().join("registry.log")).expect("log");
@@ -72,6 +117,7 @@ impl Registry {
             .expect("start docker-registry");
         let reg = Registry {
             child,
+            token_server,
             port,
             dir,
             auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
