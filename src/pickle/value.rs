@@ -92,16 +92,19 @@ const NIL: u32 = u32::MAX;
 
 /// The values of one pickle.
 ///
-/// Mutable containers (list, dict, set) are indices; their items live in one shared pool as a
+/// Mutable containers (list, dict, set) are indices; their items live in a shared pool as a
 /// chain of contiguous chunks. Creating a container allocates nothing, appending to the container
-/// that was filled last grows its chunk in place. Tuples are immutable, so each is one contiguous
-/// run of a second pool. Dict items are stored as key, value, key, value…
+/// that was filled last grows its chunk in place. The pool is a list of pages that are never
+/// reallocated (a growing vector would copy itself and briefly hold both copies: half the peak
+/// memory of an opcode-dense pickle); pages start small and double up to [`MAX_PAGE`] values.
+/// Tuples are immutable, so each is one contiguous run of a second pool. Dict items are stored as
+/// key, value, key, value…
 #[derive(Debug, Default)]
 pub struct Arena {
     /// Per container: first and last chunk (`NIL` when empty).
     conts: Vec<(u32, u32)>,
     chunks: Vec<Chunk>,
-    pool: Vec<V>,
+    pages: Vec<Vec<V>>,
     /// Per tuple: start and length in `tuple_pool`.
     tuples: Vec<(u32, u32)>,
     tuple_pool: Vec<V>,
@@ -115,10 +118,16 @@ pub struct Arena {
 
 #[derive(Debug, Clone, Copy)]
 struct Chunk {
+    page: u32,
     start: u32,
     len: u32,
     next: u32,
 }
+
+/// Values in the first container page; each further page doubles, up to [`MAX_PAGE`].
+const FIRST_PAGE: usize = 256;
+/// Values in the largest container page (1 MiB).
+const MAX_PAGE: usize = 64 * 1024;
 
 /// Next index of a table, when it fits the `u32` handle space.
 fn next_index<T>(table: &[T]) -> Option<u32> {
@@ -145,49 +154,66 @@ impl Arena {
 
     /// Appends `items` to container `id`; `false` when the index space is exhausted (the items
     /// are then dropped).
-    pub fn extend(&mut self, id: u32, items: impl IntoIterator<Item = V>) -> bool {
-        let Some(&(head, tail)) = self.conts.get(id as usize) else {
+    pub fn extend(&mut self, id: u32, items: &[V]) -> bool {
+        let Some(&(mut head, mut tail)) = self.conts.get(id as usize) else {
             return true;
         };
-        let before = self.pool.len();
-        let Ok(start) = u32::try_from(before) else {
-            return false;
-        };
-        let grow_tail = self
-            .chunks
-            .get(tail as usize)
-            .is_some_and(|c| c.start.saturating_add(c.len) == start);
-        self.pool.extend(items);
-        let Some(added) = u32::try_from(self.pool.len().saturating_sub(before))
-            .ok()
-            .filter(|_| u32::try_from(self.pool.len()).is_ok())
-        else {
-            self.pool.truncate(before);
-            return false;
-        };
-        if added == 0 {
-            return true;
-        }
-        if grow_tail {
-            if let Some(c) = self.chunks.get_mut(tail as usize) {
-                c.len = c.len.saturating_add(added);
+        let mut rest = items;
+        while !rest.is_empty() {
+            let full = self.pages.last().is_none_or(|p| p.len() == p.capacity());
+            if full {
+                let cap = FIRST_PAGE
+                    .checked_shl(u32::try_from(self.pages.len()).unwrap_or(u32::MAX))
+                    .map_or(MAX_PAGE, |c| c.min(MAX_PAGE));
+                if next_index(&self.pages).is_none() {
+                    return false;
+                }
+                self.pages.push(Vec::with_capacity(cap));
             }
-            return true;
-        }
-        let Some(new) = next_index(&self.chunks) else {
-            self.pool.truncate(before);
-            return false;
-        };
-        self.chunks.push(Chunk {
-            start,
-            len: added,
-            next: NIL,
-        });
-        if let Some(c) = self.chunks.get_mut(tail as usize) {
-            c.next = new;
+            let page_no = self.pages.len().saturating_sub(1);
+            let Some(page) = self.pages.get_mut(page_no) else {
+                return false;
+            };
+            let room = page.capacity().saturating_sub(page.len());
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            let (Ok(page_u32), Ok(start), Ok(added)) = (
+                u32::try_from(page_no),
+                u32::try_from(page.len()),
+                u32::try_from(now.len()),
+            ) else {
+                return false;
+            };
+            page.extend_from_slice(now);
+            rest = later;
+            let grows_tail = self
+                .chunks
+                .get(tail as usize)
+                .is_some_and(|c| c.page == page_u32 && c.start.saturating_add(c.len) == start);
+            if grows_tail {
+                if let Some(c) = self.chunks.get_mut(tail as usize) {
+                    c.len = c.len.saturating_add(added);
+                }
+                continue;
+            }
+            let Some(new) = next_index(&self.chunks) else {
+                return false;
+            };
+            self.chunks.push(Chunk {
+                page: page_u32,
+                start,
+                len: added,
+                next: NIL,
+            });
+            if let Some(c) = self.chunks.get_mut(tail as usize) {
+                c.next = new;
+            }
+            if head == NIL {
+                head = new;
+            }
+            tail = new;
         }
         if let Some(slot) = self.conts.get_mut(id as usize) {
-            *slot = (if head == NIL { new } else { head }, new);
+            *slot = (head, tail);
         }
         true
     }
@@ -197,8 +223,7 @@ impl Arena {
         Items {
             arena: self,
             next: self.conts.get(id as usize).map_or(NIL, |c| c.0),
-            pos: 0,
-            end: 0,
+            current: [].iter(),
         }
     }
 
@@ -389,23 +414,28 @@ impl Arena {
 pub struct Items<'a> {
     arena: &'a Arena,
     next: u32,
-    pos: usize,
-    end: usize,
+    current: std::slice::Iter<'a, V>,
 }
 
 impl<'a> Iterator for Items<'a> {
     type Item = &'a V;
 
     fn next(&mut self) -> Option<&'a V> {
-        while self.pos >= self.end {
+        loop {
+            if let Some(v) = self.current.next() {
+                return Some(v);
+            }
             let c = self.arena.chunks.get(self.next as usize)?;
-            self.pos = c.start as usize;
-            self.end = self.pos.saturating_add(c.len as usize);
             self.next = c.next;
+            let start = c.start as usize;
+            self.current = self
+                .arena
+                .pages
+                .get(c.page as usize)
+                .and_then(|p| p.get(start..start.saturating_add(c.len as usize)))
+                .unwrap_or_default()
+                .iter();
         }
-        let v = self.arena.pool.get(self.pos);
-        self.pos = self.pos.saturating_add(1);
-        v
     }
 }
 
@@ -475,7 +505,7 @@ impl V {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -491,12 +521,12 @@ mod tests {
             a.create().unwrap(),
             a.create().unwrap(),
         );
-        assert!(a.extend(x, [V::Int(1), V::Int(2)]));
-        assert!(a.extend(x, [V::Int(3)])); // grows the tail chunk in place
-        assert!(a.extend(y, [V::Int(10)]));
-        assert!(a.extend(x, [V::Int(4)])); // new chunk after y's
-        assert!(a.extend(y, std::iter::empty()));
-        assert!(a.extend(y, [V::Int(11)]));
+        assert!(a.extend(x, &[V::Int(1), V::Int(2)]));
+        assert!(a.extend(x, &[V::Int(3)])); // grows the tail chunk in place
+        assert!(a.extend(y, &[V::Int(10)]));
+        assert!(a.extend(x, &[V::Int(4)])); // new chunk after y's
+        assert!(a.extend(y, &[]));
+        assert!(a.extend(y, &[V::Int(11)]));
         assert_eq!(ints(&a, x), vec![1, 2, 3, 4]);
         assert_eq!(ints(&a, y), vec![10, 11]);
         assert_eq!(a.items(e).count(), 0);
@@ -509,12 +539,32 @@ mod tests {
         let d = a.create().unwrap();
         let mut k = |s: &str| V::Str(a.sb(s.as_bytes(), s.len() as u64, None, 64));
         let (ka, kb, ka2) = (k("a"), k("b"), k("a"));
-        assert!(a.extend(d, [ka, V::Int(1), kb, V::Int(2)]));
-        assert!(a.extend(d, [ka2, V::Int(3)]));
+        assert!(a.extend(d, &[ka, V::Int(1), kb, V::Int(2)]));
+        assert!(a.extend(d, &[ka2, V::Int(3)]));
         assert_eq!(a.pairs(d).count(), 3);
         assert_eq!(a.get_str(d, "a").and_then(|v| a.as_int(&v)), Some(3));
         assert_eq!(a.get_str(d, "b").and_then(|v| a.as_int(&v)), Some(2));
         assert!(a.get_str(d, "c").is_none());
+    }
+
+    #[test]
+    fn items_span_pages_in_order() {
+        // Two containers filled in turns across many pages, one big append spanning pages.
+        let mut a = Arena::default();
+        let (x, y) = (a.create().unwrap(), a.create().unwrap());
+        let big: Vec<V> = (0..200_000).map(V::Int).collect();
+        assert!(a.extend(x, &big));
+        for i in 0..3000 {
+            assert!(a.extend(y, &[V::Int(i)]));
+            assert!(a.extend(x, &[V::Int(-i)]));
+        }
+        let xs = ints(&a, x);
+        assert_eq!(xs.len(), 203_000);
+        assert_eq!(xs[199_999], 199_999);
+        assert_eq!(xs[200_000], 0);
+        assert_eq!(xs[202_999], -2999);
+        assert_eq!(ints(&a, y), (0..3000).map(i128::from).collect::<Vec<_>>());
+        assert!(a.pages.iter().all(|p| p.capacity() <= MAX_PAGE));
     }
 
     #[test]

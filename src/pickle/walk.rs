@@ -986,10 +986,11 @@ impl<'p, R: Read> Walker<'p, R> {
                         let mark = mark.min(m.stack.len());
                         let n = m.stack.len().saturating_sub(mark);
                         if !m.retain(n, self.limits.max_retained)
-                            || !m.arena.extend(id, m.stack.drain(mark..))
+                            || !m.arena.extend(id, m.stack.get(mark..).unwrap_or_default())
                         {
                             return self.budget("retained container items", offset, m.index);
                         }
+                        m.stack.truncate(mark);
                     } else {
                         m.note(offset, format!("{} without MARK", code.name()));
                     }
@@ -1006,7 +1007,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     let items = m.pop_mark(offset, code);
                     let items = pairs(items);
                     if !m.retain(items.len() / 2, self.limits.max_retained)
-                        || !m.arena.extend(id, items)
+                        || !m.arena.extend(id, &items)
                     {
                         return self.budget("retained container items", offset, m.index);
                     }
@@ -1140,7 +1141,9 @@ impl<'p, R: Read> Walker<'p, R> {
                 let keep = n.min(room);
                 m.retained = m.retained.saturating_add(keep);
                 let end = mark.saturating_add(keep);
-                let ok = m.arena.extend(*s, m.stack.drain(mark..end));
+                let ok = m
+                    .arena
+                    .extend(*s, m.stack.get(mark..end).unwrap_or_default());
                 m.stack.truncate(mark);
                 return ok;
             }
@@ -1148,7 +1151,9 @@ impl<'p, R: Read> Walker<'p, R> {
                 let keep = (n / 2).min(room);
                 m.retained = m.retained.saturating_add(keep);
                 let end = mark.saturating_add(keep.saturating_mul(2));
-                let ok = m.arena.extend(*d, m.stack.drain(mark..end));
+                let ok = m
+                    .arena
+                    .extend(*d, m.stack.get(mark..end).unwrap_or_default());
                 m.stack.truncate(mark);
                 return ok;
             }
@@ -1170,7 +1175,7 @@ impl<'p, R: Read> Walker<'p, R> {
             V::List(s) | V::Set(s) => {
                 if m.retained < self.limits.max_retained {
                     m.retained = m.retained.saturating_add(1);
-                    return m.arena.extend(*s, std::iter::once(item));
+                    return m.arena.extend(*s, &[item]);
                 }
                 true
             }
@@ -1190,7 +1195,7 @@ impl<'p, R: Read> Walker<'p, R> {
             V::Dict(d) => {
                 if m.retained < self.limits.max_retained {
                     m.retained = m.retained.saturating_add(1);
-                    return m.arena.extend(*d, [k, v]);
+                    return m.arena.extend(*d, &[k, v]);
                 }
                 true
             }
