@@ -323,6 +323,8 @@ struct ModelscanScan {
 }
 
 fn main() -> ExitCode {
+    // Decoder panics caught by the library are findings; do not also print them as crashes.
+    modelgate::guard::install_quiet_hook();
     let argv0 = std::env::args_os().next().map(PathBuf::from);
     let invoked_as_modelscan = argv0
         .as_ref()

@@ -284,6 +284,18 @@ archive_case!(
 );
 
 archive_case!(
+    seven_zip_decoder_panic_is_a_finding,
+    "archives/malformed/lzma-decoder-panic.7z",
+    ["engine/read-error"],
+    |r| {
+        // found by `cargo fuzz run archive`: lzma-rust2 indexes out of bounds on this header
+        assert_eq!(r.findings[0].severity, modelgate::Severity::High);
+        assert!(r.findings[0].evidence["decoder-error"].contains("out of bounds"));
+        assert_eq!(r.exit_code(modelgate::Severity::Low), 1);
+    }
+);
+
+archive_case!(
     truncated_gzip_is_an_error,
     "archives/malformed/truncated.pkl.gz",
     [],

@@ -369,8 +369,7 @@ impl Scanner for Hdf5Scanner {
         let storage = ContentStorage::new(&a.content)?;
         let rec = Arc::new(Recorder::default());
         let rec2 = rec.clone();
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || walk(storage, &rec2)));
+        let result = crate::guard::guarded(move || walk(storage, &rec2));
         let Ok(s) = result else {
             out.push(
                 Finding::new(

@@ -595,6 +595,38 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
 }
 
 fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+    let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
+    // The 7z decoders (sevenz-rust2, lzma-rust2) have panicked on hostile input under fuzzing
+    // (an out-of-bounds read in the LZMA range decoder): a panic is caught and reported, and the
+    // members decoded before it are still scanned.
+    let read = crate::guard::guarded(|| read_7z(a, cx, sink, &mut members));
+    let stop = match read {
+        Ok(r) => r.err(),
+        Err(panic) => {
+            sink.push(
+                Finding::new(
+                    &codes::engine::READ_ERROR,
+                    a.location.clone(),
+                    "the 7z decoder failed on this archive (internal error caught); members after the failure were not analysed",
+                )
+                .severity(Severity::High)
+                .evidence("decoder-error", panic),
+            );
+            None
+        }
+    };
+    // Members read before an error are still scanned: a corrupt tail must not hide a payload.
+    cx.scan_nested_many(a, members, sink);
+    stop.map_or(Ok(()), Err)
+}
+
+/// Decodes the members of a 7z archive into `members` (stopping at the first error).
+fn read_7z(
+    a: &Artifact,
+    cx: &ScanContext<'_>,
+    sink: &mut Sink,
+    members: &mut Vec<(String, Content, Option<Format>)>,
+) -> Result<(), ScanError> {
     let source = a.content.open()?;
     let mut reader = match sevenz_rust2::SevenZReader::new(source, sevenz_rust2::Password::empty())
     {
@@ -610,7 +642,6 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
         Err(e) => return Err(ScanError::malformed("7z", e.to_string())),
     };
     let total_len = a.content.len();
-    let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
     let mut stop: Option<ScanError> = None;
     let result = reader.for_each_entries(|entry, data| {
         if entry.is_directory {
@@ -672,8 +703,6 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
         }
         Err(e) => stop = stop.or(Some(ScanError::malformed("7z", e.to_string()))),
     }
-    // Members read before an error are still scanned: a corrupt tail must not hide a payload.
-    cx.scan_nested_many(a, members, sink);
     stop.map_or(Ok(()), Err)
 }
 
