@@ -7,8 +7,9 @@
 //! (RECORD, allowlist, mirror): the usual way to persist a payload in an image or environment.
 //!
 //! Ownership comes from what the package managers recorded: dist-info RECORD files (pip, uv),
-//! `conda-meta/*.json` file lists, and dpkg's `var/lib/dpkg/info/*.list`. Owned hooks are left to
-//! the RECORD and mirror checks, which see any change to their bytes.
+//! `conda-meta/*.json` file lists, dpkg's `var/lib/dpkg/info/*.list` and apk's
+//! `lib/apk/db/installed`. Owned hooks are left to the RECORD and mirror checks, which see any
+//! change to their bytes.
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -27,7 +28,7 @@ pub const STARTUP_HOOK: Code = Code {
     id: "package/startup-hook",
     severity: Severity::High,
     summary: "Code in site-packages runs at every Python start-up and belongs to no installed package.",
-    detects: "A `*.pth` file directly in a site-packages or dist-packages directory with a line that starts with `import` (site.py executes such lines), or a `sitecustomize.py`/`usercustomize.py` there, that no dist-info RECORD, conda-meta file list or dpkg file list owns. virtualenv's and uv's own `_virtualenv.pth` hook is an info note; hooks that may belong to an RPM package (the image has an RPM database) are info notes too.",
+    detects: "A `*.pth` file directly in a site-packages or dist-packages directory with a line that starts with `import` (site.py executes such lines), or a `sitecustomize.py`/`usercustomize.py` there, that no dist-info RECORD, conda-meta, dpkg or apk file list owns. virtualenv's and uv's own `_virtualenv.pth` hook is an info note; hooks that may belong to an RPM package (the image has an RPM database) are info notes too.",
     why: "Python runs these lines before any application code, in every process that uses the environment, and no package check covers a file that no package installed: it is the standard way to persist a payload in an image.",
     example: "`usr/local/lib/python3.12/site-packages/init.pth` containing `import os; os.system('curl … | sh')`.",
     remediation: "Remove the file and rebuild the image from vetted packages; find the build step that wrote it.",
@@ -37,12 +38,16 @@ pub const STARTUP_HOOK: Code = Code {
     ],
 };
 
+/// apk's database of installed packages and their files (Alpine).
+const APK_DB: &str = "lib/apk/db/installed";
+
 /// Whether the inventory needs the content of `path` for the hook check (`.pth` files in a site
-/// directory, dpkg file lists).
+/// directory, dpkg and apk file lists).
 pub fn wants_content(path: &str) -> bool {
     let base = base_name(path);
     (in_site_dir(path) && has_ext(base, "pth"))
         || (parent_dir(path) == "var/lib/dpkg/info" && has_ext(base, "list"))
+        || path == APK_DB
 }
 
 fn has_ext(base: &str, ext: &str) -> bool {
@@ -100,6 +105,19 @@ fn owned_paths(view: &FsView) -> BTreeSet<String> {
                     .lines()
                     .filter_map(|l| super::normalize_path(l.trim())),
             );
+        } else if path == APK_DB {
+            // `F:<dir>` opens a directory, each following `R:<file>` is a file in it.
+            let text = String::from_utf8_lossy(data);
+            let mut current = String::new();
+            for line in text.lines() {
+                if let Some(d) = line.strip_prefix("F:") {
+                    d.clone_into(&mut current);
+                } else if let Some(f) = line.strip_prefix("R:") {
+                    if let Some(p) = super::normalize_path(&format!("{current}/{f}")) {
+                        out.insert(p);
+                    }
+                }
+            }
         }
     }
     out
@@ -169,7 +187,7 @@ pub fn check(view: &FsView, sink: &mut Sink) {
         } else {
             (
                 STARTUP_HOOK.severity,
-                "no installed package (RECORD, conda-meta, dpkg) owns it",
+                "no installed package (RECORD, conda-meta, dpkg, apk) owns it",
             )
         };
         let mut finding = Finding::new(&STARTUP_HOOK, f.location.clone(), format!("{what}; {why}"))
@@ -271,6 +289,21 @@ mod tests {
             (venv, "import _virtualenv\n"),
         ]);
         assert_eq!(r, vec![(Severity::Info, venv.to_owned())]);
+    }
+
+    #[test]
+    fn apk_ownership() {
+        let owned = "usr/lib/python3.12/site-packages/distutils-precedence.pth";
+        let orphan = "usr/lib/python3.12/site-packages/x.pth";
+        let r = run(&[
+            (owned, "import os; var = 'SETUPTOOLS_USE_DISTUTILS'\n"),
+            (orphan, "import evil\n"),
+            (
+                APK_DB,
+                "P:py3-setuptools\nV:70.3.0-r0\nF:usr/lib/python3.12/site-packages\nR:distutils-precedence.pth\nR:setuptools.pth\n\n",
+            ),
+        ]);
+        assert_eq!(r, vec![(Severity::High, orphan.to_owned())]);
     }
 
     #[test]
