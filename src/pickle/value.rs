@@ -134,6 +134,14 @@ fn next_index<T>(table: &[T]) -> Option<u32> {
     u32::try_from(table.len()).ok().filter(|&i| i != NIL)
 }
 
+/// Appends `v` to `table` and returns its index; `None` (nothing appended) when the `u32` handle
+/// space is exhausted.
+fn push_indexed<T>(table: &mut Vec<T>, v: T) -> Option<u32> {
+    let id = next_index(table)?;
+    table.push(v);
+    Some(id)
+}
+
 impl Arena {
     /// Number of containers created.
     pub fn containers(&self) -> usize {
@@ -147,9 +155,7 @@ impl Arena {
 
     /// Creates an empty container; `None` when the index space is exhausted.
     pub fn create(&mut self) -> Option<u32> {
-        let id = next_index(&self.conts)?;
-        self.conts.push((NIL, NIL));
-        Some(id)
+        push_indexed(&mut self.conts, (NIL, NIL))
     }
 
     /// Appends `items` to container `id`; `false` when the index space is exhausted (the items
@@ -195,15 +201,15 @@ impl Arena {
                 }
                 continue;
             }
-            let Some(new) = next_index(&self.chunks) else {
-                return false;
-            };
-            self.chunks.push(Chunk {
+            let chunk = Chunk {
                 page: page_u32,
                 start,
                 len: added,
                 next: NIL,
-            });
+            };
+            let Some(new) = push_indexed(&mut self.chunks, chunk) else {
+                return false;
+            };
             if let Some(c) = self.chunks.get_mut(tail as usize) {
                 c.next = new;
             }
@@ -279,9 +285,7 @@ impl Arena {
 
     /// Records a call result; `None` when the index space is exhausted.
     pub fn call(&mut self, call: Call) -> Option<V> {
-        let id = next_index(&self.calls)?;
-        self.calls.push(call);
-        Some(V::Call(id))
+        push_indexed(&mut self.calls, call).map(V::Call)
     }
 
     pub fn call_of(&self, id: u32) -> Option<&Call> {
@@ -389,24 +393,12 @@ impl Arena {
 
     /// An integer that does not fit `i64`.
     pub fn big(&mut self, i: i128) -> V {
-        match next_index(&self.bigs) {
-            Some(id) => {
-                self.bigs.push(i);
-                V::BigInt(id)
-            }
-            None => V::HugeInt,
-        }
+        push_indexed(&mut self.bigs, i).map_or(V::HugeInt, V::BigInt)
     }
 
     /// A persistent id wrapping `pid`.
     pub fn persid(&mut self, pid: V) -> V {
-        match next_index(&self.persids) {
-            Some(id) => {
-                self.persids.push(pid);
-                V::PersId(id)
-            }
-            None => V::Unknown,
-        }
+        push_indexed(&mut self.persids, pid).map_or(V::Unknown, V::PersId)
     }
 }
 
