@@ -729,41 +729,17 @@ fn packages_vetted_against_an_http_index_and_pulled_from_a_registry() {
     let t = tempfile::tempdir().expect("tmp");
     let mirror = t.path().join("mirror");
     build_mirror(&mirror, &mirror_wheels(&wheels));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            // stop exactly the server this test started
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Kill(
-        std::process::Command::new(python)
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .current_dir(&mirror)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("http.server"),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "http.server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let port = common::free_port();
+    let mut cmd = std::process::Command::new(python);
+    cmd.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        &port.to_string(),
+    ])
+    .current_dir(&mirror);
+    let _server = common::start_server(cmd, port, || true);
     let reg = Registry::start(None);
     let dir = t.path().join("layout");
     write_layout(&dir, &[packages_image(&wheels)], "v1");
@@ -973,35 +949,13 @@ fn packages_vetted_against_a_pep691_json_index() {
     let mirror = t.path().join("mirror");
     build_mirror(&mirror, &mirror_wheels(&wheels));
     let log = t.path().join("served.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Kill(
-        std::process::Command::new(python)
-            .arg(common::root().join("tests/pep691_server.py"))
-            .arg(&mirror)
-            .arg(port.to_string())
-            .arg(&log)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("pep691_server.py"),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pep691_server.py did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let port = common::free_port();
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(common::root().join("tests/pep691_server.py"))
+        .arg(&mirror)
+        .arg(port.to_string())
+        .arg(&log);
+    let _server = common::start_server(cmd, port, || true);
     let dir = t.path().join("layout");
     write_layout(&dir, &[packages_image(&wheels)], "v1");
     let native = native_allowlist(t.path());

@@ -30,6 +30,43 @@ pub fn require(available: bool, what: &str) -> bool {
     false
 }
 
+/// A helper process a test started (an HTTP index, a token server), stopped when dropped.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Stop exactly the process this guard started.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `cmd` and waits until it accepts connections on 127.0.0.1:`port` and `ready()` holds.
+pub fn start_server(mut cmd: std::process::Command, port: u16, ready: impl Fn() -> bool) -> Server {
+    let what = format!("{cmd:?}");
+    let server = Server(
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}")),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ready() || std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
 pub fn which(bin: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)

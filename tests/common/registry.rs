@@ -5,7 +5,7 @@
 //! dropped. Images are pushed with `skopeo`.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 pub struct Registry {
     child: Child,
     /// The token server of a bearer-token registry.
-    token_server: Option<Child>,
+    _token_server: Option<super::Server>,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub auth: Option<(String, String)>,
@@ -26,19 +26,10 @@ impl Drop for Registry {
         // Stop exactly the processes this guard started.
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(t) = self.token_server.as_mut() {
-            let _ = t.kill();
-            let _ = t.wait();
-        }
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use super::free_port;
 
 /// Whether the registry and skopeo are installed; prints a notice (or fails under CI) if not.
 pub fn available() -> bool {
@@ -71,20 +62,12 @@ impl Registry {
         let dir = tempfile::tempdir().expect("registry dir");
         let token_port = free_port();
         let cert = dir.path().join("token.crt");
-        let server = Command::new(python)
-            .arg(super::root().join("tests/token_server.py"))
+        let mut cmd = Command::new(python);
+        cmd.arg(super::root().join("tests/token_server.py"))
             .arg(token_port.to_string())
             .arg(&cert)
-            .args(["modelgate-test-issuer", user, pass])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start token_server.py");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !cert.exists() || TcpStream::connect(("127.0.0.1", token_port)).is_err() {
-            assert!(Instant::now() < deadline, "token_server.py did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .args(["modelgate-test-issuer", user, pass]);
+        let server = super::start_server(cmd, token_port, || cert.exists());
         let extra = format!(
             "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: modelgate-test-registry\n    issuer: modelgate-test-issuer\n    rootcertbundle: {}\n",
             cert.display()
@@ -95,7 +78,7 @@ impl Registry {
     fn launch(
         dir: tempfile::TempDir,
         auth_cfg: &str,
-        token_server: Option<Child>,
+        token_server: Option<super::Server>,
         auth: Option<(&str, &str)>,
     ) -> Registry {
         let port = free_port();
@@ -117,7 +100,7 @@ impl Registry {
             .expect("start docker-registry");
         let reg = Registry {
             child,
-            token_server,
+            _token_server: token_server,
             port,
             dir,
             auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
