@@ -346,9 +346,13 @@ const BYTES_WRAPPERS: &[&str] = &[
     "builtins.memoryview",
 ];
 
+/// Bytes kept of a long string (module and attribute names, encoded blobs).
+const KEEP_STR: usize = 4096;
 /// Bytes kept of each long string once the pickle's kept-bytes budget is spent: enough for any
 /// real module or attribute name, so imports stay resolvable.
 const KEEP_STR_OVER_BUDGET: usize = 256;
+/// Bytes kept of a bytes payload too large (or past the budget) to keep whole: enough to sniff.
+const KEEP_BYTES: usize = 64;
 
 const JOBLIB_WRAPPER: &str = "joblib.numpy_pickle.NumpyArrayWrapper";
 const JOBLIB_LEGACY: &[&str] = &[
@@ -708,8 +712,6 @@ impl<'p, R: Read> Walker<'p, R> {
     #[allow(clippy::too_many_lines)]
     fn run(&mut self, m: &mut Machine) -> Step {
         use OpCode as O;
-        let keep_str = 4096usize;
-        let keep_bytes = 64usize;
         loop {
             let op = match self.reader.next_op() {
                 Ok(Some(op)) => op,
@@ -799,16 +801,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 | O::ByteArray8 => {
                     let (v, found) = match op.arg {
                         Arg::Str(p) => (
-                            V::Str(m.arena.sb(
-                                p.data,
-                                p.len,
-                                p.raw_offset,
-                                if m.arena.kept_bytes() < self.limits.max_kept_bytes {
-                                    keep_str
-                                } else {
-                                    KEEP_STR_OVER_BUDGET
-                                },
-                            )),
+                            V::Str(payload_value(&mut m.arena, &p, false, &self.limits)),
                             if p.len >= 24 {
                                 encoded_blob(p.data, p.len)
                             } else {
@@ -816,7 +809,7 @@ impl<'p, R: Read> Walker<'p, R> {
                             },
                         ),
                         Arg::Bytes(p) => (
-                            V::Bytes(bytes_value(&mut m.arena, &p, keep_bytes, &self.limits)),
+                            V::Bytes(payload_value(&mut m.arena, &p, true, &self.limits)),
                             if p.len >= 24 {
                                 encoded_blob(p.data, p.len)
                             } else {
@@ -832,7 +825,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 }
                 O::PersId => {
                     let v = match op.arg {
-                        Arg::Text(t) => V::Str(m.arena.sb(t, t.len() as u64, None, keep_str)),
+                        Arg::Text(t) => V::Str(m.arena.sb(t, t.len() as u64, None, KEEP_STR)),
                         _ => V::Unknown,
                     };
                     let pid = m.arena.persid(v);
@@ -1937,14 +1930,18 @@ fn operand_text<'a>(arena: &'a Arena, v: &'a V) -> Result<&'a str, String> {
     }
 }
 
-fn bytes_value(arena: &mut Arena, p: &Payload<'_>, keep: usize, limits: &WalkLimits) -> Sb {
-    // Bytes are only needed for sniffing and nested loaders: keep a short head, or everything
-    // when it is small enough to hand to a nested scan directly (while the pickle's kept-bytes
-    // budget lasts; bytes verbatim in the stream can be re-read from there).
-    let keep = if p.len <= 1024 * 1024 && arena.kept_bytes() < limits.max_kept_bytes {
-        p.data.len()
-    } else {
-        keep
+/// A string (`bytes == false`) or bytes payload as a value, keeping what analysis needs: bytes
+/// are only needed for sniffing and nested loaders, so they are kept whole when small enough to
+/// hand to a nested scan directly, else as a short head; strings keep [`KEEP_STR`]. Past the
+/// pickle's kept-bytes budget only short heads are kept (payloads verbatim in the stream are
+/// re-read from there when needed).
+fn payload_value(arena: &mut Arena, p: &Payload<'_>, bytes: bool, limits: &WalkLimits) -> Sb {
+    let within = arena.kept_bytes() < limits.max_kept_bytes;
+    let keep = match (bytes, within) {
+        (true, true) if p.len <= 1024 * 1024 => p.data.len(),
+        (true, _) => KEEP_BYTES,
+        (false, true) => KEEP_STR,
+        (false, false) => KEEP_STR_OVER_BUDGET,
     };
     arena.sb(p.data, p.len, p.raw_offset, keep)
 }
