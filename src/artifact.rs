@@ -266,7 +266,7 @@ impl<R: Read + Seek> Seek for Window<R> {
 
 /// Whether `content` ends with a zip end-of-central-directory record (within the 64 KiB comment
 /// window), i.e. zip readers that search from the end would open it.
-fn has_zip_trailer(content: &Content) -> io::Result<bool> {
+pub fn has_zip_trailer(content: &Content) -> io::Result<bool> {
     let len = content.len();
     if len < 22 {
         return Ok(false);

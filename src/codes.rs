@@ -72,7 +72,31 @@ pub mod engine {
         references: &[],
     };
 
+    pub const UNINSPECTABLE: Code = Code {
+        id: "engine/uninspectable",
+        severity: Severity::High,
+        summary: "An artifact, or part of one, could not be inspected.",
+        detects: "Containers or members that cannot be decoded (a compression method or filter without a decoder, a corrupt stream), an artifact whose scanner failed before the end, and files named like models whose content no scanner recognises.",
+        why: "What cannot be read cannot be called clean. Loaders are often more lenient than scanners (they decode methods a scanner lacks, or read what a strict parser rejects), so an unreadable member is exactly where a payload hides.",
+        example: "A zip member compressed with PPMd or Deflate64, a 7z folder using a filter without a decoder, a `model.pt` of unrecognisable bytes.",
+        remediation: "Re-export the model in a standard format (safetensors, ONNX, a zip with stored or deflated members) and scan again; do not load it until it scans.",
+        references: &[],
+    };
+
+    pub const ALTERNATE_READING: Code = Code {
+        id: "engine/alternate-reading",
+        severity: Severity::Info,
+        summary: "The content is readable as more than one format, and was scanned as each.",
+        detects: "Bytes that another loader reads differently: a zip found by its end record behind other content, a tar header with a valid checksum, an HDF5 file after a user block, a compressed stream chosen by joblib's prefix test.",
+        why: "Files that are two things at once are read differently by different loaders; each reading is scanned, and its own hazards are reported under their own codes.",
+        example: "A pickle whose last bytes are a zip archive that Keras opens with zipfile.",
+        remediation: "Find out why the file carries two formats; ship each part separately.",
+        references: &[],
+    };
+
     pub const ALL: &[&Code] = &[
+        &UNINSPECTABLE,
+        &ALTERNATE_READING,
         &UNSUPPORTED_FORMAT,
         &EXTENSION_MISMATCH,
         &BUDGET_EXCEEDED,

@@ -13,6 +13,7 @@ use crate::codes;
 use crate::error::{ScanError, SetupError};
 use crate::finding::{Finding, Location, Severity};
 use crate::format::{format_for_extension, Format};
+use crate::readings;
 use crate::report::Report;
 use crate::scanners;
 use crate::signatures::SignatureDb;
@@ -392,15 +393,43 @@ impl ScanContext<'_> {
         }
     }
 
-    /// Routes one artifact: containers are expanded, everything else goes to its scanner.
+    /// Routes one artifact: containers are expanded, everything else goes to its scanner(s).
     pub fn scan_artifact(&self, a: &Artifact, sink: &mut Sink) {
+        // The digest (when asked for) is computed beside the scan, on another rayon worker.
+        let (digest, status) = if self.engine.opts.hash_artifacts {
+            rayon::join(|| self.digest(&a.content), || self.route(a, sink))
+        } else {
+            (None, self.route(a, sink))
+        };
+        let (status, is_pickle) = status;
+        let sha256 = Self::record_digest(digest, &a.location, sink);
+        // Unrecognised bytes that the fallback reading found to be a pickle are recorded as one,
+        // and a file that is a pickle a loader would run is judged as one against its name.
+        let format = if is_pickle && a.format == Format::Unknown {
+            Format::Pickle
+        } else {
+            a.format
+        };
+        Self::extension_mismatch(a, if is_pickle { Format::Pickle } else { format }, sink);
+        sink.artifacts.push(ArtifactRecord {
+            location: a.location.clone(),
+            format,
+            size: a.content.len(),
+            status,
+            sha256,
+        });
+    }
+
+    /// A top-level file whose extension names another format than its content (judged on the
+    /// format the scan settled on: a protocol-0 pickle is identified by the fallback reading).
+    fn extension_mismatch(a: &Artifact, format: Format, sink: &mut Sink) {
         if a.depth == 0 {
             if let Some(expected) = format_for_extension(&a.name) {
-                let compatible = expected == a.format
+                let compatible = expected == format
                     || (expected == Format::Pickle
-                        && matches!(a.format, Format::PytorchLegacy | Format::Zlib))
-                    || (expected == Format::Zip && a.format == Format::Zip);
-                if !compatible && a.format != Format::Unknown {
+                        && matches!(format, Format::PytorchLegacy | Format::Zlib))
+                    || (expected == Format::Zip && format == Format::Zip);
+                if !compatible && format != Format::Unknown {
                     sink.push(
                         Finding::new(
                             &codes::engine::EXTENSION_MISMATCH,
@@ -408,15 +437,19 @@ impl ScanContext<'_> {
                             format!(
                                 "extension suggests {} but the content is {}",
                                 expected.name(),
-                                a.format.name()
+                                format.name()
                             ),
                         )
-                        .evidence("sniffed", a.format.name())
+                        .evidence("sniffed", format.name())
                         .evidence("extension", expected.name())
-                        // One compression named as another (joblib 0.9 wrote zlib under `.gz`)
-                        // disguises nothing: the content is unwrapped by what it really is.
+                        // One compression named as another (joblib 0.9 wrote zlib under `.gz`),
+                        // or a compressed pickle under a pickle name (`joblib.dump(..., compress=)`
+                        // to `.joblib`/`.pkl`), disguises nothing: the content is unwrapped by
+                        // what it really is.
                         .severity(
-                            if expected.is_compression() && a.format.is_compression() {
+                            if (expected.is_compression() || expected == Format::Pickle)
+                                && format.is_compression()
+                            {
                                 Severity::Info
                             } else {
                                 codes::engine::EXTENSION_MISMATCH.severity
@@ -426,24 +459,194 @@ impl ScanContext<'_> {
                 }
             }
         }
-        // The digest (when asked for) is computed beside the scan, on another rayon worker.
-        let (digest, status) = if self.engine.opts.hash_artifacts {
-            rayon::join(|| self.digest(&a.content), || self.route(a, sink))
-        } else {
-            (None, self.route(a, sink))
-        };
-        let sha256 = Self::record_digest(digest, &a.location, sink);
-        sink.artifacts.push(ArtifactRecord {
-            location: a.location.clone(),
-            format: a.format,
-            size: a.content.len(),
-            status,
-            sha256,
-        });
     }
 
-    /// Expands a container or hands the artifact to its scanner; returns its status.
-    fn route(&self, a: &Artifact, sink: &mut Sink) -> Status {
+    /// Reads the artifact as its sniffed format, then under every other interpretation a loader
+    /// can take ([`readings`]); returns its status. What could not be inspected is a high finding
+    /// as well as a failed status: exit 2 alone reads as "could not scan", and a gate must not
+    /// confuse that with "nothing found".
+    fn route(&self, a: &Artifact, sink: &mut Sink) -> (Status, bool) {
+        let mut status = self.route_primary(a, sink);
+        let mut is_pickle = false;
+        let head = match a.content.head(crate::format::SNIFF_LEN) {
+            Ok(h) => h,
+            Err(e) => {
+                let error = e.to_string();
+                return (Status::Failed { error }, false);
+            }
+        };
+        match readings::other_readings(a, &head) {
+            Ok(list) => {
+                for r in list {
+                    status = self.read_again(a, r, status, sink, &mut is_pickle);
+                }
+            }
+            Err(e) => {
+                status = Status::Failed {
+                    error: format!("cannot check the other readings of the content: {e}"),
+                };
+            }
+        }
+        if let Status::Failed { error } = &status {
+            sink.push(
+                Finding::new(
+                    &codes::engine::UNINSPECTABLE,
+                    a.location.clone(),
+                    format!("{} could not be read to the end: {error}", a.format.name()),
+                )
+                .evidence("format", a.format.name()),
+            );
+        }
+        (status, is_pickle)
+    }
+
+    /// One more reading of `a` (see [`readings::Reading`]); returns the artifact's updated status.
+    fn read_again(
+        &self,
+        a: &Artifact,
+        reading: readings::Reading,
+        status: Status,
+        sink: &mut Sink,
+        is_pickle: &mut bool,
+    ) -> Status {
+        use readings::Reading;
+        let skipped = matches!(status, Status::Skipped { .. });
+        match reading {
+            Reading::Pickle => match scanners::pickle::scan_fallback(a, self, sink) {
+                Ok(fb) if fb.runnable && skipped => {
+                    *is_pickle = true;
+                    Status::Scanned {
+                        scanner: "pickle".to_owned(),
+                    }
+                }
+                Ok(fb) => {
+                    *is_pickle |= fb.runnable;
+                    let Status::Skipped { reason } = status else {
+                        return status;
+                    };
+                    let why = match &fb.stopped {
+                        Some((at, msg)) => format!(
+                            "{reason}; not a pickle a loader would run (the pickle reading stops at offset {at}: {msg})"
+                        ),
+                        None => format!("{reason}; not a pickle a loader would run"),
+                    };
+                    Self::unreadable_model(a, &why, sink);
+                    Status::Skipped { reason: why }
+                }
+                Err(e) => {
+                    sink.push(
+                        Finding::new(
+                            &codes::engine::UNINSPECTABLE,
+                            a.location.clone(),
+                            format!("the bytes could not be walked as a pickle: {e}"),
+                        )
+                        .evidence("reading", "pickle"),
+                    );
+                    status
+                }
+            },
+            Reading::Zip | Reading::Tar | Reading::Compressed(_) => {
+                let format = match reading {
+                    Reading::Zip => Format::Zip,
+                    Reading::Tar => Format::Tar,
+                    Reading::Compressed(f) => f,
+                    _ => return status,
+                };
+                let alt = Artifact {
+                    format,
+                    ..a.clone()
+                };
+                match walk::expand(&alt, self, sink) {
+                    Ok(()) => {
+                        sink.push(
+                            Finding::new(
+                                &codes::engine::ALTERNATE_READING,
+                                a.location.clone(),
+                                format!(
+                                    "the {} content is also {}; its members were scanned too",
+                                    a.format.name(),
+                                    reading.describe()
+                                ),
+                            )
+                            .evidence("reading", format.name()),
+                        );
+                        if skipped {
+                            Status::Expanded
+                        } else {
+                            status
+                        }
+                    }
+                    Err(e) => {
+                        sink.push(
+                            Finding::new(
+                                &codes::engine::ALTERNATE_READING,
+                                a.location.clone(),
+                                format!(
+                                    "the content starts like {} but does not read as one: {e}",
+                                    reading.describe()
+                                ),
+                            )
+                            .evidence("reading", format.name()),
+                        );
+                        status
+                    }
+                }
+            }
+            Reading::Hdf5At(off) => {
+                let member = format!("hdf5@{off}");
+                match a.content.slice(off, a.content.len().saturating_sub(off)) {
+                    Ok(content) => {
+                        sink.push(
+                            Finding::new(
+                                &codes::engine::ALTERNATE_READING,
+                                a.location.clone(),
+                                format!(
+                                    "the {} content is also {}; scanned as {member}",
+                                    a.format.name(),
+                                    reading.describe()
+                                ),
+                            )
+                            .evidence("reading", "hdf5")
+                            .evidence("user-block", off.to_string()),
+                        );
+                        self.scan_nested(a, &member, content, Some(Format::Hdf5), sink);
+                        if skipped {
+                            Status::Expanded
+                        } else {
+                            status
+                        }
+                    }
+                    Err(e) => {
+                        sink.push(Finding::new(
+                            &codes::engine::UNINSPECTABLE,
+                            a.location.clone(),
+                            format!("cannot read the HDF5 file after the user block: {e}"),
+                        ));
+                        status
+                    }
+                }
+            }
+        }
+    }
+
+    /// An artifact whose name says it is a model (a loader would be pointed at it) but whose
+    /// bytes no scanner recognises and no pickle loader would run: uninspectable, so high.
+    fn unreadable_model(a: &Artifact, why: &str, sink: &mut Sink) {
+        if a.format != Format::Unknown || !readings::model_like_name(&a.name) {
+            return;
+        }
+        sink.push(
+            Finding::new(
+                &codes::engine::UNINSPECTABLE,
+                a.location.clone(),
+                format!("named like a model file, but no scanner recognises its content: {why}"),
+            )
+            .evidence("name", a.name.clone()),
+        );
+    }
+
+    /// Expands a container or hands the artifact to the scanner of its sniffed format.
+    fn route_primary(&self, a: &Artifact, sink: &mut Sink) -> Status {
         if a.format.is_archive() || a.format.is_compression() {
             // A container that cannot be opened is a scan error (exit 2, never "approved"); members
             // read before the failure have already been scanned.

@@ -173,8 +173,12 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     found
 }
 
-/// `variables.index`, `fingerprint.pb` and checkpoint shards `*.data-00000-of-00001`.
-fn is_tf_data_name(base: &str) -> bool {
+/// `variables.index`, `fingerprint.pb` and checkpoint shards `*.data-00000-of-00001` (by base
+/// name). TensorFlow reads these only as tensors and table records; the engine still walks them
+/// as pickles (leniently) because names never decide that bytes are harmless.
+pub fn is_tf_data_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
     if base == "variables.index" || base == "fingerprint.pb" {
         return true;
     }
@@ -252,7 +256,12 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if looks_like_safetensors(head) {
         return Format::Safetensors;
     }
-    if looks_like_pickle(head) {
+    // Only structure identifies a pickle here: a PROTO (or FRAME) opcode first. Streams that
+    // start with a text opcode (`c`, `(`, `I`, `S`, …) or decode as opcodes for a while are
+    // left to the engine's fallback pickle reading (see `crate::readings`), which applies the
+    // full policy only when a loader would really run them: a label file `cat\ndog\n` reads as
+    // the import `at.dog`, and must not raise alarms.
+    if pickle_by_structure(head) {
         return Format::Pickle;
     }
     // A `{"` right after the 8-byte length, whatever the length says: still safetensors, so the
@@ -308,10 +317,6 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base.ends_with(".py") {
         return Format::Python;
     }
-    // Pickles may start with any opcode (a FRAME, a bare string, a text literal): decode the head.
-    if crate::pickle::reader::plausible_pickle(head) {
-        return Format::Pickle;
-    }
     // Content matched nothing: a file named like a format that has a strict header goes to that
     // format's scanner, which reports precisely what is wrong (truncated, bad magic) instead of
     // the file being skipped.
@@ -321,7 +326,108 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base.ends_with(".gguf") {
         return Format::Gguf;
     }
+    // A pre-POSIX (v7) tar has no `ustar` magic; Python's tarfile (and torch.load's legacy tar
+    // path) accept any first block whose checksum is valid.
+    if tar_header_ok(head) {
+        return Format::Tar;
+    }
     Format::Unknown
+}
+
+/// Whether `head` starts with a 512-byte block that Python's `tarfile` accepts as a header: not
+/// all NUL, and a checksum field (octal, NUL-terminated, whitespace allowed, or base-256) equal
+/// to the unsigned or the signed sum of the block with the checksum field counted as spaces.
+/// The `ustar` magic is not required.
+pub fn tar_header_ok(head: &[u8]) -> bool {
+    let Some(block) = head.get(..512) else {
+        return false;
+    };
+    if block.iter().all(|&b| b == 0) {
+        return false;
+    }
+    let Some(field) = block.get(148..156) else {
+        return false;
+    };
+    let Some(declared) = tar_number(field) else {
+        return false;
+    };
+    let (mut unsigned, mut signed) = (256i64, 256i64);
+    for (i, &b) in block.iter().enumerate() {
+        if (148..156).contains(&i) {
+            continue;
+        }
+        unsigned += i64::from(b);
+        signed += i64::from(b as i8);
+    }
+    declared == unsigned || declared == signed
+}
+
+/// tarfile's `nti`: base-256 when the first byte is 0x80 or 0xff, else the text up to the first
+/// NUL, stripped, parsed by Python's `int(text or "0", 8)`.
+fn tar_number(field: &[u8]) -> Option<i64> {
+    let (&first, rest) = field.split_first()?;
+    if first == 0x80 || first == 0xff {
+        let mut n: i128 = 0;
+        for &b in rest {
+            n = (n << 8) | i128::from(b);
+        }
+        if first == 0xff {
+            n -= 1i128 << (8 * rest.len());
+        }
+        return i64::try_from(n).ok();
+    }
+    let text = field.split(|&b| b == 0).next().unwrap_or_default();
+    if !text.is_ascii() {
+        return None;
+    }
+    let is_space = |b: &u8| b.is_ascii_whitespace() || (0x1c..=0x1f).contains(b) || *b == 0x0b;
+    let start = text.iter().position(|b| !is_space(b)).unwrap_or(text.len());
+    let end = text
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |e| e + 1);
+    let t = text.get(start..end).unwrap_or_default();
+    if t.is_empty() {
+        return Some(0);
+    }
+    python_int_base8(t)
+}
+
+/// Python's `int(t, 8)` for already-stripped ASCII: an optional sign, an optional `0o` prefix,
+/// octal digits with single underscores between them.
+fn python_int_base8(t: &[u8]) -> Option<i64> {
+    let (neg, t) = match t.split_first() {
+        Some((b'-', r)) => (true, r),
+        Some((b'+', r)) => (false, r),
+        _ => (false, t),
+    };
+    let t = match t {
+        [b'0', b'o' | b'O', r @ ..] => {
+            // `0o_7` is valid: an underscore may follow the prefix.
+            r.strip_prefix(b"_").unwrap_or(r)
+        }
+        _ => t,
+    };
+    if t.is_empty() || t.first() == Some(&b'_') || t.last() == Some(&b'_') {
+        return None;
+    }
+    let mut n: i64 = 0;
+    let mut prev_us = false;
+    for &b in t {
+        if b == b'_' {
+            if prev_us {
+                return None;
+            }
+            prev_us = true;
+            continue;
+        }
+        prev_us = false;
+        if !(b'0'..=b'7').contains(&b) {
+            return None;
+        }
+        n = n.checked_mul(8)?.checked_add(i64::from(b - b'0'))?;
+    }
+    Some(if neg { -n } else { n })
 }
 
 /// Where the zlib stream of a legacy joblib z-file starts: after `ZF`, an optional `0x`, hex
@@ -373,6 +479,12 @@ fn looks_like_zlib(head: &[u8], complete: bool) -> bool {
                 if filled && z.total_out() < max_out {
                     continue;
                 }
+                // 64 KiB inflated without an error: random bytes never get this far, so this is
+                // a zlib stream however short the input and however high its ratio (a bomb is
+                // the walker's budgets' business, not a reason to leave the content unread).
+                if filled {
+                    return true;
+                }
                 // The head is all there is (a short file): the stream must end inside it.
                 return !complete && (z.total_out() > 0 || z.total_in() == head.len() as u64);
             }
@@ -383,6 +495,34 @@ fn looks_like_zlib(head: &[u8], complete: bool) -> bool {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A pickle identified by structure: PROTO with a known protocol, or a protocol-4 FRAME header
+/// followed by an opcode.
+pub fn pickle_by_structure(head: &[u8]) -> bool {
+    match head {
+        [0x80, p, ..] => *p <= 5,
+        [0x95, rest @ ..] => rest
+            .get(8)
+            .is_some_and(|&b| crate::pickle::OpCode::from_byte(b).is_some()),
+        _ => false,
+    }
+}
+
+/// [`sniff`] for bytes embedded where no format is expected (trailing or hidden regions, bytes
+/// handed to an unvetted callable): text-opcode pickles count as pickles here, since anything
+/// recognisable in such a place is worth a nested scan.
+pub fn sniff_embedded(head: &[u8], name: &str) -> Format {
+    match sniff(head, name) {
+        Format::Unknown if pickle_like(head) => Format::Pickle,
+        f => f,
+    }
+}
+
+/// Whether `head` looks like the start of a pickle stream of any protocol, including text-opcode
+/// starts (weak evidence: used where a pickle is expected anyway, never to call bytes harmless).
+pub fn pickle_like(head: &[u8]) -> bool {
+    looks_like_pickle(head) || crate::pickle::reader::plausible_pickle(head)
 }
 
 /// Protocol 2+ pickles start with PROTO; protocol 0/1 pickles start with an opcode that can begin a
@@ -529,11 +669,12 @@ mod tests {
             Format::Pickle
         );
         assert_eq!(sniff(b"PK\x03\x04rest", "weights.pkl"), Format::Zip);
+        // Text-opcode starts are read by the engine's fallback pickle reading, not by sniffing.
         assert_eq!(
             sniff(b"cos\nsystem\n(S'true'\ntR.", "x.txt"),
-            Format::Pickle
+            Format::Unknown
         );
-        assert_eq!(sniff(b"(dp0\nS'a'\np1\nI1\ns.", "x"), Format::Pickle);
+        assert!(pickle_like(b"(dp0\nS'a'\np1\nI1\ns."));
         assert_eq!(
             sniff(
                 &[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9],
@@ -545,14 +686,10 @@ mod tests {
         // zlib needs a head that really inflates: see zlib_tests.
         assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "m.joblib"), Format::Unknown);
         assert_eq!(sniff(b"hello world", "README"), Format::Unknown);
-        assert_eq!(
-            sniff(b"\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.", "x"),
-            Format::Pickle
-        );
-        assert_eq!(
-            sniff(b"L0x1950A86A20F9469CFC6CL\n.\x80\x02", "x.pt"),
-            Format::Pickle
-        );
+        assert!(pickle_like(
+            b"\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R."
+        ));
+        assert!(pickle_like(b"L0x1950A86A20F9469CFC6CL\n.\x80\x02"));
         // JSON is not a pickle; model-side JSON configs go to the config scanner.
         assert_eq!(sniff(b"{\"a\": [1, 2, 3]}", "x.json"), Format::JsonConfig);
         assert_eq!(sniff(b"\x10\0\0", "w.safetensors"), Format::Safetensors);
@@ -610,6 +747,10 @@ mod tests {
             Format::Zip
         );
         assert_eq!(sniff(b"\x80\x02abc", "ckpt.data-1-of-x"), Format::Pickle);
+        assert_eq!(
+            sniff(b"\x95\x10\0\0\0\0\0\0\0\x8c\x02os", "x"),
+            Format::Pickle
+        );
     }
 
     #[test]
@@ -649,9 +790,9 @@ mod zlib_tests {
 
     #[test]
     fn short_streams_inflating_past_the_sniff_buffer_are_recognised() {
-        // Complete streams whose output is larger than one 4 KiB sniff buffer, up to the 64 KiB
-        // the sniff inflates; beyond that a complete stream is not taken for zlib.
-        for (size, expected) in [(10_000usize, true), (60_000, true), (200_000, false)] {
+        // Complete streams whose output is larger than one 4 KiB sniff buffer, and streams whose
+        // ratio is so high that the sniff's 64 KiB of output come from a few hundred bytes.
+        for (size, expected) in [(10_000usize, true), (60_000, true), (200_000, true)] {
             let data = vec![7u8; size];
             let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
             e.write_all(&data).expect("write");

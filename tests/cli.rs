@@ -57,9 +57,19 @@ fn nothing_supported_exits_3() {
 
 #[test]
 fn scan_errors_exit_2() {
+    // A container that cannot be opened is a failed artifact and a high `engine/uninspectable`
+    // finding: exit 1 at the default threshold; with a threshold above high, exit 2.
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("model.7z");
+    std::fs::write(
+        &bad,
+        b"7z\xbc\xaf\x27\x1c\x00\x04garbage-garbage-garbage-garbage",
+    )
+    .expect("write");
+    modelgate().args(["scan", "-q"]).arg(&bad).assert().code(1);
     modelgate()
-        .args(["scan", "-q"])
-        .arg(common::testdata("archives/malformed/truncated.pkl.gz"))
+        .args(["scan", "-q", "--fail-on", "critical"])
+        .arg(&bad)
         .assert()
         .code(2);
 }

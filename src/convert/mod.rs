@@ -286,6 +286,9 @@ pub fn detect(path: &Path) -> Result<InputKind, ConvertError> {
         Format::PytorchLegacy => InputKind::TorchLegacy,
         Format::Numpy => InputKind::Npy,
         Format::Pickle => InputKind::Pickle(Format::Pickle),
+        // Protocol 0/1 pickles are not identified by sniffing (no PROTO); the converter's own
+        // symbolic VM reads them the way the scanner's fallback reading does.
+        Format::Unknown if crate::format::pickle_like(&head) => InputKind::Pickle(Format::Pickle),
         f @ (Format::Gzip
         | Format::Zlib
         | Format::Bzip2

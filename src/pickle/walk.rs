@@ -1412,7 +1412,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     // Bytes handed to something unvetted: scan them if they look like a model.
                     for a in call_args(&m.arena, args) {
                         if let V::Bytes(sb) = &a {
-                            if crate::format::sniff(m.arena.bytes(sb), "")
+                            if crate::format::sniff_embedded(m.arena.bytes(sb), "")
                                 != crate::format::Format::Unknown
                             {
                                 if let Some(src) = self.blob_of(m, &a, 0) {

@@ -28,7 +28,7 @@ use crate::codes::Code;
 use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
-use crate::format::{sniff, Format, SNIFF_LEN};
+use crate::format::{sniff_embedded, Format, SNIFF_LEN};
 use crate::scanners::capped::CappedSink;
 use crate::scanners::template;
 use crate::scanners::Scanner;
@@ -948,7 +948,7 @@ fn region(
         return Ok(());
     }
     let member = format!("unaccounted@{offset}");
-    let hidden = sniff(&head, &member);
+    let hidden = sniff_embedded(&head, &member);
     let mut f = Finding::new(
         &c::HIDDEN_DATA,
         cx.a.location.at(offset),

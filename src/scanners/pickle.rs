@@ -260,6 +260,114 @@ impl Scanner for PickleScanner {
     }
 }
 
+/// What the fallback pickle reading of non-pickle bytes concluded.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    /// The bytes are a pickle a loader would actually run: something is imported before the
+    /// first error the C unpickler raises on, and either a call applies it or a pickle is complete
+    /// to STOP; or the whole content reads as pickles to its end. The full policy was applied.
+    pub runnable: bool,
+    /// Where and why the reading stopped before the end, when it did.
+    pub stopped: Option<(u64, String)>,
+}
+
+/// Walks bytes that were not identified as a pickle by their structure, from offset 0, as
+/// `pickle.load` would, and as `torch.load`, `numpy.load(allow_pickle=True)` and `joblib.load` do
+/// when their own magic is absent. Sniffing never decides that bytes are harmless, so every
+/// artifact that a pickle loader could start on comes here (see [`crate::readings`]).
+///
+/// Text is not a pickle: a label file `cat\ndog\n` reads as the import `at.dog` followed by
+/// an error. So the full policy applies only when the stream is one a loader would run (see
+/// [`Fallback::runnable`]); otherwise only imports the signature database denies are reported,
+/// since the import alone runs module code.
+pub fn scan_fallback(
+    a: &Artifact,
+    cx: &ScanContext<'_>,
+    out: &mut Sink,
+) -> Result<Fallback, ScanError> {
+    let limit = cx.limits().max_pickle_bytes;
+    let input = a.content.open()?.take(limit);
+    let policy = &cx.engine().compiled().pickle;
+    let mut w = Walker::new(input, policy, WalkLimits::default());
+    let mut notes: Vec<Finding> = Vec::new();
+    stream(&mut w, a, &mut notes);
+    let an = w.finish();
+    // The C unpickler raises at the first malformation or read error; nothing after it runs.
+    let first_error = an
+        .issues
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.kind,
+                IssueKind::Malformed { .. }
+                    | IssueKind::ReadFailed { .. }
+                    | IssueKind::TrailingData { .. }
+            )
+        })
+        .map(|i| i.offset)
+        .min();
+    let before = |o: u64| first_error.is_none_or(|e| o < e);
+    let imported = an.globals.iter().any(|g| before(g.first_offset));
+    let complete = an
+        .pickles
+        .iter()
+        .any(|p| p.result.is_some() && before(p.end.saturating_sub(1)));
+    let called = an
+        .globals
+        .iter()
+        .any(|g| g.call_sites.iter().any(|(o, _)| before(*o)))
+        || an.issues.iter().any(|i| {
+            matches!(
+                i.kind,
+                IssueKind::IndirectCall { .. } | IssueKind::OpaqueNestedInput { .. }
+            ) && before(i.offset)
+        });
+    let runnable = imported && (complete || called);
+    // The whole stream reads as pickles to its end: a pickle (perhaps of plain data), whatever
+    // opcode it starts with.
+    let whole = first_error.is_none() && !an.pickles.is_empty() && an.complete;
+    let stopped = an
+        .issues
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.kind,
+                IssueKind::ReadFailed { .. } | IssueKind::TrailingData { .. }
+            )
+        })
+        .min_by_key(|i| i.offset)
+        .map(|i| {
+            let msg = match &i.kind {
+                IssueKind::ReadFailed { message } | IssueKind::TrailingData { message, .. } => {
+                    message.clone()
+                }
+                _ => String::new(),
+            };
+            (i.offset, msg)
+        });
+    if runnable || whole {
+        report(&an, a, cx, out);
+        for f in notes {
+            out.push(f);
+        }
+    } else {
+        for g in &an.globals {
+            if matches!(g.class, Class::Denied(_) | Class::Dunder(_)) {
+                if let Some(f) = global_finding(g, a, cx) {
+                    out.push(f.evidence(
+                        "reading",
+                        "not identified as a pickle by structure; walked as one because pickle loaders accept any first opcode",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Fallback {
+        runnable: runnable || whole,
+        stopped,
+    })
+}
+
 /// A plain stream: every pickle until EOF. A first pickle that evaluates to the legacy torch
 /// magic number (a literal, or a call followed by the protocol-version pickle) switches to the
 /// legacy layout, whatever the file was sniffed as.

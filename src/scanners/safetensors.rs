@@ -27,7 +27,7 @@ use crate::codes::Code;
 use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
-use crate::format::{looks_like_pickle, sniff, Format, SNIFF_LEN};
+use crate::format::{looks_like_pickle, sniff_embedded, Format, SNIFF_LEN};
 use crate::scanners::capped::CappedSink;
 use crate::scanners::Scanner;
 
@@ -288,18 +288,13 @@ fn scan(a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanEr
     if let Ok(false) = res {
         let head = a.content.head(SNIFF_LEN)?;
         if looks_like_pickle(&head) {
+            // The engine walks every such file as a pickle too (`crate::readings`); this only
+            // says why the header is unusable.
             r.out.push(Finding::new(
                 &c::POLYGLOT,
                 a.location.clone(),
                 "the safetensors header is unusable and the file also starts like a pickle; scanned as a pickle",
             ));
-            cx.scan_nested(
-                a,
-                "as-pickle",
-                a.content.clone(),
-                Some(Format::Pickle),
-                r.out,
-            );
         }
     }
     res.map(|_| ())
@@ -771,7 +766,7 @@ fn region(
         "{}@{offset}",
         code.id.rsplit('/').next().unwrap_or("region")
     );
-    let hidden = sniff(&head, &member);
+    let hidden = sniff_embedded(&head, &member);
     let mut f = Finding::new(
         code,
         a.location.at(offset),
@@ -870,7 +865,7 @@ mod tests {
         // PROTO 2, LONG1 of 5 bytes whose last byte is '{', POP, then a GLOBAL.
         let mut v = vec![0x80, 0x02, 0x8a, 0x05, 0, 0, 0, 0, b'{', b'0'];
         v.extend_from_slice(b"cos\nsystem\n(S'true'\ntR.");
-        assert_eq!(sniff(&v, "x"), Format::Safetensors);
+        assert_eq!(crate::format::sniff(&v, "x"), Format::Safetensors);
         let c = codes_of(v);
         assert!(
             c.contains(&"safetensors/pickle-polyglot".to_owned()),

@@ -216,8 +216,20 @@ pub const ZIP_NO_DIRECTORY: Code = Code {
     references: &[],
 };
 
+pub const NAME_NUL: Code = Code {
+    id: "archive/name-nul",
+    severity: Severity::High,
+    summary: "An archive member's name contains a NUL byte.",
+    detects: "Zip member names with a NUL byte. Python's zipfile ends the name at the NUL; PyTorch's reader and most tools keep the whole name.",
+    why: "The same member has two names: `config.json\\0.txt` is `config.json` to Keras (zipfile) and something else to a scanner that routes by the full name. Member names are scanned the way zipfile reads them; the NUL is reported because no writer produces it.",
+    example: "A `.keras` archive whose `config.json\\0x` member holds a Lambda layer.",
+    remediation: "Treat the archive as tampered.",
+    references: &["https://github.com/python/cpython/blob/main/Lib/zipfile/__init__.py"],
+};
+
 /// Codes raised by the walker.
 pub static CODES: &[&Code] = &[
+    &NAME_NUL,
     &ENCRYPTED,
     &ZIP_NO_DIRECTORY,
     &PATH_TRAVERSAL,
@@ -337,11 +349,24 @@ pub fn spool(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
+            Err(e) if total == 0 => {
                 return Err(ScanError::malformed(
                     "compressed stream",
                     format!("{member}: {e}"),
                 ));
+            }
+            Err(e) => {
+                // A loader that streams the content (joblib, tarfile, zipfile) has already acted
+                // on everything decoded before the error: scan that, and report the corruption.
+                sink.push(
+                    Finding::new(
+                        &codes::engine::READ_ERROR,
+                        a.location.child(member),
+                        format!("the compressed stream is corrupt after {total} decoded bytes ({e}); the bytes before the error were scanned"),
+                    )
+                    .evidence("decoded", total.to_string()),
+                );
+                break;
             }
         };
         total += n as u64;
@@ -445,6 +470,29 @@ fn is_python_library_source(path: &str) -> bool {
     is_source && in_library
 }
 
+/// Whether Python's `tarfile` extracts this entry's data as a file: regular files, contiguous
+/// files, GNU sparse files, and every type flag it does not know ("Members with unknown types are
+/// treated as regular files"), such as GNU volume headers (`V`), multi-volume continuations (`M`)
+/// or any letter an attacker picks.
+fn tarfile_reads_data(kind: tar::EntryType) -> bool {
+    use tar::EntryType as T;
+    match kind {
+        T::Regular | T::Continuous | T::GNUSparse => true,
+        T::Link
+        | T::Symlink
+        | T::Char
+        | T::Block
+        | T::Directory
+        | T::Fifo
+        | T::GNULongName
+        | T::GNULongLink
+        | T::XHeader
+        | T::XGlobalHeader => false,
+        // `X` is Solaris' pax header, which tarfile also handles.
+        other => other.as_byte() != b'X',
+    }
+}
+
 /// The members of a legacy PyTorch tar checkpoint.
 const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
 
@@ -497,10 +545,7 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
             );
             continue;
         }
-        if !kind.is_file()
-            && kind != tar::EntryType::Continuous
-            && kind != tar::EntryType::GNUSparse
-        {
+        if !tarfile_reads_data(kind) {
             continue;
         }
         if !seen.insert(name.clone()) {

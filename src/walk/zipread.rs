@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::{
-    is_traversal, read_range, spool, DUPLICATE_MEMBER, PATH_TRAVERSAL, SYMLINK, ZIP_CRC, ZIP_FLAGS,
-    ZIP_HEADER_MISMATCH, ZIP_NO_DIRECTORY, ZIP_POLYGLOT,
+    is_traversal, read_range, spool, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL, PATH_TRAVERSAL,
+    SYMLINK, ZIP_CRC, ZIP_FLAGS, ZIP_HEADER_MISMATCH, ZIP_NO_DIRECTORY, ZIP_POLYGLOT,
 };
 use crate::artifact::{Artifact, Content, ReadSeek};
 use crate::codes;
@@ -36,6 +36,34 @@ pub struct ZipEntry {
     pub data_start: Option<u64>,
     pub unix_mode: Option<u32>,
     pub is_dir: bool,
+    /// The name as stored held a NUL byte: Python's `zipfile` ends the name there (and `name` is
+    /// what it sees), while PyTorch's reader keeps the whole name.
+    pub name_nul: bool,
+}
+
+/// A member name as Python's `zipfile` reads it: UTF-8 when flag bit 11 is set, else code page
+/// 437, and cut at the first NUL. Returns the name and whether a NUL was cut.
+pub fn decode_name(raw: &[u8], flags: u16) -> (String, bool) {
+    let decoded: String = if flags & 0x0800 != 0 {
+        String::from_utf8_lossy(raw).into_owned()
+    } else {
+        raw.iter().map(|&b| cp437(b)).collect()
+    };
+    match decoded.find('\0') {
+        Some(i) => (decoded.get(..i).unwrap_or_default().to_owned(), true),
+        None => (decoded, false),
+    }
+}
+
+/// One byte of code page 437, as Python's `cp437` codec decodes it.
+fn cp437(b: u8) -> char {
+    const HIGH: &str = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u{a0}";
+    if b < 0x80 {
+        return char::from(b);
+    }
+    HIGH.chars()
+        .nth(usize::from(b & 0x7f))
+        .unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
 /// The parsed central directory.
@@ -144,7 +172,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         let name_bytes = h
             .get(46..46 + nlen)
             .ok_or_else(|| bad("truncated central directory name"))?;
-        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        let (name, name_nul) = decode_name(name_bytes, flags);
         let extra = h
             .get(nlen.saturating_add(46)..nlen.saturating_add(46).saturating_add(xlen))
             .unwrap_or_default();
@@ -173,6 +201,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         entries.push(ZipEntry {
             is_dir: name.ends_with('/'),
             name,
+            name_nul,
             local_name: None,
             method,
             flags,
@@ -203,7 +232,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         let xlen = u64::from(le16(&h, 28).unwrap_or(0));
         e.local_flags = le16(&h, 6);
         if let Ok(n) = read_at(&mut r, at.saturating_add(30), nlen) {
-            e.local_name = Some(String::from_utf8_lossy(&n).into_owned());
+            e.local_name = Some(decode_name(&n, e.flags).0);
         }
         e.data_start = Some(
             at.saturating_add(30)
@@ -291,6 +320,19 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
                 loc.clone(),
                 format!("zip member name escapes the archive: {}", e.name),
             ));
+        }
+        if e.name_nul {
+            sink.push(
+                Finding::new(
+                    &NAME_NUL,
+                    loc.clone(),
+                    format!(
+                        "zip member name contains a NUL byte: Python's zipfile reads it as {:?}, other readers keep the bytes after the NUL",
+                        e.name
+                    ),
+                )
+                .evidence("zipfile-name", e.name.clone()),
+            );
         }
         if let Some(ln) = &e.local_name {
             if ln != &e.name {
@@ -400,22 +442,31 @@ fn member_content(
     };
     let content = match e.method {
         0 => stored_range(),
-        8 | 12 | 93 | 14 | 9 => {
+        99 => {
+            // WinZip AES: the member is encrypted whatever the flag bits say.
+            sink.push(Finding::new(
+                &ENCRYPTED,
+                loc,
+                "zip member is AES-encrypted (method 99): its content cannot be inspected",
+            ));
+            return Ok(None);
+        }
+        m => {
             let raw = stored_range();
             let input = raw.open()?;
-            let mut dec: Box<dyn Read> = match e.method {
-                8 => Box::new(flate2::read::DeflateDecoder::new(input)),
-                12 => Box::new(bzip2::read::BzDecoder::new(input)),
-                93 => Box::new(zstd::stream::read::Decoder::new(input)?),
-                _ => {
-                    sink.push(Finding::new(
-                        &codes::engine::UNSUPPORTED_FORMAT,
-                        loc,
-                        format!(
-                            "zip compression method {} is not supported; member not scanned",
-                            e.method
-                        ),
-                    ));
+            let limit = cx.limits().max_in_memory.saturating_mul(4);
+            let mut dec = match member_decoder(m, input, e, limit) {
+                Ok(d) => d,
+                Err(why) => {
+                    let encrypted = e.flags & 0x41 != 0;
+                    sink.push(
+                        Finding::new(
+                            if encrypted { &ENCRYPTED } else { &codes::engine::UNINSPECTABLE },
+                            loc,
+                            format!("zip member compressed with {why}: it cannot be decoded, so it was not inspected"),
+                        )
+                        .evidence("method", m.to_string()),
+                    );
                     return Ok(None);
                 }
             };
@@ -423,28 +474,44 @@ fn member_content(
                 Ok(Some(c)) => c,
                 Ok(None) => return Ok(None),
                 Err(err) => {
-                    sink.push(Finding::new(
-                        &codes::engine::READ_ERROR,
-                        loc,
-                        format!("cannot decompress member: {err}"),
-                    ));
+                    // Traditional PKWARE encryption: the flag is set and the data does not decode.
+                    let encrypted = e.flags & 0x41 != 0;
+                    sink.push(
+                        Finding::new(
+                            if encrypted {
+                                &ENCRYPTED
+                            } else {
+                                &codes::engine::UNINSPECTABLE
+                            },
+                            loc,
+                            format!("cannot decompress member (method {m}): {err}"),
+                        )
+                        .evidence("method", m.to_string()),
+                    );
                     return Ok(None);
                 }
             }
         }
-        m => {
-            sink.push(Finding::new(
-                &codes::engine::UNSUPPORTED_FORMAT,
-                loc,
-                format!("zip compression method {m} is not supported; member not scanned"),
-            ));
-            return Ok(None);
-        }
     };
+    // A member with the encryption flag whose bytes are nothing recognisable is really encrypted
+    // (the CVE-2025-1945 trick sets the flag on readable data, which is scanned as usual).
+    if e.flags & 0x41 != 0 && e.method == 0 {
+        let head = content.head(crate::format::SNIFF_LEN)?;
+        if crate::format::sniff(&head, &e.name) == Format::Unknown
+            && !crate::readings::pickle_could_start(&head)
+        {
+            sink.push(Finding::new(
+                &ENCRYPTED,
+                loc.clone(),
+                "zip member is encrypted (flag bit 0 and unrecognisable content): it cannot be inspected",
+            ));
+        }
+    }
     // CRC check on what will actually be analysed. Raw data (tensor storages) is not read at all,
     // so a large checkpoint costs only its directory and pickle members.
     let head = content.head(crate::format::SNIFF_LEN)?;
-    let analysed = crate::format::sniff(&head, &e.name) != Format::Unknown;
+    let analysed = crate::format::sniff(&head, &e.name) != Format::Unknown
+        || crate::readings::pickle_could_start(&head);
     if analysed && content.len() <= cx.limits().max_in_memory {
         if let Some(bytes) = content.read_all(cx.limits().max_in_memory)? {
             let actual = crc32(&bytes);
@@ -463,6 +530,91 @@ fn member_content(
         }
     }
     Ok(Some(content))
+}
+
+/// A reader of a member's decompressed bytes, for every method a common unzip tool decodes:
+/// deflate (8), Deflate64 (9), bzip2 (12), LZMA (14), zstd (93), xz (95), PPMd (98). `Err` names
+/// the method that has no decoder. LZMA and xz are decoded up to `limit` bytes into memory (the
+/// decoder writes rather than reads); what decodes before an error is kept.
+fn member_decoder<'a>(
+    method: u16,
+    mut input: Box<dyn ReadSeek + 'a>,
+    e: &ZipEntry,
+    limit: u64,
+) -> Result<Box<dyn Read + 'a>, String> {
+    Ok(match method {
+        8 => Box::new(flate2::read::DeflateDecoder::new(input)),
+        9 => Box::new(deflate64::Deflate64Decoder::new(input)),
+        12 => Box::new(bzip2::read::BzDecoder::new(input)),
+        93 => Box::new(
+            zstd::stream::read::Decoder::new(input).map_err(|err| format!("zstd ({err})"))?,
+        ),
+        14 => {
+            // Zip's LZMA: version (2 bytes), properties size (2 bytes), the 5 properties bytes,
+            // then raw LZMA data; end marker when flag bit 1 is set, else the stored size.
+            let mut head = [0u8; 4];
+            input
+                .read_exact(&mut head)
+                .map_err(|err| format!("LZMA (short header: {err})"))?;
+            let size = (e.flags & 0x02 == 0).then_some(e.uncompressed_size);
+            let opts = lzma_rs::decompress::Options {
+                unpacked_size: lzma_rs::decompress::UnpackedSize::UseProvided(size),
+                memlimit: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
+                allow_incomplete: true,
+            };
+            let mut out = super::LimitedVec::new(limit);
+            let mut br = std::io::BufReader::new(input);
+            // An error after some output keeps the output (a loader has read it by then).
+            let res = lzma_rs::lzma_decompress_with_options(&mut br, &mut out, &opts);
+            if let (Err(err), true) = (res, out.buf.is_empty()) {
+                return Err(format!("LZMA ({err})"));
+            }
+            Box::new(std::io::Cursor::new(out.buf))
+        }
+        95 => {
+            let mut out = super::LimitedVec::new(limit);
+            let mut br = std::io::BufReader::new(input);
+            let res = lzma_rs::xz_decompress(&mut br, &mut out);
+            if let (Err(err), true) = (res, out.buf.is_empty()) {
+                return Err(format!("xz ({err})"));
+            }
+            Box::new(std::io::Cursor::new(out.buf))
+        }
+        98 => {
+            // Zip's PPMd (variant I, rev. 1): a 16-bit parameter word, then the model's output.
+            let mut p = [0u8; 2];
+            input
+                .read_exact(&mut p)
+                .map_err(|err| format!("PPMd (short header: {err})"))?;
+            let v = u16::from_le_bytes(p);
+            let order = u32::from(v & 0x0f) + 1;
+            let mem = (u32::from((v >> 4) & 0xff) + 1) << 20;
+            let restore = ppmd_rust::RestoreMethod::from(v >> 12);
+            let dec = ppmd_rust::Ppmd8Decoder::new(input, order, mem, restore)
+                .map_err(|err| format!("PPMd ({err:?})"))?;
+            Box::new(dec.take(e.uncompressed_size))
+        }
+        m => return Err(method_name(m)),
+    })
+}
+
+/// What a zip compression method is called (APPNOTE 4.4.5), for messages.
+fn method_name(m: u16) -> String {
+    let name = match m {
+        1 => "Shrink",
+        2..=5 => "Reduce",
+        6 => "Implode",
+        7 => "Tokenize",
+        10 => "PKWARE DCL Implode",
+        18 => "IBM TERSE",
+        19 => "IBM LZ77",
+        20 => "zstd (deprecated id)",
+        94 => "MP3",
+        96 => "JPEG",
+        97 => "WavPack",
+        _ => "an unknown method",
+    };
+    format!("{name} (method {m})")
 }
 
 /// The record prefixes (`archive/`, `model_name/`, or empty) of PyTorch archives inside this zip:
@@ -552,8 +704,7 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
         let usize_ = u64::from(le32(&h, 22).unwrap_or(0));
         let nlen = u64::from(le16(&h, 26).unwrap_or(0));
         let xlen = u64::from(le16(&h, 28).unwrap_or(0));
-        let name =
-            String::from_utf8_lossy(&read_at(&mut r, p.saturating_add(30), nlen)?).into_owned();
+        let (name, name_nul) = decode_name(&read_at(&mut r, p.saturating_add(30), nlen)?, flags);
         let data_start = p
             .saturating_add(30)
             .saturating_add(nlen)
@@ -579,6 +730,7 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
             is_dir: name.ends_with('/'),
             local_name: Some(name.clone()),
             name,
+            name_nul,
             method,
             flags,
             local_flags: Some(flags),
@@ -648,21 +800,16 @@ pub fn read_member(content: &Content, entry: &ZipEntry, limit: u64) -> Result<Ve
             entry.name
         )));
     }
-    let mut r = content.open()?;
-    r.seek(SeekFrom::Start(start))?;
-    let raw = r.take(entry.compressed_size);
+    let raw = content.slice(start, entry.compressed_size)?;
+    let input = raw.open()?;
     let mut out = Vec::new();
-    match entry.method {
-        0 => raw.take(limit).read_to_end(&mut out)?,
-        8 => flate2::read::DeflateDecoder::new(raw)
+    if entry.method == 0 {
+        input.take(limit).read_to_end(&mut out)?;
+    } else {
+        member_decoder(entry.method, input, entry, limit)
+            .map_err(|why| ScanError::Unsupported(format!("{}: {why}", entry.name)))?
             .take(limit)
-            .read_to_end(&mut out)?,
-        m => {
-            return Err(ScanError::Unsupported(format!(
-                "{}: zip compression method {m}",
-                entry.name
-            )))
-        }
-    };
+            .read_to_end(&mut out)?;
+    }
     Ok(out)
 }
