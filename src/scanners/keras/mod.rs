@@ -523,18 +523,19 @@ impl Walk<'_, '_> {
         if contains_bytecode(cfg) {
             return; // reported as keras/lambda-bytecode by the walk
         }
-        let described = match cfg.get("function") {
-            Some(Value::Object(f)) => format!(
-                "{}.{}",
+        let target = match cfg.get("function") {
+            Some(Value::Object(f)) => Some((
                 str_of(f, "module").unwrap_or("?"),
-                f.get("config").and_then(Value::as_str).unwrap_or("?")
-            ),
-            Some(Value::String(s)) => {
-                format!("{}.{s}", str_of(cfg, "module").unwrap_or("?"))
-            }
-            _ => "an unspecified function".to_owned(),
+                f.get("config").and_then(Value::as_str).unwrap_or("?"),
+            )),
+            Some(Value::String(s)) => Some((str_of(cfg, "module").unwrap_or("?"), s.as_str())),
+            _ => None,
         };
-        let f = self
+        let described = target.map_or_else(
+            || "an unspecified function".to_owned(),
+            |(m, n)| format!("{m}.{n}"),
+        );
+        let mut f = self
             .finding(
                 &LAMBDA_LAYER,
                 format!("Lambda layer {:?} calls {described}", layer.unwrap_or("")),
@@ -542,6 +543,18 @@ impl Walk<'_, '_> {
             )
             .evidence("layer", layer.unwrap_or("").to_owned())
             .evidence("function", described);
+        // Keras resolves `function` by name in the named module's namespace
+        // (`_parse_function_from_config`), so `module: os, function: system` makes the layer
+        // `os.system`: judged like the same import in a pickle.
+        if let Some((module, name)) = target {
+            if let crate::pickle::policy::Verdict::Deny(rule) =
+                self.cx.engine().compiled().pickle.verdict(module, name)
+            {
+                f = f
+                    .severity(rule.severity.unwrap_or(Severity::Critical))
+                    .evidence("reason", rule.reason.to_string());
+            }
+        }
         self.push(f);
     }
 
