@@ -487,6 +487,9 @@ impl ScanContext<'_> {
                 };
             }
         }
+        if let Status::Skipped { reason } = &status {
+            Self::unreadable_model(a, reason, sink);
+        }
         if let Status::Failed { error } = &status {
             sink.push(
                 Finding::new(
@@ -530,7 +533,6 @@ impl ScanContext<'_> {
                         ),
                         None => format!("{reason}; not a pickle a loader would run"),
                     };
-                    Self::unreadable_model(a, &why, sink);
                     Status::Skipped { reason: why }
                 }
                 Err(e) => {
@@ -632,7 +634,12 @@ impl ScanContext<'_> {
     /// An artifact whose name says it is a model (a loader would be pointed at it) but whose
     /// bytes no scanner recognises and no pickle loader would run: uninspectable, so high.
     fn unreadable_model(a: &Artifact, why: &str, sink: &mut Sink) {
-        if a.format != Format::Unknown || !readings::model_like_name(&a.name) {
+        // Empty files hide nothing, and `.wh.*` entries of image layers are whiteout markers.
+        if a.format != Format::Unknown
+            || !readings::model_like_name(&a.name)
+            || a.content.is_empty()
+            || a.name.starts_with(".wh.")
+        {
             return;
         }
         sink.push(

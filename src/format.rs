@@ -364,7 +364,7 @@ pub fn tar_header_ok(head: &[u8]) -> bool {
 
 /// tarfile's `nti`: base-256 when the first byte is 0x80 or 0xff, else the text up to the first
 /// NUL, stripped, parsed by Python's `int(text or "0", 8)`.
-fn tar_number(field: &[u8]) -> Option<i64> {
+pub fn tar_number(field: &[u8]) -> Option<i64> {
     let (&first, rest) = field.split_first()?;
     if first == 0x80 || first == 0xff {
         let mut n: i128 = 0;

@@ -17,6 +17,7 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 
+mod tarfile;
 mod zipread;
 
 pub use zipread::{read_central_directory, read_member, ZipEntry, ZipIndex};
@@ -216,6 +217,17 @@ pub const ZIP_NO_DIRECTORY: Code = Code {
     references: &[],
 };
 
+pub const TAR_DIFFERENTIAL: Code = Code {
+    id: "archive/tar-differential",
+    severity: Severity::High,
+    summary: "Python's tarfile sees a member that other tar readers skip.",
+    detects: "Tar data that tarfile reads as a member while the common readers skip it: bytes after a directory, link, device or FIFO header that claims a size (tarfile reads the next header right there), pax size overrides, members after a header other readers reject.",
+    why: "The scanner and the loader must see the same members. A member hidden in a directory's 'data' is invisible to readers that skip it and is extracted by torch.load's legacy tar path and tarfile.extractall.",
+    example: "A directory header with size 1024 followed by a header and data for `pickle`.",
+    remediation: "Treat the archive as tampered: tar writers never produce this.",
+    references: &["https://github.com/python/cpython/blob/main/Lib/tarfile.py"],
+};
+
 pub const NAME_NUL: Code = Code {
     id: "archive/name-nul",
     severity: Severity::High,
@@ -230,6 +242,7 @@ pub const NAME_NUL: Code = Code {
 /// Codes raised by the walker.
 pub static CODES: &[&Code] = &[
     &NAME_NUL,
+    &TAR_DIFFERENTIAL,
     &ENCRYPTED,
     &ZIP_NO_DIRECTORY,
     &PATH_TRAVERSAL,
@@ -241,6 +254,15 @@ pub static CODES: &[&Code] = &[
     &DUPLICATE_MEMBER,
     &BOMB,
 ];
+
+/// Reports that the run's member budget stopped the expansion of `a` (a `kind` archive).
+fn member_limit(a: &Artifact, kind: &str, sink: &mut Sink) {
+    sink.push(Finding::new(
+        &codes::engine::BUDGET_EXCEEDED,
+        a.location.clone(),
+        format!("member limit reached; remaining {kind} members were not scanned"),
+    ));
+}
 
 /// Whether a member name would escape an extraction directory.
 pub fn is_traversal(name: &str) -> bool {
@@ -497,11 +519,53 @@ fn tarfile_reads_data(kind: tar::EntryType) -> bool {
 const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
 
 fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+    let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
+    let mut starts = std::collections::BTreeSet::new();
+    let backing = a.content.clone();
+    // Members read before an error are still scanned: a corrupt tail must not hide a payload.
+    let stop = tar_crate_members(a, cx, sink, &mut members, &mut starts).err();
+    if a.format != Format::ImageLayer {
+        python_only_members(a, cx, sink, &mut members, &starts)?;
+    }
+    // Temp-backed members refer to the temp file by path; `backing` keeps it alive until here.
+    let _keep = backing;
+    // Legacy PyTorch tar checkpoints: these members interleave pickles with raw storage bytes and
+    // need the PyTorch scanner's knowledge of that layout.
+    let is_torch_tar = TORCH_TAR.iter().all(|n| {
+        members
+            .iter()
+            .any(|(m, _, _)| m.trim_start_matches("./") == *n)
+    });
+    if is_torch_tar {
+        for (m, _, hint) in &mut members {
+            if TORCH_TAR.contains(&m.trim_start_matches("./")) {
+                *hint = Some(Format::TorchTarMember);
+            }
+        }
+    }
+    if a.format == Format::ImageLayer {
+        for (m, _, hint) in &mut members {
+            if is_python_library_source(m) {
+                *hint = Some(Format::PythonLibrary);
+            }
+        }
+    }
+    cx.scan_nested_many(a, members, sink);
+    stop.map_or(Ok(()), Err)
+}
+
+/// The members the `tar` crate lists (regular files and every type `tarfile` extracts as one),
+/// with link, traversal and duplicate findings. Stops at the first error, keeping what it read.
+fn tar_crate_members(
+    a: &Artifact,
+    cx: &ScanContext<'_>,
+    sink: &mut Sink,
+    members: &mut Vec<(String, Content, Option<Format>)>,
+    starts: &mut std::collections::BTreeSet<u64>,
+) -> Result<(), ScanError> {
     let mut reader = a.content.open()?;
     let mut archive = tar::Archive::new(&mut reader);
-    let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    let backing = a.content.clone();
     let entries = archive
         .entries_with_seek()
         .map_err(|e| ScanError::malformed("tar", e.to_string()))?;
@@ -556,86 +620,67 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
             ));
         }
         if !cx.take_member() {
-            sink.push(Finding::new(
-                &codes::engine::BUDGET_EXCEEDED,
-                a.location.clone(),
-                "member limit reached; remaining tar members were not scanned",
-            ));
+            member_limit(a, "tar", sink);
             break;
         }
         let size = entry.size();
         let start = entry.raw_file_position();
-        let content = match &backing {
-            Content::Memory(b) => {
-                let s = usize::try_from(start).unwrap_or(usize::MAX);
-                let e = s.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
-                match b.get(s..e) {
-                    Some(slice) => Content::from_vec(slice.to_vec()),
-                    None => {
-                        return Err(ScanError::malformed(
-                            "tar",
-                            format!("member {name} runs past the end"),
-                        ))
-                    }
-                }
-            }
-            Content::File {
-                path,
-                start: base,
-                len,
-            } => {
-                if start.saturating_add(size) > *len {
-                    return Err(ScanError::malformed(
-                        "tar",
-                        format!("member {name} runs past the end"),
-                    ));
-                }
-                Content::File {
-                    path: path.clone(),
-                    start: base + start,
-                    len: size,
-                }
-            }
-            Content::Temp { file, len } => {
-                if start.saturating_add(size) > *len {
-                    return Err(ScanError::malformed(
-                        "tar",
-                        format!("member {name} runs past the end"),
-                    ));
-                }
-                Content::File {
-                    path: file.path().to_path_buf(),
-                    start,
-                    len: size,
-                }
-            }
-        };
-        members.push((name, content, None));
-    }
-    // Temp-backed members refer to the temp file by path; `backing` keeps it alive until here.
-    let _keep = backing;
-    // Legacy PyTorch tar checkpoints: these members interleave pickles with raw storage bytes and
-    // need the PyTorch scanner's knowledge of that layout.
-    let is_torch_tar = TORCH_TAR.iter().all(|n| {
-        members
-            .iter()
-            .any(|(m, _, _)| m.trim_start_matches("./") == *n)
-    });
-    if is_torch_tar {
-        for (m, _, hint) in &mut members {
-            if TORCH_TAR.contains(&m.trim_start_matches("./")) {
-                *hint = Some(Format::TorchTarMember);
-            }
+        starts.insert(start);
+        // A member cut short by the end of the archive: what is there is what a streaming
+        // reader hands to the loader before it fails.
+        let content = a.content.slice(start, size)?;
+        let short = content.len() < size;
+        members.push((name.clone(), content, None));
+        if short {
+            return Err(ScanError::malformed(
+                "tar",
+                format!("member {name} runs past the end"),
+            ));
         }
     }
-    if a.format == Format::ImageLayer {
-        for (m, _, hint) in &mut members {
-            if is_python_library_source(m) {
-                *hint = Some(Format::PythonLibrary);
-            }
+    Ok(())
+}
+
+/// Members that Python's `tarfile` lists but the `tar` crate did not reach (data after a
+/// directory or link header that claims a size, pax size overrides, a header after a corrupt
+/// one): scanned too, and each one is a finding.
+fn python_only_members(
+    a: &Artifact,
+    cx: &ScanContext<'_>,
+    sink: &mut Sink,
+    members: &mut Vec<(String, Content, Option<Format>)>,
+    starts: &std::collections::BTreeSet<u64>,
+) -> Result<(), ScanError> {
+    let max = usize::try_from(cx.limits().max_members).unwrap_or(usize::MAX);
+    for m in tarfile::members(&a.content, max)? {
+        if starts.contains(&m.data) {
+            continue;
         }
+        if !cx.take_member() {
+            member_limit(a, "tar", sink);
+            break;
+        }
+        sink.push(
+            Finding::new(
+                &TAR_DIFFERENTIAL,
+                a.location.child(&m.name),
+                format!(
+                    "Python's tarfile extracts a member {:?} at offset {} that other tar readers skip",
+                    m.name, m.data
+                ),
+            )
+            .evidence("offset", m.data.to_string())
+            .evidence("type", String::from(char::from(m.kind))),
+        );
+        if is_traversal(&m.name) {
+            sink.push(Finding::new(
+                &PATH_TRAVERSAL,
+                a.location.child(&m.name),
+                format!("tar member name escapes the archive: {}", m.name),
+            ));
+        }
+        members.push((m.name, a.content.slice(m.data, m.size)?, None));
     }
-    cx.scan_nested_many(a, members, sink);
     Ok(())
 }
 
@@ -714,11 +759,7 @@ fn read_7z(
             return Ok(true);
         }
         if !cx.take_member() {
-            sink.push(Finding::new(
-                &codes::engine::BUDGET_EXCEEDED,
-                a.location.clone(),
-                "member limit reached; remaining 7z members were not scanned",
-            ));
+            member_limit(a, "7z", sink);
             return Ok(false);
         }
         // Solid archives report no per-file compressed size; bound by the whole archive instead.

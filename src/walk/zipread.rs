@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::{
-    is_traversal, read_range, spool, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL, PATH_TRAVERSAL,
-    SYMLINK, ZIP_CRC, ZIP_FLAGS, ZIP_HEADER_MISMATCH, ZIP_NO_DIRECTORY, ZIP_POLYGLOT,
+    is_traversal, member_limit, read_range, spool, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL,
+    PATH_TRAVERSAL, SYMLINK, ZIP_CRC, ZIP_FLAGS, ZIP_HEADER_MISMATCH, ZIP_NO_DIRECTORY,
+    ZIP_POLYGLOT,
 };
 use crate::artifact::{Artifact, Content, ReadSeek};
 use crate::codes;
@@ -376,23 +377,19 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
         }
         let Some(start) = e.data_start else {
             sink.push(Finding::new(
-                &codes::engine::READ_ERROR,
+                &codes::engine::UNINSPECTABLE,
                 loc,
-                "member's local header is missing or corrupt; not scanned",
+                "member's local header is missing or corrupt, so its data cannot be located; not scanned",
             ));
             continue;
         };
         if !cx.take_member() {
-            sink.push(Finding::new(
-                &codes::engine::BUDGET_EXCEEDED,
-                a.location.clone(),
-                "member limit reached; remaining zip members were not scanned",
-            ));
+            member_limit(a, "zip", sink);
             break;
         }
         if start.saturating_add(e.compressed_size) > a.content.len() {
             sink.push(Finding::new(
-                &codes::engine::READ_ERROR,
+                &codes::engine::UNINSPECTABLE,
                 loc,
                 "member data runs past the end of the archive; not scanned",
             ));
