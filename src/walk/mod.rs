@@ -17,10 +17,10 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 
-mod tarfile;
+pub mod tarfile;
 mod zipread;
 
-pub use zipread::{read_central_directory, read_member, ZipEntry, ZipIndex};
+pub use zipread::{decode_name, read_central_directory, read_member, ZipEntry, ZipIndex};
 
 /// A file found while expanding targets.
 #[derive(Debug, Clone)]
