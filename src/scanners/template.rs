@@ -33,7 +33,7 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use minijinja::machinery::ast::{self, CallArg, Expr, Stmt};
 use minijinja::machinery::parse;
@@ -122,6 +122,20 @@ const MAX_BLOCK_TOKENS: usize = 1000;
 const FOLD_BUDGET: usize = 2_000_000;
 /// Issues per template beyond this are dropped (the first ones tell the story).
 const MAX_ISSUES: usize = 64;
+/// Loop bodies re-walked once per literal item (`{% for k in ['__cla', 'ss__'] %}`) per template.
+const MAX_REPLAYS: usize = 256;
+/// Literal items a loop may have and still be re-walked item by item.
+const MAX_LOOP_ITEMS: usize = 16;
+/// Loops whose source is longer than this are walked once, with the target unknown.
+const MAX_REPLAY_BYTES: u32 = 64 * 1024;
+
+/// Methods that chat templates call on looked-up values (`message[key].strip()`): calling them
+/// on a value fetched by a computed key is data handling, not an attribute walk.
+const DATA_METHODS: &[&str] = &[
+    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "lower", "upper", "title",
+    "capitalize", "startswith", "endswith", "replace", "items", "keys", "values", "get", "join",
+    "format", "count", "find", "rfind", "index", "append", "extend",
+];
 
 /// Dunder names whose use is a known sandbox-escape step.
 const DANGEROUS_DUNDERS: &[&str] = &[
@@ -239,6 +253,9 @@ pub fn lint(source: &str) -> Vec<TemplateIssue> {
         issues: Vec::new(),
         fold_budget: std::cell::Cell::new(FOLD_BUDGET),
         vars: HashMap::new(),
+        numeric: HashSet::new(),
+        replays: MAX_REPLAYS,
+        offset_base: 0,
         source,
     };
     l.escapes();
@@ -375,6 +392,13 @@ struct Linter<'s> {
     fold_budget: std::cell::Cell<usize>,
     /// Variables assigned a statically known string (`{% set a = '_' %}`).
     vars: HashMap<String, String>,
+    /// Variables known to hold numbers (`range` loop targets, `{% set i = 0 %}`): an item
+    /// lookup by a number is an index, never an attribute name.
+    numeric: HashSet<String>,
+    /// Loop bodies still allowed to be re-walked once per literal item (bounds nested loops).
+    replays: usize,
+    /// Added to every issue offset (block-by-block fallback parses each block on its own).
+    offset_base: usize,
     source: &'s str,
 }
 
@@ -392,7 +416,7 @@ impl Linter<'_> {
                 kind,
                 severity,
                 message,
-                offset,
+                offset: offset.map(|o| o.saturating_add(self.offset_base)),
                 evidence,
             });
         }
@@ -528,7 +552,38 @@ impl Linter<'_> {
                 if let Some(e) = &f.filter_expr {
                     self.expr(e);
                 }
-                self.stmts(&f.body);
+                let names = target_names(&f.target);
+                let saved = self.save(&names);
+                let span = f.span();
+                let small = span.end_offset.saturating_sub(span.start_offset) <= MAX_REPLAY_BYTES;
+                match (&f.target, self.loop_items(&f.iter)) {
+                    // `{% for k in ['__cla', 'ss__'] %}`: the body is walked once per item, so
+                    // keys assembled from the loop variable fold like any other.
+                    (Expr::Var(v), Some(items)) if small && items.len() <= self.replays => {
+                        self.replays = self.replays.saturating_sub(items.len());
+                        for item in items {
+                            self.numeric.remove(v.id);
+                            self.vars.insert(v.id.to_owned(), item);
+                            self.stmts(&f.body);
+                        }
+                    }
+                    _ => {
+                        // Loop targets are unknown at lint time (messages, tools, dict keys),
+                        // except `range(…)` indices.
+                        let numeric = matches!(&f.iter, Expr::Call(c)
+                            if matches!(&c.expr, Expr::Var(v) if v.id == "range"));
+                        for n in &names {
+                            self.vars.remove(n);
+                            if numeric {
+                                self.numeric.insert(n.clone());
+                            } else {
+                                self.numeric.remove(n);
+                            }
+                        }
+                        self.stmts(&f.body);
+                    }
+                }
+                self.restore(saved);
                 self.stmts(&f.else_body);
             }
             Stmt::IfCond(i) => {
@@ -598,21 +653,10 @@ impl Linter<'_> {
                 self.statement_issue("include", Some(i.span().start_offset as usize));
                 self.expr(&i.name);
             }
-            Stmt::Macro(m) => {
-                for a in &m.args {
-                    self.expr(a);
-                }
-                for d in &m.defaults {
-                    self.expr(d);
-                }
-                self.stmts(&m.body);
-            }
+            Stmt::Macro(m) => self.macro_decl(m),
             Stmt::CallBlock(cb) => {
                 self.call(&cb.call);
-                for d in &cb.macro_decl.defaults {
-                    self.expr(d);
-                }
-                self.stmts(&cb.macro_decl.body);
+                self.macro_decl(&cb.macro_decl);
             }
             Stmt::Do(d) => self.call(&d.call),
         }
@@ -628,20 +672,170 @@ impl Linter<'_> {
         );
     }
 
+    /// Macro arguments are unknown inside the body (callers pass anything): they shadow outer
+    /// variables of the same name while the body is walked.
+    fn macro_decl(&mut self, m: &ast::Macro<'_>) {
+        for a in &m.args {
+            self.expr(a);
+        }
+        for d in &m.defaults {
+            self.expr(d);
+        }
+        let names: Vec<String> = m.args.iter().flat_map(target_names).collect();
+        let saved = self.save(&names);
+        for n in &names {
+            self.vars.remove(n);
+            self.numeric.remove(n);
+        }
+        self.stmts(&m.body);
+        self.restore(saved);
+    }
+
+    /// The current bindings of `names`, to put back when a scope ends.
+    fn save(&self, names: &[String]) -> Vec<(String, Option<String>, bool)> {
+        names
+            .iter()
+            .map(|n| (n.clone(), self.vars.get(n).cloned(), self.numeric.contains(n)))
+            .collect()
+    }
+
+    fn restore(&mut self, saved: Vec<(String, Option<String>, bool)>) {
+        for (n, v, num) in saved {
+            match v {
+                Some(v) => self.vars.insert(n.clone(), v),
+                None => self.vars.remove(&n),
+            };
+            if num {
+                self.numeric.insert(n);
+            } else {
+                self.numeric.remove(&n);
+            }
+        }
+    }
+
+    /// Literal loop items that all fold to strings (`['__cla', 'ss__']`), if few enough.
+    fn loop_items(&self, iter: &Expr<'_>) -> Option<Vec<String>> {
+        let items = match iter {
+            Expr::List(l) => &l.items,
+            Expr::Tuple(t) => &t.items,
+            _ => return None,
+        };
+        if items.is_empty() || items.len() > MAX_LOOP_ITEMS {
+            return None;
+        }
+        self.fold_all(items, 0)
+    }
+
+    /// Records what an assignment binds: folded strings, numbers, and namespace attributes
+    /// (`{% set ns = namespace(k='__cla') %}`, `{% set ns.k = … %}`) under `ns.k`.
+    fn bind(&mut self, name: &str, value: &Expr<'_>) {
+        match self.fold(value, 0) {
+            Some((s, _)) => self.vars.insert(name.to_owned(), s),
+            None => self.vars.remove(name),
+        };
+        if self.is_numeric(value) {
+            self.numeric.insert(name.to_owned());
+        } else {
+            self.numeric.remove(name);
+        }
+    }
+
     fn assign(&mut self, target: &Expr<'_>, value: &Expr<'_>) {
         self.expr(value);
-        if let Expr::Var(v) = target {
-            match self.fold(value, 0) {
-                Some((s, _)) => {
-                    self.vars.insert(v.id.to_owned(), s);
-                }
-                None => {
-                    self.vars.remove(v.id);
+        match target {
+            Expr::Var(v) => {
+                let prefix = format!("{}.", v.id);
+                self.vars.retain(|k, _| !k.starts_with(&prefix));
+                self.numeric.retain(|k| !k.starts_with(&prefix));
+                self.bind(v.id, value);
+                if let Expr::Call(c) = value {
+                    if matches!(&c.expr, Expr::Var(f) if f.id == "namespace" || f.id == "dict") {
+                        for a in &c.args {
+                            if let CallArg::Kwarg(k, e) = a {
+                                self.bind(&format!("{prefix}{k}"), e);
+                            }
+                        }
+                    }
                 }
             }
-        } else {
-            self.expr(target);
+            Expr::GetAttr(g) => {
+                if let Expr::Var(ns) = &g.expr {
+                    self.bind(&format!("{}.{}", ns.id, g.name), value);
+                }
+                self.expr(target);
+            }
+            _ => {
+                for n in target_names(target) {
+                    self.vars.remove(&n);
+                    self.numeric.remove(&n);
+                }
+                self.expr(target);
+            }
         }
+    }
+
+    /// Is `e` certainly a number (or a boolean)? Lookups by numbers are list indices: Jinja's
+    /// attribute fallback only applies to string keys.
+    fn is_numeric(&self, e: &Expr<'_>) -> bool {
+        use ast::BinOpKind as K;
+        match e {
+            Expr::Const(c) => matches!(
+                c.value.kind(),
+                minijinja::value::ValueKind::Number | minijinja::value::ValueKind::Bool
+            ),
+            Expr::Var(v) => self.numeric.contains(v.id),
+            Expr::UnaryOp(_) | Expr::Compare(_) | Expr::Test(_) => true,
+            Expr::BinOp(b) => match b.op {
+                K::Sub | K::Div | K::FloorDiv | K::Pow => true,
+                K::Eq | K::Ne | K::Lt | K::Lte | K::Gt | K::Gte | K::In => true,
+                K::Add | K::Mul | K::Rem | K::ScAnd | K::ScOr => {
+                    self.is_numeric(&b.left) && self.is_numeric(&b.right)
+                }
+                K::Concat => false,
+            },
+            Expr::GetAttr(g) => match &g.expr {
+                Expr::Var(v) if v.id == "loop" => matches!(
+                    g.name,
+                    "index" | "index0" | "revindex" | "revindex0" | "length" | "depth" | "depth0"
+                ),
+                Expr::Var(v) => self.numeric.contains(&format!("{}.{}", v.id, g.name)),
+                _ => false,
+            },
+            Expr::Filter(f) => matches!(
+                f.name,
+                "length" | "count" | "int" | "float" | "abs" | "round" | "sum"
+            ),
+            Expr::IfExpr(i) => {
+                self.is_numeric(&i.true_expr)
+                    && i.false_expr.as_ref().is_some_and(|f| self.is_numeric(f))
+            }
+            _ => false,
+        }
+    }
+
+    /// An item lookup whose key is neither a string known at lint time nor a number: Jinja
+    /// tries the item and then falls back to the attribute of that name (and `getattr` falls
+    /// back to the item), so the template reaches whatever attribute the key names at render
+    /// time.
+    fn computed_lookup(&self, e: &Expr<'_>) -> bool {
+        match e {
+            Expr::GetItem(g) => {
+                self.fold(&g.subscript_expr, 0).is_none() && !self.is_numeric(&g.subscript_expr)
+            }
+            _ => false,
+        }
+    }
+
+    fn computed_issue(&mut self, what: &str, offset: Option<usize>, evidence: &str) {
+        self.issue(
+            IssueKind::Suspicious,
+            Severity::High,
+            format!(
+                "attribute name computed at render time: {what} (Jinja's item lookup falls back to attributes, so the key can walk to Python internals)"
+            ),
+            offset,
+            evidence.to_owned(),
+        );
     }
 
     fn args(&mut self, args: &[CallArg<'_>]) {
@@ -660,6 +854,34 @@ impl Linter<'_> {
     }
 
     fn call(&mut self, c: &ast::Call<'_>) {
+        let offset = Some(c.expr.span().start_offset as usize);
+        match &c.expr {
+            Expr::GetItem(g) => match self.fold(&g.subscript_expr, 0) {
+                // `x['system']('id')`: the item lookup falls back to the attribute.
+                Some((name, _)) if CALL_ONLY_NAMES.contains(&name.as_str()) => self.issue(
+                    IssueKind::Injection,
+                    Severity::Critical,
+                    format!("call of item '{name}', which Jinja resolves to the attribute (runs commands or touches files)"),
+                    offset,
+                    name,
+                ),
+                Some(_) => {}
+                None if self.computed_lookup(&c.expr) => {
+                    self.computed_issue("the looked-up value is called", offset, "x[…](…)")
+                }
+                None => {}
+            },
+            Expr::GetAttr(g)
+                if self.computed_lookup(&g.expr) && !DATA_METHODS.contains(&g.name) =>
+            {
+                self.computed_issue(
+                    &format!("method '.{}(…)' is called on the looked-up value", g.name),
+                    offset,
+                    g.name,
+                );
+            }
+            _ => {}
+        }
         if let Expr::GetAttr(g) = &c.expr {
             if CALL_ONLY_NAMES.contains(&g.name) {
                 self.issue(
@@ -766,6 +988,21 @@ impl Linter<'_> {
             Expr::GetItem(g) => {
                 if let Some((s, assembled)) = self.fold(&g.subscript_expr, 0) {
                     self.check_name(&s, "item access", assembled, offset);
+                    if assembled && CALL_ONLY_NAMES.contains(&normalise(&s).as_str()) {
+                        self.issue(
+                            IssueKind::Injection,
+                            Severity::Critical,
+                            format!("item access to '{s}' (name assembled from pieces), a callable that runs commands or touches files"),
+                            offset,
+                            s,
+                        );
+                    }
+                } else if self.computed_lookup(e) && self.computed_lookup(&g.expr) {
+                    self.computed_issue(
+                        "two lookups by computed keys in a row",
+                        offset,
+                        "x[…][…]",
+                    );
                 }
                 self.expr(&g.expr);
                 self.expr(&g.subscript_expr);
@@ -824,6 +1061,13 @@ impl Linter<'_> {
         } else {
             None
         };
+        if f.name == "attr" && f.expr.as_ref().is_some_and(|b| self.computed_lookup(b)) {
+            self.computed_issue(
+                "the 'attr' filter is applied to a value looked up by a computed key",
+                offset,
+                "x[…]|attr(…)",
+            );
+        }
         if let Some(arg) = attr_arg {
             match self.fold(arg, 0) {
                 Some((name, assembled)) => {
@@ -890,6 +1134,13 @@ impl Linter<'_> {
                 }
             }
             Expr::Var(v) => (self.vars.get(v.id)?.clone(), true),
+            Expr::GetAttr(g) => match &g.expr {
+                Expr::Var(v) => (
+                    self.vars.get(&format!("{}.{}", v.id, g.name))?.clone(),
+                    true,
+                ),
+                _ => return None,
+            },
             Expr::BinOp(b) => {
                 use ast::BinOpKind as K;
                 match b.op {
@@ -994,6 +1245,14 @@ impl Linter<'_> {
         match e {
             Expr::List(l) => self.fold_all(&l.items, d),
             Expr::Tuple(t) => self.fold_all(&t.items, d),
+            // `[…]|list`, `[…]|reverse`, `'…'|list`: the same items (reversed).
+            Expr::Filter(f) if matches!(f.name, "list" | "reverse") && f.args.is_empty() => {
+                let mut items = self.fold_list(f.expr.as_ref()?, d.saturating_add(1))?;
+                if f.name == "reverse" {
+                    items.reverse();
+                }
+                Some(items)
+            }
             other => Some(self.fold(other, d)?.0.chars().map(String::from).collect()),
         }
     }
@@ -1022,9 +1281,29 @@ impl Linter<'_> {
                 base.replace(&from, &arg(1)?)
             }
             "reverse" => base.chars().rev().collect(),
-            "lower" => base.to_lowercase(),
+            "lower" | "casefold" => base.to_lowercase(),
             "upper" => base.to_uppercase(),
-            "string" | "safe" | "e" | "escape" => base,
+            "title" => py_title(&base),
+            "capitalize" => {
+                let mut cs = base.chars();
+                match cs.next() {
+                    Some(f) => f.to_uppercase().chain(cs.flat_map(char::to_lowercase)).collect(),
+                    None => String::new(),
+                }
+            }
+            "swapcase" => base
+                .chars()
+                .flat_map(|c| {
+                    if c.is_uppercase() {
+                        c.to_lowercase().collect::<Vec<_>>()
+                    } else {
+                        c.to_uppercase().collect()
+                    }
+                })
+                .collect(),
+            "string" | "safe" | "e" | "escape" | "d" | "default" | "forceescape" | "striptags" => {
+                base
+            }
             "trim" | "strip" => base.trim().to_owned(),
             "format" => {
                 let args = pos
@@ -1042,6 +1321,31 @@ impl Linter<'_> {
             _ => return None,
         };
         cap(out)
+    }
+}
+
+/// Python's `str.title`: upper-case the first letter of every run of letters.
+fn py_title(s: &str) -> String {
+    let mut out = String::new();
+    let mut prev_letter = false;
+    for c in s.chars() {
+        if prev_letter {
+            out.extend(c.to_lowercase());
+        } else {
+            out.extend(c.to_uppercase());
+        }
+        prev_letter = c.is_alphabetic();
+    }
+    out
+}
+
+/// Variable names an assignment or loop target binds (`a`, `a, b`, `(a, (b, c))`).
+fn target_names(e: &Expr<'_>) -> Vec<String> {
+    match e {
+        Expr::Var(v) => vec![v.id.to_owned()],
+        Expr::Tuple(t) => t.items.iter().flat_map(target_names).collect(),
+        Expr::List(l) => l.items.iter().flat_map(target_names).collect(),
+        _ => Vec::new(),
     }
 }
 
