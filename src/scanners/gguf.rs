@@ -810,7 +810,12 @@ fn string_value(
         for i in &issues {
             // Strings that merely contain braces are linted for injections only; parse failures
             // are reported for real template keys.
-            if !template_key && i.kind == template::IssueKind::Unparsable {
+            if !template_key
+                && matches!(
+                    i.kind,
+                    template::IssueKind::Unparsable | template::IssueKind::TooDeep
+                )
+            {
                 continue;
             }
             cx.r.push(template::issue_finding(i, cx.a.location.at(key_at), key));
