@@ -797,6 +797,8 @@ fn string_value(
                         "{key}: {n}-byte template is larger than the {MAX_STRING_READ}-byte read limit and was not checked"
                     ),
                 )
+                // Uninspectable is never clean: servers render it all the same.
+                .severity(Severity::High)
                 .evidence("template", key),
             );
         }

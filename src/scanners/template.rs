@@ -85,7 +85,7 @@ pub mod codes {
 
     pub const TOO_DEEP: Code = Code {
         id: "template/too-deep",
-        severity: Severity::Low,
+        severity: Severity::Info,
         summary: "A Jinja template nests deeper than the parser allows; each tag and expression was checked on its own and none reaches dangerous names.",
         detects: "A chat template whose blocks nest (or whose single expression grows) beyond the parser's recursion limit, for which the block-by-block check and the token-level scan found no dunder names, dangerous callables or computed attribute walks.",
         why: "Deep nesting alone is not an attack, and Python Jinja2 renders such templates. Every `{{ … }}` and `{% … %}` was still parsed and checked on its own (and blocks too deep even for that were scanned token by token), so anything dangerous would have been reported separately at high or critical severity. What cannot be followed is only the flow of variables between distant blocks.",
@@ -107,7 +107,8 @@ pub enum IssueKind {
     /// The parser rejected the template ([`codes::UNPARSABLE`]).
     Unparsable,
     /// Nesting beyond the parser's limit, and the block-by-block check found nothing
-    /// ([`codes::TOO_DEEP`]).
+    /// ([`codes::TOO_DEEP`]). Informational: a benign deep template must not fail a gate that
+    /// stops at low.
     TooDeep,
 }
 
@@ -315,7 +316,7 @@ pub fn lint(source: &str) -> Vec<TemplateIssue> {
                 if too_deep && !dangerous {
                     l.issue(
                         IssueKind::TooDeep,
-                        Severity::Low,
+                        Severity::Info,
                         format!("template too deep to parse as a whole ({why}); each tag and expression was parsed on its own and a token-level scan found no dangerous names"),
                         None,
                         String::new(),
@@ -1649,6 +1650,24 @@ impl Linter<'_> {
                 let ident = block.get(i..j).unwrap_or_default();
                 let off = Some(base.saturating_add(i));
                 let after_dot = i > 0 && bytes.get(i.saturating_sub(1)) == Some(&b'.');
+                if let Some(val) = self.vars.get(ident).filter(|_| !after_dot).cloned() {
+                    // A variable set by an earlier block (`{% set a = '__cla' %}`) joins like
+                    // the string it holds.
+                    let combined = match pending.take() {
+                        Some(p) if joined && p.len().saturating_add(val.len()) <= 128 => {
+                            format!("{p}{val}")
+                        }
+                        _ => val,
+                    };
+                    let t = combined.trim();
+                    if is_dunder(t) || DANGEROUS_NAMES.contains(&t) {
+                        self.check_name(t, "string assembled", true, off);
+                    }
+                    pending = Some(combined);
+                    joined = false;
+                    i = j;
+                    continue;
+                }
                 if ident == "import" || ident == "include" || ident == "extends" {
                     self.statement_issue(ident, off);
                 } else if is_dunder(ident)
@@ -2104,12 +2123,12 @@ mod computed {
     }
 
     #[test]
-    fn deep_benign_templates_get_a_low_verdict() {
+    fn deep_benign_templates_get_an_info_verdict() {
         for n in [200, 300, 1000] {
             let src = "{% if x %}a".repeat(n) + &"{% endif %}".repeat(n);
             let issues = lint(&src);
             assert!(
-                issues.iter().all(|i| i.severity <= Severity::Low),
+                issues.iter().all(|i| i.severity <= Severity::Info),
                 "{n}: {issues:?}"
             );
             assert!(issues.iter().any(|i| i.kind == IssueKind::TooDeep), "{n}");
@@ -2117,9 +2136,9 @@ mod computed {
         let chain = "{% for m in messages %}{% if m.role == 'user' %}{{ m['content'] }}".repeat(200)
             + &"{% endif %}{% endfor %}".repeat(200);
         let issues = lint(&chain);
-        assert!(issues.iter().all(|i| i.severity <= Severity::Low), "{issues:?}");
+        assert!(issues.iter().all(|i| i.severity <= Severity::Info), "{issues:?}");
         let long = format!("{{{{ {} 'x' }}}}", "'a' ~ ".repeat(2000));
-        assert!(worst(&long) <= Some(Severity::Low), "{:?}", lint(&long));
+        assert!(worst(&long) <= Some(Severity::Info), "{:?}", lint(&long));
     }
 
     #[test]
@@ -2142,8 +2161,15 @@ mod computed {
         }
         // Computed lookups still count.
         high(&wrap("{% macro m(k) %}{{ x[k]('id') }}{% endmacro %}"));
-        // A deep expression falls back to tokens and still sees dunders.
+        // A deep expression falls back to tokens and still sees dunders, and variables set
+        // by earlier blocks still join.
         let expr = format!("{{{{ {}x.__class__{} }}}}", "(".repeat(400), ")".repeat(400));
+        critical(&expr);
+        let expr = format!(
+            "{{% set a = '__cla' %}}{{{{ x[{}a ~ 'ss__'{}] }}}}",
+            "(".repeat(400),
+            ")".repeat(400)
+        );
         critical(&expr);
     }
 
