@@ -140,8 +140,16 @@ fn containers(benign: &str, payload: &str) -> Vec<(&'static str, &'static str, V
             "chat_template.json",
             json(serde_json::json!({ "chat_template": payload })),
         ),
-        ("chat_template.jinja", "chat_template.jinja", payload.as_bytes().to_vec()),
-        ("additional template", "tool_use.jinja", payload.as_bytes().to_vec()),
+        (
+            "chat_template.jinja",
+            "chat_template.jinja",
+            payload.as_bytes().to_vec(),
+        ),
+        (
+            "additional template",
+            "tool_use.jinja",
+            payload.as_bytes().to_vec(),
+        ),
     ]
 }
 
@@ -183,8 +191,9 @@ fn computed_fixtures() -> Vec<PathBuf> {
     let v: Vec<PathBuf> = corpus("malicious")
         .into_iter()
         .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("computed") || n.to_string_lossy().contains("deep"))
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().contains("computed") || n.to_string_lossy().contains("deep")
+            })
         })
         .collect();
     assert!(v.len() >= 20, "computed-key fixtures missing: {}", v.len());
@@ -263,7 +272,10 @@ fn jinja2_oracle_confirms_the_reach() {
         .args(["-c", "import jinja2"])
         .status()
         .is_ok_and(|s| s.success());
-    if !common::require(has_jinja, "jinja2 in the test venv (tests/requirements.txt)") {
+    if !common::require(
+        has_jinja,
+        "jinja2 in the test venv (tests/requirements.txt)",
+    ) {
         return;
     }
     let t = common::testdata("gguf/templates");

@@ -147,9 +147,31 @@ const MAX_REPLAY_BYTES: u32 = 64 * 1024;
 /// Methods that chat templates call on looked-up values (`message[key].strip()`): calling them
 /// on a value fetched by a computed key is data handling, not an attribute walk.
 const DATA_METHODS: &[&str] = &[
-    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "lower", "upper", "title",
-    "capitalize", "startswith", "endswith", "replace", "items", "keys", "values", "get", "join",
-    "format", "count", "find", "rfind", "index", "append", "extend",
+    "strip",
+    "lstrip",
+    "rstrip",
+    "split",
+    "rsplit",
+    "splitlines",
+    "lower",
+    "upper",
+    "title",
+    "capitalize",
+    "startswith",
+    "endswith",
+    "replace",
+    "items",
+    "keys",
+    "values",
+    "get",
+    "join",
+    "format",
+    "count",
+    "find",
+    "rfind",
+    "index",
+    "append",
+    "extend",
 ];
 
 /// Dunder names whose use is a known sandbox-escape step.
@@ -302,10 +324,7 @@ pub fn lint(source: &str) -> Vec<TemplateIssue> {
                     .map(|n| format!(" at line {n}"))
                     .unwrap_or_default();
                 let detail = e.detail().unwrap_or("syntax error");
-                (
-                    detail.contains("recursion"),
-                    format!("{detail}{line}"),
-                )
+                (detail.contains("recursion"), format!("{detail}{line}"))
             })
         };
         match parsed {
@@ -727,7 +746,13 @@ impl Linter<'_> {
     fn save(&self, names: &[String]) -> Vec<(String, Option<String>, bool)> {
         names
             .iter()
-            .map(|n| (n.clone(), self.vars.get(n).cloned(), self.numeric.contains(n)))
+            .map(|n| {
+                (
+                    n.clone(),
+                    self.vars.get(n).cloned(),
+                    self.numeric.contains(n),
+                )
+            })
             .collect()
     }
 
@@ -899,7 +924,7 @@ impl Linter<'_> {
                 ),
                 Some(_) => {}
                 None if self.computed_lookup(&c.expr) => {
-                    self.computed_issue("the looked-up value is called", offset, "x[…](…)")
+                    self.computed_issue("the looked-up value is called", offset, "x[…](…)");
                 }
                 None => {}
             },
@@ -1030,11 +1055,7 @@ impl Linter<'_> {
                         );
                     }
                 } else if self.computed_lookup(e) && self.computed_lookup(&g.expr) {
-                    self.computed_issue(
-                        "two lookups by computed keys in a row",
-                        offset,
-                        "x[…][…]",
-                    );
+                    self.computed_issue("two lookups by computed keys in a row", offset, "x[…][…]");
                 }
                 self.expr(&g.expr);
                 self.expr(&g.subscript_expr);
@@ -1330,7 +1351,10 @@ impl Linter<'_> {
             "capitalize" => {
                 let mut cs = base.chars();
                 match cs.next() {
-                    Some(f) => f.to_uppercase().chain(cs.flat_map(char::to_lowercase)).collect(),
+                    Some(f) => f
+                        .to_uppercase()
+                        .chain(cs.flat_map(char::to_lowercase))
+                        .collect(),
                     None => String::new(),
                 }
             }
@@ -1529,15 +1553,21 @@ impl Linter<'_> {
             let end_rel = find_block_close(tail).unwrap_or(tail.len());
             let inner = tail.get(..end_rel).unwrap_or_default();
             pos = inner_start.saturating_add(end_rel).saturating_add(2);
-            let body = inner.trim_start_matches(['-', '+']).trim_end_matches(['-', '+']);
-            let lead = inner.len().saturating_sub(inner.trim_start_matches(['-', '+']).len());
+            let body = inner
+                .trim_start_matches(['-', '+'])
+                .trim_end_matches(['-', '+']);
+            let lead = inner
+                .len()
+                .saturating_sub(inner.trim_start_matches(['-', '+']).len());
             let body_at = inner_start.saturating_add(lead);
             if kind == "%" {
                 let word = body.split_whitespace().next().unwrap_or_default();
                 if word == "raw" {
                     // Verbatim text up to `endraw`.
                     let Some(rest) = src.get(pos..) else { break };
-                    let end = rest.find("endraw").map_or(rest.len(), |e| e.saturating_add(6));
+                    let end = rest
+                        .find("endraw")
+                        .map_or(rest.len(), |e| e.saturating_add(6));
                     pos = pos.saturating_add(end);
                     continue;
                 }
@@ -1574,7 +1604,8 @@ impl Linter<'_> {
         let rest_at = if kind == "{" {
             body_at
         } else {
-            body_at.saturating_add(body.len().saturating_sub(body.trim_start().len()))
+            body_at
+                .saturating_add(body.len().saturating_sub(body.trim_start().len()))
                 .saturating_add(word.len())
         };
         let parsed = if max_block_tokens(&snippet) > MAX_BLOCK_TOKENS {
@@ -2034,7 +2065,9 @@ mod computed {
         critical("{{ x['__cla' + 'ss__'] }}");
         critical("{{ x[('_' * 2) ~ 'class' ~ ('_' * 2)] }}");
         critical("{{ x[2 * '_' ~ 'globals' ~ '_' * 2] }}");
-        critical("{% set ns = namespace(k='__gl') %}{% set ns.k = ns.k ~ 'obals__' %}{{ x[ns.k] }}");
+        critical(
+            "{% set ns = namespace(k='__gl') %}{% set ns.k = ns.k ~ 'obals__' %}{{ x[ns.k] }}",
+        );
         critical("{% set ns = namespace(a='__cla', b='ss__') %}{{ x[ns.a ~ ns.b] }}");
         critical("{{ x[[ '__', 'class', '__' ]|join] }}");
         critical("{{ x[('__', 'class', '__')|join('')] }}");
@@ -2055,7 +2088,9 @@ mod computed {
         critical("{{ x|map(attribute='__cla' ~ 'ss__')|list }}");
         critical("{% set k = '__bu' ~ 'iltins__' %}{{ x[k] }}");
         critical("{% for k in ['__cla' ~ 'ss__'] %}{{ x[k] }}{% endfor %}");
-        critical("{% for a in ['__cla'] %}{% for b in ['ss__'] %}{{ x[a ~ b] }}{% endfor %}{% endfor %}");
+        critical(
+            "{% for a in ['__cla'] %}{% for b in ['ss__'] %}{{ x[a ~ b] }}{% endfor %}{% endfor %}",
+        );
         critical("{{ x['__ssalc__'|list|reverse|join] }}");
         critical("{{ x['_'|string * 2 ~ 'subclasses' ~ '__'] }}");
         critical("{% set p %}__glo{% endset %}{{ x[p ~ 'bals__'] }}");
@@ -2109,7 +2144,9 @@ mod computed {
         quiet("{% for m in messages %}{{ messages[loop.index0 - 1]['role'] }}{{ messages[loop.index]['content'] }}{% endfor %}");
         quiet("{% for i in range(messages|length) %}{{ messages[i]['content'].strip() }}{{ messages[i](1) if false }}{% endfor %}");
         quiet("{% for k in props %}{{ props[k]['type'] }}{{ props[k].description }}{{ props[k].strip() }}{{ props[k]|tojson }}{% endfor %}");
-        quiet("{{ tool['function']['name'] }}{{ message['tool_calls'][0]['function']['arguments'] }}");
+        quiet(
+            "{{ tool['function']['name'] }}{{ message['tool_calls'][0]['function']['arguments'] }}",
+        );
         quiet("{% set ns = namespace(i=0) %}{% set ns.i = ns.i + 1 %}{{ messages[ns.i]['role'] }}{{ messages[ns.i](1) if false }}");
         quiet("{{ messages[-1]['content'] }}{{ messages[(loop_messages|length) - 1]['role'] }}");
         quiet("{% for a, b in x|items %}{{ b[a] }}{% endfor %}");
@@ -2133,19 +2170,21 @@ mod computed {
             );
             assert!(issues.iter().any(|i| i.kind == IssueKind::TooDeep), "{n}");
         }
-        let chain = "{% for m in messages %}{% if m.role == 'user' %}{{ m['content'] }}".repeat(200)
+        let chain = "{% for m in messages %}{% if m.role == 'user' %}{{ m['content'] }}"
+            .repeat(200)
             + &"{% endif %}{% endfor %}".repeat(200);
         let issues = lint(&chain);
-        assert!(issues.iter().all(|i| i.severity <= Severity::Info), "{issues:?}");
+        assert!(
+            issues.iter().all(|i| i.severity <= Severity::Info),
+            "{issues:?}"
+        );
         let long = format!("{{{{ {} 'x' }}}}", "'a' ~ ".repeat(2000));
         assert!(worst(&long) <= Some(Severity::Info), "{:?}", lint(&long));
     }
 
     #[test]
     fn deep_malicious_templates_stay_critical() {
-        let wrap = |payload: &str| {
-            "{% if x %}".repeat(300) + payload + &"{% endif %}".repeat(300)
-        };
+        let wrap = |payload: &str| "{% if x %}".repeat(300) + payload + &"{% endif %}".repeat(300);
         for p in [
             "{{ x.__class__ }}",
             "{% set a = '__cla' %}{% set b = 'ss__' %}{{ x[a ~ b] }}",
@@ -2163,7 +2202,11 @@ mod computed {
         high(&wrap("{% macro m(k) %}{{ x[k]('id') }}{% endmacro %}"));
         // A deep expression falls back to tokens and still sees dunders, and variables set
         // by earlier blocks still join.
-        let expr = format!("{{{{ {}x.__class__{} }}}}", "(".repeat(400), ")".repeat(400));
+        let expr = format!(
+            "{{{{ {}x.__class__{} }}}}",
+            "(".repeat(400),
+            ")".repeat(400)
+        );
         critical(&expr);
         let expr = format!(
             "{{% set a = '__cla' %}}{{{{ x[{}a ~ 'ss__'{}] }}}}",
@@ -2176,7 +2219,12 @@ mod computed {
     #[test]
     fn syntax_errors_still_check_each_block() {
         let issues = lint("{% if %}{% set a = '__cla' %}{{ x[a ~ 'ss__'] }}");
-        assert!(issues.iter().any(|i| i.kind == IssueKind::Unparsable && i.severity == Severity::Medium));
-        assert!(issues.iter().any(|i| i.severity == Severity::Critical), "{issues:?}");
+        assert!(issues
+            .iter()
+            .any(|i| i.kind == IssueKind::Unparsable && i.severity == Severity::Medium));
+        assert!(
+            issues.iter().any(|i| i.severity == Severity::Critical),
+            "{issues:?}"
+        );
     }
 }

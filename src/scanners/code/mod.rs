@@ -1030,7 +1030,13 @@ mod chat_template_tests {
         let many: Vec<Value> = (0..200)
             .map(|i| serde_json::json!({"name": format!("t{i}"), "template": "x"}))
             .collect();
-        assert_eq!(labels(&serde_json::json!({ "chat_template": many })).len(), 200);
-        assert_eq!(labels(&serde_json::json!({"chat_template": "s"})), vec![("chat_template".to_owned(), "s".to_owned())]);
+        assert_eq!(
+            labels(&serde_json::json!({ "chat_template": many })).len(),
+            200
+        );
+        assert_eq!(
+            labels(&serde_json::json!({"chat_template": "s"})),
+            vec![("chat_template".to_owned(), "s".to_owned())]
+        );
     }
 }
