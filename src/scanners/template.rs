@@ -291,6 +291,7 @@ pub fn lint(source: &str) -> Vec<TemplateIssue> {
         fold_budget: std::cell::Cell::new(FOLD_BUDGET),
         vars: HashMap::new(),
         numeric: HashSet::new(),
+        lists: HashMap::new(),
         replays: MAX_REPLAYS,
         offset_base: 0,
         source,
@@ -446,6 +447,8 @@ struct Linter<'s> {
     /// Variables known to hold numbers (`range` loop targets, `{% set i = 0 %}`): an item
     /// lookup by a number is an index, never an attribute name.
     numeric: HashSet<String>,
+    /// Variables assigned a list of statically known strings (`{% set p = ['__cla', 'ss__'] %}`).
+    lists: HashMap<String, Vec<String>>,
     /// Loop bodies still allowed to be re-walked once per literal item (bounds nested loops).
     replays: usize,
     /// Added to every issue offset (block-by-block fallback parses each block on its own).
@@ -613,7 +616,7 @@ impl Linter<'_> {
                     (Expr::Var(v), Some(items)) if small && items.len() <= self.replays => {
                         self.replays = self.replays.saturating_sub(items.len());
                         for item in items {
-                            self.numeric.remove(v.id);
+                            self.forget(v.id);
                             self.vars.insert(v.id.to_owned(), item);
                             self.stmts(&f.body);
                         }
@@ -624,7 +627,7 @@ impl Linter<'_> {
                         let numeric = matches!(&f.iter, Expr::Call(c)
                             if matches!(&c.expr, Expr::Var(v) if v.id == "range"));
                         for n in &names {
-                            self.vars.remove(n);
+                            self.forget(n);
                             if numeric {
                                 self.numeric.insert(n.clone());
                             } else {
@@ -735,32 +738,43 @@ impl Linter<'_> {
         let names: Vec<String> = m.args.iter().flat_map(target_names).collect();
         let saved = self.save(&names);
         for n in &names {
-            self.vars.remove(n);
-            self.numeric.remove(n);
+            self.forget(n);
         }
         self.stmts(&m.body);
         self.restore(saved);
     }
 
     /// The current bindings of `names`, to put back when a scope ends.
-    fn save(&self, names: &[String]) -> Vec<(String, Option<String>, bool)> {
+    fn save(&self, names: &[String]) -> Vec<Saved> {
         names
             .iter()
             .map(|n| {
                 (
                     n.clone(),
                     self.vars.get(n).cloned(),
+                    self.lists.get(n).cloned(),
                     self.numeric.contains(n),
                 )
             })
             .collect()
     }
 
-    fn restore(&mut self, saved: Vec<(String, Option<String>, bool)>) {
-        for (n, v, num) in saved {
+    /// Forgets what is known about `name` (it now holds a value unknown at lint time).
+    fn forget(&mut self, name: &str) {
+        self.vars.remove(name);
+        self.lists.remove(name);
+        self.numeric.remove(name);
+    }
+
+    fn restore(&mut self, saved: Vec<Saved>) {
+        for (n, v, list, num) in saved {
             match v {
                 Some(v) => self.vars.insert(n.clone(), v),
                 None => self.vars.remove(&n),
+            };
+            match list {
+                Some(l) => self.lists.insert(n.clone(), l),
+                None => self.lists.remove(&n),
             };
             if num {
                 self.numeric.insert(n);
@@ -772,20 +786,17 @@ impl Linter<'_> {
 
     /// Literal loop items that all fold to strings (`['__cla', 'ss__']`), if few enough.
     fn loop_items(&self, iter: &Expr<'_>) -> Option<Vec<String>> {
-        let items = match iter {
-            Expr::List(l) => &l.items,
-            Expr::Tuple(t) => &t.items,
-            _ => return None,
-        };
-        if items.is_empty() || items.len() > MAX_LOOP_ITEMS {
-            return None;
-        }
-        self.fold_all(items, 0)
+        let items = self.fold_seq(iter, 0)?;
+        (!items.is_empty() && items.len() <= MAX_LOOP_ITEMS).then_some(items)
     }
 
     /// Records what an assignment binds: folded strings, numbers, and namespace attributes
     /// (`{% set ns = namespace(k='__cla') %}`, `{% set ns.k = … %}`) under `ns.k`.
     fn bind(&mut self, name: &str, value: &Expr<'_>) {
+        match self.fold_seq(value, 0) {
+            Some(items) => self.lists.insert(name.to_owned(), items),
+            None => self.lists.remove(name),
+        };
         match self.fold(value, 0) {
             Some((s, _)) => self.vars.insert(name.to_owned(), s),
             None => self.vars.remove(name),
@@ -803,6 +814,7 @@ impl Linter<'_> {
             Expr::Var(v) => {
                 let prefix = format!("{}.", v.id);
                 self.vars.retain(|k, _| !k.starts_with(&prefix));
+                self.lists.retain(|k, _| !k.starts_with(&prefix));
                 self.numeric.retain(|k| !k.starts_with(&prefix));
                 self.bind(v.id, value);
                 if let Expr::Call(c) = value {
@@ -823,8 +835,7 @@ impl Linter<'_> {
             }
             _ => {
                 for n in target_names(target) {
-                    self.vars.remove(&n);
-                    self.numeric.remove(&n);
+                    self.forget(&n);
                 }
                 self.expr(target);
             }
@@ -1187,6 +1198,7 @@ impl Linter<'_> {
                 }
             }
             Expr::Var(v) => (self.vars.get(v.id)?.clone(), true),
+            Expr::GetItem(g) => (self.fold_index(g, d)?, true),
             Expr::GetAttr(g) => match &g.expr {
                 Expr::Var(v) => (
                     self.vars.get(&format!("{}.{}", v.id, g.name))?.clone(),
@@ -1228,16 +1240,15 @@ impl Linter<'_> {
             }
             Expr::Filter(f) => {
                 let base_expr = f.expr.as_ref()?;
-                if matches!(f.name, "first" | "last")
-                    && matches!(base_expr, Expr::List(_) | Expr::Tuple(_))
-                {
-                    let items = self.fold_list(base_expr, d)?;
-                    let item = if f.name == "first" {
-                        items.into_iter().next()
-                    } else {
-                        items.into_iter().last()
-                    };
-                    return Some((item?, true));
+                if matches!(f.name, "first" | "last") {
+                    if let Some(items) = self.fold_seq(base_expr, d) {
+                        let item = if f.name == "first" {
+                            items.into_iter().next()
+                        } else {
+                            items.into_iter().last()
+                        };
+                        return Some((item?, true));
+                    }
                 }
                 let base = if f.name == "join" {
                     String::new()
@@ -1305,20 +1316,86 @@ impl Linter<'_> {
         items.iter().map(|i| self.fold(i, d).map(|x| x.0)).collect()
     }
 
+    /// A sequence of statically known strings, or a string's characters.
     fn fold_list(&self, e: &Expr<'_>, d: u32) -> Option<Vec<String>> {
+        self.fold_seq(e, d)
+            .or_else(|| Some(self.fold(e, d)?.0.chars().map(String::from).collect()))
+    }
+
+    /// A list whose items are all statically known strings: literals, list variables,
+    /// `|list`/`|reverse` of those (or of a string: its characters), `'…'.split(…)`.
+    fn fold_seq(&self, e: &Expr<'_>, d: u32) -> Option<Vec<String>> {
+        if d > 32 {
+            return None;
+        }
+        let d = d.saturating_add(1);
         match e {
             Expr::List(l) => self.fold_all(&l.items, d),
             Expr::Tuple(t) => self.fold_all(&t.items, d),
+            Expr::Var(v) => self.lists.get(v.id).cloned(),
             // `[…]|list`, `[…]|reverse`, `'…'|list`: the same items (reversed).
             Expr::Filter(f) if matches!(f.name, "list" | "reverse") && f.args.is_empty() => {
-                let mut items = self.fold_list(f.expr.as_ref()?, d.saturating_add(1))?;
+                let base = f.expr.as_ref()?;
+                let mut items = match self.fold_seq(base, d) {
+                    Some(items) => items,
+                    None if f.name == "list" => {
+                        self.fold(base, d)?.0.chars().map(String::from).collect()
+                    }
+                    None => return None,
+                };
                 if f.name == "reverse" {
                     items.reverse();
                 }
                 Some(items)
             }
-            other => Some(self.fold(other, d)?.0.chars().map(String::from).collect()),
+            Expr::Call(c) => {
+                let Expr::GetAttr(g) = &c.expr else {
+                    return None;
+                };
+                if g.name != "split" {
+                    return None;
+                }
+                let (base, _) = self.fold(&g.expr, d)?;
+                let sep = match c.args.first() {
+                    Some(CallArg::Pos(e)) => Some(self.fold(e, d)?.0),
+                    None => None,
+                    _ => return None,
+                };
+                match sep {
+                    Some(sep) if !sep.is_empty() => {
+                        Some(base.split(sep.as_str()).map(str::to_owned).collect())
+                    }
+                    Some(_) => None,
+                    None => Some(base.split_whitespace().map(str::to_owned).collect()),
+                }
+            }
+            _ => None,
         }
+    }
+
+    /// `seq[i]` or `{'k': v}['k']` over statically known values.
+    fn fold_index(&self, g: &ast::GetItem<'_>, d: u32) -> Option<String> {
+        if let Expr::Map(m) = &g.expr {
+            let (key, _) = self.fold(&g.subscript_expr, d)?;
+            for (k, v) in m.keys.iter().zip(&m.values) {
+                if self.fold(k, d)?.0 == key {
+                    return Some(self.fold(v, d)?.0);
+                }
+            }
+            return None;
+        }
+        let items = self.fold_seq(&g.expr, d)?;
+        let i = match &g.subscript_expr {
+            Expr::Const(c) => c.value.as_i64()?,
+            Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOpKind::Neg) => match &u.expr {
+                Expr::Const(c) => c.value.as_i64()?.checked_neg()?,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let n = i64::try_from(items.len()).ok()?;
+        let i = if i < 0 { i.checked_add(n)? } else { i };
+        items.get(usize::try_from(i).ok()?).cloned()
     }
 
     /// Applies a filter or string method `name` to a folded `base`.
@@ -1405,6 +1482,9 @@ fn py_title(s: &str) -> String {
     }
     out
 }
+
+/// A binding saved when a scope starts: name, string value, list value, numeric.
+type Saved = (String, Option<String>, Option<Vec<String>>, bool);
 
 /// Variable names an assignment or loop target binds (`a`, `a, b`, `(a, (b, c))`).
 fn target_names(e: &Expr<'_>) -> Vec<String> {
@@ -2101,6 +2181,14 @@ mod computed {
         critical("{{ x['__' ~ 'dict' ~ '__'] }}");
         critical("{{ x['__' ~ 'code' ~ '__'] }}");
         critical("{{ x['__' ~ 'import' ~ '__']('os') }}");
+        critical("{% set p = ['__cla', 'ss__'] %}{{ x[p[0] ~ p[1]] }}");
+        critical("{% set p = ['__cla', 'ss__'] %}{{ x[p|join] }}");
+        critical("{% set p = ['ss__', '__cla'] %}{{ x[p|reverse|join] }}");
+        critical("{% set p = ['ss__', '__cla'] %}{{ x[p[-1] ~ p|first] }}");
+        critical("{% set p = ['__cla', 'ss__'] %}{% for a in p %}{{ x[a ~ 'ss__'] }}{% endfor %}");
+        critical("{{ x[{'a': '__cla', 'b': 'ss__'}['a'] ~ 'ss__'] }}");
+        critical("{{ x['__cla ss__'.split(' ')|join] }}");
+        critical("{{ x['__cla,ss__'.split(',')|join] }}");
     }
 
     #[test]
