@@ -1711,7 +1711,26 @@ impl Linter<'_> {
         let mut i = 0usize;
         let mut pending: Option<String> = None;
         let mut joined = false;
+        // Open `[` positions, to judge what a subscript that is then called contains.
+        let mut brackets: Vec<usize> = Vec::new();
         while let Some(&b) = bytes.get(i) {
+            if b == b'[' && brackets.len() < 256 {
+                brackets.push(i);
+            } else if b == b']' {
+                if let Some(open) = brackets.pop() {
+                    let key = block.get(open.saturating_add(1)..i).unwrap_or_default();
+                    let called = block
+                        .get(i.saturating_add(1)..)
+                        .is_some_and(|r| r.trim_start().starts_with('('));
+                    if called && !static_key(key) {
+                        self.computed_issue(
+                            "the looked-up value is called (seen token by token)",
+                            Some(base.saturating_add(open)),
+                            &clip(key, 80),
+                        );
+                    }
+                }
+            }
             if b == b'\'' || b == b'"' {
                 let mut j = i.saturating_add(1);
                 let mut lit = Vec::new();
@@ -1835,6 +1854,18 @@ impl Linter<'_> {
             }
         }
     }
+}
+
+/// Token-level judgement of a subscript's text: a single string literal or something numeric
+/// (`0`, `-1`, `i + 1`, `loop.index0`) is not a computed attribute name.
+fn static_key(key: &str) -> bool {
+    let k = key.trim();
+    let inner = k.get(1..k.len().saturating_sub(1)).unwrap_or_default();
+    let quoted = k.len() >= 2
+        && ['\'', '"']
+            .iter()
+            .any(|&q| k.starts_with(q) && k.ends_with(q) && !inner.contains(q));
+    quoted || k.starts_with("loop.") || k.chars().all(|c| c.is_ascii_digit() || " +-*".contains(c))
 }
 
 /// Offset of the next `{{`, `{%` or `{#` in `s` (one pass).
@@ -2286,8 +2317,23 @@ mod computed {
             );
             assert!(!issues.iter().any(|i| i.kind == IssueKind::TooDeep), "{p}");
         }
-        // Computed lookups still count.
+        // Computed lookups still count, also in blocks only seen token by token.
         high(&wrap("{% macro m(k) %}{{ x[k]('id') }}{% endmacro %}"));
+        high(&format!(
+            "{{{{ {}x[k|center(5)]('id'){} }}}}",
+            "(".repeat(400),
+            ")".repeat(400)
+        ));
+        let quiet_deep = format!(
+            "{{{{ {}m['content'] ~ m[0] ~ messages[loop.index0 - 1]['role'] ~ m.strip(){} }}}}",
+            "(".repeat(400),
+            ")".repeat(400)
+        );
+        assert!(
+            worst(&quiet_deep) <= Some(Severity::Info),
+            "{:?}",
+            lint(&quiet_deep)
+        );
         // A deep expression falls back to tokens and still sees dunders, and variables set
         // by earlier blocks still join.
         let expr = format!(
