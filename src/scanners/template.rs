@@ -141,6 +141,9 @@ const MAX_ISSUES: usize = 64;
 const MAX_REPLAYS: usize = 256;
 /// Literal items a loop may have and still be re-walked item by item.
 const MAX_LOOP_ITEMS: usize = 16;
+/// Lists longer than this are not folded (names are assembled from a few pieces; bounds the
+/// copies made when a list variable is referenced).
+const MAX_SEQ_ITEMS: usize = 256;
 /// Loops whose source is longer than this are walked once, with the target unknown.
 const MAX_REPLAY_BYTES: u32 = 64 * 1024;
 
@@ -1329,9 +1332,14 @@ impl Linter<'_> {
             return None;
         }
         let d = d.saturating_add(1);
+        let small = |items: Vec<String>| {
+            (items.len() <= MAX_SEQ_ITEMS
+                && items.iter().map(String::len).sum::<usize>() <= MAX_FOLD)
+                .then_some(items)
+        };
         match e {
-            Expr::List(l) => self.fold_all(&l.items, d),
-            Expr::Tuple(t) => self.fold_all(&t.items, d),
+            Expr::List(l) if l.items.len() <= MAX_SEQ_ITEMS => small(self.fold_all(&l.items, d)?),
+            Expr::Tuple(t) if t.items.len() <= MAX_SEQ_ITEMS => small(self.fold_all(&t.items, d)?),
             Expr::Var(v) => self.lists.get(v.id).cloned(),
             // `[…]|list`, `[…]|reverse`, `'…'|list`: the same items (reversed).
             Expr::Filter(f) if matches!(f.name, "list" | "reverse") && f.args.is_empty() => {
@@ -1346,7 +1354,7 @@ impl Linter<'_> {
                 if f.name == "reverse" {
                     items.reverse();
                 }
-                Some(items)
+                small(items)
             }
             Expr::Call(c) => {
                 let Expr::GetAttr(g) = &c.expr else {
@@ -1363,10 +1371,10 @@ impl Linter<'_> {
                 };
                 match sep {
                     Some(sep) if !sep.is_empty() => {
-                        Some(base.split(sep.as_str()).map(str::to_owned).collect())
+                        small(base.split(sep.as_str()).map(str::to_owned).collect())
                     }
                     Some(_) => None,
-                    None => Some(base.split_whitespace().map(str::to_owned).collect()),
+                    None => small(base.split_whitespace().map(str::to_owned).collect()),
                 }
             }
             _ => None,
@@ -1384,7 +1392,6 @@ impl Linter<'_> {
             }
             return None;
         }
-        let items = self.fold_seq(&g.expr, d)?;
         let i = match &g.subscript_expr {
             Expr::Const(c) => c.value.as_i64()?,
             Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOpKind::Neg) => match &u.expr {
@@ -1393,9 +1400,16 @@ impl Linter<'_> {
             },
             _ => return None,
         };
-        let n = i64::try_from(items.len()).ok()?;
-        let i = if i < 0 { i.checked_add(n)? } else { i };
-        items.get(usize::try_from(i).ok()?).cloned()
+        let pick = |items: &[String]| {
+            let n = i64::try_from(items.len()).ok()?;
+            let i = if i < 0 { i.checked_add(n)? } else { i };
+            items.get(usize::try_from(i).ok()?).cloned()
+        };
+        // A list variable is indexed in place (no copy per reference).
+        if let Expr::Var(v) = &g.expr {
+            return pick(self.lists.get(v.id)?);
+        }
+        pick(&self.fold_seq(&g.expr, d)?)
     }
 
     /// Applies a filter or string method `name` to a folded `base`.
@@ -1410,9 +1424,13 @@ impl Linter<'_> {
         let arg = |i: usize| -> Option<String> { self.fold(pos.get(i)?, d).map(|x| x.0) };
         let out = match name {
             "join" => {
-                let items = self.fold_list(base_expr, d)?;
                 let sep = pos.first().map_or(Some(String::new()), |_| arg(0))?;
-                items.join(&sep)
+                match base_expr {
+                    Expr::Var(v) if self.lists.contains_key(v.id) => {
+                        self.lists.get(v.id)?.join(&sep)
+                    }
+                    _ => self.fold_list(base_expr, d)?.join(&sep),
+                }
             }
             "replace" => {
                 let from = arg(0)?;
