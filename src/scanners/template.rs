@@ -2291,6 +2291,19 @@ mod computed {
         quiet("{{ message['system'] }}");
     }
 
+    /// Idioms of current tool-calling templates (vLLM and llama.cpp ship dozens): lookups by
+    /// keys taken from the tool schema or by computed indices, printed, tested or filtered.
+    #[test]
+    fn tool_template_idioms_stay_quiet() {
+        quiet("{% macro extra(d, skip) %}{% for k in d if k not in skip %}{% if d[k] is mapping or (d[k] is sequence and d[k] is not string) %}{{ d[k]|tojson|safe }}{% else %}{{ d[k]|string }}{% endif %}{% endfor %}{% endmacro %}{{ extra(tool, ['name']) }}");
+        quiet("{% for i in range(msgs|length) %}{% if msgs[i]['role'] == 'user' %}{% set ns.last = i %}{% endif %}{% endfor %}{% for j in range(loop.index0 - 1, -1, -1) %}{{ msgs[j]['role'] }}{% endfor %}");
+        quiet("{% for k in range(loop.index0 + 1, msgs|length) %}{% set follow = msgs[k] %}{{ follow.get('name')|default('unknown', true) }}{% endfor %}");
+        quiet("{% for key, value in props|dictsort %}{{ value['items']['required']|default([]) }}{{ value['type']|upper }}{{ value['enum']|map('upper')|list }}{% endfor %}");
+        quiet("{% for part in text.split('<x>') %}{{ part.split('<y>')[0] }}{% endfor %}{{ message.get('reasoning') or message.get('reasoning_content') }}");
+        quiet("{% set ns = namespace(name=none) %}{% for tc in message['tool_calls'] %}{% if tc.get('id') == follow.get('tool_call_id') %}{% set ns.name = tc['function']['name'] %}{% endif %}{% endfor %}{{ ns.name }}");
+        quiet("{% for name, schema in tool.parameters.properties|items %}{{ types[schema.type] if schema.type in types else 'any' }}{{ schema[field]|tojson }}{% endfor %}");
+    }
+
     #[test]
     fn helpers_fold() {
         assert_eq!(py_title("hello wORLD_x"), "Hello World_X");
