@@ -315,3 +315,30 @@ fn jinja2_oracle_confirms_the_reach() {
         );
     }
 }
+
+/// Special tokens travel in the same tokenizer_config.json as the template and are passed to it
+/// by `apply_chat_template`: a key built from them is as static as a literal.
+#[test]
+fn keys_built_from_special_tokens_are_folded() {
+    let cfg = serde_json::json!({
+        "eos_token": {"content": "__cla", "lstrip": false},
+        "bos_token": "ss__",
+        "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}{{ messages[eos_token ~ bos_token] }}",
+    });
+    let (code, findings) = scan_bin("tokenizer_config.json", cfg.to_string().as_bytes());
+    assert_eq!(code, 1, "{findings:#?}");
+    assert!(
+        findings
+            .iter()
+            .any(|(sev, c, _)| sev == "critical" && c == "template/code-execution"),
+        "{findings:#?}"
+    );
+    // The same template with ordinary tokens is clean.
+    let cfg = serde_json::json!({
+        "eos_token": "</s>",
+        "bos_token": "<s>",
+        "chat_template": "{{ bos_token }}{% for m in messages %}{{ m['content'] ~ eos_token }}{% endfor %}",
+    });
+    let (code, findings) = scan_bin("tokenizer_config.json", cfg.to_string().as_bytes());
+    assert_eq!((code, findings.len()), (0, 0), "{findings:#?}");
+}

@@ -289,12 +289,38 @@ const ATTRIBUTE_FILTERS: &[&str] = &[
 /// Lints one template source. Never panics on any input; bounded in time and memory by the
 /// source length.
 pub fn lint(source: &str) -> Vec<TemplateIssue> {
+    lint_with(source, &RenderContext::default())
+}
+
+/// Values the renderer passes to the template that travel in the same file, so they are as
+/// much the model author's choice as the template: transformers' `apply_chat_template` passes
+/// the tokenizer's special tokens (`bos_token`, `eos_token`, …, `additional_special_tokens`).
+/// A key assembled from them (`messages[eos_token]` with `"eos_token": "__class__"`) folds like
+/// a literal.
+#[derive(Debug, Clone, Default)]
+pub struct RenderContext {
+    pub strings: Vec<(String, String)>,
+    pub lists: Vec<(String, Vec<String>)>,
+}
+
+/// [`lint`] with the render-time variables known from the template's container.
+pub fn lint_with(source: &str, context: &RenderContext) -> Vec<TemplateIssue> {
     let mut l = Linter {
         issues: Vec::new(),
         fold_budget: std::cell::Cell::new(FOLD_BUDGET),
-        vars: HashMap::new(),
+        vars: context
+            .strings
+            .iter()
+            .filter(|(_, v)| v.len() <= MAX_FOLD)
+            .cloned()
+            .collect(),
         numeric: HashSet::new(),
-        lists: HashMap::new(),
+        lists: context
+            .lists
+            .iter()
+            .filter(|(_, v)| v.len() <= MAX_SEQ_ITEMS)
+            .cloned()
+            .collect(),
         replays: MAX_REPLAYS,
         offset_base: 0,
         source,
@@ -2302,6 +2328,39 @@ mod computed {
         quiet("{% for part in text.split('<x>') %}{{ part.split('<y>')[0] }}{% endfor %}{{ message.get('reasoning') or message.get('reasoning_content') }}");
         quiet("{% set ns = namespace(name=none) %}{% for tc in message['tool_calls'] %}{% if tc.get('id') == follow.get('tool_call_id') %}{% set ns.name = tc['function']['name'] %}{% endif %}{% endfor %}{{ ns.name }}");
         quiet("{% for name, schema in tool.parameters.properties|items %}{{ types[schema.type] if schema.type in types else 'any' }}{{ schema[field]|tojson }}{% endfor %}");
+    }
+
+    #[test]
+    fn special_tokens_from_the_same_file_fold() {
+        let cx = RenderContext {
+            strings: vec![
+                ("eos_token".into(), "__class__".into()),
+                ("bos_token".into(), "po".into()),
+            ],
+            lists: vec![(
+                "additional_special_tokens".into(),
+                vec!["<x>".into(), "__glo".into()],
+            )],
+        };
+        let crit = |src: &str| {
+            let issues = lint_with(src, &cx);
+            assert!(
+                issues.iter().any(|i| i.severity == Severity::Critical),
+                "{src}: {issues:?}"
+            );
+        };
+        crit("{{ messages[eos_token] }}");
+        crit("{{ messages[bos_token ~ 'pen']('id') }}");
+        crit("{{ messages[additional_special_tokens[1] ~ 'bals__'] }}");
+        // Ordinary tokens stay quiet.
+        let plain = RenderContext {
+            strings: vec![("eos_token".into(), "</s>".into())],
+            lists: vec![],
+        };
+        assert_eq!(
+            lint_with("{{ messages[0]['content'] ~ eos_token }}", &plain),
+            vec![]
+        );
     }
 
     #[test]

@@ -206,7 +206,13 @@ impl Scanner for CodeScanner {
             Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
             Format::Requirements => scan_requirements(&String::from_utf8_lossy(&bytes), a, out),
             Format::JinjaTemplate => {
-                lint_template(&String::from_utf8_lossy(&bytes), &a.name, a, out);
+                lint_template(
+                    &String::from_utf8_lossy(&bytes),
+                    &a.name,
+                    &crate::scanners::template::RenderContext::default(),
+                    a,
+                    out,
+                );
             }
             _ => {}
         }
@@ -468,8 +474,14 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
 /// Checks a parsed JSON config: Keras object configs, `auto_map`, `custom_pipelines`, `_target_`.
 /// Lints a Jinja template that travels with a model (chat templates) for server-side template
 /// injection, with the same linter the GGUF scanner uses.
-fn lint_template(source: &str, what: &str, a: &Artifact, out: &mut Sink) {
-    for issue in crate::scanners::template::lint(source) {
+fn lint_template(
+    source: &str,
+    what: &str,
+    context: &crate::scanners::template::RenderContext,
+    a: &Artifact,
+    out: &mut Sink,
+) {
+    for issue in crate::scanners::template::lint_with(source, context) {
         out.push(crate::scanners::template::issue_finding(
             &issue,
             a.location.clone(),
@@ -483,8 +495,11 @@ pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut
     // one): every named template is linted, not only the default one.
     let mut templates = Vec::new();
     chat_templates(v, "$", &mut templates, 0);
-    for (what, s) in templates {
-        lint_template(s, &what, a, out);
+    if !templates.is_empty() {
+        let context = special_tokens(v);
+        for (what, s) in templates {
+            lint_template(s, &what, &context, a, out);
+        }
     }
     if keras::is_keras_config(v) || keras::in_keras_archive(a) {
         let origin = keras::Origin {
@@ -506,6 +521,43 @@ pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut
     for (path, t) in targets.iter().take(MAX_TARGETS) {
         check_target(t, path, a, cx, out);
     }
+}
+
+/// The special tokens transformers passes to `apply_chat_template` (its `special_tokens_map`),
+/// as stored in the same config: strings or `AddedToken` objects (`{"content": …}`).
+fn special_tokens(v: &Value) -> crate::scanners::template::RenderContext {
+    let mut cx = crate::scanners::template::RenderContext::default();
+    let Some(obj) = v.as_object() else {
+        return cx;
+    };
+    let text = |x: &Value| -> Option<String> {
+        match x {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        }
+    };
+    for key in [
+        "bos_token",
+        "eos_token",
+        "unk_token",
+        "sep_token",
+        "pad_token",
+        "cls_token",
+        "mask_token",
+    ] {
+        if let Some(t) = obj.get(key).and_then(text) {
+            cx.strings.push((key.to_owned(), t));
+        }
+    }
+    if let Some(Value::Array(items)) = obj.get("additional_special_tokens") {
+        let items: Option<Vec<String>> = items.iter().map(text).collect();
+        if let Some(items) = items {
+            cx.lists
+                .push(("additional_special_tokens".to_owned(), items));
+        }
+    }
+    cx
 }
 
 /// Every Jinja template stored under a `chat_template` / `chat_templates` key, at any depth:
@@ -1003,6 +1055,28 @@ mod chat_template_tests {
         let mut out = Vec::new();
         chat_templates(v, "$", &mut out, 0);
         out.into_iter().map(|(l, s)| (l, s.to_owned())).collect()
+    }
+
+    #[test]
+    fn special_tokens_are_the_render_context() {
+        let v = serde_json::json!({
+            "bos_token": "<s>",
+            "eos_token": {"content": "__class__", "lstrip": false},
+            "additional_special_tokens": ["<a>", {"content": "<b>"}],
+            "chat_template": "x",
+        });
+        let cx = special_tokens(&v);
+        assert!(cx.strings.contains(&("bos_token".into(), "<s>".into())));
+        assert!(cx
+            .strings
+            .contains(&("eos_token".into(), "__class__".into())));
+        assert_eq!(
+            cx.lists,
+            vec![(
+                "additional_special_tokens".to_owned(),
+                vec!["<a>".to_owned(), "<b>".to_owned()]
+            )]
+        );
     }
 
     #[test]
