@@ -923,6 +923,29 @@ impl Linter<'_> {
         }
     }
 
+    /// How many computed lookups the attribute/item chain ending in `e` contains
+    /// (`x[k].a[j]|first` has two).
+    fn computed_in_chain(&self, mut e: &Expr<'_>) -> usize {
+        let mut n = 0usize;
+        loop {
+            e = match e {
+                Expr::GetItem(g) => {
+                    if self.computed_lookup(e) {
+                        n = n.saturating_add(1);
+                    }
+                    &g.expr
+                }
+                Expr::GetAttr(g) => &g.expr,
+                Expr::Filter(f) => match &f.expr {
+                    Some(x) => x,
+                    None => return n,
+                },
+                Expr::Call(c) => &c.expr,
+                _ => return n,
+            };
+        }
+    }
+
     fn computed_issue(&mut self, what: &str, offset: Option<usize>, evidence: &str) {
         self.issue(
             IssueKind::Suspicious,
@@ -962,22 +985,23 @@ impl Linter<'_> {
                     offset,
                     name,
                 ),
-                Some(_) => {}
-                None if self.computed_lookup(&c.expr) => {
-                    self.computed_issue("the looked-up value is called", offset, "x[…](…)");
-                }
-                None => {}
+                _ => {}
             },
-            Expr::GetAttr(g)
-                if self.computed_lookup(&g.expr) && !DATA_METHODS.contains(&g.name) =>
-            {
-                self.computed_issue(
-                    &format!("method '.{}(…)' is called on the looked-up value", g.name),
-                    offset,
-                    g.name,
-                );
-            }
             _ => {}
+        }
+        // Calling what a computed lookup reached, directly or further down the chain
+        // (`x[k](…)`, `x[k].y.z(…)`, `x[k]['y'](…)`); string and dict methods on looked-up data
+        // (`props[name].strip()`) are data handling.
+        let data_method = matches!(&c.expr, Expr::GetAttr(g) if DATA_METHODS.contains(&g.name));
+        if !data_method && self.computed_in_chain(&c.expr) > 0 {
+            let what = match &c.expr {
+                Expr::GetAttr(g) => format!(
+                    "method '.{}(…)' is called on a value reached through a computed lookup",
+                    g.name
+                ),
+                _ => "a value reached through a computed lookup is called".to_owned(),
+            };
+            self.computed_issue(&what, offset, "x[…](…)");
         }
         if let Expr::GetAttr(g) = &c.expr {
             if CALL_ONLY_NAMES.contains(&g.name) {
@@ -1094,8 +1118,14 @@ impl Linter<'_> {
                             s,
                         );
                     }
-                } else if self.computed_lookup(e) && self.computed_lookup(&g.expr) {
-                    self.computed_issue("two lookups by computed keys in a row", offset, "x[…][…]");
+                } else if self.computed_lookup(e) && self.computed_in_chain(e) == 3 {
+                    // Two computed hops are ordinary schema rendering
+                    // (`properties[name][field]`); three walk an object graph.
+                    self.computed_issue(
+                        "three lookups by computed keys in one chain",
+                        offset,
+                        "x[…][…][…]",
+                    );
                 }
                 self.expr(&g.expr);
                 self.expr(&g.subscript_expr);
@@ -1154,7 +1184,11 @@ impl Linter<'_> {
         } else {
             None
         };
-        if f.name == "attr" && f.expr.as_ref().is_some_and(|b| self.computed_lookup(b)) {
+        if f.name == "attr"
+            && f.expr
+                .as_ref()
+                .is_some_and(|b| self.computed_in_chain(b) > 0)
+        {
             self.computed_issue(
                 "the 'attr' filter is applied to a value looked up by a computed key",
                 offset,
@@ -2291,13 +2325,15 @@ mod computed {
     fn computed_keys_that_are_called_or_chained() {
         // Keys the linter cannot fold (unknown filters, runtime data, macro arguments).
         high("{{ x[k|center(9)]() }}");
-        high("{{ x[a|wordwrap(3)][b|wordwrap(3)] }}");
-        high("{% macro m(k, j) %}{{ x[k][j] }}{% endmacro %}");
+        high("{{ x[a|wordwrap(3)][b|wordwrap(3)][c|wordwrap(3)] }}");
+        high("{% macro m(k, j) %}{{ x[k][j]['y'](1) }}{% endmacro %}");
+        high("{% macro m(k) %}{{ x[k].y.z('id') }}{% endmacro %}");
         high("{% macro m(k) %}{{ x[k]('id') }}{% endmacro %}{{ m('popen') }}");
         high("{% for k in messages %}{{ cycler_like[k].read() }}{% endfor %}");
         high("{{ x[messages[0]['content']]|attr('y') }}");
         high("{% for t in tools %}{{ t[t.name](1) }}{% endfor %}");
-        high("{% set k = messages|last %}{{ x[k.content][k.role] }}");
+        high("{% set k = messages|last %}{{ x[k.content][k.role][k.name] }}");
+        high("{% macro m(k) %}{{ x[k].a|attr('b') }}{% endmacro %}");
     }
 
     #[test]
@@ -2315,6 +2351,7 @@ mod computed {
         quiet("{% for a, b in x|items %}{{ b[a] }}{% endfor %}");
         quiet("{{ 'system'|upper }}{% if messages[0]['role'] == 'system' %}{% endif %}");
         quiet("{{ message['system'] }}");
+        quiet("{% for pn in params.properties %}{% for key in params.properties[pn] %}{{ params.properties[pn][key] }}{{ params.properties[pn][key]|tojson }}{{ params.properties[pn][key].strip() }}{% endfor %}{% endfor %}");
     }
 
     /// Idioms of current tool-calling templates (vLLM and llama.cpp ship dozens): lookups by
