@@ -975,19 +975,19 @@ impl Linter<'_> {
 
     fn call(&mut self, c: &ast::Call<'_>) {
         let offset = Some(c.expr.span().start_offset as usize);
-        match &c.expr {
-            Expr::GetItem(g) => match self.fold(&g.subscript_expr, 0) {
-                // `x['system']('id')`: the item lookup falls back to the attribute.
-                Some((name, _)) if CALL_ONLY_NAMES.contains(&name.as_str()) => self.issue(
-                    IssueKind::Injection,
-                    Severity::Critical,
-                    format!("call of item '{name}', which Jinja resolves to the attribute (runs commands or touches files)"),
-                    offset,
-                    name,
-                ),
-                _ => {}
-            },
-            _ => {}
+        // `x['system']('id')`: the item lookup falls back to the attribute.
+        if let Expr::GetItem(g) = &c.expr {
+            if let Some((name, _)) = self.fold(&g.subscript_expr, 0) {
+                if CALL_ONLY_NAMES.contains(&name.as_str()) {
+                    self.issue(
+                        IssueKind::Injection,
+                        Severity::Critical,
+                        format!("call of item '{name}', which Jinja resolves to the attribute (runs commands or touches files)"),
+                        offset,
+                        name,
+                    );
+                }
+            }
         }
         // Calling what a computed lookup reached, directly or further down the chain
         // (`x[k](…)`, `x[k].y.z(…)`, `x[k]['y'](…)`); string and dict methods on looked-up data
