@@ -797,6 +797,8 @@ fn string_value(
                         "{key}: {n}-byte template is larger than the {MAX_STRING_READ}-byte read limit and was not checked"
                     ),
                 )
+                // Uninspectable is never clean: servers render it all the same.
+                .severity(Severity::High)
                 .evidence("template", key),
             );
         }
@@ -810,7 +812,12 @@ fn string_value(
         for i in &issues {
             // Strings that merely contain braces are linted for injections only; parse failures
             // are reported for real template keys.
-            if !template_key && i.kind == template::IssueKind::Unparsable {
+            if !template_key
+                && matches!(
+                    i.kind,
+                    template::IssueKind::Unparsable | template::IssueKind::TooDeep
+                )
+            {
                 continue;
             }
             cx.r.push(template::issue_finding(i, cx.a.location.at(key_at), key));

@@ -206,7 +206,13 @@ impl Scanner for CodeScanner {
             Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
             Format::Requirements => scan_requirements(&String::from_utf8_lossy(&bytes), a, out),
             Format::JinjaTemplate => {
-                lint_template(&String::from_utf8_lossy(&bytes), &a.name, a, out);
+                lint_template(
+                    &String::from_utf8_lossy(&bytes),
+                    &a.name,
+                    &crate::scanners::template::RenderContext::default(),
+                    a,
+                    out,
+                );
             }
             _ => {}
         }
@@ -468,8 +474,14 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
 /// Checks a parsed JSON config: Keras object configs, `auto_map`, `custom_pipelines`, `_target_`.
 /// Lints a Jinja template that travels with a model (chat templates) for server-side template
 /// injection, with the same linter the GGUF scanner uses.
-fn lint_template(source: &str, what: &str, a: &Artifact, out: &mut Sink) {
-    for issue in crate::scanners::template::lint(source) {
+fn lint_template(
+    source: &str,
+    what: &str,
+    context: &crate::scanners::template::RenderContext,
+    a: &Artifact,
+    out: &mut Sink,
+) {
+    for issue in crate::scanners::template::lint_with(source, context) {
         out.push(crate::scanners::template::issue_finding(
             &issue,
             a.location.clone(),
@@ -479,6 +491,16 @@ fn lint_template(source: &str, what: &str, a: &Artifact, out: &mut Sink) {
 }
 
 pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    // tokenizer_config.json, chat_template.json, processor configs (and any config that embeds
+    // one): every named template is linted, not only the default one.
+    let mut templates = Vec::new();
+    chat_templates(v, "$", &mut templates, 0);
+    if !templates.is_empty() {
+        let context = special_tokens(v);
+        for (what, s) in templates {
+            lint_template(s, &what, &context, a, out);
+        }
+    }
     if keras::is_keras_config(v) || keras::in_keras_archive(a) {
         let origin = keras::Origin {
             location: a.location.clone(),
@@ -493,27 +515,111 @@ pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut
                 remote_code(key, m, a, out);
             }
         }
-        // tokenizer_config.json / processor configs: `chat_template` is a Jinja template (a
-        // string, or a list of {name, template}) that serving stacks render.
-        if let Some(t) = obj.get("chat_template") {
-            match t {
-                Value::String(s) => lint_template(s, "chat_template", a, out),
-                Value::Array(items) => {
-                    for item in items.iter().take(64) {
-                        let name = item.get("name").and_then(Value::as_str).unwrap_or("?");
-                        if let Some(s) = item.get("template").and_then(Value::as_str) {
-                            lint_template(s, &format!("chat_template[{name}]"), a, out);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
     }
     let mut targets = Vec::new();
     json_targets(v, "$", &mut targets, 0);
     for (path, t) in targets.iter().take(MAX_TARGETS) {
         check_target(t, path, a, cx, out);
+    }
+}
+
+/// The special tokens transformers passes to `apply_chat_template` (its `special_tokens_map`),
+/// as stored in the same config: strings or `AddedToken` objects (`{"content": …}`).
+fn special_tokens(v: &Value) -> crate::scanners::template::RenderContext {
+    let mut cx = crate::scanners::template::RenderContext::default();
+    let Some(obj) = v.as_object() else {
+        return cx;
+    };
+    let text = |x: &Value| -> Option<String> {
+        match x {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        }
+    };
+    for key in [
+        "bos_token",
+        "eos_token",
+        "unk_token",
+        "sep_token",
+        "pad_token",
+        "cls_token",
+        "mask_token",
+    ] {
+        if let Some(t) = obj.get(key).and_then(text) {
+            cx.strings.push((key.to_owned(), t));
+        }
+    }
+    if let Some(Value::Array(items)) = obj.get("additional_special_tokens") {
+        let items: Option<Vec<String>> = items.iter().map(text).collect();
+        if let Some(items) = items {
+            cx.lists
+                .push(("additional_special_tokens".to_owned(), items));
+        }
+    }
+    cx
+}
+
+/// Every Jinja template stored under a `chat_template` / `chat_templates` key, at any depth:
+/// a string, a list of `{name, template}` (tokenizer_config.json since transformers 4.43), or a
+/// `{name: template}` object (what transformers builds from that list, and accepts as is).
+/// Returns `(label, template)`; the label names the template the way transformers does.
+fn chat_templates<'v>(v: &'v Value, path: &str, out: &mut Vec<(String, &'v str)>, depth: u32) {
+    if depth > 64 {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "chat_template" || k == "chat_templates" {
+                    let label = if path == "$" {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    template_value(x, &label, out);
+                } else {
+                    chat_templates(x, &format!("{path}.{k}"), out, depth.saturating_add(1));
+                }
+            }
+        }
+        Value::Array(xs) => {
+            for (i, x) in xs.iter().enumerate() {
+                chat_templates(x, &format!("{path}[{i}]"), out, depth.saturating_add(1));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn template_value<'v>(v: &'v Value, label: &str, out: &mut Vec<(String, &'v str)>) {
+    match v {
+        Value::String(s) => out.push((label.to_owned(), s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::String(s) => out.push((format!("{label}[{i}]"), s)),
+                    Value::Object(o) => {
+                        let name = o
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .map_or_else(|| i.to_string(), str::to_owned);
+                        match o.get("template") {
+                            Some(Value::String(s)) => out.push((format!("{label}[{name}]"), s)),
+                            Some(other) => template_value(other, &format!("{label}[{name}]"), out),
+                            None => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Value::Object(o) => {
+            for (name, x) in o {
+                template_value(x, &format!("{label}[{name}]"), out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -937,5 +1043,74 @@ fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
             .severity(cx.unknown_severity())
             .evidence("loader-module", loader.to_owned()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod chat_template_tests {
+    #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+    use super::*;
+
+    fn labels(v: &Value) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        chat_templates(v, "$", &mut out, 0);
+        out.into_iter().map(|(l, s)| (l, s.to_owned())).collect()
+    }
+
+    #[test]
+    fn special_tokens_are_the_render_context() {
+        let v = serde_json::json!({
+            "bos_token": "<s>",
+            "eos_token": {"content": "__class__", "lstrip": false},
+            "additional_special_tokens": ["<a>", {"content": "<b>"}],
+            "chat_template": "x",
+        });
+        let cx = special_tokens(&v);
+        assert!(cx.strings.contains(&("bos_token".into(), "<s>".into())));
+        assert!(cx
+            .strings
+            .contains(&("eos_token".into(), "__class__".into())));
+        assert_eq!(
+            cx.lists,
+            vec![(
+                "additional_special_tokens".to_owned(),
+                vec!["<a>".to_owned(), "<b>".to_owned()]
+            )]
+        );
+    }
+
+    #[test]
+    fn every_named_template_is_found() {
+        let v = serde_json::json!({
+            "chat_template": [
+                {"name": "default", "template": "a"},
+                {"name": "tool_use", "template": "b"},
+                {"template": "c"},
+            ],
+            "processor": {"chat_template": {"rag": "d"}},
+            "chat_templates": ["e"],
+        });
+        let got = labels(&v);
+        for (l, s) in [
+            ("chat_template[default]", "a"),
+            ("chat_template[tool_use]", "b"),
+            ("chat_template[2]", "c"),
+            ("$.processor.chat_template[rag]", "d"),
+            ("chat_templates[0]", "e"),
+        ] {
+            assert!(got.contains(&(l.to_owned(), s.to_owned())), "{l}: {got:?}");
+        }
+        // More than the old 64-item cap.
+        let many: Vec<Value> = (0..200)
+            .map(|i| serde_json::json!({"name": format!("t{i}"), "template": "x"}))
+            .collect();
+        assert_eq!(
+            labels(&serde_json::json!({ "chat_template": many })).len(),
+            200
+        );
+        assert_eq!(
+            labels(&serde_json::json!({"chat_template": "s"})),
+            vec![("chat_template".to_owned(), "s".to_owned())]
+        );
     }
 }
