@@ -1,0 +1,279 @@
+//! Loader-differential harness (issue 10, "the real loaders as oracle").
+//!
+//! `tests/differential/generate.py` writes, per attack class, structural variants as pairs: a
+//! payload that calls a real dangerous callable and a byte-for-byte twin that calls the test-only
+//! canary `modelgate_canary.hit` instead. `tests/differential/oracle.py` runs the real loaders
+//! (pickle, numpy, joblib, pandas, zipfile/tarfile extraction, h5py, jinja2, PyYAML, importlib)
+//! on every twin in a forked child. A variant whose twin reached the canary is *confirmed*: the
+//! release binary must report its payload at high or critical. Benign files, and twins the
+//! loaders did not reach where the twin itself is harmless, are *controls*: no high or critical
+//! finding is allowed there.
+//!
+//! Knobs: `MODELGATE_DIFF_PER_CLASS` (variants per class, default 8), `MODELGATE_DIFF_SEED`
+//! (default 1), `MODELGATE_DIFF_OUT` (keep the generated cases in this directory instead of a
+//! temporary one), `MODELGATE_DIFF_REPORT` (also write the per-class table and misses there).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Python modules the oracle needs beyond the base venv (tests/requirements.txt lists them).
+const ORACLE_MODULES: &str = "import numpy, joblib, pandas, h5py, jinja2, yaml, lz4.frame, zstandard";
+
+/// What modelgate said about one path.
+struct Verdict {
+    exit: i32,
+    max_severity: String,
+    statuses: String,
+    codes: String,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn run_python(python: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(python)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn scan(path: &Path) -> Verdict {
+    let out = Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["scan", "--format", "json", "--quiet", "--jobs", "1"])
+        .arg(path)
+        .output()
+        .expect("run modelgate");
+    let exit = out.status.code().unwrap_or(-1);
+    let Ok(report) = serde_json::from_slice::<Value>(&out.stdout) else {
+        return Verdict {
+            exit,
+            max_severity: "no-json".into(),
+            statuses: String::from_utf8_lossy(&out.stderr)
+                .chars()
+                .take(120)
+                .collect(),
+            codes: String::new(),
+        };
+    };
+    let max_severity = report["summary"]["max_severity"]
+        .as_str()
+        .unwrap_or("none")
+        .to_owned();
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for a in report["artifacts"].as_array().into_iter().flatten() {
+        let key = format!(
+            "{}:{}",
+            a["format"].as_str().unwrap_or("?"),
+            a["status"].as_str().unwrap_or("?")
+        );
+        *statuses.entry(key).or_default() += 1;
+    }
+    let mut codes: BTreeMap<String, String> = BTreeMap::new();
+    for f in report["findings"].as_array().into_iter().flatten() {
+        codes.insert(
+            f["code"].as_str().unwrap_or("?").to_owned(),
+            f["severity"].as_str().unwrap_or("?").to_owned(),
+        );
+    }
+    Verdict {
+        exit,
+        max_severity,
+        statuses: statuses
+            .iter()
+            .map(|(k, n)| format!("{k}x{n}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        codes: codes
+            .iter()
+            .map(|(c, s)| format!("{c}={s}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn flagged(v: &Verdict) -> bool {
+    matches!(v.max_severity.as_str(), "high" | "critical")
+}
+
+/// One case of the manifest that the test checks.
+struct Check {
+    class: String,
+    variant: String,
+    role: String,
+    path: PathBuf,
+    desc: String,
+}
+
+#[test]
+fn confirmed_payloads_are_flagged_and_controls_are_not() {
+    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+        return;
+    };
+    let python = venv.join("bin/python");
+    let has_modules = Command::new(&python)
+        .args(["-c", ORACLE_MODULES])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::require(
+        has_modules,
+        "the oracle's Python packages (h5py, jinja2, PyYAML, lz4, zstandard; tests/requirements.txt)",
+    ) {
+        return;
+    }
+    let per_class: usize = env_or("MODELGATE_DIFF_PER_CLASS", 8);
+    let seed: u64 = env_or("MODELGATE_DIFF_SEED", 1);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = std::env::var_os("MODELGATE_DIFF_OUT").map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
+    if dir.exists() && dir != temp.path() {
+        std::fs::remove_dir_all(&dir).expect("clear MODELGATE_DIFF_OUT");
+    }
+    let scripts = common::root().join("tests/differential");
+    run_python(
+        &python,
+        &[
+            scripts.join("generate.py").as_os_str(),
+            "--seed".as_ref(),
+            seed.to_string().as_ref(),
+            "--per-class".as_ref(),
+            per_class.to_string().as_ref(),
+            "--out".as_ref(),
+            dir.as_os_str(),
+        ],
+    );
+    run_python(&python, &[scripts.join("oracle.py").as_os_str(), dir.as_os_str()]);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
+            .expect("manifest json");
+
+    let mut generated: BTreeMap<String, [usize; 5]> = BTreeMap::new();
+    let mut checks = Vec::new();
+    for case in manifest["cases"].as_array().expect("cases") {
+        let s = |k: &str| case[k].as_str().unwrap_or_default().to_owned();
+        let class = s("class");
+        let role = s("role");
+        let counts = generated.entry(class.clone()).or_default();
+        if s("kind") == "attack" {
+            counts[0] += 1;
+        }
+        let path = match role.as_str() {
+            "attack" => {
+                counts[1] += 1;
+                s("payload")
+            }
+            "benign" => s("payload"),
+            "control" => s("control"),
+            _ => continue,
+        };
+        if role != "attack" {
+            counts[3] += 1;
+        }
+        checks.push(Check {
+            class,
+            variant: s("variant"),
+            role,
+            path: dir.join(path),
+            desc: s("desc"),
+        });
+    }
+
+    // Two workers: the machine running the suite has two cores.
+    let verdicts: Vec<Verdict> = std::thread::scope(|s| {
+        let halves: Vec<_> = checks
+            .chunks(checks.len().div_ceil(2).max(1))
+            .map(|chunk| s.spawn(move || chunk.iter().map(|c| scan(&c.path)).collect::<Vec<_>>()))
+            .collect();
+        halves
+            .into_iter()
+            .flat_map(|h| h.join().expect("scan worker"))
+            .collect()
+    });
+
+    let mut misses = String::new();
+    let mut false_alarms = String::new();
+    for (c, v) in checks.iter().zip(&verdicts) {
+        let counts = generated.get_mut(&c.class).expect("class");
+        let line = format!(
+            "{:<20} {:<28} exit={} max={:<8} {}\n    path: {}\n    artifacts: {}\n    findings: {}\n    variant: {}\n",
+            c.class,
+            c.variant,
+            v.exit,
+            v.max_severity,
+            c.role,
+            c.path.display(),
+            v.statuses,
+            v.codes,
+            c.desc
+        );
+        if c.role == "attack" {
+            if flagged(v) {
+                counts[2] += 1;
+            } else {
+                misses.push_str(&line);
+            }
+        } else if flagged(v) {
+            counts[4] += 1;
+            false_alarms.push_str(&line);
+        }
+    }
+
+    let mut table = format!(
+        "differential harness: seed {seed}, {per_class} variants per class, cases in {}\n{:<20} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+        dir.display(),
+        "class",
+        "generated",
+        "confirmed",
+        "detected",
+        "controls",
+        "false-pos"
+    );
+    let mut total = [0usize; 5];
+    for (class, n) in &generated {
+        let _ = writeln!(
+            table,
+            "{class:<20} {:>9} {:>9} {:>8} {:>8} {:>9}",
+            n[0], n[1], n[2], n[3], n[4]
+        );
+        for (t, x) in total.iter_mut().zip(n) {
+            *t += x;
+        }
+    }
+    let _ = writeln!(
+        table,
+        "{:<20} {:>9} {:>9} {:>8} {:>8} {:>9}",
+        "total", total[0], total[1], total[2], total[3], total[4]
+    );
+    let full = format!(
+        "{table}\nMISSES (confirmed by a real loader, not reported high/critical):\n{misses}\nFALSE ALARMS (controls reported high/critical):\n{false_alarms}"
+    );
+    eprintln!("{full}");
+    if let Some(report) = std::env::var_os("MODELGATE_DIFF_REPORT") {
+        std::fs::write(report, &full).expect("write MODELGATE_DIFF_REPORT");
+    }
+    assert!(
+        total[1] > 0,
+        "the loaders confirmed no variant at all: the harness is broken"
+    );
+    assert!(
+        misses.is_empty() && false_alarms.is_empty(),
+        "{} confirmed payloads missed, {} controls flagged (table above)",
+        total[1] - total[2],
+        total[4]
+    );
+}
