@@ -9,7 +9,7 @@
 //! loaders did not reach where the twin itself is harmless, are *controls*: no high or critical
 //! finding is allowed there.
 //!
-//! Knobs: `MODELGATE_DIFF_PER_CLASS` (variants per class, default 8), `MODELGATE_DIFF_SEED`
+//! Knobs: `MODELGATE_DIFF_PER_CLASS` (variants per class, default 24), `MODELGATE_DIFF_SEED`
 //! (default 1), `MODELGATE_DIFF_OUT` (keep the generated cases in this directory instead of a
 //! temporary one), `MODELGATE_DIFF_REPORT` (also write the per-class table and misses there).
 
@@ -137,11 +137,18 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
     ) {
         return;
     }
-    let per_class: usize = env_or("MODELGATE_DIFF_PER_CLASS", 8);
+    let per_class: usize = env_or("MODELGATE_DIFF_PER_CLASS", 24);
     let seed: u64 = env_or("MODELGATE_DIFF_SEED", 1);
     let temp = tempfile::tempdir().expect("tempdir");
-    let dir = std::env::var_os("MODELGATE_DIFF_OUT").map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
-    if dir.exists() && dir != temp.path() {
+    let dir = std::env::var_os("MODELGATE_DIFF_OUT")
+        .map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
+    if dir != temp.path() && dir.exists() {
+        // Only ever clear a directory an earlier run of this harness wrote.
+        assert!(
+            dir.join("cases.json").exists(),
+            "MODELGATE_DIFF_OUT={} exists and is not a harness output directory",
+            dir.display()
+        );
         std::fs::remove_dir_all(&dir).expect("clear MODELGATE_DIFF_OUT");
     }
     let scripts = common::root().join("tests/differential");
@@ -189,7 +196,17 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
             variant: s("variant"),
             role,
             path: dir.join(path),
-            desc: s("desc"),
+            desc: format!(
+                "{} (reached by: {})",
+                s("desc"),
+                case["reached_by"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         });
     }
 

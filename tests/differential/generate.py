@@ -566,28 +566,45 @@ def make_array(np, dt, r, shape):
 
 
 def gen_joblib_inline(out, rng, k):
+    """joblib.dump of real arrays with a call spliced in where joblib.load resumes unpickling:
+
+    * ``after``: right after an array's raw bytes (or its nested object pickle), for many dtypes;
+    * ``object_flag``: the wrapper's dtype is ``f8`` but its BUILD state sets the object flag, so
+      joblib reads a nested pickle where the raw bytes would be (the raw bytes are replaced);
+    * ``elsize``: a ``V``/``S``/``U`` dtype whose BUILD state enlarges the item size, so joblib
+      reads more bytes than the dtype string says before the call.
+    """
+    import copyreg
+
     import joblib
     import joblib.numpy_pickle as jnp
     import numpy as np
 
     cls = "joblib-inline"
     orig = jnp.NumpyArrayWrapper.write_array
-    ends = []
+    spans = []
 
     def recording(self, array, pickler, *a, **kw):
+        begin = pickler.file_handle.tell()
         orig(self, array, pickler, *a, **kw)
-        ends.append(pickler.file_handle.tell())
+        spans.append((begin, pickler.file_handle.tell()))
 
     jnp.NumpyArrayWrapper.write_array = recording
     try:
         for i in range(k):
             r = random.Random(rng.randrange(1 << 30))
-            dt = JOBLIB_DTYPES[i % len(JOBLIB_DTYPES)]
-            shape = r.choice([(), (0,), (1,), (3,), (2, 3), (4, 1, 2)])
+            mode = ["after", "after", "object_flag", "elsize"][i % 4]
+            if mode == "after":
+                dt = JOBLIB_DTYPES[(i - i // 4 * 2) % len(JOBLIB_DTYPES)]
+            elif mode == "object_flag":
+                dt = "<f8"
+            else:
+                dt = r.choice(["V4", "S3", "U2", "V1"])
+            shape = r.choice([(), (1,), (3,), (2, 3), (4, 1, 2)] + ([(0,)] if mode == "after" else []))
             arr = make_array(np, dt, r, shape)
             if len(shape) == 2 and r.random() < 0.5:
                 arr = np.asfortranarray(arr)
-            extra = make_array(np, r.choice(["<f4", "U2", "<i8"]), r, (2,))
+            extra = make_array(np, r.choice(["<f4", "U2", "<i8"] if mode == "after" else ["<f4", "<i8"]), r, (2,))
             container = r.choice(["bare", "list", "dict", "tuple"])
             if container == "bare":
                 obj = arr
@@ -598,31 +615,67 @@ def gen_joblib_inline(out, rng, k):
             else:
                 obj = (extra, arr, 1)
             protocol = r.choice([2, 3, 4, 5])
-            which = r.choice(["first", "last"])
             cspec = draw_call_spec(r, embedded=True)
+            factor = r.choice([2, 3, 4])
+            flags = r.choice([0x01, 0x3F, 0x11])
             dtdesc = dt if isinstance(dt, str) else json.dumps(dt)
+            registered = None
+            if mode != "after":
+                registered = type(arr.dtype)
+
+                def reduce_dtype(d, mode=mode, factor=factor, flags=flags):
+                    fn, args, state = d.__reduce__()
+                    state = list(state)
+                    if mode == "object_flag":
+                        state[-1] = state[-1] | flags
+                    else:
+                        state[5] = state[5] * factor
+                    return fn, args, tuple(state)
+
+                copyreg.pickle(registered, reduce_dtype)
             tmp = out.path(cls, f"{cls}-{i:03d}", "base", "base.joblib")
-            ends.clear()
-            joblib.dump(obj, tmp, compress=0, protocol=protocol)
+            spans.clear()
+            try:
+                joblib.dump(obj, tmp, compress=0, protocol=protocol)
+            finally:
+                if registered is not None:
+                    copyreg.dispatch_table.pop(registered, None)
             with open(tmp, "rb") as f:
                 base = f.read()
             shutil.rmtree(os.path.dirname(tmp))
-            offset = ends[0] if which == "first" else ends[-1]
+            which = r.choice(["first", "last"]) if mode == "after" else "main"
+            if mode == "after":
+                begin, end = spans[0] if which == "first" else spans[-1]
+            else:
+                # The main array is written first except in the tuple, where `extra` precedes it.
+                begin, end = spans[1 if container == "tuple" else 0]
             call = pick_call(r)
+            nbytes = arr.nbytes
 
-            def render(m, n, a, base=base, offset=offset, cspec=cspec):
+            def render(m, n, a, base=base, begin=begin, end=end, cspec=cspec, mode=mode, factor=factor,
+                       nbytes=nbytes):
                 ops = render_call(cspec, m, n, a) + b"0"
-                return base[:offset] + ops + base[offset:]
+                if mode == "object_flag":
+                    # The nested pickle joblib now reads in place of the raw bytes.
+                    return base[:begin] + b"\x80\x02" + render_call(cspec, m, n, a) + b"." + base[end:]
+                if mode == "elsize":
+                    filler = bytes((j * 7) & 0xFF for j in range(nbytes * (factor - 1)))
+                    return base[:end] + filler + ops + base[end:]
+                return base[:end] + ops + base[end:]
 
+            desc = (f"mode={mode} dtype={dtdesc} shape={shape} container={container} protocol={protocol} "
+                    f"array={which} (bytes {begin}..{end}) call={cspec['form']}/{cspec['global']}")
+            if mode == "object_flag":
+                desc += f" state-flags|={flags:#x}"
+            elif mode == "elsize":
+                desc += f" state-elsize x{factor}"
             out.pair_files(cls, f"{cls}-{i:03d}", r.choice(["model.joblib", "model.pkl"]), render,
-                           ["joblib", "joblib-mmap"],
-                           f"dtype={dtdesc} shape={shape} container={container} protocol={protocol} "
-                           f"after={which} array (offset {offset}) call={cspec['form']}/{cspec['global']}",
-                           call=call)
-            # Benign: the same dump without the inserted call.
-            vid = f"{cls}-benign-{i:03d}"
-            out.benign(cls, vid, out.write(cls, vid, "benign", "model.joblib", base),
-                       f"joblib.dump dtype={dtdesc} shape={shape} protocol={protocol}")
+                           ["joblib", "joblib-mmap"], desc, call=call)
+            if mode == "after":
+                # Benign: the same dump without the inserted call.
+                vid = f"{cls}-benign-{i:03d}"
+                out.benign(cls, vid, out.write(cls, vid, "benign", "model.joblib", base),
+                           f"joblib.dump dtype={dtdesc} shape={shape} protocol={protocol}")
     finally:
         jnp.NumpyArrayWrapper.write_array = orig
 
@@ -884,7 +937,7 @@ def build_h5(path, config, userblock, ub_content, benign_config=False):
         f.attrs["keras_version"] = "2.15.0"
         f.attrs["backend"] = "tensorflow"
         g = f.create_group("model_weights")
-        g.create_dataset("dense/kernel:0", data=np.zeros((4, 2), dtype="f4"))
+        g.create_dataset("dense/kernel:0", data=np.zeros((4, 2), dtype="f4"), track_times=False)
     if ub_content:
         with open(path, "r+b") as f:
             f.write(ub_content[:userblock])
