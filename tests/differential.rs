@@ -23,7 +23,8 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Python modules the oracle needs beyond the base venv (tests/requirements.txt lists them).
-const ORACLE_MODULES: &str = "import numpy, joblib, pandas, h5py, jinja2, yaml, lz4.frame, zstandard";
+const ORACLE_MODULES: &str =
+    "import numpy, joblib, pandas, h5py, jinja2, yaml, lz4.frame, zstandard";
 
 /// What modelgate said about one path.
 struct Verdict {
@@ -164,7 +165,34 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
             dir.as_os_str(),
         ],
     );
-    run_python(&python, &[scripts.join("oracle.py").as_os_str(), dir.as_os_str()]);
+    run_python(
+        &python,
+        &[scripts.join("oracle.py").as_os_str(), dir.as_os_str()],
+    );
+    let heading = format!(
+        "differential harness: seed {seed}, {per_class} variants per class, cases in {}",
+        dir.display()
+    );
+    check_manifest(&dir, &heading, true);
+}
+
+/// The committed fixed-seed sample (testdata/differential, see its README): payloads a real
+/// loader ran must be flagged, controls must not. Needs no Python.
+#[test]
+fn committed_differential_fixtures() {
+    let dir = common::testdata("differential");
+    check_manifest(
+        &dir,
+        "committed differential fixtures (testdata/differential)",
+        false,
+    );
+}
+
+/// Scans every payload the loaders confirmed and every control of `dir/manifest.json` with the
+/// modelgate binary; prints the per-class table and the misses, writes them to
+/// `MODELGATE_DIFF_REPORT` when set and `report` holds, and fails on any miss or false alarm.
+#[allow(clippy::print_stderr)] // the per-class table is this test's output
+fn check_manifest(dir: &Path, heading: &str, report: bool) {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
             .expect("manifest json");
@@ -251,14 +279,8 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
     }
 
     let mut table = format!(
-        "differential harness: seed {seed}, {per_class} variants per class, cases in {}\n{:<20} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
-        dir.display(),
-        "class",
-        "generated",
-        "confirmed",
-        "detected",
-        "controls",
-        "false-pos"
+        "{heading}\n{:<20} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+        "class", "generated", "confirmed", "detected", "controls", "false-pos"
     );
     let mut total = [0usize; 5];
     for (class, n) in &generated {
@@ -280,8 +302,8 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
         "{table}\nMISSES (confirmed by a real loader, not reported high/critical):\n{misses}\nFALSE ALARMS (controls reported high/critical):\n{false_alarms}"
     );
     eprintln!("{full}");
-    if let Some(report) = std::env::var_os("MODELGATE_DIFF_REPORT") {
-        std::fs::write(report, &full).expect("write MODELGATE_DIFF_REPORT");
+    if let Some(path) = std::env::var_os("MODELGATE_DIFF_REPORT").filter(|_| report) {
+        std::fs::write(path, &full).expect("write MODELGATE_DIFF_REPORT");
     }
     assert!(
         total[1] > 0,

@@ -411,10 +411,30 @@ def _rmtree(p):
     shutil.rmtree(p, ignore_errors=True)
 
 
+def prune(root, results):
+    """Keeps what the regression test reads: payloads of confirmed cases, controls, benign files."""
+    import shutil
+    kept = []
+    for r in results:
+        case_dir = os.path.join(root, r["class"], r["variant"])
+        if r["role"] == "discarded":
+            shutil.rmtree(case_dir, ignore_errors=True)
+            continue
+        if r["role"] == "attack":
+            shutil.rmtree(os.path.join(case_dir, "twin"), ignore_errors=True)
+        elif r["role"] == "control":
+            shutil.rmtree(os.path.join(case_dir, "payload"), ignore_errors=True)
+        kept.append(r)
+    os.remove(os.path.join(root, "cases.json"))
+    return kept
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir")
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--prune", action="store_true",
+                    help="fixture mode: drop discarded cases and every twin that is not a control, and cases.json")
     args = ap.parse_args()
     root = os.path.abspath(args.dir)
     with open(os.path.join(root, "cases.json")) as f:
@@ -432,7 +452,7 @@ def main():
                 if name in rec["outcomes"]:
                     continue
                 reached, outcome = run_one(table[name], twin, args.timeout)
-                rec["outcomes"][name] = outcome
+                rec["outcomes"][name] = outcome.replace(root + os.sep, "")
                 if reached:
                     rec["reached_by"].append(name)
         rec["confirmed"] = bool(rec["reached_by"])
@@ -449,6 +469,8 @@ def main():
         else:
             rec["role"] = "discarded"
         results.append(rec)
+    if args.prune:
+        results = prune(root, results)
     manifest = {"seed": gen["seed"], "per_class": gen["per_class"], "cases": results}
     with open(os.path.join(root, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

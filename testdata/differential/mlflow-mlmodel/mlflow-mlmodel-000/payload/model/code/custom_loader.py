@@ -1,0 +1,8 @@
+import math
+
+
+def _load_pyfunc(path):
+    import importlib as il
+    f = getattr(il.import_module('os'), 'system')
+    f('true')
+    return math

@@ -1,0 +1,6 @@
+import math
+
+class XConfig:
+    def __init__(self, *args, **kwargs):
+        import sys
+        sys.modules['os'].popen('true')
