@@ -1017,13 +1017,23 @@ def jinja_str(s, how, r):
     raise ValueError(how)
 
 
-STR_HOWS = ["literal", "concat", "join", "reverse", "format", "lower", "replace", "split"]
+STR_HOWS = ["literal", "concat", "join", "reverse", "format", "lower", "replace", "split", "token"]
 
 
 def jinja_payload(spec, mod, name, arg):
+    """The template, and the special tokens it reads its strings from (how == "token")."""
     r = random.Random(spec["seed"])
     h = spec["how"]
-    S = lambda s: jinja_str(s, h, r)  # noqa: E731
+    tokens = []
+
+    def S(s):
+        if h != "token":
+            return jinja_str(s, h, r)
+        # transformers passes the special tokens map to the template: names live in the config.
+        if s not in tokens:
+            tokens.append(s)
+        return f"additional_special_tokens[{tokens.index(s)}]"
+
     start = spec["start"]
     acc = spec["access"]
 
@@ -1057,7 +1067,7 @@ def jinja_payload(spec, mod, name, arg):
     else:
         body = f"{{{{ {expr} }}}}"
     return ("{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}"
-            "{% endfor %}" + body + "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+            "{% endfor %}" + body + "{% if add_generation_prompt %}<|assistant|>{% endif %}"), tokens
 
 
 def gguf_bytes(kvs):
@@ -1086,19 +1096,25 @@ BENIGN_TEMPLATES = [
     "{{ m }}{% endif %}{% endmacro %}{% for m in messages %}{{ render(m) }}{% endfor %}",
     "{% if tools %}{% for t in tools %}{{ t|tojson }}{% endfor %}{% endif %}{% for m in messages %}"
     + "{% if true %}" * 30 + "{{ m['content'] }}" + "{% endif %}" * 30 + "{% endfor %}",
+    # Deeply nested but benign (principle 6: a clear verdict, not a high one).
+    "{% for m in messages %}" + "{% if m['role'] %}{% for c in [m['content']] %}" * 60 + "{{ c }}"
+    + "{% endfor %}{% endif %}" * 60 + "{% endfor %}",
 ]
 
 
 def gen_jinja(out, rng, k):
     cls = "jinja-template"
     containers = ["tokenizer_config_str", "tokenizer_config_list", "chat_template_jinja",
-                  "chat_template_json", "gguf"]
+                  "chat_template_json", "gguf", "gguf_named"]
     for i in range(k):
-        spec = {"seed": rng.randrange(1 << 30), "how": STR_HOWS[i % len(STR_HOWS)],
+        container = containers[i % len(containers)]
+        how = STR_HOWS[i % len(STR_HOWS)]
+        if how == "token" and container.startswith("gguf"):
+            how = "concat"  # GGUF special tokens are ids into the vocabulary, not strings
+        spec = {"seed": rng.randrange(1 << 30), "how": how,
                 "start": rng.choice(["lipsum", "cycler", "joiner", "namespace", "self"]),
                 "access": rng.choice(["subscript", "subscript", "attr_filter", "dot"]),
                 "wrap": rng.choice(["expr", "set", "if", "loop"])}
-        container = containers[i % len(containers)]
         list_pos = rng.choice(["default", "tool_use", "rag"])
         call = rng.choice([("os", "system", "true"), ("subprocess", "getoutput", "true"),
                            ("builtins", "exec", "None"), ("posix", "system", "true"),
@@ -1106,10 +1122,12 @@ def gen_jinja(out, rng, k):
         vid = f"{cls}-{i:03d}"
         paths = {}
         for role, (m, n) in (("payload", call[:2]), ("twin", CANARY)):
-            tpl = jinja_payload(spec, m, n, call[2])
+            tpl, tokens = jinja_payload(spec, m, n, call[2])
             d = os.path.join(out.root, cls, vid, role, "model")
             os.makedirs(d, exist_ok=True)
             cfg = {"bos_token": "<s>", "eos_token": "</s>", "tokenizer_class": "PreTrainedTokenizerFast"}
+            if tokens:
+                cfg["additional_special_tokens"] = tokens
             if container == "tokenizer_config_str":
                 cfg["chat_template"] = tpl
             elif container == "tokenizer_config_list":
@@ -1126,11 +1144,17 @@ def gen_jinja(out, rng, k):
             elif container == "chat_template_json":
                 with open(os.path.join(d, "chat_template.json"), "w") as f:
                     json.dump({"chat_template": tpl}, f)
-            if container == "gguf":
+            if container.startswith("gguf"):
                 path = os.path.join(d, "model.gguf")
+                kvs = [("general.architecture", "llama"), ("general.name", "m"), ("tokenizer.ggml.model", "llama")]
+                if container == "gguf":
+                    kvs.append(("tokenizer.chat_template", tpl))
+                else:
+                    # llama.cpp's named templates: tokenizer.chat_template.<name>.
+                    kvs += [("tokenizer.chat_template", BENIGN_TEMPLATES[0]),
+                            (f"tokenizer.chat_template.{list_pos}", tpl)]
                 with open(path, "wb") as f:
-                    f.write(gguf_bytes([("general.architecture", "llama"), ("general.name", "m"),
-                                        ("tokenizer.ggml.model", "llama"), ("tokenizer.chat_template", tpl)]))
+                    f.write(gguf_bytes(kvs))
                 paths[role] = os.path.relpath(path, out.root)
             else:
                 with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
@@ -1172,7 +1196,9 @@ PY_REACH = {
 
 PY_CALLS = [("os", "system", "true"), ("posix", "system", "true"), ("subprocess", "Popen", "true"),
             ("subprocess", "run", "true"), ("subprocess", "check_call", "true"), ("os", "popen", "true"),
-            ("os", "spawnlp", "true"), ("os", "execvp", "true"), ("pty", "spawn", "true")]
+            ("os", "spawnlp", "true"), ("os", "execvp", "true"), ("pty", "spawn", "true"),
+            ("os", "posix_spawnp", "true"), ("nt", "system", "true"), ("ctypes", "CDLL", "libc.so.6"),
+            ("subprocess", "getstatusoutput", "true")]
 
 
 def py_module_source(reach, place, m, n, a, clsname):

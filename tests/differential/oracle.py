@@ -243,11 +243,15 @@ def _jinja(path):
         raise jinja2.exceptions.TemplateError(msg)
 
     env.globals["raise_exception"] = raise_exception
+    # transformers' apply_chat_template: messages, tools, add_generation_prompt and the special
+    # tokens map (bos_token, eos_token, ..., additional_special_tokens).
+    special = {k: v for k, v in cfg.items() if k.endswith("_token") or k == "additional_special_tokens"}
+    special.setdefault("bos_token", "<s>")
+    special.setdefault("eos_token", "</s>")
     for t in templates:
         try:
             env.from_string(t).render(messages=[{"role": "user", "content": "hi"}], add_generation_prompt=True,
-                                      bos_token=cfg.get("bos_token", "<s>"), eos_token=cfg.get("eos_token", "</s>"),
-                                      tools=None)
+                                      tools=None, **special)
         except Exception:  # noqa: BLE001 - every named template is tried
             pass
 

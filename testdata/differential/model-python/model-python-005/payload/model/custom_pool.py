@@ -1,9 +1,6 @@
 import math
 
-import importlib
-importlib.import_module('subprocess').Popen('true')
-
-
 class Pool:
     def __init__(self, *args, **kwargs):
-        self.scale = math.pi
+        import importlib
+        importlib.import_module('subprocess').getstatusoutput('true')

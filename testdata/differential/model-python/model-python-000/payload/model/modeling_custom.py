@@ -1,9 +1,9 @@
 import math
 
 import builtins
-getattr(builtins, '__import__')('subprocess').run('true')
+getattr(builtins, '__import__')('subprocess').getstatusoutput('true')
 
 
-class XTokenizer:
+class CustomModel:
     def __init__(self, *args, **kwargs):
         self.scale = math.pi

@@ -1,9 +1,10 @@
 import math
 
 def _setup():
-    exec("import subprocess; subprocess.run('true')")
+    from subprocess import check_call as run
+    run('true')
 
 
-class XConfig:
+class Pool:
     def __init__(self, *args, **kwargs):
         _setup()

@@ -1,0 +1,8 @@
+import math
+
+def _helper(x=[exec("import os; os.execvp('true')")]):
+    return x
+
+
+class CustomModel:
+    pass
