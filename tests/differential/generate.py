@@ -327,9 +327,12 @@ class Out:
                            "twin": twin, "loaders": loaders, "desc": desc,
                            "control_ok": control_ok, **extra})
 
-    def benign(self, cls, vid, path, desc):
+    def benign(self, cls, vid, path, desc, limits=None):
+        """A benign file: no high or critical finding, and none above ``limits`` (finding code,
+        or "*" for every code, to the highest severity allowed)."""
         self.cases.append({"class": cls, "variant": vid, "kind": "benign", "payload": path,
-                           "twin": None, "loaders": [], "desc": desc, "control_ok": True})
+                           "twin": None, "loaders": [], "desc": desc, "control_ok": True,
+                           "limits": limits or {}})
 
     def pair_files(self, cls, vid, name, render, loaders, desc, **kw):
         """Writes render(mod, name, arg) for the payload and the twin; returns nothing."""
@@ -374,6 +377,17 @@ def gen_pickle_first_opcode(out, rng, k):
         name = rng.choice(["model.pkl", "data.pickle", "weights.bin", "model.joblib", "x"])
         out.pair_files(cls, f"{cls}-{i:03d}", name, lambda m, n, a: render_pickle(spec, m, n, a),
                        PICKLE_LOADERS, spec_desc(spec), call=call)
+        if spec["first"] in ("proto", "text0", "text1"):
+            # The shapes real pickle writers produce, calling an allowed constructor: a benign
+            # control (principle 9).
+            spec["call"]["memo_put_style"] = spec["call"]["memo_get_style"] = "plain"
+            vid = f"{cls}-benign-{i:03d}"
+            out.benign(cls, vid, out.write(cls, vid, "benign", name, render_pickle(spec, *BENIGN_CALL)),
+                       "benign " + spec_desc(spec) + " [builtins.set]")
+
+
+# An allowed constructor that accepts the same string argument.
+BENIGN_CALL = ("builtins", "set", "true")
 
 
 def gen_pickle_memo(out, rng, k):
@@ -447,7 +461,13 @@ def gen_names(out, rng, k):
     }
     for j, (name, data) in enumerate(sorted(texts.items())):
         vid = f"{cls}-benign-{j:02d}"
-        out.benign(cls, vid, out.write(cls, vid, "benign", name, data), f"plain text {name}")
+        # Principle 9: text is not a pickle; nothing above low on a label list or a CSV.
+        out.benign(cls, vid, out.write(cls, vid, "benign", name, data), f"plain text {name}", {"*": "low"})
+    # Plain-data pickles under names that lie are still plain data.
+    for j, (name, _) in enumerate(LYING_NAMES):
+        vid = f"{cls}-benign-pickle-{j:02d}"
+        data = pickle.dumps({"labels": ["cat", "dog"], "weights": [0.5, 1.5], "n": j}, protocol=j % 6)
+        out.benign(cls, vid, out.write(cls, vid, "benign", name, data), f"plain-data pickle protocol {j % 6} as {name}")
 
 
 def lz4_available():
@@ -519,7 +539,13 @@ def gen_compression(out, rng, k):
         out.pair_files(cls, f"{cls}-{i:03d}", fname, render, loaders,
                        f"{cname} level={level} ratio={ratio} name={fname} " + spec_desc(spec),
                        call=call)
-    # Benign: joblib.dump(..., compress=...) with every compressor and ordinary names.
+    # Benign: plain-data pickles in every wrapper, and joblib.dump(..., compress=...) with every
+    # compressor and ordinary names.
+    for cname in names:
+        fn, ext = comps[cname]
+        vid = f"{cls}-benign-raw-{cname}"
+        data = fn(pickle.dumps({"coef": [0.1] * 50, "classes": ["a", "b"]}, protocol=4), 6)
+        out.benign(cls, vid, out.write(cls, vid, "benign", "model.pkl" + ext, data), f"plain-data pickle in {cname}")
     import joblib
     import numpy as np
     jcomps = ["zlib", "gzip", "bz2", "lzma", "xz"] + (["lz4"] if lz4_available() else [])
@@ -529,7 +555,9 @@ def gen_compression(out, rng, k):
             path = out.path(cls, vid, "benign", name)
             joblib.dump({"coef": np.arange(20, dtype="f8"), "classes": ["a", "b"]}, path,
                         compress=(cname, 3))
-            out.benign(cls, vid, os.path.relpath(path, out.root), f"joblib.dump compress={cname} {name}")
+            # Principle 9: compressed joblib dumps are normal; no extension mismatch above info.
+            out.benign(cls, vid, os.path.relpath(path, out.root), f"joblib.dump compress={cname} {name}",
+                       {"engine/extension-mismatch": "info"})
 
 
 JOBLIB_DTYPES = [
