@@ -812,7 +812,7 @@ def gen_zip(out, rng, k):
     cls = "zip-members"
     for i in range(k):
         mname, method = ZIP_METHODS[i % len(ZIP_METHODS)]
-        shape = rng.choice(["npz", "npz", "extract"])
+        shape = rng.choice(["npz", "npz", "extract", "torch"])
         spec = draw_pickle_spec(rng)
         spec["first"] = rng.choice(["proto", "none", "text0", "frame"])
         spec["call"] = draw_call_spec(rng, spec["first"] == "text0")
@@ -824,6 +824,14 @@ def gen_zip(out, rng, k):
             member = "x.npy"
             loaders = ["numpy-npz"]
             fname = "arrays.npz"
+        elif shape == "torch":
+            # torch.save's zip layout, read by torch's own (miniz) reader: stored or deflate
+            # members, exact names, no prefix.
+            mname, method = ZIP_METHODS[i % 2]
+            nul, prefix_kind = False, None
+            member = rng.choice(["archive/data.pkl", "model/data.pkl", "pytorch_model/data.pkl"])
+            loaders = ["torch-zip", "zip-extract+pickle"]
+            fname = rng.choice(["model.pt", "pytorch_model.bin", "checkpoint.ckpt"])
         else:
             member = rng.choice(["model.pkl", "data/weights.bin", "model.joblib"])
             loaders = ["zip-extract+pickle", "zip-extract+joblib"]
@@ -843,6 +851,9 @@ def gen_zip(out, rng, k):
             p = render_pickle(spec, m, n, a)
             data = object_npy(p, r) if shape == "npz" else p
             benign = [("readme.txt", b"hello\n")]
+            if shape == "torch":
+                root = stored.split("/")[0]
+                benign = [(f"{root}/version", b"3\n"), (f"{root}/byteorder", b"little")]
             if shape == "npz":
                 b = io.BytesIO()
                 import numpy as np

@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 TORCH_MAGIC = 0x1950A86A20F9469CFC6C
-EMULATED = {"torch-legacy", "h5py-keras-config", "hf-auto-map", "st-modules", "mlflow-pyfunc"}
+EMULATED = {"torch-legacy", "torch-zip", "h5py-keras-config", "hf-auto-map", "st-modules", "mlflow-pyfunc"}
 
 
 def _pickle(path):
@@ -68,10 +68,10 @@ def _torch_legacy(path):
     magic number, protocol version and sys-info pickles followed by the object pickle
     (torch/serialization.py, _legacy_load)."""
     import tarfile
-    import zipfile
-    if zipfile.is_zipfile(path):
-        return  # torch's zip reader: not emulated (torch is not installed)
     with open(path, "rb") as f:
+        if f.read(4) == b"PK\x03\x04":
+            return  # torch._is_zipfile: the zip reader (see _torch_zip)
+        f.seek(0)
         try:
             with tarfile.open(fileobj=f, mode="r:") as t:
                 member = t.extractfile("pickle")
@@ -92,6 +92,28 @@ def _torch_legacy(path):
                 return None
 
         U(f).load()
+
+
+def _torch_zip(path):
+    """torch.load(weights_only=False) on a torch.save zip (torch._is_zipfile: local-header magic
+    at offset 0): the record `<archive>/data.pkl` unpickled with persistent ids for storages.
+    torch's reader is miniz, so only stored and deflate members are emulated."""
+    import zipfile
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return
+    with zipfile.ZipFile(path) as z:
+        names = [i for i in z.infolist() if i.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)]
+        pkl = [i for i in names if i.filename.count("/") == 1 and i.filename.endswith("/data.pkl")]
+        if not pkl:
+            return
+
+        class U(pickle.Unpickler):
+            def persistent_load(self, pid):
+                return None
+
+        with z.open(pkl[0]) as f:
+            U(f).load()
 
 
 def _pandas(path):
@@ -341,6 +363,7 @@ def loaders():
         "numpy": _numpy,
         "numpy-npz": _numpy,
         "torch-legacy": _torch_legacy,
+        "torch-zip": _torch_zip,
         "pandas": _pandas,
         "stdlib-gzip": _stdlib(gzip.open),
         "stdlib-bz2": _stdlib(bz2.open),
