@@ -621,11 +621,13 @@ def gen_joblib_inline(out, rng, k):
     try:
         for i in range(k):
             r = random.Random(rng.randrange(1 << 30))
-            mode = ["after", "after", "object_flag", "elsize"][i % 4]
+            mode = ["after", "after", "object_flag", "elsize", "padding"][i % 5]
             if mode == "after":
-                dt = JOBLIB_DTYPES[(i - i // 4 * 2) % len(JOBLIB_DTYPES)]
+                dt = JOBLIB_DTYPES[(i // 5 * 2 + i % 5) % len(JOBLIB_DTYPES)]
             elif mode == "object_flag":
                 dt = "<f8"
+            elif mode == "padding":
+                dt = r.choice(["<f8", "u1", "S2", "<i4"])
             else:
                 dt = r.choice(["V4", "S3", "U2", "V1"])
             shape = r.choice([(), (1,), (3,), (2, 3), (4, 1, 2)] + ([(0,)] if mode == "after" else []))
@@ -648,7 +650,7 @@ def gen_joblib_inline(out, rng, k):
             flags = r.choice([0x01, 0x3F, 0x11])
             dtdesc = dt if isinstance(dt, str) else json.dumps(dt)
             registered = None
-            if mode != "after":
+            if mode in ("object_flag", "elsize"):
                 registered = type(arr.dtype)
 
                 def reduce_dtype(d, mode=mode, factor=factor, flags=flags):
@@ -679,10 +681,18 @@ def gen_joblib_inline(out, rng, k):
                 begin, end = spans[1 if container == "tuple" else 0]
             call = pick_call(r)
             nbytes = arr.nbytes
+            # joblib's alignment padding: one length byte, then that many bytes it skips. Any
+            # length 0-255 loads; the skipped bytes may look like opcodes (a STOP, a whole pickle).
+            padlen = r.choice([0, 1, 46, 200, 255])
+            pad_fill = r.choice([b".", b"\x80\x02N.", b"\xff"])
 
             def render(m, n, a, base=base, begin=begin, end=end, cspec=cspec, mode=mode, factor=factor,
-                       nbytes=nbytes):
+                       nbytes=nbytes, padlen=padlen, pad_fill=pad_fill):
                 ops = render_call(cspec, m, n, a) + b"0"
+                if mode == "padding":
+                    data = base[end - nbytes:end]
+                    filler = (pad_fill * 256)[:padlen]
+                    return base[:begin] + bytes([padlen]) + filler + data + ops + base[end:]
                 if mode == "object_flag":
                     # The nested pickle joblib now reads in place of the raw bytes.
                     return base[:begin] + b"\x80\x02" + render_call(cspec, m, n, a) + b"." + base[end:]
@@ -697,6 +707,8 @@ def gen_joblib_inline(out, rng, k):
                 desc += f" state-flags|={flags:#x}"
             elif mode == "elsize":
                 desc += f" state-elsize x{factor}"
+            elif mode == "padding":
+                desc += f" padding={padlen} fill={pad_fill!r}"
             out.pair_files(cls, f"{cls}-{i:03d}", r.choice(["model.joblib", "model.pkl"]), render,
                            ["joblib", "joblib-mmap"], desc, call=call)
             if mode == "after":
@@ -921,15 +933,34 @@ def gen_tar(out, rng, k):
         call = pick_call(rng)
         fname = {"none": rng.choice(["model.tar", "model.pt", "bundle"]), "gz": "model.tar.gz",
                  "bz2": "model.tar.bz2", "xz": "model.tar.xz"}[wrap]
+        loaders = ["tar-extract+pickle"]
+        legacy = i % 4 == 3
+        if legacy:
+            # torch's legacy tar checkpoint: "storages", "tensors" and "pickle" members, each
+            # unpickled by torch.load(weights_only=False); the payload sits in one of them.
+            wrap, fname = "none", rng.choice(["model.pt", "checkpoint.pth", "pytorch_model.bin"])
+            member = rng.choice(["storages", "tensors", "pickle"])
+            loaders = ["torch-legacy", "tar-extract+pickle"]
 
-        def render(m, n, a, spec=spec, flag=flag, magic=magic, wrap=wrap, member=member):
+        def render(m, n, a, spec=spec, flag=flag, magic=magic, wrap=wrap, member=member, legacy=legacy):
             data = render_pickle(spec, m, n, a)
+            if legacy:
+                members = {"storages": pickle.dumps(0, 2) + pickle.dumps([], 2), "tensors": pickle.dumps(0, 2),
+                           "pickle": pickle.dumps({"epoch": 3}, 2)}
+                # The call's result (0 for the canary, an exit status for os.system) stands in for
+                # the count, so the rest of the member still reads.
+                members[member] = data + members[member][len(pickle.dumps(0, 2)):] if member != "pickle" else data
+                raw = build_tar([("sys_info", pickle.dumps({"little_endian": True}, 2), b"0", magic)]
+                                + [(name, body, flag if name == member else b"0", magic)
+                                   for name, body in members.items()])
+                return raw
             raw = build_tar([("README", b"benign\n", b"0", magic), (member, data, flag, magic)])
             return {"none": lambda b: b, "gz": lambda b: gzip.compress(b, mtime=0), "bz2": bz2.compress,
                     "xz": lzma.compress}[wrap](raw)
 
-        out.pair_files(cls, f"{cls}-{i:03d}", fname, render, ["tar-extract+pickle"],
-                       f"typeflag={flag!r} magic={magic} wrap={wrap} member={member} " + spec_desc(spec),
+        out.pair_files(cls, f"{cls}-{i:03d}", fname, render, loaders,
+                       f"{'torch-legacy-tar ' if legacy else ''}typeflag={flag!r} magic={magic} wrap={wrap} "
+                       f"member={member} " + spec_desc(spec),
                        call=call)
     for j, magic in enumerate(["ustar", "gnu", "v7"]):
         vid = f"{cls}-benign-{magic}"

@@ -73,25 +73,37 @@ def _torch_legacy(path):
             return  # torch._is_zipfile: the zip reader (see _torch_zip)
         f.seek(0)
         try:
-            with tarfile.open(fileobj=f, mode="r:") as t:
-                member = t.extractfile("pickle")
-                if member is not None:
-                    pickle.load(member)
-                return
-        except (tarfile.TarError, KeyError):
+            t = tarfile.open(fileobj=f, mode="r:")
+        except tarfile.TarError:
+            t = None
             f.seek(0)
+        if t is not None:
+            # legacy_load: "storages" (count, then views), "tensors" (count), then "pickle".
+            # A missing member is an error, as in torch; only empty storage/tensor tables are
+            # emulated.
+            with t:
+                storages = t.extractfile("storages")
+                if pickle.load(storages):
+                    raise NotImplementedError("storages are not emulated")
+                pickle.load(storages)  # storage views
+                if pickle.load(t.extractfile("tensors")):
+                    raise NotImplementedError("tensors are not emulated")
+                _TorchUnpickler(t.extractfile("pickle")).load()
+            return
         magic = pickle.load(f)
         if magic != TORCH_MAGIC:
             raise RuntimeError("Invalid magic number; corrupt file?")
         if pickle.load(f) != 1001:
             raise RuntimeError("Invalid protocol version")
         pickle.load(f)  # sys info
+        _TorchUnpickler(f).load()
 
-        class U(pickle.Unpickler):
-            def persistent_load(self, pid):
-                return None
 
-        U(f).load()
+class _TorchUnpickler(pickle.Unpickler):
+    """torch's UnpicklerWrapper: a plain Unpickler whose persistent ids name storages."""
+
+    def persistent_load(self, pid):
+        return None
 
 
 def _torch_zip(path):
@@ -108,12 +120,8 @@ def _torch_zip(path):
         if not pkl:
             return
 
-        class U(pickle.Unpickler):
-            def persistent_load(self, pid):
-                return None
-
         with z.open(pkl[0]) as f:
-            U(f).load()
+            _TorchUnpickler(f).load()
 
 
 def _pandas(path):
