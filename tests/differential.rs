@@ -11,7 +11,8 @@
 //!
 //! Knobs: `MODELGATE_DIFF_PER_CLASS` (variants per class, default 24), `MODELGATE_DIFF_SEED`
 //! (default 1), `MODELGATE_DIFF_OUT` (keep the generated cases in this directory instead of a
-//! temporary one), `MODELGATE_DIFF_REPORT` (also write the per-class table and misses there).
+//! temporary one), `MODELGATE_DIFF_REPORT` (also write the per-class table and misses there),
+//! `MODELGATE_DIFF_BIN` (scan with this modelgate binary instead of the one cargo built).
 
 mod common;
 
@@ -58,7 +59,12 @@ fn run_python(python: &Path, args: &[&std::ffi::OsStr]) -> String {
 }
 
 fn scan(path: &Path) -> Verdict {
-    let out = Command::new(env!("CARGO_BIN_EXE_modelgate"))
+    // MODELGATE_DIFF_BIN: judge another build (e.g. main's) with the same cases.
+    let bin = std::env::var_os("MODELGATE_DIFF_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_modelgate")),
+        PathBuf::from,
+    );
+    let out = Command::new(bin)
         .args(["scan", "--format", "json", "--quiet", "--jobs", "1"])
         .arg(path)
         .output()

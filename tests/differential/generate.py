@@ -137,23 +137,15 @@ def memo_key_text(k, style):
 MEMO_STYLES = ["plain", "zeros", "lead_space", "trail_space", "plus", "underscore", "tab"]
 
 
-def memo_put(k, form, style):
-    if form == "p":
-        return b"p" + memo_key_text(k, style).encode() + b"\n"
-    if form == "q":
-        return b"q" + bytes([k & 0xFF])
-    if form == "r":
-        return b"r" + u32(k)
-    raise ValueError(form)
-
-
-def memo_get(k, form, style):
-    if form == "g":
-        return b"g" + memo_key_text(k, style).encode() + b"\n"
-    if form == "h":
-        return b"h" + bytes([k & 0xFF])
-    if form == "j":
-        return b"j" + u32(k)
+def memo_op(k, form, style):
+    """A memo opcode for key k: text forms (PUT "p", GET "g") spell the key in ``style``; binary
+    forms take one byte (BINPUT "q", BINGET "h") or four (LONG_BINPUT "r", LONG_BINGET "j")."""
+    if form in ("p", "g"):
+        return form.encode() + memo_key_text(k, style).encode() + b"\n"
+    if form in ("q", "h"):
+        return form.encode() + bytes([k & 0xFF])
+    if form in ("r", "j"):
+        return form.encode() + u32(k)
     raise ValueError(form)
 
 
@@ -207,8 +199,8 @@ def render_memo(spec, body):
         key = 0  # MEMOIZE stores at len(memo), which is 0 in a fresh stream
         out = body + b"\x94"
     else:
-        out = body + memo_put(key, put, spec["memo_put_style"])
-    return out + b"0" + memo_get(key, spec["memo_get"], spec["memo_get_style"])
+        out = body + memo_op(key, put, spec["memo_put_style"])
+    return out + b"0" + memo_op(key, spec["memo_get"], spec["memo_get_style"])
 
 
 def render_call(spec, mod, name, arg):
@@ -463,8 +455,12 @@ def gen_names(out, rng, k):
         vid = f"{cls}-benign-{j:02d}"
         # Principle 9: text is not a pickle; nothing above low on a label list or a CSV.
         out.benign(cls, vid, out.write(cls, vid, "benign", name, data), f"plain text {name}", {"*": "low"})
-    # Plain-data pickles under names that lie are still plain data.
-    for j, (name, _) in enumerate(LYING_NAMES):
+    # Plain-data pickles under the names whose loaders fall back to unpickling (numpy.load,
+    # torch.load's legacy format) are ordinary files. (A pickle named after a format that never
+    # holds one, .safetensors or .onnx, is itself suspicious and is no benign control.)
+    fallback_names = [n for n, loaders in LYING_NAMES if "numpy" in loaders or "torch-legacy" in loaders
+                      and n.endswith((".pt", ".bin", ".pth"))]
+    for j, name in enumerate(fallback_names * 3):
         vid = f"{cls}-benign-pickle-{j:02d}"
         data = pickle.dumps({"labels": ["cat", "dog"], "weights": [0.5, 1.5], "n": j}, protocol=j % 6)
         out.benign(cls, vid, out.write(cls, vid, "benign", name, data), f"plain-data pickle protocol {j % 6} as {name}")
@@ -878,9 +874,11 @@ def gen_zip(out, rng, k):
                 prefix = pickle.dumps({"a": 1}, protocol=2)
             return build_zip(benign + [(stored, data)], method, nul_name or {}, prefix)
 
+        # A NUL in a member name or bytes before the zip are anomalies a scanner may report on
+        # their own (principle 3), so such twins are no benign controls.
         out.pair_files(cls, f"{cls}-{i:03d}", fname, render, loaders,
                        f"{shape} method={mname} nul_name={nul} prefix={prefix_kind} member={member} "
-                       + spec_desc(spec), call=call)
+                       + spec_desc(spec), call=call, control_ok=not nul and prefix_kind is None)
     import numpy as np
     for j, (mname, method) in enumerate(ZIP_METHODS):
         vid = f"{cls}-benign-{mname}"

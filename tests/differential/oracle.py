@@ -142,30 +142,19 @@ def _extracted_files(root):
             yield os.path.join(d, name)
 
 
-def _zip_extract(then):
+def _extract_then(opener, then):
+    """Extraction followed by a loader: everything extracted into the working directory (zipfile
+    and tarfile as they are), then `then` on every extracted file."""
     def load(path):
-        import zipfile
         out = tempfile.mkdtemp(dir=os.getcwd())
-        with zipfile.ZipFile(path) as z:
-            z.extractall(out)
+        with opener(path) as archive:
+            archive.extractall(out)
         for p in _extracted_files(out):
             try:
                 then(p)
             except Exception:  # noqa: BLE001 - one member failing does not stop the others
                 pass
     return load
-
-
-def _tar_extract(path):
-    import tarfile
-    out = tempfile.mkdtemp(dir=os.getcwd())
-    with tarfile.open(path) as t:
-        t.extractall(out)
-    for p in _extracted_files(out):
-        try:
-            _pickle(p)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _resolve_call(module, name):
@@ -363,6 +352,8 @@ def loaders():
     import bz2
     import gzip
     import lzma
+    import tarfile
+    import zipfile
     return {
         "pickle": _pickle,
         "pickle-py": _pickle_py,
@@ -377,9 +368,9 @@ def loaders():
         "stdlib-bz2": _stdlib(bz2.open),
         "stdlib-xz": _stdlib(lzma.open),
         "stdlib-lzma": _stdlib(lzma.open),
-        "zip-extract+pickle": _zip_extract(_pickle),
-        "zip-extract+joblib": _zip_extract(_joblib),
-        "tar-extract+pickle": _tar_extract,
+        "zip-extract+pickle": _extract_then(zipfile.ZipFile, _pickle),
+        "zip-extract+joblib": _extract_then(zipfile.ZipFile, _joblib),
+        "tar-extract+pickle": _extract_then(tarfile.open, _pickle),
         "h5py-keras-config": _h5py_keras,
         "jinja2": _jinja,
         "hf-auto-map": _hf_auto_map,
