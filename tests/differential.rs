@@ -3,11 +3,11 @@
 //! `tests/differential/generate.py` writes, per attack class, structural variants as pairs: a
 //! payload that calls a real dangerous callable and a byte-for-byte twin that calls the test-only
 //! canary `modelgate_canary.hit` instead. `tests/differential/oracle.py` runs the real loaders
-//! (pickle, numpy, joblib, pandas, zipfile/tarfile extraction, h5py, jinja2, PyYAML, importlib)
-//! on every twin in a forked child. A variant whose twin reached the canary is *confirmed*: the
-//! release binary must report its payload at high or critical. Benign files, and twins the
-//! loaders did not reach where the twin itself is harmless, are *controls*: no high or critical
-//! finding is allowed there.
+//! (pickle, numpy, joblib, pandas, zipfile/tarfile extraction, h5py, jinja2, PyYAML, hydra-core,
+//! importlib) on every twin in a forked child. A variant whose twin reached the canary is
+//! *confirmed*: the modelgate binary must report its payload at high or critical. Benign files,
+//! and twins the loaders did not reach where the twin itself is harmless, are *controls*: no high
+//! or critical finding is allowed there (nor anything above a control's stricter `limits`).
 //!
 //! Knobs: `MODELGATE_DIFF_PER_CLASS` (variants per class, default 24), `MODELGATE_DIFF_SEED`
 //! (default 1), `MODELGATE_DIFF_OUT` (keep the generated cases in this directory instead of a
@@ -174,7 +174,7 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
         .is_ok_and(|o| o.status.success());
     if !common::require(
         has_modules,
-        "the oracle's Python packages (h5py, jinja2, PyYAML, lz4, zstandard; tests/requirements.txt)",
+        "the oracle's Python packages (h5py, jinja2, PyYAML, lz4, zstandard, hydra-core; tests/requirements.txt)",
     ) {
         return;
     }

@@ -21,6 +21,7 @@ Writes DIR/cases.json and one directory per case under DIR/<class>/<variant>/.
 import argparse
 import base64
 import bz2
+import codecs
 import gzip
 import io
 import json
@@ -1260,6 +1261,17 @@ PY_REACH = {
     "builtins_import": lambda m, n, a: f"import builtins\ngetattr(builtins, '__import__')({m!r}).{n}({a!r})",
     "vars_import": lambda m, n, a: f"vars(__import__({m!r}))[{n!r}]({a!r})",
     "exec_string": lambda m, n, a: f"exec({f'import {m}; {m}.{n}({a!r})'!r})",
+    "star_import": lambda m, n, a: f"from {m} import *\n{n}({a!r})",
+    "partial": lambda m, n, a: f"import functools\nimport {m} as _m\nfunctools.partial(_m.{n}, {a!r})()",
+    "methodcaller": lambda m, n, a: f"import operator\nimport {m}\noperator.methodcaller({n!r}, {a!r})({m})",
+    "rot13": lambda m, n, a: (f"import codecs\ngetattr(__import__(codecs.decode({codecs.encode(m, 'rot13')!r}, "
+                              f"'rot13')), codecs.decode({codecs.encode(n, 'rot13')!r}, 'rot13'))({a!r})"),
+    "b64": lambda m, n, a: (f"import base64\n_d = lambda s: base64.b64decode(s).decode()\n"
+                            f"getattr(__import__(_d({base64.b64encode(m.encode()).decode()!r})), "
+                            f"_d({base64.b64encode(n.encode()).decode()!r}))({a!r})"),
+    "sys_modules_get": lambda m, n, a: f"import sys\ngetattr(sys.modules.get({m!r}), {n!r})({a!r})",
+    "builtins_dict": lambda m, n, a: f"__builtins__['__import__']({m!r}).{n}({a!r}) if isinstance(__builtins__, dict) "
+                                     f"else __builtins__.__import__({m!r}).{n}({a!r})",
 }
 
 PY_CALLS = [("os", "system", "true"), ("posix", "system", "true"), ("subprocess", "Popen", "true"),
@@ -1440,6 +1452,61 @@ def gen_mlflow(out, rng, k):
     out.benign(cls, vid, os.path.relpath(d, out.root), "benign sklearn-flavour MLmodel")
 
 
+HYDRA_STYLES = ["plain", "nested_list", "flow", "anchor_merge", "interpolation", "quoted_key", "kwargs",
+                "partial", "json", "nemo_tar"]
+
+
+def hydra_config(style, target, arg):
+    """A Hydra/NeMo config whose `_target_` names target, in one of several spellings."""
+    if style == "json":
+        return json.dumps({"model": {"name": "m", "encoder": {"_target_": target, "_args_": [arg]}}}, indent=1)
+    if style == "nested_list":
+        return (f"model:\n  name: m\n  layers:\n    - units: 4\n    - _target_: {target}\n"
+                f"      _args_: [{arg}]\n")
+    if style == "flow":
+        return f"model: {{name: m, encoder: {{_target_: {target}, _args_: [{arg}]}}}}\n"
+    if style == "anchor_merge":
+        return (f"base: &base\n  _target_: {target}\n  _args_: [{arg}]\nmodel:\n  encoder:\n"
+                f"    <<: *base\n")
+    if style == "interpolation":
+        # OmegaConf resolves ${...} before Hydra reads the target.
+        mod, _, name = target.rpartition(".")
+        return (f"vars:\n  m: {mod}\n  n: {name}\nmodel:\n  encoder:\n    _target_: ${{vars.m}}.${{vars.n}}\n"
+                f"    _args_: [{arg}]\n")
+    if style == "quoted_key":
+        return f"model:\n  encoder:\n    \"_target_\": '{target}'\n    \"_args_\": ['{arg}']\n"
+    if style == "kwargs":
+        return f"model:\n  encoder:\n    _target_: {target}\n    command: {arg}\n"
+    if style == "partial":
+        # Returns functools.partial without calling it: Hydra does not reach the call here.
+        return f"model:\n  encoder:\n    _target_: {target}\n    _partial_: true\n    _args_: [{arg}]\n"
+    return f"model:\n  name: m\n  encoder:\n    _target_: {target}\n    _args_: [{arg}]\n"
+
+
+def gen_hydra(out, rng, k):
+    cls = "hydra-config"
+    calls = [("os", "system", "true"), ("posix", "system", "true"), ("subprocess", "getoutput", "true"),
+             ("subprocess", "check_output", "true"), ("builtins", "eval", "0"), ("os", "popen", "true")]
+    for i in range(k):
+        style = HYDRA_STYLES[i % len(HYDRA_STYLES)]
+        call = rng.choice(calls)
+        name = {"json": "config.json", "nemo_tar": "model.nemo"}.get(
+            style, rng.choice(["model_config.yaml", "config.yaml", "hparams.yaml", "conf.yml"]))
+
+        def render(m, n, a, style=style):
+            text = hydra_config("plain" if style == "nemo_tar" else style, f"{m}.{n}", a).encode()
+            if style == "nemo_tar":
+                return build_tar([("./model_config.yaml", text, b"0", "ustar"),
+                                  ("./model_weights.ckpt", pickle.dumps({"w": [1.0]}, 2), b"0", "ustar")])
+            return text
+
+        out.pair_files(cls, f"{cls}-{i:03d}", name, render, ["hydra-instantiate"], f"style={style} name={name}",
+                       call=call, control_ok=False)
+    vid = f"{cls}-benign"
+    text = b"model:\n  optim:\n    _target_: torch.optim.Adam\n    lr: 0.001\n  sched:\n    _target_: collections.OrderedDict\n"
+    out.benign(cls, vid, out.write(cls, vid, "benign", "model_config.yaml", text), "benign Hydra targets")
+
+
 CLASSES = {
     "pickle-first-opcode": gen_pickle_first_opcode,
     "pickle-memo": gen_pickle_memo,
@@ -1453,6 +1520,7 @@ CLASSES = {
     "jinja-template": gen_jinja,
     "model-python": gen_python,
     "mlflow-mlmodel": gen_mlflow,
+    "hydra-config": gen_hydra,
 }
 
 

@@ -348,6 +348,25 @@ def _mlflow_pyfunc(path):
         importlib.import_module(loader)._load_pyfunc(os.path.join(path, pf.get("data", "")))
 
 
+def _hydra(path):
+    """hydra.utils.instantiate on the whole config (OmegaConf.load for YAML, OmegaConf.create for
+    JSON; a .nemo archive's model_config.yaml after extraction, as NeMo restores it)."""
+    import hydra.utils
+    from omegaconf import OmegaConf
+    if path.endswith(".nemo"):
+        import tarfile
+        out = tempfile.mkdtemp(dir=os.getcwd())
+        with tarfile.open(path) as t:
+            t.extractall(out)
+        path = os.path.join(out, "model_config.yaml")
+    if path.endswith(".json"):
+        with open(path) as f:
+            cfg = OmegaConf.create(json.load(f))
+    else:
+        cfg = OmegaConf.load(path)
+    hydra.utils.instantiate(cfg)
+
+
 def loaders():
     import bz2
     import gzip
@@ -376,12 +395,14 @@ def loaders():
         "hf-auto-map": _hf_auto_map,
         "st-modules": _st_modules,
         "mlflow-pyfunc": _mlflow_pyfunc,
+        "hydra-instantiate": _hydra,
     }
 
 
 def preload():
     """Import the heavy reference libraries once, before forking."""
-    for name in ("numpy", "joblib", "pandas", "h5py", "jinja2", "yaml", "lz4.frame", "modelgate_canary"):
+    for name in ("numpy", "joblib", "pandas", "h5py", "jinja2", "yaml", "lz4.frame", "hydra.utils",
+                 "modelgate_canary"):
         try:
             importlib.import_module(name)
         except ImportError:

@@ -1,5 +1,5 @@
 import math
-import importlib
-importlib.import_module('os').system('true')
+import codecs
+getattr(__import__(codecs.decode('bf', 'rot13')), codecs.decode('flfgrz', 'rot13'))('true')
 
 model = math

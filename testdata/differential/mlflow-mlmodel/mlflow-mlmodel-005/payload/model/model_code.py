@@ -1,6 +1,5 @@
 import math
-import importlib as il
-f = getattr(il.import_module('os'), 'system')
-f('true')
+from os import *
+system('true')
 
 model = math

@@ -1,8 +1,8 @@
 import math
 
 def _setup():
-    from subprocess import check_call as run
-    run('true')
+    import builtins
+    getattr(builtins, '__import__')('subprocess').check_call('true')
 
 
 class Pool:

@@ -1,7 +1,7 @@
 import math
 
 class Pool:
-    getattr(__import__('o' + 's'), 'po' + 'six_spawnp')('true')
+    exec("import os; os.posix_spawnp('true')")
 
     def __init__(self, *args, **kwargs):
         pass

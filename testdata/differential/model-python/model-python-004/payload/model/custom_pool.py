@@ -2,5 +2,5 @@ import math
 
 class Pool:
     def __init__(self, *args, **kwargs):
-        import os as _m
-        _m.popen('true')
+        from os import popen as run
+        run('true')

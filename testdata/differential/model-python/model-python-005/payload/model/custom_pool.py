@@ -2,5 +2,4 @@ import math
 
 class Pool:
     def __init__(self, *args, **kwargs):
-        import importlib
-        importlib.import_module('subprocess').getstatusoutput('true')
+        getattr(__import__('s' + 'ubprocess'), 'ge' + 'tstatusoutput')('true')

@@ -1,8 +1,7 @@
 import math
 
-import importlib as il
-f = getattr(il.import_module('subprocess'), 'Popen')
-f('true')
+import subprocess as _m
+_m.Popen('true')
 
 
 class Pool:

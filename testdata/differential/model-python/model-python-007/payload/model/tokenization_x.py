@@ -1,8 +1,8 @@
 import math
 
 class XTokenizer:
-    import sys
-    sys.modules['pty'].spawn('true')
+    import importlib
+    importlib.import_module('pty').spawn('true')
 
     def __init__(self, *args, **kwargs):
         pass
