@@ -32,7 +32,6 @@ import pickle
 import random
 import shutil
 import struct
-import tarfile
 import zipfile
 import zlib
 
@@ -996,7 +995,7 @@ def keras_config(kind, mod, name, r):
     return json.dumps(model)
 
 
-def build_h5(path, config, userblock, ub_content, benign_config=False):
+def build_h5(path, config, userblock, ub_content):
     import h5py
     import numpy as np
     kw = {"userblock_size": userblock} if userblock else {}
@@ -1065,7 +1064,7 @@ def gen_hdf5(out, rng, k):
 # time. S(x) renders a string expression for x in one of several obfuscations.
 
 
-def jinja_str(s, how, r):
+def jinja_str(s, how):
     if how == "literal":
         return repr(s)
     if how == "concat":
@@ -1091,13 +1090,12 @@ STR_HOWS = ["literal", "concat", "join", "reverse", "format", "lower", "replace"
 
 def jinja_payload(spec, mod, name, arg):
     """The template, and the special tokens it reads its strings from (how == "token")."""
-    r = random.Random(spec["seed"])
     h = spec["how"]
     tokens = []
 
     def S(s):
         if h != "token":
-            return jinja_str(s, h, r)
+            return jinja_str(s, h)
         # transformers passes the special tokens map to the template: names live in the config.
         if s not in tokens:
             tokens.append(s)
