@@ -1459,6 +1459,64 @@ def gen_mlflow(out, rng, k):
     out.benign(cls, vid, os.path.relpath(d, out.root), "benign sklearn-flavour MLmodel")
 
 
+SEVENZIP_METHODS = {
+    "7z": [["-m0=PPMd"], ["-m0=LZMA"], ["-m0=LZMA2"], ["-m0=BZip2"], ["-m0=Deflate64"], ["-m0=Copy"],
+           ["-m0=BCJ", "-m1=LZMA"], ["-m0=ARM", "-m1=LZMA2"], ["-m0=Delta:4", "-m1=LZMA"], ["-m0=PPMd", "-mhc=off"]],
+    "zip": [["-mm=Deflate64"], ["-mm=PPMd"], ["-mm=LZMA"], ["-mm=BZip2"], ["-mm=Copy"], ["-mm=Deflate"]],
+}
+
+
+def sevenzip_archive(kind, opts, members):
+    """An archive written by the 7-Zip CLI (members: name -> bytes), with fixed timestamps."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in members:
+            p = os.path.join(tmp, name)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb") as f:
+                f.write(data)
+            os.utime(p, (946684800, 946684800))
+        out = os.path.join(tmp, "out." + kind)
+        extra = ["-mtm=off", "-mtc=off", "-mta=off"] if kind == "7z" else []
+        subprocess.run(["7z", "a", f"-t{kind}", *opts, *extra, out] + [n for n, _ in members], cwd=tmp,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def gen_sevenzip(out, rng, k):
+    """Archives whose members Python's zipfile cannot decode but 7-Zip extracts (principle 4:
+    uninspectable is never clean): 7z with PPMd, BCJ/ARM/Delta filters, Deflate64; zip with
+    Deflate64 and PPMd; plus methods both read."""
+    if shutil.which("7z") is None:
+        return
+    cls = "archive-methods"
+    combos = [("7z", o) for o in SEVENZIP_METHODS["7z"]] + [("zip", o) for o in SEVENZIP_METHODS["zip"]]
+    for i in range(k):
+        kind, opts = combos[i % len(combos)]
+        spec = draw_pickle_spec(rng)
+        # A compressible filler first: 7-Zip stores members that do not shrink, whatever -mm says.
+        spec["first"] = "longstr_pop"
+        spec["junk_kind"], spec["junk_len"], spec["junk_magic"] = "B", 8192, None
+        spec["call"] = draw_call_spec(rng)
+        call = pick_call(rng)
+        member = rng.choice(["model.pkl", "data/weights.bin", "model.joblib", "pytorch_model.bin"])
+        fname = rng.choice([f"model.{kind}", f"bundle.{kind}", "model.bin"])
+        loaders = ["7z-extract+pickle"] + (["zip-extract+pickle"] if kind == "zip" else [])
+
+        def render(m, n, a, spec=spec, kind=kind, opts=opts, member=member):
+            return sevenzip_archive(kind, opts, [("README.txt", b"model card\n"), (member, render_pickle(spec, m, n, a))])
+
+        out.pair_files(cls, f"{cls}-{i:03d}", fname, render, loaders,
+                       f"{kind} {' '.join(opts)} member={member} " + spec_desc(spec), call=call)
+    for j, (kind, opts) in enumerate([("7z", ["-m0=PPMd"]), ("zip", ["-mm=Deflate64"]), ("7z", ["-m0=LZMA2"])]):
+        vid = f"{cls}-benign-{j:02d}"
+        data = sevenzip_archive(kind, opts, [("labels.txt", b"cat\ndog\n"),
+                                             ("model.pkl", pickle.dumps({"coef": [1.0, 2.0]}, 4))])
+        out.benign(cls, vid, out.write(cls, vid, "benign", f"bundle.{kind}", data), f"benign {kind} {' '.join(opts)}")
+
+
 HYDRA_STYLES = ["plain", "nested_list", "flow", "anchor_merge", "interpolation", "quoted_key", "kwargs",
                 "partial", "json", "nemo_tar"]
 
@@ -1528,6 +1586,7 @@ CLASSES = {
     "model-python": gen_python,
     "mlflow-mlmodel": gen_mlflow,
     "hydra-config": gen_hydra,
+    "archive-methods": gen_sevenzip,
 }
 
 

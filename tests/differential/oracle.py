@@ -157,6 +157,24 @@ def _extract_then(opener, then):
     return load
 
 
+class _SevenZip:
+    """The 7-Zip CLI as an extractor (`7z x`), for archives Python's zipfile cannot decode."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def extractall(self, out):
+        import subprocess
+        subprocess.run(["7z", "x", "-y", f"-o{out}", self.path], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _resolve_call(module, name):
     mod = importlib.import_module(module)
     fn = getattr(mod, name)
@@ -390,6 +408,7 @@ def loaders():
         "zip-extract+pickle": _extract_then(zipfile.ZipFile, _pickle),
         "zip-extract+joblib": _extract_then(zipfile.ZipFile, _joblib),
         "tar-extract+pickle": _extract_then(tarfile.open, _pickle),
+        "7z-extract+pickle": _extract_then(_SevenZip, _pickle),
         "h5py-keras-config": _h5py_keras,
         "jinja2": _jinja,
         "hf-auto-map": _hf_auto_map,
