@@ -1053,6 +1053,22 @@ def gen_hdf5(out, rng, k):
                    f"kind={kind} config={cfg_kind} userblock={userblock} ub={ub} "
                    + (spec_desc(spec) if kind in ("userblock_pickle", "both") else "")
                    + f" [{call[0]}.{call[1]}]", control_ok=kind == "userblock_pickle")
+    # Keras 3 `.keras` archives: the same configs as config.json in a zip.
+    for i in range(k, k + max(k // 2, 1)):
+        cfg_kind = kinds[i % 4]
+        method = rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+        call = pick_call(rng)
+        sub = rng.randrange(1 << 30)
+
+        def render(m, n, a, cfg_kind=cfg_kind, method=method, sub=sub):
+            cfg = keras_config(cfg_kind, m, n, random.Random(sub)).encode()
+            meta = json.dumps({"keras_version": "3.4.1", "date_saved": "2024-01-01@00:00:00"}).encode()
+            return build_zip([("metadata.json", meta), ("config.json", cfg), ("model.weights.h5", b"")], method, {})
+
+        zcls = "keras-zip"
+        out.pair_files(zcls, f"{zcls}-{i - k:03d}", rng.choice(["model.keras", "classifier.keras"]), render,
+                       ["keras-zip-config"], f"keras zip config={cfg_kind} method={method}", call=call,
+                       control_ok=False)
     for j, ubs in enumerate([0, 512, 2048]):
         vid = f"{cls}-benign-{ubs}"
         p = out.path(cls, vid, "benign", "model.h5")

@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 TORCH_MAGIC = 0x1950A86A20F9469CFC6C
-EMULATED = {"torch-legacy", "torch-zip", "h5py-keras-config", "hf-auto-map", "st-modules", "mlflow-pyfunc"}
+EMULATED = {"torch-legacy", "torch-zip", "h5py-keras-config", "keras-zip-config", "hf-auto-map", "st-modules", "mlflow-pyfunc"}
 
 
 def _pickle(path):
@@ -182,17 +182,13 @@ def _resolve_call(module, name):
         fn("true")
 
 
-def _h5py_keras(path):
-    """h5py reads the model_config attribute; Keras resolves module/class references and Lambda
-    functions from it (keras saving: deserialize_keras_object, Lambda.from_config). A reference
-    to the canary that the config makes resolvable counts as reached."""
+def _keras_resolve(cfg):
+    """What Keras does with a model config: resolve module/class references and Lambda functions
+    (keras saving: deserialize_keras_object, Lambda.from_config) and call the Lambda on its input
+    when the model is rebuilt. A reference to the canary that the config makes resolvable counts
+    as reached (Keras itself is not installed)."""
     import base64
     import marshal
-
-    import h5py
-    with h5py.File(path, "r") as f:
-        raw = f.attrs["model_config"]
-    cfg = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
     def walk(o):
         if isinstance(o, dict):
@@ -216,6 +212,21 @@ def _h5py_keras(path):
                 walk(v)
 
     walk(cfg)
+
+
+def _h5py_keras(path):
+    """h5py reads the model_config attribute of a Keras HDF5 file (user block or not)."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        raw = f.attrs["model_config"]
+    _keras_resolve(json.loads(raw.decode() if isinstance(raw, bytes) else raw))
+
+
+def _keras_zip(path):
+    """A Keras 3 `.keras` archive: config.json read with zipfile (keras saving_lib)."""
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        _keras_resolve(json.loads(z.read("config.json")))
 
 
 def _gguf_chat_template(path):
@@ -410,6 +421,7 @@ def loaders():
         "tar-extract+pickle": _extract_then(tarfile.open, _pickle),
         "7z-extract+pickle": _extract_then(_SevenZip, _pickle),
         "h5py-keras-config": _h5py_keras,
+        "keras-zip-config": _keras_zip,
         "jinja2": _jinja,
         "hf-auto-map": _hf_auto_map,
         "st-modules": _st_modules,
