@@ -1328,6 +1328,8 @@ def gen_python(out, rng, k):
     for i in range(k):
         reach = reaches[i % len(reaches)]
         place = rng.choice(["module", "class_body", "init", "helper", "default_arg"])
+        if reach == "star_import":
+            place = "module"  # `from m import *` is only allowed at module level
         call = rng.choice(PY_CALLS)
         host = rng.choice(["hf_auto_map", "hf_tokenizer_auto_map", "st_modules", "st_modules_subdir"])
         vid = f"{cls}-{i:03d}"
