@@ -378,6 +378,14 @@ def gen_pickle_first_opcode(out, rng, k):
                        "benign " + spec_desc(spec) + " [builtins.set]")
 
 
+    # Principle 9: a protocol 0/1 pickle of a long string is a pickle, and plain data.
+    for proto in (0, 1):
+        vid = f"{cls}-benign-longstr-p{proto}"
+        data = pickle.dumps("class names: " + ", ".join(f"label_{j}" for j in range(400)), protocol=proto)
+        out.benign(cls, vid, out.write(cls, vid, "benign", "labels.pkl", data),
+                   f"protocol {proto} pickle of a long string", {"*": "low"})
+
+
 # An allowed constructor that accepts the same string argument.
 BENIGN_CALL = ("builtins", "set", "true")
 
