@@ -25,7 +25,7 @@ use serde_json::Value;
 
 /// Python modules the oracle needs beyond the base venv (tests/requirements.txt lists them).
 const ORACLE_MODULES: &str =
-    "import numpy, joblib, pandas, h5py, jinja2, yaml, lz4.frame, zstandard";
+    "import numpy, joblib, pandas, h5py, jinja2, yaml, lz4.frame, zstandard, hydra.utils";
 
 /// What modelgate said about one path.
 struct Verdict {
@@ -44,7 +44,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn run_python(python: &Path, args: &[&std::ffi::OsStr]) -> String {
+fn run_python(python: &Path, args: &[&std::ffi::OsStr]) {
     let out = Command::new(python)
         .args(args)
         .output()
@@ -55,7 +55,6 @@ fn run_python(python: &Path, args: &[&std::ffi::OsStr]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn scan(path: &Path) -> Verdict {
