@@ -504,6 +504,11 @@ def compressors():
     if zstd_available():
         import zstandard
         c["zstd"] = (lambda b, lvl: zstandard.ZstdCompressor(level=max(lvl, 1)).compress(b), ".zst")
+    # pandas.read_pickle also infers zip and tar "compression" from the name: the archive's one
+    # member is unpickled.
+    c["pandas-zip"] = (lambda b, lvl: build_zip([("model.pkl", b)], zipfile.ZIP_DEFLATED if lvl else
+                                                zipfile.ZIP_STORED, {}), ".zip")
+    c["pandas-tar"] = (lambda b, lvl: build_tar([("model.pkl", b, b"0", "ustar")]), ".tar")
     return c
 
 
