@@ -1093,25 +1093,18 @@ def gen_hdf5(out, rng, k):
 # time. S(x) renders a string expression for x in one of several obfuscations.
 
 
-def jinja_str(s, how):
-    if how == "literal":
-        return repr(s)
-    if how == "concat":
-        cut = max(1, len(s) // 2)
-        return f"({s[:cut]!r} ~ {s[cut:]!r})"
-    if how == "join":
-        return "[" + ", ".join(repr(c) for c in s) + "]|join"
-    if how == "reverse":
-        return f"({s[::-1]!r}|reverse|join)"
-    if how == "format":
-        return repr("%c" * len(s)) + "|format(" + ", ".join(str(ord(c)) for c in s) + ")"
-    if how == "lower":
-        return f"({s.upper()!r}|lower)"
-    if how == "replace":
-        return f"({s.replace('_', 'X')!r}|replace('X', '_'))"
-    if how == "split":
-        return f"('a.' ~ {s!r} ~ '.b').split('.')[1]"
-    raise ValueError(how)
+# Jinja expressions that evaluate to the string s, each spelled without s appearing literally
+# (except "literal"); "token" (reading s from the special tokens) is handled in jinja_payload.
+JINJA_STR = {
+    "literal": lambda s: repr(s),
+    "concat": lambda s: f"({s[:max(1, len(s) // 2)]!r} ~ {s[max(1, len(s) // 2):]!r})",
+    "join": lambda s: "[" + ", ".join(repr(c) for c in s) + "]|join",
+    "reverse": lambda s: f"({s[::-1]!r}|reverse|join)",
+    "format": lambda s: repr("%c" * len(s)) + "|format(" + ", ".join(str(ord(c)) for c in s) + ")",
+    "lower": lambda s: f"({s.upper()!r}|lower)",
+    "replace": lambda s: f"({s.replace('_', 'X')!r}|replace('X', '_'))",
+    "split": lambda s: f"('a.' ~ {s!r} ~ '.b').split('.')[1]",
+}
 
 
 STR_HOWS = ["literal", "concat", "join", "reverse", "format", "lower", "replace", "split", "token"]
@@ -1124,7 +1117,7 @@ def jinja_payload(spec, mod, name, arg):
 
     def S(s):
         if h != "token":
-            return jinja_str(s, h)
+            return JINJA_STR[h](s)
         # transformers passes the special tokens map to the template: names live in the config.
         if s not in tokens:
             tokens.append(s)
