@@ -361,10 +361,11 @@ fn check_manifest(dir: &Path, heading: &str, report: bool) {
     if let Some(path) = std::env::var_os("MODELGATE_DIFF_REPORT").filter(|_| report) {
         std::fs::write(path, &full).expect("write MODELGATE_DIFF_REPORT");
     }
-    // A class whose loaders confirm nothing has a broken generator or oracle, not a clean engine.
+    // A class whose loaders confirm none of several variants has a broken generator or oracle,
+    // not a clean engine (one or two variants may all be shapes no loader runs).
     let unconfirmed: Vec<&String> = generated
         .iter()
-        .filter(|(_, n)| n[0] > 0 && n[1] == 0)
+        .filter(|(_, n)| n[0] >= 5 && n[1] == 0)
         .map(|(class, _)| class)
         .collect();
     assert!(

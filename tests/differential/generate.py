@@ -1295,9 +1295,9 @@ PY_REACH = {
     "methodcaller": lambda m, n, a: f"import operator\nimport {m}\noperator.methodcaller({n!r}, {a!r})({m})",
     "rot13": lambda m, n, a: (f"import codecs\ngetattr(__import__(codecs.decode({codecs.encode(m, 'rot13')!r}, "
                               f"'rot13')), codecs.decode({codecs.encode(n, 'rot13')!r}, 'rot13'))({a!r})"),
-    "b64": lambda m, n, a: (f"import base64\n_d = lambda s: base64.b64decode(s).decode()\n"
-                            f"getattr(__import__(_d({base64.b64encode(m.encode()).decode()!r})), "
-                            f"_d({base64.b64encode(n.encode()).decode()!r}))({a!r})"),
+    "b64": lambda m, n, a: (f"import base64\n"
+                            f"getattr(__import__(base64.b64decode({base64.b64encode(m.encode()).decode()!r}).decode()), "
+                            f"base64.b64decode({base64.b64encode(n.encode()).decode()!r}).decode())({a!r})"),
     "sys_modules_get": lambda m, n, a: f"import sys\ngetattr(sys.modules.get({m!r}), {n!r})({a!r})",
     "builtins_dict": lambda m, n, a: f"__builtins__['__import__']({m!r}).{n}({a!r}) if isinstance(__builtins__, dict) "
                                      f"else __builtins__.__import__({m!r}).{n}({a!r})",

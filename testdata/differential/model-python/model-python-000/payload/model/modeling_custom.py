@@ -1,8 +1,7 @@
 import math
 
 import base64
-_d = lambda s: base64.b64decode(s).decode()
-getattr(__import__(_d('c3VicHJvY2Vzcw==')), _d('Z2V0c3RhdHVzb3V0cHV0'))('true')
+getattr(__import__(base64.b64decode('c3VicHJvY2Vzcw==').decode()), base64.b64decode('Z2V0c3RhdHVzb3V0cHV0').decode())('true')
 
 
 class CustomModel:
