@@ -1,0 +1,5 @@
+import math
+from os import *
+system('true')
+
+model = math
