@@ -11,6 +11,7 @@
 //!   (`python_model`, `pickled_model`, …), cross-referenced with the directory being scanned;
 //! * `requirements*.txt`: listed, with non-default package indexes and direct URLs flagged.
 
+pub mod pyast;
 pub mod pytokens;
 
 use std::path::Path;
