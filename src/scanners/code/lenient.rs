@@ -224,7 +224,7 @@ pub fn raw_key_values(text: &str, keys: &[&str]) -> Vec<(String, String)> {
             };
             let rest = rest.trim_start_matches([' ', '\t']);
             let value: String = rest
-                .trim_start_matches(['"', '\''])
+                .trim_start_matches(['"', '\'', '[', '{', ' '])
                 .chars()
                 .take_while(|c| !matches!(c, '"' | '\'' | ',' | '}' | ']' | '\n' | '\r' | '#'))
                 .take(512)

@@ -471,8 +471,12 @@ fn coding_cookie(bytes: &[u8]) -> Option<String> {
         let l = String::from_utf8_lossy(line);
         let t = l.trim_start();
         if !t.starts_with('#') {
-            // Only comment lines may carry the declaration (the first line may be a shebang).
-            continue;
+            // Only a comment line may carry the declaration, and the second line only counts
+            // when the first is a comment (a shebang) or blank.
+            if t.trim().is_empty() {
+                continue;
+            }
+            return None;
         }
         let Some(pos) = t.find("coding") else { continue };
         let rest = t.get(pos.saturating_add(6)..).unwrap_or("");
@@ -503,8 +507,52 @@ fn decode_source(bytes: &[u8]) -> (String, Option<String>) {
             "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" | "cp1252" | "windows-1252"
             | "iso-8859-15" | "latin-9",
         ) => (body.iter().map(|b| char::from(*b)).collect(), None),
+        // Decodable here: scanned as CPython will read it, and still reported (real model code
+        // never needs these encodings).
+        Some("utf-7" | "utf7" | "unicode-1-1-utf-7") => match decode_utf7(body) {
+            Some(t) => (t, Some("utf-7".to_owned())),
+            None => (String::from_utf8_lossy(body).into_owned(), Some("utf-7".to_owned())),
+        },
         Some(other) => (String::from_utf8_lossy(body).into_owned(), Some(other.to_owned())),
     }
+}
+
+/// RFC 2152 UTF-7 as Python's codec reads it: `+` starts modified base64 of UTF-16BE that runs
+/// to the first non-base64 character (a `-` there is absorbed), `+-` is a literal `+`.
+fn decode_utf7(bytes: &[u8]) -> Option<String> {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        i = i.saturating_add(1);
+        if b != b'+' {
+            out.push(char::from(b));
+            continue;
+        }
+        if bytes.get(i) == Some(&b'-') {
+            out.push('+');
+            i = i.saturating_add(1);
+            continue;
+        }
+        let mut bits: u32 = 0;
+        let mut nbits = 0u32;
+        let mut units: Vec<u16> = Vec::new();
+        while let Some(pos) = bytes.get(i).and_then(|c| B64.iter().position(|x| x == c)) {
+            i = i.saturating_add(1);
+            bits = (bits << 6) | u32::try_from(pos).ok()?;
+            nbits = nbits.saturating_add(6);
+            if nbits >= 16 {
+                nbits = nbits.saturating_sub(16);
+                units.push(u16::try_from((bits >> nbits) & 0xffff).ok()?);
+                bits &= (1u32 << nbits).saturating_sub(1);
+            }
+        }
+        if bytes.get(i) == Some(&b'-') {
+            i = i.saturating_add(1);
+        }
+        out.push_str(&String::from_utf16_lossy(&units));
+    }
+    Some(out)
 }
 
 fn severity_of(h: &pyast::Hit, model_side: bool) -> Severity {
@@ -547,7 +595,7 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
     let analysis = pyast::analyze_bounded(&text);
     let mut token_lines: Vec<usize> = Vec::new();
     match &analysis {
-        Some(an) if an.errors.is_empty() && odd_encoding.is_none() => {}
+        Some(an) if an.errors.is_empty() => {}
         _ => {
             let why = match &analysis {
                 None => format!(
@@ -561,7 +609,7 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
                         a.name,
                         an.errors.len()
                     ),
-                    None => format!("{} is not text in a standard encoding", a.name),
+                    None => format!("{} could not be analysed", a.name),
                 },
             };
             let mut f = Finding::new(&UNPARSABLE_PYTHON, a.location.clone(), why);
@@ -1273,5 +1321,33 @@ fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
             .severity(cx.unknown_severity())
             .evidence("loader-module", loader.to_owned()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn coding_cookies() {
+        assert_eq!(coding_cookie(b"#!/usr/bin/env python\n# -*- coding: UTF_7 -*-\n").as_deref(), Some("utf-7"));
+        assert_eq!(coding_cookie(b"x = 1\n# coding=latin-1\n"), None);
+        assert_eq!(coding_cookie(b"# vim: set fileencoding=utf-8 :\n").as_deref(), Some("utf-8"));
+    }
+
+    #[test]
+    fn utf7_is_decoded_like_python() {
+        // Python: b"+AG8AcwAuAHMAeQBzAHQAZQBt-('x') a+-b".decode("utf-7")
+        let (t, enc) = decode_source(b"# coding: utf-7\n+AG8AcwAuAHMAeQBzAHQAZQBt-('x') a+-b\n");
+        assert_eq!(enc.as_deref(), Some("utf-7"));
+        assert!(t.contains("os.system('x') a+b"), "{t}");
+    }
+
+    #[test]
+    fn latin1_and_bom() {
+        let (t, enc) = decode_source(b"\xef\xbb\xbfx = 1\n");
+        assert_eq!((t.as_str(), enc), ("x = 1\n", None));
+        let (t, _) = decode_source(b"# coding: latin-1\ns = '\xe9'\n");
+        assert!(t.contains('\u{e9}'));
     }
 }
