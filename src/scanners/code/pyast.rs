@@ -1034,6 +1034,11 @@ impl<'a> Visitor<'a> for Walker<'_, '_> {
                     self.visit_arguments(&c.arguments);
                     return;
                 }
+                // The call's value itself: `getattr(os, "system")` passed along uncalled.
+                if self.reference(expr) {
+                    self.visit_arguments(&c.arguments);
+                    return;
+                }
             }
             Expr::Attribute(a) => {
                 if self.reference(expr) {
@@ -1109,6 +1114,12 @@ mod tests {
         reaches("import os\nos.__getattribute__('system')('x')", "os.system");
         reaches("import os\ngetattr(os, f'sys{\"tem\"}')('x')", "os.system");
         reaches("import os\ngetattr(os, chr(115) + 'ystem')('x')", "os.system");
+    }
+
+    #[test]
+    fn uncalled_references() {
+        reaches("import os\nlist(map(getattr(os, 'system'), ['x']))", "os.system");
+        reaches("import os\ncallbacks = [os.popen]", "os.popen");
     }
 
     #[test]
