@@ -63,7 +63,12 @@ fn max_rank(fs: &[Value]) -> usize {
 /// The findings of `code` whose path ends with `file`.
 fn of<'a>(fs: &'a [Value], code: &str, file: &str) -> Vec<&'a Value> {
     fs.iter()
-        .filter(|f| f["code"] == code && f["location"]["path"].as_str().is_some_and(|p| p.ends_with(file)))
+        .filter(|f| {
+            f["code"] == code
+                && f["location"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(file))
+        })
         .collect()
 }
 
@@ -148,7 +153,11 @@ fn every_alias_form_resolves() {
         ("requests_download.py", "requests.get", "medium"),
         ("socket_download.py", "urllib.request.urlretrieve", "medium"),
         ("rmtree.py", "shutil.rmtree", "medium"),
-        ("write_outside.py", "open(\"/etc/cron.d/job\", \"w\")", "high"),
+        (
+            "write_outside.py",
+            "open(\"/etc/cron.d/job\", \"w\")",
+            "high",
+        ),
     ] {
         let hit = of(&fs, "code/dangerous-call", &format!("/{file}"))
             .into_iter()
@@ -165,17 +174,24 @@ fn model_side_code_is_escalated() {
     let hit = of(&fs, "code/dangerous-call", "modeling_h.py");
     let hit = hit.first().expect("os.popen in a helper");
     assert_eq!(hit["severity"], "critical");
-    assert!(hit["evidence"]["model-side"].as_str().is_some_and(|r| r.contains("auto_map")));
+    assert!(hit["evidence"]["model-side"]
+        .as_str()
+        .is_some_and(|r| r.contains("auto_map")));
 
     let (_, fs) = scan(&root().join("malicious/st_custom_module"));
     let hit = of(&fs, "code/dangerous-call", "custom_st.py");
     let hit = hit.first().expect("os.system in custom_st.py");
     assert_eq!(hit["severity"], "critical");
-    assert!(hit["evidence"]["model-side"].as_str().is_some_and(|r| r.contains("modules.json")));
+    assert!(hit["evidence"]["model-side"]
+        .as_str()
+        .is_some_and(|r| r.contains("modules.json")));
 
     let (_, fs) = scan(&root().join("malicious/mlflow_from_code"));
     let hit = of(&fs, "code/dangerous-call", "model.py");
-    assert_eq!(hit.first().expect("subprocess in load_context")["severity"], "critical");
+    assert_eq!(
+        hit.first().expect("subprocess in load_context")["severity"],
+        "critical"
+    );
     assert!(!of(&fs, "code/mlflow-loader", "MLmodel").is_empty());
 
     // Only under `if __name__ == "__main__":` and in no config: high, not critical.
@@ -198,15 +214,25 @@ fn odd_configs_do_not_hide_code_keys() {
         .any(|f| f["global"]["module"] == "os"));
     let (_, fs) = scan(&root().join("malicious/hydra_odd_types"));
     for m in ["os", "builtins"] {
-        assert!(of(&fs, "code/hydra-target", "model_config.yaml")
-            .iter()
-            .any(|f| f["global"]["module"] == m), "{m}");
+        assert!(
+            of(&fs, "code/hydra-target", "model_config.yaml")
+                .iter()
+                .any(|f| f["global"]["module"] == m),
+            "{m}"
+        );
     }
     let (_, fs) = scan(&root().join("malicious/mlflow_dup_keys"));
-    assert_eq!(of(&fs, "code/malformed-config", "MLmodel").first().expect("dup")["severity"], "medium");
+    assert_eq!(
+        of(&fs, "code/malformed-config", "MLmodel")
+            .first()
+            .expect("dup")["severity"],
+        "medium"
+    );
     assert!(of(&fs, "code/mlflow-loader", "MLmodel")
         .iter()
-        .any(|f| f["message"].as_str().is_some_and(|m| m.contains("evil_loader"))));
+        .any(|f| f["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("evil_loader"))));
 }
 
 /// A Python file that does not parse is medium by itself and still token-scanned; a hiding
@@ -214,7 +240,12 @@ fn odd_configs_do_not_hide_code_keys() {
 #[test]
 fn unparsable_and_encoded_python() {
     let (_, fs) = scan(&root().join("malicious/py_unparsable"));
-    assert_eq!(of(&fs, "code/unparsable-python", "modeling_broken.py").first().expect("u")["severity"], "medium");
+    assert_eq!(
+        of(&fs, "code/unparsable-python", "modeling_broken.py")
+            .first()
+            .expect("u")["severity"],
+        "medium"
+    );
     assert!(of(&fs, "code/dangerous-call", "modeling_broken.py")
         .iter()
         .any(|f| f["evidence"]["pattern"] == "os.system" && f["severity"] == "high"));
@@ -232,7 +263,10 @@ fn keras_external_resources() {
         ("keras_textvec_url.keras", "file:///etc/passwd"),
         ("keras_hub_tokenizer_proto.keras", "/etc/passwd"),
         ("keras_hub_bpe_paths.keras", "../../home/user/.ssh/id_rsa"),
-        ("keras_hub_bpe_paths.keras", "https://example.invalid/merges.txt"),
+        (
+            "keras_hub_bpe_paths.keras",
+            "https://example.invalid/merges.txt",
+        ),
         ("keras_custom_layer_path.keras", "~/.aws/credentials"),
     ] {
         let (_, fs) = scan(&root().join("malicious").join(file));
@@ -254,10 +288,12 @@ fn keras_external_resources() {
 fn modules_json_custom_entries() {
     let (_, fs) = scan(&root().join("malicious/st_custom_module"));
     let entries = of(&fs, "code/custom-module", "modules.json");
-    assert!(entries.iter().any(|f| f["evidence"]["type"] == "custom_st.CustomPool" && f["severity"] == "medium"));
     assert!(entries
         .iter()
-        .any(|f| f["evidence"]["type"] == "joblib.numpy_pickle.NumpyArrayWrapper" && f["severity"] == "high"));
+        .any(|f| f["evidence"]["type"] == "custom_st.CustomPool" && f["severity"] == "medium"));
+    assert!(entries.iter().any(|f| f["evidence"]["type"]
+        == "joblib.numpy_pickle.NumpyArrayWrapper"
+        && f["severity"] == "high"));
     let (_, fs) = scan(&root().join("benign/st_model"));
     assert!(of(&fs, "code/custom-module", "modules.json").is_empty());
 }

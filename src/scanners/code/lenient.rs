@@ -239,6 +239,7 @@ pub fn raw_key_values(text: &str, keys: &[&str]) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -256,7 +257,12 @@ mod tests {
         assert_eq!(v["a"], serde_json::json!([1, 2]));
         assert!(v["b"].is_null());
         assert_eq!(v["u"], "http://x//y");
-        for want in ["byte-order mark", "comments", "trailing commas", "NaN/Infinity"] {
+        for want in [
+            "byte-order mark",
+            "comments",
+            "trailing commas",
+            "NaN/Infinity",
+        ] {
             assert!(q.contains(&want), "{q:?}");
         }
     }
@@ -271,8 +277,18 @@ mod tests {
         let v = serde_json::json!({"x": [{"y": {"_target_": 5}}], "auto_map": ["m.C"]});
         let hits = find_keys(&v, CODE_KEYS);
         assert_eq!(hits.len(), 2);
-        assert!(hits.iter().any(|(p, k, _)| k == "_target_" && p == "$.x[0].y._target_"));
-        assert_eq!(strings_of(hits.iter().find(|h| h.1 == "_target_").map(|h| h.2).expect("t")), vec!["5"]);
+        assert!(hits
+            .iter()
+            .any(|(p, k, _)| k == "_target_" && p == "$.x[0].y._target_"));
+        assert_eq!(
+            strings_of(
+                hits.iter()
+                    .find(|h| h.1 == "_target_")
+                    .map(|h| h.2)
+                    .expect("t")
+            ),
+            vec!["5"]
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub const UNPARSABLE_PYTHON: Code = Code {
     id: "code/unparsable-python",
     severity: Severity::Medium,
     summary: "A Python file shipped with the model could not be parsed completely.",
-    detects: "Python files with syntax errors, nested too deeply to analyse, or not valid text in their declared encoding. The statements around an error are still analysed (the parser recovers) and the whole file is also scanned token by token for dangerous names; those results are reported separately as `code/dangerous-call`.",
+    detects: "Python files with syntax errors, or larger (8 MiB) or more deeply nested (50,000 levels) than the syntax-tree analysis accepts. The statements around an error are still analysed (the parser recovers) and the whole file is also scanned token by token for dangerous names; those results are reported separately as `code/dangerous-call`.",
     why: "A loader that gets a SyntaxError runs nothing, but the scanner's parser and CPython's can disagree (a parser differential), so a file that does not parse here must not be taken as harmless.",
     example: "`modeling_x.py` with an unterminated bracket, or 60,000 nested parentheses.",
     remediation: "Fix the file (or ask the publisher to) and scan again; review the token-level findings.",
@@ -478,7 +478,9 @@ fn coding_cookie(bytes: &[u8]) -> Option<String> {
             }
             return None;
         }
-        let Some(pos) = t.find("coding") else { continue };
+        let Some(pos) = t.find("coding") else {
+            continue;
+        };
         let rest = t.get(pos.saturating_add(6)..).unwrap_or("");
         let Some(rest) = rest.strip_prefix([':', '=']) else {
             continue;
@@ -511,9 +513,15 @@ fn decode_source(bytes: &[u8]) -> (String, Option<String>) {
         // never needs these encodings).
         Some("utf-7" | "utf7" | "unicode-1-1-utf-7") => match decode_utf7(body) {
             Some(t) => (t, Some("utf-7".to_owned())),
-            None => (String::from_utf8_lossy(body).into_owned(), Some("utf-7".to_owned())),
+            None => (
+                String::from_utf8_lossy(body).into_owned(),
+                Some("utf-7".to_owned()),
+            ),
         },
-        Some(other) => (String::from_utf8_lossy(body).into_owned(), Some(other.to_owned())),
+        Some(other) => (
+            String::from_utf8_lossy(body).into_owned(),
+            Some(other.to_owned()),
+        ),
     }
 }
 
@@ -566,6 +574,13 @@ fn severity_of(h: &pyast::Hit, model_side: bool) -> Severity {
     }
 }
 
+/// Hits of one target in one file.
+struct Agg {
+    hit: pyast::Hit,
+    severity: Severity,
+    count: usize,
+}
+
 fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
     let (text, odd_encoding) = decode_source(bytes);
     let orig_lines: Vec<&str> = text.lines().collect();
@@ -599,8 +614,9 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
         _ => {
             let why = match &analysis {
                 None => format!(
-                    "{} is nested too deeply to analyse (more than {} levels)",
+                    "{} is too large or nested too deeply to analyse as a syntax tree (limits: {} bytes, {} levels)",
                     a.name,
+                    pyast::MAX_SOURCE_BYTES,
                     pyast::MAX_NESTING
                 ),
                 Some(an) => match an.errors.first() {
@@ -624,11 +640,6 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
     }
     let Some(an) = analysis else { return };
     // One finding per target: first line, count, worst severity and its context.
-    struct Agg {
-        hit: pyast::Hit,
-        severity: Severity,
-        count: usize,
-    }
     let mut agg: Vec<Agg> = Vec::new();
     for h in an.hits {
         if token_lines.contains(&h.line) {
@@ -826,7 +837,10 @@ fn scan_json(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
                 out.push(
                     malformed(
                         a,
-                        &format!("config is not strict JSON ({}); read as lenient loaders do", quirks.join(", ")),
+                        &format!(
+                            "config is not strict JSON ({}); read as lenient loaders do",
+                            quirks.join(", ")
+                        ),
                     )
                     .severity(Severity::Info)
                     .evidence("quirks", quirks.join(",")),
@@ -893,7 +907,10 @@ fn custom_modules(v: &Value, a: &Artifact, out: &mut Sink) {
                 "imported from the model directory on load, without trust_remote_code (the module file is scanned as model-side code)",
             )
         } else if cross_repo {
-            (Severity::High, "fetched from another repository and imported on load")
+            (
+                Severity::High,
+                "fetched from another repository and imported on load",
+            )
         } else {
             (
                 Severity::High,
@@ -909,7 +926,10 @@ fn custom_modules(v: &Value, a: &Artifact, out: &mut Sink) {
             .severity(sev)
             .evidence("entry", i.to_string())
             .evidence("type", t.clone())
-            .evidence("module-file", module.map(|m| format!("{m}.py")).unwrap_or_default()),
+            .evidence(
+                "module-file",
+                module.map(|m| format!("{m}.py")).unwrap_or_default(),
+            ),
         );
     }
 }
@@ -1212,7 +1232,9 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
     }
     // Code MLflow imports or runs, anywhere in the document.
     for d in &docs {
-        for (path, key, val) in lenient::find_keys(d, &["loader_module", "model_code_path", "code_paths"]) {
+        for (path, key, val) in
+            lenient::find_keys(d, &["loader_module", "model_code_path", "code_paths"])
+        {
             let values = lenient::strings_of(val);
             match key.as_str() {
                 "loader_module" => {
@@ -1330,9 +1352,15 @@ mod source_tests {
 
     #[test]
     fn coding_cookies() {
-        assert_eq!(coding_cookie(b"#!/usr/bin/env python\n# -*- coding: UTF_7 -*-\n").as_deref(), Some("utf-7"));
+        assert_eq!(
+            coding_cookie(b"#!/usr/bin/env python\n# -*- coding: UTF_7 -*-\n").as_deref(),
+            Some("utf-7")
+        );
         assert_eq!(coding_cookie(b"x = 1\n# coding=latin-1\n"), None);
-        assert_eq!(coding_cookie(b"# vim: set fileencoding=utf-8 :\n").as_deref(), Some("utf-8"));
+        assert_eq!(
+            coding_cookie(b"# vim: set fileencoding=utf-8 :\n").as_deref(),
+            Some("utf-8")
+        );
     }
 
     #[test]

@@ -76,9 +76,9 @@ pub fn custom_module_types(v: &Value) -> Vec<(usize, String)> {
 pub fn is_modules_json(v: &Value) -> bool {
     v.as_array().is_some_and(|xs| {
         !xs.is_empty()
-            && xs
-                .iter()
-                .all(|x| x.get("type").is_some() && (x.get("path").is_some() || x.get("idx").is_some()))
+            && xs.iter().all(|x| {
+                x.get("type").is_some() && (x.get("path").is_some() || x.get("idx").is_some())
+            })
     })
 }
 
@@ -166,9 +166,15 @@ fn mlflow_reason(model_dir: &Path, py: &Path) -> Option<String> {
     for (k, v) in &pairs {
         let v_rel = rel_key(Path::new(v));
         let hit = match k.as_str() {
-            "model_code_path" => v_rel == rel_s || v_rel.ends_with(&format!("/{file_name}")) || *v == file_name,
+            "model_code_path" => {
+                v_rel == rel_s || v_rel.ends_with(&format!("/{file_name}")) || *v == file_name
+            }
             "code_paths" => {
-                v_rel == rel_s || rel_s.starts_with(&format!("{v_rel}/")) || Path::new(v).file_name().is_some_and(|f| f.to_string_lossy() == file_name)
+                v_rel == rel_s
+                    || rel_s.starts_with(&format!("{v_rel}/"))
+                    || Path::new(v)
+                        .file_name()
+                        .is_some_and(|f| f.to_string_lossy() == file_name)
             }
             "code" => !v_rel.is_empty() && rel_s.starts_with(&format!("{v_rel}/")),
             "loader_module" => {
@@ -192,8 +198,14 @@ mod tests {
 
     #[test]
     fn refs() {
-        assert_eq!(module_of_ref("modeling_x.XModel").as_deref(), Some("modeling_x"));
-        assert_eq!(module_of_ref("org/repo--pkg.mod.C").as_deref(), Some("pkg/mod"));
+        assert_eq!(
+            module_of_ref("modeling_x.XModel").as_deref(),
+            Some("modeling_x")
+        );
+        assert_eq!(
+            module_of_ref("org/repo--pkg.mod.C").as_deref(),
+            Some("pkg/mod")
+        );
         assert_eq!(module_of_ref("C"), None);
     }
 
@@ -207,7 +219,10 @@ mod tests {
         assert!(is_modules_json(&v));
         assert_eq!(
             custom_module_types(&v),
-            vec![(1, "custom_st.Pool".to_owned()), (2, "weird.List".to_owned())]
+            vec![
+                (1, "custom_st.Pool".to_owned()),
+                (2, "weird.List".to_owned())
+            ]
         );
     }
 
@@ -215,8 +230,16 @@ mod tests {
     fn sibling_configs_make_files_model_side() {
         let d = tempfile::tempdir().expect("tmp");
         let p = d.path();
-        std::fs::write(p.join("modules.json"), br#"[{"idx":0,"path":"","type":"custom_st.Pool"}]"#).expect("w");
-        std::fs::write(p.join("config.json"), b"\xef\xbb\xbf{\"auto_map\": {\"AutoModel\": \"modeling_x.M\",},}").expect("w");
+        std::fs::write(
+            p.join("modules.json"),
+            br#"[{"idx":0,"path":"","type":"custom_st.Pool"}]"#,
+        )
+        .expect("w");
+        std::fs::write(
+            p.join("config.json"),
+            b"\xef\xbb\xbf{\"auto_map\": {\"AutoModel\": \"modeling_x.M\",},}",
+        )
+        .expect("w");
         std::fs::create_dir_all(p.join("code")).expect("d");
         std::fs::write(p.join("MLmodel"), b"flavors:\n  python_function:\n    loader_module: my_loader\n    code: code\n    model_code_path: model.py\n").expect("w");
         assert!(reason(&p.join("custom_st.py")).is_some_and(|r| r.contains("modules.json")));

@@ -140,7 +140,11 @@ const TABLE: &[(&str, Category, &str)] = &[
     ("subprocess.run", Category::Exec, "starts processes"),
     ("subprocess.call", Category::Exec, "starts processes"),
     ("subprocess.check_call", Category::Exec, "starts processes"),
-    ("subprocess.check_output", Category::Exec, "starts processes"),
+    (
+        "subprocess.check_output",
+        Category::Exec,
+        "starts processes",
+    ),
     ("subprocess.getoutput", Category::Exec, "starts processes"),
     (
         "subprocess.getstatusoutput",
@@ -157,35 +161,111 @@ const TABLE: &[(&str, Category, &str)] = &[
     ("pty.spawn", Category::Exec, "starts a shell"),
     ("platform.popen", Category::Exec, "runs a shell command"),
     ("commands.*", Category::Exec, "runs a shell command"),
-    ("builtins.eval", Category::Exec, "evaluates dynamically built code"),
-    ("builtins.exec", Category::Exec, "executes dynamically built code"),
-    ("builtins.compile", Category::Exec, "compiles dynamically built code"),
+    (
+        "builtins.eval",
+        Category::Exec,
+        "evaluates dynamically built code",
+    ),
+    (
+        "builtins.exec",
+        Category::Exec,
+        "executes dynamically built code",
+    ),
+    (
+        "builtins.compile",
+        Category::Exec,
+        "compiles dynamically built code",
+    ),
     ("builtins.breakpoint", Category::Exec, "starts a debugger"),
     ("marshal.loads", Category::Exec, "loads raw bytecode"),
     ("marshal.load", Category::Exec, "loads raw bytecode"),
     ("types.CodeType", Category::Exec, "builds a code object"),
-    ("types.FunctionType", Category::Exec, "builds a function from a code object"),
+    (
+        "types.FunctionType",
+        Category::Exec,
+        "builds a function from a code object",
+    ),
     ("runpy.*", Category::Exec, "runs a module or script"),
     ("code.interact", Category::Exec, "runs an interpreter"),
-    ("code.InteractiveInterpreter", Category::Exec, "runs an interpreter"),
-    ("code.InteractiveConsole", Category::Exec, "runs an interpreter"),
+    (
+        "code.InteractiveInterpreter",
+        Category::Exec,
+        "runs an interpreter",
+    ),
+    (
+        "code.InteractiveConsole",
+        Category::Exec,
+        "runs an interpreter",
+    ),
     ("ctypes.*", Category::Exec, "calls native code"),
     ("_ctypes.*", Category::Exec, "calls native code"),
     ("cffi.*", Category::Exec, "calls native code"),
-    ("torch.hub.load", Category::Exec, "downloads and runs a repository's hubconf.py"),
-    ("pickle.load", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("pickle.loads", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("pickle.Unpickler", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("dill.load*", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("cloudpickle.load*", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("joblib.load", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("shelve.open", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("pandas.read_pickle", Category::Deserialize, "unpickles data (code execution on load)"),
-    ("yaml.unsafe_load*", Category::Deserialize, "loads YAML with arbitrary Python tags"),
-    ("jsonpickle.decode", Category::Deserialize, "unpickles data (code execution on load)"),
+    (
+        "torch.hub.load",
+        Category::Exec,
+        "downloads and runs a repository's hubconf.py",
+    ),
+    (
+        "pickle.load",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "pickle.loads",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "pickle.Unpickler",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "dill.load*",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "cloudpickle.load*",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "joblib.load",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "shelve.open",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "pandas.read_pickle",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
+    (
+        "yaml.unsafe_load*",
+        Category::Deserialize,
+        "loads YAML with arbitrary Python tags",
+    ),
+    (
+        "jsonpickle.decode",
+        Category::Deserialize,
+        "unpickles data (code execution on load)",
+    ),
     ("socket.*", Category::Network, "opens network sockets"),
-    ("urllib.request.*", Category::Network, "makes network requests"),
-    ("urllib.urlopen", Category::Network, "makes network requests"),
+    (
+        "urllib.request.*",
+        Category::Network,
+        "makes network requests",
+    ),
+    (
+        "urllib.urlopen",
+        Category::Network,
+        "makes network requests",
+    ),
     ("urllib2.*", Category::Network, "makes network requests"),
     ("requests.*", Category::Network, "makes network requests"),
     ("httpx.*", Category::Network, "makes network requests"),
@@ -258,8 +338,7 @@ pub fn classify(name: &str) -> Option<(Category, &'static str, &'static str)> {
             name.strip_prefix(module)
                 .is_some_and(|r| r.starts_with('.') && r.len() > 1)
         } else if let Some(prefix) = pat.strip_suffix('*') {
-            name.strip_prefix(prefix)
-                .is_some_and(|r| !r.contains('.'))
+            name.strip_prefix(prefix).is_some_and(|r| !r.contains('.'))
         } else {
             name == *pat
         };
@@ -341,6 +420,9 @@ pub fn nesting_bound(source: &str) -> usize {
     max_depth.saturating_add(max_run).saturating_add(max_indent)
 }
 
+/// Largest source analysed as a tree (the tree takes about 25 times the source in memory);
+/// larger files, which real model code never is, are token-scanned instead.
+pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
 /// Deepest syntax tree analysed; deeper sources are reported and token-scanned instead.
 pub const MAX_NESTING: usize = 50_000;
 /// Stack for the analysis thread: parsing, walking and dropping a tree of [`MAX_NESTING`] levels.
@@ -350,7 +432,7 @@ const ANALYSIS_STACK: usize = 512 * 1024 * 1024;
 /// visitor and the tree's destructor recurse). `None` when the source is nested too deeply to
 /// analyse safely, or the thread could not be started.
 pub fn analyze_bounded(source: &str) -> Option<Analysis> {
-    if nesting_bound(source) > MAX_NESTING {
+    if source.len() > MAX_SOURCE_BYTES || nesting_bound(source) > MAX_NESTING {
         return None;
     }
     std::thread::scope(|s| {
@@ -373,7 +455,12 @@ pub fn analyze(source: &str) -> Analysis {
         .errors()
         .iter()
         .take(20)
-        .map(|e| (lines.line(e.location.start().to_usize()), e.error.to_string()))
+        .map(|e| {
+            (
+                lines.line(e.location.start().to_usize()),
+                e.error.to_string(),
+            )
+        })
         .collect();
     let module = parsed.syntax();
     let mut env = Env::default();
@@ -541,11 +628,11 @@ impl Env {
             }
             Expr::FString(f) => {
                 let mut out = String::new();
-                for part in f.value.iter() {
+                for part in &f.value {
                     match part {
                         FStringPart::Literal(l) => out.push_str(&l.value),
                         FStringPart::FString(fs) => {
-                            for el in fs.elements.iter() {
+                            for el in &fs.elements {
                                 match el {
                                     InterpolatedStringElement::Literal(l) => out.push_str(&l.value),
                                     InterpolatedStringElement::Interpolation(i) => {
@@ -646,7 +733,7 @@ fn const_int(e: &Expr) -> Option<i64> {
             Number::Int(i) => i.as_i64(),
             _ => None,
         },
-        Expr::UnaryOp(u) if u.op == UnaryOp::USub => const_int(&u.operand).map(|v| v.saturating_neg()),
+        Expr::UnaryOp(u) if u.op == UnaryOp::USub => const_int(&u.operand).map(i64::saturating_neg),
         _ => None,
     }
 }
@@ -694,7 +781,12 @@ impl Binder<'_> {
     }
 
     fn params(&mut self, p: &ast::Parameters) {
-        for pd in p.posonlyargs.iter().chain(p.args.iter()).chain(p.kwonlyargs.iter()) {
+        for pd in p
+            .posonlyargs
+            .iter()
+            .chain(p.args.iter())
+            .chain(p.kwonlyargs.iter())
+        {
             if let Some(def) = pd.default.as_deref() {
                 self.bind(pd.parameter.name.id.as_str(), def);
             }
@@ -725,7 +817,7 @@ impl<'a> Visitor<'a> for Binder<'_> {
                 }
             }
             Stmt::ImportFrom(f) if f.level == 0 => {
-                let module = f.module.as_ref().map(|m| m.id.as_str()).unwrap_or("");
+                let module = f.module.as_ref().map_or("", |m| m.id.as_str());
                 for a in &f.names {
                     let n = a.name.id.as_str();
                     if n == "*" {
@@ -842,7 +934,12 @@ impl Walker<'_, '_> {
                     } else {
                         (Category::DynamicImport, "imports a module by computed name")
                     };
-                    self.push(format!("{}(<computed>)", func.unwrap_or_default()), cat, what, e);
+                    self.push(
+                        format!("{}(<computed>)", func.unwrap_or_default()),
+                        cat,
+                        what,
+                        e,
+                    );
                     return true;
                 }
                 return false;
@@ -862,7 +959,10 @@ impl Walker<'_, '_> {
                     }
                 }
                 if let (Some(b), Some(a)) = (&base, &attr_const) {
-                    if matches!(a.as_str(), "__subclasses__" | "__globals__" | "__builtins__") {
+                    if matches!(
+                        a.as_str(),
+                        "__subclasses__" | "__globals__" | "__builtins__"
+                    ) {
                         self.push(
                             format!("{b}.{a}"),
                             Category::Introspection,
@@ -874,9 +974,8 @@ impl Walker<'_, '_> {
                 }
             }
             Some("torch.load") => {
-                let safe = kw("weights_only").is_some_and(|v| {
-                    matches!(v, Expr::BooleanLiteral(b) if b.value)
-                });
+                let safe = kw("weights_only")
+                    .is_some_and(|v| matches!(v, Expr::BooleanLiteral(b) if b.value));
                 if !safe {
                     self.push(
                         "torch.load".to_owned(),
@@ -918,7 +1017,7 @@ impl Walker<'_, '_> {
                 }
                 return false;
             }
-            Some("builtins.open") | Some("pathlib.Path.write_text") => {
+            Some("builtins.open" | "pathlib.Path.write_text") => {
                 let mode = kw("mode")
                     .or_else(|| args.get(1))
                     .and_then(|m| self.env.const_str(m, 0))
@@ -1053,11 +1152,7 @@ impl<'a> Visitor<'a> for Walker<'_, '_> {
                     );
                 }
             }
-            Expr::Name(_) | Expr::Subscript(_) => {
-                if self.reference(expr) {
-                    return;
-                }
-            }
+            Expr::Name(_) | Expr::Subscript(_) if self.reference(expr) => return,
             _ => {}
         }
         visitor::walk_expr(self, expr);
@@ -1074,7 +1169,10 @@ mod tests {
 
     fn reaches(src: &str, t: &str) {
         let got = targets(src);
-        assert!(got.iter().any(|g| g == t), "{src:?}: expected {t}, got {got:?}");
+        assert!(
+            got.iter().any(|g| g == t),
+            "{src:?}: expected {t}, got {got:?}"
+        );
     }
 
     #[test]
@@ -1084,50 +1182,98 @@ mod tests {
         reaches("import posix\nposix.system('x')", "os.system");
         reaches("from nt import spawnv\nspawnv(0, 'x', [])", "os.spawnv");
         reaches("import os\nf = os.execvp\nf('sh', [])", "os.execvp");
-        reaches("import os\nos.posix_spawnp('sh', [], {})", "os.posix_spawnp");
+        reaches(
+            "import os\nos.posix_spawnp('sh', [], {})",
+            "os.posix_spawnp",
+        );
         reaches("from subprocess import *\nPopen('x')", "subprocess.Popen");
-        reaches("import subprocess as sp\nsp.check_output(['x'])", "subprocess.check_output");
+        reaches(
+            "import subprocess as sp\nsp.check_output(['x'])",
+            "subprocess.check_output",
+        );
         reaches("import pty\npty.spawn('/bin/sh')", "pty.spawn");
         reaches("import os.path\nos.system('x')", "os.system");
-        reaches("def f(run=__import__('os').system):\n    run('x')", "os.system");
+        reaches(
+            "def f(run=__import__('os').system):\n    run('x')",
+            "os.system",
+        );
         reaches("import os\na, b = os.popen, 1\na('x')", "os.popen");
-        reaches("if (s := __import__('os').system):\n    s('x')", "os.system");
+        reaches(
+            "if (s := __import__('os').system):\n    s('x')",
+            "os.system",
+        );
     }
 
     #[test]
     fn dynamic_lookups() {
         reaches("import sys\nsys.modules['os'].system('x')", "os.system");
-        reaches("import sys\nsys.modules.get('posix').system('x')", "os.system");
-        reaches("import builtins\ngetattr(builtins, 'exec')('x')", "builtins.exec");
+        reaches(
+            "import sys\nsys.modules.get('posix').system('x')",
+            "os.system",
+        );
+        reaches(
+            "import builtins\ngetattr(builtins, 'exec')('x')",
+            "builtins.exec",
+        );
         reaches("getattr(__import__('os'), 'system')('x')", "os.system");
         reaches("import os\ngetattr(os, 'sys' + 'tem')('x')", "os.system");
-        reaches("import os\nn = 'sys' + 'tem'\ngetattr(os, n)('x')", "os.system");
-        reaches("import os\ngetattr(os, ''.join(['sy', 'stem']))('x')", "os.system");
+        reaches(
+            "import os\nn = 'sys' + 'tem'\ngetattr(os, n)('x')",
+            "os.system",
+        );
+        reaches(
+            "import os\ngetattr(os, ''.join(['sy', 'stem']))('x')",
+            "os.system",
+        );
         reaches("import os\ngetattr(os, 'metsys'[::-1])('x')", "os.system");
-        reaches("import os, base64\ngetattr(os, base64.b64decode('c3lzdGVt').decode())('x')", "os.system");
-        reaches("import importlib\nimportlib.import_module('subprocess').run(['x'])", "subprocess.run");
+        reaches(
+            "import os, base64\ngetattr(os, base64.b64decode('c3lzdGVt').decode())('x')",
+            "os.system",
+        );
+        reaches(
+            "import importlib\nimportlib.import_module('subprocess').run(['x'])",
+            "subprocess.run",
+        );
         reaches("m = __import__('o' + 's')\nm.popen('x')", "os.popen");
         reaches("__builtins__['eval']('1')", "builtins.eval");
-        reaches("import builtins\nbuiltins.__dict__['exec']('1')", "builtins.exec");
+        reaches(
+            "import builtins\nbuiltins.__dict__['exec']('1')",
+            "builtins.exec",
+        );
         reaches("import os\nvars(os)['system']('x')", "os.system");
         reaches("import os\nos.__dict__['system']('x')", "os.system");
         reaches("import os\nos.__getattribute__('system')('x')", "os.system");
         reaches("import os\ngetattr(os, f'sys{\"tem\"}')('x')", "os.system");
-        reaches("import os\ngetattr(os, chr(115) + 'ystem')('x')", "os.system");
+        reaches(
+            "import os\ngetattr(os, chr(115) + 'ystem')('x')",
+            "os.system",
+        );
     }
 
     #[test]
     fn uncalled_references() {
-        reaches("import os\nlist(map(getattr(os, 'system'), ['x']))", "os.system");
+        reaches(
+            "import os\nlist(map(getattr(os, 'system'), ['x']))",
+            "os.system",
+        );
         reaches("import os\ncallbacks = [os.popen]", "os.popen");
     }
 
     #[test]
     fn computed_names_are_reported() {
-        reaches("import os\nname = input()\ngetattr(os, name)('x')", "os.<computed>");
+        reaches(
+            "import os\nname = input()\ngetattr(os, name)('x')",
+            "os.<computed>",
+        );
         reaches("m = __import__(x)", "builtins.__import__(<computed>)");
-        reaches("import importlib\nimportlib.import_module(name)", "importlib.import_module(<computed>)");
-        reaches("().__class__.__base__.__subclasses__()", "<object>.__subclasses__");
+        reaches(
+            "import importlib\nimportlib.import_module(name)",
+            "importlib.import_module(<computed>)",
+        );
+        reaches(
+            "().__class__.__base__.__subclasses__()",
+            "<object>.__subclasses__",
+        );
     }
 
     #[test]
@@ -1141,11 +1287,20 @@ mod tests {
         reaches("import ctypes\nctypes.CDLL('x')", "ctypes.CDLL");
         reaches("from cffi import FFI\nFFI()", "cffi.FFI");
         reaches("import socket\nsocket.socket()", "socket.socket");
-        reaches("import urllib.request\nurllib.request.urlopen('http://x')", "urllib.request.urlopen");
+        reaches(
+            "import urllib.request\nurllib.request.urlopen('http://x')",
+            "urllib.request.urlopen",
+        );
         reaches("import requests\nrequests.get('http://x')", "requests.get");
         reaches("import shutil\nshutil.rmtree('/')", "shutil.rmtree");
-        reaches("open('/etc/cron.d/x', 'w')", "open(\"/etc/cron.d/x\", \"w\")");
-        reaches("open('../../.bashrc', mode='a')", "open(\"../../.bashrc\", \"a\")");
+        reaches(
+            "open('/etc/cron.d/x', 'w')",
+            "open(\"/etc/cron.d/x\", \"w\")",
+        );
+        reaches(
+            "open('../../.bashrc', mode='a')",
+            "open(\"../../.bashrc\", \"a\")",
+        );
         reaches("import torch\ntorch.load('x.bin')", "torch.load");
         reaches("import runpy\nrunpy.run_path('x.py')", "runpy.run_path");
         reaches("import importlib.util\ns = importlib.util.spec_from_file_location('m', 'x.py')\ns.loader.exec_module(m)", "<loader>.exec_module");
@@ -1188,7 +1343,8 @@ class M(nn.Module):
         let a = analyze(
             "import os\nos.system('a')\nclass C:\n    def forward(self):\n        os.system('b')\n    def helper(self):\n        os.system('c')\nif __name__ == '__main__':\n    os.system('d')\n",
         );
-        let ctx: Vec<(usize, Context)> = a.hits.iter().map(|h| (h.line, h.context.clone())).collect();
+        let ctx: Vec<(usize, Context)> =
+            a.hits.iter().map(|h| (h.line, h.context.clone())).collect();
         assert_eq!(
             ctx,
             vec![
@@ -1216,7 +1372,11 @@ class M(nn.Module):
             format!("x = {}0", "not ".repeat(just_under / 4)),
             format!("x = {}1", "1+".repeat(just_under / 2)),
             format!("x = a{}", ".b".repeat(just_under / 2)),
-            format!("x = {}1{}", "f(".repeat(just_under / 3), ")".repeat(just_under / 3)),
+            format!(
+                "x = {}1{}",
+                "f(".repeat(just_under / 3),
+                ")".repeat(just_under / 3)
+            ),
             format!("x = {}1", "lambda:".repeat(just_under / 8)),
             format!("x = {}", "[".repeat(just_under)),
         ] {

@@ -541,7 +541,8 @@ impl Walk<'_, '_> {
                 self.push(f);
             }
             c if c.ends_with("Tokenizer")
-                && module.is_some_and(|m| m.starts_with("keras_hub") || m.starts_with("keras_nlp")) =>
+                && module
+                    .is_some_and(|m| m.starts_with("keras_hub") || m.starts_with("keras_nlp")) =>
             {
                 // keras_hub tokenizers read `vocabulary`/`merges` (BytePair, WordPiece) and `proto`
                 // (SentencePiece) from a path when given a string (fixed for safe_mode in
@@ -852,7 +853,18 @@ pub fn resource_kind(key: &str, v: &str) -> Option<(&'static str, Severity)> {
         if !rest.is_empty()
             && matches!(
                 scheme,
-                "http" | "https" | "ftp" | "file" | "gs" | "s3" | "hdfs" | "ws" | "wss" | "gcs" | "az" | "abfs"
+                "http"
+                    | "https"
+                    | "ftp"
+                    | "file"
+                    | "gs"
+                    | "s3"
+                    | "hdfs"
+                    | "ws"
+                    | "wss"
+                    | "gcs"
+                    | "az"
+                    | "abfs"
             )
         {
             return Some(("a URL", Severity::High));
@@ -863,15 +875,19 @@ pub fn resource_kind(key: &str, v: &str) -> Option<(&'static str, Severity)> {
         return None;
     }
     let bytes = t.as_bytes();
-    let abs_unix = t.starts_with('/') && bytes.get(1).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'_' || *b == b'~');
-    let abs_win = t.starts_with("\\")
+    let abs_unix = t.starts_with('/')
+        && bytes
+            .get(1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'_' || *b == b'~');
+    let abs_win = t.starts_with('\\')
         || (bytes.first().is_some_and(u8::is_ascii_alphabetic)
             && bytes.get(1) == Some(&b':')
             && matches!(bytes.get(2), Some(b'\\' | b'/')));
     if abs_unix || abs_win || t.starts_with("~/") {
         return Some(("an absolute host path", Severity::High));
     }
-    if t == ".." || t.split(['/', '\\']).any(|c| c == "..") && (t.contains('/') || t.contains('\\')) {
+    if t == ".." || t.split(['/', '\\']).any(|c| c == "..") && (t.contains('/') || t.contains('\\'))
+    {
         return Some(("a path outside the model (`..`)", Severity::High));
     }
     if RESOURCE_KEYS.contains(&key) && (t.contains('/') || t.contains('\\') || t.contains('.')) {
