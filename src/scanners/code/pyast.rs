@@ -1152,6 +1152,8 @@ impl<'a> Visitor<'a> for Walker<'_, '_> {
                     );
                 }
             }
+            // A name being bound (`run = ...`) is not a use; the bound value is checked.
+            Expr::Name(n) if n.ctx != ast::ExprContext::Load => {}
             Expr::Name(_) | Expr::Subscript(_) if self.reference(expr) => return,
             _ => {}
         }
