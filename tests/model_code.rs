@@ -4,6 +4,8 @@
 //! resolution form reaches its dangerous target, code that runs on load is critical, benign
 //! real-world shapes stay below high, odd configs do not hide their code keys.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -296,4 +298,87 @@ fn modules_json_custom_entries() {
         && f["severity"] == "high"));
     let (_, fs) = scan(&root().join("benign/st_model"));
     assert!(of(&fs, "code/custom-module", "modules.json").is_empty());
+}
+
+/// The loader as oracle: every Python fixture is run by CPython (tests/oracle/model_code_canary.py)
+/// with canaries in place of the dangerous callables. Whatever a canary records as reached at
+/// import time, modelgate must report under that name (critical for process and code execution,
+/// at least medium otherwise); files where no canary is reached and that are benign must stay
+/// below high.
+#[test]
+fn canary_oracle_agrees() {
+    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+        return;
+    };
+    let files: Vec<PathBuf> = walk_py(&root());
+    let out = Command::new(venv.join("bin/python"))
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/model_code_canary.py"))
+        .args(&files)
+        .output()
+        .expect("run the oracle");
+    let reached: serde_json::Map<String, Value> =
+        serde_json::from_slice(&out.stdout).expect("oracle JSON");
+    let mut confirmed = 0usize;
+    for f in &files {
+        let key = f.to_string_lossy().into_owned();
+        let (_, fs) = scan(f);
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        let calls = of(&fs, "code/dangerous-call", &format!("/{name}"));
+        match reached.get(&key).and_then(Value::as_str) {
+            Some(target) => {
+                confirmed += 1;
+                let hit = calls
+                    .iter()
+                    .find(|c| c["evidence"]["pattern"] == target)
+                    .unwrap_or_else(|| {
+                        panic!("{key}: CPython reached {target}, modelgate: {fs:#?}")
+                    });
+                let exec_class = [
+                    "os.",
+                    "subprocess.",
+                    "builtins.",
+                    "ctypes.",
+                    "cffi.",
+                    "pty.",
+                    "marshal.",
+                ]
+                .iter()
+                .any(|p| target.starts_with(p));
+                let want = if exec_class {
+                    rank("critical")
+                } else {
+                    rank("medium")
+                };
+                assert!(
+                    rank(hit["severity"].as_str().unwrap_or("")) >= want,
+                    "{key}: {target}: {hit:#?}"
+                );
+            }
+            None if key.contains("/benign/") => {
+                assert!(max_rank(&fs) < rank("high"), "{key}: {fs:#?}");
+            }
+            None => {}
+        }
+    }
+    assert!(
+        confirmed >= 25,
+        "only {confirmed} variants confirmed by CPython"
+    );
+}
+
+fn walk_py(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "py") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
