@@ -872,15 +872,12 @@ fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sin
                 )
                 .evidence("key", key.clone()),
             ),
-            "model_code_path" | "python_model" | "code_paths" => out.push(
-                Finding::new(
-                    &MLFLOW_LOADER,
-                    a.location.clone(),
-                    format!("{key}: {value} found in a config that does not parse"),
-                )
-                .evidence("key", key.clone())
-                .evidence("reference", value.clone()),
-            ),
+            "model_code_path" | "python_model" | "code_paths" => out.push(mlflow_code(
+                a,
+                &key,
+                &value,
+                "found in a config that does not parse",
+            )),
             _ => {}
         }
     }
@@ -1245,15 +1242,12 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
                 _ => {
                     for v in values.iter().take(64) {
                         referenced.push((path.trim_start_matches("$.").to_owned(), v.clone()));
-                        out.push(
-                            Finding::new(
-                                &MLFLOW_LOADER,
-                                a.location.clone(),
-                                format!("{key} {v}: MLflow runs this code when the model is loaded (models from code / code paths)"),
-                            )
-                            .evidence("key", key.clone())
-                            .evidence("reference", v.clone()),
-                        );
+                        out.push(mlflow_code(
+                            a,
+                            &key,
+                            v,
+                            "MLflow runs this code when the model is loaded (models from code / code paths)",
+                        ));
                     }
                 }
             }
@@ -1312,6 +1306,17 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
             }
         }
     }
+}
+
+/// An MLflow key that names code to run or import (`model_code_path`, `code_paths`, …).
+fn mlflow_code(a: &Artifact, key: &str, value: &str, note: &str) -> Finding {
+    Finding::new(
+        &MLFLOW_LOADER,
+        a.location.clone(),
+        format!("{key} {value}: {note}"),
+    )
+    .evidence("key", key.to_owned())
+    .evidence("reference", value.to_owned())
 }
 
 fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
