@@ -214,6 +214,13 @@ fn odd_configs_do_not_hide_code_keys() {
     assert!(of(&fs, "code/hydra-target", "config.json")
         .iter()
         .any(|f| f["global"]["module"] == "os"));
+    let (_, fs) = scan(&root().join("malicious/json_duplicate_target"));
+    assert!(of(&fs, "code/malformed-config", "config.json")
+        .iter()
+        .any(|f| f["evidence"]["reason"] == "duplicate keys"));
+    assert!(of(&fs, "code/hydra-target", "config.json")
+        .iter()
+        .any(|f| f["global"]["module"] == "os"));
     let (_, fs) = scan(&root().join("malicious/hydra_odd_types"));
     for m in ["os", "builtins"] {
         assert!(

@@ -198,6 +198,9 @@ def config_fixtures():
     write("malicious/hydra_odd_types/model_config.yaml",
           "model:\n  layers:\n    - !custom\n      _target_: os.system\n      command: 'true'\n    - 5\n"
           "  optim: [ {_target_: builtins.exec} ]\n")
+    # Duplicate keys: Python's json keeps the last (benign) value, other readers the first.
+    write("malicious/json_duplicate_target/config.json",
+          '{"model": {"_target_": "os.system", "_target_": "torch.nn.Identity"}}\n')
     # A JSON config that does not parse at all; the raw text still shows _target_.
     write("malicious/broken_json_target/config.json", "{\"a\": {\"_target_\": \"os.system\", \"b\": [1, 2\n")
     # A Python file that CPython would reject; the token scan still sees the call.

@@ -847,10 +847,52 @@ fn scan_json(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
                 );
             }
             check_json_value(&v, a, cx, out);
+            hidden_duplicates(bytes, &v, a, cx, out);
         }
         Err(e) => {
             out.push(malformed(a, &format!("invalid JSON: {e}")));
             raw_code_keys(bytes, a, cx, out);
+        }
+    }
+}
+
+/// JSON objects that repeat a key keep only the last value (in serde and in Python's `json`),
+/// but other readers keep the first: values of `_target_` and `loader_module` that appear in
+/// the raw text and not in the parsed config are reported and checked too.
+fn hidden_duplicates(bytes: &[u8], v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    const KEYS: &[&str] = &["_target_", "loader_module"];
+    let text = String::from_utf8_lossy(lenient::strip_bom(bytes));
+    let parsed: Vec<String> = lenient::find_keys(v, KEYS)
+        .into_iter()
+        .flat_map(|(_, _, x)| lenient::strings_of(x))
+        .collect();
+    let hidden: Vec<(String, String)> = lenient::raw_key_values(&text, KEYS)
+        .into_iter()
+        .filter(|(_, val)| !val.is_empty() && !parsed.contains(val))
+        .collect();
+    if hidden.is_empty() {
+        return;
+    }
+    out.push(
+        malformed(
+            a,
+            &format!(
+                "config repeats keys; values a last-wins reader drops: {}",
+                hidden
+                    .iter()
+                    .map(|(k, x)| format!("{k}={x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .evidence("reason", "duplicate keys".to_owned()),
+    );
+    for (key, val) in hidden {
+        let path = format!("(duplicate key) {key}");
+        if key == "_target_" {
+            check_target(&val, &path, a, cx, out);
+        } else {
+            check_loader(&val, a, cx, out);
         }
     }
 }
@@ -1374,6 +1416,21 @@ mod source_tests {
         let (t, enc) = decode_source(b"# coding: utf-7\n+AG8AcwAuAHMAeQBzAHQAZQBt-('x') a+-b\n");
         assert_eq!(enc.as_deref(), Some("utf-7"));
         assert!(t.contains("os.system('x') a+b"), "{t}");
+    }
+
+    #[test]
+    fn raw_values_match_parsed_ones() {
+        // What hidden_duplicates compares: the raw scan sees both values, serde keeps the last.
+        let text = r#"{"m": {"_target_": "os.system", "_target_": "torch.nn.Linear"}}"#;
+        let v: Value = serde_json::from_str(text).expect("json");
+        let parsed: Vec<String> = lenient::find_keys(&v, &["_target_"])
+            .into_iter()
+            .flat_map(|(_, _, x)| lenient::strings_of(x))
+            .collect();
+        assert_eq!(parsed, vec!["torch.nn.Linear".to_owned()]);
+        let raw = lenient::raw_key_values(text, &["_target_"]);
+        assert_eq!(raw.len(), 2);
+        assert!(raw.iter().any(|(_, x)| x == "os.system"));
     }
 
     #[test]
