@@ -425,6 +425,10 @@ pub fn nesting_bound(source: &str) -> usize {
 pub const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
 /// Deepest syntax tree analysed; deeper sources are reported and token-scanned instead.
 pub const MAX_NESTING: usize = 50_000;
+/// Trees at most this deep are analysed on the calling thread (a scanner thread has at least
+/// the 2 MiB default stack; a level takes well under 4 KiB even in debug builds); deeper ones
+/// get their own thread with [`ANALYSIS_STACK`].
+const INLINE_NESTING: usize = 200;
 /// Stack for the analysis thread: parsing, walking and dropping a tree of [`MAX_NESTING`] levels.
 const ANALYSIS_STACK: usize = 512 * 1024 * 1024;
 
@@ -432,8 +436,12 @@ const ANALYSIS_STACK: usize = 512 * 1024 * 1024;
 /// visitor and the tree's destructor recurse). `None` when the source is nested too deeply to
 /// analyse safely, or the thread could not be started.
 pub fn analyze_bounded(source: &str) -> Option<Analysis> {
-    if source.len() > MAX_SOURCE_BYTES || nesting_bound(source) > MAX_NESTING {
+    let bound = nesting_bound(source);
+    if source.len() > MAX_SOURCE_BYTES || bound > MAX_NESTING {
         return None;
+    }
+    if bound <= INLINE_NESTING {
+        return Some(analyze(source));
     }
     std::thread::scope(|s| {
         std::thread::Builder::new()
@@ -1386,6 +1394,20 @@ class M(nn.Module):
             assert!(analyze_bounded(&src).is_some());
         }
         assert!(analyze_bounded(&"(".repeat(MAX_NESTING + 1)).is_none());
+        // Just under the inline limit, on a thread with the smallest stack a scanner gets.
+        let src = format!("x = {}1{}", "f(".repeat(INLINE_NESTING / 3), ")".repeat(INLINE_NESTING / 3));
+        assert!(nesting_bound(&src) <= INLINE_NESTING);
+        let small = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || analyze_bounded(&src).is_some())
+            .expect("thread");
+        assert!(small.join().expect("no overflow"));
+        let src = format!("x = {}1", "-".repeat(INLINE_NESTING - 8));
+        let small = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || analyze_bounded(&src).is_some())
+            .expect("thread");
+        assert!(small.join().expect("no overflow"));
     }
 
     #[test]
