@@ -135,7 +135,6 @@ const TABLE: &[(&str, Category, &str)] = &[
     ),
     ("os.spawn*", Category::Exec, "starts a program"),
     ("os.posix_spawn*", Category::Exec, "starts a program"),
-    ("os.fork*", Category::Exec, "forks the process"),
     ("subprocess.Popen", Category::Exec, "starts processes"),
     ("subprocess.run", Category::Exec, "starts processes"),
     ("subprocess.call", Category::Exec, "starts processes"),
@@ -176,7 +175,6 @@ const TABLE: &[(&str, Category, &str)] = &[
         Category::Exec,
         "compiles dynamically built code",
     ),
-    ("builtins.breakpoint", Category::Exec, "starts a debugger"),
     ("marshal.loads", Category::Exec, "loads raw bytecode"),
     ("marshal.load", Category::Exec, "loads raw bytecode"),
     ("types.CodeType", Category::Exec, "builds a code object"),
@@ -323,6 +321,7 @@ pub fn canonical(name: &str) -> String {
         ("io.open", "builtins.open"),
         ("os.path.os.", "os."),
         ("codecs.open", "builtins.open"),
+        ("builtins.__builtins__", "builtins"),
     ] {
         if let Some(r) = out.strip_prefix(from) {
             out = format!("{to}{r}");
@@ -361,7 +360,6 @@ const BUILTINS: &[&str] = &[
     "__import__",
     "getattr",
     "open",
-    "breakpoint",
     "vars",
     "globals",
     "locals",
@@ -521,6 +519,9 @@ struct Env {
     consts: HashMap<String, String>,
     /// Modules imported with `from m import *`.
     star: Vec<String>,
+    /// Names the file defines or binds itself (functions, classes, parameters, assignment and
+    /// loop targets): a bare, uncalled reference to one of them is not the builtin.
+    shadowed: std::collections::HashSet<String>,
 }
 
 const MAX_DEPTH: u32 = 64;
@@ -553,6 +554,18 @@ impl Env {
                 }
             }
             Expr::Call(c) => {
+                // `operator.attrgetter("system")(os)`, `operator.methodcaller("system", …)(os)`
+                if let Expr::Call(inner) = c.func.as_ref() {
+                    let maker = self.resolve(&inner.func, d);
+                    if matches!(
+                        maker.as_deref(),
+                        Some("operator.attrgetter" | "operator.methodcaller")
+                    ) {
+                        let attr = self.const_str(inner.arguments.args.first()?, d)?;
+                        let base = self.resolve(c.arguments.args.first()?, d)?;
+                        return Some(canonical(&format!("{base}.{attr}")));
+                    }
+                }
                 let func = self.resolve(&c.func, d)?;
                 let args = &c.arguments.args;
                 let arg_str = |i: usize| args.get(i).and_then(|a| self.const_str(a, d));
@@ -788,7 +801,24 @@ impl Binder<'_> {
         }
     }
 
+    fn shadow(&mut self, name: &str) {
+        if self.env.shadowed.len() < 10_000 {
+            self.env.shadowed.insert(name.to_owned());
+        }
+    }
+
     fn params(&mut self, p: &ast::Parameters) {
+        for v in p.vararg.iter().chain(p.kwarg.iter()) {
+            self.shadow(v.name.id.as_str());
+        }
+        for pd in p
+            .posonlyargs
+            .iter()
+            .chain(p.args.iter())
+            .chain(p.kwonlyargs.iter())
+        {
+            self.shadow(pd.parameter.name.id.as_str());
+        }
         for pd in p
             .posonlyargs
             .iter()
@@ -850,7 +880,11 @@ impl<'a> Visitor<'a> for Binder<'_> {
                     self.bind_target(&a.target, v);
                 }
             }
-            Stmt::FunctionDef(f) => self.params(&f.parameters),
+            Stmt::FunctionDef(f) => {
+                self.shadow(f.name.id.as_str());
+                self.params(&f.parameters);
+            }
+            Stmt::ClassDef(c) => self.shadow(c.name.id.as_str()),
             _ => {}
         }
         visitor::walk_stmt(self, stmt);
@@ -859,6 +893,7 @@ impl<'a> Visitor<'a> for Binder<'_> {
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Named(n) => self.bind_target(&n.target, &n.value),
+            Expr::Name(n) if n.ctx == ast::ExprContext::Store => self.shadow(n.id.as_str()),
             Expr::Lambda(l) => {
                 if let Some(p) = l.parameters.as_deref() {
                     self.params(p);
@@ -910,16 +945,29 @@ impl Walker<'_, '_> {
         self.hits.push(hit);
     }
 
-    /// Checks a reference (called or not); returns whether it was reported.
-    fn reference(&mut self, e: &Expr) -> bool {
+    /// Checks a reference; returns whether it was reported. A called reference counts for
+    /// every category. An uncalled one (`callbacks = [os.popen]`, `map(exec, …)`) counts only
+    /// for process and code execution, and not for type checks (`isinstance(f,
+    /// types.FunctionType)`), exception classes or a bare name the file binds itself.
+    fn reference(&mut self, e: &Expr, called: bool) -> bool {
         let Some(q) = self.env.resolve(e, 0) else {
             return false;
         };
-        if let Some((cat, what, _)) = classify(&q) {
-            self.push(q, cat, what, e);
-            return true;
+        let Some((cat, what, pat)) = classify(&q) else {
+            return false;
+        };
+        if !called {
+            if cat != Category::Exec || pat.starts_with("types.") {
+                return false;
+            }
+            if let Expr::Name(n) = e {
+                if q.starts_with("builtins.") && self.env.shadowed.contains(n.id.as_str()) {
+                    return false;
+                }
+            }
         }
-        false
+        self.push(q, cat, what, e);
+        true
     }
 
     fn call(&mut self, c: &ast::ExprCall) -> bool {
@@ -1137,18 +1185,18 @@ impl<'a> Visitor<'a> for Walker<'_, '_> {
                     self.visit_arguments(&c.arguments);
                     return;
                 }
-                if self.reference(&c.func) {
+                if self.reference(&c.func, true) {
                     self.visit_arguments(&c.arguments);
                     return;
                 }
                 // The call's value itself: `getattr(os, "system")` passed along uncalled.
-                if self.reference(expr) {
+                if self.reference(expr, false) {
                     self.visit_arguments(&c.arguments);
                     return;
                 }
             }
             Expr::Attribute(a) => {
-                if self.reference(expr) {
+                if self.reference(expr, false) {
                     return;
                 }
                 if matches!(a.attr.id.as_str(), "__subclasses__" | "__globals__") {
@@ -1162,7 +1210,7 @@ impl<'a> Visitor<'a> for Walker<'_, '_> {
             }
             // A name being bound (`run = ...`) is not a use; the bound value is checked.
             Expr::Name(n) if n.ctx != ast::ExprContext::Load => {}
-            Expr::Name(_) | Expr::Subscript(_) if self.reference(expr) => return,
+            Expr::Name(_) | Expr::Subscript(_) if self.reference(expr, false) => return,
             _ => {}
         }
         visitor::walk_expr(self, expr);
@@ -1258,6 +1306,35 @@ mod tests {
             "import os\ngetattr(os, chr(115) + 'ystem')('x')",
             "os.system",
         );
+    }
+
+    #[test]
+    fn benign_shapes_are_not_reach() {
+        for src in [
+            "import types\nisinstance(f, types.FunctionType)",
+            "import socket\ntry:\n    pass\nexcept socket.timeout:\n    pass",
+            "import requests\nE = requests.exceptions.HTTPError",
+            "def build(compile=True):\n    if compile:\n        pass",
+            "import re\nre.compile('x')",
+            "class M:\n    def eval(self):\n        return self.eval()",
+            "import os\npid = os.fork if hasattr(os, 'fork') else None",
+        ] {
+            assert!(targets(src).is_empty(), "{src}: {:?}", targets(src));
+        }
+    }
+
+    #[test]
+    fn operator_getters() {
+        reaches(
+            "import operator, os\noperator.attrgetter('system')(os)('x')",
+            "os.system",
+        );
+        reaches(
+            "import operator, os\noperator.methodcaller('system', 'x')(os)",
+            "os.system",
+        );
+        reaches("globals()['__builtins__']['eval']('1')", "builtins.eval");
+        reaches("list(map(exec, ['1']))", "builtins.exec");
     }
 
     #[test]
@@ -1395,7 +1472,11 @@ class M(nn.Module):
         }
         assert!(analyze_bounded(&"(".repeat(MAX_NESTING + 1)).is_none());
         // Just under the inline limit, on a thread with the smallest stack a scanner gets.
-        let src = format!("x = {}1{}", "f(".repeat(INLINE_NESTING / 3), ")".repeat(INLINE_NESTING / 3));
+        let src = format!(
+            "x = {}1{}",
+            "f(".repeat(INLINE_NESTING / 3),
+            ")".repeat(INLINE_NESTING / 3)
+        );
         assert!(nesting_bound(&src) <= INLINE_NESTING);
         let small = std::thread::Builder::new()
             .stack_size(2 * 1024 * 1024)
