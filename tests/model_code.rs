@@ -140,6 +140,7 @@ fn every_alias_form_resolves() {
         ("cffi_dlopen.py", "cffi.FFI"),
         ("marshal_exec.py", "marshal.loads"),
         ("eval_compile.py", "builtins.eval"),
+        ("exec_constant_string.py", "os.system"),
         ("default_arg.py", "os.system"),
         ("builtins_dict.py", "builtins.eval"),
     ] {

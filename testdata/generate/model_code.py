@@ -103,7 +103,7 @@ ALIAS_FORMS = {
     "posix_module.py": "import posix\nposix.system('true')\n",
     "nt_module.py": "import nt\nnt.spawnv(0, 'true', ['true'])\n",
     "sys_modules.py": "import sys\nsys.modules['os'].system('true')\n",
-    "getattr_builtins.py": "import builtins\ngetattr(builtins, 'exec')('pass')\n",
+    "getattr_builtins.py": "import builtins\ngetattr(builtins, 'exec')(compile(type('')() + 'pass', 'x', 'exec'))\n",
     "getattr_dunder_import.py": "getattr(__import__('os'), 'system')('true')\n",
     "concat_names.py": "import os\nname = 'sys' + 'tem'\ngetattr(os, name)('true')\n",
     "join_reverse.py": "m = __import__(''.join(['o', 's']))\ngetattr(m, 'metsys'[::-1])('true')\n",
@@ -115,14 +115,15 @@ ALIAS_FORMS = {
     "ctypes_libc.py": "import ctypes\nctypes.CDLL(None).system(b'true')\n",
     "cffi_dlopen.py": "from cffi import FFI\nFFI().dlopen(None)\n",
     "marshal_exec.py": "import marshal\nexec(marshal.loads(b''))\n",
-    "eval_compile.py": "code = compile('1', 'x', 'eval')\neval(code)\n",
+    "eval_compile.py": "code = compile(type('')() + '1', 'x', 'eval')\neval(code)\n",
+    "exec_constant_string.py": "exec(\"import os; os.system('true')\")\n",
     "pickle_loads.py": "import pickle\npickle.loads(b'N.')\n",
     "socket_download.py": "import socket, urllib.request\nsocket.create_connection(('127.0.0.1', 9))\nurllib.request.urlretrieve('http://127.0.0.1:9/x', 'x')\n",
     "requests_download.py": "import requests\nrequests.get('http://127.0.0.1:9/x')\n",
     "write_outside.py": "open('/etc/cron.d/job', 'w').write('x')\nopen('../../.bashrc', 'a').write('x')\n",
     "rmtree.py": "import shutil\nshutil.rmtree('/tmp/nothing-here')\n",
     "default_arg.py": "def helper(run=__import__('os').system):\n    return run\n\nhelper()('true')\n",
-    "builtins_dict.py": "__builtins__['eval']('1') if isinstance(__builtins__, dict) else getattr(__builtins__, 'eval')('1')\n",
+    "builtins_dict.py": "c = compile(type('')() + '1', 'x', 'eval')\n__builtins__['eval'](c) if isinstance(__builtins__, dict) else getattr(__builtins__, 'eval')(c)\n",
 }
 
 

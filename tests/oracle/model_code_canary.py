@@ -47,7 +47,6 @@ TARGETS = [
     ("socket", "create_connection", "socket.create_connection"),
     ("urllib.request", "urlretrieve", "urllib.request.urlretrieve"),
 ]
-BUILTINS = ["exec", "eval", "compile"]
 
 
 class _StubMeta(type):
@@ -136,8 +135,20 @@ def install():
         return real_open(file, mode, *args, **kwargs)
 
     builtins.open = guarded_open
-    for b in BUILTINS:
-        setattr(builtins, b, canary(f"builtins.{b}"))
+    real_exec, real_eval = builtins.exec, builtins.eval
+
+    # exec/eval of source text run it (under the canaries): the danger is what the text does,
+    # which is where a canary fires. Code objects (from compile, marshal) are reach as such.
+    def run_text(real, name):
+        def f(source, *args, **kwargs):
+            if isinstance(source, str):
+                return real(source, *args, **kwargs)
+            raise Reached(name)
+
+        return f
+
+    builtins.exec = run_text(real_exec, "builtins.exec")
+    builtins.eval = run_text(real_eval, "builtins.eval")
     sys.meta_path.append(StubFinder)
 
 

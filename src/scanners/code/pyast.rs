@@ -32,10 +32,13 @@ pub enum Category {
     Exec,
     /// Writes files at absolute, home or `..` paths.
     WriteOutside,
-    /// Escapes through interpreter internals (`__subclasses__`, `__globals__`).
+    /// Escapes through interpreter internals (`__subclasses__`, `__globals__`), or imports by
+    /// a name computed at run time with `__import__`.
     Introspection,
     /// Unpickles or otherwise deserializes objects that run code.
     Deserialize,
+    /// `eval`/`exec`/`compile` of a constant string (its code is analysed in place).
+    ConstEval,
     /// Imports a module whose name is computed at run time.
     DynamicImport,
     /// Opens network connections or downloads.
@@ -195,9 +198,45 @@ const TABLE: &[(&str, Category, &str)] = &[
         Category::Exec,
         "runs an interpreter",
     ),
-    ("ctypes.*", Category::Exec, "calls native code"),
+    // Loading libraries and calling or forging raw pointers; ctypes' data types are not reach.
+    ("ctypes.CDLL", Category::Exec, "loads a native library"),
+    ("ctypes.PyDLL", Category::Exec, "loads a native library"),
+    ("ctypes.WinDLL", Category::Exec, "loads a native library"),
+    ("ctypes.OleDLL", Category::Exec, "loads a native library"),
+    (
+        "ctypes.LibraryLoader",
+        Category::Exec,
+        "loads native libraries",
+    ),
+    ("ctypes.cdll.*", Category::Exec, "loads a native library"),
+    ("ctypes.pydll.*", Category::Exec, "loads a native library"),
+    ("ctypes.windll.*", Category::Exec, "loads a native library"),
+    ("ctypes.oledll.*", Category::Exec, "loads a native library"),
+    (
+        "ctypes.pythonapi.*",
+        Category::Exec,
+        "calls the interpreter's C API",
+    ),
+    (
+        "ctypes.CFUNCTYPE",
+        Category::Exec,
+        "calls native code through a pointer",
+    ),
+    (
+        "ctypes.PYFUNCTYPE",
+        Category::Exec,
+        "calls native code through a pointer",
+    ),
+    (
+        "ctypes.WINFUNCTYPE",
+        Category::Exec,
+        "calls native code through a pointer",
+    ),
+    ("ctypes.memmove", Category::Exec, "writes raw memory"),
+    ("ctypes.memset", Category::Exec, "writes raw memory"),
+    ("ctypes.cast", Category::Exec, "forges pointers"),
     ("_ctypes.*", Category::Exec, "calls native code"),
-    ("cffi.*", Category::Exec, "calls native code"),
+    ("cffi.FFI", Category::Exec, "calls native code"),
     (
         "torch.hub.load",
         Category::Exec,
@@ -481,6 +520,7 @@ pub fn analyze(source: &str) -> Analysis {
         lines: &lines,
         hits: Vec::new(),
         context: vec![Context::Module],
+        nested: 0,
     };
     w.visit_body(&module.body);
     Analysis {
@@ -912,7 +952,13 @@ struct Walker<'e, 's> {
     lines: &'s LineIndex,
     hits: Vec<Hit>,
     context: Vec<Context>,
+    /// How many constant strings deep (`exec("exec('...')")`) this walker is.
+    nested: u32,
 }
+
+/// Constant strings given to `eval`/`exec`/`compile` are analysed up to this depth and size.
+const MAX_NESTED_EVAL: u32 = 3;
+const MAX_NESTED_SOURCE: usize = 256 * 1024;
 
 const MAX_HITS: usize = 2000;
 
@@ -986,7 +1032,7 @@ impl Walker<'_, '_> {
                 let name_const = args.first().and_then(|a| self.env.const_str(a, 0));
                 if name_const.is_none() {
                     let (cat, what) = if func.as_deref() == Some("builtins.__import__") {
-                        (Category::Exec, "imports a module by computed name")
+                        (Category::Introspection, "imports a module by computed name")
                     } else {
                         (Category::DynamicImport, "imports a module by computed name")
                     };
@@ -1028,6 +1074,27 @@ impl Walker<'_, '_> {
                         return true;
                     }
                 }
+            }
+            Some(f @ ("builtins.exec" | "builtins.eval" | "builtins.compile")) => {
+                let Some(code) = args.first().and_then(|a| self.env.const_str(a, 0)) else {
+                    return false;
+                };
+                // The code is in the file: analyse it where it runs, and report the eval itself
+                // at medium. A string too large or nested too deep stays a full dynamic eval.
+                if self.nested >= MAX_NESTED_EVAL
+                    || code.len() > MAX_NESTED_SOURCE
+                    || nesting_bound(&code) > INLINE_NESTING
+                {
+                    return false;
+                }
+                self.nested_source(&code, e);
+                self.push(
+                    f.to_owned(),
+                    Category::ConstEval,
+                    "evaluates a constant string (its code is analysed here)",
+                    e,
+                );
+                return true;
             }
             Some("torch.load") => {
                 let safe = kw("weights_only")
@@ -1119,6 +1186,39 @@ impl Walker<'_, '_> {
             }
         }
         false
+    }
+}
+
+impl Walker<'_, '_> {
+    /// Analyses code given as a constant string, reporting its reach at the line and in the
+    /// context of the call that runs it.
+    fn nested_source(&mut self, code: &str, at: &ast::ExprCall) {
+        let parsed = ruff_python_parser::parse_unchecked_source(code, ast::PySourceType::Python);
+        let mut env = Env::default();
+        for _ in 0..2 {
+            let mut b = Binder { env: &mut env };
+            b.visit_body(&parsed.syntax().body);
+        }
+        let lines = LineIndex::new(code);
+        let mut w = Walker {
+            env: &env,
+            source: code,
+            lines: &lines,
+            hits: Vec::new(),
+            context: vec![self.ctx()],
+            nested: self.nested.saturating_add(1),
+        };
+        w.visit_body(&parsed.syntax().body);
+        let line = self.lines.line(at.range().start().to_usize());
+        let via = self.text(at);
+        for mut h in w.hits {
+            h.line = line;
+            h.context = self.ctx();
+            h.via = format!("{via} → {}", h.via);
+            if self.hits.len() < MAX_HITS {
+                self.hits.push(h);
+            }
+        }
     }
 }
 
@@ -1335,6 +1435,40 @@ mod tests {
         );
         reaches("globals()['__builtins__']['eval']('1')", "builtins.eval");
         reaches("list(map(exec, ['1']))", "builtins.exec");
+    }
+
+    #[test]
+    fn constant_strings_are_analysed() {
+        let a = analyze("exec(\"import os; os.system('x')\")\n");
+        let t: Vec<(&str, Category)> = a
+            .hits
+            .iter()
+            .map(|h| (h.target.as_str(), h.category))
+            .collect();
+        assert!(t.contains(&("os.system", Category::Exec)), "{t:?}");
+        assert!(t.contains(&("builtins.exec", Category::ConstEval)), "{t:?}");
+        let a = analyze("eval('lambda x: x')\n");
+        assert!(a.hits.iter().all(|h| h.category == Category::ConstEval));
+        reaches("x = input()\neval(x)", "builtins.eval");
+        assert!(analyze("x = input()\neval(x)")
+            .hits
+            .iter()
+            .all(|h| h.category == Category::Exec));
+        // exec("exec(...)") nests; past the limit the string is a full dynamic exec.
+        let deep = format!("{}import os; os.system('x'){}", "exec(\"".repeat(1), "\")");
+        reaches(&deep, "os.system");
+    }
+
+    #[test]
+    fn ctypes_types_are_not_reach() {
+        assert!(targets(
+            "import ctypes\nx = ctypes.c_int(1)\nclass S(ctypes.Structure):\n    pass"
+        )
+        .is_empty());
+        reaches(
+            "import ctypes\nctypes.cdll.LoadLibrary('x')",
+            "ctypes.cdll.LoadLibrary",
+        );
     }
 
     #[test]

@@ -1,2 +1,2 @@
-code = compile('1', 'x', 'eval')
+code = compile(type('')() + '1', 'x', 'eval')
 eval(code)
