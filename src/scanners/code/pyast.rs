@@ -1243,6 +1243,9 @@ fn is_main_guard(test: &Expr) -> bool {
 }
 
 impl<'a> Visitor<'a> for Walker<'_, '_> {
+    /// Annotations name types; they are not calls (`cache: dict[str, ctypes.CDLL]`).
+    fn visit_annotation(&mut self, _expr: &'a Expr) {}
+
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         match stmt {
             Stmt::FunctionDef(f) => {
@@ -1418,6 +1421,7 @@ mod tests {
             "import re\nre.compile('x')",
             "class M:\n    def eval(self):\n        return self.eval()",
             "import os\npid = os.fork if hasattr(os, 'fork') else None",
+            "import ctypes\ncache: dict[str, ctypes.CDLL] = {}\ndef f(x: ctypes.CDLL) -> ctypes.CDLL:\n    pass",
         ] {
             assert!(targets(src).is_empty(), "{src}: {:?}", targets(src));
         }
