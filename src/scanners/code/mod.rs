@@ -11,6 +11,9 @@
 //!   (`python_model`, `pickled_model`, …), cross-referenced with the directory being scanned;
 //! * `requirements*.txt`: listed, with non-default package indexes and direct URLs flagged.
 
+pub mod lenient;
+pub mod model_side;
+pub mod pyast;
 pub mod pytokens;
 
 use std::path::Path;
@@ -43,8 +46,8 @@ pub const DANGEROUS_CALL: Code = Code {
     id: "code/dangerous-call",
     severity: Severity::High,
     summary: "Python code shipped with the model runs commands, evaluates code, unpickles or opens network connections.",
-    detects: "Calls outside comments and strings: `os.system`, `os.popen`, `os.exec*`, `subprocess.*`, `pty.spawn`, free `eval(` / `exec(` / `compile(` / `__import__(`, `importlib.import_module`, `marshal.loads`, `ctypes` (high); `pickle`/`dill`/`joblib`/`cloudpickle` loads, `torch.load` without `weights_only=True`, `yaml.load` without a safe loader, network clients (`requests`, `urllib.request`, `socket`, `http.client`), `shutil.rmtree`/`os.remove` (medium). One finding per pattern and file, with the first line and the count.",
-    why: "This code runs with the loading user's privileges when the model is loaded with remote code enabled or through its packaging (MLflow, custom layers).",
+    detects: "Python is parsed into a syntax tree and every reference is resolved through imports, aliases (`import os as o`, `from os import system as run`, assignments, parameter defaults), `posix`/`nt`, `sys.modules[...]`, `getattr(builtins, ...)`, `vars(m)[...]`, `__import__`, `importlib.import_module` and constant-folded names (`'sys' + 'tem'`, `''.join`, `[::-1]`, `chr`, base64). Reported: process execution (`os.system`, `os.popen`, `os.exec*`, `os.spawn*`, `os.posix_spawn*`, `subprocess.*`, `pty.spawn`), `eval`/`exec`/`compile` of computed code (a constant string is parsed and its own reach reported where it runs; the call itself is medium), `marshal.loads`, `runpy`, native libraries through `ctypes`/`cffi`, `torch.hub.load`, computed imports and attributes of process modules, files written at absolute, home or `..` paths, interpreter escapes (`__subclasses__`, `__globals__`) (high; process and code execution is critical at module level, in functions frameworks call on load such as `__init__`, `forward`, `load`, `from_pretrained`, `load_context`, `predict`, and anywhere in files a config names as model-side code); unpickling (`pickle`, `dill`, `joblib`, `cloudpickle`, `torch.load` without `weights_only=True`, `numpy.load(allow_pickle=True)`, `yaml.load` without a safe loader), network clients, `importlib.import_module` of a computed name, deleting files (medium). Code under `if __name__ == \"__main__\":` never runs on import and stays high. Files that do not parse are also scanned token by token (comments and strings blanked). One finding per target and file, with the first line, the count, the expression that reached it and its context.",
+    why: "This code runs with the loading user's privileges when the model is loaded: with `trust_remote_code`, through sentence-transformers custom modules (no opt-in for local paths), MLflow models from code and loader modules, or custom layers.",
     example: "`os.system(\"curl … | sh\")` in `modeling_x.py`.",
     remediation: "Review the code; do not enable `trust_remote_code` for models whose code you have not read.",
     references: &["https://huggingface.co/docs/transformers/custom_models#using-a-model-with-custom-code"],
@@ -87,7 +90,7 @@ pub const MLFLOW_LOADER: Code = Code {
     id: "code/mlflow-loader",
     severity: Severity::Medium,
     summary: "An MLflow model is loaded by a module outside MLflow.",
-    detects: "A `python_function.loader_module` that is not allowed by the `mlflow-loader` signature entries (MLflow's own flavors), or that is denied.",
+    detects: "A `loader_module` (at any depth of the MLmodel) that is not allowed by the `mlflow-loader` signature entries (MLflow's own flavors), or that is denied; and every `model_code_path` (\"models from code\") and `code_paths` entry, whose Python MLflow runs or puts on `sys.path` when loading. Those files are scanned as model-side code.",
     why: "`mlflow.pyfunc.load_model` imports the loader module and calls its `_load_pyfunc`; a custom loader is arbitrary code, often shipped in the model's `code/` directory.",
     example: "`loader_module: my_loader` with `code: code` holding `my_loader.py`.",
     remediation: "Review the loader module's code.",
@@ -129,18 +132,54 @@ pub const DEPENDENCY_SOURCE: Code = Code {
 
 pub const MALFORMED: Code = Code {
     id: "code/malformed-config",
-    severity: Severity::Low,
+    severity: Severity::Medium,
     summary: "A model config file could not be parsed.",
-    detects: "JSON or YAML configs (including `MLmodel`) that are invalid, too deep or use excessive aliasing.",
-    why: "The scanner could not check the config for `_target_`, `auto_map` or Keras objects; a lenient loader may still read it.",
+    detects: "JSON or YAML configs (including `MLmodel`) that are invalid even for a lenient reader, too deep, use excessive aliasing or repeat keys (medium; the raw text is still searched for `_target_`, `auto_map`, `loader_module`, `python_model`, `model_code_path` and `code_paths` entries, which are reported under their own codes). JSON that only lenient readers accept (a byte-order mark, comments, trailing commas, `NaN`/`Infinity`) is read as they read it and noted at info level.",
+    why: "A lenient loader may still read a config the scanner's strict parser rejects (a parser differential), so a config that does not parse is not harmless.",
     example: "A `model_config.yaml` with an unterminated flow mapping.",
     remediation: "Fix or re-export the config and scan again.",
     references: &[],
 };
 
+pub const UNPARSABLE_PYTHON: Code = Code {
+    id: "code/unparsable-python",
+    severity: Severity::Medium,
+    summary: "A Python file shipped with the model could not be parsed completely.",
+    detects: "Python files with syntax errors, or larger (8 MiB) or more deeply nested (50,000 levels) than the syntax-tree analysis accepts. The statements around an error are still analysed (the parser recovers) and the whole file is also scanned token by token for dangerous names; those results are reported separately as `code/dangerous-call`.",
+    why: "A loader that gets a SyntaxError runs nothing, but the scanner's parser and CPython's can disagree (a parser differential), so a file that does not parse here must not be taken as harmless.",
+    example: "`modeling_x.py` with an unterminated bracket, or 60,000 nested parentheses.",
+    remediation: "Fix the file (or ask the publisher to) and scan again; review the token-level findings.",
+    references: &["https://docs.python.org/3/reference/grammar.html"],
+};
+
+pub const SOURCE_ENCODING: Code = Code {
+    id: "code/source-encoding",
+    severity: Severity::High,
+    summary: "A Python file declares a source encoding that changes what the code says.",
+    detects: "A PEP 263 coding declaration (`# -*- coding: … -*-`) in the first two lines naming anything other than UTF-8, ASCII or Latin-1 (for example `utf-7`, `rot13`-style or UTF-16 codecs).",
+    why: "CPython decodes the file with the declared codec before parsing, so code can be hidden from text-based review and scanners (`+AG8AcwAu-system` in UTF-7 is `os.system`). Real model code never needs such an encoding.",
+    example: "`# coding: utf-7` followed by UTF-7 encoded statements.",
+    remediation: "Do not load the model; ask for the file re-saved as UTF-8.",
+    references: &["https://peps.python.org/pep-0263/"],
+};
+
+pub const CUSTOM_MODULE: Code = Code {
+    id: "code/custom-module",
+    severity: Severity::High,
+    summary: "A sentence-transformers `modules.json` loads a module that is not part of sentence-transformers.",
+    detects: "Entries of `modules.json` whose `type` is not a `sentence_transformers.*` class. When the named module file is in the model directory the entry is medium (the file is scanned as model-side code); when it is not there, or the type points at another repository (`org/repo--module.Class`), it is high.",
+    why: "sentence-transformers resolves such types with `get_class_from_dynamic_module` from the model directory whenever the model is a local path, without `trust_remote_code`, and otherwise imports whatever installed module the type names; either way code runs when the model is loaded.",
+    example: "`[{\"idx\": 0, \"path\": \"\", \"type\": \"custom_st.Transformer\"}]` with `custom_st.py` next to it.",
+    remediation: "Review the module's code (its own findings are listed as `code/dangerous-call`) or use a model built only from sentence-transformers modules.",
+    references: &["https://sbert.net/docs/sentence_transformer/usage/custom_models.html"],
+};
+
 pub static CODES: &[&Code] = &[
     &PYTHON_FILE,
     &DANGEROUS_CALL,
+    &UNPARSABLE_PYTHON,
+    &SOURCE_ENCODING,
+    &CUSTOM_MODULE,
     &REMOTE_CODE,
     &HYDRA_TARGET,
     &MLFLOW_MODEL,
@@ -198,10 +237,7 @@ impl Scanner for CodeScanner {
         };
         match a.format {
             Format::Python => scan_python(&bytes, a, out),
-            Format::JsonConfig => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => check_json_value(&v, a, cx, out),
-                Err(e) => out.push(malformed(a, &format!("invalid JSON: {e}"))),
-            },
+            Format::JsonConfig => scan_json(&bytes, a, cx, out),
             Format::Yaml => scan_yaml(&bytes, a, cx, out),
             Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
             Format::Requirements => scan_requirements(&String::from_utf8_lossy(&bytes), a, out),
@@ -326,6 +362,42 @@ const CALLS: &[CallPattern] = &[
         what: "calls native code",
     },
     CallPattern {
+        needle: "posix.",
+        free: true,
+        severity: Severity::High,
+        what: "uses the os module under its platform name",
+    },
+    CallPattern {
+        needle: "nt.",
+        free: true,
+        severity: Severity::High,
+        what: "uses the os module under its platform name",
+    },
+    CallPattern {
+        needle: "sys.modules",
+        free: true,
+        severity: Severity::High,
+        what: "looks modules up by name",
+    },
+    CallPattern {
+        needle: "__builtins__",
+        free: true,
+        severity: Severity::High,
+        what: "reaches the builtins by name",
+    },
+    CallPattern {
+        needle: "cffi",
+        free: true,
+        severity: Severity::High,
+        what: "calls native code",
+    },
+    CallPattern {
+        needle: "_posixsubprocess",
+        free: true,
+        severity: Severity::High,
+        what: "starts processes",
+    },
+    CallPattern {
         needle: "pickle.load",
         free: false,
         severity: Severity::Medium,
@@ -399,20 +471,248 @@ const CALLS: &[CallPattern] = &[
     },
 ];
 
+/// PEP 263: a `coding[:=]name` comment on one of the first two lines.
+fn coding_cookie(bytes: &[u8]) -> Option<String> {
+    for line in bytes.split(|b| *b == b'\n').take(2) {
+        let l = String::from_utf8_lossy(line);
+        let t = l.trim_start();
+        if !t.starts_with('#') {
+            // Only a comment line may carry the declaration, and the second line only counts
+            // when the first is a comment (a shebang) or blank.
+            if t.trim().is_empty() {
+                continue;
+            }
+            return None;
+        }
+        let Some(pos) = t.find("coding") else {
+            continue;
+        };
+        let rest = t.get(pos.saturating_add(6)..).unwrap_or("");
+        let Some(rest) = rest.strip_prefix([':', '=']) else {
+            continue;
+        };
+        let name: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        if !name.is_empty() {
+            return Some(name.to_ascii_lowercase().replace('_', "-"));
+        }
+    }
+    None
+}
+
+/// Decodes Python source the way CPython would for the encodings real code uses; `Err` with the
+/// codec name for any other declared encoding.
+fn decode_source(bytes: &[u8]) -> (String, Option<String>) {
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match coding_cookie(body).as_deref() {
+        None | Some("utf-8" | "utf8" | "ascii" | "us-ascii" | "utf-8-sig") => {
+            (String::from_utf8_lossy(body).into_owned(), None)
+        }
+        Some(
+            "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" | "cp1252" | "windows-1252"
+            | "iso-8859-15" | "latin-9",
+        ) => (body.iter().map(|b| char::from(*b)).collect(), None),
+        // Decodable here: scanned as CPython will read it, and still reported (real model code
+        // never needs these encodings).
+        Some("utf-7" | "utf7" | "unicode-1-1-utf-7") => match decode_utf7(body) {
+            Some(t) => (t, Some("utf-7".to_owned())),
+            None => (
+                String::from_utf8_lossy(body).into_owned(),
+                Some("utf-7".to_owned()),
+            ),
+        },
+        Some(other) => (
+            String::from_utf8_lossy(body).into_owned(),
+            Some(other.to_owned()),
+        ),
+    }
+}
+
+/// RFC 2152 UTF-7 as Python's codec reads it: `+` starts modified base64 of UTF-16BE that runs
+/// to the first non-base64 character (a `-` there is absorbed), `+-` is a literal `+`.
+fn decode_utf7(bytes: &[u8]) -> Option<String> {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        i = i.saturating_add(1);
+        if b != b'+' {
+            out.push(char::from(b));
+            continue;
+        }
+        if bytes.get(i) == Some(&b'-') {
+            out.push('+');
+            i = i.saturating_add(1);
+            continue;
+        }
+        let mut bits: u32 = 0;
+        let mut nbits = 0u32;
+        let mut units: Vec<u16> = Vec::new();
+        while let Some(pos) = bytes.get(i).and_then(|c| B64.iter().position(|x| x == c)) {
+            i = i.saturating_add(1);
+            bits = (bits << 6) | u32::try_from(pos).ok()?;
+            nbits = nbits.saturating_add(6);
+            if nbits >= 16 {
+                nbits = nbits.saturating_sub(16);
+                units.push(u16::try_from((bits >> nbits) & 0xffff).ok()?);
+                bits &= (1u32 << nbits).saturating_sub(1);
+            }
+        }
+        if bytes.get(i) == Some(&b'-') {
+            i = i.saturating_add(1);
+        }
+        out.push_str(&String::from_utf16_lossy(&units));
+    }
+    Some(out)
+}
+
+fn severity_of(h: &pyast::Hit, model_side: bool) -> Severity {
+    use pyast::Category as C;
+    match h.category {
+        C::Exec if h.context == pyast::Context::MainBlock => Severity::High,
+        C::Exec if model_side || h.context.runs_on_load() => Severity::Critical,
+        C::Exec | C::WriteOutside | C::Introspection => Severity::High,
+        C::Deserialize if h.target.starts_with("yaml.unsafe") => Severity::High,
+        C::Deserialize | C::ConstEval | C::DynamicImport | C::Network | C::Delete => {
+            Severity::Medium
+        }
+    }
+}
+
+/// Hits of one target in one file.
+struct Agg {
+    hit: pyast::Hit,
+    severity: Severity,
+    count: usize,
+}
+
 fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
-    let text = String::from_utf8_lossy(bytes);
-    let code = pytokens::code_only(&text);
+    let (text, odd_encoding) = decode_source(bytes);
+    let orig_lines: Vec<&str> = text.lines().collect();
     out.push(
         Finding::new(
             &PYTHON_FILE,
             a.location.clone(),
-            format!("Python source {} ({} lines)", a.name, text.lines().count()),
+            format!("Python source {} ({} lines)", a.name, orig_lines.len()),
         )
-        .evidence("lines", text.lines().count().to_string()),
+        .evidence("lines", orig_lines.len().to_string()),
     );
-    // (pattern index or special) -> (first line, count)
+    if let Some(enc) = &odd_encoding {
+        out.push(
+            Finding::new(
+                &SOURCE_ENCODING,
+                a.location.clone(),
+                format!("{} declares the source encoding {enc:?}; CPython decodes the file with it before running it, so the code is not what the text shows", a.name),
+            )
+            .evidence("encoding", enc.clone()),
+        );
+    }
+    let model_side = if a.location.inner.is_empty() {
+        model_side::reason(Path::new(&a.location.path))
+    } else {
+        None
+    };
+    let analysis = pyast::analyze_bounded(&text);
+    let mut token_lines: Vec<usize> = Vec::new();
+    match &analysis {
+        Some(an) if an.errors.is_empty() => {}
+        _ => {
+            let why = match &analysis {
+                None => format!(
+                    "{} is too large or nested too deeply to analyse as a syntax tree (limits: {} bytes, {} levels)",
+                    a.name,
+                    pyast::MAX_SOURCE_BYTES,
+                    pyast::MAX_NESTING
+                ),
+                Some(an) => match an.errors.first() {
+                    Some((line, e)) => format!(
+                        "{} does not parse as Python (line {line}: {e}; {} error(s))",
+                        a.name,
+                        an.errors.len()
+                    ),
+                    None => format!("{} could not be analysed", a.name),
+                },
+            };
+            let mut f = Finding::new(&UNPARSABLE_PYTHON, a.location.clone(), why);
+            if let Some((line, e)) = analysis.as_ref().and_then(|an| an.errors.first()) {
+                f = f
+                    .evidence("line", line.to_string())
+                    .evidence("error", e.clone());
+            }
+            out.push(f);
+            token_lines = token_scan(&text, a, out);
+        }
+    }
+    let Some(an) = analysis else { return };
+    // One finding per target: first line, count, worst severity and its context.
+    let mut agg: Vec<Agg> = Vec::new();
+    for h in an.hits {
+        if token_lines.contains(&h.line) {
+            continue; // already reported by the token scan of an unparsable file
+        }
+        let sev = severity_of(&h, model_side.is_some());
+        if let Some(g) = agg.iter_mut().find(|g| g.hit.target == h.target) {
+            g.count = g.count.saturating_add(1);
+            if sev > g.severity {
+                g.severity = sev;
+                g.hit = h;
+            }
+        } else if agg.len() < 100 {
+            agg.push(Agg {
+                hit: h,
+                severity: sev,
+                count: 1,
+            });
+        }
+    }
+    for g in agg {
+        let h = &g.hit;
+        let snippet: String = orig_lines
+            .get(h.line.saturating_sub(1))
+            .map(|l| l.trim().chars().take(160).collect())
+            .unwrap_or_default();
+        let mut f = Finding::new(
+            &DANGEROUS_CALL,
+            a.location.clone(),
+            format!(
+                "line {}: {} ({}; {}; {} occurrence(s))",
+                h.line,
+                h.what,
+                h.target,
+                h.context.describe(),
+                g.count
+            ),
+        )
+        .severity(g.severity)
+        .evidence("pattern", h.target.clone())
+        .evidence("line", h.line.to_string())
+        .evidence("occurrences", g.count.to_string())
+        .evidence("context", h.context.describe())
+        .evidence("code", snippet);
+        if !h.via.is_empty() && h.via != h.target {
+            f = f.evidence("via", h.via.clone());
+        }
+        if let Some(r) = &model_side {
+            f = f.evidence("model-side", r.clone());
+        }
+        out.push(f);
+    }
+}
+
+/// The token-level scan (comments and strings blanked) used when the AST is incomplete; returns
+/// the lines it reported.
+fn token_scan(text: &str, a: &Artifact, out: &mut Sink) -> Vec<usize> {
+    let code = pytokens::code_only(text);
+    // (pattern) -> (severity, what, first line, count, snippet)
     let mut hits: Vec<(String, Severity, &'static str, usize, usize, String)> = Vec::new();
+    let mut lines_hit: Vec<usize> = Vec::new();
     let mut record = |key: &str, sev: Severity, what: &'static str, line: usize, orig: &str| {
+        if lines_hit.len() < 10_000 {
+            lines_hit.push(line);
+        }
         if let Some(h) = hits.iter_mut().find(|h| h.0 == key) {
             h.4 = h.4.saturating_add(1);
         } else if hits.len() < 100 {
@@ -457,15 +757,17 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
             Finding::new(
                 &DANGEROUS_CALL,
                 a.location.clone(),
-                format!("line {line}: {what} ({needle}; {count} occurrence(s))"),
+                format!("line {line}: {what} ({needle}; {count} occurrence(s); token scan of an unparsable file)"),
             )
             .severity(sev)
             .evidence("pattern", needle)
             .evidence("line", line.to_string())
             .evidence("occurrences", count.to_string())
+            .evidence("context", "token scan".to_owned())
             .evidence("code", snippet),
         );
     }
+    lines_hit
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -509,17 +811,27 @@ pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut
         keras::check_config(v, &origin, a, cx, out);
         return;
     }
-    if let Some(obj) = v.as_object() {
-        for key in ["auto_map", "custom_pipelines"] {
-            if let Some(m) = obj.get(key) {
-                remote_code(key, m, a, out);
-            }
-        }
+    if model_side::is_modules_json(v) {
+        custom_modules(v, a, out);
     }
-    let mut targets = Vec::new();
-    json_targets(v, "$", &mut targets, 0);
-    for (path, t) in targets.iter().take(MAX_TARGETS) {
-        check_target(t, path, a, cx, out);
+    for (path, key, val) in lenient::find_keys(v, lenient::CODE_KEYS)
+        .into_iter()
+        .take(MAX_TARGETS)
+    {
+        match key.as_str() {
+            "auto_map" | "custom_pipelines" => remote_code(&key, val, a, out),
+            "_target_" => {
+                if let Some(t) = lenient::strings_of(val).first() {
+                    check_target(t, &path, a, cx, out);
+                }
+            }
+            "loader_module" => {
+                if let Some(l) = lenient::strings_of(val).first() {
+                    check_loader(l, a, cx, out);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -623,28 +935,147 @@ fn template_value<'v>(v: &'v Value, label: &str, out: &mut Vec<(String, &'v str)
     }
 }
 
-fn json_targets(v: &Value, path: &str, out: &mut Vec<(String, String)>, depth: u32) {
-    if depth > 256 || out.len() > MAX_TARGETS {
+/// A JSON config, parsed leniently; what does not parse at all is reported and token-scanned.
+fn scan_json(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    match lenient::parse_json(bytes) {
+        Ok((v, quirks)) => {
+            if !quirks.is_empty() {
+                out.push(
+                    malformed(
+                        a,
+                        &format!(
+                            "config is not strict JSON ({}); read as lenient loaders do",
+                            quirks.join(", ")
+                        ),
+                    )
+                    .severity(Severity::Info)
+                    .evidence("quirks", quirks.join(",")),
+                );
+            }
+            check_json_value(&v, a, cx, out);
+            hidden_duplicates(bytes, &v, a, cx, out);
+        }
+        Err(e) => {
+            out.push(malformed(a, &format!("invalid JSON: {e}")));
+            raw_code_keys(bytes, a, cx, out);
+        }
+    }
+}
+
+/// JSON objects that repeat a key keep only the last value (in serde and in Python's `json`),
+/// but other readers keep the first: values of `_target_` and `loader_module` that appear in
+/// the raw text and not in the parsed config are reported and checked too.
+fn hidden_duplicates(bytes: &[u8], v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    const KEYS: &[&str] = &["_target_", "loader_module"];
+    let text = String::from_utf8_lossy(lenient::strip_bom(bytes));
+    let parsed: Vec<String> = lenient::find_keys(v, KEYS)
+        .into_iter()
+        .flat_map(|(_, _, x)| lenient::strings_of(x))
+        .collect();
+    let hidden: Vec<(String, String)> = lenient::raw_key_values(&text, KEYS)
+        .into_iter()
+        .filter(|(_, val)| !val.is_empty() && !parsed.contains(val))
+        .collect();
+    if hidden.is_empty() {
         return;
     }
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = format!("{path}.{k}");
-                if k == "_target_" {
-                    if let Some(s) = x.as_str() {
-                        out.push((p.clone(), s.to_owned()));
-                    }
-                }
-                json_targets(x, &p, out, depth.saturating_add(1));
-            }
+    out.push(
+        malformed(
+            a,
+            &format!(
+                "config repeats keys; values a last-wins reader drops: {}",
+                hidden
+                    .iter()
+                    .map(|(k, x)| format!("{k}={x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .evidence("reason", "duplicate keys".to_owned()),
+    );
+    for (key, val) in hidden {
+        let path = format!("(duplicate key) {key}");
+        if key == "_target_" {
+            check_target(&val, &path, a, cx, out);
+        } else {
+            check_loader(&val, a, cx, out);
         }
-        Value::Array(xs) => {
-            for (i, x) in xs.iter().enumerate() {
-                json_targets(x, &format!("{path}[{i}]"), out, depth.saturating_add(1));
-            }
+    }
+}
+
+/// Token-level fallback for configs that do not parse: every code-naming `key: value` pair in
+/// the raw text is checked as if it had been parsed.
+fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    let text = String::from_utf8_lossy(lenient::strip_bom(bytes));
+    for (key, value) in lenient::raw_key_values(&text, lenient::CODE_KEYS) {
+        let path = format!("(raw text) {key}");
+        match key.as_str() {
+            "_target_" if !value.is_empty() => check_target(&value, &path, a, cx, out),
+            "loader_module" if !value.is_empty() => check_loader(&value, a, cx, out),
+            "auto_map" | "custom_pipelines" => out.push(
+                Finding::new(
+                    &REMOTE_CODE,
+                    a.location.clone(),
+                    format!("{key} found in a config that does not parse: the loader may import code shipped with the model"),
+                )
+                .evidence("key", key.clone()),
+            ),
+            "model_code_path" | "python_model" | "code_paths" => out.push(mlflow_code(
+                a,
+                &key,
+                &value,
+                "found in a config that does not parse",
+            )),
+            _ => {}
         }
-        _ => {}
+    }
+}
+
+/// sentence-transformers `modules.json` entries whose type is not a sentence-transformers class.
+fn custom_modules(v: &Value, a: &Artifact, out: &mut Sink) {
+    let dir = a
+        .location
+        .inner
+        .is_empty()
+        .then(|| Path::new(&a.location.path).parent())
+        .flatten();
+    for (i, t) in model_side::custom_module_types(v) {
+        let module = model_side::module_of_ref(&t);
+        let cross_repo = t.contains("--");
+        let shipped = match (&module, dir) {
+            (Some(m), Some(d)) if !cross_repo => d.join(format!("{m}.py")).is_file(),
+            _ => false,
+        };
+        let (sev, how) = if shipped {
+            (
+                Severity::Medium,
+                "imported from the model directory on load, without trust_remote_code (the module file is scanned as model-side code)",
+            )
+        } else if cross_repo {
+            (
+                Severity::High,
+                "fetched from another repository and imported on load",
+            )
+        } else {
+            (
+                Severity::High,
+                "not shipped with the model: sentence-transformers imports whatever installed module the type names",
+            )
+        };
+        out.push(
+            Finding::new(
+                &CUSTOM_MODULE,
+                a.location.clone(),
+                format!("modules.json entry {i} has type {t}: {how}"),
+            )
+            .severity(sev)
+            .evidence("entry", i.to_string())
+            .evidence("type", t.clone())
+            .evidence(
+                "module-file",
+                module.map(|m| format!("{m}.py")).unwrap_or_default(),
+            ),
+        );
     }
 }
 
@@ -671,8 +1102,8 @@ fn remote_code(key: &str, m: &Value, a: &Artifact, out: &mut Sink) {
                 }
             }
         }
-        Value::String(s) => collect(s),
-        _ => {}
+        // Odd types (a list, a number): whatever strings it holds.
+        other => lenient::strings_of(other).iter().for_each(|s| collect(s)),
     }
     if refs.is_empty() {
         return;
@@ -747,7 +1178,7 @@ fn check_target(target: &str, path: &str, a: &Artifact, cx: &ScanContext<'_>, ou
 
 /// YAML documents as JSON values (non-string keys are rendered as strings). Aliases are expanded
 /// by the parser under its repetition limit; nesting is capped by its recursion limit.
-fn yaml_documents(bytes: &[u8]) -> Result<Vec<Value>, String> {
+pub(crate) fn yaml_documents(bytes: &[u8]) -> Result<Vec<Value>, String> {
     use serde::Deserialize as _;
     let mut docs = Vec::new();
     for de in serde_yaml_ng::Deserializer::from_slice(bytes) {
@@ -811,6 +1242,7 @@ fn scan_yaml(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
         Ok(d) => d,
         Err(e) => {
             out.push(malformed(a, &format!("invalid YAML: {e}")));
+            raw_code_keys(bytes, a, cx, out);
             return;
         }
     };
@@ -916,45 +1348,55 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
         Ok(d) => d,
         Err(e) => {
             out.push(malformed(a, &format!("invalid MLmodel YAML: {e}")));
+            raw_code_keys(bytes, a, cx, out);
             return;
         }
     };
-    let Some(doc) = docs.first().and_then(Value::as_object) else {
-        out.push(malformed(a, "MLmodel is not a mapping"));
+    let Some(doc) = docs.first() else {
+        out.push(malformed(a, "MLmodel is empty"));
         return;
     };
-    let flavors = doc.get("flavors").and_then(Value::as_object);
+    if !doc.is_object() {
+        out.push(malformed(a, "MLmodel is not a mapping"));
+    }
+    let flavors = doc.get("flavors");
     let names: Vec<String> = flavors
+        .and_then(Value::as_object)
         .map(|f| f.keys().cloned().collect())
         .unwrap_or_default();
     let mut referenced: Vec<(String, String)> = Vec::new();
+    // Files the flavors load, at any depth under `flavors` and whatever the value's type.
     if let Some(fl) = flavors {
-        for (flavor, cfg) in fl {
-            let Some(c) = cfg.as_object() else { continue };
-            for key in MLFLOW_FILE_KEYS {
-                if let Some(Value::String(s)) = c.get(*key) {
-                    referenced.push((format!("{flavor}.{key}"), s.clone()));
-                }
+        let mut keys: Vec<&str> = MLFLOW_FILE_KEYS.to_vec();
+        keys.extend(["code", "env"]);
+        for (path, _key, val) in lenient::find_keys(fl, &keys) {
+            for s in lenient::strings_of(val) {
+                referenced.push((path.trim_start_matches("$.").to_owned(), s));
             }
-            if let Some(Value::String(code)) = c.get("code") {
-                referenced.push((format!("{flavor}.code"), code.clone()));
-            }
-            if let Some(env) = c.get("env") {
-                match env {
-                    Value::String(s) => referenced.push((format!("{flavor}.env"), s.clone())),
-                    Value::Object(m) => {
-                        for (k, v) in m {
-                            if let Some(s) = v.as_str() {
-                                referenced.push((format!("{flavor}.env.{k}"), s.to_owned()));
-                            }
-                        }
+        }
+    }
+    // Code MLflow imports or runs, anywhere in the document.
+    for d in &docs {
+        for (path, key, val) in
+            lenient::find_keys(d, &["loader_module", "model_code_path", "code_paths"])
+        {
+            let values = lenient::strings_of(val);
+            match key.as_str() {
+                "loader_module" => {
+                    for l in values.iter().take(4) {
+                        check_loader(l, a, cx, out);
                     }
-                    _ => {}
                 }
-            }
-            if flavor == "python_function" {
-                if let Some(loader) = c.get("loader_module").and_then(Value::as_str) {
-                    check_loader(loader, a, cx, out);
+                _ => {
+                    for v in values.iter().take(64) {
+                        referenced.push((path.trim_start_matches("$.").to_owned(), v.clone()));
+                        out.push(mlflow_code(
+                            a,
+                            &key,
+                            v,
+                            "MLflow runs this code when the model is loaded (models from code / code paths)",
+                        ));
+                    }
                 }
             }
         }
@@ -979,7 +1421,7 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
     if a.location.inner.is_empty() {
         if let Some(dir) = Path::new(&a.location.path).parent() {
             for (key, file) in &referenced {
-                if crate::walk::is_traversal(file) {
+                if crate::walk::is_traversal(file) || Path::new(file).is_absolute() {
                     out.push(
                         Finding::new(
                             &MISSING_ARTIFACT,
@@ -1006,12 +1448,23 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
     }
     // MLmodel files may also carry `_target_`-style entries in metadata; check generically.
     for d in &docs {
-        let mut targets = Vec::new();
-        json_targets(d, "$", &mut targets, 0);
-        for (path, t) in targets.iter().take(MAX_TARGETS) {
-            check_target(t, path, a, cx, out);
+        for (path, _k, val) in lenient::find_keys(d, &["_target_"]) {
+            if let Some(t) = lenient::strings_of(val).first() {
+                check_target(t, &path, a, cx, out);
+            }
         }
     }
+}
+
+/// An MLflow key that names code to run or import (`model_code_path`, `code_paths`, …).
+fn mlflow_code(a: &Artifact, key: &str, value: &str, note: &str) -> Finding {
+    Finding::new(
+        &MLFLOW_LOADER,
+        a.location.clone(),
+        format!("{key} {value}: {note}"),
+    )
+    .evidence("key", key.to_owned())
+    .evidence("reference", value.to_owned())
 }
 
 fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
@@ -1043,6 +1496,55 @@ fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
             .severity(cx.unknown_severity())
             .evidence("loader-module", loader.to_owned()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn coding_cookies() {
+        assert_eq!(
+            coding_cookie(b"#!/usr/bin/env python\n# -*- coding: UTF_7 -*-\n").as_deref(),
+            Some("utf-7")
+        );
+        assert_eq!(coding_cookie(b"x = 1\n# coding=latin-1\n"), None);
+        assert_eq!(
+            coding_cookie(b"# vim: set fileencoding=utf-8 :\n").as_deref(),
+            Some("utf-8")
+        );
+    }
+
+    #[test]
+    fn utf7_is_decoded_like_python() {
+        // Python: b"+AG8AcwAuAHMAeQBzAHQAZQBt-('x') a+-b".decode("utf-7")
+        let (t, enc) = decode_source(b"# coding: utf-7\n+AG8AcwAuAHMAeQBzAHQAZQBt-('x') a+-b\n");
+        assert_eq!(enc.as_deref(), Some("utf-7"));
+        assert!(t.contains("os.system('x') a+b"), "{t}");
+    }
+
+    #[test]
+    fn raw_values_match_parsed_ones() {
+        // What hidden_duplicates compares: the raw scan sees both values, serde keeps the last.
+        let text = r#"{"m": {"_target_": "os.system", "_target_": "torch.nn.Linear"}}"#;
+        let v: Value = serde_json::from_str(text).expect("json");
+        let parsed: Vec<String> = lenient::find_keys(&v, &["_target_"])
+            .into_iter()
+            .flat_map(|(_, _, x)| lenient::strings_of(x))
+            .collect();
+        assert_eq!(parsed, vec!["torch.nn.Linear".to_owned()]);
+        let raw = lenient::raw_key_values(text, &["_target_"]);
+        assert_eq!(raw.len(), 2);
+        assert!(raw.iter().any(|(_, x)| x == "os.system"));
+    }
+
+    #[test]
+    fn latin1_and_bom() {
+        let (t, enc) = decode_source(b"\xef\xbb\xbfx = 1\n");
+        assert_eq!((t.as_str(), enc), ("x = 1\n", None));
+        let (t, _) = decode_source(b"# coding: latin-1\ns = '\xe9'\n");
+        assert!(t.contains('\u{e9}'));
     }
 }
 

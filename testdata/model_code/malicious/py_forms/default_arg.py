@@ -1,0 +1,4 @@
+def helper(run=__import__('os').system):
+    return run
+
+helper()('true')

@@ -1,0 +1,2 @@
+code = compile(type('')() + '1', 'x', 'eval')
+eval(code)

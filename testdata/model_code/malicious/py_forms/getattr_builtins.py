@@ -1,0 +1,2 @@
+import builtins
+getattr(builtins, 'exec')(compile(type('')() + 'pass', 'x', 'exec'))

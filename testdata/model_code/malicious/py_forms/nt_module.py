@@ -1,0 +1,2 @@
+import nt
+nt.spawnv(0, 'true', ['true'])

@@ -1,0 +1,6 @@
+import os
+
+def f(:
+    pass
+
+os.system('true')

@@ -1,0 +1,9 @@
+import subprocess
+
+
+def main():
+    pass
+
+
+if __name__ == '__main__':
+    subprocess.run(['true'])
