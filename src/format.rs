@@ -202,6 +202,16 @@ fn starts_json_object(head: &[u8]) -> bool {
     h.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{')
 }
 
+/// Whether `head` starts (after whitespace and a BOM) like a JSON document a lenient reader
+/// accepts: an object, an array (sentence-transformers' `modules.json`), or a comment.
+fn starts_json_document(head: &[u8]) -> bool {
+    let h = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    matches!(
+        h.iter().find(|c| !c.is_ascii_whitespace()),
+        Some(b'{' | b'[' | b'/')
+    )
+}
+
 fn sniff_content(head: &[u8], name: &str) -> Format {
     let lower = name.to_ascii_lowercase();
     let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
@@ -291,7 +301,7 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base == "saved_model.pbtxt" {
         return Format::SavedModelText;
     }
-    if base.ends_with(".json") && starts_json_object(head) {
+    if base.ends_with(".json") && starts_json_document(head) {
         // A Keras object config: `{"module": …, "class_name": …, "config": …}`. Anything else
         // (or a Keras config whose keys come later) is a JsonConfig; the scanner decides by the
         // parsed structure either way.
@@ -715,6 +725,12 @@ mod tests {
             sniff(b"  {\"auto_map\": {}}", "config.json"),
             Format::JsonConfig
         );
+        // sentence-transformers' modules.json is a list; lenient readers accept comments.
+        assert_eq!(
+            sniff(b"[{\"idx\": 0, \"type\": \"x.Y\"}]", "modules.json"),
+            Format::JsonConfig
+        );
+        assert_eq!(sniff(b"// c\n{}", "config.json"), Format::JsonConfig);
         assert_eq!(
             sniff(b"{\"keras_version\": \"3.8.0\"}", "metadata.json"),
             Format::JsonConfig

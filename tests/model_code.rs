@@ -291,10 +291,8 @@ fn keras_external_resources() {
     assert!(of(&fs, "keras/external-resource", "keras_inline_vocab.keras").is_empty());
 }
 
-/// The `modules.json` entry itself is flagged once JSON arrays are routed to the config scanner
-/// (today `modules.json` starts with `[` and is not sniffed as a JSON config).
+/// The `modules.json` entry itself is flagged: JSON arrays are routed to the config scanner.
 #[test]
-#[ignore = "needs format sniffing to route JSON arrays such as modules.json to JsonConfig"]
 fn modules_json_custom_entries() {
     let (_, fs) = scan(&root().join("malicious/st_custom_module"));
     let entries = of(&fs, "code/custom-module", "modules.json");
