@@ -196,12 +196,6 @@ pub fn is_tf_data_name(name: &str) -> bool {
         && b.bytes().all(|c| c.is_ascii_digit())
 }
 
-/// Whether `head` starts (after whitespace and an optional UTF-8 BOM) with `{`.
-fn starts_json_object(head: &[u8]) -> bool {
-    let h = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    h.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{')
-}
-
 /// Whether `head` starts (after whitespace and a BOM) like a JSON document a lenient reader
 /// accepts: an object, an array (sentence-transformers' `modules.json`), or a comment.
 fn starts_json_document(head: &[u8]) -> bool {
