@@ -822,7 +822,7 @@ pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut
             "auto_map" | "custom_pipelines" => remote_code(&key, val, a, out),
             "_target_" => {
                 if let Some(t) = lenient::strings_of(val).first() {
-                    check_target(t, &path, a, cx, out);
+                    check_target(t, &path, Some(v), a, cx, out);
                 }
             }
             "loader_module" => {
@@ -996,7 +996,7 @@ fn hidden_duplicates(bytes: &[u8], v: &Value, a: &Artifact, cx: &ScanContext<'_>
     for (key, val) in hidden {
         let path = format!("(duplicate key) {key}");
         if key == "_target_" {
-            check_target(&val, &path, a, cx, out);
+            check_target(&val, &path, None, a, cx, out);
         } else {
             check_loader(&val, a, cx, out);
         }
@@ -1010,7 +1010,7 @@ fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sin
     for (key, value) in lenient::raw_key_values(&text, lenient::CODE_KEYS) {
         let path = format!("(raw text) {key}");
         match key.as_str() {
-            "_target_" if !value.is_empty() => check_target(&value, &path, a, cx, out),
+            "_target_" if !value.is_empty() => check_target(&value, &path, None, a, cx, out),
             "loader_module" if !value.is_empty() => check_loader(&value, a, cx, out),
             "auto_map" | "custom_pipelines" => out.push(
                 Finding::new(
@@ -1146,7 +1146,37 @@ fn remote_code(key: &str, m: &Value, a: &Artifact, out: &mut Sink) {
     out.push(f);
 }
 
-fn check_target(target: &str, path: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+/// Checks a Hydra `_target_`. OmegaConf resolves `${a.b}` interpolations before `instantiate`
+/// imports the target, so they are resolved here against the config (`root`); a target that
+/// still depends on something only known at run time (a resolver such as `${oc.env:X}`, a
+/// relative or missing key) cannot be vetted and is high.
+fn check_target(
+    target: &str,
+    path: &str,
+    root: Option<&Value>,
+    a: &Artifact,
+    cx: &ScanContext<'_>,
+    out: &mut Sink,
+) {
+    if target.contains("${") {
+        let resolved = root.map_or_else(
+            || Err("the config could not be read to resolve it".to_owned()),
+            |r| interpolate(target, r, 0),
+        );
+        match resolved {
+            Ok(t) => check_target(&t, &format!("{path} (= {target})"), root, a, cx, out),
+            Err(why) => out.push(
+                Finding::new(
+                    &HYDRA_TARGET,
+                    a.location.clone(),
+                    format!("_target_ {target} at {path} is computed by interpolation when the config is instantiated ({why}); it cannot be vetted"),
+                )
+                .severity(Severity::High)
+                .evidence("json-path", path.to_owned()),
+            ),
+        }
+        return;
+    }
     let policy = cx.engine().code_policy();
     let (module, name) = target.rsplit_once('.').unwrap_or(("builtins", target));
     match policy.hydra.lookup(module, name) {
@@ -1174,6 +1204,51 @@ fn check_target(target: &str, path: &str, a: &Artifact, cx: &ScanContext<'_>, ou
             .evidence("json-path", path.to_owned()),
         ),
     }
+}
+
+/// OmegaConf string interpolation over the config `root`: each `${a.b.c}` (an absolute key
+/// path; list items by index) is replaced by that value, itself resolved, to a small depth.
+/// Resolvers (`${oc.env:X}`), relative keys (`${.x}`), nested interpolations and missing keys
+/// are errors: their value is only known when the config is instantiated.
+fn interpolate(s: &str, root: &Value, depth: u32) -> Result<String, String> {
+    if depth > 8 {
+        return Err("interpolations nest too deeply".to_owned());
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        let after = rest.get(i.saturating_add(2)..).unwrap_or_default();
+        let Some(end) = after.find('}') else {
+            return Err("an unterminated interpolation".to_owned());
+        };
+        let key = after.get(..end).unwrap_or_default().trim();
+        if key.contains(':') || key.contains("${") {
+            return Err(format!("the resolver or nested interpolation ${{{key}}}"));
+        }
+        if key.starts_with('.') || key.is_empty() {
+            return Err(format!("the relative key ${{{key}}}"));
+        }
+        let mut node = root;
+        for part in key.split('.') {
+            node = match node {
+                Value::Object(m) => m.get(part),
+                Value::Array(xs) => part.parse::<usize>().ok().and_then(|i| xs.get(i)),
+                _ => None,
+            }
+            .ok_or_else(|| format!("the missing key ${{{key}}}"))?;
+        }
+        let text = match node {
+            Value::String(t) => interpolate(t, root, depth.saturating_add(1))?,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => return Err(format!("${{{key}}} is not a scalar")),
+        };
+        out.push_str(&text);
+        rest = after.get(end.saturating_add(1)..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// YAML documents as JSON values (non-string keys are rendered as strings). Aliases are expanded
@@ -1450,7 +1525,7 @@ fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink
     for d in &docs {
         for (path, _k, val) in lenient::find_keys(d, &["_target_"]) {
             if let Some(t) = lenient::strings_of(val).first() {
-                check_target(t, &path, a, cx, out);
+                check_target(t, &path, Some(d), a, cx, out);
             }
         }
     }
@@ -1545,6 +1620,45 @@ mod source_tests {
         assert_eq!((t.as_str(), enc), ("x = 1\n", None));
         let (t, _) = decode_source(b"# coding: latin-1\ns = '\xe9'\n");
         assert!(t.contains('\u{e9}'));
+    }
+}
+
+#[cfg(test)]
+mod interpolation_tests {
+    use super::*;
+
+    #[test]
+    fn omegaconf_interpolations_resolve_against_the_config() {
+        let root = serde_json::json!({
+            "vars": {"m": "subprocess", "n": "check_output", "both": "${vars.m}.${vars.n}"},
+            "list": ["os", "system"],
+        });
+        assert_eq!(
+            interpolate("${vars.m}.${vars.n}", &root, 0).as_deref(),
+            Ok("subprocess.check_output")
+        );
+        assert_eq!(
+            interpolate("${vars.both}", &root, 0).as_deref(),
+            Ok("subprocess.check_output")
+        );
+        assert_eq!(
+            interpolate("${list.0}.${list.1}", &root, 0).as_deref(),
+            Ok("os.system")
+        );
+        for unresolvable in [
+            "${oc.env:T}",
+            "${.m}",
+            "${vars.missing}",
+            "${vars",
+            "${${vars.m}}",
+        ] {
+            assert!(
+                interpolate(unresolvable, &root, 0).is_err(),
+                "{unresolvable}"
+            );
+        }
+        let cyclic = serde_json::json!({"a": "${b}", "b": "${a}"});
+        assert!(interpolate("${a}", &cyclic, 0).is_err());
     }
 }
 
