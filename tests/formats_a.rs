@@ -295,7 +295,7 @@ fn large_sparse_files_scan_from_headers() {
     h.extend((1u64 << 28).to_le_bytes());
     h.extend(0u32.to_le_bytes());
     h.extend(0u64.to_le_bytes());
-    while h.len() % 32 != 0 {
+    while !h.len().is_multiple_of(32) {
         h.push(0);
     }
     let f = std::fs::File::create(&gguf).expect("create");

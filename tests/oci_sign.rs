@@ -37,7 +37,7 @@ fn clean_image(marker: &str) -> Image {
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
     let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
     let mut h = header.as_bytes().to_vec();
-    while (h.len() + 11) % 64 != 0 {
+    while !(h.len() + 11).is_multiple_of(64) {
         h.push(b' ');
     }
     h.push(b'\n');

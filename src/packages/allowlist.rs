@@ -635,7 +635,7 @@ impl Http {
             .map_err(|e| e.to_string())?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("modelgate/", env!("CARGO_PKG_VERSION")))
-            .timeout(std::time::Duration::from_secs(120))
+            .timeout(std::time::Duration::from_mins(2))
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self { rt, client })

@@ -1081,7 +1081,7 @@ fn object(kind: ObjKind) -> Value {
 }
 
 fn pairs(items: Vec<Val>) -> Option<Vec<(Val, Val)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Vec::with_capacity(items.len() / 2);

@@ -1090,7 +1090,7 @@ mod tests {
             self
         }
         pub fn pad(&mut self) -> &mut Self {
-            while self.0.len() % 32 != 0 {
+            while !self.0.len().is_multiple_of(32) {
                 self.0.push(0);
             }
             self
@@ -1193,7 +1193,7 @@ mod tests {
     fn alignment_is_honoured() {
         let mut w = W::new(1, 1);
         w.kv_u32("general.alignment", 64).tensor("a", &[4], 0, 0);
-        while w.0.len() % 64 != 0 {
+        while !w.0.len().is_multiple_of(64) {
             w.0.push(0);
         }
         w.0.extend([1u8; 16]);
