@@ -121,7 +121,9 @@ fn prefix_compression(head: &[u8]) -> Option<Format> {
     if head.first() == Some(&0x78) {
         // zlib's header check (the stream is rejected by zlib otherwise).
         let flg = head.get(1).copied()?;
-        return (0x78u16 * 256 + u16::from(flg)).is_multiple_of(31).then_some(Format::Zlib);
+        return (0x78u16 * 256 + u16::from(flg))
+            .is_multiple_of(31)
+            .then_some(Format::Zlib);
     }
     if head.starts_with(&[0x5d, 0x00]) {
         return Some(Format::Lzma);
