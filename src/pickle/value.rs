@@ -85,6 +85,9 @@ pub struct Call {
     pub offset: u64,
     /// The BUILD state applied to the result, if any (first BUILD only).
     pub state: Option<V>,
+    /// More than one BUILD was applied: `__setstate__` ran again, so the first state may no
+    /// longer describe the object (a `numpy.dtype` takes the last one's flags).
+    pub rebuilt: bool,
 }
 
 /// Sentinel for "no chunk".
@@ -295,6 +298,7 @@ impl Arena {
     /// Sets the BUILD state of a call result (the first BUILD wins).
     pub fn set_state(&mut self, id: u32, state: V) {
         if let Some(c) = self.calls.get_mut(id as usize) {
+            c.rebuilt |= c.state.is_some();
             c.state.get_or_insert(state);
         }
     }

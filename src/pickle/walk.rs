@@ -30,6 +30,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::compat::map_py2;
+use super::dtype::{DType, DTypeState};
 use super::ops::{Arg, OpCode, Payload};
 use super::policy::{Policy, Rule, Verdict};
 use super::reader::{FrameIssue, ReadError, Reader, ReaderLimits};
@@ -1482,6 +1483,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 opcode,
                 offset,
                 state: None,
+                rebuilt: false,
             })
             .unwrap_or(V::Unknown)
     }
@@ -1606,7 +1608,10 @@ impl<'p, R: Read> Walker<'p, R> {
     }
 
     /// joblib's `NumpyArrayWrapper.read_array`: the wrapper is replaced by the array read from
-    /// the bytes that follow the BUILD opcode.
+    /// the bytes that follow the BUILD opcode: `count * dtype.itemsize` raw bytes (after a
+    /// padding byte and padding when `numpy_array_alignment_bytes` is set), or, when
+    /// `dtype.hasobject`, a complete pickle read by `pickle.load`. Bytes are skipped only when
+    /// the count is proven; otherwise see [`Self::joblib_unproven`].
     fn joblib_array(&mut self, m: &mut Machine, state: &V, offset: u64) -> Step {
         // The wrapper on the stack becomes the array.
         if m.stack.len() > m.fence() {
@@ -1617,48 +1622,18 @@ impl<'p, R: Read> Walker<'p, R> {
         let shape = state_lookup(&m.arena, state, "shape");
         let align = state_lookup(&m.arena, state, "numpy_array_alignment_bytes")
             .is_some_and(|v| !matches!(v, V::None));
-        let Some(dt) = dtype.as_ref().and_then(|d| self.dtype_info(m, d)) else {
-            self.issue(
-                m,
-                IssueKind::JoblibUnresolved {
-                    detail: "the array dtype is not a numpy.dtype the scanner can read".into(),
-                },
-                offset,
-            );
-            return self.budget("joblib array data", offset, m.index);
+        let dt = match dtype.as_ref() {
+            Some(d) => dtype_info(m, d),
+            None => Err("the wrapper state has no dtype".to_owned()),
+        };
+        let dt = match dt {
+            Ok(dt) => dt,
+            Err(detail) => return self.joblib_unproven(m, offset, detail),
         };
         if dt.object {
-            if m.depth.saturating_add(1) > self.limits.max_nesting {
-                return self.budget("nested pickles", offset, m.index);
-            }
-            // A complete pickle follows, read by a plain unpickler (no wrapper semantics).
-            self.reader.reset_frame();
-            let index = self.seq;
-            self.seq = self.seq.saturating_add(1);
-            let start = self.reader.offset();
-            let mut inner = Machine::new(index, m.depth.saturating_add(1), start);
-            let saved = self.joblib;
-            self.joblib = false;
-            let step = self.run(&mut inner);
-            self.joblib = saved;
-            let result = match &step {
-                Step::Stop(v) => Some(self.summarise(&inner, v, 0)),
-                _ => None,
-            };
-            self.finish_machine(&mut inner);
-            self.out.pickles.push(PickleInfo {
-                index,
-                start,
-                end: self.reader.offset(),
-                protocol: inner.proto,
-                ops: inner.ops,
-                depth: inner.depth,
-                result,
-            });
-            return match step {
-                Step::Stop(_) => Step::Continue,
-                other => other,
-            };
+            // joblib runs `pickle.load` on the file: a complete pickle follows, read by a
+            // plain unpickler (no wrapper semantics), then the outer stream continues.
+            return self.inline_pickle(m, offset);
         }
         let count = match shape.as_ref() {
             Some(V::Tuple(t)) => m.arena.tuple_items(*t).iter().try_fold(1u64, |acc, x| {
@@ -1675,15 +1650,16 @@ impl<'p, R: Read> Walker<'p, R> {
             }),
             _ => None,
         };
+        // joblib multiplies the dimensions as int64 (`np.multiply.reduce`), which wraps: a
+        // product past i64::MAX is not the count joblib reads.
+        let count = count.filter(|&c| i64::try_from(c).is_ok());
         let Some(nbytes) = count.and_then(|c| c.checked_mul(dt.itemsize)) else {
-            self.issue(
+            return self.joblib_unproven(
                 m,
-                IssueKind::JoblibUnresolved {
-                    detail: "the array shape is not a tuple of non-negative integers".into(),
-                },
                 offset,
+                "the array shape is not a tuple of non-negative integers whose product fits"
+                    .to_owned(),
             );
-            return self.budget("joblib array data", offset, m.index);
         };
         let data_start = self.reader.offset();
         let mut first = Vec::new();
@@ -1722,6 +1698,58 @@ impl<'p, R: Read> Walker<'p, R> {
         }
         self.differential(m, &region, data_start);
         Step::Continue
+    }
+
+    /// The array length or object flag cannot be proven, so nothing is skipped: the issue is
+    /// reported, and the bytes after the BUILD are walked as the pickle that `pickle.load`
+    /// would read for an object array, after whose STOP the outer stream continues. Raw array
+    /// bytes that are not opcodes end the walk there as unreadable (reported, never clean).
+    fn joblib_unproven(&mut self, m: &mut Machine, offset: u64, detail: String) -> Step {
+        self.issue(
+            m,
+            IssueKind::JoblibUnresolved {
+                detail: format!(
+                    "{detail}; nothing was skipped: the bytes after it were walked as a nested pickle and the rest of the stream"
+                ),
+            },
+            offset,
+        );
+        self.inline_pickle(m, offset)
+    }
+
+    /// Walks a complete pickle inline in the stream (joblib object arrays) with a fresh memo,
+    /// then returns to the outer pickle.
+    fn inline_pickle(&mut self, m: &mut Machine, offset: u64) -> Step {
+        if m.depth.saturating_add(1) > self.limits.max_nesting {
+            return self.budget("nested pickles", offset, m.index);
+        }
+        self.reader.reset_frame();
+        let index = self.seq;
+        self.seq = self.seq.saturating_add(1);
+        let start = self.reader.offset();
+        let mut inner = Machine::new(index, m.depth.saturating_add(1), start);
+        let saved = self.joblib;
+        self.joblib = false;
+        let step = self.run(&mut inner);
+        self.joblib = saved;
+        let result = match &step {
+            Step::Stop(v) => Some(self.summarise(&inner, v, 0)),
+            _ => None,
+        };
+        self.finish_machine(&mut inner);
+        self.out.pickles.push(PickleInfo {
+            index,
+            start,
+            end: self.reader.offset(),
+            protocol: inner.proto,
+            ops: inner.ops,
+            depth: inner.depth,
+            result,
+        });
+        match step {
+            Step::Stop(_) => Step::Continue,
+            other => other,
+        }
     }
 
     fn truncated(&mut self, m: &Machine, offset: u64, what: &'static str) -> Step {
@@ -1764,61 +1792,52 @@ impl<'p, R: Read> Walker<'p, R> {
         }
     }
 
-    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
-    fn dtype_info(&self, m: &Machine, v: &V) -> Option<DType> {
-        self.dtype_info_at(m, v, 0)
-    }
-
-    #[allow(clippy::unused_self, clippy::self_only_used_in_recursion)]
-    fn dtype_info_at(&self, m: &Machine, v: &V, depth: u32) -> Option<DType> {
-        if depth > 8 {
-            return None;
-        }
-        let V::Call(c) = v else { return None };
-        let c = m.arena.call_of(*c)?;
-        let callee = global_name(m, &c.callee)?;
-        if callee != "numpy.dtype" {
-            return None;
-        }
-        let items = call_args(&m.arena, &c.args);
-        let descr = m.arena.as_str(items.first()?)?.to_owned();
-        let mut dt = parse_descr(&descr)?;
-        if let Some(st) = c.state.as_ref().and_then(|s| m.arena.as_tuple(s)) {
-            // (version, byteorder, subarray, names, fields, elsize, alignment, flags)
-            if let Some(e) = st.get(5).and_then(|v| m.arena.as_int(v)) {
-                if e > 0 {
-                    dt.itemsize = u64::try_from(e).ok()?;
-                }
-            }
-            if let Some(V::Dict(fields)) = st.get(4) {
-                for (_, f) in m.arena.pairs(*fields) {
-                    if let Some(t) = m.arena.as_tuple(f) {
-                        if let Some(sub) = t
-                            .first()
-                            .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
-                        {
-                            dt.object |= sub.object;
-                        }
-                    }
-                }
-            }
-            if let Some(sub) = st.get(2).and_then(|s| m.arena.as_tuple(s)) {
-                if let Some(base) = sub
-                    .first()
-                    .and_then(|d| self.dtype_info_at(m, d, depth.saturating_add(1)))
-                {
-                    dt.object |= base.object;
-                }
-            }
-        }
-        Some(dt)
-    }
-
     #[allow(clippy::unused_self)]
     fn summarise(&self, m: &Machine, v: &V, depth: u32) -> TopValue {
         let mut budget: u32 = 1_000_000;
         summarise(m, v, depth, &mut budget)
     }
+}
+
+/// The dtype a `numpy.dtype(...)` value has after its BUILD, as numpy computes it, or why it
+/// cannot be proven (another constructor, a structured spec, a state applied twice, …).
+fn dtype_info(m: &Machine, v: &V) -> Result<DType, String> {
+    let V::Call(c) = v else {
+        return Err(format!("the dtype is a {}, not a numpy.dtype(...)", v.kind()));
+    };
+    let c = m.arena.call_of(*c).ok_or("the dtype call was not kept")?;
+    let callee = global_name(m, &c.callee).ok_or("the dtype's constructor is not a global")?;
+    if callee != "numpy.dtype" {
+        return Err(format!("the dtype is built by {callee}, not numpy.dtype"));
+    }
+    if c.rebuilt {
+        return Err("BUILD was applied to the dtype more than once".into());
+    }
+    let items = call_args(&m.arena, &c.args);
+    if items.is_empty() || items.len() > 3 {
+        return Err(format!("numpy.dtype is called with {} arguments", items.len()));
+    }
+    let descr = items
+        .first()
+        .and_then(|d| m.arena.as_str(d))
+        .ok_or("the dtype's first argument is not a type string")?;
+    let state = match c.state {
+        None => None,
+        Some(s) => {
+            let t = m
+                .arena
+                .as_tuple(&s)
+                .ok_or("the dtype's BUILD state is not a tuple")?;
+            let int = |i: usize| t.get(i).and_then(|x| m.arena.as_int(x));
+            Some(DTypeState {
+                len: t.len(),
+                version: int(0),
+                elsize: int(5),
+                flags: int(7),
+            })
+        }
+    };
+    super::dtype::resolve(descr, state)
 }
 
 /// The items of an argument tuple (`func(*args)` accepts any iterable).
@@ -1956,44 +1975,6 @@ fn encode_text(arena: &Arena, s: &Sb, enc: &str) -> Option<Vec<u8>> {
         "utf8" | "u8" => Some(t.as_bytes().to_vec()),
         _ => None,
     }
-}
-
-/// numpy dtype facts the joblib skip needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DType {
-    pub itemsize: u64,
-    pub object: bool,
-}
-
-/// Parses a dtype string as `numpy.dtype.__reduce__` writes it (`f8`, `<i4`, `O8`, `V64`,
-/// `U40`, `S5`, `b1`, `M8`, `?`).
-pub fn parse_descr(descr: &str) -> Option<DType> {
-    let d = descr.trim_start_matches(['<', '>', '|', '=']);
-    let mut chars = d.chars();
-    let kind = chars.next()?;
-    let digits: String = chars.take_while(char::is_ascii_digit).collect();
-    let rest_len = d.len().saturating_sub(1).saturating_sub(digits.len());
-    let n: Option<u64> = if digits.is_empty() {
-        None
-    } else {
-        digits.parse().ok()
-    };
-    let (itemsize, object) = match kind {
-        'O' => (8, true),
-        '?' => (1, false),
-        'b' | 'i' | 'u' | 'f' | 'c' | 'M' | 'm' | 'S' | 'a' | 'V' | 'U' => (n?, false),
-        'e' => (2, false),
-        'd' | 'g' => (8, false),
-        'l' | 'q' | 'L' | 'Q' => (8, false),
-        'h' | 'H' => (2, false),
-        'B' => (1, false),
-        _ => return None,
-    };
-    // Datetime units like "M8[ns]" are fine; other trailing junk is not a dtype string.
-    if rest_len > 0 && !d.ends_with(']') {
-        return None;
-    }
-    Some(DType { itemsize, object })
 }
 
 enum Encoded {
@@ -2360,21 +2341,5 @@ mod tests {
             a.nested[0].source,
             BlobSource::Stream { offset, len: 200 } if offset == payload_at
         ));
-    }
-
-    #[test]
-    fn descr_parsing() {
-        assert_eq!(parse_descr("<f8").unwrap().itemsize, 8);
-        assert_eq!(
-            parse_descr("O8").unwrap(),
-            DType {
-                itemsize: 8,
-                object: true
-            }
-        );
-        assert_eq!(parse_descr("V64").unwrap().itemsize, 64);
-        assert_eq!(parse_descr("U40").unwrap().itemsize, 40);
-        assert_eq!(parse_descr("M8[ns]").unwrap().itemsize, 8);
-        assert!(parse_descr("zz").is_none());
     }
 }

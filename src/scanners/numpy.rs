@@ -258,15 +258,8 @@ fn descr_size(d: &Lit, depth: u32) -> Option<(u64, bool)> {
     }
     match d {
         Lit::Str(s) => {
-            let dt = crate::pickle::walk::parse_descr(s)?;
-            let body = s.trim_start_matches(['<', '>', '|', '=']);
-            // In .npy headers 'U' counts characters (4 bytes each); 'O' is a pointer.
-            let size = if body.starts_with('U') {
-                dt.itemsize.checked_mul(4)?
-            } else {
-                dt.itemsize
-            };
-            Some((size, dt.object))
+            let dt = crate::pickle::dtype::parse_descr(s)?;
+            Some((dt.itemsize, dt.object))
         }
         Lit::List(fields) => {
             let mut total = 0u64;
