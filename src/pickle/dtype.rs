@@ -50,9 +50,9 @@ pub struct DTypeState {
 /// own reductions and `.npy` headers use. Other spellings numpy may accept (`float64`,
 /// `(2,)f8`, `f8,i4`) return `None`: unknown, never guessed.
 pub fn parse_descr(descr: &str) -> Option<DType> {
-    let d = match descr.as_bytes().first() {
-        Some(b'<' | b'>' | b'|' | b'=') => descr.get(1..)?,
-        _ => descr,
+    let (d, ordered) = match descr.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => (descr.get(1..)?, true),
+        _ => (descr, false),
     };
     // Datetime units: `M8[ns]`, `m8[5s]`.
     let (d, unit) = match d.find('[') {
@@ -62,8 +62,7 @@ pub fn parse_descr(descr: &str) -> Option<DType> {
     let mut chars = d.chars();
     let kind = chars.next()?;
     let digits = chars.as_str();
-    if !digits.bytes().all(|c| c.is_ascii_digit()) || digits.starts_with('0') && digits.len() > 1
-    {
+    if !digits.bytes().all(|c| c.is_ascii_digit()) || digits.starts_with('0') && digits.len() > 1 {
         return None;
     }
     let n: Option<u64> = if digits.is_empty() {
@@ -72,7 +71,7 @@ pub fn parse_descr(descr: &str) -> Option<DType> {
         Some(digits.parse().ok()?)
     };
     if let Some(u) = unit {
-        if !matches!(kind, 'M' | 'm') || !u.ends_with(']') || u.len() < 3 {
+        if !matches!(kind, 'M' | 'm') || n != Some(8) || !u.ends_with(']') || u.len() < 3 {
             return None;
         }
     }
@@ -103,6 +102,8 @@ pub fn parse_descr(descr: &str) -> Option<DType> {
         ('c', Some(s @ (8 | 16 | 32))) => fixed(s),
         ('M' | 'm', Some(8)) => fixed(8),
         ('c', None) => flex(1),
+        // numpy rejects a bare `a` after a byte order (`<a`), not `<S` or `<V`.
+        ('a', None) if ordered => return None,
         ('S' | 'a' | 'V', s) => flex(s.unwrap_or(0)),
         ('U', s) => flex(s.unwrap_or(0).checked_mul(4)?),
         _ => return None,

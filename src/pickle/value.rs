@@ -85,9 +85,6 @@ pub struct Call {
     pub offset: u64,
     /// The BUILD state applied to the result, if any (first BUILD only).
     pub state: Option<V>,
-    /// More than one BUILD was applied: `__setstate__` ran again, so the first state may no
-    /// longer describe the object (a `numpy.dtype` takes the last one's flags).
-    pub rebuilt: bool,
 }
 
 /// Sentinel for "no chunk".
@@ -295,11 +292,15 @@ impl Arena {
         self.calls.get(id as usize)
     }
 
-    /// Sets the BUILD state of a call result (the first BUILD wins).
-    pub fn set_state(&mut self, id: u32, state: V) {
+    /// Sets the BUILD state of a call result (the first BUILD wins, unless `last` says the
+    /// object's `__setstate__` replaces what an earlier state set, as `numpy.dtype`'s does).
+    pub fn set_state(&mut self, id: u32, state: V, last: bool) {
         if let Some(c) = self.calls.get_mut(id as usize) {
-            c.rebuilt |= c.state.is_some();
-            c.state.get_or_insert(state);
+            if last {
+                c.state = Some(state);
+            } else {
+                c.state.get_or_insert(state);
+            }
         }
     }
 

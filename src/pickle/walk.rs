@@ -1483,7 +1483,6 @@ impl<'p, R: Read> Walker<'p, R> {
                 opcode,
                 offset,
                 state: None,
-                rebuilt: false,
             })
             .unwrap_or(V::Unknown)
     }
@@ -1586,7 +1585,10 @@ impl<'p, R: Read> Walker<'p, R> {
                         }
                     }
                 }
-                m.arena.set_state(*call_id, *state);
+                // numpy.dtype.__setstate__ overwrites itemsize and flags each time: the last
+                // state is the one joblib's read_array sees.
+                let last = class.as_deref() == Some("numpy.dtype");
+                m.arena.set_state(*call_id, *state, last);
                 match class.as_deref() {
                     Some(JOBLIB_WRAPPER) if self.joblib => self.joblib_array(m, state, offset),
                     Some(n) if JOBLIB_LEGACY.contains(&n) => {
@@ -1803,19 +1805,22 @@ impl<'p, R: Read> Walker<'p, R> {
 /// cannot be proven (another constructor, a structured spec, a state applied twice, …).
 fn dtype_info(m: &Machine, v: &V) -> Result<DType, String> {
     let V::Call(c) = v else {
-        return Err(format!("the dtype is a {}, not a numpy.dtype(...)", v.kind()));
+        return Err(format!(
+            "the dtype is a {}, not a numpy.dtype(...)",
+            v.kind()
+        ));
     };
     let c = m.arena.call_of(*c).ok_or("the dtype call was not kept")?;
     let callee = global_name(m, &c.callee).ok_or("the dtype's constructor is not a global")?;
     if callee != "numpy.dtype" {
         return Err(format!("the dtype is built by {callee}, not numpy.dtype"));
     }
-    if c.rebuilt {
-        return Err("BUILD was applied to the dtype more than once".into());
-    }
     let items = call_args(&m.arena, &c.args);
     if items.is_empty() || items.len() > 3 {
-        return Err(format!("numpy.dtype is called with {} arguments", items.len()));
+        return Err(format!(
+            "numpy.dtype is called with {} arguments",
+            items.len()
+        ));
     }
     let descr = items
         .first()
