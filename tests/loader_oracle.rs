@@ -1,11 +1,17 @@
-//! Loader-differential test of joblib's inline array skip (issue 10, principle 2), with the real
-//! `joblib.load` as the oracle. `tests/oracle/joblib_arrays.py` hand-assembles a joblib stream
+//! Loader-differential tests (issue 10) with the real loaders of the test venv as the oracle.
+//!
+//! joblib's inline array skip (principle 2), with the real `joblib.load` as the oracle. `tests/oracle/joblib_arrays.py` hand-assembles a joblib stream
 //! per dtype variant (U/S/V/longdouble/complex sizes, byte orders, BUILD states that override
 //! elsize or set the object flag, a second BUILD, alignment padding) with a call placed after
 //! the array data, and runs `joblib.load` on a twin whose callable is a recording canary. Every
 //! variant whose canary was reached must be flagged at high or critical in its payload version
 //! (`posix.system` in place of the canary); the same stream without the call must stay clean
 //! when the walker can prove the array length.
+//!
+//! Memo keys (principle 3): `tests/oracle/memo_keys.py` hides STACK_GLOBAL's operands behind
+//! text PUT/GET keys spelled every way (whitespace, sign, zeros, underscores, NUL tail, huge);
+//! every spelling under which `pickle.loads` or `pickle._loads` reaches the canary must resolve
+//! to the payload's global.
 
 mod common;
 
@@ -128,4 +134,54 @@ print(json.dumps(out))
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert!(sized > 200, "only {sized} dtype strings sized");
+}
+
+#[test]
+fn memo_key_spellings_resolve_as_the_unpicklers_do() {
+    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(venv.join("bin/python"))
+        .arg(common::root().join("tests/oracle/memo_keys.py"))
+        .arg(dir.path())
+        .output()
+        .expect("run memo_keys.py");
+    assert!(
+        out.status.success(),
+        "memo_keys.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let case: serde_json::Value = serde_json::from_str(line).expect("case line");
+        if !case["reached"].as_bool().unwrap_or(false) {
+            continue;
+        }
+        confirmed += 1;
+        let name = case["name"].as_str().expect("name");
+        let r = engine
+            .scan_paths(&[dir.path().join(format!("{name}.payload.pkl"))])
+            .expect("scan");
+        let flagged = r.findings.iter().any(|f| {
+            f.severity >= Severity::High
+                && f.global
+                    .as_ref()
+                    .is_some_and(|g| g.module == "posix" && g.name == "system")
+        });
+        if !flagged {
+            failures.push(format!("{:?}: {}", case["key"], r.to_json()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} misses: {failures:#?}",
+        failures.len()
+    );
+    assert!(
+        confirmed >= 200,
+        "only {confirmed} spellings reached the canary"
+    );
 }
