@@ -12,6 +12,12 @@
 //! text PUT/GET keys spelled every way (whitespace, sign, zeros, underscores, NUL tail, huge);
 //! every spelling under which `pickle.loads` or `pickle._loads` reaches the canary must resolve
 //! to the payload's global.
+//!
+//! `.npy` headers (principle 3): `tests/oracle/npy_headers.py` spells object dtypes every way
+//! `ast.literal_eval` and `descr_to_dtype` accept (escapes, concatenation, subarrays,
+//! structured fields, duplicate keys, huge headers); every spelling under which
+//! `np.load(allow_pickle=True)` reaches the canary must be flagged, and plain dtypes spelled
+//! oddly must stay clean.
 
 mod common;
 
@@ -184,4 +190,59 @@ fn memo_key_spellings_resolve_as_the_unpicklers_do() {
         confirmed >= 200,
         "only {confirmed} spellings reached the canary"
     );
+}
+
+#[test]
+fn npy_headers_are_read_as_numpy_reads_them() {
+    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(venv.join("bin/python"))
+        .arg(common::root().join("tests/oracle/npy_headers.py"))
+        .arg(dir.path())
+        .output()
+        .expect("run npy_headers.py");
+    assert!(
+        out.status.success(),
+        "npy_headers.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engine = Engine::with_defaults().expect("engine");
+    let (mut confirmed, mut controls) = (0, 0);
+    let mut failures = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let case: serde_json::Value = serde_json::from_str(line).expect("case line");
+        let name = case["name"].as_str().expect("name");
+        if case["reached"].as_bool().unwrap_or(false) {
+            confirmed += 1;
+            let r = engine
+                .scan_paths(&[dir.path().join(format!("{name}.payload.npy"))])
+                .expect("scan");
+            let flagged = r.findings.iter().any(|f| {
+                f.severity >= Severity::High
+                    && f.global
+                        .as_ref()
+                        .is_some_and(|g| g.module == "posix" && g.name == "system")
+            });
+            if !flagged {
+                failures.push(format!("{name}: {}", r.to_json()));
+            }
+        }
+        if case["control"].as_bool().unwrap_or(false) {
+            controls += 1;
+            let r = engine
+                .scan_paths(&[dir.path().join(format!("{name}.control.npy"))])
+                .expect("scan");
+            if !r.findings.is_empty() {
+                failures.push(format!("{name} (control): {}", r.to_json()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 70,
+        "only {confirmed} headers reached the canary"
+    );
+    assert!(controls >= 10, "only {controls} controls loaded");
 }
