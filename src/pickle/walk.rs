@@ -65,6 +65,13 @@ pub struct WalkLimits {
     /// even after it is popped). Pickler-written files memoize every container, so `max_memo`
     /// is reached first on real data.
     pub max_containers: usize,
+    /// Retained values (same units as `max_retained`) after which plain data is summarised
+    /// instead of kept: tuples of numbers and letterless short strings become [`V::Plain`], and
+    /// such values (and containers left empty by it) are no longer stored as container items
+    /// (the container is marked lossy, so lookups in it fail closed). What can still become an
+    /// import, a call operand or evidence (strings with letters, bytes, globals, call results)
+    /// is kept up to `max_retained`.
+    pub max_plain: usize,
 }
 
 impl Default for WalkLimits {
@@ -80,6 +87,7 @@ impl Default for WalkLimits {
             prefix: 4 * 1024 * 1024,
             max_nested: 256,
             max_containers: 16_000_000,
+            max_plain: 1_000_000,
         }
     }
 }
@@ -390,7 +398,10 @@ struct GlobalTable {
 struct Machine {
     stack: Vec<V>,
     marks: Vec<usize>,
-    memo_dense: Vec<Option<V>>,
+    /// Memo keys below [`DENSE_MEMO`]: an index into `memo_vals`, or [`MEMO_ABSENT`] /
+    /// [`MEMO_PLAIN`] (plain data costs 4 bytes per key, not a stored value).
+    memo_dense: Vec<u32>,
+    memo_vals: Vec<V>,
     memo_sparse: HashMap<u64, V>,
     memo_len: u64,
     proto: u8,
@@ -429,6 +440,7 @@ impl Machine {
             stack: Vec::new(),
             marks: Vec::new(),
             memo_dense: Vec::new(),
+            memo_vals: Vec::new(),
             memo_sparse: HashMap::new(),
             memo_len: 0,
             proto: 0,
@@ -484,39 +496,65 @@ impl Machine {
         }
     }
 
-    fn memo_get(&self, idx: u64) -> Option<&V> {
-        if let Ok(i) = usize::try_from(idx) {
-            if let Some(slot) = self.memo_dense.get(i) {
-                return slot.as_ref();
-            }
+    fn memo_get(&self, idx: u64) -> Option<V> {
+        if let Some(&slot) = usize::try_from(idx)
+            .ok()
+            .and_then(|i| self.memo_dense.get(i))
+        {
+            return match slot {
+                MEMO_ABSENT => None,
+                MEMO_PLAIN => Some(V::Plain),
+                s if s & MEMO_TAG == MEMO_DICT => Some(V::Dict(s & !MEMO_TAG)),
+                s if s & MEMO_TAG == MEMO_LIST => Some(V::List(s & !MEMO_TAG)),
+                i => self.memo_vals.get(i as usize).copied(),
+            };
         }
-        self.memo_sparse.get(&idx)
+        self.memo_sparse.get(&idx).copied()
     }
 
-    /// Stores `v` at `idx`; `false` when the memo budget is spent.
+    /// Stores `v` at `idx`; `false` when the memo budget is spent. Plain data (see
+    /// [`memo_plain`]) is recorded as such without keeping the value, and dicts and lists are
+    /// encoded in the 4-byte slot itself (pickler-written files memoize every container).
     fn memo_put(&mut self, idx: u64, v: V, max: usize) -> bool {
-        let dense_ok = usize::try_from(idx).ok().filter(|&i| {
-            i < max && i <= self.memo_dense.len().saturating_mul(2).saturating_add(1024)
+        let dense = usize::try_from(idx).ok().filter(|&i| {
+            i < DENSE_MEMO && i <= self.memo_dense.len().saturating_mul(2).saturating_add(1024)
         });
-        if let Some(i) = dense_ok {
-            if i >= self.memo_dense.len() {
-                self.memo_dense.resize(i.saturating_add(1), None);
-            }
-            if let Some(slot) = self.memo_dense.get_mut(i) {
-                if slot.is_none() {
-                    self.memo_len = self.memo_len.saturating_add(1);
-                }
-                *slot = Some(v);
-            }
-        } else {
+        let Some(i) = dense else {
+            let v = if memo_plain(&self.arena, &v) {
+                V::Plain
+            } else {
+                v
+            };
             if self.memo_sparse.insert(idx, v).is_none() {
                 self.memo_len = self.memo_len.saturating_add(1);
             }
-            if self.memo_sparse.len() > max {
-                return false;
+            return self.memo_sparse.len() <= max;
+        };
+        let slot = match v {
+            _ if memo_plain(&self.arena, &v) => MEMO_PLAIN,
+            V::Dict(id) if id & MEMO_TAG == 0 => MEMO_DICT | id,
+            V::List(id) if id & MEMO_TAG == 0 => MEMO_LIST | id,
+            _ => {
+                let Ok(at) = u32::try_from(self.memo_vals.len()) else {
+                    return false;
+                };
+                if at & MEMO_TAG != 0 || self.memo_vals.len() >= max {
+                    return false;
+                }
+                self.memo_vals.push(v);
+                at
             }
+        };
+        if i >= self.memo_dense.len() {
+            self.memo_dense.resize(i.saturating_add(1), MEMO_ABSENT);
         }
-        self.memo_len <= max as u64
+        if let Some(s) = self.memo_dense.get_mut(i) {
+            if *s == MEMO_ABSENT {
+                self.memo_len = self.memo_len.saturating_add(1);
+            }
+            *s = slot;
+        }
+        true
     }
 
     fn retain(&mut self, n: usize, max: usize) -> bool {
@@ -545,6 +583,35 @@ impl Machine {
         }
         self.arena.tuple(items.iter().copied())
     }
+}
+
+/// Memo keys addressed densely (4 bytes each); larger keys go to a map.
+const DENSE_MEMO: usize = 1 << 26;
+/// Dense memo slots: the top two bits say what the rest is (an index into the stored
+/// values, a dict id, a list id); all-ones values are the two markers below.
+const MEMO_TAG: u32 = 0b11 << 30;
+const MEMO_DICT: u32 = 0b01 << 30;
+const MEMO_LIST: u32 = 0b10 << 30;
+const MEMO_ABSENT: u32 = u32::MAX;
+const MEMO_PLAIN: u32 = u32::MAX - 1;
+
+/// Plain data: numbers, short strings without letters, summarised tuples, and containers that
+/// kept nothing because all their items were plain. None of these can become an import, a call
+/// target or an encoding/dtype name, so the walker may summarise them. `None` and bools are
+/// not included: their identity matters (joblib's "alignment is None").
+fn is_plain(arena: &Arena, v: &V) -> bool {
+    match v {
+        V::Int(_) | V::BigInt(_) | V::HugeInt | V::Float | V::Plain => true,
+        V::Str(s) => arena.plain_text(s),
+        V::List(c) | V::Dict(c) | V::Set(c) => arena.is_lossy(*c) && arena.is_empty_container(*c),
+        _ => false,
+    }
+}
+
+/// Plain data the memo summarises: integers stay exact (picklers never memoize them, so they
+/// cost nothing in practice, and a crafted memo'd int keeps its value and type for messages).
+fn memo_plain(arena: &Arena, v: &V) -> bool {
+    !matches!(v, V::Int(_) | V::BigInt(_) | V::HugeInt) && is_plain(arena, v)
 }
 
 /// Whether `s` is a dunder segment (`__x__`).
@@ -949,18 +1016,33 @@ impl<'p, R: Read> Walker<'p, R> {
                     for slot in items.iter_mut().take(n).rev() {
                         *slot = m.pop(offset, code);
                     }
-                    let Some(t) =
-                        m.tuple(items.get(..n).unwrap_or_default(), self.limits.max_retained)
-                    else {
-                        return self.budget("retained values", offset, m.index);
-                    };
-                    m.stack.push(t);
+                    let items = items.get(..n).unwrap_or_default();
+                    if self.summarise_plain(m, items) {
+                        m.stack.push(V::Plain);
+                    } else {
+                        let Some(t) = m.tuple(items, self.limits.max_retained) else {
+                            return self.budget("retained values", offset, m.index);
+                        };
+                        m.stack.push(t);
+                    }
                 }
                 O::Tuple => {
-                    let Some(t) = m.tuple_from_mark(offset, code, self.limits.max_retained) else {
-                        return self.budget("retained values", offset, m.index);
-                    };
-                    m.stack.push(t);
+                    let from = m.marks.last().copied().unwrap_or(usize::MAX);
+                    let plain = m
+                        .stack
+                        .get(from..)
+                        .is_some_and(|items| self.summarise_plain(m, items));
+                    if plain {
+                        m.marks.pop();
+                        m.stack.truncate(from);
+                        m.stack.push(V::Plain);
+                    } else {
+                        let Some(t) = m.tuple_from_mark(offset, code, self.limits.max_retained)
+                        else {
+                            return self.budget("retained values", offset, m.index);
+                        };
+                        m.stack.push(t);
+                    }
                 }
                 O::EmptyList | O::EmptyDict | O::EmptySet => {
                     let Some(id) = self.container(m) else {
@@ -1038,7 +1120,7 @@ impl<'p, R: Read> Walker<'p, R> {
                         _ => u64::MAX,
                     };
                     let v = if let Some(v) = m.memo_get(idx) {
-                        *v
+                        v
                     } else {
                         m.note(
                             offset,
@@ -1115,8 +1197,22 @@ impl<'p, R: Read> Walker<'p, R> {
         }
     }
 
+    /// Whether plain data is being summarised (the plain-data budget is spent) and `items` are
+    /// all plain: a tuple of them becomes [`V::Plain`].
+    fn summarise_plain(&self, m: &Machine, items: &[V]) -> bool {
+        m.retained >= self.limits.max_plain && items.iter().all(|v| is_plain(&m.arena, v))
+    }
+
+    /// Whether an item (a dict value) added to a container is kept: always under the plain-data
+    /// budget, then only when it is not plain, and never past `max_retained`.
+    fn keeps(&self, m: &Machine, v: &V) -> bool {
+        m.retained < self.limits.max_retained
+            && (m.retained < self.limits.max_plain || !is_plain(&m.arena, v))
+    }
+
     /// APPENDS/ADDITEMS/SETITEMS: moves the items above the last MARK straight into the
-    /// container below it (no intermediate vectors: this is the hot path of dense pickles).
+    /// container below it (no intermediate vectors while everything is kept: this is the hot
+    /// path of dense pickles). Items not kept mark the container lossy.
     fn fill_from_mark(&mut self, m: &mut Machine, dict: bool, code: OpCode, offset: u64) -> bool {
         let Some(mark) = m.marks.pop() else {
             m.note(offset, format!("{} without MARK", code.name()));
@@ -1129,25 +1225,64 @@ impl<'p, R: Read> Walker<'p, R> {
             None
         };
         let n = m.stack.len().saturating_sub(mark);
-        let room = self.limits.max_retained.saturating_sub(m.retained);
+        let plain_room = self.limits.max_plain.saturating_sub(m.retained);
         match &target {
             Some(V::List(s) | V::Set(s)) if !dict => {
-                let keep = n.min(room);
-                m.retained = m.retained.saturating_add(keep);
-                let end = mark.saturating_add(keep);
-                let ok = m
-                    .arena
-                    .extend(*s, m.stack.get(mark..end).unwrap_or_default());
+                let s = *s;
+                if n <= plain_room {
+                    m.retained = m.retained.saturating_add(n);
+                    let ok = m.arena.extend(s, m.stack.get(mark..).unwrap_or_default());
+                    m.stack.truncate(mark);
+                    return ok;
+                }
+                let mut w = mark;
+                for r in mark..m.stack.len() {
+                    let Some(v) = m.stack.get(r).copied() else {
+                        break;
+                    };
+                    if self.keeps(m, &v) {
+                        m.retained = m.retained.saturating_add(1);
+                        if let Some(slot) = m.stack.get_mut(w) {
+                            *slot = v;
+                        }
+                        w = w.saturating_add(1);
+                    } else {
+                        m.arena.mark_lossy(s);
+                    }
+                }
+                let ok = m.arena.extend(s, m.stack.get(mark..w).unwrap_or_default());
                 m.stack.truncate(mark);
                 return ok;
             }
             Some(V::Dict(d)) if dict => {
-                let keep = (n / 2).min(room);
-                m.retained = m.retained.saturating_add(keep);
-                let end = mark.saturating_add(keep.saturating_mul(2));
-                let ok = m
-                    .arena
-                    .extend(*d, m.stack.get(mark..end).unwrap_or_default());
+                let d = *d;
+                if n / 2 <= plain_room && n % 2 == 0 {
+                    m.retained = m.retained.saturating_add(n / 2);
+                    let ok = m.arena.extend(d, m.stack.get(mark..).unwrap_or_default());
+                    m.stack.truncate(mark);
+                    return ok;
+                }
+                if n % 2 == 1 {
+                    m.stack.push(V::Unknown);
+                }
+                let mut w = mark;
+                let mut r = mark;
+                while let (Some(k), Some(v)) = (
+                    m.stack.get(r).copied(),
+                    m.stack.get(r.saturating_add(1)).copied(),
+                ) {
+                    r = r.saturating_add(2);
+                    if self.keeps(m, &v) {
+                        m.retained = m.retained.saturating_add(1);
+                        if let Some(slot) = m.stack.get_mut(w..w.saturating_add(2)) {
+                            slot.copy_from_slice(&[k, v]);
+                        }
+                        w = w.saturating_add(2);
+                    } else {
+                        m.arena.mark_lossy(d);
+                    }
+                }
+                let ok = m.arena.extend(d, m.stack.get(mark..w).unwrap_or_default());
                 m.stack.truncate(mark);
                 return ok;
             }
@@ -1167,10 +1302,11 @@ impl<'p, R: Read> Walker<'p, R> {
     fn extend(&mut self, m: &mut Machine, target: &V, item: V, offset: u64) -> bool {
         match target {
             V::List(s) | V::Set(s) => {
-                if m.retained < self.limits.max_retained {
+                if self.keeps(m, &item) {
                     m.retained = m.retained.saturating_add(1);
                     return m.arena.extend(*s, &[item]);
                 }
+                m.arena.mark_lossy(*s);
                 true
             }
             V::Unknown => true,
@@ -1187,10 +1323,11 @@ impl<'p, R: Read> Walker<'p, R> {
     fn set_item(&mut self, m: &mut Machine, target: &V, k: V, v: V, offset: u64) -> bool {
         match target {
             V::Dict(d) => {
-                if m.retained < self.limits.max_retained {
+                if self.keeps(m, &v) {
                     m.retained = m.retained.saturating_add(1);
                     return m.arena.extend(*d, &[k, v]);
                 }
+                m.arena.mark_lossy(*d);
                 true
             }
             V::Unknown | V::Call(_) => true,
@@ -1622,8 +1759,16 @@ impl<'p, R: Read> Walker<'p, R> {
         m.stack.push(V::Unknown);
         let dtype = state_lookup(&m.arena, state, "dtype");
         let shape = state_lookup(&m.arena, state, "shape");
-        let align = state_lookup(&m.arena, state, "numpy_array_alignment_bytes")
-            .is_some_and(|v| !matches!(v, V::None));
+        let align = match state_lookup(&m.arena, state, "numpy_array_alignment_bytes") {
+            None | Some(V::None) => false,
+            Some(V::Unknown) => return self.joblib_unproven(
+                m,
+                offset,
+                "whether the array is aligned is not known (the wrapper state was not kept whole)"
+                    .to_owned(),
+            ),
+            Some(_) => true,
+        };
         let dt = match dtype.as_ref() {
             Some(d) => dtype_info(m, d),
             None => Err("the wrapper state has no dtype".to_owned()),
@@ -1930,7 +2075,10 @@ fn state_lookup_at(arena: &Arena, state: &V, key: &str, depth: u32) -> Option<V>
     }
     let d = depth.saturating_add(1);
     match state {
-        V::Dict(m) => arena.get_str(*m, key),
+        // A dict that dropped items cannot prove a key absent: unknown, never "missing".
+        V::Dict(m) => arena
+            .get_str(*m, key)
+            .or_else(|| arena.is_lossy(*m).then_some(V::Unknown)),
         V::Tuple(t) => match arena.tuple_items(*t) {
             [first, second] => state_lookup_at(arena, second, key, d)
                 .or_else(|| state_lookup_at(arena, first, key, d)),
@@ -2346,5 +2494,88 @@ mod tests {
             a.nested[0].source,
             BlobSource::Stream { offset, len: 200 } if offset == payload_at
         ));
+    }
+
+    /// A protocol-4 list of `n` memoized `(i, "123")` tuples: plain data.
+    fn plain_records(n: u32) -> Vec<u8> {
+        let mut p = vec![b']', 0x94, b'('];
+        for i in 0..n {
+            p.push(b'J');
+            p.extend(i.to_le_bytes());
+            p.extend(sbu("123"));
+            p.extend([0x86, 0x94]);
+        }
+        p.push(b'e');
+        p
+    }
+
+    #[test]
+    fn plain_data_is_summarised_and_imports_still_resolve() {
+        // "os" memoized first, 5000 plain records, "system" memoized last, then STACK_GLOBAL
+        // through both memo entries. Budgets far below the record count: before plain data
+        // was summarised this ended as inconclusive.
+        let mut p = vec![0x80, 4];
+        p.extend(sbu("os"));
+        p.extend([0x94, b'0']);
+        p.extend(plain_records(5000));
+        p.extend(sbu("system"));
+        p.extend([0x94, b'0', b'0']);
+        p.extend([b'h', 0, b'j']);
+        p.extend(5002u32.to_le_bytes());
+        p.push(0x93);
+        p.extend(sbu("true"));
+        p.extend([0x85, b'R', b'.']);
+        let limits = WalkLimits {
+            max_plain: 100,
+            max_retained: 1000,
+            max_memo: 1000,
+            ..WalkLimits::default()
+        };
+        let a = analyse_stream(&p[..], &policy(), limits);
+        assert!(a.complete, "{:?}", a.issues);
+        let names: Vec<_> = a.globals.iter().map(GlobalUse::qualified).collect();
+        assert!(names.contains(&"os.system".to_owned()), "{names:?}");
+        // With the default budgets nothing changes.
+        assert!(walk(&p)
+            .globals
+            .iter()
+            .any(|g| g.qualified() == "os.system"));
+    }
+
+    #[test]
+    fn summarised_joblib_state_fails_closed() {
+        // The joblib wrapper of joblib_tail_after_array_is_walked, after the plain-data budget:
+        // its shape tuple is summarised, so the skip cannot be proven; the walker reports it,
+        // does not skip, and still reaches the call after the array bytes (walked as a
+        // nested pickle here, since the bytes are opcodes).
+        let mut p = vec![0x80, 4];
+        p.extend(sbu("joblib.numpy_pickle"));
+        p.extend(sbu("NumpyArrayWrapper"));
+        p.extend([0x93, b')', 0x81, b'}', b'(']);
+        p.extend(sbu("shape"));
+        p.extend([b'K', 2, 0x85]);
+        p.extend(sbu("dtype"));
+        p.extend(sbu("numpy"));
+        p.extend(sbu("dtype"));
+        p.extend([0x93]);
+        p.extend(sbu("f8"));
+        p.extend([0x89, 0x88, 0x87, b'R']);
+        p.extend(sbu("numpy_array_alignment_bytes"));
+        p.extend([b'K', 16, b'u', b'b']);
+        p.extend(b"cos\nsystem\n(S'x'\ntR.");
+        p.extend(b"N.");
+        let limits = WalkLimits {
+            max_plain: 0,
+            ..WalkLimits::default()
+        };
+        let a = analyse_stream(&p[..], &policy(), limits);
+        assert!(
+            a.issues
+                .iter()
+                .any(|i| matches!(i.kind, IssueKind::JoblibUnresolved { .. })),
+            "{:?}",
+            a.issues
+        );
+        assert!(a.globals.iter().any(|g| g.qualified() == "os.system"));
     }
 }
