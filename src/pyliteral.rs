@@ -548,10 +548,7 @@ impl Parser<'_> {
     fn strings(&mut self) -> R<Lit> {
         let mut text: Option<String> = None;
         let mut data: Option<Vec<u8>> = None;
-        loop {
-            let Some((plen, raw, bytes)) = self.string_prefix() else {
-                break;
-            };
+        while let Some((plen, raw, bytes)) = self.string_prefix() {
             self.bump(plen);
             let body = self.string_body(raw, bytes)?;
             match (body, &mut text, &mut data) {

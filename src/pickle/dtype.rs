@@ -91,7 +91,7 @@ pub fn parse_descr(descr: &str) -> Option<DType> {
             object: true,
             flexible: false,
         },
-        ('?', None) | ('b', Some(1)) | ('b' | 'B', None) => fixed(1),
+        ('?' | 'b' | 'B', None) | ('b', Some(1)) => fixed(1),
         ('h' | 'H' | 'e', None) => fixed(2),
         ('i' | 'I' | 'f', None) => fixed(4),
         ('l' | 'L' | 'q' | 'Q' | 'p' | 'P' | 'd' | 'F' | 'M' | 'm', None) => fixed(8),
@@ -142,6 +142,7 @@ pub fn resolve(descr: &str, state: Option<DTypeState>) -> Result<DType, String> 
 mod tests {
     use super::*;
 
+    #[allow(clippy::unnecessary_wraps)] // `resolve` takes the Option
     fn st(version: i128, len: usize, elsize: i128, flags: i128) -> Option<DTypeState> {
         Some(DTypeState {
             len,

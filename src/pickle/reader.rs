@@ -774,10 +774,10 @@ fn py_long(text: &[u8], base: u32) -> Option<ArgLoc> {
         (10, t)
     };
     // After a base prefix one underscore may come first ("0x_1f"); otherwise none.
-    let digits = if radix != 10 {
-        digits.strip_prefix(b"_").unwrap_or(digits)
-    } else {
+    let digits = if radix == 10 {
         digits
+    } else {
+        digits.strip_prefix(b"_").unwrap_or(digits)
     };
     if digits.is_empty()
         || digits.starts_with(b"_")

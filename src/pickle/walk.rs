@@ -1764,8 +1764,7 @@ impl<'p, R: Read> Walker<'p, R> {
             Some(V::Unknown) => return self.joblib_unproven(
                 m,
                 offset,
-                "whether the array is aligned is not known (the wrapper state was not kept whole)"
-                    .to_owned(),
+                "whether the array is aligned is not known (the wrapper state was not kept whole)",
             ),
             Some(_) => true,
         };
@@ -1775,7 +1774,7 @@ impl<'p, R: Read> Walker<'p, R> {
         };
         let dt = match dt {
             Ok(dt) => dt,
-            Err(detail) => return self.joblib_unproven(m, offset, detail),
+            Err(detail) => return self.joblib_unproven(m, offset, &detail),
         };
         if dt.object {
             // joblib runs `pickle.load` on the file: a complete pickle follows, read by a
@@ -1804,8 +1803,7 @@ impl<'p, R: Read> Walker<'p, R> {
             return self.joblib_unproven(
                 m,
                 offset,
-                "the array shape is not a tuple of non-negative integers whose product fits"
-                    .to_owned(),
+                "the array shape is not a tuple of non-negative integers whose product fits",
             );
         };
         let data_start = self.reader.offset();
@@ -1851,7 +1849,7 @@ impl<'p, R: Read> Walker<'p, R> {
     /// reported, and the bytes after the BUILD are walked as the pickle that `pickle.load`
     /// would read for an object array, after whose STOP the outer stream continues. Raw array
     /// bytes that are not opcodes end the walk there as unreadable (reported, never clean).
-    fn joblib_unproven(&mut self, m: &mut Machine, offset: u64, detail: String) -> Step {
+    fn joblib_unproven(&mut self, m: &mut Machine, offset: u64, detail: &str) -> Step {
         self.issue(
             m,
             IssueKind::JoblibUnresolved {

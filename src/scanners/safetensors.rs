@@ -1092,7 +1092,7 @@ mod tests {
         assert!(codes_of(file(h, &[0; 4])).contains(&"safetensors/invalid-header".to_owned()));
         let h = r#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}} x"#;
         assert!(codes_of(file(h, &[0; 4])).contains(&"safetensors/invalid-header".to_owned()));
-        let h = r#"[1, 2]"#;
+        let h = "[1, 2]";
         assert!(codes_of(file(h, &[])).contains(&"safetensors/invalid-header".to_owned()));
         let h = r#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#;
         assert!(codes_of(file(h, &[0; 4])).is_empty());
