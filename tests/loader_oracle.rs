@@ -1,7 +1,7 @@
 //! Loader-differential tests (issue 10) with the real loaders of the test venv as the oracle.
 //!
-//! joblib's inline array skip (principle 2), with the real `joblib.load` as the oracle. `tests/oracle/joblib_arrays.py` hand-assembles a joblib stream
-//! per dtype variant (U/S/V/longdouble/complex sizes, byte orders, BUILD states that override
+//! joblib's inline array skip (principle 2): `tests/oracle/joblib_arrays.py` hand-assembles a
+//! joblib stream per dtype variant (U/S/V/longdouble/complex sizes, byte orders, BUILD states that override
 //! elsize or set the object flag, a second BUILD, alignment padding) with a call placed after
 //! the array data, and runs `joblib.load` on a twin whose callable is a recording canary. Every
 //! variant whose canary was reached must be flagged at high or critical in its payload version
@@ -21,59 +21,81 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use modelgate::{Engine, Severity};
 
-#[test]
-fn joblib_array_skip_matches_joblib_load() {
-    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Runs an oracle script of `tests/oracle` with the venv's Python, writing into `dir`; its
+/// cases (one JSON object per line). `None` when the venv is missing (outside CI).
+fn oracle(script: &str, dir: &Path) -> Option<Vec<serde_json::Value>> {
+    let venv = common::resource("MODELGATE_VENV", "venv")?;
     let out = Command::new(venv.join("bin/python"))
-        .arg(common::root().join("tests/oracle/joblib_arrays.py"))
-        .arg(dir.path())
+        .arg(common::root().join("tests/oracle").join(script))
+        .arg(dir)
         .output()
-        .expect("run joblib_arrays.py");
+        .expect("run the oracle script");
     assert!(
         out.status.success(),
-        "joblib_arrays.py failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("case line"))
+            .collect(),
+    )
+}
+
+/// `None` when the file is flagged at high or critical for `posix.system`, else the report.
+fn unflagged(engine: &Engine, path: &Path) -> Option<String> {
+    let r = engine.scan_paths(&[path.to_path_buf()]).expect("scan");
+    let flagged = r.findings.iter().any(|f| {
+        f.severity >= Severity::High
+            && f.global
+                .as_ref()
+                .is_some_and(|g| g.module == "posix" && g.name == "system")
+    });
+    (!flagged).then(|| r.to_json())
+}
+
+/// The findings above info of a file that must scan clean.
+fn loud(engine: &Engine, path: &Path) -> Vec<String> {
+    let r = engine.scan_paths(&[path.to_path_buf()]).expect("scan");
+    r.findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info)
+        .map(|f| format!("{} {}", f.code, f.message))
+        .collect()
+}
+
+fn flag(case: &serde_json::Value, key: &str) -> bool {
+    case[key].as_bool().unwrap_or(false)
+}
+
+#[test]
+fn joblib_array_skip_matches_joblib_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("joblib_arrays.py", dir.path()) else {
+        return;
+    };
     let engine = Engine::with_defaults().expect("engine");
     let mut confirmed = 0;
     let mut failures = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let case: serde_json::Value = serde_json::from_str(line).expect("case line");
-        let name = case["name"].as_str().expect("name").to_owned();
-        let reached = case["reached"].as_bool().unwrap_or(false);
-        let provable = case["provable"].as_bool().unwrap_or(false);
-        if reached {
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        if flag(case, "reached") {
             confirmed += 1;
-            let p = dir.path().join(format!("{name}.payload.joblib"));
-            let r = engine.scan_paths(&[p]).expect("scan");
-            let flagged = r.findings.iter().any(|f| {
-                f.severity >= Severity::High
-                    && f.global
-                        .as_ref()
-                        .is_some_and(|g| g.module == "posix" && g.name == "system")
-            });
-            if !flagged {
-                failures.push(format!("{name}: payload not flagged: {}", r.to_json()));
+            if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.joblib")))
+            {
+                failures.push(format!("{name}: payload not flagged: {r}"));
             }
         }
-        if provable {
-            let p = dir.path().join(format!("{name}.control.joblib"));
-            let r = engine.scan_paths(&[p]).expect("scan");
-            let loud: Vec<_> = r
-                .findings
-                .iter()
-                .filter(|f| f.severity > Severity::Info)
-                .map(|f| format!("{} {}", f.code, f.message))
-                .collect();
-            if !loud.is_empty() {
-                failures.push(format!("{name}: control flagged: {loud:?}"));
+        if flag(case, "provable") {
+            let l = loud(&engine, &dir.path().join(format!("{name}.control.joblib")));
+            if !l.is_empty() {
+                failures.push(format!("{name}: control flagged: {l:?}"));
             }
         }
     }
@@ -144,41 +166,18 @@ print(json.dumps(out))
 
 #[test]
 fn memo_key_spellings_resolve_as_the_unpicklers_do() {
-    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("memo_keys.py", dir.path()) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(venv.join("bin/python"))
-        .arg(common::root().join("tests/oracle/memo_keys.py"))
-        .arg(dir.path())
-        .output()
-        .expect("run memo_keys.py");
-    assert!(
-        out.status.success(),
-        "memo_keys.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let engine = Engine::with_defaults().expect("engine");
     let mut confirmed = 0;
     let mut failures = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let case: serde_json::Value = serde_json::from_str(line).expect("case line");
-        if !case["reached"].as_bool().unwrap_or(false) {
-            continue;
-        }
+    for case in cases.iter().filter(|c| flag(c, "reached")) {
         confirmed += 1;
         let name = case["name"].as_str().expect("name");
-        let r = engine
-            .scan_paths(&[dir.path().join(format!("{name}.payload.pkl"))])
-            .expect("scan");
-        let flagged = r.findings.iter().any(|f| {
-            f.severity >= Severity::High
-                && f.global
-                    .as_ref()
-                    .is_some_and(|g| g.module == "posix" && g.name == "system")
-        });
-        if !flagged {
-            failures.push(format!("{:?}: {}", case["key"], r.to_json()));
+        if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.pkl"))) {
+            failures.push(format!("{:?}: {r}", case["key"]));
         }
     }
     assert!(
@@ -194,42 +193,22 @@ fn memo_key_spellings_resolve_as_the_unpicklers_do() {
 
 #[test]
 fn npy_headers_are_read_as_numpy_reads_them() {
-    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("npy_headers.py", dir.path()) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(venv.join("bin/python"))
-        .arg(common::root().join("tests/oracle/npy_headers.py"))
-        .arg(dir.path())
-        .output()
-        .expect("run npy_headers.py");
-    assert!(
-        out.status.success(),
-        "npy_headers.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let engine = Engine::with_defaults().expect("engine");
     let (mut confirmed, mut controls) = (0, 0);
     let mut failures = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let case: serde_json::Value = serde_json::from_str(line).expect("case line");
+    for case in &cases {
         let name = case["name"].as_str().expect("name");
-        if case["reached"].as_bool().unwrap_or(false) {
+        if flag(case, "reached") {
             confirmed += 1;
-            let r = engine
-                .scan_paths(&[dir.path().join(format!("{name}.payload.npy"))])
-                .expect("scan");
-            let flagged = r.findings.iter().any(|f| {
-                f.severity >= Severity::High
-                    && f.global
-                        .as_ref()
-                        .is_some_and(|g| g.module == "posix" && g.name == "system")
-            });
-            if !flagged {
-                failures.push(format!("{name}: {}", r.to_json()));
+            if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.npy"))) {
+                failures.push(format!("{name}: {r}"));
             }
         }
-        if case["control"].as_bool().unwrap_or(false) {
+        if flag(case, "control") {
             controls += 1;
             let r = engine
                 .scan_paths(&[dir.path().join(format!("{name}.control.npy"))])

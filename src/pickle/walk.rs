@@ -2362,10 +2362,9 @@ mod tests {
             .any(|i| matches!(i.kind, IssueKind::TrailingData { .. })));
     }
 
-    #[test]
-    fn joblib_tail_after_array_is_walked() {
-        // wrapper = NumpyArrayWrapper() ; BUILD {'shape': (2,), 'dtype': dtype('f8'), 'order': 'C',
-        // 'numpy_array_alignment_bytes': 16}; then padding + 16 bytes; then os.system call.
+    /// PROTO 4, `NumpyArrayWrapper()` and its BUILD with {'shape': (2,), 'dtype':
+    /// dtype('f8'), 'order': 'C', 'numpy_array_alignment_bytes': 16}; the array data follows.
+    fn joblib_f8_wrapper() -> Vec<u8> {
         let mut p = vec![0x80, 4];
         p.extend(sbu("joblib.numpy_pickle"));
         p.extend(sbu("NumpyArrayWrapper"));
@@ -2382,6 +2381,14 @@ mod tests {
         p.extend(sbu("C"));
         p.extend(sbu("numpy_array_alignment_bytes"));
         p.extend([b'K', 16, b'u', b'b']);
+        p
+    }
+
+    #[test]
+    fn joblib_tail_after_array_is_walked() {
+        // wrapper = NumpyArrayWrapper() ; BUILD {'shape': (2,), 'dtype': dtype('f8'), 'order': 'C',
+        // 'numpy_array_alignment_bytes': 16}; then padding + 16 bytes; then os.system call.
+        let mut p = joblib_f8_wrapper();
         p.push(3);
         p.extend([0xff; 3]);
         p.extend([b'c'; 16]);
@@ -2546,20 +2553,7 @@ mod tests {
         // its shape tuple is summarised, so the skip cannot be proven; the walker reports it,
         // does not skip, and still reaches the call after the array bytes (walked as a
         // nested pickle here, since the bytes are opcodes).
-        let mut p = vec![0x80, 4];
-        p.extend(sbu("joblib.numpy_pickle"));
-        p.extend(sbu("NumpyArrayWrapper"));
-        p.extend([0x93, b')', 0x81, b'}', b'(']);
-        p.extend(sbu("shape"));
-        p.extend([b'K', 2, 0x85]);
-        p.extend(sbu("dtype"));
-        p.extend(sbu("numpy"));
-        p.extend(sbu("dtype"));
-        p.extend([0x93]);
-        p.extend(sbu("f8"));
-        p.extend([0x89, 0x88, 0x87, b'R']);
-        p.extend(sbu("numpy_array_alignment_bytes"));
-        p.extend([b'K', 16, b'u', b'b']);
+        let mut p = joblib_f8_wrapper();
         p.extend(b"cos\nsystem\n(S'x'\ntR.");
         p.extend(b"N.");
         let limits = WalkLimits {
