@@ -585,6 +585,11 @@ impl Machine {
     }
 }
 
+/// Bytes read and searched after a joblib array whose length cannot be proven.
+const UNPROVEN_TAIL: u64 = 64 * 1024 * 1024;
+/// Offsets tried as the start of a resumed pickle in that tail.
+const MAX_RESUME_POINTS: u32 = 1_000_000;
+
 /// Memo keys addressed densely (4 bytes each); larger keys go to a map.
 const DENSE_MEMO: usize = 1 << 26;
 /// Dense memo slots: the top two bits say what the rest is (an index into the stored
@@ -1846,20 +1851,89 @@ impl<'p, R: Read> Walker<'p, R> {
     }
 
     /// The array length or object flag cannot be proven, so nothing is skipped: the issue is
-    /// reported, and the bytes after the BUILD are walked as the pickle that `pickle.load`
-    /// would read for an object array, after whose STOP the outer stream continues. Raw array
-    /// bytes that are not opcodes end the walk there as unreadable (reported, never clean).
+    /// reported and every interpretation joblib or `pickle.load` could take of what follows is
+    /// scanned. The rest of the stream (up to [`UNPROVEN_TAIL`] bytes) is read and walked as a
+    /// pickle from its start (the object-array reading, and the reading as if nothing were
+    /// skipped), and every offset where a pickle could resume after raw data of the unknown
+    /// length is walked strictly for the imports it reaches. The walk ends there.
     fn joblib_unproven(&mut self, m: &mut Machine, offset: u64, detail: &str) -> Step {
         self.issue(
             m,
             IssueKind::JoblibUnresolved {
                 detail: format!(
-                    "{detail}; nothing was skipped: the bytes after it were walked as a nested pickle and the rest of the stream"
+                    "{detail}; nothing was skipped: the bytes after it were walked as a pickle and searched for a pickle resuming at any offset"
                 ),
             },
             offset,
         );
-        self.inline_pickle(m, offset)
+        let start = self.reader.offset();
+        let mut rest = Vec::new();
+        if let Err(e) = self.reader.read_raw(UNPROVEN_TAIL, &mut rest) {
+            self.fail_read(&e, m.index);
+            return Step::Fail;
+        }
+        // The reading from the start, with full stack and memo modelling.
+        // (Without joblib semantics: a further unprovable wrapper inside must not recurse.)
+        let mut sub = Walker::new(&rest[..], self.policy, self.limits);
+        sub.joblib = false;
+        while let Outcome::Pickle(_) = sub.next_pickle() {}
+        for mut g in sub.finish().globals {
+            g.first_offset = g.first_offset.saturating_add(start);
+            g.pickle = m.index;
+            g.depth = m.depth.saturating_add(1);
+            self.out.globals.push(g);
+        }
+        // Every offset where a pickle could resume.
+        let mut found: Vec<(u64, String, String, OpCode)> = Vec::new();
+        let mut candidates = 0u32;
+        for (i, w) in rest.windows(2).enumerate() {
+            let resumes = matches!(w, [0x80, 2..=5] | [b'c', b'a'..=b'z' | b'A'..=b'Z' | b'_'])
+                || matches!(w, [0x8c | 0x8d | b'X', _]);
+            if !resumes || i == 0 {
+                continue;
+            }
+            candidates = candidates.saturating_add(1);
+            if candidates > MAX_RESUME_POINTS {
+                break;
+            }
+            for (off, mo, na, code) in
+                scan_region(rest.get(i..).unwrap_or_default(), m.proto, self.policy)
+            {
+                let at = (i as u64).saturating_add(off);
+                if !found.iter().any(|(o, ..)| *o == at) {
+                    found.push((at, mo, na, code));
+                }
+            }
+        }
+        self.record_imports(m, found, start);
+        if !self.at_eof() {
+            return self.budget("joblib array data", offset, m.index);
+        }
+        self.stopped = true;
+        Step::Fail
+    }
+
+    /// Adds imports found by a strict scan of a region at stream offset `base` (as the walker
+    /// would have resolved them, with their own policy verdicts).
+    fn record_imports(
+        &mut self,
+        m: &Machine,
+        found: Vec<(u64, String, String, OpCode)>,
+        base: u64,
+    ) {
+        for (off, module, name, code) in found {
+            let mut tmp = Machine::new(m.index, m.depth, base);
+            tmp.proto = m.proto;
+            let _ = self.resolve(
+                &mut tmp,
+                &module,
+                &name,
+                code,
+                base.saturating_add(off),
+                true,
+            );
+            self.out.globals.append(&mut tmp.globals.uses);
+        }
     }
 
     /// Walks a complete pickle inline in the stream (joblib object arrays) with a fresh memo,
@@ -1922,19 +1996,7 @@ impl<'p, R: Read> Walker<'p, R> {
             },
             start,
         );
-        for (off, module, name, code) in found {
-            let mut tmp = Machine::new(m.index, m.depth, start);
-            tmp.proto = m.proto;
-            let _ = self.resolve(
-                &mut tmp,
-                &module,
-                &name,
-                code,
-                start.saturating_add(off),
-                true,
-            );
-            self.out.globals.append(&mut tmp.globals.uses);
-        }
+        self.record_imports(m, found, start);
     }
 
     #[allow(clippy::unused_self)]

@@ -121,6 +121,15 @@ CASES = [
     ("rebuilt_flags", dtype("f8", (3, "<", -1, -1, 0), (3, "<", -1, -1, 1)), (2,), 0, True, True),
     ("rebuilt_unflag", dtype("O8", (3, "|", -1, -1, 63), (3, "|", -1, -1, 0)), (2,), 16, True, False),
     ("rebuilt_elsize", dtype("V8", (3, "|", 8, 1, 0), (3, "|", 40, 1, 0)), (1,), 40, True, False),
+    # Not provable: a structured dtype built from a list spec, then raw data of its size.
+    (
+        "struct_ctor",
+        glob(b"numpy", b"dtype") + tup(b"](" + tup(s("a"), s("<f8")) + tup(s("b"), s("<i4")) + b"e") + b"R",
+        (3,),
+        36,
+        False,
+        False,
+    ),
     # Not provable: a legacy state layout.
     ("odd_state", dtype("V8", (2, "|", 8, 1, 1)), (1,), 0, False, True),
 ]
