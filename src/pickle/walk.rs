@@ -416,6 +416,9 @@ struct Machine {
     arena: Arena,
     /// Set when a call result could not be kept (the retained budget is spent).
     over_budget: bool,
+    /// A joblib array wrapper on the stack (index, call id): while it waits for its BUILD,
+    /// nothing is summarised, so its state (dtype, shape, alignment) is always exact.
+    protect: Option<(usize, u32)>,
 }
 
 enum Step {
@@ -454,6 +457,7 @@ impl Machine {
             malformed_count: 0,
             arena: Arena::default(),
             over_budget: false,
+            protect: None,
         }
     }
 
@@ -611,6 +615,12 @@ fn is_plain(arena: &Arena, v: &V) -> bool {
         V::List(c) | V::Dict(c) | V::Set(c) => arena.is_lossy(*c) && arena.is_empty_container(*c),
         _ => false,
     }
+}
+
+/// Whether the joblib wrapper recorded in `m.protect` still waits on the stack.
+fn protected(m: &Machine) -> bool {
+    m.protect
+        .is_some_and(|(i, id)| matches!(m.stack.get(i), Some(V::Call(c)) if *c == id))
 }
 
 /// Plain data the memo summarises: integers stay exact (picklers never memoize them, so they
@@ -928,6 +938,7 @@ impl<'p, R: Read> Walker<'p, R> {
                         };
                         let r = self.call(m, &g, &args, CallKind::Call, code, offset);
                         m.stack.push(r);
+                        self.protect_wrapper(m, r);
                     }
                 }
                 O::StackGlobal => {
@@ -958,12 +969,14 @@ impl<'p, R: Read> Walker<'p, R> {
                     let callee = m.pop(offset, code);
                     let r = self.call(m, &callee, &args, CallKind::Call, code, offset);
                     m.stack.push(r);
+                    self.protect_wrapper(m, r);
                 }
                 O::NewObj => {
                     let args = m.pop(offset, code);
                     let cls = m.pop(offset, code);
                     let r = self.call(m, &cls, &args, CallKind::New, code, offset);
                     m.stack.push(r);
+                    self.protect_wrapper(m, r);
                 }
                 O::NewObjEx => {
                     let kwargs = m.pop(offset, code);
@@ -979,6 +992,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     };
                     let r = self.call(m, &cls, &both, CallKind::New, code, offset);
                     m.stack.push(r);
+                    self.protect_wrapper(m, r);
                 }
                 O::Obj => {
                     let mut items = m.pop_mark(offset, code);
@@ -992,6 +1006,7 @@ impl<'p, R: Read> Walker<'p, R> {
                         };
                         let r = self.call(m, &cls, &args, CallKind::Call, code, offset);
                         m.stack.push(r);
+                        self.protect_wrapper(m, r);
                     }
                 }
                 O::Build => {
@@ -1202,17 +1217,40 @@ impl<'p, R: Read> Walker<'p, R> {
         }
     }
 
-    /// Whether plain data is being summarised (the plain-data budget is spent) and `items` are
-    /// all plain: a tuple of them becomes [`V::Plain`].
+    /// Whether plain data is being summarised (the plain-data budget is spent, and no joblib
+    /// wrapper awaits its state) and `items` are all plain: a tuple of them becomes
+    /// [`V::Plain`].
     fn summarise_plain(&self, m: &Machine, items: &[V]) -> bool {
-        m.retained >= self.limits.max_plain && items.iter().all(|v| is_plain(&m.arena, v))
+        m.retained >= self.limits.max_plain
+            && !protected(m)
+            && items.iter().all(|v| is_plain(&m.arena, v))
     }
 
     /// Whether an item (a dict value) added to a container is kept: always under the plain-data
-    /// budget, then only when it is not plain, and never past `max_retained`.
+    /// budget or while a joblib wrapper awaits its state, then only when it is not plain, and
+    /// never past `max_retained`.
     fn keeps(&self, m: &Machine, v: &V) -> bool {
         m.retained < self.limits.max_retained
-            && (m.retained < self.limits.max_plain || !is_plain(&m.arena, v))
+            && (m.retained < self.limits.max_plain || protected(m) || !is_plain(&m.arena, v))
+    }
+
+    /// Starts protecting `r` from summarisation when it is a joblib array wrapper instance.
+    fn protect_wrapper(&self, m: &mut Machine, r: V) {
+        if !self.joblib || m.retained < self.limits.max_plain {
+            return;
+        }
+        let V::Call(id) = r else { return };
+        let Some(c) = m.arena.call_of(id) else { return };
+        let cls = match c.kind {
+            CallKind::Reconstruct => m.arena.as_tuple(&c.args).and_then(|t| t.first()).copied(),
+            _ => Some(c.callee),
+        };
+        let wrapper = matches!(cls, Some(V::Global(g)) if m.globals.uses.get(g as usize).is_some_and(|u| {
+            u.name.ends_with("ArrayWrapper") && u.module.contains("joblib")
+        }));
+        if wrapper {
+            m.protect = Some((m.stack.len().saturating_sub(1), id));
+        }
     }
 
     /// APPENDS/ADDITEMS/SETITEMS: moves the items above the last MARK straight into the
@@ -2610,21 +2648,26 @@ mod tests {
     }
 
     #[test]
-    fn summarised_joblib_state_fails_closed() {
-        // The joblib wrapper of joblib_tail_after_array_is_walked, after the plain-data budget:
-        // its shape tuple is summarised, so the skip cannot be proven; the walker reports it,
-        // does not skip, and still reaches the call after the array bytes (walked as a
-        // nested pickle here, since the bytes are opcodes).
-        let mut p = joblib_f8_wrapper();
-        p.extend(b"cos\nsystem\n(S'x'\ntR.");
-        p.extend(b"N.");
+    fn joblib_state_is_exact_after_the_plain_budget() {
+        // 5000 plain records spend the plain-data budget; the wrapper that follows is protected
+        // until its BUILD, so its shape tuple and alignment int stay exact and the array is
+        // skipped as joblib skips it, reaching the call after it.
+        let mut p = vec![0x80, 4];
+        p.extend(plain_records(5000));
+        p.push(b'0');
+        p.extend(joblib_f8_wrapper().get(2..).unwrap());
+        p.push(3);
+        p.extend([0xff; 3]);
+        p.extend([b'c'; 16]);
+        p.extend(b"0cos\nsystem\n.");
         let limits = WalkLimits {
-            max_plain: 0,
+            max_plain: 100,
             ..WalkLimits::default()
         };
         let a = analyse_stream(&p[..], &policy(), limits);
+        assert!(a.complete, "{:?}", a.issues);
         assert!(
-            a.issues
+            !a.issues
                 .iter()
                 .any(|i| matches!(i.kind, IssueKind::JoblibUnresolved { .. })),
             "{:?}",
