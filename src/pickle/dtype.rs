@@ -229,4 +229,30 @@ mod tests {
         assert!(resolve("float64", None).is_err());
         assert_eq!(resolve("U2", None).unwrap().itemsize, 8);
     }
+
+    proptest::proptest! {
+        /// A byte-order prefix never changes the size or the object flag (numpy rejects only a
+        /// bare `a` after one); `U` counts 4 bytes per character; only `O` has objects.
+        #[test]
+        fn byte_order_never_changes_the_size(
+            prefix in "[<>=|]",
+            kind in "[?bBhHiIlLqQpPefdgFDGOSaUVcMm]",
+            size in proptest::option::of(0u64..80),
+        ) {
+            let body = format!("{kind}{}", size.map(|n| n.to_string()).unwrap_or_default());
+            let bare = parse_descr(&body);
+            let ordered = parse_descr(&format!("{prefix}{body}"));
+            if body == "a" {
+                proptest::prop_assert!(ordered.is_none());
+            } else {
+                proptest::prop_assert_eq!(bare, ordered);
+            }
+            if let Some(d) = bare {
+                proptest::prop_assert_eq!(d.object, kind == "O");
+                if let ("U", Some(n)) = (kind.as_str(), size) {
+                    proptest::prop_assert_eq!(d.itemsize, 4 * n);
+                }
+            }
+        }
+    }
 }

@@ -1196,4 +1196,27 @@ mod tests {
         assert_eq!(int(b"0x"), None);
         assert_eq!(int(b"1.0"), None);
     }
+
+    proptest::proptest! {
+        /// Every spelling both unpicklers accept for key `n` (ASCII whitespace around, a plus
+        /// sign, leading zeros, single underscores between digits) names the same memo slot.
+        #[test]
+        fn memo_key_spellings_name_the_same_slot(
+            n in 0u64..10_000_000_000,
+            lead in "[ \t\x0b\x0c]{0,3}",
+            trail in "[ \t\r\x0b\x0c]{0,3}",
+            plus in proptest::bool::ANY,
+            zeros in 0usize..4,
+            underscores in proptest::bool::ANY,
+        ) {
+            let digits = format!("{}{n}", "0".repeat(zeros));
+            let digits = if underscores {
+                digits.chars().map(String::from).collect::<Vec<_>>().join("_")
+            } else {
+                digits
+            };
+            let text = format!("{lead}{}{digits}{trail}", if plus { "+" } else { "" });
+            proptest::prop_assert_eq!(parse_memo_key(text.as_bytes()), Ok(n));
+        }
+    }
 }
