@@ -250,7 +250,7 @@ mod tests {
             if let Some(d) = bare {
                 proptest::prop_assert_eq!(d.object, kind == "O");
                 if let ("U", Some(n)) = (kind.as_str(), size) {
-                    proptest::prop_assert_eq!(d.itemsize, 4 * n);
+                    proptest::prop_assert_eq!(Some(d.itemsize), n.checked_mul(4));
                 }
             }
         }
