@@ -586,11 +586,7 @@ impl<R: Read> Reader<R> {
             O::Float => {
                 let (s, e) = self.line(at, code)?;
                 let text = self.buf.get(s..e).unwrap_or_default();
-                let v = std::str::from_utf8(text)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<f64>().ok())
-                    .ok_or_else(|| bad("not a float"))?;
-                ArgLoc::Float(v)
+                ArgLoc::Float(parse_float_line(text).ok_or_else(|| bad("not a float"))?)
             }
             O::Get | O::Put => {
                 let (s, e) = self.line(at, code)?;
@@ -813,6 +809,18 @@ fn py_long(text: &[u8], base: u32) -> Option<ArgLoc> {
         }
         None => Some(ArgLoc::HugeInt(trimmed.len() as u64)),
     }
+}
+
+/// The FLOAT opcode's line as either unpickler reads it: `_pickle.c` parses up to a NUL
+/// (`PyOS_string_to_double`), `pickle.py` calls `float()`, which allows surrounding whitespace
+/// and underscores between digits. The union is accepted, so a spelling one loader reads never
+/// stops the walk.
+fn parse_float_line(text: &[u8]) -> Option<f64> {
+    let text = text.split(|&c| c == 0).next().unwrap_or_default();
+    let t = std::str::from_utf8(text).ok()?;
+    let t = t.trim_matches(|c: char| c.is_ascii() && py_space(c as u8));
+    let clean: String = t.chars().filter(|&c| c != '_').collect();
+    clean.parse::<f64>().ok()
 }
 
 /// C `strtol(text, &end, 0)` as `load_int` uses it: leading whitespace, one sign, `0x` hex,
@@ -1167,6 +1175,22 @@ mod tests {
         let big = parse_memo_key(b"99999999999999999999999").unwrap();
         assert_eq!(parse_memo_key(b" 0099999999999999999999999 "), Ok(big));
         assert!(big > i64::MAX as u64);
+    }
+
+    #[test]
+    fn float_lines_parse_as_either_unpickler_does() {
+        for (t, v) in [
+            (&b"1.5"[..], 1.5),
+            (b" 1.5 ", 1.5),
+            (b"1_000.5", 1000.5),
+            (b"2.5\x00junk", 2.5),
+            (b"-1e3", -1000.0),
+        ] {
+            assert_eq!(parse_float_line(t), Some(v), "{t:?}");
+        }
+        assert!(parse_float_line(b"inf").is_some_and(f64::is_infinite));
+        assert!(parse_float_line(b"nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_float_line(b"x"), None);
     }
 
     #[test]
