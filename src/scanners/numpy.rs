@@ -419,7 +419,9 @@ fn descr_dtype(d: &Lit, depth: u32) -> Descr {
             }
             fields(seen.into_iter(), next)
         }
-        Lit::Bytes(_) => Descr::Unknown("a bytes descr".into()),
+        // Iterated as fields, a bytes value yields ints, which are not (name, dtype) pairs.
+        Lit::Bytes(b) if b.is_empty() => known(0, false),
+        Lit::Bytes(_) => Descr::Rejected("a bytes descr yields ints, not fields".into()),
         other => Descr::Rejected(format!("a {} descr is not iterable", other.type_name())),
     }
 }
