@@ -16,7 +16,13 @@
 //! - Bytes handed to nested loaders (`pickle.loads`, `torch.load`, …) and base64/hex blobs that
 //!   decode to a pickle are reported as [`NestedBlob`]s for the caller to scan recursively.
 //! - joblib: after BUILD on a `NumpyArrayWrapper`, the raw array bytes (or a nested pickle for
-//!   object arrays) are skipped exactly as joblib reads them, and the walk continues (B12).
+//!   object arrays) are skipped exactly as joblib reads them, and the walk continues (B12). The
+//!   byte count comes from [`super::dtype`] (numpy's own itemsize and object-flag rules); when
+//!   it cannot be proven nothing is skipped: the rest is walked as a pickle and searched for a
+//!   pickle resuming at any offset, and the doubt is an issue.
+//! - Plain data past a budget (numbers, letterless short strings, tuples of them) is summarised
+//!   as [`V::Plain`] instead of kept, so big data pickles scan in bounded memory; containers
+//!   that dropped items are marked lossy and lookups in them fail closed.
 //! - Budgets (opcodes, stack, memo, retained container items, nesting) end the walk with an
 //!   "inconclusive" issue, never silently (B13).
 #![warn(
