@@ -83,5 +83,40 @@ fn bench_dense(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_dense);
+/// `pickle.dump([(i, str(i)) for i in range(n)], f, protocol=4)` without frames: plain data
+/// far past the walker's plain-data budget (issue 10, principle 8: summarised, not retained).
+pub fn plain_tuples(n: u32) -> Vec<u8> {
+    let mut body = vec![0x80, 4, b']', 0x94];
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        body.push(b'(');
+        for &i in chunk {
+            body.push(b'J');
+            body.extend_from_slice(&i.to_le_bytes());
+            let s = i.to_string();
+            body.extend_from_slice(&[0x8c, s.len() as u8]);
+            body.extend_from_slice(s.as_bytes());
+            body.extend_from_slice(&[0x94, 0x86, 0x94]);
+        }
+        body.push(b'e');
+    }
+    body.push(b'.');
+    body
+}
+
+fn bench_plain(c: &mut Criterion) {
+    let db = modelgate::SignatureDb::embedded().expect("signatures");
+    let policy = Policy::compile(&db).expect("policy");
+    let data = plain_tuples(2_000_000);
+    let probe = analyse_stream(&data[..], &policy, WalkLimits::default());
+    assert!(probe.complete, "{:?}", probe.issues);
+    let mut g = c.benchmark_group("pickle");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    g.bench_function("plain_tuples_2m", |b| {
+        b.iter(|| analyse_stream(&data[..], &policy, WalkLimits::default()));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_dense, bench_plain);
 criterion_main!(benches);

@@ -25,6 +25,7 @@ pub mod packages;
 pub mod pickle;
 pub mod policy;
 pub mod proto;
+pub mod pyliteral;
 pub mod readings;
 pub mod report;
 pub mod scanners;

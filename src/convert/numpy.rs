@@ -1,4 +1,4 @@
-//! NumPy `.npy` / `.npz` → safetensors. The header is parsed as the Python literal numpy writes;
+//! NumPy `.npy` / `.npz` → safetensors. The header is read by the scanner's `.npy` reader;
 //! data is streamed from the file (stored members) or from the decompressed member. Object arrays
 //! (`|O`, a pickle inside) are refused.
 #![warn(
@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::artifact::Content;
+use crate::pyliteral::Lit;
 use crate::walk::read_central_directory;
 
 use super::ndarray::DType;
@@ -34,201 +35,36 @@ fn bad(m: impl Into<String>) -> ConvertError {
     ConvertError::Malformed(format!("npy: {}", m.into()))
 }
 
-/// Parses the header at the start of `b` (at least the first 10 bytes plus the header).
+/// Parses the header at the start of `b` (at least the first 10 bytes plus the header) with
+/// the scanner's reader ([`crate::scanners::numpy::parse_npy`]: the header as
+/// `ast.literal_eval` and `descr_to_dtype` read it), so conversion and scanning agree.
 pub fn parse_header(b: &[u8]) -> Result<NpyHeader, ConvertError> {
-    if b.get(..6) != Some(b"\x93NUMPY") {
-        return Err(bad("no \\x93NUMPY magic"));
-    }
-    let major = *b.get(6).ok_or_else(|| bad("short header"))?;
-    let (hlen, start) = match major {
-        1 => (
-            usize::from(u16::from_le_bytes(
-                b.get(8..10)
-                    .ok_or_else(|| bad("short"))?
-                    .try_into()
-                    .map_err(|_| bad("short"))?,
-            )),
-            10usize,
-        ),
-        2 | 3 => (
-            u32::from_le_bytes(
-                b.get(8..12)
-                    .ok_or_else(|| bad("short"))?
-                    .try_into()
-                    .map_err(|_| bad("short"))?,
-            ) as usize,
-            12usize,
-        ),
-        v => return Err(bad(format!("format version {v}"))),
-    };
-    if hlen > 1 << 20 {
-        return Err(bad("header longer than 1 MiB"));
-    }
-    let end = start.saturating_add(hlen);
-    let text = b.get(start..end).ok_or_else(|| bad("truncated header"))?;
-    let text = std::str::from_utf8(text).map_err(|_| bad("header is not text"))?;
-    let mut p = Lit {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let dict = p.value(0)?;
-    let Lit0::Dict(items) = dict else {
-        return Err(bad("header is not a dict"));
-    };
-    let mut descr = None;
-    let mut fortran = None;
-    let mut shape = None;
-    for (k, v) in items {
-        match (k.as_str(), v) {
-            ("descr", Lit0::Str(s)) => descr = Some(s),
-            ("descr", Lit0::Seq(_)) => {
-                return Err(ConvertError::Unsupported(
-                    "structured (record) arrays have no safetensors dtype".into(),
-                ))
-            }
-            ("fortran_order", Lit0::Bool(f)) => fortran = Some(f),
-            ("shape", Lit0::Seq(s)) => {
-                shape = Some(
-                    s.into_iter()
-                        .map(|x| match x {
-                            Lit0::Int(i) => u64::try_from(i).map_err(|_| bad("negative size")),
-                            _ => Err(bad("shape holds a non-integer")),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                );
-            }
-            (k, _) => return Err(bad(format!("unexpected header key {k:?}"))),
+    let h = crate::scanners::numpy::parse_npy(b).map_err(|e| bad(e.to_string()))?;
+    let descr = match h.descr {
+        Lit::Str(s) => s,
+        Lit::List(_) => {
+            return Err(ConvertError::Unsupported(
+                "structured (record) arrays have no safetensors dtype".into(),
+            ))
         }
-    }
+        other => {
+            return Err(ConvertError::Unsupported(format!(
+                "a {} dtype description has no safetensors dtype",
+                other.type_name()
+            )))
+        }
+    };
+    let shape = h
+        .shape
+        .iter()
+        .map(|&d| u64::try_from(d).map_err(|_| bad("negative or oversized dimension")))
+        .collect::<Result<Vec<u64>, _>>()?;
     Ok(NpyHeader {
-        descr: descr.ok_or_else(|| bad("no descr"))?,
-        fortran: fortran.ok_or_else(|| bad("no fortran_order"))?,
-        shape: shape.ok_or_else(|| bad("no shape"))?,
-        data_offset: end as u64,
+        descr,
+        fortran: h.fortran_order,
+        shape,
+        data_offset: h.data_offset,
     })
-}
-
-enum Lit0 {
-    Str(String),
-    Bool(bool),
-    Int(i64),
-    Seq(Vec<Lit0>),
-    Dict(Vec<(String, Lit0)>),
-    None,
-}
-
-/// A tiny parser for the Python literals numpy writes in headers.
-struct Lit<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Lit<'_> {
-    fn ws(&mut self) {
-        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
-            self.i = self.i.saturating_add(1);
-        }
-    }
-    fn peek(&mut self) -> Option<u8> {
-        self.ws();
-        self.s.get(self.i).copied()
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        if self.peek() == Some(c) {
-            self.i = self.i.saturating_add(1);
-            true
-        } else {
-            false
-        }
-    }
-    fn value(&mut self, depth: u32) -> Result<Lit0, ConvertError> {
-        if depth > 16 {
-            return Err(bad("header nested too deeply"));
-        }
-        match self.peek().ok_or_else(|| bad("header ends early"))? {
-            b'{' => {
-                self.i = self.i.saturating_add(1);
-                let mut items = Vec::new();
-                loop {
-                    if self.eat(b'}') {
-                        break;
-                    }
-                    let Lit0::Str(k) = self.value(depth.saturating_add(1))? else {
-                        return Err(bad("dict key is not a string"));
-                    };
-                    if !self.eat(b':') {
-                        return Err(bad("expected ':'"));
-                    }
-                    let v = self.value(depth.saturating_add(1))?;
-                    items.push((k, v));
-                    if !self.eat(b',') {
-                        if self.eat(b'}') {
-                            break;
-                        }
-                        return Err(bad("expected ',' or '}'"));
-                    }
-                }
-                Ok(Lit0::Dict(items))
-            }
-            open @ (b'(' | b'[') => {
-                let close = if open == b'(' { b')' } else { b']' };
-                self.i = self.i.saturating_add(1);
-                let mut items = Vec::new();
-                loop {
-                    if self.eat(close) {
-                        break;
-                    }
-                    items.push(self.value(depth.saturating_add(1))?);
-                    if !self.eat(b',') {
-                        if self.eat(close) {
-                            break;
-                        }
-                        return Err(bad("expected ',' in a sequence"));
-                    }
-                }
-                Ok(Lit0::Seq(items))
-            }
-            q @ (b'\'' | b'"') => {
-                self.i = self.i.saturating_add(1);
-                let start = self.i;
-                while self.s.get(self.i).is_some_and(|&c| c != q) {
-                    self.i = self.i.saturating_add(1);
-                }
-                let s = self
-                    .s
-                    .get(start..self.i)
-                    .ok_or_else(|| bad("unterminated string"))?;
-                if self.s.get(self.i).is_none() {
-                    return Err(bad("unterminated string"));
-                }
-                self.i = self.i.saturating_add(1);
-                Ok(Lit0::Str(String::from_utf8_lossy(s).into_owned()))
-            }
-            _ => {
-                let start = self.i;
-                while self
-                    .s
-                    .get(self.i)
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-                {
-                    self.i = self.i.saturating_add(1);
-                }
-                let w = std::str::from_utf8(self.s.get(start..self.i).unwrap_or_default())
-                    .unwrap_or_default();
-                match w {
-                    "True" => Ok(Lit0::Bool(true)),
-                    "False" => Ok(Lit0::Bool(false)),
-                    "None" => Ok(Lit0::None),
-                    _ => {
-                        let w = w.trim_end_matches('L');
-                        w.parse::<i64>()
-                            .map(Lit0::Int)
-                            .map_err(|_| bad(format!("unexpected token {w:?}")))
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// numpy dtype → (safetensors dtype, element size, big-endian).

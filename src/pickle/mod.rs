@@ -4,6 +4,7 @@
 //! - [`ops`] and [`reader`]: one streaming opcode reader for protocols 0–5 with CPython's exact
 //!   argument decoding and frame tracking. It is shared by the scanning walker and (later) the
 //!   symbolic VM used for conversion.
+//! - [`dtype`]: numpy dtype itemsize and object flag as numpy computes them (joblib skips).
 //! - [`compat`]: CPython's Python 2 name mapping (`_compat_pickle`).
 //! - [`policy`]: the `pickle-global` entries of the signature database, compiled for lookup.
 //! - [`walk`]: the scanning walker, which simulates stack, marks and memo symbolically and
@@ -13,6 +14,7 @@
 //! [`walk::Walker`] (pickle by pickle, for formats that interleave pickles with raw data).
 
 pub mod compat;
+pub mod dtype;
 pub mod ops;
 pub mod policy;
 pub mod reader;

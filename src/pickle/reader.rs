@@ -575,37 +575,23 @@ impl<R: Read> Reader<R> {
             O::Int | O::Long => {
                 let (s, e) = self.line(at, code)?;
                 let text = self.buf.get(s..e).unwrap_or_default();
-                if code == O::Int && text == b"00" {
-                    ArgLoc::Bool(false)
-                } else if code == O::Int && text == b"01" {
-                    ArgLoc::Bool(true)
+                let v = if code == O::Int {
+                    parse_int_line(text)
                 } else {
-                    let t = if code == O::Long {
-                        text.strip_suffix(b"L").unwrap_or(text)
-                    } else {
-                        text
-                    };
-                    parse_text_int(t).ok_or_else(|| bad("not an integer"))?
-                }
+                    // load_long: a final 'L' before the newline is dropped, then base 0.
+                    py_long(text.strip_suffix(b"L").unwrap_or(text), 0)
+                };
+                v.ok_or_else(|| bad("not an integer"))?
             }
             O::Float => {
                 let (s, e) = self.line(at, code)?;
                 let text = self.buf.get(s..e).unwrap_or_default();
-                let v = std::str::from_utf8(text)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<f64>().ok())
-                    .ok_or_else(|| bad("not a float"))?;
-                ArgLoc::Float(v)
+                ArgLoc::Float(parse_float_line(text).ok_or_else(|| bad("not a float"))?)
             }
             O::Get | O::Put => {
                 let (s, e) = self.line(at, code)?;
                 let text = self.buf.get(s..e).unwrap_or_default();
-                match parse_text_int(text) {
-                    Some(ArgLoc::Int(v)) => {
-                        ArgLoc::Index(u64::try_from(v).map_err(|_| bad("negative memo index"))?)
-                    }
-                    _ => return Err(bad("not a memo index")),
-                }
+                ArgLoc::Index(parse_memo_key(text).map_err(bad)?)
             }
             O::PersId => {
                 let (start, end) = self.line(at, code)?;
@@ -752,58 +738,176 @@ fn long_from_le(b: &[u8]) -> ArgLoc {
     }
 }
 
-/// Python's `int(text, 0)` for the forms pickles contain: optional sign, decimal or 0x/0o/0b
-/// prefixes, underscores between digits, surrounding whitespace.
-fn parse_text_int(text: &[u8]) -> Option<ArgLoc> {
-    let t = std::str::from_utf8(text).ok()?.trim();
-    let (neg, t) = match t.as_bytes().first() {
+/// `Py_ISSPACE`: the ASCII whitespace CPython's integer parsers skip.
+fn py_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// `PyLong_FromString(text, NULL, base)` for base 0 or 10, on text as `_pickle.c` hands it
+/// over: a C string, so a NUL ends it. ASCII whitespace around, one sign, for base 0 the
+/// `0x`/`0o`/`0b` prefixes (an underscore may follow the prefix) and no leading zeros in a
+/// non-zero decimal, single underscores between digits.
+fn py_long(text: &[u8], base: u32) -> Option<ArgLoc> {
+    let text = text.split(|&c| c == 0).next().unwrap_or_default();
+    let start = text.iter().position(|&c| !py_space(c))?;
+    let end = text.iter().rposition(|&c| !py_space(c))?.saturating_add(1);
+    let t = text.get(start..end)?;
+    let (neg, t) = match t.first() {
         Some(b'-') => (true, t.get(1..)?),
         Some(b'+') => (false, t.get(1..)?),
         _ => (false, t),
     };
-    let lower = t.to_ascii_lowercase();
-    let (radix, digits) = if let Some(r) = lower.strip_prefix("0x") {
-        (16, r)
-    } else if let Some(r) = lower.strip_prefix("0o") {
-        (8, r)
-    } else if let Some(r) = lower.strip_prefix("0b") {
-        (2, r)
-    } else {
-        (10, lower.as_str())
+    let prefixed = |p: u8| {
+        t.len() >= 2 && t.first() == Some(&b'0') && t.get(1).map(u8::to_ascii_lowercase) == Some(p)
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') {
-        return None;
-    }
-    let clean: String = digits.chars().filter(|&c| c != '_').collect();
-    if clean.is_empty() {
-        return None;
-    }
-    // Python 3 rejects leading zeros in non-zero decimal literals for int(x, 0).
-    if radix == 10 && clean.len() > 1 && clean.starts_with('0') && clean.bytes().any(|c| c != b'0')
+    let (radix, digits) = if base == 0 && prefixed(b'x') {
+        (16, t.get(2..)?)
+    } else if base == 0 && prefixed(b'o') {
+        (8, t.get(2..)?)
+    } else if base == 0 && prefixed(b'b') {
+        (2, t.get(2..)?)
+    } else {
+        (10, t)
+    };
+    // After a base prefix one underscore may come first ("0x_1f"); otherwise none.
+    let digits = if radix == 10 {
+        digits
+    } else {
+        digits.strip_prefix(b"_").unwrap_or(digits)
+    };
+    if digits.is_empty()
+        || digits.starts_with(b"_")
+        || digits.ends_with(b"_")
+        || digits.windows(2).any(|w| w == b"__")
     {
         return None;
     }
-    match u128::from_str_radix(&clean, radix) {
-        Ok(mag) => {
-            let v = i128::try_from(mag).ok();
-            match v {
-                Some(v) => {
-                    let v = if neg { v.checked_neg()? } else { v };
-                    Some(match i64::try_from(v) {
-                        Ok(x) => ArgLoc::Int(x),
-                        Err(_) => ArgLoc::BigInt(v),
-                    })
-                }
-                None => Some(ArgLoc::HugeInt(clean.len() as u64)),
-            }
+    let clean: String = digits
+        .iter()
+        .filter(|&&c| c != b'_')
+        .map(|&c| char::from(c))
+        .collect();
+    if !clean.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    // Base 0 rejects leading zeros in a non-zero decimal ("010"); base 10 accepts them.
+    if base == 0 && radix == 10 && clean.starts_with('0') && clean.bytes().any(|c| c != b'0') {
+        return None;
+    }
+    let trimmed = clean.trim_start_matches('0');
+    let trimmed = if trimmed.is_empty() { "0" } else { trimmed };
+    match u128::from_str_radix(trimmed, radix)
+        .ok()
+        .and_then(|m| i128::try_from(m).ok())
+    {
+        Some(v) => {
+            let v = if neg { v.checked_neg()? } else { v };
+            Some(match i64::try_from(v) {
+                Ok(x) => ArgLoc::Int(x),
+                Err(_) => ArgLoc::BigInt(v),
+            })
         }
-        Err(_) => {
-            if clean.chars().all(|c| c.is_digit(radix)) {
-                Some(ArgLoc::HugeInt(clean.len() as u64))
-            } else {
-                None
-            }
+        None => Some(ArgLoc::HugeInt(trimmed.len() as u64)),
+    }
+}
+
+/// The FLOAT opcode's line as either unpickler reads it: `_pickle.c` parses up to a NUL
+/// (`PyOS_string_to_double`), `pickle.py` calls `float()`, which allows surrounding whitespace
+/// and underscores between digits. The union is accepted, so a spelling one loader reads never
+/// stops the walk.
+fn parse_float_line(text: &[u8]) -> Option<f64> {
+    let text = text.split(|&c| c == 0).next().unwrap_or_default();
+    let t = std::str::from_utf8(text).ok()?;
+    let t = t.trim_matches(|c: char| c.is_ascii() && py_space(c as u8));
+    let clean: String = t.chars().filter(|&c| c != '_').collect();
+    clean.parse::<f64>().ok()
+}
+
+/// C `strtol(text, &end, 0)` as `load_int` uses it: leading whitespace, one sign, `0x` hex,
+/// a leading `0` octal; returns the value and whether parsing stopped at the end of the text
+/// or a NUL (what `load_int` accepts), `None` on overflow or no digits.
+fn c_strtol(text: &[u8]) -> Option<(i64, bool)> {
+    let mut i = text.iter().position(|&c| !py_space(c))?;
+    let neg = match text.get(i) {
+        Some(b'-') => {
+            i = i.saturating_add(1);
+            true
         }
+        Some(b'+') => {
+            i = i.saturating_add(1);
+            false
+        }
+        _ => false,
+    };
+    let at = |k: usize| text.get(k).copied();
+    let mut radix = 10u32;
+    if at(i) == Some(b'0') {
+        if matches!(at(i.saturating_add(1)), Some(b'x' | b'X'))
+            && at(i.saturating_add(2)).is_some_and(|c| c.is_ascii_hexdigit())
+        {
+            radix = 16;
+            i = i.saturating_add(2);
+        } else {
+            radix = 8;
+        }
+    }
+    let first = i;
+    let mut v: i128 = 0;
+    while let Some(d) = at(i).and_then(|c| char::from(c).to_digit(radix)) {
+        v = v
+            .checked_mul(i128::from(radix))?
+            .checked_add(i128::from(d))?;
+        if v > i128::from(i64::MAX).saturating_add(1) {
+            return None; // ERANGE
+        }
+        i = i.saturating_add(1);
+    }
+    if i == first {
+        return None;
+    }
+    let v = if neg { v.checked_neg()? } else { v };
+    let x = i64::try_from(v).ok()?;
+    Some((x, matches!(at(i), None | Some(0))))
+}
+
+/// The INT opcode's line as `_pickle.c`'s `load_int` reads it: `strtol(line, &end, 0)`, then,
+/// when that overflows or stops before the end, `PyLong_FromString(line, NULL, 0)`. A two-char
+/// line holding 0 or 1 is a bool (the protocol-0 `00`/`01` and also ` 1`, `+1`, `-0`).
+fn parse_int_line(text: &[u8]) -> Option<ArgLoc> {
+    match c_strtol(text) {
+        Some((x, true)) => Some(if text.len() == 2 && (x == 0 || x == 1) {
+            ArgLoc::Bool(x == 1)
+        } else {
+            ArgLoc::Int(x)
+        }),
+        _ => py_long(text, 0),
+    }
+}
+
+/// A protocol-0 GET/PUT memo key as the unpicklers read it: `_pickle.c` calls
+/// `PyLong_FromString(line, NULL, 10)` (leading zeros, underscores, whitespace, a NUL ends the
+/// text) and `pickle.py` calls `int(line)`: the same rules without the NUL. Keys beyond what
+/// `_pickle.c` accepts (`Py_ssize_t`) are valid dict keys for `pickle.py` (joblib's
+/// unpickler); they map to the range above `i64::MAX` by a hash of their digits so that PUT
+/// and GET of the same key still meet.
+fn parse_memo_key(text: &[u8]) -> Result<u64, &'static str> {
+    match py_long(text, 10) {
+        Some(ArgLoc::Int(v)) => u64::try_from(v).map_err(|_| "negative memo index"),
+        Some(ArgLoc::BigInt(v)) if v < 0 => Err("negative memo index"),
+        Some(ArgLoc::BigInt(_) | ArgLoc::HugeInt(_)) => {
+            use std::hash::{Hash, Hasher};
+            let digits: Vec<u8> = text
+                .iter()
+                .copied()
+                .take_while(|&c| c != 0)
+                .filter(u8::is_ascii_digit)
+                .skip_while(|&c| c == b'0')
+                .collect();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            digits.hash(&mut h);
+            Ok(h.finish() | (1 << 63))
+        }
+        _ => Err("not a memo index"),
     }
 }
 
@@ -1032,5 +1136,111 @@ mod tests {
             }
         }
         assert!(found);
+    }
+
+    #[test]
+    fn memo_keys_parse_as_the_unpicklers_do() {
+        // Accepted by _pickle.c's PyLong_FromString(line, NULL, 10) and/or pickle.py's int().
+        for (text, key) in [
+            (&b"1"[..], 1u64),
+            (b"01", 1),
+            (b"0007", 7),
+            (b" 7 ", 7),
+            (b"\t7\r", 7),
+            (b"+7", 7),
+            (b"-0", 0),
+            (b"1_0", 10),
+            (b"7\x00junk", 7),
+            (b"\x0b7\x0c", 7),
+        ] {
+            assert_eq!(parse_memo_key(text), Ok(key), "{text:?}");
+        }
+        for text in [
+            &b""[..],
+            b"L",
+            b"1L",
+            b"0x1",
+            b"_1",
+            b"1_",
+            b"1__0",
+            b"- 1",
+            b"1 2",
+            b"\xc2\xa01",
+            b"\x001",
+        ] {
+            assert!(parse_memo_key(text).is_err(), "{text:?}");
+        }
+        assert_eq!(parse_memo_key(b"-1"), Err("negative memo index"));
+        // Keys pickle.py accepts but that do not fit an index still meet between PUT and GET.
+        let big = parse_memo_key(b"99999999999999999999999").unwrap();
+        assert_eq!(parse_memo_key(b" 0099999999999999999999999 "), Ok(big));
+        assert!(big > i64::MAX as u64);
+    }
+
+    #[test]
+    fn float_lines_parse_as_either_unpickler_does() {
+        for (t, v) in [
+            (&b"1.5"[..], 1.5),
+            (b" 1.5 ", 1.5),
+            (b"1_000.5", 1000.5),
+            (b"2.5\x00junk", 2.5),
+            (b"-1e3", -1000.0),
+        ] {
+            assert_eq!(parse_float_line(t), Some(v), "{t:?}");
+        }
+        assert!(parse_float_line(b"inf").is_some_and(f64::is_infinite));
+        assert!(parse_float_line(b"nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_float_line(b"x"), None);
+    }
+
+    #[test]
+    fn int_lines_parse_as_load_int_does() {
+        let int = |t: &[u8]| match parse_int_line(t) {
+            Some(ArgLoc::Int(v)) => Some(i128::from(v)),
+            Some(ArgLoc::BigInt(v)) => Some(v),
+            Some(ArgLoc::Bool(b)) => Some(i128::from(b) + 1000),
+            _ => None,
+        };
+        assert_eq!(int(b"00"), Some(1000));
+        assert_eq!(int(b"01"), Some(1001));
+        assert_eq!(int(b" 1"), Some(1001));
+        assert_eq!(int(b"010"), Some(8)); // strtol base 0: octal
+        assert_eq!(int(b"0x10"), Some(16));
+        assert_eq!(int(b"0o10"), Some(8)); // PyLong fallback
+        assert_eq!(int(b"0x_1f"), Some(31));
+        assert_eq!(int(b"1_000"), Some(1000));
+        assert_eq!(int(b"5 "), Some(5));
+        assert_eq!(int(b"-12"), Some(-12));
+        assert_eq!(int(b"5\x00x"), Some(5));
+        assert_eq!(
+            int(b"99999999999999999999"),
+            Some(99_999_999_999_999_999_999)
+        );
+        assert_eq!(int(b"08"), None);
+        assert_eq!(int(b"0x"), None);
+        assert_eq!(int(b"1.0"), None);
+    }
+
+    proptest::proptest! {
+        /// Every spelling both unpicklers accept for key `n` (ASCII whitespace around, a plus
+        /// sign, leading zeros, single underscores between digits) names the same memo slot.
+        #[test]
+        fn memo_key_spellings_name_the_same_slot(
+            n in 0u64..10_000_000_000,
+            lead in "[ \t\x0b\x0c]{0,3}",
+            trail in "[ \t\r\x0b\x0c]{0,3}",
+            plus in proptest::bool::ANY,
+            zeros in 0usize..4,
+            underscores in proptest::bool::ANY,
+        ) {
+            let digits = format!("{}{n}", "0".repeat(zeros));
+            let digits = if underscores {
+                digits.chars().map(String::from).collect::<Vec<_>>().join("_")
+            } else {
+                digits
+            };
+            let text = format!("{lead}{}{digits}{trail}", if plus { "+" } else { "" });
+            proptest::prop_assert_eq!(parse_memo_key(text.as_bytes()), Ok(n));
+        }
     }
 }

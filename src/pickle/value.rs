@@ -114,6 +114,8 @@ pub struct Arena {
     kept: usize,
     bigs: Vec<i128>,
     persids: Vec<V>,
+    /// Containers some of whose items were not kept (a bit per container id).
+    lossy: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +153,36 @@ impl Arena {
     /// Bytes kept by string and bytes values longer than 14 bytes.
     pub fn kept_bytes(&self) -> usize {
         self.kept
+    }
+
+    /// Records that container `id` dropped items: lookups in it cannot prove an absence.
+    pub fn mark_lossy(&mut self, id: u32) {
+        let (w, b) = ((id / 64) as usize, id % 64);
+        if self.lossy.len() <= w {
+            self.lossy.resize(w.saturating_add(1), 0);
+        }
+        if let Some(x) = self.lossy.get_mut(w) {
+            *x |= 1u64 << b;
+        }
+    }
+
+    /// Whether container `id` dropped items.
+    pub fn is_lossy(&self, id: u32) -> bool {
+        self.lossy
+            .get((id / 64) as usize)
+            .is_some_and(|x| x & (1u64 << (id % 64)) != 0)
+    }
+
+    /// Whether container `id` keeps no items.
+    pub fn is_empty_container(&self, id: u32) -> bool {
+        self.conts.get(id as usize).is_none_or(|c| c.0 == NIL)
+    }
+
+    /// A short inline string without letters (digits, punctuation, spaces): plain data that
+    /// cannot name a module, attribute, encoding or dtype.
+    pub fn plain_text(&self, s: &Sb) -> bool {
+        s.inline()
+            .is_some_and(|b| b.iter().all(|c| c.is_ascii() && !c.is_ascii_alphabetic()))
     }
 
     /// Creates an empty container; `None` when the index space is exhausted.
@@ -292,10 +324,15 @@ impl Arena {
         self.calls.get(id as usize)
     }
 
-    /// Sets the BUILD state of a call result (the first BUILD wins).
-    pub fn set_state(&mut self, id: u32, state: V) {
+    /// Sets the BUILD state of a call result (the first BUILD wins, unless `last` says the
+    /// object's `__setstate__` replaces what an earlier state set, as `numpy.dtype`'s does).
+    pub fn set_state(&mut self, id: u32, state: V, last: bool) {
         if let Some(c) = self.calls.get_mut(id as usize) {
-            c.state.get_or_insert(state);
+            if last {
+                c.state = Some(state);
+            } else {
+                c.state.get_or_insert(state);
+            }
         }
     }
 
@@ -470,6 +507,10 @@ pub enum V {
     Set(u32),
     /// A persistent id: index into the arena's persistent-id payloads.
     PersId(u32),
+    /// Plain data summarised instead of kept (numbers, short strings without letters, tuples
+    /// of those), once a pickle's plain-data budget is spent: it can never become an import, a
+    /// call target or evidence, so only its existence is modelled.
+    Plain,
 }
 
 const _: () = assert!(std::mem::size_of::<V>() == 16);
@@ -492,6 +533,7 @@ impl V {
             V::Dict(_) => "dict",
             V::Set(_) => "set",
             V::PersId(_) => "persistent id",
+            V::Plain => "plain data",
         }
     }
 }

@@ -1110,8 +1110,8 @@ fn set_items(target: &Val, items: Vec<(Val, Val)>) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// `(itemsize, is_object)` of a `numpy.dtype(...)` reconstruction: the `elsize` of its BUILD
-/// state when set, else the size in the type string.
+/// `(itemsize, is_object)` of a `numpy.dtype(...)` reconstruction after its BUILD state, as
+/// numpy computes them (see [`crate::pickle::dtype`]).
 pub fn dtype_size(dtype: &Val) -> Option<(u64, bool)> {
     let o = dtype.object()?;
     if o.callee() != Some(("numpy", "dtype")) {
@@ -1119,17 +1119,21 @@ pub fn dtype_size(dtype: &Val) -> Option<(u64, bool)> {
     }
     let args = o.args().seq()?;
     let descr = args.first()?.as_str()?.to_owned();
-    let d = crate::pickle::walk::parse_descr(&descr)?;
-    if d.object {
-        return Some((8, true));
-    }
-    let elsize = o
-        .state()
-        .and_then(|s| s.seq())
-        .and_then(|s| s.get(5).and_then(|v| v.as_int()))
-        .and_then(|e| u64::try_from(e).ok())
-        .filter(|&e| e > 0);
-    Some((elsize.unwrap_or(d.itemsize), false))
+    let state = match o.state() {
+        None => None,
+        Some(s) => {
+            let t = s.seq()?;
+            let int = |i: usize| t.get(i).and_then(|v| v.as_int());
+            Some(crate::pickle::dtype::DTypeState {
+                len: t.len(),
+                version: int(0),
+                elsize: int(5),
+                flags: int(7),
+            })
+        }
+    };
+    let d = crate::pickle::dtype::resolve(&descr, state).ok()?;
+    Some((d.itemsize, d.object))
 }
 
 /// An opcode argument copied out of the reader's buffer.

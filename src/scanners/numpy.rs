@@ -1,5 +1,7 @@
-//! NumPy `.npy` files (format versions 1.0–3.0). The header is a Python dict literal, parsed here
-//! with a small bounded parser (never evaluated). Object arrays (`|O`, also inside structured
+//! NumPy `.npy` files (format versions 1.0–3.0). The header is a Python dict literal, read as
+//! `ast.literal_eval` reads it ([`crate::pyliteral`], never evaluated) and turned into a dtype as
+//! numpy's `descr_to_dtype` does. A header the scanner cannot read but numpy might is a high
+//! finding and its data is scanned as a pickle. Object arrays (`|O`, also inside structured
 //! dtypes) carry a pickle after the header, which `np.load(allow_pickle=True)` unpickles: it is
 //! scanned as a nested pickle. Other arrays are checked against the file size.
 //!
@@ -17,6 +19,8 @@ use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
+use crate::pickle::dtype::DType;
+use crate::pyliteral::{self, Lit, LitError};
 use crate::scanners::Scanner;
 
 pub const OBJECT_ARRAY: Code = Code {
@@ -52,7 +56,18 @@ pub const SIZE_MISMATCH: Code = Code {
     references: &[],
 };
 
-pub static CODES: &[&Code] = &[&OBJECT_ARRAY, &MALFORMED, &SIZE_MISMATCH];
+pub const UNPARSED_HEADER: Code = Code {
+    id: "numpy/unparsed-header",
+    severity: Severity::High,
+    summary: "The .npy header could not be read completely, but numpy may accept it; the data was scanned as a pickle.",
+    detects: "A header that `ast.literal_eval` may accept but the scanner cannot read (named escapes, a dtype spelling the scanner cannot size such as `'f8,O'` or `'(2,)O'`, a header larger than the scanner reads): numpy could resolve it to an object dtype and unpickle the data.",
+    why: "`np.load(..., allow_pickle=True)` unpickles the data of any object dtype, however the header spells it; what the scanner cannot read must not pass as plain numbers.",
+    example: "`{'descr': '(2,)O', 'fortran_order': False, 'shape': (1,)}` followed by a pickle.",
+    remediation: "Re-export the array with numpy (`np.save`) so that the header is the canonical one.",
+    references: &["CVE-2019-6446"],
+};
+
+pub static CODES: &[&Code] = &[&OBJECT_ARRAY, &MALFORMED, &SIZE_MISMATCH, &UNPARSED_HEADER];
 
 pub struct NumpyScanner;
 
@@ -70,8 +85,23 @@ impl Scanner for NumpyScanner {
         let head = a.content.head(MAX_HEADER.saturating_add(16))?;
         let header = match parse_npy(&head) {
             Ok(h) => h,
-            Err(msg) => {
+            Err(NpyError::Rejected(msg)) => {
                 out.push(Finding::new(&MALFORMED, a.location.clone(), msg));
+                return Ok(());
+            }
+            Err(NpyError::Unreadable {
+                message,
+                data_offset,
+            }) => {
+                // numpy may read this header as an object dtype: the data is what
+                // `np.load(allow_pickle=True)` would unpickle.
+                out.push(
+                    Finding::new(&UNPARSED_HEADER, a.location.clone(), message)
+                        .evidence("data_offset", data_offset.to_string()),
+                );
+                if let Some(c) = tail(&a.content, data_offset) {
+                    cx.scan_nested(a, "npy-pickle", c, Some(Format::Pickle), out);
+                }
                 return Ok(());
             }
         };
@@ -99,7 +129,7 @@ impl Scanner for NumpyScanner {
                 &MALFORMED,
                 a.location.clone(),
                 format!(
-                    "unsupported dtype {} or shape; the data size cannot be checked",
+                    "the shape of dtype {} declares no readable size (numpy cannot read the data)",
                     header.descr_text
                 ),
             ));
@@ -141,343 +171,320 @@ fn tail(content: &Content, from: u64) -> Option<Content> {
     })
 }
 
-/// Largest header accepted (numpy's default limit is 10 000 bytes; allow_pickle lifts it).
+/// Largest header read (numpy's default limit is 10 000 bytes; `allow_pickle=True` lifts it,
+/// so a larger header is reported as unreadable and its data scanned, never skipped).
 pub const MAX_HEADER: usize = 1024 * 1024;
 
-/// What the header says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the header says, as numpy reads it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NpyHeader {
     pub version: (u8, u8),
     pub data_offset: u64,
+    /// The `descr` value, as Python would print it (roughly).
     pub descr_text: String,
+    pub descr: Lit,
+    /// `dtype.hasobject`: the data is a pickle.
     pub object: bool,
     pub fortran_order: bool,
-    pub shape: Vec<u64>,
-    /// shape × itemsize, when the dtype is understood.
+    /// Dimensions; numpy checks only that they are ints (negative ones fail later).
+    pub shape: Vec<i128>,
+    /// shape × itemsize (None when a dimension is negative or the product overflows).
     pub nbytes: Option<u64>,
 }
 
-/// Parses the magic, version, header length and header dict of an `.npy` file.
-pub fn parse_npy(b: &[u8]) -> Result<NpyHeader, String> {
+/// Why a header was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NpyError {
+    /// numpy raises on it before reading any data.
+    Rejected(String),
+    /// The scanner cannot read it, but numpy might: its data starts at `data_offset`.
+    Unreadable { message: String, data_offset: u64 },
+}
+
+impl std::fmt::Display for NpyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NpyError::Rejected(m) | NpyError::Unreadable { message: m, .. } => f.write_str(m),
+        }
+    }
+}
+
+/// Parses the magic, version, header length and header dict of an `.npy` file the way
+/// `numpy.lib.format.read_array` does: versions 1.0, 2.0 and 3.0 only, the header decoded as
+/// Latin-1 (UTF-8 for 3.0), read with `ast.literal_eval` (retried without Python 2 `L`
+/// suffixes for versions 1 and 2), a dict with exactly the keys `descr`, `fortran_order` and
+/// `shape` (duplicates: the last wins), `shape` a tuple of ints, `fortran_order` a bool and
+/// `descr` turned into a dtype by `descr_to_dtype`.
+pub fn parse_npy(b: &[u8]) -> Result<NpyHeader, NpyError> {
+    let rejected = |m: String| NpyError::Rejected(m);
     if b.get(..6) != Some(b"\x93NUMPY") {
-        return Err("not an .npy file (bad magic)".into());
+        return Err(rejected("not an .npy file (bad magic)".into()));
     }
-    let major = *b.get(6).ok_or("truncated version")?;
-    let minor = *b.get(7).ok_or("truncated version")?;
-    let (hlen, start) = match major {
-        1 => {
-            let l = b.get(8..10).ok_or("truncated header length")?;
-            (
-                usize::from(u16::from_le_bytes([
-                    l.first().copied().unwrap_or(0),
-                    l.get(1).copied().unwrap_or(0),
-                ])),
-                10usize,
-            )
-        }
-        2 | 3 => {
-            let l = b.get(8..12).ok_or("truncated header length")?;
-            let mut a = [0u8; 4];
-            a.copy_from_slice(l);
-            (
-                usize::try_from(u32::from_le_bytes(a)).map_err(|_| "header length overflow")?,
-                12usize,
-            )
-        }
-        v => return Err(format!("unsupported .npy format version {v}.{minor}")),
+    let major = *b
+        .get(6)
+        .ok_or_else(|| rejected("truncated version".into()))?;
+    let minor = *b
+        .get(7)
+        .ok_or_else(|| rejected("truncated version".into()))?;
+    if !(1..=3).contains(&major) || minor != 0 {
+        return Err(rejected(format!(
+            "unsupported .npy format version {major}.{minor} (numpy raises)"
+        )));
+    }
+    let (hlen, start) = if major == 1 {
+        let l = b
+            .get(8..10)
+            .ok_or_else(|| rejected("truncated header length".into()))?;
+        let mut a = [0u8; 2];
+        a.copy_from_slice(l);
+        (u64::from(u16::from_le_bytes(a)), 10u64)
+    } else {
+        let l = b
+            .get(8..12)
+            .ok_or_else(|| rejected("truncated header length".into()))?;
+        let mut a = [0u8; 4];
+        a.copy_from_slice(l);
+        (u64::from(u32::from_le_bytes(a)), 12u64)
     };
-    if hlen > MAX_HEADER {
-        return Err(format!(
-            "header of {hlen} bytes is larger than {MAX_HEADER}"
-        ));
+    let data_offset = start.saturating_add(hlen);
+    let too_long = usize::try_from(hlen).map_or(true, |h| h > MAX_HEADER);
+    if too_long {
+        return Err(NpyError::Unreadable {
+            message: format!(
+                "the header is {hlen} bytes, more than the {MAX_HEADER} the scanner reads (np.load with allow_pickle=True reads any size)"
+            ),
+            data_offset,
+        });
     }
-    let end = start.checked_add(hlen).ok_or("header length overflow")?;
-    let raw = b
-        .get(start..end)
-        .ok_or_else(|| format!("header of {hlen} bytes runs past the end of the file"))?;
+    let raw = usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(data_offset).ok())
+        .and_then(|(s, e)| b.get(s..e))
+        .ok_or_else(|| {
+            rejected(format!(
+                "header of {hlen} bytes runs past the end of the file (numpy raises)"
+            ))
+        })?;
     let text = if major == 3 {
         std::str::from_utf8(raw)
-            .map_err(|_| "header is not UTF-8")?
+            .map_err(|_| rejected("the version 3.0 header is not UTF-8 (numpy raises)".into()))?
             .to_owned()
     } else {
         raw.iter().map(|&c| char::from(c)).collect()
     };
-    let lit = Parser::new(&text).parse_all()?;
-    let Lit::Dict(items) = lit else {
-        return Err("header is not a dict literal".into());
+    let unreadable = |message: String| NpyError::Unreadable {
+        message,
+        data_offset,
     };
-    let get = |k: &str| {
-        items
-            .iter()
-            .find(|(key, _)| matches!(key, Lit::Str(s) if s == k))
-            .map(|(_, v)| v)
-    };
-    let descr = get("descr").ok_or("header has no 'descr'")?;
-    let fortran_order = match get("fortran_order") {
-        Some(Lit::Bool(b)) => *b,
-        _ => return Err("header has no boolean 'fortran_order'".into()),
-    };
+    let lit = match pyliteral::parse(&text, false) {
+        Err(_) if major < 3 => pyliteral::parse(&text, true),
+        other => other,
+    }
+    .map_err(|e| match e {
+        LitError::Rejected(m) => rejected(format!("the header literal is refused: {m}")),
+        LitError::Unreadable(m) => unreadable(format!("the header literal cannot be read: {m}")),
+    })?;
+    if !matches!(lit, Lit::Dict(_)) {
+        return Err(rejected(format!(
+            "the header is a {}, not a dict (numpy raises)",
+            lit.type_name()
+        )));
+    }
+    let mut keys = lit.dict_keys();
+    keys.sort();
+    if keys != ["descr", "fortran_order", "shape"] {
+        return Err(rejected(format!(
+            "the header has the keys {keys:?}, not exactly descr, fortran_order and shape (numpy raises)"
+        )));
+    }
+    let get = |k: &str| lit.get(k).cloned().unwrap_or(Lit::None);
     let shape = match get("shape") {
-        Some(Lit::Tuple(t)) => t
+        Lit::Tuple(t) => t
             .iter()
             .map(|x| match x {
-                Lit::Int(i) => u64::try_from(*i).map_err(|_| "negative dimension".to_owned()),
-                _ => Err("shape holds a non-integer".to_owned()),
+                Lit::Int(i) => Ok(*i),
+                Lit::Bool(b) => Ok(i128::from(*b)),
+                Lit::BigInt => Ok(i128::MAX),
+                other => Err(rejected(format!(
+                    "the shape holds a {} (numpy raises)",
+                    other.type_name()
+                ))),
             })
-            .collect::<Result<Vec<u64>, String>>()?,
-        _ => return Err("header has no tuple 'shape'".into()),
+            .collect::<Result<Vec<i128>, NpyError>>()?,
+        other => {
+            return Err(rejected(format!(
+                "the shape is a {}, not a tuple (numpy raises)",
+                other.type_name()
+            )))
+        }
     };
-    if items.len() != 3 {
-        return Err("header has keys other than descr, fortran_order and shape".into());
-    }
-    let (itemsize, object) =
-        descr_size(descr, 0).ok_or_else(|| format!("unsupported descr {descr:?}"))?;
-    let count = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    let fortran_order = match get("fortran_order") {
+        Lit::Bool(b) => b,
+        other => {
+            return Err(rejected(format!(
+                "fortran_order is a {}, not a bool (numpy raises)",
+                other.type_name()
+            )))
+        }
+    };
+    let descr = get("descr");
+    let descr_text = lit_text(&descr);
+    let dt = match descr_dtype(&descr, 0) {
+        Descr::Known(d) => d,
+        Descr::Rejected(m) => return Err(rejected(format!("{m} (numpy raises)"))),
+        Descr::Unknown(m) => {
+            return Err(unreadable(format!(
+                "the dtype {descr_text} cannot be resolved by the scanner ({m}); numpy may read it as an object dtype"
+            )))
+        }
+    };
+    let count = shape.iter().try_fold(1u64, |acc, &d| {
+        u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    });
     Ok(NpyHeader {
         version: (major, minor),
-        data_offset: end as u64,
-        descr_text: lit_text(descr),
-        object,
+        data_offset,
+        descr_text,
+        descr,
+        object: dt.object,
         fortran_order,
         shape,
-        nbytes: count.and_then(|c| c.checked_mul(itemsize)),
+        nbytes: count.and_then(|c| c.checked_mul(dt.itemsize)),
     })
 }
 
 fn lit_text(l: &Lit) -> String {
     match l {
         Lit::Str(s) => format!("'{s}'"),
-        other => format!("{other:?}"),
-    }
-}
-
-/// Itemsize and "has objects" of an npy descr (a dtype string or a structured list).
-fn descr_size(d: &Lit, depth: u32) -> Option<(u64, bool)> {
-    if depth > 16 {
-        return None;
-    }
-    match d {
-        Lit::Str(s) => {
-            let dt = crate::pickle::walk::parse_descr(s)?;
-            let body = s.trim_start_matches(['<', '>', '|', '=']);
-            // In .npy headers 'U' counts characters (4 bytes each); 'O' is a pointer.
-            let size = if body.starts_with('U') {
-                dt.itemsize.checked_mul(4)?
-            } else {
-                dt.itemsize
-            };
-            Some((size, dt.object))
-        }
-        Lit::List(fields) => {
-            let mut total = 0u64;
-            let mut object = false;
-            for f in fields {
-                let Lit::Tuple(parts) = f else { return None };
-                let sub = parts.get(1)?;
-                let (size, obj) = descr_size(sub, depth.saturating_add(1))?;
-                let mult = match parts.get(2) {
-                    Some(Lit::Tuple(dims)) => dims.iter().try_fold(1u64, |acc, x| match x {
-                        Lit::Int(i) => acc.checked_mul(u64::try_from(*i).ok()?),
-                        _ => None,
-                    })?,
-                    Some(Lit::Int(i)) => u64::try_from(*i).ok()?,
-                    None => 1,
-                    _ => return None,
-                };
-                total = total.checked_add(size.checked_mul(mult)?)?;
-                object |= obj;
-            }
-            Some((total, object))
-        }
-        _ => None,
-    }
-}
-
-/// A Python literal as it appears in an npy header.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lit {
-    Str(String),
-    Int(i128),
-    Bool(bool),
-    None,
-    Tuple(Vec<Lit>),
-    List(Vec<Lit>),
-    Dict(Vec<(Lit, Lit)>),
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-    depth: u32,
-}
-
-impl<'a> Parser<'a> {
-    fn new(s: &'a str) -> Self {
-        Self {
-            s: s.as_bytes(),
-            i: 0,
-            depth: 0,
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn bump(&mut self) {
-        self.i = self.i.saturating_add(1);
-    }
-
-    fn ws(&mut self) {
-        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-            self.bump();
-        }
-    }
-
-    fn parse_all(mut self) -> Result<Lit, String> {
-        let v = self.value()?;
-        self.ws();
-        if self.i < self.s.len() {
-            return Err(format!(
-                "unexpected text after the header literal at {}",
-                self.i
-            ));
-        }
-        Ok(v)
-    }
-
-    fn value(&mut self) -> Result<Lit, String> {
-        self.ws();
-        self.depth = self.depth.saturating_add(1);
-        if self.depth > 32 {
-            return Err("header literal nested too deeply".into());
-        }
-        let v = match self.peek().ok_or("unexpected end of header")? {
-            b'{' => self.seq(b'}').and_then(|items| {
-                let mut out = Vec::new();
-                for pair in items {
-                    match pair {
-                        Item::Pair(k, v) => out.push((k, v)),
-                        Item::One(_) => return Err("dict entry without a value".to_owned()),
-                    }
+        other => {
+            let mut t = format!("{other:?}");
+            if t.len() > 200 {
+                let mut cut = 200;
+                while !t.is_char_boundary(cut) {
+                    cut = cut.saturating_sub(1);
                 }
-                Ok(Lit::Dict(out))
-            })?,
-            b'(' => Lit::Tuple(self.singles(b')')?),
-            b'[' => Lit::List(self.singles(b']')?),
-            b'\'' | b'"' => Lit::Str(self.string()?),
-            c if c == b'-' || c.is_ascii_digit() => self.int()?,
-            _ => self.word()?,
-        };
-        self.depth = self.depth.saturating_sub(1);
-        Ok(v)
-    }
-
-    fn singles(&mut self, close: u8) -> Result<Vec<Lit>, String> {
-        self.seq(close)?
-            .into_iter()
-            .map(|i| match i {
-                Item::One(v) => Ok(v),
-                Item::Pair(..) => Err("unexpected ':'".to_owned()),
-            })
-            .collect()
-    }
-
-    fn seq(&mut self, close: u8) -> Result<Vec<Item>, String> {
-        self.bump(); // opener
-        let mut items = Vec::new();
-        loop {
-            self.ws();
-            if self.peek() == Some(close) {
-                self.bump();
-                return Ok(items);
+                t.truncate(cut);
+                t.push('…');
             }
-            let k = self.value()?;
-            self.ws();
-            let item = if self.peek() == Some(b':') {
-                self.bump();
-                let v = self.value()?;
-                Item::Pair(k, v)
-            } else {
-                Item::One(k)
-            };
-            items.push(item);
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.bump(),
-                Some(c) if c == close => {}
-                _ => return Err(format!("expected ',' or '{}' at {}", close as char, self.i)),
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        let q = self.peek().ok_or("unexpected end")?;
-        self.bump();
-        let mut out = String::new();
-        loop {
-            let c = self.peek().ok_or("unterminated string")?;
-            self.bump();
-            if c == q {
-                return Ok(out);
-            }
-            if c == b'\\' {
-                let e = self.peek().ok_or("unterminated escape")?;
-                self.bump();
-                out.push(match e {
-                    b'n' => '\n',
-                    b't' => '\t',
-                    b'\\' => '\\',
-                    b'\'' => '\'',
-                    b'"' => '"',
-                    _ => return Err("unsupported escape in header string".into()),
-                });
-            } else {
-                out.push(char::from(c));
-            }
-        }
-    }
-
-    fn int(&mut self) -> Result<Lit, String> {
-        let start = self.i;
-        if self.peek() == Some(b'-') {
-            self.bump();
-        }
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            self.bump();
-        }
-        // Python 2 headers may write longs as `3L`.
-        let digits = self.s.get(start..self.i).unwrap_or_default();
-        if self.peek() == Some(b'L') {
-            self.bump();
-        }
-        std::str::from_utf8(digits)
-            .ok()
-            .and_then(|d| d.parse::<i128>().ok())
-            .map(Lit::Int)
-            .ok_or_else(|| "bad integer in header".into())
-    }
-
-    fn word(&mut self) -> Result<Lit, String> {
-        let start = self.i;
-        while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
-            self.bump();
-        }
-        match self.s.get(start..self.i).unwrap_or_default() {
-            b"True" => Ok(Lit::Bool(true)),
-            b"False" => Ok(Lit::Bool(false)),
-            b"None" => Ok(Lit::None),
-            other => Err(format!(
-                "unexpected token {:?} in header (only literals are allowed)",
-                String::from_utf8_lossy(other)
-            )),
+            t
         }
     }
 }
 
-enum Item {
-    One(Lit),
-    Pair(Lit, Lit),
+/// The outcome of `numpy.lib.format.descr_to_dtype(descr)` as far as the scanner can tell.
+enum Descr {
+    Known(DType),
+    /// numpy raises.
+    Rejected(String),
+    /// Something numpy may accept that the scanner cannot size or classify.
+    Unknown(String),
+}
+
+fn known(itemsize: u64, object: bool) -> Descr {
+    Descr::Known(DType {
+        itemsize,
+        object,
+        flexible: false,
+    })
+}
+
+/// `descr_to_dtype`: a string goes to `numpy.dtype(str)`; a tuple is `(subdtype, shape)`;
+/// anything else is iterated as a list of `(name, descr[, shape])` fields (a dict yields its
+/// keys, a string field of length 2 or 3 unpacks into characters), padding fields included in
+/// the size.
+fn descr_dtype(d: &Lit, depth: u32) -> Descr {
+    if depth > 32 {
+        return Descr::Unknown("nested too deeply".into());
+    }
+    let next = depth.saturating_add(1);
+    match d {
+        Lit::Str(s) => match crate::pickle::dtype::parse_descr(s) {
+            Some(dt) => Descr::Known(dt),
+            None if matches!(s.as_str(), "object" | "object_") => known(8, true),
+            None => Descr::Unknown(format!("numpy.dtype({s:?}) is not a spelling it sizes")),
+        },
+        Lit::Tuple(t) => {
+            let (Some(base), Some(shape)) = (t.first(), t.get(1)) else {
+                return Descr::Rejected("a subarray descr needs (dtype, shape)".into());
+            };
+            subarray(descr_dtype(base, next), shape)
+        }
+        Lit::List(items) | Lit::Set(items) => fields(items.iter(), next),
+        Lit::Dict(entries) => {
+            let mut seen: Vec<&Lit> = Vec::new();
+            for (k, _) in entries {
+                if !seen.contains(&k) {
+                    seen.push(k);
+                }
+            }
+            fields(seen.into_iter(), next)
+        }
+        // Iterated as fields, a bytes value yields ints, which are not (name, dtype) pairs.
+        Lit::Bytes(b) if b.is_empty() => known(0, false),
+        Lit::Bytes(_) => Descr::Rejected("a bytes descr yields ints, not fields".into()),
+        other => Descr::Rejected(format!("a {} descr is not iterable", other.type_name())),
+    }
+}
+
+/// `numpy.dtype((base, shape))`: the object flag is the base's; the size is base × product.
+fn subarray(base: Descr, shape: &Lit) -> Descr {
+    let base = match base {
+        Descr::Known(b) => b,
+        other => return other,
+    };
+    let n = match shape {
+        Lit::Int(i) => u64::try_from(*i).ok(),
+        Lit::Tuple(dims) => dims.iter().try_fold(1u64, |acc, x| match x {
+            Lit::Int(i) => acc.checked_mul(u64::try_from(*i).ok()?),
+            _ => None,
+        }),
+        _ => None,
+    };
+    match n.and_then(|n| base.itemsize.checked_mul(n)) {
+        Some(size) => known(size, base.object),
+        // Whatever numpy makes of the shape, an object base stays an object dtype.
+        None if base.object => known(0, true),
+        None => Descr::Unknown("a subarray shape the scanner cannot size".into()),
+    }
+}
+
+fn fields<'a>(items: impl Iterator<Item = &'a Lit>, depth: u32) -> Descr {
+    let mut total = 0u64;
+    let mut object = false;
+    let mut unknown: Option<String> = None;
+    for f in items {
+        let parts: Vec<Lit> = match f {
+            Lit::Tuple(p) | Lit::List(p) => p.clone(),
+            Lit::Str(s) if (2..=3).contains(&s.chars().count()) => {
+                s.chars().map(|c| Lit::Str(c.to_string())).collect()
+            }
+            other => {
+                return Descr::Rejected(format!(
+                    "a {} field is not (name, dtype)",
+                    other.type_name()
+                ))
+            }
+        };
+        let dt = match parts.as_slice() {
+            [_, d] => descr_dtype(d, depth),
+            [_, d, shape] => subarray(descr_dtype(d, depth), shape),
+            _ => return Descr::Rejected("a field is not (name, dtype[, shape])".into()),
+        };
+        match dt {
+            Descr::Known(d) => {
+                object |= d.object;
+                total = total.saturating_add(d.itemsize);
+            }
+            Descr::Rejected(m) => return Descr::Rejected(m),
+            Descr::Unknown(m) => unknown = Some(m),
+        }
+    }
+    match unknown {
+        // One object field is enough to know the data is a pickle.
+        Some(_) if object => known(total, true),
+        Some(m) => Descr::Unknown(m),
+        None => known(total, object),
+    }
 }
 
 #[cfg(test)]
@@ -527,5 +534,79 @@ mod tests {
         ))
         .is_err());
         assert!(parse_npy(b"\x93NUMPY\x01\x00\xff\xff{").is_err());
+    }
+
+    fn object(header: &str) -> bool {
+        parse_npy(&npy(header, 1))
+            .unwrap_or_else(|e| panic!("{header}: {e}"))
+            .object
+    }
+
+    #[test]
+    fn object_dtypes_however_spelled() {
+        for descr in [
+            "'\\x7cO'",
+            "'|' 'O'",
+            "'object'",
+            "('|O', (2,))",
+            "[('a', '<f8'), ('b', [('c', '|O')])]",
+            "{'aO': 0}",
+            "['aO']",
+            "[(('t', 'a'), '|O')]",
+        ] {
+            let h = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,)}}");
+            assert!(object(&h), "{h}");
+        }
+        // Duplicate keys: the last one wins, as in a Python dict display.
+        assert!(object(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'descr': '|O'}"
+        ));
+        assert!(!object(
+            "{'descr': '|O', 'fortran_order': False, 'shape': (1,), 'descr': '<f8'}"
+        ));
+        // Python 2 longs in version 1 headers.
+        assert!(object(
+            "{'descr': '|O', 'fortran_order': False, 'shape': (1L,)}"
+        ));
+    }
+
+    #[test]
+    fn unreadable_and_rejected_headers() {
+        let unreadable = |h: &str| {
+            matches!(
+                parse_npy(&npy(h, 1)),
+                Err(NpyError::Unreadable { data_offset, .. }) if data_offset == 10 + h.len() as u64
+            )
+        };
+        assert!(unreadable(
+            "{'descr': '(2,)O', 'fortran_order': False, 'shape': (1,)}"
+        ));
+        assert!(unreadable(
+            "{'descr': '\\N{VERTICAL LINE}O', 'fortran_order': False, 'shape': (1,)}"
+        ));
+        let rejected = |h: &str| matches!(parse_npy(&npy(h, 1)), Err(NpyError::Rejected(_)));
+        assert!(rejected(
+            "{'descr': '|O', 'fortran_order': 0, 'shape': (1,)}"
+        ));
+        assert!(rejected("{'descr': '|O', 'shape': (1,)}"));
+        assert!(rejected(
+            "{'descr': '|O', 'fortran_order': False, 'shape': (1,), 'x': 1}"
+        ));
+        assert!(rejected(
+            "{'descr': '|O', 'fortran_order': False, 'shape': [1]}"
+        ));
+        assert!(rejected(
+            "{'descr': '|O\0', 'fortran_order': False, 'shape': (1,)}"
+        ));
+        let mut b = npy("{'descr': '|O', 'fortran_order': False, 'shape': (1,)}", 1);
+        b[7] = 1; // version 1.1
+        assert!(matches!(parse_npy(&b), Err(NpyError::Rejected(_))));
+        // A header larger than the scanner reads: unreadable, data offset still known.
+        let mut big = b"\x93NUMPY\x02\x00".to_vec();
+        big.extend(((MAX_HEADER + 5) as u32).to_le_bytes());
+        assert!(matches!(
+            parse_npy(&big),
+            Err(NpyError::Unreadable { data_offset, .. }) if data_offset == 12 + MAX_HEADER as u64 + 5
+        ));
     }
 }

@@ -272,12 +272,158 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 }
 
-/// One tensor entry that passed the structural checks.
-#[derive(Debug, Clone)]
+/// One tensor entry that passed the structural checks. Its name lives in the [`Names`] arena,
+/// so a header with a million tensors costs a few dozen bytes per tensor, not a tree of JSON
+/// values per tensor.
+#[derive(Debug, Clone, Copy)]
 struct TensorEntry {
-    name: String,
+    name: NameRef,
     begin: u64,
     end: u64,
+}
+
+/// A name in the [`Names`] arena: (start, length).
+#[derive(Debug, Clone, Copy)]
+struct NameRef(u32, u32);
+
+/// Every key of the header's root object, concatenated in one string.
+#[derive(Default)]
+struct Names {
+    text: String,
+    keys: Vec<NameRef>,
+}
+
+impl Names {
+    fn push(&mut self, k: &str) -> NameRef {
+        let start = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(k.len()).unwrap_or(u32::MAX);
+        self.text.push_str(k);
+        let r = NameRef(start, len);
+        self.keys.push(r);
+        r
+    }
+
+    fn get(&self, r: NameRef) -> &str {
+        let s = r.0 as usize;
+        self.text
+            .get(s..s.saturating_add(r.1 as usize))
+            .unwrap_or_default()
+    }
+}
+
+/// The root of the header, streamed: each entry is checked as it is parsed and dropped, so
+/// memory stays proportional to the names and offsets kept, not to the JSON tree.
+struct RootSeed<'s, 'a, 'r> {
+    a: &'s Artifact,
+    r: &'s mut CappedSink<'r>,
+    names: &'s mut Names,
+    tensors: &'s mut Vec<TensorEntry>,
+    _life: std::marker::PhantomData<&'a ()>,
+}
+
+/// What the root was when it is not an object (its kind, for the message).
+enum Root {
+    Object,
+    Other(&'static str),
+}
+
+impl<'de> de::DeserializeSeed<'de> for RootSeed<'_, '_, '_> {
+    type Value = Root;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Root, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RootSeed<'_, '_, '_> {
+    type Value = Root;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Root, E> {
+        Ok(Root::Other("null"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Root, E> {
+        Ok(Root::Other("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Root, E> {
+        Ok(Root::Other("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Root, E> {
+        Ok(Root::Other("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Root, E> {
+        Ok(Root::Other("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Root, E> {
+        Ok(Root::Other("a string"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Root, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(Root::Other("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Root, A::Error> {
+        while let Some(k) = map.next_key::<String>()? {
+            let name = self.names.push(&k);
+            let v: RawJson = map.next_value()?;
+            if k == "__metadata__" {
+                check_metadata(self.a, self.r, &v);
+            } else if let Some((begin, end)) = check_tensor(self.a, self.r, &k, &v) {
+                self.tensors.push(TensorEntry { name, begin, end });
+            }
+        }
+        Ok(Root::Object)
+    }
+}
+
+/// Counts the bytes read through it (serde_json's reader consumes exactly up to the end of the
+/// root value, so the count is where the padding starts).
+struct Counting<R> {
+    inner: R,
+    count: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get().saturating_add(n as u64));
+        Ok(n)
+    }
+}
+
+/// The offset of the first invalid UTF-8 sequence in `len` bytes of a reader, read in chunks.
+fn utf8_error(mut rd: impl std::io::Read, len: u64) -> std::io::Result<Option<u64>> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut at = 0u64; // offset of carry[0]
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(0);
+        let Some(chunk) = buf.get_mut(..want) else {
+            break;
+        };
+        let n = rd.read(chunk)?;
+        if n == 0 {
+            break;
+        }
+        left = left.saturating_sub(n as u64);
+        carry.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        match std::str::from_utf8(&carry) {
+            Ok(_) => {
+                at = at.saturating_add(carry.len() as u64);
+                carry.clear();
+            }
+            Err(e) if e.error_len().is_some() => {
+                return Ok(Some(at.saturating_add(e.valid_up_to() as u64)));
+            }
+            Err(e) => {
+                // An incomplete sequence at the end of the chunk: keep it for the next one.
+                let ok = e.valid_up_to();
+                at = at.saturating_add(ok as u64);
+                carry.drain(..ok);
+            }
+        }
+    }
+    Ok(if carry.is_empty() { None } else { Some(at) })
 }
 
 fn scan(a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
@@ -333,29 +479,20 @@ fn scan_inner(
         );
         return Ok(false);
     }
-    // n <= MAX_HEADER_SIZE (100 MB), so it fits in usize on every supported target.
-    let header = a.content.read_at(8, usize::try_from(n).unwrap_or(0))?;
-    if (header.len() as u64) < n {
-        return Err(ScanError::malformed(
-            "safetensors",
-            "file shrank while being read",
-        ));
-    }
     let data_start = n.saturating_add(8);
     let buffer_len = file_len.saturating_sub(data_start);
-
-    let text = match std::str::from_utf8(&header) {
-        Ok(t) => t,
-        Err(e) => {
-            r.push(Finding::new(
-                &c::INVALID_HEADER,
-                loc.at(8u64.saturating_add(e.valid_up_to() as u64)),
-                "header is not valid UTF-8",
-            ));
-            return Ok(false);
-        }
-    };
-    if !text.starts_with('{') {
+    // The header (up to 100 MB) is streamed, never held whole: a UTF-8 pass, then one JSON
+    // pass that checks each root entry as it is parsed.
+    let header = a.content.slice(8, n)?;
+    if let Some(bad) = utf8_error(header.open()?, n)? {
+        r.push(Finding::new(
+            &c::INVALID_HEADER,
+            loc.at(8u64.saturating_add(bad)),
+            "header is not valid UTF-8",
+        ));
+        return Ok(false);
+    }
+    if a.content.read_at(8, 1)?.first() != Some(&b'{') {
         r.push(Finding::new(
                 &c::INVALID_HEADER,
                 loc.at(8),
@@ -363,18 +500,24 @@ fn scan_inner(
             ),
         );
     }
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<RawJson>();
-    let root = match stream.next() {
-        Some(Ok(v)) => v,
-        Some(Err(e)) => {
-            r.push(Finding::new(
-                &c::INVALID_HEADER,
-                loc.at(8),
-                format!("header is not valid JSON: {e}"),
-            ));
-            return Ok(false);
-        }
-        None => {
+    let count = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let reader = Counting {
+        inner: header.open()?,
+        count: count.clone(),
+    };
+    let mut names = Names::default();
+    let mut tensors: Vec<TensorEntry> = Vec::new();
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let seed = RootSeed {
+        a,
+        r: &mut *r,
+        names: &mut names,
+        tensors: &mut tensors,
+        _life: std::marker::PhantomData,
+    };
+    let root = match de::DeserializeSeed::deserialize(seed, &mut de) {
+        Ok(v) => v,
+        Err(e) if e.is_eof() && count.get() == 0 => {
             r.push(Finding::new(
                 &c::INVALID_HEADER,
                 loc.at(8),
@@ -382,12 +525,19 @@ fn scan_inner(
             ));
             return Ok(false);
         }
+        Err(e) => {
+            r.push(Finding::new(
+                &c::INVALID_HEADER,
+                loc.at(8),
+                format!("header is not valid JSON: {e}"),
+            ));
+            return Ok(false);
+        }
     };
-    let json_end = stream.byte_offset();
-    let padding = text.get(json_end..).unwrap_or_default();
-    if let Some(pos) = padding.bytes().position(|b| b != b' ') {
-        let rest = padding.get(pos..).unwrap_or_default();
-        let msg = if rest.trim().is_empty() {
+    drop(de);
+    let json_end = count.get();
+    if let Some((pos, only_ws)) = padding_problem(&header, json_end, n)? {
+        let msg = if only_ws {
             "header is padded with whitespace other than spaces".to_owned()
         } else {
             "header has content after the JSON object (only space padding is allowed)".to_owned()
@@ -395,51 +545,83 @@ fn scan_inner(
         r.push(
             Finding::new(
                 &c::INVALID_HEADER,
-                loc.at(8u64
-                    .saturating_add(json_end as u64)
-                    .saturating_add(pos as u64)),
+                loc.at(8u64.saturating_add(json_end).saturating_add(pos)),
                 msg,
             )
-            .severity(if rest.trim().is_empty() {
+            .severity(if only_ws {
                 Severity::Low
             } else {
                 Severity::Medium
             }),
         );
     }
-    let RawJson::Object(entries) = root else {
+    if let Root::Other(kind) = root {
         r.push(Finding::new(
             &c::INVALID_HEADER,
             loc.at(8),
-            format!("header is {}, not a JSON object", root.kind()),
+            format!("header is {kind}, not a JSON object"),
         ));
         return Ok(false);
-    };
+    }
+    report_duplicates(a, r, &mut names);
 
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut tensors: Vec<TensorEntry> = Vec::new();
-    for (name, value) in &entries {
-        if !seen.insert(name) {
-            r.push(
-                Finding::new(
-                    &c::DUPLICATE_KEY,
-                    loc.clone(),
-                    format!("header key '{}' appears more than once", clip(name)),
-                )
-                .evidence("key", clip(name)),
-            );
+    check_layout(a, cx, r, &names, &mut tensors, data_start, buffer_len)?;
+    Ok(true)
+}
+
+/// The first byte after the JSON value that is not a space, relative to `json_end`, and
+/// whether everything after the value is whitespace (spaces are the only padding allowed).
+fn padding_problem(
+    header: &crate::artifact::Content,
+    json_end: u64,
+    n: u64,
+) -> Result<Option<(u64, bool)>, ScanError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut rd = header.open()?;
+    rd.seek(SeekFrom::Start(json_end))?;
+    let mut rd = rd.take(n.saturating_sub(json_end));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = 0u64;
+    let mut first: Option<u64> = None;
+    loop {
+        let k = rd.read(&mut buf)?;
+        if k == 0 {
+            break;
         }
-        if name == "__metadata__" {
-            check_metadata(a, r, value);
-            continue;
+        let chunk = buf.get(..k).unwrap_or_default();
+        if first.is_none() {
+            if let Some(p) = chunk.iter().position(|&b| b != b' ') {
+                first = Some(at.saturating_add(p as u64));
+            }
         }
-        if let Some(t) = check_tensor(a, r, name, value) {
-            tensors.push(t);
+        if first.is_some() && chunk.iter().any(|b| !b.is_ascii_whitespace()) {
+            return Ok(first.map(|p| (p, false)));
+        }
+        at = at.saturating_add(k as u64);
+    }
+    Ok(first.map(|p| (p, true)))
+}
+
+/// Root keys that appear more than once (the format forbids it; JSON parsers disagree on
+/// which occurrence wins). Found by sorting the names, so no second set of names is kept.
+fn report_duplicates(a: &Artifact, r: &mut CappedSink<'_>, names: &mut Names) {
+    let mut keys = std::mem::take(&mut names.keys);
+    keys.sort_unstable_by(|x, y| names.get(*x).cmp(names.get(*y)));
+    for w in keys.windows(2) {
+        if let [x, y] = w {
+            let k = names.get(*y);
+            if names.get(*x) == k {
+                r.push(
+                    Finding::new(
+                        &c::DUPLICATE_KEY,
+                        a.location.clone(),
+                        format!("header key '{}' appears more than once", clip(k)),
+                    )
+                    .evidence("key", clip(k)),
+                );
+            }
         }
     }
-
-    check_layout(a, cx, r, &mut tensors, data_start, buffer_len)?;
-    Ok(true)
 }
 
 fn check_metadata(a: &Artifact, r: &mut CappedSink<'_>, value: &RawJson) {
@@ -516,7 +698,7 @@ fn check_tensor(
     r: &mut CappedSink<'_>,
     name: &str,
     value: &RawJson,
-) -> Option<TensorEntry> {
+) -> Option<(u64, u64)> {
     let loc = &a.location;
     let bad = |r: &mut CappedSink<'_>, msg: String| {
         r.push(Finding::new(&c::INVALID_HEADER, loc.clone(), msg).evidence("tensor", clip(name)));
@@ -607,11 +789,7 @@ fn check_tensor(
         );
         return None;
     }
-    let entry = TensorEntry {
-        name: name.to_owned(),
-        begin,
-        end,
-    };
+    let entry = (begin, end);
     let Some(bits) = dtype_bits(dtype) else {
         r.push(
             Finding::new(
@@ -667,12 +845,15 @@ fn check_layout(
     a: &Artifact,
     cx: &ScanContext<'_>,
     r: &mut CappedSink<'_>,
+    names: &Names,
     tensors: &mut [TensorEntry],
     data_start: u64,
     buffer_len: u64,
 ) -> Result<(), ScanError> {
     let loc = &a.location;
-    tensors.sort_by(|x, y| (x.begin, x.end, &x.name).cmp(&(y.begin, y.end, &y.name)));
+    tensors.sort_by(|x, y| {
+        (x.begin, x.end, names.get(x.name)).cmp(&(y.begin, y.end, names.get(y.name)))
+    });
     let mut cursor = 0u64;
     let mut prev: Option<&TensorEntry> = None;
     let mut holes: Vec<(u64, u64)> = Vec::new();
@@ -683,11 +864,11 @@ fn check_layout(
                     loc.clone(),
                     format!(
                         "tensor '{}' ends at buffer offset {} but the buffer has {buffer_len} bytes",
-                        clip(&t.name),
+                        clip(names.get(t.name)),
                         t.end
                     ),
                 )
-                .evidence("tensor", clip(&t.name)),
+                .evidence("tensor", clip(names.get(t.name))),
             );
         }
         if t.begin < cursor {
@@ -698,16 +879,16 @@ fn check_layout(
                         loc.at(data_start.saturating_add(t.begin)),
                         format!(
                             "tensor '{}' [{}, {}) overlaps tensor '{}' [{}, {})",
-                            clip(&t.name),
+                            clip(names.get(t.name)),
                             t.begin,
                             t.end,
-                            clip(&p.name),
+                            clip(names.get(p.name)),
                             p.begin,
                             p.end
                         ),
                     )
-                    .evidence("tensor", clip(&t.name))
-                    .evidence("other", clip(&p.name)),
+                    .evidence("tensor", clip(names.get(t.name)))
+                    .evidence("other", clip(names.get(p.name))),
                 );
             }
         } else if t.begin > cursor {
@@ -878,5 +1059,37 @@ mod tests {
         assert_eq!(dtype_bits("F4"), Some(4));
         assert_eq!(dtype_bits("C64"), Some(64));
         assert_eq!(dtype_bits("PICKLE"), None);
+    }
+
+    #[test]
+    fn utf8_is_checked_across_chunk_boundaries() {
+        let mut b = vec![b' '; (1 << 20) - 1];
+        b.extend("é".as_bytes()); // straddles the first chunk boundary
+        b.extend(b"  ");
+        assert_eq!(utf8_error(&b[..], b.len() as u64).unwrap(), None);
+        b.push(0xff);
+        assert_eq!(
+            utf8_error(&b[..], b.len() as u64).unwrap(),
+            Some(b.len() as u64 - 1)
+        );
+        // A sequence cut off by the end of the header is invalid too.
+        let t = "abé";
+        let cut = &t.as_bytes()[..t.len() - 1];
+        assert_eq!(utf8_error(cut, cut.len() as u64).unwrap(), Some(2));
+    }
+
+    #[test]
+    fn streamed_header_keeps_every_check() {
+        // Root duplicates, padding with other whitespace, content after the object.
+        let h = r#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#;
+        assert!(codes_of(file(h, &[0; 4])).contains(&"safetensors/duplicate-key".to_owned()));
+        let h = "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}\n\n";
+        assert!(codes_of(file(h, &[0; 4])).contains(&"safetensors/invalid-header".to_owned()));
+        let h = r#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}} x"#;
+        assert!(codes_of(file(h, &[0; 4])).contains(&"safetensors/invalid-header".to_owned()));
+        let h = "[1, 2]";
+        assert!(codes_of(file(h, &[])).contains(&"safetensors/invalid-header".to_owned()));
+        let h = r#"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}}"#;
+        assert!(codes_of(file(h, &[0; 4])).is_empty());
     }
 }

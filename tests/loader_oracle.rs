@@ -1,0 +1,227 @@
+//! Loader-differential tests (issue 10) with the real loaders of the test venv as the oracle.
+//!
+//! joblib's inline array skip (principle 2): `tests/oracle/joblib_arrays.py` hand-assembles a
+//! joblib stream per dtype variant (U/S/V/longdouble/complex sizes, byte orders, BUILD states that override
+//! elsize or set the object flag, a second BUILD, alignment padding) with a call placed after
+//! the array data, and runs `joblib.load` on a twin whose callable is a recording canary. Every
+//! variant whose canary was reached must be flagged at high or critical in its payload version
+//! (`posix.system` in place of the canary); the same stream without the call must stay clean
+//! when the walker can prove the array length.
+//!
+//! Memo keys (principle 3): `tests/oracle/memo_keys.py` hides STACK_GLOBAL's operands behind
+//! text PUT/GET keys spelled every way (whitespace, sign, zeros, underscores, NUL tail, huge);
+//! every spelling under which `pickle.loads` or `pickle._loads` reaches the canary must resolve
+//! to the payload's global.
+//!
+//! `.npy` headers (principle 3): `tests/oracle/npy_headers.py` spells object dtypes every way
+//! `ast.literal_eval` and `descr_to_dtype` accept (escapes, concatenation, subarrays,
+//! structured fields, duplicate keys, huge headers); every spelling under which
+//! `np.load(allow_pickle=True)` reaches the canary must be flagged, and plain dtypes spelled
+//! oddly must stay clean.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use modelgate::{Engine, Severity};
+
+/// Runs an oracle script of `tests/oracle` with the venv's Python, writing into `dir`; its
+/// cases (one JSON object per line). `None` when the venv is missing (outside CI).
+fn oracle(script: &str, dir: &Path) -> Option<Vec<serde_json::Value>> {
+    let venv = common::resource("MODELGATE_VENV", "venv")?;
+    let out = Command::new(venv.join("bin/python"))
+        .arg(common::root().join("tests/oracle").join(script))
+        .arg(dir)
+        .output()
+        .expect("run the oracle script");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("case line"))
+            .collect(),
+    )
+}
+
+/// `None` when the file is flagged at high or critical for `posix.system`, else the report.
+fn unflagged(engine: &Engine, path: &Path) -> Option<String> {
+    let r = engine.scan_paths(&[path.to_path_buf()]).expect("scan");
+    let flagged = r.findings.iter().any(|f| {
+        f.severity >= Severity::High
+            && f.global
+                .as_ref()
+                .is_some_and(|g| g.module == "posix" && g.name == "system")
+    });
+    (!flagged).then(|| r.to_json())
+}
+
+/// The findings above info of a file that must scan clean.
+fn loud(engine: &Engine, path: &Path) -> Vec<String> {
+    let r = engine.scan_paths(&[path.to_path_buf()]).expect("scan");
+    r.findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info)
+        .map(|f| format!("{} {}", f.code, f.message))
+        .collect()
+}
+
+fn flag(case: &serde_json::Value, key: &str) -> bool {
+    case[key].as_bool().unwrap_or(false)
+}
+
+#[test]
+fn joblib_array_skip_matches_joblib_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("joblib_arrays.py", dir.path()) else {
+        return;
+    };
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        if flag(case, "reached") {
+            confirmed += 1;
+            if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.joblib")))
+            {
+                failures.push(format!("{name}: payload not flagged: {r}"));
+            }
+        }
+        if flag(case, "provable") {
+            let l = loud(&engine, &dir.path().join(format!("{name}.control.joblib")));
+            if !l.is_empty() {
+                failures.push(format!("{name}: control flagged: {l:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 20,
+        "only {confirmed} variants reached the canary"
+    );
+}
+
+/// Every dtype string `parse_descr` sizes must have exactly the itemsize and object flag
+/// numpy gives it (all kind letters × byte orders × sizes); strings it declines are fine (the
+/// walker then reports and does not skip), strings numpy rejects must not be sized.
+#[test]
+fn dtype_strings_size_as_numpy_does() {
+    let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
+        return;
+    };
+    let script = r#"
+import json, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+kinds = "?bBhHiIlLqQpPeEfdgFDGOSaUVcMmtxz"
+sizes = ["", "0", "1", "2", "3", "4", "5", "8", "12", "16", "32", "40", "64", "08"]
+out = []
+for order in ["", "<", ">", "|", "=", "<<"]:
+    for k in kinds:
+        for n in sizes:
+            for unit in ["", "[ns]", "[5s]"]:
+                d = order + k + n + unit
+                try:
+                    t = np.dtype(d)
+                    out.append([d, t.itemsize, bool(t.hasobject)])
+                except Exception:
+                    out.append([d, None, None])
+print(json.dumps(out))
+"#;
+    let out = Command::new(venv.join("bin/python"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("run numpy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<(String, Option<u64>, Option<bool>)> =
+        serde_json::from_slice(&out.stdout).expect("rows");
+    let mut sized = 0;
+    let mut wrong = Vec::new();
+    for (d, size, object) in &rows {
+        let ours = modelgate::pickle::dtype::parse_descr(d);
+        match (ours, size) {
+            (Some(dt), Some(n)) => {
+                sized += 1;
+                if dt.itemsize != *n || Some(dt.object) != *object {
+                    wrong.push(format!("{d}: ours {dt:?}, numpy {n} {object:?}"));
+                }
+            }
+            (Some(dt), None) => wrong.push(format!("{d}: numpy rejects it, ours {dt:?}")),
+            (None, _) => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(sized > 200, "only {sized} dtype strings sized");
+}
+
+#[test]
+fn memo_key_spellings_resolve_as_the_unpicklers_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("memo_keys.py", dir.path()) else {
+        return;
+    };
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for case in cases.iter().filter(|c| flag(c, "reached")) {
+        confirmed += 1;
+        let name = case["name"].as_str().expect("name");
+        if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.pkl"))) {
+            failures.push(format!("{:?}: {r}", case["key"]));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} misses: {failures:#?}",
+        failures.len()
+    );
+    assert!(
+        confirmed >= 200,
+        "only {confirmed} spellings reached the canary"
+    );
+}
+
+#[test]
+fn npy_headers_are_read_as_numpy_reads_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("npy_headers.py", dir.path()) else {
+        return;
+    };
+    let engine = Engine::with_defaults().expect("engine");
+    let (mut confirmed, mut controls) = (0, 0);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        if flag(case, "reached") {
+            confirmed += 1;
+            if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.npy"))) {
+                failures.push(format!("{name}: {r}"));
+            }
+        }
+        if flag(case, "control") {
+            controls += 1;
+            let r = engine
+                .scan_paths(&[dir.path().join(format!("{name}.control.npy"))])
+                .expect("scan");
+            if !r.findings.is_empty() {
+                failures.push(format!("{name} (control): {}", r.to_json()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 70,
+        "only {confirmed} headers reached the canary"
+    );
+    assert!(controls >= 10, "only {controls} controls loaded");
+}
