@@ -634,11 +634,16 @@ impl ScanContext<'_> {
     /// An artifact whose name says it is a model (a loader would be pointed at it) but whose
     /// bytes no scanner recognises and no pickle loader would run: uninspectable, so high.
     fn unreadable_model(a: &Artifact, why: &str, sink: &mut Sink) {
-        // Empty files hide nothing, and `.wh.*` entries of image layers are whiteout markers.
+        // Empty files hide nothing, `.wh.*` entries of image layers are whiteout markers, and
+        // text is positively identified as something no model loader runs (`.pth` is also
+        // Python's path-configuration file in site-packages).
         if a.format != Format::Unknown
             || !readings::model_like_name(&a.name)
             || a.content.is_empty()
             || a.name.starts_with(".wh.")
+            || a.content
+                .head(crate::format::SNIFF_LEN)
+                .is_ok_and(|h| readings::is_text(&h))
         {
             return;
         }

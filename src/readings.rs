@@ -163,6 +163,22 @@ pub fn model_like_name(name: &str) -> bool {
     )
 }
 
+/// Whether `head` is text: valid UTF-8 (a multi-byte character may be cut at the end) without
+/// control characters other than tab, newline, carriage return and form feed.
+pub fn is_text(head: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(head.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or("")
+        }
+        Err(_) => return false,
+    };
+    !valid.is_empty()
+        && valid
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'))
+}
+
 /// The HDF5 library looks for its superblock signature at offset 0, then 512, 1024, 2048, … (a
 /// user block of any power-of-two size from 512 bytes). Returns the first such offset above 0,
 /// unless the file already starts with a superblock (`at_zero`), which the library takes first.
@@ -244,6 +260,17 @@ mod tests {
         f.extend_from_slice(b"PK\x05\x06");
         f.extend_from_slice(&[0u8; 18]);
         assert!(readings(&f, "x.pkl").contains(&Reading::Zip));
+    }
+
+    #[test]
+    fn text_is_recognised() {
+        assert!(is_text(b"/opt/app\nimport os\n"));
+        assert!(is_text("caf\u{e9} na\u{ef}ve\n".as_bytes()));
+        // A multi-byte character cut by the end of the head is still text.
+        assert!(is_text(&"\u{e9}\u{e9}".as_bytes()[..3]));
+        assert!(!is_text(b"\x80\x02N."));
+        assert!(!is_text(b"PK\x03\x04"));
+        assert!(!is_text(b""));
     }
 
     #[test]

@@ -468,7 +468,15 @@ fn decompress(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
     };
     let member = decompressed_name(&a.name, a.format);
     if let Some(content) = spool(&mut dec, a.content.len(), a, &member, cx, sink)? {
-        cx.scan_nested(a, &member, content, None, sink);
+        // A legacy joblib array file (`name.pkl_01.npy.z`) holds the raw bytes of one array,
+        // which joblib's ZNDArrayWrapper reads with numpy's frombuffer: data by structure,
+        // unless the bytes are something recognisable.
+        let hint = (a.format == Format::JoblibZfile && member.ends_with(".npy"))
+            .then(|| content.head(crate::format::SNIFF_LEN))
+            .transpose()?
+            .filter(|h| crate::format::sniff_embedded(h, &member) == Format::Unknown)
+            .map(|_| Format::Data);
+        cx.scan_nested(a, &member, content, hint, sink);
     }
     Ok(())
 }
