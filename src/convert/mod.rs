@@ -406,22 +406,13 @@ pub fn default_output(input: &Path, target: Target) -> PathBuf {
 /// Decompresses a whole compressed stream (joblib compression), at most `limit` bytes.
 pub fn decompress(format: Format, input: impl Read, limit: u64) -> Result<Vec<u8>, ConvertError> {
     let mut r: Box<dyn Read> = match format {
-        Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Format::Zlib => Box::new(flate2::read::ZlibDecoder::new(input)),
-        Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
-        Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
-        Format::Xz | Format::Lzma => {
-            let mut src = io::BufReader::new(input);
-            let mut out = Vec::new();
-            let res = if format == Format::Xz {
-                lzma_rs::xz_decompress(&mut src, &mut LimitedVec::new(&mut out, limit))
-            } else {
-                lzma_rs::lzma_decompress(&mut src, &mut LimitedVec::new(&mut out, limit))
-            };
-            res.map_err(|e| ConvertError::Malformed(format!("{}: {e}", format.name())))?;
-            return Ok(out);
-        }
         Format::Pickle => Box::new(input),
+        f if f.is_compression() && f != Format::JoblibZfile => {
+            crate::walk::decoder(f, Box::new(input)).map_err(|e| match e {
+                crate::error::ScanError::Unsupported(m) => ConvertError::Unsupported(m),
+                other => ConvertError::Malformed(format!("{}: {other}", f.name())),
+            })?
+        }
         other => {
             return Err(ConvertError::Unsupported(format!(
                 "{} compression",
@@ -440,28 +431,4 @@ pub fn decompress(format: Format, input: impl Read, limit: u64) -> Result<Vec<u8
         )));
     }
     Ok(out)
-}
-
-struct LimitedVec<'a> {
-    out: &'a mut Vec<u8>,
-    limit: u64,
-}
-
-impl<'a> LimitedVec<'a> {
-    fn new(out: &'a mut Vec<u8>, limit: u64) -> Self {
-        Self { out, limit }
-    }
-}
-
-impl Write for LimitedVec<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if (self.out.len() as u64).saturating_add(buf.len() as u64) > self.limit {
-            return Err(io::Error::other("decompressed size limit"));
-        }
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

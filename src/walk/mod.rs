@@ -287,26 +287,31 @@ pub fn expand(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
     }
 }
 
-/// A reader that decompresses `format`.
-fn decoder<'a>(format: Format, input: Box<dyn Read + 'a>) -> Result<Box<dyn Read + 'a>, ScanError> {
+/// Memory the xz and lzma decoders may use for their dictionary (KiB). `xz -9` needs 65 MiB; a
+/// stream that declares more is refused before anything is allocated, and reported.
+pub const LZMA_MEM_KIB: u32 = 256 * 1024;
+
+/// The one table of stream decoders (scanning and conversion): a reader that decompresses
+/// `format`. Every decoder streams; none holds a whole decompressed stream in memory.
+pub fn decoder<'a>(
+    format: Format,
+    input: Box<dyn Read + 'a>,
+) -> Result<Box<dyn Read + 'a>, ScanError> {
     Ok(match format {
         Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
         Format::Zlib => Box::new(flate2::read::ZlibDecoder::new(input)),
         Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
         Format::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
         Format::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
-        Format::Xz | Format::Lzma => {
-            // lzma-rs decodes from a BufRead into a Write; run it fully into a bounded buffer.
-            let mut out = LimitedVec::new(u64::MAX);
-            let mut br = io::BufReader::new(input);
-            let res = if format == Format::Xz {
-                lzma_rs::xz_decompress(&mut br, &mut out)
-            } else {
-                lzma_rs::lzma_decompress(&mut br, &mut out)
-            };
-            res.map_err(|e| ScanError::malformed(format.name(), e.to_string()))?;
-            Box::new(io::Cursor::new(out.buf))
-        }
+        Format::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
+            input,
+            true,
+            LZMA_MEM_KIB,
+        )),
+        Format::Lzma => Box::new(
+            lzma_rust2::LzmaReader::new_mem_limit(input, LZMA_MEM_KIB, None)
+                .map_err(|e| ScanError::malformed("lzma", e.to_string()))?,
+        ),
         f => {
             return Err(ScanError::Unsupported(format!(
                 "no decoder for {}",
@@ -314,33 +319,6 @@ fn decoder<'a>(format: Format, input: Box<dyn Read + 'a>) -> Result<Box<dyn Read
             )))
         }
     })
-}
-
-struct LimitedVec {
-    buf: Vec<u8>,
-    limit: u64,
-}
-
-impl LimitedVec {
-    fn new(limit: u64) -> Self {
-        Self {
-            buf: Vec::new(),
-            limit,
-        }
-    }
-}
-
-impl io::Write for LimitedVec {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        if self.buf.len() as u64 + b.len() as u64 > self.limit {
-            return Err(io::Error::other("decompressed size limit"));
-        }
-        self.buf.extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Drains `r` into memory, or into a temporary file past `max_in_memory`, enforcing the ratio and

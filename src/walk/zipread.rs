@@ -451,8 +451,7 @@ fn member_content(
         m => {
             let raw = stored_range();
             let input = raw.open()?;
-            let limit = cx.limits().max_in_memory.saturating_mul(4);
-            let mut dec = match member_decoder(m, input, e, limit) {
+            let mut dec = match member_decoder(m, input, e) {
                 Ok(d) => d,
                 Err(why) => {
                     let encrypted = e.flags & 0x41 != 0;
@@ -531,13 +530,11 @@ fn member_content(
 
 /// A reader of a member's decompressed bytes, for every method a common unzip tool decodes:
 /// deflate (8), Deflate64 (9), bzip2 (12), LZMA (14), zstd (93), xz (95), PPMd (98). `Err` names
-/// the method that has no decoder. LZMA and xz are decoded up to `limit` bytes into memory (the
-/// decoder writes rather than reads); what decodes before an error is kept.
+/// the method that has no decoder. Every decoder streams; the caller's budgets bound the output.
 fn member_decoder<'a>(
     method: u16,
     mut input: Box<dyn ReadSeek + 'a>,
     e: &ZipEntry,
-    limit: u64,
 ) -> Result<Box<dyn Read + 'a>, String> {
     Ok(match method {
         8 => Box::new(flate2::read::DeflateDecoder::new(input)),
@@ -549,34 +546,33 @@ fn member_decoder<'a>(
         14 => {
             // Zip's LZMA: version (2 bytes), properties size (2 bytes), the 5 properties bytes,
             // then raw LZMA data; end marker when flag bit 1 is set, else the stored size.
-            let mut head = [0u8; 4];
+            let mut head = [0u8; 9];
             input
                 .read_exact(&mut head)
                 .map_err(|err| format!("LZMA (short header: {err})"))?;
-            let size = (e.flags & 0x02 == 0).then_some(e.uncompressed_size);
-            let opts = lzma_rs::decompress::Options {
-                unpacked_size: lzma_rs::decompress::UnpackedSize::UseProvided(size),
-                memlimit: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
-                allow_incomplete: true,
+            let [_, _, _, _, props, d0, d1, d2, d3] = head;
+            let dict = u32::from_le_bytes([d0, d1, d2, d3]);
+            let kib = super::LZMA_MEM_KIB;
+            if lzma_rust2::lzma_get_memory_usage_by_props(dict, props).map_or(true, |m| m > kib) {
+                return Err(format!(
+                    "LZMA (a {dict}-byte dictionary is over the {kib} KiB decoder memory limit)"
+                ));
+            }
+            let size = if e.flags & 0x02 == 0 {
+                e.uncompressed_size
+            } else {
+                u64::MAX
             };
-            let mut out = super::LimitedVec::new(limit);
-            let mut br = std::io::BufReader::new(input);
-            // An error after some output keeps the output (a loader has read it by then).
-            let res = lzma_rs::lzma_decompress_with_options(&mut br, &mut out, &opts);
-            if let (Err(err), true) = (res, out.buf.is_empty()) {
-                return Err(format!("LZMA ({err})"));
-            }
-            Box::new(std::io::Cursor::new(out.buf))
+            Box::new(
+                lzma_rust2::LzmaReader::new_with_props(input, size, props, dict, None)
+                    .map_err(|err| format!("LZMA ({err})"))?,
+            )
         }
-        95 => {
-            let mut out = super::LimitedVec::new(limit);
-            let mut br = std::io::BufReader::new(input);
-            let res = lzma_rs::xz_decompress(&mut br, &mut out);
-            if let (Err(err), true) = (res, out.buf.is_empty()) {
-                return Err(format!("xz ({err})"));
-            }
-            Box::new(std::io::Cursor::new(out.buf))
-        }
+        95 => Box::new(lzma_rust2::XzReader::new_mem_limit(
+            input,
+            true,
+            super::LZMA_MEM_KIB,
+        )),
         98 => {
             // Zip's PPMd (variant I, rev. 1): a 16-bit parameter word, then the model's output.
             let mut p = [0u8; 2];
@@ -803,7 +799,7 @@ pub fn read_member(content: &Content, entry: &ZipEntry, limit: u64) -> Result<Ve
     if entry.method == 0 {
         input.take(limit).read_to_end(&mut out)?;
     } else {
-        member_decoder(entry.method, input, entry, limit)
+        member_decoder(entry.method, input, entry)
             .map_err(|why| ScanError::Unsupported(format!("{}: {why}", entry.name)))?
             .take(limit)
             .read_to_end(&mut out)?;
