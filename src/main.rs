@@ -357,7 +357,10 @@ fn main() -> ExitCode {
             ExitCode::from(141)
         }
         Err(e) => {
-            eprintln!("modelgate: {e:#}");
+            eprintln!(
+                "modelgate: {}",
+                modelgate::report::text::visible(&format!("{e:#}"))
+            );
             ExitCode::from(2)
         }
     }
@@ -704,7 +707,12 @@ fn convert(args: &ConvertArgs) -> Result<u8> {
                         .as_ref()
                         .is_some_and(|g| g.module == *module && g.name == *name)
                     {
-                        eprintln!("  scan finding: [{}] {} {}", f.severity, f.code, f.message);
+                        eprintln!(
+                            "  scan finding: [{}] {} {}",
+                            f.severity,
+                            f.code,
+                            modelgate::report::text::visible(&f.message)
+                        );
                     }
                 }
                 return Ok(1);

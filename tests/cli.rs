@@ -421,3 +421,32 @@ fn convert_refuses_a_malicious_input_and_signs_nothing() {
         .code(1);
     assert!(!out.exists() && !dir.path().join("evil.safetensors.sig").exists());
 }
+
+#[test]
+fn names_from_scanned_content_cannot_drive_the_terminal() {
+    // A member name with an escape sequence (clear screen, colour), a newline that would forge a
+    // report line, and a bidirectional override: printed escaped, never raw.
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("m.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+    let name = "evil\u{1b}[2J\u{1b}[31m\nCRITICAL fake\u{202e}lkp.pkl";
+    z.start_file(name, zip::write::SimpleFileOptions::default())
+        .expect("member");
+    z.write_all(b"cos\nsystem\n(S'echo'\ntR.").expect("write");
+    z.finish().expect("finish");
+    let out = modelgate()
+        .args(["scan", "--show-skipped"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(!text.contains('\u{202e}'), "{text}");
+    assert!(text.contains("evil\\x1b[2J"), "{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("CRITICAL fake")),
+        "{text}"
+    );
+}

@@ -18,6 +18,7 @@ command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v 7z >/dev/null 2>&1 || need_apt+=(p7zip-full)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+command -v xz >/dev/null 2>&1 || need_apt+=(xz-utils)
 command -v bc >/dev/null 2>&1 || need_apt+=(bc)
 [ -x /usr/bin/time ] || need_apt+=(time)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -198,10 +198,8 @@ pub fn render_console(v: &Value, show_skipped: bool) -> String {
             let _ = writeln!(out, "\n--- {sev} ---");
             for i in of {
                 let s = |k: &str| {
-                    i.get(k)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
+                    super::text::visible(i.get(k).and_then(Value::as_str).unwrap_or_default())
+                        .into_owned()
                 };
                 let _ = writeln!(
                     out,
@@ -225,10 +223,12 @@ pub fn render_console(v: &Value, show_skipped: bool) -> String {
                 out,
                 "\nError {}:\n{} ({})",
                 n + 1,
-                e.get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                e.get("source").and_then(Value::as_str).unwrap_or_default()
+                super::text::visible(
+                    e.get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                ),
+                super::text::visible(e.get("source").and_then(Value::as_str).unwrap_or_default())
             );
         }
     }

@@ -28,6 +28,31 @@ fn paint(s: &str, sev: Severity, color: bool) -> String {
     format!("\x1b[{code}m{s}\x1b[0m")
 }
 
+/// `s` with every character that a terminal would interpret rather than show escaped: C0 and C1
+/// control characters (ESC starts terminal escape sequences; a newline would forge a report
+/// line) and the bidirectional overrides that reorder what is displayed. File and member names,
+/// messages and reasons all carry bytes from the scanned content, so none is printed raw.
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().saturating_add(8));
+    for c in s.chars() {
+        if !hostile(c) {
+            out.push(c);
+        } else if u32::from(c) < 0x100 {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Renders `r` as text.
 pub fn render(r: &Report, opts: TextOptions) -> String {
     let mut out = String::new();
@@ -41,7 +66,7 @@ pub fn render(r: &Report, opts: TextOptions) -> String {
                 .cmp(&a.severity)
                 .then_with(|| a.sort_key().cmp(&b.sort_key()))
         });
-        let _ = writeln!(out, "{file}");
+        let _ = writeln!(out, "{}", visible(&file));
         for f in findings {
             let sev = paint(
                 &format!("{:>8}", f.severity.as_str().to_uppercase()),
@@ -60,7 +85,13 @@ pub fn render(r: &Report, opts: TextOptions) -> String {
             } else {
                 format!(" [{where_}]")
             };
-            let _ = writeln!(out, "  {sev}  {}  {}{where_}", f.code, f.message);
+            let _ = writeln!(
+                out,
+                "  {sev}  {}  {}{}",
+                f.code,
+                visible(&f.message),
+                visible(&where_)
+            );
         }
         out.push('\n');
     }
@@ -73,7 +104,12 @@ pub fn render(r: &Report, opts: TextOptions) -> String {
         let _ = writeln!(out, "Errors:");
         for a in failed {
             if let Status::Failed { error } = &a.status {
-                let _ = writeln!(out, "  {}: {error}", a.location.display_chain());
+                let _ = writeln!(
+                    out,
+                    "  {}: {}",
+                    visible(&a.location.display_chain()),
+                    visible(error)
+                );
             }
         }
         out.push('\n');
@@ -88,7 +124,12 @@ pub fn render(r: &Report, opts: TextOptions) -> String {
             let _ = writeln!(out, "Skipped:");
             for a in &skipped {
                 if let Status::Skipped { reason } = &a.status {
-                    let _ = writeln!(out, "  {}: {reason}", a.location.display_chain());
+                    let _ = writeln!(
+                        out,
+                        "  {}: {}",
+                        visible(&a.location.display_chain()),
+                        visible(reason)
+                    );
                 }
             }
             out.push('\n');
@@ -148,12 +189,27 @@ pub fn render_packages(r: &Report) -> String {
             out,
             "  {:<6} {:<32} {:<16} {}  [{}]",
             p.ecosystem,
-            p.name,
-            p.version,
-            p.location.display_chain(),
-            notes.join(", ")
+            visible(&p.name),
+            visible(&p.version),
+            visible(&p.location.display_chain()),
+            visible(&notes.join(", "))
         );
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_interpreted() {
+        assert_eq!(visible("plain/name.pkl"), "plain/name.pkl");
+        assert_eq!(visible("a\x1b[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(visible("x\ny"), "x\\x0ay");
+        assert_eq!(visible("\u{9b}31m"), "\\x9b31m");
+        assert_eq!(visible("evil\u{202e}lkp.exe"), "evil\\u{202e}lkp.exe");
+        assert_eq!(visible("caf\u{e9}"), "caf\u{e9}");
+    }
 }
