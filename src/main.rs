@@ -105,8 +105,8 @@ struct ScanArgs {
     /// Extra signature files (*.toml) that extend or override the built-in database.
     #[arg(long, value_name = "DIR")]
     signatures: Vec<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
+    /// Worker threads (default: all cores; at most 8 per core).
+    #[arg(long, short = 'j', value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// List skipped artifacts in text output.
     #[arg(long)]
@@ -193,8 +193,8 @@ struct SignArgs {
     /// Do not write the scan attestation (SIGNATURE.scan.json).
     #[arg(long)]
     no_scan_attestation: bool,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
+    /// Worker threads (default: all cores; at most 8 per core).
+    #[arg(long, short = 'j', value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// No progress bar.
     #[arg(long, short = 'q')]
@@ -223,8 +223,8 @@ struct VerifyArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
+    /// Worker threads (default: all cores; at most 8 per core).
+    #[arg(long, short = 'j', value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// No progress bar.
     #[arg(long, short = 'q')]
@@ -320,6 +320,21 @@ struct ModelscanScan {
     /// modelscan settings file: its unsafe_globals are added to the denylist (they never remove entries).
     #[arg(long = "settings-file")]
     settings_file: Option<PathBuf>,
+}
+
+/// `--jobs`: 1 to 8 threads per core. More threads than that only cost memory and start-up
+/// (`--jobs 100000` used to spend minutes creating threads), so they are refused with the limit.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let max = cores.saturating_mul(8).max(8);
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) if n > max => Err(format!(
+            "{n} is more than {max} (8 threads per core on this machine's {cores} cores); more threads only add memory"
+        )),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn main() -> ExitCode {

@@ -450,3 +450,18 @@ fn names_from_scanned_content_cannot_drive_the_terminal() {
         "{text}"
     );
 }
+
+#[test]
+fn jobs_are_capped_with_a_clear_message() {
+    modelgate()
+        .args(["scan", "-q", "--jobs", "100000"])
+        .arg(common::testdata("samples"))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("threads per core"));
+    modelgate()
+        .args(["scan", "-q", "--jobs", "0"])
+        .arg(common::testdata("samples"))
+        .assert()
+        .code(4);
+}
