@@ -514,8 +514,11 @@ fn packages_cmd(args: &PackagesArgs) -> Result<u8> {
         OutFormat::Sarif => sarif::render(&report) + "\n",
         OutFormat::Cyclonedx => cyclonedx::render(&report) + "\n",
     };
-    write_out(args.output.as_ref(), &rendered)?;
-    Ok(report.exit_code(args.fail_on))
+    exit_after_write(
+        report.exit_code(args.fail_on),
+        write_out(args.output.as_ref(), &rendered),
+        args.output.is_some(),
+    )
 }
 
 fn scan(args: &ScanArgs) -> Result<u8> {
@@ -551,8 +554,11 @@ fn scan(args: &ScanArgs) -> Result<u8> {
         OutFormat::Sarif => sarif::render(&report) + "\n",
         OutFormat::Cyclonedx => cyclonedx::render(&report) + "\n",
     };
-    write_out(args.output.as_ref(), &rendered)?;
-    Ok(report.exit_code(args.fail_on))
+    exit_after_write(
+        report.exit_code(args.fail_on),
+        write_out(args.output.as_ref(), &rendered),
+        args.output.is_some(),
+    )
 }
 
 /// A progress bar on stderr, drawn only for runs that take long enough to need one.
@@ -586,6 +592,24 @@ fn progress_bar() -> modelgate::Progress {
             }
         }
     }))
+}
+
+/// The exit code once the report has been written, or could not be: a report file that cannot
+/// be written is said on stderr and exits 2, unless the scan found something at the threshold
+/// (findings dominate: a pipeline must not read "could not write" as "nothing found"). Errors
+/// writing to stdout (a closed pipe) propagate as before.
+fn exit_after_write(code: u8, written: Result<()>, to_file: bool) -> Result<u8> {
+    match written {
+        Ok(()) => Ok(code),
+        Err(e) if to_file => {
+            eprintln!(
+                "modelgate: {}",
+                modelgate::report::text::visible(&format!("{e:#}"))
+            );
+            Ok(if code == 1 { 1 } else { 2 })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn write_out(path: Option<&PathBuf>, s: &str) -> Result<()> {
@@ -839,10 +863,11 @@ fn modelscan_compat(args: &ModelscanScan) -> Result<u8> {
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string();
     let value = modelscan::to_value(&report, &path.display().to_string(), args.show_skipped, &ts);
-    if let Some(out) = &args.output_file {
-        std::fs::write(out, serde_json::to_string(&value)?)
-            .with_context(|| format!("writing {}", out.display()))?;
-    }
+    let written = match &args.output_file {
+        Some(out) => std::fs::write(out, serde_json::to_string(&value)?)
+            .with_context(|| format!("writing {}", out.display())),
+        None => Ok(()),
+    };
     match args.reporting_format.as_str() {
         "json" => println!("{}", serde_json::to_string(&value)?),
         _ => {
@@ -857,7 +882,11 @@ fn modelscan_compat(args: &ModelscanScan) -> Result<u8> {
         }
     }
     // modelscan's own precedence is 3 > 2 > 1; modelgate lets findings dominate (see README).
-    Ok(report.exit_code(Severity::Low))
+    exit_after_write(
+        report.exit_code(Severity::Low),
+        written,
+        args.output_file.is_some(),
+    )
 }
 
 fn keygen(args: &KeygenArgs) -> Result<u8> {

@@ -465,3 +465,20 @@ fn jobs_are_capped_with_a_clear_message() {
         .assert()
         .code(4);
 }
+
+#[test]
+fn findings_dominate_a_report_that_cannot_be_written() {
+    let unwritable = "/nonexistent-modelgate-dir/report.json";
+    modelgate()
+        .args(["scan", "-q", "--format", "json", "--output", unwritable])
+        .arg(common::testdata("samples"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("writing"));
+    modelgate()
+        .args(["modelscan", "-p"])
+        .arg(common::testdata("samples"))
+        .args(["-o", unwritable])
+        .assert()
+        .code(1);
+}
