@@ -86,3 +86,29 @@ fn lzma_dictionary_over_the_memory_limit_is_refused_before_allocation() {
         r.findings
     );
 }
+
+#[test]
+fn zip_member_holding_other_than_it_declares_is_a_finding() {
+    use std::io::Write as _;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        z.start_file("data.bin", zip::write::SimpleFileOptions::default())
+            .expect("member");
+        z.write_all(&[7u8; 39]).expect("write");
+        z.finish().expect("finish");
+    }
+    let mut bytes = buf.into_inner();
+    // The central directory entry's uncompressed size (offset 24) now declares 10,000,000 bytes.
+    let cd = bytes
+        .windows(4)
+        .rposition(|w| w == b"PK\x01\x02")
+        .expect("central directory");
+    bytes[cd + 24..cd + 28].copy_from_slice(&10_000_000u32.to_le_bytes());
+    let r = engine(Limits::default()).scan_bytes("m.zip", bytes);
+    assert!(
+        codes(&r).contains(&"archive/size-mismatch"),
+        "{:?}",
+        codes(&r)
+    );
+}

@@ -217,6 +217,17 @@ pub const ZIP_NO_DIRECTORY: Code = Code {
     references: &[],
 };
 
+pub const SIZE_MISMATCH: Code = Code {
+    id: "archive/size-mismatch",
+    severity: Severity::Medium,
+    summary: "An archive member holds a different number of bytes than its headers declare.",
+    detects: "A zip member whose decoded (or stored) size differs from the uncompressed size in its central directory entry (zip64 fields included).",
+    why: "Readers that trust the declared size read a different member than readers that decode to the end: a 10 GB declaration on 39 bytes, or a short declaration that hides trailing bytes from size-trusting tools.",
+    example: "A zip64 entry declaring 10 GB whose data is 39 bytes.",
+    remediation: "Treat the archive as tampered; re-export it.",
+    references: &[],
+};
+
 pub const TAR_DIFFERENTIAL: Code = Code {
     id: "archive/tar-differential",
     severity: Severity::High,
@@ -242,6 +253,7 @@ pub const NAME_NUL: Code = Code {
 /// Codes raised by the walker.
 pub static CODES: &[&Code] = &[
     &NAME_NUL,
+    &SIZE_MISMATCH,
     &TAR_DIFFERENTIAL,
     &ENCRYPTED,
     &ZIP_NO_DIRECTORY,

@@ -12,8 +12,8 @@ use std::io::{Read, Seek, SeekFrom};
 
 use super::{
     is_traversal, member_limit, read_range, spool, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL,
-    PATH_TRAVERSAL, SYMLINK, ZIP_CRC, ZIP_FLAGS, ZIP_HEADER_MISMATCH, ZIP_NO_DIRECTORY,
-    ZIP_POLYGLOT,
+    PATH_TRAVERSAL, SIZE_MISMATCH, SYMLINK, ZIP_CRC, ZIP_FLAGS, ZIP_HEADER_MISMATCH,
+    ZIP_NO_DIRECTORY, ZIP_POLYGLOT,
 };
 use crate::artifact::{Artifact, Content, ReadSeek};
 use crate::codes;
@@ -489,6 +489,22 @@ fn member_content(
             }
         }
     };
+    // Declared vs actual: a data descriptor (flag bit 3) may leave the directory's size at 0.
+    let declared = e.uncompressed_size;
+    if content.len() != declared && !(e.flags & 0x08 != 0 && declared == 0) {
+        sink.push(
+            Finding::new(
+                &SIZE_MISMATCH,
+                loc.clone(),
+                format!(
+                    "member declares {declared} uncompressed bytes but holds {}",
+                    content.len()
+                ),
+            )
+            .evidence("declared", declared.to_string())
+            .evidence("actual", content.len().to_string()),
+        );
+    }
     // A member with the encryption flag whose bytes are nothing recognisable is really encrypted
     // (the CVE-2025-1945 trick sets the flag on readable data, which is scanned as usual).
     if e.flags & 0x41 != 0 && e.method == 0 {
