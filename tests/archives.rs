@@ -284,13 +284,14 @@ archive_case!(
 );
 
 archive_case!(
-    seven_zip_decoder_panic_is_a_finding,
+    seven_zip_decoder_fuzz_input_is_a_finding,
     "archives/malformed/lzma-decoder-panic.7z",
-    ["engine/read-error"],
+    ["engine/uninspectable"],
     |r| {
-        // found by `cargo fuzz run archive`: lzma-rust2 indexes out of bounds on this header
+        // found by `cargo fuzz run archive`: lzma-rust2 0.2 indexed out of bounds on this header
+        // (caught by crate::guard); since sevenz-rust2 0.25 it is a decoder error. Either way a
+        // high finding.
         assert_eq!(r.findings[0].severity, modelgate::Severity::High);
-        assert!(r.findings[0].evidence["decoder-error"].contains("out of bounds"));
         assert_eq!(r.exit_code(modelgate::Severity::Low), 1);
     }
 );

@@ -112,3 +112,25 @@ fn zip_member_holding_other_than_it_declares_is_a_finding() {
         codes(&r)
     );
 }
+
+#[test]
+fn seven_zip_headers_that_drive_allocations_end_in_a_finding() {
+    // Inputs from a fuzzing run: header counts that made the 7z decoder allocate 27 PB (abort)
+    // or 6-24 GB. The decoder's header and dictionary memory limits refuse them up front.
+    let dir = common::testdata("archives/malformed/7z-regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let r = engine(Limits::default())
+            .scan_paths(std::slice::from_ref(&path))
+            .expect("scan");
+        assert!(
+            r.findings.iter().any(|f| f.severity >= Severity::High),
+            "{}: {:?}",
+            path.display(),
+            r.findings
+        );
+        n += 1;
+    }
+    assert_eq!(n, 4);
+}

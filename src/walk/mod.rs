@@ -708,6 +708,10 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
     stop.map_or(Ok(()), Err)
 }
 
+/// Memory the 7z reader may use for header buffers and for each decoder's dictionary or model
+/// (KiB): a header that declares more is refused before anything is allocated.
+const SEVENZ_MEM_KIB: usize = 256 * 1024;
+
 /// Decodes the members of a 7z archive into `members` (stopping at the first error).
 fn read_7z(
     a: &Artifact,
@@ -716,8 +720,11 @@ fn read_7z(
     members: &mut Vec<(String, Content, Option<Format>)>,
 ) -> Result<(), ScanError> {
     let source = a.content.open()?;
-    let mut reader = match sevenz_rust2::SevenZReader::new(source, sevenz_rust2::Password::empty())
-    {
+    let mut reader = match sevenz_rust2::ArchiveReader::new_with_memory_limit(
+        source,
+        sevenz_rust2::Password::empty(),
+        SEVENZ_MEM_KIB,
+    ) {
         Ok(r) => r,
         Err(e) if is_7z_encryption(&e) => {
             sink.push(Finding::new(
