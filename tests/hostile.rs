@@ -134,3 +134,27 @@ fn seven_zip_headers_that_drive_allocations_end_in_a_finding() {
     }
     assert_eq!(n, 4);
 }
+
+#[test]
+fn a_bomb_finding_names_the_limit_that_fired() {
+    use std::io::Write as _;
+    // 4 MiB of zeros in gzip: under the 16 MiB ratio floor, over a 1 MiB run budget.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&vec![0u8; 4 << 20]).expect("gzip");
+    let gz = e.finish().expect("finish");
+    let limits = Limits {
+        max_total_uncompressed: 1 << 20,
+        ..Limits::default()
+    };
+    let r = engine(limits).scan_bytes("zeros.bin.gz", gz);
+    let bomb = r
+        .findings
+        .iter()
+        .find(|f| f.code == "archive/compression-bomb")
+        .expect("bomb finding");
+    assert_eq!(
+        bomb.evidence.get("limit").map(String::as_str),
+        Some("max-total-uncompressed")
+    );
+    assert!(bomb.message.contains("run's budget"), "{}", bomb.message);
+}

@@ -382,23 +382,44 @@ pub fn spool(
             }
         };
         total += n as u64;
-        if total > ratio_cap || !cx.take_uncompressed(n as u64) {
+        // Which limit fired, by its name in `Limits` and in words.
+        let limit = if total > ratio_cap {
+            Some((
+                "max-ratio",
+                format!(
+                    "the ratio limit of {}:1 (compressed size {compressed_len})",
+                    limits.max_ratio
+                ),
+            ))
+        } else if !cx.take_uncompressed(n as u64) {
+            Some((
+                "max-total-uncompressed",
+                format!(
+                    "the run's budget of {} decompressed bytes",
+                    limits.max_total_uncompressed
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((name, limit)) = limit {
             sink.push(
                 Finding::new(
                     &BOMB,
                     a.location.child(member),
-                    format!(
-                        "decompression stopped after {total} bytes (compressed size {compressed_len}, ratio limit {})",
-                        limits.max_ratio
-                    ),
+                    format!("decompression stopped after {total} bytes at {limit}"),
                 )
-                .evidence("compressed", compressed_len.to_string()),
+                .evidence("compressed", compressed_len.to_string())
+                .evidence("limit", name),
             );
-            sink.push(Finding::new(
-                &codes::engine::BUDGET_EXCEEDED,
-                a.location.child(member),
-                "content past the decompression limit was not analysed",
-            ));
+            sink.push(
+                Finding::new(
+                    &codes::engine::BUDGET_EXCEEDED,
+                    a.location.child(member),
+                    format!("content past {limit} was not analysed"),
+                )
+                .evidence("limit", name),
+            );
             return Ok(None);
         }
         let data = chunk.get(..n).unwrap_or_default();
