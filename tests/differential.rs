@@ -44,19 +44,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn run_python(python: &Path, args: &[&std::ffi::OsStr]) {
-    let out = Command::new(python)
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn scan(path: &Path) -> Verdict {
     // MODELGATE_DIFF_BIN: judge another build (e.g. main's) with the same cases.
     let bin = std::env::var_os("MODELGATE_DIFF_BIN").map_or_else(
@@ -192,7 +179,7 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
         std::fs::remove_dir_all(&dir).expect("clear MODELGATE_DIFF_OUT");
     }
     let scripts = common::root().join("tests/differential");
-    run_python(
+    common::run_python(
         &python,
         &[
             scripts.join("generate.py").as_os_str(),
@@ -203,10 +190,12 @@ fn confirmed_payloads_are_flagged_and_controls_are_not() {
             "--out".as_ref(),
             dir.as_os_str(),
         ],
+        None,
     );
-    run_python(
+    common::run_python(
         &python,
         &[scripts.join("oracle.py").as_os_str(), dir.as_os_str()],
+        None,
     );
     let heading = format!(
         "differential harness: seed {seed}, {per_class} variants per class, cases in {}",

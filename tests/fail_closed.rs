@@ -5,36 +5,22 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use modelgate::{Engine, Report, Severity};
-
-fn python() -> Option<PathBuf> {
-    let venv = common::resource("MODELGATE_VENV", "venv")?;
-    let py = venv.join("bin/python");
-    py.is_file().then_some(py)
-}
 
 /// Runs `script` with the venv's Python in `dir`; returns stdout. `None` (after a notice, or a
 /// failure in CI) when there is no venv.
 fn py(dir: &Path, script: &str) -> Option<String> {
-    let py = python();
+    let py = common::venv_python();
     if !common::require(py.is_some(), "the test venv (tests/setup.sh)") {
         return None;
     }
-    let out = Command::new(py?)
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    Some(common::run_python(
+        &py?,
+        &["-c".as_ref(), script.as_ref()],
+        Some(dir),
+    ))
 }
 
 fn scan(path: &Path) -> Report {

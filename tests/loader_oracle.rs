@@ -29,20 +29,11 @@ use modelgate::{Engine, Severity};
 /// Runs an oracle script of `tests/oracle` with the venv's Python, writing into `dir`; its
 /// cases (one JSON object per line). `None` when the venv is missing (outside CI).
 fn oracle(script: &str, dir: &Path) -> Option<Vec<serde_json::Value>> {
-    let venv = common::resource("MODELGATE_VENV", "venv")?;
-    let out = Command::new(venv.join("bin/python"))
-        .arg(common::root().join("tests/oracle").join(script))
-        .arg(dir)
-        .output()
-        .expect("run the oracle script");
-    assert!(
-        out.status.success(),
-        "{script} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let py = common::venv_python()?;
+    let script = common::root().join("tests/oracle").join(script);
+    let out = common::run_python(&py, &[script.as_ref(), dir.as_ref()], None);
     Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
+        out.lines()
             .map(|l| serde_json::from_str(l).expect("case line"))
             .collect(),
     )

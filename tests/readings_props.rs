@@ -35,14 +35,9 @@ fn header(name: &[u8], size: u64) -> Vec<u8> {
     b
 }
 
-fn python() -> Option<std::path::PathBuf> {
-    let py = common::resource("MODELGATE_VENV", "venv")?.join("bin/python");
-    py.is_file().then_some(py)
-}
-
 /// Asks Python, once for many inputs: one hex input per line in, one answer per line out.
 fn ask_python(script: &str, inputs: &[Vec<u8>]) -> Option<Vec<String>> {
-    let py = python();
+    let py = common::venv_python();
     if !common::require(py.is_some(), "the test venv (tests/setup.sh)") {
         return None;
     }
@@ -50,23 +45,12 @@ fn ask_python(script: &str, inputs: &[Vec<u8>]) -> Option<Vec<String>> {
     let input = dir.path().join("in.txt");
     let lines: Vec<String> = inputs.iter().map(hex::encode).collect();
     std::fs::write(&input, lines.join("\n")).expect("write");
-    let out = std::process::Command::new(py?)
-        .arg("-c")
-        .arg(script)
-        .arg(&input)
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_python(
+        &py?,
+        &["-c".as_ref(), script.as_ref(), input.as_ref()],
+        None,
     );
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-    )
+    Some(out.lines().map(str::to_owned).collect())
 }
 
 /// The header's checksum with the checksum field counted as spaces, over unsigned or signed bytes.

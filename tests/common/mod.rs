@@ -67,6 +67,30 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The test venv's Python (prepared by tests/setup.sh), if there is one.
+pub fn venv_python() -> Option<PathBuf> {
+    let py = resource("MODELGATE_VENV", "venv")?.join("bin/python");
+    py.is_file().then_some(py)
+}
+
+/// Runs `python` with `args` (in `cwd` when given) and returns its stdout; panics with its output
+/// when it fails. The real loaders are the tests' oracle, and a failing oracle is a failing test.
+pub fn run_python(python: &Path, args: &[&std::ffi::OsStr], cwd: Option<&Path>) -> String {
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(args);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().expect("run python");
+    assert!(
+        out.status.success(),
+        "python {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn which(bin: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
