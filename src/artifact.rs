@@ -81,21 +81,7 @@ impl Content {
 
     /// Up to `n` leading bytes.
     pub fn head(&self, n: usize) -> io::Result<Vec<u8>> {
-        if let Content::Memory(b) = self {
-            return Ok(b.get(..n.min(b.len())).unwrap_or_default().to_vec());
-        }
-        // Unbuffered: a sniff needs one small read, not a 256 KiB buffer per call.
-        let (path, start, len) = match self {
-            Content::File { path, start, len } => (path.as_path(), *start, *len),
-            Content::Temp { file, len } => (file.path(), 0, *len),
-            Content::Memory(_) => unreachable!("handled above"),
-        };
-        let mut f = File::open(path)?;
-        f.seek(SeekFrom::Start(start))?;
-        let want = len.min(n as u64);
-        let mut buf = Vec::with_capacity(want as usize);
-        f.take(want).read_to_end(&mut buf)?;
-        Ok(buf)
+        self.read_at(0, n)
     }
 
     /// The whole content, if it is at most `limit` bytes; `None` otherwise. Scanners call this only
@@ -147,11 +133,18 @@ impl Content {
             let e = s.saturating_add(len).min(b.len());
             return Ok(b.get(s..e).unwrap_or_default().to_vec());
         }
-        let mut r = self.open()?;
-        r.seek(SeekFrom::Start(offset))?;
-        let want = (len as u64).min(self.len().saturating_sub(offset));
+        // Unbuffered: sniffs, header walks and probes make small reads, and a buffered reader
+        // would fill (and on every seek discard) a buffer of up to 256 KiB for each of them.
+        let (path, start, total) = match self {
+            Content::File { path, start, len } => (path.as_path(), *start, *len),
+            Content::Temp { file, len } => (file.path(), 0, *len),
+            Content::Memory(_) => unreachable!("handled above"),
+        };
+        let mut f = File::open(path)?;
+        f.seek(SeekFrom::Start(start.saturating_add(offset)))?;
+        let want = (len as u64).min(total.saturating_sub(offset));
         let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
-        r.by_ref().take(want).read_to_end(&mut buf)?;
+        f.take(want).read_to_end(&mut buf)?;
         Ok(buf)
     }
 
@@ -272,11 +265,17 @@ pub fn has_zip_trailer(content: &Content) -> io::Result<bool> {
         return Ok(false);
     }
     let tail_len = len.min(65_557);
+    let has_eocd = |tail: &[u8]| tail.windows(4).any(|w| w == b"PK\x05\x06");
+    // Every plain artifact is checked, most of them small and in memory: no copy for those.
+    if let Content::Memory(b) = content {
+        let from = b.len().saturating_sub(tail_len as usize);
+        return Ok(has_eocd(b.get(from..).unwrap_or_default()));
+    }
     let mut r = content.open()?;
     r.seek(SeekFrom::Start(len - tail_len))?;
     let mut tail = Vec::with_capacity(tail_len as usize);
     r.take(tail_len).read_to_end(&mut tail)?;
-    Ok(tail.windows(4).any(|w| w == b"PK\x05\x06"))
+    Ok(has_eocd(&tail))
 }
 
 /// One thing to scan.

@@ -152,6 +152,15 @@ impl Sink {
     }
 }
 
+/// The status after another reading found structure: a skipped artifact was expanded after all;
+/// any other status stands.
+fn expanded(status: Status) -> Status {
+    match status {
+        Status::Skipped { .. } => Status::Expanded,
+        other => other,
+    }
+}
+
 /// `a.extend(b)`, taking `b`'s allocation when `a` is empty.
 fn append<T>(a: &mut Vec<T>, b: Vec<T>) {
     if a.is_empty() && a.capacity() < b.len() {
@@ -403,14 +412,15 @@ impl ScanContext<'_> {
         };
         let (status, is_pickle) = status;
         let sha256 = Self::record_digest(digest, &a.location, sink);
-        // Unrecognised bytes that the fallback reading found to be a pickle are recorded as one,
-        // and a file that is a pickle a loader would run is judged as one against its name.
-        let format = if is_pickle && a.format == Format::Unknown {
-            Format::Pickle
+        // A file that is a pickle a loader would run is judged as one against its name, and
+        // recorded as one when nothing else recognised it.
+        let judged = if is_pickle { Format::Pickle } else { a.format };
+        let format = if a.format == Format::Unknown {
+            judged
         } else {
             a.format
         };
-        Self::extension_mismatch(a, if is_pickle { Format::Pickle } else { format }, sink);
+        Self::extension_mismatch(a, judged, sink);
         sink.artifacts.push(ArtifactRecord {
             location: a.location.clone(),
             format,
@@ -488,7 +498,7 @@ impl ScanContext<'_> {
             }
         }
         if let Status::Skipped { reason } = &status {
-            Self::unreadable_model(a, reason, sink);
+            Self::unreadable_model(a, &head, reason, sink);
         }
         if let Status::Failed { error } = &status {
             sink.push(
@@ -547,53 +557,9 @@ impl ScanContext<'_> {
                     status
                 }
             },
-            Reading::Zip | Reading::Tar | Reading::Compressed(_) => {
-                let format = match reading {
-                    Reading::Zip => Format::Zip,
-                    Reading::Tar => Format::Tar,
-                    Reading::Compressed(f) => f,
-                    _ => return status,
-                };
-                let alt = Artifact {
-                    format,
-                    ..a.clone()
-                };
-                match walk::expand(&alt, self, sink) {
-                    Ok(()) => {
-                        sink.push(
-                            Finding::new(
-                                &codes::engine::ALTERNATE_READING,
-                                a.location.clone(),
-                                format!(
-                                    "the {} content is also {}; its members were scanned too",
-                                    a.format.name(),
-                                    reading.describe()
-                                ),
-                            )
-                            .evidence("reading", format.name()),
-                        );
-                        if skipped {
-                            Status::Expanded
-                        } else {
-                            status
-                        }
-                    }
-                    Err(e) => {
-                        sink.push(
-                            Finding::new(
-                                &codes::engine::ALTERNATE_READING,
-                                a.location.clone(),
-                                format!(
-                                    "the content starts like {} but does not read as one: {e}",
-                                    reading.describe()
-                                ),
-                            )
-                            .evidence("reading", format.name()),
-                        );
-                        status
-                    }
-                }
-            }
+            Reading::Zip => self.expand_as(a, Format::Zip, reading, status, sink),
+            Reading::Tar => self.expand_as(a, Format::Tar, reading, status, sink),
+            Reading::Compressed(f) => self.expand_as(a, f, reading, status, sink),
             Reading::Hdf5At(off) => {
                 let member = format!("hdf5@{off}");
                 match a.content.slice(off, a.content.len().saturating_sub(off)) {
@@ -612,11 +578,7 @@ impl ScanContext<'_> {
                             .evidence("user-block", off.to_string()),
                         );
                         self.scan_nested(a, &member, content, Some(Format::Hdf5), sink);
-                        if skipped {
-                            Status::Expanded
-                        } else {
-                            status
-                        }
+                        expanded(status)
                     }
                     Err(e) => {
                         sink.push(Finding::new(
@@ -631,9 +593,52 @@ impl ScanContext<'_> {
         }
     }
 
+    /// Expands `a` as the container `format` (one of its other readings); members go through
+    /// the engine as usual. A reading that does not open is noted, not an error: the loader that
+    /// would take it fails too.
+    fn expand_as(
+        &self,
+        a: &Artifact,
+        format: Format,
+        reading: readings::Reading,
+        status: Status,
+        sink: &mut Sink,
+    ) -> Status {
+        let alt = Artifact {
+            format,
+            ..a.clone()
+        };
+        let (message, next) = match walk::expand(&alt, self, sink) {
+            Ok(()) => (
+                format!(
+                    "the {} content is also {}; its members were scanned too",
+                    a.format.name(),
+                    reading.describe()
+                ),
+                expanded(status),
+            ),
+            Err(e) => (
+                format!(
+                    "the content starts like {} but does not read as one: {e}",
+                    reading.describe()
+                ),
+                status,
+            ),
+        };
+        sink.push(
+            Finding::new(
+                &codes::engine::ALTERNATE_READING,
+                a.location.clone(),
+                message,
+            )
+            .evidence("reading", format.name()),
+        );
+        next
+    }
+
     /// An artifact whose name says it is a model (a loader would be pointed at it) but whose
     /// bytes no scanner recognises and no pickle loader would run: uninspectable, so high.
-    fn unreadable_model(a: &Artifact, why: &str, sink: &mut Sink) {
+    fn unreadable_model(a: &Artifact, head: &[u8], why: &str, sink: &mut Sink) {
         // Empty files hide nothing, `.wh.*` entries of image layers are whiteout markers, and
         // text is positively identified as something no model loader runs (`.pth` is also
         // Python's path-configuration file in site-packages).
@@ -641,9 +646,7 @@ impl ScanContext<'_> {
             || !readings::model_like_name(&a.name)
             || a.content.is_empty()
             || a.name.starts_with(".wh.")
-            || a.content
-                .head(crate::format::SNIFF_LEN)
-                .is_ok_and(|h| readings::is_text(&h))
+            || readings::is_text(head)
         {
             return;
         }

@@ -190,7 +190,15 @@ fn hdf5_user_block(content: &Content, at_zero: bool) -> io::Result<Option<u64>> 
     let len = content.len();
     let mut off: u64 = 512;
     while off.saturating_add(8) <= len {
-        if content.read_at(off, 8)? == SIG {
+        // In-memory content is probed in place; a file costs one small read per offset.
+        let found = match content {
+            Content::Memory(b) => usize::try_from(off)
+                .ok()
+                .and_then(|o| b.get(o..o.saturating_add(8)))
+                .is_some_and(|w| w == SIG),
+            _ => content.read_at(off, 8)? == SIG,
+        };
+        if found {
             return Ok(Some(off));
         }
         off = match off.checked_mul(2) {

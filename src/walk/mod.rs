@@ -540,14 +540,13 @@ const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
 fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
     let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
     let mut starts = std::collections::BTreeSet::new();
-    let backing = a.content.clone();
     // Members read before an error are still scanned: a corrupt tail must not hide a payload.
     let stop = tar_crate_members(a, cx, sink, &mut members, &mut starts).err();
     if a.format != Format::ImageLayer {
         python_only_members(a, cx, sink, &mut members, &starts)?;
     }
-    // Temp-backed members refer to the temp file by path; `backing` keeps it alive until here.
-    let _keep = backing;
+    // Temp-backed members refer to the temp file by path; `a` (borrowed for the whole
+    // expansion) keeps it alive until they are scanned.
     // Legacy PyTorch tar checkpoints: these members interleave pickles with raw storage bytes and
     // need the PyTorch scanner's knowledge of that layout.
     let is_torch_tar = TORCH_TAR.iter().all(|n| {
