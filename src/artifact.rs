@@ -28,6 +28,113 @@ pub enum Content {
         file: Arc<tempfile::NamedTempFile>,
         len: u64,
     },
+    /// A large decompressed stream that was streamed through rather than kept: nothing in its
+    /// first bytes gives a loader a reason to read it (see [`Elided`]). Only the windows every
+    /// reading looks at are kept; a read anywhere else is an error, so a scanner that needs more
+    /// fails (and the artifact is reported uninspectable) instead of seeing made-up bytes.
+    Elided(Arc<Elided>),
+}
+
+/// The parts of a stream the engine keeps when it does not keep the whole: its head (everything
+/// held in memory before the decision), 8 bytes at each power-of-two offset from 512 (where HDF5
+/// looks for a superblock after a user block) and the tail a zip reader searches for its end
+/// record. The stream was read to its end, so its length (and, when asked for, its SHA-256) is
+/// exact.
+#[derive(Debug)]
+pub struct Elided {
+    pub head: Arc<[u8]>,
+    /// `(offset, bytes)` windows past the head, ascending.
+    pub windows: Vec<(u64, Vec<u8>)>,
+    /// The last bytes of the stream (up to [`ZIP_TAIL_LEN`]).
+    pub tail: Vec<u8>,
+    pub len: u64,
+    /// Hex SHA-256 of the whole stream, computed while it streamed through (only when the engine
+    /// records digests).
+    pub sha256: Option<String>,
+}
+
+/// How far from the end zip readers search for the end-of-central-directory record (the record
+/// plus the longest comment).
+pub const ZIP_TAIL_LEN: u64 = 65_557;
+
+impl Elided {
+    /// Bytes `[offset, offset + len)` if one kept window holds them all.
+    fn get(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let want = (len as u64).min(self.len.saturating_sub(offset));
+        let within = |start: u64, bytes: &[u8]| -> Option<(usize, usize)> {
+            let end = start.saturating_add(bytes.len() as u64);
+            (offset >= start && offset.saturating_add(want) <= end).then(|| {
+                let s = usize::try_from(offset - start).unwrap_or(usize::MAX);
+                (
+                    s,
+                    s.saturating_add(usize::try_from(want).unwrap_or(usize::MAX)),
+                )
+            })
+        };
+        let tail_at = self.len.saturating_sub(self.tail.len() as u64);
+        std::iter::once((0, &self.head[..]))
+            .chain(self.windows.iter().map(|(o, b)| (*o, &b[..])))
+            .chain(std::iter::once((tail_at, &self.tail[..])))
+            .find_map(|(start, bytes)| within(start, bytes).and_then(|(s, e)| bytes.get(s..e)))
+    }
+
+    fn not_kept(&self, offset: u64) -> io::Error {
+        io::Error::other(format!(
+            "byte {offset} of this {}-byte stream was not kept: nothing in its first {} bytes is a format a loader reads, so it was streamed through (checked for zip and HDF5 structure) instead of being written to disk",
+            self.len,
+            self.head.len()
+        ))
+    }
+}
+
+/// A reader over an elided stream: the head, then an error.
+struct ElidedReader {
+    e: Arc<Elided>,
+    pos: u64,
+}
+
+impl Read for ElidedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.e.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(rest) = usize::try_from(self.pos)
+            .ok()
+            .and_then(|p| self.e.head.get(p..))
+            .filter(|r| !r.is_empty())
+        else {
+            return match self.e.get(self.pos, buf.len().min(4096)) {
+                Some(b) if !b.is_empty() => {
+                    let n = b.len().min(buf.len());
+                    buf.get_mut(..n)
+                        .unwrap_or_default()
+                        .copy_from_slice(b.get(..n).unwrap_or_default());
+                    self.pos += n as u64;
+                    Ok(n)
+                }
+                _ => Err(self.e.not_kept(self.pos)),
+            };
+        };
+        let n = rest.len().min(buf.len());
+        buf.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(rest.get(..n).unwrap_or_default());
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for ElidedReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target: i128 = match to {
+            SeekFrom::Start(o) => i128::from(o),
+            SeekFrom::End(d) => i128::from(self.e.len) + i128::from(d),
+            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+        };
+        self.pos = u64::try_from(target)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?;
+        Ok(self.pos)
+    }
 }
 
 impl Content {
@@ -49,6 +156,7 @@ impl Content {
         match self {
             Content::Memory(b) => b.len() as u64,
             Content::File { len, .. } | Content::Temp { len, .. } => *len,
+            Content::Elided(e) => e.len,
         }
     }
 
@@ -56,10 +164,11 @@ impl Content {
         self.len() == 0
     }
 
-    /// A reader over the content, positioned at its start. Buffered.
-    pub fn open(&self) -> io::Result<Box<dyn ReadSeek + '_>> {
+    /// A reader over the content, positioned at its start. Buffered. The reader owns what it
+    /// reads (it may outlive this `Content` value).
+    pub fn open(&self) -> io::Result<Box<dyn ReadSeek>> {
         match self {
-            Content::Memory(b) => Ok(Box::new(io::Cursor::new(&b[..]))),
+            Content::Memory(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
             Content::File { path, start, len } => {
                 let f = File::open(path)?;
                 Ok(Box::new(Window::new(
@@ -76,6 +185,10 @@ impl Content {
                     *len,
                 )?))
             }
+            Content::Elided(e) => Ok(Box::new(ElidedReader {
+                e: e.clone(),
+                pos: 0,
+            })),
         }
     }
 
@@ -122,6 +235,10 @@ impl Content {
                 start: offset,
                 len,
             },
+            Content::Elided(e) => match e.get(offset, usize::try_from(len).unwrap_or(usize::MAX)) {
+                Some(b) if b.len() as u64 == len => Content::from_vec(b.to_vec()),
+                _ => return Err(e.not_kept(offset)),
+            },
         })
     }
 
@@ -133,12 +250,18 @@ impl Content {
             let e = s.saturating_add(len).min(b.len());
             return Ok(b.get(s..e).unwrap_or_default().to_vec());
         }
+        if let Content::Elided(e) = self {
+            return e
+                .get(offset, len)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| e.not_kept(offset));
+        }
         // Unbuffered: sniffs, header walks and probes make small reads, and a buffered reader
         // would fill (and on every seek discard) a buffer of up to 256 KiB for each of them.
         let (path, start, total) = match self {
             Content::File { path, start, len } => (path.as_path(), *start, *len),
             Content::Temp { file, len } => (file.path(), 0, *len),
-            Content::Memory(_) => unreachable!("handled above"),
+            Content::Memory(_) | Content::Elided(_) => unreachable!("handled above"),
         };
         let mut f = File::open(path)?;
         f.seek(SeekFrom::Start(start.saturating_add(offset)))?;
@@ -264,12 +387,15 @@ pub fn has_zip_trailer(content: &Content) -> io::Result<bool> {
     if len < 22 {
         return Ok(false);
     }
-    let tail_len = len.min(65_557);
+    let tail_len = len.min(ZIP_TAIL_LEN);
     let has_eocd = |tail: &[u8]| tail.windows(4).any(|w| w == b"PK\x05\x06");
     // Every plain artifact is checked, most of them small and in memory: no copy for those.
     if let Content::Memory(b) = content {
         let from = b.len().saturating_sub(tail_len as usize);
         return Ok(has_eocd(b.get(from..).unwrap_or_default()));
+    }
+    if let Content::Elided(e) = content {
+        return Ok(has_eocd(&e.tail));
     }
     let mut r = content.open()?;
     r.seek(SeekFrom::Start(len - tail_len))?;

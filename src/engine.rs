@@ -1,9 +1,11 @@
 //! The scan engine: expands targets, routes artifacts to scanners, recurses into containers, and
 //! assembles one deterministic [`Report`]. This is the only place rayon is used for scanning.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -27,16 +29,28 @@ pub struct Limits {
     pub max_depth: u32,
     /// Members expanded from all archives in one run.
     pub max_members: u64,
-    /// Bytes produced by decompression across the run.
-    pub max_total_uncompressed: u64,
+    /// Bytes produced by decompression across the run; `None` scales with the input (see
+    /// [`Limits::uncompressed_budget`]).
+    pub max_total_uncompressed: Option<u64>,
     /// Largest allowed uncompressed/compressed ratio for one member once it has produced more than
     /// 16 MiB (bomb detection). Deflate cannot exceed about 1032:1, so the default only stops
     /// nested or bzip2/xz/zstd bombs, never a legitimately sparse checkpoint.
     pub max_ratio: u64,
-    /// Members up to this size are held in memory; larger ones are spooled to a temporary file.
+    /// Members up to this size are held in memory; larger ones are spooled to a temporary file
+    /// (or streamed through, when their first bytes give no reason to keep them).
     pub max_in_memory: u64,
+    /// Bytes written to temporary files across the run; `None` scales with the input (see
+    /// [`Limits::temp_budget`]).
+    pub max_temp_bytes: Option<u64>,
     /// Largest pickle stream analysed (bytes). Larger streams are analysed up to this point.
     pub max_pickle_bytes: u64,
+    /// Wall-clock seconds for one top-level file and everything inside it; `None` is unlimited.
+    pub max_seconds: Option<u64>,
+    /// Findings, and separately artifact records, listed in a report. Past it the report keeps the
+    /// most severe findings and the first records by location, and counts the rest by code and
+    /// severity (findings) or by status and format (records) under `omitted`, so memory and report
+    /// size do not grow with the number of members; every verdict counts the omitted entries.
+    pub max_report_entries: usize,
 }
 
 impl Default for Limits {
@@ -44,11 +58,34 @@ impl Default for Limits {
         Self {
             max_depth: 12,
             max_members: 1_000_000,
-            max_total_uncompressed: 256 * 1024 * 1024 * 1024,
+            max_total_uncompressed: None,
             max_ratio: 5_000,
             max_in_memory: 64 * 1024 * 1024,
+            max_temp_bytes: None,
             max_pickle_bytes: 4 * 1024 * 1024 * 1024,
+            max_seconds: Some(600),
+            max_report_entries: 100_000,
         }
+    }
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+impl Limits {
+    /// The run's decompression budget for `input` bytes of input: the explicit limit, or 100
+    /// decompressed bytes per input byte and at least 2 GiB. Real model archives expand a few
+    /// times (weights barely compress); a nested bomb expands by orders of magnitude more, and
+    /// stops here after seconds instead of after hundreds of gigabytes.
+    pub fn uncompressed_budget(&self, input: u64) -> u64 {
+        self.max_total_uncompressed
+            .unwrap_or_else(|| input.saturating_mul(100).max(2 * GIB))
+    }
+
+    /// The run's budget of temporary-file bytes for `input` bytes of input: the explicit limit,
+    /// or four times the input and at least 1 GiB.
+    pub fn temp_budget(&self, input: u64) -> u64 {
+        self.max_temp_bytes
+            .unwrap_or_else(|| input.saturating_mul(4).max(GIB))
     }
 }
 
@@ -125,6 +162,131 @@ pub struct Sink {
     pub artifacts: Vec<ArtifactRecord>,
     /// Software packages inventoried (image and directory scans); see [`crate::packages`].
     pub packages: Vec<crate::packages::Package>,
+    /// Entries counted but no longer listed ([`Limits::max_report_entries`]).
+    pub omitted: Omitted,
+}
+
+/// What a report counts but does not list: past [`Limits::max_report_entries`], findings are
+/// counted by code and severity and artifact records by status and format, so a million-member
+/// archive costs the same memory and report size as a hundred-thousand-member one. Every
+/// verdict (exit code, sign and gate refusal) counts these entries as well as the listed ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Omitted {
+    /// `(code, severity)` → number of findings not listed.
+    #[serde(with = "omitted_findings")]
+    pub findings: BTreeMap<(String, Severity), u64>,
+    /// `(status, format)` → (records not listed, their bytes).
+    #[serde(with = "omitted_artifacts")]
+    pub artifacts: BTreeMap<(String, Format), (u64, u64)>,
+}
+
+impl Omitted {
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty() && self.artifacts.is_empty()
+    }
+
+    fn merge(&mut self, other: Omitted) {
+        for (k, n) in other.findings {
+            *self.findings.entry(k).or_default() += n;
+        }
+        for (k, (n, b)) in other.artifacts {
+            let e = self.artifacts.entry(k).or_default();
+            e.0 += n;
+            e.1 = e.1.saturating_add(b);
+        }
+    }
+
+    /// Omitted findings at or above `threshold`.
+    pub fn findings_at_or_above(&self, threshold: Severity) -> u64 {
+        self.findings
+            .iter()
+            .filter(|((_, sev), _)| *sev >= threshold)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Omitted records whose status is `status` (`scanned`, `expanded`, `skipped`, `failed`).
+    pub fn artifacts_with(&self, status: &str) -> u64 {
+        self.artifacts
+            .iter()
+            .filter(|((s, _), _)| s == status)
+            .map(|(_, (n, _))| n)
+            .sum()
+    }
+}
+
+/// JSON shape of [`Omitted::findings`]: a list of `{code, severity, count}`.
+mod omitted_findings {
+    use super::*;
+    #[derive(Serialize, Deserialize)]
+    struct Row {
+        code: String,
+        severity: Severity,
+        count: u64,
+    }
+    pub fn serialize<S: serde::Serializer>(
+        m: &BTreeMap<(String, Severity), u64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter().map(|((code, severity), count)| Row {
+            code: code.clone(),
+            severity: *severity,
+            count: *count,
+        }))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(String, Severity), u64>, D::Error> {
+        let rows: Vec<Row> = Deserialize::deserialize(d)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.code, r.severity), r.count))
+            .collect())
+    }
+}
+
+/// JSON shape of [`Omitted::artifacts`]: a list of `{status, format, count, bytes}`.
+mod omitted_artifacts {
+    use super::*;
+    #[derive(Serialize, Deserialize)]
+    struct Row {
+        status: String,
+        format: Format,
+        count: u64,
+        bytes: u64,
+    }
+    pub fn serialize<S: serde::Serializer>(
+        m: &BTreeMap<(String, Format), (u64, u64)>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter().map(|((status, format), (count, bytes))| Row {
+            status: status.clone(),
+            format: *format,
+            count: *count,
+            bytes: *bytes,
+        }))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(String, Format), (u64, u64)>, D::Error> {
+        let rows: Vec<Row> = Deserialize::deserialize(d)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ((r.status, r.format), (r.count, r.bytes)))
+            .collect())
+    }
+}
+
+impl Status {
+    /// The status's name in reports (`scanned`, `expanded`, `skipped`, `failed`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Status::Scanned { .. } => "scanned",
+            Status::Expanded => "expanded",
+            Status::Skipped { .. } => "skipped",
+            Status::Failed { .. } => "failed",
+        }
+    }
 }
 
 impl Sink {
@@ -137,6 +299,7 @@ impl Sink {
         append(&mut self.findings, other.findings);
         append(&mut self.artifacts, other.artifacts);
         append(&mut self.packages, other.packages);
+        self.omitted.merge(other.omitted);
     }
 
     /// Merges per-item sinks in order, copying each record once (a pairwise reduce copies the
@@ -148,6 +311,49 @@ impl Sink {
             .reserve(sinks.iter().map(|s| s.artifacts.len()).sum());
         for s in sinks {
             self.merge(s);
+        }
+    }
+
+    /// Keeps at most `cap` findings and `cap` records listed once either list has grown past
+    /// twice that (amortised: each compaction sorts). See [`Sink::truncate`].
+    pub fn compact(&mut self, cap: usize) {
+        if self.findings.len() > cap.saturating_mul(2)
+            || self.artifacts.len() > cap.saturating_mul(2)
+        {
+            self.truncate(cap);
+        }
+    }
+
+    /// Lists at most `cap` findings (the most severe first, then by location) and `cap` records
+    /// (by location), counting the rest in [`Sink::omitted`]. Which entries stay listed depends
+    /// only on the entries, never on the order workers finished in.
+    pub fn truncate(&mut self, cap: usize) {
+        if self.findings.len() > cap {
+            self.findings.par_sort_by(|a, b| {
+                (std::cmp::Reverse(a.severity), a.sort_key())
+                    .cmp(&(std::cmp::Reverse(b.severity), b.sort_key()))
+            });
+            self.findings.dedup();
+            for f in self.findings.drain(cap.min(self.findings.len())..) {
+                *self
+                    .omitted
+                    .findings
+                    .entry((f.code, f.severity))
+                    .or_default() += 1;
+            }
+        }
+        if self.artifacts.len() > cap {
+            self.artifacts.par_sort_unstable();
+            self.artifacts.dedup();
+            for a in self.artifacts.drain(cap.min(self.artifacts.len())..) {
+                let e = self
+                    .omitted
+                    .artifacts
+                    .entry((a.status.kind().to_owned(), a.format))
+                    .or_default();
+                e.0 += 1;
+                e.1 = e.1.saturating_add(a.size);
+            }
         }
     }
 }
@@ -170,11 +376,27 @@ fn append<T>(a: &mut Vec<T>, b: Vec<T>) {
     }
 }
 
-/// Per-run counters shared by all workers.
-#[derive(Debug, Default)]
+/// Per-run counters shared by all workers, with the budgets they are held to.
+#[derive(Debug)]
 struct Budget {
     members: AtomicU64,
     uncompressed: AtomicU64,
+    temp: AtomicU64,
+    max_uncompressed: u64,
+    max_temp: u64,
+}
+
+impl Budget {
+    /// The budgets of a run over `input` bytes.
+    fn new(limits: &Limits, input: u64) -> Self {
+        Self {
+            members: AtomicU64::new(0),
+            uncompressed: AtomicU64::new(0),
+            temp: AtomicU64::new(0),
+            max_uncompressed: limits.uncompressed_budget(input),
+            max_temp: limits.temp_budget(input),
+        }
+    }
 }
 
 /// Policies compiled from the signature database once per engine (scanners are stateless statics
@@ -213,6 +435,8 @@ pub struct Engine {
 pub struct ScanContext<'e> {
     engine: &'e Engine,
     budget: &'e Budget,
+    /// When the top-level file this context scans runs out of time ([`Limits::max_seconds`]).
+    deadline: Option<Instant>,
 }
 
 impl Engine {
@@ -283,23 +507,20 @@ impl Engine {
             walk::TargetEntry::File { path, .. } => std::fs::metadata(path).map_or(0, |m| m.len()),
             walk::TargetEntry::Special { .. } => 0,
         };
+        let bytes: u64 = files.iter().map(size_of).sum();
         if let Some(p) = &self.opts.progress {
-            let bytes = files.iter().map(size_of).sum();
             (p.0)(ProgressEvent::Planned {
                 files: files.len() as u64,
                 bytes,
             });
         }
-        let budget = Budget::default();
+        let budget = Budget::new(&self.opts.limits, bytes);
         let run = || {
             files
                 .par_iter()
                 .map(|entry| {
                     let mut sink = Sink::default();
-                    let cx = ScanContext {
-                        engine: self,
-                        budget: &budget,
-                    };
+                    let cx = self.context(&budget);
                     match entry {
                         walk::TargetEntry::File { display, path } => {
                             cx.scan_file(display, path, &mut sink);
@@ -329,6 +550,7 @@ impl Engine {
             None => run(),
         };
         out.merge_all(sinks);
+        out.compact(self.opts.limits.max_report_entries);
         Ok(())
     }
 
@@ -336,29 +558,37 @@ impl Engine {
     /// files, single-file layers) into `out`. Each artifact carries its own location chain;
     /// containers among them are expanded as usual. Artifacts are scanned in parallel.
     pub fn scan_artifacts(&self, artifacts: Vec<Artifact>, out: &mut Sink) {
-        let budget = Budget::default();
+        let input = artifacts.iter().map(|a| a.content.len()).sum();
+        let budget = Budget::new(&self.opts.limits, input);
         let sinks: Vec<Sink> = artifacts
             .into_par_iter()
             .map(|a| {
                 let mut sink = Sink::default();
-                let cx = ScanContext {
-                    engine: self,
-                    budget: &budget,
-                };
-                cx.scan_artifact(&a, &mut sink);
+                self.context(&budget).scan_artifact(&a, &mut sink);
                 sink
             })
             .collect();
         out.merge_all(sinks);
+        out.compact(self.opts.limits.max_report_entries);
+    }
+
+    /// The context for one top-level file: its time budget starts now.
+    fn context<'e>(&'e self, budget: &'e Budget) -> ScanContext<'e> {
+        ScanContext {
+            engine: self,
+            budget,
+            deadline: self
+                .opts
+                .limits
+                .max_seconds
+                .map(|s| Instant::now() + Duration::from_secs(s)),
+        }
     }
 
     /// Scans one in-memory artifact (library and gate entry point).
     pub fn scan_bytes(&self, name: &str, bytes: Vec<u8>) -> Report {
-        let budget = Budget::default();
-        let cx = ScanContext {
-            engine: self,
-            budget: &budget,
-        };
+        let budget = Budget::new(&self.opts.limits, bytes.len() as u64);
+        let cx = self.context(&budget);
         let mut sink = Sink::default();
         cx.scan_artifact(&Artifact::from_bytes(name, bytes), &mut sink);
         Report::build(vec![name.to_owned()], self, sink)
@@ -379,7 +609,7 @@ impl ScanContext<'_> {
     }
 
     fn scan_file(&self, display: &str, path: &Path, sink: &mut Sink) {
-        let location = Location::file(display);
+        let location = Location::of_path(display, path);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -696,6 +926,9 @@ impl ScanContext<'_> {
         }
         Some(match content {
             Content::Memory(b) => Ok(crate::hash::sha256_hex(b)),
+            Content::Elided(e) => e.sha256.clone().ok_or_else(|| {
+                std::io::Error::other("the stream was not kept and its digest was not recorded")
+            }),
             Content::File { .. } | Content::Temp { .. } => content
                 .open()
                 .and_then(|mut r| crate::hash::sha256_reader(&mut r))
@@ -790,26 +1023,75 @@ impl ScanContext<'_> {
         members: Vec<(String, Content, Option<Format>)>,
         sink: &mut Sink,
     ) {
+        self.scan_members(parent, members, |m| m.1.len(), |m, _| Some(m), sink);
+    }
+
+    /// Scans the members of `parent` that `open` produces from `items`, in parallel batches.
+    /// `open` runs in the worker that scans the member (a compressed member is decoded there,
+    /// just before its scan), so at most one decoded member per worker is held at a time rather
+    /// than every member of the archive; after each batch the results are merged and compacted
+    /// ([`Limits::max_report_entries`]), so a million-member archive is scanned in bounded
+    /// memory. `size` estimates an item's bytes (to scan small archives in turn). When the file's
+    /// time budget runs out, the remaining members are reported once, not one by one.
+    pub fn scan_members<T: Send>(
+        &self,
+        parent: &Artifact,
+        items: Vec<T>,
+        size: impl Fn(&T) -> u64,
+        open: impl Fn(T, &mut Sink) -> Option<(String, Content, Option<Format>)> + Sync,
+        sink: &mut Sink,
+    ) {
         // Parallel work has a fixed cost per task; the members of a small archive (a typical
         // torch checkpoint's pickle and a few storages) are cheaper to scan in turn.
         const PARALLEL_BYTES: u64 = 4 * 1024 * 1024;
         const PARALLEL_MEMBERS: usize = 32;
-        let total: u64 = members.iter().map(|(_, c, _)| c.len()).sum();
-        if members.len() < 2 || (total < PARALLEL_BYTES && members.len() <= PARALLEL_MEMBERS) {
-            for (name, content, format) in members {
-                self.scan_nested(parent, &name, content, format, sink);
+        const BATCH: usize = 4096;
+        let total: u64 = items.iter().map(&size).sum();
+        let sequential =
+            items.len() < 2 || (total < PARALLEL_BYTES && items.len() <= PARALLEL_MEMBERS);
+        let scan_one = |item: T, s: &mut Sink| {
+            if let Some((name, content, format)) = open(item, s) {
+                self.scan_nested(parent, &name, content, format, s);
             }
-            return;
+        };
+        let count = items.len();
+        let mut items = items.into_iter();
+        let mut done = 0usize;
+        while done < count {
+            if self.out_of_time() {
+                sink.push(
+                    Finding::new(
+                        &codes::engine::BUDGET_EXCEEDED,
+                        parent.location.clone(),
+                        format!(
+                            "{} of {count} members were not scanned: the time budget of {} s for this file is spent",
+                            count - done,
+                            self.limits().max_seconds.unwrap_or_default()
+                        ),
+                    )
+                    .evidence("limit", "max-seconds"),
+                );
+                return;
+            }
+            let batch: Vec<T> = items.by_ref().take(BATCH).collect();
+            done += batch.len();
+            if sequential {
+                for item in batch {
+                    scan_one(item, sink);
+                }
+            } else {
+                let sinks: Vec<Sink> = batch
+                    .into_par_iter()
+                    .map(|item| {
+                        let mut s = Sink::default();
+                        scan_one(item, &mut s);
+                        s
+                    })
+                    .collect();
+                sink.merge_all(sinks);
+            }
+            sink.compact(self.limits().max_report_entries);
         }
-        let sinks: Vec<Sink> = members
-            .into_par_iter()
-            .map(|(name, content, format)| {
-                let mut s = Sink::default();
-                self.scan_nested(parent, &name, content, format, &mut s);
-                s
-            })
-            .collect();
-        sink.merge_all(sinks);
     }
 
     /// Counts one expanded member against the run budget; `false` when the budget is spent.
@@ -823,7 +1105,44 @@ impl ScanContext<'_> {
             .uncompressed
             .fetch_add(n, Ordering::Relaxed)
             .saturating_add(n)
-            <= self.limits().max_total_uncompressed
+            <= self.budget.max_uncompressed
+    }
+
+    /// Whether the run's decompression budget is already spent (containers stop expanding).
+    pub fn uncompressed_spent(&self) -> bool {
+        self.budget.uncompressed.load(Ordering::Relaxed) >= self.budget.max_uncompressed
+    }
+
+    /// The run's decompression budget in bytes (for messages).
+    pub fn uncompressed_budget(&self) -> u64 {
+        self.budget.max_uncompressed
+    }
+
+    /// Counts bytes written to temporary files against the run budget; `false` when spent.
+    pub fn take_temp(&self, n: u64) -> bool {
+        self.budget
+            .temp
+            .fetch_add(n, Ordering::Relaxed)
+            .saturating_add(n)
+            <= self.budget.max_temp
+    }
+
+    /// The run's temporary-file budget in bytes (for messages).
+    pub fn temp_budget(&self) -> u64 {
+        self.budget.max_temp
+    }
+
+    /// Whether this top-level file's time budget is spent.
+    pub fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Pickle walk budgets for this context (the defaults, with the file's deadline).
+    pub fn walk_limits(&self) -> crate::pickle::WalkLimits {
+        crate::pickle::WalkLimits {
+            deadline: self.deadline,
+            ..crate::pickle::WalkLimits::default()
+        }
     }
 
     /// Convenience for scanners: a failure recorded as an error result.

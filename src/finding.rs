@@ -66,7 +66,12 @@ impl fmt::Display for Severity {
 /// then an optional byte offset inside the innermost member.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 pub struct Location {
+    /// The path as text; bytes that are not UTF-8 show as U+FFFD (see `path_bytes`).
     pub path: String,
+    /// The path's raw bytes in hex, present only when they are not valid UTF-8, so the exact
+    /// file can still be found from a JSON report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inner: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,9 +82,24 @@ impl Location {
     pub fn file(path: impl Into<String>) -> Self {
         Self {
             path: path.into(),
+            path_bytes: None,
             inner: Vec::new(),
             offset: None,
         }
+    }
+
+    /// The location of a file on disk shown as `display`, keeping the raw bytes of a path that
+    /// is not UTF-8.
+    pub fn of_path(display: impl Into<String>, path: &std::path::Path) -> Self {
+        let mut l = Self::file(display);
+        if path.to_str().is_none() {
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                l.path_bytes = Some(hex::encode(path.as_os_str().as_bytes()));
+            }
+        }
+        l
     }
 
     /// A location one level deeper, inside the member `name`.
@@ -89,6 +109,7 @@ impl Location {
         inner.push(name.into());
         Self {
             path: self.path.clone(),
+            path_bytes: self.path_bytes.clone(),
             inner,
             offset: None,
         }

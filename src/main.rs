@@ -86,8 +86,9 @@ struct RegistryArgs {
 #[derive(clap::Args)]
 struct ScanArgs {
     /// Files, directories, image layouts, image tarballs or oci://HOST/REPO[:TAG|@DIGEST].
+    /// Paths may be any bytes the file system allows (not only UTF-8).
     #[arg(required = true)]
-    paths: Vec<String>,
+    paths: Vec<std::ffi::OsString>,
     #[command(flatten)]
     image: ImageArgs,
     /// Output format.
@@ -114,6 +115,90 @@ struct ScanArgs {
     /// No progress, no summary on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Budgets for hostile input (README, "Limits"). Sizes take K, M, G or T (powers of 1024).
+#[derive(clap::Args, Clone, Default)]
+#[command(next_help_heading = "Limits")]
+struct LimitArgs {
+    /// Bytes decompressed across the run [default: 100 x the input size, at least 2G].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_decompressed: Option<u64>,
+    /// Bytes written to temporary files across the run [default: 4 x the input size, at least 1G].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_temp: Option<u64>,
+    /// Largest decompressed/compressed ratio of one member past 16 MiB [default: 5000].
+    #[arg(long, value_name = "N")]
+    max_ratio: Option<u64>,
+    /// Seconds for one top-level file and everything in it; 0 for no limit [default: 600].
+    #[arg(long, value_name = "SECONDS")]
+    max_seconds: Option<u64>,
+    /// Archive members expanded across the run [default: 1000000].
+    #[arg(long, value_name = "N")]
+    max_members: Option<u64>,
+    /// Containers nested inside each other that are opened [default: 12].
+    #[arg(long, value_name = "N")]
+    max_depth: Option<u32>,
+    /// Findings and artifact records listed in a report; the rest are counted [default: 100000].
+    #[arg(long, value_name = "N")]
+    max_report_entries: Option<usize>,
+}
+
+impl LimitArgs {
+    fn apply(&self, mut l: modelgate::engine::Limits) -> modelgate::engine::Limits {
+        if let Some(v) = self.max_decompressed {
+            l.max_total_uncompressed = Some(v);
+        }
+        if let Some(v) = self.max_temp {
+            l.max_temp_bytes = Some(v);
+        }
+        if let Some(v) = self.max_ratio {
+            l.max_ratio = v;
+        }
+        if let Some(v) = self.max_seconds {
+            l.max_seconds = (v > 0).then_some(v);
+        }
+        if let Some(v) = self.max_members {
+            l.max_members = v;
+        }
+        if let Some(v) = self.max_depth {
+            l.max_depth = v;
+        }
+        if let Some(v) = self.max_report_entries {
+            l.max_report_entries = v;
+        }
+        l
+    }
+}
+
+/// A byte size: a number with an optional K, M, G or T suffix (powers of 1024; a trailing B or
+/// iB is accepted).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown size suffix in {s:?} (use K, M, G or T)")),
+            };
+            (t.get(..i).unwrap_or_default(), m)
+        }
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .map_err(|e| format!("invalid size {s:?}: {e}"))?
+        .checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 #[derive(Subcommand)]
@@ -478,10 +563,15 @@ fn config_sources(path: &std::path::Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn missing_target(targets: &[String]) -> Option<&String> {
+fn missing_target<T: AsRef<std::ffi::OsStr>>(targets: &[T]) -> Option<String> {
     targets
         .iter()
-        .find(|t| !t.starts_with("oci://") && std::fs::symlink_metadata(t).is_err())
+        .map(AsRef::as_ref)
+        .find(|t| {
+            !t.to_str().is_some_and(|s| s.starts_with("oci://"))
+                && std::fs::symlink_metadata(t).is_err()
+        })
+        .map(|t| text::visible(&t.to_string_lossy()).into_owned())
 }
 
 fn packages_cmd(args: &PackagesArgs) -> Result<u8> {
@@ -529,7 +619,7 @@ fn scan(args: &ScanArgs) -> Result<u8> {
         jobs: args.jobs,
         progress,
         hash_artifacts: args.format == OutFormat::Cyclonedx,
-        ..EngineOptions::default()
+        limits: args.limits.apply(modelgate::engine::Limits::default()),
     };
     let engine = Engine::new(db, opts)?;
     if let Some(t) = missing_target(&args.paths) {

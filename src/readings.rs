@@ -117,7 +117,7 @@ pub fn other_readings(a: &Artifact, head: &[u8]) -> io::Result<Vec<Reading>> {
 /// joblib's compressor test (`_detect_compressor`): a file starting with one of these prefixes is
 /// decompressed, whatever else it looks like. Only prefixes whose full-magic sniff failed are
 /// returned (the sniff already unwraps real streams).
-fn prefix_compression(head: &[u8]) -> Option<Format> {
+pub fn prefix_compression(head: &[u8]) -> Option<Format> {
     if head.first() == Some(&0x78) {
         // zlib's header check (the stream is rejected by zlib otherwise).
         let flg = head.get(1).copied()?;

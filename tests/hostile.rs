@@ -143,7 +143,7 @@ fn a_bomb_finding_names_the_limit_that_fired() {
     e.write_all(&vec![0u8; 4 << 20]).expect("gzip");
     let gz = e.finish().expect("finish");
     let limits = Limits {
-        max_total_uncompressed: 1 << 20,
+        max_total_uncompressed: Some(1 << 20),
         ..Limits::default()
     };
     let r = engine(limits).scan_bytes("zeros.bin.gz", gz);
@@ -157,4 +157,246 @@ fn a_bomb_finding_names_the_limit_that_fired() {
         Some("max-total-uncompressed")
     );
     assert!(bomb.message.contains("run's budget"), "{}", bomb.message);
+}
+
+/// A zip of `(name, bytes)` members, deflated.
+fn deflated_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        for (name, bytes) in members {
+            z.start_file(*name, opts).expect("member");
+            z.write_all(bytes).expect("write");
+        }
+        z.finish().expect("finish");
+    }
+    buf.into_inner()
+}
+
+fn limit_of<'r>(r: &'r Report, code: &str) -> Vec<&'r str> {
+    r.findings
+        .iter()
+        .filter(|f| f.code == code)
+        .filter_map(|f| f.evidence.get("limit").map(String::as_str))
+        .collect()
+}
+
+#[test]
+fn a_large_member_with_nothing_to_read_is_streamed_through_not_spooled() {
+    // 24 MiB of zeros past a 1 MiB memory limit with a 1 MiB temporary-file budget: nothing in
+    // its head is a format, a pickle or a tar, so it is streamed through (no temporary file,
+    // no budget finding) and still recorded with its real size.
+    let zeros = vec![0u8; 24 << 20];
+    let zip = deflated_zip(&[("weights.bin", &zeros)]);
+    let limits = Limits {
+        max_in_memory: 1 << 20,
+        max_temp_bytes: Some(1 << 20),
+        ..Limits::default()
+    };
+    let r = engine(limits).scan_bytes("m.zip", zip);
+    assert!(
+        r.findings.iter().all(|f| f.severity < Severity::High),
+        "{:?}",
+        r.findings
+    );
+    let rec = r
+        .artifacts
+        .iter()
+        .find(|a| a.location.inner.last().map(String::as_str) == Some("weights.bin"))
+        .expect("record");
+    assert_eq!(rec.size, 24 << 20);
+}
+
+#[test]
+fn a_large_member_a_loader_could_read_is_spooled_under_the_temporary_file_budget() {
+    // The same size, but it starts like a pickle (`N` = NONE): it must be kept whole, and the
+    // 1 MiB temporary-file budget stops it with a finding that names that limit.
+    let mut bytes = vec![b'N'; 1];
+    bytes.resize(24 << 20, 0);
+    let zip = deflated_zip(&[("weights.bin", &bytes)]);
+    let limits = Limits {
+        max_in_memory: 1 << 20,
+        max_temp_bytes: Some(1 << 20),
+        ..Limits::default()
+    };
+    let r = engine(limits).scan_bytes("m.zip", zip);
+    assert_eq!(
+        limit_of(&r, "engine/inconclusive"),
+        vec!["max-temp-bytes"],
+        "{:?}",
+        r.findings
+    );
+    assert!(r.exit_code(Severity::Low) == 1);
+}
+
+#[test]
+fn structure_past_the_kept_head_of_a_streamed_member_fails_closed() {
+    // A member that is unrecognisable at its start but ends in a zip end record (a polyglot)
+    // or holds an HDF5 superblock at a user-block offset: the bytes were not kept, so the
+    // reading that needs them cannot run, and that is a high finding, never clean.
+    let small = deflated_zip(&[("x.txt", b"hello")]);
+    let mut trailing_zip = vec![0u8; 3 << 20];
+    trailing_zip.extend_from_slice(&small);
+    let mut hdf5 = vec![0u8; 4 << 20];
+    hdf5[2 << 20..(2 << 20) + 8].copy_from_slice(b"\x89HDF\r\n\x1a\n");
+    for (name, bytes) in [("tail.bin", &trailing_zip), ("h.bin", &hdf5)] {
+        let zip = deflated_zip(&[(name, bytes)]);
+        let limits = Limits {
+            max_in_memory: 1 << 20,
+            ..Limits::default()
+        };
+        let r = engine(limits).scan_bytes("m.zip", zip);
+        assert!(
+            r.findings.iter().any(|f| f.severity >= Severity::High),
+            "{name}: {:?}",
+            r.findings
+        );
+    }
+}
+
+#[test]
+fn a_nested_bomb_stops_at_the_first_level_past_the_budget() {
+    // 3 levels x 8 members, leaves of 8 MiB zeros (512 MiB in all from a few KB), with a 64 MiB
+    // decompression budget: a handful of findings that name the budget, not hundreds, and most
+    // leaves never decoded.
+    let leaf = vec![0u8; 8 << 20];
+    let names: Vec<String> = (0..8).map(|i| format!("{i}.bin")).collect();
+    let mut level: Vec<u8> = deflated_zip(
+        &names
+            .iter()
+            .map(|n| (n.as_str(), &leaf[..]))
+            .collect::<Vec<_>>(),
+    );
+    for depth in 0..2 {
+        let names: Vec<String> = (0..8).map(|i| format!("l{depth}_{i}.zip")).collect();
+        level = deflated_zip(
+            &names
+                .iter()
+                .map(|n| (n.as_str(), &level[..]))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let limits = Limits {
+        max_total_uncompressed: Some(64 << 20),
+        ..Limits::default()
+    };
+    let r = engine(limits).scan_bytes("42.zip", level);
+    let bombs = limit_of(&r, "archive/compression-bomb");
+    assert!(!bombs.is_empty(), "{:?}", r.findings);
+    assert!(bombs.iter().all(|l| *l == "max-total-uncompressed"));
+    assert!(r.findings.len() < 40, "{} findings", r.findings.len());
+    let not_decoded: u64 = r
+        .findings
+        .iter()
+        .filter_map(|f| f.evidence.get("members"))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .sum();
+    assert!(not_decoded > 0, "{:?}", r.findings);
+}
+
+/// A tar of `n` members produced by `member(i)`.
+fn tar_of(n: usize, member: impl Fn(usize) -> Vec<u8>) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for i in 0..n {
+        let data = member(i);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("m/{i:06}.pkl"), &data[..])
+            .expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+#[test]
+fn reports_of_huge_archives_are_capped_and_count_the_rest() {
+    // 3,000 members, each a pickle importing an unknown module (medium), and one os.system
+    // (critical) near the end: with 100 entries listed, the critical finding is listed, the
+    // summary counts every finding and record, and the verdict sees them all.
+    let tar = tar_of(3_000, |i| {
+        if i == 2_900 {
+            b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.".to_vec()
+        } else {
+            [
+                &b"\x80\x02"[..],
+                format!("cacme_{i}\nThing\n)R.").as_bytes(),
+            ]
+            .concat()
+        }
+    });
+    let limits = Limits {
+        max_report_entries: 100,
+        ..Limits::default()
+    };
+    let r = engine(limits).scan_bytes("big.tar", tar);
+    assert!(r.findings.len() <= 100, "{}", r.findings.len());
+    assert!(r.artifacts.len() <= 100, "{}", r.artifacts.len());
+    assert!(!r.omitted.is_empty());
+    assert_eq!(r.summary.max_severity, Some(Severity::Critical));
+    assert!(r.findings.iter().any(|f| f.severity == Severity::Critical));
+    assert_eq!(r.summary.scanned, 3_000, "{:?}", r.summary);
+    assert!(r.summary.total_findings >= 3_000, "{:?}", r.summary);
+    assert_eq!(
+        r.count_at_or_above(Severity::Medium) as usize,
+        r.summary.total_findings
+    );
+    // The report is the same whatever order the workers finished in.
+    let again = engine(Limits {
+        max_report_entries: 100,
+        ..Limits::default()
+    })
+    .scan_bytes(
+        "big.tar",
+        tar_of(3_000, |i| {
+            if i == 2_900 {
+                b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.".to_vec()
+            } else {
+                [
+                    &b"\x80\x02"[..],
+                    format!("cacme_{i}\nThing\n)R.").as_bytes(),
+                ]
+                .concat()
+            }
+        }),
+    );
+    assert_eq!(r.to_json(), again.to_json());
+    // The JSON marks the truncation.
+    let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("json");
+    assert!(v["omitted"]["findings"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+}
+
+#[test]
+fn the_time_budget_ends_in_an_inconclusive_finding() {
+    // A zero-second budget: the pickle walk (checked every 64Ki opcodes) and the member loop
+    // both stop with a finding naming max-seconds; a scan never ends clean for lack of time.
+    let mut p = b"\x80\x04]".to_vec();
+    for _ in 0..200_000 {
+        p.extend_from_slice(b"N\x94a"); // NONE, MEMOIZE, APPEND
+    }
+    p.push(b'.');
+    let limits = Limits {
+        max_seconds: Some(0),
+        ..Limits::default()
+    };
+    let r = engine(limits.clone()).scan_bytes("big.pkl", p);
+    assert!(
+        limit_of(&r, "engine/inconclusive").contains(&"max-seconds"),
+        "{:?}",
+        r.findings
+    );
+    let tar = tar_of(100, |_| b"\x80\x02N.".to_vec());
+    let r = engine(limits).scan_bytes("m.tar", tar);
+    assert!(
+        limit_of(&r, "engine/inconclusive").contains(&"max-seconds"),
+        "{:?}",
+        r.findings
+    );
+    assert_eq!(r.exit_code(Severity::Low), 1);
 }

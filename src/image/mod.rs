@@ -469,7 +469,12 @@ impl Reader<'_> {
         };
         let algorithm =
             Digest::parse(&d.digest).map_or_else(|| "sha256".to_owned(), |g| g.algorithm);
-        let max = self.engine.options().limits.max_total_uncompressed;
+        // The layer's own decompression budget, scaled by its declared (compressed) size.
+        let max = self
+            .engine
+            .options()
+            .limits
+            .uncompressed_budget(d.declared_size().unwrap_or(0));
         let ing = match layer::ingest(&mut reader, &algorithm, d.declared_size(), max) {
             Ok(i) => i,
             Err(e) => {
@@ -786,21 +791,22 @@ fn read_archive(r: &mut Reader<'_>, store: &mut ImageTar, images: &mut Vec<Platf
 /// when an allowlist is given.
 pub fn scan_targets(
     engine: &Engine,
-    targets: &[String],
+    targets: &[std::ffi::OsString],
     opts: &ImageOptions,
     mut allow: Option<&mut Allowlist>,
 ) -> Result<crate::Report, crate::SetupError> {
     let mut sink = Sink::default();
     let mut files: Vec<PathBuf> = Vec::new();
     for t in targets {
-        if let Some(img) = detect(t) {
-            scan_image(engine, &img, t, opts, allow.as_deref_mut(), &mut sink);
+        // Image references are text; a path may be any bytes the file system allows.
+        if let Some((text, img)) = t.to_str().and_then(|s| detect(s).map(|i| (s, i))) {
+            scan_image(engine, &img, text, opts, allow.as_deref_mut(), &mut sink);
         } else {
             files.push(PathBuf::from(t));
             if let Some(a) = allow.as_deref_mut() {
                 let p = Path::new(t);
                 if p.is_dir() {
-                    packages::check_directory(p, t, Some(a), &mut sink)
+                    packages::check_directory(p, &t.to_string_lossy(), Some(a), &mut sink)
                         .map_err(|e| crate::SetupError::Invalid(e.to_string()))?;
                 }
             }
@@ -809,7 +815,11 @@ pub fn scan_targets(
     if !files.is_empty() {
         engine.scan_paths_into(&files, &mut sink)?;
     }
-    Ok(crate::Report::build(targets.to_vec(), engine, sink))
+    let shown = targets
+        .iter()
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect();
+    Ok(crate::Report::build(shown, engine, sink))
 }
 
 /// Inventory and vetting only (`modelgate packages`): images are read and verified but their

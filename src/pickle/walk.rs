@@ -78,6 +78,8 @@ pub struct WalkLimits {
     /// import, a call operand or evidence (strings with letters, bytes, globals, call results)
     /// is kept up to `max_retained`.
     pub max_plain: usize,
+    /// When the walk gives up (the engine's per-file time budget); checked every 64Ki opcodes.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for WalkLimits {
@@ -94,6 +96,7 @@ impl Default for WalkLimits {
             max_nested: 256,
             max_containers: 16_000_000,
             max_plain: 1_000_000,
+            deadline: None,
         }
     }
 }
@@ -838,6 +841,14 @@ impl<'p, R: Read> Walker<'p, R> {
             let code = op.code;
             if self.ops > self.limits.max_ops {
                 return self.budget("opcodes", offset, m.index);
+            }
+            if self.ops & 0xFFFF == 0
+                && self
+                    .limits
+                    .deadline
+                    .is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                return self.budget("time", offset, m.index);
             }
             match code {
                 O::Mark => {

@@ -7,7 +7,7 @@ use rayon::slice::ParallelSliceMut;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ArtifactRecord, Engine, Sink, Status};
+use crate::engine::{ArtifactRecord, Engine, Omitted, Sink};
 use crate::finding::{Finding, Severity};
 use crate::signatures::DbInfo;
 
@@ -53,15 +53,22 @@ pub struct Report {
     /// requirement files), sorted by location then name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<crate::packages::Package>,
+    /// Findings and artifact records counted in `summary` but not listed, past the run's
+    /// `max_report_entries` (a truncation marker: absent when everything is listed).
+    #[serde(default, skip_serializing_if = "Omitted::is_empty")]
+    pub omitted: Omitted,
 }
 
 impl Report {
     /// Assembles a report from a sink; sorts everything so output is independent of scheduling.
     pub fn build(targets: Vec<String>, engine: &Engine, sink: Sink) -> Self {
+        let mut sink = sink;
+        sink.truncate(engine.options().limits.max_report_entries);
         let Sink {
             mut findings,
             mut artifacts,
             mut packages,
+            omitted,
         } = sink;
         // Sorted in parallel: a directory scan reports thousands of artifacts. Findings keep a
         // stable sort (equal keys may differ in evidence); artifacts are totally ordered.
@@ -75,16 +82,25 @@ impl Report {
         for f in &findings {
             *by_sev.entry(f.severity).or_default() += 1;
         }
-        let count =
-            |pred: fn(&Status) -> bool| artifacts.iter().filter(|a| pred(&a.status)).count();
+        for ((_, sev), n) in &omitted.findings {
+            *by_sev.entry(*sev).or_default() += usize::try_from(*n).unwrap_or(usize::MAX);
+        }
+        let count = |kind: &str| {
+            artifacts.iter().filter(|a| a.status.kind() == kind).count()
+                + usize::try_from(omitted.artifacts_with(kind)).unwrap_or(usize::MAX)
+        };
         let summary = Summary {
-            total_findings: findings.len(),
-            max_severity: findings.iter().map(|f| f.severity).max(),
+            total_findings: by_sev.values().sum(),
+            max_severity: by_sev
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, _)| *s)
+                .max(),
             findings_by_severity: by_sev,
-            scanned: count(|s| matches!(s, Status::Scanned { .. })),
-            expanded: count(|s| matches!(s, Status::Expanded)),
-            skipped: count(|s| matches!(s, Status::Skipped { .. })),
-            failed: count(|s| matches!(s, Status::Failed { .. })),
+            scanned: count("scanned"),
+            expanded: count("expanded"),
+            skipped: count("skipped"),
+            failed: count("failed"),
         };
         Report {
             tool: "modelgate".into(),
@@ -95,6 +111,7 @@ impl Report {
             findings,
             artifacts,
             packages,
+            omitted,
         }
     }
 
@@ -105,10 +122,16 @@ impl Report {
             .filter(move |f| f.severity >= threshold)
     }
 
+    /// How many findings reach `threshold`, listed or omitted.
+    pub fn count_at_or_above(&self, threshold: Severity) -> u64 {
+        self.findings_at_or_above(threshold).count() as u64
+            + self.omitted.findings_at_or_above(threshold)
+    }
+
     /// Whether the run approves the scanned content at `threshold`: it read something, nothing
     /// failed, and no finding reaches the threshold.
     pub fn approved(&self, threshold: Severity) -> bool {
-        self.findings_at_or_above(threshold).next().is_none()
+        self.count_at_or_above(threshold) == 0
             && self.summary.failed == 0
             && self.summary.scanned > 0
     }
@@ -116,7 +139,7 @@ impl Report {
     /// The process exit code for this report (modelscan's codes, with findings dominating):
     /// 1 findings at or above `fail_on`; else 2 scan errors; else 3 nothing scanned; else 0.
     pub fn exit_code(&self, fail_on: Severity) -> u8 {
-        if self.findings_at_or_above(fail_on).next().is_some() {
+        if self.count_at_or_above(fail_on) > 0 {
             1
         } else if self.summary.failed > 0 {
             2

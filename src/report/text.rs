@@ -141,6 +141,22 @@ pub fn render(r: &Report, opts: TextOptions) -> String {
             );
         }
     }
+    if !r.omitted.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not listed (report entry limit; counted in the summary):"
+        );
+        for ((code, sev), n) in &r.omitted.findings {
+            let _ = writeln!(out, "  {n} more {sev} {code} finding(s)");
+        }
+    }
+    if !r.omitted.artifacts.is_empty() {
+        let total: u64 = r.omitted.artifacts.values().map(|(n, _)| n).sum();
+        let _ = writeln!(
+            out,
+            "{total} more artifact record(s) not listed (report entry limit; counted in the summary)."
+        );
+    }
     let s = &r.summary;
     let counts: Vec<String> = Severity::ALL
         .iter()

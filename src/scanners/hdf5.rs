@@ -122,32 +122,9 @@ impl ContentStorage {
         let len = content.len();
         let inner = match content {
             Content::Memory(b) => Inner::Memory(b.clone()),
-            other => Inner::Reader(Mutex::new(open_static(other)?)),
+            other => Inner::Reader(Mutex::new(other.open()?)),
         };
         Ok(Self { len, inner })
-    }
-}
-
-/// An owned reader over non-memory content (the reader borrows nothing from `content`).
-fn open_static(content: &Content) -> std::io::Result<Box<dyn crate::artifact::ReadSeek>> {
-    match content {
-        Content::File { path, start, len } => {
-            let f = std::fs::File::open(path)?;
-            Ok(Box::new(crate::artifact::Window::new(
-                std::io::BufReader::with_capacity(64 * 1024, f),
-                *start,
-                *len,
-            )?))
-        }
-        Content::Temp { file, len } => {
-            let f = file.reopen()?;
-            Ok(Box::new(crate::artifact::Window::new(
-                std::io::BufReader::with_capacity(64 * 1024, f),
-                0,
-                *len,
-            )?))
-        }
-        Content::Memory(b) => Ok(Box::new(std::io::Cursor::new(b.to_vec()))),
     }
 }
 

@@ -154,21 +154,10 @@ impl Scanner for NumpyScanner {
     }
 }
 
+/// The content from `from` to its end (zero-copy for files).
 fn tail(content: &Content, from: u64) -> Option<Content> {
     let len = content.len().checked_sub(from)?;
-    Some(match content {
-        Content::Memory(b) => Content::from_vec(b.get(usize::try_from(from).ok()?..)?.to_vec()),
-        Content::File { path, start, .. } => Content::File {
-            path: path.clone(),
-            start: start.checked_add(from)?,
-            len,
-        },
-        Content::Temp { file, .. } => Content::File {
-            path: file.path().to_path_buf(),
-            start: from,
-            len,
-        },
-    })
+    content.slice(from, len).ok()
 }
 
 /// Largest header read (numpy's default limit is 10 000 bytes; `allow_pickle=True` lifts it,

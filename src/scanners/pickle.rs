@@ -16,7 +16,7 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::pickle::walk::{
-    Analysis, BlobSource, Class, GlobalUse, IssueKind, Outcome, TopValue, WalkLimits, Walker,
+    Analysis, BlobSource, Class, GlobalUse, IssueKind, Outcome, TopValue, Walker,
 };
 use crate::scanners::Scanner;
 
@@ -233,7 +233,7 @@ impl Scanner for PickleScanner {
         let limit = cx.limits().max_pickle_bytes;
         let input = a.content.open()?.take(limit);
         let policy = &cx.engine().compiled().pickle;
-        let mut w = Walker::new(input, policy, WalkLimits::default());
+        let mut w = Walker::new(input, policy, cx.walk_limits());
         let mut notes: Vec<Finding> = Vec::new();
         let member = a.name.trim_start_matches("./");
         if a.format == Format::TorchTarMember && (member == "storages" || member == "tensors") {
@@ -288,7 +288,7 @@ pub fn scan_fallback(
     let limit = cx.limits().max_pickle_bytes;
     let input = a.content.open()?.take(limit);
     let policy = &cx.engine().compiled().pickle;
-    let mut w = Walker::new(input, policy, WalkLimits::default());
+    let mut w = Walker::new(input, policy, cx.walk_limits());
     let mut notes: Vec<Finding> = Vec::new();
     stream(&mut w, a, &mut notes);
     let an = w.finish();
@@ -731,7 +731,7 @@ fn report(an: &Analysis, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
                 loc,
                 format!("pickle analysis stopped: the {what} budget is exhausted; the rest of the stream was not analysed"),
             )
-            .evidence("limit", *what),
+            .evidence("limit", if *what == "time" { "max-seconds" } else { what }),
             IssueKind::OutOfBand => Finding::new(
                 &OUT_OF_BAND,
                 loc,
@@ -813,27 +813,10 @@ fn report(an: &Analysis, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
 
 /// A byte range of `content` as its own content (zero-copy for files).
 fn sub_content(content: &Content, offset: u64, len: u64) -> Option<Content> {
-    let end = offset.checked_add(len)?;
-    if end > content.len() {
+    if offset.checked_add(len)? > content.len() {
         return None;
     }
-    Some(match content {
-        Content::Memory(b) => {
-            let s = usize::try_from(offset).ok()?;
-            let e = usize::try_from(end).ok()?;
-            Content::from_vec(b.get(s..e)?.to_vec())
-        }
-        Content::File { path, start, .. } => Content::File {
-            path: path.clone(),
-            start: start.checked_add(offset)?,
-            len,
-        },
-        Content::Temp { file, .. } => Content::File {
-            path: file.path().to_path_buf(),
-            start: offset,
-            len,
-        },
-    })
+    content.slice(offset, len).ok()
 }
 
 fn global_finding(g: &GlobalUse, a: &Artifact, cx: &ScanContext<'_>) -> Option<Finding> {

@@ -85,9 +85,9 @@ impl Refusal {
     pub fn of(report: &Report, fail_on: Severity) -> Option<Refusal> {
         if report.approved(fail_on) {
             None
-        } else if report.findings_at_or_above(fail_on).next().is_some() {
+        } else if report.count_at_or_above(fail_on) > 0 {
             Some(Refusal::Findings {
-                count: report.findings_at_or_above(fail_on).count(),
+                count: usize::try_from(report.count_at_or_above(fail_on)).unwrap_or(usize::MAX),
                 threshold: fail_on,
             })
         } else if report.summary.failed > 0 {

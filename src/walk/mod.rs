@@ -333,8 +333,16 @@ pub fn decoder<'a>(
     })
 }
 
-/// Drains `r` into memory, or into a temporary file past `max_in_memory`, enforcing the ratio and
-/// run budgets. Returns `None` (after reporting a finding) when a budget stops it.
+/// Drains `r` into memory, or past `max_in_memory` into a temporary file, enforcing the ratio,
+/// decompression, temporary-file and time budgets. Returns `None` (after reporting a finding
+/// that names the limit) when a budget stops it.
+///
+/// Sniff before spooling: when a stream outgrows memory and nothing in what is held so far gives
+/// a loader a reason to read it (no recognised format, no pickle, tar or compressed-stream
+/// reading from its first bytes: see [`worth_keeping`]), the rest is streamed through instead of
+/// written to disk, keeping only what the remaining readings look at (HDF5 superblock offsets and
+/// the zip end record; [`Content::Elided`]). A 5 GiB member of zeros then costs decoding time,
+/// not 5 GiB of disk.
 pub fn spool(
     r: &mut dyn Read,
     compressed_len: u64,
@@ -349,13 +357,39 @@ pub fn spool(
         .saturating_mul(limits.max_ratio)
         .max(16 * 1024 * 1024);
     let mut mem: Vec<u8> = Vec::new();
-    let mut temp: Option<tempfile::NamedTempFile> = None;
+    let mut spill = Spill::Memory;
     let mut total: u64 = 0;
+    let mut hasher = cx
+        .engine()
+        .options()
+        .hash_artifacts
+        .then(|| crate::hash::Algorithm::Sha256.hasher());
     // Reads of up to 64 KiB: large enough for throughput; sized down for small streams so the
     // many tiny compressed files and members of a directory scan do not each zero-fill 64 KiB.
     let chunk_len = usize::try_from(compressed_len.saturating_mul(8).clamp(8 * 1024, 64 * 1024))
         .unwrap_or(64 * 1024);
     let mut chunk = vec![0u8; chunk_len];
+    let stop = |sink: &mut Sink, total: u64, name: &str, limit: String, bomb: bool| {
+        if bomb {
+            sink.push(
+                Finding::new(
+                    &BOMB,
+                    a.location.child(member),
+                    format!("decompression stopped after {total} bytes at {limit}"),
+                )
+                .evidence("compressed", compressed_len.to_string())
+                .evidence("limit", name),
+            );
+        }
+        sink.push(
+            Finding::new(
+                &codes::engine::BUDGET_EXCEEDED,
+                a.location.child(member),
+                format!("content past {limit} was not analysed"),
+            )
+            .evidence("limit", name),
+        );
+    };
     loop {
         let n = match r.read(&mut chunk) {
             Ok(0) => break,
@@ -382,69 +416,170 @@ pub fn spool(
             }
         };
         total += n as u64;
-        // Which limit fired, by its name in `Limits` and in words.
-        let limit = if total > ratio_cap {
-            Some((
-                "max-ratio",
-                format!(
-                    "the ratio limit of {}:1 (compressed size {compressed_len})",
-                    limits.max_ratio
-                ),
-            ))
-        } else if !cx.take_uncompressed(n as u64) {
-            Some((
-                "max-total-uncompressed",
-                format!(
-                    "the run's budget of {} decompressed bytes",
-                    limits.max_total_uncompressed
-                ),
-            ))
-        } else {
-            None
-        };
-        if let Some((name, limit)) = limit {
-            sink.push(
-                Finding::new(
-                    &BOMB,
-                    a.location.child(member),
-                    format!("decompression stopped after {total} bytes at {limit}"),
-                )
-                .evidence("compressed", compressed_len.to_string())
-                .evidence("limit", name),
+        if total > ratio_cap {
+            let limit = format!(
+                "the ratio limit of {}:1 (compressed size {compressed_len})",
+                limits.max_ratio
             );
-            sink.push(
-                Finding::new(
-                    &codes::engine::BUDGET_EXCEEDED,
-                    a.location.child(member),
-                    format!("content past {limit} was not analysed"),
-                )
-                .evidence("limit", name),
+            stop(sink, total, "max-ratio", limit, true);
+            return Ok(None);
+        }
+        if !cx.take_uncompressed(n as u64) {
+            let limit = format!(
+                "the run's budget of {} decompressed bytes",
+                cx.uncompressed_budget()
             );
+            stop(sink, total, "max-total-uncompressed", limit, true);
+            return Ok(None);
+        }
+        if cx.out_of_time() {
+            let limit = format!(
+                "the time budget of {} s for this file",
+                limits.max_seconds.unwrap_or_default()
+            );
+            stop(sink, total, "max-seconds", limit, false);
             return Ok(None);
         }
         let data = chunk.get(..n).unwrap_or_default();
-        if let Some(t) = temp.as_mut() {
-            io::Write::write_all(t, data)?;
-        } else if total > limits.max_in_memory {
-            let mut t = tempfile::NamedTempFile::new()?;
-            io::Write::write_all(&mut t, &mem)?;
-            io::Write::write_all(&mut t, data)?;
-            mem = Vec::new();
-            temp = Some(t);
-        } else {
-            mem.extend_from_slice(data);
+        if let Some(h) = hasher.as_mut() {
+            h.update(data);
+        }
+        if matches!(spill, Spill::Memory) && total > limits.max_in_memory {
+            spill = if worth_keeping(&mem, member) {
+                Spill::Temp(tempfile::NamedTempFile::new()?)
+            } else {
+                Spill::Elide(Watch::new(mem.len() as u64))
+            };
+            if let Spill::Temp(t) = &mut spill {
+                // What was held in memory goes to disk first, under the same budget.
+                if !cx.take_temp(mem.len() as u64) {
+                    stop(sink, total, "max-temp-bytes", temp_limit(cx), false);
+                    return Ok(None);
+                }
+                io::Write::write_all(t, &mem)?;
+                mem = Vec::new();
+            }
+        }
+        match &mut spill {
+            Spill::Memory => mem.extend_from_slice(data),
+            Spill::Temp(t) => {
+                if !cx.take_temp(n as u64) {
+                    stop(sink, total, "max-temp-bytes", temp_limit(cx), false);
+                    return Ok(None);
+                }
+                io::Write::write_all(t, data)?;
+            }
+            Spill::Elide(w) => w.feed(data),
         }
     }
-    Ok(Some(match temp {
-        Some(mut t) => {
+    let sha256 = hasher.map(|h| hex::encode(h.finalize()));
+    Ok(Some(match spill {
+        Spill::Memory => Content::from_vec(mem),
+        Spill::Temp(mut t) => {
             io::Write::flush(&mut t)?;
             Content::Temp {
                 file: std::sync::Arc::new(t),
                 len: total,
             }
         }
-        None => Content::from_vec(mem),
+        Spill::Elide(w) => Content::Elided(std::sync::Arc::new(crate::artifact::Elided {
+            head: mem.into(),
+            windows: w.windows,
+            tail: w.tail,
+            len: total,
+            sha256,
+        })),
     }))
+}
+
+fn temp_limit(cx: &ScanContext<'_>) -> String {
+    format!(
+        "the run's budget of {} bytes of temporary files",
+        cx.temp_budget()
+    )
+}
+
+/// Where [`spool`] puts a stream that outgrew memory.
+enum Spill {
+    Memory,
+    Temp(tempfile::NamedTempFile),
+    Elide(Watch),
+}
+
+/// Whether a stream whose first bytes are `head` must be kept whole: some reading of it (a
+/// recognised format, including text a scanner reads by name, a pickle, a tar header, a
+/// compressed stream by prefix) starts from its beginning. What is left (HDF5 after a user block, a zip found by its
+/// end record) is watched for while the rest streams through.
+fn worth_keeping(head: &[u8], name: &str) -> bool {
+    let head = head.get(..crate::format::SNIFF_LEN).unwrap_or(head);
+    !matches!(
+        crate::format::sniff_embedded(head, name),
+        Format::Unknown | Format::Data
+    ) || crate::readings::pickle_could_start(head)
+        || crate::format::tar_header_ok(head)
+        || crate::readings::prefix_compression(head).is_some()
+}
+
+/// Collects, from a stream that is not kept, the windows later readings look at: 8 bytes at each
+/// power-of-two offset from 512 past the kept head (HDF5 superblock search) and the last
+/// [`crate::artifact::ZIP_TAIL_LEN`] bytes (zip end-record search).
+struct Watch {
+    pos: u64,
+    next: u64,
+    window: Vec<u8>,
+    windows: Vec<(u64, Vec<u8>)>,
+    tail: Vec<u8>,
+}
+
+impl Watch {
+    fn new(pos: u64) -> Self {
+        let mut next = 512u64;
+        while next < pos {
+            next = next.saturating_mul(2);
+        }
+        Self {
+            pos,
+            next,
+            window: Vec::new(),
+            windows: Vec::new(),
+            tail: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        let end = self.pos.saturating_add(data.len() as u64);
+        // Bytes of [next, next + 8) inside this chunk.
+        while self.next < end {
+            let from = self.next.saturating_add(self.window.len() as u64);
+            let want_end = self.next.saturating_add(8);
+            if from >= end {
+                break;
+            }
+            let s = usize::try_from(from.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+            let e = usize::try_from(want_end.min(end).saturating_sub(self.pos)).unwrap_or(0);
+            self.window
+                .extend_from_slice(data.get(s..e).unwrap_or_default());
+            if self.window.len() < 8 {
+                break;
+            }
+            self.windows
+                .push((self.next, std::mem::take(&mut self.window)));
+            self.next = self.next.saturating_mul(2);
+        }
+        let keep = crate::artifact::ZIP_TAIL_LEN as usize;
+        if data.len() >= keep {
+            self.tail.clear();
+            self.tail
+                .extend_from_slice(data.get(data.len() - keep..).unwrap_or_default());
+        } else {
+            self.tail.extend_from_slice(data);
+            if self.tail.len() > 2 * keep {
+                let cut = self.tail.len() - keep;
+                self.tail.drain(..cut);
+            }
+        }
+        self.pos = end;
+    }
 }
 
 /// The member name for a decompressed stream: the file name without its compression suffix.
@@ -703,11 +838,10 @@ fn python_only_members(
 }
 
 fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
-    let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
     // The 7z decoders (sevenz-rust2, lzma-rust2) have panicked on hostile input under fuzzing
     // (an out-of-bounds read in the LZMA range decoder): a panic is caught and reported, and the
     // members decoded before it are still scanned.
-    let read = crate::guard::guarded(|| read_7z(a, cx, sink, &mut members));
+    let read = crate::guard::guarded(|| read_7z(a, cx, sink));
     let stop = match read {
         Ok(r) => r.err(),
         Err(panic) => {
@@ -723,8 +857,6 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
             None
         }
     };
-    // Members read before an error are still scanned: a corrupt tail must not hide a payload.
-    cx.scan_nested_many(a, members, sink);
     stop.map_or(Ok(()), Err)
 }
 
@@ -732,13 +864,10 @@ fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), 
 /// (KiB): a header that declares more is refused before anything is allocated.
 const SEVENZ_MEM_KIB: usize = 256 * 1024;
 
-/// Decodes the members of a 7z archive into `members` (stopping at the first error).
-fn read_7z(
-    a: &Artifact,
-    cx: &ScanContext<'_>,
-    sink: &mut Sink,
-    members: &mut Vec<(String, Content, Option<Format>)>,
-) -> Result<(), ScanError> {
+/// Decodes the members of a 7z archive and scans each as soon as it is decoded (a solid archive
+/// decodes in order anyway), so one member at a time is held; stops at the first error, after
+/// scanning what came before it (a corrupt tail must not hide a payload).
+fn read_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
     let source = a.content.open()?;
     let mut reader = match sevenz_rust2::ArchiveReader::new_with_memory_limit(
         source,
@@ -794,7 +923,10 @@ fn read_7z(
             total_len
         };
         match spool(data, compressed, a, &name, cx, sink) {
-            Ok(Some(content)) => members.push((name, content, None)),
+            Ok(Some(content)) => {
+                cx.scan_nested(a, &name, content, None, sink);
+                sink.compact(cx.limits().max_report_entries);
+            }
             Ok(None) => return Ok(false),
             Err(e) => {
                 stop = Some(e);

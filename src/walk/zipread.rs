@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::{
-    is_traversal, member_limit, read_range, spool, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL,
+    is_traversal, member_limit, read_range, spool, BOMB, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL,
     PATH_TRAVERSAL, SIZE_MISMATCH, SYMLINK, ZIP_CRC, ZIP_FLAGS, ZIP_HEADER_MISMATCH,
     ZIP_NO_DIRECTORY, ZIP_POLYGLOT,
 };
@@ -302,7 +302,7 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
         );
     }
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut members = Vec::new();
+    let mut members: Vec<(&ZipEntry, u64)> = Vec::new();
     let torch_prefixes = torch_prefixes(&index);
     for e in &index.entries {
         let copies = seen.entry(e.name.as_str()).or_default();
@@ -395,13 +395,57 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
             ));
             continue;
         }
-        let Some(content) = member_content(a, e, start, cx, sink)? else {
-            continue;
-        };
-        let hint = torch_member_hint(&torch_prefixes, &e.name, &content)?;
-        members.push((e.name.clone(), content, hint));
+        members.push((e, start));
     }
-    cx.scan_nested_many(a, members, sink);
+    // Members are decoded by the worker that scans them, one at a time, not all up front.
+    let undecoded = std::sync::atomic::AtomicU64::new(0);
+    cx.scan_members(
+        a,
+        members,
+        |(e, _)| e.compressed_size,
+        |(e, start), s| {
+            if e.method != 0 && cx.uncompressed_spent() {
+                undecoded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return None;
+            }
+            let opened = member_content(a, e, start, cx, s).and_then(|c| {
+                c.map(|content| {
+                    torch_member_hint(&torch_prefixes, &e.name, &content)
+                        .map(|hint| (e.name.clone(), content, hint))
+                })
+                .transpose()
+            });
+            match opened {
+                Ok(m) => m,
+                Err(err) => {
+                    s.push(Finding::new(
+                        &codes::engine::UNINSPECTABLE,
+                        a.location.child(&e.name),
+                        format!("member could not be read: {err}"),
+                    ));
+                    None
+                }
+            }
+        },
+        sink,
+    );
+    let undecoded = undecoded.into_inner();
+    if undecoded > 0 {
+        // Nested bombs stop at the first level past the budget: one finding for the archive,
+        // not one per member (nor for each member of each member).
+        sink.push(
+            Finding::new(
+                &BOMB,
+                a.location.clone(),
+                format!(
+                    "{undecoded} compressed members were not decoded: the run's budget of {} decompressed bytes is spent",
+                    cx.uncompressed_budget()
+                ),
+            )
+            .evidence("limit", "max-total-uncompressed")
+            .evidence("members", undecoded.to_string()),
+        );
+    }
     Ok(())
 }
 
@@ -415,30 +459,9 @@ fn member_content(
     sink: &mut Sink,
 ) -> Result<Option<Content>, ScanError> {
     let loc = a.location.child(&e.name);
-    let stored_range = || -> Content {
-        match &a.content {
-            Content::File {
-                path, start: base, ..
-            } => Content::File {
-                path: path.clone(),
-                start: base.saturating_add(start),
-                len: e.compressed_size,
-            },
-            Content::Temp { file, .. } => Content::File {
-                path: file.path().to_path_buf(),
-                start,
-                len: e.compressed_size,
-            },
-            Content::Memory(b) => {
-                let s = usize::try_from(start).unwrap_or(usize::MAX);
-                let end =
-                    s.saturating_add(usize::try_from(e.compressed_size).unwrap_or(usize::MAX));
-                Content::from_vec(b.get(s..end).unwrap_or_default().to_vec())
-            }
-        }
-    };
+    let stored_range = || a.content.slice(start, e.compressed_size);
     let content = match e.method {
-        0 => stored_range(),
+        0 => stored_range()?,
         99 => {
             // WinZip AES: the member is encrypted whatever the flag bits say.
             sink.push(Finding::new(
@@ -449,7 +472,7 @@ fn member_content(
             return Ok(None);
         }
         m => {
-            let raw = stored_range();
+            let raw = stored_range()?;
             let input = raw.open()?;
             let mut dec = match member_decoder(m, input, e) {
                 Ok(d) => d,
