@@ -174,11 +174,16 @@ pub struct Sink {
 pub struct Omitted {
     /// `(code, severity)` → number of findings not listed.
     #[serde(with = "omitted_findings")]
-    pub findings: BTreeMap<(String, Severity), u64>,
+    pub findings: FindingCounts,
     /// `(status, format)` → (records not listed, their bytes).
     #[serde(with = "omitted_artifacts")]
-    pub artifacts: BTreeMap<(String, Format), (u64, u64)>,
+    pub artifacts: RecordCounts,
 }
+
+/// `(code, severity)` → count.
+pub type FindingCounts = BTreeMap<(String, Severity), u64>;
+/// `(status, format)` → (count, bytes).
+pub type RecordCounts = BTreeMap<(String, Format), (u64, u64)>;
 
 impl Omitted {
     pub fn is_empty(&self) -> bool {
@@ -217,26 +222,21 @@ impl Omitted {
 
 /// JSON shape of [`Omitted::findings`]: a list of `{code, severity, count}`.
 mod omitted_findings {
-    use super::*;
+    use super::{Deserialize, FindingCounts, Serialize, Severity};
     #[derive(Serialize, Deserialize)]
     struct Row {
         code: String,
         severity: Severity,
         count: u64,
     }
-    pub fn serialize<S: serde::Serializer>(
-        m: &BTreeMap<(String, Severity), u64>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(m: &FindingCounts, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(m.iter().map(|((code, severity), count)| Row {
             code: code.clone(),
             severity: *severity,
             count: *count,
         }))
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<(String, Severity), u64>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FindingCounts, D::Error> {
         let rows: Vec<Row> = Deserialize::deserialize(d)?;
         Ok(rows
             .into_iter()
@@ -247,7 +247,7 @@ mod omitted_findings {
 
 /// JSON shape of [`Omitted::artifacts`]: a list of `{status, format, count, bytes}`.
 mod omitted_artifacts {
-    use super::*;
+    use super::{Deserialize, Format, RecordCounts, Serialize};
     #[derive(Serialize, Deserialize)]
     struct Row {
         status: String,
@@ -255,10 +255,7 @@ mod omitted_artifacts {
         count: u64,
         bytes: u64,
     }
-    pub fn serialize<S: serde::Serializer>(
-        m: &BTreeMap<(String, Format), (u64, u64)>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(m: &RecordCounts, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(m.iter().map(|((status, format), (count, bytes))| Row {
             status: status.clone(),
             format: *format,
@@ -266,9 +263,7 @@ mod omitted_artifacts {
             bytes: *bytes,
         }))
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<(String, Format), (u64, u64)>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RecordCounts, D::Error> {
         let rows: Vec<Row> = Deserialize::deserialize(d)?;
         Ok(rows
             .into_iter()

@@ -122,6 +122,7 @@ struct ScanArgs {
 /// Budgets for hostile input (README, "Limits"). Sizes take K, M, G or T (powers of 1024).
 #[derive(clap::Args, Clone, Default)]
 #[command(next_help_heading = "Limits")]
+#[allow(clippy::struct_field_names)] // the flags are --max-*; the fields say the same
 struct LimitArgs {
     /// Bytes decompressed across the run [default: 100 x the input size, at least 2G].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]

@@ -482,3 +482,62 @@ fn findings_dominate_a_report_that_cannot_be_written() {
         .assert()
         .code(1);
 }
+
+#[cfg(unix)]
+#[test]
+fn paths_that_are_not_utf8_are_scanned_and_kept_in_json() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let name = std::ffi::OsStr::from_bytes(b"bad\xffname.pkl");
+    let path = dir.path().join(name);
+    std::fs::write(
+        &path,
+        b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.",
+    )
+    .expect("write");
+    let out = modelgate()
+        .args(["scan", "--format", "json"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let loc = &v["findings"][0]["location"];
+    let raw = hex::decode(loc["path_bytes"].as_str().expect("path_bytes")).expect("hex");
+    assert_eq!(raw, path.as_os_str().as_bytes());
+}
+
+#[test]
+fn limit_flags_reach_the_engine() {
+    // A 4 MiB gzip of zeros with a 1 MiB decompression budget given on the command line.
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&vec![0u8; 4 << 20]).expect("gzip");
+    let path = dir.path().join("zeros.bin.gz");
+    std::fs::write(&path, e.finish().expect("gzip")).expect("write");
+    let out = modelgate()
+        .args(["scan", "--format", "json", "--max-decompressed", "1M"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| f["evidence"]["limit"] == "max-total-uncompressed"));
+    let bad = modelgate()
+        .args(["scan", "--max-temp", "12Q"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("size suffix"));
+}

@@ -842,7 +842,7 @@ impl<'p, R: Read> Walker<'p, R> {
             if self.ops > self.limits.max_ops {
                 return self.budget("opcodes", offset, m.index);
             }
-            if self.ops & 0xFFFF == 0
+            if self.ops.is_multiple_of(0x1_0000)
                 && self
                     .limits
                     .deadline
