@@ -510,15 +510,16 @@ impl Engine {
             });
         }
         let budget = Budget::new(&self.opts.limits, bytes);
+        // Each worker folds its files into one sink, compacted as it grows, so memory does not
+        // grow with the number of files (no per-file sink is kept until the end).
+        let cap = self.opts.limits.max_report_entries;
         let run = || {
             files
                 .par_iter()
-                .map(|entry| {
-                    let mut sink = Sink::default();
-                    let cx = self.context(&budget);
+                .fold(Sink::default, |mut sink, entry| {
                     match entry {
                         walk::TargetEntry::File { display, path } => {
-                            cx.scan_file(display, path, &mut sink);
+                            self.context(&budget).scan_file(display, path, &mut sink);
                         }
                         walk::TargetEntry::Special { display, reason } => {
                             sink.artifacts.push(ArtifactRecord {
@@ -532,11 +533,16 @@ impl Engine {
                             });
                         }
                     }
+                    sink.compact(cap);
                     sink
                 })
-                .collect::<Vec<Sink>>()
+                .reduce(Sink::default, |mut a, b| {
+                    a.merge(b);
+                    a.compact(cap);
+                    a
+                })
         };
-        let sinks = match self.opts.jobs {
+        let sink = match self.opts.jobs {
             Some(n) => rayon::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))
                 .build()
@@ -544,8 +550,8 @@ impl Engine {
                 .install(run),
             None => run(),
         };
-        out.merge_all(sinks);
-        out.compact(self.opts.limits.max_report_entries);
+        out.merge(sink);
+        out.compact(cap);
         Ok(())
     }
 

@@ -448,7 +448,14 @@ pub fn spool(
             spill = if worth_keeping(&mem, member) {
                 Spill::Temp(tempfile::NamedTempFile::new()?)
             } else {
-                Spill::Elide(Watch::new(mem.len() as u64))
+                // Only a short head is kept; the windows and tail come from the rest of
+                // what was held, then from the stream.
+                let keep = ELIDED_HEAD.min(mem.len());
+                let mut w = Watch::new(keep as u64);
+                w.feed(mem.get(keep..).unwrap_or_default());
+                mem.truncate(keep);
+                mem.shrink_to_fit();
+                Spill::Elide(w)
             };
             if let Spill::Temp(t) = &mut spill {
                 // What was held in memory goes to disk first, under the same budget.
@@ -491,6 +498,10 @@ pub fn spool(
         })),
     }))
 }
+
+/// Bytes kept at the start of a stream that is streamed through (sniffing, tar and pickle
+/// readings look at far less).
+const ELIDED_HEAD: usize = 1024 * 1024;
 
 fn temp_limit(cx: &ScanContext<'_>) -> String {
     format!(
@@ -968,4 +979,59 @@ pub fn read_range(content: &Content, start: u64, len: u64) -> io::Result<Vec<u8>
     let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 * 1024 * 1024));
     r.take(len).read_to_end(&mut buf)?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streams `data` through a [`Watch`] after keeping `keep` head bytes, as [`spool`] does.
+    fn elide(data: &[u8], keep: usize) -> Content {
+        let mut w = Watch::new(keep as u64);
+        for chunk in data.get(keep..).unwrap_or_default().chunks(7_777) {
+            w.feed(chunk);
+        }
+        Content::Elided(std::sync::Arc::new(crate::artifact::Elided {
+            head: data.get(..keep).unwrap_or_default().into(),
+            windows: w.windows,
+            tail: w.tail,
+            len: data.len() as u64,
+            sha256: None,
+        }))
+    }
+
+    #[test]
+    fn an_elided_stream_serves_exactly_the_windows_readings_use() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let c = elide(&data, 4096);
+        assert_eq!(c.len(), data.len() as u64);
+        assert_eq!(c.head(512).expect("head"), data[..512]);
+        // Every HDF5 user-block offset, inside the head or past it.
+        let mut off = 512usize;
+        while off + 8 <= data.len() {
+            assert_eq!(
+                c.read_at(off as u64, 8).expect("window"),
+                data[off..off + 8],
+                "{off}"
+            );
+            off *= 2;
+        }
+        // The zip end-record search window.
+        let tail = crate::artifact::ZIP_TAIL_LEN as usize;
+        let from = data.len() - tail;
+        assert_eq!(c.read_at(from as u64, tail).expect("tail"), data[from..]);
+        // Anything else is an error, never made-up bytes.
+        assert!(c.read_at(1_000_000, 16).is_err());
+        let mut r = c.open().expect("open");
+        let mut all = Vec::new();
+        assert!(r.read_to_end(&mut all).is_err());
+    }
+
+    #[test]
+    fn worth_keeping_follows_the_readings() {
+        assert!(!worth_keeping(&[0u8; 4096], "weights.bin"));
+        assert!(worth_keeping(b"\x80\x02N.", "x.bin"));
+        assert!(worth_keeping(b"PK\x03\x04rest", "x.bin"));
+        assert!(worth_keeping(b"\x78\x9c\x00", "x.bin"));
+    }
 }
