@@ -257,7 +257,7 @@ pub fn apply_to_view(file: &std::fs::File, base: &Location, view: &mut FsView) -
     let iter = archive.entries_with_seek()?;
     for entry in iter {
         let Ok(mut entry) = entry else { break }; // truncated: the walker reports it
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let raw = crate::walk::name_text(&entry.path_bytes());
         let Some(norm) = packages::normalize_path(&raw) else {
             continue;
         };
@@ -290,7 +290,7 @@ pub fn apply_to_view(file: &std::fs::File, base: &Location, view: &mut FsView) -
         } else if t.is_hard_link() {
             let target = entry
                 .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map(|b| crate::walk::name_text(&b))
                 .unwrap_or_default();
             match packages::normalize_path(&target) {
                 Some(t) => Kind::HardLink(t),
@@ -383,7 +383,7 @@ fn hash_targets(
     let mut done: Vec<(String, [u8; 32])> = Vec::new();
     for entry in archive.entries_with_seek()? {
         let Ok(mut entry) = entry else { break };
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let raw = crate::walk::name_text(&entry.path_bytes());
         let Some(norm) = packages::normalize_path(&raw) else {
             continue;
         };

@@ -148,7 +148,7 @@ fn tar_holds_image(p: &Path) -> bool {
     let (mut manifest, mut index, mut blobs) = (false, false, false);
     for e in entries.take(100_000) {
         let Ok(e) = e else { return false };
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let name = crate::walk::name_text(&e.path_bytes());
         let name = name.trim_start_matches("./");
         match name {
             "manifest.json" => manifest = true,

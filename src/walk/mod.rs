@@ -276,6 +276,25 @@ fn member_limit(a: &Artifact, kind: &str, sink: &mut Sink) {
     ));
 }
 
+/// A member name from an archive's bytes as text. UTF-8 stays as it is; in a name that is not
+/// valid UTF-8 each stray byte is percent-encoded (`%FF`) and `%` itself becomes `%25`, so
+/// distinct names stay distinct, nothing is lost in JSON, and the bytes can be recovered (Python's
+/// `tarfile` keeps them as surrogate escapes; a lossy U+FFFD would merge names and hide the real
+/// bytes). Percent, unlike a backslash, means nothing to path checks.
+pub fn name_text(b: &[u8]) -> String {
+    if let Ok(s) = std::str::from_utf8(b) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(b.len() + 8);
+    for chunk in b.utf8_chunks() {
+        out.push_str(&chunk.valid().replace('%', "%25"));
+        for byte in chunk.invalid() {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Whether a member name would escape an extraction directory.
 pub fn is_traversal(name: &str) -> bool {
     let n = name.replace('\\', "/");
@@ -735,7 +754,7 @@ fn tar_crate_members(
         .map_err(|e| ScanError::malformed("tar", e.to_string()))?;
     for entry in entries {
         let entry = entry.map_err(|e| ScanError::malformed("tar", e.to_string()))?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = name_text(&entry.path_bytes());
         let kind = entry.header().entry_type();
         if is_traversal(&name) {
             sink.push(
@@ -755,7 +774,7 @@ fn tar_crate_members(
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map(|b| name_text(&b))
                 .unwrap_or_default();
             let sev = if target.starts_with('/') || target.split('/').any(|s| s == "..") {
                 Severity::High
@@ -1025,6 +1044,16 @@ mod tests {
         let mut r = c.open().expect("open");
         let mut all = Vec::new();
         assert!(r.read_to_end(&mut all).is_err());
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_stay_distinct_and_recoverable() {
+        assert_eq!(name_text(b"model.pkl"), "model.pkl");
+        assert_eq!(name_text(b"100%.pkl"), "100%.pkl");
+        assert_eq!(name_text(b"bad\xff.pkl"), "bad%FF.pkl");
+        assert_eq!(name_text(b"5%\xfe"), "5%25%FE");
+        assert_ne!(name_text(b"\xff"), name_text(b"\xfe"));
+        assert!(!is_traversal(&name_text(b"m/\xff\xfe.pkl")));
     }
 
     #[test]

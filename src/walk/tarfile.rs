@@ -62,11 +62,11 @@ fn is_supported(kind: u8) -> bool {
     )
 }
 
-/// `tarfile`'s `nts`: bytes up to the first NUL, decoded (lossily here; tarfile uses the
-/// archive encoding with surrogate escapes).
+/// `tarfile`'s `nts`: bytes up to the first NUL, decoded as the walker names every tar member
+/// ([`super::name_text`]: tarfile's surrogate escapes become `%XX`).
 fn nts(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(b.get(..end).unwrap_or_default()).into_owned()
+    super::name_text(b.get(..end).unwrap_or_default())
 }
 
 /// Rounds up to a whole number of blocks.
