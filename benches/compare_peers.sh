@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${MODELGATE_VENV:-$PWD/target/test-resources/venv}
 DATA=${BENCH_DATA:-$PWD/target/bench-data}
-cargo build --release -q
-MG=$PWD/target/release/modelgate
+# MG=path/to/modelgate measures another build (a before/after comparison) without building.
+[ -n "${MG:-}" ] || { cargo build --release -q; MG=$PWD/target/release/modelgate; }
 [ -x "$VENV/bin/picklescan" ] || "$VENV/bin/pip" install -q picklescan==1.0.5 modelscan==0.8.8
 [ -f "$DATA/ckpt_2gb.pt" ] || "$VENV/bin/python" benches/generate_bench_data.py "$DATA"
 

@@ -25,7 +25,7 @@ written() {
   command -v strace >/dev/null || { echo "?"; return; }
   local tr
   tr=$(mktemp)
-  strace -f -qq -e trace=write,pwrite64,writev -e signal=none -o "$tr" \
+  strace -f -qq --seccomp-bpf -e trace=write,pwrite64,writev -e signal=none -o "$tr" \
     "$MG" scan --format json -o "$out" "$@" >/dev/null 2>&1 || true
   local total
   total=$(awk '/= [0-9]+$/ { s += $NF } END { printf "%d", s }' "$tr")

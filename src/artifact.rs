@@ -263,12 +263,35 @@ impl Content {
             Content::Temp { file, len } => (file.path(), 0, *len),
             Content::Memory(_) | Content::Elided(_) => unreachable!("handled above"),
         };
+        let want = (len as u64).min(total.saturating_sub(offset));
+        if want == 0 {
+            // Empty members (a million of them in a hostile tar) cost no open.
+            return Ok(Vec::new());
+        }
         let mut f = File::open(path)?;
         f.seek(SeekFrom::Start(start.saturating_add(offset)))?;
-        let want = (len as u64).min(total.saturating_sub(offset));
         let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
         f.take(want).read_to_end(&mut buf)?;
         Ok(buf)
+    }
+
+    /// A handle for many small positioned reads (a header walk): the file is opened once and each
+    /// read is one `pread`, instead of an open, seek and read per call as [`Content::read_at`]
+    /// costs.
+    pub fn positioned(&self) -> io::Result<Positioned<'_>> {
+        Ok(match self {
+            Content::File { path, start, len } => Positioned::File {
+                file: File::open(path)?,
+                start: *start,
+                len: *len,
+            },
+            Content::Temp { file, len } => Positioned::File {
+                file: file.reopen()?,
+                start: 0,
+                len: *len,
+            },
+            other => Positioned::Other(other),
+        })
     }
 
     /// A file given to the engine: opened once; a small file (≤ 64 KiB) is read into memory right
@@ -316,6 +339,54 @@ impl Content {
             _ => None,
         }
     }
+}
+
+/// See [`Content::positioned`].
+pub enum Positioned<'c> {
+    File { file: File, start: u64, len: u64 },
+    Other(&'c Content),
+}
+
+impl Positioned<'_> {
+    /// Like [`Content::read_at`]: `len` bytes at `offset`, fewer at the end of the content.
+    pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        match self {
+            Positioned::Other(c) => c.read_at(offset, len),
+            Positioned::File {
+                file,
+                start,
+                len: total,
+            } => {
+                let want =
+                    usize::try_from((len as u64).min(total.saturating_sub(offset))).unwrap_or(0);
+                let mut buf = vec![0u8; want];
+                let mut done = 0usize;
+                while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
+                    let at = start.saturating_add(offset).saturating_add(done as u64);
+                    match read_at_os(file, rest, at) {
+                        Ok(0) => break,
+                        Ok(n) => done = done.saturating_add(n),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                buf.truncate(done);
+                Ok(buf)
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn read_at_os(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, at)
+}
+
+#[cfg(not(unix))]
+fn read_at_os(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    let mut f = f;
+    f.seek(SeekFrom::Start(at))?;
+    f.read(buf)
 }
 
 /// Read buffer size for content of `len` bytes: large reads for large content, but no 256 KiB

@@ -15,6 +15,7 @@
 
 pub mod compat;
 pub mod dtype;
+mod memo;
 pub mod ops;
 pub mod policy;
 pub mod reader;

@@ -409,7 +409,7 @@ struct Machine {
     marks: Vec<usize>,
     /// Memo keys below [`DENSE_MEMO`]: an index into `memo_vals`, or [`MEMO_ABSENT`] /
     /// [`MEMO_PLAIN`] (plain data costs 4 bytes per key, not a stored value).
-    memo_dense: Vec<u32>,
+    memo_dense: super::memo::DenseMemo,
     memo_vals: Vec<V>,
     memo_sparse: HashMap<u64, V>,
     memo_len: u64,
@@ -451,7 +451,7 @@ impl Machine {
         Self {
             stack: Vec::new(),
             marks: Vec::new(),
-            memo_dense: Vec::new(),
+            memo_dense: super::memo::DenseMemo::new(MEMO_ABSENT),
             memo_vals: Vec::new(),
             memo_sparse: HashMap::new(),
             memo_len: 0,
@@ -510,12 +510,13 @@ impl Machine {
     }
 
     fn memo_get(&self, idx: u64) -> Option<V> {
-        if let Some(&slot) = usize::try_from(idx)
+        if let Some(slot) = usize::try_from(idx)
             .ok()
             .and_then(|i| self.memo_dense.get(i))
         {
             return match slot {
-                MEMO_ABSENT => None,
+                // A key stored in the map before the dense range grew over it.
+                MEMO_ABSENT => self.memo_sparse.get(&idx).copied(),
                 MEMO_PLAIN => Some(V::Plain),
                 s if s & MEMO_TAG == MEMO_DICT => Some(V::Dict(s & !MEMO_TAG)),
                 s if s & MEMO_TAG == MEMO_LIST => Some(V::List(s & !MEMO_TAG)),
@@ -558,14 +559,11 @@ impl Machine {
                 at
             }
         };
-        if i >= self.memo_dense.len() {
-            self.memo_dense.resize(i.saturating_add(1), MEMO_ABSENT);
-        }
-        if let Some(s) = self.memo_dense.get_mut(i) {
-            if *s == MEMO_ABSENT {
-                self.memo_len = self.memo_len.saturating_add(1);
-            }
-            *s = slot;
+        // The key may have been stored in the map before the dense range grew over it: the
+        // dense slot replaces it (the loader keeps the latest value).
+        let moved = !self.memo_sparse.is_empty() && self.memo_sparse.remove(&idx).is_some();
+        if self.memo_dense.set(i, slot) && !moved {
+            self.memo_len = self.memo_len.saturating_add(1);
         }
         true
     }

@@ -289,7 +289,7 @@ pub fn name_text(b: &[u8]) -> String {
     for chunk in b.utf8_chunks() {
         out.push_str(&chunk.valid().replace('%', "%25"));
         for byte in chunk.invalid() {
-            out.push_str(&format!("%{byte:02X}"));
+            let _ = std::fmt::Write::write_fmt(&mut out, format_args!("%{byte:02X}"));
         }
     }
     out

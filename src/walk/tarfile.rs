@@ -112,6 +112,7 @@ fn pax_records(data: &[u8], into: &mut BTreeMap<String, String>) {
 /// `tarfile` stops: end of content, an all-NUL block, or an invalid header.
 pub fn members(content: &Content, max: usize) -> std::io::Result<Vec<PyMember>> {
     let len = content.len();
+    let reader = content.positioned()?;
     let mut out = Vec::new();
     let mut offset: u64 = 0;
     let mut long_name: Option<String> = None;
@@ -122,7 +123,7 @@ pub fn members(content: &Content, max: usize) -> std::io::Result<Vec<PyMember>> 
     while offset.saturating_add(BLOCK) <= len && out.len() < max && headers < max.saturating_mul(4)
     {
         headers = headers.saturating_add(1);
-        let block = content.read_at(offset, BLOCK as usize)?;
+        let block = reader.read_at(offset, BLOCK as usize)?;
         if block.iter().all(|&b| b == 0) || !tar_header_ok(&block) {
             break;
         }
@@ -139,7 +140,7 @@ pub fn members(content: &Content, max: usize) -> std::io::Result<Vec<PyMember>> 
             b'L' | b'K' => {
                 if kind == b'L' {
                     let bytes =
-                        content.read_at(data, usize::try_from(size.min(65_536)).unwrap_or(0))?;
+                        reader.read_at(data, usize::try_from(size.min(65_536)).unwrap_or(0))?;
                     long_name = Some(nts(&bytes));
                 }
                 offset = data.saturating_add(blocks(size));
@@ -147,7 +148,7 @@ pub fn members(content: &Content, max: usize) -> std::io::Result<Vec<PyMember>> 
             }
             b'x' | b'X' | b'g' => {
                 let bytes =
-                    content.read_at(data, usize::try_from(size.min(1 << 20)).unwrap_or(0))?;
+                    reader.read_at(data, usize::try_from(size.min(1 << 20)).unwrap_or(0))?;
                 if kind == b'g' {
                     pax_records(&bytes, &mut pax_global);
                 } else {
