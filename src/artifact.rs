@@ -171,19 +171,11 @@ impl Content {
             Content::Memory(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
             Content::File { path, start, len } => {
                 let f = File::open(path)?;
-                Ok(Box::new(Window::new(
-                    BufReader::with_capacity(buffer_for(*len), f),
-                    *start,
-                    *len,
-                )?))
+                Ok(Box::new(Window::new(BufFile::new(f, *len), *start, *len)?))
             }
             Content::Temp { file, len } => {
                 let f = file.reopen()?;
-                Ok(Box::new(Window::new(
-                    BufReader::with_capacity(buffer_for(*len), f),
-                    0,
-                    *len,
-                )?))
+                Ok(Box::new(Window::new(BufFile::new(f, *len), 0, *len)?))
             }
             Content::Elided(e) => Ok(Box::new(ElidedReader {
                 e: e.clone(),
@@ -387,6 +379,52 @@ fn read_at_os(f: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
     let mut f = f;
     f.seek(SeekFrom::Start(at))?;
     f.read(buf)
+}
+
+/// A buffered file whose seeks keep the buffer when they land inside it. A tar walk seeks past
+/// each member's data to the next header; `BufReader::seek` discards and refills its buffer on
+/// every seek, which for a million small members meant copying a quarter of a terabyte.
+struct BufFile {
+    inner: BufReader<File>,
+    pos: u64,
+}
+
+impl BufFile {
+    fn new(f: File, len: u64) -> Self {
+        Self {
+            inner: BufReader::with_capacity(buffer_for(len), f),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for BufFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos = self.pos.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
+impl Seek for BufFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(o) => o,
+            SeekFrom::Current(d) => self
+                .pos
+                .checked_add_signed(d)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?,
+            SeekFrom::End(_) => {
+                self.pos = self.inner.seek(to)?;
+                return Ok(self.pos);
+            }
+        };
+        let delta = i64::try_from(i128::from(target) - i128::from(self.pos))
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
+        self.inner.seek_relative(delta)?;
+        self.pos = target;
+        Ok(target)
+    }
 }
 
 /// Read buffer size for content of `len` bytes: large reads for large content, but no 256 KiB

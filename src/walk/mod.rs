@@ -356,8 +356,8 @@ pub fn decoder<'a>(
 /// decompression, temporary-file and time budgets. Returns `None` (after reporting a finding
 /// that names the limit) when a budget stops it.
 ///
-/// Sniff before spooling: when a stream outgrows memory and nothing in what is held so far gives
-/// a loader a reason to read it (no recognised format, no pickle, tar or compressed-stream
+/// Sniff before spooling: when a stream passes its first MiB (or outgrows memory) and nothing in
+/// what is held so far gives a loader a reason to read it (no recognised format, no pickle, tar or compressed-stream
 /// reading from its first bytes: see [`worth_keeping`]), the rest is streamed through instead of
 /// written to disk, keeping only what the remaining readings look at (HDF5 superblock offsets and
 /// the zip end record; [`Content::Elided`]). A 5 GiB member of zeros then costs decoding time,
@@ -377,6 +377,7 @@ pub fn spool(
         .max(16 * 1024 * 1024);
     let mut mem: Vec<u8> = Vec::new();
     let mut spill = Spill::Memory;
+    let mut judged = false;
     let mut total: u64 = 0;
     let mut hasher = cx
         .engine()
@@ -463,31 +464,37 @@ pub fn spool(
         if let Some(h) = hasher.as_mut() {
             h.update(data);
         }
-        if matches!(spill, Spill::Memory) && total > limits.max_in_memory {
-            spill = if worth_keeping(&mem, member) {
-                Spill::Temp(tempfile::NamedTempFile::new()?)
-            } else {
-                // Only a short head is kept; the windows and tail come from the rest of
-                // what was held, then from the stream.
-                let keep = ELIDED_HEAD.min(mem.len());
-                let mut w = Watch::new(keep as u64);
-                w.feed(mem.get(keep..).unwrap_or_default());
-                mem.truncate(keep);
-                mem.shrink_to_fit();
-                Spill::Elide(w)
-            };
-            if let Spill::Temp(t) = &mut spill {
-                // What was held in memory goes to disk first, under the same budget.
-                if !cx.take_temp(mem.len() as u64) {
-                    stop(sink, total, "max-temp-bytes", temp_limit(cx), false);
-                    return Ok(None);
-                }
-                io::Write::write_all(t, &mem)?;
-                mem = Vec::new();
-            }
-        }
         match &mut spill {
-            Spill::Memory => mem.extend_from_slice(data),
+            Spill::Memory => {
+                mem.extend_from_slice(data);
+                // Judged once, when the head is in: a stream no reading starts on is not held
+                // (nor written) past its head, whatever its size.
+                if !judged && (total > ELIDED_HEAD as u64 || total > limits.max_in_memory) {
+                    judged = true;
+                    if !worth_keeping(&mem, member) {
+                        // Only a short head is kept; the windows and tail come from the rest
+                        // of what was held, then from the stream.
+                        let keep = ELIDED_HEAD.min(mem.len());
+                        let mut w = Watch::new(keep as u64);
+                        w.feed(mem.get(keep..).unwrap_or_default());
+                        mem.truncate(keep);
+                        mem.shrink_to_fit();
+                        spill = Spill::Elide(w);
+                        continue;
+                    }
+                }
+                if total > limits.max_in_memory {
+                    // What was held in memory goes to disk first, under the same budget.
+                    if !cx.take_temp(mem.len() as u64) {
+                        stop(sink, total, "max-temp-bytes", temp_limit(cx), false);
+                        return Ok(None);
+                    }
+                    let mut t = tempfile::NamedTempFile::new()?;
+                    io::Write::write_all(&mut t, &mem)?;
+                    mem = Vec::new();
+                    spill = Spill::Temp(t);
+                }
+            }
             Spill::Temp(t) => {
                 if !cx.take_temp(n as u64) {
                     stop(sink, total, "max-temp-bytes", temp_limit(cx), false);
