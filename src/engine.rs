@@ -371,26 +371,48 @@ fn append<T>(a: &mut Vec<T>, b: Vec<T>) {
     }
 }
 
-/// Per-run counters shared by all workers, with the budgets they are held to.
+/// Per-run counters shared by all workers. The byte budgets scale with the input
+/// ([`Limits::uncompressed_budget`]), which grows as top-level files are opened: a directory scan
+/// does not stat every file up front just to size them.
 #[derive(Debug)]
 struct Budget {
     members: AtomicU64,
     uncompressed: AtomicU64,
     temp: AtomicU64,
-    max_uncompressed: u64,
-    max_temp: u64,
+    input: AtomicU64,
+    /// The input was sized up front; files opened later add nothing.
+    sized: bool,
 }
 
 impl Budget {
-    /// The budgets of a run over `input` bytes.
-    fn new(limits: &Limits, input: u64) -> Self {
+    /// The counters of a run over `input` bytes.
+    fn new(input: u64) -> Self {
         Self {
             members: AtomicU64::new(0),
             uncompressed: AtomicU64::new(0),
             temp: AtomicU64::new(0),
-            max_uncompressed: limits.uncompressed_budget(input),
-            max_temp: limits.temp_budget(input),
+            input: AtomicU64::new(input),
+            sized: true,
         }
+    }
+
+    /// The counters of a run whose input is learnt as its files are opened.
+    fn growing() -> Self {
+        Self {
+            sized: false,
+            ..Self::new(0)
+        }
+    }
+
+    /// A top-level file of `n` bytes was opened.
+    fn saw_input(&self, n: u64) {
+        if !self.sized {
+            self.input.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn input(&self) -> u64 {
+        self.input.load(Ordering::Relaxed)
     }
 }
 
@@ -498,18 +520,26 @@ impl Engine {
             }
         }
         let files = walk::expand_targets(targets);
-        let size_of = |e: &walk::TargetEntry| match e {
-            walk::TargetEntry::File { path, .. } => std::fs::metadata(path).map_or(0, |m| m.len()),
-            walk::TargetEntry::Special { .. } => 0,
-        };
-        let bytes: u64 = files.iter().map(size_of).sum();
+        let mut bytes = 0;
         if let Some(p) = &self.opts.progress {
+            let size_of = |e: &walk::TargetEntry| match e {
+                walk::TargetEntry::File { path, .. } => {
+                    std::fs::metadata(path).map_or(0, |m| m.len())
+                }
+                walk::TargetEntry::Special { .. } => 0,
+            };
+            bytes = files.iter().map(size_of).sum();
             (p.0)(ProgressEvent::Planned {
                 files: files.len() as u64,
                 bytes,
             });
         }
-        let budget = Budget::new(&self.opts.limits, bytes);
+        // Without a progress bar the sizes are learnt as each file is opened.
+        let budget = if self.opts.progress.is_some() {
+            Budget::new(bytes)
+        } else {
+            Budget::growing()
+        };
         // Each worker folds its files into one sink, compacted as it grows, so memory does not
         // grow with the number of files (no per-file sink is kept until the end).
         let cap = self.opts.limits.max_report_entries;
@@ -560,7 +590,7 @@ impl Engine {
     /// containers among them are expanded as usual. Artifacts are scanned in parallel.
     pub fn scan_artifacts(&self, artifacts: Vec<Artifact>, out: &mut Sink) {
         let input = artifacts.iter().map(|a| a.content.len()).sum();
-        let budget = Budget::new(&self.opts.limits, input);
+        let budget = Budget::new(input);
         let sinks: Vec<Sink> = artifacts
             .into_par_iter()
             .map(|a| {
@@ -588,7 +618,7 @@ impl Engine {
 
     /// Scans one in-memory artifact (library and gate entry point).
     pub fn scan_bytes(&self, name: &str, bytes: Vec<u8>) -> Report {
-        let budget = Budget::new(&self.opts.limits, bytes.len() as u64);
+        let budget = Budget::new(bytes.len() as u64);
         let cx = self.context(&budget);
         let mut sink = Sink::default();
         cx.scan_artifact(&Artifact::from_bytes(name, bytes), &mut sink);
@@ -615,8 +645,10 @@ impl ScanContext<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let artifact = Content::open_file(path)
-            .and_then(|content| Artifact::sniffed(location.clone(), name, content, 0));
+        let artifact = Content::open_file(path).and_then(|content| {
+            self.budget.saw_input(content.len());
+            Artifact::sniffed(location.clone(), name, content, 0)
+        });
         match artifact {
             Ok(a) => self.scan_artifact(&a, sink),
             Err(e) => {
@@ -1106,17 +1138,17 @@ impl ScanContext<'_> {
             .uncompressed
             .fetch_add(n, Ordering::Relaxed)
             .saturating_add(n)
-            <= self.budget.max_uncompressed
+            <= self.uncompressed_budget()
     }
 
     /// Whether the run's decompression budget is already spent (containers stop expanding).
     pub fn uncompressed_spent(&self) -> bool {
-        self.budget.uncompressed.load(Ordering::Relaxed) >= self.budget.max_uncompressed
+        self.budget.uncompressed.load(Ordering::Relaxed) >= self.uncompressed_budget()
     }
 
     /// The run's decompression budget in bytes (for messages).
     pub fn uncompressed_budget(&self) -> u64 {
-        self.budget.max_uncompressed
+        self.limits().uncompressed_budget(self.budget.input())
     }
 
     /// Counts bytes written to temporary files against the run budget; `false` when spent.
@@ -1125,12 +1157,12 @@ impl ScanContext<'_> {
             .temp
             .fetch_add(n, Ordering::Relaxed)
             .saturating_add(n)
-            <= self.budget.max_temp
+            <= self.temp_budget()
     }
 
     /// The run's temporary-file budget in bytes (for messages).
     pub fn temp_budget(&self) -> u64 {
-        self.budget.max_temp
+        self.limits().temp_budget(self.budget.input())
     }
 
     /// Whether this top-level file's time budget is spent.
