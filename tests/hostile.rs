@@ -20,6 +20,10 @@ fn engine(limits: Limits) -> Engine {
     .expect("engine")
 }
 
+fn has_high(r: &Report) -> bool {
+    r.findings.iter().any(|f| f.severity >= Severity::High)
+}
+
 fn codes(r: &Report) -> Vec<&str> {
     r.findings.iter().map(|f| f.code.as_str()).collect()
 }
@@ -68,7 +72,7 @@ fn xz_bomb_stops_at_the_ratio_limit_with_a_finding() {
         "{:?}",
         codes(&r)
     );
-    assert!(r.findings.iter().any(|f| f.severity >= Severity::High));
+    assert!(has_high(&r));
 }
 
 #[test]
@@ -80,11 +84,7 @@ fn lzma_dictionary_over_the_memory_limit_is_refused_before_allocation() {
     lzma.extend_from_slice(&u64::MAX.to_le_bytes());
     lzma.extend_from_slice(&[0u8; 64]);
     let r = engine(Limits::default()).scan_bytes("model.lzma", lzma);
-    assert!(
-        r.findings.iter().any(|f| f.severity >= Severity::High),
-        "{:?}",
-        r.findings
-    );
+    assert!(has_high(&r), "{:?}", r.findings);
 }
 
 #[test]
@@ -124,12 +124,7 @@ fn seven_zip_headers_that_drive_allocations_end_in_a_finding() {
         let r = engine(Limits::default())
             .scan_paths(std::slice::from_ref(&path))
             .expect("scan");
-        assert!(
-            r.findings.iter().any(|f| f.severity >= Severity::High),
-            "{}: {:?}",
-            path.display(),
-            r.findings
-        );
+        assert!(has_high(&r), "{}: {:?}", path.display(), r.findings);
         n += 1;
     }
     assert_eq!(n, 4);
@@ -250,11 +245,7 @@ fn structure_past_the_kept_head_of_a_streamed_member_fails_closed() {
             ..Limits::default()
         };
         let r = engine(limits).scan_bytes("m.zip", zip);
-        assert!(
-            r.findings.iter().any(|f| f.severity >= Severity::High),
-            "{name}: {:?}",
-            r.findings
-        );
+        assert!(has_high(&r), "{name}: {:?}", r.findings);
     }
 }
 
@@ -313,22 +304,25 @@ fn tar_of(n: usize, member: impl Fn(usize) -> Vec<u8>) -> Vec<u8> {
     b.into_inner().expect("tar")
 }
 
+/// Member `i` of a big tar: a pickle importing an unknown module, and os.system at 2,900.
+fn many_pickles(i: usize) -> Vec<u8> {
+    if i == 2_900 {
+        b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.".to_vec()
+    } else {
+        [
+            &b"\x80\x02"[..],
+            format!("cacme_{i}\nThing\n)R.").as_bytes(),
+        ]
+        .concat()
+    }
+}
+
 #[test]
 fn reports_of_huge_archives_are_capped_and_count_the_rest() {
     // 3,000 members, each a pickle importing an unknown module (medium), and one os.system
     // (critical) near the end: with 100 entries listed, the critical finding is listed, the
     // summary counts every finding and record, and the verdict sees them all.
-    let tar = tar_of(3_000, |i| {
-        if i == 2_900 {
-            b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.".to_vec()
-        } else {
-            [
-                &b"\x80\x02"[..],
-                format!("cacme_{i}\nThing\n)R.").as_bytes(),
-            ]
-            .concat()
-        }
-    });
+    let tar = tar_of(3_000, many_pickles);
     let limits = Limits {
         max_report_entries: 100,
         ..Limits::default()
@@ -350,20 +344,7 @@ fn reports_of_huge_archives_are_capped_and_count_the_rest() {
         max_report_entries: 100,
         ..Limits::default()
     })
-    .scan_bytes(
-        "big.tar",
-        tar_of(3_000, |i| {
-            if i == 2_900 {
-                b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00idq\x00\x85R.".to_vec()
-            } else {
-                [
-                    &b"\x80\x02"[..],
-                    format!("cacme_{i}\nThing\n)R.").as_bytes(),
-                ]
-                .concat()
-            }
-        }),
-    );
+    .scan_bytes("big.tar", tar_of(3_000, many_pickles));
     assert_eq!(r.to_json(), again.to_json());
     // The JSON marks the truncation.
     let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("json");
