@@ -13,6 +13,7 @@
 
 pub mod artifact;
 pub mod codes;
+pub mod config;
 pub mod convert;
 pub mod engine;
 pub mod error;
@@ -34,10 +35,12 @@ pub mod signatures;
 pub mod walk;
 
 pub use artifact::{Artifact, Content};
+pub use config::Config;
 pub use engine::{Engine, EngineOptions, Progress, ProgressEvent, ScanContext, Sink};
 pub use error::{ScanError, SetupError};
 pub use finding::{Finding, Location, Severity};
 pub use format::Format;
+pub use policy::{Policy, Verdict};
 pub use report::Report;
 pub use scanners::Scanner;
 pub use signatures::SignatureDb;

@@ -18,9 +18,12 @@
 pub mod ndarray;
 pub mod numpy;
 pub mod onnx;
+pub mod pipeline;
 pub mod sklearn;
 pub mod st;
 pub mod torch;
+
+pub use pipeline::{convert_approved, Converted, PipelineError, Request};
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};

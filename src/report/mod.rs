@@ -9,12 +9,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{ArtifactRecord, Engine, Omitted, Sink};
 use crate::finding::{Finding, Severity};
+use crate::policy::Verdict;
 use crate::signatures::DbInfo;
 
 pub mod cyclonedx;
 pub mod modelscan;
+pub mod output;
 pub mod sarif;
 pub mod text;
+
+pub use output::{OutputFormat, RenderOptions};
 
 /// Counts that summarise a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,25 +82,16 @@ impl Report {
         findings.dedup();
         artifacts.par_sort_unstable();
         artifacts.dedup();
-        let mut by_sev: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
-        for f in &findings {
-            *by_sev.entry(f.severity).or_default() += 1;
-        }
-        for ((_, sev), n) in &omitted.findings {
-            *by_sev.entry(*sev).or_default() += usize::try_from(*n).unwrap_or(usize::MAX);
-        }
         let count = |kind: &str| {
             artifacts.iter().filter(|a| a.status.kind() == kind).count()
                 + usize::try_from(omitted.artifacts_with(kind)).unwrap_or(usize::MAX)
         };
+        let (findings_by_severity, total_findings, max_severity) =
+            finding_counts(&findings, &omitted);
         let summary = Summary {
-            total_findings: by_sev.values().sum(),
-            max_severity: by_sev
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(s, _)| *s)
-                .max(),
-            findings_by_severity: by_sev,
+            total_findings,
+            max_severity,
+            findings_by_severity,
             scanned: count("scanned"),
             expanded: count("expanded"),
             skipped: count("skipped"),
@@ -129,29 +124,49 @@ impl Report {
     }
 
     /// Whether the run approves the scanned content at `threshold`: it read something, nothing
-    /// failed, and no finding reaches the threshold.
+    /// failed, and no finding reaches the threshold. Delegates to [`Verdict`], which decides.
     pub fn approved(&self, threshold: Severity) -> bool {
-        self.count_at_or_above(threshold) == 0
-            && self.summary.failed == 0
-            && self.summary.scanned > 0
+        Verdict::of(self, threshold).is_approved()
     }
 
-    /// The process exit code for this report (modelscan's codes, with findings dominating):
-    /// 1 findings at or above `fail_on`; else 2 scan errors; else 3 nothing scanned; else 0.
+    /// The process exit code for this report at `fail_on` (see [`Verdict::exit_code`]).
     pub fn exit_code(&self, fail_on: Severity) -> u8 {
-        if self.count_at_or_above(fail_on) > 0 {
-            1
-        } else if self.summary.failed > 0 {
-            2
-        } else if self.summary.scanned == 0 {
-            3
-        } else {
-            0
-        }
+        Verdict::of(self, fail_on).exit_code()
+    }
+
+    /// Recomputes the finding counts of the summary from the listed and omitted findings, after
+    /// their severities changed (policy overrides). Artifact counts are left as they are.
+    pub fn recount_findings(&mut self) {
+        let (by_sev, total, max) = finding_counts(&self.findings, &self.omitted);
+        self.summary.findings_by_severity = by_sev;
+        self.summary.total_findings = total;
+        self.summary.max_severity = max;
     }
 
     /// The report as pretty JSON (the documented schema).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
+}
+
+/// Findings per severity (every severity present), their total and the most severe, counting
+/// listed and omitted findings alike.
+fn finding_counts(
+    findings: &[Finding],
+    omitted: &Omitted,
+) -> (BTreeMap<Severity, usize>, usize, Option<Severity>) {
+    let mut by_sev: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
+    for f in findings {
+        *by_sev.entry(f.severity).or_default() += 1;
+    }
+    for ((_, sev), n) in &omitted.findings {
+        *by_sev.entry(*sev).or_default() += usize::try_from(*n).unwrap_or(usize::MAX);
+    }
+    let total = by_sev.values().sum();
+    let max = by_sev
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, _)| *s)
+        .max();
+    (by_sev, total, max)
 }

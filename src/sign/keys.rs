@@ -81,9 +81,7 @@ macro_rules! check_ec {
 }
 
 /// The supported key types.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     /// Ed25519: modelgate's native key type. `model_signing` cannot verify Ed25519 signatures.

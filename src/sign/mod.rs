@@ -69,50 +69,9 @@ pub fn scan_attestation_path(signature: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Why signing was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Findings at or above the threshold.
-    Findings { count: usize, threshold: Severity },
-    /// Some artifact failed to scan.
-    ScanErrors { count: usize },
-    /// Nothing in the model could be scanned (only unsupported formats).
-    NothingScanned,
-}
-
-impl Refusal {
-    /// Why `report` is not approved at `fail_on`, or `None` when it is.
-    pub fn of(report: &Report, fail_on: Severity) -> Option<Refusal> {
-        if report.approved(fail_on) {
-            None
-        } else if report.count_at_or_above(fail_on) > 0 {
-            Some(Refusal::Findings {
-                count: usize::try_from(report.count_at_or_above(fail_on)).unwrap_or(usize::MAX),
-                threshold: fail_on,
-            })
-        } else if report.summary.failed > 0 {
-            Some(Refusal::ScanErrors {
-                count: report.summary.failed,
-            })
-        } else {
-            Some(Refusal::NothingScanned)
-        }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Findings { count, threshold } => {
-                write!(f, "{count} finding(s) at or above {threshold}")
-            }
-            Refusal::ScanErrors { count } => write!(f, "{count} artifact(s) failed to scan"),
-            Refusal::NothingScanned => f.write_str(
-                "no file in the model could be scanned (only unsupported formats); nothing was approved",
-            ),
-        }
-    }
-}
+/// Why signing was refused: the policy's refusal, so `sign` refuses exactly when `scan` exits
+/// non-zero at the same threshold.
+pub use crate::policy::Refusal;
 
 /// A signing failure.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,33 @@
+//! `modelgate explain [CODE]`: the finding catalog, one code or all of them.
+
+use std::io::Write;
+
+use modelgate::codes;
+
+use super::USAGE;
+
+pub fn run(code: Option<&str>) -> std::io::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    let Some(id) = code else {
+        for c in codes::all() {
+            writeln!(out, "{:<40} {:<8} {}", c.id, c.severity, c.summary)?;
+        }
+        return Ok(0);
+    };
+    let Some(c) = codes::find(id) else {
+        eprintln!("modelgate: unknown finding code {id:?}; `modelgate explain` lists them all");
+        return Ok(USAGE);
+    };
+    writeln!(out, "{} ({})\n\n{}\n", c.id, c.severity, c.summary)?;
+    writeln!(out, "What it detects\n  {}\n", c.detects)?;
+    writeln!(out, "Why it is dangerous\n  {}\n", c.why)?;
+    writeln!(out, "Example\n  {}\n", c.example)?;
+    writeln!(out, "Remediation\n  {}", c.remediation)?;
+    if !c.references.is_empty() {
+        writeln!(out, "\nReferences")?;
+        for r in c.references {
+            writeln!(out, "  {r}")?;
+        }
+    }
+    Ok(0)
+}
