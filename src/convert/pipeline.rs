@@ -51,7 +51,7 @@ pub enum PipelineError {
     /// so a refusal naming a global can be matched with the scan's findings.
     #[error("conversion failed: {error}")]
     Conversion {
-        error: ConvertError,
+        error: Box<ConvertError>,
         report: Box<Report>,
     },
     /// The written output did not pass its own scan; it has been removed.
@@ -62,7 +62,10 @@ pub enum PipelineError {
     },
     /// The output is approved and kept, but signing it failed.
     #[error("converted {} but signing failed: {error}", output.display())]
-    Signing { output: PathBuf, error: SignError },
+    Signing {
+        output: PathBuf,
+        error: Box<SignError>,
+    },
     #[error("reading {}: {error}", path.display())]
     Hash {
         path: PathBuf,
@@ -78,10 +81,11 @@ impl PipelineError {
     pub fn exit_code(&self) -> u8 {
         match self {
             PipelineError::Refused { refusal, .. } => Verdict::Refused(*refusal).exit_code(),
-            PipelineError::Conversion {
-                error: ConvertError::Forbidden { .. },
-                ..
-            } => 1,
+            PipelineError::Conversion { error, .. }
+                if matches!(**error, ConvertError::Forbidden { .. }) =>
+            {
+                1
+            }
             _ => 2,
         }
     }
@@ -117,7 +121,7 @@ pub fn convert_approved(engine: &Engine, req: &Request<'_>) -> Result<Converted,
         Ok(s) => s,
         Err(error) => {
             return Err(PipelineError::Conversion {
-                error,
+                error: Box::new(error),
                 report: Box::new(report),
             })
         }
@@ -140,7 +144,7 @@ pub fn convert_approved(engine: &Engine, req: &Request<'_>) -> Result<Converted,
                 let signed = sign::sign_directory(engine, req.output, key, &opts, &|_| {})
                     .map_err(|error| PipelineError::Signing {
                         output: req.output.to_path_buf(),
-                        error,
+                        error: Box::new(error),
                     })?;
                 Some(signed)
             }

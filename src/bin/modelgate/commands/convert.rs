@@ -107,7 +107,7 @@ fn stopped(args: &ConvertArgs, fail_on: modelgate::Severity, e: PipelineError) -
                 "modelgate: conversion of {} failed: {error}",
                 args.input.display()
             );
-            if let ConvertError::Forbidden { module, name, .. } = &error {
+            if let ConvertError::Forbidden { module, name, .. } = &*error {
                 // The scan's own findings about the refused global, for context.
                 for f in &report.findings {
                     if f.global
