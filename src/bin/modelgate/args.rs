@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use modelgate::config::Config;
-use modelgate::policy::{Policy, DEFAULT_FAIL_ON};
+use modelgate::policy::Policy;
 use modelgate::report::OutputFormat;
 use modelgate::sign::KeyType;
 use modelgate::Severity;
@@ -67,11 +67,9 @@ pub enum Command {
 
 /// What `--fail-on` means for one command: its help line and its default. A type parameter of
 /// [`PolicyArgs`] so every command shares one flag definition while `sign` and `convert` keep
-/// their own wording and `convert` its stricter-by-default medium.
+/// their own wording and `convert` its own default.
 pub trait Threshold: Clone + Send + Sync + 'static {
-    const DEFAULT: Severity;
-    /// Ends with the default, as clap would print it: the flag has no clap default so that a
-    /// value from the configuration file can apply when the flag is absent.
+    const DEFAULT: SeverityArg;
     const HELP: &'static str;
 }
 
@@ -79,18 +77,16 @@ pub trait Threshold: Clone + Send + Sync + 'static {
 #[derive(Clone)]
 pub struct ExitThreshold;
 impl Threshold for ExitThreshold {
-    const DEFAULT: Severity = DEFAULT_FAIL_ON;
-    const HELP: &'static str =
-        "Exit 1 when a finding at or above this severity exists [default: low]";
+    const DEFAULT: SeverityArg = SeverityArg::Low;
+    const HELP: &'static str = "Exit 1 when a finding at or above this severity exists";
 }
 
 /// `sign`: refusing to sign.
 #[derive(Clone)]
 pub struct SignThreshold;
 impl Threshold for SignThreshold {
-    const DEFAULT: Severity = DEFAULT_FAIL_ON;
-    const HELP: &'static str =
-        "Refuse to sign when a finding at or above this severity exists [default: low]";
+    const DEFAULT: SeverityArg = SeverityArg::Low;
+    const HELP: &'static str = "Refuse to sign when a finding at or above this severity exists";
 }
 
 /// `convert`: refusing to convert (default medium, as documented in the README's "Converting to
@@ -98,17 +94,63 @@ impl Threshold for SignThreshold {
 #[derive(Clone)]
 pub struct ConvertThreshold;
 impl Threshold for ConvertThreshold {
-    const DEFAULT: Severity = Severity::Medium;
-    const HELP: &'static str = "Refuse when the scan of the input has a finding at or above this severity [default: medium]";
+    const DEFAULT: SeverityArg = SeverityArg::Medium;
+    const HELP: &'static str =
+        "Refuse when the scan of the input has a finding at or above this severity";
 }
 
 /// The policy flags of every command that judges a report.
-#[derive(clap::Args, Clone)]
+///
+/// `clap::Args` is implemented by hand rather than derived: the flag keeps its clap default
+/// (shown in help and completions as before), and the parse still records whether the user
+/// gave it, so `[policy] fail_on` from a configuration file applies only when the flag is absent.
+#[derive(Clone)]
 pub struct PolicyArgs<T: Threshold> {
-    #[arg(long, value_enum, help = T::HELP)]
-    fail_on: Option<SeverityArg>,
-    #[arg(skip)]
+    fail_on: Severity,
+    /// `--fail-on` was on the command line (not its default).
+    explicit: bool,
     threshold: PhantomData<T>,
+}
+
+const FAIL_ON: &str = "fail_on";
+
+impl<T: Threshold> clap::FromArgMatches for PolicyArgs<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let fail_on = m
+            .get_one::<SeverityArg>(FAIL_ON)
+            .copied()
+            .unwrap_or(T::DEFAULT);
+        Ok(PolicyArgs {
+            fail_on: fail_on.into(),
+            explicit: m.value_source(FAIL_ON) == Some(clap::parser::ValueSource::CommandLine),
+            threshold: PhantomData,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl<T: Threshold> clap::Args for PolicyArgs<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        // Severity's names are the flag's values (`SeverityArg` mirrors it variant for variant).
+        let default = Severity::from(T::DEFAULT).as_str();
+        cmd.arg(
+            clap::Arg::new(FAIL_ON)
+                .long("fail-on")
+                .value_name("FAIL_ON")
+                .value_parser(clap::builder::EnumValueParser::<SeverityArg>::new())
+                .action(clap::ArgAction::Set)
+                .default_value(default)
+                .help(T::HELP),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 impl<T: Threshold> PolicyArgs<T> {
@@ -118,12 +160,12 @@ impl<T: Threshold> PolicyArgs<T> {
         self.policy(config).fail_on
     }
 
-    /// The run policy, with the configuration's overrides when there is one.
+    /// The run policy, with the configuration's threshold and overrides when there is one.
     pub fn policy(&self, config: Option<&Config>) -> Policy {
-        let flag = self.fail_on.map(Severity::from);
+        let flag = self.explicit.then_some(self.fail_on);
         match config {
-            Some(c) => c.policy(flag, T::DEFAULT),
-            None => Policy::at(flag.unwrap_or(T::DEFAULT)),
+            Some(c) => c.policy(flag, self.fail_on),
+            None => Policy::at(self.fail_on),
         }
     }
 }
