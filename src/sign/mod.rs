@@ -31,6 +31,7 @@ use crate::engine::Engine;
 use crate::error::SetupError;
 use crate::finding::Severity;
 use crate::hash::{self, Algorithm, HashError};
+use crate::policy::Verdict;
 use crate::report::Report;
 
 pub mod attest;
@@ -360,7 +361,7 @@ pub fn sign_directory(
     progress(Progress::Scanning);
     let targets: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     let report = engine.scan_paths(&targets)?;
-    if let Some(reason) = Refusal::of(&report, opts.fail_on) {
+    if let Some(reason) = Verdict::of(&report, opts.fail_on).refusal() {
         return Err(SignError::Refused {
             reason,
             report: Box::new(report),

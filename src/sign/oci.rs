@@ -54,6 +54,7 @@ use crate::hash;
 use crate::image::model::MANIFEST_TYPES;
 use crate::image::registry::{describe, Registry};
 use crate::image::{self, ImageOptions, ImageTarget};
+use crate::policy::Verdict;
 use crate::report::Report;
 
 /// Media type of the empty config descriptor of artifact manifests.
@@ -539,7 +540,7 @@ pub fn sign_image(
         &mut sink,
     );
     let report = Report::build(vec![display.clone()], engine, sink);
-    if let Some(reason) = Refusal::of(&report, opts.fail_on) {
+    if let Some(reason) = Verdict::of(&report, opts.fail_on).refusal() {
         return Err(OciSignError::Refused {
             image: display,
             reason,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use modelgate::config::Config;
-use modelgate::policy::Policy;
+use modelgate::policy::{Policy, DEFAULT_FAIL_ON};
 use modelgate::report::OutputFormat;
 use modelgate::sign::KeyType;
 use modelgate::Severity;
@@ -69,7 +69,7 @@ pub enum Command {
 /// [`PolicyArgs`] so every command shares one flag definition while `sign` and `convert` keep
 /// their own wording and `convert` its own default.
 pub trait Threshold: Clone + Send + Sync + 'static {
-    const DEFAULT: SeverityArg;
+    const DEFAULT: Severity;
     const HELP: &'static str;
 }
 
@@ -77,7 +77,7 @@ pub trait Threshold: Clone + Send + Sync + 'static {
 #[derive(Clone)]
 pub struct ExitThreshold;
 impl Threshold for ExitThreshold {
-    const DEFAULT: SeverityArg = SeverityArg::Low;
+    const DEFAULT: Severity = DEFAULT_FAIL_ON;
     const HELP: &'static str = "Exit 1 when a finding at or above this severity exists";
 }
 
@@ -85,7 +85,7 @@ impl Threshold for ExitThreshold {
 #[derive(Clone)]
 pub struct SignThreshold;
 impl Threshold for SignThreshold {
-    const DEFAULT: SeverityArg = SeverityArg::Low;
+    const DEFAULT: Severity = DEFAULT_FAIL_ON;
     const HELP: &'static str = "Refuse to sign when a finding at or above this severity exists";
 }
 
@@ -94,7 +94,7 @@ impl Threshold for SignThreshold {
 #[derive(Clone)]
 pub struct ConvertThreshold;
 impl Threshold for ConvertThreshold {
-    const DEFAULT: SeverityArg = SeverityArg::Medium;
+    const DEFAULT: Severity = Severity::Medium;
     const HELP: &'static str =
         "Refuse when the scan of the input has a finding at or above this severity";
 }
@@ -118,10 +118,9 @@ impl<T: Threshold> clap::FromArgMatches for PolicyArgs<T> {
     fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
         let fail_on = m
             .get_one::<SeverityArg>(FAIL_ON)
-            .copied()
-            .unwrap_or(T::DEFAULT);
+            .map_or(T::DEFAULT, |s| Severity::from(*s));
         Ok(PolicyArgs {
-            fail_on: fail_on.into(),
+            fail_on,
             explicit: m.value_source(FAIL_ON) == Some(clap::parser::ValueSource::CommandLine),
             threshold: PhantomData,
         })
@@ -136,7 +135,7 @@ impl<T: Threshold> clap::FromArgMatches for PolicyArgs<T> {
 impl<T: Threshold> clap::Args for PolicyArgs<T> {
     fn augment_args(cmd: clap::Command) -> clap::Command {
         // Severity's names are the flag's values (`SeverityArg` mirrors it variant for variant).
-        let default = Severity::from(T::DEFAULT).as_str();
+        let default = T::DEFAULT.as_str();
         cmd.arg(
             clap::Arg::new(FAIL_ON)
                 .long("fail-on")
