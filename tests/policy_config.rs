@@ -127,3 +127,77 @@ fn an_unknown_key_is_an_error_naming_it() {
         .code(2)
         .stderr(predicate::str::contains("package/unpinned"));
 }
+
+#[test]
+fn sign_judges_and_attests_under_the_configured_policy() {
+    let model = model_with_unpinned_requirement();
+    let t = tempfile::tempdir().expect("tmp");
+    let key = t.path().join("key");
+    modelgate()
+        .args(["keygen", "-o"])
+        .arg(&key)
+        .assert()
+        .code(0);
+    // Raised to medium, the declared-dependency note refuses signing; nothing is written.
+    let raise = config(
+        t.path(),
+        "[policy.overrides]\n\"code/dependencies\" = \"medium\"\n",
+    );
+    modelgate()
+        .args(["sign", "-q", "--key"])
+        .arg(&key)
+        .arg("--config")
+        .arg(&raise)
+        .arg(model.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("1 finding(s) at or above low"));
+    assert!(!model.path().join("model.sig").exists());
+    // Kept at info, it signs, and the attestation records the override it was approved under.
+    let keep = t.path().join("keep.toml");
+    std::fs::write(
+        &keep,
+        "[policy.overrides]\n\"code/dependencies\" = \"info\"\n",
+    )
+    .expect("write");
+    modelgate()
+        .args(["sign", "-q", "--key"])
+        .arg(&key)
+        .arg("--config")
+        .arg(&keep)
+        .arg(model.path())
+        .assert()
+        .code(0);
+    let out = modelgate()
+        .args(["verify", "-q", "--json", "--require-scan", "--key"])
+        .arg(key.with_extension("pub"))
+        .arg(model.path())
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["scan"]["policy"]["overrides"]["code/dependencies"], "info",
+        "{v}"
+    );
+}
+
+#[test]
+fn convert_rejects_a_bad_config_before_any_work() {
+    let t = tempfile::tempdir().expect("tmp");
+    let cfg = config(t.path(), "[policy]\nthreshold = \"low\"\n");
+    let out = t.path().join("out.safetensors");
+    modelgate()
+        .args(["convert", "--to", "safetensors", "-o"])
+        .arg(&out)
+        .arg("--config")
+        .arg(&cfg)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/convert/benign/array_c.npy"
+        ))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown field `threshold`"));
+    assert!(!out.exists());
+}

@@ -138,7 +138,7 @@ pub fn convert_approved(engine: &Engine, req: &Request<'_>) -> Result<Converted,
         match req.sign_key {
             Some(key) => {
                 let opts = sign::SignOptions {
-                    fail_on: req.policy.fail_on,
+                    policy: req.policy.clone(),
                     ..sign::SignOptions::default()
                 };
                 let signed = sign::sign_directory(engine, req.output, key, &opts, &|_| {})

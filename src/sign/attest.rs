@@ -12,10 +12,12 @@
 //! inside the model directory, the attestation's path is recorded in the OMS `ignore_paths`, so a
 //! verifier does not count it as an extra file.
 //!
-//! The predicate records the verdict, the `--fail-on` threshold and strictness, the signature
-//! database (version, digest, files, entry count), the report summary, and the findings and
-//! skipped artifacts below the threshold (capped at [`MAX_LISTED`] each, with paths relative to the
-//! model root). A gate can then require, for example, a minimum database version or zero skips.
+//! The predicate records the verdict, the `--fail-on` threshold, strictness and any severity
+//! overrides, the signature database (version, digest, files, entry count), the report summary,
+//! and the findings and skipped artifacts below the threshold (capped at [`MAX_LISTED`] each, with
+//! paths relative to the model root). A gate can then require, for example, a minimum database version or zero skips.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,21 @@ pub struct Policy {
     pub fail_on: Severity,
     /// Unknown imports treated as high.
     pub strict: bool,
+    /// Severity overrides per finding code that the verdict was reached under (absent when
+    /// none, so attestations without overrides read as before).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<String, Severity>,
+}
+
+impl Policy {
+    /// The attested form of the run policy `p` with the engine's `strict` setting.
+    pub fn of(p: &crate::policy::Policy, strict: bool) -> Self {
+        Policy {
+            fail_on: p.fail_on,
+            strict,
+            overrides: p.overrides.clone(),
+        }
+    }
 }
 
 /// One finding below the threshold.

@@ -29,9 +29,8 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::SetupError;
-use crate::finding::Severity;
 use crate::hash::{self, Algorithm, HashError};
-use crate::policy::Verdict;
+use crate::policy::Policy;
 use crate::report::Report;
 
 pub mod attest;
@@ -214,8 +213,9 @@ pub struct SignOptions {
     pub ignore: Vec<PathBuf>,
     /// Ignore `.git`, `.github`, `.gitattributes`, `.gitignore` (model_signing's default).
     pub ignore_git_paths: bool,
-    /// Findings at or above this severity refuse signing.
-    pub fail_on: Severity,
+    /// Judges the scan before signing: findings at or above `policy.fail_on` (after the
+    /// policy's severity overrides) refuse signing.
+    pub policy: Policy,
     /// Write the scan attestation beside the signature.
     pub scan_attestation: bool,
     /// Hashing threads; default [`hash::default_threads`].
@@ -228,7 +228,7 @@ impl Default for SignOptions {
             signature: None,
             ignore: Vec::new(),
             ignore_git_paths: true,
-            fail_on: crate::policy::DEFAULT_FAIL_ON,
+            policy: Policy::default(),
             scan_attestation: true,
             threads: None,
         }
@@ -323,8 +323,8 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), SignError> {
     Ok(())
 }
 
-/// Scans `model` (a directory or a single file), and when the scan approves it at
-/// `opts.fail_on`, signs it with `key`. See the module documentation for what is written.
+/// Scans `model` (a directory or a single file), and when `opts.policy` approves the scan,
+/// signs it with `key`. See the module documentation for what is written.
 pub fn sign_directory(
     engine: &Engine,
     model: &Path,
@@ -360,8 +360,8 @@ pub fn sign_directory(
     // Scan exactly the files that will be signed.
     progress(Progress::Scanning);
     let targets: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-    let report = engine.scan_paths(&targets)?;
-    if let Some(reason) = Verdict::of(&report, opts.fail_on).refusal() {
+    let mut report = engine.scan_paths(&targets)?;
+    if let Some(reason) = opts.policy.judge(&mut report).refusal() {
         return Err(SignError::Refused {
             reason,
             report: Box::new(report),
@@ -391,10 +391,7 @@ pub fn sign_directory(
 
     let mut scan_written = None;
     if opts.scan_attestation {
-        let policy = attest::Policy {
-            fail_on: opts.fail_on,
-            strict: engine.options().strict,
-        };
+        let policy = attest::Policy::of(&opts.policy, engine.options().strict);
         let pred = ScanPredicate::from_report(
             &report,
             policy,

@@ -49,12 +49,11 @@ use super::keys::{KeyType, PrivateKey, PublicKey};
 use super::{sign_subject, Refusal, SignError, VerifyError, SCAN_PREDICATE_TYPE};
 use crate::engine::{Engine, Sink, Status};
 use crate::error::SetupError;
-use crate::finding::Severity;
 use crate::hash;
 use crate::image::model::MANIFEST_TYPES;
 use crate::image::registry::{describe, Registry};
 use crate::image::{self, ImageOptions, ImageTarget};
-use crate::policy::Verdict;
+use crate::policy::Policy;
 use crate::report::Report;
 
 /// Media type of the empty config descriptor of artifact manifests.
@@ -170,22 +169,13 @@ pub enum OciVerifyError {
 }
 
 /// Options for [`sign_image`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OciSignOptions {
     /// Registry access (credentials, insecure registries). `platform` is ignored: every platform
     /// is scanned, since the signature covers them all.
     pub image: ImageOptions,
-    /// Findings at or above this severity refuse signing.
-    pub fail_on: Severity,
-}
-
-impl Default for OciSignOptions {
-    fn default() -> Self {
-        OciSignOptions {
-            image: ImageOptions::default(),
-            fail_on: crate::policy::DEFAULT_FAIL_ON,
-        }
-    }
+    /// Judges the image's scan before signing (threshold and severity overrides).
+    pub policy: Policy,
 }
 
 /// Where the new referrer was listed.
@@ -539,8 +529,8 @@ pub fn sign_image(
         None,
         &mut sink,
     );
-    let report = Report::build(vec![display.clone()], engine, sink);
-    if let Some(reason) = Verdict::of(&report, opts.fail_on).refusal() {
+    let mut report = Report::build(vec![display.clone()], engine, sink);
+    if let Some(reason) = opts.policy.judge(&mut report).refusal() {
         return Err(OciSignError::Refused {
             image: display,
             reason,
@@ -557,10 +547,7 @@ pub fn sign_image(
         });
     let predicate = ScanPredicate::from_report(
         &report,
-        attest::Policy {
-            fail_on: opts.fail_on,
-            strict: engine.options().strict,
-        },
+        attest::Policy::of(&opts.policy, engine.options().strict),
         &display,
         ModelRef {
             files,

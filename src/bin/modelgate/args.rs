@@ -153,13 +153,8 @@ impl<T: Threshold> clap::Args for PolicyArgs<T> {
 }
 
 impl<T: Threshold> PolicyArgs<T> {
-    /// The threshold: the flag, else `[policy] fail_on` from the configuration, else the
-    /// command's default.
-    pub fn fail_on(&self, config: Option<&Config>) -> Severity {
-        self.policy(config).fail_on
-    }
-
-    /// The run policy, with the configuration's threshold and overrides when there is one.
+    /// The run policy: the threshold is the flag, else `[policy] fail_on` from the
+    /// configuration, else the command's default; overrides come from the configuration.
     pub fn policy(&self, config: Option<&Config>) -> Policy {
         let flag = self.explicit.then_some(self.fail_on);
         match config {

@@ -12,7 +12,7 @@ use modelgate::report::text;
 use modelgate::sign::PrivateKey;
 use modelgate::{Engine, EngineOptions, Report};
 
-use super::{load_db, USAGE};
+use super::{load_config, load_db, USAGE};
 use crate::args::{ConvertThreshold, PolicyArgs};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub struct ConvertArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     policy: PolicyArgs<ConvertThreshold>,
+    /// modelgate.toml configuration file (`[policy] fail_on` and `[policy.overrides]`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Add a ZipMap to classifier graphs (outputs output_label and output_probability, as
     /// skl2onnx does by default).
     #[arg(long)]
@@ -68,7 +71,10 @@ pub fn run(args: &ConvertArgs) -> Result<u8> {
         eprintln!("modelgate: the output would overwrite the input");
         return Ok(USAGE);
     }
-    // Load the signing key first: a bad key must fail before any work is done.
+    // Load the configuration and the signing key first: a bad one must fail before any work.
+    let policy = args
+        .policy
+        .policy(load_config(args.config.as_deref())?.as_ref());
     let signing_key = match &args.sign {
         Some(path) => {
             Some(PrivateKey::load(path).with_context(|| format!("loading {}", path.display()))?)
@@ -76,7 +82,6 @@ pub fn run(args: &ConvertArgs) -> Result<u8> {
         None => None,
     };
     let engine = Engine::new(load_db(&args.signatures)?, EngineOptions::default())?;
-    let policy = args.policy.policy(None);
     let request = Request {
         input: &args.input,
         target,

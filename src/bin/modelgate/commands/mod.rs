@@ -35,10 +35,15 @@ pub fn load_db(dirs: &[PathBuf]) -> Result<SignatureDb> {
     Ok(SignatureDb::load(&dirs)?)
 }
 
+/// The `--config` file, parsed and checked, when one is given.
+pub fn load_config(path: Option<&Path>) -> Result<Option<Config>> {
+    Ok(path.map(Config::load).transpose()?)
+}
+
 impl ImageArgs {
     /// The `--config` file, parsed and checked, when one is given.
     pub fn load_config(&self) -> Result<Option<Config>> {
-        Ok(self.config.as_deref().map(Config::load).transpose()?)
+        load_config(self.config.as_deref())
     }
 
     /// Image options and the allowlist from the command line and the configuration file.

@@ -6,9 +6,9 @@ use anyhow::Result;
 
 use modelgate::report::text;
 use modelgate::sign::{self, oci, KeyType, PrivateKey};
-use modelgate::{Engine, EngineOptions};
+use modelgate::{Engine, EngineOptions, Policy};
 
-use super::{byte_progress_bar, load_db, oci_target, on_progress, USAGE};
+use super::{byte_progress_bar, load_config, load_db, oci_target, on_progress, USAGE};
 use crate::args::{parse_jobs, PolicyArgs, RegistryArgs, SignThreshold};
 
 #[derive(clap::Args)]
@@ -30,6 +30,9 @@ pub struct SignArgs {
     no_ignore_git_paths: bool,
     #[command(flatten)]
     policy: PolicyArgs<SignThreshold>,
+    /// modelgate.toml configuration file (`[policy] fail_on` and `[policy.overrides]`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Treat imports that are neither allowed nor denied as high instead of medium.
     #[arg(long)]
     strict: bool,
@@ -60,12 +63,12 @@ pub fn run(args: &SignArgs) -> Result<u8> {
         );
         return Ok(USAGE);
     }
-    let (key, engine) = setup(args)?;
+    let (key, engine, policy) = setup(args)?;
     let opts = sign::SignOptions {
         signature: args.signature.clone(),
         ignore: args.ignore.clone(),
         ignore_git_paths: !args.no_ignore_git_paths,
-        fail_on: args.policy.fail_on(None),
+        policy,
         scan_attestation: !args.no_scan_attestation,
         threads: args.jobs,
     };
@@ -117,9 +120,12 @@ fn refused_report(report: &modelgate::Report) -> String {
     )
 }
 
-/// The signing key and the engine that scans before signing, shared by directory and image
-/// signing.
-fn setup(args: &SignArgs) -> Result<(PrivateKey, Engine)> {
+/// The signing key, the engine that scans before signing and the policy that judges the scan,
+/// shared by directory and image signing.
+fn setup(args: &SignArgs) -> Result<(PrivateKey, Engine, Policy)> {
+    let policy = args
+        .policy
+        .policy(load_config(args.config.as_deref())?.as_ref());
     let key = PrivateKey::load(&args.key)?;
     let opts = EngineOptions {
         strict: args.strict,
@@ -127,7 +133,7 @@ fn setup(args: &SignArgs) -> Result<(PrivateKey, Engine)> {
         ..EngineOptions::default()
     };
     let engine = Engine::new(load_db(&args.signatures)?, opts)?;
-    Ok((key, engine))
+    Ok((key, engine, policy))
 }
 
 fn sign_image(args: &SignArgs, reference: &str) -> Result<u8> {
@@ -135,10 +141,10 @@ fn sign_image(args: &SignArgs, reference: &str) -> Result<u8> {
         eprintln!("modelgate: --signature, --ignore and --no-scan-attestation apply to model directories; an image signature is pushed to the registry and always carries the scan attestation");
         return Ok(USAGE);
     }
-    let (key, engine) = setup(args)?;
+    let (key, engine, policy) = setup(args)?;
     let opts = oci::OciSignOptions {
         image: args.registry.setup()?,
-        fail_on: args.policy.fail_on(None),
+        policy,
     };
     match oci::sign_image(&engine, reference, &key, &opts) {
         Ok(s) => {
