@@ -2,7 +2,7 @@
 //! assembles one deterministic [`Report`]. This is the only place rayon is used for scanning.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -500,26 +500,13 @@ impl Engine {
             .get_or_init(|| scanners::code::CodePolicy::new(&self.db))
     }
 
-    /// Scans files and directories. Paths in the report are shown as given.
-    pub fn scan_paths(&self, targets: &[PathBuf]) -> Result<Report, SetupError> {
-        let mut sink = Sink::default();
-        self.scan_paths_into(targets, &mut sink)?;
-        Ok(Report::build(
-            targets.iter().map(|t| t.display().to_string()).collect(),
-            self,
-            sink,
-        ))
-    }
-
-    /// Like [`Engine::scan_paths`], reporting into `out` (lets callers combine file targets with
-    /// image targets in one report).
-    pub fn scan_paths_into(&self, targets: &[PathBuf], out: &mut Sink) -> Result<(), SetupError> {
-        for t in targets {
-            if !t.exists() && t.symlink_metadata().is_err() {
-                return Err(SetupError::MissingTarget(t.clone()));
-            }
-        }
-        let files = walk::expand_targets(targets);
+    /// Scans files found by target expansion ([`crate::run`] expands targets and calls this):
+    /// in parallel, each worker folding its files into one sink.
+    pub fn scan_entries(
+        &self,
+        files: &[walk::TargetEntry],
+        out: &mut Sink,
+    ) -> Result<(), SetupError> {
         let mut bytes = 0;
         if let Some(p) = &self.opts.progress {
             let size_of = |e: &walk::TargetEntry| match e {

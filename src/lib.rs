@@ -29,6 +29,7 @@ pub mod proto;
 pub mod pyliteral;
 pub mod readings;
 pub mod report;
+pub mod run;
 pub mod scanners;
 pub mod sign;
 pub mod signatures;

@@ -33,7 +33,7 @@ fn scan(target: &str) -> Report {
 }
 
 fn scan_with(target: &str, opts: &ImageOptions, allow: Option<&mut Allowlist>) -> Report {
-    image::scan_targets(&engine(), &[target.into()], opts, allow).expect("scan")
+    modelgate::run::scan(&engine(), &[target.into()], opts, allow).expect("scan")
 }
 
 fn clean_image() -> Image {

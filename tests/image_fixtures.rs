@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use modelgate::image::{self, ImageOptions};
+use modelgate::image::ImageOptions;
 use modelgate::Engine;
 
 fn snapshot_of(rel: &str) -> serde_json::Value {
@@ -13,7 +13,7 @@ fn snapshot_of(rel: &str) -> serde_json::Value {
     assert!(dir.join("index.json").is_file(), "missing fixture {rel}");
     let engine = Engine::with_defaults().expect("engine");
     let target = dir.to_str().expect("utf8").to_owned();
-    let r = image::scan_targets(&engine, &[target.into()], &ImageOptions::default(), None)
+    let r = modelgate::run::scan(&engine, &[target.into()], &ImageOptions::default(), None)
         .expect("scan");
     let findings: Vec<serde_json::Value> = r
         .findings

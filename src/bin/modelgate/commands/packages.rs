@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use modelgate::image;
 use modelgate::report::{OutputFormat, RenderOptions};
 use modelgate::{Engine, EngineOptions, SignatureDb};
 
@@ -45,7 +44,7 @@ pub fn run(args: &PackagesArgs) -> Result<u8> {
     let config = args.image.load_config()?;
     let (opts, mut allow) = args.image.setup(config.as_ref())?;
     let allow_ref = (!allow.is_empty()).then_some(&mut allow);
-    let mut report = image::inventory_targets(&engine, &args.sources, &opts, allow_ref)?;
+    let mut report = modelgate::run::inventory(&engine, &args.sources, &opts, allow_ref)?;
     let verdict = args.policy.policy(config.as_ref()).judge(&mut report);
     // Text leads with the inventory table; the findings follow, never coloured.
     let rendered = format.render(

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use modelgate::engine::Limits;
-use modelgate::image;
 use modelgate::report::{text::TextOptions, OutputFormat, RenderOptions};
 use modelgate::{Engine, EngineOptions};
 
@@ -67,7 +66,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     let config = args.image.load_config()?;
     let (img_opts, mut allow) = args.image.setup(config.as_ref())?;
     let allow_ref = (!allow.is_empty()).then_some(&mut allow);
-    let mut report = image::scan_targets(&engine, &args.paths, &img_opts, allow_ref)?;
+    let mut report = modelgate::run::scan(&engine, &args.paths, &img_opts, allow_ref)?;
     let verdict = args.policy.policy(config.as_ref()).judge(&mut report);
     let color = args.output.is_none()
         && std::io::stdout().is_terminal()
