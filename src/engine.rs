@@ -1,7 +1,6 @@
 //! The scan engine: expands targets, routes artifacts to scanners, recurses into containers, and
 //! assembles one deterministic [`Report`]. This is the only place rayon is used for scanning.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -13,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::{Artifact, Content};
 use crate::codes;
 use crate::error::{ScanError, SetupError};
+pub use crate::finding::{ArtifactRecord, FindingCounts, Omitted, RecordCounts, Sink, Status};
 use crate::finding::{Finding, Location, Severity};
 use crate::format::{format_for_extension, Format};
 use crate::readings;
-use crate::report::Report;
 use crate::scanners;
 use crate::signatures::SignatureDb;
 use crate::walk;
@@ -127,232 +126,6 @@ pub struct EngineOptions {
     pub hash_artifacts: bool,
 }
 
-/// Scan status of one artifact.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "status")]
-pub enum Status {
-    /// Read completely by the named scanner.
-    Scanned { scanner: String },
-    /// A container that was expanded; its members are listed separately.
-    Expanded,
-    /// Not scanned; the reason says why. Never counts as clean.
-    Skipped { reason: String },
-    /// The scanner failed part-way; findings reported before the failure are kept.
-    Failed { error: String },
-}
-
-/// One artifact the run touched.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ArtifactRecord {
-    pub location: Location,
-    pub format: Format,
-    pub size: u64,
-    #[serde(flatten)]
-    pub status: Status,
-    /// Hex SHA-256 of the artifact's bytes; only recorded when
-    /// [`EngineOptions::hash_artifacts`] is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-}
-
-/// Where scanners report. One per worker; merged at the end.
-#[derive(Debug, Default)]
-pub struct Sink {
-    pub findings: Vec<Finding>,
-    pub artifacts: Vec<ArtifactRecord>,
-    /// Software packages inventoried (image and directory scans); see [`crate::packages`].
-    pub packages: Vec<crate::packages::Package>,
-    /// Entries counted but no longer listed ([`Limits::max_report_entries`]).
-    pub omitted: Omitted,
-}
-
-/// What a report counts but does not list: past [`Limits::max_report_entries`], findings are
-/// counted by code and severity and artifact records by status and format, so a million-member
-/// archive costs the same memory and report size as a hundred-thousand-member one. Every
-/// verdict (exit code, sign and gate refusal) counts these entries as well as the listed ones.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Omitted {
-    /// `(code, severity)` → number of findings not listed.
-    #[serde(with = "omitted_findings")]
-    pub findings: FindingCounts,
-    /// `(status, format)` → (records not listed, their bytes).
-    #[serde(with = "omitted_artifacts")]
-    pub artifacts: RecordCounts,
-}
-
-/// `(code, severity)` → count.
-pub type FindingCounts = BTreeMap<(String, Severity), u64>;
-/// `(status, format)` → (count, bytes).
-pub type RecordCounts = BTreeMap<(String, Format), (u64, u64)>;
-
-impl Omitted {
-    pub fn is_empty(&self) -> bool {
-        self.findings.is_empty() && self.artifacts.is_empty()
-    }
-
-    fn merge(&mut self, other: Omitted) {
-        for (k, n) in other.findings {
-            *self.findings.entry(k).or_default() += n;
-        }
-        for (k, (n, b)) in other.artifacts {
-            let e = self.artifacts.entry(k).or_default();
-            e.0 += n;
-            e.1 = e.1.saturating_add(b);
-        }
-    }
-
-    /// Omitted findings at or above `threshold`.
-    pub fn findings_at_or_above(&self, threshold: Severity) -> u64 {
-        self.findings
-            .iter()
-            .filter(|((_, sev), _)| *sev >= threshold)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// Omitted records whose status is `status` (`scanned`, `expanded`, `skipped`, `failed`).
-    pub fn artifacts_with(&self, status: &str) -> u64 {
-        self.artifacts
-            .iter()
-            .filter(|((s, _), _)| s == status)
-            .map(|(_, (n, _))| n)
-            .sum()
-    }
-}
-
-/// JSON shape of [`Omitted::findings`]: a list of `{code, severity, count}`.
-mod omitted_findings {
-    use super::{Deserialize, FindingCounts, Serialize, Severity};
-    #[derive(Serialize, Deserialize)]
-    struct Row {
-        code: String,
-        severity: Severity,
-        count: u64,
-    }
-    pub fn serialize<S: serde::Serializer>(m: &FindingCounts, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(m.iter().map(|((code, severity), count)| Row {
-            code: code.clone(),
-            severity: *severity,
-            count: *count,
-        }))
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FindingCounts, D::Error> {
-        let rows: Vec<Row> = Deserialize::deserialize(d)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ((r.code, r.severity), r.count))
-            .collect())
-    }
-}
-
-/// JSON shape of [`Omitted::artifacts`]: a list of `{status, format, count, bytes}`.
-mod omitted_artifacts {
-    use super::{Deserialize, Format, RecordCounts, Serialize};
-    #[derive(Serialize, Deserialize)]
-    struct Row {
-        status: String,
-        format: Format,
-        count: u64,
-        bytes: u64,
-    }
-    pub fn serialize<S: serde::Serializer>(m: &RecordCounts, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(m.iter().map(|((status, format), (count, bytes))| Row {
-            status: status.clone(),
-            format: *format,
-            count: *count,
-            bytes: *bytes,
-        }))
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RecordCounts, D::Error> {
-        let rows: Vec<Row> = Deserialize::deserialize(d)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ((r.status, r.format), (r.count, r.bytes)))
-            .collect())
-    }
-}
-
-impl Status {
-    /// The status's name in reports (`scanned`, `expanded`, `skipped`, `failed`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Status::Scanned { .. } => "scanned",
-            Status::Expanded => "expanded",
-            Status::Skipped { .. } => "skipped",
-            Status::Failed { .. } => "failed",
-        }
-    }
-}
-
-impl Sink {
-    pub fn push(&mut self, f: Finding) {
-        self.findings.push(f);
-    }
-
-    /// Moves everything reported into `other` into this sink.
-    pub fn merge(&mut self, other: Sink) {
-        append(&mut self.findings, other.findings);
-        append(&mut self.artifacts, other.artifacts);
-        append(&mut self.packages, other.packages);
-        self.omitted.merge(other.omitted);
-    }
-
-    /// Merges per-item sinks in order, copying each record once (a pairwise reduce copies the
-    /// records of a 2,000-file scan a dozen times).
-    fn merge_all(&mut self, sinks: Vec<Sink>) {
-        self.findings
-            .reserve(sinks.iter().map(|s| s.findings.len()).sum());
-        self.artifacts
-            .reserve(sinks.iter().map(|s| s.artifacts.len()).sum());
-        for s in sinks {
-            self.merge(s);
-        }
-    }
-
-    /// Keeps at most `cap` findings and `cap` records listed once either list has grown past
-    /// twice that (amortised: each compaction sorts). See [`Sink::truncate`].
-    pub fn compact(&mut self, cap: usize) {
-        if self.findings.len() > cap.saturating_mul(2)
-            || self.artifacts.len() > cap.saturating_mul(2)
-        {
-            self.truncate(cap);
-        }
-    }
-
-    /// Lists at most `cap` findings (the most severe first, then by location) and `cap` records
-    /// (by location), counting the rest in [`Sink::omitted`]. Which entries stay listed depends
-    /// only on the entries, never on the order workers finished in.
-    pub fn truncate(&mut self, cap: usize) {
-        if self.findings.len() > cap {
-            self.findings.par_sort_by(|a, b| {
-                (std::cmp::Reverse(a.severity), a.sort_key())
-                    .cmp(&(std::cmp::Reverse(b.severity), b.sort_key()))
-            });
-            self.findings.dedup();
-            for f in self.findings.drain(cap.min(self.findings.len())..) {
-                *self
-                    .omitted
-                    .findings
-                    .entry((f.code, f.severity))
-                    .or_default() += 1;
-            }
-        }
-        if self.artifacts.len() > cap {
-            self.artifacts.par_sort_unstable();
-            self.artifacts.dedup();
-            for a in self.artifacts.drain(cap.min(self.artifacts.len())..) {
-                let e = self
-                    .omitted
-                    .artifacts
-                    .entry((a.status.kind().to_owned(), a.format))
-                    .or_default();
-                e.0 += 1;
-                e.1 = e.1.saturating_add(a.size);
-            }
-        }
-    }
-}
-
 /// The status after another reading found structure: a skipped artifact was expanded after all;
 /// any other status stands.
 fn expanded(status: Status) -> Status {
@@ -362,20 +135,11 @@ fn expanded(status: Status) -> Status {
     }
 }
 
-/// `a.extend(b)`, taking `b`'s allocation when `a` is empty.
-fn append<T>(a: &mut Vec<T>, b: Vec<T>) {
-    if a.is_empty() && a.capacity() < b.len() {
-        *a = b;
-    } else {
-        a.extend(b);
-    }
-}
-
 /// Per-run counters shared by all workers. The byte budgets scale with the input
 /// ([`Limits::uncompressed_budget`]), which grows as top-level files are opened: a directory scan
 /// does not stat every file up front just to size them.
 #[derive(Debug)]
-struct Budget {
+pub(crate) struct Budget {
     members: AtomicU64,
     uncompressed: AtomicU64,
     temp: AtomicU64,
@@ -386,7 +150,7 @@ struct Budget {
 
 impl Budget {
     /// The counters of a run over `input` bytes.
-    fn new(input: u64) -> Self {
+    pub(crate) fn new(input: u64) -> Self {
         Self {
             members: AtomicU64::new(0),
             uncompressed: AtomicU64::new(0),
@@ -591,7 +355,7 @@ impl Engine {
     }
 
     /// The context for one top-level file: its time budget starts now.
-    fn context<'e>(&'e self, budget: &'e Budget) -> ScanContext<'e> {
+    pub(crate) fn context<'e>(&'e self, budget: &'e Budget) -> ScanContext<'e> {
         ScanContext {
             engine: self,
             budget,
@@ -601,15 +365,6 @@ impl Engine {
                 .max_seconds
                 .map(|s| Instant::now() + Duration::from_secs(s)),
         }
-    }
-
-    /// Scans one in-memory artifact (library and gate entry point).
-    pub fn scan_bytes(&self, name: &str, bytes: Vec<u8>) -> Report {
-        let budget = Budget::new(bytes.len() as u64);
-        let cx = self.context(&budget);
-        let mut sink = Sink::default();
-        cx.scan_artifact(&Artifact::from_bytes(name, bytes), &mut sink);
-        Report::build(vec![name.to_owned()], self, sink)
     }
 }
 

@@ -7,9 +7,11 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{ArtifactRecord, Engine, Sink, Status};
+use crate::artifact::Artifact;
+use crate::engine::{Budget, Engine};
 use crate::error::SetupError;
 use crate::finding::Location;
+use crate::finding::{ArtifactRecord, Sink, Status};
 use crate::format::Format;
 use crate::image::{detect, scan_image, ImageOptions};
 use crate::packages::{self, Allowlist};
@@ -17,13 +19,31 @@ use crate::report::Report;
 use crate::walk;
 
 impl Engine {
+    /// A report of `sink` under this engine's signature database and report cap.
+    pub fn report(&self, targets: Vec<String>, sink: Sink) -> Report {
+        Report::build(
+            targets,
+            self.signatures().info(),
+            self.options().limits.max_report_entries,
+            sink,
+        )
+    }
+
+    /// Scans one in-memory artifact (library and gate entry point).
+    pub fn scan_bytes(&self, name: &str, bytes: Vec<u8>) -> Report {
+        let budget = Budget::new(bytes.len() as u64);
+        let mut sink = Sink::default();
+        self.context(&budget)
+            .scan_artifact(&Artifact::from_bytes(name, bytes), &mut sink);
+        self.report(vec![name.to_owned()], sink)
+    }
+
     /// Scans files and directories. Paths in the report are shown as given.
     pub fn scan_paths(&self, targets: &[PathBuf]) -> Result<Report, SetupError> {
         let mut sink = Sink::default();
         self.scan_paths_into(targets, &mut sink)?;
-        Ok(Report::build(
+        Ok(self.report(
             targets.iter().map(|t| t.display().to_string()).collect(),
-            self,
             sink,
         ))
     }
@@ -74,7 +94,7 @@ pub fn scan(
         .iter()
         .map(|t| t.to_string_lossy().into_owned())
         .collect();
-    Ok(Report::build(shown, engine, sink))
+    Ok(engine.report(shown, sink))
 }
 
 /// Inventory and vetting only (`modelgate packages`): images are read and verified but their
@@ -113,5 +133,5 @@ pub fn inventory(
             });
         }
     }
-    Ok(Report::build(targets.to_vec(), engine, sink))
+    Ok(engine.report(targets.to_vec(), sink))
 }

@@ -22,8 +22,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::codes::Code;
 use crate::engine::Sink;
 use crate::finding::{Finding, Location, Severity};
@@ -41,38 +39,7 @@ pub const MAX_CAPTURE: u64 = 32 * 1024 * 1024;
 /// Most per-file findings reported for one package (the rest are counted in the last one).
 const MAX_FILE_FINDINGS: usize = 50;
 
-/// Whether a package was found installed or only declared in a requirement/lock file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PackageKind {
-    Installed,
-    Declared,
-}
-
-/// One package in the inventory (part of the report).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Package {
-    /// Where its metadata lives (image → platform → layer → path, or a disk path).
-    pub location: Location,
-    /// `pypi` or `conda`.
-    pub ecosystem: String,
-    /// As recorded.
-    pub name: String,
-    pub version: String,
-    pub kind: PackageKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub installer: Option<String>,
-    /// Set when installed from a URL, VCS or local directory (PEP 610), or declared that way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direct_url: Option<String>,
-    /// Allowlist verdict (`allowed`, `unvetted`, `version-not-allowed`); absent without allowlist.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vetting: Option<String>,
-    /// Content check against the vetted wheel's RECORD (`matches-mirror`, `tampered`,
-    /// `no-mirror-wheel`); absent when not applicable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
-}
+pub use crate::finding::{Package, PackageKind};
 
 pub const UNVETTED: Code = Code {
     id: "package/unvetted",

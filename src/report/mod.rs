@@ -7,7 +7,7 @@ use rayon::slice::ParallelSliceMut;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ArtifactRecord, Engine, Omitted, Sink};
+use crate::finding::{ArtifactRecord, Omitted, Sink};
 use crate::finding::{Finding, Severity};
 use crate::policy::Verdict;
 use crate::signatures::DbInfo;
@@ -65,9 +65,16 @@ pub struct Report {
 
 impl Report {
     /// Assembles a report from a sink; sorts everything so output is independent of scheduling.
-    pub fn build(targets: Vec<String>, engine: &Engine, sink: Sink) -> Self {
+    /// `signatures` is the database that was applied; `max_entries` caps the listed findings and
+    /// records (the engine's `Limits::max_report_entries`).
+    pub fn build(
+        targets: Vec<String>,
+        signatures: &DbInfo,
+        max_entries: usize,
+        sink: Sink,
+    ) -> Self {
         let mut sink = sink;
-        sink.truncate(engine.options().limits.max_report_entries);
+        sink.truncate(max_entries);
         let Sink {
             mut findings,
             mut artifacts,
@@ -100,7 +107,7 @@ impl Report {
         Report {
             tool: "modelgate".into(),
             version: crate::VERSION.into(),
-            signatures: engine.signatures().info().clone(),
+            signatures: signatures.clone(),
             targets,
             summary,
             findings,

@@ -529,7 +529,7 @@ pub fn sign_image(
         None,
         &mut sink,
     );
-    let mut report = Report::build(vec![display.clone()], engine, sink);
+    let mut report = engine.report(vec![display.clone()], sink);
     if let Some(reason) = opts.policy.judge(&mut report).refusal() {
         return Err(OciSignError::Refused {
             image: display,
