@@ -687,30 +687,7 @@ pub fn convert_zip<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summ
         ));
     }
     let file = File::open(path)?;
-    let read_member = |e: &crate::walk::ZipEntry, limit: u64| -> Result<Vec<u8>, ConvertError> {
-        let start = e
-            .data_start
-            .ok_or_else(|| malformed(format!("{}: local header missing", e.name)))?;
-        if e.compressed_size > limit {
-            return Err(ConvertError::Unsupported(format!(
-                "{} is too large",
-                e.name
-            )));
-        }
-        let raw = crate::walk::read_range(&content, start, e.compressed_size)?;
-        match e.method {
-            0 => Ok(raw),
-            8 => super::decompress(
-                crate::format::Format::Pickle,
-                flate2::read::DeflateDecoder::new(&raw[..]),
-                limit,
-            ),
-            m => Err(ConvertError::Unsupported(format!(
-                "{}: zip compression method {m}",
-                e.name
-            ))),
-        }
-    };
+    let read_member = |e: &crate::walk::ZipEntry, limit: u64| super::zip_member(&content, e, limit);
     let pickle = read_member(pkl, 1 << 30)?;
     let swap = match member("byteorder") {
         Some(e) => {
