@@ -207,6 +207,56 @@ fn numpy_conversions_write_what_the_scanner_read() {
     assert!(tensors >= 7, "only {tensors} tensors compared");
 }
 
+/// An `.npy` file as `np.save` lays it out (header padded to 64 bytes), with `data` after it.
+fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+    let py = if fortran { "True" } else { "False" };
+    let mut h = format!("{{'descr': {descr}, 'fortran_order': {py}, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend(u16::try_from(h.len()).unwrap().to_le_bytes());
+    b.extend(h.as_bytes());
+    b.extend(data);
+    b
+}
+
+/// Spellings `np.save` does not write but `np.load` reads (C type letters, `=` and no byte
+/// order, big-endian, Fortran order): the converter must write what the scanner's reading of
+/// the header says, not a reading of its own (a converter that took `b` for a bool, as numpy's
+/// `?`, would write `BOOL` where numpy loads int8).
+#[test]
+fn uncommon_dtype_spellings_convert_as_the_scanner_reads_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data: Vec<u8> = (0u8..48).collect();
+    let cases = [
+        ("'b'", false, "(2, 3)"),
+        ("'B'", false, "(6,)"),
+        ("'h'", true, "(2, 3)"),
+        ("'=i4'", false, "(3, 2)"),
+        ("'>u2'", true, "(3, 2)"),
+        ("'f'", false, "(2, 3)"),
+        ("'>d'", false, "(2, 3)"),
+        ("'?'", false, "(6,)"),
+        ("'|u1'", true, "(2, 3)"),
+        ("'l'", false, "(6,)"),
+        ("'e'", false, "(2, 3)"),
+    ];
+    for (i, (descr, fortran, shape)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("a{i}.npy"));
+        std::fs::write(&path, npy(descr, *fortran, shape, &data)).expect("write");
+        // Keep exactly the bytes the header declares (numpy ignores extra ones; the scanner
+        // reports them).
+        let bytes = std::fs::read(&path).expect("read");
+        let h = parse_npy(&bytes).expect("header");
+        let end = usize::try_from(h.data_offset + h.nbytes.expect("sized")).unwrap();
+        std::fs::write(&path, &bytes[..end]).expect("trim");
+        let d = diff(&scanned(&path), &converted(&path));
+        assert!(d.is_empty(), "{descr} {shape}: {d:#?}");
+    }
+}
+
 fn policy() -> Policy {
     Policy::compile(&SignatureDb::embedded().expect("db")).expect("policy")
 }
