@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod finding;
 pub mod format;
+pub mod formats;
 pub mod guard;
 pub mod hash;
 pub mod image;

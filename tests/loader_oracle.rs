@@ -97,9 +97,20 @@ fn joblib_array_skip_matches_joblib_load() {
     );
 }
 
-/// Every dtype string `parse_descr` sizes must have exactly the itemsize and object flag
-/// numpy gives it (all kind letters × byte orders × sizes); strings it declines are fine (the
-/// walker then reports and does not skip), strings numpy rejects must not be sized.
+/// numpy's answer for one dtype string: itemsize, hasobject, kind, big-endian (all `None` when
+/// numpy rejects the string).
+type Row = (
+    String,
+    Option<u64>,
+    Option<bool>,
+    Option<String>,
+    Option<bool>,
+);
+
+/// Every dtype string `parse_descr` sizes must have exactly the itemsize, object flag, kind and
+/// byte order numpy gives it (all kind letters × byte orders × sizes; the converter reads
+/// elements by kind and byte order); strings it declines are fine (the walker then reports and
+/// does not skip), strings numpy rejects must not be sized.
 #[test]
 fn dtype_strings_size_as_numpy_does() {
     let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
@@ -119,9 +130,9 @@ for order in ["", "<", ">", "|", "=", "<<"]:
                 d = order + k + n + unit
                 try:
                     t = np.dtype(d)
-                    out.append([d, t.itemsize, bool(t.hasobject)])
+                    out.append([d, t.itemsize, bool(t.hasobject), t.kind, t.byteorder == ">"])
                 except Exception:
-                    out.append([d, None, None])
+                    out.append([d, None, None, None, None])
 print(json.dumps(out))
 "#;
     let out = Command::new(venv.join("bin/python"))
@@ -134,17 +145,22 @@ print(json.dumps(out))
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows: Vec<(String, Option<u64>, Option<bool>)> =
-        serde_json::from_slice(&out.stdout).expect("rows");
+    let rows: Vec<Row> = serde_json::from_slice(&out.stdout).expect("rows");
     let mut sized = 0;
     let mut wrong = Vec::new();
-    for (d, size, object) in &rows {
-        let ours = modelgate::pickle::dtype::parse_descr(d);
+    for (d, size, object, kind, big) in &rows {
+        let ours = modelgate::formats::dtype::parse_descr(d);
         match (ours, size) {
             (Some(dt), Some(n)) => {
                 sized += 1;
-                if dt.itemsize != *n || Some(dt.object) != *object {
-                    wrong.push(format!("{d}: ours {dt:?}, numpy {n} {object:?}"));
+                if dt.itemsize != *n
+                    || Some(dt.object) != *object
+                    || Some(dt.kind.to_string()) != *kind
+                    || Some(dt.big_endian) != *big
+                {
+                    wrong.push(format!(
+                        "{d}: ours {dt:?}, numpy {n} {object:?} {kind:?} big-endian {big:?}"
+                    ));
                 }
             }
             (Some(dt), None) => wrong.push(format!("{d}: numpy rejects it, ours {dt:?}")),

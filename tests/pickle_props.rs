@@ -1,8 +1,8 @@
 //! Property tests: arbitrary and mutated bytes never panic or hang the pickle reader, the walker
 //! or the npy header parser.
 
+use modelgate::formats::npy::parse_npy;
 use modelgate::pickle::{analyse_stream, Policy, Reader, WalkLimits};
-use modelgate::scanners::numpy::parse_npy;
 use modelgate::SignatureDb;
 use proptest::prelude::*;
 

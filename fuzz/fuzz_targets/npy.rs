@@ -13,7 +13,7 @@ fn engine() -> &'static Engine {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = modelgate::scanners::numpy::parse_npy(data);
+    let _ = modelgate::formats::npy::parse_npy(data);
     let mut b = b"\x93NUMPY".to_vec();
     b.extend_from_slice(data);
     let _ = engine().scan_bytes("x.npy", b);

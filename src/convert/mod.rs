@@ -406,6 +406,28 @@ pub fn default_output(input: &Path, target: Target) -> PathBuf {
     p
 }
 
+/// The decoded bytes of a zip member, read by the scanner's zip reader
+/// ([`crate::walk::read_member`], the decoders the archive walker scans with), so the converter
+/// reads exactly the bytes that were scanned; a member larger than `limit` is refused.
+pub fn zip_member(
+    content: &Content,
+    entry: &crate::walk::ZipEntry,
+    limit: u64,
+) -> Result<Vec<u8>, ConvertError> {
+    let out =
+        crate::walk::read_member(content, entry, limit.saturating_add(1)).map_err(|e| match e {
+            crate::error::ScanError::Unsupported(m) => ConvertError::Unsupported(m),
+            other => ConvertError::Malformed(other.to_string()),
+        })?;
+    if out.len() as u64 > limit {
+        return Err(ConvertError::Unsupported(format!(
+            "{} is larger than {limit} bytes",
+            entry.name
+        )));
+    }
+    Ok(out)
+}
+
 /// Decompresses a whole compressed stream (joblib compression), at most `limit` bytes.
 pub fn decompress(format: Format, input: impl Read, limit: u64) -> Result<Vec<u8>, ConvertError> {
     let mut r: Box<dyn Read> = match format {

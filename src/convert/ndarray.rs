@@ -1,23 +1,28 @@
 //! numpy arrays as the symbolic VM sees them: dtype reconstructions, `_reconstruct` + BUILD,
 //! `_frombuffer`, `multiarray.scalar` and joblib inline arrays, read into a typed [`NdArray`]
-//! without calling anything. Also the `.npy` descr strings.
+//! without calling anything. Dtypes are resolved by the shared reader ([`crate::formats::dtype`]).
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::arithmetic_side_effects
 )]
 
-use crate::pickle::vm::{InlineData, Val, Value};
+use crate::formats::dtype as shared;
+use crate::pickle::vm::{dtype_of, InlineData, Val, Value};
 
 use super::ConvertError;
 
-/// A numpy dtype: kind letter (`f i u b c U S O V`), item size in bytes, byte order, and the
-/// fields of a structured dtype.
+/// A numpy dtype as the converter reads elements: kind letter (`b i u f c m M O S U V`, numpy's
+/// `dtype.kind`), item size in bytes, byte order, object flag, and the fields of a structured
+/// dtype. Kind, size, byte order and object flag come from the shared dtype reader
+/// ([`crate::formats::dtype`]), the one the scanner sizes arrays with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DType {
     pub kind: char,
     pub size: usize,
     pub big_endian: bool,
+    /// `dtype.hasobject` (from the pickled flags, as numpy sets it).
+    pub object: bool,
     pub fields: Vec<Field>,
 }
 
@@ -30,72 +35,37 @@ pub struct Field {
 }
 
 impl DType {
-    /// Parses a type string (`<f4`, `|b1`, `>i8`, `|O`, `<U5`, `V64`, `f8` …). For the pickle
-    /// form (`numpy.dtype('U5', …)`) `U` counts characters, as in numpy.
-    pub fn parse(descr: &str) -> Option<Self> {
-        let (big, rest) = match descr.as_bytes().first()? {
-            b'<' | b'=' | b'|' => (false, descr.get(1..)?),
-            b'>' => (true, descr.get(1..)?),
-            _ => (false, descr),
-        };
-        let mut chars = rest.chars();
-        let kind = chars.next()?;
-        let digits = chars.as_str();
-        let n: Option<usize> = if digits.is_empty() {
-            None
-        } else {
-            Some(digits.parse().ok()?)
-        };
-        let (kind, size) = match kind {
-            'f' | 'i' | 'u' | 'c' | 'S' | 'V' => (kind, n?),
-            'b' => ('b', n.unwrap_or(1)),
-            '?' => ('b', 1),
-            'O' => ('O', 8),
-            'U' => ('U', n?.checked_mul(4)?),
-            'e' => ('f', 2),
-            'd' => ('f', 8),
-            _ => return None,
-        };
-        if kind == 'b' && size != 1 {
-            return None;
-        }
+    /// The converter's view of a dtype the shared reader resolved (`None` when its size does
+    /// not fit in memory).
+    pub fn from_shared(d: &shared::DType) -> Option<Self> {
         Some(Self {
-            kind,
-            size,
-            big_endian: big && size > 1,
+            kind: d.kind,
+            size: usize::try_from(d.itemsize).ok()?,
+            big_endian: d.big_endian,
+            object: d.object,
             fields: Vec::new(),
         })
     }
 
+    /// Parses a type string (`<f4`, `|b1`, `>i8`, `|O`, `<U5`, `V64`, `f8` …) with
+    /// [`shared::parse_descr`]. `U` counts characters, as in numpy.
+    pub fn parse(descr: &str) -> Option<Self> {
+        Self::from_shared(&shared::parse_descr(descr)?)
+    }
+
     /// The dtype of a `numpy.dtype(descr, align, copy)` reconstruction with its BUILD state
-    /// `(version, byteorder, subarray, names, fields, elsize, alignment, flags)`.
+    /// `(version, byteorder, subarray, names, fields, elsize, alignment, flags)`: kind, size,
+    /// byte order and object flag as [`crate::pickle::vm::dtype_of`] resolves them (the
+    /// joblib layout uses the same), then the fields of a structured dtype.
     pub fn from_value(v: &Val) -> Result<Self, ConvertError> {
-        let o = v
-            .object()
-            .ok_or_else(|| bad(format!("dtype is a {}, not numpy.dtype(...)", v.kind())))?;
-        if o.callee() != Some(("numpy", "dtype")) {
-            return Err(bad("dtype is not numpy.dtype(...)"));
-        }
-        let args = o.args().seq().unwrap_or_default();
-        let descr = args
-            .first()
-            .and_then(|a| a.as_str())
-            .ok_or_else(|| bad("numpy.dtype without a type string"))?;
-        let mut dt = Self::parse(descr).ok_or_else(|| bad(format!("dtype {descr:?}")))?;
+        let resolved = dtype_of(v).map_err(bad)?;
+        let mut dt = Self::from_shared(&resolved).ok_or_else(|| bad("dtype too large"))?;
+        let Some(o) = v.object() else {
+            return Ok(dt);
+        };
         let Some(state) = o.state().and_then(|s| s.seq()) else {
             return Ok(dt);
         };
-        if let Some(order) = state.get(1).and_then(|b| b.as_str()) {
-            dt.big_endian = order == ">" && dt.size > 1 && dt.kind != 'V';
-        }
-        if let Some(e) = state
-            .get(5)
-            .and_then(|e| e.as_int())
-            .and_then(|e| usize::try_from(e).ok())
-            .filter(|&e| e > 0)
-        {
-            dt.size = e;
-        }
         if let (Some(names), Some(fields)) = (state.get(3), state.get(4)) {
             if let Some(names) = names.seq() {
                 for n in names {
@@ -121,8 +91,9 @@ impl DType {
         Ok(dt)
     }
 
+    /// `dtype.hasobject`: the data is Python objects, not raw bytes.
     pub fn is_object(&self) -> bool {
-        self.kind == 'O'
+        self.object
     }
 }
 
@@ -607,6 +578,9 @@ mod tests {
         assert_eq!(DType::parse("<U5").unwrap().size, 20);
         assert!(DType::parse("|O").unwrap().is_object());
         assert!(DType::parse("<x4").is_none());
+        // The C type letter `b` is int8 in numpy, not a bool.
+        assert_eq!(DType::parse("b").unwrap().kind, 'i');
+        assert_eq!(DType::parse("?").unwrap().kind, 'b');
         assert!((f16_to_f64(0x3c00) - 1.0).abs() < 1e-12);
     }
 }

@@ -1,6 +1,7 @@
-//! NumPy `.npy` / `.npz` → safetensors. The header is read by the scanner's `.npy` reader;
-//! data is streamed from the file (stored members) or from the decompressed member. Object arrays
-//! (`|O`, a pickle inside) are refused.
+//! NumPy `.npy` / `.npz` → safetensors. The header and its dtype are read by the one `.npy`
+//! reader the scanner uses ([`crate::formats::npy`]), so the tensor written out has the dtype,
+//! shape, order and data offset the scanner checked; data is streamed from the file (stored
+//! members) or from the decompressed member. Object arrays (`|O`, a pickle inside) are refused.
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -14,17 +15,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::artifact::Content;
+use crate::formats::dtype::DType;
+use crate::formats::npy::{parse_npy, HEAD_LEN};
 use crate::pyliteral::Lit;
 use crate::walk::read_central_directory;
 
-use super::ndarray::DType;
 use super::st::{self, Source, View};
 use super::{ConvertError, Summary};
 
 /// A parsed `.npy` header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyHeader {
+    /// The `descr` type string.
     pub descr: String,
+    /// What [`crate::formats::npy::parse_npy`] resolved `descr` to.
+    pub dtype: DType,
     pub fortran: bool,
     pub shape: Vec<u64>,
     /// Offset of the data from the start of the `.npy` bytes.
@@ -35,11 +40,11 @@ fn bad(m: impl Into<String>) -> ConvertError {
     ConvertError::Malformed(format!("npy: {}", m.into()))
 }
 
-/// Parses the header at the start of `b` (at least the first 10 bytes plus the header) with
-/// the scanner's reader ([`crate::scanners::numpy::parse_npy`]: the header as
+/// Parses the header at the start of `b` (the first [`HEAD_LEN`] bytes, or all of them when
+/// shorter) with the scanner's reader ([`crate::formats::npy::parse_npy`]: the header as
 /// `ast.literal_eval` and `descr_to_dtype` read it), so conversion and scanning agree.
 pub fn parse_header(b: &[u8]) -> Result<NpyHeader, ConvertError> {
-    let h = crate::scanners::numpy::parse_npy(b).map_err(|e| bad(e.to_string()))?;
+    let h = parse_npy(b).map_err(|e| bad(e.to_string()))?;
     let descr = match h.descr {
         Lit::Str(s) => s,
         Lit::List(_) => {
@@ -61,22 +66,23 @@ pub fn parse_header(b: &[u8]) -> Result<NpyHeader, ConvertError> {
         .collect::<Result<Vec<u64>, _>>()?;
     Ok(NpyHeader {
         descr,
+        dtype: h.dtype,
         fortran: h.fortran_order,
         shape,
         data_offset: h.data_offset,
     })
 }
 
-/// numpy dtype → (safetensors dtype, element size, big-endian).
-pub fn st_dtype(descr: &str) -> Result<(&'static str, usize, bool), ConvertError> {
-    let dt = DType::parse(descr)
-        .ok_or_else(|| ConvertError::Unsupported(format!("numpy dtype {descr:?}")))?;
-    if dt.is_object() {
+/// numpy dtype (as [`crate::formats::dtype`] resolved it) → (safetensors dtype, element size,
+/// big-endian): exactly the dtypes the converter can write; anything else is refused, naming
+/// `descr`.
+pub fn st_dtype(dt: &DType, descr: &str) -> Result<(&'static str, usize, bool), ConvertError> {
+    if dt.object {
         return Err(ConvertError::Unsupported(
             "object arrays hold a pickle, which is refused; save numeric arrays (allow_pickle=False)".into(),
         ));
     }
-    let name = match (dt.kind, dt.size) {
+    let name = match (dt.kind, dt.itemsize) {
         ('f', 8) => "F64",
         ('f', 4) => "F32",
         ('f', 2) => "F16",
@@ -89,14 +95,17 @@ pub fn st_dtype(descr: &str) -> Result<(&'static str, usize, bool), ConvertError
         ('u', 2) => "U16",
         ('u', 1) => "U8",
         ('b', 1) => "BOOL",
-        ('c', 8) => "C64",
+        // Byte-swapping reverses whole elements, which would exchange the real and imaginary
+        // parts of a big-endian complex number.
+        ('c', 8) if !dt.big_endian => "C64",
         _ => {
             return Err(ConvertError::Unsupported(format!(
                 "numpy dtype {descr:?} has no safetensors equivalent"
             )))
         }
     };
-    Ok((name, dt.size, dt.big_endian))
+    let elem = usize::try_from(dt.itemsize).map_err(|_| bad("item size"))?;
+    Ok((name, elem, dt.big_endian))
 }
 
 fn tensor_for(
@@ -106,7 +115,7 @@ fn tensor_for(
     storage_len: u64,
     memory: Option<Arc<Vec<u8>>>,
 ) -> Result<st::Tensor, ConvertError> {
-    let (dtype, elem, big) = st_dtype(&h.descr)?;
+    let (dtype, elem, big) = st_dtype(&h.dtype, &h.descr)?;
     let numel = h
         .shape
         .iter()
@@ -230,7 +239,7 @@ pub fn convert_npy<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summ
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut head = Vec::new();
-    (&file).take(1 << 20).read_to_end(&mut head)?;
+    (&file).take(HEAD_LEN as u64).read_to_end(&mut head)?;
     let h = parse_header(&head)?;
     let name = path
         .file_stem()
@@ -267,8 +276,11 @@ pub fn convert_npz<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summ
             .ok_or_else(|| bad(format!("{}: local header missing", e.name)))?;
         match e.method {
             0 => {
-                let head =
-                    crate::walk::read_range(&content, start, e.compressed_size.min(1 << 20))?;
+                let head = crate::walk::read_range(
+                    &content,
+                    start,
+                    e.compressed_size.min(HEAD_LEN as u64),
+                )?;
                 let h = parse_header(&head)?;
                 let data_len = e.compressed_size.saturating_sub(h.data_offset);
                 tensors.push(tensor_for(
@@ -279,14 +291,10 @@ pub fn convert_npz<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summ
                     None,
                 )?);
             }
-            8 => {
-                let raw = crate::walk::read_range(&content, start, e.compressed_size)?;
+            _ => {
+                // Compressed members are decoded by the scanner's zip reader.
                 let limit = e.uncompressed_size.min(1 << 34);
-                let bytes = super::decompress(
-                    crate::format::Format::Pickle,
-                    flate2::read::DeflateDecoder::new(&raw[..]),
-                    limit,
-                )?;
+                let bytes = super::zip_member(&content, e, limit)?;
                 let h = parse_header(&bytes)?;
                 let data_len = (bytes.len() as u64).saturating_sub(h.data_offset);
                 let off = h.data_offset;
@@ -297,12 +305,6 @@ pub fn convert_npz<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summ
                     data_len,
                     Some(Arc::new(bytes)),
                 )?);
-            }
-            m => {
-                return Err(ConvertError::Unsupported(format!(
-                    "npz member {}: compression method {m}",
-                    e.name
-                )))
             }
         }
     }
@@ -330,7 +332,12 @@ mod tests {
         assert!(p.fortran);
         assert_eq!(p.shape, vec![3, 4]);
         assert_eq!(p.data_offset, 10 + h.len() as u64);
-        assert!(st_dtype("|O").is_err());
-        assert_eq!(st_dtype(">i2").unwrap(), ("I16", 2, true));
+        let st = |d: &str| st_dtype(&crate::formats::dtype::parse_descr(d).unwrap(), d);
+        assert!(st("|O").is_err());
+        assert_eq!(st(">i2").unwrap(), ("I16", 2, true));
+        assert_eq!(st("b").unwrap(), ("I8", 1, false));
+        assert_eq!(st("?").unwrap(), ("BOOL", 1, false));
+        assert_eq!(st("<c8").unwrap(), ("C64", 8, false));
+        assert!(st(">c8").is_err());
     }
 }

@@ -952,6 +952,22 @@ fn unsupported(module: &str, est: &str) -> ConvertError {
     ))
 }
 
+/// The pickle stream of `input` (decompressed when `compression` is a compression format), as
+/// the converter's VM reads it.
+pub fn read_stream(input: &Path, compression: Format) -> Result<Vec<u8>, ConvertError> {
+    let file = std::fs::File::open(input)?;
+    super::decompress(compression, std::io::BufReader::new(file), 1 << 32)
+}
+
+/// The VM options the converter runs `bytes` with: joblib inline arrays are read at the layout
+/// the scanner skips ([`crate::pickle::joblib`]).
+pub fn vm_options(bytes: &[u8]) -> VmOptions {
+    let mut vo = VmOptions::default();
+    vo.limits.max_input = bytes.len() as u64;
+    vo.joblib = true;
+    vo
+}
+
 /// Reads, interprets and converts the estimator in `input`.
 pub fn convert<W: Write>(
     input: &Path,
@@ -960,14 +976,8 @@ pub fn convert<W: Write>(
     opts: &ConvertOptions,
     out: &mut W,
 ) -> Result<Summary, ConvertError> {
-    let file = std::fs::File::open(input)?;
-    let len = file.metadata()?.len();
-    let bytes = super::decompress(compression, std::io::BufReader::new(file), 1 << 32)?;
-    let _ = len;
-    let mut vo = VmOptions::default();
-    vo.limits.max_input = bytes.len() as u64;
-    vo.joblib = true;
-    let mut vm = Vm::new(&bytes[..], vo);
+    let bytes = read_stream(input, compression)?;
+    let mut vm = Vm::new(&bytes[..], vm_options(&bytes));
     let root = vm.next_pickle()?;
     let placeholders = check_globals(vm.globals(), "scikit-learn → ONNX", admit)?;
     let mut cx = Ctx {

@@ -32,28 +32,15 @@ const fn d(torch: &'static str, size: usize, st: Option<&'static str>) -> TorchD
     TorchDtype { torch, size, st }
 }
 
-/// Legacy typed storage classes (`torch.FloatStorage`, …).
+/// Legacy typed storage classes (`torch.FloatStorage`, …), from the table the scanner sizes
+/// storages with ([`crate::formats::torch::storage_type`]); `UntypedStorage` has no dtype.
 fn storage_dtype(name: &str) -> Option<TorchDtype> {
-    Some(match name {
-        "DoubleStorage" => d("float64", 8, Some("F64")),
-        "FloatStorage" => d("float32", 4, Some("F32")),
-        "HalfStorage" => d("float16", 2, Some("F16")),
-        "BFloat16Storage" => d("bfloat16", 2, Some("BF16")),
-        "LongStorage" => d("int64", 8, Some("I64")),
-        "IntStorage" => d("int32", 4, Some("I32")),
-        "ShortStorage" => d("int16", 2, Some("I16")),
-        "CharStorage" => d("int8", 1, Some("I8")),
-        "ByteStorage" => d("uint8", 1, Some("U8")),
-        "BoolStorage" => d("bool", 1, Some("BOOL")),
-        "ComplexFloatStorage" => d("complex64", 8, None),
-        "ComplexDoubleStorage" => d("complex128", 16, None),
-        "QInt8Storage" => d("qint8", 1, None),
-        "QUInt8Storage" => d("quint8", 1, None),
-        "QInt32Storage" => d("qint32", 4, None),
-        "QUInt4x2Storage" => d("quint4x2", 1, None),
-        "QUInt2x4Storage" => d("quint2x4", 1, None),
-        _ => return None,
-    })
+    let t = crate::formats::torch::storage_type(name)?;
+    Some(d(
+        t.dtype?,
+        usize::try_from(t.itemsize).ok()?,
+        t.safetensors,
+    ))
 }
 
 /// dtype globals (`torch.float8_e4m3fn`, …) as `_rebuild_tensor_v3` passes them.
@@ -687,30 +674,7 @@ pub fn convert_zip<W: Write>(path: &Path, sha: &str, out: &mut W) -> Result<Summ
         ));
     }
     let file = File::open(path)?;
-    let read_member = |e: &crate::walk::ZipEntry, limit: u64| -> Result<Vec<u8>, ConvertError> {
-        let start = e
-            .data_start
-            .ok_or_else(|| malformed(format!("{}: local header missing", e.name)))?;
-        if e.compressed_size > limit {
-            return Err(ConvertError::Unsupported(format!(
-                "{} is too large",
-                e.name
-            )));
-        }
-        let raw = crate::walk::read_range(&content, start, e.compressed_size)?;
-        match e.method {
-            0 => Ok(raw),
-            8 => super::decompress(
-                crate::format::Format::Pickle,
-                flate2::read::DeflateDecoder::new(&raw[..]),
-                limit,
-            ),
-            m => Err(ConvertError::Unsupported(format!(
-                "{}: zip compression method {m}",
-                e.name
-            ))),
-        }
-    };
+    let read_member = |e: &crate::walk::ZipEntry, limit: u64| super::zip_member(&content, e, limit);
     let pickle = read_member(pkl, 1 << 30)?;
     let swap = match member("byteorder") {
         Some(e) => {
@@ -831,15 +795,9 @@ pub fn convert_legacy<W: Write>(
                 "storage {key}: file ends before its size (truncated)"
             ))
         })?;
-        let count = if little {
-            u64::from_le_bytes(cnt)
-        } else {
-            u64::from_be_bytes(cnt)
-        };
-        let len = count
-            .checked_mul(size as u64)
-            .ok_or_else(|| malformed("storage size overflows"))?;
-        let start = pos.saturating_add(8);
+        let len = crate::formats::torch::trailer_data_len(cnt, little, size as u64)
+            .map_err(|e| malformed(format!("storage {key} declares {e}")))?;
+        let start = pos.saturating_add(crate::formats::torch::TRAILER_COUNT_LEN);
         if start.saturating_add(len) > flen {
             return Err(malformed(format!(
                 "storage {key} declares {len} bytes but the file ends first (truncated storage)"

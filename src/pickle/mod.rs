@@ -4,7 +4,9 @@
 //! - [`ops`] and [`reader`]: one streaming opcode reader for protocols 0–5 with CPython's exact
 //!   argument decoding and frame tracking. It is shared by the scanning walker and (later) the
 //!   symbolic VM used for conversion.
-//! - [`dtype`]: numpy dtype itemsize and object flag as numpy computes them (joblib skips).
+//! - [`crate::formats::dtype`]: numpy dtype itemsize and object flag as numpy computes them
+//!   (joblib skips; shared with the `.npy` reader and the converter).
+//! - [`joblib`]: where joblib's inline array bytes lie after a wrapper (walker and VM).
 //! - [`compat`]: CPython's Python 2 name mapping (`_compat_pickle`).
 //! - [`policy`]: the `pickle-global` entries of the signature database, compiled for lookup.
 //! - [`walk`]: the scanning walker, which simulates stack, marks and memo symbolically and
@@ -14,7 +16,7 @@
 //! [`walk::Walker`] (pickle by pickle, for formats that interleave pickles with raw data).
 
 pub mod compat;
-pub mod dtype;
+pub mod joblib;
 mod memo;
 pub mod ops;
 pub mod policy;

@@ -24,8 +24,10 @@ use std::io::Read;
 use std::rc::Rc;
 
 use super::compat::map_py2;
+use super::joblib::{self, Alignment, ArraySpan, Layout};
 use super::ops::{Arg, OpCode, Payload};
 use super::reader::{ReadError, Reader, ReaderLimits};
+use crate::formats::dtype::{resolve, DType, DTypeState};
 
 /// A shared value node.
 pub type Val = Rc<Value>;
@@ -497,6 +499,7 @@ pub struct Vm<R> {
     ops: u64,
     nodes: u64,
     globals: Vec<GlobalRef>,
+    arrays: Vec<ArraySpan>,
 }
 
 struct Frame {
@@ -532,6 +535,7 @@ impl<R: Read> Vm<R> {
             ops: 0,
             nodes: 0,
             globals: Vec::new(),
+            arrays: Vec::new(),
         }
     }
 
@@ -543,6 +547,12 @@ impl<R: Read> Vm<R> {
     /// Every global seen so far, in stream order (duplicates included once per occurrence).
     pub fn globals(&self) -> &[GlobalRef] {
         &self.globals
+    }
+
+    /// The joblib inline arrays read so far, in stream order (the same spans the scanning
+    /// walker skips: [`crate::pickle::walk::Analysis::arrays`]).
+    pub fn arrays(&self) -> &[ArraySpan] {
+        &self.arrays
     }
 
     /// The underlying reader (to read raw bytes between pickles).
@@ -991,76 +1001,77 @@ impl<R: Read> Vm<R> {
         Ok(f.stack.split_off(at))
     }
 
-    /// joblib's `NumpyArrayWrapper.read_array`.
+    /// joblib's `NumpyArrayWrapper.read_array`, at the layout the scanning walker skips
+    /// ([`super::joblib::layout`]).
     fn joblib_array(&mut self, f: &Frame, state: Val, offset: u64) -> Result<Val, VmError> {
         let bad = |m: &str| VmError::Malformed {
             offset,
             message: format!("joblib array: {m}"),
         };
         let dtype = state.get("dtype").ok_or_else(|| bad("no dtype"))?;
-        let (itemsize, is_object) = dtype_size(&dtype).ok_or_else(|| bad("unreadable dtype"))?;
-        if is_object {
-            if f.depth.saturating_add(1) > self.opts.limits.max_nesting {
-                return Err(VmError::Limit {
-                    offset,
-                    what: "nested pickles",
-                });
-            }
-            self.reader.reset_frame();
-            let mut inner = Frame::new(f.depth.saturating_add(1));
-            let v = self.run(&mut inner)?;
-            self.reader.reset_frame();
-            return self.node(
-                Value::Inline {
-                    state,
-                    data: InlineData::Pickled(v),
-                },
-                offset,
-            );
-        }
-        let shape = state
+        let dtype = dtype_of(&dtype).map_err(|e| bad(&format!("unreadable dtype: {e}")))?;
+        let dims: Option<Vec<Option<i128>>> = state
             .get("shape")
             .and_then(|s| s.seq())
-            .ok_or_else(|| bad("shape is not a tuple"))?;
-        let mut count: u64 = 1;
-        for d in &shape {
-            let d = d
-                .as_int()
-                .and_then(|d| u64::try_from(d).ok())
-                .ok_or_else(|| bad("shape holds a negative or non-integer size"))?;
-            count = count.checked_mul(d).ok_or_else(|| bad("shape overflows"))?;
+            .map(|s| s.iter().map(|d| d.as_int()).collect());
+        let alignment = match state.get("numpy_array_alignment_bytes") {
+            Some(v) if !v.is_none() => Alignment::Present,
+            _ => Alignment::Absent,
+        };
+        let raw = match joblib::layout(&dtype, dims.as_deref(), alignment) {
+            Ok(Layout::Raw(raw)) => raw,
+            Ok(Layout::Pickle) => {
+                if f.depth.saturating_add(1) > self.opts.limits.max_nesting {
+                    return Err(VmError::Limit {
+                        offset,
+                        what: "nested pickles",
+                    });
+                }
+                self.reader.reset_frame();
+                let mut inner = Frame::new(f.depth.saturating_add(1));
+                let v = self.run(&mut inner)?;
+                self.reader.reset_frame();
+                return self.node(
+                    Value::Inline {
+                        state,
+                        data: InlineData::Pickled(v),
+                    },
+                    offset,
+                );
+            }
+            Err(e) => return Err(bad(&e.to_string())),
+        };
+        let start = self.reader.offset();
+        let mut pad = Vec::new();
+        if raw.aligned && self.reader.read_raw(1, &mut pad)? != 1 {
+            return Err(bad("stream ends in the padding"));
         }
-        let nbytes = count
-            .checked_mul(itemsize)
-            .ok_or_else(|| bad("size overflows"))?;
-        let align = state
-            .get("numpy_array_alignment_bytes")
-            .is_some_and(|v| !v.is_none());
-        if align {
-            let mut pad = Vec::new();
-            if self.reader.read_raw(1, &mut pad)? != 1 {
-                return Err(bad("stream ends in the padding"));
-            }
-            let n = u64::from(pad.first().copied().unwrap_or(0));
-            if self.reader.skip(n)? != n {
-                return Err(bad("stream ends in the padding"));
-            }
+        let span = raw
+            .span(pad.first().copied())
+            .map_err(|e| bad(&e.to_string()))?;
+        let padding = span.data_offset.saturating_sub(pad.len() as u64);
+        if self.reader.skip(padding)? != padding {
+            return Err(bad("stream ends in the padding"));
         }
         let remaining = self
             .opts
             .limits
             .max_input
             .saturating_sub(self.reader.offset());
-        if nbytes > remaining {
+        if span.data_len > remaining {
             return Err(VmError::Limit {
                 offset,
                 what: "joblib array larger than the input limit",
             });
         }
         let mut data = Vec::new();
-        if self.reader.read_raw(nbytes, &mut data)? != nbytes {
+        if self.reader.read_raw(span.data_len, &mut data)? != span.data_len {
             return Err(bad("stream ends inside the array data"));
         }
+        self.arrays.push(ArraySpan {
+            data_start: start.saturating_add(span.data_offset),
+            data_len: span.data_len,
+        });
         self.node(
             Value::Inline {
                 state,
@@ -1110,30 +1121,39 @@ fn set_items(target: &Val, items: Vec<(Val, Val)>) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// `(itemsize, is_object)` of a `numpy.dtype(...)` reconstruction after its BUILD state, as
-/// numpy computes them (see [`crate::pickle::dtype`]).
-pub fn dtype_size(dtype: &Val) -> Option<(u64, bool)> {
-    let o = dtype.object()?;
+/// The dtype of a `numpy.dtype(descr, align, copy)` reconstruction after its BUILD state, as
+/// numpy computes it ([`crate::formats::dtype::resolve`], the reading the scanning walker uses
+/// too): the first argument is the type string, the state a tuple.
+pub fn dtype_of(dtype: &Val) -> Result<DType, String> {
+    let o = dtype
+        .object()
+        .ok_or_else(|| format!("the dtype is a {}, not numpy.dtype(...)", dtype.kind()))?;
     if o.callee() != Some(("numpy", "dtype")) {
-        return None;
+        return Err("the dtype is not built by numpy.dtype".into());
     }
-    let args = o.args().seq()?;
-    let descr = args.first()?.as_str()?.to_owned();
+    let args = o.args().seq().unwrap_or_default();
+    if args.is_empty() || args.len() > 3 {
+        return Err(format!(
+            "numpy.dtype is called with {} arguments",
+            args.len()
+        ));
+    }
+    let descr = args
+        .first()
+        .and_then(|a| a.as_str())
+        .ok_or("the dtype's first argument is not a type string")?;
     let state = match o.state() {
         None => None,
         Some(s) => {
-            let t = s.seq()?;
+            let Value::Tuple(t) = &**s else {
+                return Err("the dtype's BUILD state is not a tuple".into());
+            };
             let int = |i: usize| t.get(i).and_then(|v| v.as_int());
-            Some(crate::pickle::dtype::DTypeState {
-                len: t.len(),
-                version: int(0),
-                elsize: int(5),
-                flags: int(7),
-            })
+            let order = t.get(1).and_then(|v| v.as_str());
+            Some(DTypeState::from_items(t.len(), int, order))
         }
     };
-    let d = crate::pickle::dtype::resolve(&descr, state).ok()?;
-    Some((d.itemsize, d.object))
+    resolve(descr, state)
 }
 
 /// An opcode argument copied out of the reader's buffer.

@@ -36,11 +36,12 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::compat::map_py2;
-use super::dtype::{DType, DTypeState};
+use super::joblib::{self, Alignment, ArraySpan, Layout, LayoutError};
 use super::ops::{Arg, OpCode, Payload};
 use super::policy::{Policy, Rule, Verdict};
 use super::reader::{FrameIssue, ReadError, Reader, ReaderLimits};
 use super::value::{Arena, Call, CallKind, Sb, V};
+use crate::formats::dtype::{DType, DTypeState};
 
 /// Budgets of one walk. The defaults let real checkpoints through (a 4 MB pickle with millions
 /// of opcodes is normal data) while bounding hostile input.
@@ -279,6 +280,9 @@ pub struct Analysis {
     pub issues: Vec<Issue>,
     pub nested: Vec<NestedBlob>,
     pub storages: Vec<StoragePid>,
+    /// joblib inline arrays whose raw bytes were skipped, in stream order (the bytes the
+    /// converter's VM reads for them: see [`super::joblib`]).
+    pub arrays: Vec<ArraySpan>,
     pub opcodes: u64,
     /// Bytes consumed from the stream.
     pub bytes: u64,
@@ -1817,57 +1821,44 @@ impl<'p, R: Read> Walker<'p, R> {
         m.stack.push(V::Unknown);
         let dtype = state_lookup(&m.arena, state, "dtype");
         let shape = state_lookup(&m.arena, state, "shape");
-        let align = match state_lookup(&m.arena, state, "numpy_array_alignment_bytes") {
-            None | Some(V::None) => false,
-            Some(V::Unknown) => return self.joblib_unproven(
-                m,
-                offset,
-                "whether the array is aligned is not known (the wrapper state was not kept whole)",
-            ),
-            Some(_) => true,
+        let alignment = match state_lookup(&m.arena, state, "numpy_array_alignment_bytes") {
+            None | Some(V::None) => Alignment::Absent,
+            Some(V::Unknown) => Alignment::Unknown,
+            Some(_) => Alignment::Present,
         };
         let dt = match dtype.as_ref() {
             Some(d) => dtype_info(m, d),
             None => Err("the wrapper state has no dtype".to_owned()),
         };
-        let dt = match dt {
-            Ok(dt) => dt,
-            Err(detail) => return self.joblib_unproven(m, offset, &detail),
-        };
-        if dt.object {
-            // joblib runs `pickle.load` on the file: a complete pickle follows, read by a
-            // plain unpickler (no wrapper semantics), then the outer stream continues.
-            return self.inline_pickle(m, offset);
-        }
-        let count = match shape.as_ref() {
-            Some(V::Tuple(t)) => m.arena.tuple_items(*t).iter().try_fold(1u64, |acc, x| {
+        let dims: Option<Vec<Option<i128>>> = match shape.as_ref() {
+            Some(V::Tuple(t)) => Some(
                 m.arena
-                    .as_int(x)
-                    .and_then(|i| u64::try_from(i).ok())
-                    .and_then(|i| acc.checked_mul(i))
-            }),
-            Some(V::List(l)) => m.arena.items(*l).try_fold(1u64, |acc, x| {
-                m.arena
-                    .as_int(x)
-                    .and_then(|i| u64::try_from(i).ok())
-                    .and_then(|i| acc.checked_mul(i))
-            }),
+                    .tuple_items(*t)
+                    .iter()
+                    .map(|x| m.arena.as_int(x))
+                    .collect(),
+            ),
+            Some(V::List(l)) => Some(m.arena.items(*l).map(|x| m.arena.as_int(x)).collect()),
             _ => None,
         };
-        // joblib multiplies the dimensions as int64 (`np.multiply.reduce`), which wraps: a
-        // product past i64::MAX is not the count joblib reads.
-        let count = count.filter(|&c| i64::try_from(c).is_ok());
-        let Some(nbytes) = count.and_then(|c| c.checked_mul(dt.itemsize)) else {
-            return self.joblib_unproven(
-                m,
-                offset,
-                "the array shape is not a tuple of non-negative integers whose product fits",
-            );
+        // An unknown alignment is reported before a dtype the walker cannot resolve.
+        let layout = match dt {
+            Err(detail) if alignment != Alignment::Unknown => {
+                return self.joblib_unproven(m, offset, &detail)
+            }
+            Err(_) => Err(LayoutError::UnknownAlignment),
+            Ok(dt) => joblib::layout(&dt, dims.as_deref(), alignment),
+        };
+        let raw = match layout {
+            Ok(Layout::Raw(raw)) => raw,
+            // joblib runs `pickle.load` on the file: a complete pickle follows, read by a
+            // plain unpickler (no wrapper semantics), then the outer stream continues.
+            Ok(Layout::Pickle) => return self.inline_pickle(m, offset),
+            Err(e) => return self.joblib_unproven(m, offset, &e.to_string()),
         };
         let data_start = self.reader.offset();
         let mut first = Vec::new();
-        let mut pad_len = 0u64;
-        if align {
+        if raw.aligned {
             match self.reader.read_raw(1, &mut first) {
                 Ok(1) => {}
                 Ok(_) => return self.truncated(m, offset, "joblib padding byte"),
@@ -1876,10 +1867,12 @@ impl<'p, R: Read> Walker<'p, R> {
                     return Step::Fail;
                 }
             }
-            pad_len = u64::from(first.first().copied().unwrap_or(0));
         }
+        let Ok(span) = raw.span(first.first().copied()) else {
+            return self.truncated(m, offset, "joblib padding byte");
+        };
         // Keep the first bytes of the skipped region for the pickle.load differential check.
-        let total = pad_len.saturating_add(nbytes);
+        let total = span.end().saturating_sub(first.len() as u64);
         let peek = total.min(64 * 1024);
         let mut region = first;
         match self.reader.read_raw(peek, &mut region) {
@@ -1899,6 +1892,10 @@ impl<'p, R: Read> Walker<'p, R> {
                 return Step::Fail;
             }
         }
+        self.out.arrays.push(ArraySpan {
+            data_start: data_start.saturating_add(span.data_offset),
+            data_len: span.data_len,
+        });
         self.differential(m, &region, data_start);
         Step::Continue
     }
@@ -2092,15 +2089,11 @@ fn dtype_info(m: &Machine, v: &V) -> Result<DType, String> {
                 .as_tuple(&s)
                 .ok_or("the dtype's BUILD state is not a tuple")?;
             let int = |i: usize| t.get(i).and_then(|x| m.arena.as_int(x));
-            Some(DTypeState {
-                len: t.len(),
-                version: int(0),
-                elsize: int(5),
-                flags: int(7),
-            })
+            let order = t.get(1).and_then(|x| m.arena.as_str(x));
+            Some(DTypeState::from_items(t.len(), int, order))
         }
     };
-    super::dtype::resolve(descr, state)
+    crate::formats::dtype::resolve(descr, state)
 }
 
 /// The items of an argument tuple (`func(*args)` accepts any iterable).

@@ -15,6 +15,7 @@ use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
+use crate::formats::torch::{trailer_data_len, TRAILER_COUNT_LEN};
 use crate::pickle::walk::{
     Analysis, BlobSource, Class, GlobalUse, IssueKind, Outcome, TopValue, Walker,
 };
@@ -498,7 +499,7 @@ fn legacy_torch<R: Read>(
     for key in &key_list {
         let at = w.reader().offset();
         let mut buf = Vec::with_capacity(8);
-        if !matches!(w.reader().read_raw(8, &mut buf), Ok(8)) {
+        if !matches!(w.reader().read_raw(TRAILER_COUNT_LEN, &mut buf), Ok(8)) {
             structure(
                 notes,
                 at,
@@ -507,13 +508,8 @@ fn legacy_torch<R: Read>(
             w.mark_incomplete();
             return;
         }
-        let mut le = [0u8; 8];
-        le.copy_from_slice(&buf);
-        let count = if little_endian {
-            i64::from_le_bytes(le)
-        } else {
-            i64::from_be_bytes(le)
-        };
+        let mut count = [0u8; 8];
+        count.copy_from_slice(&buf);
         let Some(elem) = sizes.get(key).copied().flatten() else {
             structure(
                 notes,
@@ -523,14 +519,13 @@ fn legacy_torch<R: Read>(
             w.mark_incomplete();
             return;
         };
-        let Some(n) = u64::try_from(count).ok().and_then(|c| c.checked_mul(elem)) else {
-            structure(
-                notes,
-                at,
-                format!("storage {key} declares an invalid element count {count}"),
-            );
-            w.mark_incomplete();
-            return;
+        let n = match trailer_data_len(count, little_endian, elem) {
+            Ok(n) => n,
+            Err(e) => {
+                structure(notes, at, format!("storage {key} declares {e}"));
+                w.mark_incomplete();
+                return;
+            }
         };
         if !matches!(w.reader().skip(n), Ok(k) if k == n) {
             structure(
@@ -552,18 +547,11 @@ fn legacy_torch<R: Read>(
     }
 }
 
-/// Element size of a torch storage class (`torch.FloatStorage`, `torch.cuda.HalfStorage`).
+/// Element size of a torch storage class (`torch.FloatStorage`, `torch.cuda.HalfStorage`), from
+/// the table the converter types storages with ([`crate::formats::torch::storage_type`]).
 pub fn storage_elem_size(class: &str) -> Option<u64> {
     let name = class.rsplit('.').next()?;
-    let base = name.strip_suffix("Storage")?;
-    Some(match base {
-        "Double" | "Long" | "ComplexFloat" => 8,
-        "Float" | "Int" | "QInt32" => 4,
-        "Half" | "BFloat16" | "Short" => 2,
-        "Char" | "Byte" | "Bool" | "QInt8" | "QUInt8" | "QUInt4x2" | "QUInt2x4" | "Untyped" => 1,
-        "ComplexDouble" => 16,
-        _ => return None,
-    })
+    crate::formats::torch::storage_type(name).map(|t| t.itemsize)
 }
 
 /// `storages` and `tensors` members of a legacy torch tar checkpoint.

@@ -1,6 +1,12 @@
-//! numpy dtype facts as numpy itself computes them: the itemsize and the object flag that decide
-//! how many bytes joblib's `NumpyArrayWrapper.read_array` reads raw after the wrapper (or
-//! whether it runs `pickle.load` instead), and how large an `.npy` body is.
+//! numpy dtype facts as numpy itself computes them: the kind, itemsize, byte order and object
+//! flag that decide how many bytes joblib's `NumpyArrayWrapper.read_array` reads raw after the
+//! wrapper (or whether it runs `pickle.load` instead), how large an `.npy` body is, and how the
+//! converter reads the elements.
+//!
+//! This is the one reading of a dtype string and of a pickled dtype's state: the pickle walker
+//! (joblib skips), the `.npy` header reader ([`crate::formats::npy`]) and the converter
+//! ([`crate::convert::ndarray`]) all take their sizes and byte orders from here, so the bytes the
+//! converter writes out are the bytes the scanner measured.
 //!
 //! joblib reads `count * dtype.itemsize` raw bytes unless `dtype.hasobject`, in which case it
 //! unpickles the data with a fresh `pickle.load`. Both values come from the unpickled
@@ -22,15 +28,44 @@
     clippy::arithmetic_side_effects
 )]
 
-/// numpy dtype facts the joblib skip and the `.npy` size check need.
+/// numpy dtype facts the joblib skip, the `.npy` size check and the converter need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DType {
+    /// `dtype.kind`: `b` bool, `i` signed, `u` unsigned, `f` float, `c` complex, `m`
+    /// timedelta, `M` datetime, `O` object, `S` bytes, `U` unicode, `V` void (also structured
+    /// and subarray dtypes).
+    pub kind: char,
     /// `dtype.itemsize` (bytes per element).
     pub itemsize: u64,
     /// `dtype.hasobject`.
     pub object: bool,
     /// A flexible type (`S`, `U`, `V`): its itemsize is taken from a BUILD state's `elsize`.
     pub flexible: bool,
+    /// `dtype.byteorder == '>'`: the elements are stored big-endian (never for types numpy
+    /// gives no byte order: one-byte integers and bools, `S`, `V`, `O`).
+    pub big_endian: bool,
+}
+
+impl DType {
+    /// A dtype of `kind` with no byte order (structured and subarray dtypes are `V`).
+    pub fn unordered(kind: char, itemsize: u64, object: bool) -> Self {
+        Self {
+            kind,
+            itemsize,
+            object,
+            flexible: false,
+            big_endian: false,
+        }
+    }
+
+    /// Whether numpy gives this dtype a byte order at all (`dtype.byteorder != '|'`).
+    fn has_byte_order(&self) -> bool {
+        match self.kind {
+            'f' | 'c' | 'm' | 'M' | 'U' => true,
+            'i' | 'u' => self.itemsize > 1,
+            _ => false,
+        }
+    }
 }
 
 /// The parts of a `numpy.dtype` BUILD state (`__setstate__` tuple) that decide the size and
@@ -41,18 +76,22 @@ pub struct DTypeState {
     /// Number of items in the state tuple.
     pub len: usize,
     pub version: Option<i128>,
+    /// Item 1, the byte order (`<`, `>`, `|`, `=`) when it is a one-character string.
+    pub byteorder: Option<char>,
     pub elsize: Option<i128>,
     pub flags: Option<i128>,
 }
 
-/// Parses a dtype string exactly as `numpy.dtype(str)` sizes it (`f8`, `<i4`, `O8`, `V64`,
-/// `U40` = 160 bytes, `S5`, `b1`, `M8[ns]`, `?`, `g` = 16 bytes), for the spellings numpy's
-/// own reductions and `.npy` headers use. Other spellings numpy may accept (`float64`,
-/// `(2,)f8`, `f8,i4`) return `None`: unknown, never guessed.
+/// Parses a dtype string exactly as `numpy.dtype(str)` reads it (`f8`, `<i4`, `O8`, `V64`,
+/// `U40` = 160 bytes, `S5`, `b1`, `M8[ns]`, `?`, `g` = 16 bytes, `b` = int8), for the spellings
+/// numpy's own reductions and `.npy` headers use: kind, itemsize, object flag and byte order
+/// (x86-64 Linux: `=` and no prefix are little-endian). Other spellings numpy may accept
+/// (`float64`, `!f8`, `(2,)f8`, `f8,i4`) return `None`: unknown, never guessed.
 pub fn parse_descr(descr: &str) -> Option<DType> {
-    let (d, ordered) = match descr.as_bytes().first() {
-        Some(b'<' | b'>' | b'|' | b'=') => (descr.get(1..)?, true),
-        _ => (descr, false),
+    let (d, ordered, big) = match descr.as_bytes().first() {
+        Some(b'<' | b'|' | b'=') => (descr.get(1..)?, true, false),
+        Some(b'>') => (descr.get(1..)?, true, true),
+        _ => (descr, false, false),
     };
     // Datetime units: `M8[ns]`, `m8[5s]`.
     let (d, unit) = match d.find('[') {
@@ -75,39 +114,79 @@ pub fn parse_descr(descr: &str) -> Option<DType> {
             return None;
         }
     }
-    let fixed = |size: u64| DType {
+    let fixed = |kind: char, size: u64| DType {
+        kind,
         itemsize: size,
         object: false,
         flexible: false,
+        big_endian: false,
     };
-    let flex = |size: u64| DType {
-        itemsize: size,
-        object: false,
+    let flex = |kind: char, size: u64| DType {
         flexible: true,
+        ..fixed(kind, size)
     };
-    Some(match (kind, n) {
+    let mut dt = match (kind, n) {
         ('O', None | Some(4 | 8)) => DType {
-            itemsize: 8,
             object: true,
-            flexible: false,
+            ..fixed('O', 8)
         },
-        ('?' | 'b' | 'B', None) | ('b', Some(1)) => fixed(1),
-        ('h' | 'H' | 'e', None) => fixed(2),
-        ('i' | 'I' | 'f', None) => fixed(4),
-        ('l' | 'L' | 'q' | 'Q' | 'p' | 'P' | 'd' | 'F' | 'M' | 'm', None) => fixed(8),
-        ('g' | 'D', None) => fixed(16),
-        ('G', None) => fixed(32),
-        ('i' | 'u', Some(s @ (1 | 2 | 4 | 8))) => fixed(s),
-        ('f', Some(s @ (2 | 4 | 8 | 16))) => fixed(s),
-        ('c', Some(s @ (8 | 16 | 32))) => fixed(s),
-        ('M' | 'm', Some(8)) => fixed(8),
-        ('c', None) => flex(1),
+        ('?', None) | ('b', Some(1)) => fixed('b', 1),
+        // The C type letters: `b` is a signed char, not a bool.
+        ('b', None) => fixed('i', 1),
+        ('B', None) => fixed('u', 1),
+        ('h', None) => fixed('i', 2),
+        ('H', None) => fixed('u', 2),
+        ('e', None) => fixed('f', 2),
+        ('i', None) => fixed('i', 4),
+        ('I', None) => fixed('u', 4),
+        ('f', None) => fixed('f', 4),
+        ('l' | 'q' | 'p', None) => fixed('i', 8),
+        ('L' | 'Q' | 'P', None) => fixed('u', 8),
+        ('d', None) => fixed('f', 8),
+        ('F', None) => fixed('c', 8),
+        ('M' | 'm', None) => fixed(kind, 8),
+        ('g', None) => fixed('f', 16),
+        ('D', None) => fixed('c', 16),
+        ('G', None) => fixed('c', 32),
+        ('i' | 'u', Some(s @ (1 | 2 | 4 | 8))) => fixed(kind, s),
+        ('f', Some(s @ (2 | 4 | 8 | 16))) => fixed('f', s),
+        ('c', Some(s @ (8 | 16 | 32))) => fixed('c', s),
+        ('M' | 'm', Some(8)) => fixed(kind, 8),
+        ('c', None) => flex('S', 1),
         // numpy rejects a bare `a` after a byte order (`<a`), not `<S` or `<V`.
         ('a', None) if ordered => return None,
-        ('S' | 'a' | 'V', s) => flex(s.unwrap_or(0)),
-        ('U', s) => flex(s.unwrap_or(0).checked_mul(4)?),
+        ('S' | 'a', s) => flex('S', s.unwrap_or(0)),
+        ('V', s) => flex('V', s.unwrap_or(0)),
+        ('U', s) => flex('U', s.unwrap_or(0).checked_mul(4)?),
         _ => return None,
-    })
+    };
+    dt.big_endian = big && dt.has_byte_order();
+    Some(dt)
+}
+
+impl DTypeState {
+    /// The state read from a tuple of `len` items: `int(i)` is item `i` when it is an integer,
+    /// `byteorder` item 1 when it is a string.
+    pub fn from_items(
+        len: usize,
+        int: impl Fn(usize) -> Option<i128>,
+        byteorder: Option<&str>,
+    ) -> Self {
+        let byteorder = byteorder.and_then(|s| {
+            let mut c = s.chars();
+            match (c.next(), c.next()) {
+                (Some(ch), None) => Some(ch),
+                _ => None,
+            }
+        });
+        Self {
+            len,
+            version: int(0),
+            byteorder,
+            elsize: int(5),
+            flags: int(7),
+        }
+    }
 }
 
 /// The dtype `numpy.dtype(descr)` builds, then `__setstate__(state)` when the pickle applies a
@@ -127,6 +206,10 @@ pub fn resolve(descr: &str, state: Option<DTypeState>) -> Result<DType, String> 
         .flags
         .ok_or("the dtype state's flags are not an integer")?;
     dt.object = flags & 1 != 0;
+    // `__setstate__` sets the byte order from the state (the pickled type string has none).
+    if let Some(order) = st.byteorder {
+        dt.big_endian = order == '>' && dt.has_byte_order();
+    }
     if dt.flexible {
         let e = st
             .elsize
@@ -147,6 +230,7 @@ mod tests {
         Some(DTypeState {
             len,
             version: Some(version),
+            byteorder: Some('|'),
             elsize: Some(elsize),
             flags: Some(flags),
         })
@@ -221,6 +305,7 @@ mod tests {
             Some(DTypeState {
                 len: 8,
                 version: Some(3),
+                byteorder: None,
                 elsize: Some(-1),
                 flags: None
             })
@@ -231,7 +316,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// A byte-order prefix never changes the size or the object flag (numpy rejects only a
+        /// A byte-order prefix never changes the kind, size or object flag (numpy rejects only a
         /// bare `a` after one); `U` counts 4 bytes per character; only `O` has objects.
         #[test]
         fn byte_order_never_changes_the_size(
@@ -245,7 +330,13 @@ mod tests {
             if body == "a" {
                 proptest::prop_assert!(ordered.is_none());
             } else {
-                proptest::prop_assert_eq!(bare, ordered);
+                let facts = |d: Option<DType>| d.map(|d| (d.kind, d.itemsize, d.object, d.flexible));
+                proptest::prop_assert_eq!(facts(bare), facts(ordered));
+                // Only `>` makes a dtype big-endian, and only one numpy gives a byte order.
+                if let (Some(b), Some(o)) = (bare, ordered) {
+                    proptest::prop_assert!(!b.big_endian);
+                    proptest::prop_assert_eq!(o.big_endian, prefix == ">" && o.has_byte_order());
+                }
             }
             if let Some(d) = bare {
                 proptest::prop_assert_eq!(d.object, kind == "O");

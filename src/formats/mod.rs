@@ -1,0 +1,19 @@
+//! One reading of each file format, shared by the scanners and the converters.
+//!
+//! A scanner approves what it parsed; a converter writes out what it parsed. When the two parse
+//! the same bytes separately, a file can be read one way when checked and another way when
+//! written out (a parser differential, the class of bug this tool exists to catch in others).
+//! So the parts of a format both need (header layout, dtype sizing and byte order, storage layouts) live here,
+//! and `tests/convert_parse_differential.rs` checks that both sides report the same tensors.
+//!
+//! - [`npy`]: the `.npy` header (magic, version, header dict, data offset).
+//! - [`dtype`]: numpy dtype strings and pickled dtype states (kind, itemsize, byte order,
+//!   object flag).
+//! - [`torch`]: PyTorch storage element types and the legacy `torch.save` storage trailer.
+//!
+//! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
+//! members are read only through [`crate::walk::read_member`].
+
+pub mod dtype;
+pub mod npy;
+pub mod torch;
