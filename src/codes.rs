@@ -1,27 +1,9 @@
-//! The catalogue of finding codes. Every code a scanner can emit is declared once, as a [`Code`]
-//! constant with its default severity and its documentation; `modelgate explain CODE` prints it and
-//! the SARIF rule table is built from it. Scanners list their codes via [`crate::Scanner::codes`].
+//! Finding codes raised by the engine and the archive walker. Every code is declared once, as a
+//! [`Code`] constant with its default severity and its documentation, beside the module that
+//! reports it (scanners list theirs via [`crate::Scanner::codes`]); [`crate::catalog`] gathers
+//! them all for `modelgate explain` and the SARIF rule table.
 
-use crate::finding::Severity;
-
-/// A finding code and its documentation, written under fixed headings.
-#[derive(Debug)]
-pub struct Code {
-    /// `<scanner>/<hazard>`, kebab-case; names the hazard, not the fix.
-    pub id: &'static str,
-    pub severity: Severity,
-    /// One line: what the finding means.
-    pub summary: &'static str,
-    /// What exactly triggers it.
-    pub detects: &'static str,
-    /// Why it is dangerous.
-    pub why: &'static str,
-    /// A minimal example of content that triggers it.
-    pub example: &'static str,
-    /// What to do about it.
-    pub remediation: &'static str,
-    pub references: &'static [&'static str],
-}
+pub use crate::finding::Code;
 
 /// Codes raised by the engine and archive walker rather than a format scanner.
 pub mod engine {
@@ -102,23 +84,4 @@ pub mod engine {
         &BUDGET_EXCEEDED,
         &READ_ERROR,
     ];
-}
-
-/// Every code known to this build: the engine's plus each registered scanner's.
-pub fn all() -> Vec<&'static Code> {
-    let mut v: Vec<&'static Code> = engine::ALL.to_vec();
-    v.extend(crate::walk::CODES.iter().copied());
-    v.extend(crate::image::CODES.iter().copied());
-    v.extend(crate::packages::CODES.iter().copied());
-    for s in crate::scanners::SCANNERS {
-        v.extend(s.codes().iter().copied());
-    }
-    v.sort_by_key(|c| c.id);
-    v.dedup_by_key(|c| c.id);
-    v
-}
-
-/// Looks a code up by its id.
-pub fn find(id: &str) -> Option<&'static Code> {
-    all().into_iter().find(|c| c.id == id)
 }

@@ -107,7 +107,7 @@ impl Config {
             .policy
             .overrides
             .keys()
-            .find(|c| crate::codes::find(c).is_none())
+            .find(|c| crate::catalog::find(c).is_none())
         {
             return Err(ConfigError::UnknownCode {
                 path: path.to_owned(),

@@ -8,6 +8,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::Format;
 
+/// A finding code and its documentation, written under fixed headings.
+#[derive(Debug)]
+pub struct Code {
+    /// `<scanner>/<hazard>`, kebab-case; names the hazard, not the fix.
+    pub id: &'static str,
+    pub severity: Severity,
+    /// One line: what the finding means.
+    pub summary: &'static str,
+    /// What exactly triggers it.
+    pub detects: &'static str,
+    /// Why it is dangerous.
+    pub why: &'static str,
+    /// A minimal example of content that triggers it.
+    pub example: &'static str,
+    /// What to do about it.
+    pub remediation: &'static str,
+    pub references: &'static [&'static str],
+}
+
 /// How dangerous a finding is. Ordered, so thresholds (`--fail-on`) are comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,7 +178,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(code: &crate::codes::Code, location: Location, message: impl Into<String>) -> Self {
+    pub fn new(code: &Code, location: Location, message: impl Into<String>) -> Self {
         Self {
             code: code.id.to_owned(),
             severity: code.severity,
@@ -274,7 +293,7 @@ pub struct Sink {
     pub findings: Vec<Finding>,
     pub artifacts: Vec<ArtifactRecord>,
     /// Software packages inventoried (image and directory scans); see `crate::packages`.
-    pub packages: Vec<crate::packages::Package>,
+    pub packages: Vec<Package>,
     /// Entries counted but no longer listed ([`crate::engine::Limits::max_report_entries`]).
     pub omitted: Omitted,
 }

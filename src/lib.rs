@@ -12,6 +12,7 @@
 //! Nothing in this crate calls into Python, unpickles, or evaluates model content.
 
 pub mod artifact;
+pub mod catalog;
 pub mod codes;
 pub mod config;
 pub mod convert;

@@ -161,6 +161,21 @@ impl Policy {
     }
 }
 
+/// Report-side shorthands for the verdict (kept on `Report` for callers; decided here, so the
+/// report module does not depend on the policy).
+impl Report {
+    /// Whether the run approves the scanned content at `threshold`: it read something, nothing
+    /// failed, and no finding reaches the threshold. Delegates to [`Verdict`], which decides.
+    pub fn approved(&self, threshold: Severity) -> bool {
+        Verdict::of(self, threshold).is_approved()
+    }
+
+    /// The process exit code for this report at `fail_on` (see [`Verdict::exit_code`]).
+    pub fn exit_code(&self, fail_on: Severity) -> u8 {
+        Verdict::of(self, fail_on).exit_code()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +211,7 @@ mod tests {
     }
 
     fn finding(code: &str, severity: Severity) -> Finding {
-        let code = crate::codes::find(code).expect("a known code");
+        let code = crate::catalog::find(code).expect("a known code");
         Finding::new(code, Location::file("requirements.txt"), "m").severity(severity)
     }
 

@@ -147,7 +147,7 @@ fn explain_prints_docs_and_lists_codes() {
 
 #[test]
 fn every_code_is_fully_documented() {
-    for c in modelgate::codes::all() {
+    for c in modelgate::catalog::all() {
         let (scanner, hazard) = c.id.split_once('/').expect("codes are <scanner>/<hazard>");
         assert!(!scanner.is_empty() && !hazard.is_empty(), "{}", c.id);
         assert!(

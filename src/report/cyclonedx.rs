@@ -41,7 +41,6 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use crate::codes;
 use crate::engine::{ArtifactRecord, Status};
 use crate::finding::{Finding, Location};
 use crate::format::Format;
@@ -359,7 +358,7 @@ fn vulnerability(i: usize, f: &Finding, affects: &[&str]) -> Value {
         }],
         "description": f.message,
     });
-    if let Some(c) = codes::all().iter().find(|c| c.id == f.code) {
+    if let Some(c) = crate::catalog::all().iter().find(|c| c.id == f.code) {
         v["detail"] = json!(c.detects);
         v["recommendation"] = json!(c.remediation);
     }

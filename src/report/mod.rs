@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::finding::{ArtifactRecord, Omitted, Sink};
 use crate::finding::{Finding, Severity};
-use crate::policy::Verdict;
 use crate::signatures::DbInfo;
 
 pub mod cyclonedx;
@@ -128,17 +127,6 @@ impl Report {
     pub fn count_at_or_above(&self, threshold: Severity) -> u64 {
         self.findings_at_or_above(threshold).count() as u64
             + self.omitted.findings_at_or_above(threshold)
-    }
-
-    /// Whether the run approves the scanned content at `threshold`: it read something, nothing
-    /// failed, and no finding reaches the threshold. Delegates to [`Verdict`], which decides.
-    pub fn approved(&self, threshold: Severity) -> bool {
-        Verdict::of(self, threshold).is_approved()
-    }
-
-    /// The process exit code for this report at `fail_on` (see [`Verdict::exit_code`]).
-    pub fn exit_code(&self, fail_on: Severity) -> u8 {
-        Verdict::of(self, fail_on).exit_code()
     }
 
     /// Recomputes the finding counts of the summary from the listed and omitted findings, after

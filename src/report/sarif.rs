@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::codes;
 use crate::finding::Severity;
 use crate::report::Report;
 
@@ -43,7 +42,7 @@ fn uri(path: &str) -> String {
 
 /// Renders `r` as a SARIF 2.1.0 log.
 pub fn render(r: &Report) -> String {
-    let all = codes::all();
+    let all = crate::catalog::all();
     let rules: Vec<Value> = all
         .iter()
         .map(|c| {

@@ -13,9 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use args::{Cli, Command};
 use commands::USAGE;
 
 /// mimalloc instead of the system allocator: scanning allocates and frees many short-lived
@@ -91,4 +90,55 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Sign(args) => commands::sign::run(&args),
         Command::Verify(args) => Ok(commands::verify::run(&args)),
     }
+}
+
+use commands::{
+    convert::ConvertArgs, keygen::KeygenArgs, modelscan::ModelscanArgs, packages::PackagesArgs,
+    scan::ScanArgs, sign::SignArgs, verify::VerifyArgs,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "modelgate",
+    version,
+    about = "Scan, convert and sign ML model files without executing them"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Scan model files, directories and archives.
+    Scan(ScanArgs),
+    /// Explain a finding code: what it detects, why it matters, what to do.
+    Explain {
+        /// A finding code such as pickle/unsafe-global; omit to list every code.
+        code: Option<String>,
+    },
+    /// List the signature database.
+    Signatures {
+        #[arg(long, value_name = "DIR")]
+        signatures: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inventory the Python packages of images or directories and vet them against allowlists.
+    Packages(PackagesArgs),
+    /// Convert a model to a safe format without executing it: PyTorch checkpoints and NumPy
+    /// arrays to safetensors, scikit-learn pickles/joblib files to ONNX. The input is scanned
+    /// first and refused when the scan has findings at or above --fail-on.
+    Convert(ConvertArgs),
+    /// Drop-in replacement for the `modelscan` CLI (also used when invoked as `modelscan`).
+    Modelscan(ModelscanArgs),
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+    /// Generate a signing key pair: NAME (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM).
+    Keygen(KeygenArgs),
+    /// Scan a model and, when approved, sign it (OpenSSF model-signing bundle).
+    Sign(SignArgs),
+    /// Verify a model against its signature (modelgate or model_signing bundles).
+    Verify(VerifyArgs),
 }
