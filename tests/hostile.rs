@@ -381,3 +381,21 @@ fn the_time_budget_ends_in_an_inconclusive_finding() {
     );
     assert_eq!(r.exit_code(Severity::Low), 1);
 }
+
+#[test]
+fn ppmd_members_with_the_largest_model_end_in_findings() {
+    // Fuzzing inputs (a few hundred bytes each) whose PPMd header asks for the format's largest
+    // model, 256 MiB, allocated up front by the decoder: within the decoder memory limit, so they
+    // are decoded, and each ends in findings rather than an abort.
+    let dir = common::testdata("archives/malformed/ppmd-model");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let r = engine(Limits::default())
+            .scan_paths(std::slice::from_ref(&path))
+            .expect("scan");
+        assert!(!r.findings.is_empty(), "{}", path.display());
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}

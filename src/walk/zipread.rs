@@ -621,6 +621,16 @@ fn member_decoder<'a>(
             let v = u16::from_le_bytes(p);
             let order = u32::from(v & 0x0f) + 1;
             let mem = (u32::from((v >> 4) & 0xff) + 1) << 20;
+            // The decoder allocates its whole model up front. The field allows at most 256 MiB,
+            // the same limit as the xz/lzma and 7z decoders; checked here so that widening the
+            // field (or lowering the limit) cannot make a few-byte member allocate more.
+            if u64::from(mem) > u64::from(super::LZMA_MEM_KIB) * 1024 {
+                return Err(format!(
+                    "PPMd with a {} MiB model (over the {} MiB decoder memory limit)",
+                    mem >> 20,
+                    super::LZMA_MEM_KIB >> 10
+                ));
+            }
             let restore = ppmd_rust::RestoreMethod::from(v >> 12);
             let dec = ppmd_rust::Ppmd8Decoder::new(input, order, mem, restore)
                 .map_err(|err| format!("PPMd ({err:?})"))?;
