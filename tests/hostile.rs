@@ -20,6 +20,20 @@ fn engine(limits: Limits) -> Engine {
     .expect("engine")
 }
 
+/// Every fixture in `testdata/<dir>`, scanned on its own with the default limits.
+fn scan_each(dir: &str) -> Vec<(std::path::PathBuf, Report)> {
+    std::fs::read_dir(common::testdata(dir))
+        .expect("fixtures")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let r = engine(Limits::default())
+                .scan_paths(std::slice::from_ref(&path))
+                .expect("scan");
+            (path, r)
+        })
+        .collect()
+}
+
 fn has_high(r: &Report) -> bool {
     r.findings.iter().any(|f| f.severity >= Severity::High)
 }
@@ -117,17 +131,11 @@ fn zip_member_holding_other_than_it_declares_is_a_finding() {
 fn seven_zip_headers_that_drive_allocations_end_in_a_finding() {
     // Inputs from a fuzzing run: header counts that made the 7z decoder allocate 27 PB (abort)
     // or 6-24 GB. The decoder's header and dictionary memory limits refuse them up front.
-    let dir = common::testdata("archives/malformed/7z-regressions");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("fixtures") {
-        let path = entry.expect("entry").path();
-        let r = engine(Limits::default())
-            .scan_paths(std::slice::from_ref(&path))
-            .expect("scan");
-        assert!(has_high(&r), "{}: {:?}", path.display(), r.findings);
-        n += 1;
+    let scans = scan_each("archives/malformed/7z-regressions");
+    for (path, r) in &scans {
+        assert!(has_high(r), "{}: {:?}", path.display(), r.findings);
     }
-    assert_eq!(n, 4);
+    assert_eq!(scans.len(), 4);
 }
 
 #[test]
@@ -387,15 +395,9 @@ fn ppmd_members_with_the_largest_model_end_in_findings() {
     // Fuzzing inputs (a few hundred bytes each) whose PPMd header asks for the format's largest
     // model, 256 MiB, allocated up front by the decoder: within the decoder memory limit, so they
     // are decoded, and each ends in findings rather than an abort.
-    let dir = common::testdata("archives/malformed/ppmd-model");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("fixtures") {
-        let path = entry.expect("entry").path();
-        let r = engine(Limits::default())
-            .scan_paths(std::slice::from_ref(&path))
-            .expect("scan");
+    let scans = scan_each("archives/malformed/ppmd-model");
+    for (path, r) in &scans {
         assert!(!r.findings.is_empty(), "{}", path.display());
-        n += 1;
     }
-    assert_eq!(n, 3);
+    assert_eq!(scans.len(), 3);
 }
