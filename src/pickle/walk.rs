@@ -395,6 +395,8 @@ pub struct Walker<'p, R> {
     limits: WalkLimits,
     out: Analysis,
     ops: u64,
+    /// The opcode count at which the opcode budget and the deadline are next checked.
+    check_at: u64,
     seq: u32,
     stopped: bool,
     /// Apply joblib's inline-array semantics at wrapper BUILDs.
@@ -671,6 +673,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 ..Analysis::default()
             },
             ops: 0,
+            check_at: 0,
             seq: 0,
             stopped: false,
             joblib: true,
@@ -841,16 +844,20 @@ impl<'p, R: Read> Walker<'p, R> {
             m.ops = m.ops.saturating_add(1);
             let offset = op.offset;
             let code = op.code;
-            if self.ops > self.limits.max_ops {
-                return self.budget("opcodes", offset, m.index);
-            }
-            if self.ops.is_multiple_of(0x1_0000)
-                && self
+            // One comparison per opcode: the opcode budget and the clock are both checked only
+            // when the count reaches the next checkpoint (every 64Ki opcodes, or the budget).
+            if self.ops > self.check_at {
+                if self.ops > self.limits.max_ops {
+                    return self.budget("opcodes", offset, m.index);
+                }
+                if self
                     .limits
                     .deadline
                     .is_some_and(|d| std::time::Instant::now() >= d)
-            {
-                return self.budget("time", offset, m.index);
+                {
+                    return self.budget("time", offset, m.index);
+                }
+                self.check_at = self.ops.saturating_add(0x1_0000).min(self.limits.max_ops);
             }
             match code {
                 O::Mark => {
