@@ -3,11 +3,10 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Artifact, Content};
 use crate::codes;
@@ -20,73 +19,7 @@ use crate::scanners;
 use crate::signatures::SignatureDb;
 use crate::walk;
 
-/// Limits that bound the work and memory spent on one run, so hostile input yields an
-/// "inconclusive" finding instead of a hang or an out-of-memory kill.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Limits {
-    /// Containers nested deeper than this are not opened.
-    pub max_depth: u32,
-    /// Members expanded from all archives in one run.
-    pub max_members: u64,
-    /// Bytes produced by decompression across the run; `None` scales with the input (see
-    /// [`Limits::uncompressed_budget`]).
-    pub max_total_uncompressed: Option<u64>,
-    /// Largest allowed uncompressed/compressed ratio for one member once it has produced more than
-    /// 16 MiB (bomb detection). Deflate cannot exceed about 1032:1, so the default only stops
-    /// nested or bzip2/xz/zstd bombs, never a legitimately sparse checkpoint.
-    pub max_ratio: u64,
-    /// Members up to this size are held in memory; larger ones are spooled to a temporary file
-    /// (or streamed through, when their first bytes give no reason to keep them).
-    pub max_in_memory: u64,
-    /// Bytes written to temporary files across the run; `None` scales with the input (see
-    /// [`Limits::temp_budget`]).
-    pub max_temp_bytes: Option<u64>,
-    /// Largest pickle stream analysed (bytes). Larger streams are analysed up to this point.
-    pub max_pickle_bytes: u64,
-    /// Wall-clock seconds for one top-level file and everything inside it; `None` is unlimited.
-    pub max_seconds: Option<u64>,
-    /// Findings, and separately artifact records, listed in a report. Past it the report keeps the
-    /// most severe findings and the first records by location, and counts the rest by code and
-    /// severity (findings) or by status and format (records) under `omitted`, so memory and report
-    /// size do not grow with the number of members; every verdict counts the omitted entries.
-    pub max_report_entries: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_depth: 12,
-            max_members: 1_000_000,
-            max_total_uncompressed: None,
-            max_ratio: 5_000,
-            max_in_memory: 64 * 1024 * 1024,
-            max_temp_bytes: None,
-            max_pickle_bytes: 4 * 1024 * 1024 * 1024,
-            max_seconds: Some(600),
-            max_report_entries: 100_000,
-        }
-    }
-}
-
-const GIB: u64 = 1024 * 1024 * 1024;
-
-impl Limits {
-    /// The run's decompression budget for `input` bytes of input: the explicit limit, or 100
-    /// decompressed bytes per input byte and at least 2 GiB. Real model archives expand a few
-    /// times (weights barely compress); a nested bomb expands by orders of magnitude more, and
-    /// stops here after seconds instead of after hundreds of gigabytes.
-    pub fn uncompressed_budget(&self, input: u64) -> u64 {
-        self.max_total_uncompressed
-            .unwrap_or_else(|| input.saturating_mul(100).max(2 * GIB))
-    }
-
-    /// The run's budget of temporary-file bytes for `input` bytes of input: the explicit limit,
-    /// or four times the input and at least 1 GiB.
-    pub fn temp_budget(&self, input: u64) -> u64 {
-        self.max_temp_bytes
-            .unwrap_or_else(|| input.saturating_mul(4).max(GIB))
-    }
-}
+pub use crate::context::{Limits, ScanContext};
 
 /// Progress events for long runs (the CLI draws a progress bar from them; the gate may log them).
 #[derive(Debug, Clone, Copy)]
@@ -180,40 +113,16 @@ impl Budget {
     }
 }
 
-/// Policies compiled from the signature database once per engine (scanners are stateless statics
-/// and look them up here). The pickle policy is compiled up front (it validates the database and
-/// nearly every scan needs it); the others on first use, so a scan of pickles does not pay for
-/// indexing 1,400 TensorFlow ops.
-#[derive(Debug)]
-pub struct Compiled {
-    /// The pickle import policy (`pickle-global` entries).
-    pub pickle: crate::pickle::Policy,
-    keras: OnceLock<scanners::keras::KerasPolicy>,
-    tf: OnceLock<scanners::tensorflow::TfPolicy>,
-    code: OnceLock<scanners::code::CodePolicy>,
-}
-
-impl Compiled {
-    fn new(db: &SignatureDb, _opts: &EngineOptions) -> Result<Self, SetupError> {
-        Ok(Self {
-            pickle: crate::pickle::Policy::compile(db)?,
-            keras: OnceLock::new(),
-            tf: OnceLock::new(),
-            code: OnceLock::new(),
-        })
-    }
-}
-
 /// The scan engine. Cheap to share across threads; build one per configuration.
 #[derive(Debug)]
 pub struct Engine {
     db: SignatureDb,
     opts: EngineOptions,
-    compiled: Compiled,
+    policies: scanners::Policies,
 }
 
 /// What a scanner sees of the engine while scanning one artifact.
-pub struct ScanContext<'e> {
+pub struct EngineContext<'e> {
     engine: &'e Engine,
     budget: &'e Budget,
     /// When the top-level file this context scans runs out of time ([`Limits::max_seconds`]).
@@ -222,8 +131,8 @@ pub struct ScanContext<'e> {
 
 impl Engine {
     pub fn new(db: SignatureDb, opts: EngineOptions) -> Result<Self, SetupError> {
-        let compiled = Compiled::new(&db, &opts)?;
-        Ok(Self { db, opts, compiled })
+        let policies = scanners::Policies::new(&db)?;
+        Ok(Self { db, opts, policies })
     }
 
     /// An engine with the embedded signatures and default options.
@@ -239,29 +148,9 @@ impl Engine {
         &self.opts
     }
 
-    pub fn compiled(&self) -> &Compiled {
-        &self.compiled
-    }
-
-    /// Keras config policy (`keras-module`, `keras-class`).
-    pub fn keras_policy(&self) -> &scanners::keras::KerasPolicy {
-        self.compiled
-            .keras
-            .get_or_init(|| scanners::keras::KerasPolicy::new(&self.db))
-    }
-
-    /// TensorFlow op policy (`tf-op`, `tf-saver-op`).
-    pub fn tf_policy(&self) -> &scanners::tensorflow::TfPolicy {
-        self.compiled
-            .tf
-            .get_or_init(|| scanners::tensorflow::TfPolicy::new(&self.db))
-    }
-
-    /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
-    pub fn code_policy(&self) -> &scanners::code::CodePolicy {
-        self.compiled
-            .code
-            .get_or_init(|| scanners::code::CodePolicy::new(&self.db))
+    /// The scanners' policies compiled from this engine's signature database.
+    pub fn policies(&self) -> &scanners::Policies {
+        &self.policies
     }
 
     /// Scans files found by target expansion ([`crate::run`] expands targets and calls this):
@@ -355,8 +244,8 @@ impl Engine {
     }
 
     /// The context for one top-level file: its time budget starts now.
-    pub(crate) fn context<'e>(&'e self, budget: &'e Budget) -> ScanContext<'e> {
-        ScanContext {
+    pub(crate) fn context<'e>(&'e self, budget: &'e Budget) -> EngineContext<'e> {
+        EngineContext {
             engine: self,
             budget,
             deadline: self
@@ -368,17 +257,9 @@ impl Engine {
     }
 }
 
-impl ScanContext<'_> {
+impl EngineContext<'_> {
     pub fn engine(&self) -> &Engine {
         self.engine
-    }
-
-    pub fn limits(&self) -> &Limits {
-        &self.engine.opts.limits
-    }
-
-    pub fn strict(&self) -> bool {
-        self.engine.opts.strict
     }
 
     fn scan_file(&self, display: &str, path: &Path, sink: &mut Sink) {
@@ -733,10 +614,33 @@ impl ScanContext<'_> {
         }
     }
 
+    /// Convenience for scanners: a failure recorded as an error result.
+    pub fn malformed(format: &'static str, msg: impl Into<String>) -> ScanError {
+        ScanError::malformed(format, msg)
+    }
+}
+
+impl ScanContext for EngineContext<'_> {
+    fn limits(&self) -> &Limits {
+        &self.engine.opts.limits
+    }
+
+    fn strict(&self) -> bool {
+        self.engine.opts.strict
+    }
+
+    fn hash_artifacts(&self) -> bool {
+        self.engine.opts.hash_artifacts
+    }
+
+    fn archive_listed(&self, a: &Artifact, names: &[&str], sink: &mut Sink) {
+        scanners::torchscript::classify_listing(a, names, sink);
+    }
+
     /// Scans content found inside `parent` (an archive member, an embedded pickle, a decompressed
     /// stream). Enforces the depth budget; `format` overrides sniffing when the container knows
     /// better (e.g. the pickle inside an `.npy`).
-    pub fn scan_nested(
+    fn scan_nested(
         &self,
         parent: &Artifact,
         member: &str,
@@ -791,91 +695,13 @@ impl ScanContext<'_> {
         }
     }
 
-    /// Scans several members in parallel (large archives) and merges their results into `sink`.
-    pub fn scan_nested_many(
-        &self,
-        parent: &Artifact,
-        members: Vec<(String, Content, Option<Format>)>,
-        sink: &mut Sink,
-    ) {
-        self.scan_members(parent, members, |m| m.1.len(), |m, _| Some(m), sink);
-    }
-
-    /// Scans the members of `parent` that `open` produces from `items`, in parallel batches.
-    /// `open` runs in the worker that scans the member (a compressed member is decoded there,
-    /// just before its scan), so at most one decoded member per worker is held at a time rather
-    /// than every member of the archive; after each batch the results are merged and compacted
-    /// ([`Limits::max_report_entries`]), so a million-member archive is scanned in bounded
-    /// memory. `size` estimates an item's bytes (to scan small archives in turn). When the file's
-    /// time budget runs out, the remaining members are reported once, not one by one.
-    pub fn scan_members<T: Send>(
-        &self,
-        parent: &Artifact,
-        items: Vec<T>,
-        size: impl Fn(&T) -> u64,
-        open: impl Fn(T, &mut Sink) -> Option<(String, Content, Option<Format>)> + Sync,
-        sink: &mut Sink,
-    ) {
-        // Parallel work has a fixed cost per task; the members of a small archive (a typical
-        // torch checkpoint's pickle and a few storages) are cheaper to scan in turn.
-        const PARALLEL_BYTES: u64 = 4 * 1024 * 1024;
-        const PARALLEL_MEMBERS: usize = 32;
-        const BATCH: usize = 4096;
-        let total: u64 = items.iter().map(&size).sum();
-        let sequential =
-            items.len() < 2 || (total < PARALLEL_BYTES && items.len() <= PARALLEL_MEMBERS);
-        let scan_one = |item: T, s: &mut Sink| {
-            if let Some((name, content, format)) = open(item, s) {
-                self.scan_nested(parent, &name, content, format, s);
-            }
-        };
-        let count = items.len();
-        let mut items = items.into_iter();
-        let mut done = 0usize;
-        while done < count {
-            if self.out_of_time() {
-                sink.push(
-                    Finding::new(
-                        &codes::engine::BUDGET_EXCEEDED,
-                        parent.location.clone(),
-                        format!(
-                            "{} of {count} members were not scanned: the time budget of {} s for this file is spent",
-                            count - done,
-                            self.limits().max_seconds.unwrap_or_default()
-                        ),
-                    )
-                    .evidence("limit", "max-seconds"),
-                );
-                return;
-            }
-            let batch: Vec<T> = items.by_ref().take(BATCH).collect();
-            done += batch.len();
-            if sequential {
-                for item in batch {
-                    scan_one(item, sink);
-                }
-            } else {
-                let sinks: Vec<Sink> = batch
-                    .into_par_iter()
-                    .map(|item| {
-                        let mut s = Sink::default();
-                        scan_one(item, &mut s);
-                        s
-                    })
-                    .collect();
-                sink.merge_all(sinks);
-            }
-            sink.compact(self.limits().max_report_entries);
-        }
-    }
-
     /// Counts one expanded member against the run budget; `false` when the budget is spent.
-    pub fn take_member(&self) -> bool {
+    fn take_member(&self) -> bool {
         self.budget.members.fetch_add(1, Ordering::Relaxed) < self.limits().max_members
     }
 
     /// Counts decompressed bytes against the run budget; `false` when the budget is spent.
-    pub fn take_uncompressed(&self, n: u64) -> bool {
+    fn take_uncompressed(&self, n: u64) -> bool {
         self.budget
             .uncompressed
             .fetch_add(n, Ordering::Relaxed)
@@ -884,17 +710,17 @@ impl ScanContext<'_> {
     }
 
     /// Whether the run's decompression budget is already spent (containers stop expanding).
-    pub fn uncompressed_spent(&self) -> bool {
+    fn uncompressed_spent(&self) -> bool {
         self.budget.uncompressed.load(Ordering::Relaxed) >= self.uncompressed_budget()
     }
 
     /// The run's decompression budget in bytes (for messages).
-    pub fn uncompressed_budget(&self) -> u64 {
+    fn uncompressed_budget(&self) -> u64 {
         self.limits().uncompressed_budget(self.budget.input())
     }
 
     /// Counts bytes written to temporary files against the run budget; `false` when spent.
-    pub fn take_temp(&self, n: u64) -> bool {
+    fn take_temp(&self, n: u64) -> bool {
         self.budget
             .temp
             .fetch_add(n, Ordering::Relaxed)
@@ -903,34 +729,26 @@ impl ScanContext<'_> {
     }
 
     /// The run's temporary-file budget in bytes (for messages).
-    pub fn temp_budget(&self) -> u64 {
+    fn temp_budget(&self) -> u64 {
         self.limits().temp_budget(self.budget.input())
     }
 
     /// Whether this top-level file's time budget is spent.
-    pub fn out_of_time(&self) -> bool {
+    fn out_of_time(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// Pickle walk budgets for this context (the defaults, with the file's deadline).
-    pub fn walk_limits(&self) -> crate::pickle::WalkLimits {
+    fn walk_limits(&self) -> crate::pickle::WalkLimits {
         crate::pickle::WalkLimits {
             deadline: self.deadline,
             ..crate::pickle::WalkLimits::default()
         }
     }
+}
 
-    /// Convenience for scanners: a failure recorded as an error result.
-    pub fn malformed(format: &'static str, msg: impl Into<String>) -> ScanError {
-        ScanError::malformed(format, msg)
-    }
-
-    /// The severity given to an import that is neither allowed nor denied.
-    pub fn unknown_severity(&self) -> Severity {
-        if self.strict() {
-            Severity::High
-        } else {
-            Severity::Medium
-        }
+impl scanners::ScannerContext for EngineContext<'_> {
+    fn policies(&self) -> &scanners::Policies {
+        &self.engine.policies
     }
 }

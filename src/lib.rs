@@ -15,6 +15,7 @@ pub mod artifact;
 pub mod catalog;
 pub mod codes;
 pub mod config;
+pub mod context;
 pub mod convert;
 pub mod engine;
 pub mod error;
@@ -39,7 +40,8 @@ pub mod walk;
 
 pub use artifact::{Artifact, Content};
 pub use config::Config;
-pub use engine::{Engine, EngineOptions, Progress, ProgressEvent, ScanContext, Sink};
+pub use context::ScanContext;
+pub use engine::{Engine, EngineOptions, Progress, ProgressEvent, Sink};
 pub use error::{ScanError, SetupError};
 pub use finding::{Finding, Location, Severity};
 pub use format::Format;

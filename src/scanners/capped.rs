@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::artifact::Artifact;
 use crate::codes::Code;
-use crate::engine::Sink;
 use crate::finding::Finding;
+use crate::finding::Sink;
 
 /// Findings of one code reported in full per artifact; the rest are counted.
 pub const MAX_FINDINGS_PER_CODE: usize = 20;

@@ -4,10 +4,11 @@
 
 use crate::artifact::Artifact;
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::format::Format;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 
 pub struct DataScanner;
 
@@ -21,7 +22,12 @@ impl Scanner for DataScanner {
     fn codes(&self) -> &'static [&'static Code] {
         &[]
     }
-    fn scan(&self, _a: &Artifact, _cx: &ScanContext<'_>, _out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(
+        &self,
+        _a: &Artifact,
+        _cx: &dyn ScannerContext,
+        _out: &mut Sink,
+    ) -> Result<(), ScanError> {
         Ok(())
     }
 }

@@ -25,13 +25,14 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::artifact::{Artifact, ReadSeek};
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::{sniff_embedded, Format, SNIFF_LEN};
 use crate::scanners::capped::CappedSink;
 use crate::scanners::template;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 
 /// More metadata pairs than this are not parsed (real models have a few dozen).
 pub const MAX_KV: u64 = 1 << 20;
@@ -173,7 +174,7 @@ impl Scanner for GgufScanner {
     fn codes(&self) -> &'static [&'static Code] {
         ALL_CODES.as_slice()
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         let mut r = CappedSink::new(out, ALL_CODES.as_slice());
         let res = if a.format == Format::Ggml {
             scan_ggml(a, &mut r)
@@ -357,7 +358,7 @@ struct Ctx<'a, 'b> {
 
 fn scan_gguf(
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     rep: &mut CappedSink<'_>,
 ) -> Result<(), ScanError> {
     let mut rd = Rd {
@@ -382,7 +383,7 @@ fn scan_gguf(
     }
 }
 
-fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &ScanContext<'_>) -> Result<(), Stop> {
+fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -> Result<(), Stop> {
     let magic = rd.array::<4>("magic")?;
     if &magic != b"GGUF" {
         return Err(bad(&c::MALFORMED, 0, "missing GGUF magic"));
@@ -828,7 +829,7 @@ fn string_value(
 
 fn check_layout(
     cx: &mut Ctx<'_, '_>,
-    scx: &ScanContext<'_>,
+    scx: &dyn ScannerContext,
     tensors: &mut [TensorInfo],
     data_start: u64,
     file_len: u64,
@@ -944,7 +945,7 @@ fn check_layout(
 /// Reports bytes no tensor accounts for; scans them if they sniff as another format.
 fn region(
     cx: &mut Ctx<'_, '_>,
-    scx: &ScanContext<'_>,
+    scx: &dyn ScannerContext,
     offset: u64,
     len: u64,
     what: &str,

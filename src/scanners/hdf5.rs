@@ -29,12 +29,13 @@ use hdf5_reader::{
 
 use crate::artifact::{Artifact, Content};
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::scanners::keras;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 
 pub const EXTERNAL_LINK: Code = Code {
     id: "hdf5/external-link",
@@ -342,7 +343,7 @@ impl Scanner for Hdf5Scanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         let storage = ContentStorage::new(&a.content)?;
         let rec = Arc::new(Recorder::default());
         let rec2 = rec.clone();
@@ -363,7 +364,7 @@ impl Scanner for Hdf5Scanner {
     }
 }
 
-fn report(a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink, s: &Structure, rec: &Recorder) {
+fn report(a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink, s: &Structure, rec: &Recorder) {
     let mut links: BTreeSet<String> = rec.links.lock().map(|l| l.clone()).unwrap_or_default();
     for (obj, target) in &s.external_links {
         out.push(

@@ -4,11 +4,61 @@
 //! Containers (zip, tar, 7z, single-stream compression) are not scanners: the archive walker in
 //! [`crate::walk`] expands them and sends every member back through this registry.
 
+use std::sync::OnceLock;
+
 use crate::artifact::Artifact;
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
-use crate::error::ScanError;
+pub use crate::context::ScanContext;
+use crate::error::{ScanError, SetupError};
+use crate::finding::Sink;
 use crate::format::Format;
+use crate::signatures::SignatureDb;
+
+/// What a scanner sees of the engine: the walker's context plus the scanners' own policies.
+pub trait ScannerContext: ScanContext {
+    fn policies(&self) -> &Policies;
+}
+
+/// The scanners' policies, compiled from the signature database once per engine (scanners are
+/// stateless statics and look them up here). The pickle policy is compiled up front (it
+/// validates the database and nearly every scan needs it); the others on first use, so a scan of
+/// pickles does not pay for indexing 1,400 TensorFlow ops.
+#[derive(Debug)]
+pub struct Policies {
+    db: SignatureDb,
+    /// The pickle import policy (`pickle-global` entries).
+    pub pickle: crate::pickle::Policy,
+    keras: OnceLock<keras::KerasPolicy>,
+    tf: OnceLock<tensorflow::TfPolicy>,
+    code: OnceLock<code::CodePolicy>,
+}
+
+impl Policies {
+    pub fn new(db: &SignatureDb) -> Result<Self, SetupError> {
+        Ok(Self {
+            db: db.clone(),
+            pickle: crate::pickle::Policy::compile(db)?,
+            keras: OnceLock::new(),
+            tf: OnceLock::new(),
+            code: OnceLock::new(),
+        })
+    }
+
+    /// Keras config policy (`keras-module`, `keras-class`).
+    pub fn keras(&self) -> &keras::KerasPolicy {
+        self.keras.get_or_init(|| keras::KerasPolicy::new(&self.db))
+    }
+
+    /// TensorFlow op policy (`tf-op`, `tf-saver-op`).
+    pub fn tf(&self) -> &tensorflow::TfPolicy {
+        self.tf.get_or_init(|| tensorflow::TfPolicy::new(&self.db))
+    }
+
+    /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
+    pub fn code(&self) -> &code::CodePolicy {
+        self.code.get_or_init(|| code::CodePolicy::new(&self.db))
+    }
+}
 
 /// Inspects one artifact of a format it claims. Reports into `out`; never prints, never executes.
 pub trait Scanner: Sync {
@@ -20,7 +70,7 @@ pub trait Scanner: Sync {
     fn codes(&self) -> &'static [&'static Code];
     /// Scans `a`. Findings go to `out`; nested content goes through `cx.scan_nested`. An `Err` is
     /// recorded as a scan failure for this artifact; findings already pushed are kept.
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError>;
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError>;
 }
 
 pub mod capped;

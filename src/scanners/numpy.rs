@@ -15,12 +15,13 @@
 
 use crate::artifact::{Artifact, Content};
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::formats::npy::{parse_npy, NpyError, HEAD_LEN};
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 
 pub const OBJECT_ARRAY: Code = Code {
     id: "numpy/object-array",
@@ -80,7 +81,7 @@ impl Scanner for NumpyScanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         let head = a.content.head(HEAD_LEN)?;
         let header = match parse_npy(&head) {
             Ok(h) => h,

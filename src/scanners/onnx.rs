@@ -33,8 +33,8 @@ use prost::Message;
 
 use crate::artifact::{Artifact, Content, ReadSeek};
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::proto::onnx::{
@@ -43,6 +43,7 @@ use crate::proto::onnx::{
 };
 use crate::scanners::capped::CappedSink;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 
 /// Models up to this size are decoded directly; larger ones are streamed (see module docs).
 pub const MAX_DIRECT_DECODE: u64 = 256 * 1024 * 1024;
@@ -159,7 +160,12 @@ impl Scanner for OnnxScanner {
     fn codes(&self) -> &'static [&'static Code] {
         c::ALL
     }
-    fn scan(&self, a: &Artifact, _cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(
+        &self,
+        a: &Artifact,
+        _cx: &dyn ScannerContext,
+        out: &mut Sink,
+    ) -> Result<(), ScanError> {
         let mut r = CappedSink::new(out, c::ALL);
         let res = scan(a, &mut r);
         r.summarise(a);

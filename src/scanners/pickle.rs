@@ -11,8 +11,8 @@ use std::io::Read;
 
 use crate::artifact::{Artifact, Content};
 use crate::codes::{self, Code};
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::formats::torch::{trailer_data_len, TRAILER_COUNT_LEN};
@@ -20,6 +20,7 @@ use crate::pickle::walk::{
     Analysis, BlobSource, Class, GlobalUse, IssueKind, Outcome, TopValue, Walker,
 };
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 
 /// The legacy `torch.save` magic number.
 pub const TORCH_MAGIC: i128 = 0x1950_A86A_20F9_469C_FC6C;
@@ -230,10 +231,10 @@ impl Scanner for PickleScanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         let limit = cx.limits().max_pickle_bytes;
         let input = a.content.open()?.take(limit);
-        let policy = &cx.engine().compiled().pickle;
+        let policy = &cx.policies().pickle;
         let mut w = Walker::new(input, policy, cx.walk_limits());
         let mut notes: Vec<Finding> = Vec::new();
         let member = a.name.trim_start_matches("./");
@@ -283,12 +284,12 @@ pub struct Fallback {
 /// since the import alone runs module code.
 pub fn scan_fallback(
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     out: &mut Sink,
 ) -> Result<Fallback, ScanError> {
     let limit = cx.limits().max_pickle_bytes;
     let input = a.content.open()?.take(limit);
-    let policy = &cx.engine().compiled().pickle;
+    let policy = &cx.policies().pickle;
     let mut w = Walker::new(input, policy, cx.walk_limits());
     let mut notes: Vec<Finding> = Vec::new();
     stream(&mut w, a, &mut notes);
@@ -658,7 +659,7 @@ fn tar_member<R: Read>(
 }
 
 /// Turns a walk into findings and scans nested payloads.
-fn report(an: &Analysis, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn report(an: &Analysis, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     for g in &an.globals {
         if let Some(f) = global_finding(g, a, cx) {
             out.push(f);
@@ -807,7 +808,7 @@ fn sub_content(content: &Content, offset: u64, len: u64) -> Option<Content> {
     content.slice(offset, len).ok()
 }
 
-fn global_finding(g: &GlobalUse, a: &Artifact, cx: &ScanContext<'_>) -> Option<Finding> {
+fn global_finding(g: &GlobalUse, a: &Artifact, cx: &dyn ScannerContext) -> Option<Finding> {
     let q = g.qualified();
     let usage = if g.calls > 0 || g.builds > 0 {
         if g.builds > 0 {

@@ -24,12 +24,13 @@ use serde::Deserialize;
 
 use crate::artifact::Artifact;
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::{looks_like_pickle, sniff_embedded, Format, SNIFF_LEN};
 use crate::scanners::capped::CappedSink;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 
 /// The reference implementation's limit on `N`.
 pub const MAX_HEADER_SIZE: u64 = 100_000_000;
@@ -192,7 +193,7 @@ impl Scanner for SafetensorsScanner {
     fn codes(&self) -> &'static [&'static Code] {
         c::ALL
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         scan(a, cx, out)
     }
 }
@@ -426,7 +427,7 @@ fn utf8_error(mut rd: impl std::io::Read, len: u64) -> std::io::Result<Option<u6
     Ok(if carry.is_empty() { None } else { Some(at) })
 }
 
-fn scan(a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+fn scan(a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
     let file_len = a.content.len();
     let mut r = CappedSink::new(out, c::ALL);
     let res = scan_inner(a, cx, &mut r, file_len);
@@ -448,7 +449,7 @@ fn scan(a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanEr
 
 fn scan_inner(
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     r: &mut CappedSink<'_>,
     file_len: u64,
 ) -> Result<bool, ScanError> {
@@ -843,7 +844,7 @@ pub fn dtype_bits(name: &str) -> Option<u32> {
 
 fn check_layout(
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     r: &mut CappedSink<'_>,
     names: &Names,
     tensors: &mut [TensorEntry],
@@ -935,7 +936,7 @@ fn check_layout(
 /// Reports a region no tensor accounts for; if it sniffs as another format, scans it too.
 fn region(
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     r: &mut CappedSink<'_>,
     code: &'static Code,
     offset: u64,

@@ -2,7 +2,7 @@
 //! `constants.pkl`, `data.pkl` and, for lite-interpreter files, `bytecode.pkl`.
 //!
 //! Two parts:
-//! * [`classify_zip`] runs from the zip walker right after the central directory is read (it sees
+//! * [`classify_listing`] runs from the zip walker (through the engine's `archive_listed` hook) right after the central directory is read (it sees
 //!   the member names, not their bytes): it reports the archive as TorchScript (info) and reports
 //!   a TorchScript archive that is named like a weights file (`.bin`, `.pth`, `.safetensors`, …),
 //!   the CVE-2025-32434 delivery: `torch.load(weights_only=True)` in torch ≤ 2.5.1 handed such
@@ -18,12 +18,13 @@
 
 use crate::artifact::Artifact;
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::scanners::code::pytokens;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 use crate::walk::ZipIndex;
 
 pub const ARCHIVE: Code = Code {
@@ -110,9 +111,14 @@ pub struct ArchiveKind {
 
 /// Classifies a zip from its member names; `None` when it is not TorchScript.
 pub fn torchscript_kind(index: &ZipIndex) -> Option<ArchiveKind> {
+    let names: Vec<&str> = index.entries.iter().map(|e| e.name.as_str()).collect();
+    listing_kind(&names)
+}
+
+/// [`torchscript_kind`] from the member names alone.
+fn listing_kind(names: &[&str]) -> Option<ArchiveKind> {
     let mut k = ArchiveKind::default();
-    for e in &index.entries {
-        let n = e.name.as_str();
+    for &n in names {
         let rest = n.split_once('/').map_or(n, |(_, r)| r);
         if (rest.starts_with("code/") || n.starts_with("code/")) && n.ends_with(".py") {
             k.code_files = k.code_files.saturating_add(1);
@@ -129,8 +135,8 @@ pub fn torchscript_kind(index: &ZipIndex) -> Option<ArchiveKind> {
 
 /// The zip walker's classification hook: reports TorchScript archives (and those disguised as
 /// weights) from the central directory alone.
-pub fn classify_zip(a: &Artifact, index: &ZipIndex, out: &mut Sink) {
-    let Some(kind) = torchscript_kind(index) else {
+pub fn classify_listing(a: &Artifact, names: &[&str], out: &mut Sink) {
+    let Some(kind) = listing_kind(names) else {
         return;
     };
     out.push(
@@ -292,7 +298,12 @@ impl Scanner for TorchScriptScanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, _cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(
+        &self,
+        a: &Artifact,
+        _cx: &dyn ScannerContext,
+        out: &mut Sink,
+    ) -> Result<(), ScanError> {
         let Some(bytes) = a.content.read_all(MAX_CODE_BYTES)? else {
             return Err(ScanError::Budget(format!(
                 "TorchScript source larger than {MAX_CODE_BYTES} bytes"

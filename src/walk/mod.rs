@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 
 use crate::artifact::{Artifact, Content};
 use crate::codes::{self, Code};
-use crate::engine::{ScanContext, Sink};
+use crate::context::ScanContext;
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
+use rayon::prelude::*;
 
 pub mod tarfile;
 mod zipread;
@@ -305,7 +307,7 @@ pub fn is_traversal(name: &str) -> bool {
 }
 
 /// Expands one container artifact into its members.
-pub fn expand(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+pub fn expand(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(), ScanError> {
     match a.format {
         Format::Zip => zipread::expand_zip(a, cx, sink),
         Format::Tar | Format::ImageLayer => expand_tar(a, cx, sink),
@@ -315,6 +317,83 @@ pub fn expand(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
             "{} is not a container",
             f.name()
         ))),
+    }
+}
+
+/// Scans several members in parallel (large archives) and merges their results into `sink`.
+pub fn scan_nested_many(
+    cx: &dyn ScanContext,
+    parent: &Artifact,
+    members: Vec<(String, Content, Option<Format>)>,
+    sink: &mut Sink,
+) {
+    scan_members(cx, parent, members, |m| m.1.len(), |m, _| Some(m), sink);
+}
+
+/// Scans the members of `parent` that `open` produces from `items`, in parallel batches.
+/// `open` runs in the worker that scans the member (a compressed member is decoded there,
+/// just before its scan), so at most one decoded member per worker is held at a time rather
+/// than every member of the archive; after each batch the results are merged and compacted
+/// ([`crate::context::Limits::max_report_entries`]), so a million-member archive is scanned in bounded
+/// memory. `size` estimates an item's bytes (to scan small archives in turn). When the file's
+/// time budget runs out, the remaining members are reported once, not one by one.
+pub fn scan_members<T: Send>(
+    cx: &dyn ScanContext,
+    parent: &Artifact,
+    items: Vec<T>,
+    size: impl Fn(&T) -> u64,
+    open: impl Fn(T, &mut Sink) -> Option<(String, Content, Option<Format>)> + Sync,
+    sink: &mut Sink,
+) {
+    // Parallel work has a fixed cost per task; the members of a small archive (a typical
+    // torch checkpoint's pickle and a few storages) are cheaper to scan in turn.
+    const PARALLEL_BYTES: u64 = 4 * 1024 * 1024;
+    const PARALLEL_MEMBERS: usize = 32;
+    const BATCH: usize = 4096;
+    let total: u64 = items.iter().map(&size).sum();
+    let sequential = items.len() < 2 || (total < PARALLEL_BYTES && items.len() <= PARALLEL_MEMBERS);
+    let scan_one = |item: T, s: &mut Sink| {
+        if let Some((name, content, format)) = open(item, s) {
+            cx.scan_nested(parent, &name, content, format, s);
+        }
+    };
+    let count = items.len();
+    let mut items = items.into_iter();
+    let mut done = 0usize;
+    while done < count {
+        if cx.out_of_time() {
+            sink.push(
+                Finding::new(
+                    &codes::engine::BUDGET_EXCEEDED,
+                    parent.location.clone(),
+                    format!(
+                        "{} of {count} members were not scanned: the time budget of {} s for this file is spent",
+                        count - done,
+                        cx.limits().max_seconds.unwrap_or_default()
+                    ),
+                )
+                .evidence("limit", "max-seconds"),
+            );
+            return;
+        }
+        let batch: Vec<T> = items.by_ref().take(BATCH).collect();
+        done += batch.len();
+        if sequential {
+            for item in batch {
+                scan_one(item, sink);
+            }
+        } else {
+            let sinks: Vec<Sink> = batch
+                .into_par_iter()
+                .map(|item| {
+                    let mut s = Sink::default();
+                    scan_one(item, &mut s);
+                    s
+                })
+                .collect();
+            sink.merge_all(sinks);
+        }
+        sink.compact(cx.limits().max_report_entries);
     }
 }
 
@@ -367,7 +446,7 @@ pub fn spool(
     compressed_len: u64,
     a: &Artifact,
     member: &str,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScanContext,
     sink: &mut Sink,
 ) -> Result<Option<Content>, ScanError> {
     let limits = cx.limits();
@@ -380,9 +459,7 @@ pub fn spool(
     let mut judged = false;
     let mut total: u64 = 0;
     let mut hasher = cx
-        .engine()
-        .options()
-        .hash_artifacts
+        .hash_artifacts()
         .then(|| crate::hash::Algorithm::Sha256.hasher());
     // Reads of up to 64 KiB: large enough for throughput; sized down for small streams so the
     // many tiny compressed files and members of a directory scan do not each zero-fill 64 KiB.
@@ -529,7 +606,7 @@ pub fn spool(
 /// readings look at far less).
 const ELIDED_HEAD: usize = 1024 * 1024;
 
-fn temp_limit(cx: &ScanContext<'_>) -> String {
+fn temp_limit(cx: &dyn ScanContext) -> String {
     format!(
         "the run's budget of {} bytes of temporary files",
         cx.temp_budget()
@@ -637,7 +714,7 @@ fn decompressed_name(name: &str, format: Format) -> String {
     format!("{name}[{}]", format.name())
 }
 
-fn decompress(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+fn decompress(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(), ScanError> {
     let mut input = a.content.open()?;
     let mut dec = if a.format == Format::JoblibZfile {
         // Skip the `ZF` length header; what follows is a plain zlib stream.
@@ -709,7 +786,7 @@ fn tarfile_reads_data(kind: tar::EntryType) -> bool {
 /// The members of a legacy PyTorch tar checkpoint.
 const TORCH_TAR: [&str; 4] = ["sys_info", "pickle", "storages", "tensors"];
 
-fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+fn expand_tar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(), ScanError> {
     let mut members: Vec<(String, Content, Option<Format>)> = Vec::new();
     let mut starts = std::collections::BTreeSet::new();
     // Members read before an error are still scanned: a corrupt tail must not hide a payload.
@@ -740,7 +817,7 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
             }
         }
     }
-    cx.scan_nested_many(a, members, sink);
+    crate::walk::scan_nested_many(cx, a, members, sink);
     stop.map_or(Ok(()), Err)
 }
 
@@ -748,7 +825,7 @@ fn expand_tar(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(),
 /// with link, traversal and duplicate findings. Stops at the first error, keeping what it read.
 fn tar_crate_members(
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScanContext,
     sink: &mut Sink,
     members: &mut Vec<(String, Content, Option<Format>)>,
     starts: &mut std::collections::BTreeSet<u64>,
@@ -836,7 +913,7 @@ fn tar_crate_members(
 /// one): scanned too, and each one is a finding.
 fn python_only_members(
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScanContext,
     sink: &mut Sink,
     members: &mut Vec<(String, Content, Option<Format>)>,
     starts: &std::collections::BTreeSet<u64>,
@@ -874,7 +951,7 @@ fn python_only_members(
     Ok(())
 }
 
-fn expand_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+fn expand_7z(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(), ScanError> {
     // The 7z decoders (sevenz-rust2, lzma-rust2) have panicked on hostile input under fuzzing
     // (an out-of-bounds read in the LZMA range decoder): a panic is caught and reported, and the
     // members decoded before it are still scanned.
@@ -904,7 +981,7 @@ const SEVENZ_MEM_KIB: usize = 256 * 1024;
 /// Decodes the members of a 7z archive and scans each as soon as it is decoded (a solid archive
 /// decodes in order anyway), so one member at a time is held; stops at the first error, after
 /// scanning what came before it (a corrupt tail must not hide a payload).
-fn read_7z(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+fn read_7z(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(), ScanError> {
     let source = a.content.open()?;
     let mut reader = match sevenz_rust2::ArchiveReader::new_with_memory_limit(
         source,

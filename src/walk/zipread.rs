@@ -17,9 +17,10 @@ use super::{
 };
 use crate::artifact::{Artifact, Content, ReadSeek};
 use crate::codes;
-use crate::engine::{ScanContext, Sink};
+use crate::context::ScanContext;
 use crate::error::ScanError;
 use crate::finding::Finding;
+use crate::finding::Sink;
 use crate::format::Format;
 
 /// One central-directory entry, with the data location resolved through its local header.
@@ -264,7 +265,7 @@ fn crc32(data: &[u8]) -> u32 {
 }
 
 /// Expands a zip artifact: reports structural tricks, then scans every member.
-pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result<(), ScanError> {
+pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(), ScanError> {
     let index = match read_central_directory(&a.content) {
         Ok(index) => index,
         Err(err) => {
@@ -280,7 +281,10 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
     };
     // Archive-level classification hook: scanners that need the member list (not the members'
     // bytes) report here, before the members are scanned one by one.
-    crate::scanners::torchscript::classify_zip(a, &index, sink);
+    {
+        let names: Vec<&str> = index.entries.iter().map(|e| e.name.as_str()).collect();
+        cx.archive_listed(a, &names, sink);
+    }
     if index.prefix > 0 {
         sink.push(
             Finding::new(
@@ -399,7 +403,8 @@ pub fn expand_zip(a: &Artifact, cx: &ScanContext<'_>, sink: &mut Sink) -> Result
     }
     // Members are decoded by the worker that scans them, one at a time, not all up front.
     let undecoded = std::sync::atomic::AtomicU64::new(0);
-    cx.scan_members(
+    crate::walk::scan_members(
+        cx,
         a,
         members,
         |(e, _)| e.compressed_size,
@@ -455,7 +460,7 @@ fn member_content(
     a: &Artifact,
     e: &ZipEntry,
     start: u64,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScanContext,
     sink: &mut Sink,
 ) -> Result<Option<Content>, ScanError> {
     let loc = a.location.child(&e.name);

@@ -22,13 +22,14 @@ use serde_json::Value;
 
 use crate::artifact::Artifact;
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::scanners::keras;
 use crate::scanners::rules::RuleSet;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 use crate::signatures::{Action, SignatureDb};
 
 pub const PYTHON_FILE: Code = Code {
@@ -228,7 +229,7 @@ impl Scanner for CodeScanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         let Some(bytes) = a.content.read_all(MAX_TEXT_BYTES)? else {
             return Err(ScanError::Budget(format!(
                 "{} larger than {MAX_TEXT_BYTES} bytes",
@@ -792,7 +793,7 @@ fn lint_template(
     }
 }
 
-pub fn check_json_value(v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+pub fn check_json_value(v: &Value, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     // tokenizer_config.json, chat_template.json, processor configs (and any config that embeds
     // one): every named template is linted, not only the default one.
     let mut templates = Vec::new();
@@ -936,7 +937,7 @@ fn template_value<'v>(v: &'v Value, label: &str, out: &mut Vec<(String, &'v str)
 }
 
 /// A JSON config, parsed leniently; what does not parse at all is reported and token-scanned.
-fn scan_json(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn scan_json(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     match lenient::parse_json(bytes) {
         Ok((v, quirks)) => {
             if !quirks.is_empty() {
@@ -965,7 +966,13 @@ fn scan_json(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
 /// JSON objects that repeat a key keep only the last value (in serde and in Python's `json`),
 /// but other readers keep the first: values of `_target_` and `loader_module` that appear in
 /// the raw text and not in the parsed config are reported and checked too.
-fn hidden_duplicates(bytes: &[u8], v: &Value, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn hidden_duplicates(
+    bytes: &[u8],
+    v: &Value,
+    a: &Artifact,
+    cx: &dyn ScannerContext,
+    out: &mut Sink,
+) {
     const KEYS: &[&str] = &["_target_", "loader_module"];
     let text = String::from_utf8_lossy(lenient::strip_bom(bytes));
     let parsed: Vec<String> = lenient::find_keys(v, KEYS)
@@ -1005,7 +1012,7 @@ fn hidden_duplicates(bytes: &[u8], v: &Value, a: &Artifact, cx: &ScanContext<'_>
 
 /// Token-level fallback for configs that do not parse: every code-naming `key: value` pair in
 /// the raw text is checked as if it had been parsed.
-fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let text = String::from_utf8_lossy(lenient::strip_bom(bytes));
     for (key, value) in lenient::raw_key_values(&text, lenient::CODE_KEYS) {
         let path = format!("(raw text) {key}");
@@ -1155,7 +1162,7 @@ fn check_target(
     path: &str,
     root: Option<&Value>,
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     out: &mut Sink,
 ) {
     if target.contains("${") {
@@ -1177,7 +1184,7 @@ fn check_target(
         }
         return;
     }
-    let policy = cx.engine().code_policy();
+    let policy = cx.policies().code();
     let (module, name) = target.rsplit_once('.').unwrap_or(("builtins", target));
     match policy.hydra.lookup(module, name) {
         Some(r) if r.action == Action::Deny => out.push(
@@ -1312,7 +1319,7 @@ fn is_environment_file(name: &str) -> bool {
     )
 }
 
-fn scan_yaml(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn scan_yaml(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let docs = match yaml_documents(bytes) {
         Ok(d) => d,
         Err(e) => {
@@ -1418,7 +1425,7 @@ const MLFLOW_FILE_KEYS: &[&str] = &[
     "artifacts",
 ];
 
-fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn scan_mlmodel(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let docs = match yaml_documents(bytes) {
         Ok(d) => d,
         Err(e) => {
@@ -1542,8 +1549,8 @@ fn mlflow_code(a: &Artifact, key: &str, value: &str, note: &str) -> Finding {
     .evidence("reference", value.to_owned())
 }
 
-fn check_loader(loader: &str, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
-    let policy = cx.engine().code_policy();
+fn check_loader(loader: &str, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
+    let policy = cx.policies().code();
     let (module, name) = loader.rsplit_once('.').unwrap_or((loader, ""));
     let rule = policy
         .mlflow_loader

@@ -28,12 +28,13 @@ use serde_json::{Map, Value};
 
 use crate::artifact::{Artifact, Content};
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Location, Severity};
 use crate::format::Format;
 use crate::scanners::rules::RuleSet;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 use crate::signatures::{Action, SignatureDb};
 
 pub const LAMBDA_BYTECODE: Code = Code {
@@ -163,12 +164,12 @@ pub struct Origin {
     pub label: String,
 }
 
-struct Walk<'a, 'c> {
+struct Walk<'a> {
     /// Info/medium listings already reported, by (code, module, name), with the index of the
     /// finding in the sink so repeats only bump its `occurrences`.
     listed: std::collections::HashMap<(&'static str, String, String), usize>,
     policy: &'a KerasPolicy,
-    cx: &'a ScanContext<'c>,
+    cx: &'a dyn ScannerContext,
     parent: &'a Artifact,
     origin: &'a Origin,
     sink: &'a mut Sink,
@@ -183,10 +184,10 @@ pub fn check_config(
     value: &Value,
     origin: &Origin,
     parent: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     sink: &mut Sink,
 ) {
-    let policy = cx.engine().keras_policy();
+    let policy = cx.policies().keras();
     let mut w = Walk {
         listed: std::collections::HashMap::new(),
         policy,
@@ -260,7 +261,7 @@ pub fn check_config_text(
     text: &[u8],
     origin: &Origin,
     parent: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     sink: &mut Sink,
 ) -> Option<Value> {
     match serde_json::from_slice::<Value>(text) {
@@ -297,7 +298,7 @@ const KERAS_SPECIAL_CLASSES: &[&str] = &[
     "__slice__",
 ];
 
-impl Walk<'_, '_> {
+impl Walk<'_> {
     /// Pushes a listing-type finding once per (code, global); repeats increase its count.
     fn push_listed(&mut self, code: &'static str, f: Finding) {
         let key = f
@@ -616,7 +617,7 @@ impl Walk<'_, '_> {
         // `os.system`: judged like the same import in a pickle.
         if let Some((module, name)) = target {
             if let crate::pickle::policy::Verdict::Deny(rule) =
-                self.cx.engine().compiled().pickle.verdict(module, name)
+                self.cx.policies().pickle.verdict(module, name)
             {
                 f = f
                     .severity(rule.severity.unwrap_or(Severity::Critical))
@@ -1006,7 +1007,7 @@ impl Scanner for KerasScanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         let Some(bytes) = a.content.read_all(MAX_CONFIG_BYTES)? else {
             return Err(ScanError::Budget(format!(
                 "Keras config larger than {MAX_CONFIG_BYTES} bytes"

@@ -21,14 +21,15 @@ use prost::Message as _;
 
 use crate::artifact::Artifact;
 use crate::codes::Code;
-use crate::engine::{ScanContext, Sink};
 use crate::error::ScanError;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::proto::tensorflow as pb;
 use crate::scanners::keras;
 use crate::scanners::rules::RuleSet;
 use crate::scanners::Scanner;
+use crate::scanners::ScannerContext;
 use crate::signatures::{Action, SignatureDb};
 
 pub const PYTHON_OP: Code = Code {
@@ -213,7 +214,7 @@ impl<'a> OpCheck<'a> {
         }
     }
 
-    fn report(self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+    fn report(self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
         for (op, hits) in &self.denied {
             let Some(r) = self.policy.ops.lookup("*", op) else {
                 continue;
@@ -290,7 +291,7 @@ fn check_meta_graph(
     idx: usize,
     check: &mut OpCheck<'_>,
     a: &Artifact,
-    cx: &ScanContext<'_>,
+    cx: &dyn ScannerContext,
     out: &mut Sink,
 ) {
     let scope = mg.saver_def.as_ref().and_then(saver_scope);
@@ -395,7 +396,7 @@ impl Scanner for TfScanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         let Some(bytes) = a.content.read_all(MAX_PB_BYTES)? else {
             return Err(ScanError::Budget(format!(
                 "protobuf larger than {MAX_PB_BYTES} bytes"
@@ -418,7 +419,7 @@ fn malformed(a: &Artifact, what: &str, e: &prost::DecodeError) -> Finding {
     )
 }
 
-fn scan_saved_model(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn scan_saved_model(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let sm = match pb::SavedModel::decode(bytes) {
         Ok(sm) => sm,
         Err(e) => {
@@ -426,7 +427,7 @@ fn scan_saved_model(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut 
             return;
         }
     };
-    let policy = cx.engine().tf_policy();
+    let policy = cx.policies().tf();
     let mut check = OpCheck::new(policy);
     for (i, mg) in sm.meta_graphs.iter().enumerate() {
         check_meta_graph(mg, i, &mut check, a, cx, out);
@@ -434,7 +435,7 @@ fn scan_saved_model(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut 
     check.report(a, cx, out);
 }
 
-fn scan_keras_metadata(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn scan_keras_metadata(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let md = match SavedMetadata::decode(bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -461,7 +462,7 @@ fn scan_keras_metadata(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &m
 
 /// Text-format SavedModels: ops are found token-wise (`op: "Name"`), with the enclosing function
 /// name (`signature { name: "…" }`) and node name deciding whether saver ops are exempt.
-fn scan_pbtxt(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) {
+fn scan_pbtxt(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let text = String::from_utf8_lossy(bytes);
     let quoted = |line: &str, key: &str| -> Option<String> {
         let rest = line.trim_start().strip_prefix(key)?.trim_start();
@@ -472,7 +473,7 @@ fn scan_pbtxt(bytes: &[u8], a: &Artifact, cx: &ScanContext<'_>, out: &mut Sink) 
         .lines()
         .find_map(|l| quoted(l, "restore_op_name"))
         .and_then(|n| n.split_once('/').map(|(s, _)| format!("{s}/")));
-    let policy = cx.engine().tf_policy();
+    let policy = cx.policies().tf();
     let mut check = OpCheck::new(policy);
     for l in text.lines() {
         if let Some(n) = quoted(l, "name") {
