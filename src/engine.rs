@@ -751,4 +751,8 @@ impl scanners::ScannerContext for EngineContext<'_> {
     fn policies(&self) -> &scanners::Policies {
         &self.engine.policies
     }
+
+    fn check_json(&self, v: &serde_json::Value, a: &Artifact, out: &mut Sink) {
+        scanners::code::check_json_value(v, a, self, out);
+    }
 }

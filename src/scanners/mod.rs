@@ -17,6 +17,11 @@ use crate::signatures::SignatureDb;
 /// What a scanner sees of the engine: the walker's context plus the scanners' own policies.
 pub trait ScannerContext: ScanContext {
     fn policies(&self) -> &Policies;
+    /// The generic JSON-config checks ([`code::check_json_value`]: templates, `_target_`,
+    /// `auto_map`, Keras configs inside), for a scanner that found JSON it does not own itself
+    /// (the Keras scanner on a config that turns out not to be Keras). Reached through the
+    /// engine so that the two scanners do not import each other.
+    fn check_json(&self, v: &serde_json::Value, a: &Artifact, out: &mut Sink);
 }
 
 /// The scanners' policies, compiled from the signature database once per engine (scanners are

@@ -1023,7 +1023,7 @@ impl Scanner for KerasScanner {
             Ok(v) if is_keras_config(&v) || in_keras_archive(a) => {
                 check_config(&v, &origin, a, cx, out);
             }
-            Ok(v) => crate::scanners::code::check_json_value(&v, a, cx, out),
+            Ok(v) => cx.check_json(&v, a, out),
             Err(e) => out.push(
                 Finding::new(
                     &MALFORMED_CONFIG,
