@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::artifact::{Artifact, Content};
 use crate::codes;
-use crate::error::{ScanError, SetupError};
+use crate::error::SetupError;
 pub use crate::finding::{ArtifactRecord, FindingCounts, Omitted, RecordCounts, Sink, Status};
 use crate::finding::{Finding, Location, Severity};
 use crate::format::{format_for_extension, Format};
@@ -612,11 +612,6 @@ impl EngineContext<'_> {
                 None
             }
         }
-    }
-
-    /// Convenience for scanners: a failure recorded as an error result.
-    pub fn malformed(format: &'static str, msg: impl Into<String>) -> ScanError {
-        ScanError::malformed(format, msg)
     }
 }
 

@@ -369,47 +369,11 @@ fn vulnerability(i: usize, f: &Finding, affects: &[&str]) -> Value {
     v
 }
 
-/// Formats whose bytes are (part of) a model. Exhaustive on purpose: a new `Format` does not
-/// compile until it is placed on one side (the add-a-format checklist, enforced).
+/// Formats whose bytes are (part of) a model: every format that implies a framework on its own
+/// ([`format_framework`], an exhaustive match), plus pickles and HDF5, whose framework comes from
+/// names and contents.
 fn is_model_format(f: Format) -> bool {
-    match f {
-        Format::Pickle
-        | Format::PytorchLegacy
-        | Format::TorchTarMember
-        | Format::Numpy
-        | Format::Safetensors
-        | Format::Gguf
-        | Format::Ggml
-        | Format::Onnx
-        | Format::Hdf5
-        | Format::KerasConfig
-        | Format::KerasMetadata
-        | Format::SavedModel
-        | Format::SavedModelText
-        | Format::Tflite => true,
-        Format::Zip
-        | Format::Tar
-        | Format::SevenZip
-        | Format::Gzip
-        | Format::Bzip2
-        | Format::Xz
-        | Format::Lzma
-        | Format::Zlib
-        | Format::Zstd
-        | Format::Lz4
-        | Format::Python
-        | Format::Data
-        | Format::JsonConfig
-        | Format::Yaml
-        | Format::MlflowModel
-        | Format::Requirements
-        | Format::TorchScriptCode
-        | Format::ImageLayer
-        | Format::PythonLibrary
-        | Format::JoblibZfile
-        | Format::JinjaTemplate
-        | Format::Unknown => false,
-    }
+    format_framework(f).is_some() || matches!(f, Format::Pickle | Format::Hdf5)
 }
 
 /// Artifacts by origin chain, with parent/child relations.
@@ -486,8 +450,9 @@ fn format_framework(f: Format) -> Option<&'static str> {
         Format::KerasConfig | Format::KerasMetadata => "keras",
         Format::SavedModel | Format::SavedModelText => "tensorflow",
         Format::Tflite => "tensorflow-lite",
-        // Exhaustive on purpose (see `is_model_format`): pickles and containers get their
-        // framework from names and members, the rest have none.
+        // Exhaustive on purpose: a new `Format` does not compile until it is placed here (the
+        // add-a-format checklist, enforced), and `is_model_format` follows from this match.
+        // Pickles and containers get their framework from names and members; the rest have none.
         Format::Pickle
         | Format::Hdf5
         | Format::Zip

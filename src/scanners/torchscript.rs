@@ -25,7 +25,6 @@ use crate::format::Format;
 use crate::scanners::code::pytokens;
 use crate::scanners::Scanner;
 use crate::scanners::ScannerContext;
-use crate::walk::ZipIndex;
 
 pub const ARCHIVE: Code = Code {
     id: "torchscript/archive",
@@ -110,13 +109,7 @@ pub struct ArchiveKind {
 }
 
 /// Classifies a zip from its member names; `None` when it is not TorchScript.
-pub fn torchscript_kind(index: &ZipIndex) -> Option<ArchiveKind> {
-    let names: Vec<&str> = index.entries.iter().map(|e| e.name.as_str()).collect();
-    listing_kind(&names)
-}
-
-/// [`torchscript_kind`] from the member names alone.
-fn listing_kind(names: &[&str]) -> Option<ArchiveKind> {
+pub fn torchscript_kind(names: &[&str]) -> Option<ArchiveKind> {
     let mut k = ArchiveKind::default();
     for &n in names {
         let rest = n.split_once('/').map_or(n, |(_, r)| r);
@@ -136,7 +129,7 @@ fn listing_kind(names: &[&str]) -> Option<ArchiveKind> {
 /// The zip walker's classification hook: reports TorchScript archives (and those disguised as
 /// weights) from the central directory alone.
 pub fn classify_listing(a: &Artifact, names: &[&str], out: &mut Sink) {
-    let Some(kind) = listing_kind(names) else {
+    let Some(kind) = torchscript_kind(names) else {
         return;
     };
     out.push(

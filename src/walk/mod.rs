@@ -817,7 +817,7 @@ fn expand_tar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(),
             }
         }
     }
-    crate::walk::scan_nested_many(cx, a, members, sink);
+    scan_nested_many(cx, a, members, sink);
     stop.map_or(Ok(()), Err)
 }
 
