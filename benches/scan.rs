@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 fn bench_sniff(c: &mut Criterion) {
     let head = b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00";
     c.bench_function("sniff", |b| {
-        b.iter(|| modelgate::format::sniff(head, "x.pkl"));
+        b.iter(|| modelgate::sniff::sniff(head, "x.pkl"));
     });
 }
 

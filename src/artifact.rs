@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! An [`Artifact`] is one thing to scan: a file on disk, an archive member, or a decompressed
 //! stream, with the [`Location`] chain that says where it came from.
 //!
@@ -10,7 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::finding::Location;
-use crate::format::{sniff, Format, SNIFF_LEN};
+use crate::format::Format;
+use crate::sniff::{sniff, SNIFF_LEN};
 
 /// Something that can be read and seeked; what [`Content::open`] returns.
 pub trait ReadSeek: Read + Seek + Send {}
@@ -64,7 +71,7 @@ impl Elided {
         let within = |start: u64, bytes: &[u8]| -> Option<(usize, usize)> {
             let end = start.saturating_add(bytes.len() as u64);
             (offset >= start && offset.saturating_add(want) <= end).then(|| {
-                let s = usize::try_from(offset - start).unwrap_or(usize::MAX);
+                let s = usize::try_from(offset.saturating_sub(start)).unwrap_or(usize::MAX);
                 (
                     s,
                     s.saturating_add(usize::try_from(want).unwrap_or(usize::MAX)),
@@ -109,7 +116,7 @@ impl Read for ElidedReader {
                     buf.get_mut(..n)
                         .unwrap_or_default()
                         .copy_from_slice(b.get(..n).unwrap_or_default());
-                    self.pos += n as u64;
+                    self.pos = self.pos.saturating_add(n as u64);
                     Ok(n)
                 }
                 _ => Err(self.e.not_kept(self.pos)),
@@ -119,7 +126,7 @@ impl Read for ElidedReader {
         buf.get_mut(..n)
             .unwrap_or_default()
             .copy_from_slice(rest.get(..n).unwrap_or_default());
-        self.pos += n as u64;
+        self.pos = self.pos.saturating_add(n as u64);
         Ok(n)
     }
 }
@@ -128,8 +135,8 @@ impl Seek for ElidedReader {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let target: i128 = match to {
             SeekFrom::Start(o) => i128::from(o),
-            SeekFrom::End(d) => i128::from(self.e.len) + i128::from(d),
-            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+            SeekFrom::End(d) => i128::from(self.e.len).saturating_add(i128::from(d)),
+            SeekFrom::Current(d) => i128::from(self.pos).saturating_add(i128::from(d)),
         };
         self.pos = u64::try_from(target)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?;
@@ -419,7 +426,7 @@ impl Seek for BufFile {
                 return Ok(self.pos);
             }
         };
-        let delta = i64::try_from(i128::from(target) - i128::from(self.pos))
+        let delta = i64::try_from(i128::from(target).saturating_sub(i128::from(self.pos)))
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))?;
         self.inner.seek_relative(delta)?;
         self.pos = target;
@@ -463,7 +470,7 @@ impl<R: Read + Seek> Read for Window<R> {
             .len()
             .min(usize::try_from(remaining).unwrap_or(usize::MAX));
         let n = self.inner.read(buf.get_mut(..want).unwrap_or_default())?;
-        self.pos += n as u64;
+        self.pos = self.pos.saturating_add(n as u64);
         Ok(n)
     }
 }
@@ -472,8 +479,8 @@ impl<R: Read + Seek> Seek for Window<R> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let target: i128 = match to {
             SeekFrom::Start(o) => i128::from(o),
-            SeekFrom::End(d) => i128::from(self.len) + i128::from(d),
-            SeekFrom::Current(d) => i128::from(self.pos) + i128::from(d),
+            SeekFrom::End(d) => i128::from(self.len).saturating_add(i128::from(d)),
+            SeekFrom::Current(d) => i128::from(self.pos).saturating_add(i128::from(d)),
         };
         if target < 0 {
             return Err(io::Error::new(
@@ -507,7 +514,7 @@ pub fn has_zip_trailer(content: &Content) -> io::Result<bool> {
         return Ok(has_eocd(&e.tail));
     }
     let mut r = content.open()?;
-    r.seek(SeekFrom::Start(len - tail_len))?;
+    r.seek(SeekFrom::Start(len.saturating_sub(tail_len)))?;
     let mut tail = Vec::with_capacity(tail_len as usize);
     r.take(tail_len).read_to_end(&mut tail)?;
     Ok(has_eocd(&tail))

@@ -7,7 +7,7 @@ use crate::codes::{engine, Code};
 
 /// Every code known to this build: the engine's plus each registered scanner's.
 pub fn all() -> Vec<&'static Code> {
-    let mut v: Vec<&'static Code> = engine::ALL.to_vec();
+    let mut v: Vec<&'static Code> = engine::CODES.to_vec();
     v.extend(crate::walk::CODES.iter().copied());
     v.extend(crate::image::CODES.iter().copied());
     v.extend(crate::packages::CODES.iter().copied());

@@ -76,7 +76,7 @@ pub mod engine {
         references: &[],
     };
 
-    pub const ALL: &[&Code] = &[
+    pub static CODES: &[&Code] = &[
         &UNINSPECTABLE,
         &ALTERNATE_READING,
         &UNSUPPORTED_FORMAT,

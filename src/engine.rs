@@ -364,7 +364,7 @@ impl EngineContext<'_> {
     fn route(&self, a: &Artifact, sink: &mut Sink) -> (Status, bool) {
         let mut status = self.route_primary(a, sink);
         let mut is_pickle = false;
-        let head = match a.content.head(crate::format::SNIFF_LEN) {
+        let head = match a.content.head(crate::sniff::SNIFF_LEN) {
             Ok(h) => h,
             Err(e) => {
                 let error = e.to_string();
@@ -529,7 +529,7 @@ impl EngineContext<'_> {
         // text is positively identified as something no model loader runs (`.pth` is also
         // Python's path-configuration file in site-packages).
         if a.format != Format::Unknown
-            || !readings::model_like_name(&a.name)
+            || !crate::format::model_like_name(&a.name)
             || a.content.is_empty()
             || a.name.starts_with(".wh.")
             || readings::is_text(head)
@@ -565,7 +565,10 @@ impl EngineContext<'_> {
             };
             return Status::Skipped { reason };
         };
-        match scanner.scan(a, self, sink) {
+        let from = sink.findings.len();
+        let result = scanner.scan(a, self, sink);
+        sink.cap_repeats(from, &a.location, scanner.codes());
+        match result {
             Ok(()) => Status::Scanned {
                 scanner: scanner.id().to_owned(),
             },

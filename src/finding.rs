@@ -8,6 +8,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::Format;
 
+/// `s` cut to at most `max` bytes (on a character boundary) with an ellipsis, for hostile strings
+/// quoted in messages and evidence.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    format!("{}…", s.get(..end).unwrap_or_default())
+}
+
+/// Findings of one code reported in full per artifact and scanner; the rest are counted in one
+/// summary finding ([`Sink::cap_repeats`]).
+pub const MAX_FINDINGS_PER_CODE: usize = 20;
+
+/// The version string reported in every report (and in signed attestations and converted
+/// models' producer fields).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// A finding code and its documentation, written under fixed headings.
 #[derive(Debug)]
 pub struct Code {
@@ -294,11 +315,11 @@ pub struct Sink {
     pub artifacts: Vec<ArtifactRecord>,
     /// Software packages inventoried (image and directory scans); see `crate::packages`.
     pub packages: Vec<Package>,
-    /// Entries counted but no longer listed ([`crate::engine::Limits::max_report_entries`]).
+    /// Entries counted but no longer listed ([`crate::context::Limits::max_report_entries`]).
     pub omitted: Omitted,
 }
 
-/// What a report counts but does not list: past [`crate::engine::Limits::max_report_entries`], findings are
+/// What a report counts but does not list: past [`crate::context::Limits::max_report_entries`], findings are
 /// counted by code and severity and artifact records by status and format, so a million-member
 /// archive costs the same memory and report size as a hundred-thousand-member one. Every
 /// verdict (exit code, sign and gate refusal) counts these entries as well as the listed ones.
@@ -419,6 +440,65 @@ impl Status {
 impl Sink {
     pub fn push(&mut self, f: Finding) {
         self.findings.push(f);
+    }
+
+    /// Caps what one scanner reported about one artifact: of the findings pushed since index
+    /// `from` at the artifact's own location `at` (not its members'), at most
+    /// [`MAX_FINDINGS_PER_CODE`] of each of the scanner's `codes` are kept, and one summary
+    /// finding per capped code carries the full count. A hostile file with a million malformed
+    /// records yields twenty findings and one "N more" line, not a million-line report. The
+    /// engine applies it to every scanner, so no scanner caps its own findings.
+    pub fn cap_repeats(&mut self, from: usize, at: &Location, codes: &[&'static Code]) {
+        let Some(reported) = self.findings.get(from..) else {
+            return;
+        };
+        // Indices (into `reported`) of each capped code's findings at the artifact itself.
+        let mut by_code: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
+        for (i, f) in reported.iter().enumerate() {
+            let own = f.location.path == at.path && f.location.inner == at.inner;
+            if let Some(code) = codes.iter().find(|c| own && c.id == f.code) {
+                by_code.entry(code.id).or_default().push(i);
+            }
+        }
+        if by_code.values().all(|v| v.len() <= MAX_FINDINGS_PER_CODE) {
+            return;
+        }
+        // Keep the most severe of each code (the first ones among equals), in reported order.
+        let mut dropped = vec![false; reported.len()];
+        let mut summaries = Vec::new();
+        for code in codes {
+            let Some(mut idx) = by_code.remove(code.id) else {
+                continue;
+            };
+            let n = idx.len();
+            if n <= MAX_FINDINGS_PER_CODE {
+                continue;
+            }
+            idx.sort_by_key(|&i| (std::cmp::Reverse(reported.get(i).map(|f| f.severity)), i));
+            for &i in idx.get(MAX_FINDINGS_PER_CODE..).unwrap_or_default() {
+                if let Some(d) = dropped.get_mut(i) {
+                    *d = true;
+                }
+            }
+            summaries.push(
+                Finding::new(
+                    code,
+                    at.clone(),
+                    format!(
+                        "{} more findings of this kind were not listed",
+                        n.saturating_sub(MAX_FINDINGS_PER_CODE)
+                    ),
+                )
+                .evidence("count", n.to_string()),
+            );
+        }
+        let mut i = 0;
+        self.findings.retain(|_| {
+            let keep = i < from || !dropped.get(i - from).copied().unwrap_or(false);
+            i += 1;
+            keep
+        });
+        self.findings.extend(summaries);
     }
 
     /// Moves everything reported into `other` into this sink.

@@ -1,883 +1,384 @@
-//! Format detection. This is the only place that guesses what a file is, and it trusts content
-//! first: loaders choose their code path by bytes, not by name, so a scanner that routes by
-//! extension sees different bytes than the loader. The extension is used only to break ties and to
-//! report mismatches.
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+//! The formats modelgate knows, and what each one is to the engine. Every fact about a format that
+//! other modules branch on (is it a container, a model, self-identifying, which names suggest it)
+//! is an exhaustive `match` here, so a new [`Format`] variant does not compile until each one is
+//! decided; recognising formats from bytes is [`crate::sniff`]'s job.
 
 use serde::{Deserialize, Serialize};
 
-/// Every format modelgate recognises. Recognising a format does not mean a scanner exists for it;
-/// unscanned formats are reported as skipped, never as clean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
+/// Declares [`Format`] with its report name, and [`Format::ALL`] from the same list, so that a
+/// test can walk every format and a new one cannot be left out of it.
+macro_rules! formats {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// Every format modelgate recognises. Recognising a format does not mean a scanner exists
+        /// for it; unscanned formats are reported as skipped, never as clean.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Format {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Format {
+            /// Every format, in declaration order.
+            pub const ALL: &'static [Format] = &[$(Format::$variant,)*];
+
+            /// The short name used in reports and `--format` listings.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Format::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+formats! {
     /// A pickle stream (any protocol), including joblib and dill files.
-    Pickle,
+    Pickle => "pickle",
     /// `torch.save` legacy stream: magic-number pickle, then more pickles, then raw storages.
-    PytorchLegacy,
+    PytorchLegacy => "pytorch-legacy",
     /// Zip archive of any flavour (PyTorch, TorchScript, npz, Keras v3 and plain zips are told apart
     /// by the archive walker from their members).
-    Zip,
+    Zip => "zip",
     /// POSIX/GNU tar archive (also the legacy PyTorch tar format and docker-save tarballs).
-    Tar,
-    SevenZip,
-    Gzip,
-    Bzip2,
-    Xz,
-    Lzma,
-    Zlib,
-    Zstd,
-    Lz4,
+    Tar => "tar",
+    SevenZip => "7z",
+    Gzip => "gzip",
+    Bzip2 => "bzip2",
+    Xz => "xz",
+    Lzma => "lzma",
+    Zlib => "zlib",
+    Zstd => "zstd",
+    Lz4 => "lz4",
     /// NumPy `.npy` array.
-    Numpy,
-    Safetensors,
-    Gguf,
+    Numpy => "numpy",
+    Safetensors => "safetensors",
+    Gguf => "gguf",
     /// Legacy GGML / GGJT / GGMF files (pre-GGUF llama.cpp).
-    Ggml,
-    Onnx,
-    Hdf5,
+    Ggml => "ggml",
+    Onnx => "onnx",
+    Hdf5 => "hdf5",
     /// A Keras `config.json` (inside a `.keras` archive).
-    KerasConfig,
+    KerasConfig => "keras-config",
     /// A TensorFlow SavedModel protobuf (`saved_model.pb`).
-    SavedModel,
+    SavedModel => "tf-savedmodel",
     /// `keras_metadata.pb` next to a SavedModel.
-    KerasMetadata,
-    Tflite,
+    KerasMetadata => "keras-metadata",
+    Tflite => "tflite",
     /// Python source (travels with models as `trust_remote_code` or custom layers).
-    Python,
+    Python => "python",
     /// Bytes that the container's loader only ever reads as numbers or plain text, never as code:
     /// tensor storages (`<prefix>/data/<key>` in a PyTorch zip) and the archive's small metadata
     /// records. Assigned by the archive walker from the container's structure, never by sniffing.
-    Data,
+    Data => "data",
     /// A member of a legacy PyTorch tar checkpoint (`sys_info`, `pickle`, `storages`, `tensors`):
     /// pickles interleaved with raw storage bytes. Assigned by the tar walker.
-    TorchTarMember,
+    TorchTarMember => "pytorch-tar-member",
     /// JSON metadata that travels with models (`config.json`, `tokenizer_config.json`, Keras
     /// `metadata.json`, …) that is not already recognisable as a Keras model config. Checked for
     /// Keras object configs, Hugging Face `auto_map` and Hydra `_target_` entries.
-    JsonConfig,
+    JsonConfig => "json-config",
     /// YAML configuration (`*.yaml`, `*.yml`): Hydra/NeMo configs, `conda.yaml`.
-    Yaml,
+    Yaml => "yaml",
     /// An MLflow `MLmodel` manifest (YAML).
-    MlflowModel,
+    MlflowModel => "mlflow-mlmodel",
     /// A pip `requirements*.txt` file travelling with a model.
-    Requirements,
+    Requirements => "requirements",
     /// TorchScript source (`code/**.py` inside a TorchScript archive). Assigned by the zip walker
     /// from the archive structure.
-    TorchScriptCode,
+    TorchScriptCode => "torchscript-code",
     /// A SavedModel in protobuf text format (`saved_model.pbtxt`), which TensorFlow also loads.
-    SavedModelText,
+    SavedModelText => "tf-savedmodel-text",
     /// One filesystem layer of a container image (a tar stream, already decompressed and
     /// digest-checked by [`crate::image`]). Expanded like a tar, except that links are ordinary
     /// filesystem content there. Assigned by the image reader, never by sniffing.
-    ImageLayer,
+    ImageLayer => "image-layer",
     /// Python source of an installed library inside a container image (standard library,
     /// site-packages, dist-packages). Assigned by the walker for image layers: vetted through the
     /// package inventory rather than scanned as model-side code.
-    PythonLibrary,
+    PythonLibrary => "python-library",
     /// A legacy joblib "z-file" (joblib < 0.10): `ZF`, a hex length field whose width varies with
     /// the joblib and Python version, then a zlib stream. Unwrapped like the other compressions.
-    JoblibZfile,
+    JoblibZfile => "joblib-zfile",
     /// A standalone Jinja template travelling with a model (`chat_template.jinja`, `*.j2`).
-    JinjaTemplate,
+    JinjaTemplate => "jinja-template",
     /// Anything else.
+    Unknown => "unknown",
+}
+
+/// What a format is to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Multi-member containers the walker expands.
+    Archive,
+    /// Single-stream compressions the walker unwraps before sniffing again.
+    Compression,
+    /// Weights, graphs or serialized objects a framework loads as a model (listed as a model in
+    /// the AI-BOM).
+    Model,
+    /// Files that travel with a model and steer how it loads: configs, code, templates,
+    /// requirements.
+    Companion,
+    /// Bytes the walker classifies from the container's structure (tensor storages, image layers,
+    /// installed libraries), never recognised on their own.
+    Structural,
+    /// Not recognised.
     Unknown,
 }
 
 impl Format {
-    pub fn name(self) -> &'static str {
+    /// What this format is to the engine.
+    pub fn kind(self) -> Kind {
         match self {
-            Format::Pickle => "pickle",
-            Format::PytorchLegacy => "pytorch-legacy",
-            Format::Zip => "zip",
-            Format::Tar => "tar",
-            Format::SevenZip => "7z",
-            Format::Gzip => "gzip",
-            Format::Bzip2 => "bzip2",
-            Format::Xz => "xz",
-            Format::Lzma => "lzma",
-            Format::Zlib => "zlib",
-            Format::Zstd => "zstd",
-            Format::Lz4 => "lz4",
-            Format::Numpy => "numpy",
-            Format::Safetensors => "safetensors",
-            Format::Gguf => "gguf",
-            Format::Ggml => "ggml",
-            Format::Onnx => "onnx",
-            Format::Hdf5 => "hdf5",
-            Format::KerasConfig => "keras-config",
-            Format::SavedModel => "tf-savedmodel",
-            Format::KerasMetadata => "keras-metadata",
-            Format::Tflite => "tflite",
-            Format::Python => "python",
-            Format::Data => "data",
-            Format::TorchTarMember => "pytorch-tar-member",
-            Format::JsonConfig => "json-config",
-            Format::Yaml => "yaml",
-            Format::MlflowModel => "mlflow-mlmodel",
-            Format::Requirements => "requirements",
-            Format::TorchScriptCode => "torchscript-code",
-            Format::SavedModelText => "tf-savedmodel-text",
-            Format::ImageLayer => "image-layer",
-            Format::PythonLibrary => "python-library",
-            Format::JoblibZfile => "joblib-zfile",
-            Format::JinjaTemplate => "jinja-template",
-            Format::Unknown => "unknown",
+            Format::Zip | Format::Tar | Format::SevenZip | Format::ImageLayer => Kind::Archive,
+            Format::Gzip
+            | Format::Bzip2
+            | Format::Xz
+            | Format::Lzma
+            | Format::Zlib
+            | Format::Zstd
+            | Format::Lz4
+            | Format::JoblibZfile => Kind::Compression,
+            Format::Pickle
+            | Format::PytorchLegacy
+            | Format::Numpy
+            | Format::Safetensors
+            | Format::Gguf
+            | Format::Ggml
+            | Format::Onnx
+            | Format::Hdf5
+            | Format::SavedModel
+            | Format::SavedModelText
+            | Format::KerasMetadata
+            | Format::Tflite => Kind::Model,
+            Format::KerasConfig
+            | Format::Python
+            | Format::JsonConfig
+            | Format::Yaml
+            | Format::MlflowModel
+            | Format::Requirements
+            | Format::TorchScriptCode
+            | Format::JinjaTemplate => Kind::Companion,
+            Format::Data | Format::TorchTarMember | Format::PythonLibrary => Kind::Structural,
+            Format::Unknown => Kind::Unknown,
         }
     }
 
     /// Single-stream compression formats, unwrapped by the walker before sniffing again.
     pub fn is_compression(self) -> bool {
-        matches!(
-            self,
-            Format::Gzip
-                | Format::Bzip2
-                | Format::Xz
-                | Format::Lzma
-                | Format::Zlib
-                | Format::Zstd
-                | Format::Lz4
-                | Format::JoblibZfile
-        )
+        self.kind() == Kind::Compression
     }
 
     /// Multi-member containers expanded by the walker.
     pub fn is_archive(self) -> bool {
-        matches!(
-            self,
-            Format::Zip | Format::Tar | Format::SevenZip | Format::ImageLayer
-        )
+        self.kind() == Kind::Archive
     }
-}
 
-/// How many leading bytes [`sniff`] wants to see. Tar needs the ustar magic at offset 257.
-pub const SNIFF_LEN: usize = 512;
-
-/// Guesses the format of `head` (the first bytes of the content, up to [`SNIFF_LEN`]), with `name`
-/// (the file or member name) as a secondary hint.
-pub fn sniff(head: &[u8], name: &str) -> Format {
-    let found = sniff_content(head, name);
-    let lower = name.to_ascii_lowercase();
-    let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
-    // TensorFlow checkpoint shards and SavedModel side files are read by TensorFlow's own readers
-    // only as tensors and table records, never as code: random tensor bytes that happen to look
-    // like a pickle or zlib header must not raise alarms. Formats with a real magic number stay.
-    if is_tf_data_name(base)
-        && !(found.is_archive()
-            || matches!(
-                found,
-                Format::Numpy | Format::Safetensors | Format::Gguf | Format::Hdf5 | Format::Onnx
-            ))
-    {
-        return Format::Data;
-    }
-    found
-}
-
-/// `variables.index`, `fingerprint.pb` and checkpoint shards `*.data-00000-of-00001` (by base
-/// name). TensorFlow reads these only as tensors and table records; the engine still walks them
-/// as pickles (leniently) because names never decide that bytes are harmless.
-pub fn is_tf_data_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
-    if base == "variables.index" || base == "fingerprint.pb" {
-        return true;
-    }
-    // `<stem>.data-NNNNN-of-NNNNN`
-    let Some((_, tail)) = base.rsplit_once(".data-") else {
-        return false;
-    };
-    let mut parts = tail.split("-of-");
-    let (Some(a), Some(b), None) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    !a.is_empty()
-        && !b.is_empty()
-        && a.bytes().all(|c| c.is_ascii_digit())
-        && b.bytes().all(|c| c.is_ascii_digit())
-}
-
-/// Whether `head` starts (after whitespace and a BOM) like a JSON document a lenient reader
-/// accepts: an object, an array (sentence-transformers' `modules.json`), or a comment.
-fn starts_json_document(head: &[u8]) -> bool {
-    let h = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    matches!(
-        h.iter().find(|c| !c.is_ascii_whitespace()),
-        Some(b'{' | b'[' | b'/')
-    )
-}
-
-fn sniff_content(head: &[u8], name: &str) -> Format {
-    let lower = name.to_ascii_lowercase();
-    let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
-    let b = |i: usize| head.get(i).copied();
-
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        return Format::Zip;
-    }
-    if head.starts_with(b"\x93NUMPY") {
-        return Format::Numpy;
-    }
-    if head.starts_with(b"GGUF") {
-        return Format::Gguf;
-    }
-    if head.starts_with(b"lmgg") || head.starts_with(b"tjgg") || head.starts_with(b"fmgg") {
-        return Format::Ggml;
-    }
-    if head.starts_with(b"\x89HDF\r\n\x1a\n") {
-        return Format::Hdf5;
-    }
-    if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
-        return Format::SevenZip;
-    }
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Format::Gzip;
-    }
-    if head.starts_with(b"BZh") && b(3).is_some_and(|c| (b'1'..=b'9').contains(&c)) {
-        return Format::Bzip2;
-    }
-    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Format::Xz;
-    }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Format::Zstd;
-    }
-    if head.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
-        return Format::Lz4;
-    }
-    if head.len() >= 8 && head.get(4..8) == Some(b"TFL3") {
-        return Format::Tflite;
-    }
-    if head.len() >= 262 && head.get(257..262) == Some(b"ustar") {
-        return Format::Tar;
-    }
-    // Legacy torch: pickle of the magic number 0x1950a86a20f9469cfc6c (`80 02 8a 0a 6c fc 9c 46`).
-    if head.starts_with(&[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]) {
-        return Format::PytorchLegacy;
-    }
-    // Before the pickle check: a safetensors header length such as 0x0480 starts with the bytes
-    // of a protocol-4 PROTO opcode. The safetensors scanner hands files whose header turns out to
-    // be invalid to the pickle scanner when they also look like a pickle.
-    if looks_like_safetensors(head) {
-        return Format::Safetensors;
-    }
-    // Only structure identifies a pickle here: a PROTO (or FRAME) opcode first. Streams that
-    // start with a text opcode (`c`, `(`, `I`, `S`, …) or decode as opcodes for a while are
-    // left to the engine's fallback pickle reading (see `crate::readings`), which applies the
-    // full policy only when a loader would really run them: a label file `cat\ndog\n` reads as
-    // the import `at.dog`, and must not raise alarms.
-    if pickle_by_structure(head) {
-        return Format::Pickle;
-    }
-    // A `{"` right after the 8-byte length, whatever the length says: still safetensors, so the
-    // impossible length is reported rather than the file skipped.
-    if head.get(8..10) == Some(b"{\"") {
-        return Format::Safetensors;
-    }
-    if looks_like_zlib(head, head.len() < SNIFF_LEN) {
-        return Format::Zlib;
-    }
-    if joblib_zfile_offset(head).is_some() {
-        return Format::JoblibZfile;
-    }
-    // lzma "alone" format: properties byte 0x5d then a little-endian dictionary size.
-    if head.starts_with(&[0x5d, 0x00, 0x00]) && (base.ends_with(".lzma") || head.len() >= 13) {
-        return Format::Lzma;
-    }
-    if base == "saved_model.pb" {
-        return Format::SavedModel;
-    }
-    if base == "keras_metadata.pb" {
-        return Format::KerasMetadata;
-    }
-    if base.ends_with(".onnx") || looks_like_onnx(head) {
-        return Format::Onnx;
-    }
-    if base == "saved_model.pbtxt" {
-        return Format::SavedModelText;
-    }
-    if base.ends_with(".json") && starts_json_document(head) {
-        // A Keras object config: `{"module": …, "class_name": …, "config": …}`. Anything else
-        // (or a Keras config whose keys come later) is a JsonConfig; the scanner decides by the
-        // parsed structure either way.
-        if contains(head, b"\"class_name\"")
-            && (contains(head, b"\"config\"") || contains(head, b"\"module\""))
-        {
-            return Format::KerasConfig;
+    /// Whether [`crate::sniff::sniff`] can return this format (from content, or for a few
+    /// companions from the name). The others are assigned by the walker from a container's
+    /// structure. `crate::sniff`'s tests hold a sample for every format that says yes.
+    pub fn is_sniffed(self) -> bool {
+        match self {
+            Format::TorchTarMember
+            | Format::TorchScriptCode
+            | Format::ImageLayer
+            | Format::PythonLibrary => false,
+            Format::Pickle
+            | Format::PytorchLegacy
+            | Format::Zip
+            | Format::Tar
+            | Format::SevenZip
+            | Format::Gzip
+            | Format::Bzip2
+            | Format::Xz
+            | Format::Lzma
+            | Format::Zlib
+            | Format::Zstd
+            | Format::Lz4
+            | Format::Numpy
+            | Format::Safetensors
+            | Format::Gguf
+            | Format::Ggml
+            | Format::Onnx
+            | Format::Hdf5
+            | Format::KerasConfig
+            | Format::SavedModel
+            | Format::KerasMetadata
+            | Format::Tflite
+            | Format::Python
+            | Format::Data
+            | Format::JsonConfig
+            | Format::Yaml
+            | Format::MlflowModel
+            | Format::Requirements
+            | Format::SavedModelText
+            | Format::JoblibZfile
+            | Format::JinjaTemplate
+            | Format::Unknown => true,
         }
-        return Format::JsonConfig;
     }
-    if base == "mlmodel" {
-        return Format::MlflowModel;
-    }
-    if base.ends_with(".yaml") || base.ends_with(".yml") {
-        return Format::Yaml;
-    }
-    if base.starts_with("requirements") && base.ends_with(".txt") {
-        return Format::Requirements;
-    }
-    if base.ends_with(".jinja") || base.ends_with(".jinja2") || base.ends_with(".j2") {
-        return Format::JinjaTemplate;
-    }
-    if base.ends_with(".py") {
-        return Format::Python;
-    }
-    // Content matched nothing: a file named like a format that has a strict header goes to that
-    // format's scanner, which reports precisely what is wrong (truncated, bad magic) instead of
-    // the file being skipped.
-    if base.ends_with(".safetensors") {
-        return Format::Safetensors;
-    }
-    if base.ends_with(".gguf") {
-        return Format::Gguf;
-    }
-    // A pre-POSIX (v7) tar has no `ustar` magic; Python's tarfile (and torch.load's legacy tar
-    // path) accept any first block whose checksum is valid.
-    if tar_header_ok(head) {
-        return Format::Tar;
-    }
-    Format::Unknown
-}
 
-/// Whether `head` starts with a 512-byte block that Python's `tarfile` accepts as a header: not
-/// all NUL, and a checksum field (octal, NUL-terminated, whitespace allowed, or base-256) equal
-/// to the unsigned or the signed sum of the block with the checksum field counted as spaces.
-/// The `ustar` magic is not required.
-pub fn tar_header_ok(head: &[u8]) -> bool {
-    let Some(block) = head.get(..512) else {
-        return false;
-    };
-    if block.iter().all(|&b| b == 0) {
-        return false;
-    }
-    let Some(field) = block.get(148..156) else {
-        return false;
-    };
-    let Some(declared) = tar_number(field) else {
-        return false;
-    };
-    let (mut unsigned, mut signed) = (256i64, 256i64);
-    for (i, &b) in block.iter().enumerate() {
-        if (148..156).contains(&i) {
-            continue;
-        }
-        unsigned += i64::from(b);
-        signed += i64::from(b as i8);
-    }
-    declared == unsigned || declared == signed
-}
-
-/// tarfile's `nti`: base-256 when the first byte is 0x80 or 0xff, else the text up to the first
-/// NUL, stripped, parsed by Python's `int(text or "0", 8)`.
-pub fn tar_number(field: &[u8]) -> Option<i64> {
-    let (&first, rest) = field.split_first()?;
-    if first == 0x80 || first == 0xff {
-        let mut n: i128 = 0;
-        for &b in rest {
-            n = (n << 8) | i128::from(b);
-        }
-        if first == 0xff {
-            n -= 1i128 << (8 * rest.len());
-        }
-        return i64::try_from(n).ok();
-    }
-    let text = field.split(|&b| b == 0).next().unwrap_or_default();
-    if !text.is_ascii() {
-        return None;
-    }
-    let is_space = |b: &u8| b.is_ascii_whitespace() || (0x1c..=0x1f).contains(b) || *b == 0x0b;
-    let start = text.iter().position(|b| !is_space(b)).unwrap_or(text.len());
-    let end = text
-        .iter()
-        .rposition(|b| !is_space(b))
-        .map_or(start, |e| e + 1);
-    let t = text.get(start..end).unwrap_or_default();
-    if t.is_empty() {
-        return Some(0);
-    }
-    python_int_base8(t)
-}
-
-/// Python's `int(t, 8)` for already-stripped ASCII: an optional sign, an optional `0o` prefix,
-/// octal digits with single underscores between them.
-fn python_int_base8(t: &[u8]) -> Option<i64> {
-    let (neg, t) = match t.split_first() {
-        Some((b'-', r)) => (true, r),
-        Some((b'+', r)) => (false, r),
-        _ => (false, t),
-    };
-    let t = match t {
-        [b'0', b'o' | b'O', r @ ..] => {
-            // `0o_7` is valid: an underscore may follow the prefix.
-            r.strip_prefix(b"_").unwrap_or(r)
-        }
-        _ => t,
-    };
-    if t.is_empty() || t.first() == Some(&b'_') || t.last() == Some(&b'_') {
-        return None;
-    }
-    let mut n: i64 = 0;
-    let mut prev_us = false;
-    for &b in t {
-        if b == b'_' {
-            if prev_us {
-                return None;
+    /// Whether the format has a header that random tensor bytes do not produce, so that found
+    /// where a loader only reads raw numbers (a tensor storage, a TensorFlow checkpoint shard) it
+    /// is still scanned as itself. Pickles are not: tensor bytes start like a pickle often enough
+    /// to drown real findings (the engine still walks such bytes leniently).
+    pub fn identifies_itself(self) -> bool {
+        match self {
+            Format::Numpy | Format::Safetensors | Format::Gguf | Format::Hdf5 | Format::Onnx => {
+                true
             }
-            prev_us = true;
-            continue;
-        }
-        prev_us = false;
-        if !(b'0'..=b'7').contains(&b) {
-            return None;
-        }
-        n = n.checked_mul(8)?.checked_add(i64::from(b - b'0'))?;
-    }
-    Some(if neg { -n } else { n })
-}
-
-/// Where the zlib stream of a legacy joblib z-file starts: after `ZF`, an optional `0x`, hex
-/// digits, an optional `L` (Python 2 longs) and padding spaces. The field's width changed across
-/// joblib and Python versions (17–20 characters), so it is parsed rather than assumed.
-pub fn joblib_zfile_offset(head: &[u8]) -> Option<usize> {
-    let rest = head.strip_prefix(b"ZF")?;
-    let rest = rest.strip_prefix(b"0x").unwrap_or(rest);
-    let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 || digits > 16 {
-        return None;
-    }
-    let rest = rest.get(digits..)?;
-    let rest = rest.strip_prefix(b"L").unwrap_or(rest);
-    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
-    if spaces == 0 {
-        return None;
-    }
-    let offset = head.len() - rest.len() + spaces;
-    looks_like_zlib(head.get(offset..)?, head.len() < SNIFF_LEN).then_some(offset)
-}
-
-/// A zlib stream (joblib's default compression): the standard 32 KiB-window header (`0x78`, the
-/// only one zlib and joblib write) with a valid check value, *and* a head that inflates without
-/// error. The header alone matches about one random file in 500 and text such as `x ` or `80`;
-/// a wrong guess would turn an ordinary file into a decompression error.
-fn looks_like_zlib(head: &[u8], complete: bool) -> bool {
-    let (Some(&cmf), Some(&flg)) = (head.first(), head.get(1)) else {
-        return false;
-    };
-    if cmf != 0x78 || (u16::from(cmf) * 256 + u16::from(flg)) % 31 != 0 || flg & 0x20 != 0 {
-        return false;
-    }
-    // Inflate up to 64 KiB of output through a small buffer (zeroing 64 KiB per sniffed file
-    // showed up in directory scans).
-    let max_out: u64 = 64 * 1024;
-    let mut out = [0u8; 4096];
-    let mut z = flate2::Decompress::new(true);
-    loop {
-        let (in0, out0) = (z.total_in(), z.total_out());
-        let input = usize::try_from(in0)
-            .ok()
-            .and_then(|i| head.get(i..))
-            .unwrap_or_default();
-        match z.decompress(input, &mut out, flate2::FlushDecompress::None) {
-            Ok(flate2::Status::StreamEnd) => return z.total_out() > 0,
-            Ok(_) => {
-                let filled = z.total_out() - out0 == out.len() as u64;
-                if filled && z.total_out() < max_out {
-                    continue;
-                }
-                // 64 KiB inflated without an error: random bytes never get this far, so this is
-                // a zlib stream however short the input and however high its ratio (a bomb is
-                // the walker's budgets' business, not a reason to leave the content unread).
-                if filled {
-                    return true;
-                }
-                // The head is all there is (a short file): the stream must end inside it.
-                return !complete && (z.total_out() > 0 || z.total_in() == head.len() as u64);
-            }
-            Err(_) => return false,
+            Format::Pickle
+            | Format::PytorchLegacy
+            | Format::Zip
+            | Format::Tar
+            | Format::SevenZip
+            | Format::Gzip
+            | Format::Bzip2
+            | Format::Xz
+            | Format::Lzma
+            | Format::Zlib
+            | Format::Zstd
+            | Format::Lz4
+            | Format::Ggml
+            | Format::KerasConfig
+            | Format::SavedModel
+            | Format::KerasMetadata
+            | Format::Tflite
+            | Format::Python
+            | Format::Data
+            | Format::TorchTarMember
+            | Format::JsonConfig
+            | Format::Yaml
+            | Format::MlflowModel
+            | Format::Requirements
+            | Format::TorchScriptCode
+            | Format::SavedModelText
+            | Format::ImageLayer
+            | Format::PythonLibrary
+            | Format::JoblibZfile
+            | Format::JinjaTemplate
+            | Format::Unknown => false,
         }
     }
-}
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A pickle identified by structure: PROTO with a known protocol, or a protocol-4 FRAME header
-/// followed by an opcode.
-pub fn pickle_by_structure(head: &[u8]) -> bool {
-    match head {
-        [0x80, p, ..] => *p <= 5,
-        [0x95, rest @ ..] => rest
-            .get(8)
-            .is_some_and(|&b| crate::pickle::OpCode::from_byte(b).is_some()),
-        _ => false,
-    }
-}
-
-/// [`sniff`] for bytes embedded where no format is expected (trailing or hidden regions, bytes
-/// handed to an unvetted callable): text-opcode pickles count as pickles here, since anything
-/// recognisable in such a place is worth a nested scan.
-pub fn sniff_embedded(head: &[u8], name: &str) -> Format {
-    match sniff(head, name) {
-        Format::Unknown if pickle_like(head) => Format::Pickle,
-        f => f,
-    }
-}
-
-/// Whether `head` looks like the start of a pickle stream of any protocol, including text-opcode
-/// starts (weak evidence: used where a pickle is expected anyway, never to call bytes harmless).
-pub fn pickle_like(head: &[u8]) -> bool {
-    looks_like_pickle(head) || crate::pickle::reader::plausible_pickle(head)
-}
-
-/// Protocol 2+ pickles start with PROTO; protocol 0/1 pickles start with an opcode that can begin a
-/// stream and is followed by plausible operand bytes. The check is deliberately generous: the
-/// pickle reader is cheap and reports malformed input, while a miss here would be a bypass (C1, C5).
-pub fn looks_like_pickle(head: &[u8]) -> bool {
-    match head {
-        [0x80, p, ..] => *p <= 5,
-        // GLOBAL 'module\nname\n' — the classic protocol-0 payload start.
-        [b'c', rest @ ..] => {
-            let line = rest.iter().take(256).position(|&c| c == b'\n');
-            line.is_some_and(|n| {
-                n > 0
-                    && rest.get(..n).is_some_and(|m| {
-                        m.iter()
-                            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
-                    })
-            })
+    /// The file extensions that suggest this format (lower case, without the dot), used to
+    /// report content that contradicts its name. No extension belongs to two formats.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Format::Pickle => &["pkl", "pickle", "joblib", "dill", "sav"],
+            Format::Numpy => &["npy"],
+            Format::Zip => &["npz", "zip", "keras"],
+            Format::Safetensors => &["safetensors"],
+            Format::Gguf => &["gguf"],
+            Format::Onnx => &["onnx"],
+            Format::Hdf5 => &["h5", "hdf5"],
+            Format::Tflite => &["tflite"],
+            Format::Tar => &["tar"],
+            Format::Gzip => &["gz", "tgz"],
+            Format::Bzip2 => &["bz2"],
+            Format::Xz => &["xz"],
+            Format::Zstd => &["zst"],
+            Format::Lz4 => &["lz4"],
+            Format::SevenZip => &["7z"],
+            Format::PytorchLegacy
+            | Format::Lzma
+            | Format::Zlib
+            | Format::Ggml
+            | Format::KerasConfig
+            | Format::SavedModel
+            | Format::KerasMetadata
+            | Format::Python
+            | Format::Data
+            | Format::TorchTarMember
+            | Format::JsonConfig
+            | Format::Yaml
+            | Format::MlflowModel
+            | Format::Requirements
+            | Format::TorchScriptCode
+            | Format::SavedModelText
+            | Format::ImageLayer
+            | Format::PythonLibrary
+            | Format::JoblibZfile
+            | Format::JinjaTemplate
+            | Format::Unknown => &[],
         }
-        // INST, MARK-led collections, empty containers, ints, strings, NONE, PERSID.
-        [b'(', next, ..] => is_opcode_start(*next),
-        [b'}' | b']' | b')', next, ..] => is_opcode_start(*next) || *next == b'.',
-        [b'I' | b'L', rest @ ..] => {
-            let line = rest.iter().take(32).position(|&c| c == b'\n');
-            line.is_some_and(|n| {
-                n > 0
-                    && rest.get(..n).is_some_and(|d| {
-                        d.iter()
-                            .all(|&c| c.is_ascii_digit() || c == b'-' || c == b'L' || c == b'0')
-                    })
-            })
-        }
-        [b'S' | b'V', b'\'' | b'"', ..] => true,
-        [b'N', b'.', ..] => true,
-        [b'J' | b'K' | b'M', ..] if head.len() >= 3 => false,
-        _ => false,
     }
-}
-
-fn is_opcode_start(c: u8) -> bool {
-    // Opcodes that legitimately follow MARK or an empty container at the start of a protocol 0/1 stream.
-    matches!(
-        c,
-        b'c' | b'i'
-            | b'('
-            | b'S'
-            | b'V'
-            | b'I'
-            | b'L'
-            | b'F'
-            | b'N'
-            | b'd'
-            | b'l'
-            | b't'
-            | b'}'
-            | b']'
-            | b')'
-            | b'q'
-            | b'p'
-            | b'g'
-            | b'h'
-            | b'X'
-            | b'U'
-            | b'T'
-            | b'J'
-            | b'K'
-            | b'M'
-            | b'G'
-            | b'0'
-            | b'2'
-            | b'u'
-            | b'a'
-            | b'e'
-            | b's'
-            | b'b'
-            | b'R'
-            | b'o'
-            | b'\x88'
-            | b'\x89'
-            | b'\x8c'
-            | b'\x93'
-            | b'\x94'
-    )
-}
-
-fn looks_like_safetensors(head: &[u8]) -> bool {
-    let Some(len_bytes) = head.get(..8) else {
-        return false;
-    };
-    let mut le = [0u8; 8];
-    le.copy_from_slice(len_bytes);
-    let n = u64::from_le_bytes(le);
-    // The format requires `{` first; lenient JSON parsers also accept leading whitespace.
-    let first = head
-        .iter()
-        .skip(8)
-        .take(usize::try_from(n).unwrap_or(usize::MAX))
-        .find(|c| !c.is_ascii_whitespace());
-    (2..=100_000_000).contains(&n) && first == Some(&b'{')
-}
-
-/// An ONNX ModelProto almost always starts with field 1 (`ir_version`, varint, tag 0x08) followed
-/// by a small version number, then field 2..8 strings or opset imports.
-fn looks_like_onnx(head: &[u8]) -> bool {
-    // Next field: producer_name(2), producer_version(3), domain(4), model_version(5, varint),
-    // doc_string(6), graph(7), opset_import(8), metadata_props(14), training_info(20, two-byte
-    // tag), functions(25, two-byte tag).
-    matches!(head, [0x08, v, next, ..] if (3..=20).contains(v)
-        && matches!(next, 0x12 | 0x1a | 0x22 | 0x28 | 0x2a | 0x32 | 0x3a | 0x42 | 0x72 | 0xa2 | 0xca))
 }
 
 /// The format an extension suggests, used only to report mismatches.
 pub fn format_for_extension(name: &str) -> Option<Format> {
     let lower = name.to_ascii_lowercase();
     let ext = lower.rsplit_once('.').map(|(_, e)| e)?;
-    Some(match ext {
-        "pkl" | "pickle" | "joblib" | "dill" | "sav" => Format::Pickle,
-        "npy" => Format::Numpy,
-        "npz" | "zip" | "keras" => Format::Zip,
-        "safetensors" => Format::Safetensors,
-        "gguf" => Format::Gguf,
-        "onnx" => Format::Onnx,
-        "h5" | "hdf5" => Format::Hdf5,
-        "tflite" => Format::Tflite,
-        "tar" => Format::Tar,
-        "gz" | "tgz" => Format::Gzip,
-        "bz2" => Format::Bzip2,
-        "xz" => Format::Xz,
-        "zst" => Format::Zstd,
-        "lz4" => Format::Lz4,
-        "7z" => Format::SevenZip,
-        _ => return None,
-    })
+    Format::ALL
+        .iter()
+        .copied()
+        .find(|f| f.extensions().contains(&ext))
+}
+
+/// Extensions a loader is pointed at as a model: every [`Kind::Model`] format's own extensions,
+/// plus the names PyTorch checkpoints (`pt`, `pth`, `ckpt`), TorchServe and NeMo archives (`mar`,
+/// `nemo`) and TensorFlow graphs (`pb`) go by. A file with such a name whose content no scanner
+/// reads is uninspectable, not merely unsupported.
+const LOADER_EXTENSIONS: &[&str] = &[
+    "pt", "pth", "ckpt", "mar", "nemo", "pb", "npz", "keras", "ggml",
+];
+
+/// Whether a file name says "model" to a loader (see [`LOADER_EXTENSIONS`]).
+pub fn model_like_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let Some((_, ext)) = lower.rsplit_once('.') else {
+        return false;
+    };
+    LOADER_EXTENSIONS.contains(&ext)
+        || Format::ALL
+            .iter()
+            .any(|f| f.kind() == Kind::Model && f.extensions().contains(&ext))
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sniffs_by_content_not_name() {
-        assert_eq!(
-            sniff(b"\x80\x04\x95\x10\x00", "model.safetensors"),
-            Format::Pickle
-        );
-        assert_eq!(sniff(b"PK\x03\x04rest", "weights.pkl"), Format::Zip);
-        // Text-opcode starts are read by the engine's fallback pickle reading, not by sniffing.
-        assert_eq!(
-            sniff(b"cos\nsystem\n(S'true'\ntR.", "x.txt"),
-            Format::Unknown
-        );
-        assert!(pickle_like(b"(dp0\nS'a'\np1\nI1\ns."));
-        assert_eq!(
-            sniff(
-                &[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9],
-                "m.pt"
-            ),
-            Format::PytorchLegacy
-        );
-        assert_eq!(sniff(b"\x93NUMPY\x01\x00", "a"), Format::Numpy);
-        // zlib needs a head that really inflates: see zlib_tests.
-        assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "m.joblib"), Format::Unknown);
-        assert_eq!(sniff(b"hello world", "README"), Format::Unknown);
-        assert!(pickle_like(
-            b"\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R."
-        ));
-        assert!(pickle_like(b"L0x1950A86A20F9469CFC6CL\n.\x80\x02"));
-        // JSON is not a pickle; model-side JSON configs go to the config scanner.
-        assert_eq!(sniff(b"{\"a\": [1, 2, 3]}", "x.json"), Format::JsonConfig);
-        assert_eq!(sniff(b"\x10\0\0", "w.safetensors"), Format::Safetensors);
-        assert_eq!(sniff(b"GGU", "m.gguf"), Format::Gguf);
-        // ONNX with an unusual extension: ir_version 8, then opset_import or model_version.
-        assert_eq!(
-            sniff(&[0x08, 0x08, 0x42, 0x04], "weights.bin"),
-            Format::Onnx
-        );
-        assert_eq!(sniff(&[0x08, 0x07, 0x28, 0x01], "m.model"), Format::Onnx);
+    fn every_format_is_listed_once_with_a_unique_name() {
+        let mut names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len(), "two formats share a name");
     }
 
     #[test]
-    fn model_side_files() {
-        assert_eq!(
-            sniff(
-                b"{\"module\": \"keras\", \"class_name\": \"Sequential\", \"config\": {}}",
-                "config.json"
-            ),
-            Format::KerasConfig
-        );
-        assert_eq!(
-            sniff(b"  {\"auto_map\": {}}", "config.json"),
-            Format::JsonConfig
-        );
-        // sentence-transformers' modules.json is a list; lenient readers accept comments.
-        assert_eq!(
-            sniff(b"[{\"idx\": 0, \"type\": \"x.Y\"}]", "modules.json"),
-            Format::JsonConfig
-        );
-        assert_eq!(sniff(b"// c\n{}", "config.json"), Format::JsonConfig);
-        assert_eq!(
-            sniff(b"{\"keras_version\": \"3.8.0\"}", "metadata.json"),
-            Format::JsonConfig
-        );
-        assert_eq!(
-            sniff(b"flavors:\n  python_function: {}\n", "MLmodel"),
-            Format::MlflowModel
-        );
-        assert_eq!(
-            sniff(b"model:\n  _target_: x\n", "model_config.yaml"),
-            Format::Yaml
-        );
-        assert_eq!(
-            sniff(b"torch==2.5\n", "requirements.txt"),
-            Format::Requirements
-        );
-        assert_eq!(
-            sniff(b"node {\n", "saved_model.pbtxt"),
-            Format::SavedModelText
-        );
-        // TensorFlow tensor shards are data even when their bytes look like a pickle or zlib.
-        assert_eq!(
-            sniff(b"\x80\x02abc", "variables.data-00000-of-00001"),
-            Format::Data
-        );
-        assert_eq!(sniff(&[0x78, 0x9c, 1, 2], "variables.index"), Format::Data);
-        assert_eq!(sniff(b"\x08\x01", "fingerprint.pb"), Format::Data);
-        assert_eq!(
-            sniff(b"PK\x03\x04", "variables.data-00000-of-00001"),
-            Format::Zip
-        );
-        assert_eq!(sniff(b"\x80\x02abc", "ckpt.data-1-of-x"), Format::Pickle);
-        assert_eq!(
-            sniff(b"\x95\x10\0\0\0\0\0\0\0\x8c\x02os", "x"),
-            Format::Pickle
-        );
-    }
-
-    #[test]
-    fn safetensors_header() {
-        let mut h = 16u64.to_le_bytes().to_vec();
-        h.extend_from_slice(b"{\"a\":1}         ");
-        assert_eq!(sniff(&h, "x"), Format::Safetensors);
-        // A header length whose low bytes read as a protocol-4 PROTO opcode.
-        let mut h = 0x0480u64.to_le_bytes().to_vec();
-        h.extend_from_slice(b"{\"a\":{");
-        assert_eq!(sniff(&h, "x"), Format::Safetensors);
-        let mut h = (1u64 << 40).to_le_bytes().to_vec();
-        h.extend_from_slice(b"{\"a\":{");
-        assert_eq!(sniff(&h, "x"), Format::Safetensors);
-        let mut h = 16u64.to_le_bytes().to_vec();
-        h.extend_from_slice(b"  {\"a\":1}       ");
-        assert_eq!(sniff(&h, "x"), Format::Safetensors);
-    }
-}
-
-#[cfg(test)]
-mod zlib_tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn real_zlib_streams_are_recognised() {
-        for level in [1, 6, 9] {
-            let mut e =
-                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
-            e.write_all(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94.")
-                .expect("write");
-            let z = e.finish().expect("finish");
-            assert_eq!(sniff(&z, "m.joblib"), Format::Zlib, "level {level}");
-        }
-    }
-
-    #[test]
-    fn short_streams_inflating_past_the_sniff_buffer_are_recognised() {
-        // Complete streams whose output is larger than one 4 KiB sniff buffer, and streams whose
-        // ratio is so high that the sniff's 64 KiB of output come from a few hundred bytes.
-        for (size, expected) in [(10_000usize, true), (60_000, true), (200_000, true)] {
-            let data = vec![7u8; size];
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
-            e.write_all(&data).expect("write");
-            let z = e.finish().expect("finish");
-            assert!(
-                z.len() < SNIFF_LEN,
-                "{size}: the stream must fit the sniff head"
-            );
-            assert_eq!(looks_like_zlib(&z, true), expected, "{size}");
-        }
-    }
-
-    #[test]
-    fn text_and_random_bytes_are_not_zlib() {
-        for text in [
-            &b"80 percent"[..],
-            b"Hj there",
-            b"x marks the spot",
-            b"x^2 + y^2",
-        ] {
-            assert_ne!(
-                sniff(text, "notes.txt"),
-                Format::Zlib,
-                "{:?}",
-                String::from_utf8_lossy(text)
-            );
-        }
-        // A deterministic pseudo-random stream: none of 20,000 512-byte heads may sniff as zlib.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut false_hits = 0;
-        for _ in 0..20_000 {
-            let mut head = [0u8; 512];
-            for b in &mut head {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = (x >> 24) as u8;
-            }
-            if looks_like_zlib(&head, false) {
-                false_hits += 1;
+    fn no_extension_suggests_two_formats() {
+        let mut seen = std::collections::BTreeMap::new();
+        for &f in Format::ALL {
+            for e in f.extensions() {
+                assert!(seen.insert(*e, f).is_none(), "extension {e} listed twice");
             }
         }
-        assert_eq!(false_hits, 0);
-    }
-}
-
-#[cfg(test)]
-mod zfile_tests {
-    use super::*;
-    use std::io::Write;
-
-    fn zfile(field: &str) -> Vec<u8> {
-        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(b"cos\nsystem\n(S'true'\ntR.").expect("write");
-        let mut v = format!("ZF{field}").into_bytes();
-        v.extend(e.finish().expect("finish"));
-        v
     }
 
+    /// Every model format's extensions make a file "model-like" to the fail-closed rule (a
+    /// `.tflite` no scanner reads is uninspectable, not unsupported).
     #[test]
-    fn length_fields_of_every_width_are_parsed() {
-        for field in [
-            "0x1a             ",
-            "1a               ",
-            "0x1aL              ",
-            "1a ",
-        ] {
-            let z = zfile(field);
-            assert_eq!(
-                sniff(&z, "a.pkl_01.npy.z"),
-                Format::JoblibZfile,
-                "{field:?}"
-            );
-            assert_eq!(joblib_zfile_offset(&z), Some(2 + field.len()));
+    fn model_extensions_are_model_like_names() {
+        for &f in Format::ALL {
+            if f.kind() == Kind::Model {
+                for e in f.extensions() {
+                    assert!(model_like_name(&format!("x.{e}")), "{f:?}: .{e}");
+                }
+            }
         }
-        assert_eq!(joblib_zfile_offset(b"ZF and then some text"), None);
     }
 }

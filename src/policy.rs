@@ -186,7 +186,7 @@ mod tests {
     fn report(findings: Vec<Finding>, scanned: usize, failed: usize) -> Report {
         let mut r = Report {
             tool: "modelgate".into(),
-            version: crate::VERSION.into(),
+            version: crate::finding::VERSION.into(),
             signatures: SignatureDb::embedded()
                 .expect("embedded database")
                 .info()
@@ -204,7 +204,7 @@ mod tests {
             findings,
             artifacts: Vec::new(),
             packages: Vec::new(),
-            omitted: crate::engine::Omitted::default(),
+            omitted: crate::finding::Omitted::default(),
         };
         r.recount_findings();
         r

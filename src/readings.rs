@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! Every interpretation a loader can take of one artifact's bytes, beyond the format it was
 //! sniffed as.
 //!
@@ -19,8 +25,9 @@
 use std::io;
 
 use crate::artifact::{has_zip_trailer, Artifact, Content};
-use crate::format::{is_tf_data_name, tar_header_ok, Format};
+use crate::format::Format;
 use crate::pickle::OpCode;
+use crate::sniff::{is_tf_data_name, tar_header_ok};
 
 /// One more way to read an artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +84,7 @@ pub fn pickle_could_start(head: &[u8]) -> bool {
     }
 }
 
-/// The readings of `a` beyond its sniffed format. `head` is its first [`crate::format::SNIFF_LEN`]
+/// The readings of `a` beyond its sniffed format. `head` is its first [`crate::sniff::SNIFF_LEN`]
 /// bytes.
 pub fn other_readings(a: &Artifact, head: &[u8]) -> io::Result<Vec<Reading>> {
     let mut out = Vec::new();
@@ -131,38 +138,6 @@ pub fn prefix_compression(head: &[u8]) -> Option<Format> {
     None
 }
 
-/// Whether a file name says "model" to a loader: an extension that torch, numpy, joblib, Keras,
-/// h5py, ONNX or the safetensors/GGUF readers would be pointed at. Such a file whose content no
-/// scanner recognises is uninspectable rather than merely unsupported.
-pub fn model_like_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let Some((_, ext)) = lower.rsplit_once('.') else {
-        return false;
-    };
-    matches!(
-        ext,
-        "pt" | "pth"
-            | "pkl"
-            | "pickle"
-            | "joblib"
-            | "dill"
-            | "sav"
-            | "ckpt"
-            | "npy"
-            | "npz"
-            | "h5"
-            | "hdf5"
-            | "keras"
-            | "safetensors"
-            | "gguf"
-            | "ggml"
-            | "onnx"
-            | "mar"
-            | "nemo"
-            | "pb"
-    )
-}
-
 /// Whether `head` is text: valid UTF-8 (a multi-byte character may be cut at the end) without
 /// control characters other than tab, newline, carriage return and form feed.
 pub fn is_text(head: &[u8]) -> bool {
@@ -210,6 +185,12 @@ fn hdf5_user_block(content: &Content, at_zero: bool) -> io::Result<Option<u64>> 
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::finding::Location;
@@ -222,7 +203,7 @@ mod tests {
             0,
         )
         .expect("sniff");
-        let head = a.content.head(crate::format::SNIFF_LEN).expect("head");
+        let head = a.content.head(crate::sniff::SNIFF_LEN).expect("head");
         other_readings(&a, &head).expect("readings")
     }
 

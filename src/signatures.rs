@@ -291,7 +291,7 @@ impl SignatureDb {
         let info = DbInfo {
             version: format!(
                 "{}+{}",
-                crate::VERSION,
+                crate::finding::VERSION,
                 digest.get(..12).unwrap_or_default()
             ),
             digest,

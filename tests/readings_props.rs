@@ -157,7 +157,7 @@ for line in open(sys.argv[1]):
     assert_eq!(answers.len(), headers.len());
     let mut accepted = 0;
     for (h, a) in headers.iter().zip(&answers) {
-        let ours = modelgate::format::tar_header_ok(h);
+        let ours = modelgate::sniff::tar_header_ok(h);
         assert_eq!(ours, a == "1", "header {}", hex::encode(&h[148..156]));
         accepted += usize::from(ours);
     }

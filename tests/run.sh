@@ -13,3 +13,5 @@ export MODELGATE_WHEELS=$RES/wheels
 export MODELGATE_MODEL_SIGNING=$RES/venv/bin/model_signing
 export PATH="$RES/venv/bin:$PATH"
 cargo test --all-targets --no-fail-fast "$@"
+# The crate-level example in src/lib.rs (`--all-targets` leaves doctests out).
+cargo test --doc

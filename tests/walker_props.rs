@@ -76,7 +76,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096), name in "[a-z]{1,8}\\.(pt|zip|tar|gz|pkl|bin|7z|xz|npy)") {
-        let _ = modelgate::format::sniff(&bytes, &name);
+        let _ = modelgate::sniff::sniff(&bytes, &name);
         let _ = engine().scan_bytes(&name, bytes);
     }
 

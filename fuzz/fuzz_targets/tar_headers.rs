@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = modelgate::format::tar_header_ok(data);
+    let _ = modelgate::sniff::tar_header_ok(data);
     let content = modelgate::Content::from_vec(data.to_vec());
     let _ = modelgate::walk::tarfile::members(&content, 10_000);
 });

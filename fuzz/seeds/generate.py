@@ -235,10 +235,11 @@ def seeds_hdf5() -> None:
     # The hdf5 target prepends the 8-byte HDF5 signature itself: strip it from fixtures that
     # start with it (user-block fixtures keep their bytes; their signature sits further in).
     t = "hdf5"
-    for p in sorted((TESTDATA / "formats_b").rglob("*")):
-        if p.is_file() and p.suffix in (".h5", ".hdf5"):
-            copy(t, p, strip_prefix=HDF5_MAGIC)
-    for p in sorted((TESTDATA / "formats_b").rglob("keras2_lambda_named.bin")):
+    for area in ("hdf5", "keras"):
+        for p in sorted((TESTDATA / area).rglob("*")):
+            if p.is_file() and p.suffix in (".h5", ".hdf5"):
+                copy(t, p, strip_prefix=HDF5_MAGIC)
+    for p in sorted((TESTDATA / "keras").rglob("keras2_lambda_named.bin")):
         copy(t, p, strip_prefix=HDF5_MAGIC)
     for p in sorted((TESTDATA / "differential" / "hdf5-userblock").rglob("*")):
         if p.is_file() and p.suffix in (".h5", ".hdf5"):

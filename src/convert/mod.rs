@@ -12,7 +12,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 pub mod ndarray;
@@ -31,8 +32,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::artifact::Content;
-use crate::format::{sniff, Format, SNIFF_LEN};
+use crate::format::Format;
 use crate::pickle::vm::{GlobalRef, VmError};
+use crate::sniff::{sniff, SNIFF_LEN};
 
 /// What to convert to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +293,7 @@ pub fn detect(path: &Path) -> Result<InputKind, ConvertError> {
         Format::Pickle => InputKind::Pickle(Format::Pickle),
         // Protocol 0/1 pickles are not identified by sniffing (no PROTO); the converter's own
         // symbolic VM reads them the way the scanner's fallback reading does.
-        Format::Unknown if crate::format::pickle_like(&head) => InputKind::Pickle(Format::Pickle),
+        Format::Unknown if crate::sniff::pickle_like(&head) => InputKind::Pickle(Format::Pickle),
         f @ (Format::Gzip
         | Format::Zlib
         | Format::Bzip2

@@ -155,7 +155,7 @@ pub fn model(graph: GraphProto, ml: i64, doc: &str) -> ModelProto {
             },
         ],
         producer_name: Some("modelgate".into()),
-        producer_version: Some(crate::VERSION.into()),
+        producer_version: Some(crate::finding::VERSION.into()),
         doc_string: Some(doc.into()),
         graph: Some(graph),
         ..Default::default()

@@ -25,7 +25,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 /// numpy dtype facts the joblib skip, the `.npy` size check and the converter need.

@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! One reading of each file format, shared by the scanners and the converters.
 //!
 //! A scanner approves what it parsed; a converter writes out what it parsed. When the two parse
@@ -10,10 +16,13 @@
 //! - [`dtype`]: numpy dtype strings and pickled dtype states (kind, itemsize, byte order,
 //!   object flag).
 //! - [`torch`]: PyTorch storage element types and the legacy `torch.save` storage trailer.
+//! - [`pickle`]: the pickle opcode reader (protocols 0–5), shared by sniffing, the scanning walker
+//!   and the conversion VM.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
 
 pub mod dtype;
 pub mod npy;
+pub mod pickle;
 pub mod torch;

@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! Container images: pull or open an image, verify every blob, scan every file of every layer,
 //! and inventory the Python packages of the final filesystem.
 //!
@@ -16,10 +22,11 @@ use std::path::{Path, PathBuf};
 
 use crate::artifact::{Artifact, Content};
 use crate::codes::Code;
-use crate::engine::{ArtifactRecord, Engine, Sink, Status};
-use crate::finding::{Finding, Location, Severity};
-use crate::format::{sniff, Format, SNIFF_LEN};
+use crate::engine::Engine;
+use crate::finding::{ArtifactRecord, Finding, Location, Severity, Sink, Status};
+use crate::format::Format;
 use crate::packages::{self, Allowlist, FsView};
+use crate::sniff::{sniff, SNIFF_LEN};
 
 pub mod layer;
 pub mod model;

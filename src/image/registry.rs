@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! Registry access through `oci-client`, behind the blocking [`Store`] interface: tokio stays
 //! inside this module (one current-thread runtime per image), so the library API is blocking.
 //!
@@ -228,6 +234,12 @@ impl Read for StreamReader<'_> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

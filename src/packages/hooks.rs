@@ -13,13 +13,14 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use std::collections::BTreeSet;
 
 use crate::codes::Code;
-use crate::engine::Sink;
+use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 
 use super::{base_name, join, metadata, parent_dir, FsView};

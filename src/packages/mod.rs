@@ -14,7 +14,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codes::Code;
-use crate::engine::Sink;
+use crate::finding::Sink;
 use crate::finding::{Finding, Location, Severity};
 
 pub mod allowlist;
@@ -231,32 +232,9 @@ pub fn is_model_like(path: &str) -> bool {
     }
     let base = base_name(path).to_ascii_lowercase();
     let ext = base.rsplit_once('.').map_or("", |(_, e)| e);
-    matches!(
-        ext,
-        "pkl"
-            | "pickle"
-            | "joblib"
-            | "dill"
-            | "pt"
-            | "pth"
-            | "ckpt"
-            | "bin"
-            | "safetensors"
-            | "gguf"
-            | "ggml"
-            | "onnx"
-            | "h5"
-            | "hdf5"
-            | "keras"
-            | "pb"
-            | "tflite"
-            | "npy"
-            | "npz"
-            | "msgpack"
-            | "mlmodel"
-            | "sav"
-            | "model"
-    )
+    // Beyond what loaders are pointed at: generic weight names (`.bin`, `.model`) and Flax/Core ML
+    // files, which a requirements file may equally sit beside.
+    crate::format::model_like_name(&base) || matches!(ext, "bin" | "msgpack" | "mlmodel" | "model")
 }
 
 /// The installed paths (normalised) that the RECORD files in `view` list, so an image reader can

@@ -13,7 +13,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 /// PEP 503 normalisation: runs of `-`, `_` and `.` become one `-`, and the name is lowercased.

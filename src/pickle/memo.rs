@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! The dense part of the pickle walker's memo: 4-byte slots addressed by memo key, stored in
 //! pages of 4,096 that cost nothing while they are uniform.
 //!
@@ -102,6 +108,12 @@ impl DenseMemo {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

@@ -1,9 +1,8 @@
 //! Pickle analysis. Nothing here ever calls, imports or evaluates anything.
 //!
 //! Layers, bottom up:
-//! - [`ops`] and [`reader`]: one streaming opcode reader for protocols 0–5 with CPython's exact
-//!   argument decoding and frame tracking. It is shared by the scanning walker and (later) the
-//!   symbolic VM used for conversion.
+//! - [`ops`] and [`reader`]: the opcode reader of [`crate::formats::pickle`] (re-exported here),
+//!   shared by content sniffing, the scanning walker and the symbolic VM used for conversion.
 //! - [`crate::formats::dtype`]: numpy dtype itemsize and object flag as numpy computes them
 //!   (joblib skips; shared with the `.npy` reader and the converter).
 //! - [`joblib`]: where joblib's inline array bytes lie after a wrapper (walker and VM).
@@ -16,11 +15,10 @@
 //! [`walk::Walker`] (pickle by pickle, for formats that interleave pickles with raw data).
 
 pub mod compat;
+pub use crate::formats::pickle::{ops, reader};
 pub mod joblib;
 mod memo;
-pub mod ops;
 pub mod policy;
-pub mod reader;
 pub mod value;
 pub mod vm;
 pub mod walk;

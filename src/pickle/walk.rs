@@ -28,7 +28,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use std::collections::HashMap;
@@ -1619,7 +1620,7 @@ impl<'p, R: Read> Walker<'p, R> {
                     // Bytes handed to something unvetted: scan them if they look like a model.
                     for a in call_args(&m.arena, args) {
                         if let V::Bytes(sb) = &a {
-                            if crate::format::sniff_embedded(m.arena.bytes(sb), "")
+                            if crate::sniff::sniff_embedded(m.arena.bytes(sb), "")
                                 != crate::format::Format::Unknown
                             {
                                 if let Some(src) = self.blob_of(m, &a, 0) {
@@ -2331,7 +2332,7 @@ fn loadable_head(b: &[u8]) -> bool {
         || b.starts_with(b"PK\x03\x04")
         || b.starts_with(&[0x1f, 0x8b])
         || b.starts_with(b"\x93NUMPY")
-        || (b.len() >= 12 && crate::format::looks_like_pickle(b) && b.first() != Some(&0x80))
+        || (b.len() >= 12 && crate::sniff::looks_like_pickle(b) && b.first() != Some(&0x80))
 }
 
 /// Scans a byte region strictly as `pickle.load` would continue through it: stops at the first

@@ -41,8 +41,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use crate::engine::{ArtifactRecord, Status};
-use crate::finding::{Finding, Location};
+use crate::finding::{ArtifactRecord, Finding, Location, Status};
 use crate::format::Format;
 use crate::packages::Package;
 use crate::report::Report;

@@ -105,7 +105,7 @@ impl Report {
         };
         Report {
             tool: "modelgate".into(),
-            version: crate::VERSION.into(),
+            version: crate::finding::VERSION.into(),
             signatures: signatures.clone(),
             targets,
             summary,

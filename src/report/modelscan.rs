@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::engine::Status;
 use crate::finding::Severity;
+use crate::finding::Status;
 use crate::report::Report;
 
 /// modelscan's four severities; modelgate's `info` findings have no modelscan equivalent and are

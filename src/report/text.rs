@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::engine::Status;
+use crate::finding::Status;
 use crate::finding::{Finding, Severity};
 use crate::report::Report;
 

@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! Inert data: bytes that the container's own loader reads only as numbers or text (tensor
 //! storages and metadata records of a PyTorch archive). Their classification comes from the
 //! archive structure; this scanner records that they were accounted for, without reading them.

@@ -17,7 +17,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use std::collections::HashSet;
@@ -28,11 +29,11 @@ use crate::codes::Code;
 use crate::error::ScanError;
 use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
-use crate::format::{sniff_embedded, Format, SNIFF_LEN};
-use crate::scanners::capped::CappedSink;
+use crate::format::Format;
 use crate::scanners::template;
 use crate::scanners::Scanner;
 use crate::scanners::ScannerContext;
+use crate::sniff::{sniff_embedded, SNIFF_LEN};
 
 /// More metadata pairs than this are not parsed (real models have a few dozen).
 pub const MAX_KV: u64 = 1 << 20;
@@ -52,115 +53,109 @@ const DEFAULT_ALIGNMENT: u64 = 32;
 
 pub struct GgufScanner;
 
-pub mod codes {
-    use crate::codes::Code;
-    use crate::finding::Severity;
+pub const MALFORMED: Code = Code {
+    id: "gguf/malformed",
+    severity: Severity::Medium,
+    summary: "The GGUF/GGML header is malformed or truncated.",
+    detects: "An unknown version, a string, array or table that runs past the end of the file, an unknown metadata value type, a non-boolean bool, a non-ASCII or overlong key, an invalid `general.alignment`, more than 4 tensor dimensions, tensor names longer than ggml accepts, a first dimension that is not a multiple of the type's block size, or arrays nested too deeply.",
+    why: "Loaders differ in how they handle broken headers (llama.cpp refuses, other readers guess). A file that one reader refuses and another accepts is a parser differential, and broken length fields have led to memory-safety bugs in GGUF readers (e.g. CVE-2024-25664..25668 in llama.cpp's parser).",
+    example: "A GGUF v3 file whose first metadata string claims a length of 2^63 bytes.",
+    remediation: "Re-download or re-convert the model with the reference `gguf` tooling.",
+    references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md", "CVE-2024-25664"],
+};
 
-    pub const MALFORMED: Code = Code {
-        id: "gguf/malformed",
-        severity: Severity::Medium,
-        summary: "The GGUF/GGML header is malformed or truncated.",
-        detects: "An unknown version, a string, array or table that runs past the end of the file, an unknown metadata value type, a non-boolean bool, a non-ASCII or overlong key, an invalid `general.alignment`, more than 4 tensor dimensions, tensor names longer than ggml accepts, a first dimension that is not a multiple of the type's block size, or arrays nested too deeply.",
-        why: "Loaders differ in how they handle broken headers (llama.cpp refuses, other readers guess). A file that one reader refuses and another accepts is a parser differential, and broken length fields have led to memory-safety bugs in GGUF readers (e.g. CVE-2024-25664..25668 in llama.cpp's parser).",
-        example: "A GGUF v3 file whose first metadata string claims a length of 2^63 bytes.",
-        remediation: "Re-download or re-convert the model with the reference `gguf` tooling.",
-        references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md", "CVE-2024-25664"],
-    };
+pub const EXCESSIVE_COUNT: Code = Code {
+    id: "gguf/excessive-count",
+    severity: Severity::Medium,
+    summary: "A GGUF count is larger than the file could hold.",
+    detects: "A tensor count, metadata count or array length whose minimum encoded size exceeds the remaining bytes of the file, or that is beyond modelgate's parse limits (2^20 metadata pairs, 2^22 tensors).",
+    why: "Readers that allocate from these counts before reading crash or exhaust memory (a classic GGUF parser attack); no real model declares them.",
+    example: "`tensor_count = 0xFFFFFFFFFFFFFFFF` in a 1 KB file.",
+    remediation: "Treat the file as hostile or corrupt; do not load it.",
+    references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
+};
 
-    pub const EXCESSIVE_COUNT: Code = Code {
-        id: "gguf/excessive-count",
-        severity: Severity::Medium,
-        summary: "A GGUF count is larger than the file could hold.",
-        detects: "A tensor count, metadata count or array length whose minimum encoded size exceeds the remaining bytes of the file, or that is beyond modelgate's parse limits (2^20 metadata pairs, 2^22 tensors).",
-        why: "Readers that allocate from these counts before reading crash or exhaust memory (a classic GGUF parser attack); no real model declares them.",
-        example: "`tensor_count = 0xFFFFFFFFFFFFFFFF` in a 1 KB file.",
-        remediation: "Treat the file as hostile or corrupt; do not load it.",
-        references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
-    };
+pub const DUPLICATE_KEY: Code = Code {
+    id: "gguf/duplicate-key",
+    severity: Severity::Medium,
+    summary: "A GGUF metadata key or tensor name appears twice.",
+    detects: "Two metadata pairs with the same key, or two tensor infos with the same name.",
+    why: "Readers keep the first or the last occurrence, so two tools see different chat templates, tokenizers or tensors in the same file: a scanner may check the harmless copy.",
+    example: "Two `tokenizer.chat_template` keys, the second one malicious.",
+    remediation: "Treat the file as tampered; re-convert it from a trusted source.",
+    references: &[],
+};
 
-    pub const DUPLICATE_KEY: Code = Code {
-        id: "gguf/duplicate-key",
-        severity: Severity::Medium,
-        summary: "A GGUF metadata key or tensor name appears twice.",
-        detects: "Two metadata pairs with the same key, or two tensor infos with the same name.",
-        why: "Readers keep the first or the last occurrence, so two tools see different chat templates, tokenizers or tensors in the same file: a scanner may check the harmless copy.",
-        example: "Two `tokenizer.chat_template` keys, the second one malicious.",
-        remediation: "Treat the file as tampered; re-convert it from a trusted source.",
-        references: &[],
-    };
+pub const TENSOR_OUT_OF_BOUNDS: Code = Code {
+    id: "gguf/tensor-out-of-bounds",
+    severity: Severity::Medium,
+    summary: "A tensor's data lies (partly) outside the file.",
+    detects: "A tensor whose data offset plus its size (from type and shape) runs past the end of the file, or whose size overflows.",
+    why: "The file is truncated or lies about its layout; memory-mapping loaders read out of bounds.",
+    example: "A tensor at offset 2^40 in a 10 MB file.",
+    remediation: "Re-download the model.",
+    references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
+};
 
-    pub const TENSOR_OUT_OF_BOUNDS: Code = Code {
-        id: "gguf/tensor-out-of-bounds",
-        severity: Severity::Medium,
-        summary: "A tensor's data lies (partly) outside the file.",
-        detects: "A tensor whose data offset plus its size (from type and shape) runs past the end of the file, or whose size overflows.",
-        why: "The file is truncated or lies about its layout; memory-mapping loaders read out of bounds.",
-        example: "A tensor at offset 2^40 in a 10 MB file.",
-        remediation: "Re-download the model.",
-        references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
-    };
+pub const TENSOR_MISALIGNED: Code = Code {
+    id: "gguf/tensor-misaligned",
+    severity: Severity::Low,
+    summary: "A tensor's data offset is not a multiple of the file's alignment.",
+    detects: "`offset % general.alignment != 0` for a tensor info.",
+    why: "The spec requires aligned offsets and llama.cpp refuses misaligned ones; other readers accept them, another parser differential.",
+    example: "`offset = 17` with the default alignment of 32.",
+    remediation: "Re-convert the model with the reference tooling.",
+    references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
+};
 
-    pub const TENSOR_MISALIGNED: Code = Code {
-        id: "gguf/tensor-misaligned",
-        severity: Severity::Low,
-        summary: "A tensor's data offset is not a multiple of the file's alignment.",
-        detects: "`offset % general.alignment != 0` for a tensor info.",
-        why: "The spec requires aligned offsets and llama.cpp refuses misaligned ones; other readers accept them, another parser differential.",
-        example: "`offset = 17` with the default alignment of 32.",
-        remediation: "Re-convert the model with the reference tooling.",
-        references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
-    };
+pub const TENSOR_OVERLAP: Code = Code {
+    id: "gguf/tensor-overlap",
+    severity: Severity::Medium,
+    summary: "Two tensors' data ranges overlap.",
+    detects: "A tensor whose data starts before the end of the previous tensor (in offset order).",
+    why: "Writers never produce overlapping tensors; overlap means hand-crafted layout, used to make one region read as two different things.",
+    example: "Tensor A at [0, 4096) and tensor B at [2048, 6144).",
+    remediation: "Treat the file as tampered.",
+    references: &[],
+};
 
-    pub const TENSOR_OVERLAP: Code = Code {
-        id: "gguf/tensor-overlap",
-        severity: Severity::Medium,
-        summary: "Two tensors' data ranges overlap.",
-        detects: "A tensor whose data starts before the end of the previous tensor (in offset order).",
-        why: "Writers never produce overlapping tensors; overlap means hand-crafted layout, used to make one region read as two different things.",
-        example: "Tensor A at [0, 4096) and tensor B at [2048, 6144).",
-        remediation: "Treat the file as tampered.",
-        references: &[],
-    };
+pub const UNKNOWN_TENSOR_TYPE: Code = Code {
+    id: "gguf/unknown-tensor-type",
+    severity: Severity::Low,
+    summary: "A tensor uses a ggml type this build does not know.",
+    detects: "A tensor type id outside the ggml type table (including removed types such as Q4_2), so its size cannot be checked.",
+    why: "The layout checks for this tensor were skipped. New quantisation types appear regularly; an unknown id in an old-looking file is more likely a crafted header.",
+    example: "`type = 9999`.",
+    remediation: "Update modelgate; if the type is really unknown, treat the file as corrupt.",
+    references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
+};
 
-    pub const UNKNOWN_TENSOR_TYPE: Code = Code {
-        id: "gguf/unknown-tensor-type",
-        severity: Severity::Low,
-        summary: "A tensor uses a ggml type this build does not know.",
-        detects: "A tensor type id outside the ggml type table (including removed types such as Q4_2), so its size cannot be checked.",
-        why: "The layout checks for this tensor were skipped. New quantisation types appear regularly; an unknown id in an old-looking file is more likely a crafted header.",
-        example: "`type = 9999`.",
-        remediation: "Update modelgate; if the type is really unknown, treat the file as corrupt.",
-        references: &["https://github.com/ggml-org/ggml/blob/master/docs/gguf.md"],
-    };
+pub const HIDDEN_DATA: Code = Code {
+    id: "gguf/unaccounted-data",
+    severity: Severity::Medium,
+    summary: "The file carries bytes that no tensor accounts for.",
+    detects: "A gap larger than the alignment between two tensors' data, or bytes after the last tensor beyond alignment padding. High when those bytes look like another format (pickle, zip, …); they are then scanned as well.",
+    why: "Unused regions are where polyglot payloads hide: tools that look at GGUF see tensors, while a pickle or zip reader pointed at the same file finds something else.",
+    example: "A valid GGUF file with a zip archive appended.",
+    remediation: "Treat the file as tampered; re-convert it from a trusted source.",
+    references: &[],
+};
 
-    pub const HIDDEN_DATA: Code = Code {
-        id: "gguf/unaccounted-data",
-        severity: Severity::Medium,
-        summary: "The file carries bytes that no tensor accounts for.",
-        detects: "A gap larger than the alignment between two tensors' data, or bytes after the last tensor beyond alignment padding. High when those bytes look like another format (pickle, zip, …); they are then scanned as well.",
-        why: "Unused regions are where polyglot payloads hide: tools that look at GGUF see tensors, while a pickle or zip reader pointed at the same file finds something else.",
-        example: "A valid GGUF file with a zip archive appended.",
-        remediation: "Treat the file as tampered; re-convert it from a trusted source.",
-        references: &[],
-    };
-
-    pub const ALL: &[&Code] = &[
-        &MALFORMED,
-        &EXCESSIVE_COUNT,
-        &DUPLICATE_KEY,
-        &TENSOR_OUT_OF_BOUNDS,
-        &TENSOR_MISALIGNED,
-        &TENSOR_OVERLAP,
-        &UNKNOWN_TENSOR_TYPE,
-        &HIDDEN_DATA,
-    ];
-}
-
-use codes as c;
+/// Every code this scanner reports.
+pub static CODES: &[&Code] = &[
+    &MALFORMED,
+    &EXCESSIVE_COUNT,
+    &DUPLICATE_KEY,
+    &TENSOR_OUT_OF_BOUNDS,
+    &TENSOR_MISALIGNED,
+    &TENSOR_OVERLAP,
+    &UNKNOWN_TENSOR_TYPE,
+    &HIDDEN_DATA,
+];
 
 static ALL_CODES: std::sync::LazyLock<Vec<&'static Code>> = std::sync::LazyLock::new(|| {
-    let mut v: Vec<&'static Code> = c::ALL.to_vec();
-    v.extend(template::codes::ALL.iter().copied());
+    let mut v: Vec<&'static Code> = CODES.to_vec();
+    v.extend(template::CODES.iter().copied());
     v
 });
 
@@ -175,14 +170,11 @@ impl Scanner for GgufScanner {
         ALL_CODES.as_slice()
     }
     fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
-        let mut r = CappedSink::new(out, ALL_CODES.as_slice());
-        let res = if a.format == Format::Ggml {
-            scan_ggml(a, &mut r)
+        if a.format == Format::Ggml {
+            scan_ggml(a, out)
         } else {
-            scan_gguf(a, cx, &mut r)
-        };
-        r.summarise(a);
-        res
+            scan_gguf(a, cx, out)
+        }
     }
 }
 
@@ -264,7 +256,7 @@ impl Rd<'_> {
     fn need(&self, n: u64, what: &str) -> Result<(), Stop> {
         if n > self.remaining() {
             return Err(bad(
-                &c::MALFORMED,
+                &MALFORMED,
                 self.pos,
                 format!(
                     "{what} needs {n} bytes but only {} remain",
@@ -321,7 +313,7 @@ impl Rd<'_> {
         let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
         self.r.by_ref().take(n).read_to_end(&mut buf)?;
         if (buf.len() as u64) < n {
-            return Err(bad(&c::MALFORMED, self.pos, format!("{what} is truncated")));
+            return Err(bad(&MALFORMED, self.pos, format!("{what} is truncated")));
         }
         self.pos = self.pos.saturating_add(n);
         Ok(buf)
@@ -333,7 +325,7 @@ impl Rd<'_> {
         if n <= 256 * 1024 {
             let copied = io::copy(&mut self.r.by_ref().take(n), &mut io::sink())?;
             if copied < n {
-                return Err(bad(&c::MALFORMED, self.pos, format!("{what} is truncated")));
+                return Err(bad(&MALFORMED, self.pos, format!("{what} is truncated")));
             }
         } else {
             self.r.seek(SeekFrom::Start(self.pos.saturating_add(n)))?;
@@ -350,17 +342,13 @@ struct TensorInfo {
     size: Option<u64>,
 }
 
-struct Ctx<'a, 'b> {
+struct Ctx<'a> {
     a: &'a Artifact,
-    r: &'a mut CappedSink<'b>,
+    r: &'a mut Sink,
     string_bytes: u64,
 }
 
-fn scan_gguf(
-    a: &Artifact,
-    cx: &dyn ScannerContext,
-    rep: &mut CappedSink<'_>,
-) -> Result<(), ScanError> {
+fn scan_gguf(a: &Artifact, cx: &dyn ScannerContext, rep: &mut Sink) -> Result<(), ScanError> {
     let mut rd = Rd {
         r: a.content.open()?,
         pos: 0,
@@ -383,10 +371,10 @@ fn scan_gguf(
     }
 }
 
-fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -> Result<(), Stop> {
+fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_>, scx: &dyn ScannerContext) -> Result<(), Stop> {
     let magic = rd.array::<4>("magic")?;
     if &magic != b"GGUF" {
-        return Err(bad(&c::MALFORMED, 0, "missing GGUF magic"));
+        return Err(bad(&MALFORMED, 0, "missing GGUF magic"));
     }
     let raw_version = rd.u32("version")?;
     let version = if (1..=3).contains(&raw_version) {
@@ -396,7 +384,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         raw_version.swap_bytes()
     } else {
         return Err(bad(
-            &c::MALFORMED,
+            &MALFORMED,
             4,
             format!("unknown GGUF version {raw_version} (known: 1, 2, 3)"),
         ));
@@ -411,7 +399,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
     let min_ti = ls.saturating_add(16);
     if kv_count.saturating_mul(min_kv) > rd.remaining() || kv_count > MAX_KV {
         return Err(bad(
-            &c::EXCESSIVE_COUNT,
+            &EXCESSIVE_COUNT,
             rd.pos,
             format!(
                 "metadata count {kv_count} cannot fit in the {} remaining bytes (or exceeds the limit of {MAX_KV})",
@@ -421,7 +409,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
     }
     if tensor_count.saturating_mul(min_ti) > rd.remaining() || tensor_count > MAX_TENSORS {
         return Err(bad(
-            &c::EXCESSIVE_COUNT,
+            &EXCESSIVE_COUNT,
             rd.pos,
             format!(
                 "tensor count {tensor_count} cannot fit in the {} remaining bytes (or exceeds the limit of {MAX_TENSORS})",
@@ -437,7 +425,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         let klen = rd.count("key length")?;
         if klen > 65_535 {
             return Err(bad(
-                &c::MALFORMED,
+                &MALFORMED,
                 key_at,
                 format!("metadata key length {klen} exceeds the spec's 65535 bytes"),
             ));
@@ -447,7 +435,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         if !kbytes.is_ascii() {
             cx.r.push(
                 Finding::new(
-                    &c::MALFORMED,
+                    &MALFORMED,
                     cx.a.location.at(key_at),
                     format!("metadata key '{}' is not ASCII", clip(&key)),
                 )
@@ -457,7 +445,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         if !keys.insert(key.clone()) {
             cx.r.push(
                 Finding::new(
-                    &c::DUPLICATE_KEY,
+                    &DUPLICATE_KEY,
                     cx.a.location.at(key_at),
                     format!("metadata key '{}' appears more than once", clip(&key)),
                 )
@@ -471,7 +459,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
                 Some(al) if al > 0 && al.is_power_of_two() && al <= 1 << 30 => alignment = al,
                 _ => cx.r.push(
                     Finding::new(
-                        &c::MALFORMED,
+                        &MALFORMED,
                         cx.a.location.at(key_at),
                         format!(
                             "general.alignment {} is not a power of two (type {vtype}); llama.cpp refuses the file",
@@ -492,7 +480,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         let nlen = rd.count("tensor name length")?;
         if nlen > 65_535 {
             return Err(bad(
-                &c::MALFORMED,
+                &MALFORMED,
                 at,
                 format!("tensor name length {nlen} is absurd"),
             ));
@@ -501,7 +489,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         if nlen > GGML_MAX_NAME {
             cx.r.push(
                 Finding::new(
-                    &c::MALFORMED,
+                    &MALFORMED,
                     cx.a.location.at(at),
                     format!(
                         "tensor name '{}' is {nlen} bytes, longer than ggml accepts ({GGML_MAX_NAME})",
@@ -514,7 +502,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         if !names.insert(name.clone()) {
             cx.r.push(
                 Finding::new(
-                    &c::DUPLICATE_KEY,
+                    &DUPLICATE_KEY,
                     cx.a.location.at(at),
                     format!("tensor '{}' is declared more than once", clip(&name)),
                 )
@@ -524,14 +512,14 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         let n_dims = rd.u32("tensor dimension count")?;
         if n_dims > 16 {
             return Err(bad(
-                &c::MALFORMED,
+                &MALFORMED,
                 at,
                 format!("tensor '{}' declares {n_dims} dimensions", clip(&name)),
             ));
         }
         if n_dims > GGML_MAX_DIMS {
             cx.r.push(Finding::new(
-                &c::MALFORMED,
+                &MALFORMED,
                 cx.a.location.at(at),
                 format!(
                     "tensor '{}' has {n_dims} dimensions; ggml supports {GGML_MAX_DIMS}",
@@ -549,7 +537,7 @@ fn parse_gguf(rd: &mut Rd<'_>, cx: &mut Ctx<'_, '_>, scx: &dyn ScannerContext) -
         if offset.checked_rem(alignment) != Some(0) {
             cx.r.push(
                 Finding::new(
-                    &c::TENSOR_MISALIGNED,
+                    &TENSOR_MISALIGNED,
                     cx.a.location.at(at),
                     format!(
                         "tensor '{}' data offset {offset} is not a multiple of the alignment {alignment}",
@@ -575,11 +563,11 @@ fn align(x: u64, a: u64) -> u64 {
     }
 }
 
-fn tensor_size(cx: &mut Ctx<'_, '_>, at: u64, name: &str, dims: &[u64], ttype: u32) -> Option<u64> {
+fn tensor_size(cx: &mut Ctx<'_>, at: u64, name: &str, dims: &[u64], ttype: u32) -> Option<u64> {
     let Some((block, bytes)) = ggml_type_size(ttype) else {
         cx.r.push(
             Finding::new(
-                &c::UNKNOWN_TENSOR_TYPE,
+                &UNKNOWN_TENSOR_TYPE,
                 cx.a.location.at(at),
                 format!("tensor '{}' has unknown ggml type {ttype}", clip(name)),
             )
@@ -591,7 +579,7 @@ fn tensor_size(cx: &mut Ctx<'_, '_>, at: u64, name: &str, dims: &[u64], ttype: u
     let first = dims.first().copied().unwrap_or(1);
     if first.checked_rem(block) != Some(0) {
         cx.r.push(Finding::new(
-            &c::MALFORMED,
+            &MALFORMED,
             cx.a.location.at(at),
             format!(
                 "tensor '{}': first dimension {first} is not a multiple of the type's block size {block}",
@@ -609,7 +597,7 @@ fn tensor_size(cx: &mut Ctx<'_, '_>, at: u64, name: &str, dims: &[u64], ttype: u
         .and_then(|s| u64::try_from(s).ok());
     if size.is_none() {
         cx.r.push(Finding::new(
-            &c::TENSOR_OUT_OF_BOUNDS,
+            &TENSOR_OUT_OF_BOUNDS,
             cx.a.location.at(at),
             format!("tensor '{}': size of shape {dims:?} overflows", clip(name)),
         ));
@@ -661,7 +649,7 @@ fn skip_value(rd: &mut Rd<'_>, vtype: u32, depth: u32) -> Result<(), Stop> {
             skip_array(rd, et, n, depth)
         }
         other => Err(bad(
-            &c::MALFORMED,
+            &MALFORMED,
             rd.pos,
             format!("unknown metadata value type {other}"),
         )),
@@ -671,7 +659,7 @@ fn skip_value(rd: &mut Rd<'_>, vtype: u32, depth: u32) -> Result<(), Stop> {
 fn array_header(rd: &mut Rd<'_>, depth: u32) -> Result<(u32, u64), Stop> {
     if depth >= MAX_ARRAY_DEPTH {
         return Err(bad(
-            &c::MALFORMED,
+            &MALFORMED,
             rd.pos,
             format!("arrays nested deeper than {MAX_ARRAY_DEPTH} levels"),
         ));
@@ -685,7 +673,7 @@ fn array_header(rd: &mut Rd<'_>, depth: u32) -> Result<(u32, u64), Stop> {
         (None, 9) => rd.len_size().saturating_add(4),
         (None, other) => {
             return Err(bad(
-                &c::MALFORMED,
+                &MALFORMED,
                 at,
                 format!("unknown array element type {other}"),
             ))
@@ -693,7 +681,7 @@ fn array_header(rd: &mut Rd<'_>, depth: u32) -> Result<(u32, u64), Stop> {
     };
     if n.saturating_mul(min) > rd.remaining() {
         return Err(bad(
-            &c::EXCESSIVE_COUNT,
+            &EXCESSIVE_COUNT,
             at,
             format!(
                 "array of {n} elements (type {et}) cannot fit in the {} remaining bytes",
@@ -721,7 +709,7 @@ fn is_template_key(key: &str) -> bool {
 /// Parses one metadata value; lints strings that are (or look like) templates.
 fn value(
     rd: &mut Rd<'_>,
-    cx: &mut Ctx<'_, '_>,
+    cx: &mut Ctx<'_>,
     vtype: u32,
     key: &str,
     key_at: u64,
@@ -734,7 +722,7 @@ fn value(
             if b > 1 {
                 cx.r.push(
                     Finding::new(
-                        &c::MALFORMED,
+                        &MALFORMED,
                         cx.a.location.at(at),
                         format!(
                             "'{}' holds bool byte {b} (only 0 and 1 are valid)",
@@ -765,7 +753,7 @@ fn value(
         }
         other if fixed_size(other).is_some() => skip_value(rd, other, depth),
         other => Err(bad(
-            &c::MALFORMED,
+            &MALFORMED,
             rd.pos,
             format!("metadata '{}' has unknown value type {other}", clip(key)),
         )),
@@ -774,7 +762,7 @@ fn value(
 
 fn string_value(
     rd: &mut Rd<'_>,
-    cx: &mut Ctx<'_, '_>,
+    cx: &mut Ctx<'_>,
     key: &str,
     key_at: u64,
     scalar: bool,
@@ -792,7 +780,7 @@ fn string_value(
         if template_key {
             cx.r.push(
                 Finding::new(
-                    &template::codes::UNPARSABLE,
+                    &template::UNPARSABLE,
                     cx.a.location.at(at),
                     format!(
                         "{key}: {n}-byte template is larger than the {MAX_STRING_READ}-byte read limit and was not checked"
@@ -828,7 +816,7 @@ fn string_value(
 }
 
 fn check_layout(
-    cx: &mut Ctx<'_, '_>,
+    cx: &mut Ctx<'_>,
     scx: &dyn ScannerContext,
     tensors: &mut [TensorInfo],
     data_start: u64,
@@ -851,7 +839,7 @@ fn check_layout(
     }
     if data_start > file_len {
         cx.r.push(Finding::new(
-            &c::TENSOR_OUT_OF_BOUNDS,
+            &TENSOR_OUT_OF_BOUNDS,
             cx.a.location.clone(),
             format!(
                 "tensor data would start at {data_start}, past the end of the {file_len}-byte file"
@@ -877,7 +865,7 @@ fn check_layout(
         if abs_end > file_len || end < begin {
             cx.r.push(
                 Finding::new(
-                    &c::TENSOR_OUT_OF_BOUNDS,
+                    &TENSOR_OUT_OF_BOUNDS,
                     cx.a.location
                         .at(data_start.saturating_add(begin).min(file_len)),
                     format!(
@@ -894,7 +882,7 @@ fn check_layout(
             if let Some((pn, pb, pe)) = &prev {
                 cx.r.push(
                     Finding::new(
-                        &c::TENSOR_OVERLAP,
+                        &TENSOR_OVERLAP,
                         cx.a.location.at(data_start.saturating_add(begin)),
                         format!(
                             "tensor '{}' [{begin}, {end}) overlaps tensor '{}' [{pb}, {pe})",
@@ -944,7 +932,7 @@ fn check_layout(
 
 /// Reports bytes no tensor accounts for; scans them if they sniff as another format.
 fn region(
-    cx: &mut Ctx<'_, '_>,
+    cx: &mut Ctx<'_>,
     scx: &dyn ScannerContext,
     offset: u64,
     len: u64,
@@ -958,7 +946,7 @@ fn region(
     let member = format!("unaccounted@{offset}");
     let hidden = sniff_embedded(&head, &member);
     let mut f = Finding::new(
-        &c::HIDDEN_DATA,
+        &HIDDEN_DATA,
         cx.a.location.at(offset),
         format!("{len} bytes {what} belong to no tensor"),
     )
@@ -976,13 +964,13 @@ fn region(
     cx.r.push(f);
     if nested {
         let content = cx.a.content.slice(offset, len)?;
-        scx.scan_nested(cx.a, &member, content, None, cx.r.out);
+        scx.scan_nested(cx.a, &member, content, None, cx.r);
     }
     Ok(())
 }
 
 /// Legacy GGML/GGMF/GGJT: magic, then (GGMF/GGJT) a version. No metadata to check.
-fn scan_ggml(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
+fn scan_ggml(a: &Artifact, r: &mut Sink) -> Result<(), ScanError> {
     let head = a.content.read_at(0, 8)?;
     let (Some(magic), version) = (
         head.get(..4),
@@ -991,7 +979,7 @@ fn scan_ggml(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
             .map(u32::from_le_bytes),
     ) else {
         r.push(Finding::new(
-            &c::MALFORMED,
+            &MALFORMED,
             a.location.clone(),
             "file too short for a GGML magic",
         ));
@@ -1007,7 +995,7 @@ fn scan_ggml(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
             Some(v) if known.contains(&v) => {}
             Some(v) => r.push(
                 Finding::new(
-                    &c::MALFORMED,
+                    &MALFORMED,
                     a.location.at(4),
                     format!(
                         "{} file has unknown version {v}",
@@ -1017,14 +1005,14 @@ fn scan_ggml(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
                 .severity(Severity::Low),
             ),
             None => r.push(Finding::new(
-                &c::MALFORMED,
+                &MALFORMED,
                 a.location.clone(),
                 "legacy GGML file truncated before its version",
             )),
         }
     } else if a.content.len() < 8 {
         r.push(Finding::new(
-            &c::MALFORMED,
+            &MALFORMED,
             a.location.clone(),
             "legacy GGML file truncated after its magic",
         ));
@@ -1033,15 +1021,7 @@ fn scan_ggml(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
 }
 
 fn clip(s: &str) -> String {
-    const MAX: usize = 120;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
+    crate::finding::clip(s, 120)
 }
 
 #[cfg(test)]
@@ -1108,7 +1088,7 @@ mod tests {
         assert!(
             rep.artifacts
                 .iter()
-                .all(|a| !matches!(a.status, crate::engine::Status::Failed { .. })),
+                .all(|a| !matches!(a.status, crate::finding::Status::Failed { .. })),
             "{:?}",
             rep.artifacts
         );

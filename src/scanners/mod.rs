@@ -78,7 +78,6 @@ pub trait Scanner: Sync {
     fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError>;
 }
 
-pub mod capped;
 pub mod code;
 pub mod data;
 pub mod gguf;

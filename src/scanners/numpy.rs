@@ -10,7 +10,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use crate::artifact::{Artifact, Content};

@@ -22,7 +22,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use std::collections::BTreeMap;
@@ -41,7 +42,6 @@ use crate::proto::onnx::{
     AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, SparseTensorProto,
     TensorProto,
 };
-use crate::scanners::capped::CappedSink;
 use crate::scanners::Scanner;
 use crate::scanners::ScannerContext;
 
@@ -80,75 +80,69 @@ pub const VENDOR_DOMAINS: &[&str] = &[
 
 pub struct OnnxScanner;
 
-pub mod codes {
-    use crate::codes::Code;
-    use crate::finding::Severity;
+pub const EXTERNAL_DATA_TRAVERSAL: Code = Code {
+    id: "onnx/external-data-path-traversal",
+    severity: Severity::Critical,
+    summary: "A tensor's external data location escapes the model directory.",
+    detects: "`external_data` `location` values that are absolute (`/etc/passwd`, `C:\\…`, `\\\\server\\share`), contain `..` segments, or (for a model on disk) resolve outside the model's directory, including through symbolic links.",
+    why: "ONNX loaders open `location` relative to the model file, and `onnx.save`/`save_external_data` write to it. A crafted location reads arbitrary files into tensors (exfiltration through model outputs) or overwrites files when the model is re-saved (CVE-2022-25882, CVE-2024-27318, CVE-2025-51480).",
+    example: "`external_data { key: \"location\" value: \"../../../../etc/passwd\" }`",
+    remediation: "Do not load or re-save the model. External data files must be plain relative names next to the model.",
+    references: &["CVE-2022-25882", "CVE-2024-27318", "CVE-2025-51480"],
+};
 
-    pub const EXTERNAL_DATA_TRAVERSAL: Code = Code {
-        id: "onnx/external-data-path-traversal",
-        severity: Severity::Critical,
-        summary: "A tensor's external data location escapes the model directory.",
-        detects: "`external_data` `location` values that are absolute (`/etc/passwd`, `C:\\…`, `\\\\server\\share`), contain `..` segments, or (for a model on disk) resolve outside the model's directory, including through symbolic links.",
-        why: "ONNX loaders open `location` relative to the model file, and `onnx.save`/`save_external_data` write to it. A crafted location reads arbitrary files into tensors (exfiltration through model outputs) or overwrites files when the model is re-saved (CVE-2022-25882, CVE-2024-27318, CVE-2025-51480).",
-        example: "`external_data { key: \"location\" value: \"../../../../etc/passwd\" }`",
-        remediation: "Do not load or re-save the model. External data files must be plain relative names next to the model.",
-        references: &["CVE-2022-25882", "CVE-2024-27318", "CVE-2025-51480"],
-    };
+pub const EXTERNAL_DATA_SYMLINK: Code = Code {
+    id: "onnx/external-data-symlink",
+    severity: Severity::High,
+    summary: "A tensor's external data file is a symbolic link.",
+    detects: "For a model on disk, an `external_data` location that names a symbolic link (even one that currently points inside the model directory).",
+    why: "Links are how traversal checks on the name are bypassed: the loader follows the link to wherever it points when the model is loaded (CVE-2024-27318). onnx ≥ 1.16 refuses them.",
+    example: "`weights.bin -> /home/user/.ssh/id_rsa` next to `model.onnx`.",
+    remediation: "Replace the link with the real data file.",
+    references: &["CVE-2024-27318"],
+};
 
-    pub const EXTERNAL_DATA_SYMLINK: Code = Code {
-        id: "onnx/external-data-symlink",
-        severity: Severity::High,
-        summary: "A tensor's external data file is a symbolic link.",
-        detects: "For a model on disk, an `external_data` location that names a symbolic link (even one that currently points inside the model directory).",
-        why: "Links are how traversal checks on the name are bypassed: the loader follows the link to wherever it points when the model is loaded (CVE-2024-27318). onnx ≥ 1.16 refuses them.",
-        example: "`weights.bin -> /home/user/.ssh/id_rsa` next to `model.onnx`.",
-        remediation: "Replace the link with the real data file.",
-        references: &["CVE-2024-27318"],
-    };
+pub const EXTERNAL_DATA_BOUNDS: Code = Code {
+    id: "onnx/external-data-out-of-bounds",
+    severity: Severity::Medium,
+    summary: "A tensor's external data range does not fit the referenced file, or the reference is malformed.",
+    detects: "An `offset`/`length` beyond the size of the external data file, non-numeric or negative offsets and lengths, a missing `location`, or `data_location = EXTERNAL` without external data entries. A missing external file is reported at low severity.",
+    why: "The model does not load as published; out-of-range reads have caused memory-safety bugs in loaders, and a model whose weights are missing cannot be checked.",
+    example: "`offset: 0, length: 1099511627776` for a 4 KB `weights.bin`.",
+    remediation: "Re-export the model with its external data files.",
+    references: &["https://onnx.ai/onnx/repo-docs/ExternalData.html"],
+};
 
-    pub const EXTERNAL_DATA_BOUNDS: Code = Code {
-        id: "onnx/external-data-out-of-bounds",
-        severity: Severity::Medium,
-        summary: "A tensor's external data range does not fit the referenced file, or the reference is malformed.",
-        detects: "An `offset`/`length` beyond the size of the external data file, non-numeric or negative offsets and lengths, a missing `location`, or `data_location = EXTERNAL` without external data entries. A missing external file is reported at low severity.",
-        why: "The model does not load as published; out-of-range reads have caused memory-safety bugs in loaders, and a model whose weights are missing cannot be checked.",
-        example: "`offset: 0, length: 1099511627776` for a 4 KB `weights.bin`.",
-        remediation: "Re-export the model with its external data files.",
-        references: &["https://onnx.ai/onnx/repo-docs/ExternalData.html"],
-    };
+pub const CUSTOM_DOMAIN: Code = Code {
+    id: "onnx/custom-operator-domain",
+    severity: Severity::Medium,
+    summary: "The model uses operators from a non-standard domain.",
+    detects: "Nodes (in the main graph, subgraphs, functions or training graphs) whose `domain` is outside the ONNX standard domains and not defined by a model-local function. Domains of common runtimes (`com.microsoft`, `ai.onnx.contrib`, `org.pytorch.aten`, …) are reported at info level.",
+    why: "Custom operators are implemented by native libraries that the runtime must load (`register_custom_ops_library`), i.e. code outside the model that the model asks to run. Unknown domains mean unknown code.",
+    example: "A node `op_type: \"Exec\" domain: \"evil.ops\"`.",
+    remediation: "Check that the custom-op library the model needs is trusted and pinned, or re-export without custom operators.",
+    references: &["https://onnxruntime.ai/docs/reference/operators/add-custom-op.html"],
+};
 
-    pub const CUSTOM_DOMAIN: Code = Code {
-        id: "onnx/custom-operator-domain",
-        severity: Severity::Medium,
-        summary: "The model uses operators from a non-standard domain.",
-        detects: "Nodes (in the main graph, subgraphs, functions or training graphs) whose `domain` is outside the ONNX standard domains and not defined by a model-local function. Domains of common runtimes (`com.microsoft`, `ai.onnx.contrib`, `org.pytorch.aten`, …) are reported at info level.",
-        why: "Custom operators are implemented by native libraries that the runtime must load (`register_custom_ops_library`), i.e. code outside the model that the model asks to run. Unknown domains mean unknown code.",
-        example: "A node `op_type: \"Exec\" domain: \"evil.ops\"`.",
-        remediation: "Check that the custom-op library the model needs is trusted and pinned, or re-export without custom operators.",
-        references: &["https://onnxruntime.ai/docs/reference/operators/add-custom-op.html"],
-    };
+pub const MALFORMED: Code = Code {
+    id: "onnx/malformed",
+    severity: Severity::Medium,
+    summary: "The ONNX protobuf cannot be decoded.",
+    detects: "Truncated or invalid protobuf: lengths that run past the end of their message or the file (including tensor `raw_data` larger than the file), invalid wire types, nesting deeper than 100 levels, invalid UTF-8 in strings, or a model whose structure without tensor data exceeds 256 MB.",
+    why: "What could not be decoded was not checked. Parsers differ in how they treat broken protobuf, and a declared size beyond the file is a classic way to crash or confuse readers.",
+    example: "A `TensorProto.raw_data` whose length prefix says 2 GB in a 1 MB file.",
+    remediation: "Re-export the model.",
+    references: &["https://github.com/onnx/onnx/blob/main/onnx/onnx.proto"],
+};
 
-    pub const MALFORMED: Code = Code {
-        id: "onnx/malformed",
-        severity: Severity::Medium,
-        summary: "The ONNX protobuf cannot be decoded.",
-        detects: "Truncated or invalid protobuf: lengths that run past the end of their message or the file (including tensor `raw_data` larger than the file), invalid wire types, nesting deeper than 100 levels, invalid UTF-8 in strings, or a model whose structure without tensor data exceeds 256 MB.",
-        why: "What could not be decoded was not checked. Parsers differ in how they treat broken protobuf, and a declared size beyond the file is a classic way to crash or confuse readers.",
-        example: "A `TensorProto.raw_data` whose length prefix says 2 GB in a 1 MB file.",
-        remediation: "Re-export the model.",
-        references: &["https://github.com/onnx/onnx/blob/main/onnx/onnx.proto"],
-    };
-
-    pub const ALL: &[&Code] = &[
-        &EXTERNAL_DATA_TRAVERSAL,
-        &EXTERNAL_DATA_SYMLINK,
-        &EXTERNAL_DATA_BOUNDS,
-        &CUSTOM_DOMAIN,
-        &MALFORMED,
-    ];
-}
-
-use codes as c;
+/// Every code this scanner reports.
+pub static CODES: &[&Code] = &[
+    &EXTERNAL_DATA_TRAVERSAL,
+    &EXTERNAL_DATA_SYMLINK,
+    &EXTERNAL_DATA_BOUNDS,
+    &CUSTOM_DOMAIN,
+    &MALFORMED,
+];
 
 impl Scanner for OnnxScanner {
     fn id(&self) -> &'static str {
@@ -158,7 +152,7 @@ impl Scanner for OnnxScanner {
         &[Format::Onnx]
     }
     fn codes(&self) -> &'static [&'static Code] {
-        c::ALL
+        CODES
     }
     fn scan(
         &self,
@@ -166,10 +160,7 @@ impl Scanner for OnnxScanner {
         _cx: &dyn ScannerContext,
         out: &mut Sink,
     ) -> Result<(), ScanError> {
-        let mut r = CappedSink::new(out, c::ALL);
-        let res = scan(a, &mut r);
-        r.summarise(a);
-        res
+        scan(a, out)
     }
 }
 
@@ -195,12 +186,12 @@ pub fn decode_model(content: &Content) -> io::Result<Result<ModelProto, String>>
     }
 }
 
-fn scan(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
+fn scan(a: &Artifact, r: &mut Sink) -> Result<(), ScanError> {
     let model = match decode_model(&a.content)? {
         Ok(m) => m,
         Err(msg) => {
             r.push(Finding::new(
-                &c::MALFORMED,
+                &MALFORMED,
                 a.location.clone(),
                 format!("ONNX protobuf does not decode: {msg}"),
             ));
@@ -250,20 +241,20 @@ fn scan(a: &Artifact, r: &mut CappedSink<'_>) -> Result<(), ScanError> {
     Ok(())
 }
 
-struct Analysis<'a, 'b> {
+struct Analysis<'a> {
     a: &'a Artifact,
-    r: &'a mut CappedSink<'b>,
+    r: &'a mut Sink,
     model_dir: Option<PathBuf>,
     local_functions: Vec<(String, String)>,
     /// Non-standard domain → (op types, first place seen).
     domains: BTreeMap<String, (Vec<String>, String)>,
 }
 
-impl Analysis<'_, '_> {
+impl Analysis<'_> {
     fn graph(&mut self, g: &GraphProto, path: &str, depth: u32) {
         if depth > MAX_GRAPH_DEPTH {
             self.r.push(Finding::new(
-                &c::MALFORMED,
+                &MALFORMED,
                 self.a.location.clone(),
                 format!("subgraphs nested deeper than {MAX_GRAPH_DEPTH} levels at {path}"),
             ));
@@ -409,7 +400,7 @@ impl Analysis<'_, '_> {
         if let Some(why) = unsafe_location(&loc) {
             self.r.push(
                 Finding::new(
-                    &c::EXTERNAL_DATA_TRAVERSAL,
+                    &EXTERNAL_DATA_TRAVERSAL,
                     self.a.location.clone(),
                     format!(
                         "tensor '{}' ({path}) reads external data from '{}', {why}",
@@ -441,7 +432,7 @@ impl Analysis<'_, '_> {
         if meta.file_type().is_symlink() {
             self.r.push(
                 Finding::new(
-                    &c::EXTERNAL_DATA_SYMLINK,
+                    &EXTERNAL_DATA_SYMLINK,
                     self.a.location.clone(),
                     format!(
                         "tensor '{}' ({path}) reads external data through symbolic link '{}'",
@@ -457,7 +448,7 @@ impl Analysis<'_, '_> {
         if let (Ok(real), Ok(real_dir)) = (target.canonicalize(), dir.canonicalize()) {
             if !real.starts_with(&real_dir) {
                 self.r.push(Finding::new(
-                        &c::EXTERNAL_DATA_TRAVERSAL,
+                        &EXTERNAL_DATA_TRAVERSAL,
                         self.a.location.clone(),
                         format!(
                             "tensor '{}' ({path}) external data '{}' resolves outside the model directory",
@@ -509,7 +500,7 @@ impl Analysis<'_, '_> {
     fn bounds(&mut self, tensor: &str, path: &str, msg: &str, sev: Severity) {
         self.r.push(
             Finding::new(
-                &c::EXTERNAL_DATA_BOUNDS,
+                &EXTERNAL_DATA_BOUNDS,
                 self.a.location.clone(),
                 format!("tensor '{}' ({path}): {msg}", clip(tensor)),
             )
@@ -523,7 +514,7 @@ impl Analysis<'_, '_> {
         for (domain, (ops, first)) in domains {
             let vendor = VENDOR_DOMAINS.contains(&domain.as_str());
             let f = Finding::new(
-                &c::CUSTOM_DOMAIN,
+                &CUSTOM_DOMAIN,
                 self.a.location.clone(),
                 format!(
                     "operators from {} domain '{}' ({}), first used in {first}",
@@ -581,15 +572,7 @@ pub fn unsafe_location(loc: &str) -> Option<&'static str> {
 }
 
 fn clip(s: &str) -> String {
-    const MAX: usize = 160;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
+    crate::finding::clip(s, 160)
 }
 
 // ---------------------------------------------------------------------------------------------

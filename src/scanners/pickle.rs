@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! The pickle scanner: raw pickles under any name (joblib, dill and plain pickle files, protocol
 //! 0–5, one or many concatenated), legacy `torch.save` streams (magic number, four more pickles,
 //! raw storage trailer), and the members of legacy PyTorch tar checkpoints.
@@ -695,7 +701,7 @@ fn report(an: &Analysis, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) 
                 &MALFORMED,
                 loc,
                 if *count > 1 {
-                    format!("{message} (and {} more errors)", count - 1)
+                    format!("{message} (and {} more errors)", count.saturating_sub(1))
                 } else {
                     message.clone()
                 },
@@ -790,8 +796,8 @@ fn report(an: &Analysis, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) 
                 .evidence("member", member.clone()),
             );
         }
-        let head = content.head(crate::format::SNIFF_LEN).unwrap_or_default();
-        let hint = if n.loader && crate::format::sniff(&head, "") == Format::Unknown {
+        let head = content.head(crate::sniff::SNIFF_LEN).unwrap_or_default();
+        let hint = if n.loader && crate::sniff::sniff(&head, "") == Format::Unknown {
             Some(Format::Pickle)
         } else {
             None
@@ -894,6 +900,12 @@ fn global_finding(g: &GlobalUse, a: &Artifact, cx: &dyn ScannerContext) -> Optio
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

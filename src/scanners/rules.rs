@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! A compiled view of `(module, name)` signature entries, shared by the Keras, TensorFlow and
 //! Hydra policies. Module patterns match a dotted prefix (`keras` matches `keras.layers`); `*`
 //! matches anything.
@@ -91,7 +97,7 @@ impl RuleSet {
             } else {
                 continue;
             };
-            let score = nscore + mscore;
+            let score = nscore.saturating_add(mscore);
             // Later entries win ties: compare (score, load index).
             if best.is_none_or(|(b, j)| (score, i) >= (b, j)) {
                 best = Some((score, i));
@@ -112,18 +118,24 @@ fn module_score(pattern: &str, module: &str) -> Option<u64> {
         return Some(0);
     }
     if pattern == module {
-        return Some(pattern.len() as u64 * 2 + 1);
+        return Some((pattern.len() as u64).saturating_mul(2).saturating_add(1));
     }
     if module.len() > pattern.len()
         && module.starts_with(pattern)
         && module.as_bytes().get(pattern.len()) == Some(&b'.')
     {
-        return Some(pattern.len() as u64 * 2);
+        return Some((pattern.len() as u64).saturating_mul(2));
     }
     None
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

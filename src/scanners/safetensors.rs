@@ -13,7 +13,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use std::collections::HashSet;
@@ -27,10 +28,10 @@ use crate::codes::Code;
 use crate::error::ScanError;
 use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
-use crate::format::{looks_like_pickle, sniff_embedded, Format, SNIFF_LEN};
-use crate::scanners::capped::CappedSink;
+use crate::format::Format;
 use crate::scanners::Scanner;
 use crate::scanners::ScannerContext;
+use crate::sniff::{looks_like_pickle, sniff_embedded, SNIFF_LEN};
 
 /// The reference implementation's limit on `N`.
 pub const MAX_HEADER_SIZE: u64 = 100_000_000;
@@ -41,147 +42,141 @@ pub const MAX_METADATA_ENTRIES: usize = 65_536;
 
 pub struct SafetensorsScanner;
 
-pub mod codes {
-    use crate::codes::Code;
-    use crate::finding::Severity;
+pub const HEADER_SIZE: Code = Code {
+    id: "safetensors/invalid-header-size",
+    severity: Severity::Medium,
+    summary: "The declared safetensors header length is impossible.",
+    detects: "A header length `N` (the first 8 bytes, little-endian) larger than the file, larger than the format's 100 MB limit, or too small to hold a JSON object; or a file shorter than 8 bytes.",
+    why: "The reference loader refuses such a file, so it is not the model it claims to be. Oversized lengths are also used to make parsers allocate huge buffers.",
+    example: "A 1 KB file whose first 8 bytes declare a 4 GB header.",
+    remediation: "Re-export the file with the safetensors library; do not load it elsewhere.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const HEADER_SIZE: Code = Code {
-        id: "safetensors/invalid-header-size",
-        severity: Severity::Medium,
-        summary: "The declared safetensors header length is impossible.",
-        detects: "A header length `N` (the first 8 bytes, little-endian) larger than the file, larger than the format's 100 MB limit, or too small to hold a JSON object; or a file shorter than 8 bytes.",
-        why: "The reference loader refuses such a file, so it is not the model it claims to be. Oversized lengths are also used to make parsers allocate huge buffers.",
-        example: "A 1 KB file whose first 8 bytes declare a 4 GB header.",
-        remediation: "Re-export the file with the safetensors library; do not load it elsewhere.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const INVALID_HEADER: Code = Code {
+    id: "safetensors/invalid-header",
+    severity: Severity::Medium,
+    summary: "The safetensors JSON header violates the format.",
+    detects: "A header that is not valid UTF-8, does not start with `{`, is not valid JSON or not an object, is padded with anything but spaces, or has a tensor entry without a string `dtype`, an integer `shape` list and a two-integer `data_offsets` list (unknown extra fields are reported at low severity).",
+    why: "Loaders differ in how strictly they read the header. A header one parser accepts and another rejects or reads differently is a parser differential: what was scanned is not what gets loaded.",
+    example: "`{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}\\n` padded with newlines instead of spaces.",
+    remediation: "Re-export the file with the safetensors library.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const INVALID_HEADER: Code = Code {
-        id: "safetensors/invalid-header",
-        severity: Severity::Medium,
-        summary: "The safetensors JSON header violates the format.",
-        detects: "A header that is not valid UTF-8, does not start with `{`, is not valid JSON or not an object, is padded with anything but spaces, or has a tensor entry without a string `dtype`, an integer `shape` list and a two-integer `data_offsets` list (unknown extra fields are reported at low severity).",
-        why: "Loaders differ in how strictly they read the header. A header one parser accepts and another rejects or reads differently is a parser differential: what was scanned is not what gets loaded.",
-        example: "`{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}\\n` padded with newlines instead of spaces.",
-        remediation: "Re-export the file with the safetensors library.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const DUPLICATE_KEY: Code = Code {
+    id: "safetensors/duplicate-key",
+    severity: Severity::High,
+    summary: "The safetensors header repeats a JSON key.",
+    detects: "The same tensor name, `__metadata__` key, or tensor field (`dtype`, `shape`, `data_offsets`) appearing twice in one JSON object.",
+    why: "The format forbids duplicate keys, but common JSON parsers silently keep the last (serde_json, Python json) or the first occurrence. Two tools then see different tensors or different offsets in the same file, which hides data from whoever checks it.",
+    example: "`{\"w\":{…,\"data_offsets\":[0,8]},\"w\":{…,\"data_offsets\":[8,16]}}`.",
+    remediation: "Treat the file as tampered; re-export it from a trusted source.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const DUPLICATE_KEY: Code = Code {
-        id: "safetensors/duplicate-key",
-        severity: Severity::High,
-        summary: "The safetensors header repeats a JSON key.",
-        detects: "The same tensor name, `__metadata__` key, or tensor field (`dtype`, `shape`, `data_offsets`) appearing twice in one JSON object.",
-        why: "The format forbids duplicate keys, but common JSON parsers silently keep the last (serde_json, Python json) or the first occurrence. Two tools then see different tensors or different offsets in the same file, which hides data from whoever checks it.",
-        example: "`{\"w\":{…,\"data_offsets\":[0,8]},\"w\":{…,\"data_offsets\":[8,16]}}`.",
-        remediation: "Treat the file as tampered; re-export it from a trusted source.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const UNKNOWN_DTYPE: Code = Code {
+    id: "safetensors/unknown-dtype",
+    severity: Severity::Medium,
+    summary: "A tensor declares a dtype the safetensors format does not define.",
+    detects: "A `dtype` string outside the reference crate's `Dtype` list (BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_*, I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64).",
+    why: "The reference loader refuses the file; other readers may guess a size, so tools disagree on where tensors end.",
+    example: "`\"dtype\":\"PICKLE\"`.",
+    remediation: "Re-export the file with a current safetensors library.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const UNKNOWN_DTYPE: Code = Code {
-        id: "safetensors/unknown-dtype",
-        severity: Severity::Medium,
-        summary: "A tensor declares a dtype the safetensors format does not define.",
-        detects: "A `dtype` string outside the reference crate's `Dtype` list (BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_*, I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64).",
-        why: "The reference loader refuses the file; other readers may guess a size, so tools disagree on where tensors end.",
-        example: "`\"dtype\":\"PICKLE\"`.",
-        remediation: "Re-export the file with a current safetensors library.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const SIZE_MISMATCH: Code = Code {
+    id: "safetensors/size-mismatch",
+    severity: Severity::Medium,
+    summary: "A tensor's shape and dtype do not match the bytes its offsets cover.",
+    detects: "`product(shape) × dtype bits` that is not a whole number of bytes, overflows, or differs from `data_offsets[1] - data_offsets[0]`; or an end offset before the start offset.",
+    why: "The reference loader refuses such files. Readers that trust either the shape or the offsets read different bytes, and spare bytes inside a tensor's range can hide another payload.",
+    example: "`{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4096]}`.",
+    remediation: "Re-export the file with the safetensors library.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const SIZE_MISMATCH: Code = Code {
-        id: "safetensors/size-mismatch",
-        severity: Severity::Medium,
-        summary: "A tensor's shape and dtype do not match the bytes its offsets cover.",
-        detects: "`product(shape) × dtype bits` that is not a whole number of bytes, overflows, or differs from `data_offsets[1] - data_offsets[0]`; or an end offset before the start offset.",
-        why: "The reference loader refuses such files. Readers that trust either the shape or the offsets read different bytes, and spare bytes inside a tensor's range can hide another payload.",
-        example: "`{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4096]}`.",
-        remediation: "Re-export the file with the safetensors library.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const OVERLAPPING_OFFSETS: Code = Code {
+    id: "safetensors/overlapping-offsets",
+    severity: Severity::Medium,
+    summary: "Two tensors' byte ranges overlap.",
+    detects: "A tensor whose `data_offsets` start before the end of the previous tensor (in offset order).",
+    why: "The format requires each byte of the buffer to belong to exactly one tensor. Overlap is refused by the reference loader and lets one region be read as two different things.",
+    example: "`a: [0, 16]`, `b: [8, 24]`.",
+    remediation: "Re-export the file with the safetensors library.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const OVERLAPPING_OFFSETS: Code = Code {
-        id: "safetensors/overlapping-offsets",
-        severity: Severity::Medium,
-        summary: "Two tensors' byte ranges overlap.",
-        detects: "A tensor whose `data_offsets` start before the end of the previous tensor (in offset order).",
-        why: "The format requires each byte of the buffer to belong to exactly one tensor. Overlap is refused by the reference loader and lets one region be read as two different things.",
-        example: "`a: [0, 16]`, `b: [8, 24]`.",
-        remediation: "Re-export the file with the safetensors library.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const OFFSET_GAP: Code = Code {
+    id: "safetensors/unindexed-bytes",
+    severity: Severity::Medium,
+    summary: "Bytes in the data buffer belong to no tensor (a hole, or data before the first tensor).",
+    detects: "A tensor data buffer that does not start at offset 0 or has a hole between two tensors. High when the hidden bytes look like another format (pickle, zip, …); they are then scanned as well.",
+    why: "The format forbids holes precisely to prevent polyglot files: a hole can carry a pickle or archive that another tool finds and loads while the safetensors view looks harmless.",
+    example: "Tensors at `[64, 128]` with a protocol-2 pickle in bytes 0–63 of the buffer.",
+    remediation: "Treat the file as tampered; re-export it from a trusted source.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const OFFSET_GAP: Code = Code {
-        id: "safetensors/unindexed-bytes",
-        severity: Severity::Medium,
-        summary: "Bytes in the data buffer belong to no tensor (a hole, or data before the first tensor).",
-        detects: "A tensor data buffer that does not start at offset 0 or has a hole between two tensors. High when the hidden bytes look like another format (pickle, zip, …); they are then scanned as well.",
-        why: "The format forbids holes precisely to prevent polyglot files: a hole can carry a pickle or archive that another tool finds and loads while the safetensors view looks harmless.",
-        example: "Tensors at `[64, 128]` with a protocol-2 pickle in bytes 0–63 of the buffer.",
-        remediation: "Treat the file as tampered; re-export it from a trusted source.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const OUT_OF_BOUNDS: Code = Code {
+    id: "safetensors/offsets-out-of-bounds",
+    severity: Severity::Medium,
+    summary: "A tensor's data offsets run past the end of the file.",
+    detects: "A `data_offsets` end beyond the data buffer (the file length minus 8 minus the header length).",
+    why: "The file is truncated or lies about its contents; readers that map the file without checking read out of bounds.",
+    example: "A 1 KB file whose header places a tensor at `[0, 1048576]`.",
+    remediation: "Re-download or re-export the file.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const OUT_OF_BOUNDS: Code = Code {
-        id: "safetensors/offsets-out-of-bounds",
-        severity: Severity::Medium,
-        summary: "A tensor's data offsets run past the end of the file.",
-        detects: "A `data_offsets` end beyond the data buffer (the file length minus 8 minus the header length).",
-        why: "The file is truncated or lies about its contents; readers that map the file without checking read out of bounds.",
-        example: "A 1 KB file whose header places a tensor at `[0, 1048576]`.",
-        remediation: "Re-download or re-export the file.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const TRAILING_DATA: Code = Code {
+    id: "safetensors/trailing-data",
+    severity: Severity::Medium,
+    summary: "Bytes follow the last tensor: the file carries data no tensor accounts for.",
+    detects: "A file longer than 8 + header length + the end of the last tensor. High when the trailing bytes look like another format (pickle, zip, …); they are then scanned as well.",
+    why: "Appending a pickle or zip archive to a valid safetensors file makes a polyglot that a pickle loader or zip reader opens while safetensors-aware tools show only the tensors.",
+    example: "A valid safetensors file followed by `\\x80\\x04…cos\\nsystem…` (a pickle).",
+    remediation: "Treat the file as tampered; re-export it from a trusted source.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const TRAILING_DATA: Code = Code {
-        id: "safetensors/trailing-data",
-        severity: Severity::Medium,
-        summary: "Bytes follow the last tensor: the file carries data no tensor accounts for.",
-        detects: "A file longer than 8 + header length + the end of the last tensor. High when the trailing bytes look like another format (pickle, zip, …); they are then scanned as well.",
-        why: "Appending a pickle or zip archive to a valid safetensors file makes a polyglot that a pickle loader or zip reader opens while safetensors-aware tools show only the tensors.",
-        example: "A valid safetensors file followed by `\\x80\\x04…cos\\nsystem…` (a pickle).",
-        remediation: "Treat the file as tampered; re-export it from a trusted source.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const INVALID_METADATA: Code = Code {
+    id: "safetensors/invalid-metadata",
+    severity: Severity::Medium,
+    summary: "`__metadata__` is not a bounded map of strings to strings.",
+    detects: "A `__metadata__` value that is not an object, has non-string values, or is larger than 8 MiB / 65,536 entries (the size case is low severity).",
+    why: "The format allows only string-to-string metadata; the reference loader refuses anything else. Oversized metadata is a place to stash payloads and a way to exhaust tools that display it.",
+    example: "`\"__metadata__\":{\"format\":{\"nested\":[1,2]}}`.",
+    remediation: "Keep metadata to short strings; re-export the file.",
+    references: &["https://github.com/huggingface/safetensors#format"],
+};
 
-    pub const INVALID_METADATA: Code = Code {
-        id: "safetensors/invalid-metadata",
-        severity: Severity::Medium,
-        summary: "`__metadata__` is not a bounded map of strings to strings.",
-        detects: "A `__metadata__` value that is not an object, has non-string values, or is larger than 8 MiB / 65,536 entries (the size case is low severity).",
-        why: "The format allows only string-to-string metadata; the reference loader refuses anything else. Oversized metadata is a place to stash payloads and a way to exhaust tools that display it.",
-        example: "`\"__metadata__\":{\"format\":{\"nested\":[1,2]}}`.",
-        remediation: "Keep metadata to short strings; re-export the file.",
-        references: &["https://github.com/huggingface/safetensors#format"],
-    };
+pub const POLYGLOT: Code = Code {
+    id: "safetensors/pickle-polyglot",
+    severity: Severity::High,
+    summary: "A file sniffed as safetensors has an unusable header and also starts like a pickle.",
+    detects: "A file whose first bytes pass for a safetensors header length followed by `{`, whose header then fails to validate, and whose first bytes are also a plausible pickle stream (for example PROTO 2, then a LONG1 operand that contains the `{`). The whole file is then scanned as a pickle as well.",
+    why: "Such bytes are crafted to be routed to a safetensors reader by format sniffers while `pickle.load` / `torch.load` read them as a pickle.",
+    example: "`80 02 8a 05 00 00 00 00 7b …`: PROTO 2, LONG1 with 5 bytes, then a pickle payload.",
+    remediation: "Treat the file as hostile; do not load it with pickle-based loaders.",
+    references: &[],
+};
 
-    pub const POLYGLOT: Code = Code {
-        id: "safetensors/pickle-polyglot",
-        severity: Severity::High,
-        summary: "A file sniffed as safetensors has an unusable header and also starts like a pickle.",
-        detects: "A file whose first bytes pass for a safetensors header length followed by `{`, whose header then fails to validate, and whose first bytes are also a plausible pickle stream (for example PROTO 2, then a LONG1 operand that contains the `{`). The whole file is then scanned as a pickle as well.",
-        why: "Such bytes are crafted to be routed to a safetensors reader by format sniffers while `pickle.load` / `torch.load` read them as a pickle.",
-        example: "`80 02 8a 05 00 00 00 00 7b …`: PROTO 2, LONG1 with 5 bytes, then a pickle payload.",
-        remediation: "Treat the file as hostile; do not load it with pickle-based loaders.",
-        references: &[],
-    };
-
-    pub const ALL: &[&Code] = &[
-        &POLYGLOT,
-        &HEADER_SIZE,
-        &INVALID_HEADER,
-        &DUPLICATE_KEY,
-        &UNKNOWN_DTYPE,
-        &SIZE_MISMATCH,
-        &OVERLAPPING_OFFSETS,
-        &OFFSET_GAP,
-        &OUT_OF_BOUNDS,
-        &TRAILING_DATA,
-        &INVALID_METADATA,
-    ];
-}
-
-use codes as c;
+/// Every code this scanner reports.
+pub static CODES: &[&Code] = &[
+    &POLYGLOT,
+    &HEADER_SIZE,
+    &INVALID_HEADER,
+    &DUPLICATE_KEY,
+    &UNKNOWN_DTYPE,
+    &SIZE_MISMATCH,
+    &OVERLAPPING_OFFSETS,
+    &OFFSET_GAP,
+    &OUT_OF_BOUNDS,
+    &TRAILING_DATA,
+    &INVALID_METADATA,
+];
 
 impl Scanner for SafetensorsScanner {
     fn id(&self) -> &'static str {
@@ -191,7 +186,7 @@ impl Scanner for SafetensorsScanner {
         &[Format::Safetensors]
     }
     fn codes(&self) -> &'static [&'static Code] {
-        c::ALL
+        CODES
     }
     fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
         scan(a, cx, out)
@@ -314,9 +309,9 @@ impl Names {
 
 /// The root of the header, streamed: each entry is checked as it is parsed and dropped, so
 /// memory stays proportional to the names and offsets kept, not to the JSON tree.
-struct RootSeed<'s, 'a, 'r> {
+struct RootSeed<'s, 'a> {
     a: &'s Artifact,
-    r: &'s mut CappedSink<'r>,
+    r: &'s mut Sink,
     names: &'s mut Names,
     tensors: &'s mut Vec<TensorEntry>,
     _life: std::marker::PhantomData<&'a ()>,
@@ -328,14 +323,14 @@ enum Root {
     Other(&'static str),
 }
 
-impl<'de> de::DeserializeSeed<'de> for RootSeed<'_, '_, '_> {
+impl<'de> de::DeserializeSeed<'de> for RootSeed<'_, '_> {
     type Value = Root;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Root, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for RootSeed<'_, '_, '_> {
+impl<'de> Visitor<'de> for RootSeed<'_, '_> {
     type Value = Root;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
@@ -429,16 +424,14 @@ fn utf8_error(mut rd: impl std::io::Read, len: u64) -> std::io::Result<Option<u6
 
 fn scan(a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
     let file_len = a.content.len();
-    let mut r = CappedSink::new(out, c::ALL);
-    let res = scan_inner(a, cx, &mut r, file_len);
-    r.summarise(a);
+    let res = scan_inner(a, cx, out, file_len);
     if let Ok(false) = res {
         let head = a.content.head(SNIFF_LEN)?;
         if looks_like_pickle(&head) {
             // The engine walks every such file as a pickle too (`crate::readings`); this only
             // says why the header is unusable.
-            r.out.push(Finding::new(
-                &c::POLYGLOT,
+            out.push(Finding::new(
+                &POLYGLOT,
                 a.location.clone(),
                 "the safetensors header is unusable and the file also starts like a pickle; scanned as a pickle",
             ));
@@ -450,14 +443,14 @@ fn scan(a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), Sca
 fn scan_inner(
     a: &Artifact,
     cx: &dyn ScannerContext,
-    r: &mut CappedSink<'_>,
+    r: &mut Sink,
     file_len: u64,
 ) -> Result<bool, ScanError> {
     let loc = &a.location;
     let len_bytes = a.content.read_at(0, 8)?;
     let Ok(len_arr) = <[u8; 8]>::try_from(len_bytes.as_slice()) else {
         r.push(Finding::new(
-            &c::HEADER_SIZE,
+            &HEADER_SIZE,
             loc.clone(),
             format!("file is {file_len} bytes, too short for the 8-byte header length"),
         ));
@@ -474,7 +467,7 @@ fn scan_inner(
             format!("declares a {n}-byte header, too small for a JSON object")
         };
         r.push(
-            Finding::new(&c::HEADER_SIZE, loc.at(0), why)
+            Finding::new(&HEADER_SIZE, loc.at(0), why)
                 .evidence("header_length", n.to_string())
                 .evidence("file_length", file_len.to_string()),
         );
@@ -487,7 +480,7 @@ fn scan_inner(
     let header = a.content.slice(8, n)?;
     if let Some(bad) = utf8_error(header.open()?, n)? {
         r.push(Finding::new(
-            &c::INVALID_HEADER,
+            &INVALID_HEADER,
             loc.at(8u64.saturating_add(bad)),
             "header is not valid UTF-8",
         ));
@@ -495,7 +488,7 @@ fn scan_inner(
     }
     if a.content.read_at(8, 1)?.first() != Some(&b'{') {
         r.push(Finding::new(
-                &c::INVALID_HEADER,
+                &INVALID_HEADER,
                 loc.at(8),
                 "header does not start with '{' (the format requires it; lenient parsers skip leading whitespace)",
             ),
@@ -519,16 +512,12 @@ fn scan_inner(
     let root = match de::DeserializeSeed::deserialize(seed, &mut de) {
         Ok(v) => v,
         Err(e) if e.is_eof() && count.get() == 0 => {
-            r.push(Finding::new(
-                &c::INVALID_HEADER,
-                loc.at(8),
-                "header is empty",
-            ));
+            r.push(Finding::new(&INVALID_HEADER, loc.at(8), "header is empty"));
             return Ok(false);
         }
         Err(e) => {
             r.push(Finding::new(
-                &c::INVALID_HEADER,
+                &INVALID_HEADER,
                 loc.at(8),
                 format!("header is not valid JSON: {e}"),
             ));
@@ -545,7 +534,7 @@ fn scan_inner(
         };
         r.push(
             Finding::new(
-                &c::INVALID_HEADER,
+                &INVALID_HEADER,
                 loc.at(8u64.saturating_add(json_end).saturating_add(pos)),
                 msg,
             )
@@ -558,7 +547,7 @@ fn scan_inner(
     }
     if let Root::Other(kind) = root {
         r.push(Finding::new(
-            &c::INVALID_HEADER,
+            &INVALID_HEADER,
             loc.at(8),
             format!("header is {kind}, not a JSON object"),
         ));
@@ -605,7 +594,7 @@ fn padding_problem(
 
 /// Root keys that appear more than once (the format forbids it; JSON parsers disagree on
 /// which occurrence wins). Found by sorting the names, so no second set of names is kept.
-fn report_duplicates(a: &Artifact, r: &mut CappedSink<'_>, names: &mut Names) {
+fn report_duplicates(a: &Artifact, r: &mut Sink, names: &mut Names) {
     let mut keys = std::mem::take(&mut names.keys);
     keys.sort_unstable_by(|x, y| names.get(*x).cmp(names.get(*y)));
     for w in keys.windows(2) {
@@ -614,7 +603,7 @@ fn report_duplicates(a: &Artifact, r: &mut CappedSink<'_>, names: &mut Names) {
             if names.get(*x) == k {
                 r.push(
                     Finding::new(
-                        &c::DUPLICATE_KEY,
+                        &DUPLICATE_KEY,
                         a.location.clone(),
                         format!("header key '{}' appears more than once", clip(k)),
                     )
@@ -625,11 +614,11 @@ fn report_duplicates(a: &Artifact, r: &mut CappedSink<'_>, names: &mut Names) {
     }
 }
 
-fn check_metadata(a: &Artifact, r: &mut CappedSink<'_>, value: &RawJson) {
+fn check_metadata(a: &Artifact, r: &mut Sink, value: &RawJson) {
     let loc = &a.location;
     let RawJson::Object(items) = value else {
         r.push(Finding::new(
-            &c::INVALID_METADATA,
+            &INVALID_METADATA,
             loc.clone(),
             format!("__metadata__ is {}, not an object", value.kind()),
         ));
@@ -641,7 +630,7 @@ fn check_metadata(a: &Artifact, r: &mut CappedSink<'_>, value: &RawJson) {
         if !seen.insert(k.as_str()) {
             r.push(
                 Finding::new(
-                    &c::DUPLICATE_KEY,
+                    &DUPLICATE_KEY,
                     loc.clone(),
                     format!("__metadata__ key '{}' appears more than once", clip(k)),
                 )
@@ -653,7 +642,7 @@ fn check_metadata(a: &Artifact, r: &mut CappedSink<'_>, value: &RawJson) {
             RawJson::String(s) => bytes = bytes.saturating_add(s.len()),
             other => r.push(
                 Finding::new(
-                    &c::INVALID_METADATA,
+                    &INVALID_METADATA,
                     loc.clone(),
                     format!(
                         "__metadata__ value for '{}' is {}, not a string",
@@ -667,7 +656,7 @@ fn check_metadata(a: &Artifact, r: &mut CappedSink<'_>, value: &RawJson) {
     }
     if bytes > MAX_METADATA_BYTES || items.len() > MAX_METADATA_ENTRIES {
         r.push(Finding::new(
-                &c::INVALID_METADATA,
+                &INVALID_METADATA,
                 loc.clone(),
                 format!(
                     "__metadata__ holds {} entries and {bytes} bytes (limits {MAX_METADATA_ENTRIES} entries, {MAX_METADATA_BYTES} bytes)",
@@ -694,15 +683,10 @@ fn as_u64_list(v: &RawJson) -> Option<Vec<u64>> {
         .collect()
 }
 
-fn check_tensor(
-    a: &Artifact,
-    r: &mut CappedSink<'_>,
-    name: &str,
-    value: &RawJson,
-) -> Option<(u64, u64)> {
+fn check_tensor(a: &Artifact, r: &mut Sink, name: &str, value: &RawJson) -> Option<(u64, u64)> {
     let loc = &a.location;
-    let bad = |r: &mut CappedSink<'_>, msg: String| {
-        r.push(Finding::new(&c::INVALID_HEADER, loc.clone(), msg).evidence("tensor", clip(name)));
+    let bad = |r: &mut Sink, msg: String| {
+        r.push(Finding::new(&INVALID_HEADER, loc.clone(), msg).evidence("tensor", clip(name)));
     };
     let RawJson::Object(fields) = value else {
         bad(
@@ -721,7 +705,7 @@ fn check_tensor(
         if !seen.insert(k.as_str()) {
             r.push(
                 Finding::new(
-                    &c::DUPLICATE_KEY,
+                    &DUPLICATE_KEY,
                     loc.clone(),
                     format!("tensor '{}' has field '{}' twice", clip(name), clip(k)),
                 )
@@ -735,7 +719,7 @@ fn check_tensor(
             "data_offsets" => offsets = Some(v),
             other => r.push(
                 Finding::new(
-                    &c::INVALID_HEADER,
+                    &INVALID_HEADER,
                     loc.clone(),
                     format!(
                         "tensor '{}' has unknown field '{}'",
@@ -779,7 +763,7 @@ fn check_tensor(
     if end < begin {
         r.push(
             Finding::new(
-                &c::SIZE_MISMATCH,
+                &SIZE_MISMATCH,
                 loc.clone(),
                 format!(
                     "tensor '{}' ends ({end}) before it begins ({begin})",
@@ -794,7 +778,7 @@ fn check_tensor(
     let Some(bits) = dtype_bits(dtype) else {
         r.push(
             Finding::new(
-                &c::UNKNOWN_DTYPE,
+                &UNKNOWN_DTYPE,
                 loc.clone(),
                 format!(
                     "tensor '{}' has unknown dtype '{}'",
@@ -824,7 +808,7 @@ fn check_tensor(
     if let Some(m) = msg {
         r.push(
             Finding::new(
-                &c::SIZE_MISMATCH,
+                &SIZE_MISMATCH,
                 loc.clone(),
                 format!("tensor '{}': {m}", clip(name)),
             )
@@ -845,7 +829,7 @@ pub fn dtype_bits(name: &str) -> Option<u32> {
 fn check_layout(
     a: &Artifact,
     cx: &dyn ScannerContext,
-    r: &mut CappedSink<'_>,
+    r: &mut Sink,
     names: &Names,
     tensors: &mut [TensorEntry],
     data_start: u64,
@@ -861,7 +845,7 @@ fn check_layout(
     for t in tensors.iter() {
         if t.end > buffer_len {
             r.push(Finding::new(
-                    &c::OUT_OF_BOUNDS,
+                    &OUT_OF_BOUNDS,
                     loc.clone(),
                     format!(
                         "tensor '{}' ends at buffer offset {} but the buffer has {buffer_len} bytes",
@@ -876,7 +860,7 @@ fn check_layout(
             if let Some(p) = prev {
                 r.push(
                     Finding::new(
-                        &c::OVERLAPPING_OFFSETS,
+                        &OVERLAPPING_OFFSETS,
                         loc.at(data_start.saturating_add(t.begin)),
                         format!(
                             "tensor '{}' [{}, {}) overlaps tensor '{}' [{}, {})",
@@ -913,7 +897,7 @@ fn check_layout(
             a,
             cx,
             r,
-            &c::OFFSET_GAP,
+            &OFFSET_GAP,
             data_start.saturating_add(s),
             e.saturating_sub(s),
             what,
@@ -924,7 +908,7 @@ fn check_layout(
             a,
             cx,
             r,
-            &c::TRAILING_DATA,
+            &TRAILING_DATA,
             data_start.saturating_add(cursor),
             buffer_len.saturating_sub(cursor),
             "after the last tensor",
@@ -937,7 +921,7 @@ fn check_layout(
 fn region(
     a: &Artifact,
     cx: &dyn ScannerContext,
-    r: &mut CappedSink<'_>,
+    r: &mut Sink,
     code: &'static Code,
     offset: u64,
     len: u64,
@@ -968,21 +952,13 @@ fn region(
     r.push(f);
     if nested {
         let content = a.content.slice(offset, len)?;
-        cx.scan_nested(a, &member, content, None, r.out);
+        cx.scan_nested(a, &member, content, None, r);
     }
     Ok(())
 }
 
 fn clip(s: &str) -> String {
-    const MAX: usize = 120;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
+    crate::finding::clip(s, 120)
 }
 
 #[cfg(test)]
@@ -1047,7 +1023,7 @@ mod tests {
         // PROTO 2, LONG1 of 5 bytes whose last byte is '{', POP, then a GLOBAL.
         let mut v = vec![0x80, 0x02, 0x8a, 0x05, 0, 0, 0, 0, b'{', b'0'];
         v.extend_from_slice(b"cos\nsystem\n(S'true'\ntR.");
-        assert_eq!(crate::format::sniff(&v, "x"), Format::Safetensors);
+        assert_eq!(crate::sniff::sniff(&v, "x"), Format::Safetensors);
         let c = codes_of(v);
         assert!(
             c.contains(&"safetensors/pickle-polyglot".to_owned()),

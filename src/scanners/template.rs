@@ -30,7 +30,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 use std::collections::{HashMap, HashSet};
@@ -40,74 +41,71 @@ use minijinja::machinery::parse;
 use minijinja::syntax::SyntaxConfig;
 
 use crate::codes::Code;
+use crate::finding::clip;
 use crate::finding::{Finding, Location, Severity};
 
-pub mod codes {
-    use crate::codes::Code;
-    use crate::finding::Severity;
+pub const INJECTION: Code = Code {
+    id: "template/code-execution",
+    severity: Severity::Critical,
+    summary: "A Jinja template reaches Python internals: server-side template injection.",
+    detects: "Attribute or item access to dunder names (`__class__`, `__mro__`, `__subclasses__`, `__globals__`, `__builtins__`, `__init__`, `__import__`, …), also when the name is assembled from pieces (concatenation, `~`, `join`, `format`, `replace`, reversal, `\\x5f` escapes, variables); the `attr` filter on such names; calls to `eval`, `exec`, `__import__`, `getattr`, `open`; references to `os`, `subprocess`, `popen`, `system`.",
+    why: "Chat templates are rendered by Python Jinja2 when the model is loaded or queried. Reaching object internals lets the template walk to `os.popen` and run commands on the server (CVE-2024-34359, \"Llama Drama\": llama-cpp-python rendered GGUF chat templates without a sandbox). Benign chat templates never need any of this.",
+    example: "`{{ ''.__class__.__mro__[1].__subclasses__()[133].__init__.__globals__['popen']('id').read() }}`",
+    remediation: "Do not load the model. Replace the template with the model vendor's original chat template and report the file.",
+    references: &[
+        "CVE-2024-34359",
+        "https://github.com/abetlen/llama-cpp-python/security/advisories/GHSA-56xg-wfcc-g829",
+        "https://jinja.palletsprojects.com/en/stable/sandbox/",
+    ],
+};
 
-    pub const INJECTION: Code = Code {
-        id: "template/code-execution",
-        severity: Severity::Critical,
-        summary: "A Jinja template reaches Python internals: server-side template injection.",
-        detects: "Attribute or item access to dunder names (`__class__`, `__mro__`, `__subclasses__`, `__globals__`, `__builtins__`, `__init__`, `__import__`, …), also when the name is assembled from pieces (concatenation, `~`, `join`, `format`, `replace`, reversal, `\\x5f` escapes, variables); the `attr` filter on such names; calls to `eval`, `exec`, `__import__`, `getattr`, `open`; references to `os`, `subprocess`, `popen`, `system`.",
-        why: "Chat templates are rendered by Python Jinja2 when the model is loaded or queried. Reaching object internals lets the template walk to `os.popen` and run commands on the server (CVE-2024-34359, \"Llama Drama\": llama-cpp-python rendered GGUF chat templates without a sandbox). Benign chat templates never need any of this.",
-        example: "`{{ ''.__class__.__mro__[1].__subclasses__()[133].__init__.__globals__['popen']('id').read() }}`",
-        remediation: "Do not load the model. Replace the template with the model vendor's original chat template and report the file.",
-        references: &[
-            "CVE-2024-34359",
-            "https://github.com/abetlen/llama-cpp-python/security/advisories/GHSA-56xg-wfcc-g829",
-            "https://jinja.palletsprojects.com/en/stable/sandbox/",
-        ],
-    };
+pub const SUSPICIOUS: Code = Code {
+    id: "template/suspicious-construct",
+    severity: Severity::High,
+    summary: "A Jinja template uses constructs that chat templates do not need and that SSTI payloads rely on.",
+    detects: "Access to underscore-prefixed attributes; the `attr` filter or an `attribute=` argument with a name that cannot be computed statically; Jinja gadget globals (`self`, `cycler`, `joiner`, `lipsum`, `url_for`, `config`, `request`, `get_flashed_messages`); `import`/`from … import`/`include`/`extends`; escaped underscores or `\\N{…}` escapes; character assembly with `%c`.",
+    why: "These are the building blocks of sandbox escapes. They are not injections by themselves, but no mainstream chat template uses them, so their presence deserves a human look before the model is served.",
+    example: "`{{ messages|attr(request.args.x) }}` or `{{ cycler }}`.",
+    remediation: "Compare the template with the model vendor's original; remove the construct or reject the model.",
+    references: &["CVE-2024-34359", "https://jinja.palletsprojects.com/en/stable/sandbox/"],
+};
 
-    pub const SUSPICIOUS: Code = Code {
-        id: "template/suspicious-construct",
-        severity: Severity::High,
-        summary: "A Jinja template uses constructs that chat templates do not need and that SSTI payloads rely on.",
-        detects: "Access to underscore-prefixed attributes; the `attr` filter or an `attribute=` argument with a name that cannot be computed statically; Jinja gadget globals (`self`, `cycler`, `joiner`, `lipsum`, `url_for`, `config`, `request`, `get_flashed_messages`); `import`/`from … import`/`include`/`extends`; escaped underscores or `\\N{…}` escapes; character assembly with `%c`.",
-        why: "These are the building blocks of sandbox escapes. They are not injections by themselves, but no mainstream chat template uses them, so their presence deserves a human look before the model is served.",
-        example: "`{{ messages|attr(request.args.x) }}` or `{{ cycler }}`.",
-        remediation: "Compare the template with the model vendor's original; remove the construct or reject the model.",
-        references: &["CVE-2024-34359", "https://jinja.palletsprojects.com/en/stable/sandbox/"],
-    };
+pub const UNPARSABLE: Code = Code {
+    id: "template/unparsable",
+    severity: Severity::Medium,
+    summary: "A Jinja template could not be parsed; it was checked lexically only.",
+    detects: "A chat template that the Jinja parser rejects (syntax error, nesting deeper than the parser's limit, unknown tags).",
+    why: "Python Jinja2 and the parser used here differ in corner cases. A template that only one of them accepts may hide constructs from the structural check; the lexical fallback catches dunder names and dangerous identifiers but not every assembled string.",
+    example: "`{% generation %}…` (a transformers-only tag) or a truncated `{% if %}` block.",
+    remediation: "Inspect the template by hand; prefer the vendor's original template.",
+    references: &["CVE-2024-34359"],
+};
 
-    pub const UNPARSABLE: Code = Code {
-        id: "template/unparsable",
-        severity: Severity::Medium,
-        summary: "A Jinja template could not be parsed; it was checked lexically only.",
-        detects: "A chat template that the Jinja parser rejects (syntax error, nesting deeper than the parser's limit, unknown tags).",
-        why: "Python Jinja2 and the parser used here differ in corner cases. A template that only one of them accepts may hide constructs from the structural check; the lexical fallback catches dunder names and dangerous identifiers but not every assembled string.",
-        example: "`{% generation %}…` (a transformers-only tag) or a truncated `{% if %}` block.",
-        remediation: "Inspect the template by hand; prefer the vendor's original template.",
-        references: &["CVE-2024-34359"],
-    };
+pub const TOO_DEEP: Code = Code {
+    id: "template/too-deep",
+    severity: Severity::Info,
+    summary: "A Jinja template nests deeper than the parser allows; each tag and expression was checked on its own and none reaches dangerous names.",
+    detects: "A chat template whose blocks nest (or whose single expression grows) beyond the parser's recursion limit, for which the block-by-block check and the token-level scan found no dunder names, dangerous callables or computed attribute walks.",
+    why: "Deep nesting alone is not an attack, and Python Jinja2 renders such templates. Every `{{ … }}` and `{% … %}` was still parsed and checked on its own (and blocks too deep even for that were scanned token by token), so anything dangerous would have been reported separately at high or critical severity. What cannot be followed is only the flow of variables between distant blocks.",
+    example: "300 nested `{% if %}` blocks generated by a template tool.",
+    remediation: "None needed for a known vendor template; otherwise compare it with the vendor's original.",
+    references: &["https://jinja.palletsprojects.com/en/stable/templates/"],
+};
 
-    pub const TOO_DEEP: Code = Code {
-        id: "template/too-deep",
-        severity: Severity::Info,
-        summary: "A Jinja template nests deeper than the parser allows; each tag and expression was checked on its own and none reaches dangerous names.",
-        detects: "A chat template whose blocks nest (or whose single expression grows) beyond the parser's recursion limit, for which the block-by-block check and the token-level scan found no dunder names, dangerous callables or computed attribute walks.",
-        why: "Deep nesting alone is not an attack, and Python Jinja2 renders such templates. Every `{{ … }}` and `{% … %}` was still parsed and checked on its own (and blocks too deep even for that were scanned token by token), so anything dangerous would have been reported separately at high or critical severity. What cannot be followed is only the flow of variables between distant blocks.",
-        example: "300 nested `{% if %}` blocks generated by a template tool.",
-        remediation: "None needed for a known vendor template; otherwise compare it with the vendor's original.",
-        references: &["https://jinja.palletsprojects.com/en/stable/templates/"],
-    };
-
-    pub const ALL: &[&Code] = &[&INJECTION, &SUSPICIOUS, &UNPARSABLE, &TOO_DEEP];
-}
+/// Every code this scanner reports.
+pub static CODES: &[&Code] = &[&INJECTION, &SUSPICIOUS, &UNPARSABLE, &TOO_DEEP];
 
 /// What kind of problem a template has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum IssueKind {
-    /// Reaches Python internals or dangerous callables ([`codes::INJECTION`]).
+    /// Reaches Python internals or dangerous callables ([`INJECTION`]).
     Injection,
-    /// A construct only payloads need ([`codes::SUSPICIOUS`]).
+    /// A construct only payloads need ([`SUSPICIOUS`]).
     Suspicious,
-    /// The parser rejected the template ([`codes::UNPARSABLE`]).
+    /// The parser rejected the template ([`UNPARSABLE`]).
     Unparsable,
     /// Nesting beyond the parser's limit, and the block-by-block check found nothing
-    /// ([`codes::TOO_DEEP`]). Informational: a benign deep template must not fail a gate that
+    /// ([`TOO_DEEP`]). Informational: a benign deep template must not fail a gate that
     /// stops at low.
     TooDeep,
 }
@@ -396,10 +394,10 @@ pub fn looks_like_template(s: &str) -> bool {
 /// The finding code for an issue kind.
 pub fn code_for(kind: IssueKind) -> &'static Code {
     match kind {
-        IssueKind::Injection => &codes::INJECTION,
-        IssueKind::Suspicious => &codes::SUSPICIOUS,
-        IssueKind::Unparsable => &codes::UNPARSABLE,
-        IssueKind::TooDeep => &codes::TOO_DEEP,
+        IssueKind::Injection => &INJECTION,
+        IssueKind::Suspicious => &SUSPICIOUS,
+        IssueKind::Unparsable => &UNPARSABLE,
+        IssueKind::TooDeep => &TOO_DEEP,
     }
 }
 
@@ -436,17 +434,6 @@ fn blank_generation_tags(s: &str) -> String {
         }
     }
     out
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    format!("{}…", s.get(..end).unwrap_or_default())
 }
 
 fn is_dunder(name: &str) -> bool {

@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Status;
 use crate::finding::Severity;
+use crate::finding::Status;
 use crate::report::{Report, Summary};
 use crate::signatures::DbInfo;
 
@@ -171,7 +171,7 @@ impl ScanPredicate {
             verdict: Verdict::Approved,
             scanner: ScannerInfo {
                 name: "modelgate".into(),
-                version: crate::VERSION.into(),
+                version: crate::finding::VERSION.into(),
             },
             policy,
             signature_database: report.signatures.clone(),

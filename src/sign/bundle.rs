@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! The three nested layers of an OpenSSF model-signing signature file, as JSON types:
 //!
 //! 1. a Sigstore bundle v0.3 (`mediaType`, `verificationMaterial.publicKey.hint`, empty
@@ -91,7 +97,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
         payload_type,
         payload.len()
     );
-    let mut out = Vec::with_capacity(head.len() + payload.len());
+    let mut out = Vec::with_capacity(head.len().saturating_add(payload.len()));
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(payload);
     out
@@ -317,6 +323,12 @@ pub fn parse_statement(payload: &[u8]) -> Result<Statement<serde_json::Value>, V
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::sign::keys::KeyType;

@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! The one archive walker: expands command-line targets into files, and containers (zip, tar, 7z,
 //! single-stream compression) into members that go back through the engine.
 //!
@@ -287,7 +293,7 @@ pub fn name_text(b: &[u8]) -> String {
     if let Ok(s) = std::str::from_utf8(b) {
         return s.to_owned();
     }
-    let mut out = String::with_capacity(b.len() + 8);
+    let mut out = String::with_capacity(b.len().saturating_add(8));
     for chunk in b.utf8_chunks() {
         out.push_str(&chunk.valid().replace('%', "%25"));
         for byte in chunk.invalid() {
@@ -368,7 +374,7 @@ pub fn scan_members<T: Send>(
                     parent.location.clone(),
                     format!(
                         "{} of {count} members were not scanned: the time budget of {} s for this file is spent",
-                        count - done,
+                        count.saturating_sub(done),
                         cx.limits().max_seconds.unwrap_or_default()
                     ),
                 )
@@ -377,7 +383,7 @@ pub fn scan_members<T: Send>(
             return;
         }
         let batch: Vec<T> = items.by_ref().take(BATCH).collect();
-        done += batch.len();
+        done = done.saturating_add(batch.len());
         if sequential {
             for item in batch {
                 scan_one(item, sink);
@@ -512,7 +518,7 @@ pub fn spool(
                 break;
             }
         };
-        total += n as u64;
+        total = total.saturating_add(n as u64);
         if total > ratio_cap {
             let limit = format!(
                 "the ratio limit of {}:1 (compressed size {compressed_len})",
@@ -625,12 +631,12 @@ enum Spill {
 /// compressed stream by prefix) starts from its beginning. What is left (HDF5 after a user block, a zip found by its
 /// end record) is watched for while the rest streams through.
 fn worth_keeping(head: &[u8], name: &str) -> bool {
-    let head = head.get(..crate::format::SNIFF_LEN).unwrap_or(head);
+    let head = head.get(..crate::sniff::SNIFF_LEN).unwrap_or(head);
     !matches!(
-        crate::format::sniff_embedded(head, name),
+        crate::sniff::sniff_embedded(head, name),
         Format::Unknown | Format::Data
     ) || crate::readings::pickle_could_start(head)
-        || crate::format::tar_header_ok(head)
+        || crate::sniff::tar_header_ok(head)
         || crate::readings::prefix_compression(head).is_some()
 }
 
@@ -683,12 +689,14 @@ impl Watch {
         let keep = crate::artifact::ZIP_TAIL_LEN as usize;
         if data.len() >= keep {
             self.tail.clear();
-            self.tail
-                .extend_from_slice(data.get(data.len() - keep..).unwrap_or_default());
+            self.tail.extend_from_slice(
+                data.get(data.len().saturating_sub(keep)..)
+                    .unwrap_or_default(),
+            );
         } else {
             self.tail.extend_from_slice(data);
-            if self.tail.len() > 2 * keep {
-                let cut = self.tail.len() - keep;
+            if self.tail.len() > keep.saturating_mul(2) {
+                let cut = self.tail.len().saturating_sub(keep);
                 self.tail.drain(..cut);
             }
         }
@@ -703,7 +711,9 @@ fn decompressed_name(name: &str, format: Format) -> String {
         ".gz", ".gzip", ".tgz", ".bz2", ".xz", ".lzma", ".zst", ".zstd", ".lz4", ".z", ".zlib",
     ] {
         if lower.ends_with(suffix) && name.len() > suffix.len() {
-            let stem = name.get(..name.len() - suffix.len()).unwrap_or(name);
+            let stem = name
+                .get(..name.len().saturating_sub(suffix.len()))
+                .unwrap_or(name);
             return if suffix == ".tgz" {
                 format!("{stem}.tar")
             } else {
@@ -718,8 +728,8 @@ fn decompress(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(),
     let mut input = a.content.open()?;
     let mut dec = if a.format == Format::JoblibZfile {
         // Skip the `ZF` length header; what follows is a plain zlib stream.
-        let head = a.content.head(crate::format::SNIFF_LEN)?;
-        let offset = crate::format::joblib_zfile_offset(&head)
+        let head = a.content.head(crate::sniff::SNIFF_LEN)?;
+        let offset = crate::sniff::joblib_zfile_offset(&head)
             .ok_or_else(|| ScanError::malformed("joblib-zfile", "bad ZF header"))?;
         input.seek(SeekFrom::Start(offset as u64))?;
         decoder(Format::Zlib, Box::new(input))?
@@ -732,9 +742,9 @@ fn decompress(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(),
         // which joblib's ZNDArrayWrapper reads with numpy's frombuffer: data by structure,
         // unless the bytes are something recognisable.
         let hint = (a.format == Format::JoblibZfile && member.ends_with(".npy"))
-            .then(|| content.head(crate::format::SNIFF_LEN))
+            .then(|| content.head(crate::sniff::SNIFF_LEN))
             .transpose()?
-            .filter(|h| crate::format::sniff_embedded(h, &member) == Format::Unknown)
+            .filter(|h| crate::sniff::sniff_embedded(h, &member) == Format::Unknown)
             .map(|_| Format::Data);
         cx.scan_nested(a, &member, content, hint, sink);
     }
@@ -1085,6 +1095,12 @@ pub fn read_range(content: &Content, start: u64, len: u64) -> io::Result<Vec<u8>
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

@@ -1,7 +1,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 //! The member list of a tar archive as Python's `tarfile` reads it.
 //!
@@ -20,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use crate::artifact::Content;
-use crate::format::{tar_header_ok, tar_number};
+use crate::sniff::{tar_header_ok, tar_number};
 
 /// One member `tarfile` would extract as a file.
 #[derive(Debug, Clone, PartialEq, Eq)]

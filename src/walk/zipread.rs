@@ -1,7 +1,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 //! A lenient zip reader that mirrors PyTorch's `PyTorchStreamReader` (miniz): it trusts the
 //! central directory, finds each member's data through its local header, ignores CRCs and flag
@@ -536,8 +537,8 @@ fn member_content(
     // A member with the encryption flag whose bytes are nothing recognisable is really encrypted
     // (the CVE-2025-1945 trick sets the flag on readable data, which is scanned as usual).
     if e.flags & 0x41 != 0 && e.method == 0 {
-        let head = content.head(crate::format::SNIFF_LEN)?;
-        if crate::format::sniff(&head, &e.name) == Format::Unknown
+        let head = content.head(crate::sniff::SNIFF_LEN)?;
+        if crate::sniff::sniff(&head, &e.name) == Format::Unknown
             && !crate::readings::pickle_could_start(&head)
         {
             sink.push(Finding::new(
@@ -549,8 +550,8 @@ fn member_content(
     }
     // CRC check on what will actually be analysed. Raw data (tensor storages) is not read at all,
     // so a large checkpoint costs only its directory and pickle members.
-    let head = content.head(crate::format::SNIFF_LEN)?;
-    let analysed = crate::format::sniff(&head, &e.name) != Format::Unknown
+    let head = content.head(crate::sniff::SNIFF_LEN)?;
+    let analysed = crate::sniff::sniff(&head, &e.name) != Format::Unknown
         || crate::readings::pickle_could_start(&head);
     if analysed && content.len() <= cx.limits().max_in_memory {
         if let Some(bytes) = content.read_all(cx.limits().max_in_memory)? {
@@ -714,17 +715,9 @@ fn torch_member_hint(
             .or_else(|| rest.strip_prefix("constants/"))
             .is_some_and(|k| !k.is_empty() && !k.contains('/'));
         if storage || RECORDS.contains(&rest) {
-            let head = content.head(crate::format::SNIFF_LEN)?;
-            let sniffed = crate::format::sniff(&head, name);
-            let structured = sniffed.is_archive()
-                || matches!(
-                    sniffed,
-                    Format::Numpy
-                        | Format::Safetensors
-                        | Format::Gguf
-                        | Format::Hdf5
-                        | Format::Onnx
-                );
+            let head = content.head(crate::sniff::SNIFF_LEN)?;
+            let sniffed = crate::sniff::sniff(&head, name);
+            let structured = sniffed.is_archive() || sniffed.identifies_itself();
             return Ok(if structured { None } else { Some(Format::Data) });
         }
     }

@@ -13,7 +13,7 @@ cp archives/malicious/nested.zip samples/malicious/nested-torch.zip
 cp archives/malicious/local-name-mismatch.pt samples/malicious/
 cp pickle/malicious/joblib_tail_aligned.joblib samples/malicious/
 cp pickle/malicious/object_payload.npy samples/malicious/
-cp formats_b/malicious/keras_v3_module_injection.keras samples/malicious/
+cp keras/malicious/keras_v3_module_injection.keras samples/malicious/
 cp gguf/malicious/ssti-02-llama-drama.gguf samples/malicious/
 cp onnx/malicious/external-traversal.onnx samples/malicious/
 echo "samples: $(find samples -type f | wc -l) files"

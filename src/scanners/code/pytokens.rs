@@ -5,7 +5,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 /// `text` with comments and string-literal contents replaced by spaces. Quotes are kept, so

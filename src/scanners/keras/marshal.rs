@@ -11,7 +11,8 @@
 #![warn(
     clippy::indexing_slicing,
     clippy::unwrap_used,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::panic
 )]
 
 /// What could be learnt from a code object.

@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! Keras model configs: the `config.json` of a Keras v3 `.keras` archive, the `model_config` and
 //! `training_config` attributes of a Keras HDF5 file, and the layer metadata of a TF SavedModel's
 //! `keras_metadata.pb`. One policy serves all of them ([`check_config`]).
@@ -1038,6 +1044,12 @@ impl Scanner for KerasScanner {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

