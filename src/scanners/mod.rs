@@ -114,3 +114,32 @@ pub fn for_format(format: Format) -> Option<&'static dyn Scanner> {
         .copied()
         .find(|s| s.formats().contains(&format))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Kind;
+
+    /// A model or companion format that no scanner claims is read by nobody: such files end as
+    /// uninspectable findings at best. Every one must have a scanner (archives and compressions
+    /// are expanded by the walker instead).
+    #[test]
+    fn every_model_format_has_a_scanner() {
+        for &f in Format::ALL {
+            let needs = matches!(f.kind(), Kind::Model | Kind::Companion | Kind::Structural)
+                && f != Format::PythonLibrary;
+            let unscanned_yet = [Format::Tflite];
+            if needs && !unscanned_yet.contains(&f) {
+                assert!(for_format(f).is_some(), "no scanner claims {f:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_format_is_claimed_twice() {
+        for &f in Format::ALL {
+            let n = SCANNERS.iter().filter(|s| s.formats().contains(&f)).count();
+            assert!(n <= 1, "{f:?} is claimed by {n} scanners");
+        }
+    }
+}
