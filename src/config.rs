@@ -29,6 +29,77 @@ pub struct Config {
     pub allowlist: AllowlistConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[server]`: `modelgate serve`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[[tokens]]`: who may call the gate, by the SHA-256 of their bearer token.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// `[store]`: where the gate keeps its audit trail and verdict cache.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// `[server]`: listening address, TLS and the limits every request is held to. Each key has a
+/// default ([`ServerConfig::listen`] and friends give the effective values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port (default `127.0.0.1:8080`).
+    pub listen: Option<String>,
+    /// PEM certificate chain and private key: both set means HTTPS (rustls).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Largest upload accepted (default 8 GiB); larger requests get 413.
+    pub max_body_bytes: Option<u64>,
+    /// Scans in flight at once (default: twice the workers); beyond it requests get 503.
+    pub max_concurrent_scans: Option<usize>,
+    /// Deadline of one scan (default 600 s); past it the verdict is `error`.
+    pub scan_timeout_secs: Option<u64>,
+    /// Longest wait for the next bytes of an upload (default 30 s): slow clients get 408.
+    pub read_timeout_secs: Option<u64>,
+    /// Worker processes (default: the number of CPUs).
+    pub workers: Option<usize>,
+    /// Address-space limit of each worker (default 4 GiB).
+    pub worker_memory_bytes: Option<u64>,
+    /// Where uploads are spooled (default: the system temporary directory).
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// What a token may do. Routes name the scope they need.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// `POST /v1/scan`.
+    Scan,
+    /// `POST /v1/verify`.
+    Verify,
+    /// `GET /v1/decisions`.
+    Decisions,
+    /// `GET /metrics`.
+    Metrics,
+}
+
+/// `[[tokens]]`: one client of the gate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Written to the audit trail with every request the token makes.
+    pub name: String,
+    /// Lower-case hex SHA-256 of the token (the token itself is never stored).
+    pub sha256: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite:///abs/path.db`, `sqlite://relative.db` or `postgres://…` (default
+    /// `sqlite://modelgate.db`).
+    pub url: Option<String>,
 }
 
 /// `[allowlist]`: where vetted Python packages are listed (see `packages::Allowlist::load`).
@@ -50,6 +121,11 @@ pub struct PolicyConfig {
     /// Finding code → the severity it is reported and judged at.
     #[serde(default)]
     pub overrides: BTreeMap<String, Severity>,
+    /// The gate denies an artifact whose scan ran out of a budget, whatever `fail_on` says
+    /// (default true).
+    pub deny_on_inconclusive: Option<bool>,
+    /// The gate denies an upload holding files the engine could not read (default true).
+    pub deny_on_unscanned: Option<bool>,
 }
 
 /// Why a configuration file could not be used. The cause is part of each message (not a
@@ -73,6 +149,13 @@ pub enum ConfigError {
         path.display()
     )]
     UnknownCode { path: PathBuf, code: String },
+    /// A `[[tokens]]` entry that cannot match any token, or a name used twice.
+    #[error("{}: [[tokens]] {name:?}: {problem}", path.display())]
+    Token {
+        path: PathBuf,
+        name: String,
+        problem: String,
+    },
 }
 
 impl Config {
@@ -114,6 +197,30 @@ impl Config {
                 code: code.clone(),
             });
         }
+        let mut names = std::collections::BTreeSet::new();
+        for t in &config.tokens {
+            let problem = if t.sha256.len() != 64
+                || !t
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                Some("sha256 must be 64 lower-case hex digits (the SHA-256 of the token)")
+            } else if !names.insert(t.name.as_str()) {
+                Some("the name is used by another token")
+            } else if t.scopes.is_empty() {
+                Some("no scopes: the token could call nothing")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(ConfigError::Token {
+                    path: path.to_owned(),
+                    name: t.name.clone(),
+                    problem: problem.to_owned(),
+                });
+            }
+        }
         Ok(config)
     }
 
@@ -130,6 +237,43 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gate_sections_are_typed_and_tokens_checked() {
+        let c = Config::parse(
+            r#"
+[server]
+listen = "0.0.0.0:9000"
+max_body_bytes = 1024
+
+[[tokens]]
+name = "ci"
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+scopes = ["scan", "decisions"]
+
+[store]
+url = "sqlite://gate.db"
+"#,
+        )
+        .expect("valid");
+        assert_eq!(c.server.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(c.tokens[0].scopes, [Scope::Scan, Scope::Decisions]);
+        for (bad, why) in [
+            ("sha256 = \"abc\"\nscopes = [\"scan\"]", "64 lower-case hex"),
+            (
+                "sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nscopes = []",
+                "no scopes",
+            ),
+            (
+                "sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nscopes = [\"root\"]",
+                "root",
+            ),
+        ] {
+            let text = format!("[[tokens]]\nname = \"x\"\n{bad}\n");
+            let e = Config::parse(&text).expect_err(&text).to_string();
+            assert!(e.contains(why), "{e}");
+        }
+    }
 
     #[test]
     fn a_valid_config_is_typed() {

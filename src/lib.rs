@@ -37,7 +37,7 @@
 //! ## The API
 //! [`engine`] (scan artifacts), [`run`] (scan what a user names: files, directories, images),
 //! [`report`] (the report model and its renderings), [`policy`] (the verdict), [`config`] (the
-//! typed `modelgate.toml`), [`sign`] (sign and verify approved models), [`convert`] (convert
+//! typed `modelgate.toml`), [`server`] (the admission gate and its scan workers), [`sign`] (sign and verify approved models), [`convert`] (convert
 //! approved models to safe formats), [`catalog`] (every finding code and its documentation), and
 //! the data they speak: [`finding`], [`format`], [`artifact`], [`error`], [`signatures`],
 //! [`image`] (image options and readers), [`packages`] (package allowlists).
@@ -59,6 +59,7 @@ pub mod packages;
 pub mod policy;
 pub mod report;
 pub mod run;
+pub mod server;
 pub mod sign;
 pub mod signatures;
 

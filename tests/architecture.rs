@@ -44,6 +44,8 @@ const FLOORS: &[&[&str]] = &[
     &["report", "policy", "config", "run"],
     // What is done with an approved report.
     &["sign", "convert"],
+    // The admission gate.
+    &["server"],
 ];
 
 fn src() -> PathBuf {

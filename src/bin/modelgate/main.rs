@@ -89,12 +89,14 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Keygen(args) => commands::keygen::run(&args),
         Command::Sign(args) => commands::sign::run(&args),
         Command::Verify(args) => Ok(commands::verify::run(&args)),
+        Command::Worker(args) => commands::worker::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
     }
 }
 
 use commands::{
     convert::ConvertArgs, keygen::KeygenArgs, modelscan::ModelscanArgs, packages::PackagesArgs,
-    scan::ScanArgs, sign::SignArgs, verify::VerifyArgs,
+    scan::ScanArgs, serve::ServeArgs, sign::SignArgs, verify::VerifyArgs, worker::WorkerArgs,
 };
 
 #[derive(Parser)]
@@ -141,4 +143,9 @@ pub enum Command {
     Sign(SignArgs),
     /// Verify a model against its signature (modelgate or model_signing bundles).
     Verify(VerifyArgs),
+    /// Run the admission gate: an authenticated HTTP scanning service.
+    Serve(ServeArgs),
+    /// One scan worker of `modelgate serve` (started by the server, not by hand).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
 }

@@ -22,9 +22,11 @@ pub mod keygen;
 pub mod modelscan;
 pub mod packages;
 pub mod scan;
+pub mod serve;
 pub mod sign;
 pub mod signatures;
 pub mod verify;
+pub mod worker;
 
 /// Exit code for usage errors (modelscan's).
 pub const USAGE: u8 = 4;

@@ -1,0 +1,173 @@
+//! `modelgate serve`: the admission gate. An HTTP service (axum on tokio) that answers "may this
+//! artifact in?" for registries and pipelines. The server process never parses artifact bytes:
+//! uploads are streamed to a directory of their own ([`upload`]) and scanned by worker processes
+//! ([`worker`]), so a hostile file can take down a worker but never the gate, and every failure
+//! is the verdict `error`, never `admit` ([`verdict`]). Clients authenticate with bearer tokens
+//! whose digests the config holds ([`auth`]); [`metrics`] exports Prometheus metrics.
+
+pub mod app;
+pub mod auth;
+pub mod metrics;
+pub mod upload;
+pub mod verdict;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::policy::Policy;
+
+use app::{App, RequestLimits};
+use verdict::GatePolicy;
+use worker::{Pool, PoolOptions, WorkerLimits};
+
+/// Why the gate could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("invalid listen address {0:?}: {1}")]
+    Listen(String, std::net::AddrParseError),
+    #[error("binding {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("starting scan workers: {0}")]
+    Workers(#[from] worker::WorkerFailure),
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything `modelgate serve` needs beyond the config file.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Overrides `[server] listen`.
+    pub listen: Option<String>,
+    /// The executable workers are started from, and the arguments that make it a worker.
+    pub worker_program: PathBuf,
+    pub worker_args: Vec<String>,
+    /// Extra environment for workers (the test suite's fault switch).
+    pub worker_env: Vec<(String, String)>,
+    /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
+    pub drain_timeout: Duration,
+}
+
+/// The effective `[server]` values, defaults filled in.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub workers: usize,
+    pub slots: usize,
+    pub limits: RequestLimits,
+    pub worker_limits: WorkerLimits,
+    pub spool: PathBuf,
+}
+
+impl Settings {
+    pub fn of(config: &Config, listen: Option<&str>) -> Self {
+        let s = &config.server;
+        let workers = s.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        Settings {
+            listen: listen
+                .map(str::to_owned)
+                .or_else(|| s.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+            workers,
+            slots: s.max_concurrent_scans.unwrap_or(workers.saturating_mul(2)),
+            limits: RequestLimits {
+                max_body_bytes: s.max_body_bytes.unwrap_or(8 << 30),
+                scan_timeout: Duration::from_secs(s.scan_timeout_secs.unwrap_or(600)),
+                read_timeout: Duration::from_secs(s.read_timeout_secs.unwrap_or(30)),
+            },
+            worker_limits: WorkerLimits {
+                max_memory_bytes: s
+                    .worker_memory_bytes
+                    .unwrap_or(WorkerLimits::default().max_memory_bytes),
+                ..WorkerLimits::default()
+            },
+            spool: s.spool_dir.clone().unwrap_or_else(std::env::temp_dir),
+        }
+    }
+}
+
+/// The gate's policy from `[policy]`.
+pub fn gate_policy(config: &Config) -> (GatePolicy, Policy) {
+    let policy = config.policy(None, crate::policy::DEFAULT_FAIL_ON);
+    let gate = GatePolicy {
+        fail_on: policy.fail_on,
+        deny_on_inconclusive: config.policy.deny_on_inconclusive.unwrap_or(true),
+        deny_on_unscanned: config.policy.deny_on_unscanned.unwrap_or(true),
+    };
+    (gate, policy)
+}
+
+/// Runs the gate until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
+/// (at most `drain_timeout`) and returns. `on_ready` receives the bound address (port 0 picks a
+/// free one, which tests use).
+pub async fn serve(
+    config: &Config,
+    opts: ServeOptions,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let settings = Settings::of(config, opts.listen.as_deref());
+    let addr: SocketAddr = settings
+        .listen
+        .parse()
+        .map_err(|e| ServeError::Listen(settings.listen.clone(), e))?;
+    let pool = Pool::start(PoolOptions {
+        program: opts.worker_program.clone(),
+        args: opts.worker_args.clone(),
+        workers: settings.workers,
+        jobs_per_worker: 1000,
+        limits: settings.worker_limits,
+        env: opts.worker_env.clone(),
+    })
+    .await?;
+    let (gate, policy) = gate_policy(config);
+    let app = Arc::new(App::new(
+        auth::Tokens::new(&config.tokens),
+        pool,
+        settings.slots,
+        gate,
+        policy,
+        settings.limits,
+        settings.spool.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Bind(addr, e))?;
+    on_ready(listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server =
+        axum::serve(listener, app::router(app)).with_graceful_shutdown(shutdown_signal(stop_tx));
+    let drain = opts.drain_timeout;
+    let mut stop_rx = stop_rx;
+    tokio::select! {
+        r = server => r?,
+        () = async {
+            // Once the signal came, give in-flight requests `drain` to finish.
+            let _ = stop_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(drain).await;
+        } => {}
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT, and tells the drain timer.
+async fn shutdown_signal(stop: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the gate still serves; it stops when killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    let _ = stop.send(true);
+}

@@ -1,0 +1,309 @@
+//! `modelgate serve`, driven over HTTP: the real binary on a loopback port, real worker
+//! processes, real uploads. Verdicts, authentication, limits, saturation, metrics, and worker
+//! isolation (a worker that aborts, hangs or allocates without bound yields `error` for that
+//! upload only, and the pool recovers).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const SCAN_TOKEN: &str = "scan-token";
+const METRICS_TOKEN: &str = "metrics-token";
+const NOSCOPE_TOKEN: &str = "decisions-token";
+
+fn sha(t: &str) -> String {
+    modelgate::hash::sha256_hex(t.as_bytes())
+}
+
+/// A running gate; killed when dropped.
+struct Gate {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(server_section: &str, faults: bool) -> Gate {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("modelgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n{server_section}\n\
+             [[tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n\n\
+             [[tokens]]\nname = \"prometheus\"\nsha256 = \"{}\"\nscopes = [\"metrics\"]\n\n\
+             [[tokens]]\nname = \"auditor\"\nsha256 = \"{}\"\nscopes = [\"decisions\"]\n",
+            sha(SCAN_TOKEN),
+            sha(METRICS_TOKEN),
+            sha(NOSCOPE_TOKEN)
+        ),
+    )
+    .expect("config");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("modelgate"));
+    cmd.args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if faults {
+        cmd.env("MODELGATE_TEST_FAULTS", "enable-worker-faults");
+    }
+    let mut child = cmd.spawn().expect("start the gate");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gate exited before listening")
+            .expect("stderr line");
+        if let Some(a) = line.strip_prefix("modelgate serve: listening on ") {
+            break a.to_owned();
+        }
+    };
+    // Keep draining stderr so the gate never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Gate {
+        child,
+        base: addr,
+        _dir: dir,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_mins(2))
+        .build()
+        .expect("client")
+}
+
+async fn upload(base: &str, token: Option<&str>, name: &str, body: Vec<u8>) -> (u16, Value) {
+    let mut req = client()
+        .post(format!("{base}/v1/scan"))
+        .header("x-modelgate-filename", name)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    assert!(resp.headers().contains_key("x-request-id"));
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel)
+}
+
+const PAYLOAD: &[u8] = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R.";
+const PLAIN: &[u8] = b"\x80\x02]q\x00(K\x01K\x02e.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verdicts_for_benign_malicious_and_broken_uploads() {
+    let gate = start("", false);
+    let (s, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PLAIN.to_vec()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["verdict"], "admit", "{v}");
+    assert_eq!(v["sha256"], modelgate::hash::sha256_hex(PLAIN));
+    assert_eq!(v["report"]["targets"][0], "model.pkl");
+
+    let (s, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PAYLOAD.to_vec()).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["verdict"], "deny", "{v}");
+    assert!(v["reasons"][0]
+        .as_str()
+        .is_some_and(|r| r.contains("pickle/unsafe-global")));
+
+    // A model directory as a tar archive, from the fixtures.
+    let tar = std::fs::read(testdata("archives/malicious/payload.tar.bz2")).expect("fixture");
+    let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.tar.bz2", tar.clone()).await;
+    assert_eq!(v["verdict"], "deny", "{v}");
+    // Truncated archive and a corrupt pickle: never admitted.
+    let cut = tar[..tar.len() / 2].to_vec();
+    let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.tar.bz2", cut).await;
+    assert_ne!(v["verdict"], "admit", "{v}");
+    let (_, v) = upload(
+        &gate.base,
+        Some(SCAN_TOKEN),
+        "model.pkl",
+        b"\x80\x04\x95garbage".to_vec(),
+    )
+    .await;
+    assert_ne!(v["verdict"], "admit", "{v}");
+    // An unknown format is never admitted.
+    let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "notes.bin", vec![0x42; 100]).await;
+    assert_eq!(v["verdict"], "deny", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn strangers_are_refused() {
+    let gate = start("", false);
+    let (s, v) = upload(&gate.base, None, "m.pkl", PLAIN.to_vec()).await;
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["error"]["code"], "unauthenticated");
+    let (s, _) = upload(&gate.base, Some("not-a-token"), "m.pkl", PLAIN.to_vec()).await;
+    assert_eq!(s, 401);
+    let (s, v) = upload(&gate.base, Some(NOSCOPE_TOKEN), "m.pkl", PLAIN.to_vec()).await;
+    assert_eq!(s, 403, "{v}");
+    // Health routes need no token; metrics need the metrics scope.
+    let c = client();
+    assert_eq!(
+        c.get(format!("{}/healthz", gate.base))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{}/readyz", gate.base))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{}/metrics", gate.base))
+            .bearer_auth(SCAN_TOKEN)
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        403
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_and_slow_uploads_are_cut_off() {
+    let gate = start("max_body_bytes = 4096\nread_timeout_secs = 1\n", false);
+    let (s, v) = upload(&gate.base, Some(SCAN_TOKEN), "big.bin", vec![0; 10_000]).await;
+    assert_eq!(s, 413, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("4096")));
+
+    // A client that sends a header and then stalls: 408 after the read timeout.
+    let addr = gate.base.trim_start_matches("http://").to_owned();
+    let t = Instant::now();
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        write!(
+            s,
+            "POST /v1/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SCAN_TOKEN}\r\nContent-Length: 1000\r\n\r\nabc"
+        )
+        .expect("write");
+        let mut line = String::new();
+        let _ = BufReader::new(s).read_line(&mut line);
+        line
+    })
+    .await
+    .expect("slow client");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(t.elapsed() < Duration::from_secs(15));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_are_prometheus_text() {
+    let gate = start("", false);
+    let _ = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PAYLOAD.to_vec()).await;
+    let text = client()
+        .get(format!("{}/metrics", gate.base))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("modelgate_verdicts_total{verdict=\"deny\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("modelgate_scan_seconds_bucket"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().expect("value");
+        assert!(value.parse::<f64>().is_ok(), "not a sample: {line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_worker_costs_one_upload_not_the_gate() {
+    let gate = start(
+        "scan_timeout_secs = 5\nworker_memory_bytes = 1073741824\nmax_concurrent_scans = 8\n",
+        true,
+    );
+    let faults = ["abort", "hang", "alloc"];
+    let mut tasks = Vec::new();
+    for f in faults {
+        let base = gate.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = upload(
+                &base,
+                Some(SCAN_TOKEN),
+                &format!("modelgate-fault-{f}.pkl"),
+                PLAIN.to_vec(),
+            )
+            .await;
+            (f, r)
+        }));
+    }
+    // Meanwhile ordinary scans complete.
+    for _ in 0..3 {
+        let (s, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PAYLOAD.to_vec()).await;
+        assert_eq!((s, v["verdict"].as_str()), (200, Some("deny")), "{v}");
+    }
+    for t in tasks {
+        let (f, (s, v)) = t.await.expect("task");
+        assert_eq!(s, 200, "{f}: {v}");
+        assert_eq!(v["verdict"], "error", "{f}: {v}");
+        assert!(
+            v["reasons"][0].as_str().is_some_and(|r| !r.is_empty()),
+            "{f}: {v}"
+        );
+    }
+    // The pool recovered: both workers answer again.
+    for _ in 0..4 {
+        let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PLAIN.to_vec()).await;
+        assert_eq!(v["verdict"], "admit", "{v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_saturated_gate_says_when_to_retry() {
+    let gate = start("max_concurrent_scans = 1\nscan_timeout_secs = 5\n", true);
+    let base = gate.base.clone();
+    let hog = tokio::spawn(async move {
+        upload(
+            &base,
+            Some(SCAN_TOKEN),
+            "modelgate-fault-hang.pkl",
+            PLAIN.to_vec(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let resp = client()
+        .post(format!("{}/v1/scan", gate.base))
+        .bearer_auth(SCAN_TOKEN)
+        .body(PLAIN.to_vec())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let (_, v) = hog.await.expect("hog");
+    assert_eq!(v["verdict"], "error", "{v}");
+}
