@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::Value;
 
 const SCAN_TOKEN: &str = "scan-token";
@@ -306,4 +307,162 @@ async fn a_saturated_gate_says_when_to_retry() {
     assert!(resp.headers().contains_key("retry-after"));
     let (_, v) = hog.await.expect("hog");
     assert_eq!(v["verdict"], "error", "{v}");
+}
+
+/// SIGTERM while uploads are in flight: they finish with their verdicts, then the gate exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_lets_uploads_in_flight_finish() {
+    let mut gate = start("", false);
+    let mut uploads = Vec::new();
+    for i in 0..3 {
+        let base = gate.base.clone();
+        uploads.push(tokio::spawn(async move {
+            // The body arrives in pieces over about a second.
+            let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+                PAYLOAD.chunks(4).map(|c| Ok(c.to_vec())).collect();
+            let stream = futures_util::stream::iter(pieces).then(|c| async move {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                c
+            });
+            let resp = client()
+                .post(format!("{base}/v1/scan"))
+                .bearer_auth(SCAN_TOKEN)
+                .header("x-modelgate-filename", format!("m{i}.pkl"))
+                .body(reqwest::Body::wrap_stream(stream))
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.expect("json");
+            (status, v)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = gate.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    for u in uploads {
+        let (s, v) = u.await.expect("upload");
+        assert_eq!((s, v["verdict"].as_str()), (200, Some("deny")), "{v}");
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let s = gate.child.wait().expect("wait");
+        (s, gate)
+    })
+    .await
+    .expect("wait")
+    .0;
+    assert!(status.success(), "{status}");
+}
+
+/// `[server] tls_cert`/`tls_key` serve HTTPS (rustls); a client that trusts the certificate gets
+/// its verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_is_served_when_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (ca, ca_key) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
+    let csr = dir.path().join("leaf.csr");
+    let ext = dir.path().join("leaf.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    let p = |s: &'static str| std::ffi::OsStr::new(s);
+    // A throwaway CA, and a server certificate it signs.
+    openssl(&[
+        p("req"),
+        p("-x509"),
+        p("-newkey"),
+        p("ec"),
+        p("-pkeyopt"),
+        p("ec_paramgen_curve:prime256v1"),
+        p("-nodes"),
+        p("-days"),
+        p("1"),
+        p("-subj"),
+        p("/CN=modelgate test CA"),
+        p("-keyout"),
+        ca_key.as_os_str(),
+        p("-out"),
+        ca.as_os_str(),
+    ]);
+    openssl(&[
+        p("req"),
+        p("-newkey"),
+        p("ec"),
+        p("-pkeyopt"),
+        p("ec_paramgen_curve:prime256v1"),
+        p("-nodes"),
+        p("-subj"),
+        p("/CN=localhost"),
+        p("-keyout"),
+        key.as_os_str(),
+        p("-out"),
+        csr.as_os_str(),
+    ]);
+    openssl(&[
+        p("x509"),
+        p("-req"),
+        p("-in"),
+        csr.as_os_str(),
+        p("-CA"),
+        ca.as_os_str(),
+        p("-CAkey"),
+        ca_key.as_os_str(),
+        p("-CAcreateserial"),
+        p("-days"),
+        p("1"),
+        p("-extfile"),
+        ext.as_os_str(),
+        p("-out"),
+        cert.as_os_str(),
+    ]);
+    let gate = start(
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        false,
+    );
+    assert!(gate.base.starts_with("https://"), "{}", gate.base);
+    let pem = std::fs::read(&ca).expect("ca");
+    let c = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .build()
+        .expect("client");
+    let resp = c
+        .post(format!("{}/v1/scan", gate.base))
+        .bearer_auth(SCAN_TOKEN)
+        .body(PLAIN.to_vec())
+        .send()
+        .await
+        .expect("https request");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["verdict"], "admit", "{v}");
+    // Plain HTTP to the TLS port does not get a verdict.
+    let plain = client()
+        .post(format!(
+            "{}/v1/scan",
+            gate.base.replacen("https", "http", 1)
+        ))
+        .bearer_auth(SCAN_TOKEN)
+        .body(PLAIN.to_vec())
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.expect("resp").status().is_success());
 }

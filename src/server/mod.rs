@@ -35,6 +35,10 @@ pub enum ServeError {
     Workers(#[from] worker::WorkerFailure),
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    #[error("loading the TLS certificate and key: {0}")]
+    Tls(std::io::Error),
+    #[error("[server] tls_cert and tls_key must be given together")]
+    TlsHalf,
 }
 
 /// Everything `modelgate serve` needs beyond the config file.
@@ -134,28 +138,55 @@ pub async fn serve(
         settings.limits,
         settings.spool.clone(),
     ));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| ServeError::Bind(addr, e))?;
-    on_ready(listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server =
-        axum::serve(listener, app::router(app)).with_graceful_shutdown(shutdown_signal(stop_tx));
-    let drain = opts.drain_timeout;
-    let mut stop_rx = stop_rx;
-    tokio::select! {
-        r = server => r?,
-        () = async {
-            // Once the signal came, give in-flight requests `drain` to finish.
-            let _ = stop_rx.wait_for(|s| *s).await;
-            tokio::time::sleep(drain).await;
-        } => {}
+    let handle = axum_server::Handle::new();
+    let service = app::router(app).into_make_service();
+    let server = {
+        let handle = handle.clone();
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(ServeError::Tls)?,
+            ),
+            (None, None) => None,
+            _ => return Err(ServeError::TlsHalf),
+        };
+        async move {
+            match tls {
+                Some(tls) => {
+                    axum_server::bind_rustls(addr, tls)
+                        .handle(handle)
+                        .serve(service)
+                        .await
+                }
+                None => axum_server::bind(addr).handle(handle).serve(service).await,
+            }
+        }
+    };
+    let server = tokio::spawn(server);
+    let Some(bound) = handle.listening().await else {
+        // The server ended before it listened: its result says why.
+        return match server.await {
+            Ok(Err(e)) => Err(ServeError::Bind(addr, e)),
+            _ => Err(ServeError::Bind(
+                addr,
+                std::io::Error::other("not listening"),
+            )),
+        };
+    };
+    on_ready(bound);
+    shutdown_signal().await;
+    // Stop accepting; in-flight requests get `drain_timeout` to finish.
+    handle.graceful_shutdown(Some(opts.drain_timeout));
+    match server.await {
+        Ok(r) => r?,
+        Err(e) => return Err(ServeError::Io(std::io::Error::other(e.to_string()))),
     }
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT, and tells the drain timer.
-async fn shutdown_signal(stop: tokio::sync::watch::Sender<bool>) {
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -169,5 +200,4 @@ async fn shutdown_signal(stop: tokio::sync::watch::Sender<bool>) {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    let _ = stop.send(true);
 }

@@ -110,8 +110,13 @@ pub fn run(args: &ServeArgs) -> Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let scheme = if config.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     runtime.block_on(server::serve(&config, opts, |addr| {
-        eprintln!("modelgate serve: listening on http://{addr}");
+        eprintln!("modelgate serve: listening on {scheme}://{addr}");
     }))?;
     Ok(0)
 }
