@@ -64,6 +64,18 @@ pub struct ServerConfig {
     pub worker_memory_bytes: Option<u64>,
     /// Where uploads are spooled (default: the system temporary directory).
     pub spool_dir: Option<PathBuf>,
+    /// A second TOML file holding more `[[tokens]]` (kept apart so that, e.g., a Kubernetes
+    /// Secret can hold the token digests while a ConfigMap holds the rest). Relative to the
+    /// configuration file.
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// The contents of `[server] tokens_file`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    tokens: Vec<TokenConfig>,
 }
 
 /// What a token may do. Routes name the scope they need.
@@ -167,6 +179,20 @@ impl Config {
         })?;
         let mut config = Self::parse_at(&text, path)?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        if let Some(file) = &config.server.tokens_file {
+            let file = dir.join(file);
+            let text = std::fs::read_to_string(&file).map_err(|error| ConfigError::Read {
+                path: file.clone(),
+                error,
+            })?;
+            let more: TokensFile = toml::from_str(&text).map_err(|error| ConfigError::Parse {
+                path: file.clone(),
+                error,
+            })?;
+            config.tokens.extend(more.tokens);
+            Self::check_tokens(&config.tokens, &file)?;
+            config.server.tokens_file = Some(file);
+        }
         for s in &mut config.allowlist.sources {
             if !s.contains("://") && !Path::new(s.as_str()).is_absolute() {
                 *s = dir.join(&*s).display().to_string();
@@ -197,8 +223,14 @@ impl Config {
                 code: code.clone(),
             });
         }
+        Self::check_tokens(&config.tokens, path)?;
+        Ok(config)
+    }
+
+    /// Every token's digest is 64 lower-case hex digits, names are unique, scopes not empty.
+    fn check_tokens(tokens: &[TokenConfig], path: &Path) -> Result<(), ConfigError> {
         let mut names = std::collections::BTreeSet::new();
-        for t in &config.tokens {
+        for t in tokens {
             let problem = if t.sha256.len() != 64
                 || !t
                     .sha256
@@ -221,7 +253,7 @@ impl Config {
                 });
             }
         }
-        Ok(config)
+        Ok(())
     }
 
     /// The run policy: `fail_on` from the command line when given, else from `[policy]`, else

@@ -21,6 +21,14 @@ pub struct ServeArgs {
     /// Extra signature-database directories for the scan workers.
     #[arg(long, value_name = "DIR")]
     pub signatures: Vec<PathBuf>,
+    /// The store URL, overriding `[store] url` (for a secret kept out of the config file).
+    #[arg(
+        long,
+        env = "MODELGATE_STORE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store_url: Option<String>,
     /// Validate the configuration and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -73,10 +81,13 @@ pub fn run(args: &ServeArgs) -> Result<u8> {
         );
         return Ok(0);
     }
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if let Some(url) = &args.store_url {
+        config.store.url = Some(url.clone());
+    }
     let settings = server::Settings::of(&config, args.listen.as_deref());
     if args.check_config {
         println!(
