@@ -38,6 +38,26 @@ pub struct Config {
     /// `[store]`: where the gate keeps its audit trail and verdict cache.
     #[serde(default)]
     pub store: StoreConfig,
+    /// `[[registries]]`: the only registries the gate pulls images from, with their credentials.
+    #[serde(default)]
+    pub registries: Vec<RegistryConfig>,
+}
+
+/// `[[registries]]`: a registry the gate may pull from (`{"oci": …}` scan requests naming any
+/// other registry get 403). Secrets come from the server's environment, never from the file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `host[:port]` as it appears in image references (`docker.io` for Docker Hub).
+    pub host: String,
+    /// Reach it over plain HTTP (loopback registries always may).
+    #[serde(default)]
+    pub insecure: bool,
+    pub username: Option<String>,
+    /// The environment variable holding the password for `username`.
+    pub password_env: Option<String>,
+    /// The environment variable holding a bearer token used as is.
+    pub token_env: Option<String>,
 }
 
 /// `[server]`: listening address, TLS and the limits every request is held to. Each key has a

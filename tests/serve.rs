@@ -3,6 +3,8 @@
 //! isolation (a worker that aborts, hangs or allocates without bound yields `error` for that
 //! upload only, and the pool recovers).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -465,4 +467,55 @@ async fn tls_is_served_when_configured() {
         .send()
         .await;
     assert!(plain.is_err() || !plain.expect("resp").status().is_success());
+}
+
+/// `{"oci": …}` scans an image from an allowed registry (the real Debian `docker-registry`);
+/// a registry outside `[[registries]]` gets 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn images_are_pulled_only_from_allowed_registries() {
+    use common::registry::{self, Registry};
+    if !registry::available() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let t = tempfile::tempdir().expect("tmp");
+    let layout = t.path().join("layout");
+    let img = common::image(vec![common::layer(
+        common::Comp::Gzip,
+        vec![common::file("opt/model/evil.pkl", PAYLOAD)],
+    )]);
+    common::write_layout(&layout, &[img], "v1");
+    reg.push_layout(&layout, "v1", "test/evil");
+    let gate = start(
+        &format!("\n[[registries]]\nhost = \"{}\"\n", reg.host()),
+        false,
+    );
+    let ask = |reference: String| {
+        let base = gate.base.clone();
+        async move {
+            let resp = client()
+                .post(format!("{base}/v1/scan"))
+                .bearer_auth(SCAN_TOKEN)
+                .json(&serde_json::json!({ "oci": reference }))
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.expect("json"))
+        }
+    };
+    let (s, v) = ask(format!("{}/test/evil:v1", reg.host())).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["verdict"], "deny", "{v}");
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("pickle/unsafe-global")),
+        "{v}"
+    );
+    let (s, v) = ask("registry.example.com/test/evil:v1".into()).await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "registry-not-allowed");
+    let (s, _) = ask("library/ubuntu:latest".into()).await;
+    assert_eq!(s, 403, "Docker Hub is not allowed unless configured");
 }

@@ -22,7 +22,7 @@ use super::auth::{Denied, Tokens};
 use super::metrics::{Metrics, RouteLabels, VerdictLabels};
 use super::upload::{self, UploadError};
 use super::verdict::{self, GatePolicy, GateVerdict};
-use super::worker::{Job, Pool};
+use super::worker::{self, Job, Pool, Target};
 
 /// Everything a request needs, shared by all of them.
 pub struct App {
@@ -36,6 +36,8 @@ pub struct App {
     pub policy: Policy,
     pub limits: RequestLimits,
     pub spool: PathBuf,
+    /// The registries `{"oci": …}` requests may name.
+    pub registries: Vec<crate::config::RegistryConfig>,
     /// Set when the signature database and workers are ready (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
     next_job: std::sync::atomic::AtomicU64,
@@ -50,24 +52,19 @@ pub struct RequestLimits {
 }
 
 impl App {
-    pub fn new(
-        tokens: Tokens,
-        pool: Pool,
-        slots: usize,
-        gate: GatePolicy,
-        policy: Policy,
-        limits: RequestLimits,
-        spool: PathBuf,
-    ) -> Self {
+    /// The gate for `config` with its effective `settings`, scanning on `pool`.
+    pub fn new(config: &crate::config::Config, settings: &super::Settings, pool: Pool) -> Self {
+        let (gate, policy) = super::gate_policy(config);
         App {
-            tokens,
+            tokens: Tokens::new(&config.tokens),
             pool,
             metrics: Metrics::default(),
-            slots: Arc::new(Semaphore::new(slots.max(1))),
+            slots: Arc::new(Semaphore::new(settings.slots.max(1))),
             gate,
             policy,
-            limits,
-            spool,
+            limits: settings.limits,
+            spool: settings.spool.clone(),
+            registries: config.registries.clone(),
             ready: std::sync::atomic::AtomicBool::new(true),
             next_job: std::sync::atomic::AtomicU64::new(1),
         }
@@ -236,6 +233,13 @@ async fn scan(
             return Err(too_large(app.limits.max_body_bytes));
         }
     }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if is_json {
+        return scan_reference(&app, body, slot).await;
+    }
     let hint = headers
         .get("x-modelgate-filename")
         .and_then(|v| v.to_str().ok());
@@ -266,20 +270,100 @@ async fn scan(
         };
         ApiError::new(status, code, message)
     })?;
+    let target = Target::Upload {
+        root: upload.dir.path().to_path_buf(),
+        name: upload.name.clone(),
+    };
+    let (sha256, size) = (Some(upload.sha256.clone()), upload.size);
+    Ok(judge_job(&app, target, (upload, slot), sha256, size).await)
+}
+
+/// The largest JSON request body (`{"oci": …}`).
+const MAX_JSON_BYTES: usize = 64 * 1024;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanRequest {
+    oci: String,
+}
+
+/// `POST /v1/scan` with `{"oci": "REGISTRY/REPO@sha256:…"}` (or a tag): an image or OCI artifact
+/// from a registry in `[[registries]]`, pulled and scanned by a worker.
+async fn scan_reference(
+    app: &Arc<App>,
+    body: Body,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Result<Response, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_JSON_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                format!("a JSON scan request is at most {MAX_JSON_BYTES} bytes"),
+            )
+        })?;
+    let req: ScanRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("expected {{\"oci\": \"REGISTRY/REPO@sha256:…\"}}: {e}"),
+        )
+    })?;
+    let reference = req.oci.trim().trim_start_matches("oci://").to_owned();
+    if reference.is_empty() || reference.chars().any(char::is_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "the image reference is empty or contains whitespace",
+        ));
+    }
+    let host = worker::registry_host(&reference);
+    let Some(registry) = app
+        .registries
+        .iter()
+        .find(|r| r.host.eq_ignore_ascii_case(&host))
+    else {
+        app.metrics.reject("registry-not-allowed");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "registry-not-allowed",
+            format!("registry {host} is not in the gate's [[registries]]"),
+        ));
+    };
+    let env = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
+    let target = Target::Oci {
+        reference: reference.clone(),
+        username: registry.username.clone(),
+        password: env(&registry.password_env),
+        bearer_token: env(&registry.token_env),
+        insecure: registry.insecure,
+    };
+    // Pinned references name their manifest digest; a tag's digest is in the report.
+    let sha256 = reference
+        .rsplit_once("@sha256:")
+        .map(|(_, d)| d.to_ascii_lowercase());
+    Ok(judge_job(app, target, slot, sha256, 0).await)
+}
+
+/// Runs `target` on a worker and answers with its verdict. `keep` (the upload and the scan slot)
+/// lives until the worker is done.
+async fn judge_job<K: Send + 'static>(
+    app: &Arc<App>,
+    target: Target,
+    keep: K,
+    sha256: Option<String>,
+    size: u64,
+) -> Response {
     let started = Instant::now();
     app.metrics.in_flight.inc();
     let job = Job {
         id: app
             .next_job
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        root: upload.dir.path().to_path_buf(),
-        name: upload.name.clone(),
+        target,
     };
-    let (sha256, size) = (upload.sha256.clone(), upload.size);
-    let outcome = app
-        .pool
-        .scan(job, app.limits.scan_timeout, (upload, slot))
-        .await;
+    let outcome = app.pool.scan(job, app.limits.scan_timeout, keep).await;
     app.metrics.in_flight.dec();
     app.metrics
         .scan_seconds
@@ -300,7 +384,7 @@ async fn scan(
             verdict: verdict.as_str().to_owned(),
         })
         .inc();
-    Ok(Json(json!({
+    Json(json!({
         "verdict": verdict,
         "reasons": reasons,
         "sha256": sha256,
@@ -308,7 +392,7 @@ async fn scan(
         "cached": false,
         "report": report,
     }))
-    .into_response())
+    .into_response()
 }
 
 fn too_large(limit: u64) -> ApiError {

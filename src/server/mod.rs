@@ -128,16 +128,7 @@ pub async fn serve(
         env: opts.worker_env.clone(),
     })
     .await?;
-    let (gate, policy) = gate_policy(config);
-    let app = Arc::new(App::new(
-        auth::Tokens::new(&config.tokens),
-        pool,
-        settings.slots,
-        gate,
-        policy,
-        settings.limits,
-        settings.spool.clone(),
-    ));
+    let app = Arc::new(App::new(config, &settings, pool));
     let handle = axum_server::Handle::new();
     let service = app::router(app).into_make_service();
     let server = {

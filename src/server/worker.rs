@@ -13,7 +13,8 @@
 //!
 //! The server hands a worker a directory it created for the upload and the file name inside it;
 //! the worker scans only that file and reports paths relative to the directory, so no path a
-//! client chose is ever opened and no temporary path leaks into a report.
+//! client chose is ever opened and no temporary path leaks into a report. Image references are
+//! pulled by the worker too (with the credentials of the configured registry only).
 
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::engine::Engine;
+use crate::image::ImageOptions;
 use crate::report::Report;
 
 /// The largest reply line a worker may send (a report capped at its entry limit is far smaller).
@@ -37,10 +39,25 @@ const MAX_REPLY_BYTES: usize = 256 * 1024 * 1024;
 pub struct Job {
     /// Echoed in the reply, so a reply can never be matched to another job.
     pub id: u64,
-    /// The directory the server created for this upload.
-    pub root: PathBuf,
-    /// The file inside `root` to scan (a single path component).
-    pub name: String,
+    pub target: Target,
+}
+
+/// What a job scans.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// An upload: the file `name` (a single path component) in the directory `root` the server
+    /// created for it.
+    Upload { root: PathBuf, name: String },
+    /// An image or OCI artifact in a registry the configuration allows, pulled by the worker.
+    Oci {
+        reference: String,
+        username: Option<String>,
+        password: Option<String>,
+        bearer_token: Option<String>,
+        /// Plain HTTP for this registry.
+        insecure: bool,
+    },
 }
 
 /// A worker's answer to one job.
@@ -124,30 +141,68 @@ pub fn serve(engine: &Engine, input: impl BufRead, mut output: impl Write) -> io
 }
 
 fn run_job(engine: &Engine, job: &Job) -> Reply {
-    let single = Path::new(&job.name).components().count() == 1
-        && !job.name.is_empty()
-        && job.name != "."
-        && job.name != "..";
-    if !single {
-        return Reply::Error {
-            id: job.id,
-            message: "the job's file name is not a single path component".into(),
-        };
-    }
-    faults::inject(&job.name);
-    let path = job.root.join(&job.name);
-    match engine.scan_paths(&[path]) {
-        Ok(mut report) => {
-            relativise(&mut report, &job.root);
-            Reply::Report {
-                id: job.id,
-                report: Box::new(report),
-            }
+    let result = match &job.target {
+        Target::Upload { root, name } => scan_upload(engine, root, name),
+        Target::Oci {
+            reference,
+            username,
+            password,
+            bearer_token,
+            insecure,
+        } => {
+            let opts = ImageOptions {
+                username: username.clone(),
+                password: password.clone(),
+                bearer_token: bearer_token.clone(),
+                insecure_registries: if *insecure {
+                    vec![registry_host(reference)]
+                } else {
+                    Vec::new()
+                },
+                // Only the credentials the gate's configuration gives.
+                docker_config: false,
+                ..ImageOptions::default()
+            };
+            let target = std::ffi::OsString::from(format!("oci://{reference}"));
+            crate::run::scan(engine, &[target], &opts, None).map_err(|e| e.to_string())
         }
-        Err(e) => Reply::Error {
+    };
+    match result {
+        Ok(report) => Reply::Report {
             id: job.id,
-            message: e.to_string(),
+            report: Box::new(report),
         },
+        Err(message) => Reply::Error {
+            id: job.id,
+            message,
+        },
+    }
+}
+
+fn scan_upload(engine: &Engine, root: &Path, name: &str) -> Result<Report, String> {
+    let single = Path::new(name).components().count() == 1
+        && !name.is_empty()
+        && name != "."
+        && name != "..";
+    if !single {
+        return Err("the job's file name is not a single path component".into());
+    }
+    faults::inject(name);
+    let mut report = engine
+        .scan_paths(&[root.join(name)])
+        .map_err(|e| e.to_string())?;
+    relativise(&mut report, root);
+    Ok(report)
+}
+
+/// The registry host of an image reference, as Docker resolves it: the first path component
+/// when it looks like a host (has a `.` or `:`, or is `localhost`), else Docker Hub.
+pub fn registry_host(reference: &str) -> String {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_ascii_lowercase()
+        }
+        _ => "docker.io".to_owned(),
     }
 }
 
@@ -433,5 +488,22 @@ impl Pool {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_hosts_are_resolved_as_docker_does() {
+        assert_eq!(registry_host("localhost:5000/a/b:v1"), "localhost:5000");
+        assert_eq!(
+            registry_host("Registry.Example.com/a@sha256:00"),
+            "registry.example.com"
+        );
+        assert_eq!(registry_host("localhost/a"), "localhost");
+        assert_eq!(registry_host("library/ubuntu:22.04"), "docker.io");
+        assert_eq!(registry_host("ubuntu"), "docker.io");
     }
 }
