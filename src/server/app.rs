@@ -149,6 +149,12 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
         _ => "other".to_owned(),
     };
     let mut resp = next.run(req).await;
+    // A refused upload's body may be unread; the connection cannot carry another request, so
+    // say so rather than let a client reuse it and race the close.
+    if route == "/v1/scan" && resp.status().as_u16() >= 400 {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -1,0 +1,207 @@
+//! A bounded load run against `modelgate serve` (not a timed test): N requests (default 10,000)
+//! from C concurrent clients (default 32), mixing benign, malicious and malformed uploads,
+//! oversized bodies and unauthenticated requests. Every response must be the expected one and
+//! the server must stay up; prints throughput, latency percentiles per kind, and the server's
+//! peak memory (its own process; workers are separate processes with their own limits).
+//!
+//!   cargo bench --bench gate_load                      # 10,000 requests, 32 clients
+//!   GATE_REQUESTS=2000 GATE_CLIENTS=8 cargo bench --bench gate_load
+#![allow(clippy::print_stdout, clippy::cast_precision_loss)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "load-token";
+const PAYLOAD: &[u8] = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R.";
+const PLAIN: &[u8] = b"\x80\x02]q\x00(K\x01K\x02e.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Benign,
+    Malicious,
+    Malformed,
+    Oversized,
+    Unauthenticated,
+}
+
+impl Kind {
+    fn of(i: usize) -> Kind {
+        match i % 20 {
+            0..=8 => Kind::Benign,
+            9..=14 => Kind::Malicious,
+            15..=16 => Kind::Malformed,
+            17 => Kind::Oversized,
+            _ => Kind::Unauthenticated,
+        }
+    }
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let requests = env("GATE_REQUESTS", 10_000);
+    let clients = env("GATE_CLIENTS", 32);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("modelgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_concurrent_scans = 64\n\n\
+             [[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n",
+            modelgate::hash::sha256_hex(TOKEN.as_bytes())
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modelgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gate");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let base = loop {
+        let line = lines.next().expect("gate exited").expect("line");
+        if let Some(a) = line.strip_prefix("modelgate serve: listening on ") {
+            break a.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let pid = child.id();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (elapsed, mut samples, wrong) = runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(clients)
+            .timeout(Duration::from_mins(1))
+            .build()
+            .expect("client");
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (client, base, next) = (client.clone(), base.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut samples = Vec::new();
+                let mut wrong = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= requests {
+                        break;
+                    }
+                    let kind = Kind::of(i);
+                    let (body, token) = match kind {
+                        Kind::Benign => (PLAIN.to_vec(), Some(TOKEN)),
+                        Kind::Malicious => (PAYLOAD.to_vec(), Some(TOKEN)),
+                        Kind::Malformed => (b"\x80\x04\x95garbage".to_vec(), Some(TOKEN)),
+                        Kind::Oversized => (vec![0u8; 100_000], Some(TOKEN)),
+                        Kind::Unauthenticated => (PLAIN.to_vec(), None),
+                    };
+                    let mut req = client
+                        .post(format!("{base}/v1/scan"))
+                        .header("x-modelgate-filename", format!("m{i}.pkl"))
+                        .body(body);
+                    if let Some(t) = token {
+                        req = req.bearer_auth(t);
+                    }
+                    let t = Instant::now();
+                    let outcome = match req.send().await {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            let v: serde_json::Value = r.json().await.unwrap_or_default();
+                            (status, v["verdict"].as_str().map(str::to_owned))
+                        }
+                        Err(e) => (0, Some(e.to_string())),
+                    };
+                    samples.push((kind, t.elapsed()));
+                    let ok = match kind {
+                        Kind::Benign => outcome == (200, Some("admit".into())),
+                        Kind::Malicious => outcome == (200, Some("deny".into())),
+                        Kind::Malformed => {
+                            outcome.0 == 200 && outcome.1.as_deref() != Some("admit")
+                        }
+                        Kind::Oversized => outcome.0 == 413,
+                        Kind::Unauthenticated => outcome.0 == 401,
+                    };
+                    if !ok {
+                        wrong.push(format!("{kind:?} #{i}: {outcome:?}"));
+                    }
+                }
+                (samples, wrong)
+            }));
+        }
+        let mut samples = Vec::new();
+        let mut wrong = Vec::new();
+        for t in tasks {
+            let (s, w) = t.await.expect("client task");
+            samples.extend(s);
+            wrong.extend(w);
+        }
+        (started.elapsed(), samples, wrong)
+    });
+    let alive = child.try_wait().expect("wait").is_none();
+    let rss = peak_rss_kib(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    println!(
+        "{requests} requests, {clients} clients: {:.1} s, {:.0} requests/s; server alive: {alive}; server peak RSS {} MB",
+        elapsed.as_secs_f64(),
+        requests as f64 / elapsed.as_secs_f64(),
+        rss / 1024
+    );
+    samples.sort_by_key(|(k, d)| (*k, *d));
+    for kind in [
+        Kind::Benign,
+        Kind::Malicious,
+        Kind::Malformed,
+        Kind::Oversized,
+        Kind::Unauthenticated,
+    ] {
+        let d: Vec<Duration> = samples
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, d)| *d)
+            .collect();
+        if d.is_empty() {
+            continue;
+        }
+        let pct = |p: f64| d[((d.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
+        println!(
+            "  {:<16} n={:<6} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+            format!("{kind:?}"),
+            d.len(),
+            pct(0.5),
+            pct(0.99),
+            pct(1.0)
+        );
+    }
+    assert!(alive, "the gate died under load");
+    assert!(
+        wrong.is_empty(),
+        "{} unexpected responses, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+}
