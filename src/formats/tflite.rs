@@ -191,6 +191,9 @@ pub struct Model {
     pub large_custom_options: Vec<LargeCustomOptions>,
     /// Operators using Flex op codes, with what their options make the delegate run.
     pub flex_operators: Vec<FlexOperator>,
+    /// Custom-op operators without custom options: (opcode index, subgraph, operator), the
+    /// first [`MAX_ISSUES`].
+    pub custom_without_options: Vec<(u32, u32, u32)>,
     pub subgraphs: u32,
     pub tensors: u64,
     pub operators: u64,
@@ -551,6 +554,20 @@ fn subgraphs(r: &Reader<'_>, root: &Table, m: &mut Model) -> Result<()> {
                         offset,
                         size,
                     });
+                }
+                // Custom (not Flex) operators that carry no options at all.
+                let is_custom = m
+                    .op_codes
+                    .get(idx as usize)
+                    .is_some_and(|c| c.is_custom() && c.flex_op().is_none());
+                if is_custom && offset <= 1 {
+                    let empty = match r.field_vector(&op, operator::CUSTOM_OPTIONS, 1)? {
+                        None => true,
+                        Some(v) => v.len == 0,
+                    };
+                    if empty && m.custom_without_options.len() < MAX_ISSUES {
+                        m.custom_without_options.push((idx, s, i));
+                    }
                 }
             }
         }

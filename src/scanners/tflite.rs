@@ -139,7 +139,7 @@ pub const MALFORMED: Code = Code {
     id: "tflite/malformed",
     severity: Severity::High,
     summary: "The TFLite flatbuffer cannot be read, or the interpreter would refuse its structure.",
-    detects: "What the FlatBuffers verifier rejects: offsets, vtables, vectors or strings that run past the end of the file, vtables of an odd size, misaligned tables, fields or vectors, strings without their terminating NUL (every table the schema reaches is checked, options tables by their header); what the interpreter refuses: operators whose `opcode_index` or tensors whose `buffer` index does not exist, a model without subgraphs; Flex op options that do not read.",
+    detects: "What the FlatBuffers verifier rejects: offsets, vtables, vectors or strings that run past the end of the file, vtables of an odd size, misaligned tables, fields or vectors, strings without their terminating NUL (every table the schema reaches is checked, options tables by their header); what the interpreter refuses: operators whose `opcode_index` or tensors whose `buffer` index does not exist, a model without subgraphs, tensors whose byte count overflows, constants smaller than their shape, builtin codes no interpreter registers; Flex op options that do not read; and what crashes it: a stock custom op (`TFLite_Detection_PostProcess`, `Mfcc`, `AudioSpectrogram`, `NumericVerify`) used without the options its kernel parses.",
     why: "Not every loader verifies a model before reading it (TFLite Micro's `GetModel`, the C++ `FlatBufferModel::BuildFromBuffer`), so what the verifier rejects is what an unverified native loader reads out of bounds. What could not be read was not checked.",
     example: "A root offset that points past the end of the file.",
     remediation: "Do not load the model; re-convert it.",
@@ -468,6 +468,35 @@ fn ops(a: &Artifact, cx: &dyn ScannerContext, m: &Model, r: &mut Sink) {
         );
     }
     let policy = policies.tflite();
+    // The stock kernels parse their options unconditionally (signatures/tflite.toml, category
+    // "needs-options"): an operator without them crashes the interpreter while it builds the
+    // model (ai-edge-litert 2.3.0 segfaults for each of the four).
+    for &(idx, s, i) in &m.custom_without_options {
+        let Some(name) = m
+            .op_codes
+            .get(idx as usize)
+            .and_then(|c| c.custom.as_deref())
+        else {
+            continue;
+        };
+        if policy
+            .custom_ops
+            .lookup("*", name)
+            .is_some_and(|rule| rule.category == "needs-options")
+        {
+            r.push(
+                Finding::new(
+                    &MALFORMED,
+                    a.location.clone(),
+                    format!(
+                        "operator {i} of subgraph {s} runs the stock custom op {} without the options its kernel parses: the interpreter crashes while building the model",
+                        clip(name)
+                    ),
+                )
+                .evidence("custom_code", clip(name)),
+            );
+        }
+    }
     for (name, (codes, uses)) in &custom {
         let rule = policy.custom_ops.lookup("*", name);
         let (severity, why) = match rule {

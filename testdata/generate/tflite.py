@@ -368,6 +368,10 @@ def gen_tflite():
     (bad / "tensor-buffer-out-of-range.tflite").write_bytes(
         add_model(tensor_buffers=[0, 9, 0])
     )
+    # A stock custom op without the options its kernel parses: the interpreter segfaults.
+    (bad / "stock-op-without-options.tflite").write_bytes(
+        custom_model("TFLite_Detection_PostProcess")
+    )
     # The constant tensor's shape [1, 4] of float32 needs 16 bytes; its buffer holds 8.
     (bad / "constant-smaller-than-shape.tflite").write_bytes(
         add_model(buffers=[{}, {"data": bytes(8)}])
