@@ -26,6 +26,8 @@ fn bench_formats(c: &mut Criterion) {
         ),
         ("gguf", "gguf/benign/tiny-llama-3.1-tools.gguf"),
         ("onnx", "onnx/benign/if-subgraph.onnx"),
+        ("tflite", "tflite/benign/with-associated-files.tflite"),
+        ("ort", "ort/benign/mlp.ort"),
     ] {
         let bytes = fixture(rel);
         g.throughput(Throughput::Bytes(bytes.len() as u64));

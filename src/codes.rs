@@ -16,7 +16,7 @@ pub mod engine {
         summary: "A file was not scanned because no scanner understands its format yet.",
         detects: "Artifacts whose content does not match any format modelgate scans (or a format whose scanner is not implemented yet).",
         why: "A file that was not read cannot be called clean. It is listed so that nobody mistakes silence for approval.",
-        example: "A TFLite flatbuffer, a PNG image, or a text file inside a model directory.",
+        example: "A PNG image or a text file inside a model directory.",
         remediation: "Review the file by other means, or remove it from the artifact if it is not needed.",
         references: &[],
     };

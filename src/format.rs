@@ -69,7 +69,10 @@ formats! {
     SavedModel => "tf-savedmodel",
     /// `keras_metadata.pb` next to a SavedModel.
     KerasMetadata => "keras-metadata",
+    /// TensorFlow Lite flatbuffer (file identifier `TFL3`).
     Tflite => "tflite",
+    /// ONNX Runtime ORT-format model (flatbuffer, file identifier `ORTM`).
+    Ort => "ort",
     /// Python source (travels with models as `trust_remote_code` or custom layers).
     Python => "python",
     /// Bytes that the container's loader only ever reads as numbers or plain text, never as code:
@@ -155,7 +158,8 @@ impl Format {
             | Format::SavedModel
             | Format::SavedModelText
             | Format::KerasMetadata
-            | Format::Tflite => Kind::Model,
+            | Format::Tflite
+            | Format::Ort => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -210,6 +214,7 @@ impl Format {
             | Format::SavedModel
             | Format::KerasMetadata
             | Format::Tflite
+            | Format::Ort
             | Format::Python
             | Format::Data
             | Format::JsonConfig
@@ -249,6 +254,7 @@ impl Format {
             | Format::SavedModel
             | Format::KerasMetadata
             | Format::Tflite
+            | Format::Ort
             | Format::Python
             | Format::Data
             | Format::TorchTarMember
@@ -278,6 +284,7 @@ impl Format {
             Format::Onnx => &["onnx"],
             Format::Hdf5 => &["h5", "hdf5"],
             Format::Tflite => &["tflite"],
+            Format::Ort => &["ort"],
             Format::Tar => &["tar"],
             Format::Gzip => &["gz", "tgz"],
             Format::Bzip2 => &["bz2"],

@@ -105,6 +105,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.len() >= 8 && head.get(4..8) == Some(b"TFL3") {
         return Format::Tflite;
     }
+    if head.len() >= 8 && head.get(4..8) == Some(b"ORTM") {
+        return Format::Ort;
+    }
     if head.len() >= 262 && head.get(257..262) == Some(b"ustar") {
         return Format::Tar;
     }
@@ -187,6 +190,12 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base.ends_with(".gguf") {
         return Format::Gguf;
+    }
+    if base.ends_with(".tflite") {
+        return Format::Tflite;
+    }
+    if base.ends_with(".ort") {
+        return Format::Ort;
     }
     // A pre-POSIX (v7) tar has no `ustar` magic; Python's tarfile (and torch.load's legacy tar
     // path) accept any first block whose checksum is valid.
@@ -572,6 +581,7 @@ mod tests {
                 "keras_metadata.pb",
             ),
             (Format::Tflite, b"\x1c\x00\x00\x00TFL3".to_vec(), "m.tflite"),
+            (Format::Ort, b"\x1c\x00\x00\x00ORTM".to_vec(), "m.ort"),
             (Format::Python, b"import os\n".to_vec(), "modeling.py"),
             (
                 Format::Data,

@@ -18,11 +18,16 @@
 //! - [`torch`]: PyTorch storage element types and the legacy `torch.save` storage trailer.
 //! - [`pickle`]: the pickle opcode reader (protocols 0–5), shared by sniffing, the scanning walker
 //!   and the conversion VM.
+//! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
+//!   and ONNX Runtime (ORT format) models with it.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
 
 pub mod dtype;
+pub mod flatbuffer;
 pub mod npy;
+pub mod ort;
 pub mod pickle;
+pub mod tflite;
 pub mod torch;

@@ -446,6 +446,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         Format::Gguf => "gguf",
         Format::Ggml => "ggml",
         Format::Onnx => "onnx",
+        Format::Ort => "onnxruntime",
         Format::KerasConfig | Format::KerasMetadata => "keras",
         Format::SavedModel | Format::SavedModelText => "tensorflow",
         Format::Tflite => "tensorflow-lite",

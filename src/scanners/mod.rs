@@ -35,6 +35,7 @@ pub struct Policies {
     pub pickle: crate::pickle::Policy,
     keras: OnceLock<keras::KerasPolicy>,
     tf: OnceLock<tensorflow::TfPolicy>,
+    tflite: OnceLock<tflite::TflitePolicy>,
     code: OnceLock<code::CodePolicy>,
 }
 
@@ -45,6 +46,7 @@ impl Policies {
             pickle: crate::pickle::Policy::compile(db)?,
             keras: OnceLock::new(),
             tf: OnceLock::new(),
+            tflite: OnceLock::new(),
             code: OnceLock::new(),
         })
     }
@@ -57,6 +59,12 @@ impl Policies {
     /// TensorFlow op policy (`tf-op`, `tf-saver-op`).
     pub fn tf(&self) -> &tensorflow::TfPolicy {
         self.tf.get_or_init(|| tensorflow::TfPolicy::new(&self.db))
+    }
+
+    /// TFLite custom-op policy (`tflite-custom-op`).
+    pub fn tflite(&self) -> &tflite::TflitePolicy {
+        self.tflite
+            .get_or_init(|| tflite::TflitePolicy::new(&self.db))
     }
 
     /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
@@ -85,11 +93,13 @@ pub mod hdf5;
 pub mod keras;
 pub mod numpy;
 pub mod onnx;
+pub mod ort;
 pub mod pickle;
 pub mod rules;
 pub mod safetensors;
 pub mod template;
 pub mod tensorflow;
+pub mod tflite;
 pub mod torchscript;
 
 /// Every scanner, one line per format family.
@@ -103,6 +113,8 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &keras::KerasScanner,
     &hdf5::Hdf5Scanner,
     &tensorflow::TfScanner,
+    &tflite::TfliteScanner,
+    &ort::OrtScanner,
     &torchscript::TorchScriptScanner,
     &code::CodeScanner,
 ];
@@ -128,8 +140,7 @@ mod tests {
         for &f in Format::ALL {
             let needs = matches!(f.kind(), Kind::Model | Kind::Companion | Kind::Structural)
                 && f != Format::PythonLibrary;
-            let unscanned_yet = [Format::Tflite];
-            if needs && !unscanned_yet.contains(&f) {
+            if needs {
                 assert!(for_format(f).is_some(), "no scanner claims {f:?}");
             }
         }

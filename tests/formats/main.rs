@@ -23,6 +23,7 @@ mod model_dirs;
 mod onnx;
 mod safetensors;
 mod tensorflow;
+mod tflite;
 mod torchscript;
 
 /// The fixture folders of each kind.
