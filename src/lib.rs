@@ -38,7 +38,8 @@
 //! [`engine`] (scan artifacts), [`run`] (scan what a user names: files, directories, images),
 //! [`report`] (the report model and its renderings), [`policy`] (the verdict), [`config`] (the
 //! typed `modelgate.toml`), [`sign`] (sign and verify approved models), [`convert`] (convert
-//! approved models to safe formats), [`catalog`] (every finding code and its documentation), and
+//! approved models to safe formats), [`store`] (the audit trail and verdict cache of the gate and
+//! the audit, on SQLite or PostgreSQL), [`catalog`] (every finding code and its documentation), and
 //! the data they speak: [`finding`], [`format`], [`artifact`], [`error`], [`signatures`],
 //! [`image`] (image options and readers), [`packages`] (package allowlists).
 //!
@@ -61,6 +62,7 @@ pub mod report;
 pub mod run;
 pub mod sign;
 pub mod signatures;
+pub mod store;
 
 // Parsers: public for fuzz targets, property tests and benchmarks only.
 #[doc(hidden)]

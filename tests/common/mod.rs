@@ -7,6 +7,7 @@
     clippy::format_push_string
 )]
 
+pub mod pgserver;
 pub mod registry;
 
 use std::collections::BTreeMap;
