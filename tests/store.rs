@@ -371,7 +371,7 @@ fn many_writers_on_threads(t: &Target) {
             let store = if k % 2 == 0 { a.clone() } else { b.clone() };
             std::thread::spawn(move || {
                 (0..50u64)
-                    .map(|n| {
+                    .flat_map(|n| {
                         if n % 10 == 0 {
                             // Batches as the audit commits them.
                             store
@@ -387,7 +387,6 @@ fn many_writers_on_threads(t: &Target) {
                                 .expect("record")]
                         }
                     })
-                    .flatten()
                     .collect::<Vec<i64>>()
             })
         })
@@ -676,8 +675,55 @@ fn postgres() {
             failed.push(*name);
         }
     }
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reconnects_after_the_connection_is_dropped(&server);
+    }))
+    .is_err()
+    {
+        failed.push("reconnects_after_the_connection_is_dropped");
+    }
     drop(server);
     assert!(failed.is_empty(), "failed on PostgreSQL: {failed:?}");
+}
+
+/// PostgreSQL only: the server ends the store's connection (as a restart or failover would); the
+/// next reads and writes go through on a new connection.
+fn reconnects_after_the_connection_is_dropped(server: &Postgres) {
+    let url = server.create_database();
+    let store = Store::open(&url).expect("open");
+    store
+        .record_decision(decision(1, Utc::now()))
+        .expect("record");
+    let admin = server.url("postgres");
+    let drop_connections = || {
+        Postgres::execute(
+            &admin,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'modelgate'",
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Postgres::query_i64(
+            &admin,
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'modelgate'",
+        ) > 0
+        {
+            assert!(std::time::Instant::now() < deadline, "connections linger");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    drop_connections();
+    store.ping().expect("ping on a new connection");
+    drop_connections();
+    store
+        .record_decision(decision(2, Utc::now()))
+        .expect("record on a new connection");
+    drop_connections();
+    let key = CacheKey::new(&sha(1), "sigs", "policy").expect("key");
+    assert_eq!(store.cached_verdict(&key).expect("lookup"), None);
+    assert_eq!(
+        Postgres::query_i64(&url, "SELECT COUNT(*) FROM decisions"),
+        2
+    );
 }
 
 #[test]

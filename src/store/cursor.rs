@@ -1,3 +1,9 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
 //! The opaque pagination cursor of [`super::Store::decisions`]: the (time, id) of the last row a
 //! page returned. The next page holds the rows strictly older in the order (time desc, id desc),
 //! so rows recorded meanwhile (newer) can neither shift nor repeat a page.
@@ -53,6 +59,7 @@ impl Cursor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

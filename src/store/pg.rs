@@ -3,8 +3,9 @@
 //! never run on a thread of another runtime; the worker thread is a plain thread, so the store is
 //! safe to use from async code (through [`super::AsyncStore`]) and from rayon workers alike.
 //!
-//! A dropped connection (a PostgreSQL restart, a failover) is noticed before the next command and
-//! reopened; the command that met the failure gets the error. TLS is not supported yet: connect
+//! A dropped connection (a PostgreSQL restart, a failover) is reopened by the next command: reads
+//! and a transaction whose BEGIN failed are retried once on the new connection; a write that
+//! failed after its BEGIN is not (it may have committed) and its callers get the error. TLS is not supported yet: connect
 //! over a trusted network or a local socket.
 
 use std::collections::HashMap;
@@ -64,6 +65,20 @@ impl Postgres {
             Some(c) => Ok((c, &mut self.statements)),
             None => Err(StoreError::database("postgres", "no connection".into())),
         }
+    }
+}
+
+impl Postgres {
+    fn query_once(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        cols: &[Col],
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let (client, statements) = self.connection()?;
+        let s = statement(statements, sql, |q| client.prepare(q))?;
+        let rows = client.query(&s, &bind(params)).map_err(|e| err(&e))?;
+        read_rows(&rows, cols)
     }
 }
 
@@ -160,14 +175,27 @@ impl Backend for Postgres {
         &mut self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let (client, statements) = self.connection()?;
-        let mut tx = client.transaction().map_err(|e| err(&e))?;
-        // On an error the transaction is dropped, which rolls it back.
-        f(&mut PgTx {
-            tx: &mut tx,
-            statements,
-        })?;
-        tx.commit().map_err(|e| err(&e))
+        for attempt in 0..2 {
+            let (client, statements) = self.connection()?;
+            let failed = match client.transaction() {
+                Ok(mut tx) => {
+                    // On an error the transaction is dropped, which rolls it back.
+                    f(&mut PgTx {
+                        tx: &mut tx,
+                        statements,
+                    })?;
+                    return tx.commit().map_err(|e| err(&e));
+                }
+                Err(e) => e,
+            };
+            // The connection died while idle (a restart, a failover): nothing of this
+            // transaction reached the server, so it is safe to begin again on a new one. A
+            // failure after BEGIN is never retried: the commit might have happened.
+            if attempt > 0 || !self.client.as_ref().is_none_or(Client::is_closed) {
+                return Err(err(&failed));
+            }
+        }
+        Err(StoreError::database("postgres", "connection lost".into()))
     }
 
     fn query(
@@ -176,10 +204,13 @@ impl Backend for Postgres {
         params: &[Param],
         cols: &[Col],
     ) -> Result<Vec<Vec<Value>>, StoreError> {
-        let (client, statements) = self.connection()?;
-        let s = statement(statements, sql, |q| client.prepare(q))?;
-        let rows = client.query(&s, &bind(params)).map_err(|e| err(&e))?;
-        read_rows(&rows, cols)
+        match self.query_once(sql, params, cols) {
+            // Reads are idempotent: one retry on a new connection when the old one was lost.
+            Err(_) if self.client.as_ref().is_none_or(Client::is_closed) => {
+                self.query_once(sql, params, cols)
+            }
+            other => other,
+        }
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

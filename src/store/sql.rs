@@ -271,13 +271,13 @@ pub struct PageQuery {
 
 /// One page of decisions, newest first, in a total order (time, then id).
 pub fn decisions_page(q: &PageQuery) -> (String, Vec<Param>) {
-    let mut sql = String::from(DECISION_SELECT);
-    let mut params = Vec::new();
-    let mut conds = Vec::new();
     fn next(p: Param, params: &mut Vec<Param>) -> String {
         params.push(p);
         format!("${}", params.len())
     }
+    let mut sql = String::from(DECISION_SELECT);
+    let mut params = Vec::new();
+    let mut conds = Vec::new();
     if let Some(since) = q.since_ms {
         conds.push(format!(
             "time_ms >= {}",
@@ -308,7 +308,8 @@ pub fn decisions_page(q: &PageQuery) -> (String, Vec<Param>) {
         sql.push_str(&conds.join(" AND "));
     }
     let limit = next(Param::I64(q.fetch), &mut params);
-    sql.push_str(&format!(" ORDER BY time_ms DESC, id DESC LIMIT {limit}"));
+    sql.push_str(" ORDER BY time_ms DESC, id DESC LIMIT ");
+    sql.push_str(&limit);
     (sql, params)
 }
 

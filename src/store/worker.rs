@@ -43,6 +43,9 @@ impl<T> Reply<T> {
 
 pub type Answer<T> = Reply<Result<T, StoreError>>;
 
+/// The rows of one `record` call and where its ids go.
+type RecordCall = (Vec<Vec<Param>>, Answer<Vec<i64>>);
+
 /// A validated cache entry, ready to insert.
 pub struct NewCacheEntry {
     pub key: [String; 3],
@@ -172,14 +175,14 @@ pub fn run(mut b: Box<dyn Backend>, rx: &mpsc::Receiver<Command>) {
                 reply,
             } => reply.send(page(&mut *b, &query, limit)),
             Command::Lookup { key, reply } => reply.send(lookup(&mut *b, &key)),
-            Command::Insert { entry, reply } => reply.send(insert(&mut *b, entry)),
+            Command::Insert { entry, reply } => reply.send(insert(&mut *b, &entry)),
             Command::Ping { reply } => {
                 reply.send(b.query(sql::PING, &[], &[sql::Col::I64]).and_then(|rows| {
                     match rows.len() {
                         1 => Ok(()),
                         n => Err(StoreError::Corrupt(format!("ping returned {n} rows"))),
                     }
-                }))
+                }));
             }
             Command::Flush { reply } => reply.send(b.flush()),
             Command::Close { reply } => {
@@ -194,7 +197,7 @@ pub fn run(mut b: Box<dyn Backend>, rx: &mpsc::Receiver<Command>) {
 
 /// Commits a group of `record` calls in one transaction, answering each with its ids. A failure
 /// (the disk, the connection) fails every call of the group: none of their rows were committed.
-fn record(b: &mut dyn Backend, group: Vec<(Vec<Vec<Param>>, Answer<Vec<i64>>)>) {
+fn record(b: &mut dyn Backend, group: Vec<RecordCall>) {
     let mut ids: Vec<Vec<i64>> = Vec::with_capacity(group.len());
     let result = b.write(&mut |tx| {
         ids.clear();
@@ -367,7 +370,7 @@ fn lookup(b: &mut dyn Backend, key: &[String; 3]) -> Result<Option<CachedVerdict
     rows.into_iter().next().map(cached).transpose()
 }
 
-fn insert(b: &mut dyn Backend, entry: NewCacheEntry) -> Result<CachedVerdict, StoreError> {
+fn insert(b: &mut dyn Backend, entry: &NewCacheEntry) -> Result<CachedVerdict, StoreError> {
     let (blob, size) = match &entry.report {
         Some(report) => {
             let blob = zstd::bulk::compress(report.as_bytes(), REPORT_ZSTD_LEVEL)

@@ -165,7 +165,7 @@ impl Postgres {
             port,
             databases: AtomicUsize::new(0),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         loop {
             if postgres::Client::connect(&pg.url("postgres"), postgres::NoTls).is_ok() {
                 return pg;
