@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
 use chrono::{DateTime, Duration, Utc};
@@ -322,21 +323,26 @@ fn pagination_survives_concurrent_inserts(t: &Target) {
         .into_iter()
         .collect();
     // Another handle keeps inserting while the first one pages through the trail.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
     let writer = {
         let store = t.open();
         let stop = Arc::clone(&stop);
+        let written = Arc::clone(&written);
         std::thread::spawn(move || {
             let mut n = 1000;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            while !stop.load(Ordering::SeqCst) {
                 store
                     .record_decision(decision(n, Utc::now()))
                     .expect("record");
+                written.fetch_add(1, Ordering::SeqCst);
                 n += 1;
             }
-            n - 1000
         })
     };
+    while written.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let mut seen = Vec::new();
     let mut q = DecisionQuery {
         limit: Some(7),
@@ -351,9 +357,8 @@ fn pagination_survives_concurrent_inserts(t: &Target) {
             None => break,
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let written = writer.join().expect("writer");
-    assert!(written > 0, "the writer never ran");
+    stop.store(true, Ordering::SeqCst);
+    writer.join().expect("writer");
     let unique: BTreeSet<i64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "a row was seen twice");
     assert!(

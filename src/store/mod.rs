@@ -51,25 +51,27 @@
 //! [`StoreError::UnsupportedScheme`].
 //!
 //! ## One API for a synchronous and an asynchronous caller
-//! Each opened store has one worker thread that owns its one database connection and serves
-//! commands in arrival order. Both handle types talk to it over a channel:
+//! Each opened store has two worker threads, each owning one database connection and serving
+//! commands in arrival order: the writer (every write; for SQLite the one writer) and the reader
+//! (pages of the trail and cache lookups, so a lookup never waits behind a commit). Both handle
+//! types talk to them over channels:
 //! - [`Store`]: blocking methods, for the batch audit's rayon workers, plain threads and
 //!   `spawn_blocking`. Calling it on a tokio worker thread works but blocks that thread.
 //! - [`AsyncStore`]: the same methods as `async fn`, for the gate. A call sends its command and
 //!   awaits a oneshot reply; nothing blocks the runtime, and the futures are `Send`.
 //!
-//! Why a worker thread rather than `spawn_blocking` around a connection pool: SQLite wants one
+//! Why worker threads rather than `spawn_blocking` around a connection pool: SQLite wants one
 //! writer (a single connection serialises writes, so callers never see SQLITE_BUSY, and the
-//! worker commits decisions that arrive together in one transaction, one fsync for many rows);
+//! writer commits decisions that arrive together in one transaction, one sync for many rows);
 //! the synchronous PostgreSQL client runs its own tokio runtime and must not run on a thread of
 //! the gate's runtime, which a dedicated plain thread guarantees; and both callers get the same
-//! ordering guarantees. A write call returns after its transaction committed (SQLite with
-//! `synchronous=FULL`), so an accepted row is never lost; [`Store::flush`] is an ordering
-//! barrier, and [`Store::close`] answers every command queued before it, then closes the
-//! connection (later calls return [`StoreError::Closed`]). A future dropped after its command
-//! was sent does not cancel the command. Callers bound their own concurrency (the gate's scan
-//! limit, the audit's worker count); each waits for its answer, so the queue never grows past
-//! them.
+//! ordering guarantees. A write call returns after its transaction committed, so an accepted row
+//! is never lost; a read that follows a caller's write sees it. [`Store::flush`] is an ordering
+//! barrier for writes, and [`Store::close`] answers every command queued before it, then closes
+//! both connections (later calls return [`StoreError::Closed`]). A future dropped after its
+//! command was sent does not cancel the command. Callers bound their own concurrency (the gate's
+//! scan limit, the audit's worker count); each waits for its answer, so the queues never grow
+//! past them.
 //!
 //! The decision trail is read newest first, by (time, id), in pages of at most
 //! [`MAX_PAGE_LIMIT`] rows with an opaque cursor: the next page is the rows strictly older than
@@ -500,13 +502,28 @@ fn new_cache_entry(key: &CacheKey, entry: &CacheEntry) -> Result<NewCacheEntry, 
 }
 
 struct Shared {
-    tx: mpsc::Sender<Command>,
+    /// The writer thread: every write, in order.
+    writer: mpsc::Sender<Command>,
+    /// The reader thread: pages and cache lookups, on their own connection.
+    reader: mpsc::Sender<Command>,
     backend: Backend,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// A blocking handle on a store. Cheap to clone; every clone talks to the same worker thread and
-/// connection. See the module documentation for when to use [`AsyncStore`] instead.
+impl Shared {
+    /// Sends `cmd` to the reader thread (`to_reader`) or the writer thread.
+    fn send(&self, to_reader: bool, cmd: Command) -> Result<(), StoreError> {
+        let to = if to_reader {
+            &self.reader
+        } else {
+            &self.writer
+        };
+        to.send(cmd).map_err(|_| StoreError::Closed)
+    }
+}
+
+/// A blocking handle on a store. Cheap to clone; every clone talks to the same worker threads
+/// and connections. See the module documentation for when to use [`AsyncStore`] instead.
 #[derive(Clone)]
 pub struct Store {
     shared: Arc<Shared>,
@@ -527,35 +544,56 @@ pub struct AsyncStore {
     store: Store,
 }
 
-/// Starts the worker thread for `url`; `ready` hears whether the database opened and migrated.
+fn open_backend(location: &url::Location) -> Result<Box<dyn backend::Backend>, StoreError> {
+    Ok(match location {
+        url::Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+        url::Location::Postgres(url) => Box::new(pg::Postgres::open(url)?),
+    })
+}
+
+/// Starts the worker threads for `url`; `ready` hears whether the database opened and migrated.
+///
+/// The writer thread opens its connection and migrates, then opens the reader's connection (on
+/// a plain thread, as the PostgreSQL client needs) and hands it to the reader thread.
 fn start(url: &str, ready: Reply<Result<(), StoreError>>) -> Result<Store, StoreError> {
     let location = url::parse(url)?;
     let backend = match &location {
         url::Location::Sqlite(_) => Backend::Sqlite,
         url::Location::Postgres(_) => Backend::Postgres,
     };
-    let (tx, rx) = mpsc::channel::<Command>();
+    let (writer, writer_rx) = mpsc::channel::<Command>();
+    let (reader, reader_rx) = mpsc::channel::<Command>();
     let thread = std::thread::Builder::new()
         .name("modelgate-store".into())
         .spawn(move || {
-            let opened: Result<Box<dyn backend::Backend>, StoreError> = match &location {
-                url::Location::Sqlite(path) => sqlite::Sqlite::open(path).map(|b| Box::new(b) as _),
-                url::Location::Postgres(url) => pg::Postgres::open(url).map(|b| Box::new(b) as _),
-            };
-            let mut b = match opened {
-                Ok(b) => b,
+            let opened = open_backend(&location).and_then(|mut w| {
+                worker::migrate(&mut *w)?;
+                Ok((w, open_backend(&location)?))
+            });
+            let (w, r) = match opened {
+                Ok(pair) => pair,
                 Err(e) => return ready.send(Err(e)),
             };
-            if let Err(e) = worker::migrate(&mut *b) {
-                return ready.send(Err(e));
-            }
+            let reader = std::thread::Builder::new()
+                .name("modelgate-store-read".into())
+                .spawn(move || worker::run(r, &reader_rx));
+            let reader = match reader {
+                Ok(h) => h,
+                Err(e) => {
+                    let message = format!("cannot start its reader thread: {e}");
+                    return ready.send(Err(StoreError::database("store", message)));
+                }
+            };
             ready.send(Ok(()));
-            worker::run(b, &rx);
+            worker::run(w, &writer_rx);
+            // The reader ends on its own close command, or when the last handle is dropped.
+            let _ = reader.join();
         })
         .map_err(|e| StoreError::database("store", format!("cannot start its thread: {e}")))?;
     Ok(Store {
         shared: Arc::new(Shared {
-            tx,
+            writer,
+            reader,
             backend,
             thread: Mutex::new(Some(thread)),
         }),
@@ -588,10 +626,19 @@ impl Store {
         make: impl FnOnce(Reply<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
         let (s, r) = mpsc::sync_channel(1);
-        self.shared
-            .tx
-            .send(make(Reply::Blocking(s)))
-            .map_err(|_| StoreError::Closed)?;
+        let cmd = make(Reply::Blocking(s));
+        self.shared.send(cmd.is_read(), cmd)?;
+        r.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like `call`, on the reader thread (`to_reader`) or the writer thread.
+    fn call_on<T>(
+        &self,
+        to_reader: bool,
+        make: impl FnOnce(Reply<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (s, r) = mpsc::sync_channel(1);
+        self.shared.send(to_reader, make(Reply::Blocking(s)))?;
         r.recv().map_err(|_| StoreError::Closed)?
     }
 
@@ -642,9 +689,10 @@ impl Store {
         self.call(|reply| Command::Insert { entry, reply })
     }
 
-    /// Whether the database answers (for readiness probes).
+    /// Whether the database answers both connections (for readiness probes).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.call(|reply| Command::Ping { reply })
+        self.call_on(false, |reply| Command::Ping { reply })?;
+        self.call_on(true, |reply| Command::Ping { reply })
     }
 
     /// Returns once every command sent before it has been carried out.
@@ -655,7 +703,9 @@ impl Store {
     /// Carries out every command sent before it, then closes the connection and stops the worker
     /// thread. Every handle on this store is closed: later calls return [`StoreError::Closed`].
     pub fn close(&self) -> Result<(), StoreError> {
-        let result = self.call(|reply| Command::Close { reply });
+        let written = self.call_on(false, |reply| Command::Close { reply });
+        let read = self.call_on(true, |reply| Command::Close { reply });
+        let result = written.and(read);
         let thread = match self.shared.thread.lock() {
             Ok(mut t) => t.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -695,11 +745,18 @@ impl AsyncStore {
         make: impl FnOnce(Reply<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
         let (s, r) = tokio::sync::oneshot::channel();
-        self.store
-            .shared
-            .tx
-            .send(make(Reply::Async(s)))
-            .map_err(|_| StoreError::Closed)?;
+        let cmd = make(Reply::Async(s));
+        self.store.shared.send(cmd.is_read(), cmd)?;
+        r.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn call_on<T>(
+        &self,
+        to_reader: bool,
+        make: impl FnOnce(Reply<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (s, r) = tokio::sync::oneshot::channel();
+        self.store.shared.send(to_reader, make(Reply::Async(s)))?;
         r.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -755,7 +812,8 @@ impl AsyncStore {
 
     /// See [`Store::ping`].
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.call(|reply| Command::Ping { reply }).await
+        self.call_on(false, |reply| Command::Ping { reply }).await?;
+        self.call_on(true, |reply| Command::Ping { reply }).await
     }
 
     /// See [`Store::flush`].
@@ -763,9 +821,11 @@ impl AsyncStore {
         self.call(|reply| Command::Flush { reply }).await
     }
 
-    /// See [`Store::close`]; the worker thread ends on its own after answering.
+    /// See [`Store::close`]; the worker threads end on their own after answering.
     pub async fn close(&self) -> Result<(), StoreError> {
-        match self.call(|reply| Command::Close { reply }).await {
+        let written = self.call_on(false, |reply| Command::Close { reply }).await;
+        let read = self.call_on(true, |reply| Command::Close { reply }).await;
+        match written.and(read) {
             Err(StoreError::Closed) => Ok(()),
             other => other,
         }

@@ -34,6 +34,8 @@ impl Sqlite {
             StoreError::database("sqlite", format!("cannot open {}: {e}", path.display()))
         })?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| err(&e))?;
+        // Room for every statement the store runs (the page query has a variant per filter set).
+        conn.set_prepared_statement_cache_capacity(64);
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(|e| err(&e))?;

@@ -1,7 +1,8 @@
-//! The store's worker thread: it owns the one connection, receives commands in order from every
-//! handle, and answers each on its own reply channel (a blocking one for [`super::Store`], a
-//! oneshot for [`super::AsyncStore`]). Decisions that arrive together are committed in one
-//! transaction (group commit); a caller hears back only after its rows are committed.
+//! The store's worker threads: each owns one connection (the writer's, or the reader's), receives
+//! commands in order from every handle, and answers each on its own reply channel (a blocking one
+//! for [`super::Store`], a oneshot for [`super::AsyncStore`]). Decisions that arrive together are
+//! committed in one transaction (group commit); a caller hears back only after its rows are
+//! committed.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -82,6 +83,13 @@ pub enum Command {
     Close {
         reply: Answer<()>,
     },
+}
+
+impl Command {
+    /// Reads go to the reader connection, so they never wait behind a commit.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Command::Page { .. } | Command::Lookup { .. })
+    }
 }
 
 /// Applies every pending migration, each in its own transaction with its `schema_version` row,
