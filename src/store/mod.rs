@@ -65,8 +65,9 @@
 //! writer commits decisions that arrive together in one transaction, one sync for many rows);
 //! the synchronous PostgreSQL client runs its own tokio runtime and must not run on a thread of
 //! the gate's runtime, which a dedicated plain thread guarantees; and both callers get the same
-//! ordering guarantees. A write call returns after its transaction committed, so an accepted row
-//! is never lost; a read that follows a caller's write sees it. [`Store::flush`] is an ordering
+//! ordering guarantees. A write call returns after its transaction committed (SQLite runs in WAL
+//! mode with `synchronous=FULL`: the commit is on disk first), so an accepted row is never lost;
+//! a read that follows a caller's write sees it. [`Store::flush`] is an ordering
 //! barrier for writes, and [`Store::close`] answers every command queued before it, then closes
 //! both connections (later calls return [`StoreError::Closed`]). A future dropped after its
 //! command was sent does not cancel the command. Callers bound their own concurrency (the gate's
