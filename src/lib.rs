@@ -37,8 +37,10 @@
 //! ## The API
 //! [`engine`] (scan artifacts), [`run`] (scan what a user names: files, directories, images),
 //! [`report`] (the report model and its renderings), [`policy`] (the verdict), [`config`] (the
-//! typed `modelgate.toml`), [`server`] (the admission gate and its scan workers), [`sign`] (sign and verify approved models), [`convert`] (convert
-//! approved models to safe formats), [`catalog`] (every finding code and its documentation), and
+//! typed `modelgate.toml`), [`server`] (the admission gate and its scan workers), [`sign`] (sign
+//! and verify approved models), [`convert`] (convert approved models to safe formats), [`store`]
+//! (the audit trail and verdict cache of the gate and the audit, on SQLite or PostgreSQL),
+//! [`catalog`] (every finding code and its documentation), and
 //! the data they speak: [`finding`], [`format`], [`artifact`], [`error`], [`signatures`],
 //! [`image`] (image options and readers), [`packages`] (package allowlists).
 //!
@@ -62,6 +64,7 @@ pub mod run;
 pub mod server;
 pub mod sign;
 pub mod signatures;
+pub mod store;
 
 // Parsers: public for fuzz targets, property tests and benchmarks only.
 #[doc(hidden)]

@@ -42,8 +42,9 @@ const FLOORS: &[&[&str]] = &[
     &["catalog"],
     // Reports, the verdict, the typed config, the run layer.
     &["report", "policy", "config", "run"],
-    // What is done with an approved report.
-    &["sign", "convert"],
+    // What is done with an approved report; the audit trail and verdict cache (which stores
+    // digests, counts, verdicts and JSON text its callers give it, and imports nothing).
+    &["sign", "convert", "store"],
     // The admission gate.
     &["server"],
 ];

