@@ -6,6 +6,7 @@
 //!
 //!   cargo bench --bench gate_load                      # 10,000 requests, 32 clients
 //!   GATE_REQUESTS=2000 GATE_CLIENTS=8 cargo bench --bench gate_load
+//!   GATE_REPEAT=1 cargo bench --bench gate_load        # the same artifacts: cached verdicts
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)]
 
 use std::io::{BufRead, BufReader};
@@ -14,8 +15,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "load-token";
-const PAYLOAD: &[u8] = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R.";
-const PLAIN: &[u8] = b"\x80\x02]q\x00(K\x01K\x02e.";
+/// A plain-data pickle, different for every `n`: `[1, n]`.
+fn benign(n: usize) -> Vec<u8> {
+    let mut b = b"\x80\x02]q\x00(K\x01J".to_vec();
+    b.extend(u32::try_from(n).unwrap_or(0).to_le_bytes());
+    b.extend(b"e.");
+    b
+}
+
+/// `os.system("true #n")`, different for every `n`.
+fn malicious(n: usize) -> Vec<u8> {
+    let arg = format!("true #{n}");
+    let mut b = b"\x80\x02cos\nsystem\nX".to_vec();
+    b.extend(u32::try_from(arg.len()).unwrap_or(0).to_le_bytes());
+    b.extend(arg.as_bytes());
+    b.extend(b"\x85R.");
+    b
+}
+
+/// A protocol-4 frame that ends early, different for every `n`.
+fn malformed(n: usize) -> Vec<u8> {
+    let mut b = b"\x80\x04\x95garbage".to_vec();
+    b.extend(n.to_le_bytes());
+    b
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -59,6 +82,9 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 fn main() {
     let requests = env("GATE_REQUESTS", 10_000);
+    // GATE_REPEAT=1: the same three artifacts over and over (cached verdicts); by default every
+    // upload is a different artifact (every scan uncached).
+    let repeat = env("GATE_REPEAT", 0) == 1;
     let clients = env("GATE_CLIENTS", 32);
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("modelgate.toml");
@@ -66,7 +92,9 @@ fn main() {
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_concurrent_scans = 64\n\n\
+             [store]\nurl = \"sqlite://{}\"\n\n\
              [[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n",
+            dir.path().join("gate.db").display(),
             modelgate::hash::sha256_hex(TOKEN.as_bytes())
         ),
     )
@@ -111,12 +139,13 @@ fn main() {
                         break;
                     }
                     let kind = Kind::of(i);
+                    let n = if repeat { 0 } else { i };
                     let (body, token) = match kind {
-                        Kind::Benign => (PLAIN.to_vec(), Some(TOKEN)),
-                        Kind::Malicious => (PAYLOAD.to_vec(), Some(TOKEN)),
-                        Kind::Malformed => (b"\x80\x04\x95garbage".to_vec(), Some(TOKEN)),
+                        Kind::Benign => (benign(n), Some(TOKEN)),
+                        Kind::Malicious => (malicious(n), Some(TOKEN)),
+                        Kind::Malformed => (malformed(n), Some(TOKEN)),
                         Kind::Oversized => (vec![0u8; 100_000], Some(TOKEN)),
-                        Kind::Unauthenticated => (PLAIN.to_vec(), None),
+                        Kind::Unauthenticated => (benign(n), None),
                     };
                     let mut req = client
                         .post(format!("{base}/v1/scan"))
@@ -162,11 +191,16 @@ fn main() {
     });
     let alive = child.try_wait().expect("wait").is_none();
     let rss = peak_rss_kib(pid);
-    let _ = child.kill();
+    // A graceful stop commits every queued audit row; then count them.
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
+    let rows = count_rows(&dir.path().join("gate.db"));
 
     println!(
-        "{requests} requests, {clients} clients: {:.1} s, {:.0} requests/s; server alive: {alive}; server peak RSS {} MB",
+        "{requests} requests ({}), {clients} clients: {:.1} s, {:.0} requests/s; server alive: {alive}; server peak RSS {} MB",
+        if repeat { "repeated artifacts: cached verdicts" } else { "every artifact new: uncached scans" },
         elapsed.as_secs_f64(),
         requests as f64 / elapsed.as_secs_f64(),
         rss / 1024
@@ -197,11 +231,35 @@ fn main() {
             pct(1.0)
         );
     }
+    println!("  audit rows: {rows} for {requests} requests");
     assert!(alive, "the gate died under load");
+    assert_eq!(rows, requests, "one audit row per request");
     assert!(
         wrong.is_empty(),
         "{} unexpected responses, e.g. {:?}",
         wrong.len(),
         &wrong[..wrong.len().min(5)]
     );
+}
+
+/// The decisions in the gate's SQLite store, paged through.
+fn count_rows(db: &std::path::Path) -> usize {
+    let store =
+        modelgate::store::Store::open(&format!("sqlite://{}", db.display())).expect("store");
+    let mut n = 0;
+    let mut cursor = None;
+    loop {
+        let page = store
+            .decisions(&modelgate::store::DecisionQuery {
+                limit: Some(1000),
+                cursor,
+                ..Default::default()
+            })
+            .expect("page");
+        n += page.decisions.len();
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return n,
+        }
+    }
 }

@@ -36,12 +36,23 @@ impl Drop for Gate {
 }
 
 fn start(server_section: &str, faults: bool) -> Gate {
+    start_with(server_section, faults, None, &[])
+}
+
+/// A gate whose store is `store_url` (a SQLite file in its own directory when `None`), started
+/// with `extra` arguments.
+fn start_with(server_section: &str, faults: bool, store_url: Option<&str>, extra: &[&str]) -> Gate {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("modelgate.toml");
+    let store = store_url.map_or_else(
+        || format!("sqlite://{}", dir.path().join("gate.db").display()),
+        str::to_owned,
+    );
     std::fs::write(
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n{server_section}\n\
+             [store]\nurl = \"{store}\"\n\n\
              [[tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n\n\
              [[tokens]]\nname = \"prometheus\"\nsha256 = \"{}\"\nscopes = [\"metrics\"]\n\n\
              [[tokens]]\nname = \"auditor\"\nsha256 = \"{}\"\nscopes = [\"decisions\"]\n",
@@ -54,6 +65,7 @@ fn start(server_section: &str, faults: bool) -> Gate {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("modelgate"));
     cmd.args(["serve", "--config"])
         .arg(&config)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if faults {
@@ -77,6 +89,32 @@ fn start(server_section: &str, faults: bool) -> Gate {
         child,
         base: addr,
         _dir: dir,
+    }
+}
+
+/// Every page of the audit trail matching `query` (`verdict=deny&sha256=…`), newest first.
+async fn trail(base: &str, query: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{base}/v1/decisions?limit=2&{query}&cursor={c}"),
+            None => format!("{base}/v1/decisions?limit=2&{query}"),
+        };
+        let v: Value = client()
+            .get(url)
+            .bearer_auth(NOSCOPE_TOKEN)
+            .send()
+            .await
+            .expect("decisions")
+            .json()
+            .await
+            .expect("json");
+        rows.extend(v["decisions"].as_array().cloned().unwrap_or_default());
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return rows,
+        }
     }
 }
 
@@ -518,4 +556,119 @@ async fn images_are_pulled_only_from_allowed_registries() {
     assert_eq!(v["error"]["code"], "registry-not-allowed");
     let (s, _) = ask("library/ubuntu:latest".into()).await;
     assert_eq!(s, 403, "Docker Hub is not allowed unless configured");
+}
+
+/// The same artifact under the same rules is answered from the cache, and every answer is in the
+/// audit trail (one row per request, refusals included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repeated_artifacts_are_cached_and_every_request_is_recorded() {
+    let gate = start("", false);
+    let (_, first) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PAYLOAD.to_vec()).await;
+    assert_eq!(
+        (first["verdict"].as_str(), first["cached"].as_bool()),
+        (Some("deny"), Some(false))
+    );
+    let (_, again) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PAYLOAD.to_vec()).await;
+    assert_eq!(
+        (again["verdict"].as_str(), again["cached"].as_bool()),
+        (Some("deny"), Some(true)),
+        "{again}"
+    );
+    assert_eq!(again["reasons"], first["reasons"]);
+    assert_eq!(again["report"]["findings"], first["report"]["findings"]);
+    let (s, _) = upload(&gate.base, None, "model.pkl", PAYLOAD.to_vec()).await;
+    assert_eq!(s, 401);
+
+    let sha = modelgate::hash::sha256_hex(PAYLOAD);
+    let rows = trail(&gate.base, &format!("sha256={sha}")).await;
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(rows[0]["cached"], true);
+    assert_eq!(rows[1]["cached"], false);
+    assert_eq!(rows[0]["client"], "ci");
+    assert_eq!(rows[1]["findings"]["critical"], 1);
+    let all = trail(&gate.base, "").await;
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert!(
+        all[0]["reasons"].to_string().contains("HTTP 401"),
+        "{}",
+        all[0]
+    );
+    assert_eq!(all[0]["verdict"], "deny");
+    // A bad query is a 400, not an empty page.
+    let r = client()
+        .get(format!("{}/v1/decisions?verdict=maybe", gate.base))
+        .bearer_auth(NOSCOPE_TOKEN)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 400);
+}
+
+/// A new signature database changes the cache key: the artifact is scanned again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_signature_database_misses_the_cache() {
+    let db = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", db.path().join("shared.db").display());
+    {
+        let gate = start_with("", false, Some(&store), &[]);
+        let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PLAIN.to_vec()).await;
+        assert_eq!(v["cached"], false);
+        let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PLAIN.to_vec()).await;
+        assert_eq!(v["cached"], true);
+    }
+    let sigs = db.path().join("signatures");
+    std::fs::create_dir(&sigs).expect("mkdir");
+    std::fs::write(
+        sigs.join("extra.toml"),
+        "[meta]\narea = \"pickle\"\ndescription = \"test\"\n\n[[entry]]\nkind = \"pickle-global\"\nmodule = \"modelgate_test\"\nname = \"nothing\"\naction = \"deny\"\nseverity = \"high\"\ncategory = \"test\"\nreason = \"A test entry that changes the database digest.\"\n",
+    )
+    .expect("signature file");
+    let sigs = sigs.display().to_string();
+    let gate = start_with("", false, Some(&store), &["--signatures", &sigs]);
+    let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PLAIN.to_vec()).await;
+    assert_eq!(
+        (v["verdict"].as_str(), v["cached"].as_bool()),
+        (Some("admit"), Some(false)),
+        "{v}"
+    );
+}
+
+/// Two gates on one PostgreSQL database (replicas behind a load balancer): each sees the other's
+/// decisions and cached verdicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_one_postgresql_trail_and_cache() {
+    let Some(bin) = common::pgserver::available() else {
+        return;
+    };
+    // The test helpers use PostgreSQL's blocking client, which must not run on a runtime thread.
+    let (pg, url) = tokio::task::spawn_blocking(move || {
+        let pg = common::pgserver::Postgres::start(&bin);
+        let url = pg.create_database();
+        (pg, url)
+    })
+    .await
+    .expect("postgres");
+    let a = start_with("", false, Some(&url), &[]);
+    let b = start_with("", false, Some(&url), &[]);
+    let (_, v) = upload(&a.base, Some(SCAN_TOKEN), "model.pkl", PAYLOAD.to_vec()).await;
+    assert_eq!(
+        (v["verdict"].as_str(), v["cached"].as_bool()),
+        (Some("deny"), Some(false))
+    );
+    let (_, v) = upload(&b.base, Some(SCAN_TOKEN), "model.pkl", PAYLOAD.to_vec()).await;
+    assert_eq!(
+        (v["verdict"].as_str(), v["cached"].as_bool()),
+        (Some("deny"), Some(true)),
+        "{v}"
+    );
+    let (_, v) = upload(&b.base, Some(SCAN_TOKEN), "plain.pkl", PLAIN.to_vec()).await;
+    assert_eq!(v["verdict"], "admit");
+    let from_a = trail(&a.base, "").await;
+    let from_b = trail(&b.base, "").await;
+    assert_eq!(from_a.len(), 3, "{from_a:#?}");
+    assert_eq!(from_a, from_b);
+    drop((a, b));
+    tokio::task::spawn_blocking(move || drop(pg))
+        .await
+        .expect("stop postgres");
 }

@@ -17,6 +17,8 @@ use tokio::sync::Semaphore;
 
 use crate::config::Scope;
 use crate::policy::Policy;
+use crate::report::Report;
+use crate::store::{self, AsyncStore, CacheEntry, CacheKey, Decision, DecisionQuery};
 
 use super::auth::{Denied, Tokens};
 use super::metrics::{Metrics, RouteLabels, VerdictLabels};
@@ -38,6 +40,12 @@ pub struct App {
     pub spool: PathBuf,
     /// The registries `{"oci": …}` requests may name.
     pub registries: Vec<crate::config::RegistryConfig>,
+    /// The audit trail and verdict cache.
+    pub store: AsyncStore,
+    /// The signature database the workers scan with, and the digest of the gate's policy: with
+    /// an artifact's sha256, the verdict cache's key.
+    pub signatures_digest: String,
+    pub policy_digest: String,
     /// Set when the signature database and workers are ready (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
     next_job: std::sync::atomic::AtomicU64,
@@ -53,9 +61,23 @@ pub struct RequestLimits {
 
 impl App {
     /// The gate for `config` with its effective `settings`, scanning on `pool`.
-    pub fn new(config: &crate::config::Config, settings: &super::Settings, pool: Pool) -> Self {
+    pub fn new(
+        config: &crate::config::Config,
+        settings: &super::Settings,
+        pool: Pool,
+        store: AsyncStore,
+        signatures_digest: String,
+    ) -> Self {
         let (gate, policy) = super::gate_policy(config);
+        let policy_digest = crate::hash::sha256_hex(
+            serde_json::json!({"gate": gate, "overrides": policy.overrides})
+                .to_string()
+                .as_bytes(),
+        );
         App {
+            store,
+            signatures_digest,
+            policy_digest,
             tokens: Tokens::new(&config.tokens),
             pool,
             metrics: Metrics::default(),
@@ -78,6 +100,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/scan", post(scan))
+        .route("/v1/decisions", get(decisions))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
@@ -140,20 +163,73 @@ fn request_id() -> String {
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
-/// Gives every request an id (echoed in `X-Request-Id`) and counts responses by route and status.
+/// What a handler tells [`observe`] about a request for its audit row (a response extension).
+#[derive(Clone, Default)]
+pub struct Audit {
+    pub client: Option<String>,
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
+    pub verdict: Option<GateVerdict>,
+    pub counts: store::SeverityCounts,
+    pub cached: bool,
+    pub reasons: Vec<String>,
+}
+
+/// Gives every request an id (echoed in `X-Request-Id`), counts responses by route and status,
+/// and writes one audit row for every `/v1/` request before its response leaves: a client that
+/// got an answer can find it in the trail. Refusals before a verdict are rows too: `deny` for
+/// the client's fault (4xx), `error` for the gate's (5xx).
 async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let id = request_id();
+    let started = Instant::now();
     req.extensions_mut().insert(RequestId(id.clone()));
-    let route = match req.uri().path() {
-        p @ ("/healthz" | "/readyz" | "/metrics" | "/v1/scan") => p.to_owned(),
+    let path = req.uri().path().to_owned();
+    let route = match path.as_str() {
+        p @ ("/healthz" | "/readyz" | "/metrics" | "/v1/scan" | "/v1/decisions") => p.to_owned(),
         _ => "other".to_owned(),
     };
     let mut resp = next.run(req).await;
+    let status = resp.status();
     // A refused upload's body may be unread; the connection cannot carry another request, so
     // say so rather than let a client reuse it and race the close.
-    if route == "/v1/scan" && resp.status().as_u16() >= 400 {
+    if route == "/v1/scan" && status.as_u16() >= 400 {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    // Reading the trail is not a decision; every other /v1/ request is one.
+    if path.starts_with("/v1/") && path != "/v1/decisions" {
+        let audit = resp.extensions_mut().remove::<Audit>().unwrap_or_default();
+        let verdict = audit.verdict.unwrap_or(if status.is_server_error() {
+            GateVerdict::Error
+        } else if status.is_success() {
+            GateVerdict::Admit
+        } else {
+            GateVerdict::Deny
+        });
+        let mut reasons = audit.reasons;
+        if !status.is_success() {
+            reasons.push(format!("HTTP {}", status.as_u16()));
+        }
+        let mut row = Decision::new("gate", &id, &path, to_store(verdict));
+        row.client = audit.client;
+        row.sha256 = audit.sha256;
+        row.size = audit.size;
+        row.counts = audit.counts;
+        row.cached = audit.cached;
+        row.signatures_digest.clone_from(&app.signatures_digest);
+        row.policy_digest.clone_from(&app.policy_digest);
+        row.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        row.reasons = serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into());
+        if let Err(e) = app.store.record_decision(row).await {
+            // The answer must not leave without its audit row.
+            app.metrics.reject("audit-write-failed");
+            resp = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit-unavailable",
+                format!("the decision could not be recorded: {e}"),
+            )
+            .into_response();
+        }
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
@@ -166,6 +242,22 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
         })
         .inc();
     resp
+}
+
+fn to_store(v: GateVerdict) -> store::Verdict {
+    match v {
+        GateVerdict::Admit => store::Verdict::Admit,
+        GateVerdict::Deny => store::Verdict::Deny,
+        GateVerdict::Error => store::Verdict::Error,
+    }
+}
+
+fn from_store(v: store::Verdict) -> GateVerdict {
+    match v {
+        store::Verdict::Admit => GateVerdict::Admit,
+        store::Verdict::Deny => GateVerdict::Deny,
+        store::Verdict::Error => GateVerdict::Error,
+    }
 }
 
 fn authorize<'a>(app: &'a App, headers: &HeaderMap, scope: Scope) -> Result<&'a str, ApiError> {
@@ -193,7 +285,7 @@ fn authorize<'a>(app: &'a App, headers: &HeaderMap, scope: Scope) -> Result<&'a 
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    if app.ready.load(std::sync::atomic::Ordering::Relaxed) {
+    if app.ready.load(std::sync::atomic::Ordering::Relaxed) && app.store.ping().await.is_ok() {
         Json(json!({"status": "ready"})).into_response()
     } else {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "not ready").into_response()
@@ -212,13 +304,28 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Resp
         .into_response())
 }
 
-/// `POST /v1/scan`: the artifact as the raw body.
-async fn scan(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    authorize(&app, &headers, Scope::Scan)?;
+/// `POST /v1/scan`: the artifact as the raw body (or `{"oci": …}`).
+async fn scan(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let client = match authorize(&app, &headers, Scope::Scan) {
+        Ok(c) => c.to_owned(),
+        Err(e) => return e.into_response(),
+    };
+    let mut resp = scan_for(&app, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    let ext = resp.extensions_mut();
+    if let Some(a) = ext.get_mut::<Audit>() {
+        a.client = Some(client);
+    } else {
+        ext.insert(Audit {
+            client: Some(client),
+            ..Audit::default()
+        });
+    }
+    resp
+}
+
+async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let Ok(slot) = app.slots.clone().try_acquire_owned() else {
         app.metrics.reject("saturated");
         let mut e = ApiError::new(
@@ -244,7 +351,7 @@ async fn scan(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     if is_json {
-        return scan_reference(&app, body, slot).await;
+        return scan_reference(app, body, slot).await;
     }
     let hint = headers
         .get("x-modelgate-filename")
@@ -281,7 +388,7 @@ async fn scan(
         name: upload.name.clone(),
     };
     let (sha256, size) = (Some(upload.sha256.clone()), upload.size);
-    Ok(judge_job(&app, target, (upload, slot), sha256, size).await)
+    Ok(judge_job(app, target, (upload, slot), sha256, size).await)
 }
 
 /// The largest JSON request body (`{"oci": …}`).
@@ -352,8 +459,9 @@ async fn scan_reference(
     Ok(judge_job(app, target, slot, sha256, 0).await)
 }
 
-/// Runs `target` on a worker and answers with its verdict. `keep` (the upload and the scan slot)
-/// lives until the worker is done.
+/// Answers with the cached verdict of the same artifact under the same rules, or runs `target`
+/// on a worker and answers with its verdict (caching `admit` and `deny`, never `error`). `keep`
+/// (the upload and the scan slot) lives until the worker is done.
 async fn judge_job<K: Send + 'static>(
     app: &Arc<App>,
     target: Target,
@@ -361,6 +469,33 @@ async fn judge_job<K: Send + 'static>(
     sha256: Option<String>,
     size: u64,
 ) -> Response {
+    let key = sha256
+        .as_deref()
+        .and_then(|h| CacheKey::new(h, &app.signatures_digest, &app.policy_digest).ok());
+    if let Some(key) = &key {
+        if let Ok(Some(hit)) = app.store.cached_verdict(key).await {
+            app.metrics.cache_hits.inc();
+            let verdict = from_store(hit.verdict);
+            count_verdict(app, verdict);
+            let reasons: Vec<String> = serde_json::from_str(&hit.reasons).unwrap_or_default();
+            let report: Option<serde_json::Value> =
+                hit.report.and_then(|r| serde_json::from_str(&r).ok());
+            let counts = report
+                .as_ref()
+                .and_then(|r| serde_json::from_value::<Report>(r.clone()).ok())
+                .map(|r| counts_of(&r))
+                .unwrap_or_default();
+            return answer(
+                verdict,
+                reasons,
+                sha256,
+                size,
+                true,
+                report.as_ref(),
+                counts,
+            );
+        }
+    }
     let started = Instant::now();
     app.metrics.in_flight.inc();
     let job = Job {
@@ -384,21 +519,162 @@ async fn judge_job<K: Send + 'static>(
         }
         Err(e) => (GateVerdict::Error, vec![e.to_string()], None),
     };
+    count_verdict(app, verdict);
+    let counts = report.as_ref().map(counts_of).unwrap_or_default();
+    let report_json = report.as_ref().and_then(|r| serde_json::to_value(r).ok());
+    if let (Some(key), Some(report), true) = (&key, &report_json, verdict != GateVerdict::Error) {
+        let entry = CacheEntry::new(
+            to_store(verdict),
+            &serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
+        )
+        .with_report(report.to_string());
+        // A report too large to cache is simply scanned again next time.
+        let _ = app.store.cache_verdict(key, &entry).await;
+    }
+    answer(
+        verdict,
+        reasons,
+        sha256,
+        size,
+        false,
+        report_json.as_ref(),
+        counts,
+    )
+}
+
+fn count_verdict(app: &App, verdict: GateVerdict) {
     app.metrics
         .verdicts
         .get_or_create(&VerdictLabels {
             verdict: verdict.as_str().to_owned(),
         })
         .inc();
-    Json(json!({
+}
+
+fn counts_of(report: &Report) -> store::SeverityCounts {
+    use crate::finding::Severity as S;
+    let n = |s: S| {
+        report
+            .summary
+            .findings_by_severity
+            .get(&s)
+            .map_or(0, |&n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    store::SeverityCounts {
+        info: n(S::Info),
+        low: n(S::Low),
+        medium: n(S::Medium),
+        high: n(S::High),
+        critical: n(S::Critical),
+    }
+}
+
+/// The verdict response, carrying its audit row's facts for [`observe`].
+fn answer(
+    verdict: GateVerdict,
+    reasons: Vec<String>,
+    sha256: Option<String>,
+    size: u64,
+    cached: bool,
+    report: Option<&serde_json::Value>,
+    counts: store::SeverityCounts,
+) -> Response {
+    let mut resp = Json(json!({
         "verdict": verdict,
         "reasons": reasons,
         "sha256": sha256,
         "size": size,
-        "cached": false,
+        "cached": cached,
         "report": report,
     }))
-    .into_response()
+    .into_response();
+    resp.extensions_mut().insert(Audit {
+        client: None,
+        sha256,
+        size: Some(size),
+        verdict: Some(verdict),
+        counts,
+        cached,
+        reasons,
+    });
+    resp
+}
+
+/// `GET /v1/decisions?since=&verdict=&sha256=&limit=&cursor=`: the audit trail, newest first.
+async fn decisions(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<DecisionsQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&app, &headers, Scope::Decisions)?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", m);
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .map_err(|e| bad(format!("since: {e} (RFC 3339 expected)")))
+        })
+        .transpose()?;
+    let verdict = q
+        .verdict
+        .as_deref()
+        .map(|v| {
+            store::Verdict::parse(v)
+                .ok_or_else(|| bad(format!("verdict: {v:?} is not admit, deny or error")))
+        })
+        .transpose()?;
+    let query = DecisionQuery {
+        since,
+        verdict,
+        sha256: q.sha256,
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let page = app.store.decisions(&query).await.map_err(|e| match e {
+        store::StoreError::InvalidInput { .. } | store::StoreError::BadCursor => bad(e.to_string()),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "the audit trail could not be read",
+        ),
+    })?;
+    let rows: Vec<serde_json::Value> = page
+        .decisions
+        .iter()
+        .map(|d| {
+            let x = &d.decision;
+            json!({
+                "id": d.id,
+                "time": x.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "request_id": x.request_id,
+                "client": x.client,
+                "route": x.route,
+                "sha256": x.sha256,
+                "size": x.size,
+                "verdict": x.verdict.as_str(),
+                "findings": x.counts,
+                "signatures_digest": x.signatures_digest,
+                "policy_digest": x.policy_digest,
+                "duration_ms": x.duration_ms,
+                "cached": x.cached,
+                "reasons": serde_json::from_str::<serde_json::Value>(&x.reasons).unwrap_or_default(),
+                "source": x.source,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"decisions": rows, "next_cursor": page.next_cursor})).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionsQuery {
+    since: Option<String>,
+    verdict: Option<String>,
+    sha256: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
 }
 
 fn too_large(limit: u64) -> ApiError {

@@ -39,6 +39,10 @@ pub enum ServeError {
     Tls(std::io::Error),
     #[error("[server] tls_cert and tls_key must be given together")]
     TlsHalf,
+    #[error("opening the store: {0}")]
+    Store(crate::store::StoreError),
+    #[error("loading the signature database: {0}")]
+    Signatures(String),
 }
 
 /// Everything `modelgate serve` needs beyond the config file.
@@ -51,6 +55,8 @@ pub struct ServeOptions {
     pub worker_args: Vec<String>,
     /// Extra environment for workers (the test suite's fault switch).
     pub worker_env: Vec<(String, String)>,
+    /// Extra signature-database directories (the workers get the same).
+    pub signatures: Vec<PathBuf>,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     pub drain_timeout: Duration,
 }
@@ -128,7 +134,29 @@ pub async fn serve(
         env: opts.worker_env.clone(),
     })
     .await?;
-    let app = Arc::new(App::new(config, &settings, pool));
+    let url = config
+        .store
+        .url
+        .clone()
+        .unwrap_or_else(|| "sqlite://modelgate.db".to_owned());
+    let store = crate::store::AsyncStore::open(&url)
+        .await
+        .map_err(ServeError::Store)?;
+    let db = crate::signatures::SignatureDb::load(
+        &opts
+            .signatures
+            .iter()
+            .map(PathBuf::as_path)
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| ServeError::Signatures(e.to_string()))?;
+    let app = Arc::new(App::new(
+        config,
+        &settings,
+        pool,
+        store.clone(),
+        db.info().digest.clone(),
+    ));
     let handle = axum_server::Handle::new();
     let service = app::router(app).into_make_service();
     let server = {
@@ -169,11 +197,13 @@ pub async fn serve(
     shutdown_signal().await;
     // Stop accepting; in-flight requests get `drain_timeout` to finish.
     handle.graceful_shutdown(Some(opts.drain_timeout));
-    match server.await {
-        Ok(r) => r?,
-        Err(e) => return Err(ServeError::Io(std::io::Error::other(e.to_string()))),
-    }
-    Ok(())
+    let served = match server.await {
+        Ok(r) => r.map_err(ServeError::Io),
+        Err(e) => Err(ServeError::Io(std::io::Error::other(e.to_string()))),
+    };
+    // Every answered request has its row; commit what is queued before exiting.
+    store.close().await.map_err(ServeError::Store)?;
+    served
 }
 
 /// Resolves on SIGTERM or SIGINT.

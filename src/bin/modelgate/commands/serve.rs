@@ -116,6 +116,7 @@ pub fn run(args: &ServeArgs) -> Result<u8> {
             .filter(|(k, _)| k == "MODELGATE_TEST_FAULTS")
             .collect(),
         drain_timeout: Duration::from_secs(args.drain_timeout),
+        signatures: args.signatures.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
