@@ -25,7 +25,7 @@ fn sha(t: &str) -> String {
 struct Gate {
     child: Child,
     base: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Gate {
@@ -88,7 +88,7 @@ fn start_with(server_section: &str, faults: bool, store_url: Option<&str>, extra
     Gate {
         child,
         base: addr,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -388,14 +388,26 @@ async fn sigterm_lets_uploads_in_flight_finish() {
         let (s, v) = u.await.expect("upload");
         assert_eq!((s, v["verdict"].as_str()), (200, Some("deny")), "{v}");
     }
-    let status = tokio::task::spawn_blocking(move || {
+    let (status, gate) = tokio::task::spawn_blocking(move || {
         let s = gate.child.wait().expect("wait");
         (s, gate)
     })
     .await
-    .expect("wait")
-    .0;
+    .expect("wait");
     assert!(status.success(), "{status}");
+    // Every answered request has its row in the store the gate closed on its way out.
+    let db = format!("sqlite://{}", gate.dir.path().join("gate.db").display());
+    let rows = tokio::task::spawn_blocking(move || {
+        let store = modelgate::store::Store::open(&db).expect("store");
+        store
+            .decisions(&modelgate::store::DecisionQuery::default())
+            .expect("page")
+            .decisions
+            .len()
+    })
+    .await
+    .expect("rows");
+    assert_eq!(rows, 3);
 }
 
 /// `[server] tls_cert`/`tls_key` serve HTTPS (rustls); a client that trusts the certificate gets
