@@ -41,6 +41,18 @@ pub struct Config {
     /// `[[registries]]`: the only registries the gate pulls images from, with their credentials.
     #[serde(default)]
     pub registries: Vec<RegistryConfig>,
+    /// `[signing]`: the public keys `POST /v1/verify` trusts.
+    #[serde(default)]
+    pub signing: SigningConfig,
+}
+
+/// `[signing]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PEM public keys (`modelgate keygen` writes them); relative to the configuration file.
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 /// `[[registries]]`: a registry the gate may pull from (`{"oci": …}` scan requests naming any
@@ -212,6 +224,11 @@ impl Config {
             config.tokens.extend(more.tokens);
             Self::check_tokens(&config.tokens, &file)?;
             config.server.tokens_file = Some(file);
+        }
+        for k in &mut config.signing.trusted_keys {
+            if k.is_relative() {
+                *k = dir.join(&*k);
+            }
         }
         for s in &mut config.allowlist.sources {
             if !s.contains("://") && !Path::new(s.as_str()).is_absolute() {

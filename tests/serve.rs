@@ -16,6 +16,7 @@ use serde_json::Value;
 const SCAN_TOKEN: &str = "scan-token";
 const METRICS_TOKEN: &str = "metrics-token";
 const NOSCOPE_TOKEN: &str = "decisions-token";
+const VERIFY_TOKEN: &str = "verify-token";
 
 fn sha(t: &str) -> String {
     modelgate::hash::sha256_hex(t.as_bytes())
@@ -55,10 +56,12 @@ fn start_with(server_section: &str, faults: bool, store_url: Option<&str>, extra
              [store]\nurl = \"{store}\"\n\n\
              [[tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n\n\
              [[tokens]]\nname = \"prometheus\"\nsha256 = \"{}\"\nscopes = [\"metrics\"]\n\n\
-             [[tokens]]\nname = \"auditor\"\nsha256 = \"{}\"\nscopes = [\"decisions\"]\n",
+             [[tokens]]\nname = \"auditor\"\nsha256 = \"{}\"\nscopes = [\"decisions\"]\n\n\
+             [[tokens]]\nname = \"verifier\"\nsha256 = \"{}\"\nscopes = [\"verify\"]\n",
             sha(SCAN_TOKEN),
             sha(METRICS_TOKEN),
-            sha(NOSCOPE_TOKEN)
+            sha(NOSCOPE_TOKEN),
+            sha(VERIFY_TOKEN)
         ),
     )
     .expect("config");
@@ -683,4 +686,81 @@ async fn replicas_share_one_postgresql_trail_and_cache() {
     tokio::task::spawn_blocking(move || drop(pg))
         .await
         .expect("stop postgres");
+}
+
+/// `POST /v1/verify`: an uploaded model with its signature bundle (and scan attestation) in
+/// headers, checked against `[signing] trusted_keys`; a tampered model is not verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signed_uploads_are_verified_against_trusted_keys() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = assert_cmd::cargo::cargo_bin("modelgate");
+    let key = dir.path().join("gate-key");
+    let ok = Command::new(&bin)
+        .args(["keygen", "--output"])
+        .arg(&key)
+        .status()
+        .expect("keygen");
+    assert!(ok.success());
+    let model = dir.path().join("model.pkl");
+    std::fs::write(&model, PLAIN).expect("model");
+    let signed = Command::new(&bin)
+        .arg("sign")
+        .arg(&model)
+        .arg("--key")
+        .arg(&key)
+        .arg("-q")
+        .output()
+        .expect("sign");
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let sig = std::fs::read(dir.path().join("model.pkl.sig")).expect("bundle");
+    let att = Some(std::fs::read(dir.path().join("model.pkl.sig.scan.json")).expect("attestation"));
+    let gate = start(
+        &format!(
+            "\n[signing]\ntrusted_keys = [\"{}\"]\n",
+            dir.path().join("gate-key.pub").display()
+        ),
+        false,
+    );
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let ask = |body: Vec<u8>, token: &'static str, with_sig: bool| {
+        let base = gate.base.clone();
+        let (sig, att) = (b64(&sig), att.as_deref().map(b64));
+        async move {
+            let mut req = client()
+                .post(format!("{base}/v1/verify"))
+                .bearer_auth(token)
+                .header("x-modelgate-filename", "model.pkl")
+                .body(body);
+            if with_sig {
+                req = req.header("x-modelgate-signature", sig);
+            }
+            if let Some(a) = att {
+                req = req.header("x-modelgate-scan-attestation", a);
+            }
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (s, v) = ask(PLAIN.to_vec(), VERIFY_TOKEN, true).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(
+        v["details"]["scan_attestation"]["verdict"], "approved",
+        "the verified scan attestation: {v}"
+    );
+    let mut tampered = PLAIN.to_vec();
+    tampered[4] ^= 1;
+    let (s, v) = ask(tampered, VERIFY_TOKEN, true).await;
+    assert_eq!((s, v["verified"].as_bool()), (200, Some(false)), "{v}");
+    assert_eq!(v["verdict"], "deny");
+    let (s, _) = ask(PLAIN.to_vec(), VERIFY_TOKEN, false).await;
+    assert_eq!(s, 400);
+    let (s, _) = ask(PLAIN.to_vec(), SCAN_TOKEN, true).await;
+    assert_eq!(s, 403);
 }

@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -24,7 +25,7 @@ use super::auth::{Denied, Tokens};
 use super::metrics::{Metrics, RouteLabels, VerdictLabels};
 use super::upload::{self, UploadError};
 use super::verdict::{self, GatePolicy, GateVerdict};
-use super::worker::{self, Job, Pool, Target};
+use super::worker::{self, Job, OciAccess, Pool, Target};
 
 /// Everything a request needs, shared by all of them.
 pub struct App {
@@ -38,6 +39,8 @@ pub struct App {
     pub policy: Policy,
     pub limits: RequestLimits,
     pub spool: PathBuf,
+    /// The PEM public keys `/v1/verify` trusts (read when the gate starts).
+    pub trusted_keys: Vec<String>,
     /// The registries `{"oci": …}` requests may name.
     pub registries: Vec<crate::config::RegistryConfig>,
     /// The audit trail and verdict cache.
@@ -67,6 +70,7 @@ impl App {
         pool: Pool,
         store: AsyncStore,
         signatures_digest: String,
+        trusted_keys: Vec<String>,
     ) -> Self {
         let (gate, policy) = super::gate_policy(config);
         let policy_digest = crate::hash::sha256_hex(
@@ -87,6 +91,7 @@ impl App {
             limits: settings.limits,
             spool: settings.spool.clone(),
             registries: config.registries.clone(),
+            trusted_keys,
             ready: std::sync::atomic::AtomicBool::new(true),
             next_job: std::sync::atomic::AtomicU64::new(1),
         }
@@ -101,6 +106,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/scan", post(scan))
         .route("/v1/decisions", get(decisions))
+        .route("/v1/verify", post(verify))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
@@ -185,14 +191,16 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
     req.extensions_mut().insert(RequestId(id.clone()));
     let path = req.uri().path().to_owned();
     let route = match path.as_str() {
-        p @ ("/healthz" | "/readyz" | "/metrics" | "/v1/scan" | "/v1/decisions") => p.to_owned(),
+        p @ ("/healthz" | "/readyz" | "/metrics" | "/v1/scan" | "/v1/verify" | "/v1/decisions") => {
+            p.to_owned()
+        }
         _ => "other".to_owned(),
     };
     let mut resp = next.run(req).await;
     let status = resp.status();
     // A refused upload's body may be unread; the connection cannot carry another request, so
     // say so rather than let a client reuse it and race the close.
-    if route == "/v1/scan" && status.as_u16() >= 400 {
+    if (route == "/v1/scan" || route == "/v1/verify") && status.as_u16() >= 400 {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -400,20 +408,40 @@ struct ScanRequest {
     oci: String,
 }
 
-/// `POST /v1/scan` with `{"oci": "REGISTRY/REPO@sha256:…"}` (or a tag): an image or OCI artifact
-/// from a registry in `[[registries]]`, pulled and scanned by a worker.
-async fn scan_reference(
-    app: &Arc<App>,
-    body: Body,
-    slot: tokio::sync::OwnedSemaphorePermit,
-) -> Result<Response, ApiError> {
+/// How to reach `reference`'s registry, if the configuration allows it (403 otherwise).
+fn oci_access(app: &App, reference: &str) -> Result<OciAccess, ApiError> {
+    let host = worker::registry_host(reference);
+    let Some(registry) = app
+        .registries
+        .iter()
+        .find(|r| r.host.eq_ignore_ascii_case(&host))
+    else {
+        app.metrics.reject("registry-not-allowed");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "registry-not-allowed",
+            format!("registry {host} is not in the gate's [[registries]]"),
+        ));
+    };
+    let env = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
+    Ok(OciAccess {
+        reference: reference.to_owned(),
+        username: registry.username.clone(),
+        password: env(&registry.password_env),
+        bearer_token: env(&registry.token_env),
+        insecure: registry.insecure,
+    })
+}
+
+/// The image reference of a JSON request body `{"oci": "…"}`.
+async fn reference_of(body: Body) -> Result<String, ApiError> {
     let bytes = axum::body::to_bytes(body, MAX_JSON_BYTES)
         .await
         .map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "bad-body",
-                format!("a JSON scan request is at most {MAX_JSON_BYTES} bytes"),
+                format!("a JSON request is at most {MAX_JSON_BYTES} bytes"),
             )
         })?;
     let req: ScanRequest = serde_json::from_slice(&bytes).map_err(|e| {
@@ -431,32 +459,195 @@ async fn scan_reference(
             "the image reference is empty or contains whitespace",
         ));
     }
-    let host = worker::registry_host(&reference);
-    let Some(registry) = app
-        .registries
-        .iter()
-        .find(|r| r.host.eq_ignore_ascii_case(&host))
-    else {
-        app.metrics.reject("registry-not-allowed");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "registry-not-allowed",
-            format!("registry {host} is not in the gate's [[registries]]"),
-        ));
-    };
-    let env = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
-    let target = Target::Oci {
-        reference: reference.clone(),
-        username: registry.username.clone(),
-        password: env(&registry.password_env),
-        bearer_token: env(&registry.token_env),
-        insecure: registry.insecure,
-    };
+    Ok(reference)
+}
+
+/// `POST /v1/scan` with `{"oci": "REGISTRY/REPO@sha256:…"}` (or a tag): an image or OCI artifact
+/// from a registry in `[[registries]]`, pulled and scanned by a worker.
+async fn scan_reference(
+    app: &Arc<App>,
+    body: Body,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) -> Result<Response, ApiError> {
+    let reference = reference_of(body).await?;
+    let target = Target::Oci(oci_access(app, &reference)?);
     // Pinned references name their manifest digest; a tag's digest is in the report.
     let sha256 = reference
         .rsplit_once("@sha256:")
         .map(|(_, d)| d.to_ascii_lowercase());
     Ok(judge_job(app, target, slot, sha256, 0).await)
+}
+
+/// The largest signature bundle or scan attestation accepted in a header (base64).
+const MAX_SIGNATURE_HEADER: usize = 256 * 1024;
+
+/// `POST /v1/verify`: `{"oci": REF}` (the image's signature referrers), or a single-file model
+/// as the raw body with its bundle in `X-Modelgate-Signature` (base64) and optionally its scan
+/// attestation in `X-Modelgate-Scan-Attestation` (base64), checked against `[signing]
+/// trusted_keys` by a worker. Answers `{"verified", "reasons", "sha256", "details"}`, the
+/// details holding the verified scan attestation when there is one.
+async fn verify(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    let client = match authorize(&app, &headers, Scope::Verify) {
+        Ok(c) => c.to_owned(),
+        Err(e) => return e.into_response(),
+    };
+    let mut resp = verify_for(&app, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    let ext = resp.extensions_mut();
+    if let Some(a) = ext.get_mut::<Audit>() {
+        a.client = Some(client);
+    } else {
+        ext.insert(Audit {
+            client: Some(client),
+            ..Audit::default()
+        });
+    }
+    resp
+}
+
+async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let Ok(slot) = app.slots.clone().try_acquire_owned() else {
+        app.metrics.reject("saturated");
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "saturated",
+            "every slot is busy; retry later",
+        );
+        e.retry_after = Some(1);
+        return Err(e);
+    };
+    let keys = app.trusted_keys.clone();
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let (target, sha256, size, keep): (Target, Option<String>, u64, Box<dyn Send>) = if is_json {
+        let reference = reference_of(body).await?;
+        let access = oci_access(app, &reference)?;
+        let sha = reference
+            .rsplit_once("@sha256:")
+            .map(|(_, d)| d.to_ascii_lowercase());
+        (Target::VerifyOci { access, keys }, sha, 0, Box::new(slot))
+    } else {
+        let decode = |name: &str| -> Result<Option<Vec<u8>>, ApiError> {
+            let Some(v) = headers.get(name) else {
+                return Ok(None);
+            };
+            let bad = || {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-signature",
+                    format!("{name} must be base64 of at most {MAX_SIGNATURE_HEADER} bytes"),
+                )
+            };
+            if v.len() > MAX_SIGNATURE_HEADER {
+                return Err(bad());
+            }
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_bytes())
+                .map(Some)
+                .map_err(|_| bad())
+        };
+        let Some(bundle) = decode("x-modelgate-signature")? else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing-signature",
+                "send the signature bundle (base64) in X-Modelgate-Signature, or {\"oci\": …} as JSON",
+            ));
+        };
+        let attestation = decode("x-modelgate-scan-attestation")?;
+        let name = upload::file_name(
+            headers
+                .get("x-modelgate-filename")
+                .and_then(|v| v.to_str().ok()),
+        );
+        let upload = upload::receive(
+            body,
+            &app.spool,
+            name,
+            app.limits.max_body_bytes,
+            app.limits.read_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            UploadError::TooLarge { limit } => too_large(limit),
+            UploadError::Timeout(_) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "slow-client", e.to_string())
+            }
+            UploadError::Body(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad-body", e.to_string())
+            }
+            UploadError::Spool(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "spool",
+                "the upload could not be stored",
+            ),
+        })?;
+        let sig = upload.dir.path().join(format!("{}.sig", upload.name));
+        let spool_error = |_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "spool",
+                "the signature could not be stored",
+            )
+        };
+        std::fs::write(&sig, bundle).map_err(spool_error)?;
+        if let Some(a) = attestation {
+            std::fs::write(crate::sign::scan_attestation_path(&sig), a).map_err(spool_error)?;
+        }
+        let target = Target::VerifyUpload {
+            root: upload.dir.path().to_path_buf(),
+            name: upload.name.clone(),
+            keys,
+        };
+        let (sha, size) = (Some(upload.sha256.clone()), upload.size);
+        (target, sha, size, Box::new((upload, slot)))
+    };
+    let job = Job {
+        id: app
+            .next_job
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        target,
+    };
+    let (verified, reasons, details) =
+        match app.pool.submit(job, app.limits.scan_timeout, keep).await {
+            Ok(worker::Reply::Verification {
+                verified,
+                reasons,
+                details,
+                ..
+            }) => (Some(verified), reasons, details),
+            Ok(_) => (
+                None,
+                vec!["the worker answered something else".into()],
+                serde_json::Value::Null,
+            ),
+            Err(e) => (None, vec![e.to_string()], serde_json::Value::Null),
+        };
+    let verdict = match verified {
+        Some(true) => GateVerdict::Admit,
+        Some(false) => GateVerdict::Deny,
+        None => GateVerdict::Error,
+    };
+    let mut resp = Json(json!({
+        "verified": verified.unwrap_or(false),
+        "verdict": verdict,
+        "reasons": reasons,
+        "sha256": sha256,
+        "details": details,
+    }))
+    .into_response();
+    resp.extensions_mut().insert(Audit {
+        client: None,
+        sha256,
+        size: Some(size),
+        verdict: Some(verdict),
+        counts: store::SeverityCounts::default(),
+        cached: false,
+        reasons,
+    });
+    Ok(resp)
 }
 
 /// Answers with the cached verdict of the same artifact under the same rules, or runs `target`

@@ -41,7 +41,7 @@ pub enum ServeError {
     TlsHalf,
     #[error("opening the store: {0}")]
     Store(crate::store::StoreError),
-    #[error("loading the signature database: {0}")]
+    #[error("loading the signature database or a trusted key: {0}")]
     Signatures(String),
 }
 
@@ -150,12 +150,21 @@ pub async fn serve(
             .collect::<Vec<_>>(),
     )
     .map_err(|e| ServeError::Signatures(e.to_string()))?;
+    let mut trusted_keys = Vec::new();
+    for path in &config.signing.trusted_keys {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| ServeError::Signatures(format!("{}: {e}", path.display())))?;
+        crate::sign::PublicKey::from_pem(&pem)
+            .map_err(|e| ServeError::Signatures(format!("{}: {e}", path.display())))?;
+        trusted_keys.push(pem);
+    }
     let app = Arc::new(App::new(
         config,
         &settings,
         pool,
         store.clone(),
         db.info().digest.clone(),
+        trusted_keys,
     ));
     let handle = axum_server::Handle::new();
     let service = app::router(app).into_make_service();

@@ -50,14 +50,49 @@ pub enum Target {
     /// created for it.
     Upload { root: PathBuf, name: String },
     /// An image or OCI artifact in a registry the configuration allows, pulled by the worker.
-    Oci {
-        reference: String,
-        username: Option<String>,
-        password: Option<String>,
-        bearer_token: Option<String>,
-        /// Plain HTTP for this registry.
-        insecure: bool,
+    Oci(OciAccess),
+    /// Verify an uploaded single-file model (`root`/`name`) against its signature bundle
+    /// (`<name>.sig`, and its scan attestation `<name>.sig.scan.json` when sent) with any of the
+    /// trusted public keys (PEM).
+    VerifyUpload {
+        root: PathBuf,
+        name: String,
+        keys: Vec<String>,
     },
+    /// Verify an image's signature referrers with any of the trusted public keys (PEM).
+    VerifyOci {
+        access: OciAccess,
+        keys: Vec<String>,
+    },
+}
+
+/// An image reference and how to reach its registry (from the gate's `[[registries]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OciAccess {
+    pub reference: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub bearer_token: Option<String>,
+    /// Plain HTTP for this registry.
+    pub insecure: bool,
+}
+
+impl OciAccess {
+    fn image_options(&self) -> ImageOptions {
+        ImageOptions {
+            username: self.username.clone(),
+            password: self.password.clone(),
+            bearer_token: self.bearer_token.clone(),
+            insecure_registries: if self.insecure {
+                vec![registry_host(&self.reference)]
+            } else {
+                Vec::new()
+            },
+            // Only the credentials the gate's configuration gives.
+            docker_config: false,
+            ..ImageOptions::default()
+        }
+    }
 }
 
 /// A worker's answer to one job.
@@ -66,8 +101,25 @@ pub enum Target {
 pub enum Reply {
     /// The scan finished (whatever it found).
     Report { id: u64, report: Box<Report> },
+    /// A verification finished: `verified` with what it established, or why not.
+    Verification {
+        id: u64,
+        verified: bool,
+        reasons: Vec<String>,
+        details: serde_json::Value,
+    },
     /// The job could not be run (bad job, setup error): never a verdict of its own.
     Error { id: u64, message: String },
+}
+
+impl Reply {
+    fn id(&self) -> u64 {
+        match self {
+            Reply::Report { id, .. } | Reply::Verification { id, .. } | Reply::Error { id, .. } => {
+                *id
+            }
+        }
+    }
 }
 
 /// Resource limits a worker applies to itself once it is ready (engine built, thread pool
@@ -141,31 +193,23 @@ pub fn serve(engine: &Engine, input: impl BufRead, mut output: impl Write) -> io
 }
 
 fn run_job(engine: &Engine, job: &Job) -> Reply {
+    match &job.target {
+        Target::VerifyUpload { root, name, keys } => {
+            return verify_upload(job.id, root, name, keys);
+        }
+        Target::VerifyOci { access, keys } => {
+            return verify_oci(job.id, &access.reference, &access.image_options(), keys);
+        }
+        Target::Upload { .. } | Target::Oci { .. } => {}
+    }
     let result = match &job.target {
         Target::Upload { root, name } => scan_upload(engine, root, name),
-        Target::Oci {
-            reference,
-            username,
-            password,
-            bearer_token,
-            insecure,
-        } => {
-            let opts = ImageOptions {
-                username: username.clone(),
-                password: password.clone(),
-                bearer_token: bearer_token.clone(),
-                insecure_registries: if *insecure {
-                    vec![registry_host(reference)]
-                } else {
-                    Vec::new()
-                },
-                // Only the credentials the gate's configuration gives.
-                docker_config: false,
-                ..ImageOptions::default()
-            };
-            let target = std::ffi::OsString::from(format!("oci://{reference}"));
-            crate::run::scan(engine, &[target], &opts, None).map_err(|e| e.to_string())
+        Target::Oci(access) => {
+            let target = std::ffi::OsString::from(format!("oci://{}", access.reference));
+            crate::run::scan(engine, &[target], &access.image_options(), None)
+                .map_err(|e| e.to_string())
         }
+        Target::VerifyUpload { .. } | Target::VerifyOci { .. } => Err("not a scan job".to_owned()),
     };
     match result {
         Ok(report) => Reply::Report {
@@ -179,12 +223,111 @@ fn run_job(engine: &Engine, job: &Job) -> Reply {
     }
 }
 
+/// Whether `name` is one plain path component.
+fn single_component(name: &str) -> bool {
+    Path::new(name).components().count() == 1 && !name.is_empty() && name != "." && name != ".."
+}
+
+/// The trusted keys, parsed; a key that does not parse is a reason, not a crash.
+fn parse_keys(keys: &[String], reasons: &mut Vec<String>) -> Vec<crate::sign::PublicKey> {
+    keys.iter()
+        .enumerate()
+        .filter_map(|(i, pem)| match crate::sign::PublicKey::from_pem(pem) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                reasons.push(format!("trusted key #{i} is unusable: {e}"));
+                None
+            }
+        })
+        .collect()
+}
+
+fn verify_upload(id: u64, root: &Path, name: &str, keys: &[String]) -> Reply {
+    if !single_component(name) {
+        return Reply::Error {
+            id,
+            message: "the job's file name is not a single path component".into(),
+        };
+    }
+    let mut reasons = Vec::new();
+    let model = root.join(name);
+    for key in parse_keys(keys, &mut reasons) {
+        match crate::sign::verify_directory(
+            &model,
+            &key,
+            &crate::sign::VerifyOptions::default(),
+            &|_| {},
+        ) {
+            Ok(v) => {
+                let details = serde_json::json!({
+                    "model_name": v.model_name,
+                    "predicate_type": v.predicate_type,
+                    "key_type": format!("{:?}", v.key_type),
+                    "files": v.files,
+                    "bytes": v.bytes,
+                    "hash": v.hash.name(),
+                    "root_digest": v.root_digest,
+                    "scan_attestation": v.scan,
+                });
+                return Reply::Verification {
+                    id,
+                    verified: true,
+                    reasons: Vec::new(),
+                    details,
+                };
+            }
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    if keys.is_empty() {
+        reasons.push("no trusted keys are configured".into());
+    }
+    Reply::Verification {
+        id,
+        verified: false,
+        reasons,
+        details: serde_json::Value::Null,
+    }
+}
+
+fn verify_oci(id: u64, reference: &str, opts: &ImageOptions, keys: &[String]) -> Reply {
+    let mut reasons = Vec::new();
+    for key in parse_keys(keys, &mut reasons) {
+        match crate::sign::oci::verify_image(reference, &key, opts) {
+            Ok(v) => {
+                let details = serde_json::json!({
+                    "pinned": v.pinned,
+                    "digest": v.digest,
+                    "media_type": v.media_type,
+                    "referrer": v.referrer,
+                    "subject_name": v.subject_name,
+                    "key_type": format!("{:?}", v.key_type),
+                    "candidates": v.candidates,
+                    "scan_attestation": v.scan,
+                });
+                return Reply::Verification {
+                    id,
+                    verified: true,
+                    reasons: Vec::new(),
+                    details,
+                };
+            }
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    if keys.is_empty() {
+        reasons.push("no trusted keys are configured".into());
+    }
+    Reply::Verification {
+        id,
+        verified: false,
+        reasons,
+        details: serde_json::Value::Null,
+    }
+}
+
 fn scan_upload(engine: &Engine, root: &Path, name: &str) -> Result<Report, String> {
-    let single = Path::new(name).components().count() == 1
-        && !name.is_empty()
-        && name != "."
-        && name != "..";
-    if !single {
+    if !single_component(name) {
         return Err("the job's file name is not a single path component".into());
     }
     faults::inject(name);
@@ -431,6 +574,21 @@ impl Pool {
         deadline: Duration,
         keep: K,
     ) -> Result<Report, WorkerFailure> {
+        match self.submit(job, deadline, keep).await? {
+            Reply::Report { report, .. } => Ok(*report),
+            _ => Err(WorkerFailure::Job(
+                "the worker did not answer with a report".into(),
+            )),
+        }
+    }
+
+    /// Runs `job` and returns the worker's answer (a report or a verification); see [`Pool::scan`].
+    pub async fn submit<K: Send + 'static>(
+        &self,
+        job: Job,
+        deadline: Duration,
+        keep: K,
+    ) -> Result<Reply, WorkerFailure> {
         let pool = self.clone();
         let task = tokio::spawn(async move {
             let result = pool.run(job, deadline).await;
@@ -441,21 +599,21 @@ impl Pool {
             .unwrap_or_else(|e| Err(WorkerFailure::Died(format!("scan task failed: {e}"))))
     }
 
-    async fn run(&self, job: Job, deadline: Duration) -> Result<Report, WorkerFailure> {
+    async fn run(&self, job: Job, deadline: Duration) -> Result<Reply, WorkerFailure> {
         let mut w = self.take().await;
         let why = match tokio::time::timeout(deadline, w.roundtrip(&job)).await {
-            Ok(Ok(Reply::Report { id, report })) if id == job.id => {
+            Ok(Ok(Reply::Error { id, message })) if id == job.id => {
+                self.give_back(w).await;
+                return Err(WorkerFailure::Job(message));
+            }
+            Ok(Ok(reply)) if reply.id() == job.id => {
                 w.jobs = w.jobs.saturating_add(1);
                 if w.jobs >= self.inner.opts.jobs_per_worker {
                     self.replace(w).await;
                 } else {
                     self.give_back(w).await;
                 }
-                return Ok(*report);
-            }
-            Ok(Ok(Reply::Error { id, message })) if id == job.id => {
-                self.give_back(w).await;
-                return Err(WorkerFailure::Job(message));
+                return Ok(reply);
             }
             Ok(Ok(_)) => Some("answered another job".to_owned()),
             Ok(Err(why)) => Some(why),
