@@ -7,6 +7,7 @@
 //!   cargo bench --bench gate_load                      # 10,000 requests, 32 clients
 //!   GATE_REQUESTS=2000 GATE_CLIENTS=8 cargo bench --bench gate_load
 //!   GATE_REPEAT=1 cargo bench --bench gate_load        # the same artifacts: cached verdicts
+//!   GATE_BIG_FILE=target/bench-data/ckpt_2gb.pt cargo bench --bench gate_load   # plus a 2 GB upload
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)]
 
 use std::io::{BufRead, BufReader};
@@ -85,15 +86,17 @@ fn main() {
     // GATE_REPEAT=1: the same three artifacts over and over (cached verdicts); by default every
     // upload is a different artifact (every scan uncached).
     let repeat = env("GATE_REPEAT", 0) == 1;
+    let big_mode = std::env::var_os("GATE_BIG_FILE").is_some();
     let clients = env("GATE_CLIENTS", 32);
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("modelgate.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\nmax_concurrent_scans = 64\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = {}\nmax_concurrent_scans = 64\n\n\
              [store]\nurl = \"sqlite://{}\"\n\n\
              [[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n",
+            if big_mode { 4u64 << 30 } else { 65536 },
             dir.path().join("gate.db").display(),
             modelgate::hash::sha256_hex(TOKEN.as_bytes())
         ),
@@ -119,6 +122,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let base_for_big = base.clone();
     let (elapsed, mut samples, wrong) = runtime.block_on(async move {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(clients)
@@ -170,6 +174,8 @@ fn main() {
                         Kind::Malformed => {
                             outcome.0 == 200 && outcome.1.as_deref() != Some("admit")
                         }
+                        // With GATE_BIG_FILE the limit is raised, and zeros are never admitted.
+                        Kind::Oversized if big_mode => outcome == (200, Some("deny".into())),
                         Kind::Oversized => outcome.0 == 413,
                         Kind::Unauthenticated => outcome.0 == 401,
                     };
@@ -191,6 +197,36 @@ fn main() {
     });
     let alive = child.try_wait().expect("wait").is_none();
     let rss = peak_rss_kib(pid);
+    // GATE_BIG_FILE=path: one large upload after the run (e.g. the 2 GB checkpoint of
+    // benches/generate_bench_data.py); the server streams it to disk, so its memory stays flat.
+    let big = std::env::var_os("GATE_BIG_FILE").map(|path| {
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let t = Instant::now();
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "POST",
+                "-H",
+            ])
+            .arg(format!("Authorization: Bearer {TOKEN}"))
+            // -T streams the file (--data-binary would read it into curl's memory first).
+            .args(["-H", "X-Modelgate-Filename: big.pt", "-T"])
+            .arg(&path)
+            .arg(format!("{base_for_big}/v1/scan"))
+            .output()
+            .expect("curl");
+        (
+            size,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            t.elapsed(),
+            peak_rss_kib(pid),
+        )
+    });
     // A graceful stop commits every queued audit row; then count them.
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -232,8 +268,20 @@ fn main() {
         );
     }
     println!("  audit rows: {rows} for {requests} requests");
+    if let Some((size, status, took, rss)) = &big {
+        println!(
+            "  one {} MB upload: HTTP {status} in {:.1} s; server peak RSS after it {} MB",
+            size >> 20,
+            took.as_secs_f64(),
+            rss / 1024
+        );
+    }
     assert!(alive, "the gate died under load");
-    assert_eq!(rows, requests, "one audit row per request");
+    assert_eq!(
+        rows,
+        requests + usize::from(big.is_some()),
+        "one audit row per request"
+    );
     assert!(
         wrong.is_empty(),
         "{} unexpected responses, e.g. {:?}",

@@ -764,3 +764,43 @@ async fn signed_uploads_are_verified_against_trusted_keys() {
     let (s, _) = ask(PLAIN.to_vec(), SCAN_TOKEN, true).await;
     assert_eq!(s, 403);
 }
+
+/// A client that disconnects in the middle of an upload leaves nothing in the spool directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_hangs_up_leaves_no_temporary_files() {
+    let spool = tempfile::tempdir().expect("spool");
+    let gate = start(
+        &format!("spool_dir = \"{}\"\n", spool.path().display()),
+        false,
+    );
+    let addr = gate.base.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            s,
+            "POST /v1/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SCAN_TOKEN}\r\nContent-Length: 1000000\r\n\r\n"
+        )
+        .expect("write");
+        s.write_all(&vec![0u8; 100_000]).expect("body");
+        std::thread::sleep(Duration::from_millis(300));
+        // Hang up with 900,000 bytes still owed.
+    })
+    .await
+    .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<_> = std::fs::read_dir(spool.path())
+            .expect("spool")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left in the spool: {left:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The gate is still serving.
+    let (s, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.pkl", PLAIN.to_vec()).await;
+    assert_eq!((s, v["verdict"].as_str()), (200, Some("admit")), "{v}");
+}

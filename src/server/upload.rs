@@ -95,8 +95,9 @@ pub async fn receive(
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(UploadError::Spool)?;
     }
+    // No fsync: the spool is scratch space the worker reads back through the page cache, and a
+    // crash loses the request anyway.
     file.flush().await.map_err(UploadError::Spool)?;
-    file.sync_data().await.map_err(UploadError::Spool)?;
     Ok(Upload {
         dir,
         name,
