@@ -318,32 +318,14 @@ async fn scan(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Re
         Ok(c) => c.to_owned(),
         Err(e) => return e.into_response(),
     };
-    let mut resp = scan_for(&app, &headers, body)
+    let resp = scan_for(&app, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response);
-    let ext = resp.extensions_mut();
-    if let Some(a) = ext.get_mut::<Audit>() {
-        a.client = Some(client);
-    } else {
-        ext.insert(Audit {
-            client: Some(client),
-            ..Audit::default()
-        });
-    }
-    resp
+    attribute(resp, client)
 }
 
 async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let Ok(slot) = app.slots.clone().try_acquire_owned() else {
-        app.metrics.reject("saturated");
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "saturated",
-            "every scan slot is busy; retry later",
-        );
-        e.retry_after = Some(1);
-        return Err(e);
-    };
+    let slot = take_slot(app)?;
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -354,10 +336,7 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
             return Err(too_large(app.limits.max_body_bytes));
         }
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let is_json = is_json(headers);
     if is_json {
         return scan_reference(app, body, slot).await;
     }
@@ -373,24 +352,7 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
         app.limits.read_timeout,
     )
     .await
-    .map_err(|e| {
-        let (status, code) = match &e {
-            UploadError::TooLarge { limit } => {
-                app.metrics.reject("too-large");
-                return too_large(*limit);
-            }
-            UploadError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "slow-client"),
-            UploadError::Body(_) => (StatusCode::BAD_REQUEST, "bad-body"),
-            UploadError::Spool(_) => (StatusCode::INTERNAL_SERVER_ERROR, "spool"),
-        };
-        app.metrics.reject(code);
-        let message = match &e {
-            // The spool path is internal.
-            UploadError::Spool(_) => "the upload could not be stored".to_owned(),
-            _ => e.to_string(),
-        };
-        ApiError::new(status, code, message)
-    })?;
+    .map_err(|e| upload_error(app, &e))?;
     let target = Target::Upload {
         root: upload.dir.path().to_path_buf(),
         name: upload.name.clone(),
@@ -491,9 +453,14 @@ async fn verify(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         Ok(c) => c.to_owned(),
         Err(e) => return e.into_response(),
     };
-    let mut resp = verify_for(&app, &headers, body)
+    let resp = verify_for(&app, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response);
+    attribute(resp, client)
+}
+
+/// Names the client in the response's audit row.
+fn attribute(mut resp: Response, client: String) -> Response {
     let ext = resp.extensions_mut();
     if let Some(a) = ext.get_mut::<Audit>() {
         a.client = Some(client);
@@ -506,22 +473,52 @@ async fn verify(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     resp
 }
 
-async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let Ok(slot) = app.slots.clone().try_acquire_owned() else {
+/// A scan slot, or 503 with `Retry-After` when every one is busy.
+fn take_slot(app: &App) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    app.slots.clone().try_acquire_owned().map_err(|_| {
         app.metrics.reject("saturated");
         let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "saturated",
-            "every slot is busy; retry later",
+            "every scan slot is busy; retry later",
         );
         e.retry_after = Some(1);
-        return Err(e);
-    };
-    let keys = app.trusted_keys.clone();
-    let is_json = headers
+        e
+    })
+}
+
+/// Whether the request body is JSON (`{"oci": …}`) rather than an artifact.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// The answer to an upload that was not received.
+fn upload_error(app: &App, e: &UploadError) -> ApiError {
+    let (status, code) = match e {
+        UploadError::TooLarge { limit } => {
+            app.metrics.reject("too-large");
+            return too_large(*limit);
+        }
+        UploadError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "slow-client"),
+        UploadError::Body(_) => (StatusCode::BAD_REQUEST, "bad-body"),
+        UploadError::Spool(_) => (StatusCode::INTERNAL_SERVER_ERROR, "spool"),
+    };
+    app.metrics.reject(code);
+    let message = match e {
+        // The spool path is internal.
+        UploadError::Spool(_) => "the upload could not be stored".to_owned(),
+        _ => e.to_string(),
+    };
+    ApiError::new(status, code, message)
+}
+
+async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let slot = take_slot(app)?;
+    let keys = app.trusted_keys.clone();
+    let is_json = is_json(headers);
     let (target, sha256, size, keep): (Target, Option<String>, u64, Box<dyn Send>) = if is_json {
         let reference = reference_of(body).await?;
         let access = oci_access(app, &reference)?;
@@ -570,20 +567,7 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
             app.limits.read_timeout,
         )
         .await
-        .map_err(|e| match e {
-            UploadError::TooLarge { limit } => too_large(limit),
-            UploadError::Timeout(_) => {
-                ApiError::new(StatusCode::REQUEST_TIMEOUT, "slow-client", e.to_string())
-            }
-            UploadError::Body(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad-body", e.to_string())
-            }
-            UploadError::Spool(_) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "spool",
-                "the upload could not be stored",
-            ),
-        })?;
+        .map_err(|e| upload_error(app, &e))?;
         let sig = upload.dir.path().join(format!("{}.sig", upload.name));
         let spool_error = |_| {
             ApiError::new(
