@@ -7,6 +7,7 @@
 //!   cargo bench --bench gate_load                      # 10,000 requests, 32 clients
 //!   GATE_REQUESTS=2000 GATE_CLIENTS=8 cargo bench --bench gate_load
 //!   GATE_REPEAT=1 cargo bench --bench gate_load        # the same artifacts: cached verdicts
+//!   GATE_SYNC=normal cargo bench --bench gate_load     # SQLite store with synchronous=normal
 //!   GATE_BIG_FILE=target/bench-data/ckpt_2gb.pt cargo bench --bench gate_load   # plus a 2 GB upload
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)]
 
@@ -87,6 +88,11 @@ fn main() {
     // upload is a different artifact (every scan uncached).
     let repeat = env("GATE_REPEAT", 0) == 1;
     let big_mode = std::env::var_os("GATE_BIG_FILE").is_some();
+    // GATE_SYNC=normal: the SQLite store reports a commit before its log is synced.
+    let sync_query = match std::env::var("GATE_SYNC").as_deref() {
+        Ok("normal") => "?synchronous=normal",
+        _ => "",
+    };
     let clients = env("GATE_CLIENTS", 32);
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("modelgate.toml");
@@ -94,10 +100,11 @@ fn main() {
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = {}\nmax_concurrent_scans = 64\n\n\
-             [store]\nurl = \"sqlite://{}\"\n\n\
+             [store]\nurl = \"sqlite://{}{}\"\n\n\
              [[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n",
             if big_mode { 4u64 << 30 } else { 65536 },
             dir.path().join("gate.db").display(),
+            sync_query,
             modelgate::hash::sha256_hex(TOKEN.as_bytes())
         ),
     )

@@ -45,7 +45,10 @@
 //!   modelgate is refused ([`StoreError::SchemaTooNew`]).
 //!
 //! ## URLs
-//! `sqlite:///abs/path.db`, `sqlite://relative.db` (relative to the working directory), and
+//! `sqlite:///abs/path.db`, `sqlite://relative.db` (relative to the working directory), either
+//! with `?synchronous=normal` to report a commit before its write-ahead log is synced (rows
+//! survive a crash of the process but not always of the machine; the default `full` survives
+//! both), and
 //! `postgres://user[:password]@host:port/db` (also `postgresql://`, and any parameter the
 //! PostgreSQL client understands; no TLS yet). Another scheme is
 //! [`StoreError::UnsupportedScheme`].
@@ -547,7 +550,7 @@ pub struct AsyncStore {
 
 fn open_backend(location: &url::Location) -> Result<Box<dyn backend::Backend>, StoreError> {
     Ok(match location {
-        url::Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+        url::Location::Sqlite(path, sync) => Box::new(sqlite::Sqlite::open(path, *sync)?),
         url::Location::Postgres(url) => Box::new(pg::Postgres::open(url)?),
     })
 }
@@ -559,7 +562,7 @@ fn open_backend(location: &url::Location) -> Result<Box<dyn backend::Backend>, S
 fn start(url: &str, ready: Reply<Result<(), StoreError>>) -> Result<Store, StoreError> {
     let location = url::parse(url)?;
     let backend = match &location {
-        url::Location::Sqlite(_) => Backend::Sqlite,
+        url::Location::Sqlite(..) => Backend::Sqlite,
         url::Location::Postgres(_) => Backend::Postgres,
     };
     let (writer, writer_rx) = mpsc::channel::<Command>();
