@@ -36,9 +36,22 @@ impl Sqlite {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| err(&e))?;
         // Room for every statement the store runs (the page query has a variant per filter set).
         conn.set_prepared_statement_cache_capacity(64);
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| err(&e))?;
+        // Switching a new database to WAL needs it to itself for a moment, and SQLite answers
+        // "database is locked" at once (without the busy handler) when another connection opens
+        // it at the same time: retry within the busy timeout.
+        let started = std::time::Instant::now();
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                Ok(m) => break m,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(err(&e)),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::database(
                 "sqlite",
