@@ -601,6 +601,7 @@ async fn repeated_artifacts_are_cached_and_every_request_is_recorded() {
     assert_eq!(rows[1]["cached"], false);
     assert_eq!(rows[0]["client"], "ci");
     assert_eq!(rows[1]["findings"]["critical"], 1);
+    assert_eq!(rows[0]["findings"], rows[1]["findings"], "a cache hit records the same counts");
     let all = trail(&gate.base, "").await;
     assert_eq!(all.len(), 3, "{all:#?}");
     assert!(
