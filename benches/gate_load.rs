@@ -70,6 +70,18 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -204,6 +216,8 @@ fn main() {
     });
     let alive = child.try_wait().expect("wait").is_none();
     let rss = peak_rss_kib(pid);
+    let server_cpu = cpu_seconds(pid);
+    let own_cpu = cpu_seconds(std::process::id());
     // GATE_BIG_FILE=path: one large upload after the run (e.g. the 2 GB checkpoint of
     // benches/generate_bench_data.py); the server streams it to disk, so its memory stays flat.
     let big = std::env::var_os("GATE_BIG_FILE").map(|path| {
@@ -275,6 +289,11 @@ fn main() {
         );
     }
     println!("  audit rows: {rows} for {requests} requests");
+    println!(
+        "  CPU: server {server_cpu:.1} s, load generator {own_cpu:.1} s (workers not counted) over {:.1} s on {} cores",
+        elapsed.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    );
     if let Some((size, status, took, rss)) = &big {
         println!(
             "  one {} MB upload: HTTP {status} in {:.1} s; server peak RSS after it {} MB",

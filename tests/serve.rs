@@ -184,6 +184,19 @@ async fn verdicts_for_benign_malicious_and_broken_uploads() {
     )
     .await;
     assert_ne!(v["verdict"], "admit", "{v}");
+    // An upload past the in-memory limit is spooled to a file and scanned from there.
+    let big = common::tar_bytes(&[
+        common::file("opt/model/evil.pkl", PAYLOAD),
+        common::file("opt/model/pad.bin", &vec![7u8; 2 << 20]),
+    ]);
+    let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "model.tar", big).await;
+    assert_eq!(v["verdict"], "deny", "{v}");
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("pickle/unsafe-global")),
+        "{v}"
+    );
     // An unknown format is never admitted.
     let (_, v) = upload(&gate.base, Some(SCAN_TOKEN), "notes.bin", vec![0x42; 100]).await;
     assert_eq!(v["verdict"], "deny", "{v}");
@@ -601,7 +614,10 @@ async fn repeated_artifacts_are_cached_and_every_request_is_recorded() {
     assert_eq!(rows[1]["cached"], false);
     assert_eq!(rows[0]["client"], "ci");
     assert_eq!(rows[1]["findings"]["critical"], 1);
-    assert_eq!(rows[0]["findings"], rows[1]["findings"], "a cache hit records the same counts");
+    assert_eq!(
+        rows[0]["findings"], rows[1]["findings"],
+        "a cache hit records the same counts"
+    );
     let all = trail(&gate.base, "").await;
     assert_eq!(all.len(), 3, "{all:#?}");
     assert!(
@@ -779,12 +795,13 @@ async fn a_client_that_hangs_up_leaves_no_temporary_files() {
         let mut s = std::net::TcpStream::connect(addr).expect("connect");
         write!(
             s,
-            "POST /v1/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SCAN_TOKEN}\r\nContent-Length: 1000000\r\n\r\n"
+            "POST /v1/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {SCAN_TOKEN}\r\nContent-Length: 4000000\r\n\r\n"
         )
         .expect("write");
-        s.write_all(&vec![0u8; 100_000]).expect("body");
+        // Past the in-memory limit, so the upload is being spooled to a file.
+        s.write_all(&vec![0u8; 2_000_000]).expect("body");
         std::thread::sleep(Duration::from_millis(300));
-        // Hang up with 900,000 bytes still owed.
+        // Hang up with 2,000,000 bytes still owed.
     })
     .await
     .expect("client");

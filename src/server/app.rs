@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::json;
+use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
 use crate::config::Scope;
@@ -353,11 +354,17 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
     )
     .await
     .map_err(|e| upload_error(app, &e))?;
-    let target = Target::Upload {
-        root: upload.dir.path().to_path_buf(),
-        name: upload.name.clone(),
-    };
     let (sha256, size) = (Some(upload.sha256.clone()), upload.size);
+    let target = match &upload.data {
+        upload::Data::Memory(bytes) => Target::UploadBytes {
+            name: upload.name.clone(),
+            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+        },
+        upload::Data::Spooled(dir) => Target::Upload {
+            root: dir.path().to_path_buf(),
+            name: upload.name.clone(),
+        },
+    };
     Ok(judge_job(app, target, (upload, slot), sha256, size).await)
 }
 
@@ -568,7 +575,11 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
         )
         .await
         .map_err(|e| upload_error(app, &e))?;
-        let sig = upload.dir.path().join(format!("{}.sig", upload.name));
+        let (name, sha, size) = (upload.name.clone(), upload.sha256.clone(), upload.size);
+        let dir = upload
+            .into_dir(&app.spool)
+            .map_err(|e| upload_error(app, &e))?;
+        let sig = dir.path().join(format!("{name}.sig"));
         let spool_error = |_| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -581,12 +592,11 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
             std::fs::write(crate::sign::scan_attestation_path(&sig), a).map_err(spool_error)?;
         }
         let target = Target::VerifyUpload {
-            root: upload.dir.path().to_path_buf(),
-            name: upload.name.clone(),
+            root: dir.path().to_path_buf(),
+            name,
             keys,
         };
-        let (sha, size) = (Some(upload.sha256.clone()), upload.size);
-        (target, sha, size, Box::new((upload, slot)))
+        (target, Some(sha), size, Box::new((dir, slot)))
     };
     let job = Job {
         id: app
@@ -653,13 +663,14 @@ async fn judge_job<K: Send + 'static>(
             let verdict = from_store(hit.verdict);
             count_verdict(app, verdict);
             let reasons: Vec<String> = serde_json::from_str(&hit.reasons).unwrap_or_default();
-            let report: Option<serde_json::Value> =
-                hit.report.and_then(|r| serde_json::from_str(&r).ok());
-            // The counts straight from the JSON: deserializing the whole report again for five
-            // numbers was most of a cache hit's work.
+            // The cached report goes out as the text it was stored as; only its summary is read
+            // (for the audit row's counts): parsing the whole report into a tree and writing it
+            // out again was most of a cache hit's work.
+            let report = hit.report.and_then(|r| RawValue::from_string(r).ok());
             let counts = report
                 .as_ref()
-                .map(|r| counts_in(&r["summary"]["findings_by_severity"]))
+                .and_then(|r| serde_json::from_str::<SummaryOnly>(r.get()).ok())
+                .map(|s| counts_in(&s.summary.findings_by_severity))
                 .unwrap_or_default();
             return answer(
                 verdict,
@@ -667,7 +678,7 @@ async fn judge_job<K: Send + 'static>(
                 sha256,
                 size,
                 true,
-                report.as_ref(),
+                report.as_deref(),
                 counts,
             );
         }
@@ -697,13 +708,17 @@ async fn judge_job<K: Send + 'static>(
     };
     count_verdict(app, verdict);
     let counts = report.as_ref().map(counts_of).unwrap_or_default();
-    let report_json = report.as_ref().and_then(|r| serde_json::to_value(r).ok());
+    // Serialized once, for the cache and for the answer.
+    let report_json = report
+        .as_ref()
+        .and_then(|r| serde_json::to_string(r).ok())
+        .and_then(|s| RawValue::from_string(s).ok());
     if let (Some(key), Some(report), true) = (&key, &report_json, verdict != GateVerdict::Error) {
         let entry = CacheEntry::new(
             to_store(verdict),
             &serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
         )
-        .with_report(report.to_string());
+        .with_report(report.get().to_owned());
         // A report too large to cache is simply scanned again next time.
         let _ = app.store.cache_verdict(key, &entry).await;
     }
@@ -713,7 +728,7 @@ async fn judge_job<K: Send + 'static>(
         sha256,
         size,
         false,
-        report_json.as_ref(),
+        report_json.as_deref(),
         counts,
     )
 }
@@ -745,19 +760,33 @@ fn counts_of(report: &Report) -> store::SeverityCounts {
     }
 }
 
-/// Finding counts from a report's JSON `summary.findings_by_severity`.
-fn counts_in(by_severity: &serde_json::Value) -> store::SeverityCounts {
-    let n = |k: &str| {
-        by_severity[k]
-            .as_u64()
-            .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
+/// The part of a report's JSON the audit row needs.
+#[derive(serde::Deserialize)]
+struct SummaryOnly {
+    summary: SummaryCounts,
+}
+
+#[derive(serde::Deserialize)]
+struct SummaryCounts {
+    findings_by_severity: std::collections::BTreeMap<crate::finding::Severity, u64>,
+}
+
+/// Finding counts from a report's `summary.findings_by_severity`.
+fn counts_in(
+    by_severity: &std::collections::BTreeMap<crate::finding::Severity, u64>,
+) -> store::SeverityCounts {
+    use crate::finding::Severity as S;
+    let n = |s: S| {
+        by_severity
+            .get(&s)
+            .map_or(0, |&v| u32::try_from(v).unwrap_or(u32::MAX))
     };
     store::SeverityCounts {
-        info: n("info"),
-        low: n("low"),
-        medium: n("medium"),
-        high: n("high"),
-        critical: n("critical"),
+        info: n(S::Info),
+        low: n(S::Low),
+        medium: n(S::Medium),
+        high: n(S::High),
+        critical: n(S::Critical),
     }
 }
 
@@ -768,7 +797,7 @@ fn answer(
     sha256: Option<String>,
     size: u64,
     cached: bool,
-    report: Option<&serde_json::Value>,
+    report: Option<&RawValue>,
     counts: store::SeverityCounts,
 ) -> Response {
     let mut resp = Json(json!({

@@ -49,6 +49,8 @@ pub enum Target {
     /// An upload: the file `name` (a single path component) in the directory `root` the server
     /// created for it.
     Upload { root: PathBuf, name: String },
+    /// A small upload sent in the job itself (base64), scanned from memory as `name`.
+    UploadBytes { name: String, base64: String },
     /// An image or OCI artifact in a registry the configuration allows, pulled by the worker.
     Oci(OciAccess),
     /// Verify an uploaded single-file model (`root`/`name`) against its signature bundle
@@ -200,10 +202,11 @@ fn run_job(engine: &Engine, job: &Job) -> Reply {
         Target::VerifyOci { access, keys } => {
             return verify_oci(job.id, &access.reference, &access.image_options(), keys);
         }
-        Target::Upload { .. } | Target::Oci { .. } => {}
+        Target::Upload { .. } | Target::UploadBytes { .. } | Target::Oci { .. } => {}
     }
     let result = match &job.target {
         Target::Upload { root, name } => scan_upload(engine, root, name),
+        Target::UploadBytes { name, base64 } => scan_upload_bytes(engine, name, base64),
         Target::Oci(access) => {
             let target = std::ffi::OsString::from(format!("oci://{}", access.reference));
             crate::run::scan(engine, &[target], &access.image_options(), None)
@@ -324,6 +327,18 @@ fn verify_oci(id: u64, reference: &str, opts: &ImageOptions, keys: &[String]) ->
         reasons,
         details: serde_json::Value::Null,
     }
+}
+
+fn scan_upload_bytes(engine: &Engine, name: &str, data: &str) -> Result<Report, String> {
+    use base64::Engine as _;
+    if !single_component(name) {
+        return Err("the job's file name is not a single path component".into());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| format!("the job's bytes are not base64: {e}"))?;
+    faults::inject(name);
+    Ok(engine.scan_bytes(name, bytes))
 }
 
 fn scan_upload(engine: &Engine, root: &Path, name: &str) -> Result<Report, String> {
