@@ -84,6 +84,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest upload accepted (default 8 GiB); larger requests get 413.
     pub max_body_bytes: Option<u64>,
+    /// Uploads up to this size are kept in memory and handed to a worker in the job, larger ones
+    /// are spooled to a file (default 1 MiB; 0 spools every upload).
+    pub memory_upload_bytes: Option<u64>,
     /// Scans in flight at once (default: twice the workers); beyond it requests get 503.
     pub max_concurrent_scans: Option<usize>,
     /// Deadline of one scan (default 600 s); past it the verdict is `error`.

@@ -59,6 +59,8 @@ pub struct App {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
     pub max_body_bytes: u64,
+    /// Uploads up to this size are kept in memory and sent to the worker in the job.
+    pub memory_upload_bytes: u64,
     pub scan_timeout: Duration,
     pub read_timeout: Duration,
 }
@@ -345,15 +347,9 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
         .get("x-modelgate-filename")
         .and_then(|v| v.to_str().ok());
     let name = upload::file_name(hint);
-    let upload = upload::receive(
-        body,
-        &app.spool,
-        name,
-        app.limits.max_body_bytes,
-        app.limits.read_timeout,
-    )
-    .await
-    .map_err(|e| upload_error(app, &e))?;
+    let upload = upload::receive(body, &app.spool, name, &app.limits)
+        .await
+        .map_err(|e| upload_error(app, &e))?;
     let (sha256, size) = (Some(upload.sha256.clone()), upload.size);
     let target = match &upload.data {
         upload::Data::Memory(bytes) => Target::UploadBytes {
@@ -566,15 +562,9 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
                 .get("x-modelgate-filename")
                 .and_then(|v| v.to_str().ok()),
         );
-        let upload = upload::receive(
-            body,
-            &app.spool,
-            name,
-            app.limits.max_body_bytes,
-            app.limits.read_timeout,
-        )
-        .await
-        .map_err(|e| upload_error(app, &e))?;
+        let upload = upload::receive(body, &app.spool, name, &app.limits)
+            .await
+            .map_err(|e| upload_error(app, &e))?;
         let (name, sha, size) = (upload.name.clone(), upload.sha256.clone(), upload.size);
         let dir = upload
             .into_dir(&app.spool)

@@ -87,6 +87,9 @@ impl Settings {
             slots: s.max_concurrent_scans.unwrap_or(workers.saturating_mul(2)),
             limits: RequestLimits {
                 max_body_bytes: s.max_body_bytes.unwrap_or(8 << 30),
+                memory_upload_bytes: s
+                    .memory_upload_bytes
+                    .unwrap_or(upload::DEFAULT_MEMORY_LIMIT),
                 scan_timeout: Duration::from_secs(s.scan_timeout_secs.unwrap_or(600)),
                 read_timeout: Duration::from_secs(s.read_timeout_secs.unwrap_or(30)),
             },

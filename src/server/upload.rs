@@ -1,5 +1,6 @@
 //! Receiving an upload: the request body is hashed on the way and kept in memory while it is
-//! small (at most [`MEMORY_LIMIT`]: sent to the worker in the job itself, no file at all), else
+//! small (at most `in_memory` bytes, `[server] memory_upload_bytes`, 1 MiB by default: sent to
+//! the worker in the job itself, no file at all), else
 //! streamed into a file in a directory created for this request alone, never held whole in
 //! memory. (Creating and removing a directory and a file per request was a third of the gate's
 //! CPU time on cached verdicts.) The body may not exceed the
@@ -17,8 +18,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::hash::Algorithm;
 
-/// Uploads up to this size stay in memory.
-pub const MEMORY_LIMIT: usize = 1 << 20;
+/// Uploads up to this size stay in memory unless configured otherwise.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 20;
 
 /// A received upload.
 pub struct Upload {
@@ -92,15 +93,16 @@ pub fn file_name(hint: Option<&str>) -> String {
     }
 }
 
-/// Receives `body` as `name`: in memory up to [`MEMORY_LIMIT`], else streamed into a new
+/// Receives `body` as `name`: in memory up to `in_memory` bytes, else streamed into a new
 /// directory under `spool`.
 pub async fn receive(
     body: Body,
     spool: &Path,
     name: String,
-    limit: u64,
-    read_timeout: Duration,
+    limits: &super::app::RequestLimits,
 ) -> Result<Upload, UploadError> {
+    let (limit, read_timeout) = (limits.max_body_bytes, limits.read_timeout);
+    let in_memory = usize::try_from(limits.memory_upload_bytes).unwrap_or(usize::MAX);
     let mut hasher = Algorithm::Sha256.hasher();
     let mut size: u64 = 0;
     let mut memory: Vec<u8> = Vec::new();
@@ -117,7 +119,7 @@ pub async fn receive(
             return Err(UploadError::TooLarge { limit });
         }
         hasher.update(&chunk);
-        if spooled.is_none() && memory.len().saturating_add(chunk.len()) > MEMORY_LIMIT {
+        if spooled.is_none() && memory.len().saturating_add(chunk.len()) > in_memory {
             let dir = new_dir(spool)?;
             let mut file = tokio::fs::File::create(dir.path().join(&name))
                 .await
