@@ -95,7 +95,10 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
-    let requests = env("GATE_REQUESTS", 10_000);
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this once as a smoke test,
+    // with fewer requests (every response is still checked).
+    let benching = std::env::args().any(|a| a == "--bench");
+    let requests = env("GATE_REQUESTS", if benching { 10_000 } else { 1_000 });
     // GATE_REPEAT=1: the same three artifacts over and over (cached verdicts); by default every
     // upload is a different artifact (every scan uncached).
     let repeat = env("GATE_REPEAT", 0) == 1;
