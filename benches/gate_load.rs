@@ -8,6 +8,7 @@
 //!   GATE_REQUESTS=2000 GATE_CLIENTS=8 cargo bench --bench gate_load
 //!   GATE_REPEAT=1 cargo bench --bench gate_load        # the same artifacts: cached verdicts
 //!   GATE_SYNC=normal cargo bench --bench gate_load     # SQLite store with synchronous=normal
+//!   GATE_STORE_URL=postgres://user@host:port/db cargo bench --bench gate_load   # PostgreSQL store
 //!   GATE_BIG_FILE=target/bench-data/ckpt_2gb.pt cargo bench --bench gate_load   # plus a 2 GB upload
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)]
 
@@ -108,18 +109,25 @@ fn main() {
         Ok("normal") => "?synchronous=normal",
         _ => "",
     };
-    let clients = env("GATE_CLIENTS", 32);
+    // GATE_STORE_URL=postgres://…: the gate's store (an empty database); SQLite in a temporary
+    // directory otherwise.
     let dir = tempfile::tempdir().expect("tempdir");
+    let store_url = std::env::var("GATE_STORE_URL").unwrap_or_else(|_| {
+        format!(
+            "sqlite://{}{sync_query}",
+            dir.path().join("gate.db").display()
+        )
+    });
+    let clients = env("GATE_CLIENTS", 32);
     let config = dir.path().join("modelgate.toml");
     std::fs::write(
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = {}\nmax_concurrent_scans = 64\n\n\
-             [store]\nurl = \"sqlite://{}{}\"\n\n\
+             [store]\nurl = \"{}\"\n\n\
              [[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nscopes = [\"scan\"]\n",
             if big_mode { 4u64 << 30 } else { 65536 },
-            dir.path().join("gate.db").display(),
-            sync_query,
+            store_url,
             modelgate::hash::sha256_hex(TOKEN.as_bytes())
         ),
     )
@@ -256,7 +264,7 @@ fn main() {
         .args(["-TERM", &pid.to_string()])
         .status();
     let _ = child.wait();
-    let rows = count_rows(&dir.path().join("gate.db"));
+    let rows = count_rows(&store_url);
 
     println!(
         "{requests} requests ({}), {clients} clients: {:.1} s, {:.0} requests/s; server alive: {alive}; server peak RSS {} MB",
@@ -319,10 +327,9 @@ fn main() {
     );
 }
 
-/// The decisions in the gate's SQLite store, paged through.
-fn count_rows(db: &std::path::Path) -> usize {
-    let store =
-        modelgate::store::Store::open(&format!("sqlite://{}", db.display())).expect("store");
+/// The decisions in the gate's store, paged through.
+fn count_rows(url: &str) -> usize {
+    let store = modelgate::store::Store::open(url).expect("store");
     let mut n = 0;
     let mut cursor = None;
     loop {
