@@ -347,9 +347,16 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
         .get("x-modelgate-filename")
         .and_then(|v| v.to_str().ok());
     let name = upload::file_name(hint);
-    let upload = upload::receive(body, &app.spool, name, &app.limits)
-        .await
-        .map_err(|e| upload_error(app, &e))?;
+    let upload = upload::receive(
+        body,
+        &app.spool,
+        name,
+        app.limits.max_body_bytes,
+        app.limits.memory_upload_bytes,
+        app.limits.read_timeout,
+    )
+    .await
+    .map_err(|e| upload_error(app, &e))?;
     let (sha256, size) = (Some(upload.sha256.clone()), upload.size);
     let target = match &upload.data {
         upload::Data::Memory(bytes) => Target::UploadBytes {
@@ -562,9 +569,16 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
                 .get("x-modelgate-filename")
                 .and_then(|v| v.to_str().ok()),
         );
-        let upload = upload::receive(body, &app.spool, name, &app.limits)
-            .await
-            .map_err(|e| upload_error(app, &e))?;
+        let upload = upload::receive(
+            body,
+            &app.spool,
+            name,
+            app.limits.max_body_bytes,
+            app.limits.memory_upload_bytes,
+            app.limits.read_timeout,
+        )
+        .await
+        .map_err(|e| upload_error(app, &e))?;
         let (name, sha, size) = (upload.name.clone(), upload.sha256.clone(), upload.size);
         let dir = upload
             .into_dir(&app.spool)

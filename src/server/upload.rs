@@ -99,10 +99,11 @@ pub async fn receive(
     body: Body,
     spool: &Path,
     name: String,
-    limits: &super::app::RequestLimits,
+    limit: u64,
+    in_memory: u64,
+    read_timeout: Duration,
 ) -> Result<Upload, UploadError> {
-    let (limit, read_timeout) = (limits.max_body_bytes, limits.read_timeout);
-    let in_memory = usize::try_from(limits.memory_upload_bytes).unwrap_or(usize::MAX);
+    let in_memory = usize::try_from(in_memory).unwrap_or(usize::MAX);
     let mut hasher = Algorithm::Sha256.hasher();
     let mut size: u64 = 0;
     let mut memory: Vec<u8> = Vec::new();
