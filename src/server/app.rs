@@ -221,7 +221,7 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
         if !status.is_success() {
             reasons.push(format!("HTTP {}", status.as_u16()));
         }
-        let mut row = Decision::new("gate", &id, &path, to_store(verdict));
+        let mut row = Decision::new("gate", &id, &path, verdict);
         row.client = audit.client;
         row.sha256 = audit.sha256;
         row.size = audit.size;
@@ -253,22 +253,6 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
         })
         .inc();
     resp
-}
-
-fn to_store(v: GateVerdict) -> store::Verdict {
-    match v {
-        GateVerdict::Admit => store::Verdict::Admit,
-        GateVerdict::Deny => store::Verdict::Deny,
-        GateVerdict::Error => store::Verdict::Error,
-    }
-}
-
-fn from_store(v: store::Verdict) -> GateVerdict {
-    match v {
-        store::Verdict::Admit => GateVerdict::Admit,
-        store::Verdict::Deny => GateVerdict::Deny,
-        store::Verdict::Error => GateVerdict::Error,
-    }
 }
 
 fn authorize<'a>(app: &'a App, headers: &HeaderMap, scope: Scope) -> Result<&'a str, ApiError> {
@@ -664,7 +648,7 @@ async fn judge_job<K: Send + 'static>(
     if let Some(key) = &key {
         if let Ok(Some(hit)) = app.store.cached_verdict(key).await {
             app.metrics.cache_hits.inc();
-            let verdict = from_store(hit.verdict);
+            let verdict = hit.verdict;
             count_verdict(app, verdict);
             let reasons: Vec<String> = serde_json::from_str(&hit.reasons).unwrap_or_default();
             // The cached report goes out as the text it was stored as; only its summary is read
@@ -719,7 +703,7 @@ async fn judge_job<K: Send + 'static>(
         .and_then(|s| RawValue::from_string(s).ok());
     if let (Some(key), Some(report), true) = (&key, &report_json, verdict != GateVerdict::Error) {
         let entry = CacheEntry::new(
-            to_store(verdict),
+            verdict,
             &serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
         )
         .with_report(report.get().to_owned());

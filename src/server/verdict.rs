@@ -4,30 +4,14 @@
 //! a file the engine could not read is never admitted (`deny_on_unscanned`). `error` is reserved
 //! for the gate's own failures (a worker that died, a deadline): never cached, never `admit`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::finding::Severity;
 use crate::policy::{Refusal, Verdict};
 use crate::report::Report;
 
-/// The gate's three answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GateVerdict {
-    Admit,
-    Deny,
-    Error,
-}
-
-impl GateVerdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GateVerdict::Admit => "admit",
-            GateVerdict::Deny => "deny",
-            GateVerdict::Error => "error",
-        }
-    }
-}
+/// The gate's three answers are the store's verdicts: what is answered is what is recorded.
+pub use crate::store::Verdict as GateVerdict;
 
 /// The gate's policy (the `[policy]` section plus its gate-only switches).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
