@@ -27,7 +27,6 @@ use crate::error::ScanError;
 use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
-use crate::formats::flatbuffer::FbError;
 use crate::formats::ort::{self, OrtModel};
 use crate::scanners::onnx;
 use crate::scanners::tflite::with_reader;
@@ -98,22 +97,7 @@ impl Scanner for OrtScanner {
             ));
         }
         match res {
-            Err(FbError::Budget { steps }) => r.push(
-                Finding::new(
-                    &crate::codes::engine::BUDGET_EXCEEDED,
-                    a.location.clone(),
-                    format!("the ORT flatbuffer needs more than {steps} reads of tables and vector elements; the rest was not examined"),
-                )
-                .evidence("limit", "ort-steps"),
-            ),
-            Err(e) => r.push(
-                Finding::new(
-                    &MALFORMED,
-                    a.location.clone(),
-                    format!("the ORT flatbuffer does not read: {e}"),
-                )
-                .evidence("error", e.to_string()),
-            ),
+            Err(e) => super::tflite::read_error(a, "ORT", &MALFORMED, e, r),
             Ok(()) if m.graphs == 0 => r.push(Finding::new(
                 &MALFORMED,
                 a.location.clone(),

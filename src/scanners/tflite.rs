@@ -195,6 +195,25 @@ pub fn step_budget(len: u64) -> u64 {
 }
 
 /// Runs `f` over a flatbuffer reader of `content` (in memory when small, paged otherwise).
+/// The finding for a flatbuffer (TFLite or ORT, `what`) that could not be read to the end: a
+/// read budget that ran out is inconclusive, anything else is `malformed`.
+pub fn read_error(a: &Artifact, what: &str, malformed: &'static Code, e: FbError, r: &mut Sink) {
+    r.push(match e {
+        FbError::Budget { steps } => Finding::new(
+            &crate::codes::engine::BUDGET_EXCEEDED,
+            a.location.clone(),
+            format!("the {what} flatbuffer needs more than {steps} reads of tables and vector elements; the rest was not examined"),
+        )
+        .evidence("limit", format!("{}-steps", what.to_ascii_lowercase())),
+        e => Finding::new(
+            malformed,
+            a.location.clone(),
+            format!("the {what} flatbuffer does not read: {e}"),
+        )
+        .evidence("error", e.to_string()),
+    });
+}
+
 pub fn with_reader<T>(content: &Content, f: impl FnOnce(&Reader<'_>) -> T) -> io::Result<T> {
     let budget = step_budget(content.len());
     if content.len() <= MAX_IN_MEMORY {
@@ -244,22 +263,7 @@ fn report(
         ));
     }
     match err {
-        Some(FbError::Budget { steps }) => r.push(
-            Finding::new(
-                &crate::codes::engine::BUDGET_EXCEEDED,
-                a.location.clone(),
-                format!("the TFLite flatbuffer needs more than {steps} reads of tables and vector elements; the rest was not examined"),
-            )
-            .evidence("limit", "tflite-steps"),
-        ),
-        Some(e) => r.push(
-            Finding::new(
-                &MALFORMED,
-                a.location.clone(),
-                format!("the TFLite flatbuffer does not read: {e}"),
-            )
-            .evidence("error", e.to_string()),
-        ),
+        Some(e) => read_error(a, "TFLite", &MALFORMED, e, r),
         None => {
             if m.version != tfl::SCHEMA_VERSION {
                 r.push(
