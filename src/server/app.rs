@@ -23,6 +23,7 @@ use crate::report::Report;
 use crate::store::{self, AsyncStore, CacheEntry, CacheKey, Decision, DecisionQuery};
 
 use super::auth::{Denied, Tokens};
+use super::hot::{HotCache, HotVerdict};
 use super::metrics::{Metrics, RouteLabels, VerdictLabels};
 use super::upload::{self, UploadError};
 use super::verdict::{self, GatePolicy, GateVerdict};
@@ -50,10 +51,16 @@ pub struct App {
     /// an artifact's sha256, the verdict cache's key.
     pub signatures_digest: String,
     pub policy_digest: String,
+    /// The verdicts this process answered or read lately, in front of the store's cache.
+    pub hot: HotCache,
     /// Set when the signature database and workers are ready (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
     next_job: std::sync::atomic::AtomicU64,
 }
+
+/// The in-process front of the verdict cache: a few thousand small reports, well inside the
+/// gate's memory target.
+const HOT_CACHE_BYTES: usize = 16 << 20;
 
 /// The limits each request is held to (`[server]`).
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +102,7 @@ impl App {
             spool: settings.spool.clone(),
             registries: config.registries.clone(),
             trusted_keys,
+            hot: HotCache::new(HOT_CACHE_BYTES),
             ready: std::sync::atomic::AtomicBool::new(true),
             next_job: std::sync::atomic::AtomicU64::new(1),
         }
@@ -646,28 +654,17 @@ async fn judge_job<K: Send + 'static>(
         .as_deref()
         .and_then(|h| CacheKey::new(h, &app.signatures_digest, &app.policy_digest).ok());
     if let Some(key) = &key {
-        if let Ok(Some(hit)) = app.store.cached_verdict(key).await {
+        if let Some(hit) = cached(app, key).await {
             app.metrics.cache_hits.inc();
-            let verdict = hit.verdict;
-            count_verdict(app, verdict);
-            let reasons: Vec<String> = serde_json::from_str(&hit.reasons).unwrap_or_default();
-            // The cached report goes out as the text it was stored as; only its summary is read
-            // (for the audit row's counts): parsing the whole report into a tree and writing it
-            // out again was most of a cache hit's work.
-            let report = hit.report.and_then(|r| RawValue::from_string(r).ok());
-            let counts = report
-                .as_ref()
-                .and_then(|r| serde_json::from_str::<SummaryOnly>(r.get()).ok())
-                .map(|s| counts_in(&s.summary.findings_by_severity))
-                .unwrap_or_default();
+            count_verdict(app, hit.verdict);
             return answer(
-                verdict,
-                reasons,
+                hit.verdict,
+                hit.reasons.clone(),
                 sha256,
                 size,
                 true,
-                report.as_deref(),
-                counts,
+                hit.report.as_deref(),
+                hit.counts,
             );
         }
     }
@@ -708,7 +705,11 @@ async fn judge_job<K: Send + 'static>(
         )
         .with_report(report.get().to_owned());
         // A report too large to cache is simply scanned again next time.
-        let _ = app.store.cache_verdict(key, &entry).await;
+        if let Ok(stored) = app.store.cache_verdict(key, &entry).await {
+            // The first writer of a key wins; keep what the store holds, which may be another
+            // replica's verdict under the same rules.
+            app.hot.put(key.sha256(), Arc::new(hot_verdict(stored)));
+        }
     }
     answer(
         verdict,
@@ -719,6 +720,37 @@ async fn judge_job<K: Send + 'static>(
         report_json.as_deref(),
         counts,
     )
+}
+
+/// The cached verdict for `key`: from this process's front ([`HotCache`]) or else the store,
+/// which then fills the front.
+async fn cached(app: &App, key: &CacheKey) -> Option<Arc<HotVerdict>> {
+    if let Some(hit) = app.hot.get(key.sha256()) {
+        return Some(hit);
+    }
+    let stored = app.store.cached_verdict(key).await.ok()??;
+    let hot = Arc::new(hot_verdict(stored));
+    app.hot.put(key.sha256(), Arc::clone(&hot));
+    Some(hot)
+}
+
+/// A stored cache entry as the gate sends it. The report goes out as the text it was stored as;
+/// only its summary is read, once, for the audit row's counts (parsing the whole report into a
+/// tree and writing it out again was most of a cache hit's work).
+fn hot_verdict(stored: store::CachedVerdict) -> HotVerdict {
+    let reasons: Vec<String> = serde_json::from_str(&stored.reasons).unwrap_or_default();
+    let report = stored.report.and_then(|r| RawValue::from_string(r).ok());
+    let counts = report
+        .as_ref()
+        .and_then(|r| serde_json::from_str::<SummaryOnly>(r.get()).ok())
+        .map(|s| counts_in(&s.summary.findings_by_severity))
+        .unwrap_or_default();
+    HotVerdict {
+        verdict: stored.verdict,
+        reasons,
+        report,
+        counts,
+    }
 }
 
 fn count_verdict(app: &App, verdict: GateVerdict) {

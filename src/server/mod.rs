@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod hot;
 pub mod metrics;
 pub mod upload;
 pub mod verdict;
