@@ -7,7 +7,9 @@
 
 pub mod app;
 pub mod auth;
+pub mod integrations;
 pub mod metrics;
+pub mod unpack;
 pub mod upload;
 pub mod verdict;
 pub mod worker;
