@@ -884,7 +884,12 @@ pub async fn judge<K: Send + 'static>(
         .as_ref()
         .and_then(|r| serde_json::to_string(r).ok())
         .and_then(|s| RawValue::from_string(s).ok());
-    if let (Some(key), Some(report), true) = (&key, &report_json, verdict != GateVerdict::Error) {
+    // A report with artifacts that could not be read (a registry that refused the pull, a
+    // connection that dropped) says nothing lasting about the content: not cached, so the next
+    // request reads it again.
+    let lasting =
+        verdict != GateVerdict::Error && report.as_ref().is_some_and(|r| r.summary.failed == 0);
+    if let (Some(key), Some(report), true) = (&key, &report_json, lasting) {
         let entry = CacheEntry::new(
             verdict,
             &serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),

@@ -8,6 +8,7 @@
     clippy::format_push_string
 )]
 
+pub mod gate;
 pub mod pgserver;
 pub mod registry;
 

@@ -489,8 +489,9 @@ async fn run(
 }
 
 /// Why a report cannot stand as a scan result (Harbor must see a failed scan, not a clean or
-/// `Unknown` one): part of the artifact could not be read or ran out of a budget, or nothing
-/// was scanned at all. Files the engine has no scanner for count only under the gate's
+/// `Unknown` one): part of the artifact could not be read or ran out of a budget, the registry
+/// served blobs that are not the artifact's (cut short, replaced, unreadable), or nothing was
+/// scanned at all. Files the engine has no scanner for count only under the gate's
 /// `deny_on_unscanned`, as in `/v1/scan`.
 fn inconclusive(r: &Report, gate: &crate::server::verdict::GatePolicy) -> Option<String> {
     let s = &r.summary;
@@ -498,6 +499,23 @@ fn inconclusive(r: &Report, gate: &crate::server::verdict::GatePolicy) -> Option
         return Some(format!(
             "the scan is inconclusive: {} artifact(s) could not be read to the end",
             s.failed
+        ));
+    }
+    // The registry served something other than the artifact (a blob cut short, replaced, or
+    // unreadable): what was scanned is not what Harbor would let clients pull.
+    let unreadable = [
+        crate::image::MALFORMED.id,
+        crate::image::SIZE_MISMATCH.id,
+        crate::image::DIGEST_MISMATCH.id,
+    ];
+    if let Some(f) = r
+        .findings
+        .iter()
+        .find(|f| unreadable.contains(&f.code.as_str()))
+    {
+        return Some(format!(
+            "the artifact could not be read as published ({}: {} at {})",
+            f.code, f.message, f.location
         ));
     }
     if r.findings
