@@ -32,6 +32,11 @@ impl Gate {
     /// Starts the gate with `config` (everything but `[server] listen`/`workers` and `[store]`),
     /// in a directory of its own where `files` are written first (keys, …).
     pub fn start(config: &str, files: &[(&str, &[u8])]) -> Gate {
+        Self::start_env(config, files, &[])
+    }
+
+    /// [`Gate::start`] with extra environment (registry passwords named by `password_env`).
+    pub fn start_env(config: &str, files: &[(&str, &[u8])], env: &[(&str, &str)]) -> Gate {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, data) in files {
             std::fs::write(dir.path().join(name), data).expect("file");
@@ -48,6 +53,7 @@ impl Gate {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("modelgate"))
             .args(["serve", "--config"])
             .arg(&path)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
