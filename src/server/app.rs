@@ -377,13 +377,22 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
             root: root.clone(),
             name: name.clone(),
         };
-        let j = judge(app, scan, (dir.clone(), slot), sha256.as_deref(), size).await;
+        let mut j = judge(app, scan, (dir.clone(), slot), sha256.as_deref(), size).await;
         let check = Target::VerifyModelArchive {
             root,
             name,
             keys: app.trusted_keys.clone(),
         };
-        let j = require_signed(app, j, check, dir).await;
+        // The signature bundle itself is a file no scanner reads; when it is the only thing
+        // that kept the upload from being admitted, the signature check decides.
+        let unscanned = unscanned_only_signature(app, &j).then(|| std::mem::take(&mut j.reasons));
+        if unscanned.is_some() {
+            j.verdict = GateVerdict::Admit;
+        }
+        let mut j = require_signed(app, j, check, dir).await;
+        if let (Some(why), true) = (unscanned, j.verdict != GateVerdict::Admit) {
+            j.reasons.splice(0..0, why);
+        }
         return Ok(answer(j, sha256, size));
     }
     let target = match &upload.data {
@@ -533,6 +542,40 @@ pub async fn resolve(app: &App, access: &OciAccess) -> Result<String, String> {
         Ok(_) => Err("the worker answered something else".into()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Whether `j` is a `deny` only because files were not scanned, and every such file is a
+/// `model.sig` (a Sigstore bundle, which no model loader reads and the signature check parses).
+fn unscanned_only_signature(app: &App, j: &Judged) -> bool {
+    if j.verdict != GateVerdict::Deny {
+        return false;
+    }
+    let Some(report) = j
+        .report
+        .as_ref()
+        .and_then(|r| serde_json::from_str::<Report>(r.get()).ok())
+    else {
+        return false;
+    };
+    let lax = GatePolicy {
+        deny_on_unscanned: false,
+        ..app.gate.clone()
+    };
+    report.omitted.is_empty()
+        && verdict::judge(&report, &lax).0 == GateVerdict::Admit
+        && report
+            .artifacts
+            .iter()
+            .filter(|a| matches!(a.status, crate::finding::Status::Skipped { .. }))
+            .all(|a| {
+                a.location
+                    .inner
+                    .last()
+                    .unwrap_or(&a.location.path)
+                    .rsplit('/')
+                    .next()
+                    == Some(crate::sign::DEFAULT_SIGNATURE_NAME)
+            })
 }
 
 /// Why a signature check did not establish a valid signature.
