@@ -28,7 +28,7 @@ const USER: (&str, &str) = ("alice", "s3cret");
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_mins(1))
         .build()
         .expect("client")
 }
@@ -74,7 +74,7 @@ fn sign(reg: &Registry, repo: &str, key: &Path, docker_config: &Path) {
 }
 
 /// An AdmissionReview as the API server sends it for `object` of `kind`.
-fn review(uid: &str, kind: (&str, &str, &str), resource: &str, object: Value) -> Value {
+fn review(uid: &str, kind: (&str, &str, &str), resource: &str, object: &Value) -> Value {
     let (group, version, kind) = kind;
     json!({
         "apiVersion": "admission.k8s.io/v1",
@@ -97,12 +97,13 @@ fn review(uid: &str, kind: (&str, &str, &str), resource: &str, object: Value) ->
     })
 }
 
-fn pod(name: &str, spec: Value) -> Value {
+fn pod(name: &str, spec: &Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "models"}, "spec": spec})
 }
 
+#[allow(clippy::needless_pass_by_value, reason = "callers pass json! literals")]
 fn pod_review(uid: &str, name: &str, spec: Value) -> Value {
-    review(uid, ("", "v1", "Pod"), "pods", pod(name, spec))
+    review(uid, ("", "v1", "Pod"), "pods", &pod(name, &spec))
 }
 
 /// Sends a review; returns the response (status 200 and an AdmissionReview every time).
@@ -335,7 +336,7 @@ async fn admission_reviews_admit_only_signed_and_scanned_digests() {
             "a6",
             ("apps", "v1", "Deployment"),
             "deployments",
-            deployment,
+            &deployment,
         ),
     )
     .await;
@@ -351,7 +352,7 @@ async fn admission_reviews_admit_only_signed_and_scanned_digests() {
     });
     let (allowed, msg) = ask(
         base,
-        &review("a7", ("batch", "v1", "CronJob"), "cronjobs", cronjob),
+        &review("a7", ("batch", "v1", "CronJob"), "cronjobs", &cronjob),
     )
     .await;
     reviews += 1;

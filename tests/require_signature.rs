@@ -22,7 +22,7 @@ const PLAIN: &[u8] = b"\x80\x02]q\x00(K\x01K\x02e.";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_mins(1))
         .build()
         .expect("client")
 }
