@@ -777,8 +777,13 @@ async fn signed_uploads_are_verified_against_trusted_keys() {
     let (s, v) = ask(tampered, VERIFY_TOKEN, true).await;
     assert_eq!((s, v["verified"].as_bool()), (200, Some(false)), "{v}");
     assert_eq!(v["verdict"], "deny");
-    let (s, _) = ask(PLAIN.to_vec(), VERIFY_TOKEN, false).await;
-    assert_eq!(s, 400);
+    // Without a bundle header the upload must be a model directory (tar or zip) carrying its
+    // model.sig: a single file is not verified.
+    let (s, v) = ask(PLAIN.to_vec(), VERIFY_TOKEN, false).await;
+    assert_eq!((s, v["verified"].as_bool()), (200, Some(false)), "{v}");
+    assert!(v["reasons"][0]
+        .as_str()
+        .is_some_and(|r| r.contains("neither a tar nor a zip")));
     let (s, _) = ask(PLAIN.to_vec(), SCAN_TOKEN, true).await;
     assert_eq!(s, 403);
 }
