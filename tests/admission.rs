@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::gate::{self, Gate};
 use common::registry::{self, Registry};
-use common::{file, image, layer, write_layout, Comp};
+use common::{file, image, layer, npy, write_layout, Comp};
 use modelgate::sign::{KeyType, PrivateKey};
 use serde_json::{json, Value};
 
@@ -31,20 +31,6 @@ fn client() -> reqwest::Client {
         .timeout(Duration::from_mins(1))
         .build()
         .expect("client")
-}
-
-/// A clean NumPy array, `marker` making each image's bytes its own.
-fn npy(marker: u8) -> Vec<u8> {
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    let mut h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }".to_vec();
-    while !(h.len() + 11).is_multiple_of(64) {
-        h.push(b' ');
-    }
-    h.push(b'\n');
-    npy.extend_from_slice(&u16::try_from(h.len()).expect("len").to_le_bytes());
-    npy.extend_from_slice(&h);
-    npy.extend_from_slice(&[marker; 8]);
-    npy
 }
 
 /// Pushes a one-layer image holding `files` to `repo:v1`.
@@ -411,19 +397,10 @@ async fn admission_reviews_admit_only_signed_and_scanned_digests() {
     reviews += 1;
 
     // One audit row per review (the unauthenticated one included, as a deny).
-    let v: Value = client()
-        .get(format!("{base}/v1/decisions?limit=1000"))
-        .bearer_auth(AUDIT_TOKEN)
-        .send()
+    let rows: Vec<Value> = gate
+        .decisions(AUDIT_TOKEN, "")
         .await
-        .expect("decisions")
-        .json()
-        .await
-        .expect("json");
-    let rows: Vec<&Value> = v["decisions"]
-        .as_array()
-        .expect("rows")
-        .iter()
+        .into_iter()
         .filter(|r| r["route"] == "/k8s/validate")
         .collect();
     assert_eq!(rows.len(), reviews, "{rows:?}");

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::gate::{self, Gate};
+use common::npy;
 use common::registry::{self, ArtifactLayer, Registry};
 use serde_json::{json, Value};
 
@@ -38,20 +39,6 @@ fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
-}
-
-/// A clean NumPy array (plain float data).
-fn npy() -> Vec<u8> {
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    let mut h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }".to_vec();
-    while !(h.len() + 11).is_multiple_of(64) {
-        h.push(b' ');
-    }
-    h.push(b'\n');
-    npy.extend_from_slice(&u16::try_from(h.len()).expect("len").to_le_bytes());
-    npy.extend_from_slice(&h);
-    npy.extend_from_slice(&[0u8; 8]);
-    npy
 }
 
 /// Pushes a ModelPack-style artifact with one raw weight layer; returns its digest.
@@ -152,19 +139,6 @@ async fn poll(base: &str, id: &str, accept: &str) -> (u16, String, Value) {
     }
 }
 
-async fn decisions(base: &str, sha256: &str) -> Vec<Value> {
-    let v: Value = client()
-        .get(format!("{base}/v1/decisions?sha256={sha256}"))
-        .bearer_auth(AUDIT_TOKEN)
-        .send()
-        .await
-        .expect("decisions")
-        .json()
-        .await
-        .expect("json");
-    v["decisions"].as_array().cloned().unwrap_or_default()
-}
-
 fn start_gate(harbor: &str) -> Gate {
     Gate::start(
         &format!(
@@ -185,11 +159,9 @@ async fn harbor_scan_jobs_report_as_harbor_expects() {
     let (reg, evil, clean, broken, private) = tokio::task::block_in_place(|| {
         let reg = Registry::start(Some(ROBOT));
         let evil = push_model(&reg, "models/evil", "model.pkl", PAYLOAD.to_vec());
-        let clean = push_model(&reg, "models/clean", "weights.npy", npy());
+        let clean = push_model(&reg, "models/clean", "weights.npy", npy(0));
         // Its own bytes, so that cutting its blob short leaves the clean artifact's intact.
-        let mut other = npy();
-        other.iter_mut().rev().take(8).for_each(|b| *b = 1);
-        let broken = push_model(&reg, "models/broken", "weights.npy", other);
+        let broken = push_model(&reg, "models/broken", "weights.npy", npy(1));
         // Cut the weight layer short in the registry's storage: the registry serves fewer bytes
         // than the manifest promises.
         let manifest: Value = {
@@ -200,9 +172,7 @@ async fn harbor_scan_jobs_report_as_harbor_expects() {
         let blob = reg.blob_file(layer);
         let bytes = std::fs::read(&blob).expect("blob");
         std::fs::write(&blob, &bytes[..bytes.len() / 2]).expect("truncate");
-        let mut private = npy();
-        private.iter_mut().rev().take(8).for_each(|b| *b = 2);
-        let private = push_model(&reg, "models/private", "weights.npy", private);
+        let private = push_model(&reg, "models/private", "weights.npy", npy(2));
         (reg, evil, clean, broken, private)
     });
     let gate = start_gate("");
@@ -377,7 +347,12 @@ async fn harbor_scan_jobs_report_as_harbor_expects() {
 
     // One audit row per scan, under the artifact's digest.
     for (digest, verdict) in [(&evil, "deny"), (&clean, "admit")] {
-        let rows = decisions(base, digest.trim_start_matches("sha256:")).await;
+        let rows = gate
+            .decisions(
+                AUDIT_TOKEN,
+                &format!("sha256={}", digest.trim_start_matches("sha256:")),
+            )
+            .await;
         let harbor: Vec<&Value> = rows
             .iter()
             .filter(|r| r["route"] == "/api/v1/scan")
@@ -386,7 +361,12 @@ async fn harbor_scan_jobs_report_as_harbor_expects() {
         assert!(harbor.iter().all(|r| r["client"] == "harbor"), "{rows:?}");
         assert_eq!(harbor[0]["verdict"], verdict, "{rows:?}");
     }
-    let rows = decisions(base, private.trim_start_matches("sha256:")).await;
+    let rows = gate
+        .decisions(
+            AUDIT_TOKEN,
+            &format!("sha256={}", private.trim_start_matches("sha256:")),
+        )
+        .await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_ne!(rows[0]["verdict"], "admit", "{rows:?}");
     // and the failure is not cached: with the right secret the artifact is read and judged.

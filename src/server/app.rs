@@ -174,7 +174,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A fresh request id (16 random bytes, hex).
-fn request_id() -> String {
+pub fn request_id() -> String {
     let mut raw = [0u8; 16];
     if getrandom::fill(&mut raw).is_err() {
         // Unique enough to correlate a response with its log line.

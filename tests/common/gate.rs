@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 pub struct Gate {
-    child: Child,
+    pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -50,9 +50,21 @@ impl Gate {
             ),
         )
         .expect("config");
+        Self::spawn(dir, &path, &[], env)
+    }
+
+    /// Starts `modelgate serve --config CONFIG EXTRA…` with `env`, owning `dir`; returns once it
+    /// listens.
+    pub fn spawn(
+        dir: tempfile::TempDir,
+        config: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gate {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("modelgate"))
             .args(["serve", "--config"])
-            .arg(&path)
+            .arg(config)
+            .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -76,5 +88,21 @@ impl Gate {
             base: addr,
             dir,
         }
+    }
+}
+
+impl Gate {
+    /// The first page (up to 1,000 rows) of the audit trail matching `query`, read with `token`.
+    pub async fn decisions(&self, token: &str, query: &str) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/v1/decisions?limit=1000&{query}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("decisions")
+            .json()
+            .await
+            .expect("json");
+        v["decisions"].as_array().cloned().unwrap_or_default()
     }
 }

@@ -362,7 +362,8 @@ async fn accept(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         Ok(a) => a,
         Err(why) => return error(StatusCode::UNPROCESSABLE_ENTITY, why),
     };
-    let id = new_id();
+    // Random (as request ids are), so one client cannot read another's reports by counting.
+    let id = app::request_id();
     if harbor.start(&id).is_none() {
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -399,19 +400,6 @@ async fn accept(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         HeaderValue::from_static(SCAN_RESPONSE),
     );
     r
-}
-
-/// A scan id: 16 random bytes, hex (unguessable, so one Harbor cannot read another's reports
-/// by counting).
-fn new_id() -> String {
-    let mut raw = [0u8; 16];
-    if getrandom::fill(&mut raw).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        return format!("{t:032x}");
-    }
-    hex::encode(raw)
 }
 
 /// Scans one artifact for Harbor: waits for a scan slot, judges it through the verdict cache,
