@@ -63,8 +63,7 @@ pub const SBOM_REPORT: &str = "application/vnd.security.sbom.report+json; versio
 pub const MODEL_REPORT: &str = "application/vnd.security.model.report+json; version=1.0";
 /// The SBOM format inside the SBOM report.
 pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+use crate::image::model::{DOCKER_MANIFEST, OCI_MANIFEST};
 /// CNCF ModelPack's artifact type.
 pub const MODEL_MANIFEST: &str = "application/vnd.cncf.model.manifest.v1+json";
 const SCAN_RESPONSE: &str = "application/vnd.scanner.adapter.scan.response+json; version=1.0";
