@@ -404,6 +404,32 @@ url = "sqlite://gate.db"
     }
 
     #[test]
+    fn integration_sections_are_typed_and_checked() {
+        let c = Config::parse(
+            "[harbor]\nenabled = true\nrefresh_after_secs = 10\n\n[kubernetes]\nenabled = true\nrequire = \"signature-or-verdict\"\n\n[policy]\nrequire_signature = true\n\n[[tokens]]\nname = \"h\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nscopes = [\"harbor\", \"admission\"]\n",
+        )
+        .expect("valid");
+        assert!(c.harbor.enabled && c.kubernetes.enabled);
+        assert_eq!(c.harbor.refresh_after_secs, Some(10));
+        assert_eq!(
+            c.kubernetes.require,
+            Some(AdmissionRequirement::SignatureOrVerdict)
+        );
+        assert_eq!(c.policy.require_signature, Some(true));
+        assert_eq!(c.tokens[0].scopes, [Scope::Harbor, Scope::Admission]);
+        for (text, key) in [
+            ("[harbor]\nenable = true\n", "enable"),
+            ("[kubernetes]\nrequires = \"signature\"\n", "requires"),
+            ("[kubernetes]\nrequire = \"anything\"\n", "anything"),
+            // Harbor parses Refresh-After as an 8-bit integer.
+            ("[harbor]\nrefresh_after_secs = 300\n", "refresh_after_secs"),
+        ] {
+            let e = Config::parse(text).expect_err(text).to_string();
+            assert!(e.contains(key), "{e}");
+        }
+    }
+
+    #[test]
     fn a_valid_config_is_typed() {
         let c = Config::parse(
             r#"

@@ -1114,3 +1114,27 @@ fn too_large(limit: u64) -> ApiError {
         format!("the upload is larger than the limit of {limit} bytes"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_pinned_without_their_tag() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            pin("127.0.0.1:5000/models/bert:v3", &d),
+            format!("127.0.0.1:5000/models/bert@{d}")
+        );
+        assert_eq!(
+            pin("127.0.0.1:5000/models/bert", &d),
+            format!("127.0.0.1:5000/models/bert@{d}")
+        );
+        assert_eq!(
+            pin(&format!("reg.io/m:v1@sha256:{}", "cd".repeat(32)), &d),
+            format!("reg.io/m@{d}")
+        );
+        assert_eq!(digest_of(&pin("r/m:v1", &d)), Some("ab".repeat(32)));
+        assert_eq!(digest_of("r/m@sha256:xyz"), None);
+    }
+}
