@@ -411,3 +411,73 @@ async fn a_scan_past_the_adapters_deadline_fails() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// `[policy] require_signature` in the Harbor flow: a clean artifact signed by a trusted key
+/// (`modelgate sign oci://…`) gets a clean report; the same content unsigned gets a Critical
+/// `policy/signature-required` vulnerability, so Harbor blocks it at any threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn harbor_scans_require_a_trusted_signature_when_configured() {
+    if !registry::available() {
+        return;
+    }
+    let t = tempfile::tempdir().expect("tmp");
+    let key = modelgate::sign::PrivateKey::generate(modelgate::sign::KeyType::P256).expect("key");
+    let key_path = t.path().join("signer");
+    let pub_path = modelgate::sign::keys::write_key_pair(&key, &key_path, false).expect("key");
+    let (reg, signed, unsigned) = tokio::task::block_in_place(|| {
+        let reg = Registry::start(Some(ROBOT));
+        let signed = push_model(&reg, "models/signed", "weights.npy", npy(3));
+        let unsigned = push_model(&reg, "models/unsigned", "weights.npy", npy(4));
+        let docker_config = t.path().join("docker");
+        std::fs::create_dir_all(&docker_config).expect("dir");
+        let out = assert_cmd::Command::cargo_bin("modelgate")
+            .expect("bin")
+            .env("DOCKER_CONFIG", &docker_config)
+            .args([
+                "sign",
+                &format!("oci://{}/models/signed@{signed}", reg.host()),
+            ])
+            .arg("--key")
+            .arg(&key_path)
+            .args(["--username", ROBOT.0, "--password-stdin"])
+            .write_stdin(format!("{}\n", ROBOT.1))
+            .output()
+            .expect("sign");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (reg, signed, unsigned)
+    });
+    let pem = std::fs::read(pub_path).expect("pem");
+    let gate = Gate::start(
+        &format!(
+            "[harbor]\nenabled = true\nrefresh_after_secs = 1\n\n[policy]\nrequire_signature = true\n\n[signing]\ntrusted_keys = [\"trusted.pub\"]\n{}",
+            gate::token("harbor", HARBOR_TOKEN, &["harbor"]),
+        ),
+        &[("trusted.pub", &pem)],
+    );
+    let url = format!("http://{}", reg.host());
+    let (s, v) = request_scan(&gate.base, &url, &robot_basic(), "models/signed", &signed).await;
+    assert_eq!(s, 202, "{v}");
+    let (status, _, report) = poll(&gate.base, v["id"].as_str().expect("id"), VULN).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["severity"], "None", "{report}");
+    let (s, v) = request_scan(
+        &gate.base,
+        &url,
+        &robot_basic(),
+        "models/unsigned",
+        &unsigned,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let (status, _, report) = poll(&gate.base, v["id"].as_str().expect("id"), VULN).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["severity"], "Critical", "{report}");
+    assert_eq!(
+        report["vulnerabilities"][0]["id"], "policy/signature-required",
+        "{report}"
+    );
+}
