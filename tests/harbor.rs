@@ -410,6 +410,13 @@ async fn a_scan_past_the_adapters_deadline_fails() {
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
+    // The failed scan is a decision too: one `error` row.
+    let rows = gate
+        .decisions(AUDIT_TOKEN, &format!("sha256={}", "0".repeat(64)))
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["verdict"], "error", "{rows:?}");
+    assert_eq!(rows[0]["route"], "/api/v1/scan", "{rows:?}");
 }
 
 /// `[policy] require_signature` in the Harbor flow: a clean artifact signed by a trusted key

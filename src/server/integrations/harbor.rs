@@ -381,13 +381,28 @@ async fn accept(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
             .harbor
             .as_ref()
             .map_or(Duration::ZERO, |h| h.deadline);
+        let started = Instant::now();
+        let sha256 = app::digest_of(&access.reference);
         let run = run(&job_app, &job_id, &client, access, artifact);
         let outcome = match tokio::time::timeout(deadline, run).await {
             Ok(o) => o,
-            Err(_) => Outcome::Failed(format!(
-                "the scan did not finish within the adapter's deadline of {} s",
-                deadline.as_secs()
-            )),
+            Err(_) => {
+                let why = format!(
+                    "the scan did not finish within the adapter's deadline of {} s",
+                    deadline.as_secs()
+                );
+                let j = app::Judged {
+                    verdict: GateVerdict::Error,
+                    reasons: vec![why.clone()],
+                    report: None,
+                    counts: crate::store::SeverityCounts::default(),
+                    cached: false,
+                };
+                match record(&job_app, &job_id, &client, sha256, started, &j).await {
+                    Ok(()) => Outcome::Failed(why),
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
         };
         if let Some(h) = &job_app.integrations.harbor {
             h.finish(&job_id, outcome);
@@ -450,18 +465,8 @@ async fn run(
         }
         (Some(r), _) => inconclusive(r, &app.gate),
     };
-    let mut row = Decision::new("gate", id, "/api/v1/scan", j.verdict);
-    row.client = Some(client.to_owned());
-    row.sha256 = sha256;
-    row.counts = j.counts;
-    row.cached = j.cached;
-    row.signatures_digest.clone_from(&app.signatures_digest);
-    row.policy_digest.clone_from(&app.policy_digest);
-    row.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    row.reasons = serde_json::to_string(&j.reasons).unwrap_or_else(|_| "[]".into());
-    if let Err(e) = app.store.record_decision(row).await {
-        // No report leaves without its audit row.
-        return Outcome::Failed(format!("the decision could not be recorded: {e}"));
+    if let Err(e) = record(app, id, client, sha256, started, &j).await {
+        return Outcome::Failed(e);
     }
     match (failure, report) {
         (None, Some(report)) => Outcome::Report(Box::new(Finished {
@@ -473,6 +478,32 @@ async fn run(
         (Some(why), _) => Outcome::Failed(why),
         (None, None) => Outcome::Failed("the scan produced no report".into()),
     }
+}
+
+/// The audit row of one Harbor scan (route `/api/v1/scan`, the scan id as request id). No
+/// report leaves without it: an error here fails the scan.
+async fn record(
+    app: &App,
+    id: &str,
+    client: &str,
+    sha256: Option<String>,
+    started: Instant,
+    j: &app::Judged,
+) -> Result<(), String> {
+    let mut row = Decision::new("gate", id, "/api/v1/scan", j.verdict);
+    row.client = Some(client.to_owned());
+    row.sha256 = sha256;
+    row.counts = j.counts;
+    row.cached = j.cached;
+    row.signatures_digest.clone_from(&app.signatures_digest);
+    row.policy_digest.clone_from(&app.policy_digest);
+    row.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    row.reasons = serde_json::to_string(&j.reasons).unwrap_or_else(|_| "[]".into());
+    app.store
+        .record_decision(row)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("the decision could not be recorded: {e}"))
 }
 
 /// Why a report cannot stand as a scan result (Harbor must see a failed scan, not a clean or
