@@ -48,7 +48,7 @@ use serde_json::{json, Value};
 use crate::config::{HarborConfig, Scope};
 use crate::finding::{Finding, Severity};
 use crate::report::Report;
-use crate::server::app::{self, App, SignatureProblem};
+use crate::server::app::{self, App};
 use crate::server::verdict::GateVerdict;
 use crate::server::worker::{OciAccess, Target};
 use crate::store::Decision;
@@ -434,27 +434,16 @@ async fn run(
         access: access.clone(),
         keys: app.trusted_keys.clone(),
     };
-    let mut j = app::judge(app, Target::Oci(access), slot, sha256.as_deref(), 0).await;
-    let mut unsigned = None;
-    if app.require_signature && j.verdict != GateVerdict::Error {
-        match app::check_signature(app, check, ()).await {
-            Ok(()) => {}
-            Err(SignatureProblem::Unsigned(reasons)) => {
-                let why = reasons.join("; ");
-                j.verdict = GateVerdict::Deny;
-                j.reasons.push(format!(
-                    "require_signature: no valid signature from a trusted key: {why}"
-                ));
-                unsigned = Some(why);
-            }
-            Err(SignatureProblem::Failed(why)) => {
-                j.verdict = GateVerdict::Error;
-                j.reasons.push(format!(
-                    "require_signature: the signature check failed: {why}"
-                ));
-            }
-        }
-    }
+    let j = app::judge(app, Target::Oci(access), slot, sha256.as_deref(), 0).await;
+    let scanned = j.verdict;
+    let j = if app.require_signature {
+        app::require_signed(app, j, check, ()).await
+    } else {
+        j
+    };
+    // An admitted scan that the signature check turned into a deny: the artifact is unsigned.
+    let unsigned = (scanned == GateVerdict::Admit && j.verdict == GateVerdict::Deny)
+        .then(|| j.reasons.last().cloned().unwrap_or_default());
     let report = j
         .report
         .as_ref()
@@ -731,7 +720,7 @@ fn vulnerability_report(f: &Finished) -> Value {
             "version": "",
             "fix_version": "",
             "severity": "Critical",
-            "description": format!("[policy] require_signature is set and no valid signature from a trusted key covers this artifact: {why}"),
+            "description": why,
             "links": [],
             "vendor_attributes": {"explain": "sign the artifact with `modelgate sign oci://…` using a trusted key"},
         }));
@@ -780,7 +769,7 @@ fn model_report(f: &Finished) -> Value {
         findings.push(json!({
             "id": UNSIGNED,
             "severity": "Critical",
-            "message": format!("no valid signature from a trusted key: {why}"),
+            "message": why,
             "why": "[policy] require_signature is set: only artifacts signed by a trusted key may be pulled.",
             "file": "",
             "location": "",
