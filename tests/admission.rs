@@ -40,25 +40,6 @@ fn push(reg: &Registry, dir: &Path, repo: &str, files: Vec<common::Entry>) {
     reg.push_layout(&layout, "v1", repo);
 }
 
-/// `modelgate sign oci://…` with the registry's credentials.
-fn sign(reg: &Registry, repo: &str, key: &Path, docker_config: &Path) {
-    let out = assert_cmd::Command::cargo_bin("modelgate")
-        .expect("bin")
-        .env("DOCKER_CONFIG", docker_config)
-        .args(["sign", &format!("oci://{}/{repo}:v1", reg.host())])
-        .arg("--key")
-        .arg(key)
-        .args(["--username", USER.0, "--password-stdin"])
-        .write_stdin(format!("{}\n", USER.1))
-        .output()
-        .expect("sign");
-    assert!(
-        out.status.success(),
-        "sign {repo}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// An AdmissionReview as the API server sends it for `object` of `kind`.
 fn review(uid: &str, kind: (&str, &str, &str), resource: &str, object: &Value) -> Value {
     let (group, version, kind) = kind;
@@ -146,8 +127,6 @@ struct Setup {
 fn setup() -> Setup {
     let reg = Registry::start(Some(USER));
     let dir = tempfile::tempdir().expect("tmp");
-    let docker_config = dir.path().join("docker");
-    std::fs::create_dir_all(&docker_config).expect("dir");
     let key = PrivateKey::generate(KeyType::P256).expect("key");
     let key_path = dir.path().join("signer");
     let pub_path =
@@ -164,7 +143,7 @@ fn setup() -> Setup {
         "models/unsigned",
         vec![file("opt/model/weights.npy", &npy(2))],
     );
-    sign(&reg, "models/signed", &key_path, &docker_config);
+    reg.sign_with_cli("models/signed:v1", &key_path);
     let digest = |repo: &str| {
         modelgate::sign::oci::resolve_digest(
             &format!("{}/{repo}:v1", reg.host()),

@@ -435,26 +435,7 @@ async fn harbor_scans_require_a_trusted_signature_when_configured() {
         let reg = Registry::start(Some(ROBOT));
         let signed = push_model(&reg, "models/signed", "weights.npy", npy(3));
         let unsigned = push_model(&reg, "models/unsigned", "weights.npy", npy(4));
-        let docker_config = t.path().join("docker");
-        std::fs::create_dir_all(&docker_config).expect("dir");
-        let out = assert_cmd::Command::cargo_bin("modelgate")
-            .expect("bin")
-            .env("DOCKER_CONFIG", &docker_config)
-            .args([
-                "sign",
-                &format!("oci://{}/models/signed@{signed}", reg.host()),
-            ])
-            .arg("--key")
-            .arg(&key_path)
-            .args(["--username", ROBOT.0, "--password-stdin"])
-            .write_stdin(format!("{}\n", ROBOT.1))
-            .output()
-            .expect("sign");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        reg.sign_with_cli(&format!("models/signed@{signed}"), &key_path);
         (reg, signed, unsigned)
     });
     let pem = std::fs::read(pub_path).expect("pem");

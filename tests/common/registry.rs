@@ -265,3 +265,27 @@ impl Registry {
         digest
     }
 }
+
+impl Registry {
+    /// `modelgate sign oci://HOST/REFERENCE --key KEY` with the registry's credentials (the
+    /// binary under test, no Docker config), asserting that it signed.
+    pub fn sign_with_cli(&self, reference: &str, key: &Path) {
+        let docker_config = self.dir.path().join("no-docker-config");
+        std::fs::create_dir_all(&docker_config).expect("dir");
+        let mut cmd = assert_cmd::Command::cargo_bin("modelgate").expect("bin");
+        cmd.env("DOCKER_CONFIG", &docker_config)
+            .args(["sign", &format!("oci://{}/{reference}", self.host())])
+            .arg("--key")
+            .arg(key);
+        if let Some((u, p)) = &self.auth {
+            cmd.args(["--username", u, "--password-stdin"])
+                .write_stdin(format!("{p}\n"));
+        }
+        let out = cmd.output().expect("sign");
+        assert!(
+            out.status.success(),
+            "sign {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
