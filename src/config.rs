@@ -44,6 +44,55 @@ pub struct Config {
     /// `[signing]`: the public keys `POST /v1/verify` trusts.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// `[harbor]`: the Harbor pluggable scanner adapter (`/api/v1`).
+    #[serde(default)]
+    pub harbor: HarborConfig,
+    /// `[kubernetes]`: the validating admission webhook (`/k8s/validate`).
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+/// `[harbor]`: `modelgate serve` as a Harbor pluggable scanner (see `server::integrations::harbor`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarborConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The adapter's own deadline for one scan (default 900 s): Harbor keeps polling while it
+    /// gets 302, so past this the report answers 500 (a failed scan).
+    pub deadline_secs: Option<u64>,
+    /// `Refresh-After` sent with 302 (default 5; Harbor reads at most 127).
+    pub refresh_after_secs: Option<u8>,
+    /// Scan jobs kept at once, pending and finished (default 1024); beyond it `POST /scan` gets
+    /// 503 until finished jobs expire.
+    pub max_jobs: Option<usize>,
+    /// How long a finished job's report stays available (default 3600 s).
+    pub keep_reports_secs: Option<u64>,
+}
+
+/// `[kubernetes]`: the validating admission webhook (see `server::integrations::kubernetes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// What every image digest needs to be admitted (default `signature-and-verdict`).
+    pub require: Option<AdmissionRequirement>,
+}
+
+/// What the admission webhook requires of each image digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdmissionRequirement {
+    /// A valid signature referrer from a `[signing] trusted_keys` key.
+    Signature,
+    /// An `admit` verdict for the digest in the store (a scan under the current rules).
+    Verdict,
+    /// Both.
+    #[default]
+    SignatureAndVerdict,
+    /// Either.
+    SignatureOrVerdict,
 }
 
 /// `[signing]`.
@@ -127,6 +176,10 @@ pub enum Scope {
     Decisions,
     /// `GET /metrics`.
     Metrics,
+    /// The Harbor scanner adapter (`/api/v1/…`).
+    Harbor,
+    /// The Kubernetes admission webhook (`POST /k8s/validate`).
+    Admission,
 }
 
 /// `[[tokens]]`: one client of the gate.
@@ -173,6 +226,9 @@ pub struct PolicyConfig {
     pub deny_on_inconclusive: Option<bool>,
     /// The gate denies an upload holding files the engine could not read (default true).
     pub deny_on_unscanned: Option<bool>,
+    /// The gate denies (in `/v1/scan` and the Harbor adapter) unless a valid signature from a
+    /// `[signing] trusted_keys` key covers exactly the artifact (default false).
+    pub require_signature: Option<bool>,
 }
 
 /// Why a configuration file could not be used. The cause is part of each message (not a
@@ -344,6 +400,32 @@ url = "sqlite://gate.db"
             let text = format!("[[tokens]]\nname = \"x\"\n{bad}\n");
             let e = Config::parse(&text).expect_err(&text).to_string();
             assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn integration_sections_are_typed_and_checked() {
+        let c = Config::parse(
+            "[harbor]\nenabled = true\nrefresh_after_secs = 10\n\n[kubernetes]\nenabled = true\nrequire = \"signature-or-verdict\"\n\n[policy]\nrequire_signature = true\n\n[[tokens]]\nname = \"h\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nscopes = [\"harbor\", \"admission\"]\n",
+        )
+        .expect("valid");
+        assert!(c.harbor.enabled && c.kubernetes.enabled);
+        assert_eq!(c.harbor.refresh_after_secs, Some(10));
+        assert_eq!(
+            c.kubernetes.require,
+            Some(AdmissionRequirement::SignatureOrVerdict)
+        );
+        assert_eq!(c.policy.require_signature, Some(true));
+        assert_eq!(c.tokens[0].scopes, [Scope::Harbor, Scope::Admission]);
+        for (text, key) in [
+            ("[harbor]\nenable = true\n", "enable"),
+            ("[kubernetes]\nrequires = \"signature\"\n", "requires"),
+            ("[kubernetes]\nrequire = \"anything\"\n", "anything"),
+            // Harbor parses Refresh-After as an 8-bit integer.
+            ("[harbor]\nrefresh_after_secs = 300\n", "refresh_after_secs"),
+        ] {
+            let e = Config::parse(text).expect_err(text).to_string();
+            assert!(e.contains(key), "{e}");
         }
     }
 

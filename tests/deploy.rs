@@ -67,7 +67,7 @@ fn the_manifests_pass_the_kubernetes_schemas() {
     };
     let mut cmd = Command::new(tool);
     cmd.args(["--strict", "--quiet"]);
-    for f in ["gate.yaml", "gate-postgres.yaml"] {
+    for f in ["gate.yaml", "gate-postgres.yaml", "validating-webhook.yaml"] {
         cmd.arg(deploy().join("kubernetes").join(f));
     }
     let out = cmd.output().expect("kubernetes-validate");
@@ -77,6 +77,48 @@ fn the_manifests_pass_the_kubernetes_schemas() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The webhook fails closed, asks for v1 reviews at the gate's route, and covers every kind the
+/// gate reads pod templates of.
+#[test]
+fn the_validating_webhook_fails_closed_at_the_gates_route() {
+    let text = std::fs::read_to_string(deploy().join("kubernetes/validating-webhook.yaml"))
+        .expect("manifest");
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
+        .collect();
+    let config = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("ValidatingWebhookConfiguration"))
+        .expect("a ValidatingWebhookConfiguration");
+    let hook = &config["webhooks"][0];
+    assert_eq!(hook["failurePolicy"].as_str(), Some("Fail"));
+    assert_eq!(
+        hook["clientConfig"]["service"]["path"].as_str(),
+        Some("/k8s/validate")
+    );
+    assert_eq!(hook["admissionReviewVersions"][0].as_str(), Some("v1"));
+    assert!(hook["namespaceSelector"]["matchLabels"].is_mapping());
+    let resources: Vec<String> = hook["rules"]
+        .as_sequence()
+        .expect("rules")
+        .iter()
+        .flat_map(|r| r["resources"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    for kind in [
+        "pods",
+        "pods/ephemeralcontainers",
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "replicasets",
+        "jobs",
+        "cronjobs",
+    ] {
+        assert!(resources.iter().any(|r| r == kind), "{kind} is not covered");
+    }
 }
 
 #[test]

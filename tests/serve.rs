@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -22,19 +22,7 @@ fn sha(t: &str) -> String {
     modelgate::hash::sha256_hex(t.as_bytes())
 }
 
-/// A running gate; killed when dropped.
-struct Gate {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::gate::Gate;
 
 fn start(server_section: &str, faults: bool) -> Gate {
     start_with(server_section, faults, None, &[])
@@ -65,34 +53,12 @@ fn start_with(server_section: &str, faults: bool, store_url: Option<&str>, extra
         ),
     )
     .expect("config");
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("modelgate"));
-    cmd.args(["serve", "--config"])
-        .arg(&config)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if faults {
-        cmd.env("MODELGATE_TEST_FAULTS", "enable-worker-faults");
-    }
-    let mut child = cmd.spawn().expect("start the gate");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the gate exited before listening")
-            .expect("stderr line");
-        if let Some(a) = line.strip_prefix("modelgate serve: listening on ") {
-            break a.to_owned();
-        }
+    let env: &[(&str, &str)] = if faults {
+        &[("MODELGATE_TEST_FAULTS", "enable-worker-faults")]
+    } else {
+        &[]
     };
-    // Keep draining stderr so the gate never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Gate {
-        child,
-        base: addr,
-        dir,
-    }
+    Gate::spawn(dir, &config, extra, env)
 }
 
 /// Every page of the audit trail matching `query` (`verdict=deny&sha256=…`), newest first.
@@ -777,8 +743,13 @@ async fn signed_uploads_are_verified_against_trusted_keys() {
     let (s, v) = ask(tampered, VERIFY_TOKEN, true).await;
     assert_eq!((s, v["verified"].as_bool()), (200, Some(false)), "{v}");
     assert_eq!(v["verdict"], "deny");
-    let (s, _) = ask(PLAIN.to_vec(), VERIFY_TOKEN, false).await;
-    assert_eq!(s, 400);
+    // Without a bundle header the upload must be a model directory (tar or zip) carrying its
+    // model.sig: a single file is not verified.
+    let (s, v) = ask(PLAIN.to_vec(), VERIFY_TOKEN, false).await;
+    assert_eq!((s, v["verified"].as_bool()), (200, Some(false)), "{v}");
+    assert!(v["reasons"][0]
+        .as_str()
+        .is_some_and(|r| r.contains("neither a tar nor a zip")));
     let (s, _) = ask(PLAIN.to_vec(), SCAN_TOKEN, true).await;
     assert_eq!(s, 403);
 }

@@ -55,6 +55,11 @@ pub struct App {
     pub hot: HotCache,
     /// Set when the signature database and workers are ready (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
+    /// `[policy] require_signature`: an admitted artifact must also carry a valid signature
+    /// from a trusted key.
+    pub require_signature: bool,
+    /// The registry and cluster integrations that are enabled (`[harbor]`, `[kubernetes]`).
+    pub integrations: super::integrations::Integrations,
     next_job: std::sync::atomic::AtomicU64,
 }
 
@@ -104,7 +109,19 @@ impl App {
             trusted_keys,
             hot: HotCache::new(HOT_CACHE_BYTES),
             ready: std::sync::atomic::AtomicBool::new(true),
+            require_signature: config.policy.require_signature.unwrap_or(false),
+            integrations: super::integrations::Integrations::new(config),
             next_job: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// A job for the worker pool, with a fresh id.
+    pub fn job(&self, target: Target) -> Job {
+        Job {
+            id: self
+                .next_job
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            target,
         }
     }
 }
@@ -118,6 +135,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/scan", post(scan))
         .route("/v1/decisions", get(decisions))
         .route("/v1/verify", post(verify))
+        .merge(super::integrations::routes(&app))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
@@ -164,7 +182,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A fresh request id (16 random bytes, hex).
-fn request_id() -> String {
+pub fn request_id() -> String {
     let mut raw = [0u8; 16];
     if getrandom::fill(&mut raw).is_err() {
         // Unique enough to correlate a response with its log line.
@@ -205,7 +223,9 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
         p @ ("/healthz" | "/readyz" | "/metrics" | "/v1/scan" | "/v1/verify" | "/v1/decisions") => {
             p.to_owned()
         }
-        _ => "other".to_owned(),
+        p => super::integrations::route_label(p)
+            .unwrap_or("other")
+            .to_owned(),
     };
     let mut resp = next.run(req).await;
     let status = resp.status();
@@ -216,7 +236,9 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     // Reading the trail is not a decision; every other /v1/ request is one.
-    if path.starts_with("/v1/") && path != "/v1/decisions" {
+    if (path.starts_with("/v1/") && path != "/v1/decisions")
+        || super::integrations::is_decision(&path)
+    {
         let audit = resp.extensions_mut().remove::<Audit>().unwrap_or_default();
         let verdict = audit.verdict.unwrap_or(if status.is_server_error() {
             GateVerdict::Error
@@ -263,7 +285,7 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
     resp
 }
 
-fn authorize<'a>(app: &'a App, headers: &HeaderMap, scope: Scope) -> Result<&'a str, ApiError> {
+pub fn authorize<'a>(app: &'a App, headers: &HeaderMap, scope: Scope) -> Result<&'a str, ApiError> {
     let h = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
@@ -350,6 +372,37 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
     .await
     .map_err(|e| upload_error(app, &e))?;
     let (sha256, size) = (Some(upload.sha256.clone()), upload.size);
+    if app.require_signature {
+        // The scan and the signature check read the same spooled file; both hold the directory.
+        let name = upload.name.clone();
+        let dir = Arc::new(
+            upload
+                .into_dir(&app.spool)
+                .map_err(|e| upload_error(app, &e))?,
+        );
+        let root = dir.path().to_path_buf();
+        let scan = Target::Upload {
+            root: root.clone(),
+            name: name.clone(),
+        };
+        let mut j = judge(app, scan, (dir.clone(), slot), sha256.as_deref(), size).await;
+        let check = Target::VerifyModelArchive {
+            root,
+            name,
+            keys: app.trusted_keys.clone(),
+        };
+        // The signature bundle itself is a file no scanner reads; when it is the only thing
+        // that kept the upload from being admitted, the signature check decides.
+        let unscanned = unscanned_only_signature(app, &j).then(|| std::mem::take(&mut j.reasons));
+        if unscanned.is_some() {
+            j.verdict = GateVerdict::Admit;
+        }
+        let mut j = require_signed(app, j, check, dir).await;
+        if let (Some(why), true) = (unscanned, j.verdict != GateVerdict::Admit) {
+            j.reasons.splice(0..0, why);
+        }
+        return Ok(answer(j, sha256, size));
+    }
     let target = match &upload.data {
         upload::Data::Memory(bytes) => Target::UploadBytes {
             name: upload.name.clone(),
@@ -373,7 +426,7 @@ struct ScanRequest {
 }
 
 /// How to reach `reference`'s registry, if the configuration allows it (403 otherwise).
-fn oci_access(app: &App, reference: &str) -> Result<OciAccess, ApiError> {
+pub fn oci_access(app: &App, reference: &str) -> Result<OciAccess, ApiError> {
     let host = worker::registry_host(reference);
     let Some(registry) = app
         .registries
@@ -434,12 +487,159 @@ async fn scan_reference(
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Response, ApiError> {
     let reference = reference_of(body).await?;
-    let target = Target::Oci(oci_access(app, &reference)?);
-    // Pinned references name their manifest digest; a tag's digest is in the report.
-    let sha256 = reference
+    let mut access = oci_access(app, &reference)?;
+    // A tag is resolved first and the digest it names is what is scanned (and checked for a
+    // signature), so the verdict is about exactly one artifact and is cached under its digest.
+    let sha256 = match digest_of(&reference) {
+        Some(d) => d,
+        None => match resolve(app, &access).await {
+            Ok(digest) => {
+                access.reference = pin(&reference, &digest);
+                digest_of(&access.reference).unwrap_or_default()
+            }
+            Err(why) => {
+                let j = Judged {
+                    verdict: GateVerdict::Error,
+                    reasons: vec![format!("resolving {reference}: {why}")],
+                    report: None,
+                    counts: store::SeverityCounts::default(),
+                    cached: false,
+                };
+                return Ok(answer(j, None, 0));
+            }
+        },
+    };
+    let check = Target::VerifyOci {
+        access: access.clone(),
+        keys: app.trusted_keys.clone(),
+    };
+    let j = judge(app, Target::Oci(access), slot, Some(&sha256), 0).await;
+    let j = if app.require_signature {
+        require_signed(app, j, check, ()).await
+    } else {
+        j
+    };
+    Ok(answer(j, Some(sha256), 0))
+}
+
+/// The lower-case hex SHA-256 digest a pinned reference (`…@sha256:<hex>`) names.
+pub fn digest_of(reference: &str) -> Option<String> {
+    reference
         .rsplit_once("@sha256:")
-        .map(|(_, d)| d.to_ascii_lowercase());
-    Ok(judge_job(app, target, slot, sha256, 0).await)
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `reference` pinned to `digest` (`sha256:<hex>`): its repository, without tag, `@digest`.
+pub fn pin(reference: &str, digest: &str) -> String {
+    let repo = reference.split_once('@').map_or(reference, |(r, _)| r);
+    // A tag is a `:` after the last `/` (a `:` before it is the registry's port).
+    let slash = repo.rfind('/').unwrap_or(0);
+    let repo = match repo.get(slash..).and_then(|tail| tail.rfind(':')) {
+        Some(colon) => repo.get(..slash.saturating_add(colon)).unwrap_or(repo),
+        None => repo,
+    };
+    format!("{repo}@{digest}")
+}
+
+/// The digest (`sha256:<hex>`) `access.reference` resolves to, asked of a worker.
+pub async fn resolve(app: &App, access: &OciAccess) -> Result<String, String> {
+    let job = app.job(Target::Resolve(access.clone()));
+    match app.pool.submit(job, app.limits.scan_timeout, ()).await {
+        Ok(worker::Reply::Resolved { digest, .. }) => Ok(digest),
+        Ok(_) => Err("the worker answered something else".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether `j` is a `deny` only because files were not scanned, and every such file is a
+/// `model.sig` (a Sigstore bundle, which no model loader reads and the signature check parses).
+fn unscanned_only_signature(app: &App, j: &Judged) -> bool {
+    if j.verdict != GateVerdict::Deny {
+        return false;
+    }
+    let Some(report) = j
+        .report
+        .as_ref()
+        .and_then(|r| serde_json::from_str::<Report>(r.get()).ok())
+    else {
+        return false;
+    };
+    let lax = GatePolicy {
+        deny_on_unscanned: false,
+        ..app.gate.clone()
+    };
+    report.omitted.is_empty()
+        && verdict::judge(&report, &lax).0 == GateVerdict::Admit
+        && report
+            .artifacts
+            .iter()
+            .filter(|a| matches!(a.status, crate::finding::Status::Skipped { .. }))
+            .all(|a| {
+                a.location
+                    .inner
+                    .last()
+                    .unwrap_or(&a.location.path)
+                    .rsplit('/')
+                    .next()
+                    == Some(crate::sign::DEFAULT_SIGNATURE_NAME)
+            })
+}
+
+/// Why a signature check did not establish a valid signature.
+pub enum SignatureProblem {
+    /// The check ran: no valid signature from a trusted key (the reasons say what was found).
+    Unsigned(Vec<String>),
+    /// The check itself failed (a worker that died, a deadline).
+    Failed(String),
+}
+
+/// Runs the signature verification `check` on a worker.
+pub async fn check_signature<K: Send + 'static>(
+    app: &App,
+    check: Target,
+    keep: K,
+) -> Result<(), SignatureProblem> {
+    let job = app.job(check);
+    match app.pool.submit(job, app.limits.scan_timeout, keep).await {
+        Ok(worker::Reply::Verification { verified: true, .. }) => Ok(()),
+        Ok(worker::Reply::Verification { reasons, .. }) => Err(SignatureProblem::Unsigned(reasons)),
+        Ok(_) => Err(SignatureProblem::Failed(
+            "the worker answered something else".into(),
+        )),
+        Err(e) => Err(SignatureProblem::Failed(e.to_string())),
+    }
+}
+
+/// `[policy] require_signature`: an `admit` stands only when `check` (a signature verification
+/// of exactly the judged artifact) verifies; otherwise it becomes `deny` (or `error` when the
+/// check itself failed). `deny` and `error` are left as they are.
+pub async fn require_signed<K: Send + 'static>(
+    app: &App,
+    mut j: Judged,
+    check: Target,
+    keep: K,
+) -> Judged {
+    if j.verdict != GateVerdict::Admit {
+        return j;
+    }
+    match check_signature(app, check, keep).await {
+        Ok(()) => {}
+        Err(SignatureProblem::Unsigned(reasons)) => {
+            j.verdict = GateVerdict::Deny;
+            j.reasons.push(format!(
+                "require_signature: no valid signature from a trusted key covers the artifact: {}",
+                reasons.join("; ")
+            ));
+        }
+        Err(SignatureProblem::Failed(why)) => {
+            j.verdict = GateVerdict::Error;
+            j.reasons.push(format!(
+                "require_signature: the signature check failed: {why}"
+            ));
+        }
+    }
+    j
 }
 
 /// The largest signature bundle or scan attestation accepted in a header (base64).
@@ -462,7 +662,7 @@ async fn verify(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
 }
 
 /// Names the client in the response's audit row.
-fn attribute(mut resp: Response, client: String) -> Response {
+pub fn attribute(mut resp: Response, client: String) -> Response {
     let ext = resp.extensions_mut();
     if let Some(a) = ext.get_mut::<Audit>() {
         a.client = Some(client);
@@ -548,13 +748,9 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
                 .map(Some)
                 .map_err(|_| bad())
         };
-        let Some(bundle) = decode("x-modelgate-signature")? else {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "missing-signature",
-                "send the signature bundle (base64) in X-Modelgate-Signature, or {\"oci\": …} as JSON",
-            ));
-        };
+        // Without a bundle header the upload is a model directory (tar or zip) carrying its
+        // own `model.sig`.
+        let bundle = decode("x-modelgate-signature")?;
         let attestation = decode("x-modelgate-scan-attestation")?;
         let name = upload::file_name(
             headers
@@ -575,6 +771,14 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
         let dir = upload
             .into_dir(&app.spool)
             .map_err(|e| upload_error(app, &e))?;
+        let Some(bundle) = bundle else {
+            let target = Target::VerifyModelArchive {
+                root: dir.path().to_path_buf(),
+                name,
+                keys,
+            };
+            return Ok(verification(app, target, Some(sha), size, Box::new((dir, slot))).await);
+        };
         let sig = dir.path().join(format!("{name}.sig"));
         let spool_error = |_| {
             ApiError::new(
@@ -594,12 +798,18 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
         };
         (target, Some(sha), size, Box::new((dir, slot)))
     };
-    let job = Job {
-        id: app
-            .next_job
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        target,
-    };
+    Ok(verification(app, target, sha256, size, keep).await)
+}
+
+/// Runs the verification `target` on a worker and answers with its result and audit facts.
+async fn verification(
+    app: &App,
+    target: Target,
+    sha256: Option<String>,
+    size: u64,
+    keep: Box<dyn Send>,
+) -> Response {
+    let job = app.job(target);
     let (verified, reasons, details) =
         match app.pool.submit(job, app.limits.scan_timeout, keep).await {
             Ok(worker::Reply::Verification {
@@ -637,7 +847,7 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
         cached: false,
         reasons,
     });
-    Ok(resp)
+    resp
 }
 
 /// Answers with the cached verdict of the same artifact under the same rules, or runs `target`
@@ -650,32 +860,48 @@ async fn judge_job<K: Send + 'static>(
     sha256: Option<String>,
     size: u64,
 ) -> Response {
-    let key = sha256
-        .as_deref()
-        .and_then(|h| CacheKey::new(h, &app.signatures_digest, &app.policy_digest).ok());
+    let j = judge(app, target, keep, sha256.as_deref(), size).await;
+    answer(j, sha256, size)
+}
+
+/// A verdict on one artifact, with the report it was judged on.
+pub struct Judged {
+    pub verdict: GateVerdict,
+    pub reasons: Vec<String>,
+    /// The report as JSON (absent when the scan failed).
+    pub report: Option<Box<RawValue>>,
+    pub counts: store::SeverityCounts,
+    pub cached: bool,
+}
+
+/// The cached verdict of the same artifact under the same rules, or `target` scanned on a worker
+/// and judged (caching `admit` and `deny`, never `error`). `keep` (the upload and the scan slot)
+/// lives until the worker is done.
+pub async fn judge<K: Send + 'static>(
+    app: &Arc<App>,
+    target: Target,
+    keep: K,
+    sha256: Option<&str>,
+    size: u64,
+) -> Judged {
+    let key =
+        sha256.and_then(|h| CacheKey::new(h, &app.signatures_digest, &app.policy_digest).ok());
     if let Some(key) = &key {
         if let Some(hit) = cached(app, key).await {
             app.metrics.cache_hits.inc();
             count_verdict(app, hit.verdict);
-            return answer(
-                hit.verdict,
-                hit.reasons.clone(),
-                sha256,
-                size,
-                true,
-                hit.report.as_deref(),
-                hit.counts,
-            );
+            return Judged {
+                verdict: hit.verdict,
+                reasons: hit.reasons.clone(),
+                report: hit.report.clone(),
+                counts: hit.counts,
+                cached: true,
+            };
         }
     }
     let started = Instant::now();
     app.metrics.in_flight.inc();
-    let job = Job {
-        id: app
-            .next_job
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        target,
-    };
+    let job = app.job(target);
     let outcome = app.pool.scan(job, app.limits.scan_timeout, keep).await;
     app.metrics.in_flight.dec();
     app.metrics
@@ -698,7 +924,12 @@ async fn judge_job<K: Send + 'static>(
         .as_ref()
         .and_then(|r| serde_json::to_string(r).ok())
         .and_then(|s| RawValue::from_string(s).ok());
-    if let (Some(key), Some(report), true) = (&key, &report_json, verdict != GateVerdict::Error) {
+    // A report with artifacts that could not be read (a registry that refused the pull, a
+    // connection that dropped) says nothing lasting about the content: not cached, so the next
+    // request reads it again.
+    let lasting =
+        verdict != GateVerdict::Error && report.as_ref().is_some_and(|r| r.summary.failed == 0);
+    if let (Some(key), Some(report), true) = (&key, &report_json, lasting) {
         let entry = CacheEntry::new(
             verdict,
             &serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into()),
@@ -711,15 +942,13 @@ async fn judge_job<K: Send + 'static>(
             app.hot.put(key.sha256(), Arc::new(hot_verdict(stored)));
         }
     }
-    answer(
+    Judged {
         verdict,
         reasons,
-        sha256,
-        size,
-        false,
-        report_json.as_deref(),
+        report: report_json,
         counts,
-    )
+        cached: false,
+    }
 }
 
 /// The cached verdict for `key`: from this process's front ([`HotCache`]) or else the store,
@@ -811,32 +1040,24 @@ fn counts_in(
 }
 
 /// The verdict response, carrying its audit row's facts for [`observe`].
-fn answer(
-    verdict: GateVerdict,
-    reasons: Vec<String>,
-    sha256: Option<String>,
-    size: u64,
-    cached: bool,
-    report: Option<&RawValue>,
-    counts: store::SeverityCounts,
-) -> Response {
+fn answer(j: Judged, sha256: Option<String>, size: u64) -> Response {
     let mut resp = Json(json!({
-        "verdict": verdict,
-        "reasons": reasons,
+        "verdict": j.verdict,
+        "reasons": j.reasons,
         "sha256": sha256,
         "size": size,
-        "cached": cached,
-        "report": report,
+        "cached": j.cached,
+        "report": j.report,
     }))
     .into_response();
     resp.extensions_mut().insert(Audit {
         client: None,
         sha256,
         size: Some(size),
-        verdict: Some(verdict),
-        counts,
-        cached,
-        reasons,
+        verdict: Some(j.verdict),
+        counts: j.counts,
+        cached: j.cached,
+        reasons: j.reasons,
     });
     resp
 }
@@ -924,4 +1145,28 @@ fn too_large(limit: u64) -> ApiError {
         "too-large",
         format!("the upload is larger than the limit of {limit} bytes"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_pinned_without_their_tag() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            pin("127.0.0.1:5000/models/bert:v3", &d),
+            format!("127.0.0.1:5000/models/bert@{d}")
+        );
+        assert_eq!(
+            pin("127.0.0.1:5000/models/bert", &d),
+            format!("127.0.0.1:5000/models/bert@{d}")
+        );
+        assert_eq!(
+            pin(&format!("reg.io/m:v1@sha256:{}", "cd".repeat(32)), &d),
+            format!("reg.io/m@{d}")
+        );
+        assert_eq!(digest_of(&pin("r/m:v1", &d)), Some("ab".repeat(32)));
+        assert_eq!(digest_of("r/m@sha256:xyz"), None);
+    }
 }

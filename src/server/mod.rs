@@ -8,7 +8,9 @@
 pub mod app;
 pub mod auth;
 pub mod hot;
+pub mod integrations;
 pub mod metrics;
+pub mod unpack;
 pub mod upload;
 pub mod verdict;
 pub mod worker;

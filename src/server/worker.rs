@@ -66,6 +66,16 @@ pub enum Target {
         access: OciAccess,
         keys: Vec<String>,
     },
+    /// Verify an uploaded model directory (`root`/`name`, a tar or zip of it) against the
+    /// `model.sig` inside it: unpacked into `root` (see [`super::unpack`]), every file must be
+    /// covered by the signature and nothing else may be there.
+    VerifyModelArchive {
+        root: PathBuf,
+        name: String,
+        keys: Vec<String>,
+    },
+    /// Resolve an image reference to the digest of the manifest or index it names.
+    Resolve(OciAccess),
 }
 
 /// An image reference and how to reach its registry (from the gate's `[[registries]]`).
@@ -110,6 +120,8 @@ pub enum Reply {
         reasons: Vec<String>,
         details: serde_json::Value,
     },
+    /// A reference resolved to its digest (`sha256:<hex>`).
+    Resolved { id: u64, digest: String },
     /// The job could not be run (bad job, setup error): never a verdict of its own.
     Error { id: u64, message: String },
 }
@@ -117,9 +129,10 @@ pub enum Reply {
 impl Reply {
     fn id(&self) -> u64 {
         match self {
-            Reply::Report { id, .. } | Reply::Verification { id, .. } | Reply::Error { id, .. } => {
-                *id
-            }
+            Reply::Report { id, .. }
+            | Reply::Verification { id, .. }
+            | Reply::Resolved { id, .. }
+            | Reply::Error { id, .. } => *id,
         }
     }
 }
@@ -202,6 +215,21 @@ fn run_job(engine: &Engine, job: &Job) -> Reply {
         Target::VerifyOci { access, keys } => {
             return verify_oci(job.id, &access.reference, &access.image_options(), keys);
         }
+        Target::VerifyModelArchive { root, name, keys } => {
+            return verify_model_archive(job.id, root, name, keys);
+        }
+        Target::Resolve(access) => {
+            return match crate::sign::oci::resolve_digest(
+                &access.reference,
+                &access.image_options(),
+            ) {
+                Ok(digest) => Reply::Resolved { id: job.id, digest },
+                Err(e) => Reply::Error {
+                    id: job.id,
+                    message: e.to_string(),
+                },
+            };
+        }
         Target::Upload { .. } | Target::UploadBytes { .. } | Target::Oci { .. } => {}
     }
     let result = match &job.target {
@@ -212,7 +240,10 @@ fn run_job(engine: &Engine, job: &Job) -> Reply {
             crate::run::scan(engine, &[target], &access.image_options(), None)
                 .map_err(|e| e.to_string())
         }
-        Target::VerifyUpload { .. } | Target::VerifyOci { .. } => Err("not a scan job".to_owned()),
+        Target::VerifyUpload { .. }
+        | Target::VerifyOci { .. }
+        | Target::VerifyModelArchive { .. }
+        | Target::Resolve(_) => Err("not a scan job".to_owned()),
     };
     match result {
         Ok(report) => Reply::Report {
@@ -252,11 +283,47 @@ fn verify_upload(id: u64, root: &Path, name: &str, keys: &[String]) -> Reply {
             message: "the job's file name is not a single path component".into(),
         };
     }
-    let mut reasons = Vec::new();
-    let model = root.join(name);
+    verify_model(id, &root.join(name), keys, Vec::new())
+}
+
+fn verify_model_archive(id: u64, root: &Path, name: &str, keys: &[String]) -> Reply {
+    if !single_component(name) {
+        return Reply::Error {
+            id,
+            message: "the job's file name is not a single path component".into(),
+        };
+    }
+    let dest = match tempfile::Builder::new()
+        .prefix("unpacked-")
+        .tempdir_in(root)
+    {
+        Ok(d) => d,
+        Err(e) => {
+            return Reply::Error {
+                id,
+                message: format!("creating the unpack directory: {e}"),
+            }
+        }
+    };
+    // `unpack` creates the directory itself, so that it starts empty.
+    let into = dest.path().join("model");
+    match super::unpack::unpack(&root.join(name), &into) {
+        Ok(model) => verify_model(id, &model, keys, Vec::new()),
+        Err(e) => Reply::Verification {
+            id,
+            verified: false,
+            reasons: vec![format!("the upload cannot be verified: {e}")],
+            details: serde_json::Value::Null,
+        },
+    }
+}
+
+/// Verifies the model at `model` (a file with `<file>.sig`, or a directory with `model.sig`)
+/// with each trusted key until one verifies.
+fn verify_model(id: u64, model: &Path, keys: &[String], mut reasons: Vec<String>) -> Reply {
     for key in parse_keys(keys, &mut reasons) {
         match crate::sign::verify_directory(
-            &model,
+            model,
             &key,
             &crate::sign::VerifyOptions::default(),
             &|_| {},
@@ -279,7 +346,7 @@ fn verify_upload(id: u64, root: &Path, name: &str, keys: &[String]) -> Reply {
                     details,
                 };
             }
-            Err(e) => reasons.push(e.to_string()),
+            Err(e) => reasons.push(redact(&e.to_string(), model)),
         }
     }
     if keys.is_empty() {
@@ -291,6 +358,18 @@ fn verify_upload(id: u64, root: &Path, name: &str, keys: &[String]) -> Reply {
         reasons,
         details: serde_json::Value::Null,
     }
+}
+
+/// `message` without the worker's own directory (the client never sees spool paths).
+fn redact(message: &str, model: &Path) -> String {
+    let dir = if model.is_dir() {
+        model
+    } else {
+        model.parent().unwrap_or(model)
+    };
+    message
+        .replace(&format!("{}/", dir.display()), "")
+        .replace(&dir.display().to_string(), "the model")
 }
 
 fn verify_oci(id: u64, reference: &str, opts: &ImageOptions, keys: &[String]) -> Reply {

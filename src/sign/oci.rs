@@ -787,6 +787,14 @@ fn check_candidate(
     Ok((name, pred))
 }
 
+/// The digest (`sha256:<hex>`) a reference resolves to: the SHA-256 of the root manifest or
+/// index the registry serves, checked against the digest the registry names (what a runtime that
+/// pulls the reference gets, and what [`verify_image`] looks for signatures of).
+pub fn resolve_digest(reference: &str, opts: &ImageOptions) -> Result<String, RegistryError> {
+    let mut conn = Conn::open(reference, opts)?;
+    Ok(conn.resolve()?.digest)
+}
+
 /// Verifies that `reference` has a valid signature by `key`. See the module documentation.
 pub fn verify_image(
     reference: &str,

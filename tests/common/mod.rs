@@ -8,6 +8,7 @@
     clippy::format_push_string
 )]
 
+pub mod gate;
 pub mod pgserver;
 pub mod registry;
 
@@ -555,4 +556,19 @@ pub fn resource(var: &str, default: &str) -> Option<PathBuf> {
 /// A fixture under testdata/.
 pub fn testdata(rel: &str) -> PathBuf {
     root().join("testdata").join(rel)
+}
+
+/// A valid NumPy `.npy` file: two little-endian float32 values, every byte of them `fill` (so
+/// each caller's array can have bytes of its own).
+pub fn npy(fill: u8) -> Vec<u8> {
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let mut h = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }".to_vec();
+    while !(h.len() + 11).is_multiple_of(64) {
+        h.push(b' ');
+    }
+    h.push(b'\n');
+    npy.extend_from_slice(&u16::try_from(h.len()).expect("len").to_le_bytes());
+    npy.extend_from_slice(&h);
+    npy.extend_from_slice(&[fill; 8]);
+    npy
 }

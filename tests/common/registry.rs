@@ -180,3 +180,112 @@ pub fn docker_archive(layout: &Path, tag: &str, out: &Path) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A layer of an OCI artifact: media type, title annotation, bytes.
+pub struct ArtifactLayer<'a> {
+    pub media_type: &'a str,
+    pub title: &'a str,
+    pub data: Vec<u8>,
+}
+
+impl Registry {
+    /// Pushes an OCI 1.1 artifact (the shape `oras push` and CNCF ModelPack tools write: an
+    /// `artifactType`, a config blob of `config_type`, raw layers with title annotations) to
+    /// `repo:tag` with `oci-client`. Returns the manifest digest.
+    pub fn push_artifact(
+        &self,
+        repo: &str,
+        tag: &str,
+        artifact_type: &str,
+        config_type: &str,
+        config: &[u8],
+        layers: &[ArtifactLayer<'_>],
+    ) -> String {
+        use oci_client::client::{ClientConfig, ClientProtocol};
+        use oci_client::secrets::RegistryAuth;
+        use oci_client::{Client, Reference, RegistryOperation};
+        let host = self.host();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(vec![host.clone()]),
+            ..ClientConfig::default()
+        });
+        let auth = match &self.auth {
+            Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        let push_blob = |data: &[u8]| {
+            let d = format!("sha256:{}", super::sha256_hex(data));
+            let r = Reference::with_digest(host.clone(), repo.into(), d.clone());
+            rt.block_on(async {
+                client.auth(&r, &auth, RegistryOperation::Push).await?;
+                client.push_blob(&r, data.to_vec(), &d).await
+            })
+            .expect("push blob");
+            d
+        };
+        let config_digest = push_blob(config);
+        let layer_docs: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "mediaType": l.media_type,
+                    "digest": push_blob(&l.data),
+                    "size": l.data.len(),
+                    "annotations": {"org.opencontainers.image.title": l.title},
+                })
+            })
+            .collect();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": artifact_type,
+            "config": {"mediaType": config_type, "digest": config_digest, "size": config.len()},
+            "layers": layer_docs,
+        });
+        let body = serde_json::to_vec(&manifest).expect("json");
+        let digest = format!("sha256:{}", super::sha256_hex(&body));
+        let r = Reference::with_tag(host.clone(), repo.into(), tag.into());
+        rt.block_on(async {
+            client.auth(&r, &auth, RegistryOperation::Push).await?;
+            client
+                .push_manifest_raw(
+                    &r,
+                    body,
+                    "application/vnd.oci.image.manifest.v1+json"
+                        .parse()
+                        .expect("content type"),
+                )
+                .await
+        })
+        .expect("push manifest");
+        digest
+    }
+}
+
+impl Registry {
+    /// `modelgate sign oci://HOST/REFERENCE --key KEY` with the registry's credentials (the
+    /// binary under test, no Docker config), asserting that it signed.
+    pub fn sign_with_cli(&self, reference: &str, key: &Path) {
+        let docker_config = self.dir.path().join("no-docker-config");
+        std::fs::create_dir_all(&docker_config).expect("dir");
+        let mut cmd = assert_cmd::Command::cargo_bin("modelgate").expect("bin");
+        cmd.env("DOCKER_CONFIG", &docker_config)
+            .args(["sign", &format!("oci://{}/{reference}", self.host())])
+            .arg("--key")
+            .arg(key);
+        if let Some((u, p)) = &self.auth {
+            cmd.args(["--username", u, "--password-stdin"])
+                .write_stdin(format!("{p}\n"));
+        }
+        let out = cmd.output().expect("sign");
+        assert!(
+            out.status.success(),
+            "sign {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -57,6 +57,8 @@ pub enum ScopeArg {
     Verify,
     Decisions,
     Metrics,
+    Harbor,
+    Admission,
 }
 
 impl ScopeArg {
@@ -66,6 +68,8 @@ impl ScopeArg {
             ScopeArg::Verify => "verify",
             ScopeArg::Decisions => "decisions",
             ScopeArg::Metrics => "metrics",
+            ScopeArg::Harbor => "harbor",
+            ScopeArg::Admission => "admission",
         }
     }
 }
