@@ -67,7 +67,7 @@ fn the_manifests_pass_the_kubernetes_schemas() {
     };
     let mut cmd = Command::new(tool);
     cmd.args(["--strict", "--quiet"]);
-    for f in ["gate.yaml", "gate-postgres.yaml"] {
+    for f in ["gate.yaml", "gate-postgres.yaml", "audit-job.yaml"] {
         cmd.arg(deploy().join("kubernetes").join(f));
     }
     let out = cmd.output().expect("kubernetes-validate");
@@ -91,5 +91,76 @@ fn the_systemd_unit_runs_the_gate() {
         "NoNewPrivileges=yes",
     ] {
         assert!(unit.contains(needed), "missing {needed}");
+    }
+}
+
+/// The audit manifest's documents by name (`metadata.name`).
+fn audit_manifest() -> std::collections::BTreeMap<String, serde_yaml_ng::Value> {
+    let text =
+        std::fs::read_to_string(deploy().join("kubernetes/audit-job.yaml")).expect("manifest");
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| {
+            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).expect("yaml");
+            let name = v["metadata"]["name"].as_str().expect("name").to_owned();
+            (name, v)
+        })
+        .collect()
+}
+
+/// The container's `args` as strings.
+fn args_of(container: &serde_yaml_ng::Value) -> Vec<String> {
+    container["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
+        .collect()
+}
+
+/// The Indexed Job and its merge agree on the shard count: Kubernetes tells a pod its index but
+/// not the completions count, so `MODELGATE_SHARDS`, `completions`, the per-index report names
+/// and the merge Job's list of shard reports must all say the same N. The merge Job is created
+/// suspended, so it cannot run before the shards finish.
+#[test]
+fn the_audit_job_shards_and_merges_consistently() {
+    let docs = audit_manifest();
+    let job = &docs["modelgate-audit"]["spec"];
+    assert_eq!(job["completionMode"].as_str(), Some("Indexed"));
+    let completions = job["completions"].as_u64().expect("completions");
+    let audit = &job["template"]["spec"]["containers"][0];
+    let shards = audit["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"].as_str() == Some("MODELGATE_SHARDS"))
+        .and_then(|e| e["value"].as_str())
+        .expect("MODELGATE_SHARDS");
+    assert_eq!(shards, completions.to_string());
+    let args = args_of(audit);
+    assert_eq!(args.first().map(String::as_str), Some("audit"));
+    assert!(
+        args.iter().any(|a| a.contains("$(JOB_COMPLETION_INDEX)")),
+        "each pod writes its own report: {args:?}"
+    );
+    let merge = &docs["modelgate-audit-merge"]["spec"];
+    assert_eq!(merge["suspend"].as_bool(), Some(true));
+    let pod = &merge["template"]["spec"];
+    let steps = pod["initContainers"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .chain(pod["containers"].as_sequence().into_iter().flatten());
+    let want: Vec<String> = (0..completions)
+        .map(|i| format!("/results/reports/shard-{i}.json"))
+        .collect();
+    for step in steps {
+        let args = args_of(step);
+        assert_eq!(&args[..2], ["report", "merge"]);
+        let listed: Vec<String> = args
+            .iter()
+            .filter(|a| a.starts_with("/results/reports/"))
+            .cloned()
+            .collect();
+        assert_eq!(listed, want, "{args:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! Shared test helpers: locating resources prepared by tests/setup.sh, an OCI image-layout writer (layers built with `tar` + `flate2`/`zstd`),
 //! exports to the other image shapes, and the "real component or notice" gate. `registry` starts
-//! a real OCI registry, `pgserver` a real PostgreSQL server.
+//! a real OCI registry, `pgserver` a real PostgreSQL server, `slurm` a real one-node Slurm cluster.
 #![allow(
     dead_code,
     clippy::missing_panics_doc,
@@ -10,6 +10,7 @@
 
 pub mod pgserver;
 pub mod registry;
+pub mod slurm;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
