@@ -202,6 +202,17 @@ fn severity_badge(s: Option<Severity>) -> String {
     }
 }
 
+/// A file's worst severity; a file without findings that was not inspected completely says so
+/// instead of "none", which would read as clean.
+fn file_badge(f: &FileView<'_>) -> String {
+    match f.worst() {
+        None if f.incomplete() || f.record.is_none() => {
+            "<span class=\"sev sev-unknown\">not inspected</span>".into()
+        }
+        worst => severity_badge(worst),
+    }
+}
+
 fn header(out: &mut String, audit: &AuditReport) {
     let report = &audit.report;
     let a = &audit.audit;
@@ -462,7 +473,7 @@ fn artifacts_table(out: &mut String, files: &[FileView<'_>]) {
         };
         let (format, size) = f
             .record
-            .map_or((String::new(), 0), |r| (r.format.to_string(), r.size));
+            .map_or((String::new(), 0), |r| (r.format.name().to_owned(), r.size));
         let _ = writeln!(
             out,
             "<tr data-rank=\"{rank}\" data-status=\"{status}\"><td class=\"path\">{path}</td>\
@@ -471,7 +482,7 @@ fn artifacts_table(out: &mut String, files: &[FileView<'_>]) {
             rank = rank(worst),
             status = f.status(),
             n = f.findings.len(),
-            badge = severity_badge(worst),
+            badge = file_badge(f),
         );
     }
     out.push_str("</tbody>\n</table>\n");
@@ -552,7 +563,7 @@ fn codes_table(out: &mut String, audit: &AuditReport) {
 fn formats_table(out: &mut String, audit: &AuditReport) {
     let mut by_format: BTreeMap<String, (usize, u64, usize)> = BTreeMap::new();
     for a in audit.report.artifacts.iter().filter(|a| a.location.inner.is_empty()) {
-        let e = by_format.entry(a.format.to_string()).or_default();
+        let e = by_format.entry(a.format.name().to_owned()).or_default();
         e.0 = e.0.saturating_add(1);
         e.1 = e.1.saturating_add(a.size);
     }
@@ -612,7 +623,7 @@ fn details(out: &mut String, files: &[FileView<'_>]) {
             out,
             "<details id=\"file-{i}\" class=\"file\"><summary>{} <span class=\"path\">{}</span> \
              <span class=\"count\">{} finding(s)</span></summary>",
-            severity_badge(f.worst()),
+            file_badge(f),
             escape(f.path),
             f.findings.len()
         );
@@ -621,7 +632,7 @@ fn details(out: &mut String, files: &[FileView<'_>]) {
             let _ = write!(
                 out,
                 "<dt>Format</dt><dd>{}</dd><dt>Size</dt><dd>{} bytes</dd><dt>Status</dt><dd>{}</dd>",
-                r.format,
+                r.format.name(),
                 r.size,
                 escape(&status_text(&r.status))
             );
@@ -719,6 +730,7 @@ color:#fff;font-size:12px;font-weight:600;text-transform:uppercase}
 .sev-critical{background:var(--critical)}.sev-high{background:var(--high)}
 .sev-medium{background:var(--medium)}.sev-low{background:var(--low)}.sev-info{background:var(--info)}
 .sev-none{background:var(--none)}
+.sev-unknown{background:#fff;color:var(--medium);border:1px solid var(--medium)}
 table{border-collapse:collapse;width:100%;margin:.4rem 0}
 th,td{border-bottom:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top}
 thead th{background:var(--head);position:sticky;top:0;cursor:pointer;user-select:none;white-space:nowrap}
@@ -809,6 +821,89 @@ const SCRIPT: &str = r#"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::audit::report::{AuditSection, RunStats, ShardInfo};
+    use crate::audit::shard::Shard;
+    use crate::codes::engine::{READ_ERROR, UNINSPECTABLE};
+    use crate::finding::{Location, Sink};
+    use crate::format::Format;
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+
+    fn record(path: &str, status: Status) -> ArtifactRecord {
+        ArtifactRecord {
+            location: Location::file(path),
+            format: Format::Pickle,
+            size: 10,
+            status,
+            sha256: None,
+        }
+    }
+
+    /// A report with a clean file, a file with a high finding, and a file whose name and
+    /// finding message carry markup.
+    fn sample() -> AuditReport {
+        let scanned = || Status::Scanned {
+            scanner: "pickle".into(),
+        };
+        let hostile_path = format!("models/{HOSTILE}.pkl");
+        let mut sink = Sink::default();
+        sink.artifacts.push(record("models/clean.pkl", scanned()));
+        sink.artifacts.push(record("models/bad.pkl", scanned()));
+        sink.artifacts.push(record(&hostile_path, scanned()));
+        sink.artifacts.push(record(
+            "models/odd.bin",
+            Status::Skipped {
+                reason: format!("unsupported {HOSTILE}"),
+            },
+        ));
+        sink.push(Finding::new(
+            &UNINSPECTABLE,
+            Location::file("models/bad.pkl"),
+            "cannot be inspected",
+        ));
+        sink.push(
+            Finding::new(
+                &READ_ERROR,
+                Location::file(hostile_path.as_str()),
+                format!("global {HOSTILE}"),
+            )
+            .severity(Severity::Low)
+            .evidence("module", HOSTILE),
+        );
+        let db = crate::signatures::SignatureDb::embedded().expect("db");
+        let report = Report::build(vec!["models".into()], db.info(), 1000, sink);
+        let shard = ShardInfo::new(Shard::default(), &db.info().digest, "policy");
+        let audit =
+            AuditSection::summarise(&report, vec!["models".into()], shard, RunStats::default());
+        AuditReport { report, audit }
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_everywhere() {
+        let html = render(&sample());
+        assert!(!html.contains(HOSTILE));
+        // The page's own script is the only one.
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn files_are_listed_worst_first_with_their_counts() {
+        let html = render(&sample());
+        let table = html
+            .split("id=\"artifact-table\"")
+            .nth(1)
+            .expect("file table");
+        let bad = table.find("models/bad.pkl").expect("bad");
+        let hostile = table.find("models/&lt;script").expect("hostile");
+        let clean = table.find("models/clean.pkl").expect("clean");
+        assert!(bad < hostile && hostile < clean, "worst first");
+        assert!(html.contains("data-count=\"findings\"><span class=\"num\">2</span>"));
+        assert!(html.contains("data-severity=\"high\" data-count=\"1\""));
+        assert!(html.contains("data-severity=\"low\" data-count=\"1\""));
+        assert!(html.contains("id=\"unscanned-table\""));
+    }
 
     #[test]
     fn escapes_markup_quotes_and_controls() {
