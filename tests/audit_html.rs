@@ -190,20 +190,20 @@ fn tree(root: &Path) {
         std::fs::write(p, bytes).expect("write");
     };
     // Protocol 0: os.system('id'), the textbook payload.
-    write("team-a/model.pkl", b"cos\nsystem\n(S'id'\ntR.");
+    write("z-team/model.pkl", b"cos\nsystem\n(S'id'\ntR.");
     // The same payload under a path that is markup.
     write(
-        "team-b/<script>window.__pwned=1</script>.pkl",
+        "y-team/<script>window.__pwned=1</script>.pkl",
         b"cos\nsystem\n(S'id'\ntR.",
     );
     // A pickle importing a "module" whose name is markup (quoted in the finding's message).
     let mut hostile = b"c".to_vec();
     hostile.extend_from_slice(PAYLOAD.as_bytes());
     hostile.extend_from_slice(b"\nx\n(tR.");
-    write("team-c/odd.pkl", &hostile);
+    write("x-team/odd.pkl", &hostile);
     // Benign: plain pickled data, a list of ints.
     for i in 0..5 {
-        write(&format!("team-d/data-{i}.pkl"), b"(lp0\nI1\naI2\na.");
+        write(&format!("a-team/data-{i}.pkl"), b"(lp0\nI1\naI2\na.");
     }
 }
 
@@ -277,6 +277,15 @@ fn the_html_report_works_in_headless_chromium() {
     let text = text.as_str().expect("text");
     assert!(text.contains(PAYLOAD), "the hostile names are shown as text");
 
+    // The page as a reviewer first sees it, kept for review.
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert!(png.len() > 10_000, "a screenshot of a page, {} bytes", png.len());
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-report.png");
+    std::fs::write(&shot, &png).expect("write screenshot");
+    std::fs::copy(&html_path, shot.with_extension("html")).expect("keep the page");
+    eprintln!("screenshot: {}", shot.display());
+
     // The counts of the JSON report of the same audit.
     let total = report["summary"]["total_findings"].as_u64().expect("total");
     assert!(total >= 3, "{total}");
@@ -323,9 +332,9 @@ fn the_html_report_works_in_headless_chromium() {
     assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
 
     // Filtering by text, then by severity.
-    browser.type_into(".filters[data-table=finding-table] input", "team-a");
+    browser.type_into(".filters[data-table=finding-table] input", "z-team");
     let rows = browser.column("finding-table", 3);
-    assert!(!rows.is_empty() && rows.iter().all(|r| r.contains("team-a")), "{rows:?}");
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.contains("z-team")), "{rows:?}");
     let shown = browser.js(
         "return document.querySelector('.filters[data-table=finding-table] .shown').textContent;",
     );
@@ -355,14 +364,6 @@ fn the_html_report_works_in_headless_chromium() {
     let errors = browser.errors();
     assert!(errors.is_empty(), "console errors after interaction: {errors:#?}");
 
-    browser.js("window.scrollTo(0, 0);");
-    let png = browser.screenshot();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    assert!(png.len() > 10_000, "a screenshot of a page, {} bytes", png.len());
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-report.png");
-    std::fs::write(&shot, &png).expect("write screenshot");
-    std::fs::copy(&html_path, shot.with_extension("html")).expect("keep the page");
-    eprintln!("screenshot: {}", shot.display());
 
 }
 

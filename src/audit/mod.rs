@@ -42,6 +42,7 @@ use crate::store::{
 };
 use crate::walk::TargetEntry;
 
+pub mod html;
 pub mod merge;
 pub mod oci;
 pub mod render;

@@ -1,7 +1,7 @@
 //! The audit report's formats: JSON (the [`AuditReport`] as is: the scan report's schema plus
 //! the `audit` section), SARIF (the scan report's SARIF, from `report::sarif`), Markdown (for a
 //! ticket or a chat: counts, the worst artifacts, what changed, what was not scanned) and HTML
-//! (a self-contained page; rendered by the HTML renderer when it lands).
+//! (a self-contained page with sortable, filterable tables and a severity chart, from `html`).
 
 use std::fmt::Write as _;
 
@@ -29,7 +29,7 @@ pub fn render(r: &AuditReport, format: AuditFormat) -> Result<String, AuditError
         AuditFormat::Json => Ok(r.to_json() + "\n"),
         AuditFormat::Sarif => Ok(crate::report::sarif::render(&r.report) + "\n"),
         AuditFormat::Markdown => Ok(markdown(r)),
-        AuditFormat::Html => Err(AuditError::NotYet("html")),
+        AuditFormat::Html => Ok(super::html::render(r)),
     }
 }
 
