@@ -130,7 +130,11 @@ impl Browser {
 
     fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css);
-        self.session_call("POST", &format!("/element/{id}/value"), &json!({ "text": text }));
+        self.session_call(
+            "POST",
+            &format!("/element/{id}/value"),
+            &json!({ "text": text }),
+        );
     }
 
     fn clear(&self, css: &str) {
@@ -176,7 +180,9 @@ impl Drop for Browser {
         if !self.session.is_empty() {
             let url = format!("{}/session/{}", self.base, self.session);
             let http = self.http.clone();
-            let _ = self.rt.block_on(async move { http.delete(url).send().await });
+            let _ = self
+                .rt
+                .block_on(async move { http.delete(url).send().await });
         }
     }
 }
@@ -231,7 +237,10 @@ fn audit(tree: &Path, dir: &Path, format: &str, out: &str) -> PathBuf {
 #[test]
 fn the_html_report_works_in_headless_chromium() {
     let (Some(chromium), Some(_)) = (chromium(), common::which("chromedriver")) else {
-        common::require(false, "chromium and chromedriver (apt-get install chromium chromium-driver)");
+        common::require(
+            false,
+            "chromium and chromedriver (apt-get install chromium chromium-driver)",
+        );
         return;
     };
     let work = tempfile::tempdir().expect("tempdir");
@@ -245,7 +254,8 @@ fn the_html_report_works_in_headless_chromium() {
     assert!(!html.contains(PAYLOAD), "hostile markup must be escaped");
     assert!(!html.contains(" src="), "nothing is loaded");
     assert!(
-        html.match_indices("href=\"").all(|(i, _)| html[i + 6..].starts_with('#')),
+        html.match_indices("href=\"")
+            .all(|(i, _)| html[i + 6..].starts_with('#')),
         "links stay in the page"
     );
 
@@ -253,8 +263,11 @@ fn the_html_report_works_in_headless_chromium() {
 
     // The console check can fail: a page that throws is seen.
     let broken = work.path().join("broken.html");
-    std::fs::write(&broken, "<!DOCTYPE html><script>throw new Error('seen')</script>")
-        .expect("write");
+    std::fs::write(
+        &broken,
+        "<!DOCTYPE html><script>throw new Error('seen')</script>",
+    )
+    .expect("write");
     browser.open(&broken);
     assert!(
         browser
@@ -267,7 +280,10 @@ fn the_html_report_works_in_headless_chromium() {
     browser.open(&html_path);
     let errors = browser.errors();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
-    assert_eq!(browser.js("return typeof window.__pwned;"), json!("undefined"));
+    assert_eq!(
+        browser.js("return typeof window.__pwned;"),
+        json!("undefined")
+    );
     assert_eq!(
         browser.js("return performance.getEntriesByType('resource').length;"),
         json!(0),
@@ -275,12 +291,19 @@ fn the_html_report_works_in_headless_chromium() {
     );
     let text = browser.js("return document.body.innerText;");
     let text = text.as_str().expect("text");
-    assert!(text.contains(PAYLOAD), "the hostile names are shown as text");
+    assert!(
+        text.contains(PAYLOAD),
+        "the hostile names are shown as text"
+    );
 
     // The page as a reviewer first sees it, kept for review.
     let png = browser.screenshot();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    assert!(png.len() > 10_000, "a screenshot of a page, {} bytes", png.len());
+    assert!(
+        png.len() > 10_000,
+        "a screenshot of a page, {} bytes",
+        png.len()
+    );
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-report.png");
     std::fs::write(&shot, &png).expect("write screenshot");
     std::fs::copy(&html_path, shot.with_extension("html")).expect("keep the page");
@@ -297,7 +320,10 @@ fn the_html_report_works_in_headless_chromium() {
     assert_eq!(card("findings"), json!(total.to_string()));
     assert_eq!(
         card("artifacts"),
-        json!(report["audit"]["artifacts"].as_u64().expect("artifacts").to_string())
+        json!(report["audit"]["artifacts"]
+            .as_u64()
+            .expect("artifacts")
+            .to_string())
     );
     assert_eq!(browser.column("finding-table", 2).len() as u64, total);
     for (sev, n) in report["audit"]["counts"]["by_severity"]
@@ -334,7 +360,10 @@ fn the_html_report_works_in_headless_chromium() {
     // Filtering by text, then by severity.
     browser.type_into(".filters[data-table=finding-table] input", "z-team");
     let rows = browser.column("finding-table", 3);
-    assert!(!rows.is_empty() && rows.iter().all(|r| r.contains("z-team")), "{rows:?}");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r.contains("z-team")),
+        "{rows:?}"
+    );
     let shown = browser.js(
         "return document.querySelector('.filters[data-table=finding-table] .shown').textContent;",
     );
@@ -362,8 +391,8 @@ fn the_html_report_works_in_headless_chromium() {
     );
 
     let errors = browser.errors();
-    assert!(errors.is_empty(), "console errors after interaction: {errors:#?}");
-
-
+    assert!(
+        errors.is_empty(),
+        "console errors after interaction: {errors:#?}"
+    );
 }
-

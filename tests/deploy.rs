@@ -1,7 +1,11 @@
 //! The deployment files in deploy/ are checked, not just shipped: the example configuration and
 //! the configurations inside the Kubernetes manifests load (the binary's `--check-config` agrees),
 //! the manifests pass Kubernetes' own schemas (`kubernetes-validate --strict` from the test
-//! venv), and the systemd unit runs the gate with a configuration.
+//! venv), and the systemd unit runs the gate with a configuration. The audit's Indexed Job is run
+//! as its pods would run (each index with `JOB_COMPLETION_INDEX`, then the merge Job), and its
+//! merged report must equal an unsharded audit.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -163,4 +167,98 @@ fn the_audit_job_shards_and_merges_consistently() {
             .collect();
         assert_eq!(listed, want, "{args:?}");
     }
+}
+
+/// The container's `env` values by name.
+fn env_of(container: &serde_yaml_ng::Value) -> Vec<(String, String)> {
+    container["env"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let name = e["name"].as_str().expect("env name").to_owned();
+            (
+                name,
+                e["value"].as_str().expect("plain env value").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a container of the manifest the way its pod would: the image's entrypoint (modelgate)
+/// with the container's args and env, `$(VAR)` expanded as the kubelet does, the volumes'
+/// mount paths mapped to local directories, and `extra` env (what the Job controller adds).
+fn run_container(
+    container: &serde_yaml_ng::Value,
+    mounts: &[(&str, &Path)],
+    extra: &[(&str, String)],
+) {
+    let mut env = env_of(container);
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let args: Vec<String> = args_of(container)
+        .into_iter()
+        .map(|mut a| {
+            for (k, v) in &env {
+                a = a.replace(&format!("$({k})"), v);
+            }
+            for (mount, local) in mounts {
+                if let Some(rest) = a.strip_prefix(mount) {
+                    a = format!("{}{rest}", local.display());
+                }
+            }
+            a
+        })
+        .collect();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("modelgate"))
+        .args(&args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .expect("run");
+    // The containers run with --exit-zero: a pod that exits non-zero is a failed pod.
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Indexed Job's pods reproduced on this machine: every index runs the audit container with
+/// `JOB_COMPLETION_INDEX` set (as the Job controller sets it) and the manifest's own args and
+/// env; then the merge Job's init container and container run. The shards are disjoint and
+/// whole, and the merged report equals an unsharded audit of the same tree.
+#[test]
+fn the_indexed_job_pods_shard_and_merge_like_an_unsharded_audit() {
+    use common::audit_tree::{check_shards, comparable, read_json, registry, unsharded};
+
+    let docs = audit_manifest();
+    let work = tempfile::tempdir().expect("tempdir");
+    let models = work.path().join("models");
+    registry(&models);
+    let full = unsharded(&models, work.path());
+    let results = work.path().join("results");
+    std::fs::create_dir_all(results.join("reports")).expect("mkdir");
+    let mounts: [(&str, &Path); 2] = [("/models", &models), ("/results", &results)];
+
+    let job = &docs["modelgate-audit"]["spec"];
+    let completions =
+        u32::try_from(job["completions"].as_u64().expect("completions")).expect("u32");
+    let audit = &job["template"]["spec"]["containers"][0];
+    for index in 0..completions {
+        run_container(
+            audit,
+            &mounts,
+            &[("JOB_COMPLETION_INDEX", index.to_string())],
+        );
+    }
+    check_shards(&results.join("reports"), completions, &full);
+
+    let merge = &docs["modelgate-audit-merge"]["spec"]["template"]["spec"];
+    run_container(&merge["initContainers"][0], &mounts, &[]);
+    run_container(&merge["containers"][0], &mounts, &[]);
+    let merged = read_json(&results.join("audit.json"));
+    assert_eq!(comparable(merged), comparable(full.clone()));
+    let html = std::fs::read_to_string(results.join("audit.html")).expect("audit.html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
 }

@@ -252,7 +252,12 @@ fn header(out: &mut String, audit: &AuditReport) {
         &if a.shard.count <= 1 {
             "one run (not sharded)".to_owned()
         } else {
-            format!("{} of {} ({})", covers.len(), a.shard.count, covers.join(", "))
+            format!(
+                "{} of {} ({})",
+                covers.len(),
+                a.shard.count,
+                covers.join(", ")
+            )
         },
     );
     fact(
@@ -562,7 +567,12 @@ fn codes_table(out: &mut String, audit: &AuditReport) {
 
 fn formats_table(out: &mut String, audit: &AuditReport) {
     let mut by_format: BTreeMap<String, (usize, u64, usize)> = BTreeMap::new();
-    for a in audit.report.artifacts.iter().filter(|a| a.location.inner.is_empty()) {
+    for a in audit
+        .report
+        .artifacts
+        .iter()
+        .filter(|a| a.location.inner.is_empty())
+    {
         let e = by_format.entry(a.format.name().to_owned()).or_default();
         e.0 = e.0.saturating_add(1);
         e.1 = e.1.saturating_add(a.size);

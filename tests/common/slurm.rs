@@ -28,9 +28,16 @@ pub const PARTITION: &str = "audit";
 
 /// The Slurm and munge programs, or `None` after a notice (a failure under `CI`).
 pub fn available() -> bool {
-    let found = ["munged", "slurmctld", "slurmd", "sbatch", "sinfo", "scontrol"]
-        .iter()
-        .all(|p| program(p).is_some());
+    let found = [
+        "munged",
+        "slurmctld",
+        "slurmd",
+        "sbatch",
+        "sinfo",
+        "scontrol",
+    ]
+    .iter()
+    .all(|p| program(p).is_some());
     super::require(
         found,
         "Slurm and munge (apt-get install slurm-wlm munge; tests/setup.sh installs them)",
@@ -166,9 +173,18 @@ impl Cluster {
             .arg("--foreground")
             .arg(format!("--key-file={}", key_path.display()))
             .arg(format!("--socket={}", socket.display()))
-            .arg(format!("--pid-file={}", root.join("run/munged.pid").display()))
-            .arg(format!("--seed-file={}", root.join("key/munged.seed").display()))
-            .arg(format!("--log-file={}", root.join("log/munged.log").display()));
+            .arg(format!(
+                "--pid-file={}",
+                root.join("run/munged.pid").display()
+            ))
+            .arg(format!(
+                "--seed-file={}",
+                root.join("key/munged.seed").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                root.join("log/munged.log").display()
+            ));
         cluster.daemons.push(("munged", spawn(munged, "munged")));
         cluster.wait_for("munged's socket", |_| socket.exists());
 
@@ -177,7 +193,9 @@ impl Cluster {
             .arg("-D")
             .arg("-f")
             .arg(&cluster.conf);
-        cluster.daemons.push(("slurmctld", spawn(ctld, "slurmctld")));
+        cluster
+            .daemons
+            .push(("slurmctld", spawn(ctld, "slurmctld")));
         cluster.wait_for("slurmctld to answer", |c| {
             c.command("scontrol")
                 .arg("ping")
@@ -294,10 +312,17 @@ impl Cluster {
         let deadline = Instant::now() + Duration::from_mins(1);
         while !ready(self) {
             let exited = self.daemons.iter_mut().find_map(|(name, child)| {
-                child.try_wait().ok().flatten().map(|status| (*name, status))
+                child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(|status| (*name, status))
             });
             if let Some((name, status)) = exited {
-                panic!("{name} exited ({status}) waiting for {what}:\n{}", self.logs());
+                panic!(
+                    "{name} exited ({status}) waiting for {what}:\n{}",
+                    self.logs()
+                );
             }
             assert!(
                 Instant::now() < deadline,

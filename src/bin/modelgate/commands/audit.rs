@@ -64,6 +64,8 @@ pub struct AuditArgs {
     #[arg(long, short = 'q')]
     quiet: bool,
     #[command(flatten)]
+    exit: ExitZeroArg,
+    #[command(flatten)]
     limits: LimitArgs,
 }
 
@@ -110,7 +112,32 @@ pub enum ReportCommand {
         /// A previous audit's JSON report: add what changed since.
         #[arg(long, value_name = "PREVIOUS.json")]
         since: Option<PathBuf>,
+        #[command(flatten)]
+        exit: ExitZeroArg,
     },
+}
+
+/// `--exit-zero`: batch schedulers (a Slurm array task, a Kubernetes Job's pod) treat any
+/// non-zero exit as a failed task, which would cancel the merge and retry the shard, although a
+/// report with findings is the audit doing its job. The verdict stays in the report; errors
+/// (nothing written) still exit non-zero.
+#[derive(Args, Clone, Copy)]
+pub struct ExitZeroArg {
+    /// Exit 0 once the report is written, whatever its verdict (findings, failed or nothing
+    /// scanned); errors still exit 2. For batch schedulers.
+    #[arg(long)]
+    exit_zero: bool,
+}
+
+impl ExitZeroArg {
+    /// The exit code for a written report with verdict code `code`.
+    fn code(self, code: u8) -> u8 {
+        if self.exit_zero {
+            0
+        } else {
+            code
+        }
+    }
 }
 
 /// The default cache database (see `--cache`).
@@ -216,7 +243,7 @@ pub fn run(args: &AuditArgs) -> Result<u8> {
         }
     }
     exit_after_write(
-        verdict.exit_code(),
+        args.exit.code(verdict.exit_code()),
         write_out(args.output.as_ref(), &rendered),
         args.output.is_some(),
     )
@@ -229,6 +256,7 @@ pub fn run_report(args: &ReportArgs) -> Result<u8> {
             output,
             format,
             since,
+            exit,
         } => {
             let mut read = Vec::with_capacity(reports.len());
             for p in reports {
@@ -245,7 +273,7 @@ pub fn run_report(args: &ReportArgs) -> Result<u8> {
             }
             let rendered = audit::render::render(&merged, AuditFormat::from(*format))?;
             // The merged report's verdict, as the audit's own exit code would have been.
-            let code = merged.report.exit_code(modelgate::policy::DEFAULT_FAIL_ON);
+            let code = exit.code(merged.report.exit_code(modelgate::policy::DEFAULT_FAIL_ON));
             exit_after_write(
                 code,
                 write_out(output.as_ref(), &rendered),
