@@ -130,11 +130,10 @@ fn the_sbatch_array_and_its_merge_equal_an_unsharded_audit() {
         let mut all = cluster.logs();
         for e in std::fs::read_dir(&results).into_iter().flatten().flatten() {
             if e.path().extension().is_some_and(|x| x == "log") {
-                all += &format!(
-                    "== {}\n{}",
-                    e.path().display(),
-                    std::fs::read_to_string(e.path()).unwrap_or_default()
-                );
+                all.push_str("== ");
+                all.push_str(&e.path().display().to_string());
+                all.push('\n');
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
             }
         }
         all
