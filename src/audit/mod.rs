@@ -879,35 +879,48 @@ impl Work<'_> {
     }
 }
 
-/// Hashes (in parallel) every file whose sha256 is not known yet; returns how many were read.
+/// Hashes (in parallel) every file whose sha256 is not known yet, each (device, inode) once (a
+/// blob linked from several snapshots is read once); returns how many files were read.
 fn hash_files(work: &mut [Work<'_>]) -> u64 {
-    let results: Vec<(usize, Result<hash::Hashed, hash::HashError>)> = work
-        .par_iter()
-        .enumerate()
-        .filter(|(_, w)| w.settled.is_none() && w.sha256.is_none())
-        .filter_map(|(i, w)| match (&w.item.what, &w.stamp) {
-            (What::File { real, .. }, Some(stamp)) => {
-                let job = hash::Job {
-                    path: real.clone(),
-                    range: None,
-                    expected: Some(stamp.clone()),
-                };
-                Some((
-                    i,
-                    hash::hash_job(hash::Algorithm::Sha256, &job, &mut |_| {}),
-                ))
-            }
-            _ => None,
+    let mut jobs: HashMap<(u64, u64), (PathBuf, FileStamp)> = HashMap::new();
+    for w in work.iter() {
+        if let (None, None, What::File { real, .. }, Some(stamp)) =
+            (&w.settled, &w.sha256, &w.item.what, &w.stamp)
+        {
+            jobs.entry((stamp.device, stamp.inode))
+                .or_insert_with(|| (real.clone(), stamp.clone()));
+        }
+    }
+    let results: HashMap<(u64, u64), Result<hash::Hashed, hash::HashError>> = jobs
+        .into_par_iter()
+        .map(|(id, (path, stamp))| {
+            let job = hash::Job {
+                path,
+                range: None,
+                expected: Some(stamp),
+            };
+            (
+                id,
+                hash::hash_job(hash::Algorithm::Sha256, &job, &mut |_| {}),
+            )
         })
         .collect();
-    let n = results.len() as u64;
-    for (i, r) in results {
-        let Some(w) = work.get_mut(i) else { continue };
+    for w in work.iter_mut() {
+        if w.settled.is_some() || w.sha256.is_some() {
+            continue;
+        }
+        let Some(r) = w
+            .stamp
+            .as_ref()
+            .and_then(|s| results.get(&(s.device, s.inode)))
+        else {
+            continue;
+        };
         match r {
             Ok(h) => {
                 let sha = hex::encode(&h.digest);
                 w.new_stamp = Some(stamp_row(&h.stamp, &sha));
-                w.stamp = Some(h.stamp);
+                w.stamp = Some(h.stamp.clone());
                 w.sha256 = Some(sha);
             }
             Err(e) => {
@@ -923,7 +936,7 @@ fn hash_files(work: &mut [Work<'_>]) -> u64 {
             }
         }
     }
-    n
+    results.len() as u64
 }
 
 /// What changed about the file at `path` since `before`, if anything.

@@ -33,7 +33,6 @@ fn key(f: &Finding) -> (&crate::finding::Location, &str, &str) {
 fn tops(r: &Report) -> BTreeSet<&str> {
     r.artifacts
         .iter()
-        .filter(|a| a.location.inner.is_empty())
         .map(|a| a.location.path.as_str())
         .collect()
 }
