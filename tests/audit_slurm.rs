@@ -17,6 +17,14 @@ use std::time::Duration;
 use common::audit_tree::{check_shards, comparable, read_json, registry, unsharded};
 use common::slurm::{self, Cluster};
 
+/// Submits `command` with `sbatch --wrap` and `options`, run in `dir`; returns the job id.
+fn wrap(cluster: &Cluster, dir: &Path, options: &[&str], command: &str) -> u64 {
+    let mut args: Vec<&OsStr> = options.iter().map(OsStr::new).collect();
+    args.extend([OsStr::new("--chdir"), dir.as_os_str()]);
+    args.extend([OsStr::new("--wrap"), OsStr::new(command)]);
+    cluster.sbatch(&args)
+}
+
 #[test]
 fn a_one_node_cluster_runs_an_array_and_a_job_that_depends_on_it() {
     if !slurm::available() {
@@ -24,26 +32,22 @@ fn a_one_node_cluster_runs_an_array_and_a_job_that_depends_on_it() {
     }
     let cluster = Cluster::start();
     let work = tempfile::tempdir().expect("work dir");
-    let dir = work.path().as_os_str();
-    let array = cluster.sbatch(&[
-        OsStr::new("--array=0-3"),
-        OsStr::new("--chdir"),
-        dir,
-        OsStr::new("--output=task-%a.log"),
-        OsStr::new("--wrap"),
-        OsStr::new(
-            "echo \"$SLURM_ARRAY_TASK_ID $SLURM_ARRAY_TASK_COUNT $SLURM_ARRAY_TASK_MIN\" \
-             > out-$SLURM_ARRAY_TASK_ID.txt",
-        ),
-    ]);
-    let after = cluster.sbatch(&[
-        OsStr::new(&format!("--dependency=afterok:{array}")),
-        OsStr::new("--chdir"),
-        dir,
-        OsStr::new("--output=after.log"),
-        OsStr::new("--wrap"),
-        OsStr::new("cat out-0.txt out-1.txt out-2.txt out-3.txt > all.txt"),
-    ]);
+    let array = wrap(
+        &cluster,
+        work.path(),
+        &["--array=0-3", "--output=task-%a.log"],
+        "echo \"$SLURM_ARRAY_TASK_ID $SLURM_ARRAY_TASK_COUNT $SLURM_ARRAY_TASK_MIN\" \
+         > out-$SLURM_ARRAY_TASK_ID.txt",
+    );
+    let after = wrap(
+        &cluster,
+        work.path(),
+        &[
+            &format!("--dependency=afterok:{array}"),
+            "--output=after.log",
+        ],
+        "cat out-0.txt out-1.txt out-2.txt out-3.txt > all.txt",
+    );
     let end = cluster.wait(after, Duration::from_mins(2));
     assert!(end.succeeded(), "{end:?}\n{}", cluster.logs());
     let tasks = cluster.job_end(array);
@@ -60,23 +64,21 @@ fn a_failed_task_holds_back_the_job_that_depends_on_it() {
     }
     let cluster = Cluster::start();
     let work = tempfile::tempdir().expect("work dir");
-    let dir = work.path().as_os_str();
-    let array = cluster.sbatch(&[
-        OsStr::new("--array=0-1"),
-        OsStr::new("--chdir"),
-        dir,
-        OsStr::new("--output=task-%a.log"),
-        OsStr::new("--wrap"),
-        OsStr::new("test \"$SLURM_ARRAY_TASK_ID\" = 0"),
-    ]);
-    let after = cluster.sbatch(&[
-        OsStr::new(&format!("--dependency=afterok:{array}")),
-        OsStr::new("--kill-on-invalid-dep=yes"),
-        OsStr::new("--chdir"),
-        dir,
-        OsStr::new("--wrap"),
-        OsStr::new("touch ran"),
-    ]);
+    let array = wrap(
+        &cluster,
+        work.path(),
+        &["--array=0-1", "--output=task-%a.log"],
+        "test \"$SLURM_ARRAY_TASK_ID\" = 0",
+    );
+    let after = wrap(
+        &cluster,
+        work.path(),
+        &[
+            &format!("--dependency=afterok:{array}"),
+            "--kill-on-invalid-dep=yes",
+        ],
+        "touch ran",
+    );
     let end = cluster.wait(after, Duration::from_mins(2));
     assert!(!end.succeeded(), "{end:?}");
     assert!(!Path::new(&work.path().join("ran")).exists());
