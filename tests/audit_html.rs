@@ -207,6 +207,8 @@ fn tree(root: &Path) {
     hostile.extend_from_slice(PAYLOAD.as_bytes());
     hostile.extend_from_slice(b"\nx\n(tR.");
     write("x-team/odd.pkl", &hostile);
+    // Not inspectable: a broken link (listed as skipped with the reason, never clean).
+    std::os::unix::fs::symlink("gone.pkl", root.join("x-team/broken.pkl")).expect("symlink");
     // Benign: plain pickled data, a list of ints.
     for i in 0..5 {
         write(&format!("a-team/data-{i}.pkl"), b"(lp0\nI1\naI2\na.");
@@ -326,6 +328,10 @@ fn the_html_report_works_in_headless_chromium() {
             .to_string())
     );
     assert_eq!(browser.column("finding-table", 2).len() as u64, total);
+    assert_eq!(card("unscanned"), json!("1"));
+    let reasons = browser.column("unscanned-table", 3);
+    assert_eq!(reasons.len(), 1);
+    assert!(reasons[0].contains("broken symbolic link"), "{reasons:?}");
     for (sev, n) in report["audit"]["counts"]["by_severity"]
         .as_object()
         .expect("by_severity")
@@ -338,7 +344,7 @@ fn the_html_report_works_in_headless_chromium() {
 
     // Sorting: the file table starts worst first; clicking "Path" sorts by path, again reverses.
     let initial = browser.column("artifact-table", 1);
-    assert_eq!(initial.len(), 8, "{initial:?}");
+    assert_eq!(initial.len(), 9, "{initial:?}");
     browser.click("#artifact-table thead th:nth-child(1)");
     let ascending = browser.column("artifact-table", 1);
     let mut sorted = initial.clone();
@@ -382,6 +388,22 @@ fn the_html_report_works_in_headless_chromium() {
         .column("finding-table", 1)
         .iter()
         .all(|s| s == "critical"));
+
+    // Filtering the file table by status.
+    browser.click(
+        ".filters[data-table=artifact-table] select[data-filter=status] option[value='skipped']",
+    );
+    let skipped = browser.column("artifact-table", 1);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].ends_with("x-team/broken.pkl"), "{skipped:?}");
+    assert_eq!(
+        browser.column("artifact-table", 6),
+        ["not inspected"],
+        "a file that was not inspected does not read as clean"
+    );
+    browser
+        .click(".filters[data-table=artifact-table] select[data-filter=status] option[value='']");
+    assert_eq!(browser.column("artifact-table", 1).len(), 9);
 
     // A file's details open from its link.
     browser.click("#artifact-table tbody tr a");

@@ -920,6 +920,32 @@ mod tests {
     }
 
     #[test]
+    fn changes_since_the_previous_audit_are_listed() {
+        let mut audit = sample();
+        assert!(!render(&audit).contains("id=\"changes\""));
+        let new_finding = audit.report.findings.first().expect("finding").clone();
+        audit.audit.since = Some(crate::audit::since::SinceDiff {
+            previous: "yesterday.json".into(),
+            new_findings: vec![new_finding],
+            fixed: Vec::new(),
+            still_open: 1,
+            new_artifacts: vec![format!("models/{HOSTILE}.pkl")],
+            removed_artifacts: vec!["models/old.pkl".into()],
+        });
+        let html = render(&audit);
+        let changes = html
+            .split("id=\"changes\"")
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .expect("changes section");
+        assert!(changes.contains("yesterday.json"));
+        assert!(changes.contains("New findings <span class=\"count\">1</span>"));
+        assert!(changes.contains("Fixed findings <span class=\"count\">0</span>"));
+        assert!(changes.contains("models/old.pkl"));
+        assert!(!changes.contains(HOSTILE));
+    }
+
+    #[test]
     fn escapes_markup_quotes_and_controls() {
         assert_eq!(
             escape("<script>alert('x')</script> & \"q\"\u{1}"),
