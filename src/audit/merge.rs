@@ -75,7 +75,7 @@ pub fn merge(reports: Vec<(String, AuditReport)>) -> Result<AuditReport, AuditEr
             .saturating_add(r.report.findings.len())
             .saturating_add(r.report.artifacts.len());
     }
-    run.cache = first.audit.run.cache.clone();
+    run.cache.clone_from(&first.audit.run.cache);
     let sources = first.audit.sources.clone();
     let targets = first.report.targets.clone();
     let signatures = first.report.signatures.clone();

@@ -140,9 +140,10 @@ fn cache_digest(policy_digest: &str, kind: &str) -> String {
 }
 
 fn extension_of(path: &Path) -> String {
-    path.extension()
-        .map(|e| format!("ext={}", e.to_string_lossy().to_ascii_lowercase()))
-        .unwrap_or_else(|| "ext=".to_owned())
+    path.extension().map_or_else(
+        || "ext=".to_owned(),
+        |e| format!("ext={}", e.to_string_lossy().to_ascii_lowercase()),
+    )
 }
 
 /// Opens the cache at `url`. A SQLite file that is not a database (or is damaged) is moved
@@ -358,7 +359,7 @@ struct Work<'a> {
 }
 
 /// State of a whole run.
-struct Run<'a> {
+struct Auditor<'a> {
     engine: &'a Engine,
     opts: &'a AuditOptions,
     store: Store,
@@ -401,7 +402,7 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         .into_iter()
         .map(|p| (p.identity.clone(), p))
         .collect();
-    let mut run = Run {
+    let mut run = Auditor {
         engine,
         opts,
         store,
@@ -426,7 +427,7 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
             p(&run.tally);
         }
     }
-    let Run {
+    let Auditor {
         store,
         run_key,
         sink,
@@ -473,7 +474,7 @@ fn list(opts: &AuditOptions) -> Result<Vec<Item>, AuditError> {
 
 type Key = (String, String);
 
-impl Run<'_> {
+impl Auditor<'_> {
     /// Audits one batch and commits what it produced.
     fn batch(&mut self, items: &[Item]) -> Result<(), AuditError> {
         let mut work: Vec<Work<'_>> = items.iter().map(|i| self.prepare(i)).collect();
@@ -532,7 +533,7 @@ impl Run<'_> {
         self.sink
             .compact(self.engine.options().limits.max_report_entries);
         self.store
-            .commit_audit_batch(batch)
+            .commit_audit_batch(&batch)
             .map_err(cache_err(&self.opts.cache))
     }
 

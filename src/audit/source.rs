@@ -158,8 +158,7 @@ impl Listing {
                 Err(err) => {
                     let p = err
                         .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| root.to_path_buf());
+                        .map_or_else(|| root.to_path_buf(), Path::to_path_buf);
                     let shown = display(root, shown, &p);
                     self.add(
                         None,

@@ -113,7 +113,7 @@ impl Store {
     }
 
     /// Commits `batch` in one transaction.
-    pub fn commit_audit_batch(&self, batch: AuditBatch) -> Result<(), StoreError> {
+    pub fn commit_audit_batch(&self, batch: &AuditBatch) -> Result<(), StoreError> {
         check_text("run_key", &batch.run_key)?;
         let now = Utc::now().timestamp_millis();
         let mut rows: Vec<(&'static str, Vec<Param>)> = Vec::new();
