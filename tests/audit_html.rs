@@ -63,7 +63,10 @@ impl Browser {
             "goog:loggingPrefs": {"browser": "ALL"}
         }}});
         let v = b.call("POST", "/session", &caps);
-        b.session = v["sessionId"].as_str().expect("session id").to_owned();
+        v["sessionId"]
+            .as_str()
+            .expect("session id")
+            .clone_into(&mut b.session);
         b
     }
 
