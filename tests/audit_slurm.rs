@@ -86,30 +86,17 @@ fn a_failed_task_holds_back_the_job_that_depends_on_it() {
     assert!(tasks.states.contains(&"FAILED".to_owned()), "{tasks:?}");
 }
 
-/// deploy/slurm/submit-audit.sh on the real cluster: a 4-task array of audit.sbatch and the
-/// merge job depending on it; the merged report equals an unsharded audit of the same tree.
-#[test]
-fn the_sbatch_array_and_its_merge_equal_an_unsharded_audit() {
-    if !slurm::available() {
-        return;
-    }
-    let modelgate = assert_cmd::cargo::cargo_bin("modelgate");
-    let work = tempfile::tempdir().expect("work dir");
-    let models = work.path().join("models");
-    registry(&models);
-
-    let full = unsharded(&models, work.path());
-
-    let cluster = Cluster::start();
-    let results = work.path().join("audit/today");
+/// Runs deploy/slurm/submit-audit.sh (4 shards of `models` into `results`), waits for the merge
+/// job and checks that every task and the merge succeeded.
+fn submit_and_wait(cluster: &Cluster, models: &Path, results: &Path) {
     let submit = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/submit-audit.sh");
     let out = std::process::Command::new("bash")
         .arg(&submit)
         .arg("4")
-        .arg(&results)
-        .arg(&models)
+        .arg(results)
+        .arg(models)
         .env("SLURM_CONF", &cluster.conf)
-        .env("MODELGATE", &modelgate)
+        .env("MODELGATE", assert_cmd::cargo::cargo_bin("modelgate"))
         .output()
         .expect("submit");
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -130,7 +117,7 @@ fn the_sbatch_array_and_its_merge_equal_an_unsharded_audit() {
     let tasks = cluster.job_end(array);
     let logs = || {
         let mut all = cluster.logs();
-        for e in std::fs::read_dir(&results).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(results).into_iter().flatten().flatten() {
             if e.path().extension().is_some_and(|x| x == "log") {
                 all.push_str("== ");
                 all.push_str(&e.path().display().to_string());
@@ -144,13 +131,32 @@ fn the_sbatch_array_and_its_merge_equal_an_unsharded_audit() {
     // Shards with findings must not fail their task (audit.sbatch runs with --exit-zero).
     assert!(tasks.succeeded(), "{tasks:?}\n{}", logs());
     assert!(merged_end.succeeded(), "{merged_end:?}\n{}", logs());
+}
 
+/// deploy/slurm/submit-audit.sh on the real cluster: a 4-task array of audit.sbatch and the
+/// merge job depending on it; the merged report equals an unsharded audit of the same tree. The
+/// tasks share one verdict cache beside the results, so the next day's audit of the unchanged
+/// tree reads and scans nothing again.
+#[test]
+fn the_sbatch_array_and_its_merge_equal_an_unsharded_audit() {
+    if !slurm::available() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("work dir");
+    let models = work.path().join("models");
+    registry(&models);
+    let full = unsharded(&models, work.path());
+
+    let cluster = Cluster::start();
+    let results = work.path().join("audit/today");
+    submit_and_wait(&cluster, &models, &results);
     check_shards(&results, 4, &full);
     let merged = read_json(&results.join("audit.json"));
     assert_eq!(
         merged["audit"]["shard"]["covers"],
         serde_json::json!([0, 1, 2, 3])
     );
+    assert!(merged["audit"]["run"]["scanned"].as_u64() > Some(0));
     assert_eq!(comparable(merged), comparable(full.clone()));
     let html = std::fs::read_to_string(results.join("audit.html")).expect("audit.html");
     assert!(html.contains(&format!(
@@ -159,4 +165,14 @@ fn the_sbatch_array_and_its_merge_equal_an_unsharded_audit() {
     )));
     let md = std::fs::read_to_string(results.join("audit.md")).expect("audit.md");
     assert!(md.starts_with("# modelgate audit"), "{md}");
+
+    // The next audit, same cache (audit/cache.sqlite): nothing hashed or scanned again.
+    let tomorrow = work.path().join("audit/tomorrow");
+    submit_and_wait(&cluster, &models, &tomorrow);
+    let warm = read_json(&tomorrow.join("audit.json"));
+    let run = &warm["audit"]["run"];
+    assert_eq!(run["hashed"], 0, "{run}");
+    assert_eq!(run["scanned"], 0, "{run}");
+    assert_eq!(run["cache_hits"], run["listed"], "{run}");
+    assert_eq!(comparable(warm), comparable(full));
 }
