@@ -365,6 +365,8 @@ struct Auditor<'a> {
     run_key: String,
     policy_digest: String,
     done: HashMap<String, ProgressRow>,
+    /// Whether this run (or the one it resumes) committed progress rows to forget at the end.
+    progressed: bool,
     sink: Sink,
     stats: RunStats,
     tally: Tally,
@@ -395,12 +397,13 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         .to_string()
         .as_bytes(),
     );
-    let done = store
+    let done: HashMap<String, ProgressRow> = store
         .audit_progress(&run_key)
         .map_err(cache_err(&opts.cache))?
         .into_iter()
         .map(|p| (p.identity.clone(), p))
         .collect();
+    let progressed = !done.is_empty();
     let mut run = Auditor {
         engine,
         opts,
@@ -408,6 +411,7 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         run_key,
         policy_digest: policy_digest.clone(),
         done,
+        progressed,
         sink: Sink::default(),
         stats: RunStats {
             listed: items.len() as u64,
@@ -431,12 +435,15 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         run_key,
         sink,
         mut stats,
+        progressed,
         ..
     } = run;
-    store
-        .finish_audit_run(&run_key)
-        .and_then(|()| store.close())
-        .map_err(cache_err(&opts.cache))?;
+    if progressed {
+        store
+            .finish_audit_run(&run_key)
+            .map_err(cache_err(&opts.cache))?;
+    }
+    store.close().map_err(cache_err(&opts.cache))?;
     stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut report = engine.report(opts.sources.clone(), sink);
     let verdict = opts.policy.judge(&mut report);
@@ -516,10 +523,14 @@ impl Auditor<'_> {
             let sink = content.under(&w.item.identity);
             self.tally.findings += sink.findings.len() as u64;
             self.sink.merge(sink);
+            // Progress is recorded for work done (a file read, a content scanned); an artifact
+            // found unchanged and cached costs a stat and a lookup, so a resumed run redoes it
+            // rather than this run writing a row for it.
+            let worked = w.new_stamp.is_some() || !from_cache.contains(&key);
             if let Some(row) = w.new_stamp.take() {
                 batch.stamps.push(row);
             }
-            if content.cacheable() {
+            if worked && content.cacheable() {
                 batch.progress.push(ProgressRow {
                     identity: w.item.identity.clone(),
                     sha256: key.0,
@@ -531,6 +542,7 @@ impl Auditor<'_> {
         self.tally.hashed = self.stats.hashed;
         self.sink
             .compact(self.engine.options().limits.max_report_entries);
+        self.progressed |= !batch.progress.is_empty();
         self.store
             .commit_audit_batch(&batch)
             .map_err(cache_err(&self.opts.cache))
