@@ -242,40 +242,27 @@ impl Content {
 
     /// A copy placed under `identity`.
     fn under(&self, identity: &str) -> Sink {
-        let place = |l: &Location| {
-            let mut l = l.clone();
-            l.path = format!("{identity}{}", l.path);
-            l
-        };
+        /// `items` with `identity` put before each location's path.
+        fn placed<T: Clone>(
+            items: &[T],
+            identity: &str,
+            loc: fn(&mut T) -> &mut Location,
+        ) -> Vec<T> {
+            items
+                .iter()
+                .map(|x| {
+                    let mut x = x.clone();
+                    let l = loc(&mut x);
+                    l.path = format!("{identity}{}", l.path);
+                    x
+                })
+                .collect()
+        }
         let s = &self.sink;
         Sink {
-            findings: s
-                .findings
-                .iter()
-                .map(|f| {
-                    let mut f = f.clone();
-                    f.location = place(&f.location);
-                    f
-                })
-                .collect(),
-            artifacts: s
-                .artifacts
-                .iter()
-                .map(|a| {
-                    let mut a = a.clone();
-                    a.location = place(&a.location);
-                    a
-                })
-                .collect(),
-            packages: s
-                .packages
-                .iter()
-                .map(|p| {
-                    let mut p = p.clone();
-                    p.location = place(&p.location);
-                    p
-                })
-                .collect(),
+            findings: placed(&s.findings, identity, |f| &mut f.location),
+            artifacts: placed(&s.artifacts, identity, |a| &mut a.location),
+            packages: placed(&s.packages, identity, |p| &mut p.location),
             omitted: s.omitted.clone(),
         }
     }
