@@ -213,6 +213,20 @@ fn shown_url(url: &str) -> String {
     }
 }
 
+/// What the verdict cache keeps of one content for the audit: its findings, artifact records and
+/// packages with locations relative to the artifact. Leaner than a [`Report`] (no targets,
+/// summary or signature-database block, which the cache key already pins), since a warm audit
+/// reads one per distinct content.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored<'a> {
+    findings: std::borrow::Cow<'a, [crate::finding::Finding]>,
+    artifacts: std::borrow::Cow<'a, [ArtifactRecord]>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    packages: std::borrow::Cow<'a, [crate::packages::Package]>,
+    #[serde(default, skip_serializing_if = "crate::finding::Omitted::is_empty")]
+    omitted: std::borrow::Cow<'a, crate::finding::Omitted>,
+}
+
 /// What one content's scan produced, with locations relative to the artifact (the artifact's
 /// own path is empty), so it can be shown under any artifact that has this content.
 #[derive(Debug, Default)]
@@ -267,11 +281,14 @@ impl Content {
         }
     }
 
-    /// The content as a report (the form the verdict cache stores).
+    /// The content as a report (to judge it).
     fn to_report(&self, engine: &Engine) -> Report {
-        let mut sink = self.under("");
-        sink.omitted = self.sink.omitted.clone();
-        Report::build(Vec::new(), engine.signatures().info(), usize::MAX, sink)
+        Report::build(
+            Vec::new(),
+            engine.signatures().info(),
+            usize::MAX,
+            self.under(""),
+        )
     }
 
     fn from_report(r: Report) -> Content {
@@ -283,6 +300,30 @@ impl Content {
                 omitted: r.omitted,
             },
         }
+    }
+
+    /// The form the verdict cache keeps.
+    fn to_stored(&self) -> Option<String> {
+        let s = &self.sink;
+        serde_json::to_string(&Stored {
+            findings: std::borrow::Cow::Borrowed(&s.findings),
+            artifacts: std::borrow::Cow::Borrowed(&s.artifacts),
+            packages: std::borrow::Cow::Borrowed(&s.packages),
+            omitted: std::borrow::Cow::Borrowed(&s.omitted),
+        })
+        .ok()
+    }
+
+    fn from_stored(text: &str) -> Option<Content> {
+        let s: Stored<'static> = serde_json::from_str(text).ok()?;
+        Some(Content {
+            sink: Sink {
+                findings: s.findings.into_owned(),
+                artifacts: s.artifacts.into_owned(),
+                packages: s.packages.into_owned(),
+                omitted: s.omitted.into_owned(),
+            },
+        })
     }
 
     /// Whether its verdict may be cached: it was read completely and in time.
@@ -688,11 +729,11 @@ impl Auditor<'_> {
         let mut out = HashMap::new();
         for (key, hit) in keys.iter().zip(found) {
             // An entry without a readable report is a miss: scanned again.
-            let report = hit
+            if let Some(c) = hit
                 .and_then(|h| h.report)
-                .and_then(|text| serde_json::from_str::<Report>(&text).ok());
-            if let Some(r) = report {
-                out.insert(key.clone(), Arc::new(Content::from_report(r)));
+                .and_then(|text| Content::from_stored(&text))
+            {
+                out.insert(key.clone(), Arc::new(c));
             }
         }
         Ok(out)
@@ -852,9 +893,8 @@ impl Auditor<'_> {
             Verdict::Refused(_) => CacheVerdict::Deny,
         };
         // Stored as scanned (overrides are applied to the whole report at the end).
-        let stored = content.to_report(self.engine);
         let reasons = serde_json::to_string(
-            &stored
+            &report
                 .findings
                 .iter()
                 .filter(|f| f.severity >= self.opts.policy.fail_on)
@@ -863,7 +903,7 @@ impl Auditor<'_> {
                 .collect::<Vec<_>>(),
         )
         .ok()?;
-        let json = serde_json::to_string(&stored).ok()?;
+        let json = content.to_stored()?;
         (json.len() <= crate::store::MAX_REPORT_BYTES)
             .then(|| CacheEntry::new(verdict, &reasons).with_report(json))
     }
