@@ -649,9 +649,8 @@ fn unreadable_broken_and_changing_files_are_reported_never_clean() {
     let cache_dir = dir.path().join("cache");
     std::fs::create_dir_all(&cache_dir).unwrap();
     // Root reads any file: run the audit as `nobody` so the unreadable file is unreadable.
-    let as_root = std::fs::metadata("/proc/self")
-        .map_or(1, |m| std::os::unix::fs::MetadataExt::uid(&m))
-        == 0;
+    let as_root =
+        std::fs::metadata("/proc/self").map_or(1, |m| std::os::unix::fs::MetadataExt::uid(&m)) == 0;
     for p in [dir.path(), &tree, &cache_dir] {
         std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     }

@@ -214,6 +214,20 @@ fn shown_url(url: &str) -> String {
     }
 }
 
+/// What the verdict cache keeps of one content for the audit: its findings, artifact records and
+/// packages with locations relative to the artifact. Leaner than a [`Report`] (no targets,
+/// summary or signature-database block, which the cache key already pins), since a warm audit
+/// reads one per distinct content.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored<'a> {
+    findings: std::borrow::Cow<'a, [crate::finding::Finding]>,
+    artifacts: std::borrow::Cow<'a, [ArtifactRecord]>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    packages: std::borrow::Cow<'a, [crate::packages::Package]>,
+    #[serde(default, skip_serializing_if = "crate::finding::Omitted::is_empty")]
+    omitted: std::borrow::Cow<'a, crate::finding::Omitted>,
+}
+
 /// What one content's scan produced, with locations relative to the artifact (the artifact's
 /// own path is empty), so it can be shown under any artifact that has this content.
 #[derive(Debug, Default)]
@@ -243,49 +257,39 @@ impl Content {
 
     /// A copy placed under `identity`.
     fn under(&self, identity: &str) -> Sink {
-        let place = |l: &Location| {
-            let mut l = l.clone();
-            l.path = format!("{identity}{}", l.path);
-            l
-        };
+        /// `items` with `identity` put before each location's path.
+        fn placed<T: Clone>(
+            items: &[T],
+            identity: &str,
+            loc: fn(&mut T) -> &mut Location,
+        ) -> Vec<T> {
+            items
+                .iter()
+                .map(|x| {
+                    let mut x = x.clone();
+                    let l = loc(&mut x);
+                    l.path = format!("{identity}{}", l.path);
+                    x
+                })
+                .collect()
+        }
         let s = &self.sink;
         Sink {
-            findings: s
-                .findings
-                .iter()
-                .map(|f| {
-                    let mut f = f.clone();
-                    f.location = place(&f.location);
-                    f
-                })
-                .collect(),
-            artifacts: s
-                .artifacts
-                .iter()
-                .map(|a| {
-                    let mut a = a.clone();
-                    a.location = place(&a.location);
-                    a
-                })
-                .collect(),
-            packages: s
-                .packages
-                .iter()
-                .map(|p| {
-                    let mut p = p.clone();
-                    p.location = place(&p.location);
-                    p
-                })
-                .collect(),
+            findings: placed(&s.findings, identity, |f| &mut f.location),
+            artifacts: placed(&s.artifacts, identity, |a| &mut a.location),
+            packages: placed(&s.packages, identity, |p| &mut p.location),
             omitted: s.omitted.clone(),
         }
     }
 
-    /// The content as a report (the form the verdict cache stores).
+    /// The content as a report (to judge it).
     fn to_report(&self, engine: &Engine) -> Report {
-        let mut sink = self.under("");
-        sink.omitted = self.sink.omitted.clone();
-        Report::build(Vec::new(), engine.signatures().info(), usize::MAX, sink)
+        Report::build(
+            Vec::new(),
+            engine.signatures().info(),
+            usize::MAX,
+            self.under(""),
+        )
     }
 
     fn from_report(r: Report) -> Content {
@@ -297,6 +301,30 @@ impl Content {
                 omitted: r.omitted,
             },
         }
+    }
+
+    /// The form the verdict cache keeps.
+    fn to_stored(&self) -> Option<String> {
+        let s = &self.sink;
+        serde_json::to_string(&Stored {
+            findings: std::borrow::Cow::Borrowed(&s.findings),
+            artifacts: std::borrow::Cow::Borrowed(&s.artifacts),
+            packages: std::borrow::Cow::Borrowed(&s.packages),
+            omitted: std::borrow::Cow::Borrowed(&s.omitted),
+        })
+        .ok()
+    }
+
+    fn from_stored(text: &str) -> Option<Content> {
+        let s: Stored<'static> = serde_json::from_str(text).ok()?;
+        Some(Content {
+            sink: Sink {
+                findings: s.findings.into_owned(),
+                artifacts: s.artifacts.into_owned(),
+                packages: s.packages.into_owned(),
+                omitted: s.omitted.into_owned(),
+            },
+        })
     }
 
     /// Whether its verdict may be cached: it was read completely and in time.
@@ -366,6 +394,8 @@ struct Auditor<'a> {
     run_key: String,
     policy_digest: String,
     done: HashMap<String, ProgressRow>,
+    /// Whether this run (or the one it resumes) committed progress rows to forget at the end.
+    progressed: bool,
     sink: Sink,
     stats: RunStats,
     tally: Tally,
@@ -396,12 +426,13 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         .to_string()
         .as_bytes(),
     );
-    let done = store
+    let done: HashMap<String, ProgressRow> = store
         .audit_progress(&run_key)
         .map_err(cache_err(&opts.cache))?
         .into_iter()
         .map(|p| (p.identity.clone(), p))
         .collect();
+    let progressed = !done.is_empty();
     let mut run = Auditor {
         engine,
         opts,
@@ -409,6 +440,7 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         run_key,
         policy_digest: policy_digest.clone(),
         done,
+        progressed,
         sink: Sink::default(),
         stats: RunStats {
             listed: items.len() as u64,
@@ -432,12 +464,15 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         run_key,
         sink,
         mut stats,
+        progressed,
         ..
     } = run;
-    store
-        .finish_audit_run(&run_key)
-        .and_then(|()| store.close())
-        .map_err(cache_err(&opts.cache))?;
+    if progressed {
+        store
+            .finish_audit_run(&run_key)
+            .map_err(cache_err(&opts.cache))?;
+    }
+    store.close().map_err(cache_err(&opts.cache))?;
     stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut report = engine.report(opts.sources.clone(), sink);
     let verdict = opts.policy.judge(&mut report);
@@ -517,10 +552,14 @@ impl Auditor<'_> {
             let sink = content.under(&w.item.identity);
             self.tally.findings += sink.findings.len() as u64;
             self.sink.merge(sink);
+            // Progress is recorded for work done (a file read, a content scanned); an artifact
+            // found unchanged and cached costs a stat and a lookup, so a resumed run redoes it
+            // rather than this run writing a row for it.
+            let worked = w.new_stamp.is_some() || !from_cache.contains(&key);
             if let Some(row) = w.new_stamp.take() {
                 batch.stamps.push(row);
             }
-            if content.cacheable() {
+            if worked && content.cacheable() {
                 batch.progress.push(ProgressRow {
                     identity: w.item.identity.clone(),
                     sha256: key.0,
@@ -532,6 +571,7 @@ impl Auditor<'_> {
         self.tally.hashed = self.stats.hashed;
         self.sink
             .compact(self.engine.options().limits.max_report_entries);
+        self.progressed |= !batch.progress.is_empty();
         self.store
             .commit_audit_batch(&batch)
             .map_err(cache_err(&self.opts.cache))
@@ -690,11 +730,11 @@ impl Auditor<'_> {
         let mut out = HashMap::new();
         for (key, hit) in keys.iter().zip(found) {
             // An entry without a readable report is a miss: scanned again.
-            let report = hit
+            if let Some(c) = hit
                 .and_then(|h| h.report)
-                .and_then(|text| serde_json::from_str::<Report>(&text).ok());
-            if let Some(r) = report {
-                out.insert(key.clone(), Arc::new(Content::from_report(r)));
+                .and_then(|text| Content::from_stored(&text))
+            {
+                out.insert(key.clone(), Arc::new(c));
             }
         }
         Ok(out)
@@ -854,9 +894,8 @@ impl Auditor<'_> {
             Verdict::Refused(_) => CacheVerdict::Deny,
         };
         // Stored as scanned (overrides are applied to the whole report at the end).
-        let stored = content.to_report(self.engine);
         let reasons = serde_json::to_string(
-            &stored
+            &report
                 .findings
                 .iter()
                 .filter(|f| f.severity >= self.opts.policy.fail_on)
@@ -865,7 +904,7 @@ impl Auditor<'_> {
                 .collect::<Vec<_>>(),
         )
         .ok()?;
-        let json = serde_json::to_string(&stored).ok()?;
+        let json = content.to_stored()?;
         (json.len() <= crate::store::MAX_REPORT_BYTES)
             .then(|| CacheEntry::new(verdict, &reasons).with_report(json))
     }

@@ -42,6 +42,25 @@ fn failed(source: &str, what: &str, e: &oci_client::errors::OciDistributionError
     }
 }
 
+/// Every entry of a paged listing (`?n=PAGE&last=…`, as the catalog and tag APIs page): pages are
+/// asked for until one comes back short, or repeats where the last one ended.
+fn paged(
+    mut page: impl FnMut(Option<&str>) -> Result<Vec<String>, AuditError>,
+) -> Result<Vec<String>, AuditError> {
+    let mut all: Vec<String> = Vec::new();
+    let mut last: Option<String> = None;
+    loop {
+        let entries = page(last.as_deref())?;
+        let n = entries.len();
+        let next = entries.last().cloned();
+        all.extend(entries);
+        if n < PAGE || next.is_none() || next == last {
+            return Ok(all);
+        }
+        last = next;
+    }
+}
+
 /// The items of the registry source `oci://source`.
 pub fn list(source: &str, opts: &ImageOptions) -> Result<Vec<Item>, AuditError> {
     let (host, prefix) = split(source);
@@ -52,24 +71,15 @@ pub fn list(source: &str, opts: &ImageOptions) -> Result<Vec<Item>, AuditError> 
             reason,
         }
     })?;
-    let mut repos: Vec<String> = Vec::new();
-    let mut last: Option<String> = None;
-    loop {
-        let page = reg
-            .rt
+    let mut repos = paged(|last| {
+        reg.rt
             .block_on(
                 reg.client
-                    .catalog(&reg.reference, &reg.auth, Some(PAGE), last.as_deref()),
+                    .catalog(&reg.reference, &reg.auth, Some(PAGE), last),
             )
-            .map_err(|e| failed(source, "listing the catalog", &e))?;
-        let n = page.repositories.len();
-        let next = page.repositories.last().cloned();
-        repos.extend(page.repositories);
-        if n < PAGE || next.is_none() || next == last {
-            break;
-        }
-        last = next;
-    }
+            .map(|p| p.repositories)
+            .map_err(|e| failed(source, "listing the catalog", &e))
+    })?;
     repos.retain(|r| under(r, prefix));
     repos.sort();
     repos.dedup();
@@ -82,24 +92,12 @@ pub fn list(source: &str, opts: &ImageOptions) -> Result<Vec<Item>, AuditError> 
                     name: format!("oci://{source}"),
                     reason: format!("repository {repo:?}: {e}"),
                 })?;
-        let mut tags: Vec<String> = Vec::new();
-        let mut last: Option<String> = None;
-        loop {
-            let page = reg
-                .rt
-                .block_on(
-                    reg.client
-                        .list_tags(&image, &reg.auth, Some(PAGE), last.as_deref()),
-                )
-                .map_err(|e| failed(source, &format!("listing the tags of {repo}"), &e))?;
-            let n = page.tags.len();
-            let next = page.tags.last().cloned();
-            tags.extend(page.tags);
-            if n < PAGE || next.is_none() || next == last {
-                break;
-            }
-            last = next;
-        }
+        let tags = paged(|last| {
+            reg.rt
+                .block_on(reg.client.list_tags(&image, &reg.auth, Some(PAGE), last))
+                .map(|p| p.tags)
+                .map_err(|e| failed(source, &format!("listing the tags of {repo}"), &e))
+        })?;
         let mut by_digest: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for tag in tags {
             let tagged: Reference =

@@ -112,6 +112,9 @@ pub enum ReportCommand {
         /// A previous audit's JSON report: add what changed since.
         #[arg(long, value_name = "PREVIOUS.json")]
         since: Option<PathBuf>,
+        /// The exit status, as the audit's (the shards already applied their severity overrides).
+        #[command(flatten)]
+        policy: PolicyArgs<ExitThreshold>,
         #[command(flatten)]
         exit: ExitZeroArg,
     },
@@ -256,6 +259,7 @@ pub fn run_report(args: &ReportArgs) -> Result<u8> {
             output,
             format,
             since,
+            policy,
             exit,
         } => {
             let mut read = Vec::with_capacity(reports.len());
@@ -272,8 +276,7 @@ pub fn run_report(args: &ReportArgs) -> Result<u8> {
                 ));
             }
             let rendered = audit::render::render(&merged, AuditFormat::from(*format))?;
-            // The merged report's verdict, as the audit's own exit code would have been.
-            let code = exit.code(merged.report.exit_code(modelgate::policy::DEFAULT_FAIL_ON));
+            let code = exit.code(merged.report.exit_code(policy.policy(None).fail_on));
             exit_after_write(
                 code,
                 write_out(output.as_ref(), &rendered),
