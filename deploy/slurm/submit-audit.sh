@@ -14,6 +14,10 @@ if [ $# -lt 3 ]; then
 fi
 shards=$1 out=$2
 shift 2
+if ! [[ $shards =~ ^[1-9][0-9]*$ ]]; then
+  echo "submit-audit.sh: SHARDS must be a positive number, not '$shards'" >&2
+  exit 4
+fi
 sources=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   sources+=("$1")
