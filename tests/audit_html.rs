@@ -282,6 +282,25 @@ fn the_html_report_works_in_headless_chromium() {
         "the browser log must show an uncaught error"
     );
 
+    // A clean audit's page (no finding tables) runs without errors too.
+    let clean = work.path().join("clean");
+    std::fs::create_dir_all(&clean).expect("mkdir");
+    std::fs::write(clean.join("data.pkl"), b"(lp0\nI1\na.").expect("write");
+    let clean_page = audit(&clean, work.path(), "html", "clean.html");
+    browser.open(&clean_page);
+    let errors = browser.errors();
+    assert!(
+        errors.is_empty(),
+        "console errors on a clean page: {errors:#?}"
+    );
+    let verdict = browser.js("return document.querySelector('.verdict').textContent;");
+    assert!(
+        verdict
+            .as_str()
+            .is_some_and(|v| v.starts_with("No findings")),
+        "{verdict}"
+    );
+
     browser.open(&html_path);
     let errors = browser.errors();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
