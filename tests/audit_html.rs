@@ -433,6 +433,17 @@ fn the_html_report_works_in_headless_chromium() {
         browser.js("return document.querySelectorAll('details.file[open]').length;"),
         json!(1)
     );
+    // And from a finding's location (the finding table shows critical findings only now).
+    let target = browser.js(
+        "return document.querySelector('#finding-table tbody tr:not([hidden]) a')\
+         .getAttribute('href').slice(1);",
+    );
+    let target = target.as_str().expect("a link to a file's details");
+    browser.click("#finding-table tbody tr:not([hidden]) a");
+    assert_eq!(
+        browser.js(&format!("return document.getElementById('{target}').open;")),
+        json!(true)
+    );
 
     let errors = browser.errors();
     assert!(

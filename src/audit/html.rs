@@ -64,7 +64,7 @@ pub fn render(audit: &AuditReport) -> String {
     chart(&mut body, &audit.audit.counts.by_severity);
     changes(&mut body, audit);
     artifacts_table(&mut body, &files);
-    findings_table(&mut body, report);
+    findings_table(&mut body, report, &files);
     codes_table(&mut body, audit);
     formats_table(&mut body, audit);
     not_inspected(&mut body, audit);
@@ -505,7 +505,7 @@ fn artifacts_table(out: &mut String, files: &[FileView<'_>]) {
     out.push_str("</section>\n");
 }
 
-fn findings_table(out: &mut String, report: &Report) {
+fn findings_table(out: &mut String, report: &Report, files: &[FileView<'_>]) {
     out.push_str("<section id=\"findings\">\n<h2>All findings</h2>\n");
     if report.findings.is_empty() {
         out.push_str("<p>No findings.</p>\n</section>\n");
@@ -517,18 +517,28 @@ fn findings_table(out: &mut String, report: &Report) {
          <th scope=\"col\" data-type=\"num\">Severity</th><th scope=\"col\">Code</th>\
          <th scope=\"col\">Location</th><th scope=\"col\">Message</th></tr></thead>\n<tbody>\n",
     );
+    // Each location links to its file's details (the index `details` gives them).
+    let detail_of: BTreeMap<&str, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path, i))
+        .collect();
     // Most severe first; the report's own order (by location) within a severity.
     let mut findings: Vec<&Finding> = report.findings.iter().collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     for f in findings {
         let r = rank(Some(f.severity));
+        let location = escape(&f.location.to_string());
+        let location = match detail_of.get(f.location.path.as_str()) {
+            Some(i) => format!("<a href=\"#file-{i}\">{location}</a>"),
+            None => location,
+        };
         let _ = writeln!(
             out,
             "<tr data-rank=\"{r}\"><td data-sort=\"{r}\">{}</td><td><code>{}</code></td>\
-             <td class=\"path\">{}</td><td>{}</td></tr>",
+             <td class=\"path\">{location}</td><td>{}</td></tr>",
             severity_badge(Some(f.severity)),
             escape(&f.code),
-            escape(&f.location.to_string()),
             escape(&f.message)
         );
     }
