@@ -518,11 +518,8 @@ fn findings_table(out: &mut String, report: &Report, files: &[FileView<'_>]) {
          <th scope=\"col\">Location</th><th scope=\"col\">Message</th></tr></thead>\n<tbody>\n",
     );
     // Each location links to its file's details (the index `details` gives them).
-    let detail_of: BTreeMap<&str, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.path, i))
-        .collect();
+    let detail_of: BTreeMap<&str, usize> =
+        files.iter().enumerate().map(|(i, f)| (f.path, i)).collect();
     // Most severe first; the report's own order (by location) within a severity.
     let mut findings: Vec<&Finding> = report.findings.iter().collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
