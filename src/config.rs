@@ -262,6 +262,40 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Registry access for `sources` (`oci://HOST[/…]` among them): `opts` from the command line,
+    /// with the credentials of the first source's host in `[[registries]]` when the command line
+    /// gives none (passwords and tokens from the environment variables the entry names).
+    pub fn registry_options(
+        &self,
+        mut opts: crate::image::ImageOptions,
+        sources: &[String],
+    ) -> crate::image::ImageOptions {
+        let env = |name: &Option<String>| name.as_ref().and_then(|n| std::env::var(n).ok());
+        let given = opts.username.is_some() || opts.bearer_token.is_some();
+        for s in sources {
+            let Some(rest) = s.strip_prefix("oci://") else {
+                continue;
+            };
+            let host = rest.split('/').next().unwrap_or(rest);
+            let Some(r) = self
+                .registries
+                .iter()
+                .find(|r| r.host.eq_ignore_ascii_case(host))
+            else {
+                continue;
+            };
+            if r.insecure {
+                opts.insecure_registries.push(r.host.clone());
+            }
+            if !given && opts.username.is_none() && opts.bearer_token.is_none() {
+                opts.username.clone_from(&r.username);
+                opts.password = env(&r.password_env);
+                opts.bearer_token = env(&r.token_env);
+            }
+        }
+        opts
+    }
+
     /// Reads, parses and checks `path`; relative allowlist paths become relative to its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {

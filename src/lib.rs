@@ -49,6 +49,7 @@
 //! no stability promise.
 
 pub mod artifact;
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod convert;

@@ -45,8 +45,8 @@ const FLOORS: &[&[&str]] = &[
     // What is done with an approved report; the audit trail and verdict cache (which stores
     // digests, counts, verdicts and JSON text its callers give it, and imports nothing).
     &["sign", "convert", "store"],
-    // The admission gate.
-    &["server"],
+    // The admission gate; the batch audit.
+    &["server", "audit"],
 ];
 
 fn src() -> PathBuf {

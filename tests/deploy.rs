@@ -1,7 +1,11 @@
 //! The deployment files in deploy/ are checked, not just shipped: the example configuration and
 //! the configurations inside the Kubernetes manifests load (the binary's `--check-config` agrees),
 //! the manifests pass Kubernetes' own schemas (`kubernetes-validate --strict` from the test
-//! venv), and the systemd unit runs the gate with a configuration.
+//! venv), and the systemd unit runs the gate with a configuration. The audit's Indexed Job is run
+//! as its pods would run (each index with `JOB_COMPLETION_INDEX`, then the merge Job), and its
+//! merged report must equal an unsharded audit.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,7 +71,12 @@ fn the_manifests_pass_the_kubernetes_schemas() {
     };
     let mut cmd = Command::new(tool);
     cmd.args(["--strict", "--quiet"]);
-    for f in ["gate.yaml", "gate-postgres.yaml", "validating-webhook.yaml"] {
+    for f in [
+        "gate.yaml",
+        "gate-postgres.yaml",
+        "validating-webhook.yaml",
+        "audit-job.yaml",
+    ] {
         cmd.arg(deploy().join("kubernetes").join(f));
     }
     let out = cmd.output().expect("kubernetes-validate");
@@ -134,4 +143,169 @@ fn the_systemd_unit_runs_the_gate() {
     ] {
         assert!(unit.contains(needed), "missing {needed}");
     }
+}
+
+/// The audit manifest's documents by name (`metadata.name`).
+fn audit_manifest() -> std::collections::BTreeMap<String, serde_yaml_ng::Value> {
+    let text =
+        std::fs::read_to_string(deploy().join("kubernetes/audit-job.yaml")).expect("manifest");
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| {
+            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(doc).expect("yaml");
+            let name = v["metadata"]["name"].as_str().expect("name").to_owned();
+            (name, v)
+        })
+        .collect()
+}
+
+/// The container's `args` as strings.
+fn args_of(container: &serde_yaml_ng::Value) -> Vec<String> {
+    container["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
+        .collect()
+}
+
+/// The Indexed Job and its merge agree on the shard count: Kubernetes tells a pod its index but
+/// not the completions count, so `MODELGATE_SHARDS`, `completions`, the per-index report names
+/// and the merge Job's list of shard reports must all say the same N. The merge Job is created
+/// suspended, so it cannot run before the shards finish.
+#[test]
+fn the_audit_job_shards_and_merges_consistently() {
+    let docs = audit_manifest();
+    let job = &docs["modelgate-audit"]["spec"];
+    assert_eq!(job["completionMode"].as_str(), Some("Indexed"));
+    let completions = job["completions"].as_u64().expect("completions");
+    let audit = &job["template"]["spec"]["containers"][0];
+    let shards = audit["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"].as_str() == Some("MODELGATE_SHARDS"))
+        .and_then(|e| e["value"].as_str())
+        .expect("MODELGATE_SHARDS");
+    assert_eq!(shards, completions.to_string());
+    let args = args_of(audit);
+    assert_eq!(args.first().map(String::as_str), Some("audit"));
+    assert!(
+        args.iter().any(|a| a.contains("$(JOB_COMPLETION_INDEX)")),
+        "each pod writes its own report: {args:?}"
+    );
+    let merge = &docs["modelgate-audit-merge"]["spec"];
+    assert_eq!(merge["suspend"].as_bool(), Some(true));
+    let pod = &merge["template"]["spec"];
+    let steps = pod["initContainers"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .chain(pod["containers"].as_sequence().into_iter().flatten());
+    let want: Vec<String> = (0..completions)
+        .map(|i| format!("/results/reports/shard-{i}.json"))
+        .collect();
+    for step in steps {
+        let args = args_of(step);
+        assert_eq!(&args[..2], ["report", "merge"]);
+        let listed: Vec<String> = args
+            .iter()
+            .filter(|a| a.starts_with("/results/reports/"))
+            .cloned()
+            .collect();
+        assert_eq!(listed, want, "{args:?}");
+    }
+}
+
+/// The container's `env` values by name.
+fn env_of(container: &serde_yaml_ng::Value) -> Vec<(String, String)> {
+    container["env"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let name = e["name"].as_str().expect("env name").to_owned();
+            (
+                name,
+                e["value"].as_str().expect("plain env value").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a container of the manifest the way its pod would: the image's entrypoint (modelgate)
+/// with the container's args and env, `$(VAR)` expanded as the kubelet does, the volumes'
+/// mount paths mapped to local directories, and `extra` env (what the Job controller adds).
+fn run_container(
+    container: &serde_yaml_ng::Value,
+    mounts: &[(&str, &Path)],
+    extra: &[(&str, String)],
+) {
+    let mut env = env_of(container);
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    let args: Vec<String> = args_of(container)
+        .into_iter()
+        .map(|mut a| {
+            for (k, v) in &env {
+                a = a.replace(&format!("$({k})"), v);
+            }
+            for (mount, local) in mounts {
+                if let Some(rest) = a.strip_prefix(mount) {
+                    a = format!("{}{rest}", local.display());
+                }
+            }
+            a
+        })
+        .collect();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("modelgate"))
+        .args(&args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .expect("run");
+    // The containers run with --exit-zero: a pod that exits non-zero is a failed pod.
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Indexed Job's pods reproduced on this machine: every index runs the audit container with
+/// `JOB_COMPLETION_INDEX` set (as the Job controller sets it) and the manifest's own args and
+/// env; then the merge Job's init container and container run. The shards are disjoint and
+/// whole, and the merged report equals an unsharded audit of the same tree.
+#[test]
+fn the_indexed_job_pods_shard_and_merge_like_an_unsharded_audit() {
+    use common::audit_tree::{check_shards, comparable, read_json, registry, unsharded};
+
+    let docs = audit_manifest();
+    let work = tempfile::tempdir().expect("tempdir");
+    let models = work.path().join("models");
+    registry(&models);
+    let full = unsharded(&models, work.path());
+    let results = work.path().join("results");
+    std::fs::create_dir_all(results.join("reports")).expect("mkdir");
+    let mounts: [(&str, &Path); 2] = [("/models", &models), ("/results", &results)];
+
+    let job = &docs["modelgate-audit"]["spec"];
+    let completions =
+        u32::try_from(job["completions"].as_u64().expect("completions")).expect("u32");
+    let audit = &job["template"]["spec"]["containers"][0];
+    for index in 0..completions {
+        run_container(
+            audit,
+            &mounts,
+            &[("JOB_COMPLETION_INDEX", index.to_string())],
+        );
+    }
+    check_shards(&results.join("reports"), completions, &full);
+
+    let merge = &docs["modelgate-audit-merge"]["spec"]["template"]["spec"];
+    run_container(&merge["initContainers"][0], &mounts, &[]);
+    run_container(&merge["containers"][0], &mounts, &[]);
+    let merged = read_json(&results.join("audit.json"));
+    assert_eq!(comparable(merged), comparable(full.clone()));
+    let html = std::fs::read_to_string(results.join("audit.html")).expect("audit.html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
 }

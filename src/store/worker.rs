@@ -83,12 +83,24 @@ pub enum Command {
     Close {
         reply: Answer<()>,
     },
+    /// Work of the batch audit ([`super::audit`]) on this thread's connection; the closure
+    /// answers on its own reply channel. `read` sends it to the reader connection.
+    Job {
+        read: bool,
+        job: Job,
+    },
 }
+
+/// A closure run on a worker's connection.
+pub type Job = Box<dyn FnOnce(&mut dyn Backend) + Send>;
 
 impl Command {
     /// Reads go to the reader connection, so they never wait behind a commit.
     pub fn is_read(&self) -> bool {
-        matches!(self, Command::Page { .. } | Command::Lookup { .. })
+        matches!(
+            self,
+            Command::Page { .. } | Command::Lookup { .. } | Command::Job { read: true, .. }
+        )
     }
 }
 
@@ -193,6 +205,7 @@ pub fn run(mut b: Box<dyn Backend>, rx: &mpsc::Receiver<Command>) {
                 }));
             }
             Command::Flush { reply } => reply.send(b.flush()),
+            Command::Job { job, .. } => job(&mut *b),
             Command::Close { reply } => {
                 reply.send(b.flush());
                 // Commands queued behind the close are dropped unanswered: their callers get
@@ -373,12 +386,36 @@ fn cached(row: Vec<sql::Value>) -> Result<CachedVerdict, StoreError> {
     })
 }
 
-fn lookup(b: &mut dyn Backend, key: &[String; 3]) -> Result<Option<CachedVerdict>, StoreError> {
+pub fn lookup(b: &mut dyn Backend, key: &[String; 3]) -> Result<Option<CachedVerdict>, StoreError> {
     let rows = b.query(sql::SELECT_CACHE, &key_params(key), sql::SELECT_CACHE_COLS)?;
     rows.into_iter().next().map(cached).transpose()
 }
 
 fn insert(b: &mut dyn Backend, entry: &NewCacheEntry) -> Result<CachedVerdict, StoreError> {
+    let params = insert_params(entry)?;
+    let mut stored = None;
+    b.write(&mut |tx| {
+        tx.exec(sql::INSERT_CACHE, &params)?;
+        stored = tx
+            .query(
+                sql::SELECT_CACHE,
+                &key_params(&entry.key),
+                sql::SELECT_CACHE_COLS,
+            )?
+            .into_iter()
+            .next();
+        Ok(())
+    })?;
+    match stored {
+        Some(row) => cached(row),
+        None => Err(StoreError::Corrupt(
+            "a cache entry vanished after its insert".into(),
+        )),
+    }
+}
+
+/// The parameters of [`sql::INSERT_CACHE`] for `entry`, its report compressed.
+pub fn insert_params(entry: &NewCacheEntry) -> Result<Vec<Param>, StoreError> {
     let (blob, size) = match &entry.report {
         Some(report) => {
             let blob = zstd::bulk::compress(report.as_bytes(), REPORT_ZSTD_LEVEL)
@@ -399,23 +436,5 @@ fn insert(b: &mut dyn Backend, entry: &NewCacheEntry) -> Result<CachedVerdict, S
         Param::OptI64(size),
         Param::I64(entry.created_ms),
     ]);
-    let mut stored = None;
-    b.write(&mut |tx| {
-        tx.exec(sql::INSERT_CACHE, &params)?;
-        stored = tx
-            .query(
-                sql::SELECT_CACHE,
-                &key_params(&entry.key),
-                sql::SELECT_CACHE_COLS,
-            )?
-            .into_iter()
-            .next();
-        Ok(())
-    })?;
-    match stored {
-        Some(row) => cached(row),
-        None => Err(StoreError::Corrupt(
-            "a cache entry vanished after its insert".into(),
-        )),
-    }
+    Ok(params)
 }

@@ -1,6 +1,7 @@
 //! Shared test helpers: locating resources prepared by tests/setup.sh, an OCI image-layout writer (layers built with `tar` + `flate2`/`zstd`),
 //! exports to the other image shapes, and the "real component or notice" gate. `registry` starts
-//! a real OCI registry, `pgserver` a real PostgreSQL server.
+//! a real OCI registry, `pgserver` a real PostgreSQL server, `slurm` a real one-node Slurm
+//! cluster, `audit_tree` a generated model registry for audits.
 #![allow(
     dead_code,
     clippy::missing_panics_doc,
@@ -8,9 +9,11 @@
     clippy::format_push_string
 )]
 
+pub mod audit_tree;
 pub mod gate;
 pub mod pgserver;
 pub mod registry;
+pub mod slurm;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

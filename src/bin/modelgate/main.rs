@@ -91,12 +91,22 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Verify(args) => Ok(commands::verify::run(&args)),
         Command::Worker(args) => commands::worker::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
+        Command::Audit(args) => commands::audit::run(&args),
+        Command::Report(args) => commands::audit::run_report(&args),
     }
 }
 
 use commands::{
-    convert::ConvertArgs, keygen::KeygenArgs, modelscan::ModelscanArgs, packages::PackagesArgs,
-    scan::ScanArgs, serve::ServeArgs, sign::SignArgs, verify::VerifyArgs, worker::WorkerArgs,
+    audit::{AuditArgs, ReportArgs},
+    convert::ConvertArgs,
+    keygen::KeygenArgs,
+    modelscan::ModelscanArgs,
+    packages::PackagesArgs,
+    scan::ScanArgs,
+    serve::ServeArgs,
+    sign::SignArgs,
+    verify::VerifyArgs,
+    worker::WorkerArgs,
 };
 
 #[derive(Parser)]
@@ -145,6 +155,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Run the admission gate: an authenticated HTTP scanning service.
     Serve(ServeArgs),
+    /// Audit a model registry or model stores: incremental, resumable, sharded.
+    Audit(AuditArgs),
+    /// Work with audit reports (merge shard reports).
+    Report(ReportArgs),
     /// One scan worker of `modelgate serve` (started by the server, not by hand).
     #[command(hide = true)]
     Worker(WorkerArgs),

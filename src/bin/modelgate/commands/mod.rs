@@ -16,6 +16,7 @@ use modelgate::SignatureDb;
 
 use crate::args::{ImageArgs, RegistryArgs};
 
+pub mod audit;
 pub mod convert;
 pub mod explain;
 pub mod keygen;

@@ -1,0 +1,200 @@
+//! What the batch audit keeps in the store besides the verdict cache: file stamps (so an
+//! unchanged file is not read again to learn its sha256) and the progress of a run (so a killed
+//! run resumes). Every call works on a batch, in one round trip to the worker thread and, for
+//! writes, one transaction: an audit of 100,000 files makes a few hundred calls, not 300,000.
+
+use std::sync::mpsc;
+
+use chrono::Utc;
+
+use super::backend::Backend;
+use super::sql::{self, Param, RowReader};
+use super::worker::{self, Command};
+use super::{
+    check_sha256, check_text, new_cache_entry, CacheEntry, CacheKey, CachedVerdict, Store,
+    StoreError,
+};
+
+/// A file's identity and state on disk as the file system reports it (see
+/// [`crate::hash::FileStamp`], which the audit converts from), and the sha256 its bytes had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StampRow {
+    pub device: u64,
+    pub inode: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub sha256: String,
+}
+
+/// One artifact a run has finished: its identity, the sha256 of its content and the policy part
+/// of the cache key its verdict is stored under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgressRow {
+    pub identity: String,
+    pub sha256: String,
+    pub cache_digest: String,
+}
+
+/// What one audit batch commits together: the stamps of the files it hashed, the verdicts it
+/// computed, and the artifacts it finished. All or nothing: after a crash, an artifact is either
+/// finished with its verdict cached, or not finished.
+#[derive(Clone, Debug, Default)]
+pub struct AuditBatch {
+    pub run_key: String,
+    pub stamps: Vec<StampRow>,
+    pub verdicts: Vec<(CacheKey, CacheEntry)>,
+    pub progress: Vec<ProgressRow>,
+}
+
+/// Device and inode numbers are stored bit for bit in a BIGINT.
+#[allow(clippy::cast_possible_wrap)]
+fn bits(v: u64) -> i64 {
+    v as i64
+}
+
+fn stamp_of(device: u64, inode: u64, row: Vec<sql::Value>) -> Result<StampRow, StoreError> {
+    let mut r = RowReader::new(row);
+    let size = u64::try_from(r.i64()?)
+        .map_err(|_| StoreError::Corrupt("a negative file size in file_stamps".into()))?;
+    Ok(StampRow {
+        device,
+        inode,
+        size,
+        mtime_ns: r.i64()?,
+        ctime_ns: r.i64()?,
+        sha256: check_sha256("sha256", &r.text()?)
+            .map_err(|_| StoreError::Corrupt("a malformed sha256 in file_stamps".into()))?,
+    })
+}
+
+impl Store {
+    /// Runs `job` on the reader (`read`) or writer connection and waits for its answer.
+    fn job<T: Send + 'static>(
+        &self,
+        read: bool,
+        job: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (s, r) = mpsc::sync_channel(1);
+        let job: worker::Job = Box::new(move |b| {
+            let _ = s.send(job(b));
+        });
+        self.shared.send(read, Command::Job { read, job })?;
+        r.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// The stamps recorded for these (device, inode) pairs, in order.
+    pub fn file_stamps(&self, keys: Vec<(u64, u64)>) -> Result<Vec<Option<StampRow>>, StoreError> {
+        self.job(true, move |b| {
+            keys.into_iter()
+                .map(|(device, inode)| {
+                    let rows = b.query(
+                        sql::SELECT_STAMP,
+                        &[Param::I64(bits(device)), Param::I64(bits(inode))],
+                        sql::SELECT_STAMP_COLS,
+                    )?;
+                    rows.into_iter()
+                        .next()
+                        .map(|row| stamp_of(device, inode, row))
+                        .transpose()
+                })
+                .collect()
+        })
+    }
+
+    /// The cached verdicts of these keys, in order.
+    pub fn cached_verdicts(
+        &self,
+        keys: Vec<CacheKey>,
+    ) -> Result<Vec<Option<CachedVerdict>>, StoreError> {
+        self.job(true, move |b| {
+            keys.iter().map(|k| worker::lookup(b, &k.parts())).collect()
+        })
+    }
+
+    /// Commits `batch` in one transaction.
+    pub fn commit_audit_batch(&self, batch: &AuditBatch) -> Result<(), StoreError> {
+        check_text("run_key", &batch.run_key)?;
+        let now = Utc::now().timestamp_millis();
+        let mut rows: Vec<(&'static str, Vec<Param>)> = Vec::new();
+        for s in &batch.stamps {
+            rows.push((
+                sql::UPSERT_STAMP,
+                vec![
+                    Param::I64(bits(s.device)),
+                    Param::I64(bits(s.inode)),
+                    Param::I64(super::to_i64("size", s.size)?),
+                    Param::I64(s.mtime_ns),
+                    Param::I64(s.ctime_ns),
+                    Param::Text(check_sha256("sha256", &s.sha256)?),
+                    Param::I64(now),
+                ],
+            ));
+        }
+        for (key, entry) in &batch.verdicts {
+            rows.push((
+                sql::INSERT_CACHE,
+                worker::insert_params(&new_cache_entry(key, entry)?)?,
+            ));
+        }
+        for p in &batch.progress {
+            check_text("identity", &p.identity)?;
+            check_text("cache_digest", &p.cache_digest)?;
+            rows.push((
+                sql::INSERT_PROGRESS,
+                vec![
+                    Param::Text(batch.run_key.clone()),
+                    Param::Text(p.identity.clone()),
+                    Param::Text(check_sha256("sha256", &p.sha256)?),
+                    Param::Text(p.cache_digest.clone()),
+                ],
+            ));
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.job(false, move |b| {
+            b.write(&mut |tx| {
+                for (statement, params) in &rows {
+                    tx.exec(statement, params)?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// The artifacts run `run_key` has finished so far.
+    pub fn audit_progress(&self, run_key: &str) -> Result<Vec<ProgressRow>, StoreError> {
+        check_text("run_key", run_key)?;
+        let key = run_key.to_owned();
+        self.job(true, move |b| {
+            let rows = b.query(
+                sql::SELECT_PROGRESS,
+                &[Param::Text(key)],
+                sql::SELECT_PROGRESS_COLS,
+            )?;
+            rows.into_iter()
+                .map(|row| {
+                    let mut r = RowReader::new(row);
+                    Ok(ProgressRow {
+                        identity: r.text()?,
+                        sha256: r.text()?,
+                        cache_digest: r.text()?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Forgets the progress of a finished run (the next run starts afresh, from the caches).
+    pub fn finish_audit_run(&self, run_key: &str) -> Result<(), StoreError> {
+        check_text("run_key", run_key)?;
+        let key = run_key.to_owned();
+        self.job(false, move |b| {
+            b.write(&mut |tx| {
+                tx.exec(sql::DELETE_PROGRESS, &[Param::Text(key.clone())])
+                    .map(drop)
+            })
+        })
+    }
+}
