@@ -52,6 +52,8 @@ pub struct App {
     pub policy_digest: String,
     /// Set when the signature database and workers are ready (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
+    /// `[mlflow]`, when enabled.
+    pub mlflow: Option<Arc<super::integrations::mlflow::Mlflow>>,
     next_job: std::sync::atomic::AtomicU64,
 }
 
@@ -96,8 +98,15 @@ impl App {
             registries: config.registries.clone(),
             trusted_keys,
             ready: std::sync::atomic::AtomicBool::new(true),
+            mlflow: None,
             next_job: std::sync::atomic::AtomicU64::new(1),
         }
+    }
+
+    /// A job id no other job of this gate has.
+    pub fn next_job_id(&self) -> u64 {
+        self.next_job
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -110,6 +119,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/scan", post(scan))
         .route("/v1/decisions", get(decisions))
         .route("/v1/verify", post(verify))
+        .merge(super::integrations::mlflow::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
@@ -156,7 +166,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A fresh request id (16 random bytes, hex).
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     let mut raw = [0u8; 16];
     if getrandom::fill(&mut raw).is_err() {
         // Unique enough to correlate a response with its log line.

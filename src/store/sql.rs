@@ -177,10 +177,11 @@ pub const INSERT_VERSION: &str =
 /// Planned next (the batch audit, issue 15): `file_stamps` (device, inode, size, mtime_ns,
 /// ctime_ns → sha256, so unchanged files are not re-hashed) and `audit_runs` / `audit_progress`
 /// (batches committed by a resumable run).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "decisions and verdict cache",
-    ddl: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "decisions and verdict cache",
+        ddl: "
 CREATE TABLE decisions (
     id {id},
     time_ms BIGINT NOT NULL,
@@ -217,7 +218,23 @@ CREATE TABLE verdict_cache (
     PRIMARY KEY (sha256, signatures_digest, policy_digest)
 );
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "webhook deliveries seen",
+        // Delivery ids of signed webhooks (MLflow's), so a replayed delivery is refused across
+        // restarts and replicas; rows older than the timestamp tolerance allows are pruned.
+        ddl: "
+CREATE TABLE webhook_deliveries (
+    source TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    PRIMARY KEY (source, delivery_id)
+);
+CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (received_ms);
+",
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
@@ -323,6 +340,12 @@ pub const SELECT_CACHE: &str = "SELECT verdict, reasons, report, report_size, cr
      FROM verdict_cache WHERE sha256 = $1 AND signatures_digest = $2 AND policy_digest = $3";
 pub const SELECT_CACHE_COLS: &[Col] = &[Col::Text, Col::Text, Col::OptBytes, Col::OptI64, Col::I64];
 
+/// The first receiver of a delivery id inserts it (1 row changed); a replay changes nothing.
+pub const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (source, delivery_id, received_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (source, delivery_id) DO NOTHING";
+
+pub const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE received_ms < $1";
+
 /// `1` alone is a 32-bit integer in PostgreSQL; every integer the store reads is a BIGINT.
 pub const PING: &str = "SELECT CAST(1 AS BIGINT)";
 
@@ -348,7 +371,14 @@ mod tests {
 
     #[test]
     fn every_statement_numbers_its_placeholders_in_order() {
-        for sql in [INSERT_VERSION, INSERT_DECISION, INSERT_CACHE, SELECT_CACHE] {
+        for sql in [
+            INSERT_VERSION,
+            INSERT_DECISION,
+            INSERT_CACHE,
+            SELECT_CACHE,
+            INSERT_DELIVERY,
+            PRUNE_DELIVERIES,
+        ] {
             assert!(placeholders_in_order(sql), "{sql}");
         }
         let (sql, params) = decisions_page(&PageQuery {
