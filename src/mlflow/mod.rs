@@ -43,6 +43,8 @@ pub enum MlflowError {
     },
     #[error("{0}")]
     ModelUri(String),
+    #[error("scanning the model version: {0}")]
+    Scan(String),
 }
 
 /// `models:/NAME/VERSION` or `models:/NAME@ALIAS`: which version a pipeline step names. (Stage
@@ -94,6 +96,28 @@ impl ModelUri {
             }
         }
     }
+}
+
+/// Fetches version `v` into `spool` (a directory the caller created and removes) and scans it
+/// with `engine` in this process: the CLI's way (the gate scans in a worker process instead).
+/// Report paths are relative to the fetched root.
+pub async fn scan_version(
+    engine: &crate::engine::Engine,
+    client: &Client,
+    v: &VersionRef,
+    local_roots: &[std::path::PathBuf],
+    limits: artifacts::FetchLimits,
+    spool: &std::path::Path,
+) -> Result<crate::report::Report, MlflowError> {
+    let uri = client.download_uri(&v.name, &v.version).await?;
+    let location = artifacts::resolve(&uri, client, local_roots)?;
+    let fetched = artifacts::fetch(client, &location, spool, limits).await?;
+    let target = fetched.root.join(&fetched.name);
+    let mut report = engine
+        .scan_paths(std::slice::from_ref(&target))
+        .map_err(|e| MlflowError::Scan(e.to_string()))?;
+    report.relativise(&fetched.root);
+    Ok(report)
 }
 
 /// The versions (of model `name`, or of every model) that carry no `modelgate.verdict` tag:

@@ -91,11 +91,12 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Verify(args) => Ok(commands::verify::run(&args)),
         Command::Worker(args) => commands::worker::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
+        Command::Mlflow(args) => commands::mlflow::run(&args),
     }
 }
 
 use commands::{
-    convert::ConvertArgs, keygen::KeygenArgs, modelscan::ModelscanArgs, packages::PackagesArgs,
+    convert::ConvertArgs, keygen::KeygenArgs, mlflow::MlflowArgs, modelscan::ModelscanArgs, packages::PackagesArgs,
     scan::ScanArgs, serve::ServeArgs, sign::SignArgs, verify::VerifyArgs, worker::WorkerArgs,
 };
 
@@ -145,6 +146,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Run the admission gate: an authenticated HTTP scanning service.
     Serve(ServeArgs),
+    /// MLflow model registry: scan registered model versions and tag them with the verdict.
+    Mlflow(MlflowArgs),
     /// One scan worker of `modelgate serve` (started by the server, not by hand).
     #[command(hide = true)]
     Worker(WorkerArgs),

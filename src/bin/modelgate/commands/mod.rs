@@ -19,6 +19,7 @@ use crate::args::{ImageArgs, RegistryArgs};
 pub mod convert;
 pub mod explain;
 pub mod keygen;
+pub mod mlflow;
 pub mod modelscan;
 pub mod packages;
 pub mod scan;
