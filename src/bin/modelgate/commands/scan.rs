@@ -77,7 +77,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     }
     let config = args.image.load_config()?;
     let policy = args.policy.policy(config.as_ref());
-    let (mut report, verdict) = if let Some(uri) = &args.mlflow_model {
+    let (report, verdict) = if let Some(uri) = &args.mlflow_model {
         let Some(tracking) = &args.tracking_uri else {
             eprintln!("modelgate: --mlflow-model needs --tracking-uri (or MLFLOW_TRACKING_URI)");
             return Ok(USAGE);
