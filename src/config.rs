@@ -419,7 +419,10 @@ url = "sqlite://gate.db"
         assert!(c.mlflow.enabled);
         assert_eq!(c.mlflow.reconcile_secs, Some(60));
         for (text, why) in [
-            ("[mlflow]\nenabled = true\nsecret_env = \"S\"\n", "tracking_uri"),
+            (
+                "[mlflow]\nenabled = true\nsecret_env = \"S\"\n",
+                "tracking_uri",
+            ),
             (
                 "[mlflow]\nenabled = true\ntracking_uri = \"http://x\"\n",
                 "secret_env",

@@ -57,7 +57,14 @@ fn start_mlflow(bin: &Path, dir: &Path, port: u16) -> Group {
         .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
         .arg("--artifacts-destination")
         .arg(dir.join("artifacts"))
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            "1",
+        ])
         // MLflow refuses webhook targets on private addresses and plain HTTP by default.
         .env("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
         .env("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
@@ -74,7 +81,7 @@ fn start_mlflow(bin: &Path, dir: &Path, port: u16) -> Group {
         .spawn()
         .expect("start mlflow server");
     let group = Group(child);
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + Duration::from_mins(3);
     loop {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::{Read, Write};
@@ -149,7 +156,7 @@ fn start_gate(dir: &Path, port: u16, tracking: &str) -> Gate {
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_mins(1))
         .build()
         .expect("client")
 }
@@ -176,8 +183,17 @@ async fn mlflow_post(tracking: &str, path: &str, body: &Value) -> Value {
 }
 
 /// The `modelgate.*` tags of a version (and its aliases).
-async fn version(tracking: &str, name: &str, v: &str) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
-    let got = mlflow_get(tracking, "model-versions/get", &[("name", name), ("version", v)]).await;
+async fn version(
+    tracking: &str,
+    name: &str,
+    v: &str,
+) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let got = mlflow_get(
+        tracking,
+        "model-versions/get",
+        &[("name", name), ("version", v)],
+    )
+    .await;
     let mv = &got["model_version"];
     let tags = mv["tags"]
         .as_array()
@@ -202,7 +218,11 @@ async fn version(tracking: &str, name: &str, v: &str) -> (std::collections::BTre
 }
 
 /// Waits (bounded) for `modelgate.verdict` on a version.
-async fn verdict_of(tracking: &str, name: &str, v: &str) -> std::collections::BTreeMap<String, String> {
+async fn verdict_of(
+    tracking: &str,
+    name: &str,
+    v: &str,
+) -> std::collections::BTreeMap<String, String> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let (tags, _) = version(tracking, name, v).await;
@@ -247,7 +267,13 @@ async fn decisions(base: &str) -> Vec<Value> {
 }
 
 /// Sends a delivery to the gate as MLflow would, signed with `secret`.
-async fn deliver(base: &str, secret: &str, id: &str, timestamp: i64, body: &str) -> reqwest::StatusCode {
+async fn deliver(
+    base: &str,
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &str,
+) -> reqwest::StatusCode {
     let ts = timestamp.to_string();
     let sig = modelgate::mlflow::webhook::sign(secret.as_bytes(), id, &ts, body.as_bytes());
     http()
@@ -309,7 +335,11 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     .await;
 
     // 1. A benign and a malicious version, registered with MLflow's client: tagged by the gate.
-    let registered = register(&python, &tracking, &[("good", "benign"), ("evil", "malicious")]);
+    let registered = register(
+        &python,
+        &tracking,
+        &[("good", "benign"), ("evil", "malicious")],
+    );
     assert_eq!(
         registered,
         [("good".into(), "1".into()), ("evil".into(), "1".into())]
@@ -320,7 +350,10 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     assert_eq!(evil["modelgate.verdict"], "failed", "{evil:?}");
     let counts: Value = serde_json::from_str(&evil["modelgate.findings"]).expect("findings json");
     assert!(counts["critical"].as_u64().unwrap_or(0) >= 1, "{counts}");
-    assert!(evil["modelgate.reason"].contains("pickle/unsafe-global"), "{evil:?}");
+    assert!(
+        evil["modelgate.reason"].contains("pickle/unsafe-global"),
+        "{evil:?}"
+    );
     assert_eq!(good["modelgate.signatures"].len(), 64, "{good:?}");
 
     // Each verdict is one audit row (route mlflow) under the request id the tag names; the
@@ -349,8 +382,14 @@ async fn mlflow_registry_webhook_sync_and_scan() {
         deliver(&gate.base, SECRET, "stale-1", now - 3600, body).await,
         401
     );
-    assert_eq!(deliver(&gate.base, SECRET, "replay-1", now, body).await, 200);
-    assert_eq!(deliver(&gate.base, SECRET, "replay-1", now, body).await, 409);
+    assert_eq!(
+        deliver(&gate.base, SECRET, "replay-1", now, body).await,
+        200
+    );
+    assert_eq!(
+        deliver(&gate.base, SECRET, "replay-1", now, body).await,
+        409
+    );
     // A forged model_version.created starts no scan.
     let created = r#"{"entity": "model_version", "action": "created", "timestamp": "x", "data": {"name": "good", "version": "1"}}"#;
     assert_eq!(
@@ -365,9 +404,18 @@ async fn mlflow_registry_webhook_sync_and_scan() {
         .filter(|r| r.starts_with("webhook delivery refused"))
         .collect();
     assert_eq!(refused.len(), 4, "{rows:#?}");
-    assert!(refused.iter().any(|r| r.contains("does not match")), "{refused:?}");
-    assert!(refused.iter().any(|r| r.contains("beyond the tolerance")), "{refused:?}");
-    assert!(refused.iter().any(|r| r.contains("seen before")), "{refused:?}");
+    assert!(
+        refused.iter().any(|r| r.contains("does not match")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|r| r.contains("beyond the tolerance")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|r| r.contains("seen before")),
+        "{refused:?}"
+    );
 
     // 3. A version registered while the gate is down has no verdict until `mlflow sync`, which
     //    (told to block) also quarantines it.
@@ -422,7 +470,8 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     )
     .await;
     for uri in ["models:/good/1", "models:/good@prod"] {
-        let (code, out, err) = modelgate(&["scan", "--mlflow-model", uri, "--tracking-uri", &tracking]);
+        let (code, out, err) =
+            modelgate(&["scan", "--mlflow-model", uri, "--tracking-uri", &tracking]);
         assert_eq!(code, 0, "{uri}: {out}\n{err}");
     }
     let (code, _, err) = modelgate(&[

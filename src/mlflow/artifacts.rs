@@ -45,7 +45,11 @@ pub struct Fetched {
 }
 
 /// Reads `uri` (a download URI) as a [`Location`] of the tracking server `client` talks to.
-pub fn resolve(uri: &str, client: &Client, local_roots: &[PathBuf]) -> Result<Location, MlflowError> {
+pub fn resolve(
+    uri: &str,
+    client: &Client,
+    local_roots: &[PathBuf],
+) -> Result<Location, MlflowError> {
     let refuse = |reason: &str| MlflowError::Location {
         uri: uri.to_owned(),
         reason: reason.to_owned(),
@@ -92,7 +96,8 @@ pub fn resolve(uri: &str, client: &Client, local_roots: &[PathBuf]) -> Result<Lo
             "the {scheme:?} artifact store is not supported (use the tracking server's artifact proxy, mlflow-artifacts:, or a local store under [mlflow] local_roots)"
         )));
     };
-    let real = std::fs::canonicalize(&local).map_err(|e| refuse(&format!("cannot be read: {e}")))?;
+    let real =
+        std::fs::canonicalize(&local).map_err(|e| refuse(&format!("cannot be read: {e}")))?;
     let allowed = local_roots
         .iter()
         .filter_map(|r| std::fs::canonicalize(r).ok())
@@ -108,7 +113,10 @@ pub fn resolve(uri: &str, client: &Client, local_roots: &[PathBuf]) -> Result<Lo
 /// A proxy path as plain `/`-separated components, none of them `.` or `..`.
 fn proxy_path(path: &str) -> Result<String, String> {
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if parts.iter().any(|p| *p == "." || *p == ".." || p.contains('\\')) {
+    if parts
+        .iter()
+        .any(|p| *p == "." || *p == ".." || p.contains('\\'))
+    {
         return Err("the path has . or .. components".into());
     }
     Ok(parts.join("/"))
@@ -193,7 +201,10 @@ async fn download_tree(
             }
             let rel = join(&dir, leaf);
             let local = model.join(Path::new(&rel));
-            if !local.components().all(|c| matches!(c, Component::Normal(_) | Component::RootDir)) {
+            if !local
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::RootDir))
+            {
                 return Err(MlflowError::Protocol {
                     what: "listing artifacts".into(),
                     message: format!("an entry named {:?}", e.path),
@@ -311,6 +322,6 @@ mod tests {
             Location::Local(std::fs::canonicalize(&model).unwrap())
         );
         let escape = format!("{}/..", model.display());
-        assert!(resolve(&escape, &c, &[model.clone()]).is_err());
+        assert!(resolve(&escape, &c, std::slice::from_ref(&model)).is_err());
     }
 }

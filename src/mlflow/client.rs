@@ -118,9 +118,12 @@ impl Client {
             uri: tracking_uri.to_owned(),
             reason: reason.to_owned(),
         };
-        let base = Url::parse(tracking_uri.trim_end_matches('/')).map_err(|e| bad(&e.to_string()))?;
+        let base =
+            Url::parse(tracking_uri.trim_end_matches('/')).map_err(|e| bad(&e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-            return Err(bad("the tracking server's URI must be http:// or https://HOST"));
+            return Err(bad(
+                "the tracking server's URI must be http:// or https://HOST",
+            ));
         }
         if !base.username().is_empty() || base.password().is_some() {
             return Err(bad(
@@ -203,7 +206,11 @@ impl Client {
     }
 
     /// `GET model-versions/get`.
-    pub async fn model_version(&self, name: &str, version: &str) -> Result<ModelVersion, MlflowError> {
+    pub async fn model_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<ModelVersion, MlflowError> {
         #[derive(Deserialize)]
         struct Answer {
             model_version: ModelVersion,
@@ -221,7 +228,11 @@ impl Client {
     }
 
     /// `GET registered-models/alias`: the version an alias points to.
-    pub async fn version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion, MlflowError> {
+    pub async fn version_by_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<ModelVersion, MlflowError> {
         #[derive(Deserialize)]
         struct Answer {
             model_version: ModelVersion,
@@ -279,7 +290,12 @@ impl Client {
     }
 
     /// `POST registered-models/alias`: points `alias` at `version`.
-    pub async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<(), MlflowError> {
+    pub async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<(), MlflowError> {
         let _: serde_json::Value = self
             .call(
                 &format!("setting alias {alias:?} of model {name:?}"),
@@ -308,7 +324,10 @@ impl Client {
 
     /// Every model version (of model `name` when given), through all pages of
     /// `GET model-versions/search`.
-    pub async fn search_versions(&self, name: Option<&str>) -> Result<Vec<ModelVersion>, MlflowError> {
+    pub async fn search_versions(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<ModelVersion>, MlflowError> {
         #[derive(Deserialize)]
         struct Page {
             #[serde(default)]
@@ -366,7 +385,12 @@ impl Client {
 
     /// Streams the artifact at `path` (relative to the artifact root) from the proxy into
     /// `dest`, failing once more than `limit` bytes arrived. Returns the bytes written.
-    pub async fn download_artifact(&self, path: &str, dest: &Path, limit: u64) -> Result<u64, MlflowError> {
+    pub async fn download_artifact(
+        &self,
+        path: &str,
+        dest: &Path,
+        limit: u64,
+    ) -> Result<u64, MlflowError> {
         let what = format!("downloading artifact {path:?}");
         let mut segments = vec!["api", "2.0", "mlflow-artifacts", "artifacts"];
         segments.extend(path.split('/').filter(|s| !s.is_empty()));
@@ -378,7 +402,9 @@ impl Client {
             .map_err(|e| http_error(&what, &e))?;
         let status = resp.status();
         if !status.is_success() {
-            let body = read_capped(&what, resp, 64 * 1024).await.unwrap_or_default();
+            let body = read_capped(&what, resp, 64 * 1024)
+                .await
+                .unwrap_or_default();
             return Err(api_error(&what, status, &body));
         }
         let io = |error| MlflowError::Io {
@@ -459,7 +485,8 @@ fn api_error(what: &str, status: StatusCode, body: &[u8]) -> MlflowError {
         Ok(b) => (b.error_code, b.message),
         Err(_) => (
             String::new(),
-            String::from_utf8_lossy(body.get(..body.len().min(300)).unwrap_or_default()).into_owned(),
+            String::from_utf8_lossy(body.get(..body.len().min(300)).unwrap_or_default())
+                .into_owned(),
         ),
     };
     MlflowError::Api {
@@ -472,5 +499,8 @@ fn api_error(what: &str, status: StatusCode, body: &[u8]) -> MlflowError {
 
 /// The tags of `v`, as a map (for callers that want several).
 pub fn tag_map(v: &ModelVersion) -> BTreeMap<&str, &str> {
-    v.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect()
+    v.tags
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect()
 }

@@ -37,10 +37,7 @@ pub enum MlflowError {
     #[error("the model version's artifacts exceed the limit of {limit}")]
     TooLarge { limit: u64 },
     #[error("{what}: {error}")]
-    Io {
-        what: String,
-        error: std::io::Error,
-    },
+    Io { what: String, error: std::io::Error },
     #[error("{0}")]
     ModelUri(String),
     #[error("scanning the model version: {0}")]

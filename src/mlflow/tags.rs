@@ -138,7 +138,9 @@ pub async fn quarantine(client: &Client, v: &VersionRef) -> Result<Vec<String>, 
             removed.push(alias);
         }
     }
-    client.set_alias(&v.name, QUARANTINE_ALIAS, &v.version).await?;
+    client
+        .set_alias(&v.name, QUARANTINE_ALIAS, &v.version)
+        .await?;
     Ok(removed)
 }
 

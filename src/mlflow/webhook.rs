@@ -170,7 +170,15 @@ mod tests {
         .unwrap();
         assert_eq!(ok.id, "d-1");
         let check = |secret: &[u8], id, ts, sig: &str, body: &str, now| {
-            verify(secret, Some(id), Some(ts), Some(sig), body.as_bytes(), now, 300)
+            verify(
+                secret,
+                Some(id),
+                Some(ts),
+                Some(sig),
+                body.as_bytes(),
+                now,
+                300,
+            )
         };
         assert_eq!(
             check(b"other", "d-1", "1700000000", &sig, BODY, 1_700_000_000),
@@ -181,7 +189,14 @@ mod tests {
             Err(Rejection::Forged)
         );
         assert_eq!(
-            check(b"s3cret", "d-1", "1700000000", &sig, &BODY.replace('1', "2"), 1_700_000_000),
+            check(
+                b"s3cret",
+                "d-1",
+                "1700000000",
+                &sig,
+                &BODY.replace('1', "2"),
+                1_700_000_000
+            ),
             Err(Rejection::Forged)
         );
         assert!(matches!(

@@ -341,7 +341,8 @@ pub const SELECT_CACHE: &str = "SELECT verdict, reasons, report, report_size, cr
 pub const SELECT_CACHE_COLS: &[Col] = &[Col::Text, Col::Text, Col::OptBytes, Col::OptI64, Col::I64];
 
 /// The first receiver of a delivery id inserts it (1 row changed); a replay changes nothing.
-pub const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (source, delivery_id, received_ms) \
+pub const INSERT_DELIVERY: &str =
+    "INSERT INTO webhook_deliveries (source, delivery_id, received_ms) \
      VALUES ($1, $2, $3) ON CONFLICT (source, delivery_id) DO NOTHING";
 
 pub const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE received_ms < $1";

@@ -96,8 +96,9 @@ fn run(cli: Cli) -> Result<u8> {
 }
 
 use commands::{
-    convert::ConvertArgs, keygen::KeygenArgs, mlflow::MlflowArgs, modelscan::ModelscanArgs, packages::PackagesArgs,
-    scan::ScanArgs, serve::ServeArgs, sign::SignArgs, verify::VerifyArgs, worker::WorkerArgs,
+    convert::ConvertArgs, keygen::KeygenArgs, mlflow::MlflowArgs, modelscan::ModelscanArgs,
+    packages::PackagesArgs, scan::ScanArgs, serve::ServeArgs, sign::SignArgs, verify::VerifyArgs,
+    worker::WorkerArgs,
 };
 
 #[derive(Parser)]

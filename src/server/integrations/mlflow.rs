@@ -94,10 +94,7 @@ impl Mlflow {
             client,
             secret: zeroize::Zeroizing::new(secret.into_bytes()),
             tolerance_secs: m.timestamp_tolerance_secs.unwrap_or(300),
-            reconcile: m
-                .reconcile_secs
-                .filter(|s| *s > 0)
-                .map(Duration::from_secs),
+            reconcile: m.reconcile_secs.filter(|s| *s > 0).map(Duration::from_secs),
             block: m.block_stage_transition,
             local_roots: m.local_roots.clone(),
             limits: FetchLimits {
@@ -110,9 +107,7 @@ impl Mlflow {
 
     /// Marks `v` as being scanned; false when it already is.
     fn claim(&self, v: &VersionRef) -> bool {
-        self.in_flight
-            .lock()
-            .map_or(false, |mut s| s.insert(v.clone()))
+        self.in_flight.lock().is_ok_and(|mut s| s.insert(v.clone()))
     }
 
     fn release(&self, v: &VersionRef) {
@@ -218,22 +213,25 @@ async fn accept(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Accepted, Refusal> {
-    let body = tokio::time::timeout(app.limits.read_timeout, axum::body::to_bytes(body, MAX_BODY))
-        .await
-        .map_err(|_| {
-            (
-                StatusCode::REQUEST_TIMEOUT,
-                "slow-client",
-                "the body did not arrive in time".to_owned(),
-            )
-        })?
-        .map_err(|_| {
-            (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("a webhook delivery is at most {MAX_BODY} bytes"),
-            )
-        })?;
+    let body = tokio::time::timeout(
+        app.limits.read_timeout,
+        axum::body::to_bytes(body, MAX_BODY),
+    )
+    .await
+    .map_err(|_| {
+        (
+            StatusCode::REQUEST_TIMEOUT,
+            "slow-client",
+            "the body did not arrive in time".to_owned(),
+        )
+    })?
+    .map_err(|_| {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("a webhook delivery is at most {MAX_BODY} bytes"),
+        )
+    })?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now();
     let delivery = webhook::verify(
@@ -344,7 +342,10 @@ pub async fn judge_version(app: Arc<App>, m: Arc<Mlflow>, v: VersionRef, request
     row.signatures_digest.clone_from(&app.signatures_digest);
     row.policy_digest.clone_from(&app.policy_digest);
     row.duration_ms = millis(started);
-    reasons.insert(0, format!("MLflow model {:?} version {}", v.name, v.version));
+    reasons.insert(
+        0,
+        format!("MLflow model {:?} version {}", v.name, v.version),
+    );
     row.reasons = serde_json::to_string(&reasons).unwrap_or_else(|_| "[]".into());
     // No client waits for this row; a store that fails now leaves the version tagged, and the
     // failure in the gate's metrics.
@@ -377,12 +378,11 @@ async fn scan_version(
     let Ok(slot) = app.slots.clone().acquire_owned().await else {
         return error("the gate is shutting down".into());
     };
-    let spool = match tempfile::Builder::new()
+    let Ok(spool) = tempfile::Builder::new()
         .prefix("modelgate-mlflow-")
         .tempdir_in(&app.spool)
-    {
-        Ok(d) => d,
-        Err(_) => return error("the spool directory could not be created".into()),
+    else {
+        return error("the spool directory could not be created".into());
     };
     let fetched = match artifacts::fetch(&m.client, &location, spool.path(), m.limits).await {
         Ok(f) => f,

@@ -183,12 +183,10 @@ pub fn run_id() -> String {
 fn sync(args: &SyncArgs) -> Result<u8> {
     let config = load_config(args.config.as_deref())?;
     let registry = Registry::new(&args.tracking_uri, config.as_ref())?;
-    let versions = registry
-        .rt
-        .block_on(modelgate::mlflow::unscanned_versions(
-            &registry.client,
-            args.model.as_deref(),
-        ))?;
+    let versions = registry.rt.block_on(modelgate::mlflow::unscanned_versions(
+        &registry.client,
+        args.model.as_deref(),
+    ))?;
     if args.dry_run {
         for v in &versions {
             println!("models:/{}/{}", v.name, v.version);

@@ -16,7 +16,10 @@ use crate::args::{parse_jobs, ExitThreshold, FormatArg, ImageArgs, LimitArgs, Po
 pub struct ScanArgs {
     /// Files, directories, image layouts, image tarballs or oci://HOST/REPO[:TAG|@DIGEST].
     /// Paths may be any bytes the file system allows (not only UTF-8).
-    #[arg(required_unless_present = "mlflow_model", conflicts_with = "mlflow_model")]
+    #[arg(
+        required_unless_present = "mlflow_model",
+        conflicts_with = "mlflow_model"
+    )]
     paths: Vec<std::ffi::OsString>,
     /// Scan a registered MLflow model version instead: models:/NAME/VERSION or
     /// models:/NAME@ALIAS, fetched from --tracking-uri (`[mlflow] local_roots` of --config for
@@ -24,7 +27,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "MODEL_URI")]
     mlflow_model: Option<String>,
     /// The MLflow tracking server for --mlflow-model.
-    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI", requires = "mlflow_model")]
+    #[arg(
+        long,
+        env = "MLFLOW_TRACKING_URI",
+        value_name = "URI",
+        requires = "mlflow_model"
+    )]
     tracking_uri: Option<String>,
     /// With --mlflow-model: write the verdict back to the version as modelgate.* tags.
     #[arg(long, requires = "mlflow_model")]
