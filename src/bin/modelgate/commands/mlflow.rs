@@ -39,7 +39,12 @@ pub enum MlflowCommand {
 pub struct SyncArgs {
     /// The tracking server (credentials from MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME
     /// and MLFLOW_TRACKING_PASSWORD).
-    #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URI")]
+    #[arg(
+        long,
+        env = "MLFLOW_TRACKING_URI",
+        value_name = "URI",
+        hide_env_values = true
+    )]
     tracking_uri: String,
     /// Only versions of this registered model.
     #[arg(long, value_name = "NAME")]

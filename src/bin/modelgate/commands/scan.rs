@@ -31,7 +31,7 @@ pub struct ScanArgs {
         long,
         env = "MLFLOW_TRACKING_URI",
         value_name = "URI",
-        requires = "mlflow_model"
+        hide_env_values = true
     )]
     tracking_uri: Option<String>,
     /// With --mlflow-model: write the verdict back to the version as modelgate.* tags.
