@@ -117,7 +117,8 @@ fn sha(token: &str) -> String {
     common::sha256_hex(token.as_bytes())
 }
 
-fn start_gate(dir: &Path, port: u16, tracking: &str) -> Gate {
+/// The gate on `port` with `[mlflow]` pointing at `tracking`, plus `extra` `[mlflow]` keys.
+fn start_gate(dir: &Path, port: u16, tracking: &str, extra: &str) -> Gate {
     let config = dir.join("gate.toml");
     std::fs::write(
         &config,
@@ -126,7 +127,7 @@ fn start_gate(dir: &Path, port: u16, tracking: &str) -> Gate {
              [store]\nurl = \"sqlite://{}\"\n\n\
              [[tokens]]\nname = \"auditor\"\nsha256 = \"{}\"\nscopes = [\"decisions\"]\n\n\
              [mlflow]\nenabled = true\ntracking_uri = \"{tracking}\"\nsecret_env = \"{SECRET_ENV}\"\n\
-             timestamp_tolerance_secs = 300\n",
+             timestamp_tolerance_secs = 300\n{extra}\n",
             dir.join("gate.db").display(),
             sha(AUDIT_TOKEN)
         ),
@@ -316,7 +317,7 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     let tracking = format!("http://127.0.0.1:{mlflow_port}");
     let _mlflow = start_mlflow(&bin, dir.path(), mlflow_port);
     let gate_port = common::free_port();
-    let gate = start_gate(dir.path(), gate_port, &tracking);
+    let gate = start_gate(dir.path(), gate_port, &tracking, "");
 
     // The webhook, registered through MLflow's REST API, pointing at the gate.
     mlflow_post(
@@ -453,7 +454,25 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     let (code, out, _) = modelgate(&["mlflow", "sync", "--tracking-uri", &tracking]);
     assert_eq!((code, out.trim()), (0, ""));
 
-    // 4. `scan --mlflow-model` from a pipeline step: exit codes like `scan`.
+    // 4. The gate's reconcile loop catches a version registered while it was down.
+    let late2 = register(&python, &tracking, &[("late2", "benign")]);
+    assert_eq!(late2, [("late2".into(), "1".into())]);
+    let (tags, _) = version(&tracking, "late2", "1").await;
+    assert!(!tags.contains_key("modelgate.verdict"), "{tags:?}");
+    let gate = start_gate(dir.path(), gate_port, &tracking, "reconcile_secs = 1");
+    let tags = verdict_of(&tracking, "late2", "1").await;
+    assert_eq!(tags["modelgate.verdict"], "passed", "{tags:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rows = decisions(&gate.base).await;
+    let row = rows
+        .iter()
+        .find(|r| r["request_id"] == tags["modelgate.report"].as_str())
+        .unwrap_or_else(|| panic!("no audit row for {tags:?}: {rows:#?}"));
+    assert_eq!(row["route"], "mlflow");
+    assert_eq!(row["verdict"], "admit");
+    drop(gate);
+
+    // 5. `scan --mlflow-model` from a pipeline step: exit codes like `scan`.
     let (code, out, err) = modelgate(&[
         "scan",
         "--mlflow-model",

@@ -207,6 +207,7 @@ async fn observe(State(app): State<Arc<App>>, mut req: Request, next: Next) -> R
         p @ ("/healthz" | "/readyz" | "/metrics" | "/v1/scan" | "/v1/verify" | "/v1/decisions") => {
             p.to_owned()
         }
+        p @ super::integrations::mlflow::PATH => p.to_owned(),
         _ => "other".to_owned(),
     };
     let mut resp = next.run(req).await;
