@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,17 +140,7 @@ fn start_gate(dir: &Path, port: u16, tracking: &str, extra: &str) -> Gate {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the gate");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the gate exited before listening")
-            .expect("stderr line");
-        if let Some(a) = line.strip_prefix("modelgate serve: listening on ") {
-            break a.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let base = common::gate_address(&mut child);
     Gate { child, base }
 }
 

@@ -75,19 +75,7 @@ fn start_with(server_section: &str, faults: bool, store_url: Option<&str>, extra
         cmd.env("MODELGATE_TEST_FAULTS", "enable-worker-faults");
     }
     let mut child = cmd.spawn().expect("start the gate");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the gate exited before listening")
-            .expect("stderr line");
-        if let Some(a) = line.strip_prefix("modelgate serve: listening on ") {
-            break a.to_owned();
-        }
-    };
-    // Keep draining stderr so the gate never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let addr = common::gate_address(&mut child);
     Gate {
         child,
         base: addr,

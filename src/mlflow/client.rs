@@ -6,7 +6,6 @@
 //! Every answer is read with a size cap and every call has a deadline, so a misbehaving server
 //! costs a bounded amount of memory and time.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -89,6 +88,12 @@ impl ModelVersion {
             .find(|t| t.key == key)
             .map(|t| t.value.as_str())
     }
+}
+
+/// The answer of the calls that return one model version.
+#[derive(Deserialize)]
+struct VersionAnswer {
+    model_version: ModelVersion,
 }
 
 /// One entry of an artifact-proxy listing.
@@ -205,24 +210,42 @@ impl Client {
         })
     }
 
+    /// A registry call, `/api/2.0/mlflow/{path}`.
+    async fn registry<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Result<T, MlflowError> {
+        let mut segments = vec!["api", "2.0", "mlflow"];
+        segments.extend(path.split('/'));
+        self.call(what, method, &segments, query, body).await
+    }
+
+    /// A registry call that changes something and answers nothing of interest.
+    async fn change(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<(), MlflowError> {
+        let _: serde_json::Value = self.registry(what, method, path, &[], Some(body)).await?;
+        Ok(())
+    }
+
     /// `GET model-versions/get`.
     pub async fn model_version(
         &self,
         name: &str,
         version: &str,
     ) -> Result<ModelVersion, MlflowError> {
-        #[derive(Deserialize)]
-        struct Answer {
-            model_version: ModelVersion,
-        }
-        let a: Answer = self
-            .call(
-                &format!("getting model {name:?} version {version}"),
-                Method::GET,
-                &["api", "2.0", "mlflow", "model-versions", "get"],
-                &[("name", name), ("version", version)],
-                None,
-            )
+        let what = format!("getting model {name:?} version {version}");
+        let query = [("name", name), ("version", version)];
+        let a: VersionAnswer = self
+            .registry(&what, Method::GET, "model-versions/get", &query, None)
             .await?;
         Ok(a.model_version)
     }
@@ -233,18 +256,10 @@ impl Client {
         name: &str,
         alias: &str,
     ) -> Result<ModelVersion, MlflowError> {
-        #[derive(Deserialize)]
-        struct Answer {
-            model_version: ModelVersion,
-        }
-        let a: Answer = self
-            .call(
-                &format!("resolving model {name:?} alias {alias:?}"),
-                Method::GET,
-                &["api", "2.0", "mlflow", "registered-models", "alias"],
-                &[("name", name), ("alias", alias)],
-                None,
-            )
+        let what = format!("resolving model {name:?} alias {alias:?}");
+        let query = [("name", name), ("alias", alias)];
+        let a: VersionAnswer = self
+            .registry(&what, Method::GET, "registered-models/alias", &query, None)
             .await?;
         Ok(a.model_version)
     }
@@ -257,12 +272,14 @@ impl Client {
         struct Answer {
             artifact_uri: String,
         }
+        let what = format!("locating model {name:?} version {version}");
+        let query = [("name", name), ("version", version)];
         let a: Answer = self
-            .call(
-                &format!("locating model {name:?} version {version}"),
+            .registry(
+                &what,
                 Method::GET,
-                &["api", "2.0", "mlflow", "model-versions", "get-download-uri"],
-                &[("name", name), ("version", version)],
+                "model-versions/get-download-uri",
+                &query,
                 None,
             )
             .await?;
@@ -277,16 +294,13 @@ impl Client {
         key: &str,
         value: &str,
     ) -> Result<(), MlflowError> {
-        let _: serde_json::Value = self
-            .call(
-                &format!("tagging model {name:?} version {version}"),
-                Method::POST,
-                &["api", "2.0", "mlflow", "model-versions", "set-tag"],
-                &[],
-                Some(json!({"name": name, "version": version, "key": key, "value": value})),
-            )
-            .await?;
-        Ok(())
+        self.change(
+            &format!("tagging model {name:?} version {version}"),
+            Method::POST,
+            "model-versions/set-tag",
+            json!({"name": name, "version": version, "key": key, "value": value}),
+        )
+        .await
     }
 
     /// `POST registered-models/alias`: points `alias` at `version`.
@@ -296,30 +310,24 @@ impl Client {
         alias: &str,
         version: &str,
     ) -> Result<(), MlflowError> {
-        let _: serde_json::Value = self
-            .call(
-                &format!("setting alias {alias:?} of model {name:?}"),
-                Method::POST,
-                &["api", "2.0", "mlflow", "registered-models", "alias"],
-                &[],
-                Some(json!({"name": name, "alias": alias, "version": version})),
-            )
-            .await?;
-        Ok(())
+        self.change(
+            &format!("setting alias {alias:?} of model {name:?}"),
+            Method::POST,
+            "registered-models/alias",
+            json!({"name": name, "alias": alias, "version": version}),
+        )
+        .await
     }
 
     /// `DELETE registered-models/alias`.
     pub async fn delete_alias(&self, name: &str, alias: &str) -> Result<(), MlflowError> {
-        let _: serde_json::Value = self
-            .call(
-                &format!("removing alias {alias:?} of model {name:?}"),
-                Method::DELETE,
-                &["api", "2.0", "mlflow", "registered-models", "alias"],
-                &[],
-                Some(json!({"name": name, "alias": alias})),
-            )
-            .await?;
-        Ok(())
+        self.change(
+            &format!("removing alias {alias:?} of model {name:?}"),
+            Method::DELETE,
+            "registered-models/alias",
+            json!({"name": name, "alias": alias}),
+        )
+        .await
     }
 
     /// Every model version (of model `name` when given), through all pages of
@@ -348,10 +356,10 @@ impl Client {
                 query.push(("page_token", t.as_str()));
             }
             let page: Page = self
-                .call(
+                .registry(
                     "searching model versions",
                     Method::GET,
-                    &["api", "2.0", "mlflow", "model-versions", "search"],
+                    "model-versions/search",
                     &query,
                     None,
                 )
@@ -495,12 +503,4 @@ fn api_error(what: &str, status: StatusCode, body: &[u8]) -> MlflowError {
         code,
         message,
     }
-}
-
-/// The tags of `v`, as a map (for callers that want several).
-pub fn tag_map(v: &ModelVersion) -> BTreeMap<&str, &str> {
-    v.tags
-        .iter()
-        .map(|t| (t.key.as_str(), t.value.as_str()))
-        .collect()
 }

@@ -509,6 +509,25 @@ fn new_cache_entry(key: &CacheKey, entry: &CacheEntry) -> Result<NewCacheEntry, 
     })
 }
 
+/// The command recording one webhook delivery, its fields validated.
+fn delivery_command(
+    source: &str,
+    id: &str,
+    received: DateTime<Utc>,
+    forget_before: DateTime<Utc>,
+) -> Result<impl FnOnce(worker::Answer<bool>) -> Command, StoreError> {
+    check_text("source", source)?;
+    check_text("delivery_id", id)?;
+    let (source, id) = (source.to_owned(), id.to_owned());
+    Ok(move |reply| Command::Delivery {
+        source,
+        id,
+        received_ms: received.timestamp_millis(),
+        forget_before_ms: forget_before.timestamp_millis(),
+        reply,
+    })
+}
+
 struct Shared {
     /// The writer thread: every write, in order.
     writer: mpsc::Sender<Command>,
@@ -707,16 +726,7 @@ impl Store {
         received: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        check_text("source", source)?;
-        check_text("delivery_id", id)?;
-        let (source, id) = (source.to_owned(), id.to_owned());
-        self.call(|reply| Command::Delivery {
-            source,
-            id,
-            received_ms: received.timestamp_millis(),
-            forget_before_ms: forget_before.timestamp_millis(),
-            reply,
-        })
+        self.call(delivery_command(source, id, received, forget_before)?)
     }
 
     /// Whether the database answers both connections (for readiness probes).
@@ -848,17 +858,8 @@ impl AsyncStore {
         received: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        check_text("source", source)?;
-        check_text("delivery_id", id)?;
-        let (source, id) = (source.to_owned(), id.to_owned());
-        self.call(|reply| Command::Delivery {
-            source,
-            id,
-            received_ms: received.timestamp_millis(),
-            forget_before_ms: forget_before.timestamp_millis(),
-            reply,
-        })
-        .await
+        self.call(delivery_command(source, id, received, forget_before)?)
+            .await
     }
 
     /// See [`Store::ping`].
