@@ -317,7 +317,8 @@ async fn mlflow_registry_webhook_sync_and_scan() {
             "url": format!("http://127.0.0.1:{gate_port}/integrations/mlflow/webhook"),
             "events": [
                 {"entity": "MODEL_VERSION", "action": "CREATED"},
-                {"entity": "MODEL_VERSION_TAG", "action": "SET"}
+                {"entity": "MODEL_VERSION_TAG", "action": "SET"},
+                {"entity": "MODEL_VERSION_ALIAS", "action": "CREATED"}
             ],
             "secret": SECRET,
         }),
@@ -448,7 +449,12 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     assert_eq!(late2, [("late2".into(), "1".into())]);
     let (tags, _) = version(&tracking, "late2", "1").await;
     assert!(!tags.contains_key("modelgate.verdict"), "{tags:?}");
-    let gate = start_gate(dir.path(), gate_port, &tracking, "reconcile_secs = 1");
+    let gate = start_gate(
+        dir.path(),
+        gate_port,
+        &tracking,
+        "reconcile_secs = 1\nblock_stage_transition = true",
+    );
     let tags = verdict_of(&tracking, "late2", "1").await;
     assert_eq!(tags["modelgate.verdict"], "passed", "{tags:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -459,6 +465,35 @@ async fn mlflow_registry_webhook_sync_and_scan() {
         .unwrap_or_else(|| panic!("no audit row for {tags:?}: {rows:#?}"));
     assert_eq!(row["route"], "mlflow");
     assert_eq!(row["verdict"], "admit");
+
+    // With block_stage_transition, an alias pointed back at the quarantined version is removed
+    // again (and audited); an alias on a passed version stays.
+    for (name, alias) in [("late", "champion"), ("late2", "prod")] {
+        mlflow_post(
+            &tracking,
+            "registered-models/alias",
+            &json!({"name": name, "alias": alias, "version": "1"}),
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let (_, aliases) = version(&tracking, "late", "1").await;
+        if aliases == ["quarantined"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "alias not removed: {aliases:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let rows = decisions(&gate.base).await;
+    assert!(
+        rows.iter().any(|r| r["verdict"] == "deny"
+            && r["reasons"][1]
+                .as_str()
+                .is_some_and(|t| t.starts_with("alias \"champion\" removed"))),
+        "{rows:#?}"
+    );
+    assert_eq!(version(&tracking, "late2", "1").await.1, ["prod"]);
     drop(gate);
 
     // 5. `scan --mlflow-model` from a pipeline step: exit codes like `scan`.

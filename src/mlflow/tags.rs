@@ -127,8 +127,9 @@ fn clip(s: &str) -> String {
 /// MLflow aliases belong to the registered model, one version each: `quarantined` names the most
 /// recently quarantined version, earlier failed versions keep their `modelgate.verdict=failed`
 /// tag. MLflow itself enforces none of this: anyone with edit rights can point an alias back at
-/// the version, and `models:/NAME/VERSION` loads it regardless; deployments must resolve models
-/// by alias (or check the tag) for the quarantine to mean anything.
+/// the version (the gate removes it again when it hears of it, [`revert_alias`]), and
+/// `models:/NAME/VERSION` loads it regardless; deployments must resolve models by alias (or
+/// check the tag) for the quarantine to mean anything.
 pub async fn quarantine(client: &Client, v: &VersionRef) -> Result<Vec<String>, MlflowError> {
     let current = client.model_version(&v.name, &v.version).await?;
     let mut removed = Vec::new();
@@ -142,6 +143,26 @@ pub async fn quarantine(client: &Client, v: &VersionRef) -> Result<Vec<String>, 
         .set_alias(&v.name, QUARANTINE_ALIAS, &v.version)
         .await?;
     Ok(removed)
+}
+
+/// Removes `alias` again when it points at a version whose verdict is `failed` (someone set it
+/// after the quarantine); whether it was removed. The `quarantined` alias itself stays.
+pub async fn revert_alias(
+    client: &Client,
+    v: &VersionRef,
+    alias: &str,
+) -> Result<bool, MlflowError> {
+    if alias == QUARANTINE_ALIAS {
+        return Ok(false);
+    }
+    let current = client.model_version(&v.name, &v.version).await?;
+    if current.tag(VERDICT) != Some(Outcome::Failed.as_str())
+        || !current.aliases.iter().any(|a| a == alias)
+    {
+        return Ok(false);
+    }
+    client.delete_alias(&v.name, alias).await?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -138,6 +138,32 @@ impl Event {
         }
         serde_json::from_value(self.data.clone()).ok()
     }
+
+    /// The alias of a `model_version_alias.created` event.
+    pub fn alias_created(&self) -> Option<AliasRef> {
+        if self.entity != "model_version_alias" || self.action != "created" {
+            return None;
+        }
+        serde_json::from_value(self.data.clone()).ok()
+    }
+}
+
+/// The alias and version of a `model_version_alias.created` event (`data: {name, alias,
+/// version}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AliasRef {
+    pub name: String,
+    pub alias: String,
+    pub version: String,
+}
+
+impl AliasRef {
+    pub fn version(&self) -> VersionRef {
+        VersionRef {
+            name: self.name.clone(),
+            version: self.version.clone(),
+        }
+    }
 }
 
 /// A registered model version, as events and `models:/` URIs name it.
@@ -240,5 +266,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tag.version_created(), None);
+        assert_eq!(tag.alias_created(), None);
+        let alias: Event = serde_json::from_str(
+            r#"{"entity":"model_version_alias","action":"created","data":{"name":"m","alias":"champion","version":"3"}}"#,
+        )
+        .unwrap();
+        let a = alias.alias_created().unwrap();
+        assert_eq!(
+            (a.alias.as_str(), a.version().version.as_str()),
+            ("champion", "3")
+        );
     }
 }

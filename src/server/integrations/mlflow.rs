@@ -13,6 +13,10 @@
 //! `model_version_tag.set` deliveries; only `model_version.created` starts a scan, so they end
 //! there.
 //!
+//! With `[mlflow] block_stage_transition`, a failed version is quarantined (its aliases removed,
+//! the alias `quarantined` set), and a `model_version_alias.created` delivery that points an
+//! alias at a failed version has that alias removed again.
+//!
 //! MLflow delivers each event once, fire-and-forget: a version registered while the gate was
 //! down, or whose scan was cut short, has no `modelgate.verdict` tag. The reconcile loop
 //! (`[mlflow] reconcile_secs`) and `modelgate mlflow sync` find and scan those.
@@ -168,6 +172,14 @@ async fn receive(
             tokio::spawn(judge_version(app.clone(), m, v, request_id));
             (StatusCode::ACCEPTED, Json(answer)).into_response()
         }
+        Ok(Accepted::Alias(a)) => {
+            tokio::spawn(enforce_quarantine(app.clone(), m, a, request_id.clone()));
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"accepted": true, "request_id": request_id})),
+            )
+                .into_response()
+        }
         Ok(Accepted::Ignored(event)) => {
             Json(json!({"accepted": true, "ignored": event})).into_response()
         }
@@ -201,6 +213,8 @@ async fn receive(
 
 enum Accepted {
     Scan(VersionRef),
+    /// An alias set on a version (checked against its verdict when quarantining).
+    Alias(webhook::AliasRef),
     Ignored(String),
 }
 
@@ -288,6 +302,11 @@ async fn accept(
             )
         });
     }
+    if m.block {
+        if let Some(a) = event.alias_created() {
+            return Ok(Accepted::Alias(a));
+        }
+    }
     // Everything else, our own model_version_tag.set writes included, starts nothing.
     Ok(Accepted::Ignored(event.name()))
 }
@@ -353,6 +372,46 @@ pub async fn judge_version(app: Arc<App>, m: Arc<Mlflow>, v: VersionRef, request
         app.metrics.reject("audit-write-failed");
     }
     m.release(&v);
+}
+
+/// With `block_stage_transition`: an alias set on a failed version is removed again, and that
+/// decision is an audit row. An alias on any other version is left alone, without a row.
+async fn enforce_quarantine(
+    app: Arc<App>,
+    m: Arc<Mlflow>,
+    a: webhook::AliasRef,
+    request_id: String,
+) {
+    let started = Instant::now();
+    let v = a.version();
+    let (verdict, reason) = match tags::revert_alias(&m.client, &v, &a.alias).await {
+        Ok(false) => return,
+        Ok(true) => (
+            GateVerdict::Deny,
+            format!(
+                "alias {:?} removed: the version's {} is failed",
+                a.alias,
+                tags::VERDICT
+            ),
+        ),
+        Err(e) => (
+            GateVerdict::Error,
+            format!("alias {:?} could not be checked or removed: {e}", a.alias),
+        ),
+    };
+    let mut row = Decision::new("gate", &request_id, ROUTE, verdict);
+    row.client = Some(SOURCE.to_owned());
+    row.signatures_digest.clone_from(&app.signatures_digest);
+    row.policy_digest.clone_from(&app.policy_digest);
+    row.duration_ms = millis(started);
+    row.reasons = serde_json::to_string(&[
+        format!("MLflow model {:?} version {}", v.name, v.version),
+        reason,
+    ])
+    .unwrap_or_else(|_| "[]".into());
+    if app.store.record_decision(row).await.is_err() {
+        app.metrics.reject("audit-write-failed");
+    }
 }
 
 fn clamp(n: u64) -> u32 {
