@@ -43,6 +43,42 @@ impl Outcome {
     }
 }
 
+/// The outcome of a scan judged in this process (the CLI's `mlflow sync` and `scan
+/// --mlflow-model --mlflow-tag`) under `policy`, held to the same two rules the gate adds to it
+/// (`[policy] deny_on_inconclusive` and `deny_on_unscanned`, both on unless the configuration
+/// turns them off), so a version gets the same tag whichever way it was scanned. (The gate's own
+/// judgement is `server::verdict::judge`, which the CLI does not link against.)
+pub fn judge(
+    report: &mut crate::report::Report,
+    policy: &crate::policy::Policy,
+    rules: &crate::config::PolicyConfig,
+) -> (Outcome, Vec<String>) {
+    let verdict = policy.judge(report);
+    if let Some(refusal) = verdict.refusal() {
+        return (Outcome::Failed, vec![refusal.to_string()]);
+    }
+    let inconclusive = report
+        .findings
+        .iter()
+        .any(|f| f.code == crate::codes::engine::BUDGET_EXCEEDED.id);
+    if rules.deny_on_inconclusive.unwrap_or(true) && inconclusive {
+        return (
+            Outcome::Failed,
+            vec!["a scan budget ran out, so part of the model was not analysed".into()],
+        );
+    }
+    if rules.deny_on_unscanned.unwrap_or(true) && report.summary.skipped > 0 {
+        return (
+            Outcome::Failed,
+            vec![format!(
+                "{} file(s) of the model were not scanned (unsupported or skipped)",
+                report.summary.skipped
+            )],
+        );
+    }
+    (Outcome::Passed, Vec::new())
+}
+
 /// Finding counts by severity, worst first.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -168,6 +204,27 @@ pub async fn revert_alias(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unread_files_fail_a_version_unless_the_policy_allows_them() {
+        let engine = crate::Engine::with_defaults().unwrap();
+        let policy = crate::policy::Policy::at(crate::finding::Severity::Low);
+        let strict = crate::config::PolicyConfig::default();
+        let mut notes = engine.scan_bytes("notes.txt", b"hello".to_vec());
+        assert_eq!(judge(&mut notes, &policy, &strict).0, Outcome::Failed);
+        let mut data = engine.scan_bytes("model.pkl", b"\x80\x02]q\x00(K\x01K\x02e.".to_vec());
+        assert_eq!(
+            judge(&mut data, &policy, &strict),
+            (Outcome::Passed, vec![])
+        );
+        let mut payload = engine.scan_bytes(
+            "model.pkl",
+            b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R.".to_vec(),
+        );
+        let (o, why) = judge(&mut payload, &policy, &strict);
+        assert_eq!(o, Outcome::Failed);
+        assert!(why[0].contains("finding"), "{why:?}");
+    }
 
     #[test]
     fn the_verdict_is_written_last_and_values_fit_mlflow() {

@@ -146,25 +146,19 @@ impl Registry {
     }
 }
 
-/// The verdict tags of a scan (or of its failure) under `policy`.
+/// The verdict tags of a scan (or of its failure) under `policy` and the gate's rules of
+/// `config` (`[policy] deny_on_inconclusive`, `deny_on_unscanned`).
 pub fn verdict_tags(
     result: Result<&mut Report, &mut MlflowError>,
     policy: &modelgate::policy::Policy,
+    config: Option<&Config>,
     signatures_digest: &str,
     run_id: &str,
 ) -> VerdictTags {
+    let rules = config.map(|c| c.policy.clone()).unwrap_or_default();
     let (outcome, counts, reasons) = match result {
         Ok(report) => {
-            let verdict = policy.judge(report);
-            let reasons = match verdict.refusal() {
-                None => Vec::new(),
-                Some(r) => vec![r.to_string()],
-            };
-            let outcome = if verdict.is_approved() {
-                Outcome::Passed
-            } else {
-                Outcome::Failed
-            };
+            let (outcome, reasons) = tags::judge(report, policy, &rules);
             (outcome, Counts::of(report), reasons)
         }
         Err(e) => (Outcome::Error, Counts::default(), vec![e.to_string()]),
@@ -212,7 +206,13 @@ fn sync(args: &SyncArgs) -> Result<u8> {
     let mut worst = 0u8;
     for v in &versions {
         let mut scanned = registry.scan(&engine, v);
-        let tags = verdict_tags(scanned.as_mut(), &policy, &signatures_digest, &run);
+        let tags = verdict_tags(
+            scanned.as_mut(),
+            &policy,
+            config.as_ref(),
+            &signatures_digest,
+            &run,
+        );
         let problems = registry.write(v, &tags);
         let c = tags.counts;
         let mut line = format!(

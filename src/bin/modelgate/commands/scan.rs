@@ -97,6 +97,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             let tags = super::mlflow::verdict_tags(
                 scanned.as_mut(),
                 &policy,
+                config.as_ref(),
                 &signatures_digest,
                 &super::mlflow::run_id(),
             );
