@@ -329,11 +329,15 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     let registered = register(
         &python,
         &tracking,
-        &[("good", "benign"), ("evil", "malicious")],
+        &[("good", "benign"), ("evil", "malicious"), ("remote", "s3")],
     );
     assert_eq!(
         registered,
-        [("good".into(), "1".into()), ("evil".into(), "1".into())]
+        [
+            ("good".into(), "1".into()),
+            ("evil".into(), "1".into()),
+            ("remote".into(), "1".into())
+        ]
     );
     let good = verdict_of(&tracking, "good", "1").await;
     assert_eq!(good["modelgate.verdict"], "passed", "{good:?}");
@@ -346,14 +350,21 @@ async fn mlflow_registry_webhook_sync_and_scan() {
         "{evil:?}"
     );
     assert_eq!(good["modelgate.signatures"].len(), 64, "{good:?}");
+    // Files the gate cannot read are never passed.
+    let remote = verdict_of(&tracking, "remote", "1").await;
+    assert_eq!(remote["modelgate.verdict"], "error", "{remote:?}");
+    assert!(
+        remote["modelgate.reason"].contains("not supported"),
+        "{remote:?}"
+    );
 
     // Each verdict is one audit row (route mlflow) under the request id the tag names; the
     // gate's own tag writes came back as model_version_tag.set deliveries and started nothing.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rows = decisions(&gate.base).await;
     let mlflow_rows: Vec<&Value> = rows.iter().filter(|r| r["route"] == "mlflow").collect();
-    assert_eq!(mlflow_rows.len(), 2, "{rows:#?}");
-    for (tags, verdict) in [(&good, "admit"), (&evil, "deny")] {
+    assert_eq!(mlflow_rows.len(), 3, "{rows:#?}");
+    for (tags, verdict) in [(&good, "admit"), (&evil, "deny"), (&remote, "error")] {
         let row = mlflow_rows
             .iter()
             .find(|r| r["request_id"] == tags["modelgate.report"].as_str())
@@ -440,9 +451,18 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     assert_eq!(tags["modelgate.verdict"], "failed", "{tags:?}");
     assert!(tags["modelgate.report"].starts_with("cli-"), "{tags:?}");
     assert_eq!(aliases, ["quarantined"]);
-    // Nothing is left to sync.
+    // Nothing is left to sync, unless errors are retried.
     let (code, out, _) = modelgate(&["mlflow", "sync", "--tracking-uri", &tracking]);
     assert_eq!((code, out.trim()), (0, ""));
+    let (code, out, _) = modelgate(&[
+        "mlflow",
+        "sync",
+        "--tracking-uri",
+        &tracking,
+        "--retry-errors",
+        "--dry-run",
+    ]);
+    assert_eq!((code, out.trim()), (0, "models:/remote/1"));
 
     // 4. The gate's reconcile loop catches a version registered while it was down.
     let late2 = register(&python, &tracking, &[("late2", "benign")]);

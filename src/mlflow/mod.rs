@@ -119,16 +119,21 @@ pub async fn scan_version(
 
 /// The versions (of model `name`, or of every model) that carry no `modelgate.verdict` tag:
 /// registered while no gate listened, or whose delivery was lost (MLflow delivers webhooks once,
-/// fire-and-forget), or whose scan never finished.
+/// fire-and-forget), or whose scan never finished. With `retry_errors`, also those whose verdict
+/// is `error` (a tracking server or worker that failed for a while).
 pub async fn unscanned_versions(
     client: &Client,
     name: Option<&str>,
+    retry_errors: bool,
 ) -> Result<Vec<VersionRef>, MlflowError> {
     let mut out: Vec<VersionRef> = client
         .search_versions(name)
         .await?
         .into_iter()
-        .filter(|v| v.tag(tags::VERDICT).is_none())
+        .filter(|v| match v.tag(tags::VERDICT) {
+            None => true,
+            Some(t) => retry_errors && t == Outcome::Error.as_str(),
+        })
         // A version still being registered has no files yet; a failed registration never will.
         .filter(|v| v.status.as_deref().is_none_or(|s| s == "READY"))
         .map(|v| VersionRef {

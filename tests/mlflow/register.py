@@ -3,8 +3,9 @@ does with MLflow 3's client: a logged model whose files are uploaded through the
 artifact proxy, then `mlflow.register_model("models:/m-…", NAME)`.
 
 usage: register.py TRACKING_URI NAME KIND [NAME KIND ...]
-KIND is `benign` (a pickled dict) or `malicious` (a pickle whose load calls os.system; it is
-only written here, never loaded). Prints "NAME VERSION" per registered version.
+KIND is `benign` (a pickled dict), `malicious` (a pickle whose load calls os.system; it is
+only written here, never loaded) or `s3` (a version whose source is an S3 URI the gate does not
+read). Prints "NAME VERSION" per registered version.
 """
 
 import os
@@ -25,6 +26,11 @@ def main():
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
     for name, kind in zip(pairs[::2], pairs[1::2]):
+        if kind == "s3":
+            client.create_registered_model(name)
+            mv = client.create_model_version(name, "s3://models-bucket/fraud/model")
+            print(name, mv.version, flush=True)
+            continue
         files = tempfile.mkdtemp()
         obj = Payload() if kind == "malicious" else {"weights": [0.5, 1.5], "bias": 0.1}
         with open(os.path.join(files, "model.pkl"), "wb") as f:

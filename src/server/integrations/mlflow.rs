@@ -141,7 +141,8 @@ pub fn spawn_reconcile(app: &Arc<App>) {
         loop {
             tick.tick().await;
             // A tracking server that cannot be reached now is tried again at the next tick.
-            let Ok(versions) = crate::mlflow::unscanned_versions(&m.client, None).await else {
+            let Ok(versions) = crate::mlflow::unscanned_versions(&m.client, None, false).await
+            else {
                 continue;
             };
             for v in versions {

@@ -58,6 +58,9 @@ pub struct SyncArgs {
     /// Extra signature-database directories.
     #[arg(long, value_name = "DIR")]
     signatures: Vec<PathBuf>,
+    /// Also scan again the versions whose verdict is `error`.
+    #[arg(long)]
+    retry_errors: bool,
     /// List the versions that would be scanned, and scan nothing.
     #[arg(long)]
     dry_run: bool,
@@ -185,6 +188,7 @@ fn sync(args: &SyncArgs) -> Result<u8> {
     let versions = registry.rt.block_on(modelgate::mlflow::unscanned_versions(
         &registry.client,
         args.model.as_deref(),
+        args.retry_errors,
     ))?;
     if args.dry_run {
         for v in &versions {
