@@ -72,6 +72,7 @@ fn start_mlflow(bin: &Path, dir: &Path, port: u16) -> Group {
         .env("MLFLOW_WEBHOOK_CACHE_TTL", "1")
         .env("MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES", "1")
         .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .env("DO_NOT_TRACK", "true")
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
@@ -235,8 +236,19 @@ fn register(python: &Path, tracking: &str, pairs: &[(&str, &str)]) -> Vec<(Strin
         args.push((*n).into());
         args.push((*k).into());
     }
-    let refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsString::as_os_str).collect();
-    common::run_python(python, &refs, None)
+    let out = Command::new(python)
+        .args(&args)
+        // MLflow's client reports usage to a remote service unless told not to.
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .env("DO_NOT_TRACK", "true")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "register.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once(' '))
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
