@@ -50,6 +50,9 @@ pub struct Config {
     /// `[kubernetes]`: the validating admission webhook (`/k8s/validate`).
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    /// `[mlflow]`: the MLflow model registry integration.
+    #[serde(default)]
+    pub mlflow: MlflowConfig,
 }
 
 /// `[harbor]`: `modelgate serve` as a Harbor pluggable scanner (see `server::integrations::harbor`).
@@ -93,6 +96,37 @@ pub enum AdmissionRequirement {
     SignatureAndVerdict,
     /// Either.
     SignatureOrVerdict,
+}
+
+/// `[mlflow]`: scan model versions registered in MLflow (webhook, reconcile loop, `modelgate
+/// mlflow sync`) and write the verdict back as tags. The webhook secret comes from the
+/// environment variable `secret_env` names, never from the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlflowConfig {
+    /// Serve `POST /integrations/mlflow/webhook` (and the reconcile loop when configured).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The tracking server (`http://HOST:PORT[/prefix]`); required when enabled.
+    pub tracking_uri: Option<String>,
+    /// The environment variable holding the webhook's shared secret; required when enabled.
+    pub secret_env: Option<String>,
+    /// How far a delivery's signed timestamp may be from the gate's clock (default 300 s).
+    pub timestamp_tolerance_secs: Option<u64>,
+    /// Scan versions without a `modelgate.verdict` tag every this many seconds (default: off).
+    pub reconcile_secs: Option<u64>,
+    /// Give a failed version the alias `quarantined` and remove its other aliases.
+    #[serde(default)]
+    pub block_stage_transition: bool,
+    /// Local artifact stores (`file:` sources) the gate may read; relative to the configuration
+    /// file. Sources elsewhere on disk are refused.
+    #[serde(default)]
+    pub local_roots: Vec<PathBuf>,
+    /// Most files one version may hold (default 10,000); its bytes are bounded by `[server]
+    /// max_body_bytes`.
+    pub max_files: Option<usize>,
+    /// Deadline of one MLflow API call (default 30 s).
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// `[signing]`.
@@ -252,6 +286,9 @@ pub enum ConfigError {
         path.display()
     )]
     UnknownCode { path: PathBuf, code: String },
+    /// `[mlflow] enabled = true` without what it needs.
+    #[error("{}: [mlflow] {problem}", path.display())]
+    Mlflow { path: PathBuf, problem: String },
     /// A `[[tokens]]` entry that cannot match any token, or a name used twice.
     #[error("{}: [[tokens]] {name:?}: {problem}", path.display())]
     Token {
@@ -318,7 +355,12 @@ impl Config {
             Self::check_tokens(&config.tokens, &file)?;
             config.server.tokens_file = Some(file);
         }
-        for k in &mut config.signing.trusted_keys {
+        for k in config
+            .signing
+            .trusted_keys
+            .iter_mut()
+            .chain(&mut config.mlflow.local_roots)
+        {
             if k.is_relative() {
                 *k = dir.join(&*k);
             }
@@ -354,7 +396,28 @@ impl Config {
             });
         }
         Self::check_tokens(&config.tokens, path)?;
+        Self::check_mlflow(&config.mlflow, path)?;
         Ok(config)
+    }
+
+    /// An enabled `[mlflow]` names its tracking server and its secret's variable.
+    fn check_mlflow(m: &MlflowConfig, path: &Path) -> Result<(), ConfigError> {
+        let problem = if !m.enabled {
+            None
+        } else if m.tracking_uri.as_deref().is_none_or(str::is_empty) {
+            Some("enabled = true needs tracking_uri")
+        } else if m.secret_env.as_deref().is_none_or(str::is_empty) {
+            Some("enabled = true needs secret_env (the environment variable holding the webhook secret)")
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => Err(ConfigError::Mlflow {
+                path: path.to_owned(),
+                problem: p.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Every token's digest is 64 lower-case hex digits, names are unique, scopes not empty.
@@ -460,6 +523,30 @@ url = "sqlite://gate.db"
         ] {
             let e = Config::parse(text).expect_err(text).to_string();
             assert!(e.contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_mlflow_section_is_typed_and_checked() {
+        let c = Config::parse(
+            "[mlflow]\nenabled = true\ntracking_uri = \"http://127.0.0.1:5000\"\nsecret_env = \"S\"\nreconcile_secs = 60\n",
+        )
+        .expect("valid");
+        assert!(c.mlflow.enabled);
+        assert_eq!(c.mlflow.reconcile_secs, Some(60));
+        for (text, why) in [
+            (
+                "[mlflow]\nenabled = true\nsecret_env = \"S\"\n",
+                "tracking_uri",
+            ),
+            (
+                "[mlflow]\nenabled = true\ntracking_uri = \"http://x\"\n",
+                "secret_env",
+            ),
+            ("[mlflow]\nsecret = \"inline\"\n", "unknown field `secret`"),
+        ] {
+            let e = Config::parse(text).expect_err(text).to_string();
+            assert!(e.contains(why), "{e}");
         }
     }
 

@@ -58,6 +58,7 @@ pub mod error;
 pub mod finding;
 pub mod format;
 pub mod image;
+pub mod mlflow;
 pub mod packages;
 pub mod policy;
 pub mod report;

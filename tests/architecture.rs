@@ -44,7 +44,9 @@ const FLOORS: &[&[&str]] = &[
     &["report", "policy", "config", "run"],
     // What is done with an approved report; the audit trail and verdict cache (which stores
     // digests, counts, verdicts and JSON text its callers give it, and imports nothing).
-    &["sign", "convert", "store"],
+    // The MLflow registry client (REST, artifact fetching, verdict tags), shared by the gate's
+    // webhook and the CLI.
+    &["sign", "convert", "store", "mlflow"],
     // The admission gate; the batch audit.
     &["server", "audit"],
 ];

@@ -711,6 +711,61 @@ fn audit_tables(t: &Target) {
     store.close().unwrap();
 }
 
+fn webhook_deliveries_are_seen_once(t: &Target) {
+    // Two replicas, and replicas racing on one id: exactly one records it as new.
+    let a = t.open();
+    let b = t.open();
+    let now = Utc::now();
+    let long_ago = now - Duration::days(30);
+    assert!(a
+        .record_delivery("mlflow", "d-1", now, long_ago)
+        .expect("record"));
+    assert!(!b
+        .record_delivery("mlflow", "d-1", now, long_ago)
+        .expect("record"));
+    // Another source's ids are its own.
+    assert!(b
+        .record_delivery("other", "d-1", now, long_ago)
+        .expect("record"));
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            std::thread::spawn(move || {
+                store
+                    .record_delivery("mlflow", "d-race", Utc::now(), long_ago)
+                    .expect("record")
+            })
+        })
+        .collect();
+    let new = racers
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .filter(|n| *n)
+        .count();
+    assert_eq!(new, 1);
+    a.close().expect("close");
+    b.close().expect("close");
+    // Durable across a restart; forgotten once older than the caller's window.
+    let c = t.open();
+    assert!(!c
+        .record_delivery("mlflow", "d-1", Utc::now(), long_ago)
+        .expect("record"));
+    let later = now + Duration::days(2);
+    assert!(c
+        .record_delivery("mlflow", "d-2", later, now + Duration::days(1))
+        .expect("record"));
+    assert!(c
+        .record_delivery("mlflow", "d-1", later, now + Duration::days(1))
+        .expect("record"));
+    assert_eq!(
+        t.count("SELECT COUNT(*) FROM webhook_deliveries WHERE delivery_id = 'd-race'"),
+        0
+    );
+    assert!(c
+        .record_delivery("mlflow", &"x".repeat(2000), later, now)
+        .is_err());
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         /// Every case on a SQLite file, one test each.
@@ -740,6 +795,7 @@ suite!(
     two_handles_see_each_other,
     close_loses_no_accepted_row,
     audit_tables,
+    webhook_deliveries_are_seen_once,
 );
 
 /// Every case on a real PostgreSQL server: one server for the suite (started here, stopped when

@@ -63,6 +63,27 @@ pub struct Report {
 }
 
 impl Report {
+    /// Rewrites every path that starts with `root` to be relative to it (a scan of a temporary
+    /// directory reports what is inside it, not where it was).
+    pub fn relativise(&mut self, root: &std::path::Path) {
+        let prefix = format!("{}/", root.display());
+        let strip = |p: &mut String| {
+            if let Some(rest) = p.strip_prefix(&prefix) {
+                *p = rest.to_owned();
+            }
+        };
+        self.targets.iter_mut().for_each(strip);
+        for f in &mut self.findings {
+            strip(&mut f.location.path);
+        }
+        for a in &mut self.artifacts {
+            strip(&mut a.location.path);
+        }
+        for p in &mut self.packages {
+            strip(&mut p.location.path);
+        }
+    }
+
     /// Assembles a report from a sink; sorts everything so output is independent of scheduling.
     /// `signatures` is the database that was applied; `max_entries` caps the listed findings and
     /// records (the engine's `Limits::max_report_entries`).

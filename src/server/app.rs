@@ -60,6 +60,8 @@ pub struct App {
     pub require_signature: bool,
     /// The registry and cluster integrations that are enabled (`[harbor]`, `[kubernetes]`).
     pub integrations: super::integrations::Integrations,
+    /// `[mlflow]`, when enabled.
+    pub mlflow: Option<Arc<super::integrations::mlflow::Mlflow>>,
     next_job: std::sync::atomic::AtomicU64,
 }
 
@@ -111,6 +113,7 @@ impl App {
             ready: std::sync::atomic::AtomicBool::new(true),
             require_signature: config.policy.require_signature.unwrap_or(false),
             integrations: super::integrations::Integrations::new(config),
+            mlflow: None,
             next_job: std::sync::atomic::AtomicU64::new(1),
         }
     }

@@ -46,6 +46,8 @@ pub enum ServeError {
     Store(crate::store::StoreError),
     #[error("loading the signature database or a trusted key: {0}")]
     Signatures(String),
+    #[error("setting up the MLflow integration: {0}")]
+    Mlflow(#[from] integrations::mlflow::SetupError),
 }
 
 /// Everything `modelgate serve` needs beyond the config file.
@@ -164,14 +166,18 @@ pub async fn serve(
             .map_err(|e| ServeError::Signatures(format!("{}: {e}", path.display())))?;
         trusted_keys.push(pem);
     }
-    let app = Arc::new(App::new(
+    let mut app = App::new(
         config,
         &settings,
         pool,
         store.clone(),
         db.info().digest.clone(),
         trusted_keys,
-    ));
+    );
+    app.mlflow = integrations::mlflow::Mlflow::from_config(config, settings.limits.max_body_bytes)?
+        .map(Arc::new);
+    let app = Arc::new(app);
+    integrations::mlflow::spawn_reconcile(&app);
     let handle = axum_server::Handle::new();
     let service = app::router(app).into_make_service();
     let server = {

@@ -428,7 +428,7 @@ fn scan_upload(engine: &Engine, root: &Path, name: &str) -> Result<Report, Strin
     let mut report = engine
         .scan_paths(&[root.join(name)])
         .map_err(|e| e.to_string())?;
-    relativise(&mut report, root);
+    report.relativise(root);
     Ok(report)
 }
 
@@ -440,26 +440,6 @@ pub fn registry_host(reference: &str) -> String {
             first.to_ascii_lowercase()
         }
         _ => "docker.io".to_owned(),
-    }
-}
-
-/// Rewrites every path in `report` that starts with `root` to be relative to it.
-fn relativise(report: &mut Report, root: &Path) {
-    let prefix = format!("{}/", root.display());
-    let strip = |p: &mut String| {
-        if let Some(rest) = p.strip_prefix(&prefix) {
-            *p = rest.to_owned();
-        }
-    };
-    report.targets.iter_mut().for_each(strip);
-    for f in &mut report.findings {
-        strip(&mut f.location.path);
-    }
-    for a in &mut report.artifacts {
-        strip(&mut a.location.path);
-    }
-    for p in &mut report.packages {
-        strip(&mut p.location.path);
     }
 }
 

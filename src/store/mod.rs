@@ -39,6 +39,10 @@
 //!   the same key (another replica that scanned the same artifact meanwhile) succeeds and reads
 //!   back the first row. A new signature database or policy changes the key, so it invalidates
 //!   the cache by construction.
+//! - `webhook_deliveries`: (source, delivery id) → when it was received, for signed webhooks
+//!   (MLflow's): a delivery id seen before is a replay, across restarts and replicas. Ids older
+//!   than the caller's window (the signed timestamp's tolerance makes older deliveries stale
+//!   anyway) are pruned when a new one is recorded.
 //! - `schema_version`: the migrations applied. Migrations live in the code (`sql.rs`), are
 //!   applied in order when a store is opened, each in its own transaction, and are idempotent
 //!   (two processes opening one empty database apply each once). A database written by a newer
@@ -508,6 +512,25 @@ fn new_cache_entry(key: &CacheKey, entry: &CacheEntry) -> Result<NewCacheEntry, 
     })
 }
 
+/// The command recording one webhook delivery, its fields validated.
+fn delivery_command(
+    source: &str,
+    id: &str,
+    received: DateTime<Utc>,
+    forget_before: DateTime<Utc>,
+) -> Result<impl FnOnce(worker::Answer<bool>) -> Command, StoreError> {
+    check_text("source", source)?;
+    check_text("delivery_id", id)?;
+    let (source, id) = (source.to_owned(), id.to_owned());
+    Ok(move |reply| Command::Delivery {
+        source,
+        id,
+        received_ms: received.timestamp_millis(),
+        forget_before_ms: forget_before.timestamp_millis(),
+        reply,
+    })
+}
+
 struct Shared {
     /// The writer thread: every write, in order.
     writer: mpsc::Sender<Command>,
@@ -696,6 +719,19 @@ impl Store {
         self.call(|reply| Command::Insert { entry, reply })
     }
 
+    /// Records that a signed webhook delivery `id` from `source` (e.g. `mlflow`) was received at
+    /// `received`, forgetting ids received before `forget_before`; returns whether the id was new
+    /// (false: a replay). The first of several replicas to record an id wins.
+    pub fn record_delivery(
+        &self,
+        source: &str,
+        id: &str,
+        received: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(delivery_command(source, id, received, forget_before)?)
+    }
+
     /// Whether the database answers both connections (for readiness probes).
     pub fn ping(&self) -> Result<(), StoreError> {
         self.call_on(false, |reply| Command::Ping { reply })?;
@@ -815,6 +851,18 @@ impl AsyncStore {
     ) -> Result<CachedVerdict, StoreError> {
         let entry = new_cache_entry(key, entry)?;
         self.call(|reply| Command::Insert { entry, reply }).await
+    }
+
+    /// See [`Store::record_delivery`].
+    pub async fn record_delivery(
+        &self,
+        source: &str,
+        id: &str,
+        received: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(delivery_command(source, id, received, forget_before)?)
+            .await
     }
 
     /// See [`Store::ping`].

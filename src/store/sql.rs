@@ -217,6 +217,21 @@ CREATE TABLE verdict_cache (
 ",
     },
     AUDIT_MIGRATION,
+    Migration {
+        version: 3,
+        name: "webhook deliveries seen",
+        // Delivery ids of signed webhooks (MLflow's), so a replayed delivery is refused across
+        // restarts and replicas; rows older than the timestamp tolerance allows are pruned.
+        ddl: "
+CREATE TABLE webhook_deliveries (
+    source TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    PRIMARY KEY (source, delivery_id)
+);
+CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (received_ms);
+",
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -323,6 +338,13 @@ pub const SELECT_CACHE: &str = "SELECT verdict, reasons, report, report_size, cr
      FROM verdict_cache WHERE sha256 = $1 AND signatures_digest = $2 AND policy_digest = $3";
 pub const SELECT_CACHE_COLS: &[Col] = &[Col::Text, Col::Text, Col::OptBytes, Col::OptI64, Col::I64];
 
+/// The first receiver of a delivery id inserts it (1 row changed); a replay changes nothing.
+pub const INSERT_DELIVERY: &str =
+    "INSERT INTO webhook_deliveries (source, delivery_id, received_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (source, delivery_id) DO NOTHING";
+
+pub const PRUNE_DELIVERIES: &str = "DELETE FROM webhook_deliveries WHERE received_ms < $1";
+
 /// `1` alone is a 32-bit integer in PostgreSQL; every integer the store reads is a BIGINT.
 pub const PING: &str = "SELECT CAST(1 AS BIGINT)";
 
@@ -412,6 +434,8 @@ mod tests {
             INSERT_PROGRESS,
             SELECT_PROGRESS,
             DELETE_PROGRESS,
+            INSERT_DELIVERY,
+            PRUNE_DELIVERIES,
         ] {
             assert!(placeholders_in_order(sql), "{sql}");
         }

@@ -74,6 +74,14 @@ pub enum Command {
         entry: NewCacheEntry,
         reply: Answer<CachedVerdict>,
     },
+    /// Records a webhook delivery id; answers whether it was new.
+    Delivery {
+        source: String,
+        id: String,
+        received_ms: i64,
+        forget_before_ms: i64,
+        reply: Answer<bool>,
+    },
     Ping {
         reply: Answer<()>,
     },
@@ -196,6 +204,19 @@ pub fn run(mut b: Box<dyn Backend>, rx: &mpsc::Receiver<Command>) {
             } => reply.send(page(&mut *b, &query, limit)),
             Command::Lookup { key, reply } => reply.send(lookup(&mut *b, &key)),
             Command::Insert { entry, reply } => reply.send(insert(&mut *b, &entry)),
+            Command::Delivery {
+                source,
+                id,
+                received_ms,
+                forget_before_ms,
+                reply,
+            } => reply.send(delivery(
+                &mut *b,
+                &source,
+                &id,
+                received_ms,
+                forget_before_ms,
+            )),
             Command::Ping { reply } => {
                 reply.send(b.query(sql::PING, &[], &[sql::Col::I64]).and_then(|rows| {
                     match rows.len() {
@@ -389,6 +410,31 @@ fn cached(row: Vec<sql::Value>) -> Result<CachedVerdict, StoreError> {
 pub fn lookup(b: &mut dyn Backend, key: &[String; 3]) -> Result<Option<CachedVerdict>, StoreError> {
     let rows = b.query(sql::SELECT_CACHE, &key_params(key), sql::SELECT_CACHE_COLS)?;
     rows.into_iter().next().map(cached).transpose()
+}
+
+/// Inserts a delivery id unless present, pruning ids older than `forget_before_ms` in the same
+/// transaction; whether the id was new.
+fn delivery(
+    b: &mut dyn Backend,
+    source: &str,
+    id: &str,
+    received_ms: i64,
+    forget_before_ms: i64,
+) -> Result<bool, StoreError> {
+    let mut new = false;
+    b.write(&mut |tx| {
+        tx.exec(sql::PRUNE_DELIVERIES, &[Param::I64(forget_before_ms)])?;
+        new = tx.exec(
+            sql::INSERT_DELIVERY,
+            &[
+                Param::Text(source.to_owned()),
+                Param::Text(id.to_owned()),
+                Param::I64(received_ms),
+            ],
+        )? == 1;
+        Ok(())
+    })?;
+    Ok(new)
 }
 
 fn insert(b: &mut dyn Backend, entry: &NewCacheEntry) -> Result<CachedVerdict, StoreError> {

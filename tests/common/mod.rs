@@ -65,6 +65,25 @@ pub fn start_server(mut cmd: std::process::Command, port: u16, ready: impl Fn() 
     server
 }
 
+/// The address a `modelgate serve` child announces on stderr ("listening on …"); stderr is
+/// drained afterwards so the gate never blocks on a full pipe.
+pub fn gate_address(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("the gate's stderr is piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gate exited before listening")
+            .expect("stderr line");
+        if let Some(a) = line.strip_prefix("modelgate serve: listening on ") {
+            break a.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    addr
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -93,6 +93,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => commands::serve::run(&args),
         Command::Audit(args) => commands::audit::run(&args),
         Command::Report(args) => commands::audit::run_report(&args),
+        Command::Mlflow(args) => commands::mlflow::run(&args),
     }
 }
 
@@ -100,6 +101,7 @@ use commands::{
     audit::{AuditArgs, ReportArgs},
     convert::ConvertArgs,
     keygen::KeygenArgs,
+    mlflow::MlflowArgs,
     modelscan::ModelscanArgs,
     packages::PackagesArgs,
     scan::ScanArgs,
@@ -159,6 +161,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Work with audit reports (merge shard reports).
     Report(ReportArgs),
+    /// MLflow model registry: scan registered model versions and tag them with the verdict.
+    Mlflow(MlflowArgs),
     /// One scan worker of `modelgate serve` (started by the server, not by hand).
     #[command(hide = true)]
     Worker(WorkerArgs),

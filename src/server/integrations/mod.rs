@@ -6,10 +6,14 @@
 //! - [`kubernetes`]: a validating admission webhook (`POST /k8s/validate`, token scope
 //!   `admission`), enabled by `[kubernetes] enabled = true`.
 //!
+//! - [`mlflow`]: MLflow model-registry webhooks (`POST /integrations/mlflow/webhook`,
+//!   authenticated by their HMAC signature), enabled by `[mlflow] enabled = true`.
+//!
 //! A disabled integration has no routes at all (its paths answer 404).
 
 pub mod harbor;
 pub mod kubernetes;
+pub mod mlflow;
 
 use std::sync::Arc;
 
@@ -48,13 +52,17 @@ pub fn routes(app: &Arc<App>) -> Router<Arc<App>> {
     if app.integrations.kubernetes.is_some() {
         r = r.merge(kubernetes::routes());
     }
-    r
+    // `[mlflow]` is set up after the app (it needs the gate's limits); its handler answers 404
+    // while it is off.
+    r.merge(mlflow::router())
 }
 
 /// The metrics label of an integration's path (bounded: ids in paths are not labels).
 pub fn route_label(path: &str) -> Option<&'static str> {
     if path == kubernetes::ROUTE {
         Some(kubernetes::ROUTE)
+    } else if path == mlflow::PATH {
+        Some(mlflow::PATH)
     } else {
         harbor::route_label(path)
     }

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod convert;
 pub mod explain;
 pub mod keygen;
+pub mod mlflow;
 pub mod modelscan;
 pub mod packages;
 pub mod scan;

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use modelgate::engine::Limits;
 use modelgate::report::{text::TextOptions, OutputFormat, RenderOptions};
@@ -16,8 +16,27 @@ use crate::args::{parse_jobs, ExitThreshold, FormatArg, ImageArgs, LimitArgs, Po
 pub struct ScanArgs {
     /// Files, directories, image layouts, image tarballs or oci://HOST/REPO[:TAG|@DIGEST].
     /// Paths may be any bytes the file system allows (not only UTF-8).
-    #[arg(required = true)]
+    #[arg(
+        required_unless_present = "mlflow_model",
+        conflicts_with = "mlflow_model"
+    )]
     paths: Vec<std::ffi::OsString>,
+    /// Scan a registered MLflow model version instead: models:/NAME/VERSION or
+    /// models:/NAME@ALIAS, fetched from --tracking-uri (`[mlflow] local_roots` of --config for
+    /// local artifact stores).
+    #[arg(long, value_name = "MODEL_URI")]
+    mlflow_model: Option<String>,
+    /// The MLflow tracking server for --mlflow-model.
+    #[arg(
+        long,
+        env = "MLFLOW_TRACKING_URI",
+        value_name = "URI",
+        hide_env_values = true
+    )]
+    tracking_uri: Option<String>,
+    /// With --mlflow-model: write the verdict back to the version as modelgate.* tags.
+    #[arg(long, requires = "mlflow_model")]
+    mlflow_tag: bool,
     #[command(flatten)]
     image: ImageArgs,
     /// Output format.
@@ -58,16 +77,44 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         hash_artifacts: format.needs_hashes(),
         limits: args.limits.apply(Limits::default()),
     };
+    let signatures_digest = db.info().digest.clone();
     let engine = Engine::new(db, opts)?;
     if let Some(t) = missing_target(&args.paths) {
         eprintln!("modelgate: no such file or directory: {t}");
         return Ok(USAGE);
     }
     let config = args.image.load_config()?;
-    let (img_opts, mut allow) = args.image.setup(config.as_ref())?;
-    let allow_ref = (!allow.is_empty()).then_some(&mut allow);
-    let mut report = modelgate::run::scan(&engine, &args.paths, &img_opts, allow_ref)?;
-    let verdict = args.policy.policy(config.as_ref()).judge(&mut report);
+    let policy = args.policy.policy(config.as_ref());
+    let (report, verdict) = if let Some(uri) = &args.mlflow_model {
+        let Some(tracking) = &args.tracking_uri else {
+            eprintln!("modelgate: --mlflow-model needs --tracking-uri (or MLFLOW_TRACKING_URI)");
+            return Ok(USAGE);
+        };
+        let registry = super::mlflow::Registry::new(tracking, config.as_ref())?;
+        let version = registry.resolve(uri)?;
+        let mut scanned = registry.scan(&engine, &version);
+        if args.mlflow_tag {
+            let tags = super::mlflow::verdict_tags(
+                scanned.as_mut(),
+                &policy,
+                config.as_ref(),
+                &signatures_digest,
+                &super::mlflow::run_id(),
+            );
+            for problem in registry.write(&version, &tags) {
+                eprintln!("modelgate: {problem}");
+            }
+        }
+        let mut report = scanned.with_context(|| format!("scanning {uri}"))?;
+        let verdict = policy.judge(&mut report);
+        (report, verdict)
+    } else {
+        let (img_opts, mut allow) = args.image.setup(config.as_ref())?;
+        let allow_ref = (!allow.is_empty()).then_some(&mut allow);
+        let mut report = modelgate::run::scan(&engine, &args.paths, &img_opts, allow_ref)?;
+        let verdict = policy.judge(&mut report);
+        (report, verdict)
+    };
     let color = args.output.is_none()
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

@@ -94,6 +94,8 @@ pub fn run(args: &ServeArgs) -> Result<u8> {
     }
     let settings = server::Settings::of(&config, args.listen.as_deref());
     if args.check_config {
+        // [mlflow]'s secret comes from the environment: check it is there too.
+        server::integrations::mlflow::Mlflow::from_config(&config, 0)?;
         println!(
             "configuration valid: listen {}, {} worker(s), {} token(s)",
             settings.listen,
