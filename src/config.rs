@@ -265,6 +265,18 @@ pub struct PolicyConfig {
     pub require_signature: Option<bool>,
 }
 
+impl PolicyConfig {
+    /// The admission rules of this section at `fail_on` (the threshold may come from the
+    /// command line); both rules are on unless the section turns them off.
+    pub fn admission(&self, fail_on: Severity) -> crate::policy::Admission {
+        crate::policy::Admission {
+            fail_on,
+            deny_on_inconclusive: self.deny_on_inconclusive.unwrap_or(true),
+            deny_on_unscanned: self.deny_on_unscanned.unwrap_or(true),
+        }
+    }
+}
+
 /// Why a configuration file could not be used. The cause is part of each message (not a
 /// `source`), so a chain printer does not repeat it.
 #[derive(Debug, thiserror::Error)]

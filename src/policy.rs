@@ -161,6 +161,81 @@ impl Policy {
     }
 }
 
+/// The rules an admission decision adds to the threshold, for every place that admits or denies
+/// an artifact (the gate's routes, the registry integrations, `mlflow sync`): a scan that ran out
+/// of budget is not an approval whatever the threshold (`deny_on_inconclusive`), and a file the
+/// engine could not read is never admitted (`deny_on_unscanned`). Both are on by default.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Admission {
+    pub fail_on: Severity,
+    /// Deny when any part of the artifact ran out of a scan budget (`engine/inconclusive`), even
+    /// when the threshold is above its severity.
+    pub deny_on_inconclusive: bool,
+    /// Deny when any file was skipped or could not be read, even without a finding.
+    pub deny_on_unscanned: bool,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Admission {
+            fail_on: DEFAULT_FAIL_ON,
+            deny_on_inconclusive: true,
+            deny_on_unscanned: true,
+        }
+    }
+}
+
+impl Admission {
+    /// Why `report` is not admitted under these rules, the first rule that refuses it; empty
+    /// when it is admitted. Severity overrides are applied to the report before this.
+    pub fn refusals(&self, report: &Report) -> Vec<String> {
+        let mut reasons = Vec::new();
+        match Verdict::of(report, self.fail_on) {
+            Verdict::Approved => {}
+            Verdict::Refused(Refusal::Findings { count, threshold }) => {
+                let top = report
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity >= threshold)
+                    .max_by_key(|f| f.severity);
+                let example = top.map_or(String::new(), |f| {
+                    format!(
+                        " (most severe: {} {} at {})",
+                        f.severity, f.code, f.location
+                    )
+                });
+                reasons.push(format!(
+                    "{count} finding(s) at or above {threshold}{example}"
+                ));
+            }
+            Verdict::Refused(Refusal::ScanErrors { count }) => {
+                reasons.push(format!(
+                    "{count} artifact(s) could not be scanned to the end"
+                ));
+            }
+            Verdict::Refused(Refusal::NothingScanned) => {
+                reasons.push("nothing in the artifact could be scanned".to_owned());
+            }
+        }
+        if self.deny_on_inconclusive
+            && reasons.is_empty()
+            && report
+                .findings
+                .iter()
+                .any(|f| f.code == crate::codes::engine::BUDGET_EXCEEDED.id)
+        {
+            reasons.push("a scan budget ran out, so part of the artifact was not analysed".into());
+        }
+        if self.deny_on_unscanned && reasons.is_empty() && report.summary.skipped > 0 {
+            reasons.push(format!(
+                "{} file(s) of the artifact were not scanned (unsupported or skipped)",
+                report.summary.skipped
+            ));
+        }
+        reasons
+    }
+}
+
 /// Report-side shorthands for the verdict (kept on `Report` for callers; decided here, so the
 /// report module does not depend on the policy).
 impl Report {

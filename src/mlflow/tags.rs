@@ -44,39 +44,22 @@ impl Outcome {
 }
 
 /// The outcome of a scan judged in this process (the CLI's `mlflow sync` and `scan
-/// --mlflow-model --mlflow-tag`) under `policy`, held to the same two rules the gate adds to it
-/// (`[policy] deny_on_inconclusive` and `deny_on_unscanned`, both on unless the configuration
-/// turns them off), so a version gets the same tag whichever way it was scanned. (The gate's own
-/// judgement is `server::verdict::judge`, which the CLI does not link against.)
+/// --mlflow-model --mlflow-tag`): `policy` (overrides applied to the report) under the admission
+/// rules of `[policy]` ([`crate::policy::Admission`], the gate's own judgement), so a version gets
+/// the same tag whichever way it was scanned.
 pub fn judge(
     report: &mut crate::report::Report,
     policy: &crate::policy::Policy,
     rules: &crate::config::PolicyConfig,
 ) -> (Outcome, Vec<String>) {
-    let verdict = policy.judge(report);
-    if let Some(refusal) = verdict.refusal() {
-        return (Outcome::Failed, vec![refusal.to_string()]);
-    }
-    let inconclusive = report
-        .findings
-        .iter()
-        .any(|f| f.code == crate::codes::engine::BUDGET_EXCEEDED.id);
-    if rules.deny_on_inconclusive.unwrap_or(true) && inconclusive {
-        return (
-            Outcome::Failed,
-            vec!["a scan budget ran out, so part of the model was not analysed".into()],
-        );
-    }
-    if rules.deny_on_unscanned.unwrap_or(true) && report.summary.skipped > 0 {
-        return (
-            Outcome::Failed,
-            vec![format!(
-                "{} file(s) of the model were not scanned (unsupported or skipped)",
-                report.summary.skipped
-            )],
-        );
-    }
-    (Outcome::Passed, Vec::new())
+    policy.apply(report);
+    let reasons = rules.admission(policy.fail_on).refusals(report);
+    let outcome = if reasons.is_empty() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    };
+    (outcome, reasons)
 }
 
 /// Finding counts by severity, worst first.

@@ -112,12 +112,7 @@ impl Settings {
 /// The gate's policy from `[policy]`.
 pub fn gate_policy(config: &Config) -> (GatePolicy, Policy) {
     let policy = config.policy(None, crate::policy::DEFAULT_FAIL_ON);
-    let gate = GatePolicy {
-        fail_on: policy.fail_on,
-        deny_on_inconclusive: config.policy.deny_on_inconclusive.unwrap_or(true),
-        deny_on_unscanned: config.policy.deny_on_unscanned.unwrap_or(true),
-    };
-    (gate, policy)
+    (config.policy.admission(policy.fail_on), policy)
 }
 
 /// Runs the gate until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish

@@ -1,84 +1,19 @@
-//! The gate's answer: `admit`, `deny` or `error`, with reasons. It is [`policy::Verdict`] (the
-//! one verdict every command uses) plus the two gate rules a pipeline expects by default: a scan
-//! that ran out of budget is not an approval whatever the threshold (`deny_on_inconclusive`), and
-//! a file the engine could not read is never admitted (`deny_on_unscanned`). `error` is reserved
-//! for the gate's own failures (a worker that died, a deadline): never cached, never `admit`.
+//! The gate's answer: `admit`, `deny` or `error`, with reasons. `admit` and `deny` are
+//! [`crate::policy::Admission`]'s judgement (the one verdict every command uses, plus the two
+//! admission rules a pipeline expects by default). `error` is reserved for the gate's own
+//! failures (a worker that died, a deadline): never cached, never `admit`.
 
-use serde::Serialize;
-
-use crate::finding::Severity;
-use crate::policy::{Refusal, Verdict};
 use crate::report::Report;
 
 /// The gate's three answers are the store's verdicts: what is answered is what is recorded.
 pub use crate::store::Verdict as GateVerdict;
 
-/// The gate's policy (the `[policy]` section plus its gate-only switches).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GatePolicy {
-    pub fail_on: Severity,
-    /// Deny when any part of the artifact ran out of a scan budget (`engine/inconclusive`), even
-    /// when the threshold is above its severity.
-    pub deny_on_inconclusive: bool,
-    /// Deny when any file was skipped or could not be read, even without a finding.
-    pub deny_on_unscanned: bool,
-}
-
-impl Default for GatePolicy {
-    fn default() -> Self {
-        GatePolicy {
-            fail_on: crate::policy::DEFAULT_FAIL_ON,
-            deny_on_inconclusive: true,
-            deny_on_unscanned: true,
-        }
-    }
-}
+/// The gate's policy: the `[policy]` threshold and its admission rules.
+pub use crate::policy::Admission as GatePolicy;
 
 /// `report` judged under `policy` (severity overrides are applied to the report before this).
 pub fn judge(report: &Report, policy: &GatePolicy) -> (GateVerdict, Vec<String>) {
-    let mut reasons = Vec::new();
-    match Verdict::of(report, policy.fail_on) {
-        Verdict::Approved => {}
-        Verdict::Refused(Refusal::Findings { count, threshold }) => {
-            let top = report
-                .findings
-                .iter()
-                .filter(|f| f.severity >= threshold)
-                .max_by_key(|f| f.severity);
-            let example = top.map_or(String::new(), |f| {
-                format!(
-                    " (most severe: {} {} at {})",
-                    f.severity, f.code, f.location
-                )
-            });
-            reasons.push(format!(
-                "{count} finding(s) at or above {threshold}{example}"
-            ));
-        }
-        Verdict::Refused(Refusal::ScanErrors { count }) => {
-            reasons.push(format!(
-                "{count} artifact(s) could not be scanned to the end"
-            ));
-        }
-        Verdict::Refused(Refusal::NothingScanned) => {
-            reasons.push("nothing in the upload could be scanned".to_owned());
-        }
-    }
-    if policy.deny_on_inconclusive
-        && report
-            .findings
-            .iter()
-            .any(|f| f.code == crate::codes::engine::BUDGET_EXCEEDED.id)
-        && reasons.is_empty()
-    {
-        reasons.push("a scan budget ran out, so part of the artifact was not analysed".into());
-    }
-    if policy.deny_on_unscanned && report.summary.skipped > 0 && reasons.is_empty() {
-        reasons.push(format!(
-            "{} file(s) in the upload were not scanned (unsupported or skipped)",
-            report.summary.skipped
-        ));
-    }
+    let reasons = policy.refusals(report);
     let verdict = if reasons.is_empty() {
         GateVerdict::Admit
     } else {
@@ -90,6 +25,7 @@ pub fn judge(report: &Report, policy: &GatePolicy) -> (GateVerdict, Vec<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Severity;
     use crate::Engine;
 
     fn engine() -> &'static Engine {

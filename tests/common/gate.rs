@@ -1,7 +1,6 @@
 //! `modelgate serve` for integration tests: the real binary on a loopback port with a config of
 //! the test's choosing and its own SQLite store, killed (by its pid) when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 pub struct Gate {
@@ -70,19 +69,7 @@ impl Gate {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the gate");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the gate exited before listening")
-                .expect("stderr line");
-            if let Some(a) = line.strip_prefix("modelgate serve: listening on ") {
-                break a.to_owned();
-            }
-        };
-        // Keep draining stderr so the gate never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let addr = super::gate_address(&mut child);
         Gate {
             child,
             base: addr,
