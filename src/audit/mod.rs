@@ -990,8 +990,10 @@ fn changed(path: &Path, before: Option<&FileStamp>) -> Option<String> {
     }
 }
 
-/// Used by the command line to show a path it will create the default cache in.
+/// The store URL of a cache file. `synchronous=normal`: a commit is reported before the
+/// write-ahead log is synced, so a power loss may lose the last batches (never corrupt the
+/// database); the cache only saves work, and what it lost is read and scanned again.
 pub fn sqlite_url(path: &Path) -> String {
     let abs: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    format!("sqlite://{}", abs.display())
+    format!("sqlite://{}?synchronous=normal", abs.display())
 }
