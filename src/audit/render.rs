@@ -23,6 +23,15 @@ pub enum AuditFormat {
     Html,
 }
 
+/// Whether `format` can be rendered by this build: checked before an audit starts, so a run of
+/// hours does not end in "not available".
+pub fn check(format: AuditFormat) -> Result<(), AuditError> {
+    match format {
+        AuditFormat::Html => Err(AuditError::NotYet("html")),
+        AuditFormat::Json | AuditFormat::Sarif | AuditFormat::Markdown => Ok(()),
+    }
+}
+
 /// The report in `format`, ending in a newline.
 pub fn render(r: &AuditReport, format: AuditFormat) -> Result<String, AuditError> {
     match format {

@@ -162,6 +162,7 @@ fn read_report(path: &Path) -> Result<AuditReport> {
 
 pub fn run(args: &AuditArgs) -> Result<u8> {
     let format = AuditFormat::from(args.format);
+    audit::render::check(format)?;
     let db = load_db(&args.signatures)?;
     let config = super::load_config(args.config.as_deref())?;
     let policy = args.policy.policy(config.as_ref());
@@ -234,6 +235,7 @@ pub fn run_report(args: &ReportArgs) -> Result<u8> {
             since,
             policy,
         } => {
+            audit::render::check(AuditFormat::from(*format))?;
             let mut read = Vec::with_capacity(reports.len());
             for p in reports {
                 read.push((p.display().to_string(), read_report(p)?));
