@@ -33,39 +33,42 @@ fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-# Runs "$@" RUNS times; prints the best wall seconds and that run's peak RSS (KiB). A command
+# Runs "$@" RUNS times; prints the best wall seconds, that run's peak RSS (KiB) and its CPU
+# seconds (user + system, every thread: what the run costs when the machine is shared). A command
 # containing {N} gets the run number there (a new cache per cold run).
 measure() {
-  local best="" rss="" tf
+  local best="" rss="" cpu="" tf
   tf=$(mktemp)
   for n in $(seq "$RUNS"); do
-    local t0 t1 t m args=()
+    local t0 t1 t m c args=()
     for a in "$@"; do args+=("${a//\{N\}/$n}"); done
     t0=$EPOCHREALTIME
-    /usr/bin/time -o "$tf" -f "%M" "${args[@]}" >/dev/null 2>&1 || true
+    /usr/bin/time -o "$tf" -f "%M %U %S" "${args[@]}" >/dev/null 2>&1 || true
     t1=$EPOCHREALTIME
     t=$(awk "BEGIN{printf \"%.4f\", $t1 - $t0}")
-    m=$(tail -n 1 "$tf")
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
+    read -r m u s < <(tail -n 1 "$tf")
+    c=$(awk "BEGIN{printf \"%.2f\", $u + $s}")
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; cpu=$c; fi
   done
   rm -f "$tf"
-  echo "$best $rss"
+  echo "$best $rss $cpu"
 }
 ratio() { awk "BEGIN{ if ($2 > 0) printf \"%.1f\", $1/$2; else print \"inf\" }"; }
 
 echo "modelgate: $MG"
-read -r cold cold_rss < <(measure "$MG" audit -q "$DATA/small" --cache "$WORK/cold{N}.db")
+read -r cold cold_rss cold_cpu < <(measure "$MG" audit -q "$DATA/small" --cache "$WORK/cold{N}.db")
 "$MG" audit -q "$DATA/small" --cache "$WORK/warm.db" >/dev/null || true
-read -r warm warm_rss < <(measure "$MG" audit -q "$DATA/small" --cache "$WORK/warm.db")
-read -r ps _ < <(measure "$VENV/bin/picklescan" -p "$DATA/small")
-printf "%-44s %8s s  (peak RSS %d MB)\n" "cold audit, 2,000 small files" "$cold" $((cold_rss / 1024))
-printf "%-44s %8s s  (peak RSS %d MB)\n" "warm re-audit, same tree" "$warm" $((warm_rss / 1024))
-printf "%-44s %8s s\n" "picklescan -p, same tree" "$ps"
-echo "  cold audit vs picklescan: $(ratio "$ps" "$cold")x (target >= 10x)"
-echo "  warm vs cold: $(ratio "$cold" "$warm")x (target >= 20x)"
+read -r warm warm_rss warm_cpu < <(measure "$MG" audit -q "$DATA/small" --cache "$WORK/warm.db")
+read -r ps _ ps_cpu < <(measure "$VENV/bin/picklescan" -p "$DATA/small")
+uptime
+printf "%-36s %8s s wall %6s s CPU  (peak RSS %d MB)\n" "cold audit, 2,000 small files" "$cold" "$cold_cpu" $((cold_rss / 1024))
+printf "%-36s %8s s wall %6s s CPU  (peak RSS %d MB)\n" "warm re-audit, same tree" "$warm" "$warm_cpu" $((warm_rss / 1024))
+printf "%-36s %8s s wall %6s s CPU\n" "picklescan -p, same tree" "$ps" "$ps_cpu"
+echo "  cold audit vs picklescan: $(ratio "$ps" "$cold")x wall, $(ratio "$ps_cpu" "$cold_cpu")x CPU (target >= 10x)"
+echo "  warm vs cold: $(ratio "$cold" "$warm")x wall, $(ratio "$cold_cpu" "$warm_cpu")x CPU (target >= 20x)"
 
 RUNS=1
-read -r big_cold big_cold_rss < <(measure "$MG" audit -q "$DATA/tree100k" --cache "$WORK/big.db" -o "$WORK/big.json")
-read -r big_warm big_warm_rss < <(measure "$MG" audit -q "$DATA/tree100k" --cache "$WORK/big.db" -o "$WORK/big.json")
+read -r big_cold big_cold_rss _ < <(measure "$MG" audit -q "$DATA/tree100k" --cache "$WORK/big.db" -o "$WORK/big.json")
+read -r big_warm big_warm_rss _ < <(measure "$MG" audit -q "$DATA/tree100k" --cache "$WORK/big.db" -o "$WORK/big.json")
 printf "%-44s %8s s  (peak RSS %d MB, target < 256 MB)\n" "cold audit, 100,000 files" "$big_cold" $((big_cold_rss / 1024))
 printf "%-44s %8s s  (peak RSS %d MB)\n" "warm re-audit, 100,000 files" "$big_warm" $((big_warm_rss / 1024))
