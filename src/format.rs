@@ -110,6 +110,13 @@ formats! {
     JoblibZfile => "joblib-zfile",
     /// A standalone Jinja template travelling with a model (`chat_template.jinja`, `*.j2`).
     JinjaTemplate => "jinja-template",
+    /// A TorchServe model archive's `MAR-INF/MANIFEST.json`: names the handler TorchServe imports
+    /// and the serialized model, model file and requirements it loads.
+    TorchServeManifest => "torchserve-manifest",
+    /// Python source inside a TorchServe model archive (`.mar`). Assigned by the zip walker when
+    /// the archive has a `MAR-INF/MANIFEST.json`: TorchServe puts the extracted archive on
+    /// `sys.path` and imports the handler from it when the model is registered.
+    TorchServeCode => "torchserve-code",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -167,7 +174,9 @@ impl Format {
             | Format::MlflowModel
             | Format::Requirements
             | Format::TorchScriptCode
-            | Format::JinjaTemplate => Kind::Companion,
+            | Format::JinjaTemplate
+            | Format::TorchServeManifest
+            | Format::TorchServeCode => Kind::Companion,
             Format::Data | Format::TorchTarMember | Format::PythonLibrary => Kind::Structural,
             Format::Unknown => Kind::Unknown,
         }
@@ -191,7 +200,8 @@ impl Format {
             Format::TorchTarMember
             | Format::TorchScriptCode
             | Format::ImageLayer
-            | Format::PythonLibrary => false,
+            | Format::PythonLibrary
+            | Format::TorchServeCode => false,
             Format::Pickle
             | Format::PytorchLegacy
             | Format::Zip
@@ -224,6 +234,7 @@ impl Format {
             | Format::SavedModelText
             | Format::JoblibZfile
             | Format::JinjaTemplate
+            | Format::TorchServeManifest
             | Format::Unknown => true,
         }
     }
@@ -268,6 +279,8 @@ impl Format {
             | Format::PythonLibrary
             | Format::JoblibZfile
             | Format::JinjaTemplate
+            | Format::TorchServeManifest
+            | Format::TorchServeCode
             | Format::Unknown => false,
         }
     }
@@ -312,6 +325,8 @@ impl Format {
             | Format::PythonLibrary
             | Format::JoblibZfile
             | Format::JinjaTemplate
+            | Format::TorchServeManifest
+            | Format::TorchServeCode
             | Format::Unknown => &[],
         }
     }

@@ -165,6 +165,13 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
         {
             return Format::KerasConfig;
         }
+        // TorchServe's `MAR-INF/MANIFEST.json` (torch-model-archiver writes `runtime` and a
+        // `model` object with `modelName` and `handler`; the zip walker also assigns it by path).
+        if contains(head, b"\"runtime\"")
+            && (contains(head, b"\"modelName\"") || contains(head, b"\"handler\""))
+        {
+            return Format::TorchServeManifest;
+        }
         return Format::JsonConfig;
     }
     if base == "mlmodel" {
@@ -614,6 +621,12 @@ mod tests {
                 Format::JinjaTemplate,
                 b"{{ x }}".to_vec(),
                 "chat_template.jinja",
+            ),
+            (
+                Format::TorchServeManifest,
+                b"{\"runtime\": \"python\", \"model\": {\"modelName\": \"m\", \"handler\": \"h.py\"}}"
+                    .to_vec(),
+                "MANIFEST.json",
             ),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),
         ]

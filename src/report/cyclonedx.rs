@@ -476,6 +476,8 @@ fn format_framework(f: Format) -> Option<&'static str> {
         | Format::PythonLibrary
         | Format::JoblibZfile
         | Format::JinjaTemplate
+        | Format::TorchServeManifest
+        | Format::TorchServeCode
         | Format::Unknown => return None,
     })
 }
@@ -501,7 +503,8 @@ fn extension_framework(name: &str) -> Option<&'static str> {
 }
 
 /// The framework a container's members reveal: the walker's own classification of PyTorch
-/// storages (`Data`), TorchScript code, a Keras v3 config, `.npy` members or a SavedModel.
+/// storages (`Data`), TorchScript code, a TorchServe manifest, a Keras v3 config, `.npy` members
+/// or a SavedModel.
 fn container_framework(
     a: &ArtifactRecord,
     kids: &[usize],
@@ -510,7 +513,10 @@ fn container_framework(
     let has = |f: Format| kids.iter().any(|&k| arts[k].format == f);
     match a.format {
         Format::Zip => {
-            if has(Format::Data) || has(Format::TorchScriptCode) {
+            // A TorchServe archive first: its serialized model is often a PyTorch zip of its own.
+            if has(Format::TorchServeManifest) {
+                Some("torchserve")
+            } else if has(Format::Data) || has(Format::TorchScriptCode) {
                 Some("pytorch")
             } else if has(Format::KerasConfig) {
                 Some("keras")

@@ -101,6 +101,7 @@ pub mod template;
 pub mod tensorflow;
 pub mod tflite;
 pub mod torchscript;
+pub mod torchserve;
 
 /// Every scanner, one line per format family.
 pub static SCANNERS: &[&dyn Scanner] = &[
@@ -116,6 +117,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &tflite::TfliteScanner,
     &ort::OrtScanner,
     &torchscript::TorchScriptScanner,
+    &torchserve::TorchServeScanner,
     &code::CodeScanner,
 ];
 

@@ -25,6 +25,7 @@ mod safetensors;
 mod tensorflow;
 mod tflite;
 mod torchscript;
+mod torchserve;
 
 /// The fixture folders of each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

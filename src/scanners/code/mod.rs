@@ -219,6 +219,7 @@ impl Scanner for CodeScanner {
     fn formats(&self) -> &'static [Format] {
         &[
             Format::Python,
+            Format::TorchServeCode,
             Format::JsonConfig,
             Format::Yaml,
             Format::MlflowModel,
@@ -237,7 +238,7 @@ impl Scanner for CodeScanner {
             )));
         };
         match a.format {
-            Format::Python => scan_python(&bytes, a, out),
+            Format::Python | Format::TorchServeCode => scan_python(&bytes, a, out),
             Format::JsonConfig => scan_json(&bytes, a, cx, out),
             Format::Yaml => scan_yaml(&bytes, a, cx, out),
             Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
@@ -583,6 +584,9 @@ fn severity_of(h: &pyast::Hit, model_side: bool) -> Severity {
     }
 }
 
+/// Why Python inside a TorchServe archive is model-side code.
+const TORCHSERVE_REASON: &str = "in a TorchServe archive: the model's worker runs with the extracted archive on its Python path and imports the handler from it when the model is registered";
+
 /// Hits of one target in one file.
 struct Agg {
     hit: pyast::Hit,
@@ -611,7 +615,9 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
             .evidence("encoding", enc.clone()),
         );
     }
-    let model_side = if a.location.inner.is_empty() {
+    let model_side = if a.format == Format::TorchServeCode {
+        Some(TORCHSERVE_REASON.to_owned())
+    } else if a.location.inner.is_empty() {
         model_side::reason(Path::new(&a.location.path))
     } else {
         None
