@@ -5,8 +5,8 @@
 //!
 //! - `type` is `machine-learning-model` for model formats (pickle, PyTorch, NumPy, safetensors,
 //!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite) and for containers whose structure is a model
-//!   (a PyTorch or TorchScript zip, a Keras v3 archive, an `.npz`, a legacy PyTorch tar, a
-//!   compressed stream holding a model); `data` for tensor storages the walker classified as
+//!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a Keras v3 archive, an `.npz`, a legacy
+//!   PyTorch tar, a compressed stream holding a model); `data` for tensor storages the walker classified as
 //!   [`Format::Data`]; `file` for everything else.
 //! - `hashes` holds the SHA-256 of the artifact's bytes when the engine recorded it
 //!   ([`crate::engine::EngineOptions::hash_artifacts`]).
