@@ -40,20 +40,39 @@ pub const BUILTIN_HANDLERS: &[&str] = &[
     "dali_image_segmenter",
 ];
 
-/// The format a member of a TorchServe archive has from the archive's structure: the manifest
-/// itself, Python source (which TorchServe can import because the extracted archive is on the
-/// worker's Python path), and the requirements file the manifest names (`requirements`, read
-/// from the manifest by the walker), whatever its name.
-pub fn member_format(name: &str, requirements: Option<&str>) -> Option<Format> {
-    if name == MANIFEST_PATH {
-        return Some(Format::TorchServeManifest);
+/// What the zip walker needs to know of a TorchServe archive to classify its members: the
+/// requirements file the manifest names (`None` when it names none, or when the manifest does not
+/// read; the manifest's scanner reports that).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveLayout {
+    pub requirements: Option<String>,
+}
+
+impl ArchiveLayout {
+    /// The layout from the manifest's bytes, read leniently (an unreadable manifest still makes
+    /// the zip a TorchServe archive).
+    pub fn from_manifest(bytes: Option<&[u8]>) -> Self {
+        Self {
+            requirements: bytes
+                .and_then(|b| Manifest::parse(b).ok())
+                .and_then(|m| m.requirements_file),
+        }
     }
-    if requirements.is_some_and(|r| r == name) {
-        return Some(Format::Requirements);
+
+    /// The format a member has from the archive's structure: the manifest itself, the
+    /// requirements file the manifest names (whatever its name), and Python source (which
+    /// TorchServe can import because the extracted archive is on the worker's Python path).
+    pub fn member_format(&self, name: &str) -> Option<Format> {
+        if name == MANIFEST_PATH {
+            return Some(Format::TorchServeManifest);
+        }
+        if self.requirements.as_deref() == Some(name) {
+            return Some(Format::Requirements);
+        }
+        name.to_ascii_lowercase()
+            .ends_with(".py")
+            .then_some(Format::TorchServeCode)
     }
-    name.to_ascii_lowercase()
-        .ends_with(".py")
-        .then_some(Format::TorchServeCode)
 }
 
 /// Whether a zip listing is a TorchServe archive.
@@ -106,7 +125,10 @@ impl Manifest {
         }
         let v: Value =
             serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson(e.to_string()))?;
-        let model = v.get("model").filter(|m| m.is_object()).ok_or(ManifestError::NoModel)?;
+        let model = v
+            .get("model")
+            .filter(|m| m.is_object())
+            .ok_or(ManifestError::NoModel)?;
         Ok(Self {
             runtime: text(&v, "runtime")?,
             archiver_version: text(&v, "archiverVersion")?,
@@ -156,7 +178,10 @@ mod tests {
 
     #[test]
     fn bad_manifests_are_errors() {
-        assert!(matches!(Manifest::parse(b"{"), Err(ManifestError::NotJson(_))));
+        assert!(matches!(
+            Manifest::parse(b"{"),
+            Err(ManifestError::NotJson(_))
+        ));
         assert_eq!(Manifest::parse(b"[]"), Err(ManifestError::NoModel));
         assert_eq!(
             Manifest::parse(br#"{"model": {"handler": 3}}"#),
@@ -168,18 +193,36 @@ mod tests {
     fn handlers_resolve_like_the_model_loader() {
         let h = |s: &str| handler_module(s);
         assert_eq!(h("handler.py"), Some(("handler".into(), None)));
-        assert_eq!(h("a/b/handler.py:entry"), Some(("handler".into(), Some("entry".into()))));
+        assert_eq!(
+            h("a/b/handler.py:entry"),
+            Some(("handler".into(), Some("entry".into())))
+        );
         assert_eq!(h("os:system"), Some(("os".into(), Some("system".into()))));
-        assert_eq!(h("image_classifier"), Some(("image_classifier".into(), None)));
+        assert_eq!(
+            h("image_classifier"),
+            Some(("image_classifier".into(), None))
+        );
         assert_eq!(h(":f"), None);
     }
 
     #[test]
     fn members_by_structure() {
-        assert_eq!(member_format(MANIFEST_PATH, None), Some(Format::TorchServeManifest));
-        assert_eq!(member_format("handler.py", None), Some(Format::TorchServeCode));
-        assert_eq!(member_format("model.pt", None), None);
-        assert_eq!(member_format("deps.txt", Some("deps.txt")), Some(Format::Requirements));
+        let plain = ArchiveLayout::default();
+        assert_eq!(
+            plain.member_format(MANIFEST_PATH),
+            Some(Format::TorchServeManifest)
+        );
+        assert_eq!(
+            plain.member_format("handler.py"),
+            Some(Format::TorchServeCode)
+        );
+        assert_eq!(plain.member_format("model.pt"), None);
+        assert_eq!(plain.member_format("deps.txt"), None);
+        let named = ArchiveLayout::from_manifest(Some(
+            br#"{"model": {"handler": "h.py", "requirementsFile": "deps.txt"}}"#,
+        ));
+        assert_eq!(named.member_format("deps.txt"), Some(Format::Requirements));
+        assert_eq!(ArchiveLayout::from_manifest(Some(b"{")), plain);
         assert!(is_archive_listing(&["a.pt", MANIFEST_PATH]));
     }
 }

@@ -155,7 +155,10 @@ fn scan_manifest(m: &Manifest, a: &Artifact, out: &mut Sink) {
     out.push(summary);
 
     let Some((module, function)) = handler_module(handler) else {
-        out.push(malformed(a, &format!("handler {handler:?} names no module")));
+        out.push(malformed(
+            a,
+            &format!("handler {handler:?} names no module"),
+        ));
         return;
     };
     let stock = function.is_none() && BUILTIN_HANDLERS.contains(&module.as_str());

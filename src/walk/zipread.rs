@@ -309,7 +309,7 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut members: Vec<(&ZipEntry, u64)> = Vec::new();
     let torch_prefixes = torch_prefixes(&index);
-    let torchserve = torchserve_requirements(&index, &a.content);
+    let torchserve = torchserve_layout(&index, &a.content);
     for e in &index.entries {
         let copies = seen.entry(e.name.as_str()).or_default();
         *copies = copies.saturating_add(1);
@@ -417,9 +417,7 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
             }
             let opened = member_content(a, e, start, cx, s).and_then(|c| {
                 c.map(|content| {
-                    let structural = torchserve.as_ref().and_then(|req| {
-                        crate::formats::torchserve::member_format(&e.name, req.as_deref())
-                    });
+                    let structural = torchserve.as_ref().and_then(|t| t.member_format(&e.name));
                     match structural {
                         Some(f) => Ok(Some(f)),
                         None => torch_member_hint(&torch_prefixes, &e.name, &content),
@@ -672,18 +670,16 @@ fn method_name(m: u16) -> String {
     format!("{name} (method {m})")
 }
 
-/// For a TorchServe archive (a listing with `MAR-INF/MANIFEST.json`), the requirements file its
-/// manifest names (`Some(None)` when it names none or does not read: the manifest's scanner
-/// reports that); `None` for any other zip. Only the small manifest is read here.
-fn torchserve_requirements(index: &ZipIndex, content: &Content) -> Option<Option<String>> {
-    use crate::formats::torchserve::{Manifest, MANIFEST_PATH, MAX_MANIFEST_BYTES};
+/// For a TorchServe archive (a listing with `MAR-INF/MANIFEST.json`), what its manifest says
+/// about the members; `None` for any other zip. Only the small manifest is read here.
+fn torchserve_layout(
+    index: &ZipIndex,
+    content: &Content,
+) -> Option<crate::formats::torchserve::ArchiveLayout> {
+    use crate::formats::torchserve::{ArchiveLayout, MANIFEST_PATH, MAX_MANIFEST_BYTES};
     let entry = index.entries.iter().find(|e| e.name == MANIFEST_PATH)?;
     let bytes = read_member(content, entry, MAX_MANIFEST_BYTES as u64).ok();
-    Some(
-        bytes
-            .and_then(|b| Manifest::parse(&b).ok())
-            .and_then(|m| m.requirements_file),
-    )
+    Some(ArchiveLayout::from_manifest(bytes.as_deref()))
 }
 
 /// The record prefixes (`archive/`, `model_name/`, or empty) of PyTorch archives inside this zip:

@@ -62,42 +62,82 @@ fn a_stock_handler_archive_is_listed_and_nothing_more() {
 #[test]
 fn archive_python_is_model_side_code() {
     let r = fixture("malicious", "handler-runs-command.mar");
-    assert!(has(&r, "code/dangerous-call", Severity::Critical, "handler.py"));
+    assert!(has(
+        &r,
+        "code/dangerous-call",
+        Severity::Critical,
+        "handler.py"
+    ));
     let f = r
         .findings
         .iter()
         .find(|f| f.code == "code/dangerous-call")
         .expect("finding");
     assert!(f.evidence.contains_key("model-side"), "{f:?}");
-    assert!(has(&r, "torchserve/handler-code", Severity::Medium, MANIFEST_PATH));
+    assert!(has(
+        &r,
+        "torchserve/handler-code",
+        Severity::Medium,
+        MANIFEST_PATH
+    ));
     // The model file the stock base handler imports is model-side too.
     let r = fixture("malicious", "model-file-runs-command.mar");
-    assert!(has(&r, "code/dangerous-call", Severity::Critical, "model.py"));
+    assert!(has(
+        &r,
+        "code/dangerous-call",
+        Severity::Critical,
+        "model.py"
+    ));
 }
 
 #[test]
 fn a_handler_entry_point_that_runs_commands_is_critical() {
     let r = fixture("malicious", "handler-entry-os-system.mar");
-    assert!(has(&r, "torchserve/handler-code", Severity::Critical, MANIFEST_PATH));
+    assert!(has(
+        &r,
+        "torchserve/handler-code",
+        Severity::Critical,
+        MANIFEST_PATH
+    ));
 }
 
 #[test]
 fn a_shipped_module_replacing_a_stock_handler_is_reported() {
     let r = fixture("malicious", "shadowed-stock-handler.mar");
-    assert!(has(&r, "torchserve/shadowed-handler", Severity::Medium, "image_classifier.py"));
-    assert!(has(&r, "code/dangerous-call", Severity::Critical, "image_classifier.py"));
+    assert!(has(
+        &r,
+        "torchserve/shadowed-handler",
+        Severity::Medium,
+        "image_classifier.py"
+    ));
+    assert!(has(
+        &r,
+        "code/dangerous-call",
+        Severity::Critical,
+        "image_classifier.py"
+    ));
 }
 
 #[test]
 fn the_manifests_requirements_file_is_vetted_whatever_its_name() {
     let r = fixture("malicious", "requirements-extra-index.mar");
-    assert!(has(&r, "code/dependency-source", Severity::Medium, "deps.txt"));
+    assert!(has(
+        &r,
+        "code/dependency-source",
+        Severity::Medium,
+        "deps.txt"
+    ));
 }
 
 #[test]
 fn the_serialized_model_goes_through_the_engine() {
     let r = fixture("malicious", "pickle-serialized-file.mar");
-    assert!(has(&r, "pickle/unsafe-global", Severity::Critical, "model.pkl"));
+    assert!(has(
+        &r,
+        "pickle/unsafe-global",
+        Severity::Critical,
+        "model.pkl"
+    ));
 }
 
 #[test]
@@ -117,9 +157,11 @@ fn the_ai_bom_names_torchserve_as_the_archives_framework() {
         .expect("the archive's component");
     assert_eq!(archive["type"], "machine-learning-model", "{archive:#}");
     assert!(
-        archive["properties"].as_array().expect("props").iter().any(
-            |p| p["name"] == "modelgate:framework" && p["value"] == "torchserve"
-        ),
+        archive["properties"]
+            .as_array()
+            .expect("props")
+            .iter()
+            .any(|p| p["name"] == "modelgate:framework" && p["value"] == "torchserve"),
         "{archive:#}"
     );
 }
