@@ -117,6 +117,9 @@ formats! {
     /// the archive has a `MAR-INF/MANIFEST.json`: TorchServe puts the extracted archive on
     /// `sys.path` and imports the handler from it when the model is registered.
     TorchServeCode => "torchserve-code",
+    /// An NVIDIA NeMo model config (`model_config.yaml`, the config a `.nemo` archive restores):
+    /// its `target` class and Hydra `_target_` entries are imported and called on restore.
+    NemoConfig => "nemo-config",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -176,7 +179,8 @@ impl Format {
             | Format::TorchScriptCode
             | Format::JinjaTemplate
             | Format::TorchServeManifest
-            | Format::TorchServeCode => Kind::Companion,
+            | Format::TorchServeCode
+            | Format::NemoConfig => Kind::Companion,
             Format::Data | Format::TorchTarMember | Format::PythonLibrary => Kind::Structural,
             Format::Unknown => Kind::Unknown,
         }
@@ -235,6 +239,7 @@ impl Format {
             | Format::JoblibZfile
             | Format::JinjaTemplate
             | Format::TorchServeManifest
+            | Format::NemoConfig
             | Format::Unknown => true,
         }
     }
@@ -281,6 +286,7 @@ impl Format {
             | Format::JinjaTemplate
             | Format::TorchServeManifest
             | Format::TorchServeCode
+            | Format::NemoConfig
             | Format::Unknown => false,
         }
     }
@@ -327,6 +333,7 @@ impl Format {
             | Format::JinjaTemplate
             | Format::TorchServeManifest
             | Format::TorchServeCode
+            | Format::NemoConfig
             | Format::Unknown => &[],
         }
     }

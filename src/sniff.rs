@@ -177,6 +177,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base == "mlmodel" {
         return Format::MlflowModel;
     }
+    // NeMo restores a model from the config of this exact name in the extracted `.nemo` archive
+    // (`SaveRestoreConnector.model_config_yaml`), whatever it holds.
+    if base == "model_config.yaml" {
+        return Format::NemoConfig;
+    }
     if base.ends_with(".yaml") || base.ends_with(".yml") {
         return Format::Yaml;
     }
@@ -600,7 +605,12 @@ mod tests {
                 b"{\"architectures\": []}".to_vec(),
                 "config.json",
             ),
-            (Format::Yaml, b"a: 1\n".to_vec(), "model_config.yaml"),
+            (Format::Yaml, b"a: 1\n".to_vec(), "config.yaml"),
+            (
+                Format::NemoConfig,
+                b"target: nemo.collections.asr.models.EncDecCTCModel\n".to_vec(),
+                "model_config.yaml",
+            ),
             (Format::MlflowModel, b"flavors: {}\n".to_vec(), "MLmodel"),
             (
                 Format::Requirements,

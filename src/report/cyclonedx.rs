@@ -5,8 +5,8 @@
 //!
 //! - `type` is `machine-learning-model` for model formats (pickle, PyTorch, NumPy, safetensors,
 //!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite) and for containers whose structure is a model
-//!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a Keras v3 archive, an `.npz`, a legacy
-//!   PyTorch tar, a compressed stream holding a model); `data` for tensor storages the walker classified as
+//!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a NeMo `.nemo` tar, a Keras v3 archive,
+//!   an `.npz`, a legacy PyTorch tar, a compressed stream holding a model); `data` for tensor storages the walker classified as
 //!   [`Format::Data`]; `file` for everything else.
 //! - `hashes` holds the SHA-256 of the artifact's bytes when the engine recorded it
 //!   ([`crate::engine::EngineOptions::hash_artifacts`]).
@@ -478,6 +478,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         | Format::JinjaTemplate
         | Format::TorchServeManifest
         | Format::TorchServeCode
+        | Format::NemoConfig
         | Format::Unknown => return None,
     })
 }
@@ -503,8 +504,8 @@ fn extension_framework(name: &str) -> Option<&'static str> {
 }
 
 /// The framework a container's members reveal: the walker's own classification of PyTorch
-/// storages (`Data`), TorchScript code, a TorchServe manifest, a Keras v3 config, `.npy` members
-/// or a SavedModel.
+/// storages (`Data`), TorchScript code, a TorchServe manifest, a NeMo model config, a Keras v3
+/// config, `.npy` members or a SavedModel.
 fn container_framework(
     a: &ArtifactRecord,
     kids: &[usize],
@@ -528,6 +529,7 @@ fn container_framework(
                 None
             }
         }
+        Format::Tar if has(Format::NemoConfig) => Some("nemo"),
         Format::Tar if has(Format::TorchTarMember) => Some("pytorch"),
         Format::Tar if has(Format::SavedModel) => Some("tensorflow"),
         _ => None,

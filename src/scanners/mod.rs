@@ -91,6 +91,7 @@ pub mod data;
 pub mod gguf;
 pub mod hdf5;
 pub mod keras;
+pub mod nemo;
 pub mod numpy;
 pub mod onnx;
 pub mod ort;
@@ -118,6 +119,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &ort::OrtScanner,
     &torchscript::TorchScriptScanner,
     &torchserve::TorchServeScanner,
+    &nemo::NemoScanner,
     &code::CodeScanner,
 ];
 

@@ -1018,7 +1018,7 @@ fn hidden_duplicates(
 
 /// Token-level fallback for configs that do not parse: every code-naming `key: value` pair in
 /// the raw text is checked as if it had been parsed.
-fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
+pub(crate) fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let text = String::from_utf8_lossy(lenient::strip_bom(bytes));
     for (key, value) in lenient::raw_key_values(&text, lenient::CODE_KEYS) {
         let path = format!("(raw text) {key}");
@@ -1163,7 +1163,7 @@ fn remote_code(key: &str, m: &Value, a: &Artifact, out: &mut Sink) {
 /// imports the target, so they are resolved here against the config (`root`); a target that
 /// still depends on something only known at run time (a resolver such as `${oc.env:X}`, a
 /// relative or missing key) cannot be vetted and is high.
-fn check_target(
+pub(crate) fn check_target(
     target: &str,
     path: &str,
     root: Option<&Value>,
