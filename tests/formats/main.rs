@@ -20,6 +20,7 @@ mod gguf;
 mod hdf5;
 mod keras;
 mod model_dirs;
+mod nemo;
 mod onnx;
 mod safetensors;
 mod tensorflow;
