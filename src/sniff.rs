@@ -726,8 +726,9 @@ mod tests {
         );
         assert_eq!(
             sniff(b"model:\n  _target_: x\n", "model_config.yaml"),
-            Format::Yaml
+            Format::NemoConfig
         );
+        assert_eq!(sniff(b"_target_: x\n", "hparams.yaml"), Format::Yaml);
         assert_eq!(
             sniff(b"torch==2.5\n", "requirements.txt"),
             Format::Requirements
