@@ -136,7 +136,9 @@ fn model_targets(root: &Value, a: &Artifact, cx: &dyn ScannerContext, out: &mut 
         },
     );
     if let Some((k, t)) = target {
-        f = f.evidence("target", t).evidence("key", format!("{prefix}{k}"));
+        f = f
+            .evidence("target", t)
+            .evidence("key", format!("{prefix}{k}"));
     }
     out.push(f);
     if let Some((k, t)) = target {

@@ -34,11 +34,20 @@ fn benign_archives_name_their_model_class_and_nothing_more() {
     for name in ["asr-ctc-bpe.nemo", "legacy-gzip.nemo", "model-wrapper.nemo"] {
         let r = fixture("benign", name);
         assert!(
-            has(&r, "nemo/model-config", Severity::Info, CONFIG, "EncDecCTCModelBPE"),
+            has(
+                &r,
+                "nemo/model-config",
+                Severity::Info,
+                CONFIG,
+                "EncDecCTCModelBPE"
+            ),
             "{name}: {:?}",
             r.findings
         );
-        assert!(r.findings.iter().all(|f| f.severity == Severity::Info), "{name}");
+        assert!(
+            r.findings.iter().all(|f| f.severity == Severity::Info),
+            "{name}"
+        );
         // The weights were read as a PyTorch checkpoint.
         assert!(
             r.artifacts.iter().any(|a| a
@@ -54,7 +63,13 @@ fn benign_archives_name_their_model_class_and_nothing_more() {
 #[test]
 fn the_model_target_is_checked_like_a_hydra_target() {
     let r = fixture("malicious", "model-target-os-system.nemo");
-    assert!(has(&r, "code/hydra-target", Severity::Critical, CONFIG, "os.system at target"));
+    assert!(has(
+        &r,
+        "code/hydra-target",
+        Severity::Critical,
+        CONFIG,
+        "os.system at target"
+    ));
 }
 
 #[test]
@@ -72,9 +87,21 @@ fn hydra_0_cls_with_params_is_checked() {
 #[test]
 fn submodule_targets_and_unresolvable_interpolations() {
     let r = fixture("malicious", "submodule-target-exec.nemo");
-    assert!(has(&r, "code/hydra-target", Severity::Critical, CONFIG, "builtins.exec"));
+    assert!(has(
+        &r,
+        "code/hydra-target",
+        Severity::Critical,
+        CONFIG,
+        "builtins.exec"
+    ));
     let r = fixture("malicious", "interpolated-target.nemo");
-    assert!(has(&r, "code/hydra-target", Severity::High, CONFIG, "oc.env"));
+    assert!(has(
+        &r,
+        "code/hydra-target",
+        Severity::High,
+        CONFIG,
+        "oc.env"
+    ));
 }
 
 #[test]
@@ -82,7 +109,13 @@ fn weights_go_through_the_engine_in_plain_and_gzip_archives() {
     for name in ["pickle-weights.nemo", "gzip-pickle-weights.nemo"] {
         let r = fixture("malicious", name);
         assert!(
-            has(&r, "pickle/unsafe-global", Severity::Critical, "./model_weights.ckpt", "os.system"),
+            has(
+                &r,
+                "pickle/unsafe-global",
+                Severity::Critical,
+                "./model_weights.ckpt",
+                "os.system"
+            ),
             "{name}"
         );
     }
@@ -91,8 +124,20 @@ fn weights_go_through_the_engine_in_plain_and_gzip_archives() {
 #[test]
 fn an_unparsable_config_is_searched_as_text() {
     let r = fixture("malformed", "bad-yaml.nemo");
-    assert!(has(&r, "nemo/malformed", Severity::Medium, CONFIG, "invalid YAML"));
-    assert!(has(&r, "code/hydra-target", Severity::Critical, CONFIG, "os.system"));
+    assert!(has(
+        &r,
+        "nemo/malformed",
+        Severity::Medium,
+        CONFIG,
+        "invalid YAML"
+    ));
+    assert!(has(
+        &r,
+        "code/hydra-target",
+        Severity::Critical,
+        CONFIG,
+        "os.system"
+    ));
 }
 
 #[test]
