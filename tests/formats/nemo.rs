@@ -7,7 +7,9 @@
 use modelgate::{Report, Severity};
 use proptest::prelude::*;
 
-use super::{check_area, default_bound, scan, scan_quickly, testdata};
+use super::{
+    assert_bom_framework, check_area, default_bound, has_finding, scan, scan_quickly, testdata,
+};
 
 #[test]
 fn nemo_fixtures() {
@@ -18,15 +20,6 @@ fn fixture(kind: &str, name: &str) -> Report {
     scan(&testdata().join("nemo").join(kind).join(name))
 }
 
-fn has(r: &Report, code: &str, sev: Severity, member: &str, text: &str) -> bool {
-    r.findings.iter().any(|f| {
-        f.code == code
-            && f.severity == sev
-            && f.location.inner.last().is_some_and(|m| m == member)
-            && f.message.contains(text)
-    })
-}
-
 const CONFIG: &str = "./model_config.yaml";
 
 #[test]
@@ -34,7 +27,7 @@ fn benign_archives_name_their_model_class_and_nothing_more() {
     for name in ["asr-ctc-bpe.nemo", "legacy-gzip.nemo", "model-wrapper.nemo"] {
         let r = fixture("benign", name);
         assert!(
-            has(
+            has_finding(
                 &r,
                 "nemo/model-config",
                 Severity::Info,
@@ -63,7 +56,7 @@ fn benign_archives_name_their_model_class_and_nothing_more() {
 #[test]
 fn the_model_target_is_checked_like_a_hydra_target() {
     let r = fixture("malicious", "model-target-os-system.nemo");
-    assert!(has(
+    assert!(has_finding(
         &r,
         "code/hydra-target",
         Severity::Critical,
@@ -75,7 +68,7 @@ fn the_model_target_is_checked_like_a_hydra_target() {
 #[test]
 fn hydra_0_cls_with_params_is_checked() {
     let r = fixture("malicious", "hydra0-cls-params.nemo");
-    assert!(has(
+    assert!(has_finding(
         &r,
         "code/hydra-target",
         Severity::Critical,
@@ -87,7 +80,7 @@ fn hydra_0_cls_with_params_is_checked() {
 #[test]
 fn submodule_targets_and_unresolvable_interpolations() {
     let r = fixture("malicious", "submodule-target-exec.nemo");
-    assert!(has(
+    assert!(has_finding(
         &r,
         "code/hydra-target",
         Severity::Critical,
@@ -95,7 +88,7 @@ fn submodule_targets_and_unresolvable_interpolations() {
         "builtins.exec"
     ));
     let r = fixture("malicious", "interpolated-target.nemo");
-    assert!(has(
+    assert!(has_finding(
         &r,
         "code/hydra-target",
         Severity::High,
@@ -109,7 +102,7 @@ fn weights_go_through_the_engine_in_plain_and_gzip_archives() {
     for name in ["pickle-weights.nemo", "gzip-pickle-weights.nemo"] {
         let r = fixture("malicious", name);
         assert!(
-            has(
+            has_finding(
                 &r,
                 "pickle/unsafe-global",
                 Severity::Critical,
@@ -124,14 +117,14 @@ fn weights_go_through_the_engine_in_plain_and_gzip_archives() {
 #[test]
 fn an_unparsable_config_is_searched_as_text() {
     let r = fixture("malformed", "bad-yaml.nemo");
-    assert!(has(
+    assert!(has_finding(
         &r,
         "nemo/malformed",
         Severity::Medium,
         CONFIG,
         "invalid YAML"
     ));
-    assert!(has(
+    assert!(has_finding(
         &r,
         "code/hydra-target",
         Severity::Critical,
@@ -142,27 +135,7 @@ fn an_unparsable_config_is_searched_as_text() {
 
 #[test]
 fn the_ai_bom_names_nemo_as_the_archives_framework() {
-    let doc = modelgate::report::cyclonedx::document(&fixture("benign", "asr-ctc-bpe.nemo"));
-    let archive = doc["components"]
-        .as_array()
-        .expect("components")
-        .iter()
-        .find(|c| {
-            c["properties"].as_array().is_some_and(|ps| {
-                ps.iter()
-                    .any(|p| p["name"] == "modelgate:format" && p["value"] == "tar")
-            })
-        })
-        .expect("the archive's component");
-    assert_eq!(archive["type"], "machine-learning-model", "{archive:#}");
-    assert!(
-        archive["properties"]
-            .as_array()
-            .expect("props")
-            .iter()
-            .any(|p| p["name"] == "modelgate:framework" && p["value"] == "nemo"),
-        "{archive:#}"
-    );
+    assert_bom_framework(&fixture("benign", "asr-ctc-bpe.nemo"), "tar", "nemo");
 }
 
 proptest! {

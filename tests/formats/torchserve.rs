@@ -9,7 +9,10 @@ use modelgate::formats::torchserve::{handler_module, Manifest, MANIFEST_PATH};
 use modelgate::{Report, Severity};
 use proptest::prelude::*;
 
-use super::{check_area, default_bound, scan, scan_quickly, stored_zip, testdata, Kind};
+use super::{
+    assert_bom_framework, check_area, default_bound, has_finding, scan, scan_quickly, stored_zip,
+    testdata, Kind,
+};
 
 #[test]
 fn torchserve_fixtures() {
@@ -36,9 +39,7 @@ fn findings(r: &Report) -> Vec<(String, Severity, Vec<String>)> {
 }
 
 fn has(r: &Report, code: &str, sev: Severity, member: &str) -> bool {
-    findings(r)
-        .iter()
-        .any(|(c, s, inner)| c == code && *s == sev && inner.last().is_some_and(|m| m == member))
+    has_finding(r, code, sev, member, "")
 }
 
 #[test]
@@ -142,27 +143,10 @@ fn the_serialized_model_goes_through_the_engine() {
 
 #[test]
 fn the_ai_bom_names_torchserve_as_the_archives_framework() {
-    let path = testdata().join("torchserve/benign/stock-handler.mar");
-    let doc = modelgate::report::cyclonedx::document(&scan(&path));
-    let archive = doc["components"]
-        .as_array()
-        .expect("components")
-        .iter()
-        .find(|c| {
-            c["properties"].as_array().is_some_and(|ps| {
-                ps.iter()
-                    .any(|p| p["name"] == "modelgate:format" && p["value"] == "zip")
-            })
-        })
-        .expect("the archive's component");
-    assert_eq!(archive["type"], "machine-learning-model", "{archive:#}");
-    assert!(
-        archive["properties"]
-            .as_array()
-            .expect("props")
-            .iter()
-            .any(|p| p["name"] == "modelgate:framework" && p["value"] == "torchserve"),
-        "{archive:#}"
+    assert_bom_framework(
+        &scan(&testdata().join("torchserve/benign/stock-handler.mar")),
+        "zip",
+        "torchserve",
     );
 }
 
