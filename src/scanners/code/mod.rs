@@ -69,7 +69,7 @@ pub const HYDRA_TARGET: Code = Code {
     id: "code/hydra-target",
     severity: Severity::Medium,
     summary: "A config instantiates a Python object by name (Hydra `_target_`).",
-    detects: "`_target_` values in YAML and JSON configs (NeMo `model_config.yaml`, Hydra configs) that are denied by, or missing from, the `hydra-target` signature entries (signatures/hydra.toml).",
+    detects: "`_target_` values in YAML and JSON configs (NeMo `model_config.yaml`, Hydra configs), and in a NeMo model config also the model's `target`/`cls` class and Hydra 0.x `cls`/`target` entries with `params` (the `nemo` scanner), that are denied by, or missing from, the `hydra-target` signature entries (signatures/hydra.toml).",
     why: "`hydra.utils.instantiate` imports the named module and calls the named object with the config's arguments: `_target_: os.system` runs a command when the model is restored (CVE-2025-23304).",
     example: "`_target_: subprocess.check_output` with `args: [[\"sh\", \"-c\", \"…\"]]`",
     remediation: "Do not restore the model; if the target is the publisher's own trusted class, add an `allow` entry of kind `hydra-target`.",
