@@ -120,6 +120,10 @@ formats! {
     /// An NVIDIA NeMo model config (`model_config.yaml`, the config a `.nemo` archive restores):
     /// its `target` class and Hydra `_target_` entries are imported and called on restore.
     NemoConfig => "nemo-config",
+    /// A native program shipped as a model: an Actually Portable Executable (llamafile), ELF,
+    /// PE or Mach-O binary, or a shell-script prelude, recognised when its name says "model" (or
+    /// `.llamafile`) or, for APE, always. Weights it carries are found and scanned.
+    Executable => "executable",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -169,7 +173,8 @@ impl Format {
             | Format::SavedModelText
             | Format::KerasMetadata
             | Format::Tflite
-            | Format::Ort => Kind::Model,
+            | Format::Ort
+            | Format::Executable => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -240,6 +245,7 @@ impl Format {
             | Format::JinjaTemplate
             | Format::TorchServeManifest
             | Format::NemoConfig
+            | Format::Executable
             | Format::Unknown => true,
         }
     }
@@ -287,6 +293,7 @@ impl Format {
             | Format::TorchServeManifest
             | Format::TorchServeCode
             | Format::NemoConfig
+            | Format::Executable
             | Format::Unknown => false,
         }
     }
@@ -311,6 +318,7 @@ impl Format {
             Format::Zstd => &["zst"],
             Format::Lz4 => &["lz4"],
             Format::SevenZip => &["7z"],
+            Format::Executable => &["llamafile"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib

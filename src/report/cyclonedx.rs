@@ -479,6 +479,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         | Format::TorchServeManifest
         | Format::TorchServeCode
         | Format::NemoConfig
+        | Format::Executable
         | Format::Unknown => return None,
     })
 }

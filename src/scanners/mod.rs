@@ -88,6 +88,7 @@ pub trait Scanner: Sync {
 
 pub mod code;
 pub mod data;
+pub mod executable;
 pub mod gguf;
 pub mod hdf5;
 pub mod keras;
@@ -120,6 +121,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &torchscript::TorchScriptScanner,
     &torchserve::TorchServeScanner,
     &nemo::NemoScanner,
+    &executable::ExecutableScanner,
     &code::CodeScanner,
 ];
 
