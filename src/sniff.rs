@@ -75,7 +75,9 @@ fn is_program(head: &[u8], base: &str) -> bool {
         || base.ends_with(".bin")
         || crate::format::model_like_name(base);
     match program_kind(head) {
-        Some(k) if k.starts_with('s') => model_name && (head.contains(&0) || base.ends_with(".llamafile")),
+        Some(k) if k.starts_with('s') => {
+            model_name && (head.contains(&0) || base.ends_with(".llamafile"))
+        }
         Some(_) => model_name,
         None => false,
     }

@@ -75,7 +75,10 @@ impl Scanner for ExecutableScanner {
             Finding::new(
                 &PROGRAM,
                 a.location.clone(),
-                format!("{} is a program ({kind}): using it as a model runs it", a.name),
+                format!(
+                    "{} is a program ({kind}): using it as a model runs it",
+                    a.name
+                ),
             )
             .evidence("kind", kind),
         );
@@ -100,7 +103,13 @@ impl Scanner for ExecutableScanner {
                 .evidence("offset", offset.to_string()),
             );
             let content = a.content.slice(offset, len)?;
-            cx.scan_nested(a, &format!("[gguf@{offset}]"), content, Some(Format::Gguf), out);
+            cx.scan_nested(
+                a,
+                &format!("[gguf@{offset}]"),
+                content,
+                Some(Format::Gguf),
+                out,
+            );
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use modelgate::{Engine, Report, Severity, Status};
 use serde_json::{json, Value};
 
+mod executable;
 mod gguf;
 mod hdf5;
 mod keras;
