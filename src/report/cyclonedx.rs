@@ -4,7 +4,7 @@
 //! `path:member:member`):
 //!
 //! - `type` is `machine-learning-model` for model formats (pickle, PyTorch, NumPy, safetensors,
-//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite) and for containers whose structure is a model
+//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite, programs shipped as models) and for containers whose structure is a model
 //!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a NeMo `.nemo` tar, a Keras v3 archive,
 //!   an `.npz`, a legacy PyTorch tar, a compressed stream holding a model); `data` for tensor storages the walker classified as
 //!   [`Format::Data`]; `file` for everything else.
@@ -369,10 +369,11 @@ fn vulnerability(i: usize, f: &Finding, affects: &[&str]) -> Value {
 }
 
 /// Formats whose bytes are (part of) a model: every format that implies a framework on its own
-/// ([`format_framework`], an exhaustive match), plus pickles and HDF5, whose framework comes from
+/// ([`format_framework`], an exhaustive match), plus pickles, HDF5 and programs shipped as models
+/// (llamafile), whose framework comes from
 /// names and contents.
 fn is_model_format(f: Format) -> bool {
-    format_framework(f).is_some() || matches!(f, Format::Pickle | Format::Hdf5)
+    format_framework(f).is_some() || matches!(f, Format::Pickle | Format::Hdf5 | Format::Executable)
 }
 
 /// Artifacts by origin chain, with parent/child relations.

@@ -70,6 +70,24 @@ fn a_llamafiles_zip_is_walked_and_its_gguf_scanned() {
 }
 
 #[test]
+fn the_ai_bom_lists_the_program_as_a_model() {
+    let r = scan(&testdata().join("executable/malicious/elf-appended-gguf.gguf"));
+    let doc = modelgate::report::cyclonedx::document(&r);
+    let top = doc["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| {
+            c["properties"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "modelgate:format" && p["value"] == "executable")
+            })
+        })
+        .expect("the program's component");
+    assert_eq!(top["type"], "machine-learning-model", "{top:#}");
+}
+
+#[test]
 fn binaries_under_ordinary_names_are_not_models() {
     let elf = b"\x7fELF\x02\x01\x01\x00rest of a binary".to_vec();
     for name in ["usr/bin/ls", "libcustom_ops.so", "run.sh"] {
