@@ -35,6 +35,15 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
 /// llamafile starts with one.
 const APE_MAGICS: &[&[u8]] = &[b"MZqFpD='", b"jartsr='"];
 
+/// Mach-O magics (64- and 32-bit, both byte orders, and the universal "fat" header).
+const MACHO: &[[u8; 4]] = &[
+    [0xcf, 0xfa, 0xed, 0xfe],
+    [0xce, 0xfa, 0xed, 0xfe],
+    [0xfe, 0xed, 0xfa, 0xcf],
+    [0xfe, 0xed, 0xfa, 0xce],
+    [0xca, 0xfe, 0xba, 0xbe],
+];
+
 /// What kind of program `head` starts, if any: APE, ELF, PE, Mach-O or a `#!` script.
 pub fn program_kind(head: &[u8]) -> Option<&'static str> {
     if APE_MAGICS.iter().any(|m| head.starts_with(m)) {
@@ -46,13 +55,6 @@ pub fn program_kind(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"MZ") {
         return Some("PE (Windows) executable");
     }
-    const MACHO: &[[u8; 4]] = &[
-        [0xcf, 0xfa, 0xed, 0xfe],
-        [0xce, 0xfa, 0xed, 0xfe],
-        [0xfe, 0xed, 0xfa, 0xcf],
-        [0xfe, 0xed, 0xfa, 0xce],
-        [0xca, 0xfe, 0xba, 0xbe],
-    ];
     if MACHO.iter().any(|m| head.starts_with(m)) {
         return Some("Mach-O executable");
     }
