@@ -1,4 +1,4 @@
-//! Benchmarks for the safetensors, GGUF and ONNX scanners and the chat-template linter:
+//! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo and executable scanners and the chat-template linter:
 //! per-format throughput on the committed fixtures, and 1 GB sparse safetensors / GGUF files that
 //! must scan from their headers in milliseconds.
 //!
@@ -28,6 +28,9 @@ fn bench_formats(c: &mut Criterion) {
         ("onnx", "onnx/benign/if-subgraph.onnx"),
         ("tflite", "tflite/benign/with-associated-files.tflite"),
         ("ort", "ort/benign/mlp.ort"),
+        ("torchserve", "torchserve/benign/custom-handler.mar"),
+        ("nemo", "nemo/benign/asr-ctc-bpe.nemo"),
+        ("executable", "executable/malicious/gemma.llamafile"),
     ] {
         let bytes = fixture(rel);
         g.throughput(Throughput::Bytes(bytes.len() as u64));

@@ -633,6 +633,7 @@ impl ScanContext for EngineContext<'_> {
 
     fn archive_listed(&self, a: &Artifact, names: &[&str], sink: &mut Sink) {
         scanners::torchscript::classify_listing(a, names, sink);
+        scanners::torchserve::classify_listing(a, names, sink);
     }
 
     /// Scans content found inside `parent` (an archive member, an embedded pickle, a decompressed

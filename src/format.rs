@@ -110,6 +110,20 @@ formats! {
     JoblibZfile => "joblib-zfile",
     /// A standalone Jinja template travelling with a model (`chat_template.jinja`, `*.j2`).
     JinjaTemplate => "jinja-template",
+    /// A TorchServe model archive's `MAR-INF/MANIFEST.json`: names the handler TorchServe imports
+    /// and the serialized model, model file and requirements it loads.
+    TorchServeManifest => "torchserve-manifest",
+    /// Python source inside a TorchServe model archive (`.mar`). Assigned by the zip walker when
+    /// the archive has a `MAR-INF/MANIFEST.json`: TorchServe puts the extracted archive on
+    /// `sys.path` and imports the handler from it when the model is registered.
+    TorchServeCode => "torchserve-code",
+    /// An NVIDIA NeMo model config (`model_config.yaml`, the config a `.nemo` archive restores):
+    /// its `target` class and Hydra `_target_` entries are imported and called on restore.
+    NemoConfig => "nemo-config",
+    /// A native program shipped as a model: an Actually Portable Executable (llamafile), ELF,
+    /// PE or Mach-O binary, or a shell-script prelude, recognised when its name says "model" (or
+    /// `.llamafile`) or, for APE, always. Weights it carries are found and scanned.
+    Executable => "executable",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -159,7 +173,8 @@ impl Format {
             | Format::SavedModelText
             | Format::KerasMetadata
             | Format::Tflite
-            | Format::Ort => Kind::Model,
+            | Format::Ort
+            | Format::Executable => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -167,7 +182,10 @@ impl Format {
             | Format::MlflowModel
             | Format::Requirements
             | Format::TorchScriptCode
-            | Format::JinjaTemplate => Kind::Companion,
+            | Format::JinjaTemplate
+            | Format::TorchServeManifest
+            | Format::TorchServeCode
+            | Format::NemoConfig => Kind::Companion,
             Format::Data | Format::TorchTarMember | Format::PythonLibrary => Kind::Structural,
             Format::Unknown => Kind::Unknown,
         }
@@ -191,7 +209,8 @@ impl Format {
             Format::TorchTarMember
             | Format::TorchScriptCode
             | Format::ImageLayer
-            | Format::PythonLibrary => false,
+            | Format::PythonLibrary
+            | Format::TorchServeCode => false,
             Format::Pickle
             | Format::PytorchLegacy
             | Format::Zip
@@ -224,6 +243,9 @@ impl Format {
             | Format::SavedModelText
             | Format::JoblibZfile
             | Format::JinjaTemplate
+            | Format::TorchServeManifest
+            | Format::NemoConfig
+            | Format::Executable
             | Format::Unknown => true,
         }
     }
@@ -268,6 +290,10 @@ impl Format {
             | Format::PythonLibrary
             | Format::JoblibZfile
             | Format::JinjaTemplate
+            | Format::TorchServeManifest
+            | Format::TorchServeCode
+            | Format::NemoConfig
+            | Format::Executable
             | Format::Unknown => false,
         }
     }
@@ -292,6 +318,7 @@ impl Format {
             Format::Zstd => &["zst"],
             Format::Lz4 => &["lz4"],
             Format::SevenZip => &["7z"],
+            Format::Executable => &["llamafile"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib
@@ -312,6 +339,9 @@ impl Format {
             | Format::PythonLibrary
             | Format::JoblibZfile
             | Format::JinjaTemplate
+            | Format::TorchServeManifest
+            | Format::TorchServeCode
+            | Format::NemoConfig
             | Format::Unknown => &[],
         }
     }

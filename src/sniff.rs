@@ -31,6 +31,60 @@ pub fn sniff(head: &[u8], name: &str) -> Format {
     found
 }
 
+/// Actually Portable Executable magics (cosmopolitan's `MZqFpD='` and its `jartsr='` variant):
+/// llamafile starts with one.
+const APE_MAGICS: &[&[u8]] = &[b"MZqFpD='", b"jartsr='"];
+
+/// Mach-O magics (64- and 32-bit, both byte orders, and the universal "fat" header).
+const MACHO: &[[u8; 4]] = &[
+    [0xcf, 0xfa, 0xed, 0xfe],
+    [0xce, 0xfa, 0xed, 0xfe],
+    [0xfe, 0xed, 0xfa, 0xcf],
+    [0xfe, 0xed, 0xfa, 0xce],
+    [0xca, 0xfe, 0xba, 0xbe],
+];
+
+/// What kind of program `head` starts, if any: APE, ELF, PE, Mach-O or a `#!` script.
+pub fn program_kind(head: &[u8]) -> Option<&'static str> {
+    if APE_MAGICS.iter().any(|m| head.starts_with(m)) {
+        return Some("Actually Portable Executable (llamafile)");
+    }
+    if head.starts_with(b"\x7fELF") {
+        return Some("ELF executable");
+    }
+    if head.starts_with(b"MZ") {
+        return Some("PE (Windows) executable");
+    }
+    if MACHO.iter().any(|m| head.starts_with(m)) {
+        return Some("Mach-O executable");
+    }
+    if head.starts_with(b"#!") {
+        return Some("script with a #! interpreter line");
+    }
+    None
+}
+
+/// A program where a model is expected: an APE anywhere (nothing but a program starts so), and
+/// other programs under a name that says "model" (`.llamafile`, `.bin` as in `pytorch_model.bin`,
+/// and every model extension: `.gguf`, `.pt`, …). A
+/// `#!` script under such a name counts only with binary bytes in its head (a payload after the
+/// script). Plain binaries under ordinary names (an image's `/usr/bin`) are not models.
+fn is_program(head: &[u8], base: &str) -> bool {
+    if APE_MAGICS.iter().any(|m| head.starts_with(m)) {
+        return true;
+    }
+    let model_name = base.ends_with(".llamafile")
+        || base.ends_with(".bin")
+        || crate::format::model_like_name(base);
+    match program_kind(head) {
+        Some(k) if k.starts_with('s') => {
+            model_name && (head.contains(&0) || base.ends_with(".llamafile"))
+        }
+        Some(_) => model_name,
+        None => false,
+    }
+}
+
 /// `variables.index`, `fingerprint.pb` and checkpoint shards `*.data-00000-of-00001` (by base
 /// name). TensorFlow reads these only as tensors and table records; the engine still walks them
 /// as pickles (leniently) because names never decide that bytes are harmless.
@@ -71,6 +125,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
 
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         return Format::Zip;
+    }
+    if is_program(head, base) {
+        return Format::Executable;
     }
     if head.starts_with(b"\x93NUMPY") {
         return Format::Numpy;
@@ -165,10 +222,22 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
         {
             return Format::KerasConfig;
         }
+        // TorchServe's `MAR-INF/MANIFEST.json` (torch-model-archiver writes `runtime` and a
+        // `model` object with `modelName` and `handler`; the zip walker also assigns it by path).
+        if contains(head, b"\"runtime\"")
+            && (contains(head, b"\"modelName\"") || contains(head, b"\"handler\""))
+        {
+            return Format::TorchServeManifest;
+        }
         return Format::JsonConfig;
     }
     if base == "mlmodel" {
         return Format::MlflowModel;
+    }
+    // NeMo restores a model from the config of this exact name in the extracted `.nemo` archive
+    // (`SaveRestoreConnector.model_config_yaml`), whatever it holds.
+    if base == "model_config.yaml" {
+        return Format::NemoConfig;
     }
     if base.ends_with(".yaml") || base.ends_with(".yml") {
         return Format::Yaml;
@@ -593,7 +662,12 @@ mod tests {
                 b"{\"architectures\": []}".to_vec(),
                 "config.json",
             ),
-            (Format::Yaml, b"a: 1\n".to_vec(), "model_config.yaml"),
+            (Format::Yaml, b"a: 1\n".to_vec(), "config.yaml"),
+            (
+                Format::NemoConfig,
+                b"target: nemo.collections.asr.models.EncDecCTCModel\n".to_vec(),
+                "model_config.yaml",
+            ),
             (Format::MlflowModel, b"flavors: {}\n".to_vec(), "MLmodel"),
             (
                 Format::Requirements,
@@ -615,6 +689,13 @@ mod tests {
                 b"{{ x }}".to_vec(),
                 "chat_template.jinja",
             ),
+            (
+                Format::TorchServeManifest,
+                b"{\"runtime\": \"python\", \"model\": {\"modelName\": \"m\", \"handler\": \"h.py\"}}"
+                    .to_vec(),
+                "MANIFEST.json",
+            ),
+            (Format::Executable, b"MZqFpD='\n\n".to_vec(), "mistral-7b"),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),
         ]
     }
@@ -703,8 +784,9 @@ mod tests {
         );
         assert_eq!(
             sniff(b"model:\n  _target_: x\n", "model_config.yaml"),
-            Format::Yaml
+            Format::NemoConfig
         );
+        assert_eq!(sniff(b"_target_: x\n", "hparams.yaml"), Format::Yaml);
         assert_eq!(
             sniff(b"torch==2.5\n", "requirements.txt"),
             Format::Requirements

@@ -20,6 +20,7 @@
 //!   and the conversion VM.
 //! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
 //!   and ONNX Runtime (ORT format) models with it.
+//! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
@@ -31,3 +32,4 @@ pub mod ort;
 pub mod pickle;
 pub mod tflite;
 pub mod torch;
+pub mod torchserve;

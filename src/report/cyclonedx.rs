@@ -4,9 +4,9 @@
 //! `path:member:member`):
 //!
 //! - `type` is `machine-learning-model` for model formats (pickle, PyTorch, NumPy, safetensors,
-//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite) and for containers whose structure is a model
-//!   (a PyTorch or TorchScript zip, a Keras v3 archive, an `.npz`, a legacy PyTorch tar, a
-//!   compressed stream holding a model); `data` for tensor storages the walker classified as
+//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite, programs shipped as models) and for containers whose structure is a model
+//!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a NeMo `.nemo` tar, a Keras v3 archive,
+//!   an `.npz`, a legacy PyTorch tar, a compressed stream holding a model); `data` for tensor storages the walker classified as
 //!   [`Format::Data`]; `file` for everything else.
 //! - `hashes` holds the SHA-256 of the artifact's bytes when the engine recorded it
 //!   ([`crate::engine::EngineOptions::hash_artifacts`]).
@@ -369,10 +369,11 @@ fn vulnerability(i: usize, f: &Finding, affects: &[&str]) -> Value {
 }
 
 /// Formats whose bytes are (part of) a model: every format that implies a framework on its own
-/// ([`format_framework`], an exhaustive match), plus pickles and HDF5, whose framework comes from
+/// ([`format_framework`], an exhaustive match), plus pickles, HDF5 and programs shipped as models
+/// (llamafile), whose framework comes from
 /// names and contents.
 fn is_model_format(f: Format) -> bool {
-    format_framework(f).is_some() || matches!(f, Format::Pickle | Format::Hdf5)
+    format_framework(f).is_some() || matches!(f, Format::Pickle | Format::Hdf5 | Format::Executable)
 }
 
 /// Artifacts by origin chain, with parent/child relations.
@@ -476,6 +477,10 @@ fn format_framework(f: Format) -> Option<&'static str> {
         | Format::PythonLibrary
         | Format::JoblibZfile
         | Format::JinjaTemplate
+        | Format::TorchServeManifest
+        | Format::TorchServeCode
+        | Format::NemoConfig
+        | Format::Executable
         | Format::Unknown => return None,
     })
 }
@@ -501,7 +506,8 @@ fn extension_framework(name: &str) -> Option<&'static str> {
 }
 
 /// The framework a container's members reveal: the walker's own classification of PyTorch
-/// storages (`Data`), TorchScript code, a Keras v3 config, `.npy` members or a SavedModel.
+/// storages (`Data`), TorchScript code, a TorchServe manifest, a NeMo model config, a Keras v3
+/// config, `.npy` members or a SavedModel.
 fn container_framework(
     a: &ArtifactRecord,
     kids: &[usize],
@@ -510,7 +516,10 @@ fn container_framework(
     let has = |f: Format| kids.iter().any(|&k| arts[k].format == f);
     match a.format {
         Format::Zip => {
-            if has(Format::Data) || has(Format::TorchScriptCode) {
+            // A TorchServe archive first: its serialized model is often a PyTorch zip of its own.
+            if has(Format::TorchServeManifest) {
+                Some("torchserve")
+            } else if has(Format::Data) || has(Format::TorchScriptCode) {
                 Some("pytorch")
             } else if has(Format::KerasConfig) {
                 Some("keras")
@@ -522,6 +531,7 @@ fn container_framework(
                 None
             }
         }
+        Format::Tar if has(Format::NemoConfig) => Some("nemo"),
         Format::Tar if has(Format::TorchTarMember) => Some("pytorch"),
         Format::Tar if has(Format::SavedModel) => Some("tensorflow"),
         _ => None,

@@ -88,9 +88,11 @@ pub trait Scanner: Sync {
 
 pub mod code;
 pub mod data;
+pub mod executable;
 pub mod gguf;
 pub mod hdf5;
 pub mod keras;
+pub mod nemo;
 pub mod numpy;
 pub mod onnx;
 pub mod ort;
@@ -101,6 +103,7 @@ pub mod template;
 pub mod tensorflow;
 pub mod tflite;
 pub mod torchscript;
+pub mod torchserve;
 
 /// Every scanner, one line per format family.
 pub static SCANNERS: &[&dyn Scanner] = &[
@@ -116,6 +119,9 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &tflite::TfliteScanner,
     &ort::OrtScanner,
     &torchscript::TorchScriptScanner,
+    &torchserve::TorchServeScanner,
+    &nemo::NemoScanner,
+    &executable::ExecutableScanner,
     &code::CodeScanner,
 ];
 

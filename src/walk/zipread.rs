@@ -309,6 +309,7 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut members: Vec<(&ZipEntry, u64)> = Vec::new();
     let torch_prefixes = torch_prefixes(&index);
+    let torchserve = torchserve_layout(&index, &a.content);
     for e in &index.entries {
         let copies = seen.entry(e.name.as_str()).or_default();
         *copies = copies.saturating_add(1);
@@ -416,8 +417,12 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
             }
             let opened = member_content(a, e, start, cx, s).and_then(|c| {
                 c.map(|content| {
-                    torch_member_hint(&torch_prefixes, &e.name, &content)
-                        .map(|hint| (e.name.clone(), content, hint))
+                    let structural = torchserve.as_ref().and_then(|t| t.member_format(&e.name));
+                    match structural {
+                        Some(f) => Ok(Some(f)),
+                        None => torch_member_hint(&torch_prefixes, &e.name, &content),
+                    }
+                    .map(|hint| (e.name.clone(), content, hint))
                 })
                 .transpose()
             });
@@ -663,6 +668,18 @@ fn method_name(m: u16) -> String {
         _ => "an unknown method",
     };
     format!("{name} (method {m})")
+}
+
+/// For a TorchServe archive (a listing with `MAR-INF/MANIFEST.json`), what its manifest says
+/// about the members; `None` for any other zip. Only the small manifest is read here.
+fn torchserve_layout(
+    index: &ZipIndex,
+    content: &Content,
+) -> Option<crate::formats::torchserve::ArchiveLayout> {
+    use crate::formats::torchserve::{ArchiveLayout, MANIFEST_PATH, MAX_MANIFEST_BYTES};
+    let entry = index.entries.iter().find(|e| e.name == MANIFEST_PATH)?;
+    let bytes = read_member(content, entry, MAX_MANIFEST_BYTES as u64).ok();
+    Some(ArchiveLayout::from_manifest(bytes.as_deref()))
 }
 
 /// The record prefixes (`archive/`, `model_name/`, or empty) of PyTorch archives inside this zip:

@@ -16,15 +16,18 @@ use std::time::{Duration, Instant};
 use modelgate::{Engine, Report, Severity, Status};
 use serde_json::{json, Value};
 
+mod executable;
 mod gguf;
 mod hdf5;
 mod keras;
 mod model_dirs;
+mod nemo;
 mod onnx;
 mod safetensors;
 mod tensorflow;
 mod tflite;
 mod torchscript;
+mod torchserve;
 
 /// The fixture folders of each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +219,39 @@ pub fn scan_quickly(name: &str, bytes: Vec<u8>) {
     let rep = engine().scan_bytes(name, bytes);
     assert!(t.elapsed() < LIMIT, "{name}: scan took {:?}", t.elapsed());
     assert!(!rep.artifacts.is_empty());
+}
+
+/// Whether `r` has a finding `code` at `sev` located in the member `member` (the last name of its
+/// origin chain) whose message contains `text`.
+pub fn has_finding(r: &Report, code: &str, sev: Severity, member: &str, text: &str) -> bool {
+    r.findings.iter().any(|f| {
+        f.code == code
+            && f.severity == sev
+            && f.location.inner.last().is_some_and(|m| m == member)
+            && f.message.contains(text)
+    })
+}
+
+/// The AI-BOM (CycloneDX) of `rep` lists the container of format `container` (the report name,
+/// `zip`, `tar`, …) as a model with `framework`.
+pub fn assert_bom_framework(rep: &Report, container: &str, framework: &str) {
+    let doc = modelgate::report::cyclonedx::document(rep);
+    let prop = |c: &Value, name: &str, value: &str| {
+        c["properties"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["value"] == value))
+    };
+    let archive = doc["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| prop(c, "modelgate:format", container))
+        .expect("the container's component");
+    assert_eq!(archive["type"], "machine-learning-model", "{archive:#}");
+    assert!(
+        prop(archive, "modelgate:framework", framework),
+        "{archive:#}"
+    );
 }
 
 /// A stored (uncompressed) zip of `members`.

@@ -69,7 +69,7 @@ pub const HYDRA_TARGET: Code = Code {
     id: "code/hydra-target",
     severity: Severity::Medium,
     summary: "A config instantiates a Python object by name (Hydra `_target_`).",
-    detects: "`_target_` values in YAML and JSON configs (NeMo `model_config.yaml`, Hydra configs) that are denied by, or missing from, the `hydra-target` signature entries (signatures/hydra.toml).",
+    detects: "`_target_` values in YAML and JSON configs (NeMo `model_config.yaml`, Hydra configs), and in a NeMo model config also the model's `target`/`cls` class and Hydra 0.x `cls`/`target` entries with `params` (the `nemo` scanner), that are denied by, or missing from, the `hydra-target` signature entries (signatures/hydra.toml).",
     why: "`hydra.utils.instantiate` imports the named module and calls the named object with the config's arguments: `_target_: os.system` runs a command when the model is restored (CVE-2025-23304).",
     example: "`_target_: subprocess.check_output` with `args: [[\"sh\", \"-c\", \"…\"]]`",
     remediation: "Do not restore the model; if the target is the publisher's own trusted class, add an `allow` entry of kind `hydra-target`.",
@@ -219,6 +219,7 @@ impl Scanner for CodeScanner {
     fn formats(&self) -> &'static [Format] {
         &[
             Format::Python,
+            Format::TorchServeCode,
             Format::JsonConfig,
             Format::Yaml,
             Format::MlflowModel,
@@ -237,7 +238,7 @@ impl Scanner for CodeScanner {
             )));
         };
         match a.format {
-            Format::Python => scan_python(&bytes, a, out),
+            Format::Python | Format::TorchServeCode => scan_python(&bytes, a, out),
             Format::JsonConfig => scan_json(&bytes, a, cx, out),
             Format::Yaml => scan_yaml(&bytes, a, cx, out),
             Format::MlflowModel => scan_mlmodel(&bytes, a, cx, out),
@@ -583,6 +584,9 @@ fn severity_of(h: &pyast::Hit, model_side: bool) -> Severity {
     }
 }
 
+/// Why Python inside a TorchServe archive is model-side code.
+const TORCHSERVE_REASON: &str = "in a TorchServe archive: the model's worker runs with the extracted archive on its Python path and imports the handler from it when the model is registered";
+
 /// Hits of one target in one file.
 struct Agg {
     hit: pyast::Hit,
@@ -611,7 +615,9 @@ fn scan_python(bytes: &[u8], a: &Artifact, out: &mut Sink) {
             .evidence("encoding", enc.clone()),
         );
     }
-    let model_side = if a.location.inner.is_empty() {
+    let model_side = if a.format == Format::TorchServeCode {
+        Some(TORCHSERVE_REASON.to_owned())
+    } else if a.location.inner.is_empty() {
         model_side::reason(Path::new(&a.location.path))
     } else {
         None
@@ -1012,7 +1018,7 @@ fn hidden_duplicates(
 
 /// Token-level fallback for configs that do not parse: every code-naming `key: value` pair in
 /// the raw text is checked as if it had been parsed.
-fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
+pub(crate) fn raw_code_keys(bytes: &[u8], a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let text = String::from_utf8_lossy(lenient::strip_bom(bytes));
     for (key, value) in lenient::raw_key_values(&text, lenient::CODE_KEYS) {
         let path = format!("(raw text) {key}");
@@ -1157,7 +1163,7 @@ fn remote_code(key: &str, m: &Value, a: &Artifact, out: &mut Sink) {
 /// imports the target, so they are resolved here against the config (`root`); a target that
 /// still depends on something only known at run time (a resolver such as `${oc.env:X}`, a
 /// relative or missing key) cannot be vetted and is high.
-fn check_target(
+pub(crate) fn check_target(
     target: &str,
     path: &str,
     root: Option<&Value>,
