@@ -78,6 +78,9 @@ struct Auditor<'a> {
     store: Store,
     run_key: String,
     policy_digest: String,
+    /// The cache digest of each extension met so far: a run has a handful of extensions and
+    /// thousands of files, so each digest is hashed once, not once per file.
+    digests: HashMap<String, String>,
     done: HashMap<String, ProgressRow>,
     /// Whether this run (or the one it resumes) committed progress rows to forget at the end.
     progressed: bool,
@@ -124,6 +127,7 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         store,
         run_key,
         policy_digest: policy_digest.clone(),
+        digests: HashMap::new(),
         done,
         progressed,
         sink: Sink::default(),
@@ -292,7 +296,12 @@ impl Auditor<'_> {
                     .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()));
             }
             What::File { path, real } => {
-                w.cache_digest = cache_digest(&self.policy_digest, &extension_of(path));
+                let policy = &self.policy_digest;
+                w.cache_digest = self
+                    .digests
+                    .entry(extension_of(path))
+                    .or_insert_with_key(|ext| cache_digest(policy, ext))
+                    .clone();
                 if let Some(p) = self.done.get(&item.identity) {
                     if p.cache_digest == w.cache_digest {
                         w.sha256 = Some(p.sha256.clone());

@@ -18,6 +18,7 @@
 //! link to a directory, a socket or a directory that cannot be read is listed as unscanned with
 //! the reason, never dropped.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -45,9 +46,10 @@ pub enum What {
     Unscanned { reason: String },
 }
 
-/// The text of a path component, lossily.
-fn text(c: &Component<'_>) -> String {
-    c.as_os_str().to_string_lossy().into_owned()
+/// The text of a path component, lossily (borrowed when it is UTF-8, as it nearly always is:
+/// this runs for every listed file).
+fn text<'p>(c: &Component<'p>) -> Cow<'p, str> {
+    c.as_os_str().to_string_lossy()
 }
 
 /// `models--ORG--NAME` → `ORG/NAME` with its kind prefix (`datasets/`, `spaces/`), if it is one.
@@ -62,16 +64,16 @@ fn hf_repo(dir: &str) -> Option<String> {
     (!rest.is_empty()).then(|| format!("{prefix}{}", rest.replace("--", "/")))
 }
 
-fn join(parts: &[String]) -> String {
+fn join(parts: &[Cow<'_, str>]) -> String {
     parts.join("/")
 }
 
 /// The layout name of the file at `path`, if it follows a layout this module knows.
 pub fn layout_name(path: &Path) -> Option<String> {
-    let parts: Vec<String> = path.components().map(|c| text(&c)).collect();
+    let parts: Vec<Cow<'_, str>> = path.components().map(|c| text(&c)).collect();
     // Search from the end: the innermost layout names the file.
     for i in (0..parts.len()).rev() {
-        let here = parts.get(i).map_or("", String::as_str);
+        let here = parts.get(i).map_or("", |p| &**p);
         let rest = parts.get(i + 1..).unwrap_or_default();
         if let Some(repo) = hf_repo(here) {
             return Some(match rest {

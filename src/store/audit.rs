@@ -86,19 +86,25 @@ impl Store {
     /// The stamps recorded for these (device, inode) pairs, in order.
     pub fn file_stamps(&self, keys: Vec<(u64, u64)>) -> Result<Vec<Option<StampRow>>, StoreError> {
         self.job(true, move |b| {
-            keys.into_iter()
-                .map(|(device, inode)| {
-                    let rows = b.query(
+            let mut out = Vec::with_capacity(keys.len());
+            b.read(&mut |tx| {
+                out.clear();
+                for &(device, inode) in &keys {
+                    let rows = tx.query(
                         sql::SELECT_STAMP,
                         &[Param::I64(bits(device)), Param::I64(bits(inode))],
                         sql::SELECT_STAMP_COLS,
                     )?;
-                    rows.into_iter()
-                        .next()
-                        .map(|row| stamp_of(device, inode, row))
-                        .transpose()
-                })
-                .collect()
+                    out.push(
+                        rows.into_iter()
+                            .next()
+                            .map(|row| stamp_of(device, inode, row))
+                            .transpose()?,
+                    );
+                }
+                Ok(())
+            })?;
+            Ok(out)
         })
     }
 
@@ -108,7 +114,15 @@ impl Store {
         keys: Vec<CacheKey>,
     ) -> Result<Vec<Option<CachedVerdict>>, StoreError> {
         self.job(true, move |b| {
-            keys.iter().map(|k| worker::lookup(b, &k.parts())).collect()
+            let mut out = Vec::with_capacity(keys.len());
+            b.read(&mut |tx| {
+                out.clear();
+                for k in &keys {
+                    out.push(worker::lookup_in(tx, &k.parts())?);
+                }
+                Ok(())
+            })?;
+            Ok(out)
         })
     }
 

@@ -29,6 +29,12 @@ pub trait Backend: Send {
         &mut self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// Runs `f` in one read transaction: one snapshot, and (SQLite) one shared lock for all its
+    /// statements instead of one per statement. `f` only reads.
+    fn read(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Runs one read-only statement outside any write transaction.
     fn query(
         &mut self,

@@ -198,6 +198,31 @@ impl Backend for Postgres {
         Err(StoreError::database("postgres", "connection lost".into()))
     }
 
+    fn read(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // Reads are idempotent: one retry on a new connection when the old one was lost
+        // before the transaction began.
+        for attempt in 0..2 {
+            let (client, statements) = self.connection()?;
+            let failed = match client.build_transaction().read_only(true).start() {
+                Ok(mut tx) => {
+                    f(&mut PgTx {
+                        tx: &mut tx,
+                        statements,
+                    })?;
+                    return tx.commit().map_err(|e| err(&e));
+                }
+                Err(e) => e,
+            };
+            if attempt > 0 || !self.client.as_ref().is_none_or(Client::is_closed) {
+                return Err(err(&failed));
+            }
+        }
+        Err(StoreError::database("postgres", "connection lost".into()))
+    }
+
     fn query(
         &mut self,
         sql: &str,

@@ -168,6 +168,19 @@ impl Backend for Sqlite {
         tx.commit().map_err(|e| err(&e))
     }
 
+    fn read(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // DEFERRED takes the shared lock at the first SELECT and keeps it to the end.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|e| err(&e))?;
+        f(&mut SqliteTx { conn: &tx })?;
+        tx.commit().map_err(|e| err(&e))
+    }
+
     fn query(
         &mut self,
         sql: &str,

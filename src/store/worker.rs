@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 
-use super::backend::Backend;
+use super::backend::{Backend, Tx};
 use super::cursor::Cursor;
 use super::sql::{self, Param, RowReader};
 use super::{
@@ -409,6 +409,12 @@ fn cached(row: Vec<sql::Value>) -> Result<CachedVerdict, StoreError> {
 
 pub fn lookup(b: &mut dyn Backend, key: &[String; 3]) -> Result<Option<CachedVerdict>, StoreError> {
     let rows = b.query(sql::SELECT_CACHE, &key_params(key), sql::SELECT_CACHE_COLS)?;
+    rows.into_iter().next().map(cached).transpose()
+}
+
+/// [`lookup`] inside a transaction (a batch of lookups in one read transaction).
+pub fn lookup_in(tx: &mut dyn Tx, key: &[String; 3]) -> Result<Option<CachedVerdict>, StoreError> {
+    let rows = tx.query(sql::SELECT_CACHE, &key_params(key), sql::SELECT_CACHE_COLS)?;
     rows.into_iter().next().map(cached).transpose()
 }
 
