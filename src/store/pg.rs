@@ -166,18 +166,16 @@ impl Tx for PgTx<'_, '_> {
     }
 }
 
-impl Backend for Postgres {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-
-    fn write(
+impl Postgres {
+    /// Runs `f` in one transaction (`read_only`: a read transaction, one snapshot).
+    fn transaction(
         &mut self,
+        read_only: bool,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         for attempt in 0..2 {
             let (client, statements) = self.connection()?;
-            let failed = match client.transaction() {
+            let failed = match client.build_transaction().read_only(read_only).start() {
                 Ok(mut tx) => {
                     // On an error the transaction is dropped, which rolls it back.
                     f(&mut PgTx {
@@ -197,30 +195,25 @@ impl Backend for Postgres {
         }
         Err(StoreError::database("postgres", "connection lost".into()))
     }
+}
+
+impl Backend for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn write(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.transaction(false, f)
+    }
 
     fn read(
         &mut self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // Reads are idempotent: one retry on a new connection when the old one was lost
-        // before the transaction began.
-        for attempt in 0..2 {
-            let (client, statements) = self.connection()?;
-            let failed = match client.build_transaction().read_only(true).start() {
-                Ok(mut tx) => {
-                    f(&mut PgTx {
-                        tx: &mut tx,
-                        statements,
-                    })?;
-                    return tx.commit().map_err(|e| err(&e));
-                }
-                Err(e) => e,
-            };
-            if attempt > 0 || !self.client.as_ref().is_none_or(Client::is_closed) {
-                return Err(err(&failed));
-            }
-        }
-        Err(StoreError::database("postgres", "connection lost".into()))
+        self.transaction(true, f)
     }
 
     fn query(

@@ -124,6 +124,20 @@ fn query(
     Ok(out)
 }
 
+/// Runs `f` in one transaction begun with `behavior`: committed when `f` returns `Ok`, rolled
+/// back (dropped) otherwise.
+fn transaction(
+    conn: &mut Connection,
+    behavior: TransactionBehavior,
+    f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(behavior)
+        .map_err(|e| err(&e))?;
+    f(&mut SqliteTx { conn: &tx })?;
+    tx.commit().map_err(|e| err(&e))
+}
+
 struct SqliteTx<'a> {
     conn: &'a Connection,
 }
@@ -160,12 +174,7 @@ impl Backend for Sqlite {
         &mut self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| err(&e))?;
-        f(&mut SqliteTx { conn: &tx })?;
-        tx.commit().map_err(|e| err(&e))
+        transaction(&mut self.conn, TransactionBehavior::Immediate, f)
     }
 
     fn read(
@@ -173,12 +182,7 @@ impl Backend for Sqlite {
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         // DEFERRED takes the shared lock at the first SELECT and keeps it to the end.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(|e| err(&e))?;
-        f(&mut SqliteTx { conn: &tx })?;
-        tx.commit().map_err(|e| err(&e))
+        transaction(&mut self.conn, TransactionBehavior::Deferred, f)
     }
 
     fn query(
