@@ -297,11 +297,11 @@ impl Auditor<'_> {
             }
             What::File { path, real } => {
                 let policy = &self.policy_digest;
-                w.cache_digest = self
+                let digest = self
                     .digests
                     .entry(extension_of(path))
-                    .or_insert_with_key(|ext| cache_digest(policy, ext))
-                    .clone();
+                    .or_insert_with_key(|ext| cache_digest(policy, ext));
+                w.cache_digest.clone_from(digest);
                 if let Some(p) = self.done.get(&item.identity) {
                     if p.cache_digest == w.cache_digest {
                         w.sha256 = Some(p.sha256.clone());
