@@ -557,4 +557,68 @@ async fn mlflow_registry_webhook_sync_and_scan() {
         &tracking,
     ]);
     assert_eq!(code, 2, "{err}");
+
+    // 6. `modelgate audit mlflow://…`: every registered version's files, named `models:/…`; the
+    // s3: version unscanned with its reason; a second run scans nothing (the verdict cache).
+    let source = format!("mlflow://127.0.0.1:{mlflow_port}");
+    let cache = dir.path().join("audit.db");
+    let audit = || {
+        let (code, out, err) = modelgate(&[
+            "audit",
+            &source,
+            "-f",
+            "json",
+            "--quiet",
+            "--cache",
+            cache.to_str().expect("utf-8 path"),
+        ]);
+        assert_eq!(code, 1, "{out}\n{err}");
+        serde_json::from_str::<Value>(&out).expect("audit json")
+    };
+    let cold = audit();
+    let evil_findings: Vec<&Value> = cold["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["location"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("models:/evil/1/"))
+        })
+        .collect();
+    assert!(
+        evil_findings.iter().any(|f| f["severity"] == "critical"),
+        "{:#}",
+        cold["findings"]
+    );
+    assert!(
+        !cold["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["location"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("models:/good/1/"))),
+        "{:#}",
+        cold["findings"]
+    );
+    let unscanned = cold["audit"]["unscanned"].as_array().expect("unscanned");
+    let remote = unscanned
+        .iter()
+        .find(|u| u["artifact"] == "models:/remote/1")
+        .unwrap_or_else(|| panic!("{unscanned:#?}"));
+    assert!(
+        remote["reason"].as_str().expect("reason").contains("s3"),
+        "{remote}"
+    );
+    let scanned = cold["audit"]["run"]["scanned"].as_u64().expect("scanned");
+    assert!(scanned >= 2, "{}", cold["audit"]["run"]);
+    let warm = audit();
+    // Downloaded again (new files, so hashed again), but every one answered by the cache.
+    let run = &warm["audit"]["run"];
+    assert_eq!(run["scanned"], 0, "{run}");
+    assert!(run["hashed"].as_u64().expect("hashed") >= 3, "{run}");
+    assert_eq!(run["cache_hits"], run["hashed"], "{run}");
+    assert_eq!(warm["findings"], cold["findings"]);
+    assert_eq!(warm["audit"]["unscanned"], cold["audit"]["unscanned"]);
 }

@@ -21,12 +21,12 @@ use crate::store::{
 use crate::walk::TargetEntry;
 
 use super::content::Content;
-use super::oci;
 use super::source::{Item, Listing, What};
 use super::{
     cache_digest, extension_of, open_cache, policy_digest, shown_url, AuditError, AuditOptions,
     AuditReport, AuditSection, RunStats, ShardInfo, Tally,
 };
+use super::{mlflow, oci};
 
 /// One record: an artifact that was not scanned, and why.
 fn record(identity: &str, status: Status, size: u64) -> ArtifactRecord {
@@ -100,7 +100,7 @@ fn cache_err(cache: &str) -> impl Fn(StoreError) -> AuditError + '_ {
 /// applied), and the verdict on it.
 pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict), AuditError> {
     let started = Instant::now();
-    let items = list(opts)?;
+    let (items, _spools) = list(opts)?;
     let (store, rebuilt) = open_cache(&opts.cache)?;
     let signatures_digest = engine.signatures().info().digest.clone();
     let policy_digest = policy_digest(&opts.policy, engine);
@@ -171,11 +171,20 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
 }
 
 /// Every source's items in this shard, sorted by identity.
-fn list(opts: &AuditOptions) -> Result<Vec<Item>, AuditError> {
+/// The temporary directories of fetched `mlflow://` versions come back with them, to be kept
+/// until the run ends.
+fn list(opts: &AuditOptions) -> Result<(Vec<Item>, Vec<tempfile::TempDir>), AuditError> {
     let mut listing = Listing::default();
+    let mut spools = Vec::new();
     for s in &opts.sources {
         if let Some(registry) = s.strip_prefix("oci://") {
             for item in oci::list(registry, &opts.image)? {
+                listing.add_item(item);
+            }
+        } else if mlflow::tracking_uri(s).is_some() {
+            let listed = mlflow::list(s, &opts.mlflow)?;
+            spools.extend(listed.spools);
+            for item in listed.items {
                 listing.add_item(item);
             }
         } else {
@@ -189,11 +198,12 @@ fn list(opts: &AuditOptions) -> Result<Vec<Item>, AuditError> {
             listing.add_tree(p, s);
         }
     }
-    Ok(listing
+    let items = listing
         .finish()
         .into_iter()
         .filter(|i| opts.shard.contains(&i.identity))
-        .collect())
+        .collect();
+    Ok((items, spools))
 }
 
 type Key = (String, String);

@@ -4,8 +4,9 @@
 //! task), into one report a person acts on.
 //!
 //! How a run goes ([`run`]):
-//! 1. [`source`] and [`oci`] list the artifacts of every source, each named by its layout
-//!    (`hf://ORG/NAME@REV/FILE`, `runs:/RUN/PATH`, `oci://HOST/REPO@DIGEST`, …); the [`Shard`]
+//! 1. [`source`], [`oci`] and [`mlflow`] list the artifacts of every source, each named by its layout
+//!    (`hf://ORG/NAME@REV/FILE`, `runs:/RUN/PATH`, `oci://HOST/REPO@DIGEST`,
+//!    `models:/NAME/VERSION/PATH`, …); the [`Shard`]
 //!    keeps those whose name hashes to it.
 //! 2. In batches: a file's stamp (device, inode, size, mtime, ctime) is looked up in the store;
 //!    if it is unchanged, its sha256 is taken from there, else the file is hashed. The verdict
@@ -34,6 +35,7 @@ mod batch;
 mod content;
 pub mod html;
 pub mod merge;
+pub mod mlflow;
 pub mod oci;
 pub mod render;
 pub mod report;
@@ -89,7 +91,8 @@ pub type OnProgress = Arc<dyn Fn(&Tally) + Send + Sync>;
 /// What to audit and how.
 #[derive(Clone)]
 pub struct AuditOptions {
-    /// Directories, files and `oci://HOST[/PREFIX]` registries, as given.
+    /// Directories, files, `oci://HOST[/PREFIX]` registries and `mlflow://HOST[:PORT][/PREFIX]`
+    /// tracking servers, as given.
     pub sources: Vec<String>,
     pub shard: Shard,
     /// The store URL of the cache (`sqlite:///…` or `postgres://…`).
@@ -97,6 +100,8 @@ pub struct AuditOptions {
     pub policy: Policy,
     /// Registry access for `oci://` sources.
     pub image: ImageOptions,
+    /// Tracking-server access for `mlflow://` sources.
+    pub mlflow: mlflow::MlflowAccess,
     /// Artifacts per batch ([`DEFAULT_BATCH`]).
     pub batch: usize,
     pub progress: Option<OnProgress>,

@@ -19,7 +19,8 @@ use crate::args::{parse_jobs, ExitThreshold, LimitArgs, PolicyArgs, RegistryArgs
 #[derive(Args)]
 pub struct AuditArgs {
     /// Directories or files (Hugging Face caches, MLflow stores, DVC caches, plain folders) and
-    /// registries (oci://HOST[/PREFIX]).
+    /// registries (oci://HOST[/PREFIX]; mlflow://HOST[:PORT][/PREFIX], mlflows:// for HTTPS: every
+    /// registered model version of an MLflow tracking server).
     #[arg(required = true, value_name = "SOURCE")]
     sources: Vec<String>,
     /// The cache: a file path (SQLite) or a store URL (sqlite://…, postgres://…) [default:
@@ -49,7 +50,8 @@ pub struct AuditArgs {
     jobs: Option<usize>,
     #[command(flatten)]
     policy: PolicyArgs<ExitThreshold>,
-    /// modelgate.toml: `[policy]` and `[[registries]]` (credentials for oci:// sources).
+    /// modelgate.toml: `[policy]`, `[[registries]]` (credentials for oci:// sources) and
+    /// `[mlflow]` (local_roots, max_files, request_timeout_secs for mlflow:// sources).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Extra signature files (*.toml) that extend or override the built-in database.
@@ -212,6 +214,7 @@ pub fn run(args: &AuditArgs) -> Result<u8> {
         cache: cache_url(args.cache.as_deref())?,
         policy,
         image,
+        mlflow: super::mlflow::access(config.as_ref()),
         batch: args.batch.max(1),
         progress: (!args.quiet).then(progress),
     };

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
+use modelgate::audit::mlflow::MlflowAccess;
 use modelgate::config::Config;
 use modelgate::engine::Limits;
 use modelgate::mlflow::artifacts::FetchLimits;
@@ -72,6 +73,26 @@ pub fn run(args: &MlflowArgs) -> Result<u8> {
     }
 }
 
+/// How `[mlflow]` (and `[server] max_body_bytes`, the bytes one version may bring in) configure
+/// access to a tracking server's model versions; shared by `scan --mlflow-model`, `mlflow sync`
+/// and `audit mlflow://…`.
+pub fn access(config: Option<&Config>) -> MlflowAccess {
+    let m = config.map(|c| c.mlflow.clone()).unwrap_or_default();
+    let defaults = MlflowAccess::default();
+    MlflowAccess {
+        local_roots: m.local_roots,
+        limits: FetchLimits {
+            max_bytes: config
+                .and_then(|c| c.server.max_body_bytes)
+                .unwrap_or(defaults.limits.max_bytes),
+            max_files: m.max_files.unwrap_or(defaults.limits.max_files),
+        },
+        timeout: m
+            .request_timeout_secs
+            .map_or(defaults.timeout, Duration::from_secs),
+    }
+}
+
 /// One tracking server, as `[mlflow]` configures access to it.
 pub struct Registry {
     rt: tokio::runtime::Runtime,
@@ -83,28 +104,18 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(tracking_uri: &str, config: Option<&Config>) -> Result<Registry> {
-        let m = config.map(|c| c.mlflow.clone()).unwrap_or_default();
-        let max_bytes = config
-            .and_then(|c| c.server.max_body_bytes)
-            .unwrap_or(8 << 30);
+        let access = access(config);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the HTTP runtime")?;
-        let client = Client::new(
-            tracking_uri,
-            Auth::from_env(),
-            Duration::from_secs(m.request_timeout_secs.unwrap_or(30)),
-        )?;
+        let client = Client::new(tracking_uri, Auth::from_env(), access.timeout)?;
         Ok(Registry {
             rt,
             client,
-            local_roots: m.local_roots,
-            limits: FetchLimits {
-                max_bytes,
-                max_files: m.max_files.unwrap_or(10_000),
-            },
-            block: m.block_stage_transition,
+            local_roots: access.local_roots,
+            limits: access.limits,
+            block: config.is_some_and(|c| c.mlflow.block_stage_transition),
         })
     }
 

@@ -1,0 +1,206 @@
+//! `mlflow://HOST[:PORT][/PREFIX]` sources (`mlflows://` for HTTPS): every registered model
+//! version of an MLflow tracking server. The versions are listed with the registry's search
+//! (paged), and each version's files are fetched the way `modelgate scan --mlflow-model` fetches
+//! them ([`crate::mlflow::artifacts`]: the artifact proxy, or a local store under the configured
+//! roots, within the byte and file limits) into a temporary directory of its own. Each file is
+//! an item named `models:/NAME/VERSION/PATH`; a version that cannot be fetched (an `s3://`
+//! source, a server error, over the limits) is one unscanned item `models:/NAME/VERSION` with
+//! the reason, never clean.
+//!
+//! The fetched files are new files on every run, so they are hashed every time, but their
+//! verdicts come from the cache by content: a re-audit downloads again and scans nothing that
+//! did not change. Credentials come from MLflow's variables ([`Auth::from_env`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::mlflow::artifacts::{self, FetchLimits};
+use crate::mlflow::{Auth, Client, MlflowError, ModelVersion};
+
+use super::source::{Item, What};
+use super::AuditError;
+
+/// How an audit reaches a tracking server's model versions (the `[mlflow]` settings the CLI
+/// uses for `scan --mlflow-model`).
+#[derive(Debug, Clone)]
+pub struct MlflowAccess {
+    /// Local artifact stores that may be read in place (`file:` sources under these roots).
+    pub local_roots: Vec<PathBuf>,
+    pub limits: FetchLimits,
+    /// Time allowed for each API call.
+    pub timeout: Duration,
+}
+
+impl Default for MlflowAccess {
+    fn default() -> Self {
+        MlflowAccess {
+            local_roots: Vec::new(),
+            limits: FetchLimits {
+                max_bytes: 8 << 30,
+                max_files: 10_000,
+            },
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The items of one `mlflow://` source, and the temporary directories holding their files
+/// (removed when dropped, after the run).
+pub struct Listed {
+    pub items: Vec<Item>,
+    pub spools: Vec<TempDir>,
+}
+
+/// `mlflow://REST` → `http://REST`, `mlflows://REST` → `https://REST`.
+pub fn tracking_uri(source: &str) -> Option<String> {
+    if let Some(rest) = source.strip_prefix("mlflow://") {
+        Some(format!("http://{rest}"))
+    } else {
+        source
+            .strip_prefix("mlflows://")
+            .map(|rest| format!("https://{rest}"))
+    }
+}
+
+/// Lists and fetches every model version of the tracking server `source` names.
+pub fn list(source: &str, access: &MlflowAccess) -> Result<Listed, AuditError> {
+    let failed = |reason: String| AuditError::Source {
+        name: source.to_owned(),
+        reason,
+    };
+    let uri = tracking_uri(source).ok_or_else(|| failed("not an mlflow:// source".into()))?;
+    let client =
+        Client::new(&uri, Auth::from_env(), access.timeout).map_err(|e| failed(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("starting the HTTP runtime: {e}")))?;
+    let mut versions = rt
+        .block_on(client.search_versions(None))
+        .map_err(|e| failed(format!("listing the model versions: {e}")))?;
+    versions.sort_by(|a, b| {
+        (a.name.as_str(), a.version.parse::<u64>().unwrap_or(0))
+            .cmp(&(b.name.as_str(), b.version.parse::<u64>().unwrap_or(0)))
+    });
+    let mut listed = Listed {
+        items: Vec::new(),
+        spools: Vec::new(),
+    };
+    for v in versions {
+        let identity = format!("models:/{}/{}", v.name, v.version);
+        if v.status.as_deref().is_some_and(|s| s != "READY") {
+            listed.items.push(unscanned(
+                identity,
+                format!(
+                    "the version's status is {} (not READY): it has no files to scan yet",
+                    v.status.as_deref().unwrap_or_default()
+                ),
+            ));
+            continue;
+        }
+        let spool = tempfile::Builder::new()
+            .prefix("modelgate-audit-mlflow-")
+            .tempdir()
+            .map_err(|e| failed(format!("creating a temporary directory: {e}")))?;
+        match rt.block_on(fetch(&client, &v, access, spool.path())) {
+            Ok(root) => {
+                let before = listed.items.len();
+                add_files(&mut listed.items, &identity, &root, &root);
+                if listed.items.len() == before {
+                    listed
+                        .items
+                        .push(unscanned(identity, "the version has no files".to_owned()));
+                }
+                listed.spools.push(spool);
+            }
+            Err(e) => listed.items.push(unscanned(
+                identity,
+                format!("cannot fetch the version's files: {e}"),
+            )),
+        }
+    }
+    Ok(listed)
+}
+
+fn unscanned(identity: String, reason: String) -> Item {
+    Item {
+        identity,
+        what: What::Unscanned { reason },
+    }
+}
+
+/// Fetches version `v` into `spool`: the directory (or file) holding its files.
+async fn fetch(
+    client: &Client,
+    v: &ModelVersion,
+    access: &MlflowAccess,
+    spool: &Path,
+) -> Result<PathBuf, MlflowError> {
+    let uri = client.download_uri(&v.name, &v.version).await?;
+    let location = artifacts::resolve(&uri, client, &access.local_roots)?;
+    let fetched = artifacts::fetch(client, &location, spool, access.limits).await?;
+    Ok(fetched.root.join(&fetched.name))
+}
+
+/// Adds every file under `path` (a fetched version rooted at `root`) as `IDENTITY/REL`.
+/// Anything that is neither a file nor a directory, or cannot be read, is unscanned.
+fn add_files(items: &mut Vec<Item>, identity: &str, root: &Path, path: &Path) {
+    let rel = path
+        .strip_prefix(root)
+        .map(|r| r.to_string_lossy().replace('\\', "/"))
+        .unwrap_or_default();
+    let name = if rel.is_empty() {
+        // A version whose source is a single file: named by the file.
+        path.file_name().map_or_else(
+            || identity.to_owned(),
+            |n| format!("{identity}/{}", n.to_string_lossy()),
+        )
+    } else {
+        format!("{identity}/{rel}")
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => items.push(Item {
+            identity: name,
+            what: What::File {
+                path: path.to_path_buf(),
+                real: path.to_path_buf(),
+            },
+        }),
+        Ok(m) if m.is_dir() => match std::fs::read_dir(path) {
+            Ok(entries) => {
+                let mut children: Vec<PathBuf> =
+                    entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                children.sort();
+                for c in children {
+                    add_files(items, identity, root, &c);
+                }
+            }
+            Err(e) => items.push(unscanned(name, format!("cannot read the directory: {e}"))),
+        },
+        Ok(_) => items.push(unscanned(
+            name,
+            "not a regular file or directory (not followed)".to_owned(),
+        )),
+        Err(e) => items.push(unscanned(name, format!("cannot be read: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_name_the_tracking_server() {
+        assert_eq!(
+            tracking_uri("mlflow://127.0.0.1:5000/prefix").as_deref(),
+            Some("http://127.0.0.1:5000/prefix")
+        );
+        assert_eq!(
+            tracking_uri("mlflows://mlflow.example").as_deref(),
+            Some("https://mlflow.example")
+        );
+        assert_eq!(tracking_uri("oci://x"), None);
+    }
+}
