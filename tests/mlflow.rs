@@ -562,20 +562,39 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     // s3: version unscanned with its reason; a second run scans nothing (the verdict cache).
     let source = format!("mlflow://127.0.0.1:{mlflow_port}");
     let cache = dir.path().join("audit.db");
-    let audit = || {
-        let (code, out, err) = modelgate(&[
+    let audit = |extra: &[&str]| {
+        let mut args = vec![
             "audit",
-            &source,
+            source.as_str(),
             "-f",
             "json",
             "--quiet",
             "--cache",
             cache.to_str().expect("utf-8 path"),
-        ]);
-        assert_eq!(code, 1, "{out}\n{err}");
-        serde_json::from_str::<Value>(&out).expect("audit json")
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = modelgate(&args);
+        let report = serde_json::from_str::<Value>(&out)
+            .unwrap_or_else(|e| panic!("{e}: {code}\n{out}\n{err}"));
+        (code, report)
     };
-    let cold = audit();
+    let paths = |r: &Value| -> std::collections::BTreeSet<String> {
+        r["artifacts"]
+            .as_array()
+            .expect("artifacts")
+            .iter()
+            .filter_map(|a| a["location"]["path"].as_str().map(str::to_owned))
+            .chain(
+                r["audit"]["unscanned"]
+                    .as_array()
+                    .expect("unscanned")
+                    .iter()
+                    .filter_map(|u| u["artifact"].as_str().map(str::to_owned)),
+            )
+            .collect()
+    };
+    let (code, cold) = audit(&[]);
+    assert_eq!(code, 1, "the malicious version fails the audit");
     let evil_findings: Vec<&Value> = cold["findings"]
         .as_array()
         .expect("findings")
@@ -613,7 +632,10 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     );
     let scanned = cold["audit"]["run"]["scanned"].as_u64().expect("scanned");
     assert!(scanned >= 2, "{}", cold["audit"]["run"]);
-    let warm = audit();
+    let previous = dir.path().join("previous.json");
+    std::fs::write(&previous, cold.to_string()).expect("write the previous report");
+    let (code, warm) = audit(&["--since", previous.to_str().expect("utf-8 path")]);
+    assert_eq!(code, 1);
     // Downloaded again (new files, so hashed again), but every one answered by the cache.
     let run = &warm["audit"]["run"];
     assert_eq!(run["scanned"], 0, "{run}");
@@ -621,4 +643,17 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     assert_eq!(run["cache_hits"], run["hashed"], "{run}");
     assert_eq!(warm["findings"], cold["findings"]);
     assert_eq!(warm["audit"]["unscanned"], cold["audit"]["unscanned"]);
+    let since = &warm["audit"]["since"];
+    assert_eq!(since["new_findings"], json!([]), "{since}");
+    assert_eq!(since["new_artifacts"], json!([]), "{since}");
+    assert_eq!(since["removed_artifacts"], json!([]), "{since}");
+    assert!(
+        since["still_open"].as_u64().expect("still_open") >= 1,
+        "{since}"
+    );
+    // Two shards: disjoint, and together the whole registry.
+    let halves = [audit(&["--shard", "0/2"]).1, audit(&["--shard", "1/2"]).1];
+    let (a, b) = (paths(&halves[0]), paths(&halves[1]));
+    assert!(a.is_disjoint(&b), "{a:?}\n{b:?}");
+    assert_eq!(&a | &b, paths(&cold));
 }
