@@ -17,7 +17,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::mlflow::artifacts::{self, FetchLimits};
-use crate::mlflow::{Auth, Client, MlflowError, ModelVersion};
+use crate::mlflow::{registry_order, Auth, Client, MlflowError, ModelVersion};
 
 use super::source::{Item, What};
 use super::AuditError;
@@ -81,8 +81,7 @@ pub fn list(source: &str, access: &MlflowAccess) -> Result<Listed, AuditError> {
         .block_on(client.search_versions(None))
         .map_err(|e| failed(format!("listing the model versions: {e}")))?;
     versions.sort_by(|a, b| {
-        (a.name.as_str(), a.version.parse::<u64>().unwrap_or(0))
-            .cmp(&(b.name.as_str(), b.version.parse::<u64>().unwrap_or(0)))
+        registry_order(&a.name, &a.version).cmp(&registry_order(&b.name, &b.version))
     });
     let mut listed = Listed {
         items: Vec::new(),

@@ -142,10 +142,15 @@ pub async fn unscanned_versions(
         })
         .collect();
     out.sort_by(|a, b| {
-        (a.name.as_str(), a.version.parse::<u64>().unwrap_or(0))
-            .cmp(&(b.name.as_str(), b.version.parse::<u64>().unwrap_or(0)))
+        registry_order(&a.name, &a.version).cmp(&registry_order(&b.name, &b.version))
     });
     Ok(out)
+}
+
+/// The sort key that lists versions as the registry shows them: by model name, then by version
+/// number (numerically, so 10 follows 9).
+pub fn registry_order<'a>(name: &'a str, version: &str) -> (&'a str, u64) {
+    (name, version.parse::<u64>().unwrap_or(0))
 }
 
 #[cfg(test)]
