@@ -297,6 +297,15 @@ impl Auditor<'_> {
                     0,
                 ));
             }
+            What::Unreadable { error } => {
+                w.settled = Some(record(
+                    &item.identity,
+                    Status::Failed {
+                        error: error.clone(),
+                    },
+                    0,
+                ));
+            }
             What::Image { reference, .. } => {
                 w.cache_digest = cache_digest(&self.policy_digest, "oci-image");
                 // A manifest digest is the sha256 of its content: the cache key as it is.
@@ -516,7 +525,7 @@ impl Auditor<'_> {
                         }
                     }
                 }
-                What::Unscanned { .. } => continue,
+                What::Unscanned { .. } | What::Unreadable { .. } => continue,
             };
             self.stats.scanned += 1;
             let content = Content::relative(&w.item.identity, sink);

@@ -90,7 +90,7 @@ pub fn list(source: &str, access: &MlflowAccess) -> Result<Listed, AuditError> {
     for v in versions {
         let identity = format!("models:/{}/{}", v.name, v.version);
         if v.status.as_deref().is_some_and(|s| s != "READY") {
-            listed.items.push(unscanned(
+            listed.items.push(unreadable(
                 identity,
                 format!(
                     "the version's status is {} (not READY): it has no files to scan yet",
@@ -110,11 +110,11 @@ pub fn list(source: &str, access: &MlflowAccess) -> Result<Listed, AuditError> {
                 if listed.items.len() == before {
                     listed
                         .items
-                        .push(unscanned(identity, "the version has no files".to_owned()));
+                        .push(unreadable(identity, "the version has no files".to_owned()));
                 }
                 listed.spools.push(spool);
             }
-            Err(e) => listed.items.push(unscanned(
+            Err(e) => listed.items.push(unreadable(
                 identity,
                 format!("cannot fetch the version's files: {e}"),
             )),
@@ -123,10 +123,11 @@ pub fn list(source: &str, access: &MlflowAccess) -> Result<Listed, AuditError> {
     Ok(listed)
 }
 
-fn unscanned(identity: String, reason: String) -> Item {
+/// A version that may hold a model but could not be fetched: failed, never clean.
+fn unreadable(identity: String, reason: String) -> Item {
     Item {
         identity,
-        what: What::Unscanned { reason },
+        what: What::Unreadable { error: reason },
     }
 }
 
@@ -176,13 +177,13 @@ fn add_files(items: &mut Vec<Item>, identity: &str, root: &Path, path: &Path) {
                     add_files(items, identity, root, &c);
                 }
             }
-            Err(e) => items.push(unscanned(name, format!("cannot read the directory: {e}"))),
+            Err(e) => items.push(unreadable(name, format!("cannot read the directory: {e}"))),
         },
-        Ok(_) => items.push(unscanned(
+        Ok(_) => items.push(unreadable(
             name,
             "not a regular file or directory (not followed)".to_owned(),
         )),
-        Err(e) => items.push(unscanned(name, format!("cannot be read: {e}"))),
+        Err(e) => items.push(unreadable(name, format!("cannot be read: {e}"))),
     }
 }
 

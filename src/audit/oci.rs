@@ -114,8 +114,8 @@ pub fn list(source: &str, opts: &ImageOptions) -> Result<Vec<Item>, AuditError> 
                 Ok(d) => by_digest.entry(d).or_default().push(tag),
                 Err(e) => items.push(Item {
                     identity: format!("oci://{host}/{repo}:{tag}"),
-                    what: What::Unscanned {
-                        reason: format!("cannot resolve the tag: {}", describe(&e)),
+                    what: What::Unreadable {
+                        error: format!("cannot resolve the tag: {}", describe(&e)),
                     },
                 }),
             }

@@ -42,8 +42,13 @@ pub enum What {
         reference: String,
         tags: Vec<String>,
     },
-    /// Listed but not readable; the reason says why.
+    /// Listed but deliberately not read (not a regular file, a link that is broken or leaves
+    /// the tree); the reason says why. Reported as skipped.
     Unscanned { reason: String },
+    /// Something that may hold models but could not be read (a directory the walk cannot
+    /// enter, a registry tag that does not resolve, a model version that cannot be fetched).
+    /// Reported as failed: what cannot be inspected is never clean.
+    Unreadable { error: String },
 }
 
 /// The text of a path component, lossily (borrowed when it is UTF-8, as it nearly always is:
@@ -165,8 +170,8 @@ impl Listing {
                     self.add(
                         None,
                         shown,
-                        What::Unscanned {
-                            reason: format!("cannot read: {err}"),
+                        What::Unreadable {
+                            error: format!("cannot read: {err}"),
                         },
                     );
                     continue;
