@@ -47,6 +47,8 @@ const FLOORS: &[&[&str]] = &[
     &["sign", "convert", "store"],
     // The admission gate.
     &["server"],
+    // The Python extension module (feature `python`): over everything, imported by nothing.
+    &["python"],
 ];
 
 fn src() -> PathBuf {
