@@ -350,7 +350,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UsageError", py.get_type::<UsageError>())?;
     m.add("ScanError", py.get_type::<ScanError>())?;
     m.add("RefusedError", py.get_type::<RefusedError>())?;
-    m.add("SignError", py.get_type::<SigningError>())?;
+    m.add("SigningError", py.get_type::<SigningError>())?;
     m.add("VerifyError", py.get_type::<VerifyError>())?;
     m.add("ConvertError", py.get_type::<ConvertError>())?;
     m.add_function(wrap_pyfunction!(scan, m)?)?;

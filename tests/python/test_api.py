@@ -4,6 +4,7 @@ the installed command, and the GIL being released during long work."""
 import json
 import os
 import pathlib
+import pickle
 import shutil
 import subprocess
 import threading
@@ -150,18 +151,35 @@ def test_installed_command_answers_version_and_scans(cli, malicious_pickle, beni
     assert good.returncode == 0, good.stdout
 
 
-def _many_files(root: pathlib.Path, source: pathlib.Path, n: int) -> pathlib.Path:
+def _many_files(root: pathlib.Path, n: int) -> pathlib.Path:
+    """`n` distinct benign pickles (lists of strings, about 40 KB each)."""
     root.mkdir()
-    data = source.read_bytes()
     for i in range(n):
+        data = pickle.dumps([f"file {i} item {j}" for j in range(2500)], protocol=4)
         (root / f"m{i:04}.pkl").write_bytes(data)
     return root
 
 
-def test_scans_release_the_gil(tmp_path, testdata):
+def _two_processes_ratio(cli: str, work: pathlib.Path) -> float:
+    """Wall time of two concurrent `modelgate scan -j1` processes over one's (best of two)."""
+    cmd = [cli, "scan", "-q", "-j", "1", str(work)]
+
+    def timed(n: int) -> float:
+        start = time.perf_counter()
+        procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL) for _ in range(n)]
+        for p in procs:
+            p.wait()
+        return time.perf_counter() - start
+
+    one = min(timed(1) for _ in range(2))
+    two = min(timed(2) for _ in range(2))
+    return two / one
+
+
+def test_scans_release_the_gil(tmp_path, cli):
     """Two threads scanning at once take less than 1.6x one thread's time on the same work: a
     scan holding the GIL would serialise them (2x)."""
-    work = _many_files(tmp_path / "work", testdata / "pickle/benign/data_proto4.pkl", 400)
+    work = _many_files(tmp_path / "work", 150)
 
     def one():
         modelgate.scan(work, jobs=1)
@@ -176,7 +194,40 @@ def test_scans_release_the_gil(tmp_path, testdata):
         return time.perf_counter() - start
 
     one()  # warm the page cache
-    single = min(timed(1) for _ in range(2))
-    double = min(timed(2) for _ in range(2))
-    assert single > 0.05, f"the work is too small to measure: {single:.3f}s"
+    # Best of three rounds each, interleaved: the machine may be shared with other work.
+    rounds = [(timed(1), timed(2)) for _ in range(3)]
+    single = min(r[0] for r in rounds)
+    double = min(r[1] for r in rounds)
+    # The same work in two processes at once (no GIL involved) says whether the machine has
+    # two cores free right now; if it cannot run two scans in parallel, no threading can.
+    control = _two_processes_ratio(cli, work)
+    print(f"GIL: one thread {single:.3f}s, two threads {double:.3f}s, two processes x{control:.2f}")
+    if control > 1.4:
+        pytest.skip(
+            f"the machine is saturated: two scan processes take x{control:.2f} of one; "
+            "test_python_code_runs_while_a_scan_runs still checks the GIL release"
+        )
+    assert single > 0.2, f"the work is too small to measure: {single:.3f}s"
     assert double < 1.6 * single, f"one thread {single:.3f}s, two threads {double:.3f}s"
+
+
+def test_python_code_runs_while_a_scan_runs(tmp_path):
+    """Independent of machine load: the main thread keeps executing Python bytecode while
+    another thread is inside a scan."""
+    work = _many_files(tmp_path / "work", 60)
+    done = threading.Event()
+    inside = threading.Event()
+
+    def scanner():
+        inside.set()
+        modelgate.scan(work, jobs=1)
+        done.set()
+
+    t = threading.Thread(target=scanner)
+    t.start()
+    inside.wait()
+    spins = 0
+    while not done.is_set():
+        spins += 1
+    t.join()
+    assert spins > 10_000, f"the main thread ran only {spins} iterations during the scan"
