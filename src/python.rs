@@ -345,7 +345,7 @@ fn modelscan_scan(py: Python<'_>, path: PathBuf, settings_json: Option<String>) 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    m.add("__version__", crate::VERSION)?;
+    m.add("__version__", crate::finding::VERSION)?;
     m.add("Error", py.get_type::<Error>())?;
     m.add("UsageError", py.get_type::<UsageError>())?;
     m.add("ScanError", py.get_type::<ScanError>())?;

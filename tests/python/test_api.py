@@ -231,3 +231,27 @@ def test_python_code_runs_while_a_scan_runs(tmp_path):
         spins += 1
     t.join()
     assert spins > 10_000, f"the main thread ran only {spins} iterations during the scan"
+
+
+def test_gitlab_sast_report_from_the_cli_sarif(tmp_path, cli, malicious_pickle):
+    sarif = tmp_path / "modelgate.sarif"
+    out = tmp_path / "gl-sast-report.json"
+    subprocess.run(
+        [cli, "scan", "-q", "--format", "sarif", "--output", str(sarif), str(malicious_pickle)],
+        check=False,
+    )
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "modelgate.gitlab_sast", str(sarif), str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["scan"]["type"] == "sast"
+    vulns = report["vulnerabilities"]
+    critical = [v for v in vulns if v["name"] == "pickle/unsafe-global"]
+    assert critical and critical[0]["severity"] == "Critical"
+    assert critical[0]["location"]["file"].endswith("base64_blob.pkl")
+    assert len({v["id"] for v in vulns}) == len(vulns)
