@@ -25,7 +25,12 @@ use crate::report::modelscan;
 use crate::sign::{self as signing, PrivateKey, PublicKey, SignError};
 use crate::signatures::SignatureDb;
 
-create_exception!(modelgate, Error, PyException, "Base class of every modelgate error.");
+create_exception!(
+    modelgate,
+    Error,
+    PyException,
+    "Base class of every modelgate error."
+);
 create_exception!(
     modelgate,
     UsageError,
@@ -44,7 +49,12 @@ create_exception!(
     Error,
     "The policy refused the model (sign, convert); `report` holds the scan report as a dict."
 );
-create_exception!(modelgate, SigningError, Error, "Signing failed after an approving scan.");
+create_exception!(
+    modelgate,
+    SigningError,
+    Error,
+    "Signing failed after an approving scan."
+);
 create_exception!(modelgate, VerifyError, Error, "Verification failed.");
 create_exception!(modelgate, ConvertError, Error, "Conversion failed.");
 
@@ -73,10 +83,7 @@ fn engine(signatures: &[PathBuf], opts: EngineOptions) -> Result<Engine, SetupEr
 
 /// Parses JSON text made by this module (cannot fail in practice) into a Python object.
 fn json_to_py(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    Ok(py
-        .import("json")?
-        .call_method1("loads", (text,))?
-        .unbind())
+    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
 }
 
 /// A refusal exception with the refused scan's report attached as `report`.
@@ -137,7 +144,13 @@ fn explain(code: &str) -> PyResult<String> {
 fn codes() -> Vec<(String, String, String)> {
     crate::catalog::all()
         .into_iter()
-        .map(|c| (c.id.to_owned(), c.severity.to_string(), c.summary.to_owned()))
+        .map(|c| {
+            (
+                c.id.to_owned(),
+                c.severity.to_string(),
+                c.summary.to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -263,8 +276,7 @@ fn convert(
         )));
     }
     let output = output.unwrap_or_else(|| cv::default_output(&path, target));
-    if output.exists() && std::fs::canonicalize(&output).ok() == std::fs::canonicalize(&path).ok()
-    {
+    if output.exists() && std::fs::canonicalize(&output).ok() == std::fs::canonicalize(&path).ok() {
         return Err(UsageError::new_err("the output would overwrite the input"));
     }
     let signatures = signatures.unwrap_or_default();
@@ -290,9 +302,7 @@ fn convert(
             let message = format!("refused to convert {}: {e}", path.display());
             match e {
                 PipelineError::Refused { report, .. }
-                | PipelineError::OutputRefused { report, .. } => {
-                    Err(refused(py, message, &report))
-                }
+                | PipelineError::OutputRefused { report, .. } => Err(refused(py, message, &report)),
                 _ => Err(RefusedError::new_err(message)),
             }
         }
@@ -307,7 +317,11 @@ fn convert(
 /// `unsafe_globals` are read, and they only add denied globals.
 #[pyfunction]
 #[pyo3(signature = (path, settings_json = None))]
-fn modelscan_scan(py: Python<'_>, path: PathBuf, settings_json: Option<String>) -> PyResult<String> {
+fn modelscan_scan(
+    py: Python<'_>,
+    path: PathBuf,
+    settings_json: Option<String>,
+) -> PyResult<String> {
     if std::fs::symlink_metadata(&path).is_err() {
         return Err(UsageError::new_err(format!(
             "Path '{}' does not exist.",

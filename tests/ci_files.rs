@@ -25,7 +25,11 @@ fn assert_valid(schema: &str, rel: &str) {
         .iter_errors(&instance)
         .map(|e| format!("{} at {}", e, e.instance_path))
         .collect();
-    assert!(errors.is_empty(), "{rel} against {schema}:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{rel} against {schema}:\n{}",
+        errors.join("\n")
+    );
 }
 
 #[test]
@@ -34,9 +38,9 @@ fn action_matches_the_github_action_schema() {
     let action = yaml("action.yml");
     assert_eq!(action["runs"]["using"], "composite");
     let steps = action["runs"]["steps"].as_array().expect("steps");
-    assert!(steps
-        .iter()
-        .any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif@"))));
+    assert!(steps.iter().any(|s| s["uses"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif@"))));
 }
 
 #[test]

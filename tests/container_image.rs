@@ -170,7 +170,13 @@ fn static_binary_and_scratch_image() {
     reg.push_layout(&layout, "test", "modelgate");
     let reference = format!("oci://{}/modelgate:test", reg.host());
     let scan = Command::new(env!("CARGO_BIN_EXE_modelgate"))
-        .args(["scan", "--quiet", "--insecure-registry", &reg.host(), &reference])
+        .args([
+            "scan",
+            "--quiet",
+            "--insecure-registry",
+            &reg.host(),
+            &reference,
+        ])
         .output()
         .expect("scan the image");
     assert_eq!(scan.status.code(), Some(0), "{scan:?}");
@@ -217,7 +223,10 @@ fn static_binary_and_scratch_image() {
     let config = std::fs::read_to_string(bundle.join("config.json")).expect("runtime config");
     let config: serde_json::Value = serde_json::from_str(&config).expect("config JSON");
     assert_eq!(config["process"]["user"]["uid"], 10001, "non-root user");
-    let version = run_bare(&rootfs.join("usr/local/bin/modelgate"), &[Path::new("--version")]);
+    let version = run_bare(
+        &rootfs.join("usr/local/bin/modelgate"),
+        &[Path::new("--version")],
+    );
     assert!(
         String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
         "{version:?}"

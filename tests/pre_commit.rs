@@ -102,5 +102,9 @@ fn hook_fails_on_a_staged_malicious_pickle_and_passes_benign_files() {
     let docs = tmp.path().join("docs");
     let repo = staged_repo(&docs, &[]);
     let out = try_repo(&pre_commit, &repo, &home);
-    assert!(out.status.success(), "non-model files pass:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "non-model files pass:\n{}",
+        text(&out)
+    );
 }

@@ -42,7 +42,12 @@ fn source_hash() -> String {
     }
     files.sort();
     for f in files {
-        h.update(f.strip_prefix(root()).unwrap_or(&f).to_string_lossy().as_bytes());
+        h.update(
+            f.strip_prefix(root())
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update(std::fs::read(&f).expect("source file"));
     }
     hex::encode(h.finalize())
@@ -72,7 +77,14 @@ fn wheel(maturin: &Path, python: &Path) -> PathBuf {
     std::fs::create_dir_all(&scripts).expect("wheel-data");
     std::fs::copy(binary(), scripts.join("modelgate")).expect("copy binary");
     let out = Command::new(maturin)
-        .args(["build", "--profile", "dev", "--compatibility", "linux", "--out"])
+        .args([
+            "build",
+            "--profile",
+            "dev",
+            "--compatibility",
+            "linux",
+            "--out",
+        ])
         .arg(&cache)
         .arg("--interpreter")
         .arg(python)
@@ -135,7 +147,14 @@ fn wheel_installs_into_a_fresh_venv_and_passes_the_pytest_suite() {
         std::env::var("PATH").unwrap_or_default()
     );
     let out = Command::new(&python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/python"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/python",
+        ])
         .current_dir(root())
         .env("PYTHONPATH", site)
         .env("PATH", path)
