@@ -248,7 +248,8 @@ fn sign(
 /// Converts an approved model file to safetensors or ONNX; JSON as `modelgate convert --json`.
 #[pyfunction]
 #[pyo3(signature = (path, to, output = None, fail_on = "medium", zipmap = false, sign_key = None, signatures = None))]
-#[allow(clippy::too_many_arguments)]
+// PyO3 hands arguments over as owned values; the pipeline only borrows them.
+#[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
 fn convert(
     py: Python<'_>,
     path: PathBuf,

@@ -33,11 +33,7 @@ fn target_dir() -> PathBuf {
 }
 
 fn check(what: &str, out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::output_text(out);
     assert!(out.status.success(), "{what} failed: {text}");
     text
 }
@@ -90,11 +86,7 @@ fn static_binary_and_scratch_image() {
 
     // No shared libraries.
     let ldd = Command::new("ldd").arg(&bin).output().expect("run ldd");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&ldd.stdout),
-        String::from_utf8_lossy(&ldd.stderr)
-    );
+    let said = common::output_text(&ldd);
     assert!(
         said.contains("not a dynamic executable") || said.contains("statically linked"),
         "ldd: {said}"

@@ -58,14 +58,6 @@ fn try_repo(pre_commit: &Path, repo: &Path, home: &Path) -> Output {
         .expect("run pre-commit")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn hook_fails_on_a_staged_malicious_pickle_and_passes_benign_files() {
     let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
@@ -88,7 +80,7 @@ fn hook_fails_on_a_staged_malicious_pickle_and_passes_benign_files() {
         ],
     );
     let out = try_repo(&pre_commit, &repo, &home);
-    let said = text(&out);
+    let said = common::output_text(&out);
     assert!(!out.status.success(), "the hook must fail:\n{said}");
     assert!(said.contains("weights.pkl"), "names the file:\n{said}");
     assert!(said.contains("pickle/unsafe-global"), "says why:\n{said}");
@@ -96,7 +88,11 @@ fn hook_fails_on_a_staged_malicious_pickle_and_passes_benign_files() {
     let good = tmp.path().join("good");
     let repo = staged_repo(&good, &[("data.pkl", "pickle/benign/data_proto4.pkl")]);
     let out = try_repo(&pre_commit, &repo, &home);
-    assert!(out.status.success(), "benign files pass:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "benign files pass:\n{}",
+        common::output_text(&out)
+    );
 
     // Non-model files only: nothing to scan is a pass for the hook.
     let docs = tmp.path().join("docs");
@@ -105,6 +101,6 @@ fn hook_fails_on_a_staged_malicious_pickle_and_passes_benign_files() {
     assert!(
         out.status.success(),
         "non-model files pass:\n{}",
-        text(&out)
+        common::output_text(&out)
     );
 }

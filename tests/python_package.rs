@@ -101,17 +101,6 @@ fn wheel(maturin: &Path, python: &Path) -> PathBuf {
     find().expect("maturin wrote a wheel")
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
-
 #[test]
 fn wheel_installs_into_a_fresh_venv_and_passes_the_pytest_suite() {
     let Some(venv) = common::resource("MODELGATE_VENV", "venv") else {
@@ -127,11 +116,13 @@ fn wheel_installs_into_a_fresh_venv_and_passes_the_pytest_suite() {
 
     let tmp = tempfile::tempdir().expect("tmp");
     let fresh = tmp.path().join("venv");
-    run(Command::new(&python).args(["-m", "venv"]).arg(&fresh));
-    run(Command::new(fresh.join("bin/python"))
-        .args(["-m", "pip", "install", "--no-index", "--no-deps", "--quiet"])
-        .arg(&wheel));
-    let site = run(Command::new(fresh.join("bin/python")).args([
+    common::run_ok(Command::new(&python).args(["-m", "venv"]).arg(&fresh));
+    common::run_ok(
+        Command::new(fresh.join("bin/python"))
+            .args(["-m", "pip", "install", "--no-index", "--no-deps", "--quiet"])
+            .arg(&wheel),
+    );
+    let site = common::run_ok(Command::new(fresh.join("bin/python")).args([
         "-c",
         "import sysconfig; print(sysconfig.get_paths()['purelib'])",
     ]));
