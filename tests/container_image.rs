@@ -11,6 +11,9 @@
 //! Under `CI=true` the test builds the musl binary itself; elsewhere it uses one that is already
 //! built (target/x86_64-unknown-linux-musl/debug/modelgate) or says how to build it and skips.
 
+// Progress notices (a reused wheel, a skip) and the pytest output are this test's output.
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,9 @@
 //! binary is the one the other tests drive) and cached under the target directory keyed by a
 //! hash of everything that goes into it, so a second run does not rebuild it.
 
+// Progress notices (a reused wheel, a skip) and the pytest output are this test's output.
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
