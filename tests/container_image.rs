@@ -103,11 +103,17 @@ fn static_binary_and_scratch_image() {
     );
     let bad = run_bare(
         &bin,
-        &[&common::testdata("pickle/malicious/base64_blob.pkl")],
+        &[
+            Path::new("scan"),
+            &common::testdata("pickle/malicious/base64_blob.pkl"),
+        ],
     );
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");
     assert!(String::from_utf8_lossy(&bad.stdout).contains("pickle/unsafe-global"));
-    let good = run_bare(&bin, &[&common::testdata("pickle/benign")]);
+    let good = run_bare(
+        &bin,
+        &[Path::new("scan"), &common::testdata("pickle/benign")],
+    );
     assert_eq!(good.status.code(), Some(0), "{good:?}");
 
     if !common::require(
