@@ -23,3 +23,23 @@ pub fn all() -> Vec<&'static Code> {
 pub fn find(id: &str) -> Option<&'static Code> {
     all().into_iter().find(|c| c.id == id)
 }
+
+/// The full documentation of one code as `modelgate explain CODE` prints it (and the Python
+/// API's `explain` returns it), ending in a newline.
+pub fn describe(c: &Code) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "{} ({})\n\n{}\n", c.id, c.severity, c.summary);
+    let _ = writeln!(out, "What it detects\n  {}\n", c.detects);
+    let _ = writeln!(out, "Why it is dangerous\n  {}\n", c.why);
+    let _ = writeln!(out, "Example\n  {}\n", c.example);
+    let _ = writeln!(out, "Remediation\n  {}", c.remediation);
+    if !c.references.is_empty() {
+        let _ = writeln!(out, "\nReferences");
+        for r in c.references {
+            let _ = writeln!(out, "  {r}");
+        }
+    }
+    out
+}

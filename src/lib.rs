@@ -91,6 +91,10 @@ pub(crate) mod proto;
 pub(crate) mod pyliteral;
 pub(crate) mod readings;
 
+// The Python extension module `modelgate._native` (maturin builds it with `--features python`).
+#[cfg(feature = "python")]
+mod python;
+
 pub use artifact::{Artifact, Content};
 pub use config::Config;
 pub use context::{Limits, ScanContext};

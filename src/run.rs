@@ -135,3 +135,16 @@ pub fn inventory(
     }
     Ok(engine.report(targets.to_vec(), sink))
 }
+
+/// The modelscan drop-in's scan (the `modelscan` command and the Python `ModelScan` shim):
+/// `path` under the built-in signatures plus the `unsafe_globals` of a modelscan settings file
+/// (`settings` is its name and TOML text), which can only add denied globals.
+pub fn modelscan(path: &Path, settings: Option<(String, &str)>) -> Result<Report, SetupError> {
+    let mut extra = Vec::new();
+    if let Some((name, text)) = settings {
+        extra.push((name, crate::signatures::from_modelscan_settings(text)?));
+    }
+    let db = crate::signatures::SignatureDb::load_with(&[], extra)?;
+    let engine = Engine::new(db, crate::engine::EngineOptions::default())?;
+    engine.scan_paths(&[path.to_path_buf()])
+}

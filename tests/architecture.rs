@@ -49,6 +49,8 @@ const FLOORS: &[&[&str]] = &[
     &["sign", "convert", "store", "mlflow"],
     // The admission gate; the batch audit.
     &["server", "audit"],
+    // The Python extension module (feature `python`): over everything, imported by nothing.
+    &["python"],
 ];
 
 fn src() -> PathBuf {

@@ -33,6 +33,13 @@ command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 # Headless Chromium and its WebDriver for the HTML report check (tests/audit_html.rs).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The static binary and the container image (tests/container_image.rs): musl-gcc for the C parts
+# of the musl build (SQLite, zstd, bzip2, mimalloc, aws-lc), buildah to build the image without a
+# daemon, umoci to unpack it, git for the pre-commit test (tests/pre_commit.rs).
+command -v musl-gcc >/dev/null 2>&1 || need_apt+=(musl-tools)
+command -v buildah >/dev/null 2>&1 || need_apt+=(buildah)
+command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -40,6 +47,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   else
     echo "setup: missing ${need_apt[*]} (run as root to install)" >&2
   fi
+fi
+
+# The musl target of the static binary (a rustup component; skipped where rustup is absent).
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+  rustup target add x86_64-unknown-linux-musl
 fi
 
 # 2. Python venv with reference tools (tests only; the product never runs Python).

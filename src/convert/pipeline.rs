@@ -37,6 +37,18 @@ pub struct Converted {
     pub signed: Option<Signed>,
 }
 
+impl Converted {
+    /// What `modelgate convert --json` prints (and the Python API's `convert` returns).
+    pub fn to_json(&self, input: &Path, output: &Path) -> serde_json::Value {
+        serde_json::json!({
+            "input": input,
+            "output": output,
+            "summary": self.summary,
+            "signature": self.signed.as_ref().map(|s| &s.signature),
+        })
+    }
+}
+
 /// Why the pipeline stopped. Each step that can refuse has its own variant, so callers can say
 /// what happened to the output (never written, removed, or kept but unsigned).
 #[derive(Debug, thiserror::Error)]

@@ -39,6 +39,14 @@ fn source(loc: &crate::finding::Location, base: &Path) -> String {
     s
 }
 
+/// The local time in modelscan's `summary.timestamp` format (`datetime.now().isoformat()`).
+pub fn timestamp_now() -> String {
+    chrono::Local::now()
+        .naive_local()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
 /// Builds the modelscan-compatible JSON value for a run on `input_path`.
 pub fn to_value(r: &Report, input_path: &str, show_skipped: bool, timestamp: &str) -> Value {
     let input = Path::new(input_path);

@@ -489,6 +489,23 @@ pub struct Verified {
     pub scan: Option<ScanPredicate>,
 }
 
+impl Verified {
+    /// What `modelgate verify --json` prints for a verified model (and the Python API's
+    /// `verify` returns): one shape for every caller.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "verified": true,
+            "model": self.model_name,
+            "key_type": self.key_type.as_str(),
+            "files": self.files,
+            "bytes": self.bytes,
+            "hash": self.hash.name(),
+            "subject_sha256": self.root_digest,
+            "scan": self.scan,
+        })
+    }
+}
+
 fn read_bundle_file(path: &Path) -> Result<Vec<u8>, VerifyError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,

@@ -92,6 +92,23 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A finished command's stdout followed by its stderr, for assertions and failure messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `cmd`, panics with its output unless it succeeds, and returns that output.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = output_text(&out);
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
 /// The test venv's Python (prepared by tests/setup.sh), if there is one.
 pub fn venv_python() -> Option<PathBuf> {
     let py = resource("MODELGATE_VENV", "venv")?.join("bin/python");

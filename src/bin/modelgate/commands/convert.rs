@@ -154,12 +154,7 @@ fn print_converted(args: &ConvertArgs, output: &std::path::Path, done: &Converte
         summary, signed, ..
     } = done;
     if args.json {
-        let v = serde_json::json!({
-            "input": args.input,
-            "output": output,
-            "summary": summary,
-            "signature": signed.as_ref().map(|s| &s.signature),
-        });
+        let v = done.to_json(&args.input, output);
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }

@@ -18,16 +18,6 @@ pub fn run(code: Option<&str>) -> std::io::Result<u8> {
         eprintln!("modelgate: unknown finding code {id:?}; `modelgate explain` lists them all");
         return Ok(USAGE);
     };
-    writeln!(out, "{} ({})\n\n{}\n", c.id, c.severity, c.summary)?;
-    writeln!(out, "What it detects\n  {}\n", c.detects)?;
-    writeln!(out, "Why it is dangerous\n  {}\n", c.why)?;
-    writeln!(out, "Example\n  {}\n", c.example)?;
-    writeln!(out, "Remediation\n  {}", c.remediation)?;
-    if !c.references.is_empty() {
-        writeln!(out, "\nReferences")?;
-        for r in c.references {
-            writeln!(out, "  {r}")?;
-        }
-    }
+    out.write_all(catalog::describe(c).as_bytes())?;
     Ok(0)
 }

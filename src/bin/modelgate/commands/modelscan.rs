@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use modelgate::policy::{Verdict, DEFAULT_FAIL_ON};
 use modelgate::report::modelscan;
-use modelgate::{Engine, EngineOptions, Report, SignatureDb};
+use modelgate::Report;
 
 use super::{exit_after_write, USAGE};
 
@@ -75,22 +75,18 @@ fn modelscan_compat(args: &ModelscanScan) -> Result<u8> {
         .settings_file
         .clone()
         .or_else(|| cwd_settings.is_file().then_some(cwd_settings.clone()));
-    let mut extra = Vec::new();
-    if let Some(file) = &settings {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        extra.push((
-            file.display().to_string(),
-            modelgate::signatures::from_modelscan_settings(&text)?,
-        ));
-    }
-    let db = SignatureDb::load_with(&[], extra)?;
-    let engine = Engine::new(db, EngineOptions::default())?;
-    let report: Report = engine.scan_paths(std::slice::from_ref(path))?;
-    let ts = chrono::Local::now()
-        .naive_local()
-        .format("%Y-%m-%dT%H:%M:%S%.6f")
-        .to_string();
+    let text = match &settings {
+        Some(file) => Some(
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+        ),
+        None => None,
+    };
+    let named = settings
+        .as_ref()
+        .zip(text.as_deref())
+        .map(|(f, t)| (f.display().to_string(), t));
+    let report: Report = modelgate::run::modelscan(path, named)?;
+    let ts = modelscan::timestamp_now();
     let value = modelscan::to_value(&report, &path.display().to_string(), args.show_skipped, &ts);
     let written = match &args.output_file {
         Some(out) => std::fs::write(out, serde_json::to_string(&value)?)

@@ -64,16 +64,7 @@ pub fn run(args: &VerifyArgs) -> u8 {
     match result {
         Ok(v) => {
             if args.json {
-                let out = serde_json::json!({
-                    "verified": true,
-                    "model": v.model_name,
-                    "key_type": v.key_type.as_str(),
-                    "files": v.files,
-                    "bytes": v.bytes,
-                    "hash": v.hash.name(),
-                    "subject_sha256": v.root_digest,
-                    "scan": v.scan,
-                });
+                let out = v.to_json();
                 println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             } else {
                 println!(
