@@ -720,6 +720,9 @@ fn unreadable_broken_and_changing_files_are_reported_never_clean() {
     assert!(find("ok/outside.pkl")
         .2
         .contains("outside the audited tree"));
+    // A loader opening ok/outside.pkl reads /etc/hostname: not inspected, so failed, never skipped.
+    assert_eq!(find("ok/outside.pkl").1, "failed");
+    assert_eq!(find("ok/broken.pkl").1, "skipped");
     let (_, status, reason) = find("busy/growing.pkl");
     assert_eq!(status, "failed");
     assert!(reason.contains("changed while"), "{reason}");

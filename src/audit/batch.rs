@@ -337,8 +337,8 @@ impl Auditor<'_> {
                     Ok(_) => {
                         w.settled = Some(record(
                             &item.identity,
-                            Status::Skipped {
-                                reason: "not a regular file".into(),
+                            Status::Failed {
+                                error: super::source::NOT_REGULAR.into(),
                             },
                             0,
                         ));
@@ -678,8 +678,8 @@ fn hash_files(work: &mut [Work<'_>]) -> u64 {
             }
             Err(e) => {
                 let status = match e {
-                    hash::HashError::NotRegular { .. } => Status::Skipped {
-                        reason: "not a regular file".into(),
+                    hash::HashError::NotRegular { .. } => Status::Failed {
+                        error: super::source::NOT_REGULAR.into(),
                     },
                     other => Status::Failed {
                         error: other.to_string(),

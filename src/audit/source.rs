@@ -42,8 +42,8 @@ pub enum What {
         reference: String,
         tags: Vec<String>,
     },
-    /// Listed but deliberately not read (not a regular file, a link that is broken or leaves
-    /// the tree); the reason says why. Reported as skipped.
+    /// Listed but deliberately not read, because no loader can read model bytes through it (a
+    /// broken link, a link to a directory); the reason says why. Reported as skipped.
     Unscanned { reason: String },
     /// Something that may hold models but could not be read (a directory the walk cannot
     /// enter, a registry tag that does not resolve, a model version that cannot be fetched).
@@ -208,8 +208,8 @@ impl Listing {
                 self.add(
                     name,
                     shown_path,
-                    What::Unscanned {
-                        reason: "not a regular file".into(),
+                    What::Unreadable {
+                        error: NOT_REGULAR.into(),
                     },
                 );
             }
@@ -254,6 +254,11 @@ fn display(root: &Path, shown: &str, path: &Path) -> String {
     }
 }
 
+/// Why a FIFO, socket or device under a model's name is failed rather than skipped: a loader
+/// opening that name reads whatever it yields, which the audit cannot inspect.
+pub const NOT_REGULAR: &str = "not a regular file (a FIFO, socket or device a loader could still \
+                               open): not inspected";
+
 /// A symbolic link inside the tree: followed when it ends at a regular file inside the tree.
 fn follow(link: &Path, root: &Path) -> What {
     let to = std::fs::read_link(link)
@@ -262,9 +267,13 @@ fn follow(link: &Path, root: &Path) -> What {
     let unscanned = |reason: String| What::Unscanned { reason };
     match link.canonicalize() {
         Err(_) => unscanned(format!("broken symbolic link to {to}")),
-        Ok(target) if !target.starts_with(root) => unscanned(format!(
-            "symbolic link to {to}, outside the audited tree (not followed)"
-        )),
+        // A loader opening the link reads the target: not inspected, so never clean.
+        Ok(target) if !target.starts_with(root) => What::Unreadable {
+            error: format!(
+                "symbolic link to {to}, outside the audited tree (not followed; a loader would \
+                 follow it): audit the target's tree too"
+            ),
+        },
         Ok(target) if target.is_file() => What::File {
             path: link.to_path_buf(),
             real: target,
