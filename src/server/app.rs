@@ -360,20 +360,7 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
     if is_json {
         return scan_reference(app, body, slot).await;
     }
-    let hint = headers
-        .get("x-modelgate-filename")
-        .and_then(|v| v.to_str().ok());
-    let name = upload::file_name(hint);
-    let upload = upload::receive(
-        body,
-        &app.spool,
-        name,
-        app.limits.max_body_bytes,
-        app.limits.memory_upload_bytes,
-        app.limits.read_timeout,
-    )
-    .await
-    .map_err(|e| upload_error(app, &e))?;
+    let upload = receive(app, headers, body).await?;
     let (sha256, size) = (Some(upload.sha256.clone()), upload.size);
     if app.require_signature {
         // The scan and the signature check read the same spooled file; both hold the directory.
@@ -417,6 +404,24 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
         },
     };
     Ok(judge_job(app, target, (upload, slot), sha256, size).await)
+}
+
+/// The request body, named by `X-Modelgate-Filename` (never a path the client chose), received
+/// under the gate's limits.
+async fn receive(app: &App, headers: &HeaderMap, body: Body) -> Result<upload::Upload, ApiError> {
+    let hint = headers
+        .get("x-modelgate-filename")
+        .and_then(|v| v.to_str().ok());
+    upload::receive(
+        body,
+        &app.spool,
+        upload::file_name(hint),
+        app.limits.max_body_bytes,
+        app.limits.memory_upload_bytes,
+        app.limits.read_timeout,
+    )
+    .await
+    .map_err(|e| upload_error(app, &e))
 }
 
 /// The largest JSON request body (`{"oci": …}`).
@@ -755,21 +760,7 @@ async fn verify_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<R
         // own `model.sig`.
         let bundle = decode("x-modelgate-signature")?;
         let attestation = decode("x-modelgate-scan-attestation")?;
-        let name = upload::file_name(
-            headers
-                .get("x-modelgate-filename")
-                .and_then(|v| v.to_str().ok()),
-        );
-        let upload = upload::receive(
-            body,
-            &app.spool,
-            name,
-            app.limits.max_body_bytes,
-            app.limits.memory_upload_bytes,
-            app.limits.read_timeout,
-        )
-        .await
-        .map_err(|e| upload_error(app, &e))?;
+        let upload = receive(app, headers, body).await?;
         let (name, sha, size) = (upload.name.clone(), upload.sha256.clone(), upload.size);
         let dir = upload
             .into_dir(&app.spool)

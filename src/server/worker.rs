@@ -349,15 +349,7 @@ fn verify_model(id: u64, model: &Path, keys: &[String], mut reasons: Vec<String>
             Err(e) => reasons.push(redact(&e.to_string(), model)),
         }
     }
-    if keys.is_empty() {
-        reasons.push("no trusted keys are configured".into());
-    }
-    Reply::Verification {
-        id,
-        verified: false,
-        reasons,
-        details: serde_json::Value::Null,
-    }
+    unverified(id, reasons, keys.is_empty())
 }
 
 /// `message` without the worker's own directory (the client never sees spool paths).
@@ -397,7 +389,12 @@ fn verify_oci(id: u64, reference: &str, opts: &ImageOptions, keys: &[String]) ->
             Err(e) => reasons.push(e.to_string()),
         }
     }
-    if keys.is_empty() {
+    unverified(id, reasons, keys.is_empty())
+}
+
+/// No trusted key verified the signature: why, key by key.
+fn unverified(id: u64, mut reasons: Vec<String>, no_keys: bool) -> Reply {
+    if no_keys {
         reasons.push("no trusted keys are configured".into());
     }
     Reply::Verification {
