@@ -168,6 +168,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.len() >= 262 && head.get(257..262) == Some(b"ustar") {
         return Format::Tar;
     }
+    // R: `saveRDS` streams (`X\n`, `B\n`, `A\n` then version 2 or 3) and `save` workspaces
+    // (`RDX3\n`, …).
+    if crate::formats::rds::looks_like_r(head) {
+        return Format::RSerialized;
+    }
     // Legacy torch: pickle of the magic number 0x1950a86a20f9469cfc6c (`80 02 8a 0a 6c fc 9c 46`).
     if head.starts_with(&[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]) {
         return Format::PytorchLegacy;
@@ -221,6 +226,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
             && (contains(head, b"\"config\"") || contains(head, b"\"module\""))
         {
             return Format::KerasConfig;
+        }
+        // skops' `schema.json`: every node names its loader, module and class (`skops.io.dump`
+        // writes them first; the zip walker also assigns a top-level `schema.json` by path).
+        if contains(head, b"\"__loader__\"") && contains(head, b"\"__module__\"") {
+            return Format::SkopsSchema;
         }
         // TorchServe's `MAR-INF/MANIFEST.json` (torch-model-archiver writes `runtime` and a
         // `model` object with `modelName` and `handler`; the zip walker also assigns it by path).
@@ -694,6 +704,17 @@ mod tests {
                 b"{\"runtime\": \"python\", \"model\": {\"modelName\": \"m\", \"handler\": \"h.py\"}}"
                     .to_vec(),
                 "MANIFEST.json",
+            ),
+            (
+                Format::SkopsSchema,
+                b"{\"__class__\": \"Pipeline\", \"__module__\": \"sklearn.pipeline\", \"__loader__\": \"ObjectNode\"}"
+                    .to_vec(),
+                "schema.json",
+            ),
+            (
+                Format::RSerialized,
+                b"X\n\x00\x00\x00\x03\x00\x04\x02\x02".to_vec(),
+                "model.rds",
             ),
             (Format::Executable, b"MZqFpD='\n\n".to_vec(), "mistral-7b"),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),

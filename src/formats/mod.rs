@@ -21,6 +21,8 @@
 //! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
 //!   and ONNX Runtime (ORT format) models with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
+//! - [`skops`]: the node tree of a skops file's `schema.json`.
+//! - [`rds`]: R's serialization format (`saveRDS`, `save`), read for the code it carries.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
@@ -30,6 +32,8 @@ pub mod flatbuffer;
 pub mod npy;
 pub mod ort;
 pub mod pickle;
+pub mod rds;
+pub mod skops;
 pub mod tflite;
 pub mod torch;
 pub mod torchserve;

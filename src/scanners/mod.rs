@@ -37,6 +37,8 @@ pub struct Policies {
     tf: OnceLock<tensorflow::TfPolicy>,
     tflite: OnceLock<tflite::TflitePolicy>,
     code: OnceLock<code::CodePolicy>,
+    skops: OnceLock<skops::SkopsPolicy>,
+    r: OnceLock<rds::RPolicy>,
 }
 
 impl Policies {
@@ -48,6 +50,8 @@ impl Policies {
             tf: OnceLock::new(),
             tflite: OnceLock::new(),
             code: OnceLock::new(),
+            skops: OnceLock::new(),
+            r: OnceLock::new(),
         })
     }
 
@@ -65,6 +69,16 @@ impl Policies {
     pub fn tflite(&self) -> &tflite::TflitePolicy {
         self.tflite
             .get_or_init(|| tflite::TflitePolicy::new(&self.db))
+    }
+
+    /// skops' default trusted types per node loader (`skops-trusted`).
+    pub fn skops(&self) -> &skops::SkopsPolicy {
+        self.skops.get_or_init(|| skops::SkopsPolicy::new(&self.db))
+    }
+
+    /// R functions that code in R objects must not name (`r-function`).
+    pub fn r(&self) -> &rds::RPolicy {
+        self.r.get_or_init(|| rds::RPolicy::new(&self.db))
     }
 
     /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
@@ -97,8 +111,10 @@ pub mod numpy;
 pub mod onnx;
 pub mod ort;
 pub mod pickle;
+pub mod rds;
 pub mod rules;
 pub mod safetensors;
+pub mod skops;
 pub mod template;
 pub mod tensorflow;
 pub mod tflite;
@@ -121,6 +137,8 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &torchscript::TorchScriptScanner,
     &torchserve::TorchServeScanner,
     &nemo::NemoScanner,
+    &skops::SkopsScanner,
+    &rds::RScanner,
     &executable::ExecutableScanner,
     &code::CodeScanner,
 ];
