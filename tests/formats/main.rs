@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 mod executable;
 mod gguf;
 mod hdf5;
+mod jax;
 mod keras;
 mod model_dirs;
 mod nemo;
