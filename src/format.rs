@@ -131,6 +131,11 @@ formats! {
     /// An R serialized object (`saveRDS`: `.rds`) or workspace (`save`: `.rda`, `.RData`), in
     /// XDR, native binary or text encoding (compressed files are unwrapped first).
     RSerialized => "r-serialized",
+    /// A PaddlePaddle program (`.pdmodel`, `__model__`): a `ProgramDesc` protobuf of blocks of
+    /// operators.
+    PaddleProgram => "paddle-program",
+    /// PaddlePaddle parameters (`.pdiparams`): the tensor records `save_combine` writes.
+    PaddleParams => "paddle-params",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -182,6 +187,8 @@ impl Format {
             | Format::Tflite
             | Format::Ort
             | Format::RSerialized
+            | Format::PaddleProgram
+            | Format::PaddleParams
             | Format::Executable => Kind::Model,
             Format::KerasConfig
             | Format::Python
@@ -256,6 +263,8 @@ impl Format {
             | Format::NemoConfig
             | Format::SkopsSchema
             | Format::RSerialized
+            | Format::PaddleProgram
+            | Format::PaddleParams
             | Format::Executable
             | Format::Unknown => true,
         }
@@ -306,6 +315,8 @@ impl Format {
             | Format::NemoConfig
             | Format::SkopsSchema
             | Format::RSerialized
+            | Format::PaddleProgram
+            | Format::PaddleParams
             | Format::Executable
             | Format::Unknown => false,
         }
@@ -315,7 +326,7 @@ impl Format {
     /// report content that contradicts its name. No extension belongs to two formats.
     pub fn extensions(self) -> &'static [&'static str] {
         match self {
-            Format::Pickle => &["pkl", "pickle", "joblib", "dill", "sav"],
+            Format::Pickle => &["pkl", "pickle", "joblib", "dill", "sav", "pdparams", "pdopt"],
             Format::Numpy => &["npy"],
             Format::Zip => &["npz", "zip", "keras", "skops"],
             Format::Safetensors => &["safetensors"],
@@ -333,6 +344,8 @@ impl Format {
             Format::SevenZip => &["7z"],
             Format::Executable => &["llamafile"],
             Format::RSerialized => &["rds", "rda", "rdata"],
+            Format::PaddleProgram => &["pdmodel"],
+            Format::PaddleParams => &["pdiparams"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib

@@ -212,6 +212,14 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base == "keras_metadata.pb" {
         return Format::KerasMetadata;
     }
+    // Paddle: a ProgramDesc's first block (index 0, parent -1), and a parameters file's first
+    // tensor record; by name when the content says nothing (`.pdmodel` has no magic).
+    if crate::formats::paddle::looks_like_program(head) || base.ends_with(".pdmodel") || base == "__model__" {
+        return Format::PaddleProgram;
+    }
+    if crate::formats::paddle::looks_like_params(head) || base.ends_with(".pdiparams") {
+        return Format::PaddleParams;
+    }
     if base.ends_with(".onnx") || looks_like_onnx(head) {
         return Format::Onnx;
     }
@@ -715,6 +723,16 @@ mod tests {
                 Format::RSerialized,
                 b"X\n\x00\x00\x00\x03\x00\x04\x02\x02".to_vec(),
                 "model.rds",
+            ),
+            (
+                Format::PaddleProgram,
+                b"\x0a\x20\x08\x00\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01".to_vec(),
+                "inference.pdmodel",
+            ),
+            (
+                Format::PaddleParams,
+                b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x06\0\0\0\x08\x05\x12\x02\x02\x03".to_vec(),
+                "inference.pdiparams",
             ),
             (Format::Executable, b"MZqFpD='\n\n".to_vec(), "mistral-7b"),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),

@@ -22,6 +22,7 @@
 //!   and ONNX Runtime (ORT format) models with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
 //! - [`skops`]: the node tree of a skops file's `schema.json`.
+//! - [`paddle`]: PaddlePaddle programs (`ProgramDesc`) and parameters files (tensor records).
 //! - [`rds`]: R's serialization format (`saveRDS`, `save`), read for the code it carries.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
@@ -31,6 +32,7 @@ pub mod dtype;
 pub mod flatbuffer;
 pub mod npy;
 pub mod ort;
+pub mod paddle;
 pub mod pickle;
 pub mod rds;
 pub mod skops;

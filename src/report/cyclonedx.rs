@@ -444,6 +444,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         Format::PytorchLegacy | Format::TorchTarMember => "pytorch",
         Format::Numpy => "numpy",
         Format::RSerialized => "r",
+        Format::PaddleProgram | Format::PaddleParams => "paddle",
         Format::Safetensors => "safetensors",
         Format::Gguf => "gguf",
         Format::Ggml => "ggml",

@@ -39,6 +39,7 @@ pub struct Policies {
     code: OnceLock<code::CodePolicy>,
     skops: OnceLock<skops::SkopsPolicy>,
     r: OnceLock<rds::RPolicy>,
+    paddle: OnceLock<paddle::PaddlePolicy>,
 }
 
 impl Policies {
@@ -52,6 +53,7 @@ impl Policies {
             code: OnceLock::new(),
             skops: OnceLock::new(),
             r: OnceLock::new(),
+            paddle: OnceLock::new(),
         })
     }
 
@@ -79,6 +81,11 @@ impl Policies {
     /// R functions that code in R objects must not name (`r-function`).
     pub fn r(&self) -> &rds::RPolicy {
         self.r.get_or_init(|| rds::RPolicy::new(&self.db))
+    }
+
+    /// Paddle operators that act on the host (`paddle-op`).
+    pub fn paddle(&self) -> &paddle::PaddlePolicy {
+        self.paddle.get_or_init(|| paddle::PaddlePolicy::new(&self.db))
     }
 
     /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
@@ -110,6 +117,7 @@ pub mod nemo;
 pub mod numpy;
 pub mod onnx;
 pub mod ort;
+pub mod paddle;
 pub mod pickle;
 pub mod rds;
 pub mod rules;
@@ -139,6 +147,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &nemo::NemoScanner,
     &skops::SkopsScanner,
     &rds::RScanner,
+    &paddle::PaddleScanner,
     &executable::ExecutableScanner,
     &code::CodeScanner,
 ];

@@ -24,6 +24,7 @@ mod keras;
 mod model_dirs;
 mod nemo;
 mod onnx;
+mod paddle;
 mod r;
 mod safetensors;
 mod skops;
