@@ -136,6 +136,9 @@ formats! {
     PaddleProgram => "paddle-program",
     /// PaddlePaddle parameters (`.pdiparams`): the tensor records `save_combine` writes.
     PaddleParams => "paddle-params",
+    /// A Lua Torch7 file (`torch.save`, `.t7`): typed objects, torch classes and dumped Lua
+    /// functions, in binary or text encoding.
+    Torch7 => "torch7",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -189,6 +192,7 @@ impl Format {
             | Format::RSerialized
             | Format::PaddleProgram
             | Format::PaddleParams
+            | Format::Torch7
             | Format::Executable => Kind::Model,
             Format::KerasConfig
             | Format::Python
@@ -265,6 +269,7 @@ impl Format {
             | Format::RSerialized
             | Format::PaddleProgram
             | Format::PaddleParams
+            | Format::Torch7
             | Format::Executable
             | Format::Unknown => true,
         }
@@ -317,6 +322,7 @@ impl Format {
             | Format::RSerialized
             | Format::PaddleProgram
             | Format::PaddleParams
+            | Format::Torch7
             | Format::Executable
             | Format::Unknown => false,
         }
@@ -346,6 +352,7 @@ impl Format {
             Format::RSerialized => &["rds", "rda", "rdata"],
             Format::PaddleProgram => &["pdmodel"],
             Format::PaddleParams => &["pdiparams"],
+            Format::Torch7 => &["t7"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib

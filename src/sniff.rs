@@ -168,6 +168,10 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.len() >= 262 && head.get(257..262) == Some(b"ustar") {
         return Format::Tar;
     }
+    // Lua Torch7 (`torch.save`): a torch object or table tag, index 1, then a class or key.
+    if crate::formats::torch7::looks_like_t7(head) {
+        return Format::Torch7;
+    }
     // R: `saveRDS` streams (`X\n`, `B\n`, `A\n` then version 2 or 3) and `save` workspaces
     // (`RDX3\n`, …).
     if crate::formats::rds::looks_like_r(head) {
@@ -283,6 +287,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base.ends_with(".ort") {
         return Format::Ort;
+    }
+    if base.ends_with(".t7") {
+        return Format::Torch7;
     }
     // A pre-POSIX (v7) tar has no `ustar` magic; Python's tarfile (and torch.load's legacy tar
     // path) accept any first block whose checksum is valid.
@@ -733,6 +740,11 @@ mod tests {
                 Format::PaddleParams,
                 b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x06\0\0\0\x08\x05\x12\x02\x02\x03".to_vec(),
                 "inference.pdiparams",
+            ),
+            (
+                Format::Torch7,
+                b"\x04\0\0\0\x01\0\0\0\x03\0\0\0V 1\x0d\0\0\0nn.Sequential".to_vec(),
+                "model.t7",
             ),
             (Format::Executable, b"MZqFpD='\n\n".to_vec(), "mistral-7b"),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),

@@ -23,6 +23,7 @@
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
 //! - [`skops`]: the node tree of a skops file's `schema.json`.
 //! - [`paddle`]: PaddlePaddle programs (`ProgramDesc`) and parameters files (tensor records).
+//! - [`torch7`]: Lua Torch7 `torch.save` files (objects, classes, dumped functions).
 //! - [`rds`]: R's serialization format (`saveRDS`, `save`), read for the code it carries.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
@@ -38,4 +39,5 @@ pub mod rds;
 pub mod skops;
 pub mod tflite;
 pub mod torch;
+pub mod torch7;
 pub mod torchserve;

@@ -35,7 +35,10 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, Seek, SeekFrom};
 
 /// Deepest nesting of items read (R itself recurses on its C stack); deeper streams are not read.
-pub const MAX_DEPTH: usize = 10_000;
+/// Callers run [`parse`] on a thread with a stack of [`READ_STACK`] bytes.
+pub const MAX_DEPTH: usize = 2_000;
+/// Stack a thread needs to read [`MAX_DEPTH`] levels (a few kilobytes per level, with room).
+pub const READ_STACK: usize = 64 * 1024 * 1024;
 /// Code objects recorded per stream; the rest are counted, not recorded.
 pub const MAX_CODE_OBJECTS: usize = 10_000;
 /// Names recorded per code object.
@@ -446,7 +449,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 let m = [b'R', b'D', f, v, b'\n'];
                 if self.peek_is(&m)? {
                     self.skip(5)?;
-                    let name = String::from_utf8_lossy(&m[..4]).into_owned();
+                    let name = String::from_utf8_lossy(m.get(..4).unwrap_or_default()).into_owned();
                     if v == b'1' {
                         return Err(RdsError::OldWorkspace(name));
                     }
@@ -1198,7 +1201,7 @@ mod tests {
 
     #[test]
     fn ascii_streams_read_like_xdr() {
-        let text = b"A\n3\n263170\n197888\n5\nUTF-8\n1030\n1\n262153\n6\nsystem\n2\n16\n1\n262153\n4\ntrue\n254\n";
+        let text = b"A\n3\n263170\n197888\n5\nUTF-8\n6\n1\n262153\n6\nsystem\n2\n16\n1\n262153\n4\ntrue\n254\n";
         let p = read(text);
         assert_eq!(p.error, None, "{p:?}");
         assert_eq!(p.stream.header.as_ref().unwrap().encoding, Encoding::Ascii);
@@ -1232,7 +1235,13 @@ mod tests {
             w.int(19).int(1);
         }
         w.int(254);
-        assert_eq!(read(&w.0).error, Some(RdsError::TooDeep));
+        let error = std::thread::Builder::new()
+            .stack_size(READ_STACK)
+            .spawn(move || read(&w.0).error)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(error, Some(RdsError::TooDeep));
     }
 
     #[test]

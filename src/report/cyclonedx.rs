@@ -445,6 +445,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         Format::Numpy => "numpy",
         Format::RSerialized => "r",
         Format::PaddleProgram | Format::PaddleParams => "paddle",
+        Format::Torch7 => "torch7",
         Format::Safetensors => "safetensors",
         Format::Gguf => "gguf",
         Format::Ggml => "ggml",

@@ -126,6 +126,7 @@ pub mod skops;
 pub mod template;
 pub mod tensorflow;
 pub mod tflite;
+pub mod torch7;
 pub mod torchscript;
 pub mod torchserve;
 
@@ -148,6 +149,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &skops::SkopsScanner,
     &rds::RScanner,
     &paddle::PaddleScanner,
+    &torch7::Torch7Scanner,
     &executable::ExecutableScanner,
     &code::CodeScanner,
 ];

@@ -33,7 +33,7 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
 use crate::formats::rds::{
-    parse, unpack_version, CodeKind, CodeObject, Encoding, Parsed, RdsError, MAX_DEPTH,
+    parse, unpack_version, CodeKind, CodeObject, Encoding, Parsed, RdsError, MAX_DEPTH, READ_STACK,
 };
 use crate::scanners::{Scanner, ScannerContext};
 use crate::signatures::{Action, SignatureDb};
@@ -151,9 +151,6 @@ const BASE_PACKAGES: &[&str] = &[
     "tools",
     "utils",
 ];
-
-/// Stack for the reading thread: [`MAX_DEPTH`] levels of nested items.
-const READ_STACK: usize = 256 * 1024 * 1024;
 
 /// One denied function.
 #[derive(Debug, Clone)]

@@ -30,6 +30,7 @@ mod safetensors;
 mod skops;
 mod tensorflow;
 mod tflite;
+mod torch7;
 mod torchscript;
 mod torchserve;
 
