@@ -288,22 +288,22 @@ pub fn read_params<R: Read + Seek>(mut r: R, len: u64) -> Result<Vec<TensorRecor
         };
         let u32_at = |b: &[u8]| b.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);
         let u64_at = |b: &[u8]| b.try_into().map(u64::from_le_bytes).unwrap_or(u64::MAX);
-        let version = u32_at(&take(&mut r, &mut pos, 4, len).map_err(&bad)?);
+        let version = u32_at(take(&mut r, &mut pos, 4, len).map_err(&bad)?.as_slice());
         if version != 0 {
             return Err(bad(format!("LoD tensor version {version} (Paddle reads only 0)")));
         }
-        let lod_levels = u64_at(&take(&mut r, &mut pos, 8, len).map_err(&bad)?);
+        let lod_levels = u64_at(take(&mut r, &mut pos, 8, len).map_err(&bad)?.as_slice());
         if lod_levels > MAX_LOD_LEVELS {
             return Err(bad(format!("{lod_levels} LoD levels")));
         }
         for _ in 0..lod_levels {
-            let size = u64_at(&take(&mut r, &mut pos, 8, len).map_err(&bad)?);
+            let size = u64_at(take(&mut r, &mut pos, 8, len).map_err(&bad)?.as_slice());
             if size % 8 != 0 {
                 return Err(bad(format!("a LoD level of {size} bytes (not whole offsets)")));
             }
             skip(&mut r, &mut pos, size, len).map_err(&bad)?;
         }
-        let tensor_version = u32_at(&take(&mut r, &mut pos, 4, len).map_err(&bad)?);
+        let tensor_version = u32_at(take(&mut r, &mut pos, 4, len).map_err(&bad)?.as_slice());
         if tensor_version != 0 {
             return Err(bad(format!("tensor version {tensor_version} (Paddle reads only 0)")));
         }

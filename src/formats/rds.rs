@@ -49,7 +49,6 @@ const KEEP_STRING: usize = 256;
 const CODESET_MAX: i32 = 63;
 
 // SEXP types (Rinternals.h) and serialize.c's special codes.
-const NILSXP: u32 = 0;
 const SYMSXP: u32 = 1;
 const LISTSXP: u32 = 2;
 const CLOSXP: u32 = 3;
@@ -91,7 +90,6 @@ const ATTRLANGSXP: u32 = 240;
 const ATTRLISTSXP: u32 = 239;
 const ALTREP_SXP: u32 = 238;
 
-const IS_OBJECT_BIT: i32 = 1 << 8;
 const HAS_ATTR_BIT: i32 = 1 << 9;
 const HAS_TAG_BIT: i32 = 1 << 10;
 /// `ACTIVE_BINDING_MASK` (Defn.h) among a pairlist cell's levels (`flags >> 12`).
@@ -181,6 +179,9 @@ pub struct CodeObject {
     pub strings: BTreeSet<String>,
     /// Whether the code holds byte code.
     pub bytecode: bool,
+    /// Whether the code makes a call (a `LANGSXP` or byte code): a promise or active binding
+    /// without one only yields a constant or looks up a variable.
+    pub calls: bool,
     /// Whether more names than [`MAX_NAMES`] were seen.
     pub names_truncated: bool,
 }
@@ -258,9 +259,10 @@ pub fn looks_like_r(head: &[u8]) -> bool {
         return true;
     }
     match head {
-        [b'X', b'\n', 0, 0, 0, 2 | 3, ..] => true,
-        [b'B', b'\n', 2 | 3, 0, 0, 0, ..] | [b'B', b'\n', 0, 0, 0, 2 | 3, ..] => true,
-        [b'A', b'\n', b'2' | b'3', b'\n', ..] | [b'\n', b'A', b'\n', b'2' | b'3', b'\n', ..] => {
+        // Any small version: R reads the format line first and refuses other versions itself.
+        [b'X', b'\n', 0, 0, 0, 1..=15, ..] => true,
+        [b'B', b'\n', 1..=15, 0, 0, 0, ..] | [b'B', b'\n', 0, 0, 0, 1..=15, ..] => true,
+        [b'A', b'\n', b'1'..=b'9', b'\n', ..] | [b'\n', b'A', b'\n', b'1'..=b'9', b'\n', ..] => {
             true
         }
         _ => false,
@@ -314,6 +316,8 @@ struct Reader<'a, R> {
     out: Stream,
     ctx: Ctx,
     depth: usize,
+    /// The next closure is an active binding's function (read into the binding's object).
+    binding_value: bool,
 }
 
 type Res<T> = Result<T, RdsError>;
@@ -334,6 +338,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             out: Stream::default(),
             ctx: Ctx::Data,
             depth: 0,
+            binding_value: false,
         }
     }
 
@@ -547,7 +552,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                                 b'0'..=b'7' => {
                                     let mut d: u32 = 0;
                                     let mut e = e;
-                                    let mut j = 0;
+                                    let mut j: u32 = 0;
                                     loop {
                                         d = d
                                             .wrapping_mul(8)
@@ -668,6 +673,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             symbols: BTreeSet::new(),
             strings: BTreeSet::new(),
             bytecode: false,
+            calls: false,
             names_truncated: false,
         });
         self.ctx = Ctx::Code(self.out.code.len().saturating_sub(1));
@@ -697,6 +703,15 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         if let Ctx::Code(i) = self.ctx {
             if let Some(c) = self.out.code.get_mut(i) {
                 c.bytecode = true;
+                c.calls = true;
+            }
+        }
+    }
+
+    fn mark_call(&mut self) {
+        if let Ctx::Code(i) = self.ctx {
+            if let Some(c) = self.out.code.get_mut(i) {
+                c.calls = true;
             }
         }
     }
@@ -964,6 +979,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 // A closure or promise owns the rest of the chain (its body or code); a call
                 // held as data starts a language object.
                 match (ty, self.ctx) {
+                    // The function of an active binding is the binding's code.
+                    (CLOSXP, _) if std::mem::take(&mut self.binding_value) => {
+                        self.mark_call();
+                    }
                     (CLOSXP, _) => {
                         self.open_code(CodeKind::Closure, offset);
                     }
@@ -974,6 +993,9 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                         self.open_code(CodeKind::Language, offset);
                     }
                     _ => {}
+                }
+                if ty == LANGSXP {
+                    self.mark_call();
                 }
                 let promise_at = match (ty, self.ctx) {
                     (PROMSXP, Ctx::Code(i)) => Some(i),
@@ -990,7 +1012,9 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 let car = if ty == LISTSXP && levels & ACTIVE_BINDING != 0 {
                     // An active binding: the value is the function R calls on access.
                     let prev = self.open_code(CodeKind::ActiveBinding, car_offset);
+                    self.binding_value = true;
                     let r = self.item();
+                    self.binding_value = false;
                     self.ctx = prev;
                     r?
                 } else {

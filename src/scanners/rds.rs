@@ -81,7 +81,7 @@ pub const PROMISE: Code = Code {
     id: "r/promise",
     severity: Severity::High,
     summary: "The R object holds an unevaluated promise: its code runs the first time the value is used.",
-    detects: "A `PROMSXP` whose value is unbound (not yet forced). Forced promises only return their stored value and are not reported.",
+    detects: "A `PROMSXP` whose value is unbound (not yet forced) and whose code makes a call. An unforced promise holding only a constant or a variable name (what `substitute()`d arguments leave behind, as in a glm's family) is info; forced promises only return their stored value and are not reported.",
     why: "R evaluates a promise silently on first access (CVE-2024-27322: `readRDS` of a top-level promise ran it as soon as the result was used; R 4.4 refuses only top-level ones, so promises in lists, environments and closures still run on access).",
     example: "An environment saved after `delayedAssign(\"x\", system(\"id\"))`.",
     remediation: "Do not load the object unless the promise's code is expected; force it before saving.",
@@ -335,11 +335,21 @@ fn judge(c: &CodeObject, policy: &RPolicy, a: &Artifact, out: &mut Sink) {
     let at = format!("byte {}", c.offset);
     match c.kind {
         CodeKind::Promise { forced: false } => out.push(
-            Finding::new(
-                &PROMISE,
-                a.location.clone(),
-                format!("an unevaluated promise ({at}) runs its code the first time the value is used"),
-            )
+            if c.calls {
+                Finding::new(
+                    &PROMISE,
+                    a.location.clone(),
+                    format!("an unevaluated promise ({at}) runs its code the first time the value is used"),
+                )
+            } else {
+                // `substitute()`d arguments stay unforced: a constant or a variable lookup.
+                Finding::new(
+                    &PROMISE,
+                    a.location.clone(),
+                    format!("an unevaluated promise ({at}) holds a constant or a variable name, no call"),
+                )
+                .severity(Severity::Info)
+            }
             .evidence("offset", c.offset.to_string())
             .evidence("names", names(c)),
         ),

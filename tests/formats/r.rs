@@ -69,7 +69,7 @@ fn promises_run_on_access_and_are_flagged() {
 #[test]
 fn code_naming_system_is_critical_whatever_carries_it() {
     for (name, what) in [
-        ("active-binding.rds", "active binding"),
+        ("active-binding.rds", "active binding (byte"),
         ("closure-in-model.rds", "closure"),
         ("byte-code-closure.rds", "closure"),
         ("lm-call-replaced.rds", "language object"),

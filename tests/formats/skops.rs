@@ -124,7 +124,7 @@ fn schemas_skops_refuses_are_malformed() {
 
 #[test]
 fn a_zip_with_another_schema_json_is_not_a_skops_file() {
-    let zip = stored_zip(&[(SCHEMA_PATH, br#"{"type": "object", "properties": {}}"#)]);
+    let zip = stored_zip(&[(SCHEMA_PATH, br#"{"type": "object", "properties": {}}"#.as_slice())]);
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("data.zip");
     std::fs::write(&p, zip).expect("write");
@@ -144,7 +144,7 @@ fn the_schema_is_found_by_path_whatever_its_head() {
     schema.extend_from_slice(
         br#""__class__": "system", "__module__": "posix", "__loader__": "FunctionNode", "protocol": 2}"#,
     );
-    let zip = stored_zip(&[(SCHEMA_PATH, &schema)]);
+    let zip = stored_zip(&[(SCHEMA_PATH, schema.as_slice())]);
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("m.skops");
     std::fs::write(&p, zip).expect("write");
@@ -182,6 +182,6 @@ proptest! {
         .to_string()
         .into_bytes();
         schema.extend(tail);
-        scan_quickly("m.skops", stored_zip(&[(SCHEMA_PATH, &schema)]));
+        scan_quickly("m.skops", stored_zip(&[(SCHEMA_PATH, schema.as_slice())]));
     }
 }
