@@ -332,7 +332,9 @@ impl Format {
     /// report content that contradicts its name. No extension belongs to two formats.
     pub fn extensions(self) -> &'static [&'static str] {
         match self {
-            Format::Pickle => &["pkl", "pickle", "joblib", "dill", "sav", "pdparams", "pdopt"],
+            Format::Pickle => &[
+                "pkl", "pickle", "joblib", "dill", "sav", "pdparams", "pdopt",
+            ],
             Format::Numpy => &["npy"],
             Format::Zip => &["npz", "zip", "keras", "skops"],
             Format::Safetensors => &["safetensors"],

@@ -218,7 +218,10 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     // Paddle: a ProgramDesc's first block (index 0, parent -1), and a parameters file's first
     // tensor record; by name when the content says nothing (`.pdmodel` has no magic).
-    if crate::formats::paddle::looks_like_program(head) || base.ends_with(".pdmodel") || base == "__model__" {
+    if crate::formats::paddle::looks_like_program(head)
+        || base.ends_with(".pdmodel")
+        || base == "__model__"
+    {
         return Format::PaddleProgram;
     }
     if crate::formats::paddle::looks_like_params(head) || base.ends_with(".pdiparams") {

@@ -264,7 +264,10 @@ fn skops_nodes_that_reach_code_are_flagged() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-    assert!(confirmed >= 8, "only {confirmed} skops cases reached the canary");
+    assert!(
+        confirmed >= 8,
+        "only {confirmed} skops cases reached the canary"
+    );
 }
 
 /// R (issue 17): `tests/oracle/r_load.R` writes payload (`system("true")`) and canary
@@ -291,7 +294,11 @@ fn r_objects_that_run_code_are_flagged() {
         .arg(dir.path())
         .output()
         .expect("run Rscript");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let engine = Engine::with_defaults().expect("engine");
     let mut confirmed = 0;
     let mut failures = Vec::new();
@@ -324,5 +331,8 @@ fn r_objects_that_run_code_are_flagged() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-    assert!(confirmed >= 7, "only {confirmed} R cases reached the canary");
+    assert!(
+        confirmed >= 7,
+        "only {confirmed} R cases reached the canary"
+    );
 }

@@ -159,7 +159,11 @@ pub fn parse_program(bytes: &[u8]) -> Result<ProgramDesc, ProgramError> {
             )));
         }
         let parent = b.parent_idx.unwrap_or(i32::MIN);
-        let parent_ok = if i == 0 { parent == -1 } else { in_range(parent) && parent != want };
+        let parent_ok = if i == 0 {
+            parent == -1
+        } else {
+            in_range(parent) && parent != want
+        };
         if !parent_ok {
             return Err(ProgramError::Structure(format!(
                 "block {i} has parent {parent}"
@@ -204,12 +208,7 @@ pub fn looks_like_program(head: &[u8]) -> bool {
     if head.first() != Some(&0x0a) {
         return false;
     }
-    let Some(n) = head
-        .iter()
-        .skip(1)
-        .take(5)
-        .position(|b| b & 0x80 == 0)
-    else {
+    let Some(n) = head.iter().skip(1).take(5).position(|b| b & 0x80 == 0) else {
         return false;
     };
     head.get(n.saturating_add(2)..)
@@ -286,11 +285,13 @@ pub fn read_params<R: Read + Seek>(mut r: R, len: u64) -> Result<Vec<TensorRecor
             offset,
             what,
         };
-        let u32_at = |b: &[u8]| b.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);
-        let u64_at = |b: &[u8]| b.try_into().map(u64::from_le_bytes).unwrap_or(u64::MAX);
+        let u32_at = |b: &[u8]| b.try_into().map_or(u32::MAX, u32::from_le_bytes);
+        let u64_at = |b: &[u8]| b.try_into().map_or(u64::MAX, u64::from_le_bytes);
         let version = u32_at(take(&mut r, &mut pos, 4, len).map_err(&bad)?.as_slice());
         if version != 0 {
-            return Err(bad(format!("LoD tensor version {version} (Paddle reads only 0)")));
+            return Err(bad(format!(
+                "LoD tensor version {version} (Paddle reads only 0)"
+            )));
         }
         let lod_levels = u64_at(take(&mut r, &mut pos, 8, len).map_err(&bad)?.as_slice());
         if lod_levels > MAX_LOD_LEVELS {
@@ -299,29 +300,33 @@ pub fn read_params<R: Read + Seek>(mut r: R, len: u64) -> Result<Vec<TensorRecor
         for _ in 0..lod_levels {
             let size = u64_at(take(&mut r, &mut pos, 8, len).map_err(&bad)?.as_slice());
             if size % 8 != 0 {
-                return Err(bad(format!("a LoD level of {size} bytes (not whole offsets)")));
+                return Err(bad(format!(
+                    "a LoD level of {size} bytes (not whole offsets)"
+                )));
             }
             skip(&mut r, &mut pos, size, len).map_err(&bad)?;
         }
         let tensor_version = u32_at(take(&mut r, &mut pos, 4, len).map_err(&bad)?.as_slice());
         if tensor_version != 0 {
-            return Err(bad(format!("tensor version {tensor_version} (Paddle reads only 0)")));
+            return Err(bad(format!(
+                "tensor version {tensor_version} (Paddle reads only 0)"
+            )));
         }
         let size_bytes = take(&mut r, &mut pos, 4, len).map_err(&bad)?;
         let desc_size = size_bytes
             .as_slice()
             .try_into()
-            .map(i32::from_le_bytes)
-            .unwrap_or(-1);
+            .map_or(-1, i32::from_le_bytes);
         if !(0..=MAX_DESC).contains(&desc_size) {
             return Err(bad(format!("tensor description of {desc_size} bytes")));
         }
-        let desc_bytes = take(&mut r, &mut pos, u64::try_from(desc_size).unwrap_or(0), len).map_err(&bad)?;
+        let desc_bytes =
+            take(&mut r, &mut pos, u64::try_from(desc_size).unwrap_or(0), len).map_err(&bad)?;
         let desc = TensorDesc::decode(desc_bytes.as_slice())
             .map_err(|e| bad(format!("tensor description does not decode: {e}")))?;
         let data_type = desc.data_type.unwrap_or(-1);
-        let elem = element_size(data_type)
-            .ok_or_else(|| bad(format!("unknown data type {data_type}")))?;
+        let elem =
+            element_size(data_type).ok_or_else(|| bad(format!("unknown data type {data_type}")))?;
         let mut numel: u64 = 1;
         for &d in &desc.dims {
             let d = u64::try_from(d).map_err(|_| bad(format!("negative dimension {d}")))?;
@@ -357,10 +362,9 @@ fn take<R: Read>(r: &mut R, pos: &mut u64, n: u64, len: u64) -> Result<Vec<u8>, 
 }
 
 fn skip<R: Seek>(r: &mut R, pos: &mut u64, n: u64, len: u64) -> Result<(), String> {
-    let end = pos
-        .checked_add(n)
-        .filter(|&e| e <= len)
-        .ok_or_else(|| format!("{n} bytes at byte {pos} run past the end of the file ({len} bytes)"))?;
+    let end = pos.checked_add(n).filter(|&e| e <= len).ok_or_else(|| {
+        format!("{n} bytes at byte {pos} run past the end of the file ({len} bytes)")
+    })?;
     r.seek(SeekFrom::Start(end)).map_err(|e| e.to_string())?;
     *pos = end;
     Ok(())
@@ -416,7 +420,10 @@ mod tests {
             parse_program(&program(vec![OpDesc::default()])),
             Err(ProgramError::Structure(_))
         ));
-        assert!(matches!(parse_program(b"\x0a\x05\x08"), Err(ProgramError::Decode(_))));
+        assert!(matches!(
+            parse_program(b"\x0a\x05\x08"),
+            Err(ProgramError::Decode(_))
+        ));
     }
 
     fn record(dims: &[i64], data_type: i32, data: usize) -> Vec<u8> {

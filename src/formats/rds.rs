@@ -406,7 +406,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     }
 
     fn byte(&mut self) -> Res<Option<u8>> {
-        let buf = self.src.fill_buf().map_err(|e| RdsError::Io(e.to_string()))?;
+        let buf = self
+            .src
+            .fill_buf()
+            .map_err(|e| RdsError::Io(e.to_string()))?;
         let Some(&b) = buf.first() else {
             return Ok(None);
         };
@@ -443,7 +446,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     }
 
     fn peek_is(&mut self, prefix: &[u8]) -> Res<bool> {
-        let buf = self.src.fill_buf().map_err(|e| RdsError::Io(e.to_string()))?;
+        let buf = self
+            .src
+            .fill_buf()
+            .map_err(|e| RdsError::Io(e.to_string()))?;
         Ok(buf.starts_with(prefix))
     }
 
@@ -626,7 +632,11 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 }
                 Ok(())
             }
-            _ => self.skip(count.checked_mul(width).ok_or(RdsError::Truncated(self.len))?),
+            _ => self.skip(
+                count
+                    .checked_mul(width)
+                    .ok_or(RdsError::Truncated(self.len))?,
+            ),
         }
     }
 
@@ -689,7 +699,12 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     }
 
     /// Runs `f` inside a code object: the current one, or a new one of `kind` in data context.
-    fn as_code<T>(&mut self, kind: CodeKind, offset: u64, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
+    fn as_code<T>(
+        &mut self,
+        kind: CodeKind,
+        offset: u64,
+        f: impl FnOnce(&mut Self) -> Res<T>,
+    ) -> Res<T> {
         let prev = match self.ctx {
             Ctx::Code(_) => self.ctx,
             Ctx::Data => self.open_code(kind, offset),
@@ -924,9 +939,9 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 return Err(self.invalid("this version of R cannot read class references"))
             }
             GENERICREFSXP => {
-                return Err(self.invalid(
-                    "this version of R cannot read generic function references",
-                ))
+                return Err(
+                    self.invalid("this version of R cannot read generic function references")
+                )
             }
             other => {
                 return Err(self.invalid(format!(
@@ -1240,10 +1255,7 @@ mod tests {
         let p = read(&w.0);
         assert_eq!(p.error, None);
         assert!(p.stream.namespaces.contains("stats"));
-        assert_eq!(
-            p.stream.header.unwrap().workspace.as_deref(),
-            Some("RDX3")
-        );
+        assert_eq!(p.stream.header.unwrap().workspace.as_deref(), Some("RDX3"));
         let mut bad = b"RDA3\n".to_vec();
         bad.extend_from_slice(&W::new().0);
         assert!(matches!(

@@ -52,7 +52,11 @@ pub struct Node {
 impl Node {
     /// `module.class`, the name skops checks against its trusted list.
     pub fn type_name(&self) -> Option<String> {
-        Some(format!("{}.{}", self.module.as_deref()?, self.class.as_deref()?))
+        Some(format!(
+            "{}.{}",
+            self.module.as_deref()?,
+            self.class.as_deref()?
+        ))
     }
 }
 
@@ -154,7 +158,11 @@ fn node(path: &str, map: &serde_json::Map<String, Value>) -> Node {
         _ => None,
     };
     Node {
-        path: if path.is_empty() { "/".to_owned() } else { path.to_owned() },
+        path: if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path.to_owned()
+        },
         module: string(map, "__module__"),
         class: string(map, "__class__"),
         method: method.map(str::to_owned),
@@ -242,8 +250,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(bit_generator_name(Some(&v)).as_deref(), Some("PCG64"));
-        let v: Value = serde_json::from_str(r#"{"bit_generator": {"bit_generator": "MT19937"}}"#)
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"bit_generator": {"bit_generator": "MT19937"}}"#).unwrap();
         assert_eq!(bit_generator_name(Some(&v)).as_deref(), Some("MT19937"));
     }
 

@@ -127,7 +127,10 @@ pub fn parse<R: BufRead + Seek>(mut src: R, len: u64) -> Parsed {
         if p.error.is_none() {
             return p;
         }
-        if best.as_ref().is_none_or(|b| p.file.objects > b.file.objects) {
+        if best
+            .as_ref()
+            .is_none_or(|b| p.file.objects > b.file.objects)
+        {
             best = Some(p);
         }
     }
@@ -210,7 +213,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     }
 
     fn byte(&mut self) -> Res<Option<u8>> {
-        let buf = self.src.fill_buf().map_err(|e| T7Error::Io(e.to_string()))?;
+        let buf = self
+            .src
+            .fill_buf()
+            .map_err(|e| T7Error::Io(e.to_string()))?;
         let Some(&b) = buf.first() else {
             return Ok(None);
         };
@@ -247,7 +253,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     /// The autospacing of torch's text mode: one newline after an element is consumed.
     fn eat_newline(&mut self) -> Res<()> {
-        let buf = self.src.fill_buf().map_err(|e| T7Error::Io(e.to_string()))?;
+        let buf = self
+            .src
+            .fill_buf()
+            .map_err(|e| T7Error::Io(e.to_string()))?;
         if buf.first() == Some(&b'\n') {
             self.src.consume(1);
             self.pos = self.pos.saturating_add(1);
@@ -263,7 +272,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         }
         let mut w = vec![c];
         loop {
-            let buf = self.src.fill_buf().map_err(|e| T7Error::Io(e.to_string()))?;
+            let buf = self
+                .src
+                .fill_buf()
+                .map_err(|e| T7Error::Io(e.to_string()))?;
             match buf.first() {
                 Some(&n) if !is_space(n) && w.len() < 64 => {
                     self.src.consume(1);
@@ -445,8 +457,8 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             Some((false, elem)) => {
                 // Storage:read: element count, then the elements.
                 let size = self.long()?;
-                let size =
-                    u64::try_from(size).map_err(|_| self.invalid(format!("storage of {size} elements")))?;
+                let size = u64::try_from(size)
+                    .map_err(|_| self.invalid(format!("storage of {size} elements")))?;
                 match self.enc {
                     Encoding::Binary { .. } => self.skip(
                         size.checked_mul(elem)
@@ -457,7 +469,8 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                             return Err(T7Error::Truncated(self.len));
                         }
                         if class.contains("Char") || class.contains("Byte") {
-                            self.chars(i64::try_from(size).unwrap_or(i64::MAX)).map(drop)
+                            self.chars(i64::try_from(size).unwrap_or(i64::MAX))
+                                .map(drop)
                         } else {
                             for _ in 0..size {
                                 self.word()?;
@@ -551,7 +564,10 @@ mod tests {
         assert_eq!(p.file.classes.get("torch.FloatTensor"), Some(&1));
         assert_eq!(p.file.functions.len(), 1);
         assert_eq!(p.file.functions[0].dialect, "LuaJIT");
-        assert!(p.file.functions[0].strings.iter().any(|s| s.contains("execute")));
+        assert!(p.file.functions[0]
+            .strings
+            .iter()
+            .any(|s| s.contains("execute")));
         let cut = &v[..v.len() - 3];
         assert!(read(cut).error.is_some());
     }

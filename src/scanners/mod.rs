@@ -85,7 +85,8 @@ impl Policies {
 
     /// Paddle operators that act on the host (`paddle-op`).
     pub fn paddle(&self) -> &paddle::PaddlePolicy {
-        self.paddle.get_or_init(|| paddle::PaddlePolicy::new(&self.db))
+        self.paddle
+            .get_or_init(|| paddle::PaddlePolicy::new(&self.db))
     }
 
     /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).

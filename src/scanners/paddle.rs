@@ -241,7 +241,10 @@ fn scan_params(a: &Artifact, out: &mut Sink) -> Result<(), ScanError> {
                 Finding::new(
                     &PROGRAM,
                     a.location.clone(),
-                    format!("Paddle parameters: {} tensors, {bytes} bytes of data", t.len()),
+                    format!(
+                        "Paddle parameters: {} tensors, {bytes} bytes of data",
+                        t.len()
+                    ),
                 )
                 .evidence("tensors", t.len().to_string())
                 .evidence("data-bytes", bytes.to_string()),

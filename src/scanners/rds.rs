@@ -208,13 +208,18 @@ impl Scanner for RScanner {
             std::thread::Builder::new()
                 .name("rds".into())
                 .stack_size(READ_STACK)
-                .spawn_scoped(s, move || parse(BufReader::with_capacity(1 << 16, src), len))
+                .spawn_scoped(s, move || {
+                    parse(BufReader::with_capacity(1 << 16, src), len)
+                })
                 .ok()?
                 .join()
                 .ok()
         });
         let Some(parsed) = parsed else {
-            out.push(malformed(a, "the stream could not be read (reader thread failed)"));
+            out.push(malformed(
+                a,
+                "the stream could not be read (reader thread failed)",
+            ));
             return Ok(());
         };
         report(&parsed, a, cx, out);
@@ -240,7 +245,11 @@ fn report(p: &Parsed, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
             a.location.clone(),
             format!(
                 "R {} written by R {} ({encoding}, serialization version {})",
-                if h.workspace.is_some() { "workspace" } else { "object" },
+                if h.workspace.is_some() {
+                    "workspace"
+                } else {
+                    "object"
+                },
                 unpack_version(h.writer),
                 h.version
             ),

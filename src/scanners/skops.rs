@@ -274,13 +274,19 @@ fn malformed(a: &Artifact, why: &str) -> Finding {
 fn judge(n: &Node, policy: &SkopsPolicy, cx: &dyn ScannerContext, a: &Artifact, out: &mut Sink) {
     let at = |f: Finding| f.evidence("node", n.path.clone());
     let Some(loader) = n.loader.as_deref() else {
-        out.push(at(malformed(a, &format!("node {} has a __loader__ that is not a string", n.path))));
+        out.push(at(malformed(
+            a,
+            &format!("node {} has a __loader__ that is not a string", n.path),
+        )));
         return;
     };
     if !LOADERS.contains(&loader) {
         out.push(at(malformed(
             a,
-            &format!("node {} has the unknown loader {loader:?}: skops refuses the file", n.path),
+            &format!(
+                "node {} has the unknown loader {loader:?}: skops refuses the file",
+                n.path
+            ),
         )
         .evidence("loader", loader)));
         return;
@@ -291,7 +297,10 @@ fn judge(n: &Node, policy: &SkopsPolicy, cx: &dyn ScannerContext, a: &Artifact, 
     let (Some(module), Some(class)) = (n.module.as_deref(), n.class.as_deref()) else {
         out.push(at(malformed(
             a,
-            &format!("{loader} node {} lacks __module__ or __class__: skops refuses the file", n.path),
+            &format!(
+                "{loader} node {} lacks __module__ or __class__: skops refuses the file",
+                n.path
+            ),
         )
         .evidence("loader", loader)));
         return;
@@ -301,7 +310,10 @@ fn judge(n: &Node, policy: &SkopsPolicy, cx: &dyn ScannerContext, a: &Artifact, 
         "NdArrayNode" if !matches!(n.array_type.as_deref(), Some("numpy" | "json")) => {
             out.push(at(malformed(
                 a,
-                &format!("array node {} has type {:?}: skops refuses the file", n.path, n.array_type),
+                &format!(
+                    "array node {} has type {:?}: skops refuses the file",
+                    n.path, n.array_type
+                ),
             )));
         }
         "OperatorFuncNode" => {
@@ -324,12 +336,19 @@ fn judge(n: &Node, policy: &SkopsPolicy, cx: &dyn ScannerContext, a: &Artifact, 
             let mut f = Finding::new(
                 &METHOD_REFERENCE,
                 a.location.clone(),
-                format!("skops builds the bound method {type_name}.{method} (node {})", n.path),
+                format!(
+                    "skops builds the bound method {type_name}.{method} (node {})",
+                    n.path
+                ),
             )
             .evidence("loader", loader)
             .evidence("type", type_name.clone())
             .evidence("method", method);
-            if let Verdict::Deny(r) = cx.policies().pickle.verdict(module, &format!("{class}.{method}")) {
+            if let Verdict::Deny(r) = cx
+                .policies()
+                .pickle
+                .verdict(module, &format!("{class}.{method}"))
+            {
                 f = f
                     .severity(r.severity.unwrap_or(Severity::Critical))
                     .evidence("reason", r.reason.to_string());
@@ -351,7 +370,10 @@ fn judge(n: &Node, policy: &SkopsPolicy, cx: &dyn ScannerContext, a: &Artifact, 
             }
             None => out.push(at(malformed(
                 a,
-                &format!("random generator node {} names no bit generator: skops refuses the file", n.path),
+                &format!(
+                    "random generator node {} names no bit generator: skops refuses the file",
+                    n.path
+                ),
             ))),
         }
     }

@@ -26,7 +26,9 @@ use crate::codes::Code;
 use crate::error::ScanError;
 use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
-use crate::formats::torch7::{element_size, parse, Encoding, Parsed, T7Error, MAX_DEPTH, READ_STACK};
+use crate::formats::torch7::{
+    element_size, parse, Encoding, Parsed, T7Error, MAX_DEPTH, READ_STACK,
+};
 use crate::scanners::{Scanner, ScannerContext};
 
 const REFS: &[&str] = &[
@@ -85,7 +87,15 @@ const KNOWN_FAMILIES: &[&str] = &["nn.", "cudnn.", "cunn.", "nngraph.", "rnn.", 
 
 /// Lua functions that run commands or load code, looked for among a function's constants.
 const DANGEROUS_NAMES: &[&str] = &[
-    "execute", "popen", "system", "loadstring", "dofile", "loadfile", "require", "ffi", "cdef",
+    "execute",
+    "popen",
+    "system",
+    "loadstring",
+    "dofile",
+    "loadfile",
+    "require",
+    "ffi",
+    "cdef",
 ];
 
 pub struct Torch7Scanner;
@@ -100,21 +110,31 @@ impl Scanner for Torch7Scanner {
     fn codes(&self) -> &'static [&'static Code] {
         CODES
     }
-    fn scan(&self, a: &Artifact, _cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
+    fn scan(
+        &self,
+        a: &Artifact,
+        _cx: &dyn ScannerContext,
+        out: &mut Sink,
+    ) -> Result<(), ScanError> {
         let len = a.content.len();
         let src = a.content.open()?;
         let parsed = std::thread::scope(|s| {
             std::thread::Builder::new()
                 .name("torch7".into())
                 .stack_size(READ_STACK)
-                .spawn_scoped(s, move || parse(BufReader::with_capacity(1 << 16, src), len))
+                .spawn_scoped(s, move || {
+                    parse(BufReader::with_capacity(1 << 16, src), len)
+                })
                 .ok()?
                 .join()
                 .ok()
         });
         match parsed {
             Some(p) => report(&p, a, out),
-            None => out.push(malformed(a, "the file could not be read (reader thread failed)")),
+            None => out.push(malformed(
+                a,
+                "the file could not be read (reader thread failed)",
+            )),
         }
         Ok(())
     }
@@ -142,7 +162,10 @@ fn report(p: &Parsed, a: &Artifact, out: &mut Sink) {
         Finding::new(
             &OBJECT,
             a.location.clone(),
-            format!("Torch7 file ({encoding}): {} objects; classes: {classes}", f.objects),
+            format!(
+                "Torch7 file ({encoding}): {} objects; classes: {classes}",
+                f.objects
+            ),
         )
         .evidence("encoding", encoding)
         .evidence("objects", f.objects.to_string()),
@@ -210,7 +233,10 @@ fn report(p: &Parsed, a: &Artifact, out: &mut Sink) {
         None if p.trailing > 0 => out.push(
             malformed(
                 a,
-                &format!("{} bytes follow the object; torch.load never reads them", p.trailing),
+                &format!(
+                    "{} bytes follow the object; torch.load never reads them",
+                    p.trailing
+                ),
             )
             .severity(Severity::Low)
             .evidence("trailing-bytes", p.trailing.to_string()),

@@ -15,7 +15,11 @@ fn jax_fixtures() {
 
 #[test]
 fn flax_params_are_clean_and_payloads_are_not() {
-    for name in ["flax-params.pkl", "flax-params-protocol2.pkl", "optax-state.pkl"] {
+    for name in [
+        "flax-params.pkl",
+        "flax-params-protocol2.pkl",
+        "optax-state.pkl",
+    ] {
         let r = scan(&testdata().join("jax/benign").join(name));
         assert!(
             r.findings.iter().all(|f| f.severity <= Severity::Info),

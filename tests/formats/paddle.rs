@@ -28,14 +28,31 @@ fn has(r: &Report, code: &str, sev: Severity, text: &str) -> bool {
 #[test]
 fn inference_models_are_listed_and_clean() {
     let r = fixture("benign", "inference.pdmodel");
-    assert!(has(&r, "paddle/program", Severity::Info, "matmul_v2"), "{:#?}", r.findings);
+    assert!(
+        has(&r, "paddle/program", Severity::Info, "matmul_v2"),
+        "{:#?}",
+        r.findings
+    );
     assert_bom_framework(&r, "paddle-program", "paddle");
     let r = fixture("benign", "inference.pdiparams");
-    assert!(has(&r, "paddle/program", Severity::Info, "2 tensors"), "{:#?}", r.findings);
+    assert!(
+        has(&r, "paddle/program", Severity::Info, "2 tensors"),
+        "{:#?}",
+        r.findings
+    );
     for name in ["model.pdparams", "model.pdopt"] {
         let r = fixture("benign", name);
-        assert!(r.findings.iter().all(|f| f.severity == Severity::Info), "{name}: {:#?}", r.findings);
-        assert!(r.artifacts.iter().any(|a| a.format == modelgate::Format::Pickle), "{name}");
+        assert!(
+            r.findings.iter().all(|f| f.severity == Severity::Info),
+            "{name}: {:#?}",
+            r.findings
+        );
+        assert!(
+            r.artifacts
+                .iter()
+                .any(|a| a.format == modelgate::Format::Pickle),
+            "{name}"
+        );
     }
 }
 
@@ -48,10 +65,22 @@ fn host_operators_are_flagged_with_their_targets() {
         .find(|f| f.code == "paddle/dangerous-op")
         .expect("finding");
     assert_eq!(f.severity, Severity::High);
-    assert_eq!(f.evidence.get("file_path").map(String::as_str), Some("/root/.bashrc"));
-    assert!(has(&fixture("malicious", "py-func.pdmodel"), "paddle/dangerous-op", Severity::High, "py_func"));
+    assert_eq!(
+        f.evidence.get("file_path").map(String::as_str),
+        Some("/root/.bashrc")
+    );
+    assert!(has(
+        &fixture("malicious", "py-func.pdmodel"),
+        "paddle/dangerous-op",
+        Severity::High,
+        "py_func"
+    ));
     let r = fixture("malicious", "payload.pdparams");
-    assert!(r.findings.iter().any(|f| f.severity == Severity::Critical), "{:#?}", r.findings);
+    assert!(
+        r.findings.iter().any(|f| f.severity == Severity::Critical),
+        "{:#?}",
+        r.findings
+    );
 }
 
 #[test]
@@ -64,7 +93,11 @@ fn broken_programs_and_parameters_are_malformed() {
         ("unknown-dtype.pdiparams", "unknown data type 99"),
     ] {
         let r = fixture("malformed", name);
-        assert!(has(&r, "paddle/malformed", Severity::Medium, text), "{name}: {:#?}", r.findings);
+        assert!(
+            has(&r, "paddle/malformed", Severity::Medium, text),
+            "{name}: {:#?}",
+            r.findings
+        );
     }
 }
 

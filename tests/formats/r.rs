@@ -10,9 +10,7 @@ use modelgate::formats::rds::{parse, CodeKind};
 use modelgate::{Report, Severity};
 use proptest::prelude::*;
 
-use super::{
-    assert_bom_framework, check_area, default_bound, scan, scan_quickly, testdata, Kind,
-};
+use super::{assert_bom_framework, check_area, default_bound, scan, scan_quickly, testdata, Kind};
 
 #[test]
 fn r_fixtures() {
@@ -37,19 +35,50 @@ fn has(r: &Report, code: &str, sev: Severity, text: &str) -> bool {
 #[test]
 fn real_models_carry_code_but_nothing_dangerous() {
     let r = fixture("benign", "lm.rds");
-    assert!(has(&r, "r/object", Severity::Info, "written by R 4.2.2"), "{:#?}", r.findings);
-    assert!(r.findings.iter().all(|f| f.severity == Severity::Info), "{:#?}", r.findings);
+    assert!(
+        has(&r, "r/object", Severity::Info, "written by R 4.2.2"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        r.findings.iter().all(|f| f.severity == Severity::Info),
+        "{:#?}",
+        r.findings
+    );
     // The object sits inside saveRDS's gzip stream.
-    assert!(r.findings.iter().any(|f| f.code == "r/object" && !f.location.inner.is_empty()));
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.code == "r/object" && !f.location.inner.is_empty()));
     assert_bom_framework(&r, "r-serialized", "r");
     let r = fixture("benign", "glm-binomial.rds");
-    assert!(has(&r, "r/code", Severity::Info, "closure"), "{:#?}", r.findings);
-    assert!(has(&r, "r/dangerous-call", Severity::Low, ".Call"), "{:#?}", r.findings);
-    assert!(has(&r, "r/namespace", Severity::Info, "stats"), "{:#?}", r.findings);
+    assert!(
+        has(&r, "r/code", Severity::Info, "closure"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        has(&r, "r/dangerous-call", Severity::Low, ".Call"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        has(&r, "r/namespace", Severity::Info, "stats"),
+        "{:#?}",
+        r.findings
+    );
     let r = fixture("benign", "data-frame-ascii.rds");
-    assert!(has(&r, "r/object", Severity::Info, "ascii"), "{:#?}", r.findings);
+    assert!(
+        has(&r, "r/object", Severity::Info, "ascii"),
+        "{:#?}",
+        r.findings
+    );
     let r = fixture("benign", "workspace.RData");
-    assert!(has(&r, "r/object", Severity::Info, "workspace"), "{:#?}", r.findings);
+    assert!(
+        has(&r, "r/object", Severity::Info, "workspace"),
+        "{:#?}",
+        r.findings
+    );
 }
 
 #[test]
@@ -61,8 +90,21 @@ fn promises_run_on_access_and_are_flagged() {
         "workspace-promise.RData",
     ] {
         let r = fixture("malicious", name);
-        assert!(has(&r, "r/promise", Severity::High, "unevaluated promise"), "{name}: {:#?}", r.findings);
-        assert!(has(&r, "r/dangerous-call", Severity::Critical, "on first access"), "{name}: {:#?}", r.findings);
+        assert!(
+            has(&r, "r/promise", Severity::High, "unevaluated promise"),
+            "{name}: {:#?}",
+            r.findings
+        );
+        assert!(
+            has(
+                &r,
+                "r/dangerous-call",
+                Severity::Critical,
+                "on first access"
+            ),
+            "{name}: {:#?}",
+            r.findings
+        );
     }
 }
 
@@ -76,7 +118,11 @@ fn code_naming_system_is_critical_whatever_carries_it() {
         ("do-call-by-name.rds", "names by string system"),
     ] {
         let r = fixture("malicious", name);
-        assert!(has(&r, "r/dangerous-call", Severity::Critical, what), "{name}: {:#?}", r.findings);
+        assert!(
+            has(&r, "r/dangerous-call", Severity::Critical, what),
+            "{name}: {:#?}",
+            r.findings
+        );
     }
     let r = fixture("malicious", "active-binding.rds");
     assert!(has(&r, "r/active-binding", Severity::High, "every access"));
@@ -92,7 +138,11 @@ fn streams_r_refuses_are_malformed() {
         ("persistent-reference.rds", "persistent"),
     ] {
         let r = fixture("malformed", name);
-        assert!(has(&r, "r/malformed", Severity::Medium, text), "{name}: {:#?}", r.findings);
+        assert!(
+            has(&r, "r/malformed", Severity::Medium, text),
+            "{name}: {:#?}",
+            r.findings
+        );
     }
 }
 

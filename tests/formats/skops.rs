@@ -31,7 +31,12 @@ fn a_real_pipeline_is_listed_and_nothing_more() {
     let r = fixture("benign", "pipeline.skops");
     let codes: Vec<_> = r.findings.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, ["skops/model"], "{:#?}", r.findings);
-    assert!(has(&r, "skops/model", Severity::Info, "sklearn.pipeline.Pipeline"));
+    assert!(has(
+        &r,
+        "skops/model",
+        Severity::Info,
+        "sklearn.pipeline.Pipeline"
+    ));
     assert_bom_framework(&r, "zip", "skops");
 }
 
@@ -64,7 +69,12 @@ fn functions_and_constructors_that_run_commands_are_critical() {
     ] {
         let r = fixture("malicious", name);
         assert!(
-            has(&r, "skops/dangerous-type", Severity::Critical, "posix.system"),
+            has(
+                &r,
+                "skops/dangerous-type",
+                Severity::Critical,
+                "posix.system"
+            ),
             "{name}: {:#?}",
             r.findings
         );
@@ -124,7 +134,10 @@ fn schemas_skops_refuses_are_malformed() {
 
 #[test]
 fn a_zip_with_another_schema_json_is_not_a_skops_file() {
-    let zip = stored_zip(&[(SCHEMA_PATH, br#"{"type": "object", "properties": {}}"#.as_slice())]);
+    let zip = stored_zip(&[(
+        SCHEMA_PATH,
+        br#"{"type": "object", "properties": {}}"#.as_slice(),
+    )]);
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("data.zip");
     std::fs::write(&p, zip).expect("write");
@@ -150,7 +163,12 @@ fn the_schema_is_found_by_path_whatever_its_head() {
     std::fs::write(&p, zip).expect("write");
     let r = scan(&p);
     assert!(
-        has(&r, "skops/dangerous-type", Severity::Critical, "posix.system"),
+        has(
+            &r,
+            "skops/dangerous-type",
+            Severity::Critical,
+            "posix.system"
+        ),
         "{:#?}",
         r.findings
     );

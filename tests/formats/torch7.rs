@@ -38,7 +38,11 @@ fn modules_and_tensors_are_listed_in_every_encoding() {
         ("table-longsize4.t7", "4-byte longs"),
     ] {
         let r = fixture("benign", name);
-        assert!(has(&r, "torch7/object", Severity::Info, text), "{name}: {:#?}", r.findings);
+        assert!(
+            has(&r, "torch7/object", Severity::Info, text),
+            "{name}: {:#?}",
+            r.findings
+        );
     }
     assert_bom_framework(&fixture("benign", "linear.t7"), "torch7", "torch7");
 }
@@ -47,10 +51,19 @@ fn modules_and_tensors_are_listed_in_every_encoding() {
 fn dumped_functions_are_critical() {
     for name in ["function-in-module.t7", "bare-function.t7"] {
         let r = fixture("malicious", name);
-        assert!(has(&r, "torch7/function", Severity::Critical, "execute"), "{name}: {:#?}", r.findings);
+        assert!(
+            has(&r, "torch7/function", Severity::Critical, "execute"),
+            "{name}: {:#?}",
+            r.findings
+        );
     }
     let r = fixture("malicious", "unknown-class.t7");
-    assert!(has(&r, "torch7/unknown-class", Severity::Medium, "evil.Loader"));
+    assert!(has(
+        &r,
+        "torch7/unknown-class",
+        Severity::Medium,
+        "evil.Loader"
+    ));
 }
 
 #[test]
@@ -62,7 +75,11 @@ fn broken_files_are_malformed() {
         ("seventy-dimensions.t7", "70 dimensions"),
     ] {
         let r = fixture("malformed", name);
-        assert!(has(&r, "torch7/malformed", Severity::Medium, text), "{name}: {:#?}", r.findings);
+        assert!(
+            has(&r, "torch7/malformed", Severity::Medium, text),
+            "{name}: {:#?}",
+            r.findings
+        );
     }
 }
 
