@@ -19,8 +19,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import skops.io as sio
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+try:
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+except ImportError as e:  # a venv from before skops was pinned: the Rust side decides (CI fails)
+    print(f"SKIP: {e}")
+    sys.exit(0)
 
 OUT = Path(sys.argv[1])
 MARK = OUT / "canary-reached"
