@@ -21,6 +21,10 @@
 //! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
 //!   and ONNX Runtime (ORT format) models with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
+//! - [`skops`]: the node tree of a skops file's `schema.json`.
+//! - [`paddle`]: PaddlePaddle programs (`ProgramDesc`) and parameters files (tensor records).
+//! - [`torch7`]: Lua Torch7 `torch.save` files (objects, classes, dumped functions).
+//! - [`rds`]: R's serialization format (`saveRDS`, `save`), read for the code it carries.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
@@ -29,7 +33,11 @@ pub mod dtype;
 pub mod flatbuffer;
 pub mod npy;
 pub mod ort;
+pub mod paddle;
 pub mod pickle;
+pub mod rds;
+pub mod skops;
 pub mod tflite;
 pub mod torch;
+pub mod torch7;
 pub mod torchserve;

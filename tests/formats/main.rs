@@ -19,13 +19,18 @@ use serde_json::{json, Value};
 mod executable;
 mod gguf;
 mod hdf5;
+mod jax;
 mod keras;
 mod model_dirs;
 mod nemo;
 mod onnx;
+mod paddle;
+mod r;
 mod safetensors;
+mod skops;
 mod tensorflow;
 mod tflite;
+mod torch7;
 mod torchscript;
 mod torchserve;
 
