@@ -33,6 +33,7 @@ use crate::store::{Store, StoreError};
 
 mod batch;
 mod content;
+pub mod dirs;
 pub mod html;
 pub mod merge;
 pub mod mlflow;
