@@ -246,7 +246,7 @@ fn listing_key(root: &Path) -> Option<String> {
     let canonical = root.canonicalize().ok()?;
     canonical
         .to_str()
-        .filter(|k| k.len() <= 4096 && !k.contains('\0'))
+        .filter(|k| k.len() <= crate::store::MAX_TEXT_BYTES && !k.contains('\0'))
         .map(str::to_owned)
 }
 
