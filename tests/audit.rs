@@ -905,7 +905,10 @@ fn a_reaudit_reuses_directory_listings_only_while_they_are_unchanged() {
     );
 
     // 1. A file added two levels down.
-    write(&tree.join("plain/sub/deep/new.pkl"), &evil("subprocess", "call"));
+    write(
+        &tree.join("plain/sub/deep/new.pkl"),
+        &evil("subprocess", "call"),
+    );
     // 2. A file rewritten in place with as many bytes and its mtime put back: only its ctime
     //    (and content) changed, and no directory did.
     let mtime = std::fs::metadata(&replaced).unwrap().modified().unwrap();
@@ -933,11 +936,21 @@ fn a_reaudit_reuses_directory_listings_only_while_they_are_unchanged() {
     settle();
     let changed = audit(&[&tree], &cache, &[]);
     let fresh = audit(&[&tree], &sqlite(dir.path(), "fresh.db"), &[]);
-    assert_same(&changed, &fresh, "a changed tree, re-audited with the kept listings");
+    assert_same(
+        &changed,
+        &fresh,
+        "a changed tree, re-audited with the kept listings",
+    );
     let found = finding_paths(&changed);
     for (what, path) in [
-        ("the added file", tree.join("plain/sub/deep/new.pkl").display().to_string()),
-        ("the file rewritten in place", replaced.display().to_string()),
+        (
+            "the added file",
+            tree.join("plain/sub/deep/new.pkl").display().to_string(),
+        ),
+        (
+            "the file rewritten in place",
+            replaced.display().to_string(),
+        ),
         ("the retargeted link", "hf://org/m@r1/model.pkl".to_owned()),
     ] {
         assert!(found.contains(&path), "{what} ({path}) not among {found:?}");
@@ -965,6 +978,12 @@ fn a_reaudit_reuses_directory_listings_only_while_they_are_unchanged() {
     let fresh = audit(&[&tree], &sqlite(dir.path(), "fresh2.db"), &[]);
     assert_same(&again, &fresh, "a tree changed right after the last audit");
     let tops = top_artifacts(&again);
-    assert!(!tops.iter().any(|t| t.ends_with("deep/new.pkl")), "{tops:?}");
-    assert!(tops.iter().any(|t| t.ends_with("other/five.pkl")), "{tops:?}");
+    assert!(
+        !tops.iter().any(|t| t.ends_with("deep/new.pkl")),
+        "{tops:?}"
+    );
+    assert!(
+        tops.iter().any(|t| t.ends_with("other/five.pkl")),
+        "{tops:?}"
+    );
 }

@@ -741,7 +741,10 @@ fn audit_tables(t: &Target) {
     store.put_dir_listing("/srv/models", vec![1, 2, 3]).unwrap();
     store.put_dir_listing("/srv/other", vec![9]).unwrap();
     store.put_dir_listing("/srv/models", vec![0, 255]).unwrap();
-    assert_eq!(store.dir_listing("/srv/models").unwrap(), Some(vec![0, 255]));
+    assert_eq!(
+        store.dir_listing("/srv/models").unwrap(),
+        Some(vec![0, 255])
+    );
     assert_eq!(store.dir_listing("/srv/other").unwrap(), Some(vec![9]));
     store.close().unwrap();
 }

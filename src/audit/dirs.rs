@@ -119,12 +119,19 @@ fn nanos(t: SystemTime) -> i128 {
     }
 }
 
+/// What is left to visit: a directory (its path, its path below the root and its metadata when
+/// already known), or a leaf.
+enum Pending {
+    Dir(PathBuf, PathBuf, Option<Metadata>),
+    Leaf(PathBuf, Kind),
+}
+
 /// Walks the tree at `root` (followed if it is a link, as walkdir does), calling `on` for every
 /// entry that is not a directory and for every path that cannot be listed, in walkdir's order.
 /// A directory whose stamp matches its listing in `previous` is not read.
 pub fn walk(root: &Path, mut previous: Listings, on: &mut dyn FnMut(Event<'_>)) -> Walked {
-    let settled_before = nanos(SystemTime::now())
-        - i128::try_from(SETTLED.as_nanos()).unwrap_or(i128::MAX);
+    let settled_before =
+        nanos(SystemTime::now()) - i128::try_from(SETTLED.as_nanos()).unwrap_or(i128::MAX);
     let mut out = Walked::default();
     let meta = match std::fs::metadata(root) {
         Ok(m) => m,
@@ -144,11 +151,6 @@ pub fn walk(root: &Path, mut previous: Listings, on: &mut dyn FnMut(Event<'_>)) 
         });
         out.changed = !previous.dirs.is_empty();
         return out;
-    }
-    /// What is left to visit: a directory (relative path too) or a leaf.
-    enum Pending {
-        Dir(PathBuf, PathBuf, Option<Metadata>),
-        Leaf(PathBuf, Kind),
     }
     let mut stack = vec![Pending::Dir(root.to_path_buf(), PathBuf::new(), Some(meta))];
     while let Some(next) = stack.pop() {
@@ -313,7 +315,9 @@ impl Listings {
     }
 }
 
-/// Bytes back to an OS string: on Unix any bytes are a name; elsewhere only UTF-8 is accepted.
+/// Bytes back to an OS string: on Unix any bytes are a name; elsewhere only UTF-8 is accepted
+/// (hence the `Option`, which only other platforms use).
+#[cfg_attr(unix, allow(clippy::unnecessary_wraps))]
 fn os_string(b: &[u8]) -> Option<OsString> {
     #[cfg(unix)]
     {
@@ -411,7 +415,11 @@ mod tests {
             .filter(|e| !e.file_type().is_dir())
             .map(|e| {
                 (
-                    e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                    e.path()
+                        .strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
                     format!("{:?}", Kind::of(e.file_type())),
                 )
             })
@@ -431,7 +439,10 @@ mod tests {
         assert!(walked.changed);
         // A listing whose stamps match is reused, entry for entry.
         let mut kept = Listings::default();
-        for (rel, abs) in [(PathBuf::new(), root.to_path_buf()), ("d".into(), root.join("d"))] {
+        for (rel, abs) in [
+            (PathBuf::new(), root.to_path_buf()),
+            ("d".into(), root.join("d")),
+        ] {
             let stamp = FileStamp::of(&std::fs::symlink_metadata(&abs).unwrap());
             let (entries, _) = read(&abs, &mut |_| {}).unwrap();
             kept.dirs.insert(rel, Dir { stamp, entries });
