@@ -865,3 +865,125 @@ fn oci_registry_source_scans_each_digest_once() {
     assert_same(&warm, &r, "the same audit");
     assert_eq!(stat(&warm, "scanned"), 0);
 }
+
+/// The listing shortcut: a re-audit of an unchanged tree reads no directory (each is only
+/// stat'ed), and every change that can add, remove, rename or retarget an entry makes the
+/// changed directories be read again, so the report is always the one a cold audit writes.
+/// The tree is left to settle before each audit (the audit never keeps the listing of a directory
+/// changed in the last seconds), so what is tested is the stamp comparison itself.
+#[test]
+fn a_reaudit_reuses_directory_listings_only_while_they_are_unchanged() {
+    let settle = || std::thread::sleep(Duration::from_millis(3_300));
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let repo = tree.join("hub/models--org--m");
+    write(&repo.join("blobs/aaa"), &benign("a"));
+    write(&repo.join("blobs/bbb"), &evil("os", "system"));
+    std::fs::create_dir_all(repo.join("snapshots/r1")).unwrap();
+    let link = repo.join("snapshots/r1/model.pkl");
+    std::os::unix::fs::symlink("../../blobs/aaa", &link).unwrap();
+    write(&tree.join("plain/sub/deep/one.pkl"), &benign("one"));
+    write(&tree.join("plain/keep/two.pkl"), &benign("two"));
+    write(&tree.join("plain/same/three.pkl"), &benign("three"));
+    let payload = evil("os", "system");
+    let harmless = benign(&"x".repeat(payload.len() - 8));
+    assert_eq!(harmless.len(), payload.len());
+    let replaced = tree.join("plain/other/four.pkl");
+    write(&replaced, &harmless);
+    settle();
+    let cache = sqlite(dir.path(), "cache.db");
+    let cold = audit(&[&tree], &cache, &[]);
+    assert!(stat(&cold, "dirs_read") >= 10, "{}", cold["audit"]["run"]);
+    let warm = audit(&[&tree], &cache, &[]);
+    assert_same(&warm, &cold, "an unchanged tree");
+    assert_eq!(stat(&warm, "dirs_read"), 0, "{}", warm["audit"]["run"]);
+    assert_eq!(
+        stat(&warm, "dirs_reused"),
+        stat(&cold, "dirs_read"),
+        "{}",
+        warm["audit"]["run"]
+    );
+
+    // 1. A file added two levels down.
+    write(
+        &tree.join("plain/sub/deep/new.pkl"),
+        &evil("subprocess", "call"),
+    );
+    // 2. A file rewritten in place with as many bytes and its mtime put back: only its ctime
+    //    (and content) changed, and no directory did.
+    let mtime = std::fs::metadata(&replaced).unwrap().modified().unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&replaced)
+            .unwrap();
+        f.write_all(&payload).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    assert_eq!(
+        std::fs::metadata(&replaced).unwrap().modified().unwrap(),
+        mtime
+    );
+    // 3. Two directories swap names: same names in the parent, other inodes below them.
+    let plain = tree.join("plain");
+    std::fs::rename(plain.join("keep"), plain.join("tmp")).unwrap();
+    std::fs::rename(plain.join("same"), plain.join("keep")).unwrap();
+    std::fs::rename(plain.join("tmp"), plain.join("same")).unwrap();
+    // 4. A snapshot's link retargeted from the harmless blob to the malicious one.
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("../../blobs/bbb", &link).unwrap();
+    settle();
+    let changed = audit(&[&tree], &cache, &[]);
+    let fresh = audit(&[&tree], &sqlite(dir.path(), "fresh.db"), &[]);
+    assert_same(
+        &changed,
+        &fresh,
+        "a changed tree, re-audited with the kept listings",
+    );
+    let found = finding_paths(&changed);
+    for (what, path) in [
+        (
+            "the added file",
+            tree.join("plain/sub/deep/new.pkl").display().to_string(),
+        ),
+        (
+            "the file rewritten in place",
+            replaced.display().to_string(),
+        ),
+        ("the retargeted link", "hf://org/m@r1/model.pkl".to_owned()),
+    ] {
+        assert!(found.contains(&path), "{what} ({path}) not among {found:?}");
+    }
+    let tops = top_artifacts(&changed);
+    for p in ["plain/keep/three.pkl", "plain/same/two.pkl"] {
+        let path = tree.join(p).display().to_string();
+        assert!(tops.contains(&path), "{path} not among {tops:?}");
+    }
+    let run = &changed["audit"]["run"];
+    // plain, its two swapped directories, deep and r1 were read; the others were not.
+    assert!(stat(&changed, "dirs_read") >= 5, "{run}");
+    assert!(stat(&changed, "dirs_reused") >= 5, "{run}");
+    assert_eq!(
+        stat(&changed, "dirs_read") + stat(&changed, "dirs_reused"),
+        stat(&fresh, "dirs_read"),
+        "{run}"
+    );
+
+    // 5. A file removed and a file added right after an audit (within the settling time):
+    //    found at once.
+    std::fs::remove_file(tree.join("plain/sub/deep/new.pkl")).unwrap();
+    write(&tree.join("plain/other/five.pkl"), &evil("posix", "system"));
+    let again = audit(&[&tree], &cache, &[]);
+    let fresh = audit(&[&tree], &sqlite(dir.path(), "fresh2.db"), &[]);
+    assert_same(&again, &fresh, "a tree changed right after the last audit");
+    let tops = top_artifacts(&again);
+    assert!(
+        !tops.iter().any(|t| t.ends_with("deep/new.pkl")),
+        "{tops:?}"
+    );
+    assert!(
+        tops.iter().any(|t| t.ends_with("other/five.pkl")),
+        "{tops:?}"
+    );
+}

@@ -632,6 +632,12 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     );
     let scanned = cold["audit"]["run"]["scanned"].as_u64().expect("scanned");
     assert!(scanned >= 2, "{}", cold["audit"]["run"]);
+    // Downloads are temporary files, never seen again: no stamp is recorded for them.
+    let stamps: i64 = rusqlite::Connection::open(&cache)
+        .expect("open the audit cache")
+        .query_row("SELECT COUNT(*) FROM file_stamps", [], |r| r.get(0))
+        .expect("count the stamps");
+    assert_eq!(stamps, 0, "stamps recorded for temporary downloads");
     let previous = dir.path().join("previous.json");
     std::fs::write(&previous, cold.to_string()).expect("write the previous report");
     let (code, warm) = audit(&["--since", previous.to_str().expect("utf-8 path")]);
@@ -656,4 +662,15 @@ async fn mlflow_registry_webhook_sync_and_scan() {
     let (a, b) = (paths(&halves[0]), paths(&halves[1]));
     assert!(a.is_disjoint(&b), "{a:?}\n{b:?}");
     assert_eq!(&a | &b, paths(&cold));
+    // Shards split the registry by version (`models:/NAME/VERSION`): a shard fetches only its
+    // own versions, every file of a version with it.
+    let versions =
+        |paths: &std::collections::BTreeSet<String>| -> std::collections::BTreeSet<String> {
+            paths
+                .iter()
+                .map(|p| p.splitn(4, '/').take(3).collect::<Vec<_>>().join("/"))
+                .collect()
+        };
+    let (va, vb) = (versions(&a), versions(&b));
+    assert!(va.is_disjoint(&vb), "{va:?}\n{vb:?}");
 }

@@ -708,6 +708,44 @@ fn audit_tables(t: &Target) {
     assert_eq!(store.file_stamps(vec![(u64::MAX - 1, 8)]).unwrap()[0], None);
     store.finish_audit_run("run-a").unwrap();
     assert!(store.audit_progress("run-a").unwrap().is_empty());
+    // Stamps are looked up many inodes per query: more than one query's worth, on two devices,
+    // asked in any order and more than once, each answered as its own row.
+    let many: Vec<StampRow> = (100..300)
+        .map(|i| StampRow {
+            device: i % 2,
+            ..stamp(i, i, i)
+        })
+        .collect();
+    store
+        .commit_audit_batch(&AuditBatch {
+            run_key: "run-c".into(),
+            stamps: many.clone(),
+            ..AuditBatch::default()
+        })
+        .unwrap();
+    let mut asked: Vec<(u64, u64)> = many.iter().rev().map(|s| (s.device, s.inode)).collect();
+    asked.push((0, 100));
+    asked.push((1, 100));
+    asked.push((0, 5_000));
+    let got = store.file_stamps(asked).unwrap();
+    let want: Vec<Option<StampRow>> = many
+        .iter()
+        .rev()
+        .cloned()
+        .map(Some)
+        .chain([Some(many[0].clone()), None, None])
+        .collect();
+    assert_eq!(got, want);
+    // A tree's directory listings: stored, replaced, kept per root.
+    assert_eq!(store.dir_listing("/srv/models").unwrap(), None);
+    store.put_dir_listing("/srv/models", vec![1, 2, 3]).unwrap();
+    store.put_dir_listing("/srv/other", vec![9]).unwrap();
+    store.put_dir_listing("/srv/models", vec![0, 255]).unwrap();
+    assert_eq!(
+        store.dir_listing("/srv/models").unwrap(),
+        Some(vec![0, 255])
+    );
+    assert_eq!(store.dir_listing("/srv/other").unwrap(), Some(vec![9]));
     store.close().unwrap();
 }
 

@@ -1,7 +1,7 @@
 //! One audit run: listing the sources, then batch after batch: stamps, hashes, cache lookups,
 //! scans of what the cache did not have, and one commit of what the batch produced.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use crate::store::{
 use crate::walk::TargetEntry;
 
 use super::content::Content;
+use super::dirs::Listings;
 use super::source::{Item, Listing, What};
 use super::{
     cache_digest, extension_of, open_cache, policy_digest, shown_url, AuditError, AuditOptions,
@@ -100,8 +101,8 @@ fn cache_err(cache: &str) -> impl Fn(StoreError) -> AuditError + '_ {
 /// applied), and the verdict on it.
 pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict), AuditError> {
     let started = Instant::now();
-    let (items, _spools) = list(opts)?;
     let (store, rebuilt) = open_cache(&opts.cache)?;
+    let (items, pending, dirs) = list(opts, &store)?;
     let signatures_digest = engine.signatures().info().digest.clone();
     let policy_digest = policy_digest(&opts.policy, engine);
     let run_key = hash::sha256_hex(
@@ -135,6 +136,8 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
             listed: items.len() as u64,
             cache: shown_url(&opts.cache),
             cache_rebuilt: rebuilt,
+            dirs_read: dirs.read,
+            dirs_reused: dirs.reused,
             ..RunStats::default()
         },
         tally: Tally {
@@ -143,9 +146,16 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         },
     };
     for batch in items.chunks(opts.batch.max(1)) {
-        run.batch(batch)?;
+        run.batch(batch, false)?;
         if let Some(p) = &opts.progress {
             p(&run.tally);
+        }
+    }
+    if !pending.is_empty() {
+        let mut taken: HashSet<String> = items.iter().map(|i| i.identity.clone()).collect();
+        drop(items);
+        for mut source in pending {
+            run.fetched(&mut source, &mut taken)?;
         }
     }
     let Auditor {
@@ -170,23 +180,30 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
     Ok((AuditReport { report, audit }, verdict))
 }
 
-/// Every source's items in this shard, sorted by identity.
-/// The temporary directories of fetched `mlflow://` versions come back with them, to be kept
-/// until the run ends.
-fn list(opts: &AuditOptions) -> Result<(Vec<Item>, Vec<tempfile::TempDir>), AuditError> {
+/// What listing the local trees did: directories read, and directories whose stored listing was
+/// reused because their stamp proved them unchanged.
+#[derive(Default)]
+struct DirCounts {
+    read: u64,
+    reused: u64,
+}
+
+/// Every local tree's and registry's items in this shard, sorted by identity, and the
+/// `mlflow://` sources' versions in this shard, fetched later, group by group.
+fn list(
+    opts: &AuditOptions,
+    store: &Store,
+) -> Result<(Vec<Item>, Vec<mlflow::Pending>, DirCounts), AuditError> {
     let mut listing = Listing::default();
-    let mut spools = Vec::new();
+    let mut pending = Vec::new();
+    let mut counts = DirCounts::default();
     for s in &opts.sources {
         if let Some(registry) = s.strip_prefix("oci://") {
             for item in oci::list(registry, &opts.image)? {
                 listing.add_item(item);
             }
         } else if mlflow::tracking_uri(s).is_some() {
-            let listed = mlflow::list(s, &opts.mlflow)?;
-            spools.extend(listed.spools);
-            for item in listed.items {
-                listing.add_item(item);
-            }
+            pending.push(mlflow::list(s, &opts.mlflow, &opts.shard)?);
         } else {
             let p = Path::new(s);
             if std::fs::symlink_metadata(p).is_err() {
@@ -195,7 +212,23 @@ fn list(opts: &AuditOptions) -> Result<(Vec<Item>, Vec<tempfile::TempDir>), Audi
                     reason: "no such file or directory".into(),
                 });
             }
-            listing.add_tree(p, s);
+            let key = listing_key(p);
+            let previous = match &key {
+                Some(k) => store
+                    .dir_listing(k)
+                    .map_err(cache_err(&opts.cache))?
+                    .and_then(|b| Listings::decode(&b))
+                    .unwrap_or_default(),
+                None => Listings::default(),
+            };
+            let walked = listing.add_tree(p, s, previous);
+            counts.read += walked.read;
+            counts.reused += walked.reused;
+            if let (Some(k), true) = (&key, walked.changed) {
+                store
+                    .put_dir_listing(k, walked.listings.encode())
+                    .map_err(cache_err(&opts.cache))?;
+            }
         }
     }
     let items = listing
@@ -203,30 +236,82 @@ fn list(opts: &AuditOptions) -> Result<(Vec<Item>, Vec<tempfile::TempDir>), Audi
         .into_iter()
         .filter(|i| opts.shard.contains(&i.identity))
         .collect();
-    Ok((items, spools))
+    Ok((items, pending, counts))
+}
+
+/// The key a tree's directory listings are stored under: its canonical path. `None` (nothing
+/// reused or stored) for a path the store cannot key by (not UTF-8, or very long); two roots
+/// whose keys collide only lose reuse, since every directory is checked by its own stamp.
+fn listing_key(root: &Path) -> Option<String> {
+    let canonical = root.canonicalize().ok()?;
+    canonical
+        .to_str()
+        .filter(|k| k.len() <= crate::store::MAX_TEXT_BYTES && !k.contains('\0'))
+        .map(str::to_owned)
 }
 
 type Key = (String, String);
 
 impl Auditor<'_> {
-    /// Audits one batch and commits what it produced.
-    fn batch(&mut self, items: &[Item]) -> Result<(), AuditError> {
+    /// Fetches the versions of an `mlflow://` source group by group (about one batch of files
+    /// each) and audits each group, removing its downloads once its batches are committed.
+    /// `taken`: the identities audited so far; a version file whose name another source already
+    /// took is audited under its source's name too, never hidden behind the other.
+    fn fetched(
+        &mut self,
+        source: &mut mlflow::Pending,
+        taken: &mut HashSet<String>,
+    ) -> Result<(), AuditError> {
+        let size = self.opts.batch.max(1);
+        while let Some(group) = source.next_group(size) {
+            let mlflow::Fetched { mut items, spools } = group?;
+            for item in &mut items {
+                if !taken.insert(item.identity.clone()) {
+                    let mut n = 2;
+                    let mut renamed = format!("{} ({})", item.identity, source.name());
+                    while !taken.insert(renamed.clone()) {
+                        renamed = format!("{} ({} #{n})", item.identity, source.name());
+                        n += 1;
+                    }
+                    item.identity = renamed;
+                }
+            }
+            items.sort_by(|a, b| a.identity.cmp(&b.identity));
+            self.stats.listed += items.len() as u64;
+            self.tally.listed += items.len() as u64;
+            for batch in items.chunks(size) {
+                self.batch(batch, true)?;
+                if let Some(p) = &self.opts.progress {
+                    p(&self.tally);
+                }
+            }
+            // The group's downloads are deleted here, its verdicts committed.
+            drop(spools);
+        }
+        Ok(())
+    }
+
+    /// Audits one batch and commits what it produced. `temporary`: the batch's files are
+    /// downloads deleted after it, so their stamps are neither looked up nor recorded.
+    fn batch(&mut self, items: &[Item], temporary: bool) -> Result<(), AuditError> {
         let mut work: Vec<Work<'_>> = items.iter().map(|i| self.prepare(i)).collect();
         self.resume(&mut work)?;
-        self.resolve_stamps(&mut work)?;
+        if !temporary {
+            self.resolve_stamps(&mut work)?;
+        }
         self.stats.hashed += hash_files(&mut work);
         let mut keys: Vec<Key> = work.iter().filter_map(Work::key).collect();
         keys.sort();
         keys.dedup();
         // Contents by cache key: from the cache, else scanned now.
         let mut contents = self.lookup(&keys)?;
-        let from_cache: std::collections::HashSet<Key> = contents.keys().cloned().collect();
+        let from_cache: HashSet<Key> = contents.keys().cloned().collect();
         let mut batch = AuditBatch {
             run_key: self.run_key.clone(),
             ..AuditBatch::default()
         };
         self.scan_missing(&mut work, &mut contents, &mut batch);
-        let mut placed: std::collections::HashSet<Key> = std::collections::HashSet::new();
+        let mut placed: HashSet<Key> = HashSet::new();
         for w in &mut work {
             self.tally.done += 1;
             if let Some(rec) = w.settled.take() {
@@ -255,7 +340,7 @@ impl Auditor<'_> {
             // found unchanged and cached costs a stat and a lookup, so a resumed run redoes it
             // rather than this run writing a row for it.
             let worked = w.new_stamp.is_some() || !from_cache.contains(&key);
-            if let Some(row) = w.new_stamp.take() {
+            if let Some(row) = w.new_stamp.take().filter(|_| !temporary) {
                 batch.stamps.push(row);
             }
             if worked && content.cacheable() {

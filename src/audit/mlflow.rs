@@ -7,9 +7,16 @@
 //! source, a server error, over the limits) is one unscanned item `models:/NAME/VERSION` with
 //! the reason, never clean.
 //!
+//! Versions are assigned to shards by their name `models:/NAME/VERSION` (all files of a version
+//! go to the same shard), so a shard fetches only its own versions, and fetches them one group
+//! at a time as the run goes ([`Pending::next_group`]): each group's temporary directory is
+//! removed once its batches are committed, so a run never holds more than about one batch of
+//! downloads on disk.
+//!
 //! The fetched files are new files on every run, so they are hashed every time, but their
 //! verdicts come from the cache by content: a re-audit downloads again and scans nothing that
-//! did not change. Credentials come from MLflow's variables ([`Auth::from_env`]).
+//! did not change. Their stamps are not recorded (a temporary file is never seen again).
+//! Credentials come from MLflow's variables ([`Auth::from_env`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +27,7 @@ use crate::mlflow::artifacts::{self, FetchLimits};
 use crate::mlflow::{registry_order, Auth, Client, MlflowError, ModelVersion};
 
 use super::source::{Item, What};
-use super::AuditError;
+use super::{AuditError, Shard};
 
 /// How an audit reaches a tracking server's model versions (the `[mlflow]` settings the CLI
 /// uses for `scan --mlflow-model`).
@@ -46,9 +53,20 @@ impl Default for MlflowAccess {
     }
 }
 
-/// The items of one `mlflow://` source, and the temporary directories holding their files
-/// (removed when dropped, after the run).
-pub struct Listed {
+/// The model versions of one `mlflow://` source that belong to this shard, listed but not yet
+/// fetched.
+pub struct Pending {
+    source: String,
+    client: Client,
+    rt: tokio::runtime::Runtime,
+    access: MlflowAccess,
+    /// In registry order, the next one last.
+    versions: Vec<ModelVersion>,
+}
+
+/// The items of a group of fetched versions, and the temporary directories holding their files
+/// (removed when dropped: after the group's batches).
+pub struct Fetched {
     pub items: Vec<Item>,
     pub spools: Vec<TempDir>,
 }
@@ -64,8 +82,14 @@ pub fn tracking_uri(source: &str) -> Option<String> {
     }
 }
 
-/// Lists and fetches every model version of the tracking server `source` names.
-pub fn list(source: &str, access: &MlflowAccess) -> Result<Listed, AuditError> {
+/// The name a version is reported (and sharded) by.
+fn version_identity(v: &ModelVersion) -> String {
+    format!("models:/{}/{}", v.name, v.version)
+}
+
+/// Lists every model version of the tracking server `source` names and keeps those `shard`
+/// holds (nothing is fetched yet).
+pub fn list(source: &str, access: &MlflowAccess, shard: &Shard) -> Result<Pending, AuditError> {
     let failed = |reason: String| AuditError::Source {
         name: source.to_owned(),
         reason,
@@ -80,47 +104,86 @@ pub fn list(source: &str, access: &MlflowAccess) -> Result<Listed, AuditError> {
     let mut versions = rt
         .block_on(client.search_versions(None))
         .map_err(|e| failed(format!("listing the model versions: {e}")))?;
+    versions.retain(|v| shard.contains(&version_identity(v)));
+    // Registry order, reversed: the next version is popped from the end.
     versions.sort_by(|a, b| {
-        registry_order(&a.name, &a.version).cmp(&registry_order(&b.name, &b.version))
+        registry_order(&b.name, &b.version).cmp(&registry_order(&a.name, &a.version))
     });
-    let mut listed = Listed {
-        items: Vec::new(),
-        spools: Vec::new(),
-    };
-    for v in versions {
-        let identity = format!("models:/{}/{}", v.name, v.version);
+    Ok(Pending {
+        source: source.to_owned(),
+        client,
+        rt,
+        access: access.clone(),
+        versions,
+    })
+}
+
+impl Pending {
+    /// The source as given (`mlflow://HOST…`).
+    pub fn name(&self) -> &str {
+        &self.source
+    }
+
+    /// Fetches versions until their files number at least `at_least` or none are left; `None`
+    /// once every version has been fetched.
+    pub fn next_group(&mut self, at_least: usize) -> Option<Result<Fetched, AuditError>> {
+        if self.versions.is_empty() {
+            return None;
+        }
+        let mut group = Fetched {
+            items: Vec::new(),
+            spools: Vec::new(),
+        };
+        while group.items.len() < at_least.max(1) {
+            let Some(v) = self.versions.pop() else { break };
+            if let Err(e) = self.fetch_one(&v, &mut group) {
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(group))
+    }
+
+    /// Fetches version `v` into a temporary directory of its own and adds its items.
+    fn fetch_one(&self, v: &ModelVersion, group: &mut Fetched) -> Result<(), AuditError> {
+        let identity = version_identity(v);
         if v.status.as_deref().is_some_and(|s| s != "READY") {
-            listed.items.push(unreadable(
+            group.items.push(unreadable(
                 identity,
                 format!(
                     "the version's status is {} (not READY): it has no files to scan yet",
                     v.status.as_deref().unwrap_or_default()
                 ),
             ));
-            continue;
+            return Ok(());
         }
         let spool = tempfile::Builder::new()
             .prefix("modelgate-audit-mlflow-")
             .tempdir()
-            .map_err(|e| failed(format!("creating a temporary directory: {e}")))?;
-        match rt.block_on(fetch(&client, &v, access, spool.path())) {
+            .map_err(|e| AuditError::Source {
+                name: self.source.clone(),
+                reason: format!("creating a temporary directory: {e}"),
+            })?;
+        match self
+            .rt
+            .block_on(fetch(&self.client, v, &self.access, spool.path()))
+        {
             Ok(root) => {
-                let before = listed.items.len();
-                add_files(&mut listed.items, &identity, &root, &root);
-                if listed.items.len() == before {
-                    listed
+                let before = group.items.len();
+                add_files(&mut group.items, &identity, &root, &root);
+                if group.items.len() == before {
+                    group
                         .items
                         .push(unreadable(identity, "the version has no files".to_owned()));
                 }
-                listed.spools.push(spool);
+                group.spools.push(spool);
             }
-            Err(e) => listed.items.push(unreadable(
+            Err(e) => group.items.push(unreadable(
                 identity,
                 format!("cannot fetch the version's files: {e}"),
             )),
         }
+        Ok(())
     }
-    Ok(listed)
 }
 
 /// A version that may hold a model but could not be fetched: failed, never clean.

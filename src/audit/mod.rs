@@ -7,7 +7,10 @@
 //! 1. [`source`], [`oci`] and [`mlflow`] list the artifacts of every source, each named by its layout
 //!    (`hf://ORG/NAME@REV/FILE`, `runs:/RUN/PATH`, `oci://HOST/REPO@DIGEST`,
 //!    `models:/NAME/VERSION/PATH`, …); the [`Shard`]
-//!    keeps those whose name hashes to it.
+//!    keeps those whose name hashes to it (an MLflow version's files go with the version's name,
+//!    and are fetched group by group as the run goes, each group deleted after its batches).
+//!    A local tree's directories are read only where [`dirs`] cannot prove the previous run's
+//!    listing still holds.
 //! 2. In batches: a file's stamp (device, inode, size, mtime, ctime) is looked up in the store;
 //!    if it is unchanged, its sha256 is taken from there, else the file is hashed. The verdict
 //!    cache is keyed by that sha256, the signature database's digest and the policy's digest
@@ -33,6 +36,7 @@ use crate::store::{Store, StoreError};
 
 mod batch;
 mod content;
+pub mod dirs;
 pub mod html;
 pub mod merge;
 pub mod mlflow;

@@ -122,6 +122,12 @@ pub struct RunStats {
     pub resumed: u64,
     /// Artifacts that share their content with another artifact of the run (scanned once).
     pub duplicates: u64,
+    /// Directories of local trees read, and directories whose stored listing was reused (their
+    /// stamp proved them unchanged, so they were stat'ed, not read).
+    #[serde(default)]
+    pub dirs_read: u64,
+    #[serde(default)]
+    pub dirs_reused: u64,
     /// Wall-clock milliseconds.
     pub elapsed_ms: u64,
     /// The cache database that was used (a path or URL without its password).
@@ -142,6 +148,8 @@ impl RunStats {
         self.scanned += o.scanned;
         self.resumed += o.resumed;
         self.duplicates += o.duplicates;
+        self.dirs_read += o.dirs_read;
+        self.dirs_reused += o.dirs_reused;
         self.elapsed_ms = self.elapsed_ms.max(o.elapsed_ms);
         if self.cache_rebuilt.is_none() {
             self.cache_rebuilt.clone_from(&o.cache_rebuilt);

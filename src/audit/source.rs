@@ -22,6 +22,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
+use super::dirs;
+
 /// One artifact to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -141,9 +143,10 @@ impl Listing {
         self.add(None, item.identity, item.what);
     }
 
-    /// Lists the tree at `root`, shown as `shown` (as given on the command line).
-    pub fn add_tree(&mut self, root: &Path, shown: &str) {
-        let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    /// Lists the tree at `root`, shown as `shown` (as given on the command line), reusing the
+    /// directory listings of `previous` that are provably unchanged ([`dirs::walk`]); returns
+    /// the listings to keep for the next run.
+    pub fn add_tree(&mut self, root: &Path, shown: &str, previous: dirs::Listings) -> dirs::Walked {
         let meta = std::fs::symlink_metadata(root);
         if meta.as_ref().is_ok_and(std::fs::Metadata::is_file) {
             self.add(
@@ -154,66 +157,50 @@ impl Listing {
                     real: root.to_path_buf(),
                 },
             );
-            return;
-        }
-        for entry in walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .sort_by_file_name()
-        {
-            let e = match entry {
-                Ok(e) => e,
-                Err(err) => {
-                    let p = err
-                        .path()
-                        .map_or_else(|| root.to_path_buf(), Path::to_path_buf);
-                    let shown = display(root, shown, &p);
-                    self.add(
-                        None,
-                        shown,
-                        What::Unreadable {
-                            error: format!("cannot read: {err}"),
-                        },
-                    );
-                    continue;
-                }
+            return dirs::Walked {
+                changed: !previous.is_empty(),
+                ..dirs::Walked::default()
             };
-            let path = e.path();
-            let ft = e.file_type();
-            if ft.is_dir() {
-                continue;
+        }
+        let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        dirs::walk(root, previous, &mut |event| match event {
+            dirs::Event::Unreadable { path, error } => {
+                let shown = display(root, shown, path);
+                self.add(None, shown, What::Unreadable { error });
             }
-            let shown_path = display(root, shown, path);
-            let name = layout_name(path);
-            if ft.is_file() {
-                if is_hf_blob(path) {
-                    self.blobs
-                        .push((shown_path, path.to_path_buf(), canonical(path)));
-                } else {
-                    self.add(
-                        name,
+            dirs::Event::Entry { path, kind } => {
+                let shown_path = display(root, shown, path);
+                match kind {
+                    dirs::Kind::Dir => {}
+                    dirs::Kind::File if is_hf_blob(path) => {
+                        self.blobs
+                            .push((shown_path, path.to_path_buf(), canonical(path)));
+                    }
+                    dirs::Kind::File => self.add(
+                        layout_name(path),
                         shown_path,
                         What::File {
                             path: path.to_path_buf(),
                             real: path.to_path_buf(),
                         },
-                    );
+                    ),
+                    dirs::Kind::Symlink => {
+                        let what = follow(path, &canonical_root);
+                        if let What::File { real, .. } = &what {
+                            self.linked.insert(real.clone());
+                        }
+                        self.add(layout_name(path), shown_path, what);
+                    }
+                    dirs::Kind::Other => self.add(
+                        layout_name(path),
+                        shown_path,
+                        What::Unreadable {
+                            error: NOT_REGULAR.into(),
+                        },
+                    ),
                 }
-            } else if ft.is_symlink() {
-                let what = follow(path, &canonical_root);
-                if let What::File { real, .. } = &what {
-                    self.linked.insert(real.clone());
-                }
-                self.add(name, shown_path, what);
-            } else {
-                self.add(
-                    name,
-                    shown_path,
-                    What::Unreadable {
-                        error: NOT_REGULAR.into(),
-                    },
-                );
             }
-        }
+        })
     }
 
     /// The items, sorted by identity. HF blobs that no snapshot links to are audited under their

@@ -3,6 +3,7 @@
 //! run resumes). Every call works on a batch, in one round trip to the worker thread and, for
 //! writes, one transaction: an audit of 100,000 files makes a few hundred calls, not 300,000.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
 
 use chrono::Utc;
@@ -53,8 +54,7 @@ fn bits(v: u64) -> i64 {
     v as i64
 }
 
-fn stamp_of(device: u64, inode: u64, row: Vec<sql::Value>) -> Result<StampRow, StoreError> {
-    let mut r = RowReader::new(row);
+fn stamp_of(device: u64, inode: u64, r: &mut RowReader) -> Result<StampRow, StoreError> {
     let size = u64::try_from(r.i64()?)
         .map_err(|_| StoreError::Corrupt("a negative file size in file_stamps".into()))?;
     Ok(StampRow {
@@ -83,28 +83,43 @@ impl Store {
         r.recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// The stamps recorded for these (device, inode) pairs, in order.
+    /// The stamps recorded for these (device, inode) pairs, in order. One query per
+    /// [`sql::STAMPS_PER_QUERY`] inodes of a device (a batch's files are nearly always on one),
+    /// not one per file.
     pub fn file_stamps(&self, keys: Vec<(u64, u64)>) -> Result<Vec<Option<StampRow>>, StoreError> {
         self.job(true, move |b| {
-            let mut out = Vec::with_capacity(keys.len());
+            let mut found: HashMap<(u64, u64), StampRow> = HashMap::with_capacity(keys.len());
+            let mut by_device: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for &(device, inode) in &keys {
+                by_device.entry(device).or_default().push(inode);
+            }
+            for inodes in by_device.values_mut() {
+                inodes.sort_unstable();
+                inodes.dedup();
+            }
+            let statement = sql::select_stamps();
             b.read(&mut |tx| {
-                out.clear();
-                for &(device, inode) in &keys {
-                    let rows = tx.query(
-                        sql::SELECT_STAMP,
-                        &[Param::I64(bits(device)), Param::I64(bits(inode))],
-                        sql::SELECT_STAMP_COLS,
-                    )?;
-                    out.push(
-                        rows.into_iter()
-                            .next()
-                            .map(|row| stamp_of(device, inode, row))
-                            .transpose()?,
-                    );
+                found.clear();
+                for (&device, inodes) in &by_device {
+                    for chunk in inodes.chunks(sql::STAMPS_PER_QUERY) {
+                        let mut params = Vec::with_capacity(sql::STAMPS_PER_QUERY + 1);
+                        params.push(Param::I64(bits(device)));
+                        // Padded with the chunk's first inode: one statement text for any count.
+                        let pad = chunk.first().copied().unwrap_or_default();
+                        for i in 0..sql::STAMPS_PER_QUERY {
+                            params.push(Param::I64(bits(chunk.get(i).copied().unwrap_or(pad))));
+                        }
+                        for row in tx.query(statement, &params, sql::SELECT_STAMPS_COLS)? {
+                            let mut r = RowReader::new(row);
+                            #[allow(clippy::cast_sign_loss)]
+                            let inode = r.i64()? as u64;
+                            found.insert((device, inode), stamp_of(device, inode, &mut r)?);
+                        }
+                    }
                 }
                 Ok(())
             })?;
-            Ok(out)
+            Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
         })
     }
 
@@ -209,6 +224,37 @@ impl Store {
                 tx.exec(sql::DELETE_PROGRESS, &[Param::Text(key.clone())])
                     .map(drop)
             })
+        })
+    }
+
+    /// The stored directory listings of the tree rooted at `root` ([`crate::audit`]'s encoding),
+    /// if any.
+    pub fn dir_listing(&self, root: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_text("root", root)?;
+        let key = root.to_owned();
+        self.job(true, move |b| {
+            let rows = b.query(
+                sql::SELECT_LISTING,
+                &[Param::Text(key)],
+                sql::SELECT_LISTING_COLS,
+            )?;
+            match rows.into_iter().next() {
+                Some(row) => RowReader::new(row).opt_bytes(),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Replaces the stored directory listings of the tree rooted at `root`.
+    pub fn put_dir_listing(&self, root: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        check_text("root", root)?;
+        let params = vec![
+            Param::Text(root.to_owned()),
+            Param::OptBytes(Some(body)),
+            Param::I64(Utc::now().timestamp_millis()),
+        ];
+        self.job(false, move |b| {
+            b.write(&mut |tx| tx.exec(sql::UPSERT_LISTING, &params).map(drop))
         })
     }
 }

@@ -90,6 +90,9 @@
 //! - `file_stamps` and `audit_progress` (the batch audit, [`AuditBatch`]): a file's (device,
 //!   inode, size, mtime_ns, ctime_ns) → its sha256, so an unchanged file is not read again; and
 //!   the artifacts a run has finished, so a killed run resumes without losing or repeating any.
+//! - `audit_listings` (the batch audit): a tree's canonical root → its settled directory
+//!   listings (`audit::dirs`' encoding), so a re-audit stats unchanged directories instead of
+//!   reading them.
 
 mod audit;
 mod backend;

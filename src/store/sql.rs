@@ -232,6 +232,19 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (received_ms);
 ",
     },
+    Migration {
+        version: 4,
+        name: "audit directory listings",
+        // The settled directory listings of each audited tree (`root`: its canonical path), so
+        // a re-audit stats unchanged directories instead of reading them (`audit::dirs`).
+        ddl: "
+CREATE TABLE audit_listings (
+    root TEXT NOT NULL PRIMARY KEY,
+    body {bytes} NOT NULL,
+    written_ms BIGINT NOT NULL
+);
+",
+    },
 ];
 
 /// The newest schema version this build knows.
@@ -380,9 +393,23 @@ CREATE TABLE audit_progress (
 ",
 };
 
-pub const SELECT_STAMP: &str = "SELECT size, mtime_ns, ctime_ns, sha256 FROM file_stamps \
-     WHERE device = $1 AND inode = $2";
-pub const SELECT_STAMP_COLS: &[Col] = &[Col::I64, Col::I64, Col::I64, Col::Text];
+/// Inodes looked up by one [`select_stamps`] query.
+pub const STAMPS_PER_QUERY: usize = 64;
+
+/// The stamps of up to [`STAMPS_PER_QUERY`] inodes of one device (`$1`): `$2…` are the inodes
+/// (a shorter list is padded by repeating one). One text, so one prepared statement.
+pub fn select_stamps() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let inodes: Vec<String> = (2..STAMPS_PER_QUERY + 2).map(|i| format!("${i}")).collect();
+        format!(
+            "SELECT inode, size, mtime_ns, ctime_ns, sha256 FROM file_stamps \
+             WHERE device = $1 AND inode IN ({})",
+            inodes.join(", ")
+        )
+    })
+}
+pub const SELECT_STAMPS_COLS: &[Col] = &[Col::I64, Col::I64, Col::I64, Col::I64, Col::Text];
 
 /// The stamp a file has now replaces the one it had.
 pub const UPSERT_STAMP: &str = "INSERT INTO file_stamps \
@@ -401,6 +428,14 @@ pub const SELECT_PROGRESS: &str =
 pub const SELECT_PROGRESS_COLS: &[Col] = &[Col::Text, Col::Text, Col::Text];
 
 pub const DELETE_PROGRESS: &str = "DELETE FROM audit_progress WHERE run_key = $1";
+
+pub const SELECT_LISTING: &str = "SELECT body FROM audit_listings WHERE root = $1";
+pub const SELECT_LISTING_COLS: &[Col] = &[Col::OptBytes];
+
+/// A tree's listings as of the latest run replace the earlier ones.
+pub const UPSERT_LISTING: &str = "INSERT INTO audit_listings (root, body, written_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (root) DO UPDATE SET body = excluded.body, \
+     written_ms = excluded.written_ms";
 
 #[cfg(test)]
 mod tests {
@@ -429,11 +464,13 @@ mod tests {
             INSERT_DECISION,
             INSERT_CACHE,
             SELECT_CACHE,
-            SELECT_STAMP,
+            select_stamps(),
             UPSERT_STAMP,
             INSERT_PROGRESS,
             SELECT_PROGRESS,
             DELETE_PROGRESS,
+            SELECT_LISTING,
+            UPSERT_LISTING,
             INSERT_DELIVERY,
             PRUNE_DELIVERIES,
         ] {
