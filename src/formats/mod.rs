@@ -21,6 +21,8 @@
 //! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
 //!   and ONNX Runtime (ORT format) models with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
+//! - [`rar`]: RAR 4 and RAR 5 block headers (the member list an extractor acts on); the walker
+//!   scans the stored members.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
@@ -30,6 +32,7 @@ pub mod flatbuffer;
 pub mod npy;
 pub mod ort;
 pub mod pickle;
+pub mod rar;
 pub mod tflite;
 pub mod torch;
 pub mod torchserve;

@@ -459,6 +459,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         | Format::Zip
         | Format::Tar
         | Format::SevenZip
+        | Format::Rar
         | Format::Gzip
         | Format::Bzip2
         | Format::Xz
