@@ -34,10 +34,6 @@ pub struct Source<'a> {
 /// a self-extracting archive is a program with the archive appended.
 pub const SFX_SEARCH: usize = 4 * 1024 * 1024;
 
-/// `unrar`'s upper bound on one RAR 5.0 header (`MAX_HEADER_SIZE_RAR5`); a larger size field is a
-/// broken header, not an allocation.
-const MAX_HEADER_RAR5: u64 = 2 * 1024 * 1024;
-
 /// Headers walked per archive. Every header advances at least 7 bytes, so a hostile archive can
 /// hold millions of empty ones; members are also bounded by the run's member budget.
 pub const MAX_HEADERS: usize = 1_000_000;
@@ -116,8 +112,10 @@ pub struct Entry {
     pub crc: Option<u32>,
     /// The header's own CRC matched.
     pub header_ok: bool,
-    /// The raw name contained a NUL (RAR 4 names end at it).
+    /// The raw name contained a NUL (names end at it).
     pub name_nul: bool,
+    /// A RAR 5 link's target (its redirection record); a RAR 4 link keeps it in its data.
+    pub link_target: Option<Vec<u8>>,
 }
 
 /// An archive's headers as `unrar` lists them.
@@ -185,7 +183,9 @@ fn read_v4(content: &Source<'_>, l: &mut Listing) {
             return;
         }
         if pos >= len {
-            l.stopped = Some((pos, "the archive ends without an end-of-archive header".into()));
+            // The end-of-archive block is optional (RAR 2.x–4.x writers may leave it out, and
+            // `unrar` stops at the end of the file either way); data running past the end is
+            // the walker's to report, per member.
             return;
         }
         let Ok(short) = (content.read_at)(pos, 7) else {
@@ -325,6 +325,7 @@ fn file_v4(
                 crc: None,
                 header_ok,
                 name_nul: false,
+                link_target: None,
             };
         }
         EntryKind::Stream
@@ -353,6 +354,7 @@ fn file_v4(
         crc: Some(crc),
         header_ok,
         name_nul,
+        link_target: None,
     }
 }
 
@@ -523,7 +525,9 @@ fn read_v5(content: &Source<'_>, l: &mut Listing) {
             return;
         }
         if pos >= len {
-            l.stopped = Some((pos, "the archive ends without an end-of-archive header".into()));
+            // The end-of-archive block is optional (RAR 2.x–4.x writers may leave it out, and
+            // `unrar` stops at the end of the file either way); data running past the end is
+            // the walker's to report, per member.
             return;
         }
         // CRC32, then the size as a vint of at most 3 bytes.
@@ -658,6 +662,7 @@ fn file_v5(h: &[u8], common: &Common, data_start: u64, header_ok: bool) -> Entry
         EntryKind::File
     };
     let mut encrypted = false;
+    let mut link_target = None;
     if let Some(start) = common.extra {
         // Extra records: size (of type and data), type, data (`ProcessExtra50`).
         let mut r = Fields::new(h, start);
@@ -680,6 +685,10 @@ fn file_v5(h: &[u8], common: &Common, data_start: u64, header_ok: bool) -> Entry
                         5 => "file copy",
                         _ => "link of unknown type",
                     });
+                    let _flags = r.vint();
+                    let n = usize::try_from(r.vint()).unwrap_or(0);
+                    let end = next.saturating_sub(r.at);
+                    link_target = Some(r.bytes(n.min(end)).to_vec());
                 }
                 _ => {}
             }
@@ -699,6 +708,7 @@ fn file_v5(h: &[u8], common: &Common, data_start: u64, header_ok: bool) -> Entry
         crc,
         header_ok,
         name_nul: nul.is_some(),
+        link_target,
     }
 }
 

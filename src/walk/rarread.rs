@@ -14,7 +14,7 @@ use crate::artifact::{Artifact, Content};
 use crate::codes;
 use crate::context::ScanContext;
 use crate::error::ScanError;
-use crate::finding::{Finding, Sink};
+use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
 use crate::formats::rar::{
     find_signature, read_listing, Entry, EntryKind, Source, Version, MAX_HEADERS, SFX_SEARCH,
@@ -120,9 +120,21 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
         match e.kind {
             EntryKind::Directory => continue,
             EntryKind::Link(what) => {
+                let target = link_target(a, &e).map(|t| name_text(&t)).unwrap_or_default();
+                // As for tar links: one that leaves the extraction directory is high.
+                let escapes = target.starts_with('/')
+                    || target.starts_with('\\')
+                    || target.replace('\\', "/").split('/').any(|s| s == "..")
+                    || target.as_bytes().get(1) == Some(&b':');
                 sink.push(
-                    Finding::new(&SYMLINK, loc, format!("RAR member {} is a {what}", name))
-                        .evidence("link", what),
+                    Finding::new(
+                        &SYMLINK,
+                        loc,
+                        format!("RAR member {name} is a {what} to {target:?}"),
+                    )
+                    .severity(if escapes { Severity::High } else { SYMLINK.severity })
+                    .evidence("link", what)
+                    .evidence("target", target),
                 );
                 continue;
             }
@@ -237,6 +249,17 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
         sink,
     );
     Ok(())
+}
+
+/// A link's target: RAR 5 keeps it in the redirection record, RAR 4 stores it as the member's
+/// data (small; read only when stored).
+fn link_target(a: &Artifact, e: &Entry) -> Option<Vec<u8>> {
+    if let Some(t) = &e.link_target {
+        return Some(t.clone());
+    }
+    (e.method == 0 && e.packed <= 4096)
+        .then(|| a.content.read_at(e.data_start, usize::try_from(e.packed).unwrap_or(0)).ok())
+        .flatten()
 }
 
 /// A stored member's bytes, with its data CRC checked when the bytes will be read anyway.
