@@ -533,6 +533,8 @@ fn container_framework(
             }
         }
         Format::Tar if has(Format::NemoConfig) => Some("nemo"),
+        // A TorchServe tgz archive (`--archive-format tgz`), as its `.mar` form.
+        Format::Tar if has(Format::TorchServeManifest) => Some("torchserve"),
         Format::Tar if has(Format::TorchTarMember) => Some("pytorch"),
         Format::Tar if has(Format::SavedModel) => Some("tensorflow"),
         _ => None,

@@ -277,6 +277,11 @@ fn the_ai_bom_names_torchserve_as_the_archives_framework() {
         "zip",
         "torchserve",
     );
+    assert_bom_framework(
+        &scan(&testdata().join("torchserve/benign/stock-handler.tar.gz")),
+        "tar",
+        "torchserve",
+    );
 }
 
 #[test]

@@ -131,6 +131,12 @@ def registration(model_dir):
 
 
 def main():
+    # Import what the canaries wrap once, before forking: each child then patches in place.
+    for mod in [t[0] for t in canaries.TARGETS] + canaries.PRELOAD:
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
     for path in sys.argv[1:]:
         with tempfile.TemporaryDirectory() as scratch:
             model_dir = model_dir_of(path, scratch)
