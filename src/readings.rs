@@ -118,7 +118,7 @@ pub fn other_readings(a: &Artifact, head: &[u8]) -> io::Result<Vec<Reading>> {
         if let Some(c) = prefix_compression(head) {
             out.push(Reading::Compressed(c));
         }
-        if rar_behind_program(a, head)? {
+        if rar_behind_program(a, head) {
             out.push(Reading::Rar);
         }
     }
@@ -134,20 +134,18 @@ pub fn other_readings(a: &Artifact, head: &[u8]) -> io::Result<Vec<Reading>> {
 /// self-extracting archive, which `unrar` and 7-Zip extract like a plain one. `unrar` accepts
 /// any prelude; only programs and such names are searched, because nobody points an extractor
 /// at a tensor file, and the search costs a 4 MiB read.
-fn rar_behind_program(a: &Artifact, head: &[u8]) -> io::Result<bool> {
+fn rar_behind_program(a: &Artifact, head: &[u8]) -> bool {
     let lower = a.name.to_ascii_lowercase();
     let named = lower.ends_with(".rar") || lower.ends_with(".exe") || lower.ends_with(".sfx");
-    if crate::formats::rar::is_rar(head)
-        || !(named || crate::sniff::program_kind(head).is_some())
-    {
-        return Ok(false);
+    if crate::formats::rar::is_rar(head) || !(named || crate::sniff::program_kind(head).is_some()) {
+        return false;
     }
     // A stream that was not kept past its head (see `crate::walk::spool`, which keeps a
     // program whose head holds a RAR signature) has no signature in what was kept.
     let Ok(window) = a.content.head(crate::formats::rar::SFX_SEARCH) else {
-        return Ok(false);
+        return false;
     };
-    Ok(crate::formats::rar::find_signature(&window).is_some())
+    crate::formats::rar::find_signature(&window).is_some()
 }
 
 /// joblib's compressor test (`_detect_compressor`): a file starting with one of these prefixes is

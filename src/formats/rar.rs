@@ -40,6 +40,8 @@ pub const MAX_HEADERS: usize = 1_000_000;
 
 const SIG4: &[u8] = b"Rar!\x1a\x07\x00";
 const SIG5: &[u8] = b"Rar!\x1a\x07\x01\x00";
+/// The first seven bytes of [`SIG5`] (a window the size of [`SIG4`]).
+const SIG5_HEAD: &[u8] = b"Rar!\x1a\x07\x01";
 
 /// Which block format an archive uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,7 @@ pub fn find_signature(head: &[u8]) -> Option<(Version, u64)> {
     let mut from = 0usize;
     while let Some(rel) = head
         .get(from..)
-        .and_then(|h| h.windows(7).position(|w| w == SIG4 || w.starts_with(&SIG5[..7])))
+        .and_then(|h| h.windows(7).position(|w| w == SIG4 || w == SIG5_HEAD))
     {
         let at = from.saturating_add(rel);
         let rest = head.get(at..).unwrap_or_default();
@@ -154,11 +156,15 @@ pub fn read_listing(content: &Source<'_>, version: Version, offset: u64) -> List
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -224,7 +230,14 @@ fn read_v4(content: &Source<'_>, l: &mut Listing) {
                 }
             }
             FILE4 | SERVICE4 => {
-                let e = file_v4(&h, kind == FILE4, flags, pos, header_ok, last_file.as_deref());
+                let e = file_v4(
+                    &h,
+                    kind == FILE4,
+                    flags,
+                    pos,
+                    header_ok,
+                    last_file.as_deref(),
+                );
                 next = next.saturating_add(e.packed);
                 if kind == FILE4 {
                     last_file = Some(e.name.clone());
@@ -645,7 +658,10 @@ fn file_v5(h: &[u8], common: &Common, data_start: u64, header_ok: bool) -> Entry
     let raw = f.bytes(name_len);
     // `unrar` copies the name as a C string before converting it from UTF-8.
     let nul = raw.iter().position(|&b| b == 0);
-    let mut name = raw.get(..nul.unwrap_or(raw.len())).unwrap_or_default().to_vec();
+    let mut name = raw
+        .get(..nul.unwrap_or(raw.len()))
+        .unwrap_or_default()
+        .to_vec();
     if host == 0 {
         // A Windows-made name has no `\` separators in RAR 5: `unrar` writes `_` for it.
         for b in &mut name {

@@ -57,7 +57,9 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
             Finding::new(
                 &ENCRYPTED,
                 a.location.clone(),
-                format!("{label} archive with encrypted headers: not even its member names can be read"),
+                format!(
+                    "{label} archive with encrypted headers: not even its member names can be read"
+                ),
             )
             .evidence("format", label),
         );
@@ -75,7 +77,10 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
     }
     if let Some((at, why)) = &l.stopped {
         if l.entries.is_empty() && !l.truncated {
-            return Err(ScanError::malformed("rar", format!("at offset {at}: {why}")));
+            return Err(ScanError::malformed(
+                "rar",
+                format!("at offset {at}: {why}"),
+            ));
         }
         sink.push(
             Finding::new(
@@ -100,27 +105,31 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
             sink.push(Finding::new(
                 &ZIP_CRC,
                 loc.clone(),
-                format!("the header CRC of {} does not match; unrar warns and extracts it anyway", name),
+                format!(
+                    "the header CRC of {name} does not match; unrar warns and extracts it anyway"
+                ),
             ));
         }
         if e.name_nul {
             sink.push(Finding::new(
                 &NAME_NUL,
                 loc.clone(),
-                format!("RAR member name contains a NUL byte; extractors use {:?}", name),
+                format!("RAR member name contains a NUL byte; extractors use {name:?}"),
             ));
         }
         if is_traversal(&name) {
             sink.push(Finding::new(
                 &PATH_TRAVERSAL,
                 loc.clone(),
-                format!("RAR member name escapes the archive: {}", name),
+                format!("RAR member name escapes the archive: {name}"),
             ));
         }
         match e.kind {
             EntryKind::Directory => continue,
             EntryKind::Link(what) => {
-                let target = link_target(a, &e).map(|t| name_text(&t)).unwrap_or_default();
+                let target = link_target(a, &e)
+                    .map(|t| name_text(&t))
+                    .unwrap_or_default();
                 // As for tar links: one that leaves the extraction directory is high.
                 let escapes = target.starts_with('/')
                     || target.starts_with('\\')
@@ -132,7 +141,11 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
                         loc,
                         format!("RAR member {name} is a {what} to {target:?}"),
                     )
-                    .severity(if escapes { Severity::High } else { SYMLINK.severity })
+                    .severity(if escapes {
+                        Severity::High
+                    } else {
+                        SYMLINK.severity
+                    })
                     .evidence("link", what)
                     .evidence("target", target),
                 );
@@ -144,14 +157,14 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
             sink.push(Finding::new(
                 &DUPLICATE_MEMBER,
                 loc.clone(),
-                format!("RAR member {} appears more than once; extractors keep the last", name),
+                format!("RAR member {name} appears more than once; extractors keep the last"),
             ));
         }
         if e.encrypted {
             sink.push(Finding::new(
                 &ENCRYPTED,
                 loc,
-                format!("RAR member {} is encrypted: its content cannot be inspected", name),
+                format!("RAR member {name} is encrypted: its content cannot be inspected"),
             ));
             continue;
         }
@@ -212,13 +225,18 @@ pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
         }
         // `unrar` copies a stored member until its unpacked size or its data ends.
         let declared = if partial { None } else { e.unpacked };
-        let len = declared.map_or(e.packed, |u| u.min(e.packed)).min(available);
+        let len = declared
+            .map_or(e.packed, |u| u.min(e.packed))
+            .min(available);
         if let Some(u) = declared.filter(|&u| u != e.packed) {
             sink.push(
                 Finding::new(
                     &SIZE_MISMATCH,
                     loc.clone(),
-                    format!("stored member declares {u} unpacked bytes but holds {}", e.packed),
+                    format!(
+                        "stored member declares {u} unpacked bytes but holds {}",
+                        e.packed
+                    ),
                 )
                 .evidence("declared", u.to_string())
                 .evidence("actual", e.packed.to_string()),
@@ -258,7 +276,11 @@ fn link_target(a: &Artifact, e: &Entry) -> Option<Vec<u8>> {
         return Some(t.clone());
     }
     (e.method == 0 && e.packed <= 4096)
-        .then(|| a.content.read_at(e.data_start, usize::try_from(e.packed).unwrap_or(0)).ok())
+        .then(|| {
+            a.content
+                .read_at(e.data_start, usize::try_from(e.packed).unwrap_or(0))
+                .ok()
+        })
         .flatten()
 }
 

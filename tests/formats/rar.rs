@@ -53,11 +53,21 @@ fn stored_members_of_both_formats_are_scanned() {
 fn rar4_names_are_read_like_unrar() {
     // The Unicode name wins over the ASCII one.
     let r = fixture("malicious", "v4-unicode-name.rar");
-    assert!(has(&r, "pickle/unsafe-global", Severity::Critical, "data.pkl"));
+    assert!(has(
+        &r,
+        "pickle/unsafe-global",
+        Severity::Critical,
+        "data.pkl"
+    ));
     // A name ends at its NUL, which is reported.
     let r = fixture("malicious", "v4-nul-name.rar");
     assert!(has(&r, "archive/name-nul", Severity::High, "model.pkl"));
-    assert!(has(&r, "pickle/unsafe-global", Severity::Critical, "model.pkl"));
+    assert!(has(
+        &r,
+        "pickle/unsafe-global",
+        Severity::Critical,
+        "model.pkl"
+    ));
 }
 
 #[test]
@@ -94,8 +104,18 @@ fn a_broken_header_crc_is_reported_and_the_member_still_scanned() {
     // unrar warns and extracts; 7-Zip refuses. The lenient reading is the one scanned.
     for name in ["v5-header-crc.rar", "v4-header-crc.rar"] {
         let r = fixture("malicious", name);
-        assert!(has(&r, "archive/crc-mismatch", Severity::Medium, "model.pkl"));
-        assert!(has(&r, "pickle/unsafe-global", Severity::Critical, "model.pkl"));
+        assert!(has(
+            &r,
+            "archive/crc-mismatch",
+            Severity::Medium,
+            "model.pkl"
+        ));
+        assert!(has(
+            &r,
+            "pickle/unsafe-global",
+            Severity::Critical,
+            "model.pkl"
+        ));
     }
 }
 
@@ -109,20 +129,41 @@ fn a_self_extractor_is_read_as_its_archive() {
         "{:#?}",
         r.findings
     );
-    assert!(has(&r, "pickle/unsafe-global", Severity::Critical, "model.pkl"));
+    assert!(has(
+        &r,
+        "pickle/unsafe-global",
+        Severity::Critical,
+        "model.pkl"
+    ));
 }
 
 #[test]
 fn structure_tricks_are_reported() {
     let r = fixture("malicious", "v5-traversal.rar");
-    assert!(has(&r, "archive/path-traversal", Severity::High, "../../evil.pkl"));
+    assert!(has(
+        &r,
+        "archive/path-traversal",
+        Severity::High,
+        "../../evil.pkl"
+    ));
     let r = fixture("malicious", "v5-duplicate.rar");
-    assert!(has(&r, "archive/duplicate-member", Severity::Medium, "model.pkl"));
+    assert!(has(
+        &r,
+        "archive/duplicate-member",
+        Severity::Medium,
+        "model.pkl"
+    ));
     // Both links point at /etc/passwd: out of the extraction directory, high as in a tar.
     for name in ["v5-symlink.rar", "v4-symlink.rar"] {
         let r = fixture("malicious", name);
         assert!(
-            has_finding(&r, "archive/symlink", Severity::High, "weights.bin", "/etc/passwd"),
+            has_finding(
+                &r,
+                "archive/symlink",
+                Severity::High,
+                "weights.bin",
+                "/etc/passwd"
+            ),
             "{name}: {:#?}",
             r.findings
         );
@@ -202,15 +243,19 @@ fn everything_7zip_extracts_was_scanned() {
                 continue;
             }
             let r = hashing_engine()
-                .scan_paths(&[path.clone()])
+                .scan_paths(std::slice::from_ref(&path))
                 .expect("scan");
-            let hashes: BTreeSet<&str> =
-                r.artifacts.iter().filter_map(|a| a.sha256.as_deref()).collect();
+            let hashes: BTreeSet<&str> = r
+                .artifacts
+                .iter()
+                .filter_map(|a| a.sha256.as_deref())
+                .collect();
             for (rel, bytes) in files.iter().filter(|(_, b)| !b.is_empty()) {
                 let digest = modelgate::hash::sha256_hex(bytes);
-                let flagged = r.findings.iter().any(|f| {
-                    f.severity >= Severity::High && f.location.inner.last() == Some(rel)
-                });
+                let flagged = r
+                    .findings
+                    .iter()
+                    .any(|f| f.severity >= Severity::High && f.location.inner.last() == Some(rel));
                 assert!(
                     hashes.contains(digest.as_str()) || flagged,
                     "{}: 7-Zip extracted {rel} ({} bytes), which modelgate neither scanned nor reported: {:#?}",
@@ -234,7 +279,10 @@ fn which_7z() -> Option<std::path::PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "7z missing: run tests/setup.sh");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "7z missing: run tests/setup.sh"
+        );
         eprintln!("7z not found; skipping the 7-Zip oracle");
     }
     found

@@ -183,8 +183,11 @@ fn tgz_archives_and_model_directories_are_read_like_mar_files() {
     assert_eq!(f.severity, Severity::Critical, "{f:?}");
     assert!(f.evidence.contains_key("model-side"), "{f:?}");
     let r = fixture("malicious", "shadowed-stock-handler-no-archive");
-    assert!(r.findings.iter().any(|f| f.code == "torchserve/shadowed-handler"
-        && f.location.path.ends_with("image_classifier.py")));
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.code == "torchserve/shadowed-handler"
+            && f.location.path.ends_with("image_classifier.py")));
     // The real archiver's benign outputs in every format: the manifest is listed.
     for name in [
         "stock-handler.tar.gz",
@@ -242,8 +245,12 @@ fn every_module_torchserve_imports_is_scanned_as_model_side_code() {
             let at_file = |loc: &modelgate::Location| match file {
                 Some(f) if is_dir => loc.inner.is_empty() && loc.path.ends_with(&format!("/{f}")),
                 Some(f) => loc.inner.last().map(String::as_str) == Some(&format!("{prefix}{f}")),
-                None => loc.inner.last().is_some_and(|m| m.ends_with("MAR-INF/MANIFEST.json"))
-                    || loc.path.ends_with("MAR-INF/MANIFEST.json"),
+                None => {
+                    loc.inner
+                        .last()
+                        .is_some_and(|m| m.ends_with("MAR-INF/MANIFEST.json"))
+                        || loc.path.ends_with("MAR-INF/MANIFEST.json")
+                }
             };
             if let Some(f) = file {
                 imported += 1;
@@ -254,7 +261,11 @@ fn every_module_torchserve_imports_is_scanned_as_model_side_code() {
                         && matches!(a.format.name(), "torchserve-code" | "python")
                         && matches!(&a.status, modelgate::Status::Scanned { scanner } if scanner == "code")
                 });
-                assert!(scanned, "{what}: {f} not scanned as code: {:#?}", r.artifacts);
+                assert!(
+                    scanned,
+                    "{what}: {f} not scanned as code: {:#?}",
+                    r.artifacts
+                );
             }
             if imp["reached"].is_string() {
                 reached += 1;
@@ -263,11 +274,18 @@ fn every_module_torchserve_imports_is_scanned_as_model_side_code() {
                         && at_file(&f.location)
                         && (file.is_none() || f.evidence.contains_key("model-side"))
                 });
-                assert!(flagged, "{what}: the loader reached a canary that modelgate did not flag: {:#?}", r.findings);
+                assert!(
+                    flagged,
+                    "{what}: the loader reached a canary that modelgate did not flag: {:#?}",
+                    r.findings
+                );
             }
         }
     }
-    assert!(imported >= 12 && reached >= 7, "imported {imported}, reached {reached}");
+    assert!(
+        imported >= 12 && reached >= 7,
+        "imported {imported}, reached {reached}"
+    );
 }
 
 #[test]
