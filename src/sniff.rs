@@ -144,7 +144,7 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
         return Format::SevenZip;
     }
-    if head.starts_with(b"Rar!\x1a\x07\x00") || head.starts_with(b"Rar!\x1a\x07\x01\x00") {
+    if crate::formats::rar::is_rar(head) {
         return Format::Rar;
     }
     if head.starts_with(&[0x1f, 0x8b]) {

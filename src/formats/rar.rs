@@ -74,7 +74,13 @@ pub fn find_signature(head: &[u8]) -> Option<(Version, u64)> {
 
 /// Whether `head` starts with a RAR signature (either format).
 pub fn is_rar(head: &[u8]) -> bool {
-    head.starts_with(SIG4) || head.starts_with(SIG5)
+    head.starts_with(SIG4) || head.starts_with(SIG5) || is_rar14(head)
+}
+
+/// The RAR 1.4 signature (`RE~^`): a block format older than the technotes describe, which
+/// `unrar` still extracts. Its headers are not read; the archive is reported as uninspectable.
+pub fn is_rar14(head: &[u8]) -> bool {
+    head.starts_with(b"RE~^")
 }
 
 /// What a member is to an extractor.
@@ -761,6 +767,7 @@ mod tests {
             Some((Version::V5, 10))
         );
         assert_eq!(find_signature(b"Rar!\x1a\x07\x01"), None);
+        assert!(is_rar(b"RE~^\x07\x00") && is_rar14(b"RE~^") && !is_rar(b"Rar!\x1a\x07\x02"));
     }
 
     #[test]

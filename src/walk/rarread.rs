@@ -17,7 +17,8 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
 use crate::formats::rar::{
-    find_signature, read_listing, Entry, EntryKind, Source, Version, MAX_HEADERS, SFX_SEARCH,
+    find_signature, is_rar14, read_listing, Entry, EntryKind, Source, Version, MAX_HEADERS,
+    SFX_SEARCH,
 };
 use crate::walk::{
     is_traversal, member_limit, name_text, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL, PATH_TRAVERSAL,
@@ -35,6 +36,17 @@ fn crc32(data: &[u8]) -> u32 {
 /// stored member through the engine.
 pub fn expand_rar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(), ScanError> {
     let head = a.content.head(SFX_SEARCH)?;
+    if is_rar14(&head) {
+        sink.push(
+            Finding::new(
+                &codes::engine::UNINSPECTABLE,
+                a.location.clone(),
+                "RAR 1.4 archive (`RE~^`): unrar extracts it, modelgate does not read its headers, so its members were not inspected",
+            )
+            .evidence("format", "RAR 1.4"),
+        );
+        return Ok(());
+    }
     let Some((version, offset)) = find_signature(&head) else {
         return Err(ScanError::malformed(
             "rar",

@@ -219,6 +219,8 @@ def fixtures():
         # unrar warns about the header CRC and extracts the member anyway.
         "v5-header-crc.rar": rar5(file5(b"model.pkl", PICKLE, bad_crc=True)),
         "v4-header-crc.rar": rar4(file4(b"model.pkl", PICKLE, bad_crc=True)),
+        # RAR 1.4 (`RE~^`, which unrar still extracts): headers modelgate does not read.
+        "v14-archive.rar": b"RE~^" + struct.pack("<HB", 7, 0) + bytes(32),
         # A stored payload under a tensor-like name in a directory.
         "v5-hidden-name.rar": rar5(
             file5(b"model", b"", directory=True), file5(b"model/weights.bin", PICKLE),
