@@ -17,9 +17,14 @@
 //! clean.
 //!
 //! Where `unrar` is lenient, this reader is too: a header whose CRC does not match is reported and
-//! still used (`unrar` warns and goes on), a name ends at its first NUL in RAR 4 (`unrar` copies it
-//! as a C string), RAR 4 names use `\` and `/` as separators while RAR 5 names only `/`, and
+//! still used (`unrar` warns and goes on), a field past a header's end reads as zero (its
+//! `RawRead`), a name ends at its first NUL (`unrar` copies it as a C string), RAR 4 names use
+//! `\` and `/` as separators while RAR 5 names only `/`, the end-of-archive block is optional, and
 //! an archive may follow an SFX prelude of up to 4 MiB (`unrar`'s `MAXSFXSIZE`).
+//!
+//! Not read: the RAR 5 quick-open record (`QO` service header, a cache of header copies that
+//! `unrar` may serve instead of the headers themselves), so a cache that disagrees with the
+//! headers is not detected; RAR 1.4 (`RE~^`) archives, which the walker reports as uninspectable.
 
 use std::io;
 
