@@ -178,7 +178,8 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
     ))
 }
 
-fn crc32(data: &[u8]) -> u32 {
+/// CRC-32 (IEEE), the checksum of RAR headers (RAR 4 keeps its low 16 bits) and member data.
+pub fn crc32(data: &[u8]) -> u32 {
     let mut c = flate2::Crc::new();
     c.update(data);
     c.sum()

@@ -17,19 +17,13 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
 use crate::formats::rar::{
-    find_signature, is_rar14, read_listing, Entry, EntryKind, Source, Version, MAX_HEADERS,
+    crc32, find_signature, is_rar14, read_listing, Entry, EntryKind, Source, Version, MAX_HEADERS,
     SFX_SEARCH,
 };
 use crate::walk::{
     is_traversal, member_limit, name_text, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL, PATH_TRAVERSAL,
     SIZE_MISMATCH, SYMLINK, ZIP_CRC,
 };
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = flate2::Crc::new();
-    c.update(data);
-    c.sum()
-}
 
 /// Expands a RAR artifact: lists its headers like `unrar`, reports what an extractor would do
 /// that a scanner cannot follow (encryption, compression, volumes, links), and scans every
