@@ -29,6 +29,7 @@ fn bench_formats(c: &mut Criterion) {
         ("tflite", "tflite/benign/with-associated-files.tflite"),
         ("ort", "ort/benign/mlp.ort"),
         ("torchserve", "torchserve/benign/custom-handler.mar"),
+        ("rar", "rar/benign/rars-v5-stored.rar"),
         ("nemo", "nemo/benign/asr-ctc-bpe.nemo"),
         ("skops", "skops/benign/random-forest.skops"),
         ("r", "r/benign/glm-binomial.rds"),

@@ -449,6 +449,7 @@ impl EngineContext<'_> {
             Reading::Zip => self.expand_as(a, Format::Zip, reading, status, sink),
             Reading::Tar => self.expand_as(a, Format::Tar, reading, status, sink),
             Reading::Compressed(f) => self.expand_as(a, f, reading, status, sink),
+            Reading::Rar => self.expand_as(a, Format::Rar, reading, status, sink),
             Reading::Hdf5At(off) => {
                 let member = format!("hdf5@{off}");
                 match a.content.slice(off, a.content.len().saturating_sub(off)) {
@@ -635,7 +636,10 @@ impl ScanContext for EngineContext<'_> {
     }
 
     fn archive_listed(&self, a: &Artifact, names: &[&str], sink: &mut Sink) {
-        scanners::torchscript::classify_listing(a, names, sink);
+        // `torch.jit.load` reads zips only; TorchServe takes zips (`.mar`) and tgz archives.
+        if a.format == Format::Zip {
+            scanners::torchscript::classify_listing(a, names, sink);
+        }
         scanners::torchserve::classify_listing(a, names, sink);
     }
 

@@ -48,6 +48,8 @@ formats! {
     /// POSIX/GNU tar archive (also the legacy PyTorch tar format and docker-save tarballs).
     Tar => "tar",
     SevenZip => "7z",
+    /// RAR archive (RAR 1.5–4.x or RAR 5.0 block format), also behind a self-extractor prelude.
+    Rar => "rar",
     Gzip => "gzip",
     Bzip2 => "bzip2",
     Xz => "xz",
@@ -167,7 +169,9 @@ impl Format {
     /// What this format is to the engine.
     pub fn kind(self) -> Kind {
         match self {
-            Format::Zip | Format::Tar | Format::SevenZip | Format::ImageLayer => Kind::Archive,
+            Format::Zip | Format::Tar | Format::SevenZip | Format::Rar | Format::ImageLayer => {
+                Kind::Archive
+            }
             Format::Gzip
             | Format::Bzip2
             | Format::Xz
@@ -236,6 +240,7 @@ impl Format {
             | Format::Zip
             | Format::Tar
             | Format::SevenZip
+            | Format::Rar
             | Format::Gzip
             | Format::Bzip2
             | Format::Xz
@@ -289,6 +294,7 @@ impl Format {
             | Format::Zip
             | Format::Tar
             | Format::SevenZip
+            | Format::Rar
             | Format::Gzip
             | Format::Bzip2
             | Format::Xz
@@ -350,6 +356,7 @@ impl Format {
             Format::Zstd => &["zst"],
             Format::Lz4 => &["lz4"],
             Format::SevenZip => &["7z"],
+            Format::Rar => &["rar"],
             Format::Executable => &["llamafile"],
             Format::RSerialized => &["rds", "rda", "rdata"],
             Format::PaddleProgram => &["pdmodel"],

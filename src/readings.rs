@@ -43,6 +43,9 @@ pub enum Reading {
     Hdf5At(u64),
     /// A compressed stream chosen by its prefix alone (joblib), decoded as far as it goes.
     Compressed(Format),
+    /// A RAR archive behind a program (a self-extracting archive): `unrar` and 7-Zip find the
+    /// signature anywhere in the first 4 MiB.
+    Rar,
 }
 
 impl Reading {
@@ -55,6 +58,9 @@ impl Reading {
                 "a tar archive (Python's tarfile accepts a header with a valid checksum)".into()
             }
             Reading::Hdf5At(off) => format!("an HDF5 file after a {off}-byte user block"),
+            Reading::Rar => {
+                "a self-extracting RAR archive (unrar finds the archive behind the program)".into()
+            }
             Reading::Compressed(f) => {
                 format!(
                     "a {} stream (joblib picks decompressors by prefix)",
@@ -112,6 +118,9 @@ pub fn other_readings(a: &Artifact, head: &[u8]) -> io::Result<Vec<Reading>> {
         if let Some(c) = prefix_compression(head) {
             out.push(Reading::Compressed(c));
         }
+        if rar_behind_program(a, head) {
+            out.push(Reading::Rar);
+        }
     }
     if plain && f != Format::Data {
         if let Some(off) = hdf5_user_block(&a.content, f == Format::Hdf5)? {
@@ -119,6 +128,24 @@ pub fn other_readings(a: &Artifact, head: &[u8]) -> io::Result<Vec<Reading>> {
         }
     }
     Ok(out)
+}
+
+/// Whether `a` is a program (or named `.rar`/`.exe`) with a RAR archive in its first 4 MiB: a
+/// self-extracting archive, which `unrar` and 7-Zip extract like a plain one. `unrar` accepts
+/// any prelude; only programs and such names are searched, because nobody points an extractor
+/// at a tensor file, and the search costs a 4 MiB read.
+fn rar_behind_program(a: &Artifact, head: &[u8]) -> bool {
+    let lower = a.name.to_ascii_lowercase();
+    let named = lower.ends_with(".rar") || lower.ends_with(".exe") || lower.ends_with(".sfx");
+    if crate::formats::rar::is_rar(head) || !(named || crate::sniff::program_kind(head).is_some()) {
+        return false;
+    }
+    // A stream that was not kept past its head (see `crate::walk::spool`, which keeps a
+    // program whose head holds a RAR signature) has no signature in what was kept.
+    let Ok(window) = a.content.head(crate::formats::rar::SFX_SEARCH) else {
+        return false;
+    };
+    crate::formats::rar::find_signature(&window).is_some()
 }
 
 /// joblib's compressor test (`_detect_compressor`): a file starting with one of these prefixes is

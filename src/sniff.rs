@@ -144,6 +144,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.starts_with(b"7z\xbc\xaf\x27\x1c") {
         return Format::SevenZip;
     }
+    if crate::formats::rar::is_rar(head) {
+        return Format::Rar;
+    }
     if head.starts_with(&[0x1f, 0x8b]) {
         return Format::Gzip;
     }
@@ -641,6 +644,7 @@ mod tests {
                 b"7z\xbc\xaf\x27\x1c\x00\x04".to_vec(),
                 "m.7z",
             ),
+            (Format::Rar, b"Rar!\x1a\x07\x01\x00\x33".to_vec(), "m.rar"),
             (Format::Gzip, b"\x1f\x8b\x08\x00".to_vec(), "m.gz"),
             (Format::Bzip2, b"BZh91AY&SY".to_vec(), "m.bz2"),
             (Format::Xz, b"\xfd7zXZ\x00\x00".to_vec(), "m.xz"),

@@ -25,6 +25,8 @@
 //! - [`paddle`]: PaddlePaddle programs (`ProgramDesc`) and parameters files (tensor records).
 //! - [`torch7`]: Lua Torch7 `torch.save` files (objects, classes, dumped functions).
 //! - [`rds`]: R's serialization format (`saveRDS`, `save`), read for the code it carries.
+//! - [`rar`]: RAR 4 and RAR 5 block headers (the member list an extractor acts on); the walker
+//!   scans the stored members.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
@@ -35,6 +37,7 @@ pub mod npy;
 pub mod ort;
 pub mod paddle;
 pub mod pickle;
+pub mod rar;
 pub mod rds;
 pub mod skops;
 pub mod tflite;

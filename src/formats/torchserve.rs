@@ -40,19 +40,22 @@ pub const BUILTIN_HANDLERS: &[&str] = &[
     "dali_image_segmenter",
 ];
 
-/// What the zip walker needs to know of a TorchServe archive to classify its members: the
-/// requirements file the manifest names (`None` when it names none, or when the manifest does not
-/// read; the manifest's scanner reports that).
+/// What the archive walker needs to know of a TorchServe archive to classify its members: the
+/// model directory inside the archive (`prefix`, see [`manifest_prefix`]) and the requirements
+/// file the manifest names (`None` when it names none, or when the manifest does not read; the
+/// manifest's scanner reports that).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArchiveLayout {
+    pub prefix: String,
     pub requirements: Option<String>,
 }
 
 impl ArchiveLayout {
     /// The layout from the manifest's bytes, read leniently (an unreadable manifest still makes
-    /// the zip a TorchServe archive).
-    pub fn from_manifest(bytes: Option<&[u8]>) -> Self {
+    /// the archive a TorchServe archive).
+    pub fn from_manifest(prefix: &str, bytes: Option<&[u8]>) -> Self {
         Self {
+            prefix: prefix.to_owned(),
             requirements: bytes
                 .and_then(|b| Manifest::parse(b).ok())
                 .and_then(|m| m.requirements_file),
@@ -60,24 +63,39 @@ impl ArchiveLayout {
     }
 
     /// The format a member has from the archive's structure: the manifest itself, the
-    /// requirements file the manifest names (whatever its name), and Python source (which
-    /// TorchServe can import because the extracted archive is on the worker's Python path).
+    /// requirements file the manifest names (whatever its name), and Python source under the
+    /// model directory (which TorchServe can import because that directory is on the worker's
+    /// Python path).
     pub fn member_format(&self, name: &str) -> Option<Format> {
-        if name == MANIFEST_PATH {
+        let rel = name.strip_prefix(self.prefix.as_str())?;
+        if rel == MANIFEST_PATH {
             return Some(Format::TorchServeManifest);
         }
-        if self.requirements.as_deref() == Some(name) {
+        if self.requirements.as_deref() == Some(rel) {
             return Some(Format::Requirements);
         }
-        name.to_ascii_lowercase()
+        rel.to_ascii_lowercase()
             .ends_with(".py")
             .then_some(Format::TorchServeCode)
     }
 }
 
-/// Whether a zip listing is a TorchServe archive.
+/// The model directory of a TorchServe archive listing: the prefix (`""`, `"m/"`, `"./m/"`) of
+/// its shallowest `MAR-INF/MANIFEST.json`. TorchServe's frontend finds the manifest by searching
+/// the extracted archive (`ModelArchive.load`: `findFile(dir, MANIFEST_FILE, true)`), and
+/// `torch-model-archiver --archive-format tgz` puts the model under a top-level `<model-name>/`
+/// folder; the model directory is the one holding `MAR-INF/`.
+pub fn manifest_prefix<'a>(names: &[&'a str]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter_map(|n| n.strip_suffix(MANIFEST_PATH))
+        .filter(|p| p.is_empty() || p.ends_with('/'))
+        .min_by_key(|p| (p.matches('/').count(), p.len()))
+}
+
+/// Whether an archive listing is a TorchServe archive.
 pub fn is_archive_listing(names: &[&str]) -> bool {
-    names.contains(&MANIFEST_PATH)
+    manifest_prefix(names).is_some()
 }
 
 /// What a manifest says, as TorchServe reads it. Every field is optional: the scanner decides
@@ -218,11 +236,34 @@ mod tests {
         );
         assert_eq!(plain.member_format("model.pt"), None);
         assert_eq!(plain.member_format("deps.txt"), None);
-        let named = ArchiveLayout::from_manifest(Some(
-            br#"{"model": {"handler": "h.py", "requirementsFile": "deps.txt"}}"#,
-        ));
+        let named = ArchiveLayout::from_manifest(
+            "",
+            Some(br#"{"model": {"handler": "h.py", "requirementsFile": "deps.txt"}}"#),
+        );
         assert_eq!(named.member_format("deps.txt"), Some(Format::Requirements));
-        assert_eq!(ArchiveLayout::from_manifest(Some(b"{")), plain);
+        assert_eq!(ArchiveLayout::from_manifest("", Some(b"{")), plain);
         assert!(is_archive_listing(&["a.pt", MANIFEST_PATH]));
+    }
+
+    #[test]
+    fn a_tgz_archive_has_its_model_under_a_folder() {
+        let names = [
+            "m/model.pt",
+            "m/handler.py",
+            "m/MAR-INF/MANIFEST.json",
+            "m/x/MAR-INF/MANIFEST.json",
+        ];
+        assert_eq!(manifest_prefix(&names), Some("m/"));
+        assert_eq!(manifest_prefix(&["xMAR-INF/MANIFEST.json"]), None);
+        let layout = ArchiveLayout::from_manifest("m/", None);
+        assert_eq!(
+            layout.member_format("m/handler.py"),
+            Some(Format::TorchServeCode)
+        );
+        assert_eq!(
+            layout.member_format("m/MAR-INF/MANIFEST.json"),
+            Some(Format::TorchServeManifest)
+        );
+        assert_eq!(layout.member_format("other/handler.py"), None);
     }
 }

@@ -462,6 +462,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         | Format::Zip
         | Format::Tar
         | Format::SevenZip
+        | Format::Rar
         | Format::Gzip
         | Format::Bzip2
         | Format::Xz
@@ -539,6 +540,8 @@ fn container_framework(
             }
         }
         Format::Tar if has(Format::NemoConfig) => Some("nemo"),
+        // A TorchServe tgz archive (`--archive-format tgz`), as its `.mar` form.
+        Format::Tar if has(Format::TorchServeManifest) => Some("torchserve"),
         Format::Tar if has(Format::TorchTarMember) => Some("pytorch"),
         Format::Tar if has(Format::SavedModel) => Some("tensorflow"),
         _ => None,

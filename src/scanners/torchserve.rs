@@ -26,7 +26,7 @@ use crate::finding::Sink;
 use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use crate::formats::torchserve::{
-    handler_module, is_archive_listing, Manifest, BUILTIN_HANDLERS, MAX_MANIFEST_BYTES,
+    handler_module, manifest_prefix, Manifest, BUILTIN_HANDLERS, MAX_MANIFEST_BYTES,
 };
 use crate::scanners::code::pyast;
 use crate::scanners::Scanner;
@@ -115,7 +115,49 @@ impl Scanner for TorchServeScanner {
             Ok(m) => scan_manifest(&m, a, out),
             Err(e) => out.push(malformed(a, &e.to_string())),
         }
+        if a.location.inner.is_empty() {
+            shadowed_in_directory(a, out);
+        }
         Ok(())
+    }
+}
+
+/// A `no-archive` model directory (`<dir>/MAR-INF/MANIFEST.json` on disk): its top-level modules
+/// named like stock handlers, as [`classify_listing`] reports them inside an archive.
+fn shadowed_in_directory(a: &Artifact, out: &mut Sink) {
+    let manifest = std::path::Path::new(&a.location.path);
+    let Some(dir) = manifest
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == "MAR-INF"))
+        .and_then(std::path::Path::parent)
+    else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_suffix(".py")
+                .is_some_and(|stem| BUILTIN_HANDLERS.contains(&stem))
+        })
+        .collect();
+    found.sort();
+    for name in found {
+        let stem = name.trim_end_matches(".py");
+        out.push(
+            Finding::new(
+                &SHADOWED_HANDLER,
+                crate::finding::Location::file(dir.join(&name).display().to_string()),
+                format!(
+                    "{name} replaces TorchServe's stock handler ts.torch_handler.{stem}: the loader imports the model directory's module first"
+                ),
+            )
+            .evidence("handler", stem),
+        );
     }
 }
 
@@ -197,14 +239,17 @@ fn scan_manifest(m: &Manifest, a: &Artifact, out: &mut Sink) {
     out.push(f);
 }
 
-/// The zip walker's listing hook: a TorchServe archive whose top-level Python module is named
-/// like a stock handler replaces that handler.
+/// The archive walker's listing hook (zip and tar): a TorchServe archive whose Python module at
+/// the top of its model directory is named like a stock handler replaces that handler.
 pub fn classify_listing(a: &Artifact, names: &[&str], out: &mut Sink) {
-    if !is_archive_listing(names) {
+    let Some(prefix) = manifest_prefix(names) else {
         return;
-    }
+    };
     for name in names {
-        let Some(stem) = name.strip_suffix(".py") else {
+        let Some(stem) = name
+            .strip_prefix(prefix)
+            .and_then(|rel| rel.strip_suffix(".py"))
+        else {
             continue;
         };
         if BUILTIN_HANDLERS.contains(&stem) {

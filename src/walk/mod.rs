@@ -5,7 +5,7 @@
     clippy::panic
 )]
 //! The one archive walker: expands command-line targets into files, and containers (zip, tar, 7z,
-//! single-stream compression) into members that go back through the engine.
+//! RAR, single-stream compression) into members that go back through the engine.
 //!
 //! Zip archives are read the way PyTorch's reader (miniz) reads them rather than the way a strict
 //! zip library does: data is located from the central directory's local-header offset, CRCs and
@@ -25,6 +25,7 @@ use crate::finding::{Finding, Severity};
 use crate::format::Format;
 use rayon::prelude::*;
 
+pub mod rarread;
 pub mod tarfile;
 mod zipread;
 
@@ -130,7 +131,7 @@ pub const SYMLINK: Code = Code {
     id: "archive/symlink",
     severity: Severity::Medium,
     summary: "An archive contains a symbolic or hard link.",
-    detects: "Tar link entries and zip entries whose Unix mode marks them as symlinks.",
+    detects: "Tar link entries, zip entries whose Unix mode marks them as symlinks, and RAR link, junction and file-copy entries.",
     why: "Links let later members or loaders read or write files outside the archive (for example an ONNX external-data file that is a link to /etc/passwd).",
     example: "A tar entry `weights.bin -> /root/.ssh/id_rsa`.",
     remediation: "Remove links from model archives; ship regular files.",
@@ -185,7 +186,7 @@ pub const DUPLICATE_MEMBER: Code = Code {
     id: "archive/duplicate-member",
     severity: Severity::Medium,
     summary: "Two archive members have the same name.",
-    detects: "Repeated member names in a zip central directory or a tar stream.",
+    detects: "Repeated member names in a zip central directory, a tar stream or a RAR archive.",
     why: "Different readers keep different copies (first or last), so a scanner may check the harmless copy while the loader reads the other.",
     example: "Two `archive/data.pkl` entries, one benign and one malicious.",
     remediation: "Treat the archive as tampered.",
@@ -207,7 +208,7 @@ pub const ENCRYPTED: Code = Code {
     id: "archive/encrypted",
     severity: Severity::High,
     summary: "An archive is encrypted, so its members could not be inspected.",
-    detects: "Password-protected 7z archives and zip members whose content cannot be read without a key.",
+    detects: "Password-protected 7z archives, zip members whose content cannot be read without a key, and RAR archives whose headers or members are encrypted.",
     why: "What cannot be read cannot be checked; encryption is also how malware hides from scanners while a loader script supplies the password.",
     example: "A `model.7z` created with `7z a -pSECRET`.",
     remediation: "Obtain the unencrypted model, or scan it after decryption in a controlled environment.",
@@ -318,6 +319,7 @@ pub fn expand(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(),
         Format::Zip => zipread::expand_zip(a, cx, sink),
         Format::Tar | Format::ImageLayer => expand_tar(a, cx, sink),
         Format::SevenZip => expand_7z(a, cx, sink),
+        Format::Rar => rarread::expand_rar(a, cx, sink),
         f if f.is_compression() => decompress(a, cx, sink),
         f => Err(ScanError::Unsupported(format!(
             "{} is not a container",
@@ -626,18 +628,21 @@ enum Spill {
     Elide(Watch),
 }
 
-/// Whether a stream whose first bytes are `head` must be kept whole: some reading of it (a
+/// Whether a stream whose first bytes are `held` must be kept whole: some reading of it (a
 /// recognised format, including text a scanner reads by name, a pickle, a tar header, a
-/// compressed stream by prefix) starts from its beginning. What is left (HDF5 after a user block, a zip found by its
+/// compressed stream by prefix, a RAR archive behind a program) starts from its beginning. What is left (HDF5 after a user block, a zip found by its
 /// end record) is watched for while the rest streams through.
-fn worth_keeping(head: &[u8], name: &str) -> bool {
-    let head = head.get(..crate::sniff::SNIFF_LEN).unwrap_or(head);
+fn worth_keeping(held: &[u8], name: &str) -> bool {
+    let head = held.get(..crate::sniff::SNIFF_LEN).unwrap_or(held);
     !matches!(
         crate::sniff::sniff_embedded(head, name),
         Format::Unknown | Format::Data
     ) || crate::readings::pickle_could_start(head)
         || crate::sniff::tar_header_ok(head)
         || crate::readings::prefix_compression(head).is_some()
+        // A self-extracting RAR archive: a program with the archive in what is held so far.
+        || (crate::sniff::program_kind(head).is_some()
+            && crate::formats::rar::find_signature(held).is_some())
 }
 
 /// Collects, from a stream that is not kept, the windows later readings look at: 8 bytes at each
@@ -826,9 +831,46 @@ fn expand_tar(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result<(),
                 *hint = Some(Format::PythonLibrary);
             }
         }
+    } else {
+        torchserve_members(a, cx, sink, &mut members);
     }
     scan_nested_many(cx, a, members, sink);
     stop.map_or(Ok(()), Err)
+}
+
+/// A TorchServe tgz archive (`torch-model-archiver --archive-format tgz`, a `<model-name>/`
+/// folder with `MAR-INF/MANIFEST.json`): the listing hook runs, and the manifest, the
+/// requirements file it names and the Python under the model directory are classified like a
+/// `.mar`'s members (TorchServe extracts either kind the same way and imports the handler from
+/// the model directory).
+fn torchserve_members(
+    a: &Artifact,
+    cx: &dyn ScanContext,
+    sink: &mut Sink,
+    members: &mut [(String, Content, Option<Format>)],
+) {
+    use crate::formats::torchserve::{
+        manifest_prefix, ArchiveLayout, MANIFEST_PATH, MAX_MANIFEST_BYTES,
+    };
+    let prefix = {
+        let names: Vec<&str> = members.iter().map(|(n, _, _)| n.as_str()).collect();
+        cx.archive_listed(a, &names, sink);
+        match manifest_prefix(&names) {
+            Some(p) => p.to_owned(),
+            None => return,
+        }
+    };
+    let path = format!("{prefix}{MANIFEST_PATH}");
+    let bytes = members
+        .iter()
+        .find(|(n, _, _)| *n == path)
+        .and_then(|(_, c, _)| c.read_all(MAX_MANIFEST_BYTES as u64).ok().flatten());
+    let layout = ArchiveLayout::from_manifest(&prefix, bytes.as_deref());
+    for (name, _, hint) in members.iter_mut() {
+        if hint.is_none() {
+            *hint = layout.member_format(name);
+        }
+    }
 }
 
 /// The members the `tar` crate lists (regular files and every type `tarfile` extracts as one),

@@ -681,16 +681,21 @@ fn method_name(m: u16) -> String {
     format!("{name} (method {m})")
 }
 
-/// For a TorchServe archive (a listing with `MAR-INF/MANIFEST.json`), what its manifest says
+/// For a TorchServe archive (a listing with a `MAR-INF/MANIFEST.json`), what its manifest says
 /// about the members; `None` for any other zip. Only the small manifest is read here.
 fn torchserve_layout(
     index: &ZipIndex,
     content: &Content,
 ) -> Option<crate::formats::torchserve::ArchiveLayout> {
-    use crate::formats::torchserve::{ArchiveLayout, MANIFEST_PATH, MAX_MANIFEST_BYTES};
-    let entry = index.entries.iter().find(|e| e.name == MANIFEST_PATH)?;
+    use crate::formats::torchserve::{
+        manifest_prefix, ArchiveLayout, MANIFEST_PATH, MAX_MANIFEST_BYTES,
+    };
+    let names: Vec<&str> = index.entries.iter().map(|e| e.name.as_str()).collect();
+    let prefix = manifest_prefix(&names)?;
+    let path = format!("{prefix}{MANIFEST_PATH}");
+    let entry = index.entries.iter().find(|e| e.name == path)?;
     let bytes = read_member(content, entry, MAX_MANIFEST_BYTES as u64).ok();
-    Some(ArchiveLayout::from_manifest(bytes.as_deref()))
+    Some(ArchiveLayout::from_manifest(prefix, bytes.as_deref()))
 }
 
 /// The record prefixes (`archive/`, `model_name/`, or empty) of PyTorch archives inside this zip:

@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
-"""Writes the TorchServe model archive (.mar) fixtures under testdata/torchserve/.
+"""Writes the TorchServe model archive fixtures under testdata/torchserve/: `.mar` zips, `tgz`
+archives (`--archive-format tgz`: a `<model-name>/` folder in a gzip tar) and `no-archive` model
+directories (`--archive-format no-archive`: the model directory itself).
 
 Benign archives are written by TorchServe's own `torch-model-archiver` (pip package
 `torch-model-archiver`, no torch needed) and then normalised so that re-running gives the same
 bytes: the manifest's `createdOn` is fixed and the zip is rewritten with fixed timestamps, the
 same members, names and contents. The serialized model is testdata/benign/torch/state_dict.pt
-(a real `torch.save` file). Malicious and malformed archives are built with zipfile after the
-layout the archiver writes (MAR-INF/MANIFEST.json plus the files at the top level). Nothing here
+(a real `torch.save` file). Malicious and malformed archives are built with zipfile (tarfile,
+plain files) after the layout the archiver writes (MAR-INF/MANIFEST.json plus the files at the top
+level of the model directory). Nothing here
 runs a model or a handler, and every payload is inert (`os.system('true')`).
 
 Usage: python -P testdata/generate/torchserve.py   (from the repository root)
 Needs: pip install torch-model-archiver
 """
 
+import gzip
 import io
 import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -89,14 +94,59 @@ def normalise(mar, path):
     write_zip(path, members)
 
 
-def archiver(out_name, handler, extra=()):
+def fix_manifest(data):
+    m = json.loads(data)
+    m["createdOn"] = "01/01/2026 00:00:00"
+    return json.dumps(m, indent=2).encode()
+
+
+def write_tgz(path, members):
+    """members: list of (name, bytes) under the model folder, as a deterministic gzip tar."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1767225600, 0o644
+            t.addfile(info, io.BytesIO(data))
+    path.write_bytes(gzip.compress(buf.getvalue(), mtime=0))
+
+
+def normalise_tgz(tgz, path):
+    """Rewrites an archiver-written tgz deterministically (fixed createdOn, timestamps, owners)."""
+    members = []
+    with tarfile.open(tgz) as t:
+        for info in t.getmembers():
+            if not info.isfile():
+                continue
+            data = t.extractfile(info).read()
+            if info.name.endswith("MAR-INF/MANIFEST.json"):
+                data = fix_manifest(data)
+            members.append((info.name, data))
+    members.sort()
+    write_tgz(path, members)
+
+
+def normalise_dir(src, path):
+    """Copies an archiver-written no-archive model directory with a fixed createdOn."""
+    shutil.copytree(src, path)
+    manifest_file = path / "MAR-INF" / "MANIFEST.json"
+    manifest_file.write_bytes(fix_manifest(manifest_file.read_bytes()))
+
+
+def write_dir(path, members):
+    for name, data in members:
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_bytes(data)
+
+
+def archiver(out_name, handler, extra=(), archive_format="default"):
     """Runs the real torch-model-archiver in a scratch directory and normalises its output."""
     exe = Path(sys.executable).with_name("torch-model-archiver")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         shutil.copy(STATE_DICT, tmp / "model.pt")
         args = [str(exe), "--model-name", "m", "--version", "1.0", "--serialized-file", str(tmp / "model.pt"),
-                "--handler", handler, "--export-path", str(tmp), "--force"]
+                "--handler", handler, "--export-path", str(tmp), "--force", "--archive-format", archive_format]
         for flag, fname, text in extra:
             (tmp / fname).write_text(text)
             args += [flag, str(tmp / fname)]
@@ -104,7 +154,12 @@ def archiver(out_name, handler, extra=()):
             (tmp / handler).write_text(BENIGN_HANDLER)
             args[args.index(handler)] = str(tmp / handler)
         subprocess.run(args, check=True, cwd=tmp)
-        normalise(tmp / "m.mar", OUT / "benign" / out_name)
+        if archive_format == "tgz":
+            normalise_tgz(tmp / "m.tar.gz", OUT / "benign" / out_name)
+        elif archive_format == "no-archive":
+            normalise_dir(tmp / "m", OUT / "benign" / out_name)
+        else:
+            normalise(tmp / "m.mar", OUT / "benign" / out_name)
 
 
 def main():
@@ -122,6 +177,17 @@ def main():
         "handler.py",
         extra=[("--model-file", "model.py", BENIGN_MODEL), ("--requirements-file", "requirements.txt", "torch==2.5.1\n")],
     )
+
+    # The same, as tgz archives and no-archive model directories.
+    for fmt, suffix in (("tgz", ".tar.gz"), ("no-archive", "-no-archive")):
+        archiver("stock-handler" + suffix, "image_classifier", archive_format=fmt)
+        archiver(
+            "custom-handler" + suffix,
+            "handler.py",
+            extra=[("--model-file", "model.py", BENIGN_MODEL),
+                   ("--requirements-file", "requirements.txt", "torch==2.5.1\n")],
+            archive_format=fmt,
+        )
 
     mal = OUT / "malicious"
     write_zip(mal / "handler-runs-command.mar", [
@@ -152,6 +218,29 @@ def main():
         ("deps.txt", b"--extra-index-url https://pypi.example.net/simple\ntorch==2.5.1\n"),
         ("model.pt", model_pt),
     ])
+
+    # tgz archives (model folder `m/`) and no-archive directories with the same payloads.
+    runs = b"import os\nos.system('true')\n\ndef handle(data, context):\n    return data\n"
+    shadow = b"import os\n\ndef handle(data, context):\n    os.system('true')\n    return data\n"
+    write_tgz(mal / "handler-runs-command.tar.gz", [
+        ("m/MAR-INF/MANIFEST.json", manifest("handler.py")),
+        ("m/handler.py", runs),
+        ("m/model.pt", model_pt),
+    ])
+    write_tgz(mal / "shadowed-stock-handler.tar.gz", [
+        ("m/MAR-INF/MANIFEST.json", manifest("image_classifier")),
+        ("m/image_classifier.py", shadow),
+        ("m/model.pt", model_pt),
+    ])
+    write_tgz(mal / "pickle-serialized-file.tar.gz", [
+        ("m/MAR-INF/MANIFEST.json", manifest("image_classifier", serialized="model.pkl")),
+        ("m/model.pkl", PICKLE),
+    ])
+    d = mal / "handler-runs-command-no-archive"
+    write_dir(d, [("MAR-INF/MANIFEST.json", manifest("handler.py")), ("handler.py", runs), ("model.pt", model_pt)])
+    d = mal / "shadowed-stock-handler-no-archive"
+    write_dir(d, [("MAR-INF/MANIFEST.json", manifest("image_classifier")), ("image_classifier.py", shadow),
+                  ("model.pt", model_pt)])
 
     bad = OUT / "malformed"
     full = manifest("image_classifier")

@@ -1541,8 +1541,85 @@ def gen_sevenzip(out, rng, k):
         out.benign(cls, vid, out.write(cls, vid, "benign", f"bundle.{kind}", data), f"benign {kind} {' '.join(opts)}")
 
 
+def _rar_writer():
+    """testdata/generate/rar.py: the one RAR writer (byte by byte from RARLab's technotes)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "generate", "rar.py")
+    spec = importlib.util.spec_from_file_location("rar_writer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+RAR_SHAPES = ["v5", "v4", "v5-sfx", "v4-sfx", "v4-unicode-name", "v4-nul-name", "v5-dir", "v4-backslash-dir",
+              "v5-duplicate", "v5-after-benign", "v5-header-crc", "v4-header-crc", "v5-stream", "v5-windows-host"]
+
+
+def rar_archive(w, shape, member, data):
+    """A RAR archive of one shape whose payload member `member` holds `data` (stored)."""
+    benign = pickle.dumps({"coef": [1.0, 2.0]}, 4)
+    enc = member.encode()
+    if shape == "v4":
+        return w.rar4(w.file4(enc, data))
+    if shape == "v5-sfx":
+        return w.SFX_PRELUDE + w.rar5(w.file5(enc, data))
+    if shape == "v4-sfx":
+        return w.SFX_PRELUDE + w.rar4(w.file4(enc, data))
+    if shape == "v4-unicode-name":
+        return w.rar4(w.file4(w.unicode_name(b"README.txt", member), data, flags=0x0200))
+    if shape == "v4-nul-name":
+        return w.rar4(w.file4(enc + b"\0.txt", data))
+    if shape == "v5-dir":
+        return w.rar5(w.file5(b"model", b"", directory=True), w.file5(b"model/" + enc, data))
+    if shape == "v4-backslash-dir":
+        return w.rar4(w.file4(b"model\\" + enc, data))
+    if shape == "v5-duplicate":
+        return w.rar5(w.file5(enc, benign), w.file5(enc, data))
+    if shape == "v5-after-benign":
+        return w.rar5(w.file5(b"config.json", b'{"model_type": "bert"}'), w.file5(enc, data))
+    if shape == "v5-header-crc":
+        return w.rar5(w.file5(enc, data, bad_crc=True))
+    if shape == "v4-header-crc":
+        return w.rar4(w.file4(enc, data, bad_crc=True))
+    if shape == "v5-stream":
+        return w.rar5(w.file5(b"config.json", b'{"model_type": "bert"}'), w.file5(b"STM", data, htype=3))
+    if shape == "v5-windows-host":
+        return w.rar5(w.file5(enc, data, host=0))
+    return w.rar5(w.file5(enc, data))
+
+
+def gen_rar(out, rng, k):
+    """RAR archives (RAR 4 and 5, stored members; no free tool compresses RAR) that 7-Zip
+    extracts: plain, behind a self-extractor prelude, RAR 4 Unicode and NUL-cut names, directories,
+    duplicates, broken header CRCs (unrar extracts those, 7-Zip does not: not a control), NTFS
+    streams, Windows-made names."""
+    if shutil.which("7z") is None:
+        return
+    w = _rar_writer()
+    cls = "rar-archives"
+    for i in range(k):
+        shape = RAR_SHAPES[i % len(RAR_SHAPES)]
+        spec = draw_pickle_spec(rng)
+        spec["call"] = draw_call_spec(rng)
+        call = pick_call(rng)
+        member = rng.choice(["model.pkl", "weights.bin", "model.joblib", "pytorch_model.bin"])
+        fname = "setup.exe" if shape.endswith("-sfx") else rng.choice(["model.rar", "bundle.rar", "weights.rar"])
+
+        def render(m, n, a, spec=spec, shape=shape, member=member):
+            return rar_archive(w, shape, member, render_pickle(spec, m, n, a))
+
+        out.pair_files(cls, f"{cls}-{i:03d}", fname, render, ["7z-extract+pickle"],
+                       f"{shape} member={member} " + spec_desc(spec), call=call,
+                       control_ok="header-crc" not in shape)
+    for j, shape in enumerate(["v5", "v4", "v5-dir"]):
+        vid = f"{cls}-benign-{j:02d}"
+        data = rar_archive(w, shape, "model.pkl", pickle.dumps({"coef": [1.0, 2.0]}, 4))
+        out.benign(cls, vid, out.write(cls, vid, "benign", "model.rar", data), f"benign {shape}")
+
+
 HYDRA_STYLES = ["plain", "nested_list", "flow", "anchor_merge", "interpolation", "quoted_key", "kwargs",
-                "partial", "json", "nemo_tar"]
+                "partial", "json", "nemo_tar", "args_nested", "nemo_nested_list", "nemo_partial",
+                "nemo_args_nested", "nemo_tgz", "nemo_kwargs"]
 
 
 def hydra_config(style, target, arg):
@@ -1566,6 +1643,10 @@ def hydra_config(style, target, arg):
         return f"model:\n  encoder:\n    \"_target_\": '{target}'\n    \"_args_\": ['{arg}']\n"
     if style == "kwargs":
         return f"model:\n  encoder:\n    _target_: {target}\n    command: {arg}\n"
+    if style == "args_nested":
+        # The target as an argument of another target: Hydra instantiates arguments recursively.
+        return (f"model:\n  encoder:\n    _target_: builtins.list\n    _args_:\n      - - _target_: {target}\n"
+                f"          _args_: [{arg}]\n")
     if style == "partial":
         # Returns functools.partial without calling it: Hydra does not reach the call here.
         return f"model:\n  encoder:\n    _target_: {target}\n    _partial_: true\n    _args_: [{arg}]\n"
@@ -1579,14 +1660,20 @@ def gen_hydra(out, rng, k):
     for i in range(k):
         style = HYDRA_STYLES[i % len(HYDRA_STYLES)]
         call = rng.choice(calls)
-        name = {"json": "config.json", "nemo_tar": "model.nemo"}.get(
-            style, rng.choice(["model_config.yaml", "config.yaml", "hparams.yaml", "conf.yml"]))
+        nemo = style.startswith("nemo_")
+        name = "config.json" if style == "json" else "model.nemo" if nemo else rng.choice(
+            ["model_config.yaml", "config.yaml", "hparams.yaml", "conf.yml"])
 
-        def render(m, n, a, style=style):
-            text = hydra_config("plain" if style == "nemo_tar" else style, f"{m}.{n}", a).encode()
-            if style == "nemo_tar":
-                return build_tar([("./model_config.yaml", text, b"0", "ustar"),
-                                  ("./model_weights.ckpt", pickle.dumps({"w": [1.0]}, 2), b"0", "ustar")])
+        def render(m, n, a, style=style, nemo=nemo):
+            # A .nemo archive carries its config as ./model_config.yaml (NeMo's
+            # SaveRestoreConnector; a gzip tar before NeMo 1.7), in any of the config styles.
+            inner = style[len("nemo_"):] if nemo else style
+            inner = "plain" if inner in ("tar", "tgz") else inner
+            text = hydra_config(inner, f"{m}.{n}", a).encode()
+            if nemo:
+                tar = build_tar([("./model_config.yaml", text, b"0", "ustar"),
+                                 ("./model_weights.ckpt", pickle.dumps({"w": [1.0]}, 2), b"0", "ustar")])
+                return gzip.compress(tar, mtime=0) if style == "nemo_tgz" else tar
             return text
 
         out.pair_files(cls, f"{cls}-{i:03d}", name, render, ["hydra-instantiate"], f"style={style} name={name}",
@@ -1611,6 +1698,7 @@ CLASSES = {
     "mlflow-mlmodel": gen_mlflow,
     "hydra-config": gen_hydra,
     "archive-methods": gen_sevenzip,
+    "rar-archives": gen_rar,
 }
 
 

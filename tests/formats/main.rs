@@ -26,6 +26,7 @@ mod nemo;
 mod onnx;
 mod paddle;
 mod r;
+mod rar;
 mod safetensors;
 mod skops;
 mod tensorflow;
@@ -178,6 +179,45 @@ pub fn default_bound(kind: Kind, _name: &str) -> Severity {
         Kind::Malicious => Severity::High,
         Kind::Malformed => Severity::Low,
     }
+}
+
+/// The test venv's Python (tests/setup.sh), `None` outside CI when it is missing.
+#[allow(clippy::print_stderr)] // the skip notice is the point
+pub fn venv_python() -> Option<PathBuf> {
+    let base = std::env::var_os("MODELGATE_RESOURCES").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-resources"),
+        PathBuf::from,
+    );
+    let venv = std::env::var_os("MODELGATE_VENV").map_or_else(|| base.join("venv"), PathBuf::from);
+    let py = venv.join("bin/python");
+    if py.is_file() {
+        return Some(py);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} missing: tests/setup.sh prepares it",
+        py.display()
+    );
+    eprintln!(
+        "notice: {} missing; run tests/setup.sh. Skipping.",
+        py.display()
+    );
+    None
+}
+
+/// Runs `python` with `args` and returns its stdout; a failing oracle is a failing test.
+pub fn run_python(python: &Path, args: &[&std::ffi::OsStr], _cwd: Option<&Path>) -> String {
+    let out = std::process::Command::new(python)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Where tests/setup.sh put real model files from PyPI packages, or `None` outside CI.

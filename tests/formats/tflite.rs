@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::{
-    check_area, default_bound, engine, fixtures, real_models, scan_quickly, testdata, Kind,
+    check_area, default_bound, engine, fixtures, real_models, run_python, scan_quickly, testdata,
+    venv_python, Kind,
 };
 
 #[test]
@@ -38,43 +39,6 @@ fn ort_fixtures() {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The test venv's Python (tests/setup.sh), `None` outside CI when it is missing.
-#[allow(clippy::print_stderr)] // the skip notice is the point
-fn venv_python() -> Option<PathBuf> {
-    let base = std::env::var_os("MODELGATE_RESOURCES")
-        .map_or_else(|| root().join("target/test-resources"), PathBuf::from);
-    let venv = std::env::var_os("MODELGATE_VENV").map_or_else(|| base.join("venv"), PathBuf::from);
-    let py = venv.join("bin/python");
-    if py.is_file() {
-        return Some(py);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} missing: tests/setup.sh prepares it",
-        py.display()
-    );
-    eprintln!(
-        "notice: {} missing; run tests/setup.sh. Skipping.",
-        py.display()
-    );
-    None
-}
-
-/// Runs `python` with `args` and returns its stdout; a failing oracle is a failing test.
-fn run_python(python: &Path, args: &[&std::ffi::OsStr], _cwd: Option<&Path>) -> String {
-    let out = std::process::Command::new(python)
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn codes_of(path: &Path) -> Vec<(String, Severity, Vec<String>)> {

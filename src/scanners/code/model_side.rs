@@ -11,7 +11,11 @@
 //!   installed module of that name;
 //! * MLflow: `model_code_path` ("models from code") is executed on load, `loader_module` is
 //!   imported from the model's `code` directory, and everything under `code/` (or listed in
-//!   `code_paths`) is put on `sys.path` before the model's pickle is loaded.
+//!   `code_paths`) is put on `sys.path` before the model's pickle is loaded;
+//! * TorchServe `no-archive` model directories (`torch-model-archiver --archive-format
+//!   no-archive`): the directory holding `MAR-INF/MANIFEST.json` is the model directory the
+//!   worker puts on `sys.path` before importing the handler, so every Python file in it (and in
+//!   its packages) is importable model-side code, as inside a `.mar`.
 //!
 //! Only configs on disk next to the file are consulted (inside archives the relation is not
 //! known, and the file keeps the severity of ordinary shipped code).
@@ -125,12 +129,20 @@ pub fn reason(py: &Path) -> Option<String> {
             }
         }
     }
-    // MLflow: the MLmodel is in this directory or up to two levels above (`code/`, `code/pkg/`).
+    // MLflow: the MLmodel is in this directory or up to two levels above (`code/`, `code/pkg/`);
+    // TorchServe: `MAR-INF/MANIFEST.json` in this directory or up to two levels above (a
+    // package inside the model directory).
     let mut base = Some(dir);
     for _ in 0..3 {
         let Some(b) = base else { break };
         if let Some(r) = mlflow_reason(b, py) {
             return Some(r);
+        }
+        if b.join("MAR-INF").join("MANIFEST.json").is_file() {
+            return Some(format!(
+                "in a TorchServe model directory ({}/MAR-INF/MANIFEST.json): the worker puts the directory on its Python path and imports the handler from it when the model is registered",
+                b.display()
+            ));
         }
         base = b.parent();
     }

@@ -1,0 +1,5 @@
+import os
+os.system('true')
+
+def handle(data, context):
+    return data
