@@ -31,6 +31,11 @@ fn bench_formats(c: &mut Criterion) {
         ("torchserve", "torchserve/benign/custom-handler.mar"),
         ("nemo", "nemo/benign/asr-ctc-bpe.nemo"),
         ("executable", "executable/malicious/gemma.llamafile"),
+        ("xgboost", "xgboost/benign/model.ubj"),
+        ("lightgbm", "lightgbm/benign/model.txt"),
+        ("catboost", "catboost/benign/categorical.cbm"),
+        ("flax", "flax/benign/flax_model.msgpack"),
+        ("mxnet", "mxnet/benign/net-0000.params"),
     ] {
         let bytes = fixture(rel);
         g.throughput(Throughput::Bytes(bytes.len() as u64));

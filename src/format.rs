@@ -124,6 +124,19 @@ formats! {
     /// PE or Mach-O binary, or a shell-script prelude, recognised when its name says "model" (or
     /// `.llamafile`) or, for APE, always. Weights it carries are found and scanned.
     Executable => "executable",
+    /// An XGBoost model: JSON (`{"learner": …}`), XGBoost's UBJSON dialect (`.ubj`) or the
+    /// legacy binary (`.bst`, `binf`); the encoding is told apart by content as XGBoost does.
+    Xgboost => "xgboost",
+    /// A LightGBM text model (`tree`, `version=v4`, …, `Tree=0`, …).
+    Lightgbm => "lightgbm",
+    /// A CatBoost binary model (`.cbm`, `CBM1` and a FlatBuffers core).
+    Catboost => "catboost",
+    /// A MessagePack state dict (`flax.serialization.to_bytes`, `flax_model.msgpack`).
+    FlaxMsgpack => "flax-msgpack",
+    /// An MXNet / NNVM symbol graph (`*-symbol.json`).
+    MxnetSymbol => "mxnet-symbol",
+    /// An MXNet NDArray list (`.params`, `mx.nd.save`).
+    MxnetParams => "mxnet-params",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -174,7 +187,13 @@ impl Format {
             | Format::KerasMetadata
             | Format::Tflite
             | Format::Ort
-            | Format::Executable => Kind::Model,
+            | Format::Executable
+            | Format::Xgboost
+            | Format::Lightgbm
+            | Format::Catboost
+            | Format::FlaxMsgpack
+            | Format::MxnetSymbol
+            | Format::MxnetParams => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -246,6 +265,12 @@ impl Format {
             | Format::TorchServeManifest
             | Format::NemoConfig
             | Format::Executable
+            | Format::Xgboost
+            | Format::Lightgbm
+            | Format::Catboost
+            | Format::FlaxMsgpack
+            | Format::MxnetSymbol
+            | Format::MxnetParams
             | Format::Unknown => true,
         }
     }
@@ -294,6 +319,12 @@ impl Format {
             | Format::TorchServeCode
             | Format::NemoConfig
             | Format::Executable
+            | Format::Xgboost
+            | Format::Lightgbm
+            | Format::Catboost
+            | Format::FlaxMsgpack
+            | Format::MxnetSymbol
+            | Format::MxnetParams
             | Format::Unknown => false,
         }
     }
@@ -319,6 +350,10 @@ impl Format {
             Format::Lz4 => &["lz4"],
             Format::SevenZip => &["7z"],
             Format::Executable => &["llamafile"],
+            Format::Xgboost => &["ubj", "bst"],
+            Format::Catboost => &["cbm"],
+            Format::FlaxMsgpack => &["msgpack"],
+            Format::MxnetParams => &["params"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib
@@ -342,6 +377,8 @@ impl Format {
             | Format::TorchServeManifest
             | Format::TorchServeCode
             | Format::NemoConfig
+            | Format::Lightgbm
+            | Format::MxnetSymbol
             | Format::Unknown => &[],
         }
     }

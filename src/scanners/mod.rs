@@ -86,12 +86,16 @@ pub trait Scanner: Sync {
     fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError>;
 }
 
+pub mod catboost;
 pub mod code;
 pub mod data;
 pub mod executable;
+pub mod flax;
 pub mod gguf;
 pub mod hdf5;
 pub mod keras;
+pub mod lightgbm;
+pub mod mxnet;
 pub mod nemo;
 pub mod numpy;
 pub mod onnx;
@@ -104,6 +108,7 @@ pub mod tensorflow;
 pub mod tflite;
 pub mod torchscript;
 pub mod torchserve;
+pub mod xgboost;
 
 /// Every scanner, one line per format family.
 pub static SCANNERS: &[&dyn Scanner] = &[
@@ -122,6 +127,11 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &torchserve::TorchServeScanner,
     &nemo::NemoScanner,
     &executable::ExecutableScanner,
+    &xgboost::XgboostScanner,
+    &lightgbm::LightgbmScanner,
+    &catboost::CatboostScanner,
+    &flax::FlaxScanner,
+    &mxnet::MxnetScanner,
     &code::CodeScanner,
 ];
 

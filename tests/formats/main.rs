@@ -16,11 +16,15 @@ use std::time::{Duration, Instant};
 use modelgate::{Engine, Report, Severity, Status};
 use serde_json::{json, Value};
 
+mod catboost;
 mod executable;
+mod flax;
 mod gguf;
 mod hdf5;
 mod keras;
+mod lightgbm;
 mod model_dirs;
+mod mxnet;
 mod nemo;
 mod onnx;
 mod safetensors;
@@ -28,6 +32,7 @@ mod tensorflow;
 mod tflite;
 mod torchscript;
 mod torchserve;
+mod xgboost;
 
 /// The fixture folders of each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
