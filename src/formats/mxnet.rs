@@ -389,7 +389,7 @@ pub fn check_symbol(v: &Value) -> (Symbol, Vec<Problem>) {
         .get("attrs")
         .and_then(|a| a.get("mxnet_version"))
         .and_then(|m| m.get(1))
-        .map(|n| n.to_string());
+        .map(ToString::to_string);
     graph(v, 0, &mut s, &mut out);
     (s, out)
 }
@@ -461,7 +461,11 @@ fn graph(v: &Value, depth: usize, s: &mut Symbol, out: &mut Vec<Problem>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -849,7 +849,7 @@ pub fn read_legacy(
         return Ok((l, out));
     };
     l.objective = objective;
-    l.booster = booster.clone();
+    l.booster.clone_from(&booster);
     if booster != "gbtree" && booster != "dart" {
         if booster != "gblinear" {
             out.push(Problem::Malformed(format!("unknown booster {booster:?}")));
