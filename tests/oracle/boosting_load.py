@@ -15,15 +15,16 @@ import sys
 
 import numpy as np
 
-# Seconds a child may take to load and predict before it counts as hung.
-TIMEOUT = 10
+xgb = lgb = None
+
+# Seconds a child may take to load and predict before it counts as hung (the library is imported
+# once, before forking; loading and predicting on these small models takes milliseconds).
+TIMEOUT = 30
 
 
 def run(kind, path):
     x = np.random.RandomState(0).rand(8, 4).astype(np.float32)
     if kind == "xgboost":
-        import xgboost as xgb
-
         try:
             b = xgb.Booster()
             b.load_model(path)
@@ -34,8 +35,6 @@ def run(kind, path):
         except Exception as e:
             return "predict-refused", str(e)
         return "predicts", ""
-    import lightgbm as lgb
-
     try:
         b = lgb.Booster(model_file=path)
     except Exception as e:
@@ -48,7 +47,12 @@ def run(kind, path):
 
 
 def main():
+    global xgb, lgb
     kind = sys.argv[1]
+    if kind == "xgboost":
+        import xgboost as xgb
+    else:
+        import lightgbm as lgb
     for path in sys.argv[2:]:
         r, w = os.pipe()
         pid = os.fork()
