@@ -3,11 +3,12 @@
 {benign,malicious,malformed}.
 
 Who writes what:
-* XGBoost JSON and UBJSON models, the pickled `XGBClassifier` and `Booster`: xgboost-cpu 3.2.0
-  itself (`save_model`, `pickle.dumps`). The legacy binary (`binf`, refused by XGBoost 3) is
+* XGBoost JSON and UBJSON models, the pickled (and joblib-dumped) `XGBClassifier` and the pickled
+  `Booster`: xgboost-cpu 3.2.0 itself (`save_model`, `pickle.dumps`, joblib 1.6.0). The legacy binary (`binf`, refused by XGBoost 3) is
   built from the struct layout of XGBoost 2.1's `src/learner.cc`, `src/gbm/gbtree_model.h` and
   `include/xgboost/tree_model.h`.
-* LightGBM text models and the pickled `Booster`/`LGBMClassifier`: lightgbm 4.7.0.
+* LightGBM text models and the pickled `Booster`/`LGBMClassifier` (and the joblib-dumped
+  classifier): lightgbm 4.7.0.
 * CatBoost `.cbm` models: catboost 1.2.10 (`save_model(format="cbm")`).
 * Flax checkpoints: built with msgpack 1.2.4 exactly as `flax.serialization.to_bytes` writes
   them (`_ndarray_to_bytes`, ext types 1/2/3; flax and jax are too large for the test venv).
@@ -33,6 +34,7 @@ import struct
 import sys
 from pathlib import Path
 
+import joblib
 import msgpack
 import numpy as np
 
@@ -97,6 +99,7 @@ def xgboost():
     booster.save_model(str(d / "benign" / "model.json"))
     booster.save_model(str(d / "benign" / "model.ubj"))
     (d / "benign" / "classifier.pkl").write_bytes(pickle.dumps(clf, protocol=4))
+    joblib.dump(clf, d / "benign" / "classifier.joblib")
     (d / "benign" / "booster.pkl").write_bytes(pickle.dumps(booster, protocol=4))
     (d / "benign" / "legacy.bst").write_bytes(legacy_binary())
 
@@ -173,6 +176,7 @@ def lightgbm():
                              min_child_samples=5, deterministic=True)
     clf.fit(x, y)
     (d / "benign" / "classifier.pkl").write_bytes(pickle.dumps(clf, protocol=4))
+    joblib.dump(clf, d / "benign" / "classifier.joblib")
     # A categorical model: categorical splits with cat_boundaries/cat_threshold.
     xc = np.column_stack([np.arange(64) % 5, x[:, 1]]).astype(np.float64)
     cat = lgb.train({**params, "min_data_per_group": 1, "cat_smooth": 1, "min_data_in_leaf": 2},

@@ -40,7 +40,7 @@ fn every_encoding_is_read_by_the_xgboost_scanner() {
 
 #[test]
 fn the_sklearn_wrapper_and_booster_pickles_go_through_the_pickle_scanner_clean() {
-    for name in ["classifier.pkl", "booster.pkl"] {
+    for name in ["classifier.pkl", "classifier.joblib", "booster.pkl"] {
         let r = fixture("benign", name);
         assert!(
             r.artifacts.iter().any(|a| matches!(&a.status, modelgate::Status::Scanned { scanner } if scanner == "pickle")),
