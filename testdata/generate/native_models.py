@@ -139,6 +139,12 @@ def xgboost():
     at = ub.index(b"\x07parents[$l#L") + len(b"\x07parents[$l#L") + 8
     bad = ub[: at + 4] + struct.pack(">i", 1000) + ub[at + 8 :]
     (d / "malicious" / "parent-out-of-bounds.ubj").write_bytes(bad)
+    # The same patch inside a pickled Booster's memory snapshot (`__setstate__` hands it to the
+    # native loader).
+    pk = (d / "benign" / "booster.pkl").read_bytes()
+    at = pk.index(b"\x07parents[$l#L") + len(b"\x07parents[$l#L") + 8
+    bad = pk[: at + 4] + struct.pack(">i", 1000) + pk[at + 8 :]
+    (d / "malicious" / "booster-parent-out-of-bounds.pkl").write_bytes(bad)
     (d / "malicious" / "legacy-huge-num-nodes.bst").write_bytes(legacy_binary(num_nodes=1 << 30))
     (d / "malicious" / "legacy-child-out-of-bounds.bst").write_bytes(legacy_binary(left=(7, -1, -1)))
     # A pickle that runs a command, named like an XGBoost model (sniffed by content).
