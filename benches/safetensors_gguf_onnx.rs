@@ -1,4 +1,4 @@
-//! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo and executable scanners and the chat-template linter:
+//! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo, skops, R, Paddle, Torch7 and executable scanners and the chat-template linter:
 //! per-format throughput on the committed fixtures, and 1 GB sparse safetensors / GGUF files that
 //! must scan from their headers in milliseconds.
 //!
@@ -30,6 +30,10 @@ fn bench_formats(c: &mut Criterion) {
         ("ort", "ort/benign/mlp.ort"),
         ("torchserve", "torchserve/benign/custom-handler.mar"),
         ("nemo", "nemo/benign/asr-ctc-bpe.nemo"),
+        ("skops", "skops/benign/random-forest.skops"),
+        ("r", "r/benign/glm-binomial.rds"),
+        ("paddle", "paddle/benign/inference.pdmodel"),
+        ("torch7", "torch7/benign/sequential-ascii.t7"),
         ("executable", "executable/malicious/gemma.llamafile"),
         ("xgboost", "xgboost/benign/model.ubj"),
         ("lightgbm", "lightgbm/benign/model.txt"),

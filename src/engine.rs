@@ -324,7 +324,10 @@ impl EngineContext<'_> {
                 let compatible = expected == format
                     || (expected == Format::Pickle
                         && matches!(format, Format::PytorchLegacy | Format::Zlib))
-                    || (expected == Format::Zip && format == Format::Zip);
+                    || (expected == Format::Zip && format == Format::Zip)
+                    // `saveRDS` and `save` compress with gzip by default (bzip2 and xz on request).
+                    || (expected == Format::RSerialized
+                        && matches!(format, Format::Gzip | Format::Bzip2 | Format::Xz));
                 if !compatible && format != Format::Unknown {
                     sink.push(
                         Finding::new(

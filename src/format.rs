@@ -137,6 +137,21 @@ formats! {
     MxnetSymbol => "mxnet-symbol",
     /// An MXNet NDArray list (`.params`, `mx.nd.save`).
     MxnetParams => "mxnet-params",
+    /// The `schema.json` of a skops file (`.skops`, a zip): the tree of nodes `skops.io.load`
+    /// builds, each naming the loader and the type it imports. Assigned by the zip walker to a
+    /// top-level `schema.json`, and sniffed from a `.json` whose head has skops' node keys.
+    SkopsSchema => "skops-schema",
+    /// An R serialized object (`saveRDS`: `.rds`) or workspace (`save`: `.rda`, `.RData`), in
+    /// XDR, native binary or text encoding (compressed files are unwrapped first).
+    RSerialized => "r-serialized",
+    /// A PaddlePaddle program (`.pdmodel`, `__model__`): a `ProgramDesc` protobuf of blocks of
+    /// operators.
+    PaddleProgram => "paddle-program",
+    /// PaddlePaddle parameters (`.pdiparams`): the tensor records `save_combine` writes.
+    PaddleParams => "paddle-params",
+    /// A Lua Torch7 file (`torch.save`, `.t7`): typed objects, torch classes and dumped Lua
+    /// functions, in binary or text encoding.
+    Torch7 => "torch7",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -187,6 +202,10 @@ impl Format {
             | Format::KerasMetadata
             | Format::Tflite
             | Format::Ort
+            | Format::RSerialized
+            | Format::PaddleProgram
+            | Format::PaddleParams
+            | Format::Torch7
             | Format::Executable
             | Format::Xgboost
             | Format::Lightgbm
@@ -204,7 +223,8 @@ impl Format {
             | Format::JinjaTemplate
             | Format::TorchServeManifest
             | Format::TorchServeCode
-            | Format::NemoConfig => Kind::Companion,
+            | Format::NemoConfig
+            | Format::SkopsSchema => Kind::Companion,
             Format::Data | Format::TorchTarMember | Format::PythonLibrary => Kind::Structural,
             Format::Unknown => Kind::Unknown,
         }
@@ -264,6 +284,11 @@ impl Format {
             | Format::JinjaTemplate
             | Format::TorchServeManifest
             | Format::NemoConfig
+            | Format::SkopsSchema
+            | Format::RSerialized
+            | Format::PaddleProgram
+            | Format::PaddleParams
+            | Format::Torch7
             | Format::Executable
             | Format::Xgboost
             | Format::Lightgbm
@@ -318,6 +343,11 @@ impl Format {
             | Format::TorchServeManifest
             | Format::TorchServeCode
             | Format::NemoConfig
+            | Format::SkopsSchema
+            | Format::RSerialized
+            | Format::PaddleProgram
+            | Format::PaddleParams
+            | Format::Torch7
             | Format::Executable
             | Format::Xgboost
             | Format::Lightgbm
@@ -333,9 +363,11 @@ impl Format {
     /// report content that contradicts its name. No extension belongs to two formats.
     pub fn extensions(self) -> &'static [&'static str] {
         match self {
-            Format::Pickle => &["pkl", "pickle", "joblib", "dill", "sav"],
+            Format::Pickle => &[
+                "pkl", "pickle", "joblib", "dill", "sav", "pdparams", "pdopt",
+            ],
             Format::Numpy => &["npy"],
-            Format::Zip => &["npz", "zip", "keras"],
+            Format::Zip => &["npz", "zip", "keras", "skops"],
             Format::Safetensors => &["safetensors"],
             Format::Gguf => &["gguf"],
             Format::Onnx => &["onnx"],
@@ -354,6 +386,10 @@ impl Format {
             Format::Catboost => &["cbm"],
             Format::FlaxMsgpack => &["msgpack"],
             Format::MxnetParams => &["params"],
+            Format::RSerialized => &["rds", "rda", "rdata"],
+            Format::PaddleProgram => &["pdmodel"],
+            Format::PaddleParams => &["pdiparams"],
+            Format::Torch7 => &["t7"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib
@@ -379,6 +415,7 @@ impl Format {
             | Format::NemoConfig
             | Format::Lightgbm
             | Format::MxnetSymbol
+            | Format::SkopsSchema
             | Format::Unknown => &[],
         }
     }
@@ -395,11 +432,11 @@ pub fn format_for_extension(name: &str) -> Option<Format> {
 }
 
 /// Extensions a loader is pointed at as a model: every [`Kind::Model`] format's own extensions,
-/// plus the names PyTorch checkpoints (`pt`, `pth`, `ckpt`), TorchServe and NeMo archives (`mar`,
-/// `nemo`) and TensorFlow graphs (`pb`) go by. A file with such a name whose content no scanner
+/// plus the names PyTorch checkpoints (`pt`, `pth`, `ckpt`), TorchServe, NeMo and skops archives
+/// (`mar`, `nemo`, `skops`) and TensorFlow graphs (`pb`) go by. A file with such a name whose content no scanner
 /// reads is uninspectable, not merely unsupported.
 const LOADER_EXTENSIONS: &[&str] = &[
-    "pt", "pth", "ckpt", "mar", "nemo", "pb", "npz", "keras", "ggml",
+    "pt", "pth", "ckpt", "mar", "nemo", "pb", "npz", "keras", "ggml", "skops",
 ];
 
 /// Whether a file name says "model" to a loader (see [`LOADER_EXTENSIONS`]).

@@ -171,6 +171,15 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if let Some(f) = native_model(head) {
         return f;
     }
+    // Lua Torch7 (`torch.save`): a torch object or table tag, index 1, then a class or key.
+    if crate::formats::torch7::looks_like_t7(head) {
+        return Format::Torch7;
+    }
+    // R: `saveRDS` streams (`X\n`, `B\n`, `A\n` then version 2 or 3) and `save` workspaces
+    // (`RDX3\n`, …).
+    if crate::formats::rds::looks_like_r(head) {
+        return Format::RSerialized;
+    }
     // Legacy torch: pickle of the magic number 0x1950a86a20f9469cfc6c (`80 02 8a 0a 6c fc 9c 46`).
     if head.starts_with(&[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46]) {
         return Format::PytorchLegacy;
@@ -215,6 +224,17 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base == "keras_metadata.pb" {
         return Format::KerasMetadata;
     }
+    // Paddle: a ProgramDesc's first block (index 0, parent -1), and a parameters file's first
+    // tensor record; by name when the content says nothing (`.pdmodel` has no magic).
+    if crate::formats::paddle::looks_like_program(head)
+        || base.ends_with(".pdmodel")
+        || base == "__model__"
+    {
+        return Format::PaddleProgram;
+    }
+    if crate::formats::paddle::looks_like_params(head) || base.ends_with(".pdiparams") {
+        return Format::PaddleParams;
+    }
     if base.ends_with(".onnx") || looks_like_onnx(head) {
         return Format::Onnx;
     }
@@ -229,6 +249,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
             && (contains(head, b"\"config\"") || contains(head, b"\"module\""))
         {
             return Format::KerasConfig;
+        }
+        // skops' `schema.json`: every node names its loader, module and class (`skops.io.dump`
+        // writes them first; the zip walker also assigns a top-level `schema.json` by path).
+        if contains(head, b"\"__loader__\"") && contains(head, b"\"__module__\"") {
+            return Format::SkopsSchema;
         }
         // TorchServe's `MAR-INF/MANIFEST.json` (torch-model-archiver writes `runtime` and a
         // `model` object with `modelName` and `handler`; the zip walker also assigns it by path).
@@ -287,6 +312,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base.ends_with(".msgpack") {
         return Format::FlaxMsgpack;
+    }
+    if base.ends_with(".t7") {
+        return Format::Torch7;
     }
     // A pre-POSIX (v7) tar has no `ustar` magic; Python's tarfile (and torch.load's legacy tar
     // path) accept any first block whose checksum is valid.
@@ -741,6 +769,32 @@ mod tests {
                 b"{\"runtime\": \"python\", \"model\": {\"modelName\": \"m\", \"handler\": \"h.py\"}}"
                     .to_vec(),
                 "MANIFEST.json",
+            ),
+            (
+                Format::SkopsSchema,
+                b"{\"__class__\": \"Pipeline\", \"__module__\": \"sklearn.pipeline\", \"__loader__\": \"ObjectNode\"}"
+                    .to_vec(),
+                "schema.json",
+            ),
+            (
+                Format::RSerialized,
+                b"X\n\x00\x00\x00\x03\x00\x04\x02\x02".to_vec(),
+                "model.rds",
+            ),
+            (
+                Format::PaddleProgram,
+                b"\x0a\x20\x08\x00\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01".to_vec(),
+                "inference.pdmodel",
+            ),
+            (
+                Format::PaddleParams,
+                b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x06\0\0\0\x08\x05\x12\x02\x02\x03".to_vec(),
+                "inference.pdiparams",
+            ),
+            (
+                Format::Torch7,
+                b"\x04\0\0\0\x01\0\0\0\x03\0\0\0V 1\x0d\0\0\0nn.Sequential".to_vec(),
+                "model.t7",
             ),
             (Format::Executable, b"MZqFpD='\n\n".to_vec(), "mistral-7b"),
             (

@@ -232,3 +232,120 @@ fn npy_headers_are_read_as_numpy_reads_them() {
     );
     assert!(controls >= 10, "only {controls} controls loaded");
 }
+
+/// skops (issue 17): `tests/oracle/skops_load.py` writes payload/canary twins of every way a
+/// `schema.json` node makes skops import and call a name (FunctionNode, PartialNode,
+/// ConstructorFromReduceNode, ObjectNode, DictNode, ListNode, RandomStateNode, LossNode, an
+/// NdArrayNode class, OperatorFuncNode) and loads each canary twin with
+/// `skops.io.load(f, trusted=get_untrusted_types(file=f))`, then uses it. Every payload twin
+/// whose canary was reached must be flagged at high or critical for `posix.system`, and every
+/// canary twin must be reported too (its `mg_canary` module is a type skops does not trust).
+#[test]
+fn skops_nodes_that_reach_code_are_flagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(py) = common::venv_python() else {
+        return;
+    };
+    let script = common::root().join("tests/oracle/skops_load.py");
+    let out = common::run_python(&py, &[script.as_ref(), dir.path().as_ref()], None);
+    if let Some(why) = out.lines().next().and_then(|l| l.strip_prefix("SKIP: ")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "skops must be installed in CI (tests/requirements.txt): {why}"
+        );
+        return;
+    }
+    let cases: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("case line"))
+        .collect();
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        let canary = Path::new(case["canary"].as_str().expect("canary"));
+        if loud(&engine, canary).is_empty() {
+            failures.push(format!("{name}: canary twin not reported"));
+        }
+        if flag(case, "reached") {
+            confirmed += 1;
+            let payload = Path::new(case["payload"].as_str().expect("payload"));
+            if let Some(r) = unflagged(&engine, payload) {
+                failures.push(format!("{name}: payload not flagged: {r}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 8,
+        "only {confirmed} skops cases reached the canary"
+    );
+}
+
+/// R (issue 17): `tests/oracle/r_load.R` writes payload (`system("true")`) and canary
+/// (`canary_hit("true")`) twins of every way an R object runs code when used
+/// (testdata/generate/r_cases.R: a promise in an environment, an active binding, a closure, a
+/// closure calling by name, byte code, an lm `call`, a workspace with a promise), then reads each
+/// canary twin in a fresh `Rscript` with `readRDS`/`load` and uses it like a model's user. Every
+/// payload whose canary ran must be flagged at critical for `system`. Skipped without `Rscript`
+/// outside CI (tests/setup.sh installs r-base-core).
+#[test]
+fn r_objects_that_run_code_are_flagged() {
+    let Some(rscript) = common::which("Rscript") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Rscript must be installed in CI (tests/setup.sh)"
+        );
+        return;
+    };
+    let script = common::root().join("tests/oracle/r_load.R");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(&rscript)
+        .arg(&script)
+        .arg("write")
+        .arg(dir.path())
+        .output()
+        .expect("run Rscript");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for canary in String::from_utf8_lossy(&out.stdout).lines() {
+        let payload = canary.strip_suffix(".canary").expect("canary name");
+        let marker = dir.path().join(format!("{payload}.hit"));
+        let used = Command::new(&rscript)
+            .arg(&script)
+            .arg("use")
+            .arg(dir.path().join(canary))
+            .arg(&marker)
+            .output()
+            .expect("run Rscript");
+        let reached = String::from_utf8_lossy(&used.stdout)
+            .lines()
+            .any(|l| l.trim() == "reached");
+        if !reached || !marker.exists() {
+            continue;
+        }
+        confirmed += 1;
+        let r = engine
+            .scan_paths(&[dir.path().join(payload)])
+            .expect("scan");
+        let flagged = r.findings.iter().any(|f| {
+            f.severity == Severity::Critical
+                && f.evidence.get("function").is_some_and(|v| v == "system")
+        });
+        if !flagged {
+            failures.push(format!("{payload}: payload not flagged: {}", r.to_json()));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 7,
+        "only {confirmed} R cases reached the canary"
+    );
+}

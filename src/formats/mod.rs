@@ -26,6 +26,10 @@
 //!   native predictors do not make ([`treegraph`] finds cycles).
 //! - [`msgpack`]: a bounded MessagePack reader (Flax checkpoints).
 //! - [`mxnet`]: MXNet symbol graphs and NDArray list (`.params`) files.
+//! - [`skops`]: the node tree of a skops file's `schema.json`.
+//! - [`paddle`]: PaddlePaddle programs (`ProgramDesc`) and parameters files (tensor records).
+//! - [`torch7`]: Lua Torch7 `torch.save` files (objects, classes, dumped functions).
+//! - [`rds`]: R's serialization format (`saveRDS`, `save`), read for the code it carries.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
@@ -38,9 +42,13 @@ pub mod msgpack;
 pub mod mxnet;
 pub mod npy;
 pub mod ort;
+pub mod paddle;
 pub mod pickle;
+pub mod rds;
+pub mod skops;
 pub mod tflite;
 pub mod torch;
+pub mod torch7;
 pub mod torchserve;
 pub mod treegraph;
 pub mod xgboost;

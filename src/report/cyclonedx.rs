@@ -4,8 +4,8 @@
 //! `path:member:member`):
 //!
 //! - `type` is `machine-learning-model` for model formats (pickle, PyTorch, NumPy, safetensors,
-//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite, programs shipped as models) and for containers whose structure is a model
-//!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a NeMo `.nemo` tar, a Keras v3 archive,
+//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite, R serialized objects, programs shipped as models) and for containers whose structure is a model
+//!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a skops file, a NeMo `.nemo` tar, a Keras v3 archive,
 //!   an `.npz`, a legacy PyTorch tar, a compressed stream holding a model); `data` for tensor storages the walker classified as
 //!   [`Format::Data`]; `file` for everything else.
 //! - `hashes` holds the SHA-256 of the artifact's bytes when the engine recorded it
@@ -443,6 +443,9 @@ fn format_framework(f: Format) -> Option<&'static str> {
     Some(match f {
         Format::PytorchLegacy | Format::TorchTarMember => "pytorch",
         Format::Numpy => "numpy",
+        Format::RSerialized => "r",
+        Format::PaddleProgram | Format::PaddleParams => "paddle",
+        Format::Torch7 => "torch7",
         Format::Safetensors => "safetensors",
         Format::Gguf => "gguf",
         Format::Ggml => "ggml",
@@ -485,6 +488,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         | Format::TorchServeManifest
         | Format::TorchServeCode
         | Format::NemoConfig
+        | Format::SkopsSchema
         | Format::Executable
         | Format::Unknown => return None,
     })
@@ -506,12 +510,13 @@ fn extension_framework(name: &str) -> Option<&'static str> {
         "joblib" => Some("joblib"),
         "npy" | "npz" => Some("numpy"),
         "keras" | "h5" | "hdf5" => Some("keras"),
+        "skops" => Some("skops"),
         _ => None,
     }
 }
 
 /// The framework a container's members reveal: the walker's own classification of PyTorch
-/// storages (`Data`), TorchScript code, a TorchServe manifest, a NeMo model config, a Keras v3
+/// storages (`Data`), TorchScript code, a TorchServe manifest, a skops schema, a NeMo model config, a Keras v3
 /// config, `.npy` members or a SavedModel.
 fn container_framework(
     a: &ArtifactRecord,
@@ -524,6 +529,8 @@ fn container_framework(
             // A TorchServe archive first: its serialized model is often a PyTorch zip of its own.
             if has(Format::TorchServeManifest) {
                 Some("torchserve")
+            } else if has(Format::SkopsSchema) {
+                Some("skops")
             } else if has(Format::Data) || has(Format::TorchScriptCode) {
                 Some("pytorch")
             } else if has(Format::KerasConfig) {

@@ -37,6 +37,9 @@ pub struct Policies {
     tf: OnceLock<tensorflow::TfPolicy>,
     tflite: OnceLock<tflite::TflitePolicy>,
     code: OnceLock<code::CodePolicy>,
+    skops: OnceLock<skops::SkopsPolicy>,
+    r: OnceLock<rds::RPolicy>,
+    paddle: OnceLock<paddle::PaddlePolicy>,
 }
 
 impl Policies {
@@ -48,6 +51,9 @@ impl Policies {
             tf: OnceLock::new(),
             tflite: OnceLock::new(),
             code: OnceLock::new(),
+            skops: OnceLock::new(),
+            r: OnceLock::new(),
+            paddle: OnceLock::new(),
         })
     }
 
@@ -65,6 +71,22 @@ impl Policies {
     pub fn tflite(&self) -> &tflite::TflitePolicy {
         self.tflite
             .get_or_init(|| tflite::TflitePolicy::new(&self.db))
+    }
+
+    /// skops' default trusted types per node loader (`skops-trusted`).
+    pub fn skops(&self) -> &skops::SkopsPolicy {
+        self.skops.get_or_init(|| skops::SkopsPolicy::new(&self.db))
+    }
+
+    /// R functions that code in R objects must not name (`r-function`).
+    pub fn r(&self) -> &rds::RPolicy {
+        self.r.get_or_init(|| rds::RPolicy::new(&self.db))
+    }
+
+    /// Paddle operators that act on the host (`paddle-op`).
+    pub fn paddle(&self) -> &paddle::PaddlePolicy {
+        self.paddle
+            .get_or_init(|| paddle::PaddlePolicy::new(&self.db))
     }
 
     /// Hydra `_target_` and MLflow loader policy (`hydra-target`, `mlflow-loader`).
@@ -100,12 +122,16 @@ pub mod nemo;
 pub mod numpy;
 pub mod onnx;
 pub mod ort;
+pub mod paddle;
 pub mod pickle;
+pub mod rds;
 pub mod rules;
 pub mod safetensors;
+pub mod skops;
 pub mod template;
 pub mod tensorflow;
 pub mod tflite;
+pub mod torch7;
 pub mod torchscript;
 pub mod torchserve;
 pub mod xgboost;
@@ -126,6 +152,10 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &torchscript::TorchScriptScanner,
     &torchserve::TorchServeScanner,
     &nemo::NemoScanner,
+    &skops::SkopsScanner,
+    &rds::RScanner,
+    &paddle::PaddleScanner,
+    &torch7::Torch7Scanner,
     &executable::ExecutableScanner,
     &xgboost::XgboostScanner,
     &lightgbm::LightgbmScanner,

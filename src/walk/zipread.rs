@@ -310,6 +310,11 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
     let mut members: Vec<(&ZipEntry, u64)> = Vec::new();
     let torch_prefixes = torch_prefixes(&index);
     let torchserve = torchserve_layout(&index, &a.content);
+    // skops reads `schema.json` from the top of any zip, whatever its head looks like.
+    let skops = {
+        let names: Vec<&str> = index.entries.iter().map(|e| e.name.as_str()).collect();
+        crate::formats::skops::is_skops_listing(&names)
+    };
     for e in &index.entries {
         let copies = seen.entry(e.name.as_str()).or_default();
         *copies = copies.saturating_add(1);
@@ -417,7 +422,13 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
             }
             let opened = member_content(a, e, start, cx, s).and_then(|c| {
                 c.map(|content| {
-                    let structural = torchserve.as_ref().and_then(|t| t.member_format(&e.name));
+                    let structural = torchserve
+                        .as_ref()
+                        .and_then(|t| t.member_format(&e.name))
+                        .or_else(|| {
+                            (skops && e.name == crate::formats::skops::SCHEMA_PATH)
+                                .then_some(Format::SkopsSchema)
+                        });
                     match structural {
                         Some(f) => Ok(Some(f)),
                         None => torch_member_hint(&torch_prefixes, &e.name, &content),

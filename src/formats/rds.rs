@@ -1,0 +1,1299 @@
+#![warn(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+//! R serialized objects: `saveRDS` files (`.rds`) and `save` workspaces (`.rda`, `.RData`), read
+//! the way R's `src/main/serialize.c` reads them (`R_Unserialize`, `ReadItem`, `ReadBC`).
+//!
+//! A stream starts with its encoding (`X\n` XDR big-endian, `B\n` native binary, `A\n` text,
+//! `\nA\n` after an earlier text stream), the serialization version (2 or 3; 3 adds the writer's
+//! native encoding) and the writer's and minimum reader's R versions. A workspace adds a magic
+//! line first (`RDX3\n`, `RDB3\n`, `RDA3\n`, and the version-2 spellings), whose letter fixes the
+//! encoding R then insists on. `saveRDS` and `save` compress by default (gzip, bzip2 or xz); the
+//! engine unwraps those before the stream gets here.
+//!
+//! Nothing is evaluated here. The reader records what R would build that carries code or runs
+//! code while loading or when touched:
+//!
+//! * closures (`CLOSXP`: formals, body, environment), promises (`PROMSXP`: code R evaluates the
+//!   first time the value is used, unless it was already forced), language objects (`LANGSXP`
+//!   calls, formulas), expression vectors and byte code (`BCODESXP`: its constant pool holds every
+//!   symbol the code refers to), active bindings in environment frames (a function R calls on
+//!   every access), and `.Primitive` references, each with the symbols and strings its code
+//!   names ([`CodeObject`]);
+//! * namespaces and package environments R looks up while reading (`NAMESPACESXP` calls
+//!   `..getNamespace`, which loads the installed package and runs its load hooks;
+//!   `PACKAGESXP`), ALTREP classes (an unregistered class makes R load the class's package), and
+//!   persistent references (which only a restore hook can read).
+//!
+//! Vectors of numbers and raw bytes are skipped by their exact size, never allocated; nesting is
+//! bounded by [`MAX_DEPTH`].
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Seek, SeekFrom};
+
+/// Deepest nesting of items read (R itself recurses on its C stack); deeper streams are not read.
+/// Callers run [`parse`] on a thread with a stack of [`READ_STACK`] bytes.
+pub const MAX_DEPTH: usize = 2_000;
+/// Stack a thread needs to read [`MAX_DEPTH`] levels (a few kilobytes per level, with room).
+pub const READ_STACK: usize = 64 * 1024 * 1024;
+/// Code objects recorded per stream; the rest are counted, not recorded.
+pub const MAX_CODE_OBJECTS: usize = 10_000;
+/// Names recorded per code object.
+pub const MAX_NAMES: usize = 512;
+/// Longest string kept for reporting (longer ones are read and dropped).
+const KEEP_STRING: usize = 256;
+/// R's `R_CODESET_MAX`: the longest native-encoding name a version-3 header may give.
+const CODESET_MAX: i32 = 63;
+
+// SEXP types (Rinternals.h) and serialize.c's special codes.
+const SYMSXP: u32 = 1;
+const LISTSXP: u32 = 2;
+const CLOSXP: u32 = 3;
+const ENVSXP: u32 = 4;
+const PROMSXP: u32 = 5;
+const LANGSXP: u32 = 6;
+const SPECIALSXP: u32 = 7;
+const BUILTINSXP: u32 = 8;
+const CHARSXP: u32 = 9;
+const LGLSXP: u32 = 10;
+const INTSXP: u32 = 13;
+const REALSXP: u32 = 14;
+const CPLXSXP: u32 = 15;
+const STRSXP: u32 = 16;
+const DOTSXP: u32 = 17;
+const VECSXP: u32 = 19;
+const EXPRSXP: u32 = 20;
+const BCODESXP: u32 = 21;
+const EXTPTRSXP: u32 = 22;
+const WEAKREFSXP: u32 = 23;
+const RAWSXP: u32 = 24;
+const OBJSXP: u32 = 25;
+const REFSXP: u32 = 255;
+const NILVALUE_SXP: u32 = 254;
+const GLOBALENV_SXP: u32 = 253;
+const UNBOUNDVALUE_SXP: u32 = 252;
+const MISSINGARG_SXP: u32 = 251;
+const BASENAMESPACE_SXP: u32 = 250;
+const NAMESPACESXP: u32 = 249;
+const PACKAGESXP: u32 = 248;
+const PERSISTSXP: u32 = 247;
+const CLASSREFSXP: u32 = 246;
+const GENERICREFSXP: u32 = 245;
+const BCREPDEF: u32 = 244;
+const BCREPREF: u32 = 243;
+const EMPTYENV_SXP: u32 = 242;
+const BASEENV_SXP: u32 = 241;
+const ATTRLANGSXP: u32 = 240;
+const ATTRLISTSXP: u32 = 239;
+const ALTREP_SXP: u32 = 238;
+
+const HAS_ATTR_BIT: i32 = 1 << 9;
+const HAS_TAG_BIT: i32 = 1 << 10;
+/// `ACTIVE_BINDING_MASK` (Defn.h) among a pairlist cell's levels (`flags >> 12`).
+const ACTIVE_BINDING: i32 = 1 << 15;
+
+/// How the stream's numbers and strings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `X\n`: XDR, big-endian (what `saveRDS` and `save` write by default).
+    Xdr,
+    /// `B\n`: the writer's native byte order; read little-endian, and big-endian when that fails.
+    Binary { big_endian: bool },
+    /// `A\n`: numbers as text words, strings with C escapes.
+    Ascii,
+}
+
+/// The stream header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The workspace magic (`RDX3`, …) of a `save` file, `None` for a `saveRDS` stream.
+    pub workspace: Option<String>,
+    pub encoding: Encoding,
+    /// Serialization version (2 or 3).
+    pub version: i32,
+    /// The writing R's version, packed as `major * 65536 + minor * 256 + patch`.
+    pub writer: i32,
+    pub min_reader: i32,
+    /// Version 3: the writer's native encoding (`UTF-8`, …).
+    pub native_encoding: Option<String>,
+}
+
+/// An R version packed the way serialize.c packs it, as `x.y.z`.
+pub fn unpack_version(packed: i32) -> String {
+    let major = packed.checked_div(65_536).unwrap_or(0);
+    let rest = packed.checked_rem(65_536).unwrap_or(0);
+    let minor = rest.checked_div(256).unwrap_or(0);
+    let patch = rest.checked_rem(256).unwrap_or(0);
+    format!("{major}.{minor}.{patch}")
+}
+
+/// What kind of code an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// A function (`CLOSXP`): runs when called.
+    Closure,
+    /// A promise (`PROMSXP`): its code runs the first time the value is used, unless `forced`
+    /// (then the stored value is returned and the code never runs).
+    Promise { forced: bool },
+    /// An active binding: a variable of an environment frame whose value is a function R calls
+    /// on every access.
+    ActiveBinding,
+    /// A call or formula (`LANGSXP`) held as data: runs when something evaluates it.
+    Language,
+    /// An expression vector (`EXPRSXP`).
+    Expression,
+    /// Byte code (`BCODESXP`) outside a closure.
+    Bytecode,
+    /// A reference to a primitive (`SPECIALSXP`/`BUILTINSXP`) by name.
+    Primitive,
+}
+
+impl CodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Closure => "closure",
+            CodeKind::Promise { forced: false } => "promise",
+            CodeKind::Promise { forced: true } => "forced promise",
+            CodeKind::ActiveBinding => "active binding",
+            CodeKind::Language => "language object",
+            CodeKind::Expression => "expression vector",
+            CodeKind::Bytecode => "byte code",
+            CodeKind::Primitive => "primitive",
+        }
+    }
+}
+
+/// One object that carries code, with the names its code refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeObject {
+    pub kind: CodeKind,
+    /// Byte offset (in the decompressed stream) where the object starts.
+    pub offset: u64,
+    /// Symbols the code refers to (function and variable names; argument names are not
+    /// included), and the names of primitives it holds.
+    pub symbols: BTreeSet<String>,
+    /// Strings inside the code (`do.call("system", …)` names a function by string).
+    pub strings: BTreeSet<String>,
+    /// Whether the code holds byte code.
+    pub bytecode: bool,
+    /// Whether the code makes a call (a `LANGSXP` or byte code): a promise or active binding
+    /// without one only yields a constant or looks up a variable.
+    pub calls: bool,
+    /// Whether more names than [`MAX_NAMES`] were seen.
+    pub names_truncated: bool,
+}
+
+/// What a stream holds, as far as it was read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stream {
+    pub header: Option<Header>,
+    pub code: Vec<CodeObject>,
+    /// Code objects beyond [`MAX_CODE_OBJECTS`].
+    pub code_dropped: u64,
+    /// Namespaces R loads while reading (`NAMESPACESXP`, and ALTREP classes' packages).
+    pub namespaces: BTreeSet<String>,
+    /// Package environments R looks up (`PACKAGESXP`).
+    pub packages: BTreeSet<String>,
+    /// ALTREP classes as (class, package).
+    pub altrep: BTreeSet<(String, String)>,
+    /// Persistent references (`PERSISTSXP`): only a restore hook can read them.
+    pub persistent: u64,
+    /// Items read.
+    pub items: u64,
+}
+
+/// Why a stream could not be read to the end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RdsError {
+    #[error("the stream ends at byte {0} in the middle of an item")]
+    Truncated(u64),
+    #[error("not an R serialization stream (no X, B or A format line)")]
+    NotSerialized,
+    #[error("{0}: workspace version 1, which R reads with its pre-2.0 loader; not read")]
+    OldWorkspace(String),
+    #[error("the workspace says {magic} but the stream is {found:?}: R refuses it")]
+    FormatMismatch { magic: String, found: Encoding },
+    #[error("serialization version {0}: R reads only versions 2 and 3")]
+    Version(i32),
+    #[error("at byte {offset}: {what}")]
+    Invalid { offset: u64, what: String },
+    #[error("items are nested deeper than {MAX_DEPTH} levels; the rest was not read")]
+    TooDeep,
+    #[error("read error: {0}")]
+    Io(String),
+}
+
+/// The result of reading a stream: what was found, and why reading stopped early (if it did).
+/// Findings before an error are kept: a truncated or corrupt stream still shows its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub stream: Stream,
+    pub error: Option<RdsError>,
+}
+
+/// The item a read produced, as far as callers need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Nil,
+    Unbound,
+    Sym(String),
+    /// A `CHARSXP` (`None` is `NA_character_`).
+    Char(Option<String>),
+    /// A pairlist's first elements (for ALTREP class info).
+    List(Vec<Item>),
+    /// A string vector's first elements (namespace and package names).
+    Strings(Vec<Option<String>>),
+    Other,
+}
+
+/// Whether `head` starts like an R stream or workspace (for sniffing).
+pub fn looks_like_r(head: &[u8]) -> bool {
+    const MAGICS: &[&[u8]] = &[
+        b"RDX2\n", b"RDX3\n", b"RDB2\n", b"RDB3\n", b"RDA2\n", b"RDA3\n", b"RDX1\n", b"RDB1\n",
+        b"RDA1\n",
+    ];
+    if MAGICS.iter().any(|m| head.starts_with(m)) {
+        return true;
+    }
+    match head {
+        // Any small version: R reads the format line first and refuses other versions itself.
+        [b'X', b'\n', 0, 0, 0, 1..=15, ..] => true,
+        [b'B', b'\n', 1..=15, 0, 0, 0, ..] | [b'B', b'\n', 0, 0, 0, 1..=15, ..] => true,
+        [b'A', b'\n', b'1'..=b'9', b'\n', ..] | [b'\n', b'A', b'\n', b'1'..=b'9', b'\n', ..] => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Reads a stream of `len` bytes from `src`. A binary (`B\n`) stream that does not read as
+/// little-endian is read again as big-endian, and the better reading is returned.
+pub fn parse<R: BufRead + Seek>(mut src: R, len: u64) -> Parsed {
+    let first = Reader::new(&mut src, len, false).run();
+    let binary = matches!(
+        first.stream.header.as_ref().map(|h| h.encoding),
+        Some(Encoding::Binary { .. })
+    );
+    if !binary || first.error.is_none() {
+        return first;
+    }
+    if src.seek(SeekFrom::Start(0)).is_err() {
+        return first;
+    }
+    let second = Reader::new(&mut src, len, true).run();
+    if second.error.is_none() || second.stream.items > first.stream.items {
+        second
+    } else {
+        first
+    }
+}
+
+/// Where symbols and strings go while reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    /// Plain data: names are not code.
+    Data,
+    /// Inside code object `n`.
+    Code(usize),
+}
+
+#[derive(Debug, Clone)]
+enum Ref {
+    Sym(String),
+    Other,
+}
+
+struct Reader<'a, R> {
+    src: &'a mut R,
+    len: u64,
+    pos: u64,
+    enc: Encoding,
+    big_endian_binary: bool,
+    refs: Vec<Ref>,
+    out: Stream,
+    ctx: Ctx,
+    depth: usize,
+    /// The next closure is an active binding's function (read into the binding's object).
+    binding_value: bool,
+}
+
+type Res<T> = Result<T, RdsError>;
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+impl<'a, R: BufRead + Seek> Reader<'a, R> {
+    fn new(src: &'a mut R, len: u64, big_endian_binary: bool) -> Self {
+        Self {
+            src,
+            len,
+            pos: 0,
+            enc: Encoding::Xdr,
+            big_endian_binary,
+            refs: Vec::new(),
+            out: Stream::default(),
+            ctx: Ctx::Data,
+            depth: 0,
+            binding_value: false,
+        }
+    }
+
+    fn run(mut self) -> Parsed {
+        let error = self.read_all().err();
+        Parsed {
+            stream: self.out,
+            error,
+        }
+    }
+
+    fn read_all(&mut self) -> Res<()> {
+        let workspace = self.magic()?;
+        let enc = self.format()?;
+        if let Some(m) = &workspace {
+            let want = match m.as_bytes().get(2) {
+                Some(b'A') => Encoding::Ascii,
+                Some(b'B') => Encoding::Binary {
+                    big_endian: self.big_endian_binary,
+                },
+                _ => Encoding::Xdr,
+            };
+            if want != enc {
+                return Err(RdsError::FormatMismatch {
+                    magic: m.clone(),
+                    found: enc,
+                });
+            }
+        }
+        self.enc = enc;
+        let version = self.int()?;
+        let writer = self.int()?;
+        let min_reader = self.int()?;
+        let native_encoding = match version {
+            2 => None,
+            3 => {
+                let n = self.int()?;
+                if !(0..=CODESET_MAX).contains(&n) {
+                    return Err(self.invalid("invalid length of encoding name"));
+                }
+                let (s, _) = self.string(usize::try_from(n).unwrap_or(0))?;
+                Some(s)
+            }
+            v => return Err(RdsError::Version(v)),
+        };
+        self.out.header = Some(Header {
+            workspace,
+            encoding: enc,
+            version,
+            writer,
+            min_reader,
+            native_encoding,
+        });
+        self.item()?;
+        Ok(())
+    }
+
+    // ---- bytes ----
+
+    fn invalid(&self, what: impl Into<String>) -> RdsError {
+        RdsError::Invalid {
+            offset: self.pos,
+            what: what.into(),
+        }
+    }
+
+    fn byte(&mut self) -> Res<Option<u8>> {
+        let buf = self
+            .src
+            .fill_buf()
+            .map_err(|e| RdsError::Io(e.to_string()))?;
+        let Some(&b) = buf.first() else {
+            return Ok(None);
+        };
+        self.src.consume(1);
+        self.pos = self.pos.saturating_add(1);
+        Ok(Some(b))
+    }
+
+    fn need_byte(&mut self) -> Res<u8> {
+        self.byte()?.ok_or(RdsError::Truncated(self.pos))
+    }
+
+    fn exact<const N: usize>(&mut self) -> Res<[u8; N]> {
+        let mut b = [0u8; N];
+        for slot in &mut b {
+            *slot = self.need_byte()?;
+        }
+        Ok(b)
+    }
+
+    /// Skips `n` bytes, failing when fewer are left.
+    fn skip(&mut self, n: u64) -> Res<()> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.len)
+            .ok_or(RdsError::Truncated(self.len))?;
+        let delta = i64::try_from(n).map_err(|_| RdsError::Truncated(self.len))?;
+        self.src
+            .seek_relative(delta)
+            .map_err(|e| RdsError::Io(e.to_string()))?;
+        self.pos = end;
+        Ok(())
+    }
+
+    fn peek_is(&mut self, prefix: &[u8]) -> Res<bool> {
+        let buf = self
+            .src
+            .fill_buf()
+            .map_err(|e| RdsError::Io(e.to_string()))?;
+        Ok(buf.starts_with(prefix))
+    }
+
+    /// The workspace magic line, if the stream has one (consumed).
+    fn magic(&mut self) -> Res<Option<String>> {
+        for v in [b'1', b'2', b'3'] {
+            for f in [b'X', b'B', b'A'] {
+                let m = [b'R', b'D', f, v, b'\n'];
+                if self.peek_is(&m)? {
+                    self.skip(5)?;
+                    let name = String::from_utf8_lossy(m.get(..4).unwrap_or_default()).into_owned();
+                    if v == b'1' {
+                        return Err(RdsError::OldWorkspace(name));
+                    }
+                    return Ok(Some(name));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// `InFormat`.
+    fn format(&mut self) -> Res<Encoding> {
+        let [a, b] = self.exact::<2>().map_err(|_| RdsError::NotSerialized)?;
+        match (a, b) {
+            (b'A', _) => Ok(Encoding::Ascii),
+            (b'B', _) => Ok(Encoding::Binary {
+                big_endian: self.big_endian_binary,
+            }),
+            (b'X', _) => Ok(Encoding::Xdr),
+            (b'\n', b'A') => {
+                self.need_byte()?;
+                Ok(Encoding::Ascii)
+            }
+            _ => Err(RdsError::NotSerialized),
+        }
+    }
+
+    /// `InWord`: skips white space, then up to 127 non-space characters.
+    fn word(&mut self) -> Res<String> {
+        let mut c = self.need_byte()?;
+        while is_space(c) {
+            c = self.need_byte()?;
+        }
+        let mut w = Vec::new();
+        loop {
+            if is_space(c) {
+                break;
+            }
+            if w.len() >= 127 {
+                return Err(self.invalid("read error (a word longer than 127 characters)"));
+            }
+            w.push(c);
+            match self.byte()? {
+                Some(n) => c = n,
+                None => break,
+            }
+        }
+        Ok(String::from_utf8_lossy(&w).into_owned())
+    }
+
+    /// `InInteger`.
+    fn int(&mut self) -> Res<i32> {
+        match self.enc {
+            Encoding::Xdr | Encoding::Binary { big_endian: true } => {
+                Ok(i32::from_be_bytes(self.exact::<4>()?))
+            }
+            Encoding::Binary { big_endian: false } => Ok(i32::from_le_bytes(self.exact::<4>()?)),
+            Encoding::Ascii => {
+                let w = self.word()?;
+                if w == "NA" {
+                    return Ok(i32::MIN);
+                }
+                scan_int(&w).ok_or_else(|| self.invalid(format!("read error (integer {w:?})")))
+            }
+        }
+    }
+
+    /// `InString` of `length` characters: the first [`KEEP_STRING`] bytes kept, and whether it
+    /// was cut.
+    fn string(&mut self, length: usize) -> Res<(String, bool)> {
+        let mut kept = Vec::new();
+        match self.enc {
+            Encoding::Ascii => {
+                if length > 0 {
+                    let mut c = self.need_byte()?;
+                    while is_space(c) {
+                        c = self.need_byte()?;
+                    }
+                    let mut pending = Some(c);
+                    for _ in 0..length {
+                        let c = match pending.take() {
+                            Some(c) => c,
+                            None => self.need_byte()?,
+                        };
+                        let ch = if c == b'\\' {
+                            let e = self.need_byte()?;
+                            match e {
+                                b'n' => b'\n',
+                                b't' => b'\t',
+                                b'v' => 0x0b,
+                                b'b' => 0x08,
+                                b'r' => b'\r',
+                                b'f' => 0x0c,
+                                b'a' => 0x07,
+                                b'0'..=b'7' => {
+                                    let mut d: u32 = 0;
+                                    let mut e = e;
+                                    let mut j: u32 = 0;
+                                    loop {
+                                        d = d
+                                            .wrapping_mul(8)
+                                            .wrapping_add(u32::from(e.wrapping_sub(b'0')));
+                                        j = j.saturating_add(1);
+                                        let n = self.need_byte()?;
+                                        if j < 3 && (b'0'..b'8').contains(&n) {
+                                            e = n;
+                                        } else {
+                                            pending = Some(n);
+                                            break;
+                                        }
+                                    }
+                                    u8::try_from(d & 0xff).unwrap_or(0)
+                                }
+                                other => other,
+                            }
+                        } else {
+                            c
+                        };
+                        if kept.len() < KEEP_STRING {
+                            kept.push(ch);
+                        }
+                    }
+                    // A character read ahead after a final octal escape is dropped, as R's
+                    // string stream drops its pushed-back character.
+                }
+            }
+            _ => {
+                let keep = length.min(KEEP_STRING);
+                for _ in 0..keep {
+                    kept.push(self.need_byte()?);
+                }
+                self.skip(u64::try_from(length.saturating_sub(keep)).unwrap_or(u64::MAX))?;
+            }
+        }
+        Ok((
+            String::from_utf8_lossy(&kept).into_owned(),
+            length > KEEP_STRING,
+        ))
+    }
+
+    /// `ReadLENGTH`.
+    fn length(&mut self) -> Res<u64> {
+        let len = self.int()?;
+        if len < -1 {
+            return Err(self.invalid("negative serialized length for vector"));
+        }
+        if len == -1 {
+            let upper = u32::from_ne_bytes(self.int()?.to_ne_bytes());
+            let lower = u32::from_ne_bytes(self.int()?.to_ne_bytes());
+            if upper > 65536 {
+                return Err(self.invalid("invalid upper part of serialized vector length"));
+            }
+            return Ok((u64::from(upper) << 32) | u64::from(lower));
+        }
+        Ok(u64::try_from(len).unwrap_or(0))
+    }
+
+    /// Skips `count` numbers of `width` bytes (binary) or `words_each` words (text).
+    fn skip_numbers(&mut self, count: u64, width: u64, words_each: u64) -> Res<()> {
+        match self.enc {
+            Encoding::Ascii => {
+                let words = count.saturating_mul(words_each);
+                // Every word takes at least two bytes (the word and a separator).
+                if words > self.len.saturating_sub(self.pos) {
+                    return Err(RdsError::Truncated(self.len));
+                }
+                for _ in 0..words {
+                    self.word()?;
+                }
+                Ok(())
+            }
+            _ => self.skip(
+                count
+                    .checked_mul(width)
+                    .ok_or(RdsError::Truncated(self.len))?,
+            ),
+        }
+    }
+
+    // ---- code bookkeeping ----
+
+    fn note_symbol(&mut self, name: &str) {
+        if let Ctx::Code(i) = self.ctx {
+            if let Some(c) = self.out.code.get_mut(i) {
+                if c.symbols.len() < MAX_NAMES {
+                    c.symbols.insert(name.to_owned());
+                } else if !c.symbols.contains(name) {
+                    c.names_truncated = true;
+                }
+            }
+        }
+    }
+
+    fn note_string(&mut self, s: &str) {
+        if let Ctx::Code(i) = self.ctx {
+            if let Some(c) = self.out.code.get_mut(i) {
+                if c.strings.len() < MAX_NAMES {
+                    c.strings.insert(s.to_owned());
+                } else if !c.strings.contains(s) {
+                    c.names_truncated = true;
+                }
+            }
+        }
+    }
+
+    /// Starts a new code object and makes it the context; returns the previous context.
+    fn open_code(&mut self, kind: CodeKind, offset: u64) -> Ctx {
+        let prev = self.ctx;
+        if self.out.code.len() >= MAX_CODE_OBJECTS {
+            self.out.code_dropped = self.out.code_dropped.saturating_add(1);
+            // Names still land somewhere: in the last recorded object.
+            if let Some(last) = self.out.code.len().checked_sub(1) {
+                self.ctx = Ctx::Code(last);
+            }
+            return prev;
+        }
+        self.out.code.push(CodeObject {
+            kind,
+            offset,
+            symbols: BTreeSet::new(),
+            strings: BTreeSet::new(),
+            bytecode: false,
+            calls: false,
+            names_truncated: false,
+        });
+        self.ctx = Ctx::Code(self.out.code.len().saturating_sub(1));
+        prev
+    }
+
+    /// Runs `f` with names going nowhere (attributes, environments, tags).
+    fn as_data<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
+        let prev = std::mem::replace(&mut self.ctx, Ctx::Data);
+        let r = f(self);
+        self.ctx = prev;
+        r
+    }
+
+    /// Runs `f` inside a code object: the current one, or a new one of `kind` in data context.
+    fn as_code<T>(
+        &mut self,
+        kind: CodeKind,
+        offset: u64,
+        f: impl FnOnce(&mut Self) -> Res<T>,
+    ) -> Res<T> {
+        let prev = match self.ctx {
+            Ctx::Code(_) => self.ctx,
+            Ctx::Data => self.open_code(kind, offset),
+        };
+        let r = f(self);
+        self.ctx = prev;
+        r
+    }
+
+    fn mark_bytecode(&mut self) {
+        if let Ctx::Code(i) = self.ctx {
+            if let Some(c) = self.out.code.get_mut(i) {
+                c.bytecode = true;
+                c.calls = true;
+            }
+        }
+    }
+
+    fn mark_call(&mut self) {
+        if let Ctx::Code(i) = self.ctx {
+            if let Some(c) = self.out.code.get_mut(i) {
+                c.calls = true;
+            }
+        }
+    }
+
+    // ---- items ----
+
+    /// `ReadItem`.
+    fn item(&mut self) -> Res<Item> {
+        let offset = self.pos;
+        let flags = self.int()?;
+        self.item_with(flags, offset)
+    }
+
+    fn enter(&mut self) -> Res<()> {
+        self.depth = self.depth.saturating_add(1);
+        self.out.items = self.out.items.saturating_add(1);
+        if self.depth > MAX_DEPTH {
+            return Err(RdsError::TooDeep);
+        }
+        Ok(())
+    }
+
+    /// `ReadItem_Recursive` for an item whose flags were read at `offset`.
+    fn item_with(&mut self, flags: i32, offset: u64) -> Res<Item> {
+        self.enter()?;
+        let r = self.item_inner(flags, offset);
+        self.depth = self.depth.saturating_sub(1);
+        r
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn item_inner(&mut self, flags: i32, offset: u64) -> Res<Item> {
+        let ty = type_of(flags);
+        let has_attr = flags & HAS_ATTR_BIT != 0;
+        match ty {
+            NILVALUE_SXP => return Ok(Item::Nil),
+            EMPTYENV_SXP | BASEENV_SXP | GLOBALENV_SXP | MISSINGARG_SXP | BASENAMESPACE_SXP => {
+                return Ok(Item::Other)
+            }
+            UNBOUNDVALUE_SXP => return Ok(Item::Unbound),
+            REFSXP => {
+                let i = flags >> 8;
+                let i = if i == 0 { self.int()? } else { i };
+                let entry = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| self.refs.get(i))
+                    .cloned()
+                    .ok_or_else(|| self.invalid(format!("reference index {i} out of range")))?;
+                return Ok(match entry {
+                    Ref::Sym(name) => {
+                        self.note_symbol(&name);
+                        Item::Sym(name)
+                    }
+                    Ref::Other => Item::Other,
+                });
+            }
+            PERSISTSXP => {
+                self.string_vec()?;
+                self.out.persistent = self.out.persistent.saturating_add(1);
+                self.refs.push(Ref::Other);
+                return Ok(Item::Other);
+            }
+            ALTREP_SXP => {
+                let info = self.as_data(Self::item)?;
+                if let Item::List(parts) = &info {
+                    if let (Some(Item::Sym(class)), Some(Item::Sym(package))) =
+                        (parts.first(), parts.get(1))
+                    {
+                        self.out.altrep.insert((class.clone(), package.clone()));
+                    }
+                }
+                self.item()?; // state
+                self.as_data(Self::item)?; // attributes
+                return Ok(Item::Other);
+            }
+            SYMSXP => {
+                let name = match self.as_data(Self::item)? {
+                    Item::Char(Some(s)) => s,
+                    Item::Char(None) => "NA".to_owned(),
+                    _ => return Err(self.invalid("a symbol whose name is not a string")),
+                };
+                self.refs.push(Ref::Sym(name.clone()));
+                self.note_symbol(&name);
+                return Ok(Item::Sym(name));
+            }
+            PACKAGESXP | NAMESPACESXP => {
+                let names = self.string_vec()?;
+                let first = names.first().cloned().flatten().unwrap_or_default();
+                if ty == NAMESPACESXP {
+                    self.out.namespaces.insert(first);
+                } else {
+                    self.out.packages.insert(first);
+                }
+                self.refs.push(Ref::Other);
+                return Ok(Item::Other);
+            }
+            ENVSXP => {
+                let _locked = self.int()?;
+                self.refs.push(Ref::Other);
+                self.as_data(|r| {
+                    r.item()?; // enclosure
+                    r.item()?; // frame
+                    r.item()?; // hash table
+                    r.item() // attributes
+                })?;
+                return Ok(Item::Other);
+            }
+            LISTSXP | LANGSXP | CLOSXP | PROMSXP | DOTSXP => return self.pairlist(flags, offset),
+            _ => {}
+        }
+        let item = match ty {
+            EXTPTRSXP => {
+                self.refs.push(Ref::Other);
+                self.as_data(|r| {
+                    r.item()?;
+                    r.item()
+                })?;
+                Item::Other
+            }
+            WEAKREFSXP => {
+                self.refs.push(Ref::Other);
+                Item::Other
+            }
+            SPECIALSXP | BUILTINSXP => {
+                let n = self.int()?;
+                if n < 0 {
+                    return Err(self.invalid("invalid length"));
+                }
+                let (name, _) = self.string(usize::try_from(n).unwrap_or(0))?;
+                self.as_code(CodeKind::Primitive, offset, |r| {
+                    r.note_symbol(&name);
+                    Ok(())
+                })?;
+                Item::Other
+            }
+            CHARSXP => {
+                let n = self.int()?;
+                if n < -1 {
+                    return Err(self.invalid("invalid length"));
+                }
+                if n == -1 {
+                    Item::Char(None)
+                } else {
+                    let (s, _) = self.string(usize::try_from(n).unwrap_or(0))?;
+                    self.note_string(&s);
+                    Item::Char(Some(s))
+                }
+            }
+            LGLSXP | INTSXP => {
+                let n = self.length()?;
+                self.skip_numbers(n, 4, 1)?;
+                Item::Other
+            }
+            REALSXP => {
+                let n = self.length()?;
+                self.skip_numbers(n, 8, 1)?;
+                Item::Other
+            }
+            CPLXSXP => {
+                let n = self.length()?;
+                self.skip_numbers(n, 16, 2)?;
+                Item::Other
+            }
+            RAWSXP => {
+                let n = self.length()?;
+                self.skip_numbers(n, 1, 1)?;
+                Item::Other
+            }
+            STRSXP => {
+                let n = self.length()?;
+                let mut first = Vec::new();
+                for i in 0..n {
+                    let it = self.item()?;
+                    if i < 4 {
+                        first.push(match it {
+                            Item::Char(s) => s,
+                            _ => None,
+                        });
+                    }
+                }
+                Item::Strings(first)
+            }
+            VECSXP => {
+                let n = self.length()?;
+                for _ in 0..n {
+                    self.item()?;
+                }
+                Item::Other
+            }
+            EXPRSXP => {
+                let n = self.length()?;
+                self.as_code(CodeKind::Expression, offset, |r| {
+                    for _ in 0..n {
+                        r.item()?;
+                    }
+                    Ok(())
+                })?;
+                Item::Other
+            }
+            BCODESXP => {
+                self.as_code(CodeKind::Bytecode, offset, |r| {
+                    r.mark_bytecode();
+                    r.bytecode()
+                })?;
+                Item::Other
+            }
+            OBJSXP => Item::Other,
+            CLASSREFSXP => {
+                return Err(self.invalid("this version of R cannot read class references"))
+            }
+            GENERICREFSXP => {
+                return Err(
+                    self.invalid("this version of R cannot read generic function references")
+                )
+            }
+            other => {
+                return Err(self.invalid(format!(
+                    "unknown type {other}, perhaps written by a later version of R"
+                )))
+            }
+        };
+        if has_attr {
+            self.as_data(Self::item)?;
+        }
+        Ok(item)
+    }
+
+    /// `InStringVec`: a zero, a length, then that many `CHARSXP` items.
+    fn string_vec(&mut self) -> Res<Vec<Option<String>>> {
+        if self.int()? != 0 {
+            return Err(self.invalid("names in persistent strings are not supported yet"));
+        }
+        let n = self.int()?;
+        if n < 0 {
+            return Err(self.invalid("negative string vector length"));
+        }
+        let mut v = Vec::new();
+        self.as_data(|r| {
+            for i in 0..n {
+                let it = r.item()?;
+                if i < 4 {
+                    v.push(match it {
+                        Item::Char(s) => s,
+                        _ => None,
+                    });
+                }
+            }
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// `ReadItem_Iterative`: a chain of pairlist-like cells, then the final CDR.
+    fn pairlist(&mut self, mut flags: i32, mut offset: u64) -> Res<Item> {
+        let outer = self.ctx;
+        let mut cars = Vec::new();
+        let result = (|| -> Res<()> {
+            loop {
+                let ty = type_of(flags);
+                if !matches!(ty, LISTSXP | LANGSXP | CLOSXP | PROMSXP | DOTSXP) {
+                    break;
+                }
+                let levels = flags >> 12;
+                // A closure or promise owns the rest of the chain (its body or code); a call
+                // held as data starts a language object.
+                match (ty, self.ctx) {
+                    // The function of an active binding is the binding's code.
+                    (CLOSXP, _) if std::mem::take(&mut self.binding_value) => {
+                        self.mark_call();
+                    }
+                    (CLOSXP, _) => {
+                        self.open_code(CodeKind::Closure, offset);
+                    }
+                    (PROMSXP, _) => {
+                        self.open_code(CodeKind::Promise { forced: true }, offset);
+                    }
+                    (LANGSXP, Ctx::Data) => {
+                        self.open_code(CodeKind::Language, offset);
+                    }
+                    _ => {}
+                }
+                if ty == LANGSXP {
+                    self.mark_call();
+                }
+                let promise_at = match (ty, self.ctx) {
+                    (PROMSXP, Ctx::Code(i)) => Some(i),
+                    _ => None,
+                };
+                if flags & HAS_ATTR_BIT != 0 {
+                    self.as_data(Self::item)?;
+                }
+                if flags & HAS_TAG_BIT != 0 {
+                    // Argument names, variable names and a closure's or promise's environment.
+                    self.as_data(Self::item)?;
+                }
+                let car_offset = self.pos;
+                let car = if ty == LISTSXP && levels & ACTIVE_BINDING != 0 {
+                    // An active binding: the value is the function R calls on access.
+                    let prev = self.open_code(CodeKind::ActiveBinding, car_offset);
+                    self.binding_value = true;
+                    let r = self.item();
+                    self.binding_value = false;
+                    self.ctx = prev;
+                    r?
+                } else {
+                    self.item()?
+                };
+                if let Some(i) = promise_at {
+                    if car == Item::Unbound {
+                        if let Some(c) = self.out.code.get_mut(i) {
+                            c.kind = CodeKind::Promise { forced: false };
+                        }
+                    }
+                }
+                if cars.len() < 4 {
+                    cars.push(car);
+                }
+                offset = self.pos;
+                flags = self.int()?;
+                self.enter()?;
+            }
+            self.item_with(flags, offset)?;
+            Ok(())
+        })();
+        self.ctx = outer;
+        result?;
+        Ok(Item::List(cars))
+    }
+
+    // ---- byte code ----
+
+    /// `ReadBC`: the repeat table length, then one `ReadBC1`.
+    fn bytecode(&mut self) -> Res<()> {
+        let reps = self.int()?;
+        if reps < 0 {
+            return Err(self.invalid("negative byte code repeat table length"));
+        }
+        self.bc1()
+    }
+
+    /// `ReadBC1`: the code vector, then the constant pool.
+    fn bc1(&mut self) -> Res<()> {
+        self.enter()?;
+        let r = (|| -> Res<()> {
+            self.as_data(Self::item)?; // the instruction stream (an integer vector)
+            let n = self.int()?;
+            if n < 0 {
+                return Err(self.invalid("negative byte code constant pool length"));
+            }
+            for _ in 0..n {
+                let ty = self.int()?;
+                match u32::try_from(ty).unwrap_or(u32::MAX) {
+                    BCODESXP => self.bc1()?,
+                    LANGSXP | LISTSXP | BCREPDEF | BCREPREF | ATTRLANGSXP | ATTRLISTSXP => {
+                        self.bc_lang(ty)?;
+                    }
+                    _ => {
+                        self.item()?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.depth = self.depth.saturating_sub(1);
+        r
+    }
+
+    /// `ReadBCLang`.
+    fn bc_lang(&mut self, ty: i32) -> Res<()> {
+        self.enter()?;
+        let r = (|| -> Res<()> {
+            let ty = u32::try_from(ty).unwrap_or(u32::MAX);
+            match ty {
+                BCREPREF => {
+                    self.int()?;
+                }
+                BCREPDEF | LANGSXP | LISTSXP | ATTRLANGSXP | ATTRLISTSXP => {
+                    let ty = if ty == BCREPDEF {
+                        self.int()?; // position
+                        u32::try_from(self.int()?).unwrap_or(u32::MAX)
+                    } else {
+                        ty
+                    };
+                    if ty == ATTRLANGSXP || ty == ATTRLISTSXP {
+                        self.as_data(Self::item)?;
+                    }
+                    self.as_data(Self::item)?; // tag
+                    let car = self.int()?;
+                    self.bc_lang(car)?;
+                    let cdr = self.int()?;
+                    self.bc_lang(cdr)?;
+                }
+                _ => {
+                    self.item()?;
+                }
+            }
+            Ok(())
+        })();
+        self.depth = self.depth.saturating_sub(1);
+        r
+    }
+}
+
+/// `sscanf("%d")` of a word: optional sign, at least one digit, anything after ignored;
+/// `None` for no digits or a value that does not fit.
+fn scan_int(w: &str) -> Option<i32> {
+    let b = w.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, b.get(1..)?),
+        Some(b'+') => (false, b.get(1..)?),
+        _ => (false, b),
+    };
+    let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 {
+        return None;
+    }
+    let text = std::str::from_utf8(digits.get(..n)?).ok()?;
+    let v: i64 = text.parse().ok()?;
+    i32::try_from(if neg { v.checked_neg()? } else { v }).ok()
+}
+
+/// `DECODE_TYPE`: the low eight bits of an item's flags.
+fn type_of(flags: i32) -> u32 {
+    u32::try_from(flags & 255).unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A tiny XDR writer for tests.
+    struct W(Vec<u8>);
+    impl W {
+        fn new() -> Self {
+            let mut w = W(b"X\n".to_vec());
+            for v in [3, 0x0004_0202, 0x0003_0500, 5] {
+                w.int(v);
+            }
+            w.0.extend_from_slice(b"UTF-8");
+            w
+        }
+        fn int(&mut self, v: i32) -> &mut Self {
+            self.0.extend_from_slice(&v.to_be_bytes());
+            self
+        }
+        fn chars(&mut self, s: &str) -> &mut Self {
+            self.int(9 | (64 << 12)).int(s.len() as i32);
+            self.0.extend_from_slice(s.as_bytes());
+            self
+        }
+        fn sym(&mut self, s: &str) -> &mut Self {
+            self.int(1).chars(s)
+        }
+    }
+
+    fn read(bytes: &[u8]) -> Parsed {
+        parse(Cursor::new(bytes), bytes.len() as u64)
+    }
+
+    #[test]
+    fn an_unforced_promise_calling_system_is_recorded() {
+        let mut w = W::new();
+        // PROMSXP with an environment tag (global env), value unbound, code system("true").
+        w.int(5 | HAS_TAG_BIT).int(253).int(252);
+        w.int(6).sym("system");
+        w.int(2).int(16).int(1).chars("true").int(254);
+        let p = read(&w.0);
+        assert_eq!(p.error, None);
+        let c = &p.stream.code;
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].kind, CodeKind::Promise { forced: false });
+        assert!(c[0].symbols.contains("system"));
+        assert!(c[0].strings.contains("true"));
+        assert_eq!(p.stream.header.unwrap().writer, 0x0004_0202);
+    }
+
+    #[test]
+    fn references_resolve_to_symbols_read_as_data() {
+        let mut w = W::new();
+        // list(system = quote(system())): the tag reads the symbol as data (ref 1), the call
+        // refers back to it.
+        w.int(2 | HAS_TAG_BIT).sym("system");
+        w.int(6).int((1 << 8) | 255).int(254);
+        w.int(254);
+        let p = read(&w.0);
+        assert_eq!(p.error, None);
+        assert_eq!(p.stream.code.len(), 1);
+        assert_eq!(p.stream.code[0].kind, CodeKind::Language);
+        assert!(p.stream.code[0].symbols.contains("system"));
+    }
+
+    #[test]
+    fn numbers_are_skipped_and_truncation_is_an_error() {
+        let mut w = W::new();
+        w.int(14).int(3);
+        w.0.extend_from_slice(&[0; 24]);
+        assert_eq!(read(&w.0).error, None);
+        let cut = &w.0[..w.0.len() - 1];
+        assert!(matches!(read(cut).error, Some(RdsError::Truncated(_))));
+        let mut w = W::new();
+        w.int(14).int(-1).int(70_000).int(0);
+        assert!(matches!(read(&w.0).error, Some(RdsError::Invalid { .. })));
+    }
+
+    #[test]
+    fn ascii_streams_read_like_xdr() {
+        let text = b"A\n3\n263170\n197888\n5\nUTF-8\n6\n1\n262153\n6\nsystem\n2\n16\n1\n262153\n4\ntrue\n254\n";
+        let p = read(text);
+        assert_eq!(p.error, None, "{p:?}");
+        assert_eq!(p.stream.header.as_ref().unwrap().encoding, Encoding::Ascii);
+        assert!(p.stream.code[0].symbols.contains("system"));
+    }
+
+    #[test]
+    fn namespaces_and_workspaces_are_read() {
+        let mut w = W::new();
+        w.0.splice(0..0, b"RDX3\n".iter().copied());
+        w.int(249).int(0).int(2).chars("stats").chars("4.2.2");
+        let p = read(&w.0);
+        assert_eq!(p.error, None);
+        assert!(p.stream.namespaces.contains("stats"));
+        assert_eq!(p.stream.header.unwrap().workspace.as_deref(), Some("RDX3"));
+        let mut bad = b"RDA3\n".to_vec();
+        bad.extend_from_slice(&W::new().0);
+        assert!(matches!(
+            read(&bad).error,
+            Some(RdsError::FormatMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_stops() {
+        let mut w = W::new();
+        for _ in 0..(MAX_DEPTH + 10) {
+            w.int(19).int(1);
+        }
+        w.int(254);
+        let error = std::thread::Builder::new()
+            .stack_size(READ_STACK)
+            .spawn(move || read(&w.0).error)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(error, Some(RdsError::TooDeep));
+    }
+
+    #[test]
+    fn sniffing_samples() {
+        assert!(looks_like_r(b"X\n\x00\x00\x00\x03\x00\x04"));
+        assert!(looks_like_r(b"RDX3\nX\n"));
+        assert!(looks_like_r(b"A\n3\n263170\n"));
+        assert!(looks_like_r(b"B\n\x03\x00\x00\x00"));
+        assert!(!looks_like_r(b"X\nhello"));
+    }
+
+    #[test]
+    fn scan_int_is_sscanf() {
+        assert_eq!(scan_int("12abc"), Some(12));
+        assert_eq!(scan_int("-7"), Some(-7));
+        assert_eq!(scan_int("x"), None);
+        assert_eq!(scan_int("99999999999"), None);
+    }
+}

@@ -1,0 +1,418 @@
+//! R serialized objects (`.rds` from `saveRDS`, `.rda`/`.RData` from `save`; see
+//! [`crate::formats::rds`]): what R builds that runs code, and when.
+//!
+//! * An **unforced promise** runs its code the first time the value is touched (CVE-2024-27322:
+//!   R before 4.4 returned a top-level promise from `readRDS`, R 4.4 refuses only that one, and
+//!   promises inside lists and environments still run on access): `r/promise`, high.
+//! * An **active binding** in a serialized environment runs its function on every access to
+//!   the variable: `r/active-binding`, high.
+//! * **Closures, calls, expression vectors and byte code** run when something calls or
+//!   evaluates them (a model's `predict` calls the functions it carries, glm families hold
+//!   closures): listed at info (`r/code`), and every name their code refers to, by symbol or by
+//!   string, is judged against `signatures/r.toml` (`system`, `eval`, `dyn.load`, … are
+//!   `r/dangerous-call` at the entry's severity). Byte code is judged by its constant pool, which
+//!   holds every symbol the instructions can name.
+//! * **Namespaces** R looks up while reading are loaded then (their load hooks run): R's own
+//!   packages at info, others low (`r/namespace`); ALTREP classes name the package that is loaded
+//!   to read them.
+//! * A stream R refuses or that does not read to the end is `r/malformed` (medium); the names
+//!   found before the error are still judged.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+use std::collections::HashMap;
+use std::io::BufReader;
+
+use crate::artifact::Artifact;
+use crate::codes::Code;
+use crate::error::ScanError;
+use crate::finding::{Finding, Severity, Sink};
+use crate::format::Format;
+use crate::formats::rds::{
+    parse, unpack_version, CodeKind, CodeObject, Encoding, Parsed, RdsError, MAX_DEPTH, READ_STACK,
+};
+use crate::scanners::{Scanner, ScannerContext};
+use crate::signatures::{Action, SignatureDb};
+
+const REFS: &[&str] = &[
+    "https://github.com/wch/r-source/blob/trunk/src/main/serialize.c",
+    "CVE-2024-27322",
+    "https://hiddenlayer.com/innovation-hub/r-bitrary-code-execution/",
+];
+
+pub const OBJECT: Code = Code {
+    id: "r/object",
+    severity: Severity::Info,
+    summary: "An R serialized object or workspace, with the R version that wrote it.",
+    detects: "A `saveRDS` stream (`X\\n`, `B\\n`, `A\\n`) or a `save` workspace (`RDX3\\n`, …), after any gzip, bzip2 or xz wrapping.",
+    why: "Informational: R objects can carry code (functions, promises, calls); what they carry is reported separately.",
+    example: "`model.rds` written by R 4.3.2 (XDR, serialization version 3).",
+    remediation: "None needed.",
+    references: REFS,
+};
+
+pub const CODE: Code = Code {
+    id: "r/code",
+    severity: Severity::Info,
+    summary: "The R object carries code: functions, calls, expressions or byte code.",
+    detects: "Closures, language objects (calls, formulas), expression vectors, byte code and primitive references in the stream, with the names their code refers to.",
+    why: "This code runs when the object's user calls or evaluates it (a model's `predict` calls the functions it carries). The names it refers to are judged separately (`r/dangerous-call`).",
+    example: "A glm's `family` object holds closures such as `linkinv <- function(eta) .Call(C_logit_linkinv, eta)`.",
+    remediation: "None needed when no dangerous call is reported; review the functions of objects from unknown sources.",
+    references: REFS,
+};
+
+pub const DANGEROUS_CALL: Code = Code {
+    id: "r/dangerous-call",
+    severity: Severity::Critical,
+    summary: "Code in the R object refers to a function that runs commands, evaluates text, loads native code or reaches the system.",
+    detects: "A closure, promise, active binding, call, expression or byte code constant pool naming a function of `signatures/r.toml` (`system`, `system2`, `pipe`, `eval(parse(...))`, `dyn.load`, `do.call`, `download.file`, …), as a symbol or as a string.",
+    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges.",
+    example: "`e <- new.env(); delayedAssign(\"x\", system(\"id\"), assign.env = e); saveRDS(e, \"m.rds\")`",
+    remediation: "Do not load the object. Models can be shared as data (coefficients, PMML, ONNX) instead of live R objects.",
+    references: REFS,
+};
+
+pub const PROMISE: Code = Code {
+    id: "r/promise",
+    severity: Severity::High,
+    summary: "The R object holds an unevaluated promise: its code runs the first time the value is used.",
+    detects: "A `PROMSXP` whose value is unbound (not yet forced) and whose code makes a call. An unforced promise holding only a constant or a variable name (what `substitute()`d arguments leave behind, as in a glm's family) is info; forced promises only return their stored value and are not reported.",
+    why: "R evaluates a promise silently on first access (CVE-2024-27322: `readRDS` of a top-level promise ran it as soon as the result was used; R 4.4 refuses only top-level ones, so promises in lists, environments and closures still run on access).",
+    example: "An environment saved after `delayedAssign(\"x\", system(\"id\"))`.",
+    remediation: "Do not load the object unless the promise's code is expected; force it before saving.",
+    references: REFS,
+};
+
+pub const ACTIVE_BINDING: Code = Code {
+    id: "r/active-binding",
+    severity: Severity::High,
+    summary: "A serialized environment has an active binding: a function that runs on every access to a variable.",
+    detects: "An environment frame cell with the active-binding bit set (`makeActiveBinding`).",
+    why: "Reading the variable calls the function, so merely looking at the object (printing it, `ls.str`) runs code.",
+    example: "`makeActiveBinding(\"coef\", function() system(\"id\"), e)`",
+    remediation: "Do not load the object unless the binding is expected.",
+    references: REFS,
+};
+
+pub const NAMESPACE: Code = Code {
+    id: "r/namespace",
+    severity: Severity::Low,
+    summary: "Reading the R object loads an installed package's namespace.",
+    detects: "A namespace reference (`NAMESPACESXP`), or an ALTREP class whose package is not loaded, naming a package other than R's own (base, stats, utils, methods, …, which are info).",
+    why: "R loads the namespace while reading (`..getNamespace`), running the package's load hooks: an object can pull in any installed package (and fails to read where it is missing).",
+    example: "A closure whose environment is the namespace of `mypkg`.",
+    remediation: "Check that the package is one you trust.",
+    references: REFS,
+};
+
+pub const MALFORMED: Code = Code {
+    id: "r/malformed",
+    severity: Severity::Medium,
+    summary: "The R stream could not be read to the end the way R reads it.",
+    detects: "An unknown format line or version, a truncated stream, an unknown item type, a bad reference or length, a version-1 workspace, persistent references (only a restore hook reads them), a workspace whose magic and stream disagree.",
+    why: "What was not read cannot be judged; another reader (or R version) may still build objects from it.",
+    example: "A `.rds` cut off in the middle of a vector.",
+    remediation: "Re-save the object with `saveRDS` and scan again.",
+    references: REFS,
+};
+
+pub static CODES: &[&Code] = &[
+    &OBJECT,
+    &CODE,
+    &DANGEROUS_CALL,
+    &PROMISE,
+    &ACTIVE_BINDING,
+    &NAMESPACE,
+    &MALFORMED,
+];
+
+/// The signature kind of the R code policy.
+pub const KIND: &str = "r-function";
+
+/// R's own packages (shipped with R): loading them runs no third-party code.
+const BASE_PACKAGES: &[&str] = &[
+    "base",
+    "compiler",
+    "datasets",
+    "graphics",
+    "grDevices",
+    "grid",
+    "methods",
+    "parallel",
+    "splines",
+    "stats",
+    "stats4",
+    "tcltk",
+    "tools",
+    "utils",
+];
+
+/// One denied function.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub severity: Severity,
+    pub category: String,
+    pub reason: String,
+}
+
+/// The R function policy (`r-function` entries; later entries win).
+#[derive(Debug, Default)]
+pub struct RPolicy {
+    rules: HashMap<String, Option<Rule>>,
+}
+
+impl RPolicy {
+    pub fn new(db: &SignatureDb) -> Self {
+        let mut rules = HashMap::new();
+        for e in db.of_kind(KIND) {
+            let rule = match e.action {
+                Action::Deny => Some(Rule {
+                    severity: e.severity.unwrap_or(Severity::High),
+                    category: e.category.to_string(),
+                    reason: e.reason.to_string(),
+                }),
+                Action::Allow | Action::Tolerate => None,
+            };
+            rules.insert(e.name.to_string(), rule);
+        }
+        Self { rules }
+    }
+
+    /// The rule denying `name`, if any.
+    pub fn denied(&self, name: &str) -> Option<&Rule> {
+        self.rules.get(name).and_then(Option::as_ref)
+    }
+}
+
+pub struct RScanner;
+
+impl Scanner for RScanner {
+    fn id(&self) -> &'static str {
+        "r"
+    }
+    fn formats(&self) -> &'static [Format] {
+        &[Format::RSerialized]
+    }
+    fn codes(&self) -> &'static [&'static Code] {
+        CODES
+    }
+    fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError> {
+        let len = a.content.len();
+        let src = a.content.open()?;
+        let parsed = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("rds".into())
+                .stack_size(READ_STACK)
+                .spawn_scoped(s, move || {
+                    parse(BufReader::with_capacity(1 << 16, src), len)
+                })
+                .ok()?
+                .join()
+                .ok()
+        });
+        let Some(parsed) = parsed else {
+            out.push(malformed(
+                a,
+                "the stream could not be read (reader thread failed)",
+            ));
+            return Ok(());
+        };
+        report(&parsed, a, cx, out);
+        Ok(())
+    }
+}
+
+fn malformed(a: &Artifact, why: &str) -> Finding {
+    Finding::new(&MALFORMED, a.location.clone(), format!("{}: {why}", a.name))
+}
+
+fn report(p: &Parsed, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
+    let s = &p.stream;
+    if let Some(h) = &s.header {
+        let encoding = match h.encoding {
+            Encoding::Xdr => "xdr",
+            Encoding::Binary { big_endian: false } => "binary (little-endian)",
+            Encoding::Binary { big_endian: true } => "binary (big-endian)",
+            Encoding::Ascii => "ascii",
+        };
+        let mut f = Finding::new(
+            &OBJECT,
+            a.location.clone(),
+            format!(
+                "R {} written by R {} ({encoding}, serialization version {})",
+                if h.workspace.is_some() {
+                    "workspace"
+                } else {
+                    "object"
+                },
+                unpack_version(h.writer),
+                h.version
+            ),
+        )
+        .evidence("encoding", encoding)
+        .evidence("version", h.version.to_string())
+        .evidence("writer", unpack_version(h.writer));
+        if let Some(w) = &h.workspace {
+            f = f.evidence("workspace", w.clone());
+        }
+        if let Some(e) = &h.native_encoding {
+            f = f.evidence("native-encoding", e.clone());
+        }
+        out.push(f);
+    }
+    let policy = cx.policies().r();
+    let mut carried: HashMap<&'static str, u64> = HashMap::new();
+    for c in &s.code {
+        judge(c, policy, a, out);
+        let n = carried.entry(c.kind.as_str()).or_default();
+        *n = n.saturating_add(1);
+    }
+    if !carried.is_empty() {
+        let mut kinds: Vec<_> = carried.into_iter().collect();
+        kinds.sort_unstable();
+        let list = kinds
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut f = Finding::new(
+            &CODE,
+            a.location.clone(),
+            format!("the object carries code that runs when used: {list}"),
+        );
+        for (k, n) in &kinds {
+            f = f.evidence(k.replace(' ', "-"), n.to_string());
+        }
+        out.push(f);
+    }
+    if s.code_dropped > 0 {
+        out.push(
+            Finding::new(
+                &crate::codes::engine::BUDGET_EXCEEDED,
+                a.location.clone(),
+                format!(
+                    "{} more code objects than the {} recorded; their names were judged with the last one",
+                    s.code_dropped,
+                    crate::formats::rds::MAX_CODE_OBJECTS
+                ),
+            )
+            .evidence("limit", "r-code-objects"),
+        );
+    }
+    let altrep_packages = s.altrep.iter().map(|(_, p)| p);
+    for ns in s.namespaces.iter().chain(altrep_packages) {
+        let base = BASE_PACKAGES.contains(&ns.as_str());
+        out.push(
+            Finding::new(
+                &NAMESPACE,
+                a.location.clone(),
+                format!("reading the object loads the namespace of package {ns}"),
+            )
+            .severity(if base { Severity::Info } else { Severity::Low })
+            .evidence("package", ns.clone()),
+        );
+    }
+    if s.persistent > 0 {
+        out.push(malformed(
+            a,
+            &format!(
+                "{} persistent references: only a restore hook (not readRDS or load) reads them",
+                s.persistent
+            ),
+        ));
+    }
+    match &p.error {
+        None => {}
+        Some(RdsError::TooDeep) => out.push(
+            Finding::new(
+                &crate::codes::engine::BUDGET_EXCEEDED,
+                a.location.clone(),
+                format!("items are nested deeper than {MAX_DEPTH} levels; the rest was not read"),
+            )
+            .evidence("limit", "r-depth"),
+        ),
+        Some(e) => out.push(malformed(a, &e.to_string())),
+    }
+}
+
+fn judge(c: &CodeObject, policy: &RPolicy, a: &Artifact, out: &mut Sink) {
+    let at = format!("byte {}", c.offset);
+    match c.kind {
+        CodeKind::Promise { forced: false } => out.push(
+            if c.calls {
+                Finding::new(
+                    &PROMISE,
+                    a.location.clone(),
+                    format!("an unevaluated promise ({at}) runs its code the first time the value is used"),
+                )
+            } else {
+                // `substitute()`d arguments stay unforced: a constant or a variable lookup.
+                Finding::new(
+                    &PROMISE,
+                    a.location.clone(),
+                    format!("an unevaluated promise ({at}) holds a constant or a variable name, no call"),
+                )
+                .severity(Severity::Info)
+            }
+            .evidence("offset", c.offset.to_string())
+            .evidence("names", names(c)),
+        ),
+        CodeKind::ActiveBinding => out.push(
+            Finding::new(
+                &ACTIVE_BINDING,
+                a.location.clone(),
+                format!("an active binding ({at}) runs a function on every access to its variable"),
+            )
+            .evidence("offset", c.offset.to_string())
+            .evidence("names", names(c)),
+        ),
+        _ => {}
+    }
+    let by_symbol = c.symbols.iter().map(|s| (s, "refers to"));
+    let by_string = c.strings.iter().map(|s| (s, "names by string"));
+    for (name, how) in by_symbol.chain(by_string) {
+        let Some(rule) = policy.denied(name) else {
+            continue;
+        };
+        let when = match c.kind {
+            CodeKind::Promise { forced: false } => "on first access",
+            CodeKind::ActiveBinding => "on every access",
+            CodeKind::Promise { forced: true } => "never (the promise was forced)",
+            _ => "when called or evaluated",
+        };
+        let severity = match c.kind {
+            CodeKind::Promise { forced: true } => Severity::Low.min(rule.severity),
+            _ => rule.severity,
+        };
+        out.push(
+            Finding::new(
+                &DANGEROUS_CALL,
+                a.location.clone(),
+                format!(
+                    "a {} ({at}) {how} {name}: {}; it runs {when}",
+                    c.kind.as_str(),
+                    rule.reason
+                ),
+            )
+            .severity(severity)
+            .evidence("function", name.clone())
+            .evidence("category", rule.category.clone())
+            .evidence("code", c.kind.as_str())
+            .evidence("offset", c.offset.to_string()),
+        );
+    }
+}
+
+/// The names a code object refers to, for evidence (at most 20).
+fn names(c: &CodeObject) -> String {
+    let mut v: Vec<&str> = c.symbols.iter().map(String::as_str).take(20).collect();
+    if c.symbols.len() > 20 || c.names_truncated {
+        v.push("…");
+    }
+    v.join(" ")
+}

@@ -1,0 +1,122 @@
+//! PaddlePaddle models (testdata/paddle, written by testdata/generate/paddle.py from the
+//! documented layouts): programs and their operators, parameters files' tensor records,
+//! `.pdparams`/`.pdopt` pickles, and never-panics property tests for both readers.
+
+use std::io::Cursor;
+
+use modelgate::formats::paddle::{parse_program, read_params};
+use modelgate::{Report, Severity};
+use proptest::prelude::*;
+
+use super::{assert_bom_framework, check_area, default_bound, scan, scan_quickly, testdata};
+
+#[test]
+fn paddle_fixtures() {
+    check_area("paddle", default_bound);
+}
+
+fn fixture(kind: &str, name: &str) -> Report {
+    scan(&testdata().join("paddle").join(kind).join(name))
+}
+
+fn has(r: &Report, code: &str, sev: Severity, text: &str) -> bool {
+    r.findings
+        .iter()
+        .any(|f| f.code == code && f.severity == sev && f.message.contains(text))
+}
+
+#[test]
+fn inference_models_are_listed_and_clean() {
+    let r = fixture("benign", "inference.pdmodel");
+    assert!(
+        has(&r, "paddle/program", Severity::Info, "matmul_v2"),
+        "{:#?}",
+        r.findings
+    );
+    assert_bom_framework(&r, "paddle-program", "paddle");
+    let r = fixture("benign", "inference.pdiparams");
+    assert!(
+        has(&r, "paddle/program", Severity::Info, "2 tensors"),
+        "{:#?}",
+        r.findings
+    );
+    for name in ["model.pdparams", "model.pdopt"] {
+        let r = fixture("benign", name);
+        assert!(
+            r.findings.iter().all(|f| f.severity == Severity::Info),
+            "{name}: {:#?}",
+            r.findings
+        );
+        assert!(
+            r.artifacts
+                .iter()
+                .any(|a| a.format == modelgate::Format::Pickle),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn host_operators_are_flagged_with_their_targets() {
+    let r = fixture("malicious", "save-op.pdmodel");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "paddle/dangerous-op")
+        .expect("finding");
+    assert_eq!(f.severity, Severity::High);
+    assert_eq!(
+        f.evidence.get("file_path").map(String::as_str),
+        Some("/root/.bashrc")
+    );
+    assert!(has(
+        &fixture("malicious", "py-func.pdmodel"),
+        "paddle/dangerous-op",
+        Severity::High,
+        "py_func"
+    ));
+    let r = fixture("malicious", "payload.pdparams");
+    assert!(
+        r.findings.iter().any(|f| f.severity == Severity::Critical),
+        "{:#?}",
+        r.findings
+    );
+}
+
+#[test]
+fn broken_programs_and_parameters_are_malformed() {
+    for (name, text) in [
+        ("missing-sub-block.pdmodel", "block 7"),
+        ("not-a-program.pdmodel", "not a ProgramDesc"),
+        ("truncated.pdiparams", "past the end"),
+        ("trailing-bytes.pdiparams", "record 2"),
+        ("unknown-dtype.pdiparams", "unknown data type 99"),
+    ] {
+        let r = fixture("malformed", name);
+        assert!(
+            has(&r, "paddle/malformed", Severity::Medium, text),
+            "{name}: {:#?}",
+            r.findings
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = parse_program(&bytes);
+        let _ = read_params(Cursor::new(&bytes), bytes.len() as u64);
+        scan_quickly("inference.pdmodel", bytes.clone());
+        scan_quickly("inference.pdiparams", bytes);
+    }
+
+    #[test]
+    fn params_after_a_valid_header_scan_quickly(tail in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let mut bytes = vec![0u8; 16];
+        bytes.extend_from_slice(&[6, 0, 0, 0, 0x08, 0x05, 0x12, 0x02, 0x02, 0x03]);
+        bytes.extend(tail);
+        scan_quickly("inference.pdiparams", bytes);
+    }
+}

@@ -1,0 +1,191 @@
+//! R serialized objects (`.rds`, `.rda`/`.RData`; testdata/r, written by testdata/generate/r.py,
+//! the benign and most malicious ones by R itself): promises and active bindings that run on
+//! access, closures, calls and byte code naming dangerous functions, the compressions `saveRDS`
+//! and `save` use, text and XDR encodings, streams R refuses, the AI-BOM's framework, and
+//! never-panics property tests for the stream reader.
+
+use std::io::Cursor;
+
+use modelgate::formats::rds::{parse, CodeKind};
+use modelgate::{Report, Severity};
+use proptest::prelude::*;
+
+use super::{assert_bom_framework, check_area, default_bound, scan, scan_quickly, testdata, Kind};
+
+#[test]
+fn r_fixtures() {
+    check_area("r", |kind, name| match kind {
+        // A glm's family closures call compiled code of stats (`.Call`): low by design.
+        Kind::Benign if name == "glm-binomial.rds" => Severity::Low,
+        _ => default_bound(kind, name),
+    });
+}
+
+fn fixture(kind: &str, name: &str) -> Report {
+    scan(&testdata().join("r").join(kind).join(name))
+}
+
+/// Whether `r` has finding `code` at `sev` whose message contains `text`, anywhere.
+fn has(r: &Report, code: &str, sev: Severity, text: &str) -> bool {
+    r.findings
+        .iter()
+        .any(|f| f.code == code && f.severity == sev && f.message.contains(text))
+}
+
+#[test]
+fn real_models_carry_code_but_nothing_dangerous() {
+    let r = fixture("benign", "lm.rds");
+    assert!(
+        has(&r, "r/object", Severity::Info, "written by R 4.2.2"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        r.findings.iter().all(|f| f.severity == Severity::Info),
+        "{:#?}",
+        r.findings
+    );
+    // The object sits inside saveRDS's gzip stream.
+    assert!(r
+        .findings
+        .iter()
+        .any(|f| f.code == "r/object" && !f.location.inner.is_empty()));
+    assert_bom_framework(&r, "r-serialized", "r");
+    let r = fixture("benign", "glm-binomial.rds");
+    assert!(
+        has(&r, "r/code", Severity::Info, "closure"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        has(&r, "r/dangerous-call", Severity::Low, ".Call"),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        has(&r, "r/namespace", Severity::Info, "stats"),
+        "{:#?}",
+        r.findings
+    );
+    let r = fixture("benign", "data-frame-ascii.rds");
+    assert!(
+        has(&r, "r/object", Severity::Info, "ascii"),
+        "{:#?}",
+        r.findings
+    );
+    let r = fixture("benign", "workspace.RData");
+    assert!(
+        has(&r, "r/object", Severity::Info, "workspace"),
+        "{:#?}",
+        r.findings
+    );
+}
+
+#[test]
+fn promises_run_on_access_and_are_flagged() {
+    for name in [
+        "promise-in-environment.rds",
+        "toplevel-promise.rds",
+        "promise-in-list.rds",
+        "workspace-promise.RData",
+    ] {
+        let r = fixture("malicious", name);
+        assert!(
+            has(&r, "r/promise", Severity::High, "unevaluated promise"),
+            "{name}: {:#?}",
+            r.findings
+        );
+        assert!(
+            has(
+                &r,
+                "r/dangerous-call",
+                Severity::Critical,
+                "on first access"
+            ),
+            "{name}: {:#?}",
+            r.findings
+        );
+    }
+}
+
+#[test]
+fn code_naming_system_is_critical_whatever_carries_it() {
+    for (name, what) in [
+        ("active-binding.rds", "active binding (byte"),
+        ("closure-in-model.rds", "closure"),
+        ("byte-code-closure.rds", "closure"),
+        ("lm-call-replaced.rds", "language object"),
+        ("do-call-by-name.rds", "names by string system"),
+    ] {
+        let r = fixture("malicious", name);
+        assert!(
+            has(&r, "r/dangerous-call", Severity::Critical, what),
+            "{name}: {:#?}",
+            r.findings
+        );
+    }
+    let r = fixture("malicious", "active-binding.rds");
+    assert!(has(&r, "r/active-binding", Severity::High, "every access"));
+}
+
+#[test]
+fn streams_r_refuses_are_malformed() {
+    for (name, text) in [
+        ("truncated-vector.rds", "ends at byte"),
+        ("unknown-type.rds", "unknown type 30"),
+        ("version-4.rds", "version 4"),
+        ("old-workspace.RData", "RDX1"),
+        ("persistent-reference.rds", "persistent"),
+    ] {
+        let r = fixture("malformed", name);
+        assert!(
+            has(&r, "r/malformed", Severity::Medium, text),
+            "{name}: {:#?}",
+            r.findings
+        );
+    }
+}
+
+#[test]
+fn byte_code_constants_are_read() {
+    let bytes = std::fs::read(testdata().join("r/malicious/byte-code-closure.rds")).expect("read");
+    let p = parse(Cursor::new(&bytes), bytes.len() as u64);
+    assert_eq!(p.error, None);
+    let c = p
+        .stream
+        .code
+        .iter()
+        .find(|c| c.kind == CodeKind::Closure)
+        .expect("closure");
+    assert!(c.bytecode, "{c:?}");
+    assert!(c.symbols.contains("system"), "{c:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn the_reader_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..512), head in 0usize..4) {
+        let prefix: &[u8] = [
+            &b"X\n\0\0\0\x03\0\x04\x02\x02\0\x03\x05\0\0\0\0\x05UTF-8"[..],
+            b"B\n\x03\0\0\0\x02\x02\x04\0\0\x05\x03\0\x05\0\0\0UTF-8",
+            b"A\n3\n263170\n197888\n5\nUTF-8\n",
+            b"RDX3\nX\n\0\0\0\x02\0\x04\x02\x02\0\x03\x05\0",
+        ][head];
+        let mut bytes = prefix.to_vec();
+        bytes.extend_from_slice(&tail);
+        let _ = parse(Cursor::new(&bytes), bytes.len() as u64);
+        scan_quickly("model.rds", bytes);
+    }
+
+    #[test]
+    fn random_items_after_a_header_scan_quickly(ints in proptest::collection::vec(any::<i32>(), 0..64)) {
+        let mut bytes = b"X\n\0\0\0\x02\0\x04\x02\x02\0\x02\x03\0".to_vec();
+        for i in ints {
+            // Mostly small type codes, so the reader gets past the first item.
+            let v = if i % 3 == 0 { i & 0x7ff } else { i };
+            bytes.extend_from_slice(&v.to_be_bytes());
+        }
+        scan_quickly("model.rds", bytes);
+    }
+}
