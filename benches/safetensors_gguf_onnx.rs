@@ -36,6 +36,11 @@ fn bench_formats(c: &mut Criterion) {
         ("paddle", "paddle/benign/inference.pdmodel"),
         ("torch7", "torch7/benign/sequential-ascii.t7"),
         ("executable", "executable/malicious/gemma.llamafile"),
+        ("xgboost", "xgboost/benign/model.ubj"),
+        ("lightgbm", "lightgbm/benign/model.txt"),
+        ("catboost", "catboost/benign/categorical.cbm"),
+        ("flax", "flax/benign/flax_model.msgpack"),
+        ("mxnet", "mxnet/benign/net-0000.params"),
     ] {
         let bytes = fixture(rel);
         g.throughput(Throughput::Bytes(bytes.len() as u64));

@@ -126,6 +126,19 @@ formats! {
     /// PE or Mach-O binary, or a shell-script prelude, recognised when its name says "model" (or
     /// `.llamafile`) or, for APE, always. Weights it carries are found and scanned.
     Executable => "executable",
+    /// An XGBoost model: JSON (`{"learner": …}`), XGBoost's UBJSON dialect (`.ubj`) or the
+    /// legacy binary (`.bst`, `binf`); the encoding is told apart by content as XGBoost does.
+    Xgboost => "xgboost",
+    /// A LightGBM text model (`tree`, `version=v4`, …, `Tree=0`, …).
+    Lightgbm => "lightgbm",
+    /// A CatBoost binary model (`.cbm`, `CBM1` and a FlatBuffers core).
+    Catboost => "catboost",
+    /// A MessagePack state dict (`flax.serialization.to_bytes`, `flax_model.msgpack`).
+    FlaxMsgpack => "flax-msgpack",
+    /// An MXNet / NNVM symbol graph (`*-symbol.json`).
+    MxnetSymbol => "mxnet-symbol",
+    /// An MXNet NDArray list (`.params`, `mx.nd.save`).
+    MxnetParams => "mxnet-params",
     /// The `schema.json` of a skops file (`.skops`, a zip): the tree of nodes `skops.io.load`
     /// builds, each naming the loader and the type it imports. Assigned by the zip walker to a
     /// top-level `schema.json`, and sniffed from a `.json` whose head has skops' node keys.
@@ -197,7 +210,13 @@ impl Format {
             | Format::PaddleProgram
             | Format::PaddleParams
             | Format::Torch7
-            | Format::Executable => Kind::Model,
+            | Format::Executable
+            | Format::Xgboost
+            | Format::Lightgbm
+            | Format::Catboost
+            | Format::FlaxMsgpack
+            | Format::MxnetSymbol
+            | Format::MxnetParams => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -276,6 +295,12 @@ impl Format {
             | Format::PaddleParams
             | Format::Torch7
             | Format::Executable
+            | Format::Xgboost
+            | Format::Lightgbm
+            | Format::Catboost
+            | Format::FlaxMsgpack
+            | Format::MxnetSymbol
+            | Format::MxnetParams
             | Format::Unknown => true,
         }
     }
@@ -330,6 +355,12 @@ impl Format {
             | Format::PaddleParams
             | Format::Torch7
             | Format::Executable
+            | Format::Xgboost
+            | Format::Lightgbm
+            | Format::Catboost
+            | Format::FlaxMsgpack
+            | Format::MxnetSymbol
+            | Format::MxnetParams
             | Format::Unknown => false,
         }
     }
@@ -358,6 +389,10 @@ impl Format {
             Format::SevenZip => &["7z"],
             Format::Rar => &["rar"],
             Format::Executable => &["llamafile"],
+            Format::Xgboost => &["ubj", "bst"],
+            Format::Catboost => &["cbm"],
+            Format::FlaxMsgpack => &["msgpack"],
+            Format::MxnetParams => &["params"],
             Format::RSerialized => &["rds", "rda", "rdata"],
             Format::PaddleProgram => &["pdmodel"],
             Format::PaddleParams => &["pdiparams"],
@@ -385,6 +420,8 @@ impl Format {
             | Format::TorchServeManifest
             | Format::TorchServeCode
             | Format::NemoConfig
+            | Format::Lightgbm
+            | Format::MxnetSymbol
             | Format::SkopsSchema
             | Format::Unknown => &[],
         }

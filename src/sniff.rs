@@ -171,6 +171,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.len() >= 262 && head.get(257..262) == Some(b"ustar") {
         return Format::Tar;
     }
+    if let Some(f) = native_model(head) {
+        return f;
+    }
     // Lua Torch7 (`torch.save`): a torch object or table tag, index 1, then a class or key.
     if crate::formats::torch7::looks_like_t7(head) {
         return Format::Torch7;
@@ -212,6 +215,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     // lzma "alone" format: properties byte 0x5d then a little-endian dictionary size.
     if head.starts_with(&[0x5d, 0x00, 0x00]) && (base.ends_with(".lzma") || head.len() >= 13) {
         return Format::Lzma;
+    }
+    // A Flax state dict (`flax.serialization.to_bytes`): a MessagePack map whose first key reads.
+    // After the compressions: a zlib or lzma header is never a MessagePack map marker.
+    if crate::formats::msgpack::looks_like_state_dict(head, head.len() < SNIFF_LEN) {
+        return Format::FlaxMsgpack;
     }
     if base == "saved_model.pb" {
         return Format::SavedModel;
@@ -294,6 +302,20 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base.ends_with(".ort") {
         return Format::Ort;
     }
+    // Native model formats by name: XGBoost's own loader reads any `.bst`/`.ubj`, CatBoost
+    // reads `.cbm`, MXNet `.params` and Flax `.msgpack`; their scanners report what is wrong.
+    if base.ends_with(".ubj") || base.ends_with(".bst") {
+        return Format::Xgboost;
+    }
+    if base.ends_with(".cbm") {
+        return Format::Catboost;
+    }
+    if base.ends_with(".params") {
+        return Format::MxnetParams;
+    }
+    if base.ends_with(".msgpack") {
+        return Format::FlaxMsgpack;
+    }
     if base.ends_with(".t7") {
         return Format::Torch7;
     }
@@ -303,6 +325,31 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
         return Format::Tar;
     }
     Format::Unknown
+}
+
+/// The native (non-pickle) model formats recognised by their first bytes: CatBoost's `CBM1`,
+/// XGBoost's `binf` and its JSON and UBJSON documents (`{"learner": {`), LightGBM's
+/// `tree\nversion=`, MXNet's NDArray list magic and symbol graphs (`{"nodes": [{"op"…`).
+/// Checked before safetensors and pickles, whose sniffing is looser: an NDArray list's magic
+/// reads as a plausible safetensors header length.
+fn native_model(head: &[u8]) -> Option<Format> {
+    use crate::formats::{lightgbm, mxnet, xgboost};
+    if head.starts_with(crate::formats::catboost::MAGIC) {
+        return Some(Format::Catboost);
+    }
+    if head.starts_with(b"binf") || xgboost::looks_like_model(head) {
+        return Some(Format::Xgboost);
+    }
+    if lightgbm::looks_like_model(head) {
+        return Some(Format::Lightgbm);
+    }
+    if mxnet::looks_like_params(head) {
+        return Some(Format::MxnetParams);
+    }
+    if mxnet::looks_like_symbol(head) {
+        return Some(Format::MxnetSymbol);
+    }
+    None
 }
 
 /// Whether `head` starts with a 512-byte block that Python's `tarfile` accepts as a header: not
@@ -754,6 +801,32 @@ mod tests {
                 "model.t7",
             ),
             (Format::Executable, b"MZqFpD='\n\n".to_vec(), "mistral-7b"),
+            (
+                Format::Xgboost,
+                b"{\"learner\":{\"attributes\":{}".to_vec(),
+                "model.json",
+            ),
+            (
+                Format::Lightgbm,
+                b"tree\nversion=v4\nnum_class=1\n".to_vec(),
+                "model.txt",
+            ),
+            (Format::Catboost, b"CBM1\x10\x00\x00\x00".to_vec(), "model"),
+            (
+                Format::FlaxMsgpack,
+                b"\x81\xa6params\x81\xa4bias\xc0".to_vec(),
+                "checkpoint_1",
+            ),
+            (
+                Format::MxnetSymbol,
+                b"{\n  \"nodes\": [\n    {\n      \"op\": \"null\"".to_vec(),
+                "net-symbol.json",
+            ),
+            (
+                Format::MxnetParams,
+                b"\x12\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0".to_vec(),
+                "net-0000.params",
+            ),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),
         ]
     }

@@ -21,6 +21,11 @@
 //! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
 //!   and ONNX Runtime (ORT format) models with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
+//! - [`xgboost`], [`lightgbm`], [`catboost`]: gradient-boosting model files (XGBoost JSON,
+//!   UBJSON and legacy binary; LightGBM text; CatBoost `CBM1`), with the tree-link checks the
+//!   native predictors do not make ([`treegraph`] finds cycles).
+//! - [`msgpack`]: a bounded MessagePack reader (Flax checkpoints).
+//! - [`mxnet`]: MXNet symbol graphs and NDArray list (`.params`) files.
 //! - [`skops`]: the node tree of a skops file's `schema.json`.
 //! - [`paddle`]: PaddlePaddle programs (`ProgramDesc`) and parameters files (tensor records).
 //! - [`torch7`]: Lua Torch7 `torch.save` files (objects, classes, dumped functions).
@@ -31,8 +36,12 @@
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
 
+pub mod catboost;
 pub mod dtype;
 pub mod flatbuffer;
+pub mod lightgbm;
+pub mod msgpack;
+pub mod mxnet;
 pub mod npy;
 pub mod ort;
 pub mod paddle;
@@ -44,3 +53,5 @@ pub mod tflite;
 pub mod torch;
 pub mod torch7;
 pub mod torchserve;
+pub mod treegraph;
+pub mod xgboost;

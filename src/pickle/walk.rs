@@ -302,6 +302,19 @@ pub enum Outcome {
     Stopped,
 }
 
+/// The state keys whose bytes a gradient-boosting class's `__setstate__` hands to its native
+/// loader: XGBoost's `Booster` (`handle`, a UBJSON memory snapshot), LightGBM's `Booster`
+/// (`_handle`, `handle` before 4.0: the text model) and CatBoost's estimators (`__model`, a
+/// `CBM1` model). Those bytes are scanned as the model they are.
+fn native_model_state(class: &str) -> Option<&'static [&'static str]> {
+    match class {
+        "xgboost.core.Booster" => Some(&["handle"]),
+        "lightgbm.basic.Booster" => Some(&["_handle", "handle"]),
+        c if c.starts_with("catboost.core.") => Some(&["__model"]),
+        _ => None,
+    }
+}
+
 /// Loader functions whose bytes argument is unpickled (or loaded as a model) by the callee.
 const NESTED_LOADERS: &[&str] = &[
     "pickle.loads",
@@ -1796,6 +1809,17 @@ impl<'p, R: Read> Walker<'p, R> {
                 // state is the one joblib's read_array sees.
                 let last = class.as_deref() == Some("numpy.dtype");
                 m.arena.set_state(*call_id, *state, last);
+                if let Some(keys) = class.as_deref().and_then(native_model_state) {
+                    // The booster's `__setstate__` hands these bytes to the native loader.
+                    let via = class.clone().unwrap_or_default();
+                    for key in keys {
+                        if let Some(src) =
+                            state_lookup(&m.arena, state, key).and_then(|v| self.blob_of(m, &v, 0))
+                        {
+                            self.push_nested(offset, &via, src, true);
+                        }
+                    }
+                }
                 match class.as_deref() {
                     Some(JOBLIB_WRAPPER) if self.joblib => self.joblib_array(m, state, offset),
                     Some(n) if JOBLIB_LEGACY.contains(&n) => {

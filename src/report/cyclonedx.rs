@@ -454,6 +454,11 @@ fn format_framework(f: Format) -> Option<&'static str> {
         Format::KerasConfig | Format::KerasMetadata => "keras",
         Format::SavedModel | Format::SavedModelText => "tensorflow",
         Format::Tflite => "tensorflow-lite",
+        Format::Xgboost => "xgboost",
+        Format::Lightgbm => "lightgbm",
+        Format::Catboost => "catboost",
+        Format::FlaxMsgpack => "flax",
+        Format::MxnetSymbol | Format::MxnetParams => "mxnet",
         // Exhaustive on purpose: a new `Format` does not compile until it is placed here (the
         // add-a-format checklist, enforced), and `is_model_format` follows from this match.
         // Pickles and containers get their framework from names and members; the rest have none.

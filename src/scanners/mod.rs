@@ -108,12 +108,16 @@ pub trait Scanner: Sync {
     fn scan(&self, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) -> Result<(), ScanError>;
 }
 
+pub mod catboost;
 pub mod code;
 pub mod data;
 pub mod executable;
+pub mod flax;
 pub mod gguf;
 pub mod hdf5;
 pub mod keras;
+pub mod lightgbm;
+pub mod mxnet;
 pub mod nemo;
 pub mod numpy;
 pub mod onnx;
@@ -130,6 +134,7 @@ pub mod tflite;
 pub mod torch7;
 pub mod torchscript;
 pub mod torchserve;
+pub mod xgboost;
 
 /// Every scanner, one line per format family.
 pub static SCANNERS: &[&dyn Scanner] = &[
@@ -152,6 +157,11 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &paddle::PaddleScanner,
     &torch7::Torch7Scanner,
     &executable::ExecutableScanner,
+    &xgboost::XgboostScanner,
+    &lightgbm::LightgbmScanner,
+    &catboost::CatboostScanner,
+    &flax::FlaxScanner,
+    &mxnet::MxnetScanner,
     &code::CodeScanner,
 ];
 

@@ -16,12 +16,16 @@ use std::time::{Duration, Instant};
 use modelgate::{Engine, Report, Severity, Status};
 use serde_json::{json, Value};
 
+mod catboost;
 mod executable;
+mod flax;
 mod gguf;
 mod hdf5;
 mod jax;
 mod keras;
+mod lightgbm;
 mod model_dirs;
+mod mxnet;
 mod nemo;
 mod onnx;
 mod paddle;
@@ -34,6 +38,7 @@ mod tflite;
 mod torch7;
 mod torchscript;
 mod torchserve;
+mod xgboost;
 
 /// The fixture folders of each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
