@@ -237,6 +237,34 @@ async fn oversized_and_slow_uploads_are_cut_off() {
     assert!(t.elapsed() < Duration::from_secs(15));
 }
 
+/// Waits (up to a minute, however loaded the machine) until the gate's gauge `name` reads
+/// `value`.
+async fn wait_for_gauge(base: &str, name: &str, value: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        let text = client()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        last = text
+            .lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .unwrap_or_default()
+            .to_string();
+        if last == format!("{name} {value}") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{name} never reached {value}: {last:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_are_prometheus_text() {
     let gate = start("", false);
@@ -317,7 +345,7 @@ async fn a_saturated_gate_says_when_to_retry() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_gauge(&gate.base, "modelgate_scans_in_flight", 1).await;
     let resp = client()
         .post(format!("{}/v1/scan", gate.base))
         .bearer_auth(SCAN_TOKEN)
@@ -360,7 +388,9 @@ async fn sigterm_lets_uploads_in_flight_finish() {
             (status, v)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM only once the gate is receiving all three: a connection it has not accepted yet is
+    // not in flight, and is refused by the drain (as it should be).
+    wait_for_gauge(&gate.base, "modelgate_uploads_in_flight", 3).await;
     let pid = gate.child.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])

@@ -412,6 +412,8 @@ async fn receive(app: &App, headers: &HeaderMap, body: Body) -> Result<upload::U
     let hint = headers
         .get("x-modelgate-filename")
         .and_then(|v| v.to_str().ok());
+    // Counted until this future ends, however it ends (a client that goes away drops it).
+    let _receiving = GaugeGuard::inc(&app.metrics.uploads);
     upload::receive(
         body,
         &app.spool,
@@ -422,6 +424,22 @@ async fn receive(app: &App, headers: &HeaderMap, body: Body) -> Result<upload::U
     )
     .await
     .map_err(|e| upload_error(app, &e))
+}
+
+/// Holds a gauge one higher for as long as it lives.
+struct GaugeGuard<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> GaugeGuard<'a> {
+    fn inc(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The largest JSON request body (`{"oci": …}`).
@@ -894,10 +912,12 @@ pub async fn judge<K: Send + 'static>(
         }
     }
     let started = Instant::now();
-    app.metrics.in_flight.inc();
     let job = app.job(target);
-    let outcome = app.pool.scan(job, app.limits.scan_timeout, keep).await;
-    app.metrics.in_flight.dec();
+    let outcome = {
+        // A guard, not inc/dec: a client that goes away mid-scan drops this future.
+        let _scanning = GaugeGuard::inc(&app.metrics.in_flight);
+        app.pool.scan(job, app.limits.scan_timeout, keep).await
+    };
     app.metrics
         .scan_seconds
         .observe(started.elapsed().as_secs_f64());

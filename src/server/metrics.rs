@@ -37,6 +37,9 @@ pub struct Metrics {
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub in_flight: Gauge,
+    /// Request bodies being received now (before their scan starts): what a drain on SIGTERM
+    /// waits for besides the scans.
+    pub uploads: Gauge,
 }
 
 impl Default for Metrics {
@@ -85,6 +88,12 @@ impl Default for Metrics {
         );
         let in_flight = Gauge::default();
         registry.register("scans_in_flight", "Scans running now", in_flight.clone());
+        let uploads = Gauge::default();
+        registry.register(
+            "uploads_in_flight",
+            "Request bodies being received now",
+            uploads.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -95,6 +104,7 @@ impl Default for Metrics {
             cache_hits,
             cache_misses,
             in_flight,
+            uploads,
         }
     }
 }

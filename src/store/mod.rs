@@ -60,7 +60,9 @@
 //! ## One API for a synchronous and an asynchronous caller
 //! Each opened store has two worker threads, each owning one database connection and serving
 //! commands in arrival order: the writer (every write; for SQLite the one writer) and the reader
-//! (pages of the trail and cache lookups, so a lookup never waits behind a commit). Both handle
+//! (pages of the trail and cache lookups, so a lookup never waits behind a commit). SQLite's
+//! writer also has a checkpoint thread, so that folding the log into the database never holds up
+//! a commit (`sqlite.rs`). Both handle
 //! types talk to them over channels:
 //! - [`Store`]: blocking methods, for the batch audit's rayon workers, plain threads and
 //!   `spawn_blocking`. Calling it on a tokio worker thread works but blocks that thread.
@@ -577,8 +579,15 @@ pub struct AsyncStore {
     store: Store,
 }
 
-fn open_backend(location: &url::Location) -> Result<Box<dyn backend::Backend>, StoreError> {
+/// Opens one connection: the writer's (`writer`) or the reader's.
+fn open_backend(
+    location: &url::Location,
+    writer: bool,
+) -> Result<Box<dyn backend::Backend>, StoreError> {
     Ok(match location {
+        url::Location::Sqlite(path, sync) if writer => {
+            Box::new(sqlite::Sqlite::open_writer(path, *sync)?)
+        }
         url::Location::Sqlite(path, sync) => Box::new(sqlite::Sqlite::open(path, *sync)?),
         url::Location::Postgres(url) => Box::new(pg::Postgres::open(url)?),
     })
@@ -599,9 +608,9 @@ fn start(url: &str, ready: Reply<Result<(), StoreError>>) -> Result<Store, Store
     let thread = std::thread::Builder::new()
         .name("modelgate-store".into())
         .spawn(move || {
-            let opened = open_backend(&location).and_then(|mut w| {
+            let opened = open_backend(&location, true).and_then(|mut w| {
                 worker::migrate(&mut *w)?;
-                Ok((w, open_backend(&location)?))
+                Ok((w, open_backend(&location, false)?))
             });
             let (w, r) = match opened {
                 Ok(pair) => pair,

@@ -3,8 +3,20 @@
 //! while it writes; their writes wait for ours through the busy timeout, and every write
 //! transaction is `BEGIN IMMEDIATE`, so two writers queue instead of failing with SQLITE_BUSY on
 //! a lock upgrade.
+//!
+//! ## Checkpoints off the commit path
+//! SQLite folds the write-ahead log back into the database file (a checkpoint: page copies and
+//! two syncs) on the connection whose commit crossed `wal_autocheckpoint`, before that commit
+//! returns. For the gate that means every few hundred group commits, one group of callers waits
+//! for a checkpoint on top of its own sync: that is the tail of the cached-verdict latency. So
+//! the writer's connection gets a [`Checkpointer`]: a thread with its own connection that runs
+//! `PASSIVE` checkpoints (they never block the writer or readers) shortly after commits, while
+//! the writer's own automatic checkpoint stays as a backstop for a log the checkpointer cannot
+//! keep short (a reader holding an old snapshot). Durability does not change: a commit is still
+//! synced (`synchronous=FULL`) before the caller hears of it.
 
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use rusqlite::types::ToSql;
@@ -17,8 +29,19 @@ use super::StoreError;
 /// How long a write waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the checkpointer lets commits accumulate before it folds them in: long enough that a
+/// busy writer's log is checkpointed a few times a second rather than after every commit (each
+/// checkpoint syncs the database file), short enough that the log stays at a few hundred pages.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The writer's own automatic checkpoint, in log pages: only reached when the checkpointer
+/// cannot keep up (SQLite's default is 1,000).
+const BACKSTOP_CHECKPOINT_PAGES: u32 = 8_000;
+
 pub struct Sqlite {
     conn: Connection,
+    /// Present on the writer's connection only.
+    checkpointer: Option<Checkpointer>,
 }
 
 fn err(e: &rusqlite::Error) -> StoreError {
@@ -68,7 +91,77 @@ impl Sqlite {
             super::url::Sync::Normal => "PRAGMA synchronous=NORMAL",
         })
         .map_err(|e| err(&e))?;
-        Ok(Sqlite { conn })
+        Ok(Sqlite {
+            conn,
+            checkpointer: None,
+        })
+    }
+
+    /// Opens the connection that writes, with its [`Checkpointer`].
+    pub fn open_writer(path: &Path, sync: super::url::Sync) -> Result<Sqlite, StoreError> {
+        let mut writer = Sqlite::open(path, sync)?;
+        writer
+            .conn
+            .pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES)
+            .map_err(|e| err(&e))?;
+        writer.checkpointer = Some(Checkpointer::start(Sqlite::open(path, sync)?.conn)?);
+        Ok(writer)
+    }
+}
+
+/// A thread that checkpoints the log on its own connection after the writer commits (see the
+/// module documentation). Dropping it stops the thread.
+struct Checkpointer {
+    /// One pending "there are new commits" at most: a full channel already says so.
+    wake: Option<mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> Result<Checkpointer, StoreError> {
+        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("modelgate-store-checkpoint".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    // Let the commits of the next moment join this checkpoint; a closed channel
+                    // (the writer is gone) ends the wait at once, and the last one still runs.
+                    let closed = matches!(
+                        woken.recv_timeout(CHECKPOINT_EVERY),
+                        Err(mpsc::RecvTimeoutError::Disconnected)
+                    );
+                    // PASSIVE copies what no reader still needs and never waits for a lock. A
+                    // failure (a full disk, say) leaves the log to the writer's backstop, which
+                    // reports it on the commit path where a caller hears of it.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if closed {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| {
+                StoreError::database("sqlite", format!("cannot start its checkpoint thread: {e}"))
+            })?;
+        Ok(Checkpointer {
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+
+    /// Tells the thread that the log has grown.
+    fn committed(&self) {
+        if let Some(wake) = &self.wake {
+            let _ = wake.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.wake = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -174,7 +267,11 @@ impl Backend for Sqlite {
         &mut self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        transaction(&mut self.conn, TransactionBehavior::Immediate, f)
+        transaction(&mut self.conn, TransactionBehavior::Immediate, f)?;
+        if let Some(c) = &self.checkpointer {
+            c.committed();
+        }
+        Ok(())
     }
 
     fn read(
@@ -200,5 +297,44 @@ impl Backend for Sqlite {
         self.conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             .map_err(|e| err(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Decision, Store, Verdict};
+
+    /// Rows in the database file itself, read past the write-ahead log (`immutable=1` makes
+    /// SQLite ignore the log): only a checkpoint puts them there.
+    fn rows_in_database_file(path: &std::path::Path) -> i64 {
+        let uri = format!("file:{}?immutable=1", path.display());
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        rusqlite::Connection::open_with_flags(uri, flags)
+            .and_then(|c| c.query_row("SELECT count(*) FROM decisions", [], |r| r.get(0)))
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_checkpointer_folds_commits_into_the_database_file_off_the_commit_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gate.db");
+        let store = Store::open(&format!("sqlite://{}", path.display())).unwrap();
+        for i in 0..20 {
+            let d = Decision::new("gate", &format!("req-{i}"), "/v1/scan", Verdict::Admit);
+            store.record_decision(d).unwrap();
+        }
+        // Twenty small commits are far below the writer's own automatic checkpoint
+        // (BACKSTOP_CHECKPOINT_PAGES), so only the checkpoint thread can have copied them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while rows_in_database_file(&path) < 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 10 s: {} rows in the database file",
+                rows_in_database_file(&path)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        store.close().unwrap();
     }
 }
