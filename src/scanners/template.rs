@@ -2198,7 +2198,10 @@ mod deep {
                 run(kind, n);
             }
         }
-        assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
+        // A guard against a hang or a quadratic walk (minutes), not a speed target: on a
+        // quiet machine this takes a few seconds, and a loaded CI machine must not fail it.
+        // Speed is measured in benches/.
+        assert!(t.elapsed().as_secs() < 120, "{:?}", t.elapsed());
     }
 }
 

@@ -264,7 +264,8 @@ pub fn assert_real_clean(path: &Path, scanner: &str) {
 
 /// Hostile bytes end in a report quickly (for property tests): no panic, no hang.
 pub fn scan_quickly(name: &str, bytes: Vec<u8>) {
-    const LIMIT: Duration = Duration::from_secs(5);
+    // A hang guard, not a speed target (a loaded CI machine runs the debug build slowly).
+    const LIMIT: Duration = Duration::from_secs(30);
     let t = Instant::now();
     let rep = engine().scan_bytes(name, bytes);
     assert!(t.elapsed() < LIMIT, "{name}: scan took {:?}", t.elapsed());
