@@ -124,6 +124,15 @@ formats! {
     /// PE or Mach-O binary, or a shell-script prelude, recognised when its name says "model" (or
     /// `.llamafile`) or, for APE, always. Weights it carries are found and scanned.
     Executable => "executable",
+    /// A PMML document (XML with a `<PMML>` root): scoring models for JPMML, PMML4S and other
+    /// evaluators.
+    Pmml => "pmml",
+    /// OpenVINO's intermediate representation: a `<net>` XML document whose `Const` layers point
+    /// into a `.bin` weights file beside it.
+    OpenVinoIr => "openvino-ir",
+    /// A serialized TensorRT engine ("plan"): compiled GPU code, recognised by its `ftrt` tag
+    /// (raw, or behind the JSON metadata prefix Ultralytics writes).
+    TensorRtEngine => "tensorrt-engine",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -174,7 +183,10 @@ impl Format {
             | Format::KerasMetadata
             | Format::Tflite
             | Format::Ort
-            | Format::Executable => Kind::Model,
+            | Format::Executable
+            | Format::Pmml
+            | Format::OpenVinoIr
+            | Format::TensorRtEngine => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -246,6 +258,9 @@ impl Format {
             | Format::TorchServeManifest
             | Format::NemoConfig
             | Format::Executable
+            | Format::Pmml
+            | Format::OpenVinoIr
+            | Format::TensorRtEngine
             | Format::Unknown => true,
         }
     }
@@ -294,6 +309,9 @@ impl Format {
             | Format::TorchServeCode
             | Format::NemoConfig
             | Format::Executable
+            | Format::Pmml
+            | Format::OpenVinoIr
+            | Format::TensorRtEngine
             | Format::Unknown => false,
         }
     }
@@ -319,6 +337,8 @@ impl Format {
             Format::Lz4 => &["lz4"],
             Format::SevenZip => &["7z"],
             Format::Executable => &["llamafile"],
+            Format::Pmml => &["pmml"],
+            Format::TensorRtEngine => &["engine", "plan", "trt"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib
@@ -342,6 +362,8 @@ impl Format {
             | Format::TorchServeManifest
             | Format::TorchServeCode
             | Format::NemoConfig
+            // `.xml` says nothing: OpenVINO IR is recognised by its `<net>` root.
+            | Format::OpenVinoIr
             | Format::Unknown => &[],
         }
     }

@@ -108,6 +108,24 @@ pub fn is_tf_data_name(name: &str) -> bool {
         && b.bytes().all(|c| c.is_ascii_digit())
 }
 
+/// The XML model formats, by their root element (or, when a long prolog pushes the root past
+/// the head, by the DOCTYPE's root name): `<PMML>`, and `<net>` for OpenVINO IR when the name
+/// is an `.xml` or `<layers>` follows (a `<net>` root alone is too common a word to claim every
+/// such document). A `.pmml` name whose content is not XML at all still goes to the PMML
+/// scanner, which reports what is wrong.
+fn xml_model(head: &[u8], base: &str) -> Option<Format> {
+    let root = crate::formats::xml::root_name(head);
+    let local = root.as_deref().map(crate::formats::xml::local_name);
+    match local {
+        Some("PMML") => Some(Format::Pmml),
+        Some("net") if base.ends_with(".xml") || contains(head, b"<layers") => {
+            Some(Format::OpenVinoIr)
+        }
+        _ if base.ends_with(".pmml") => Some(Format::Pmml),
+        _ => None,
+    }
+}
+
 /// Whether `head` starts (after whitespace and a BOM) like a JSON document a lenient reader
 /// accepts: an object, an array (sentence-transformers' `modules.json`), or a comment.
 fn starts_json_document(head: &[u8]) -> bool {
@@ -128,6 +146,14 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if is_program(head, base) {
         return Format::Executable;
+    }
+    // A TensorRT plan's tag, or the JSON metadata prefix Ultralytics puts before one (a 32-bit
+    // length then `{`, under an engine's name).
+    if head.starts_with(crate::formats::tensorrt::PLAN_MAGIC)
+        || (crate::formats::tensorrt::ultralytics_prefix(head).is_some()
+            && (base.ends_with(".engine") || base.ends_with(".plan") || base.ends_with(".trt")))
+    {
+        return Format::TensorRtEngine;
     }
     if head.starts_with(b"\x93NUMPY") {
         return Format::Numpy;
@@ -201,6 +227,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.starts_with(&[0x5d, 0x00, 0x00]) && (base.ends_with(".lzma") || head.len() >= 13) {
         return Format::Lzma;
     }
+    if let Some(f) = xml_model(head, base) {
+        return f;
+    }
     if base == "saved_model.pb" {
         return Format::SavedModel;
     }
@@ -265,6 +294,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base.ends_with(".ort") {
         return Format::Ort;
+    }
+    if base.ends_with(".engine") || base.ends_with(".plan") || base.ends_with(".trt") {
+        return Format::TensorRtEngine;
     }
     // A pre-POSIX (v7) tar has no `ustar` magic; Python's tarfile (and torch.load's legacy tar
     // path) accept any first block whose checksum is valid.
@@ -696,6 +728,21 @@ mod tests {
                 "MANIFEST.json",
             ),
             (Format::Executable, b"MZqFpD='\n\n".to_vec(), "mistral-7b"),
+            (
+                Format::Pmml,
+                b"<?xml version=\"1.0\"?>\n<PMML version=\"4.4\">".to_vec(),
+                "model.xml",
+            ),
+            (
+                Format::TensorRtEngine,
+                b"ftrt\x00\x00\x00\x00\xef\x00\x00\x00".to_vec(),
+                "model.bin",
+            ),
+            (
+                Format::OpenVinoIr,
+                b"<?xml version=\"1.0\"?>\n<net name=\"m\" version=\"11\">\n<layers>".to_vec(),
+                "openvino_model.xml",
+            ),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),
         ]
     }

@@ -21,15 +21,24 @@
 //! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
 //!   and ONNX Runtime (ORT format) models with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
+//! - [`native`]: shared-library paths and embedded ELF images (host or GPU code) in model blobs.
+//! - [`tensorrt`]: the TensorRT plan header and the Ultralytics metadata prefix before it.
+//! - [`xml`]: a bounded XML event stream that never expands entities, and DOCTYPE analysis;
+//!   [`pmml`] reads PMML documents and [`openvino`] OpenVINO IR with it.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
 
 pub mod dtype;
 pub mod flatbuffer;
+pub mod native;
 pub mod npy;
+pub mod openvino;
 pub mod ort;
 pub mod pickle;
+pub mod pmml;
+pub mod tensorrt;
 pub mod tflite;
 pub mod torch;
 pub mod torchserve;
+pub mod xml;

@@ -95,12 +95,15 @@ pub mod keras;
 pub mod nemo;
 pub mod numpy;
 pub mod onnx;
+pub mod openvino;
 pub mod ort;
 pub mod pickle;
+pub mod pmml;
 pub mod rules;
 pub mod safetensors;
 pub mod template;
 pub mod tensorflow;
+pub mod tensorrt;
 pub mod tflite;
 pub mod torchscript;
 pub mod torchserve;
@@ -122,6 +125,9 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &torchserve::TorchServeScanner,
     &nemo::NemoScanner,
     &executable::ExecutableScanner,
+    &pmml::PmmlScanner,
+    &openvino::OpenVinoScanner,
+    &tensorrt::TensorRtScanner,
     &code::CodeScanner,
 ];
 

@@ -23,6 +23,8 @@ mod keras;
 mod model_dirs;
 mod nemo;
 mod onnx;
+mod openvino;
+mod pmml;
 mod safetensors;
 mod tensorflow;
 mod tflite;
