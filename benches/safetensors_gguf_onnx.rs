@@ -1,4 +1,4 @@
-//! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo, executable, PMML and OpenVINO IR scanners and the chat-template linter:
+//! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo, executable, PMML, OpenVINO IR, TensorRT and Core ML scanners and the chat-template linter:
 //! per-format throughput on the committed fixtures, and 1 GB sparse safetensors / GGUF files that
 //! must scan from their headers in milliseconds.
 //!
@@ -33,6 +33,8 @@ fn bench_formats(c: &mut Criterion) {
         ("executable", "executable/malicious/gemma.llamafile"),
         ("pmml", "pmml/benign/decision-tree-nyoka.pmml"),
         ("openvino", "openvino/benign/mlp/model.xml"),
+        ("tensorrt", "tensorrt/benign/ultralytics-yolo.engine"),
+        ("coreml", "coreml/malicious/custom-layer-in-branch.mlmodel"),
     ] {
         let bytes = fixture(rel);
         g.throughput(Throughput::Bytes(bytes.len() as u64));

@@ -133,6 +133,9 @@ formats! {
     /// A serialized TensorRT engine ("plan"): compiled GPU code, recognised by its `ftrt` tag
     /// (raw, or behind the JSON metadata prefix Ultralytics writes).
     TensorRtEngine => "tensorrt-engine",
+    /// A Core ML model: the protobuf `CoreML.Specification.Model` of an `.mlmodel` (also inside
+    /// an `.mlpackage`), recognised by its name (protobuf has no magic).
+    CoreMl => "coreml",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -186,7 +189,8 @@ impl Format {
             | Format::Executable
             | Format::Pmml
             | Format::OpenVinoIr
-            | Format::TensorRtEngine => Kind::Model,
+            | Format::TensorRtEngine
+            | Format::CoreMl => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -261,6 +265,7 @@ impl Format {
             | Format::Pmml
             | Format::OpenVinoIr
             | Format::TensorRtEngine
+            | Format::CoreMl
             | Format::Unknown => true,
         }
     }
@@ -312,6 +317,7 @@ impl Format {
             | Format::Pmml
             | Format::OpenVinoIr
             | Format::TensorRtEngine
+            | Format::CoreMl
             | Format::Unknown => false,
         }
     }
@@ -339,6 +345,7 @@ impl Format {
             Format::Executable => &["llamafile"],
             Format::Pmml => &["pmml"],
             Format::TensorRtEngine => &["engine", "plan", "trt"],
+            Format::CoreMl => &["mlmodel"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib

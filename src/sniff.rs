@@ -236,6 +236,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if base == "keras_metadata.pb" {
         return Format::KerasMetadata;
     }
+    // Core ML models are protobufs without a magic number: the name decides (a `.mlmodel`
+    // starts like an ONNX model, field 1 varint then field 2).
+    if base.ends_with(".mlmodel") {
+        return Format::CoreMl;
+    }
     if base.ends_with(".onnx") || looks_like_onnx(head) {
         return Format::Onnx;
     }
@@ -732,6 +737,11 @@ mod tests {
                 Format::Pmml,
                 b"<?xml version=\"1.0\"?>\n<PMML version=\"4.4\">".to_vec(),
                 "model.xml",
+            ),
+            (
+                Format::CoreMl,
+                b"\x08\x04\x12\x00".to_vec(),
+                "model.mlmodel",
             ),
             (
                 Format::TensorRtEngine,

@@ -21,6 +21,7 @@
 //! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
 //!   and ONNX Runtime (ORT format) models with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
+//! - [`coreml`]: Core ML `.mlmodel` protobufs (custom layers and models, linked models, pipelines).
 //! - [`native`]: shared-library paths and embedded ELF images (host or GPU code) in model blobs.
 //! - [`tensorrt`]: the TensorRT plan header and the Ultralytics metadata prefix before it.
 //! - [`xml`]: a bounded XML event stream that never expands entities, and DOCTYPE analysis;
@@ -29,6 +30,7 @@
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
 
+pub mod coreml;
 pub mod dtype;
 pub mod flatbuffer;
 pub mod native;

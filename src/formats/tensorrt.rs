@@ -87,7 +87,7 @@ pub fn is_plugin_name(s: &str) -> bool {
     t.len() <= 128
         && (t.ends_with("_TRT") || t.contains("Plugin") || t.contains("plugin"))
         && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ pub trait Scanner: Sync {
 }
 
 pub mod code;
+pub mod coreml;
 pub mod data;
 pub mod executable;
 pub mod gguf;
@@ -128,6 +129,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &pmml::PmmlScanner,
     &openvino::OpenVinoScanner,
     &tensorrt::TensorRtScanner,
+    &coreml::CoreMlScanner,
     &code::CodeScanner,
 ];
 

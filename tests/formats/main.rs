@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use modelgate::{Engine, Report, Severity, Status};
 use serde_json::{json, Value};
 
+mod coreml;
 mod executable;
 mod gguf;
 mod hdf5;
@@ -27,6 +28,7 @@ mod openvino;
 mod pmml;
 mod safetensors;
 mod tensorflow;
+mod tensorrt;
 mod tflite;
 mod torchscript;
 mod torchserve;

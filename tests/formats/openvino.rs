@@ -4,6 +4,7 @@
 //! real IR frontend (`Core.read_model`) as the oracle, the AI-BOM's framework, and never-panics
 //! property tests.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use modelgate::formats::openvino::Ir;
@@ -219,9 +220,11 @@ proptest! {
         0..16)) {
         let mut text = String::from("<net name=\"m\" version=\"11\"><layers>");
         for (i, (ty, version, offset, size)) in layers.iter().enumerate() {
-            text.push_str(&format!(
+            write!(
+                text,
                 "<layer id=\"{i}\" type=\"{ty}\" version=\"{version}\"><data offset=\"{offset}\" size=\"{size}\"/></layer>"
-            ));
+            )
+            .expect("write to a String");
         }
         text.push_str("</layers><rt_info><lib value=\"x.so\"/></rt_info></net>");
         let (_, r) = Ir::read(text.as_bytes());
