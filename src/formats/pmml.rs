@@ -153,6 +153,12 @@ const URL_SCHEMES: &[&str] = &[
     "\\\\",
 ];
 
+/// Attributes whose value a reader follows (XLink/XInclude `href`, `src`, …). A URL in other
+/// attributes (a `copyright` or `description` naming a web site) is text nobody fetches.
+const REFERENCE_ATTRIBUTES: &[&str] = &[
+    "href", "src", "url", "uri", "location", "file", "path", "resource", "source", "base",
+];
+
 /// Whether `v` starts with a URL scheme a reader would follow.
 pub fn is_url(v: &str) -> bool {
     let l = v.trim_start().to_ascii_lowercase();
@@ -331,7 +337,7 @@ impl Document {
                 }
                 continue;
             }
-            if is_url(v) || (include && key == "href") {
+            if (is_url(v) && REFERENCE_ATTRIBUTES.contains(&key)) || (include && key == "href") {
                 push(
                     &mut self.external_refs,
                     ExternalRef {
@@ -446,7 +452,7 @@ mod tests {
 
     const BENIGN: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <PMML xmlns="http://www.dmg.org/PMML-4_4" xmlns:data="http://jpmml.org/jpmml-model/InlineTable" version="4.4">
-  <Header><Application name="SkLearn2PMML package" version="0.110.0"/></Header>
+  <Header copyright="https://example.org/license"><Application name="SkLearn2PMML package" version="0.110.0"/></Header>
   <MiningBuildTask><Extension name="repr">PMMLPipeline(steps=[('classifier', DecisionTreeClassifier())])</Extension></MiningBuildTask>
   <DataDictionary><DataField name="y" optype="categorical" dataType="string"/></DataDictionary>
   <TransformationDictionary><DefineFunction name="my.fn" optype="continuous"><ParameterField name="x"/><FieldRef field="x"/></DefineFunction></TransformationDictionary>
@@ -475,7 +481,7 @@ mod tests {
         let (d, r) = read(
             r#"<!DOCTYPE PMML [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <PMML version="4.4" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://www.dmg.org/PMML-4_4 http://evil.example/s.xsd">
-<Header description="&xxe;"/>
+<Header description="&xxe;"/><Annotation xlink:href="http://evil.example/a"/>
 <Extension name="script" extender="x"><Script language="javascript">java.lang.Runtime.getRuntime().exec("id")</Script></Extension>
 <RegressionModel><Apply function="com.example.Evil"/></RegressionModel>
 </PMML>"#,
@@ -484,8 +490,9 @@ mod tests {
         assert!(d.doctype.as_ref().unwrap().is_external());
         assert_eq!(d.entity_refs, vec!["xxe".to_owned()]);
         assert_eq!(d.java_functions, vec!["com.example.Evil".to_owned()]);
-        assert_eq!(d.external_refs.len(), 1);
+        assert_eq!(d.external_refs.len(), 2, "{:?}", d.external_refs);
         assert_eq!(d.external_refs[0].url, "http://evil.example/s.xsd");
+        assert_eq!(d.external_refs[1].url, "http://evil.example/a");
         assert_eq!(d.extensions.len(), 1);
         assert!(d.extensions[0]
             .exec_calls

@@ -676,6 +676,17 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_not_text_before_the_root() {
+        let (ev, r) = events("\u{feff}<?xml version=\"1.0\"?>\n<a/>");
+        r.unwrap();
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, XmlEvent::Start(el) if el.name == "a")),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
     fn empty_elements_have_no_end() {
         let (ev, r) = events("<a><b x=\"1\"/></a>");
         r.unwrap();

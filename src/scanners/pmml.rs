@@ -73,7 +73,7 @@ pub const EXTERNAL_REFERENCE: Code = Code {
     id: "pmml/external-reference",
     severity: Severity::Medium,
     summary: "The PMML document references an external URL that a reader may fetch.",
-    detects: "URLs (`http`, `https`, `ftp`, `file`, `jar`, `jndi`, `ldap`, UNC paths, …) in attribute values and in `xml-stylesheet` processing instructions, and `xsi:schemaLocation` locations other than the Data Mining Group's own; an XInclude `<xi:include href>` is high.",
+    detects: "URLs (`http`, `https`, `ftp`, `file`, `jar`, `jndi`, `ldap`, UNC paths, …) in attributes a reader follows (`href`, `src`, `url`, `uri`, `location`, `file`, `path`, `resource`, `source`, `base`) and in `xml-stylesheet` processing instructions, and `xsi:schemaLocation` locations other than the Data Mining Group's own; an XInclude `<xi:include href>` is high. A URL in descriptive text (`copyright`, `description`) is not reported.",
     why: "A validating parser fetches schema locations, a transforming one fetches style sheets, and an XInclude-aware one replaces the include with the referenced file: requests from the model server to places the model chooses (server-side request forgery) or local files pulled into the document.",
     example: "`xsi:schemaLocation=\"http://www.dmg.org/PMML-4_4 http://attacker.example/pmml.xsd\"`.",
     remediation: "Remove the references and re-export the model; do not validate models against schemas they name themselves.",
