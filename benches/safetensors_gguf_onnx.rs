@@ -1,4 +1,6 @@
-//! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo, skops, R, Paddle, Torch7 and executable scanners and the chat-template linter:
+//! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo, skops, R, Paddle,
+//! Torch7, executable, XGBoost, LightGBM, CatBoost, Flax, MXNet, PMML, OpenVINO IR, TensorRT and
+//! Core ML scanners and the chat-template linter:
 //! per-format throughput on the committed fixtures, and 1 GB sparse safetensors / GGUF files that
 //! must scan from their headers in milliseconds.
 //!
@@ -41,6 +43,10 @@ fn bench_formats(c: &mut Criterion) {
         ("catboost", "catboost/benign/categorical.cbm"),
         ("flax", "flax/benign/flax_model.msgpack"),
         ("mxnet", "mxnet/benign/net-0000.params"),
+        ("pmml", "pmml/benign/decision-tree-nyoka.pmml"),
+        ("openvino", "openvino/benign/mlp/model.xml"),
+        ("tensorrt", "tensorrt/benign/ultralytics-yolo.engine"),
+        ("coreml", "coreml/malicious/custom-layer-in-branch.mlmodel"),
     ] {
         let bytes = fixture(rel);
         g.throughput(Throughput::Bytes(bytes.len() as u64));

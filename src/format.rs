@@ -154,6 +154,18 @@ formats! {
     /// A Lua Torch7 file (`torch.save`, `.t7`): typed objects, torch classes and dumped Lua
     /// functions, in binary or text encoding.
     Torch7 => "torch7",
+    /// A PMML document (XML with a `<PMML>` root): scoring models for JPMML, PMML4S and other
+    /// evaluators.
+    Pmml => "pmml",
+    /// OpenVINO's intermediate representation: a `<net>` XML document whose `Const` layers point
+    /// into a `.bin` weights file beside it.
+    OpenVinoIr => "openvino-ir",
+    /// A serialized TensorRT engine ("plan"): compiled GPU code, recognised by its `ftrt` tag
+    /// (raw, or behind the JSON metadata prefix Ultralytics writes).
+    TensorRtEngine => "tensorrt-engine",
+    /// A Core ML model: the protobuf `CoreML.Specification.Model` of an `.mlmodel` (also inside
+    /// an `.mlpackage`), recognised by its name (protobuf has no magic).
+    CoreMl => "coreml",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -216,7 +228,11 @@ impl Format {
             | Format::Catboost
             | Format::FlaxMsgpack
             | Format::MxnetSymbol
-            | Format::MxnetParams => Kind::Model,
+            | Format::MxnetParams
+            | Format::Pmml
+            | Format::OpenVinoIr
+            | Format::TensorRtEngine
+            | Format::CoreMl => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -301,6 +317,10 @@ impl Format {
             | Format::FlaxMsgpack
             | Format::MxnetSymbol
             | Format::MxnetParams
+            | Format::Pmml
+            | Format::OpenVinoIr
+            | Format::TensorRtEngine
+            | Format::CoreMl
             | Format::Unknown => true,
         }
     }
@@ -361,6 +381,10 @@ impl Format {
             | Format::FlaxMsgpack
             | Format::MxnetSymbol
             | Format::MxnetParams
+            | Format::Pmml
+            | Format::OpenVinoIr
+            | Format::TensorRtEngine
+            | Format::CoreMl
             | Format::Unknown => false,
         }
     }
@@ -397,6 +421,9 @@ impl Format {
             Format::PaddleProgram => &["pdmodel"],
             Format::PaddleParams => &["pdiparams"],
             Format::Torch7 => &["t7"],
+            Format::Pmml => &["pmml"],
+            Format::TensorRtEngine => &["engine", "plan", "trt"],
+            Format::CoreMl => &["mlmodel"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib
@@ -423,6 +450,8 @@ impl Format {
             | Format::Lightgbm
             | Format::MxnetSymbol
             | Format::SkopsSchema
+            // `.xml` says nothing: OpenVINO IR is recognised by its `<net>` root.
+            | Format::OpenVinoIr
             | Format::Unknown => &[],
         }
     }

@@ -108,6 +108,24 @@ pub fn is_tf_data_name(name: &str) -> bool {
         && b.bytes().all(|c| c.is_ascii_digit())
 }
 
+/// The XML model formats, by their root element (or, when a long prolog pushes the root past
+/// the head, by the DOCTYPE's root name): `<PMML>`, and `<net>` for OpenVINO IR when the name
+/// is an `.xml` or `<layers>` follows (a `<net>` root alone is too common a word to claim every
+/// such document). A `.pmml` name whose content is not XML at all still goes to the PMML
+/// scanner, which reports what is wrong.
+fn xml_model(head: &[u8], base: &str) -> Option<Format> {
+    let root = crate::formats::xml::root_name(head);
+    let local = root.as_deref().map(crate::formats::xml::local_name);
+    match local {
+        Some("PMML") => Some(Format::Pmml),
+        Some("net") if base.ends_with(".xml") || contains(head, b"<layers") => {
+            Some(Format::OpenVinoIr)
+        }
+        _ if base.ends_with(".pmml") => Some(Format::Pmml),
+        _ => None,
+    }
+}
+
 /// Whether `head` starts (after whitespace and a BOM) like a JSON document a lenient reader
 /// accepts: an object, an array (sentence-transformers' `modules.json`), or a comment.
 fn starts_json_document(head: &[u8]) -> bool {
@@ -128,6 +146,14 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if is_program(head, base) {
         return Format::Executable;
+    }
+    // A TensorRT plan's tag, or the JSON metadata prefix Ultralytics puts before one (a 32-bit
+    // length then `{`, under an engine's name).
+    if head.starts_with(crate::formats::tensorrt::PLAN_MAGIC)
+        || (crate::formats::tensorrt::ultralytics_prefix(head).is_some()
+            && (base.ends_with(".engine") || base.ends_with(".plan") || base.ends_with(".trt")))
+    {
+        return Format::TensorRtEngine;
     }
     if head.starts_with(b"\x93NUMPY") {
         return Format::Numpy;
@@ -221,6 +247,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if crate::formats::msgpack::looks_like_state_dict(head, head.len() < SNIFF_LEN) {
         return Format::FlaxMsgpack;
     }
+    if let Some(f) = xml_model(head, base) {
+        return f;
+    }
     if base == "saved_model.pb" {
         return Format::SavedModel;
     }
@@ -237,6 +266,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if crate::formats::paddle::looks_like_params(head) || base.ends_with(".pdiparams") {
         return Format::PaddleParams;
+    }
+    // Core ML models are protobufs without a magic number: the name decides (a `.mlmodel`
+    // starts like an ONNX model, field 1 varint then field 2).
+    if base.ends_with(".mlmodel") {
+        return Format::CoreMl;
     }
     if base.ends_with(".onnx") || looks_like_onnx(head) {
         return Format::Onnx;
@@ -318,6 +352,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base.ends_with(".t7") {
         return Format::Torch7;
+    }
+    if base.ends_with(".engine") || base.ends_with(".plan") || base.ends_with(".trt") {
+        return Format::TensorRtEngine;
     }
     // A pre-POSIX (v7) tar has no `ustar` magic; Python's tarfile (and torch.load's legacy tar
     // path) accept any first block whose checksum is valid.
@@ -826,6 +863,26 @@ mod tests {
                 Format::MxnetParams,
                 b"\x12\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0".to_vec(),
                 "net-0000.params",
+            ),
+            (
+                Format::Pmml,
+                b"<?xml version=\"1.0\"?>\n<PMML version=\"4.4\">".to_vec(),
+                "model.xml",
+            ),
+            (
+                Format::CoreMl,
+                b"\x08\x04\x12\x00".to_vec(),
+                "model.mlmodel",
+            ),
+            (
+                Format::TensorRtEngine,
+                b"ftrt\x00\x00\x00\x00\xef\x00\x00\x00".to_vec(),
+                "model.bin",
+            ),
+            (
+                Format::OpenVinoIr,
+                b"<?xml version=\"1.0\"?>\n<net name=\"m\" version=\"11\">\n<layers>".to_vec(),
+                "openvino_model.xml",
             ),
             (Format::Unknown, b"plain text\n".to_vec(), "README"),
         ]

@@ -28,6 +28,8 @@ command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 # R (r-base-core, about 45 MB with its five libraries) for the R loader oracle
 # (tests/loader_oracle.rs via tests/oracle/r_load.R) and testdata/generate/r.py.
 command -v Rscript >/dev/null 2>&1 || need_apt+=(r-base-core)
+# A Java runtime for the PMML evaluator oracle (pypmml runs PMML4S on the JVM).
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 # A real one-node Slurm cluster for tests/audit_slurm.rs (started by the test in a temporary
 # directory, never the package's services). The daemons live in /usr/sbin.
 { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1; } \

@@ -32,26 +32,39 @@
 //! - [`rds`]: R's serialization format (`saveRDS`, `save`), read for the code it carries.
 //! - [`rar`]: RAR 4 and RAR 5 block headers (the member list an extractor acts on); the walker
 //!   scans the stored members.
+//! - [`coreml`]: Core ML `.mlmodel` protobufs (custom layers and models, linked models, pipelines).
+//! - [`native`]: shared-library paths and embedded ELF images (host or GPU code) in model blobs.
+//! - [`tensorrt`]: the TensorRT plan header and the Ultralytics metadata prefix before it.
+//! - [`xml`]: a bounded XML event stream that never expands entities, and DOCTYPE analysis;
+//!   [`pmml`] reads PMML documents and [`openvino`] OpenVINO IR with it.
 //!
 //! joblib's inline array layout lives with the pickle code ([`crate::pickle::joblib`]); zip
 //! members are read only through [`crate::walk::read_member`].
 
 pub mod catboost;
+pub mod coreml;
 pub mod dtype;
+pub mod dtype;
+pub mod flatbuffer;
 pub mod flatbuffer;
 pub mod lightgbm;
 pub mod msgpack;
 pub mod mxnet;
+pub mod native;
 pub mod npy;
+pub mod openvino;
 pub mod ort;
 pub mod paddle;
 pub mod pickle;
+pub mod pmml;
 pub mod rar;
 pub mod rds;
 pub mod skops;
+pub mod tensorrt;
 pub mod tflite;
 pub mod torch;
 pub mod torch7;
 pub mod torchserve;
 pub mod treegraph;
 pub mod xgboost;
+pub mod xml;

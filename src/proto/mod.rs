@@ -13,3 +13,11 @@ pub mod onnx {
 pub mod tensorflow {
     include!(concat!(env!("OUT_DIR"), "/tensorflow.rs"));
 }
+
+/// Core ML (`coreml/coreml.proto`, a hand-written subset of `CoreML.Specification` with the same
+/// field numbers): `Model`, pipelines, neural-network layers, custom layers and models, linked
+/// models.
+#[allow(clippy::all, clippy::pedantic, missing_docs, dead_code)] // generated: not every message is read
+pub mod coreml {
+    include!(concat!(env!("OUT_DIR"), "/coreml.rs"));
+}

@@ -459,6 +459,10 @@ fn format_framework(f: Format) -> Option<&'static str> {
         Format::Catboost => "catboost",
         Format::FlaxMsgpack => "flax",
         Format::MxnetSymbol | Format::MxnetParams => "mxnet",
+        Format::Pmml => "pmml",
+        Format::OpenVinoIr => "openvino",
+        Format::TensorRtEngine => "tensorrt",
+        Format::CoreMl => "coreml",
         // Exhaustive on purpose: a new `Format` does not compile until it is placed here (the
         // add-a-format checklist, enforced), and `is_model_format` follows from this match.
         // Pickles and containers get their framework from names and members; the rest have none.

@@ -110,6 +110,7 @@ pub trait Scanner: Sync {
 
 pub mod catboost;
 pub mod code;
+pub mod coreml;
 pub mod data;
 pub mod executable;
 pub mod flax;
@@ -121,15 +122,18 @@ pub mod mxnet;
 pub mod nemo;
 pub mod numpy;
 pub mod onnx;
+pub mod openvino;
 pub mod ort;
 pub mod paddle;
 pub mod pickle;
+pub mod pmml;
 pub mod rds;
 pub mod rules;
 pub mod safetensors;
 pub mod skops;
 pub mod template;
 pub mod tensorflow;
+pub mod tensorrt;
 pub mod tflite;
 pub mod torch7;
 pub mod torchscript;
@@ -162,6 +166,10 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &catboost::CatboostScanner,
     &flax::FlaxScanner,
     &mxnet::MxnetScanner,
+    &pmml::PmmlScanner,
+    &openvino::OpenVinoScanner,
+    &tensorrt::TensorRtScanner,
+    &coreml::CoreMlScanner,
     &code::CodeScanner,
 ];
 

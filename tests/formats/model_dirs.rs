@@ -37,7 +37,10 @@ fn yaml_alias_bomb_is_bounded() {
     ] {
         let t = std::time::Instant::now();
         let r = engine().scan_bytes(name, y.clone().into_bytes());
-        assert!(t.elapsed() < std::time::Duration::from_secs(30), "hang guard");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "hang guard"
+        );
         assert!(r.findings.iter().any(|f| f.code == code), "{name}");
     }
 }
