@@ -44,8 +44,6 @@
 pub mod catboost;
 pub mod coreml;
 pub mod dtype;
-pub mod dtype;
-pub mod flatbuffer;
 pub mod flatbuffer;
 pub mod lightgbm;
 pub mod msgpack;
