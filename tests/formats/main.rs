@@ -229,6 +229,51 @@ pub fn run_python(python: &Path, args: &[&std::ffi::OsStr], _cwd: Option<&Path>)
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The test venv's Python when it can import `module` (a loader oracle's package from
+/// tests/requirements.txt); `None` with a notice outside CI, a failure in CI.
+#[allow(clippy::print_stderr)] // the skip notice is the point
+pub fn venv_python_with(module: &str) -> Option<PathBuf> {
+    let py = venv_python()?;
+    let ok = std::process::Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} cannot import {module}: tests/setup.sh prepares it",
+        py.display()
+    );
+    eprintln!("notice: the test venv has no {module}; skipping its loader oracle");
+    None
+}
+
+/// Runs the loader-oracle script `tests/oracle/<script>` on `paths`: one JSON line per path.
+pub fn oracle_cases(py: &Path, script: &str, paths: &[PathBuf]) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(py)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/oracle")
+                .join(script),
+        )
+        .args(paths)
+        .output()
+        .expect("run the oracle");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("case line"))
+        .collect();
+    assert_eq!(cases.len(), paths.len(), "{script}: one line per path");
+    cases
+}
+
 /// Where tests/setup.sh put real model files from PyPI packages, or `None` outside CI.
 #[allow(clippy::print_stderr)] // the skip notice is the point
 pub fn real_models() -> Option<PathBuf> {

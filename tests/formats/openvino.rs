@@ -5,12 +5,10 @@
 //! property tests.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use modelgate::formats::openvino::Ir;
 use modelgate::{Report, Severity};
 use proptest::prelude::*;
-use serde_json::Value;
 
 use super::{
     assert_bom_framework, check_area, default_bound, fixtures, scan, scan_quickly, testdata, Kind,
@@ -106,59 +104,12 @@ fn the_ai_bom_names_openvino() {
     );
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The test venv's Python with the `openvino` wheel (tests/requirements.txt).
-#[allow(clippy::print_stderr)] // the skip notice is the point
-fn venv_python() -> Option<PathBuf> {
-    let base = std::env::var_os("MODELGATE_RESOURCES")
-        .map_or_else(|| root().join("target/test-resources"), PathBuf::from);
-    let venv = std::env::var_os("MODELGATE_VENV").map_or_else(|| base.join("venv"), PathBuf::from);
-    let py = venv.join("bin/python");
-    let ok = py.is_file()
-        && std::process::Command::new(&py)
-            .args(["-c", "import openvino"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(py);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} with openvino missing: tests/setup.sh prepares it",
-        py.display()
-    );
-    eprintln!("notice: no venv with openvino; skipping the IR frontend oracle");
-    None
-}
-
-fn oracle(py: &Path, paths: &[PathBuf]) -> Vec<Value> {
-    let out = std::process::Command::new(py)
-        .arg(root().join("tests/oracle/openvino_load.py"))
-        .args(paths)
-        .output()
-        .expect("run the oracle");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cases: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("case line"))
-        .collect();
-    assert_eq!(cases.len(), paths.len());
-    cases
-}
-
 /// The real IR frontend on every fixture and on a canary twin (an internal entity in the net's
 /// name): what it refuses is reported, what it loads is not called malformed or out of bounds,
 /// and where it expands the canary the payload twin is flagged high.
 #[test]
 fn the_ir_frontend_is_the_oracle() {
-    let Some(py) = venv_python() else {
+    let Some(py) = super::venv_python_with("openvino") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -182,7 +133,7 @@ fn the_ir_frontend_is_the_oracle() {
                 .map(|d| d.join("model.xml")),
         );
     }
-    let cases = oracle(&py, &paths);
+    let cases = super::oracle_cases(&py, "openvino_load.py", &paths);
     for (c, path) in cases.iter().zip(&paths) {
         let rep = scan(path);
         let max = rep.findings.iter().map(|f| f.severity).max();

@@ -3,12 +3,11 @@
 //! extensions, external references, malformed XML, the real PMML4S evaluator (pypmml) as the
 //! oracle on canary twins, the AI-BOM's framework, and never-panics property tests.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use modelgate::formats::pmml::Document;
 use modelgate::{Report, Severity};
 use proptest::prelude::*;
-use serde_json::Value;
 
 use super::{
     assert_bom_framework, check_area, default_bound, has_finding, scan, scan_quickly, testdata,
@@ -142,60 +141,13 @@ fn the_ai_bom_names_pmml() {
     );
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The test venv's Python with pypmml (tests/requirements.txt), `None` outside CI when missing.
-#[allow(clippy::print_stderr)] // the skip notice is the point
-fn venv_python() -> Option<PathBuf> {
-    let base = std::env::var_os("MODELGATE_RESOURCES")
-        .map_or_else(|| root().join("target/test-resources"), PathBuf::from);
-    let venv = std::env::var_os("MODELGATE_VENV").map_or_else(|| base.join("venv"), PathBuf::from);
-    let py = venv.join("bin/python");
-    let has_pypmml = py.is_file()
-        && std::process::Command::new(&py)
-            .args(["-c", "import pypmml"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if has_pypmml {
-        return Some(py);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} with pypmml missing: tests/setup.sh prepares it",
-        py.display()
-    );
-    eprintln!("notice: no venv with pypmml; skipping the PMML evaluator oracle");
-    None
-}
-
-fn oracle(py: &Path, paths: &[PathBuf]) -> Vec<Value> {
-    let out = std::process::Command::new(py)
-        .arg(root().join("tests/oracle/pmml_load.py"))
-        .args(paths)
-        .output()
-        .expect("run the oracle");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cases: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("case line"))
-        .collect();
-    assert_eq!(cases.len(), paths.len());
-    cases
-}
-
 /// Canary twins: the same entity declarations as the payloads, pointing at a value (internal
 /// entity) or a file (external entity) this test controls. Where PMML4S's parser expands the
 /// canary, the evaluator would expand the payload: modelgate must flag the twin at high. Where
 /// the evaluator refuses or hangs on a document, modelgate must report it.
 #[test]
 fn the_pmml4s_evaluator_is_the_oracle() {
-    let Some(py) = venv_python() else {
+    let Some(py) = super::venv_python_with("pypmml") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -229,7 +181,7 @@ fn the_pmml4s_evaluator_is_the_oracle() {
     let benign: Vec<PathBuf> = super::fixtures("pmml", Kind::Benign);
     paths.extend(benign.iter().cloned());
     paths.push(testdata().join("pmml/malformed/undeclared-entity.pmml"));
-    let cases = oracle(&py, &paths);
+    let cases = super::oracle_cases(&py, "pmml_load.py", &paths);
     let mut reached = 0;
     for (c, path) in cases.iter().zip(&paths) {
         let rep = scan(path);

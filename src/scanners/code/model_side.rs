@@ -133,15 +133,16 @@ pub fn reason(py: &Path) -> Option<String> {
     // TorchServe: `MAR-INF/MANIFEST.json` in this directory or up to two levels above (a
     // package inside the model directory).
     let mut base = Some(dir);
-    for _ in 0..3 {
+    for up in 0..3 {
         let Some(b) = base else { break };
         if let Some(r) = mlflow_reason(b, py) {
             return Some(r);
         }
         if b.join("MAR-INF").join("MANIFEST.json").is_file() {
+            // Relative to the file, so that a report says the same wherever the tree sits.
             return Some(format!(
-                "in a TorchServe model directory ({}/MAR-INF/MANIFEST.json): the worker puts the directory on its Python path and imports the handler from it when the model is registered",
-                b.display()
+                "in a TorchServe model directory ({}MAR-INF/MANIFEST.json): the worker puts the directory on its Python path and imports the handler from it when the model is registered",
+                "../".repeat(up)
             ));
         }
         base = b.parent();
