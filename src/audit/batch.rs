@@ -15,7 +15,7 @@ use crate::format::Format;
 use crate::hash::{self, FileStamp};
 use crate::policy::{Refusal, Verdict};
 use crate::store::{
-    AuditBatch, CacheEntry, CacheKey, ProgressRow, StampRow, Store, StoreError,
+    AuditBatch, CacheEntry, CacheKey, PendingCommit, ProgressRow, StampRow, Store, StoreError,
     Verdict as CacheVerdict,
 };
 use crate::walk::TargetEntry;
@@ -88,7 +88,18 @@ struct Auditor<'a> {
     sink: Sink,
     stats: RunStats,
     tally: Tally,
+    /// The previous batch's commit, written while this batch is read and scanned; waited for
+    /// before the next commit is queued and before the run ends, so an error still stops the run.
+    in_flight: Option<PendingCommit>,
+    /// Contents this run scanned, by cache key: a content met again in a later batch is taken
+    /// from here, not looked up (its commit may still be in flight) or scanned again. Bounded by
+    /// [`SEEN_CONTENTS`]; past it, later batches look such contents up in the store.
+    seen: HashMap<Key, Arc<Content>>,
 }
+
+/// How many scanned contents a run keeps at hand for later batches (about 100 bytes each beyond
+/// the findings, which the report holds anyway).
+const SEEN_CONTENTS: usize = 1 << 17;
 
 fn cache_err(cache: &str) -> impl Fn(StoreError) -> AuditError + '_ {
     move |error| AuditError::Cache {
@@ -144,6 +155,8 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
             listed: items.len() as u64,
             ..Tally::default()
         },
+        in_flight: None,
+        seen: HashMap::new(),
     };
     for batch in items.chunks(opts.batch.max(1)) {
         run.batch(batch, false)?;
@@ -157,6 +170,9 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
         for mut source in pending {
             run.fetched(&mut source, &mut taken)?;
         }
+    }
+    if let Some(commit) = run.in_flight.take() {
+        commit.wait().map_err(cache_err(&opts.cache))?;
     }
     let Auditor {
         store,
@@ -303,15 +319,31 @@ impl Auditor<'_> {
         let mut keys: Vec<Key> = work.iter().filter_map(Work::key).collect();
         keys.sort();
         keys.dedup();
-        // Contents by cache key: from the cache, else scanned now.
-        let mut contents = self.lookup(&keys)?;
-        let from_cache: HashSet<Key> = contents.keys().cloned().collect();
+        // Contents by cache key: scanned earlier in this run, else from the cache, else scanned
+        // now.
+        let mut contents: HashMap<Key, Arc<Content>> = HashMap::new();
+        keys.retain(|k| match self.seen.get(k) {
+            Some(c) => {
+                contents.insert(k.clone(), Arc::clone(c));
+                false
+            }
+            None => true,
+        });
+        // Contents an earlier batch scanned: every artifact of theirs here is a duplicate.
+        let mut placed: HashSet<Key> = contents.keys().cloned().collect();
+        let from_cache = self.lookup(&keys)?;
+        let from_cache: HashSet<Key> = from_cache
+            .into_iter()
+            .map(|(k, c)| {
+                contents.insert(k.clone(), c);
+                k
+            })
+            .collect();
         let mut batch = AuditBatch {
             run_key: self.run_key.clone(),
             ..AuditBatch::default()
         };
         self.scan_missing(&mut work, &mut contents, &mut batch);
-        let mut placed: HashSet<Key> = HashSet::new();
         for w in &mut work {
             self.tally.done += 1;
             if let Some(rec) = w.settled.take() {
@@ -356,9 +388,15 @@ impl Auditor<'_> {
         self.sink
             .compact(self.engine.options().limits.max_report_entries);
         self.progressed |= !batch.progress.is_empty();
-        self.store
-            .commit_audit_batch(&batch)
-            .map_err(cache_err(&self.opts.cache))
+        if let Some(previous) = self.in_flight.take() {
+            previous.wait().map_err(cache_err(&self.opts.cache))?;
+        }
+        self.in_flight = Some(
+            self.store
+                .start_audit_batch(&batch)
+                .map_err(cache_err(&self.opts.cache))?,
+        );
+        Ok(())
     }
 
     /// The first look at an item: its kind of cache key, its stamp, or why it is not read.
@@ -629,7 +667,11 @@ impl Auditor<'_> {
                     }
                 }
             }
-            contents.insert(key, Arc::new(content));
+            let content = Arc::new(content);
+            if self.seen.len() < SEEN_CONTENTS {
+                self.seen.insert(key.clone(), Arc::clone(&content));
+            }
+            contents.insert(key, content);
         }
     }
 

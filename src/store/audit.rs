@@ -68,6 +68,27 @@ fn stamp_of(device: u64, inode: u64, r: &mut RowReader) -> Result<StampRow, Stor
     })
 }
 
+/// A job's answer, still to come from the store's thread.
+struct Pending<T>(mpsc::Receiver<Result<T, StoreError>>);
+
+impl<T> Pending<T> {
+    fn wait(self) -> Result<T, StoreError> {
+        self.0.recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// An audit batch queued for commit ([`Store::start_audit_batch`]). Dropping it does not cancel
+/// the commit; only [`PendingCommit::wait`] learns whether it succeeded.
+#[must_use = "a queued commit's outcome is only known by waiting for it"]
+pub struct PendingCommit(Option<Pending<()>>);
+
+impl PendingCommit {
+    /// Waits until the batch is committed (or refused).
+    pub fn wait(self) -> Result<(), StoreError> {
+        self.0.map_or(Ok(()), Pending::wait)
+    }
+}
+
 impl Store {
     /// Runs `job` on the reader (`read`) or writer connection and waits for its answer.
     fn job<T: Send + 'static>(
@@ -75,12 +96,22 @@ impl Store {
         read: bool,
         job: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        Pending(self.send_job(read, job)?).wait()
+    }
+
+    /// Queues `job` on the reader (`read`) or writer connection; its answer arrives on the
+    /// returned channel.
+    fn send_job<T: Send + 'static>(
+        &self,
+        read: bool,
+        job: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<mpsc::Receiver<Result<T, StoreError>>, StoreError> {
         let (s, r) = mpsc::sync_channel(1);
         let job: worker::Job = Box::new(move |b| {
             let _ = s.send(job(b));
         });
         self.shared.send(read, Command::Job { read, job })?;
-        r.recv().map_err(|_| StoreError::Closed)?
+        Ok(r)
     }
 
     /// The stamps recorded for these (device, inode) pairs, in order. One query per
@@ -143,6 +174,14 @@ impl Store {
 
     /// Commits `batch` in one transaction.
     pub fn commit_audit_batch(&self, batch: &AuditBatch) -> Result<(), StoreError> {
+        self.start_audit_batch(batch)?.wait()
+    }
+
+    /// Queues `batch`'s commit on the writer connection and returns without waiting for it, so
+    /// the audit reads and scans its next batch while this one is written. Commits are applied
+    /// in the order they are queued; [`PendingCommit::wait`] gives the outcome. Checked before
+    /// anything is queued, so a batch the store would refuse is refused here.
+    pub fn start_audit_batch(&self, batch: &AuditBatch) -> Result<PendingCommit, StoreError> {
         check_text("run_key", &batch.run_key)?;
         let now = Utc::now().timestamp_millis();
         let mut rows: Vec<(&'static str, Vec<Param>)> = Vec::new();
@@ -180,16 +219,17 @@ impl Store {
             ));
         }
         if rows.is_empty() {
-            return Ok(());
+            return Ok(PendingCommit(None));
         }
-        self.job(false, move |b| {
+        let answer = self.send_job(false, move |b| {
             b.write(&mut |tx| {
                 for (statement, params) in &rows {
                     tx.exec(statement, params)?;
                 }
                 Ok(())
             })
-        })
+        })?;
+        Ok(PendingCommit(Some(Pending(answer))))
     }
 
     /// The artifacts run `run_key` has finished so far.

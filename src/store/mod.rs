@@ -110,7 +110,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use audit::{AuditBatch, ProgressRow, StampRow};
+pub use audit::{AuditBatch, PendingCommit, ProgressRow, StampRow};
 use worker::{Command, NewCacheEntry, Reply};
 
 /// Rows per page of [`Store::decisions`] at most (a larger `limit` is capped to this).
