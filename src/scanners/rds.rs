@@ -459,17 +459,17 @@ fn judge(c: &CodeObject, s: &Stream, policy: &RPolicy, a: &Artifact, out: &mut S
             CodeKind::Promise { forced: true } => Severity::Low.min(rule.severity),
             _ => rule.severity,
         };
-        let mut message = format!(
-            "a {} ({at}) {how} {name}: {}; it runs {when}",
+        let only = registered.map_or_else(String::new, |r| {
+            format!(
+                "; it only calls {}, registered by R's package (R finds the routine in the installed namespace, not in the file)",
+                r.join(", ")
+            )
+        });
+        let message = format!(
+            "a {} ({at}) {how} {name}: {}; it runs {when}{only}",
             c.kind.as_str(),
             rule.reason
         );
-        if let Some(r) = registered {
-            message.push_str(&format!(
-                "; it only calls {}, registered by R's package (R finds the routine in the installed namespace, not in the file)",
-                r.join(", ")
-            ));
-        }
         let mut f = Finding::new(&DANGEROUS_CALL, a.location.clone(), message)
             .severity(severity)
             .evidence("function", name.clone())

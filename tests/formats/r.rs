@@ -171,8 +171,9 @@ fn native_calls_not_provably_registered_stay_low() {
             .collect();
         assert!(!calls.is_empty(), "{name}: {:#?}", r.findings);
         assert!(
-            calls.iter().all(|f| f.severity == Severity::Low
-                && !f.evidence.contains_key("routines")),
+            calls
+                .iter()
+                .all(|f| f.severity == Severity::Low && !f.evidence.contains_key("routines")),
             "{name}: {calls:#?}"
         );
     }
@@ -210,6 +211,47 @@ fn byte_code_constants_are_read() {
         .expect("closure");
     assert!(c.bytecode, "{c:?}");
     assert!(c.symbols.contains("system"), "{c:?}");
+}
+
+/// R's own library (Debian's r-base-core, which tests/setup.sh installs): every `.rds` (package
+/// metadata: `Meta/*.rds`) and `.rdx` (lazy-load indexes, gzip-compressed serialized lists) is
+/// read by the R scanner and clean. Found through `Rscript` (`.Library`).
+#[test]
+#[allow(clippy::print_stderr)] // the skip notice is the point
+fn real_r_library_scans_clean() {
+    let Ok(out) = std::process::Command::new("Rscript")
+        .args(["-e", "cat(.Library)"])
+        .output()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Rscript must be installed in CI (tests/setup.sh)"
+        );
+        eprintln!("notice: no Rscript; skipping R's own library");
+        return;
+    };
+    let library = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).into_owned());
+    let mut files = Vec::new();
+    let mut dirs = vec![library.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("R library") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rds" || x == "rdx") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(
+        files.len() >= 100,
+        "{}: {} files",
+        library.display(),
+        files.len()
+    );
+    for p in &files {
+        super::assert_real_clean(p, "r");
+    }
 }
 
 proptest! {
