@@ -1024,7 +1024,9 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 self.refs.push(Ref::Env(env.clone()));
                 self.as_data(|r| {
                     let enclosure = r.item()?;
-                    if let (Some(e), Item::Env(enc)) = (id.and_then(|i| r.out.envs.get_mut(i)), enclosure) {
+                    if let (Some(e), Item::Env(enc)) =
+                        (id.and_then(|i| r.out.envs.get_mut(i)), enclosure)
+                    {
                         e.enclosure = enc;
                     }
                     r.env_table(id, false)?; // frame
@@ -1433,7 +1435,10 @@ fn dotcall_routine<'p>(code: &[i32], pool: &'p [Option<String>]) -> Option<&'p s
     }
     let mut vars = Vec::new();
     while let [OP_GETVAR, k, tail @ ..] = rest {
-        let name = usize::try_from(*k).ok().and_then(|k| pool.get(k))?.as_deref()?;
+        let name = usize::try_from(*k)
+            .ok()
+            .and_then(|k| pool.get(k))?
+            .as_deref()?;
         vars.push(name);
         rest = tail;
     }
@@ -1628,7 +1633,11 @@ mod tests {
         assert_eq!(s.namespace_of(&EnvRef::Serialized(1), "C_y"), Some("stats"));
         assert_eq!(s.namespace_of(&EnvRef::Serialized(2), "C_x"), None);
         assert_eq!(s.namespace_of(&EnvRef::Serialized(3), "C_x"), None);
-        assert_eq!(s.namespace_of(&EnvRef::Serialized(4), "C_x"), None, "a cycle");
+        assert_eq!(
+            s.namespace_of(&EnvRef::Serialized(4), "C_x"),
+            None,
+            "a cycle"
+        );
         assert_eq!(s.namespace_of(&EnvRef::Serialized(9), "C_x"), None);
     }
 
