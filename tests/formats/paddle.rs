@@ -179,6 +179,56 @@ fn eval_beyond_the_name_lookup_stays_critical() {
     assert_eq!(on_disk, variants.len());
 }
 
+/// The real `pickle.loads` on canary twins (tests/oracle/eval_lookup_canary.py): every variant
+/// whose canary ran is flagged critical, and the static-graph state dicts load without running
+/// anything and without error.
+#[test]
+fn eval_variants_that_run_code_under_pickle_are_critical() {
+    let Some(py) = super::venv_python_with("numpy") else {
+        return;
+    };
+    let mut paths: Vec<std::path::PathBuf> =
+        ["static-graph.pdparams", "static-graph-protocol2.pdparams"]
+            .iter()
+            .map(|n| testdata().join("paddle/benign").join(n))
+            .collect();
+    let mut variants: Vec<_> = std::fs::read_dir(testdata().join("paddle/malicious"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy();
+            n.starts_with("eval-") || n.starts_with("exec-")
+        })
+        .collect();
+    variants.sort();
+    paths.extend(variants);
+    let cases = super::oracle_cases(&py, "eval_lookup_canary.py", &paths);
+    let mut ran = 0;
+    for (path, case) in paths.iter().zip(&cases) {
+        let r = scan(path);
+        let name = path.display();
+        if path.to_string_lossy().contains("/benign/") {
+            assert_eq!(case["ran"], false, "{name}: {case}");
+            assert!(case["error"].is_null(), "{name}: {case}");
+            assert_eq!(case["result"], "dict", "{name}: {case}");
+            assert!(
+                r.findings.iter().all(|f| f.severity == Severity::Info),
+                "{name}: {:#?}",
+                r.findings
+            );
+        } else if case["ran"] == true {
+            ran += 1;
+            assert!(
+                r.findings.iter().any(|f| f.severity == Severity::Critical),
+                "{name}: the canary ran, {case}: {:#?}",
+                r.findings
+            );
+        }
+    }
+    // Another expression, the callable reused from the memo, duplicated, passed to map().
+    assert!(ran >= 4, "{cases:#?}");
+}
+
 #[test]
 fn broken_programs_and_parameters_are_malformed() {
     for (name, text) in [
