@@ -110,13 +110,18 @@ class Xdr:
         return self.call(fn, arg)
 
 
-def benign():
-    d = OUT / "benign"
+def run_r(script, kind):
+    """Runs an R script with the fixture directory `kind` as its argument."""
+    d = OUT / kind
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".R") as f:
-        f.write(BENIGN_R)
+        f.write(script)
         f.flush()
         rscript(f.name, str(d))
+
+
+def benign():
+    run_r(BENIGN_R, "benign")
 
 
 def malicious():
@@ -130,12 +135,7 @@ def malicious():
 
 
 def native():
-    d = OUT / "native"
-    d.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".R") as f:
-        f.write(NATIVE_R)
-        f.flush()
-        rscript(f.name, str(d))
+    run_r(NATIVE_R, "native")
 
 
 def malformed():

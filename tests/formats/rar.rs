@@ -305,12 +305,7 @@ fn real_models_scan_clean() {
         let path = entry.expect("entry").path();
         n += 1;
         let r = scan(&path);
-        let bad: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| f.severity > Severity::Info)
-            .collect();
-        assert!(bad.is_empty(), "{}: {bad:#?}", path.display());
+        super::assert_nothing_above_info(&r, &path);
         assert!(
             r.artifacts
                 .iter()
