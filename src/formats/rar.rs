@@ -231,15 +231,15 @@ fn read_v4(content: &Source<'_>, l: &mut Listing) {
             l.stopped = Some((pos, "the archive ends inside a block header".into()));
             return;
         }
-        let header_ok = crc32(h.get(2..).unwrap_or_default()) & 0xffff == u32::from(crc);
-        let mut next = pos.saturating_add(u64::from(size));
         // `unrar` checks a file header holding an old-style comment (`LHD_COMMENT`, RAR 1.5–2.x)
         // only over the fields it read (`GetCRC15(ProcessedOnly)`): the comment is not covered.
-        let header_ok = header_ok
-            || (kind == FILE4
-                && flags & 0x0008 != 0
-                && crc32(h.get(2..file_v4_fields_end(&h, flags)).unwrap_or_default()) & 0xffff
-                    == u32::from(crc));
+        let covered = if kind == FILE4 && flags & 0x0008 != 0 {
+            h.get(2..file_v4_fields_end(&h, flags))
+        } else {
+            h.get(2..)
+        };
+        let header_ok = crc32(covered.unwrap_or_default()) & 0xffff == u32::from(crc);
+        let mut next = pos.saturating_add(u64::from(size));
         match kind {
             MAIN4 => {
                 l.volume = flags & 0x0001 != 0;

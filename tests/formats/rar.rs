@@ -119,6 +119,24 @@ fn a_broken_header_crc_is_reported_and_the_member_still_scanned() {
     }
 }
 
+/// A RAR 2.x file header with an old-style comment inside: `unrar`'s CRC covers the fields it
+/// reads (up to the name) and not the comment, so a changed comment byte passes and a changed
+/// name byte is a mismatch.
+#[test]
+fn a_header_comment_is_outside_the_header_crc() {
+    let base = std::fs::read(testdata().join("rar/benign/v4-file-comment.rar")).expect("fixture");
+    // Marker (7) and archive header (13), then the file header: 7 + 25 bytes before the name.
+    let (name_at, comment_at) = (20 + 7 + 25, 20 + 7 + 25 + 11 + 13);
+    assert_eq!(&base[name_at..name_at + 11], b"config.json");
+    assert_eq!(&base[comment_at..comment_at + 12], b"file comment");
+    let crc_mismatch = |at: usize| {
+        let r = super::engine().scan_bytes("c.rar", mutated(&base, &[(at, b'X')]));
+        r.findings.iter().any(|f| f.code == "archive/crc-mismatch")
+    };
+    assert!(!crc_mismatch(comment_at));
+    assert!(crc_mismatch(name_at));
+}
+
 #[test]
 fn a_self_extractor_is_read_as_its_archive() {
     let r = fixture("malicious", "v5-sfx.exe");
