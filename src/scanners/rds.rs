@@ -42,6 +42,7 @@ use crate::formats::rds::{
     parse, unpack_version, CodeKind, CodeObject, Encoding, Parsed, RdsError, Stream, MAX_DEPTH,
     NATIVE_INTERFACE, READ_STACK,
 };
+use crate::scanners::rules::{Denial, NamePolicy};
 use crate::scanners::{Scanner, ScannerContext};
 use crate::signatures::{Action, SignatureDb};
 
@@ -162,36 +163,17 @@ const BASE_PACKAGES: &[&str] = &[
     "utils",
 ];
 
-/// One denied function.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub severity: Severity,
-    pub category: String,
-    pub reason: String,
-}
-
-/// The R function policy (`r-function` entries; later entries win).
+/// The R function policy (`r-function` entries; later entries win) and the routines R's own
+/// packages register (`r-native-routine`).
 #[derive(Debug, Default)]
 pub struct RPolicy {
-    rules: HashMap<String, Option<Rule>>,
+    functions: NamePolicy,
     /// (package, variable) of registered routines.
     routines: HashSet<(String, String)>,
 }
 
 impl RPolicy {
     pub fn new(db: &SignatureDb) -> Self {
-        let mut rules = HashMap::new();
-        for e in db.of_kind(KIND) {
-            let rule = match e.action {
-                Action::Deny => Some(Rule {
-                    severity: e.severity.unwrap_or(Severity::High),
-                    category: e.category.to_string(),
-                    reason: e.reason.to_string(),
-                }),
-                Action::Allow | Action::Tolerate => None,
-            };
-            rules.insert(e.name.to_string(), rule);
-        }
         let mut routines = HashSet::new();
         for e in db.of_kind(ROUTINE_KIND) {
             let key = (e.module.to_string(), e.name.to_string());
@@ -200,18 +182,21 @@ impl RPolicy {
                 Action::Deny => routines.remove(&key),
             };
         }
-        Self { rules, routines }
+        Self {
+            functions: NamePolicy::from_db(db, KIND),
+            routines,
+        }
+    }
+
+    /// The rule denying `name`, if any.
+    pub fn denied(&self, name: &str) -> Option<&Denial> {
+        self.functions.denied(name)
     }
 
     /// Whether `package`'s namespace binds `name` to a routine the package registered.
     pub fn routine(&self, package: &str, name: &str) -> bool {
         self.routines
             .contains(&(package.to_owned(), name.to_owned()))
-    }
-
-    /// The rule denying `name`, if any.
-    pub fn denied(&self, name: &str) -> Option<&Rule> {
-        self.rules.get(name).and_then(Option::as_ref)
     }
 }
 
