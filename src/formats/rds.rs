@@ -34,6 +34,8 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, Seek, SeekFrom};
 
+use super::cursor::{ByteCursor, CursorError};
+
 /// Deepest nesting of items read (R itself recurses on its C stack); deeper streams are not read.
 /// Callers run [`parse`] on a thread with a stack of [`READ_STACK`] bytes.
 pub const MAX_DEPTH: usize = 2_000;
@@ -303,6 +305,15 @@ pub enum RdsError {
     Io(String),
 }
 
+impl From<CursorError> for RdsError {
+    fn from(e: CursorError) -> Self {
+        match e {
+            CursorError::Truncated(at) => RdsError::Truncated(at),
+            CursorError::Io(e) => RdsError::Io(e),
+        }
+    }
+}
+
 /// The result of reading a stream: what was found, and why reading stopped early (if it did).
 /// Findings before an error are kept: a truncated or corrupt stream still shows its code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,9 +404,7 @@ enum TagSink {
 }
 
 struct Reader<'a, R> {
-    src: &'a mut R,
-    len: u64,
-    pos: u64,
+    cur: ByteCursor<'a, R>,
     enc: Encoding,
     big_endian_binary: bool,
     refs: Vec<Ref>,
@@ -417,9 +426,7 @@ fn is_space(c: u8) -> bool {
 impl<'a, R: BufRead + Seek> Reader<'a, R> {
     fn new(src: &'a mut R, len: u64, big_endian_binary: bool) -> Self {
         Self {
-            src,
-            len,
-            pos: 0,
+            cur: ByteCursor::new(src, len),
             enc: Encoding::Xdr,
             big_endian_binary,
             refs: Vec::new(),
@@ -489,57 +496,30 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     fn invalid(&self, what: impl Into<String>) -> RdsError {
         RdsError::Invalid {
-            offset: self.pos,
+            offset: self.cur.pos(),
             what: what.into(),
         }
     }
 
     fn byte(&mut self) -> Res<Option<u8>> {
-        let buf = self
-            .src
-            .fill_buf()
-            .map_err(|e| RdsError::Io(e.to_string()))?;
-        let Some(&b) = buf.first() else {
-            return Ok(None);
-        };
-        self.src.consume(1);
-        self.pos = self.pos.saturating_add(1);
-        Ok(Some(b))
+        Ok(self.cur.byte()?)
     }
 
     fn need_byte(&mut self) -> Res<u8> {
-        self.byte()?.ok_or(RdsError::Truncated(self.pos))
+        Ok(self.cur.need()?)
     }
 
     fn exact<const N: usize>(&mut self) -> Res<[u8; N]> {
-        let mut b = [0u8; N];
-        for slot in &mut b {
-            *slot = self.need_byte()?;
-        }
-        Ok(b)
+        Ok(self.cur.exact()?)
     }
 
     /// Skips `n` bytes, failing when fewer are left.
     fn skip(&mut self, n: u64) -> Res<()> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.len)
-            .ok_or(RdsError::Truncated(self.len))?;
-        let delta = i64::try_from(n).map_err(|_| RdsError::Truncated(self.len))?;
-        self.src
-            .seek_relative(delta)
-            .map_err(|e| RdsError::Io(e.to_string()))?;
-        self.pos = end;
-        Ok(())
+        Ok(self.cur.skip(n)?)
     }
 
     fn peek_is(&mut self, prefix: &[u8]) -> Res<bool> {
-        let buf = self
-            .src
-            .fill_buf()
-            .map_err(|e| RdsError::Io(e.to_string()))?;
-        Ok(buf.starts_with(prefix))
+        Ok(self.cur.peek()?.starts_with(prefix))
     }
 
     /// The workspace magic line, if the stream has one (consumed).
@@ -713,8 +693,8 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             Encoding::Ascii => {
                 let words = count.saturating_mul(words_each);
                 // Every word takes at least two bytes (the word and a separator).
-                if words > self.len.saturating_sub(self.pos) {
-                    return Err(RdsError::Truncated(self.len));
+                if words > self.cur.remaining() {
+                    return Err(RdsError::Truncated(self.cur.end()));
                 }
                 for _ in 0..words {
                     self.word()?;
@@ -724,7 +704,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             _ => self.skip(
                 count
                     .checked_mul(width)
-                    .ok_or(RdsError::Truncated(self.len))?,
+                    .ok_or(RdsError::Truncated(self.cur.end()))?,
             ),
         }
     }
@@ -855,7 +835,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     /// pairlists, whose tags are the variables it binds. Anything else is read as data and
     /// leaves the environment's bindings unprovable.
     fn env_table(&mut self, env: Option<usize>, hashed: bool) -> Res<()> {
-        let offset = self.pos;
+        let offset = self.cur.pos();
         let flags = self.int()?;
         match (type_of(flags), hashed) {
             (NILVALUE_SXP, _) => {}
@@ -865,7 +845,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 let r = (|| -> Res<()> {
                     let n = self.length()?;
                     for _ in 0..n {
-                        let offset = self.pos;
+                        let offset = self.cur.pos();
                         let flags = self.int()?;
                         match type_of(flags) {
                             NILVALUE_SXP => {}
@@ -915,7 +895,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     /// `ReadItem`.
     fn item(&mut self) -> Res<Item> {
-        let offset = self.pos;
+        let offset = self.cur.pos();
         let flags = self.int()?;
         self.item_with(flags, offset)
     }
@@ -1246,7 +1226,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                     // The car is the formals: a pairlist whose tags are the argument names.
                     self.tag_sink = Some(TagSink::Formals(i));
                 }
-                let car_offset = self.pos;
+                let car_offset = self.cur.pos();
                 let car = if ty == LISTSXP && levels & ACTIVE_BINDING != 0 {
                     // An active binding: the value is the function R calls on access.
                     let prev = self.open_code(CodeKind::ActiveBinding, car_offset);
@@ -1279,7 +1259,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 if cars.len() < 4 {
                     cars.push(car);
                 }
-                offset = self.pos;
+                offset = self.cur.pos();
                 flags = self.int()?;
                 self.enter()?;
             }
@@ -1348,7 +1328,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     /// The instruction stream of byte code (an integer vector), kept when it is short.
     fn bc_code(&mut self) -> Res<Option<Vec<i32>>> {
-        let offset = self.pos;
+        let offset = self.cur.pos();
         let flags = self.int()?;
         if type_of(flags) != INTSXP || flags & HAS_ATTR_BIT != 0 {
             self.as_data(|r| r.item_with(flags, offset))?;
