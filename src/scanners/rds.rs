@@ -79,7 +79,7 @@ pub const DANGEROUS_CALL: Code = Code {
     severity: Severity::Critical,
     summary: "Code in the R object refers to a function that runs commands, evaluates text, loads native code or reaches the system.",
     detects: "A closure, promise, active binding, call, expression or byte code constant pool naming a function of `signatures/r.toml` (`system`, `system2`, `pipe`, `eval(parse(...))`, `dyn.load`, `do.call`, `download.file`, …), as a symbol or as a string.",
-    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges.",
+    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges. A closure that is only `.Call(routine, arguments…)` whose routine R provably finds in an R package's installed namespace, as a routine `signatures/r.toml` lists for it (`r-native-routine`: a glm family's `.Call(C_logit_link, mu)`), is reported at info.",
     example: "`e <- new.env(); delayedAssign(\"x\", system(\"id\"), assign.env = e); saveRDS(e, \"m.rds\")`",
     remediation: "Do not load the object. Models can be shared as data (coefficients, PMML, ONNX) instead of live R objects.",
     references: REFS,
