@@ -43,6 +43,7 @@
 
 pub mod catboost;
 pub mod coreml;
+pub mod cursor;
 pub mod dtype;
 pub mod flatbuffer;
 pub mod lightgbm;

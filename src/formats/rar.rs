@@ -231,7 +231,14 @@ fn read_v4(content: &Source<'_>, l: &mut Listing) {
             l.stopped = Some((pos, "the archive ends inside a block header".into()));
             return;
         }
-        let header_ok = crc32(h.get(2..).unwrap_or_default()) & 0xffff == u32::from(crc);
+        // `unrar` checks a file header holding an old-style comment (`LHD_COMMENT`, RAR 1.5–2.x)
+        // only over the fields it read (`GetCRC15(ProcessedOnly)`): the comment is not covered.
+        let covered = if kind == FILE4 && flags & 0x0008 != 0 {
+            h.get(2..file_v4_fields_end(&h, flags))
+        } else {
+            h.get(2..)
+        };
+        let header_ok = crc32(covered.unwrap_or_default()) & 0xffff == u32::from(crc);
         let mut next = pos.saturating_add(u64::from(size));
         match kind {
             MAIN4 => {
@@ -381,6 +388,37 @@ fn file_v4(
         name_nul,
         link_target: None,
     }
+}
+
+/// Where the fields `unrar` reads of a RAR 4 file header end: the fixed fields, the high sizes,
+/// the name, the salt and the extended times (`ReadHeader15`, which skips the archive time).
+fn file_v4_fields_end(h: &[u8], flags: u16) -> usize {
+    let mut f = Fields::new(h, 7);
+    f.skip(19); // PACK_SIZE, UNP_SIZE, HOST_OS, FILE_CRC, FTIME, UNP_VER, METHOD
+    let name_size = usize::from(f.u16());
+    f.skip(4); // ATTR
+    if flags & 0x0100 != 0 {
+        f.skip(8);
+    }
+    f.skip(name_size);
+    if flags & 0x0400 != 0 {
+        f.skip(8); // SALT
+    }
+    if flags & 0x1000 != 0 {
+        let ext = f.u16();
+        // mtime, ctime, atime; the archive time's bytes are not read.
+        for (i, shift) in [12u16, 8, 4].into_iter().enumerate() {
+            let mode = (ext >> shift) & 0xf;
+            if mode & 8 == 0 {
+                continue;
+            }
+            if i != 0 {
+                f.skip(4); // a DOS time
+            }
+            f.skip(usize::from(mode & 3));
+        }
+    }
+    f.at.min(h.len())
 }
 
 /// The name under which an NTFS stream of `file` is reported.

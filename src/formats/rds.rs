@@ -34,6 +34,8 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, Seek, SeekFrom};
 
+use super::cursor::{ByteCursor, CursorError};
+
 /// Deepest nesting of items read (R itself recurses on its C stack); deeper streams are not read.
 /// Callers run [`parse`] on a thread with a stack of [`READ_STACK`] bytes.
 pub const MAX_DEPTH: usize = 2_000;
@@ -41,6 +43,22 @@ pub const MAX_DEPTH: usize = 2_000;
 pub const READ_STACK: usize = 64 * 1024 * 1024;
 /// Code objects recorded per stream; the rest are counted, not recorded.
 pub const MAX_CODE_OBJECTS: usize = 10_000;
+/// Serialized environments recorded per stream; later ones resolve nothing ([`EnvRef::Other`]).
+pub const MAX_ENVS: usize = 10_000;
+/// Bindings recorded per serialized environment; a bigger frame resolves nothing.
+pub const MAX_BINDINGS: usize = 4_096;
+/// R's foreign-function interface: these call compiled code, chosen by their first argument
+/// (a registered routine's symbol, or a string R looks up in every loaded library).
+pub const NATIVE_INTERFACE: &[&str] = &[".Call", ".External", ".External2", ".C", ".Fortran"];
+/// Instructions of a byte code body kept to compare with the `.Call(routine, variables…)`
+/// shape; longer bodies are skipped.
+const MAX_BC_CODE: u64 = 64;
+/// The byte code version R 4 writes, and the opcodes of that shape in it
+/// (`compiler:::Opcodes.names`, 0-based: `RETURN.OP`, `GETVAR.OP`, `DOTCALL.OP`).
+const BC_VERSION: i32 = 12;
+const OP_RETURN: i32 = 1;
+const OP_GETVAR: i32 = 20;
+const OP_DOTCALL: i32 = 119;
 /// Names recorded per code object.
 pub const MAX_NAMES: usize = 512;
 /// Longest string kept for reporting (longer ones are read and dropped).
@@ -166,6 +184,30 @@ impl CodeKind {
     }
 }
 
+/// Where a closure's free names are looked up first (its environment), as far as the stream shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvRef {
+    /// An installed package's namespace (`NAMESPACESXP`): R loads it from the installation,
+    /// nothing of it comes from the stream.
+    Namespace(String),
+    /// A serialized environment: an index into [`Stream::envs`].
+    Serialized(usize),
+    /// The global, base or empty environment, a package environment on the search path, or an
+    /// environment not recorded: names found there are not provable from the stream.
+    Other,
+}
+
+/// A serialized environment (`ENVSXP`): what its frame binds and where lookups go next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Env {
+    pub enclosure: EnvRef,
+    /// Variables its frame or hash table binds.
+    pub bindings: BTreeSet<String>,
+    /// False when not every binding was recorded (more than [`MAX_BINDINGS`], or a frame laid
+    /// out in a way R does not write): then nothing is provably unbound in it.
+    pub complete: bool,
+}
+
 /// One object that carries code, with the names its code refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeObject {
@@ -184,6 +226,17 @@ pub struct CodeObject {
     pub calls: bool,
     /// Whether more names than [`MAX_NAMES`] were seen.
     pub names_truncated: bool,
+    /// The routines its native-interface calls name by symbol (`.Call(C_logit_link, mu)` names
+    /// `C_logit_link`), in calls and in byte code of the shape `.Call(symbol, variables…)`.
+    pub native_targets: BTreeSet<String>,
+    /// A native-interface call whose routine is not a plain symbol (a string, a computed value,
+    /// a named argument, no argument), or byte code that is not exactly the compiled
+    /// `.Call(symbol, variables…)`: which routine runs cannot be told from the names.
+    pub native_opaque: bool,
+    /// A closure's argument names.
+    pub formals: BTreeSet<String>,
+    /// A closure's environment.
+    pub env: Option<EnvRef>,
 }
 
 /// What a stream holds, as far as it was read.
@@ -201,8 +254,34 @@ pub struct Stream {
     pub altrep: BTreeSet<(String, String)>,
     /// Persistent references (`PERSISTSXP`): only a restore hook can read them.
     pub persistent: u64,
+    /// Serialized environments, in reading order (the first [`MAX_ENVS`]).
+    pub envs: Vec<Env>,
     /// Items read.
     pub items: u64,
+}
+
+impl Stream {
+    /// The package namespace where R's lookup of variable `name` from `env` provably ends:
+    /// every serialized environment on the way was recorded completely and does not bind it,
+    /// and the chain reaches a namespace. `None` when the lookup could end anywhere else (the
+    /// global environment, the search path, a frame that binds the name, a long chain).
+    pub fn namespace_of<'a>(&'a self, env: &'a EnvRef, name: &str) -> Option<&'a str> {
+        let mut at = env;
+        for _ in 0..64 {
+            match at {
+                EnvRef::Namespace(p) => return Some(p),
+                EnvRef::Serialized(i) => {
+                    let e = self.envs.get(*i)?;
+                    if !e.complete || e.bindings.contains(name) {
+                        return None;
+                    }
+                    at = &e.enclosure;
+                }
+                EnvRef::Other => return None,
+            }
+        }
+        None
+    }
 }
 
 /// Why a stream could not be read to the end.
@@ -226,6 +305,15 @@ pub enum RdsError {
     Io(String),
 }
 
+impl From<CursorError> for RdsError {
+    fn from(e: CursorError) -> Self {
+        match e {
+            CursorError::Truncated(at) => RdsError::Truncated(at),
+            CursorError::Io(e) => RdsError::Io(e),
+        }
+    }
+}
+
 /// The result of reading a stream: what was found, and why reading stopped early (if it did).
 /// Findings before an error are kept: a truncated or corrupt stream still shows its code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +334,7 @@ enum Item {
     List(Vec<Item>),
     /// A string vector's first elements (namespace and package names).
     Strings(Vec<Option<String>>),
+    Env(EnvRef),
     Other,
 }
 
@@ -303,13 +392,19 @@ enum Ctx {
 #[derive(Debug, Clone)]
 enum Ref {
     Sym(String),
+    Env(EnvRef),
     Other,
 }
 
+/// Where the tags of the next pairlist go: a closure's formals or an environment's frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagSink {
+    Formals(usize),
+    Env(usize),
+}
+
 struct Reader<'a, R> {
-    src: &'a mut R,
-    len: u64,
-    pos: u64,
+    cur: ByteCursor<'a, R>,
     enc: Encoding,
     big_endian_binary: bool,
     refs: Vec<Ref>,
@@ -318,6 +413,8 @@ struct Reader<'a, R> {
     depth: usize,
     /// The next closure is an active binding's function (read into the binding's object).
     binding_value: bool,
+    /// The next pairlist's tags are names bound there (taken by the pairlist).
+    tag_sink: Option<TagSink>,
 }
 
 type Res<T> = Result<T, RdsError>;
@@ -329,9 +426,7 @@ fn is_space(c: u8) -> bool {
 impl<'a, R: BufRead + Seek> Reader<'a, R> {
     fn new(src: &'a mut R, len: u64, big_endian_binary: bool) -> Self {
         Self {
-            src,
-            len,
-            pos: 0,
+            cur: ByteCursor::new(src, len),
             enc: Encoding::Xdr,
             big_endian_binary,
             refs: Vec::new(),
@@ -339,6 +434,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             ctx: Ctx::Data,
             depth: 0,
             binding_value: false,
+            tag_sink: None,
         }
     }
 
@@ -400,57 +496,30 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     fn invalid(&self, what: impl Into<String>) -> RdsError {
         RdsError::Invalid {
-            offset: self.pos,
+            offset: self.cur.pos(),
             what: what.into(),
         }
     }
 
     fn byte(&mut self) -> Res<Option<u8>> {
-        let buf = self
-            .src
-            .fill_buf()
-            .map_err(|e| RdsError::Io(e.to_string()))?;
-        let Some(&b) = buf.first() else {
-            return Ok(None);
-        };
-        self.src.consume(1);
-        self.pos = self.pos.saturating_add(1);
-        Ok(Some(b))
+        Ok(self.cur.byte()?)
     }
 
     fn need_byte(&mut self) -> Res<u8> {
-        self.byte()?.ok_or(RdsError::Truncated(self.pos))
+        Ok(self.cur.need()?)
     }
 
     fn exact<const N: usize>(&mut self) -> Res<[u8; N]> {
-        let mut b = [0u8; N];
-        for slot in &mut b {
-            *slot = self.need_byte()?;
-        }
-        Ok(b)
+        Ok(self.cur.exact()?)
     }
 
     /// Skips `n` bytes, failing when fewer are left.
     fn skip(&mut self, n: u64) -> Res<()> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.len)
-            .ok_or(RdsError::Truncated(self.len))?;
-        let delta = i64::try_from(n).map_err(|_| RdsError::Truncated(self.len))?;
-        self.src
-            .seek_relative(delta)
-            .map_err(|e| RdsError::Io(e.to_string()))?;
-        self.pos = end;
-        Ok(())
+        Ok(self.cur.skip(n)?)
     }
 
     fn peek_is(&mut self, prefix: &[u8]) -> Res<bool> {
-        let buf = self
-            .src
-            .fill_buf()
-            .map_err(|e| RdsError::Io(e.to_string()))?;
-        Ok(buf.starts_with(prefix))
+        Ok(self.cur.peek()?.starts_with(prefix))
     }
 
     /// The workspace magic line, if the stream has one (consumed).
@@ -624,8 +693,8 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             Encoding::Ascii => {
                 let words = count.saturating_mul(words_each);
                 // Every word takes at least two bytes (the word and a separator).
-                if words > self.len.saturating_sub(self.pos) {
-                    return Err(RdsError::Truncated(self.len));
+                if words > self.cur.remaining() {
+                    return Err(RdsError::Truncated(self.cur.end()));
                 }
                 for _ in 0..words {
                     self.word()?;
@@ -635,7 +704,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             _ => self.skip(
                 count
                     .checked_mul(width)
-                    .ok_or(RdsError::Truncated(self.len))?,
+                    .ok_or(RdsError::Truncated(self.cur.end()))?,
             ),
         }
     }
@@ -685,6 +754,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             bytecode: false,
             calls: false,
             names_truncated: false,
+            native_targets: BTreeSet::new(),
+            native_opaque: false,
+            formals: BTreeSet::new(),
+            env: None,
         });
         self.ctx = Ctx::Code(self.out.code.len().saturating_sub(1));
         prev
@@ -723,6 +796,93 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         }
     }
 
+    /// Records the routine of a native-interface call (`None`: not a plain symbol).
+    fn note_native(&mut self, target: Option<&str>) {
+        if let Ctx::Code(i) = self.ctx {
+            if let Some(c) = self.out.code.get_mut(i) {
+                match target {
+                    Some(t) if c.native_targets.len() < MAX_NAMES => {
+                        c.native_targets.insert(t.to_owned());
+                    }
+                    _ => c.native_opaque = true,
+                }
+            }
+        }
+    }
+
+    /// Records a name bound by a closure's formals or an environment's frame.
+    fn bind(&mut self, sink: TagSink, tag: &Item) {
+        match sink {
+            TagSink::Formals(i) => {
+                if let (Some(c), Item::Sym(n)) = (self.out.code.get_mut(i), tag) {
+                    c.formals.insert(n.clone());
+                }
+            }
+            TagSink::Env(i) => {
+                if let Some(e) = self.out.envs.get_mut(i) {
+                    match tag {
+                        Item::Sym(n) if e.bindings.len() < MAX_BINDINGS => {
+                            e.bindings.insert(n.clone());
+                        }
+                        _ => e.complete = false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// An environment's frame (`hashed`: its hash table): a pairlist, or a vector of
+    /// pairlists, whose tags are the variables it binds. Anything else is read as data and
+    /// leaves the environment's bindings unprovable.
+    fn env_table(&mut self, env: Option<usize>, hashed: bool) -> Res<()> {
+        let offset = self.cur.pos();
+        let flags = self.int()?;
+        match (type_of(flags), hashed) {
+            (NILVALUE_SXP, _) => {}
+            (LISTSXP, _) => self.frame(env, flags, offset)?,
+            (VECSXP, true) if flags & HAS_ATTR_BIT == 0 => {
+                self.enter()?;
+                let r = (|| -> Res<()> {
+                    let n = self.length()?;
+                    for _ in 0..n {
+                        let offset = self.cur.pos();
+                        let flags = self.int()?;
+                        match type_of(flags) {
+                            NILVALUE_SXP => {}
+                            LISTSXP => self.frame(env, flags, offset)?,
+                            _ => {
+                                self.unprovable(env);
+                                self.item_with(flags, offset)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })();
+                self.depth = self.depth.saturating_sub(1);
+                r?;
+            }
+            _ => {
+                self.unprovable(env);
+                self.item_with(flags, offset)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A frame pairlist whose flags were read at `offset`: its tags are bindings of `env`.
+    fn frame(&mut self, env: Option<usize>, flags: i32, offset: u64) -> Res<()> {
+        self.tag_sink = env.map(TagSink::Env);
+        let r = self.item_with(flags, offset);
+        self.tag_sink = None;
+        r.map(|_| ())
+    }
+
+    fn unprovable(&mut self, env: Option<usize>) {
+        if let Some(e) = env.and_then(|i| self.out.envs.get_mut(i)) {
+            e.complete = false;
+        }
+    }
+
     fn mark_call(&mut self) {
         if let Ctx::Code(i) = self.ctx {
             if let Some(c) = self.out.code.get_mut(i) {
@@ -735,7 +895,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     /// `ReadItem`.
     fn item(&mut self) -> Res<Item> {
-        let offset = self.pos;
+        let offset = self.cur.pos();
         let flags = self.int()?;
         self.item_with(flags, offset)
     }
@@ -760,6 +920,8 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     #[allow(clippy::too_many_lines)]
     fn item_inner(&mut self, flags: i32, offset: u64) -> Res<Item> {
         let ty = type_of(flags);
+        // Only a pairlist read right here binds names; nothing nested in another item does.
+        let sink = self.tag_sink.take().filter(|_| ty == LISTSXP);
         let has_attr = flags & HAS_ATTR_BIT != 0;
         match ty {
             NILVALUE_SXP => return Ok(Item::Nil),
@@ -781,6 +943,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                         self.note_symbol(&name);
                         Item::Sym(name)
                     }
+                    Ref::Env(e) => Item::Env(e),
                     Ref::Other => Item::Other,
                 });
             }
@@ -817,25 +980,44 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 let names = self.string_vec()?;
                 let first = names.first().cloned().flatten().unwrap_or_default();
                 if ty == NAMESPACESXP {
-                    self.out.namespaces.insert(first);
-                } else {
-                    self.out.packages.insert(first);
+                    self.out.namespaces.insert(first.clone());
+                    let env = EnvRef::Namespace(first);
+                    self.refs.push(Ref::Env(env.clone()));
+                    return Ok(Item::Env(env));
                 }
+                // A package environment is on the search path: lookups go on to others.
+                self.out.packages.insert(first);
                 self.refs.push(Ref::Other);
                 return Ok(Item::Other);
             }
             ENVSXP => {
                 let _locked = self.int()?;
-                self.refs.push(Ref::Other);
+                let id = (self.out.envs.len() < MAX_ENVS).then(|| {
+                    self.out.envs.push(Env {
+                        enclosure: EnvRef::Other,
+                        bindings: BTreeSet::new(),
+                        complete: true,
+                    });
+                    self.out.envs.len().saturating_sub(1)
+                });
+                let env = id.map_or(EnvRef::Other, EnvRef::Serialized);
+                self.refs.push(Ref::Env(env.clone()));
                 self.as_data(|r| {
-                    r.item()?; // enclosure
-                    r.item()?; // frame
-                    r.item()?; // hash table
+                    let enclosure = r.item()?;
+                    if let (Some(e), Item::Env(enc)) =
+                        (id.and_then(|i| r.out.envs.get_mut(i)), enclosure)
+                    {
+                        e.enclosure = enc;
+                    }
+                    r.env_table(id, false)?; // frame
+                    r.env_table(id, true)?; // hash table
                     r.item() // attributes
                 })?;
-                return Ok(Item::Other);
+                return Ok(Item::Env(env));
             }
-            LISTSXP | LANGSXP | CLOSXP | PROMSXP | DOTSXP => return self.pairlist(flags, offset),
+            LISTSXP | LANGSXP | CLOSXP | PROMSXP | DOTSXP => {
+                return self.pairlist(flags, offset, sink)
+            }
             _ => {}
         }
         let item = match ty {
@@ -981,9 +1163,11 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     }
 
     /// `ReadItem_Iterative`: a chain of pairlist-like cells, then the final CDR.
-    fn pairlist(&mut self, mut flags: i32, mut offset: u64) -> Res<Item> {
+    fn pairlist(&mut self, mut flags: i32, mut offset: u64, sink: Option<TagSink>) -> Res<Item> {
         let outer = self.ctx;
         let mut cars = Vec::new();
+        // The previous cell was a call of a native-interface function: this one is its routine.
+        let mut routine_next = false;
         let result = (|| -> Res<()> {
             loop {
                 let ty = type_of(flags);
@@ -991,6 +1175,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                     break;
                 }
                 let levels = flags >> 12;
+                let mut closure = None;
                 // A closure or promise owns the rest of the chain (its body or code); a call
                 // held as data starts a language object.
                 match (ty, self.ctx) {
@@ -999,6 +1184,9 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                         self.mark_call();
                     }
                     (CLOSXP, _) => {
+                        if self.out.code.len() < MAX_CODE_OBJECTS {
+                            closure = Some(self.out.code.len());
+                        }
                         self.open_code(CodeKind::Closure, offset);
                     }
                     (PROMSXP, _) => {
@@ -1019,11 +1207,26 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 if flags & HAS_ATTR_BIT != 0 {
                     self.as_data(Self::item)?;
                 }
+                let mut tagged = false;
                 if flags & HAS_TAG_BIT != 0 {
                     // Argument names, variable names and a closure's or promise's environment.
-                    self.as_data(Self::item)?;
+                    let tag = self.as_data(Self::item)?;
+                    tagged = true;
+                    if let Some(s) = sink {
+                        self.bind(s, &tag);
+                    }
+                    if let Some(c) = closure.and_then(|i| self.out.code.get_mut(i)) {
+                        c.env = Some(match tag {
+                            Item::Env(e) => e,
+                            _ => EnvRef::Other,
+                        });
+                    }
                 }
-                let car_offset = self.pos;
+                if let Some(i) = closure {
+                    // The car is the formals: a pairlist whose tags are the argument names.
+                    self.tag_sink = Some(TagSink::Formals(i));
+                }
+                let car_offset = self.cur.pos();
                 let car = if ty == LISTSXP && levels & ACTIVE_BINDING != 0 {
                     // An active binding: the value is the function R calls on access.
                     let prev = self.open_code(CodeKind::ActiveBinding, car_offset);
@@ -1035,6 +1238,17 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 } else {
                     self.item()?
                 };
+                self.tag_sink = None;
+                if std::mem::take(&mut routine_next) {
+                    match &car {
+                        Item::Sym(s) if !tagged => self.note_native(Some(s)),
+                        _ => self.note_native(None),
+                    }
+                }
+                if ty == LANGSXP {
+                    routine_next =
+                        matches!(&car, Item::Sym(s) if NATIVE_INTERFACE.contains(&s.as_str()));
+                }
                 if let Some(i) = promise_at {
                     if car == Item::Unbound {
                         if let Some(c) = self.out.code.get_mut(i) {
@@ -1045,9 +1259,13 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 if cars.len() < 4 {
                     cars.push(car);
                 }
-                offset = self.pos;
+                offset = self.cur.pos();
                 flags = self.int()?;
                 self.enter()?;
+            }
+            if routine_next {
+                // A native-interface call without arguments.
+                self.note_native(None);
             }
             self.item_with(flags, offset)?;
             Ok(())
@@ -1068,28 +1286,66 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         self.bc1()
     }
 
-    /// `ReadBC1`: the code vector, then the constant pool.
+    /// `ReadBC1`: the code vector, then the constant pool. Byte code that is exactly a compiled
+    /// `.Call(symbol, variables…)` records its routine; any other byte code makes the routine of
+    /// the code object's native calls unknowable ([`CodeObject::native_opaque`]).
     fn bc1(&mut self) -> Res<()> {
         self.enter()?;
         let r = (|| -> Res<()> {
-            self.as_data(Self::item)?; // the instruction stream (an integer vector)
+            let code = self.bc_code()?;
             let n = self.int()?;
             if n < 0 {
                 return Err(self.invalid("negative byte code constant pool length"));
             }
+            let mut pool: Vec<Option<String>> = Vec::new();
             for _ in 0..n {
                 let ty = self.int()?;
-                match u32::try_from(ty).unwrap_or(u32::MAX) {
-                    BCODESXP => self.bc1()?,
+                let symbol = match u32::try_from(ty).unwrap_or(u32::MAX) {
+                    BCODESXP => {
+                        self.bc1()?;
+                        None
+                    }
                     LANGSXP | LISTSXP | BCREPDEF | BCREPREF | ATTRLANGSXP | ATTRLISTSXP => {
                         self.bc_lang(ty)?;
+                        None
                     }
-                    _ => {
-                        self.item()?;
-                    }
+                    _ => match self.item()? {
+                        Item::Sym(s) => Some(s),
+                        _ => None,
+                    },
+                };
+                if pool.len() < MAX_BC_CODE as usize {
+                    pool.push(symbol);
                 }
             }
+            let target = code.as_deref().and_then(|c| dotcall_routine(c, &pool));
+            self.note_native(target);
             Ok(())
+        })();
+        self.depth = self.depth.saturating_sub(1);
+        r
+    }
+
+    /// The instruction stream of byte code (an integer vector), kept when it is short.
+    fn bc_code(&mut self) -> Res<Option<Vec<i32>>> {
+        let offset = self.cur.pos();
+        let flags = self.int()?;
+        if type_of(flags) != INTSXP || flags & HAS_ATTR_BIT != 0 {
+            self.as_data(|r| r.item_with(flags, offset))?;
+            return Ok(None);
+        }
+        self.enter()?;
+        let r = (|| -> Res<Option<Vec<i32>>> {
+            let n = self.length()?;
+            if n > MAX_BC_CODE {
+                self.skip_numbers(n, 4, 1)?;
+                return Ok(None);
+            }
+            let mut code = Vec::new();
+            for _ in 0..n {
+                code.push(self.int()?);
+            }
+            Ok(Some(code))
         })();
         self.depth = self.depth.saturating_sub(1);
         r
@@ -1147,6 +1403,30 @@ fn scan_int(w: &str) -> Option<i32> {
     let text = std::str::from_utf8(digits.get(..n)?).ok()?;
     let v: i64 = text.parse().ok()?;
     i32::try_from(if neg { v.checked_neg()? } else { v }).ok()
+}
+
+/// The routine of byte code that is exactly a compiled `.Call(routine, variables…)`: version
+/// [`BC_VERSION`], `GETVAR` of the routine's symbol, a `GETVAR` per argument, `DOTCALL` with
+/// that many arguments, `RETURN`. `pool` holds the constant pool's symbols by index.
+fn dotcall_routine<'p>(code: &[i32], pool: &'p [Option<String>]) -> Option<&'p str> {
+    let (&version, mut rest) = code.split_first()?;
+    if version != BC_VERSION {
+        return None;
+    }
+    let mut vars = Vec::new();
+    while let [OP_GETVAR, k, tail @ ..] = rest {
+        let name = usize::try_from(*k)
+            .ok()
+            .and_then(|k| pool.get(k))?
+            .as_deref()?;
+        vars.push(name);
+        rest = tail;
+    }
+    let [OP_DOTCALL, _call, nargs, OP_RETURN] = rest else {
+        return None;
+    };
+    let (routine, args) = vars.split_first()?;
+    (usize::try_from(*nargs).ok()? == args.len()).then_some(*routine)
 }
 
 /// `DECODE_TYPE`: the low eight bits of an item's flags.
@@ -1287,6 +1567,58 @@ mod tests {
         assert!(looks_like_r(b"A\n3\n263170\n"));
         assert!(looks_like_r(b"B\n\x03\x00\x00\x00"));
         assert!(!looks_like_r(b"X\nhello"));
+    }
+
+    #[test]
+    fn only_compiled_dotcall_of_variables_names_its_routine() {
+        let pool: Vec<Option<String>> = [None, Some("C_r"), Some("y"), Some("mu"), None]
+            .into_iter()
+            .map(|s| s.map(str::to_owned))
+            .collect();
+        let ok = [12, 20, 1, 20, 2, 20, 3, 119, 0, 2, 1];
+        assert_eq!(dotcall_routine(&ok, &pool), Some("C_r"));
+        // Another version, an argument count that does not match, a SETVAR first, a constant
+        // (not a symbol) as the routine, something after RETURN, no routine at all.
+        for bad in [
+            &[11, 20, 1, 20, 2, 20, 3, 119, 0, 2, 1][..],
+            &[12, 20, 1, 20, 2, 20, 3, 119, 0, 3, 1],
+            &[12, 20, 2, 22, 1, 20, 1, 20, 2, 119, 0, 1, 1],
+            &[12, 20, 4, 20, 2, 119, 0, 1, 1],
+            &[12, 20, 1, 20, 2, 119, 0, 1, 1, 1],
+            &[12, 119, 0, 0, 1],
+        ] {
+            assert_eq!(dotcall_routine(bad, &pool), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lookups_end_in_a_namespace_only_through_unbound_recorded_frames() {
+        let env = |enclosure, bindings: &[&str], complete| Env {
+            enclosure,
+            bindings: bindings.iter().map(|s| (*s).to_owned()).collect(),
+            complete,
+        };
+        let s = Stream {
+            envs: vec![
+                env(EnvRef::Namespace("stats".into()), &["link"], true),
+                env(EnvRef::Serialized(0), &["C_x"], true),
+                env(EnvRef::Namespace("stats".into()), &[], false),
+                env(EnvRef::Other, &[], true),
+                env(EnvRef::Serialized(4), &[], true),
+            ],
+            ..Stream::default()
+        };
+        assert_eq!(s.namespace_of(&EnvRef::Serialized(0), "C_x"), Some("stats"));
+        assert_eq!(s.namespace_of(&EnvRef::Serialized(1), "C_x"), None);
+        assert_eq!(s.namespace_of(&EnvRef::Serialized(1), "C_y"), Some("stats"));
+        assert_eq!(s.namespace_of(&EnvRef::Serialized(2), "C_x"), None);
+        assert_eq!(s.namespace_of(&EnvRef::Serialized(3), "C_x"), None);
+        assert_eq!(
+            s.namespace_of(&EnvRef::Serialized(4), "C_x"),
+            None,
+            "a cycle"
+        );
+        assert_eq!(s.namespace_of(&EnvRef::Serialized(9), "C_x"), None);
     }
 
     #[test]

@@ -23,6 +23,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Seek, SeekFrom};
 
+use super::cursor::{ByteCursor, CursorError};
+
 /// Deepest nesting read; callers run [`parse`] on a thread with [`READ_STACK`] bytes of stack.
 pub const MAX_DEPTH: usize = 2_000;
 /// Stack a thread needs for [`MAX_DEPTH`] levels.
@@ -73,6 +75,15 @@ pub enum T7Error {
     TooDeep,
     #[error("read error: {0}")]
     Io(String),
+}
+
+impl From<CursorError> for T7Error {
+    fn from(e: CursorError) -> Self {
+        match e {
+            CursorError::Truncated(at) => T7Error::Truncated(at),
+            CursorError::Io(e) => T7Error::Io(e),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,9 +153,7 @@ pub fn parse<R: BufRead + Seek>(mut src: R, len: u64) -> Parsed {
 }
 
 struct Reader<'a, R> {
-    src: &'a mut R,
-    len: u64,
-    pos: u64,
+    cur: ByteCursor<'a, R>,
     enc: Encoding,
     seen: std::collections::HashSet<i32>,
     out: File,
@@ -180,9 +189,7 @@ pub fn element_size(class: &str) -> Option<(bool, u64)> {
 impl<'a, R: BufRead + Seek> Reader<'a, R> {
     fn new(src: &'a mut R, len: u64, enc: Encoding) -> Self {
         Self {
-            src,
-            len,
-            pos: 0,
+            cur: ByteCursor::new(src, len),
             enc,
             seen: std::collections::HashSet::new(),
             out: File::default(),
@@ -194,7 +201,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         self.out.encoding = Some(self.enc);
         let error = self.object().err();
         let trailing = if error.is_none() {
-            self.len.saturating_sub(self.pos)
+            self.cur.remaining()
         } else {
             0
         };
@@ -207,60 +214,26 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     fn invalid(&self, what: impl Into<String>) -> T7Error {
         T7Error::Invalid {
-            offset: self.pos,
+            offset: self.cur.pos(),
             what: what.into(),
         }
     }
 
-    fn byte(&mut self) -> Res<Option<u8>> {
-        let buf = self
-            .src
-            .fill_buf()
-            .map_err(|e| T7Error::Io(e.to_string()))?;
-        let Some(&b) = buf.first() else {
-            return Ok(None);
-        };
-        self.src.consume(1);
-        self.pos = self.pos.saturating_add(1);
-        Ok(Some(b))
-    }
-
     fn need(&mut self) -> Res<u8> {
-        self.byte()?.ok_or(T7Error::Truncated(self.pos))
+        Ok(self.cur.need()?)
     }
 
     fn exact<const N: usize>(&mut self) -> Res<[u8; N]> {
-        let mut b = [0u8; N];
-        for slot in &mut b {
-            *slot = self.need()?;
-        }
-        Ok(b)
+        Ok(self.cur.exact()?)
     }
 
     fn skip(&mut self, n: u64) -> Res<()> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.len)
-            .ok_or(T7Error::Truncated(self.len))?;
-        let delta = i64::try_from(n).map_err(|_| T7Error::Truncated(self.len))?;
-        self.src
-            .seek_relative(delta)
-            .map_err(|e| T7Error::Io(e.to_string()))?;
-        self.pos = end;
-        Ok(())
+        Ok(self.cur.skip(n)?)
     }
 
     /// The autospacing of torch's text mode: one newline after an element is consumed.
     fn eat_newline(&mut self) -> Res<()> {
-        let buf = self
-            .src
-            .fill_buf()
-            .map_err(|e| T7Error::Io(e.to_string()))?;
-        if buf.first() == Some(&b'\n') {
-            self.src.consume(1);
-            self.pos = self.pos.saturating_add(1);
-        }
+        self.cur.next_if(|b| b == b'\n')?;
         Ok(())
     }
 
@@ -272,17 +245,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         }
         let mut w = vec![c];
         loop {
-            let buf = self
-                .src
-                .fill_buf()
-                .map_err(|e| T7Error::Io(e.to_string()))?;
-            match buf.first() {
-                Some(&n) if !is_space(n) && w.len() < 64 => {
-                    self.src.consume(1);
-                    self.pos = self.pos.saturating_add(1);
-                    w.push(n);
-                }
-                _ => break,
+            let room = w.len() < 64;
+            match self.cur.next_if(|n| !is_space(n) && room)? {
+                Some(n) => w.push(n),
+                None => break,
             }
         }
         self.eat_newline()?;
@@ -350,7 +316,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     }
 
     fn object_inner(&mut self) -> Res<()> {
-        let offset = self.pos;
+        let offset = self.cur.pos();
         let tag = self.int()?;
         match tag {
             0 => Ok(()),
@@ -465,8 +431,8 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                             .ok_or_else(|| self.invalid("storage size overflows"))?,
                     ),
                     Encoding::Ascii => {
-                        if size > self.len.saturating_sub(self.pos) {
-                            return Err(T7Error::Truncated(self.len));
+                        if size > self.cur.remaining() {
+                            return Err(T7Error::Truncated(self.cur.end()));
                         }
                         if class.contains("Char") || class.contains("Byte") {
                             self.chars(i64::try_from(size).unwrap_or(i64::MAX))

@@ -8,6 +8,8 @@
 //! - [`joblib`]: where joblib's inline array bytes lie after a wrapper (walker and VM).
 //! - [`compat`]: CPython's Python 2 name mapping (`_compat_pickle`).
 //! - [`policy`]: the `pickle-global` entries of the signature database, compiled for lookup.
+//! - [`lookup`]: the one argument-aware exception (`eval('data', {'data': x})`, paddle's
+//!   LoDTensors).
 //! - [`walk`]: the scanning walker, which simulates stack, marks and memo symbolically and
 //!   records every import and call site ([`walk::Analysis`]).
 //!
@@ -17,6 +19,7 @@
 pub mod compat;
 pub use crate::formats::pickle::{ops, reader};
 pub mod joblib;
+pub mod lookup;
 mod memo;
 pub mod policy;
 pub mod value;

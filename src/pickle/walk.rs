@@ -139,6 +139,11 @@ pub struct GlobalUse {
     pub refs: u32,
     /// Calls of the global (REDUCE, NEWOBJ, OBJ, INST, NEWOBJ_EX).
     pub calls: u32,
+    /// Copies of it pushed from the memo (GET) or by DUP: with `refs`, every value of it that
+    /// was ever on the stack.
+    pub copies: u32,
+    /// REDUCE calls that are `eval('data', {'data': …})` ([`super::lookup`]).
+    pub name_lookups: u32,
     /// BUILDs on its instances (`__setstate__`).
     pub builds: u32,
     /// The first call sites: (offset, opcode).
@@ -155,6 +160,20 @@ pub struct GlobalUse {
 impl GlobalUse {
     pub fn qualified(&self) -> String {
         format!("{}.{}", self.module, self.name)
+    }
+
+    /// Whether this is `builtins.eval` and every value of it the pickle ever pushed (imported,
+    /// fetched from the memo, duplicated) was the callable of a REDUCE of the form
+    /// `eval('data', {'data': …})`, and nothing else: no other call, no BUILD, no copy left on
+    /// the stack, stored in a container or passed as an argument.
+    pub fn only_name_lookups(&self) -> bool {
+        self.module == super::lookup::MODULE
+            && self.name == super::lookup::NAME
+            && self.name_lookups > 0
+            && self.calls == self.name_lookups
+            && self.builds == 0
+            && u64::from(self.refs).saturating_add(u64::from(self.copies))
+                == u64::from(self.name_lookups)
     }
 }
 
@@ -492,6 +511,15 @@ impl Machine {
 
     fn fence(&self) -> usize {
         self.marks.last().copied().unwrap_or(0)
+    }
+
+    /// Counts a copy of an imported global pushed again (GET, DUP).
+    fn count_copy(&mut self, v: &V) {
+        if let V::Global(id) = v {
+            if let Some(u) = self.globals.uses.get_mut(*id as usize) {
+                u.copies = u.copies.saturating_add(1);
+            }
+        }
     }
 
     fn note(&mut self, offset: u64, msg: impl Into<String>) {
@@ -896,6 +924,7 @@ impl<'p, R: Read> Walker<'p, R> {
                 }
                 O::Dup => {
                     let v = m.top(offset, code);
+                    m.count_copy(&v);
                     m.stack.push(v);
                 }
                 O::None => m.stack.push(V::None),
@@ -1188,6 +1217,7 @@ impl<'p, R: Read> Walker<'p, R> {
                         );
                         V::Unknown
                     };
+                    m.count_copy(&v);
                     m.stack.push(v);
                 }
                 O::Put | O::BinPut | O::LongBinPut | O::Memoize => {
@@ -1474,6 +1504,8 @@ impl<'p, R: Read> Walker<'p, R> {
             first_offset: offset,
             refs: 1,
             calls: 0,
+            copies: 0,
+            name_lookups: 0,
             builds: 0,
             call_sites: Vec::new(),
             pickle: m.index,
@@ -1597,11 +1629,17 @@ impl<'p, R: Read> Walker<'p, R> {
         let mut kind = kind;
         match callee {
             V::Global(id) => {
+                let lookup = opcode == OpCode::Reduce
+                    && kind == CallKind::Call
+                    && super::lookup::is_name_lookup(&m.arena, args);
                 let qualified = {
                     let Some(u) = m.globals.uses.get_mut(*id as usize) else {
                         return V::Unknown;
                     };
                     u.calls = u.calls.saturating_add(1);
+                    if lookup {
+                        u.name_lookups = u.name_lookups.saturating_add(1);
+                    }
                     if u.call_sites.len() < 32 {
                         u.call_sites.push((offset, opcode));
                     }

@@ -19,7 +19,7 @@
     clippy::panic
 )]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::BufReader;
 
 use crate::artifact::Artifact;
@@ -28,8 +28,9 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
 use crate::formats::paddle::{parse_program, read_params, text, ProgramDesc, MAX_PROGRAM_BYTES};
+use crate::scanners::rules::{Denial, NamePolicy};
 use crate::scanners::{Scanner, ScannerContext};
-use crate::signatures::{Action, SignatureDb};
+use crate::signatures::SignatureDb;
 
 const REFS: &[&str] = &[
     "https://github.com/PaddlePaddle/Paddle/blob/develop/paddle/fluid/framework/framework.proto",
@@ -87,39 +88,17 @@ const WHERE_ATTRS: &[&str] = &[
     "backward_callable_id",
 ];
 
-/// One denied operator.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub severity: Severity,
-    pub category: String,
-    pub reason: String,
-}
-
-/// The operator policy (later entries win).
+/// The operator policy (`paddle-op` entries by operator type; later entries win).
 #[derive(Debug, Default)]
-pub struct PaddlePolicy {
-    rules: HashMap<String, Option<Rule>>,
-}
+pub struct PaddlePolicy(NamePolicy);
 
 impl PaddlePolicy {
     pub fn new(db: &SignatureDb) -> Self {
-        let mut rules = HashMap::new();
-        for e in db.of_kind(KIND) {
-            let rule = match e.action {
-                Action::Deny => Some(Rule {
-                    severity: e.severity.unwrap_or(Severity::High),
-                    category: e.category.to_string(),
-                    reason: e.reason.to_string(),
-                }),
-                Action::Allow | Action::Tolerate => None,
-            };
-            rules.insert(e.name.to_string(), rule);
-        }
-        Self { rules }
+        Self(NamePolicy::from_db(db, KIND))
     }
 
-    pub fn denied(&self, op: &str) -> Option<&Rule> {
-        self.rules.get(op).and_then(Option::as_ref)
+    pub fn denied(&self, op: &str) -> Option<&Denial> {
+        self.0.denied(op)
     }
 }
 

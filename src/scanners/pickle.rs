@@ -832,6 +832,15 @@ fn global_finding(g: &GlobalUse, a: &Artifact, cx: &dyn ScannerContext) -> Optio
     );
     let (code, sev, msg, rule) = match &g.class {
         Class::Allowed(_) | Class::Tolerated(_) => return None,
+        Class::Denied(r) if g.only_name_lookups() => (
+            &UNSAFE_GLOBAL,
+            Severity::Info,
+            format!(
+                "{head}: every call is eval('data', {{'data': …}}), how paddle.save stores a LoDTensor: the expression is one name, looked up in the dict the pickle built, so no code runs ({})",
+                r.reason
+            ),
+            Some(r),
+        ),
         Class::Denied(r) => (
             &UNSAFE_GLOBAL,
             r.severity.unwrap_or(Severity::Critical),
@@ -870,6 +879,9 @@ fn global_finding(g: &GlobalUse, a: &Artifact, cx: &dyn ScannerContext) -> Optio
         .evidence("calls", g.calls.to_string())
         .evidence("references", g.refs.to_string())
         .evidence("pickle", g.pickle.to_string());
+    if g.only_name_lookups() {
+        f = f.evidence("name-lookups", g.name_lookups.to_string());
+    }
     if !g.call_sites.is_empty() {
         let sites: Vec<String> = g
             .call_sites

@@ -12,6 +12,12 @@
 //!   string, is judged against `signatures/r.toml` (`system`, `eval`, `dyn.load`, … are
 //!   `r/dangerous-call` at the entry's severity). Byte code is judged by its constant pool, which
 //!   holds every symbol the instructions can name.
+//! * **Native calls** (`.Call`, `.External`, …) run compiled code chosen by their first argument.
+//!   A closure that is nothing but `.Call(routine, arguments…)` whose routine symbol R provably
+//!   finds in an R package's namespace (glm families: `.Call(C_logit_link, mu)` in stats) calls
+//!   a routine that package registered, listed in `signatures/r.toml` (`r-native-routine`):
+//!   info. A routine named by string, computed, bound by the file itself, or reached through the
+//!   global environment keeps the entry's severity (R looks strings up in every loaded library).
 //! * **Namespaces** R looks up while reading are loaded then (their load hooks run): R's own
 //!   packages at info, others low (`r/namespace`); ALTREP classes name the package that is loaded
 //!   to read them.
@@ -24,7 +30,7 @@
     clippy::panic
 )]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 
 use crate::artifact::Artifact;
@@ -33,8 +39,10 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
 use crate::formats::rds::{
-    parse, unpack_version, CodeKind, CodeObject, Encoding, Parsed, RdsError, MAX_DEPTH, READ_STACK,
+    parse, unpack_version, CodeKind, CodeObject, Encoding, Parsed, RdsError, Stream, MAX_DEPTH,
+    NATIVE_INTERFACE, READ_STACK,
 };
+use crate::scanners::rules::{Denial, NamePolicy};
 use crate::scanners::{Scanner, ScannerContext};
 use crate::signatures::{Action, SignatureDb};
 
@@ -71,7 +79,7 @@ pub const DANGEROUS_CALL: Code = Code {
     severity: Severity::Critical,
     summary: "Code in the R object refers to a function that runs commands, evaluates text, loads native code or reaches the system.",
     detects: "A closure, promise, active binding, call, expression or byte code constant pool naming a function of `signatures/r.toml` (`system`, `system2`, `pipe`, `eval(parse(...))`, `dyn.load`, `do.call`, `download.file`, …), as a symbol or as a string.",
-    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges.",
+    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges. A closure that is only `.Call(routine, arguments…)` whose routine R provably finds in an R package's installed namespace, as a routine `signatures/r.toml` lists for it (`r-native-routine`: a glm family's `.Call(C_logit_link, mu)`), is reported at info.",
     example: "`e <- new.env(); delayedAssign(\"x\", system(\"id\"), assign.env = e); saveRDS(e, \"m.rds\")`",
     remediation: "Do not load the object. Models can be shared as data (coefficients, PMML, ONNX) instead of live R objects.",
     references: REFS,
@@ -133,6 +141,9 @@ pub static CODES: &[&Code] = &[
 
 /// The signature kind of the R code policy.
 pub const KIND: &str = "r-function";
+/// The signature kind of routines R packages register for their own native calls (module: the
+/// package, name: the variable its namespace binds to the routine).
+pub const ROUTINE_KIND: &str = "r-native-routine";
 
 /// R's own packages (shipped with R): loading them runs no third-party code.
 const BASE_PACKAGES: &[&str] = &[
@@ -152,40 +163,40 @@ const BASE_PACKAGES: &[&str] = &[
     "utils",
 ];
 
-/// One denied function.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub severity: Severity,
-    pub category: String,
-    pub reason: String,
-}
-
-/// The R function policy (`r-function` entries; later entries win).
+/// The R function policy (`r-function` entries; later entries win) and the routines R's own
+/// packages register (`r-native-routine`).
 #[derive(Debug, Default)]
 pub struct RPolicy {
-    rules: HashMap<String, Option<Rule>>,
+    functions: NamePolicy,
+    /// (package, variable) of registered routines.
+    routines: HashSet<(String, String)>,
 }
 
 impl RPolicy {
     pub fn new(db: &SignatureDb) -> Self {
-        let mut rules = HashMap::new();
-        for e in db.of_kind(KIND) {
-            let rule = match e.action {
-                Action::Deny => Some(Rule {
-                    severity: e.severity.unwrap_or(Severity::High),
-                    category: e.category.to_string(),
-                    reason: e.reason.to_string(),
-                }),
-                Action::Allow | Action::Tolerate => None,
+        let mut routines = HashSet::new();
+        for e in db.of_kind(ROUTINE_KIND) {
+            let key = (e.module.to_string(), e.name.to_string());
+            match e.action {
+                Action::Allow | Action::Tolerate => routines.insert(key),
+                Action::Deny => routines.remove(&key),
             };
-            rules.insert(e.name.to_string(), rule);
         }
-        Self { rules }
+        Self {
+            functions: NamePolicy::from_db(db, KIND),
+            routines,
+        }
     }
 
     /// The rule denying `name`, if any.
-    pub fn denied(&self, name: &str) -> Option<&Rule> {
-        self.rules.get(name).and_then(Option::as_ref)
+    pub fn denied(&self, name: &str) -> Option<&Denial> {
+        self.functions.denied(name)
+    }
+
+    /// Whether `package`'s namespace binds `name` to a routine the package registered.
+    pub fn routine(&self, package: &str, name: &str) -> bool {
+        self.routines
+            .contains(&(package.to_owned(), name.to_owned()))
     }
 }
 
@@ -268,7 +279,7 @@ fn report(p: &Parsed, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     let policy = cx.policies().r();
     let mut carried: HashMap<&'static str, u64> = HashMap::new();
     for c in &s.code {
-        judge(c, policy, a, out);
+        judge(c, s, policy, a, out);
         let n = carried.entry(c.kind.as_str()).or_default();
         *n = n.saturating_add(1);
     }
@@ -340,8 +351,48 @@ fn report(p: &Parsed, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) {
     }
 }
 
-fn judge(c: &CodeObject, policy: &RPolicy, a: &Artifact, out: &mut Sink) {
+/// The registered routines (`package::variable`) a closure calls, when it provably calls nothing
+/// else: it is only `.Call(routine, arguments…)` (and kin): no strings, every symbol a
+/// native-interface function, a routine or one of its own arguments, no byte code of another
+/// shape, and every routine R looks up from the closure's environment ends in a package
+/// namespace (no frame of the file binds it, the global environment is not reached) that
+/// `signatures/r.toml` says registers it. `None` when any of that is not proven.
+fn registered_routines(c: &CodeObject, s: &Stream, policy: &RPolicy) -> Option<Vec<String>> {
+    let plain = c.kind == CodeKind::Closure
+        && !c.native_opaque
+        && !c.names_truncated
+        && c.strings.is_empty()
+        && s.code_dropped == 0
+        && !c.native_targets.is_empty();
+    if !plain {
+        return None;
+    }
+    let only_calls = c.symbols.iter().all(|n| {
+        NATIVE_INTERFACE.contains(&n.as_str())
+            || c.native_targets.contains(n)
+            || c.formals.contains(n)
+    });
+    if !only_calls {
+        return None;
+    }
+    let env = c.env.as_ref()?;
+    c.native_targets
+        .iter()
+        .map(|t| {
+            if c.formals.contains(t) {
+                return None;
+            }
+            let package = s.namespace_of(env, t)?;
+            policy
+                .routine(package, t)
+                .then(|| format!("{package}::{t}"))
+        })
+        .collect()
+}
+
+fn judge(c: &CodeObject, s: &Stream, policy: &RPolicy, a: &Artifact, out: &mut Sink) {
     let at = format!("byte {}", c.offset);
+    let routines = registered_routines(c, s, policy);
     match c.kind {
         CodeKind::Promise { forced: false } => out.push(
             if c.calls {
@@ -385,26 +436,35 @@ fn judge(c: &CodeObject, policy: &RPolicy, a: &Artifact, out: &mut Sink) {
             CodeKind::Promise { forced: true } => "never (the promise was forced)",
             _ => "when called or evaluated",
         };
+        let registered = routines
+            .as_ref()
+            .filter(|_| NATIVE_INTERFACE.contains(&name.as_str()));
         let severity = match c.kind {
+            _ if registered.is_some() => Severity::Info,
             CodeKind::Promise { forced: true } => Severity::Low.min(rule.severity),
             _ => rule.severity,
         };
-        out.push(
-            Finding::new(
-                &DANGEROUS_CALL,
-                a.location.clone(),
-                format!(
-                    "a {} ({at}) {how} {name}: {}; it runs {when}",
-                    c.kind.as_str(),
-                    rule.reason
-                ),
+        let only = registered.map_or_else(String::new, |r| {
+            format!(
+                "; it only calls {}, registered by R's package (R finds the routine in the installed namespace, not in the file)",
+                r.join(", ")
             )
+        });
+        let message = format!(
+            "a {} ({at}) {how} {name}: {}; it runs {when}{only}",
+            c.kind.as_str(),
+            rule.reason
+        );
+        let mut f = Finding::new(&DANGEROUS_CALL, a.location.clone(), message)
             .severity(severity)
             .evidence("function", name.clone())
             .evidence("category", rule.category.clone())
             .evidence("code", c.kind.as_str())
-            .evidence("offset", c.offset.to_string()),
-        );
+            .evidence("offset", c.offset.to_string());
+        if let Some(r) = registered {
+            f = f.evidence("routines", r.join(" "));
+        }
+        out.push(f);
     }
 }
 

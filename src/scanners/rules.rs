@@ -11,8 +11,12 @@
 //! Precedence: the most specific entry wins — an exact name beats `*`, then the longer module
 //! pattern beats the shorter one; among equally specific entries the one loaded last wins, so a
 //! user's `--signatures` file can override a default by repeating it.
+//!
+//! [`NamePolicy`] is the simpler view of kinds judged by name alone (Paddle operators, R
+//! functions): the last entry for a name wins.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::finding::Severity;
 use crate::signatures::{Action, SignatureDb};
@@ -184,5 +188,44 @@ reason = "io"
         );
         assert!(s.lookup("tensorflowx", "a").is_none());
         assert!(s.lookup("os", "system").is_none());
+    }
+}
+
+/// A name a [`NamePolicy`] denies.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub severity: Severity,
+    pub category: String,
+    pub reason: String,
+}
+
+/// The entries of one kind keyed by name alone (the module is not used): a `deny` entry denies
+/// the name (high unless it says otherwise), an `allow` or `tolerate` entry clears it; for the
+/// same name the entry loaded last wins, so a user's `--signatures` file can override a default.
+#[derive(Debug, Default)]
+pub struct NamePolicy {
+    rules: HashMap<String, Option<Denial>>,
+}
+
+impl NamePolicy {
+    pub fn from_db(db: &SignatureDb, kind: &str) -> Self {
+        let mut rules = HashMap::new();
+        for e in db.of_kind(kind) {
+            let rule = match e.action {
+                Action::Deny => Some(Denial {
+                    severity: e.severity.unwrap_or(Severity::High),
+                    category: e.category.to_string(),
+                    reason: e.reason.to_string(),
+                }),
+                Action::Allow | Action::Tolerate => None,
+            };
+            rules.insert(e.name.to_string(), rule);
+        }
+        Self { rules }
+    }
+
+    /// The denial of `name`, if any.
+    pub fn denied(&self, name: &str) -> Option<&Denial> {
+        self.rules.get(name).and_then(Option::as_ref)
     }
 }

@@ -11,9 +11,16 @@ i32 TensorDesc size, TensorDesc{data_type=1, dims=2}, raw data; little-endian), 
 the `StructuredToParameterName@@` name table, protocol 4; numpy 2.x).
 
 * benign/: a linear inference program and its parameters, a program with a conditional
-  sub-block, a state dict and an optimizer state.
+  sub-block, a state dict and an optimizer state, and a static-graph state dict as
+  `paddle.save` pickles it (python/paddle/framework/io.py, `_pickle_save`: each LoDTensor
+  reduces to `eval('data', {'data': ndarray})`), at protocols 4 and 2.
 * malicious/: programs with `py_func`, a `save` op writing to a home directory, a
-  `listen_and_serv` parameter server; a `.pdparams` pickle that runs a command.
+  `listen_and_serv` parameter server; a `.pdparams` pickle that runs a command; and `eval-*`,
+  `exec-*` pickles that differ from the LoDTensor shape in one respect each (another
+  expression, globals that are not a plain `{'data': …}` dict, a third argument, bytes, the
+  callable reused from the memo or duplicated for another call, passed as an argument, called
+  by OBJ or INST, BUILD on it, imported through STACK_GLOBAL from computed strings, `exec`),
+  assembled opcode by opcode. Those that run code run `true`.
 * malformed/: a program naming a block that does not exist, bytes that are not a program, a
   parameters file cut short, one with bytes after the last tensor, one with an unknown dtype.
 
@@ -133,6 +140,74 @@ def state_dict():
             "StructuredToParameterName@@": {"linear.weight": "linear_0.w_0", "linear.bias": "linear_0.b_0"}}
 
 
+class LoDTensor:
+    """A static-graph tensor, reduced the way paddle's `reduce_LoDTensor` reduces it."""
+
+    def __init__(self, arr):
+        self.arr = arr
+
+    def __reduce__(self):
+        return (eval, ("data", {"data": self.arr}))
+
+
+def static_state_dict():
+    rng = np.random.RandomState(2)
+    return {"linear_0.w_0": LoDTensor(rng.rand(4, 2).astype(np.float32)),
+            "linear_0.b_0": LoDTensor(np.zeros(2, np.float32))}
+
+
+# Opcodes for the hand-assembled eval variants (protocol 4).
+EVAL = b"cbuiltins\neval\n"
+RUN = '__import__("os").system("true")'
+
+
+def s(text):
+    b = text.encode()
+    return b"\x8c" + bytes([len(b)]) + b
+
+
+def globals_dict(*keys):
+    return b"}" + b"".join(s(k) + b"K\x01s" for k in keys)
+
+
+def call2(callee, expr, g):
+    return callee + expr + g + b"\x86R"
+
+
+def eval_variants():
+    p = b"\x80\x04"
+    data = s("data")
+    lookup = call2(EVAL, data, globals_dict("data"))
+    return {
+        "eval-other-expression.pdparams": p + call2(EVAL, s(RUN), globals_dict("data")) + b".",
+        "eval-call-of-data.pdparams": p + call2(EVAL, s("data()"), globals_dict("data")) + b".",
+        "eval-globals-not-a-dict.pdparams":
+            p + call2(EVAL, data, b"ccollections\nOrderedDict\n)R") + b".",
+        "eval-three-arguments.pdparams":
+            p + EVAL + data + globals_dict("data") + globals_dict("data") + b"\x87R.",
+        "eval-extra-globals.pdparams":
+            p + call2(EVAL, data, globals_dict("data", "__builtins__")) + b".",
+        "eval-bytes-expression.pdparams":
+            p + call2(EVAL, b"C\x04data", globals_dict("data")) + b".",
+        # The lookup, then the memoized callable fetched again for a command.
+        "eval-reused-from-memo.pdparams": p + EVAL + b"q\x00" + data + globals_dict("data")
+        + b"\x86R0" + call2(b"h\x00", s(RUN), b"}") + b".",
+        # DUP: one copy makes the lookup, the other runs a command.
+        "eval-duplicated.pdparams": p + EVAL + b"2" + data + globals_dict("data") + b"\x86R0"
+        + s(RUN) + b"}\x86R.",
+        # list(map(eval, [command])) after a lookup.
+        "eval-as-argument.pdparams": p + EVAL + b"q\x00" + data + globals_dict("data")
+        + b"\x86R0cbuiltins\nlist\ncbuiltins\nmap\nh\x00]" + s(RUN) + b"a\x86R\x85R.",
+        "eval-by-obj.pdparams": p + b"(" + EVAL + data + globals_dict("data") + b"o.",
+        "eval-by-inst.pdparams": p + b"(" + data + globals_dict("data") + b"ibuiltins\neval\n.",
+        "eval-build.pdparams": p + EVAL + b"}b" + data + globals_dict("data") + b"\x86R.",
+        # STACK_GLOBAL whose module is computed by a call.
+        "eval-stack-global-computed.pdparams": p + b"cbuiltins\nstr\n" + s("builtins")
+        + b"\x85R" + s("eval") + b"\x93" + data + globals_dict("data") + b"\x86R.",
+        "exec-name-lookup.pdparams": p + call2(b"cbuiltins\nexec\n", data, globals_dict("data")) + b".",
+    }
+
+
 def write(kind, name, data):
     d = OUT / kind
     d.mkdir(parents=True, exist_ok=True)
@@ -153,6 +228,8 @@ def main():
            "linear_0.w_0_beta1_pow_acc_0": np.array([0.9], np.float32),
            "LR_Scheduler": {"last_epoch": 0, "last_lr": 0.001}}
     write("benign", "model.pdopt", pickle.dumps(opt, protocol=4))
+    write("benign", "static-graph.pdparams", pickle.dumps(static_state_dict(), protocol=4))
+    write("benign", "static-graph-protocol2.pdparams", pickle.dumps(static_state_dict(), protocol=2))
 
     write("malicious", "py-func.pdmodel", linear([op("py_func", [("X", ["z"])], [("Out", ["z"])],
                                                        [attr("forward_callable_id", i=0), attr("backward_callable_id", i=-1)])]))
@@ -163,6 +240,8 @@ def main():
     payload = state_dict()
     payload["linear.bias"] = Call(os.system, "true")
     write("malicious", "payload.pdparams", pickle.dumps(payload, protocol=4))
+    for name, data in eval_variants().items():
+        write("malicious", name, data)
 
     bad = op("conditional_block", [("Cond", ["c"])], [("Out", ["x"])], [attr("sub_block", block=7)])
     write("malformed", "missing-sub-block.pdmodel", program(block(0, -1, [bad])))

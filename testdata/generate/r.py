@@ -11,6 +11,11 @@
   hand from serialize.c's layout because R's API does not write them: a top-level promise (what
   CVE-2024-27322 used: readRDS returned it and it ran on first use, before R 4.4) and a promise
   inside a list.
+* native/: closures calling compiled code whose routine is not provably a registered routine
+  of R's own packages (R itself writes them): a routine named by string, one stats does not
+  register, one bound by the file's own environments (hashed and not), one found through the
+  global environment, one passed as an argument, one assigned locally, and byte code of
+  another shape. Each stays `r/dangerous-call` low; the glm's `.Call(C_logit_link, mu)` is info.
 * malformed/: hand-built streams R refuses: cut off mid-vector, an unknown item type,
   serialization version 4, a version-1 workspace, a persistent reference.
 
@@ -38,6 +43,32 @@ saveRDS(list(weights = matrix(seq(0, 1, length.out = 12), 3), labels = letters[1
 coefficients <- c(intercept = 1.5, slope = -0.25)
 levels <- factor(c("a", "b", "a"))
 save(coefficients, levels, file = file.path(out, "workspace.RData"))
+"""
+
+NATIVE_R = r"""
+out <- commandArgs(trailingOnly = TRUE)[1]
+stats <- asNamespace("stats")
+keep <- function(f, env, name) {
+  environment(f) <- env
+  saveRDS(list(coefficients = c(a = 1), linkfun = f), file.path(out, name), compress = FALSE)
+}
+keep(function(mu) .Call("C_logit_link", mu), stats, "string-routine.rds")
+keep(function(mu) .Call(C_no_such_routine, mu), stats, "unregistered-routine.rds")
+e <- new.env(hash = TRUE, parent = stats)
+assign("C_logit_link", "C_logit_link", envir = e)
+keep(function(mu) .Call(C_logit_link, mu), e, "routine-bound-in-hashed-environment.rds")
+e <- new.env(hash = FALSE, parent = stats)
+assign("C_logit_link", "C_logit_link", envir = e)
+keep(function(mu) .Call(C_logit_link, mu), e, "routine-bound-in-frame.rds")
+keep(function(mu) .Call(C_logit_link, mu), globalenv(), "global-environment.rds")
+keep(function(mu, C_logit_link) .Call(C_logit_link, mu), stats, "routine-is-argument.rds")
+keep(function(mu) { C_logit_link <- mu; .Call(C_logit_link, mu) }, stats, "local-assignment.rds")
+# `environment<-` drops byte code, so this one is compiled in place: `.External` compiles to a
+# CALLBUILTIN, not the DOTCALL shape.
+f <- function(mu) .External(C_logit_link, mu, 1)
+environment(f) <- stats
+saveRDS(list(coefficients = c(a = 1), linkfun = compiler::cmpfun(f)),
+        file.path(out, "byte-code-other-shape.rds"), compress = FALSE)
 """
 
 
@@ -79,13 +110,18 @@ class Xdr:
         return self.call(fn, arg)
 
 
-def benign():
-    d = OUT / "benign"
+def run_r(script, kind):
+    """Runs an R script with the fixture directory `kind` as its argument."""
+    d = OUT / kind
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".R") as f:
-        f.write(BENIGN_R)
+        f.write(script)
         f.flush()
         rscript(f.name, str(d))
+
+
+def benign():
+    run_r(BENIGN_R, "benign")
 
 
 def malicious():
@@ -96,6 +132,10 @@ def malicious():
     # list(model = <promise>): a VECSXP of length 1 whose element is the promise.
     x = Xdr().int(19).int(1)
     (d / "promise-in-list.rds").write_bytes(bytes(x.promise("system", "true").b))
+
+
+def native():
+    run_r(NATIVE_R, "native")
 
 
 def malformed():
@@ -114,4 +154,5 @@ def malformed():
 if __name__ == "__main__":
     benign()
     malicious()
+    native()
     malformed()

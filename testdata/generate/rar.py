@@ -139,6 +139,20 @@ def file4(name, data, method=0x30, host=2, flags=0, attr=0x20, htype=0x74, bad_c
     return block4(htype, 0x8000 | flags, rest + name, bad_crc=bad_crc) + data
 
 
+def file4_commented(name, data, comment):
+    """A RAR 1.5-2.x file header carrying an old-style file comment (LHD_COMMENT, a 0x75
+    subblock after the name, inside the header). `unrar` checks such a header's CRC only over the
+    fields it reads (`GetCRC15(ProcessedOnly)`), so the CRC leaves the comment out."""
+    rest = struct.pack(
+        "<IIBIIBBHI", len(data), len(data), 0, crc(data), 0x5C210000, 20, 0x30, len(name), 0x20,
+    ) + name
+    sub = struct.pack("<BHHHBBH", 0x75, 0, 7 + 6 + len(comment), len(comment), 15, 0x30,
+                      crc(comment) & 0xFFFF) + comment
+    sub = struct.pack("<H", crc(sub) & 0xFFFF) + sub
+    head = struct.pack("<BHH", 0x74, 0x8000 | 0x0008, 7 + len(rest) + len(sub)) + rest
+    return struct.pack("<H", crc(head) & 0xFFFF) + head + sub + data
+
+
 def rar4(*blocks, main=None):
     return SIG4 + (main if main is not None else main4()) + b"".join(blocks) + end4()
 
@@ -168,6 +182,7 @@ SFX_PRELUDE = b"MZ" + b"\x90" * 62 + b"This program cannot be run in DOS mode.\r
 
 def fixtures():
     benign = {
+        "v4-file-comment.rar": rar4(file4_commented(b"config.json", CONFIG, b"file comment")),
         "v5-stored.rar": rar5(
             file5(b"model", b"", directory=True),
             file5(b"model/model.safetensors", WEIGHTS),

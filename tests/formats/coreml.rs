@@ -119,6 +119,20 @@ fn the_ai_bom_names_coreml() {
     );
 }
 
+/// basic-pitch 0.4.0's Core ML ML Program package (`nmp.mlpackage`: manifest, model.mlmodel and
+/// weights; tests/real_models/fetch_formats_b.sh) is read by the coreml scanner and clean.
+#[test]
+fn real_models_scan_clean() {
+    let Some(dir) = super::real_models() else {
+        return;
+    };
+    super::assert_real_clean_dir(
+        &dir.join("basic-pitch/basic_pitch/saved_models/icassp_2022/nmp.mlpackage"),
+        "coreml",
+        1,
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 

@@ -37,6 +37,18 @@ fn real_models_are_read_and_clean() {
     }
 }
 
+/// Ten real LightGBM text models shipped in lleaves 1.3.0's sdist (tests/models/*/model.txt,
+/// tests/real_models/fetch_formats_c.sh): regression, binary, multiclass and categorical trees,
+/// from 1 to 1000 trees, each read by the lightgbm scanner and clean.
+#[test]
+fn real_models_scan_clean() {
+    let Some(dir) = super::real_models() else {
+        return;
+    };
+    let n = super::assert_real_clean_dir(&dir.join("lleaves/tests/models"), "lightgbm", 10);
+    assert_eq!(n, 10);
+}
+
 #[test]
 fn every_hostile_model_is_out_of_bounds() {
     for e in std::fs::read_dir(testdata().join("lightgbm/malicious")).expect("dir") {

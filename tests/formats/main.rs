@@ -296,12 +296,7 @@ pub fn assert_real_clean(path: &Path, scanner: &str) {
         path.display()
     );
     let r = scan(path);
-    let bad: Vec<_> = r
-        .findings
-        .iter()
-        .filter(|f| f.severity > Severity::Info)
-        .collect();
-    assert!(bad.is_empty(), "{}: {bad:#?}", path.display());
+    assert_nothing_above_info(&r, path);
     assert!(
         r.artifacts
             .iter()
@@ -309,6 +304,16 @@ pub fn assert_real_clean(path: &Path, scanner: &str) {
         "{}: not scanned by {scanner}",
         path.display()
     );
+}
+
+/// A real benign file's report: no finding above info.
+pub fn assert_nothing_above_info(r: &Report, path: &Path) {
+    let bad: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info)
+        .collect();
+    assert!(bad.is_empty(), "{}: {bad:#?}", path.display());
 }
 
 /// Hostile bytes end in a report quickly (for property tests): no panic, no hang.
@@ -380,12 +385,7 @@ pub fn assert_real_clean_dir(dir: &Path, scanner: &str, min: usize) -> usize {
         dir.display()
     );
     let r = scan(dir);
-    let bad: Vec<_> = r
-        .findings
-        .iter()
-        .filter(|f| f.severity > Severity::Info)
-        .collect();
-    assert!(bad.is_empty(), "{}: {bad:#?}", dir.display());
+    assert_nothing_above_info(&r, dir);
     let n = r
         .artifacts
         .iter()

