@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 mod catboost;
 mod coreml;
 mod executable;
+mod executorch;
 mod flax;
 mod gguf;
 mod hdf5;

@@ -1,0 +1,264 @@
+//! ExecuTorch programs (testdata/executorch, written by testdata/generate/executorch.py from the
+//! documented schema and layout; the `executorch` package needs torch, so there is no loader
+//! oracle): delegate backends by policy, blobs and named data handed back to the engine (a pickle
+//! in a delegate blob, a shared library in named data), appended data, segments outside the file or
+//! inside the flatbuffer, what the runtime refuses, sniffing by identifier, the AI-BOM's framework,
+//! and never-panics property tests.
+
+use modelgate::formats::executorch::{layout, parse, read_header, Program};
+use modelgate::formats::flatbuffer::Reader;
+use modelgate::{Report, Severity, Status};
+use proptest::prelude::*;
+
+use super::{
+    assert_bom_framework, check_area, default_bound, engine, scan, scan_quickly, testdata, Kind,
+};
+
+#[test]
+fn executorch_fixtures() {
+    check_area("executorch", |kind, name| match (kind, name) {
+        // An unknown backend is medium by default (high with --strict).
+        (Kind::Malicious, "unknown-backend.pte") => Severity::Medium,
+        _ => default_bound(kind, name),
+    });
+}
+
+fn fixture(kind: &str, name: &str) -> Report {
+    scan(&testdata().join("executorch").join(kind).join(name))
+}
+
+fn bytes(kind: &str, name: &str) -> Vec<u8> {
+    std::fs::read(testdata().join("executorch").join(kind).join(name)).expect("read fixture")
+}
+
+fn has(r: &Report, code: &str, sev: Severity) -> bool {
+    r.findings
+        .iter()
+        .any(|f| f.code == code && f.severity == sev)
+}
+
+/// A finding of `code` at `sev` inside a member whose name starts with `member`.
+fn has_in(r: &Report, code_prefix: &str, sev: Severity, member: &str) -> bool {
+    r.findings.iter().any(|f| {
+        f.code.starts_with(code_prefix)
+            && f.severity == sev
+            && f.location
+                .inner
+                .last()
+                .is_some_and(|m| m.starts_with(member))
+    })
+}
+
+#[test]
+fn known_backends_are_listed_at_info() {
+    let r = fixture("benign", "xnnpack-delegate.pte");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "executorch/delegate")
+        .expect("delegate finding");
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(
+        f.evidence.get("backend").map(String::as_str),
+        Some("XnnpackBackend")
+    );
+    assert!(f.message.contains("forward"), "{f:?}");
+    assert!(
+        r.artifacts
+            .iter()
+            .any(|a| matches!(&a.status, Status::Scanned { scanner } if scanner == "executorch")),
+        "{r:#?}"
+    );
+    // The delegate blob and the constant segment went back through the engine.
+    for member in ["delegate@", "constants@"] {
+        assert!(
+            r.artifacts.iter().any(|a| a
+                .location
+                .inner
+                .last()
+                .is_some_and(|m| m.starts_with(member))),
+            "{member}: {:#?}",
+            r.artifacts
+        );
+    }
+}
+
+#[test]
+fn unknown_backends_are_medium_and_high_when_strict() {
+    let r = fixture("malicious", "unknown-backend.pte");
+    assert!(has(&r, "executorch/unknown-backend", Severity::Medium), "{r:#?}");
+    let strict = modelgate::Engine::new(
+        modelgate::SignatureDb::embedded().expect("db"),
+        modelgate::EngineOptions {
+            strict: true,
+            ..modelgate::EngineOptions::default()
+        },
+    )
+    .expect("engine")
+    .scan_bytes("m.pte", bytes("malicious", "unknown-backend.pte"));
+    assert!(
+        has(&strict, "executorch/unknown-backend", Severity::High),
+        "{strict:#?}"
+    );
+}
+
+#[test]
+fn a_pickle_in_a_delegate_blob_is_found() {
+    let r = fixture("malicious", "delegate-blob-pickle.pte");
+    assert!(has_in(&r, "pickle/", Severity::Critical, "delegate@"), "{r:#?}");
+}
+
+#[test]
+fn appended_data_is_reported_and_scanned() {
+    let r = fixture("malicious", "appended-pickle.pte");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "executorch/unaccounted-data")
+        .expect("unaccounted data");
+    assert_eq!(f.severity, Severity::High);
+    assert!(
+        has_in(&r, "pickle/", Severity::Critical, "unaccounted@"),
+        "{r:#?}"
+    );
+    // The same program without the pickle carries nothing above info.
+    let clean = fixture("benign", "xnnpack-delegate.pte");
+    assert!(!clean
+        .findings
+        .iter()
+        .any(|f| f.code == "executorch/unaccounted-data"));
+}
+
+#[test]
+fn aoti_backends_and_shared_libraries_are_high() {
+    let r = fixture("malicious", "cuda-backend-shared-library.pte");
+    assert!(
+        has(&r, "executorch/dangerous-backend", Severity::High),
+        "{r:#?}"
+    );
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "executorch/native-code")
+        .expect("native code");
+    assert!(f.message.contains("aoti_cuda_blob.so"), "{f:?}");
+    assert!(f.location.offset.is_some());
+}
+
+#[test]
+fn segments_inside_the_program_or_outside_the_file_are_reported() {
+    let r = fixture("malicious", "segment-overlaps-program.pte");
+    assert!(
+        has(&r, "executorch/segment-overlaps-program", Severity::High),
+        "{r:#?}"
+    );
+    let r = fixture("malformed", "segment-past-eof.pte");
+    assert!(
+        has(&r, "executorch/segment-out-of-bounds", Severity::High),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn custom_kernels_are_listed() {
+    let r = fixture("benign", "custom-kernel.pte");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "executorch/custom-op")
+        .expect("custom op");
+    assert!(f.message.contains("llama::sdpa_with_kv_cache.out"), "{f:?}");
+    assert!(!f.message.contains("aten::add"), "{f:?}");
+}
+
+#[test]
+fn what_the_runtime_refuses_is_malformed() {
+    for (name, text) in [
+        ("truncated.pte", "program_size"),
+        ("header-sizes-past-eof.pte", "expects a file of at least"),
+        ("header-too-short.pte", "fewer than the 24"),
+        ("delegate-index-out-of-range.pte", "backend_delegate_data[3] of 0"),
+        ("jump-out-of-range.pte", "jumps to instruction 99"),
+        ("root-past-eof.pte", "does not read"),
+    ] {
+        let r = fixture("malformed", name);
+        assert!(
+            r.findings.iter().any(|f| f.code == "executorch/malformed"
+                && f.severity == Severity::High
+                && f.message.contains(text)),
+            "{name}: {r:#?}"
+        );
+    }
+    let r = fixture("malformed", "wrong-identifier.pte");
+    assert!(
+        has(&r, "executorch/unsupported-version", Severity::Low),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_program_is_recognised_by_its_identifier_whatever_the_name() {
+    let r = engine().scan_bytes("weights.bin", bytes("malicious", "unknown-backend.pte"));
+    assert!(has(&r, "executorch/unknown-backend", Severity::Medium), "{r:#?}");
+    // A .pte name on other content is a mismatch.
+    let r = engine().scan_bytes("model.pte", b"\x80\x02}q\x00.".to_vec());
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.code == "engine/extension-mismatch"),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn the_ai_bom_names_executorch() {
+    assert_bom_framework(
+        &fixture("benign", "xnnpack-delegate.pte"),
+        "executorch",
+        "executorch",
+    );
+}
+
+/// Parses `b` as the scanner does: the header, the layout, the program.
+fn parse_all(b: &[u8]) {
+    let l = layout(&read_header(b), b.len() as u64);
+    let n = usize::try_from(l.program_len).unwrap_or(b.len()).min(b.len());
+    let program = &b[..n];
+    let _ = parse(&Reader::new(&program, 1_000_000), &mut Program::default());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..1024)) {
+        parse_all(&data);
+        let mut b = data.clone();
+        if b.len() >= 8 {
+            b[4..8].copy_from_slice(b"ET12");
+        }
+        scan_quickly("model.pte", b);
+        scan_quickly("model.pte", data);
+    }
+
+    #[test]
+    fn mutated_programs_never_panic(
+        at in proptest::collection::vec((0usize..1344, any::<u8>()), 1..8),
+        which in 0usize..4,
+    ) {
+        let (kind, name) = [
+            ("benign", "xnnpack-delegate.pte"),
+            ("benign", "inline-delegate.pte"),
+            ("malicious", "cuda-backend-shared-library.pte"),
+            ("malicious", "segment-overlaps-program.pte"),
+        ][which];
+        let mut b = bytes(kind, name);
+        for (i, v) in at {
+            if let Some(x) = b.get_mut(i % b.len()) {
+                *x = v;
+            }
+        }
+        parse_all(&b);
+        scan_quickly("model.pte", b);
+    }
+}
