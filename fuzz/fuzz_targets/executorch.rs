@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(modelgate::guard::install_quiet_hook);
     let l = layout(&read_header(data), data.len() as u64);
-    let n = usize::try_from(l.program_len).unwrap_or(data.len()).min(data.len());
+    let n = usize::try_from(l.program_len)
+        .unwrap_or(data.len())
+        .min(data.len());
     let program = &data[..n];
     let _ = parse(&Reader::new(&program, 1_000_000), &mut Program::default());
     let _ = engine().scan_bytes("model.pte", data.to_vec());

@@ -150,7 +150,9 @@ pub enum Header {
     /// No `eh00` at byte 8: the program is the whole file and there are no segments.
     Absent,
     /// The magic with a length under [`MIN_HEADER_LEN`]: the runtime refuses the file.
-    Corrupt { length: u32 },
+    Corrupt {
+        length: u32,
+    },
     Present(ExtendedHeader),
 }
 
@@ -420,7 +422,10 @@ fn data_tables(r: &Reader<'_>, root: &Table, p: &mut Program) -> Result<()> {
             let data = r.field_vector(&t, 0, 1)?;
             if data.is_none() {
                 // get_backend_delegate_data reads data() without a check.
-                p.issue(t.pos, format!("backend_delegate_data {i} has no data vector"));
+                p.issue(
+                    t.pos,
+                    format!("backend_delegate_data {i} has no data vector"),
+                );
             }
             p.inline_data
                 .push(data.map_or((t.pos, 0), |d| (d.pos, d.byte_len())));
@@ -430,8 +435,7 @@ fn data_tables(r: &Reader<'_>, root: &Table, p: &mut Program) -> Result<()> {
         for i in 0..v.len {
             let t = r.vec_table(&v, i)?;
             let storage = r.field_vector(&t, 0, 1)?;
-            p.constant_buffers
-                .push(storage.map_or(0, |s| s.byte_len()));
+            p.constant_buffers.push(storage.map_or(0, |s| s.byte_len()));
         }
     }
     if let Some(t) = r.field_table(root, program::CONSTANT_SEGMENT)? {
@@ -479,7 +483,10 @@ fn data_tables(r: &Reader<'_>, root: &Table, p: &mut Program) -> Result<()> {
     if let Some(v) = r.field_vector(root, program::NAMED_DATA, 4)? {
         if r.field(root, program::SEGMENTS, 4)?.is_none() {
             // PteDataMap::create refuses named data without a segments vector.
-            p.issue(root.pos, "the program has named data but no segments".into());
+            p.issue(
+                root.pos,
+                "the program has named data but no segments".into(),
+            );
         }
         for i in 0..v.len {
             let t = r.vec_table(&v, i)?;
@@ -807,7 +814,13 @@ fn tensor_value(r: &Reader<'_>, t: &Table, k: u32, plan_index: u32, p: &mut Prog
         }
     }
     let Some(elem) = element_size(scalar) else {
-        p.issue(t.pos, format!("{} has scalar type {scalar}, which the runtime does not know", what()));
+        p.issue(
+            t.pos,
+            format!(
+                "{} has scalar type {scalar}, which the runtime does not know",
+                what()
+            ),
+        );
         return Ok(());
     };
     let Some(nbytes) = numel
@@ -894,17 +907,10 @@ fn subsegment_entry(
     p: &mut Program,
 ) -> Result<()> {
     let Some(offsets) = seg.offsets.filter(|o| idx < o.len) else {
-        p.issue(
-            at,
-            format!("{what} reads offset {idx} of {}", seg.len()),
-        );
+        p.issue(at, format!("{what} reads offset {idx} of {}", seg.len()));
         return Ok(());
     };
-    let offset = r.u64_at(
-        offsets
-            .pos
-            .saturating_add(u64::from(idx).saturating_mul(8)),
-    )?;
+    let offset = r.u64_at(offsets.pos.saturating_add(u64::from(idx).saturating_mul(8)))?;
     if let Some(size) = segment_size {
         if offset > size || nbytes > size.saturating_sub(offset) {
             p.issue(
@@ -983,10 +989,7 @@ fn chains(
                             }
                             Some(None) => {}
                             None => {
-                                bad = Some(format!(
-                                    "calls operator {target} of {}",
-                                    ops.len()
-                                ));
+                                bad = Some(format!("calls operator {target} of {}", ops.len()));
                             }
                         }
                     } else if !usize::try_from(target).is_ok_and(|i| i < n_delegates as usize) {
@@ -998,9 +1001,7 @@ fn chains(
                             for a in 0..list.len {
                                 let idx = r.vec_i32(&list, a)?;
                                 if !value_ok(i64::from(idx)) {
-                                    bad = bad.or(Some(format!(
-                                        "passes value {idx} of {n_values}"
-                                    )));
+                                    bad = bad.or(Some(format!("passes value {idx} of {n_values}")));
                                     break;
                                 }
                             }
@@ -1084,9 +1085,7 @@ mod tests {
         );
         // A 24-byte header predates segment_data_size: the field reads as zero.
         h[12..16].copy_from_slice(&24u32.to_le_bytes());
-        assert!(
-            matches!(read_header(&h), Header::Present(e) if e.segment_data_size == 0)
-        );
+        assert!(matches!(read_header(&h), Header::Present(e) if e.segment_data_size == 0));
         h[12..16].copy_from_slice(&23u32.to_le_bytes());
         assert_eq!(read_header(&h), Header::Corrupt { length: 23 });
         h[8] = b'E';
@@ -1103,7 +1102,9 @@ mod tests {
         );
         // One byte short of the declared segments.
         assert_eq!(
-            layout(&read_header(&head(100, 128, 64, 32)), 191).refusals.len(),
+            layout(&read_header(&head(100, 128, 64, 32)), 191)
+                .refusals
+                .len(),
             1
         );
         // Overflowing base + size.

@@ -479,7 +479,10 @@ fn backends(
             }
         }
         if !p.compile_spec_keys.is_empty() {
-            f = f.evidence("compile_spec_keys", clip(&p.compile_spec_keys.join(","), 400));
+            f = f.evidence(
+                "compile_spec_keys",
+                clip(&p.compile_spec_keys.join(","), 400),
+            );
         }
         out.push(f);
     }
@@ -548,7 +551,12 @@ fn blobs(
                 (
                     format!("delegate@{}", r.0),
                     None,
-                    format!("delegate {} of execution plan {} ({})", d.index, d.plan, clip(id, 200)),
+                    format!(
+                        "delegate {} of execution plan {} ({})",
+                        d.index,
+                        d.plan,
+                        clip(id, 200)
+                    ),
                 )
             });
         }
@@ -711,7 +719,9 @@ mod tests {
         ] {
             let rep = e.scan_bytes("m.pte", bytes);
             assert!(
-                rep.findings.iter().any(|f| f.code == "executorch/malformed"),
+                rep.findings
+                    .iter()
+                    .any(|f| f.code == "executorch/malformed"),
                 "{:?}",
                 rep.findings
             );

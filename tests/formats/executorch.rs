@@ -86,7 +86,10 @@ fn known_backends_are_listed_at_info() {
 #[test]
 fn unknown_backends_are_medium_and_high_when_strict() {
     let r = fixture("malicious", "unknown-backend.pte");
-    assert!(has(&r, "executorch/unknown-backend", Severity::Medium), "{r:#?}");
+    assert!(
+        has(&r, "executorch/unknown-backend", Severity::Medium),
+        "{r:#?}"
+    );
     let strict = modelgate::Engine::new(
         modelgate::SignatureDb::embedded().expect("db"),
         modelgate::EngineOptions {
@@ -105,7 +108,10 @@ fn unknown_backends_are_medium_and_high_when_strict() {
 #[test]
 fn a_pickle_in_a_delegate_blob_is_found() {
     let r = fixture("malicious", "delegate-blob-pickle.pte");
-    assert!(has_in(&r, "pickle/", Severity::Critical, "delegate@"), "{r:#?}");
+    assert!(
+        has_in(&r, "pickle/", Severity::Critical, "delegate@"),
+        "{r:#?}"
+    );
 }
 
 #[test]
@@ -177,7 +183,10 @@ fn what_the_runtime_refuses_is_malformed() {
         ("truncated.pte", "program_size"),
         ("header-sizes-past-eof.pte", "expects a file of at least"),
         ("header-too-short.pte", "fewer than the 24"),
-        ("delegate-index-out-of-range.pte", "backend_delegate_data[3] of 0"),
+        (
+            "delegate-index-out-of-range.pte",
+            "backend_delegate_data[3] of 0",
+        ),
         ("jump-out-of-range.pte", "jumps to instruction 99"),
         ("root-past-eof.pte", "does not read"),
     ] {
@@ -199,7 +208,10 @@ fn what_the_runtime_refuses_is_malformed() {
 #[test]
 fn a_program_is_recognised_by_its_identifier_whatever_the_name() {
     let r = engine().scan_bytes("weights.bin", bytes("malicious", "unknown-backend.pte"));
-    assert!(has(&r, "executorch/unknown-backend", Severity::Medium), "{r:#?}");
+    assert!(
+        has(&r, "executorch/unknown-backend", Severity::Medium),
+        "{r:#?}"
+    );
     // A .pte name on other content is a mismatch.
     let r = engine().scan_bytes("model.pte", b"\x80\x02}q\x00.".to_vec());
     assert!(
@@ -222,7 +234,9 @@ fn the_ai_bom_names_executorch() {
 /// Parses `b` as the scanner does: the header, the layout, the program.
 fn parse_all(b: &[u8]) {
     let l = layout(&read_header(b), b.len() as u64);
-    let n = usize::try_from(l.program_len).unwrap_or(b.len()).min(b.len());
+    let n = usize::try_from(l.program_len)
+        .unwrap_or(b.len())
+        .min(b.len());
     let program = &b[..n];
     let _ = parse(&Reader::new(&program, 1_000_000), &mut Program::default());
 }
