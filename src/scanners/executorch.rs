@@ -609,7 +609,7 @@ fn blobs(
                     Finding::new(
                         &NATIVE_CODE,
                         a.location.at(start),
-                        format!("{user} ({start}..{end}) is a {kind}"),
+                        format!("{user} ({start}..{end}) holds a program: {kind}"),
                     )
                     .evidence("kind", kind)
                     .evidence("holder", user.clone()),

@@ -267,8 +267,9 @@ proptest! {
             ("malicious", "segment-overlaps-program.pte"),
         ][which];
         let mut b = bytes(kind, name);
+        let n = b.len();
         for (i, v) in at {
-            if let Some(x) = b.get_mut(i % b.len()) {
+            if let Some(x) = b.get_mut(i % n) {
                 *x = v;
             }
         }
