@@ -156,22 +156,6 @@ pub enum Header {
     Present(ExtendedHeader),
 }
 
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    if let Some(s) = at.checked_add(4).and_then(|e| b.get(at..e)) {
-        a.copy_from_slice(s);
-    }
-    u32::from_le_bytes(a)
-}
-
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    if let Some(s) = at.checked_add(8).and_then(|e| b.get(at..e)) {
-        a.copy_from_slice(s);
-    }
-    u64::from_le_bytes(a)
-}
-
 /// Reads the extended header from the head of the file.
 pub fn read_header(head: &[u8]) -> Header {
     if (head.len() as u64) < HEAD_BYTES {
@@ -180,16 +164,18 @@ pub fn read_header(head: &[u8]) -> Header {
     if head.get(HEADER_AT..HEADER_AT.saturating_add(4)) != Some(&HEADER_MAGIC[..]) {
         return Header::Absent;
     }
-    let length = le_u32(head, 12);
+    // Every field lies inside the first HEAD_BYTES, which are there.
+    let r = Reader::new(&head, 0);
+    let length = r.u32_at(12).unwrap_or(0);
     if length < MIN_HEADER_LEN {
         return Header::Corrupt { length };
     }
     Header::Present(ExtendedHeader {
         length,
-        program_size: le_u64(head, 16),
-        segment_base_offset: le_u64(head, 24),
+        program_size: r.u64_at(16).unwrap_or(0),
+        segment_base_offset: r.u64_at(24).unwrap_or(0),
         segment_data_size: if length >= HEADER_LEN_WITH_DATA_SIZE {
-            le_u64(head, 32)
+            r.u64_at(32).unwrap_or(0)
         } else {
             0
         },

@@ -167,7 +167,7 @@ pub const MALFORMED: Code = Code {
     id: "executorch/malformed",
     severity: Severity::High,
     summary: "The ExecuTorch program cannot be read, or the runtime would refuse or trip over its structure.",
-    detects: "What the FlatBuffers verifier rejects (offsets, vtables, vectors or strings past the end of the program, odd vtables, misalignment, strings without their NUL); what `Program::load` refuses (a file under 64 bytes, a corrupt extended header, a file shorter than the header declares, a program size past the end); what `Method::init` refuses or dereferences without a check (missing plan fields, delegates without a backend id or processed data, data or segment indices out of range, unknown data locations, compile specs without key or value, values, operators, delegates or jump targets out of range in instructions, tensors with negative or overflowing sizes or unknown scalar types, constants outside their buffer or segment, tensor lists naming non-tensors); segments in a file without a segment base; segments past the declared segment data.",
+    detects: "What the FlatBuffers verifier rejects (offsets, vtables, vectors or strings past the end of the program, odd vtables, misalignment, strings without their NUL); what `Program::load` refuses (a file under 64 bytes, a corrupt extended header, a file shorter than the header declares, a program size past the end); what `Method::init` refuses or dereferences without a check (missing plan fields, delegates without a backend id or processed data, data or segment indices out of range, unknown data locations, compile specs without key or value, values, operators, delegates or jump targets out of range in instructions, tensors with negative or overflowing sizes or unknown scalar types, constants outside their buffer or segment, tensor lists naming non-tensors); delegate or mutable-data segments in a file without a segment base; segments past the declared segment data.",
     why: "The runtime does not verify a program unless asked (`Verification::Minimal` is the default), so what the verifier rejects is what an unverified load reads out of bounds, and a missing table it dereferences crashes the process. What could not be read was not checked.",
     example: "A delegate whose data index points past `backend_delegate_data`.",
     remediation: "Do not load the program; re-export it.",
@@ -262,7 +262,7 @@ impl Scanner for ExecuTorchScanner {
         let segments = segments(a, &p, &layout, out);
         backends(a, cx, &p, &segments, &layout, out);
         operators(a, &p, out);
-        blobs(a, cx, &p, &segments, out)?;
+        blobs(a, cx, &p, &segments, layout.program_len, out)?;
         unaccounted(a, cx, &layout, &segments, out)?;
         Ok(())
     }
@@ -275,21 +275,22 @@ fn malformed(a: &Artifact, at: u64, why: String) -> Finding {
 /// Each segment's absolute range in the file, when the runtime can load it.
 type Ranges = Vec<Option<(u64, u64)>>;
 
-/// Checks every segment against the file, the program and the other segments.
+/// Checks every segment against the file, the program and the other segments; returns their
+/// absolute ranges.
 fn segments(a: &Artifact, p: &Program, l: &Layout, out: &mut Sink) -> Ranges {
     let len = a.content.len();
-    if l.segment_base == 0 {
-        if !p.segments.is_empty() {
-            out.push(malformed(
-                a,
-                0,
-                format!(
-                    "the program lists {} segment(s) but the file has no segment base (no extended header, or a zero segment_base_offset): the runtime loads none of them",
-                    p.segments.len()
-                ),
-            ));
-        }
-        return vec![None; p.segments.len()];
+    // `Program::LoadSegment` (delegate data) and `load_mutable_subsegment_into` refuse every
+    // segment when the base is 0; the constant segment and the named-data map add the base
+    // unchecked, so their segments are read at `offset` from the start of the file then.
+    if l.segment_base == 0 && !p.mutable_segments.is_empty() {
+        out.push(malformed(
+            a,
+            0,
+            format!(
+                "the program has {} mutable data segment table(s) but the file has no segment base (no extended header, or a zero segment_base_offset): the runtime loads none of them",
+                p.mutable_segments.len()
+            ),
+        ));
     }
     let mut ranges: Ranges = Vec::with_capacity(p.segments.len());
     for (i, &(offset, size)) in p.segments.iter().enumerate() {
@@ -534,14 +535,23 @@ fn operators(a: &Artifact, p: &Program, out: &mut Sink) {
 
 /// Hands every delegate blob and segment back to the engine (once per range): delegate data and
 /// named data sniffed as whatever they are (backends interpret them), constant and mutable tensor
-/// data as data (the runtime reads it only as numbers), segments nobody references sniffed.
+/// data as data (the runtime reads it only as numbers), segments nobody references sniffed. The
+/// part of a range inside the program (reported as `segment-overlaps-program`) was read as the
+/// program; only what lies after it is handed over, so a segment pointing back at the program
+/// does not make the engine scan the file inside itself.
 fn blobs(
     a: &Artifact,
     cx: &dyn ScannerContext,
     p: &Program,
     ranges: &Ranges,
+    program_len: u64,
     out: &mut Sink,
 ) -> Result<(), ScanError> {
+    let ranges: Ranges = ranges
+        .iter()
+        .map(|r| r.and_then(|(s, e)| Some((s.max(program_len), e)).filter(|(s, e)| s < e)))
+        .collect();
+    let ranges = &ranges;
     // (start, end) -> (member name, format hint, who uses it)
     let mut todo: BTreeMap<(u64, u64), (String, Option<Format>, String)> = BTreeMap::new();
     for d in &p.delegates {

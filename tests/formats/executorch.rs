@@ -158,6 +158,22 @@ fn segments_inside_the_program_or_outside_the_file_are_reported() {
         has(&r, "executorch/segment-overlaps-program", Severity::High),
         "{r:#?}"
     );
+    // The program's own bytes are not scanned again as a segment (no file inside itself).
+    for name in ["segment-overlaps-program.pte", "header-too-short.pte"] {
+        let kind = if name.starts_with("segment") {
+            "malicious"
+        } else {
+            "malformed"
+        };
+        let r = fixture(kind, name);
+        assert!(
+            !r.artifacts
+                .iter()
+                .any(|a| !a.location.inner.is_empty() && a.format == modelgate::Format::ExecuTorch),
+            "{name}: {:#?}",
+            r.artifacts
+        );
+    }
     let r = fixture("malformed", "segment-past-eof.pte");
     assert!(
         has(&r, "executorch/segment-out-of-bounds", Severity::High),
