@@ -120,6 +120,8 @@ def program(
     jump=None,
     identifier=b"ET12",
     weight_idx=1,
+    kernel_args=(2, 3, 2),
+    input_sizes=(1, 4),
 ):
     """The flatbuffer of a one-method program: x (input) -> delegate 0 (x, w) -> y; y + 4 by an
     `aten::add.out` kernel call. `segments` are (offset, size) pairs relative to the segment
@@ -129,14 +131,14 @@ def program(
     name = b.CreateString("forward")
     # Values: 0 input, 1 constant weight, 2 output, 3 an Int.
     values = [
-        evalue(b, KT_TENSOR, tensor(b, [1, 4])),
+        evalue(b, KT_TENSOR, tensor(b, list(input_sizes))),
         evalue(b, KT_TENSOR, tensor(b, [4], data_buffer_idx=weight_idx)),
         evalue(b, KT_TENSOR, tensor(b, [1, 4])),
         int_value(b, 4),
     ]
     vvec = vec_of_offsets(b, values)
     ins = [instruction(b, IA_DELEGATE, 0, [0, 1, 2])]
-    ins += [instruction(b, IA_KERNEL, i, [2, 3, 2]) for i in range(len(operators))]
+    ins += [instruction(b, IA_KERNEL, i, list(kernel_args)) for i in range(len(operators))]
     if jump is not None:
         # JumpFalseCall {cond_value_index, destination_instruction}
         b.StartObject(2)
@@ -173,13 +175,16 @@ def program(
         b.PrependUOffsetTRelativeSlot(1, val, 0)
         spec = b.EndObject()
         specs = vec_of_offsets(b, [spec])
-        b.StartObject(2)
-        b.PrependUint8Slot(0, d["location"], 0)
-        b.PrependUint32Slot(1, d["index"], 0)
-        processed = b.EndObject()
+        processed = None
+        if d.get("processed", True):
+            b.StartObject(2)
+            b.PrependUint8Slot(0, d["location"], 0)
+            b.PrependUint32Slot(1, d["index"], 0)
+            processed = b.EndObject()
         b.StartObject(3)
         b.PrependUOffsetTRelativeSlot(0, did, 0)
-        b.PrependUOffsetTRelativeSlot(1, processed, 0)
+        if processed is not None:
+            b.PrependUOffsetTRelativeSlot(1, processed, 0)
         b.PrependUOffsetTRelativeSlot(2, specs, 0)
         dels.append(b.EndObject())
     dvec = vec_of_offsets(b, dels)
@@ -360,7 +365,31 @@ def gen():
         pte(fb, [WEIGHTS], header={"segment_base_offset": 8, "segment_data_size": real_base + 8})
     )
 
+    # A segment whose offset wraps around 2^64 behind the segment base.
+    table = [((1 << 64) - 64, 84), good_table[1]]
+    fb = program(segments=table, constant_offsets=[0, 0], constant_segment_index=1)
+    (mal / "segment-offset-wraps.pte").write_bytes(pte(fb, [xnnpack_blob(), WEIGHTS]))
+    # The delegate's segment and the constants' segment share bytes.
+    table = [good_table[0], (good_table[0][0] + 64, 16)]
+    fb = program(segments=table, constant_offsets=[0, 0], constant_segment_index=1)
+    (mal / "overlapping-segments.pte").write_bytes(pte(fb, [xnnpack_blob()]))
+
     # Malformed.
+    # What Method::init refuses or dereferences unchecked.
+    for name, kw in [
+        ("kernel-arg-out-of-range.pte", {"kernel_args": (2, 9, 2)}),
+        ("negative-tensor-size.pte", {"input_sizes": (-1, 4)}),
+        (
+            "delegate-without-processed-data.pte",
+            {"delegates": ({"id": "XnnpackBackend", "location": SEGMENT, "index": 0, "processed": False},)},
+        ),
+        (
+            "unknown-data-location.pte",
+            {"delegates": ({"id": "XnnpackBackend", "location": 7, "index": 0},)},
+        ),
+    ]:
+        data, _, _ = standard(**kw)
+        (bad / name).write_bytes(data)
     (bad / "truncated.pte").write_bytes(good[: len(good_fb) // 2])
     # A segment past the end of the file.
     table = [good_table[0], (good_table[1][0], 1 << 20)]

@@ -18,7 +18,7 @@ use super::{
 fn executorch_fixtures() {
     check_area("executorch", |kind, name| match (kind, name) {
         // An unknown backend is medium by default (high with --strict).
-        (Kind::Malicious, "unknown-backend.pte") => Severity::Medium,
+        (Kind::Malicious, "unknown-backend.pte" | "overlapping-segments.pte") => Severity::Medium,
         _ => default_bound(kind, name),
     });
 }
@@ -174,6 +174,20 @@ fn segments_inside_the_program_or_outside_the_file_are_reported() {
             r.artifacts
         );
     }
+    let r = fixture("malicious", "segment-offset-wraps.pte");
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.code == "executorch/segment-out-of-bounds"
+                && f.severity == Severity::High
+                && f.message.contains("wraps around")),
+        "{r:#?}"
+    );
+    let r = fixture("malicious", "overlapping-segments.pte");
+    assert!(
+        has(&r, "executorch/overlapping-segments", Severity::Medium),
+        "{r:#?}"
+    );
     let r = fixture("malformed", "segment-past-eof.pte");
     assert!(
         has(&r, "executorch/segment-out-of-bounds", Severity::High),
@@ -205,6 +219,13 @@ fn what_the_runtime_refuses_is_malformed() {
         ),
         ("jump-out-of-range.pte", "jumps to instruction 99"),
         ("root-past-eof.pte", "does not read"),
+        ("kernel-arg-out-of-range.pte", "passes value 9 of 4"),
+        ("negative-tensor-size.pte", "has size -1 at dimension 0"),
+        (
+            "delegate-without-processed-data.pte",
+            "has no processed-data reference",
+        ),
+        ("unknown-data-location.pte", "data location 7"),
     ] {
         let r = fixture("malformed", name);
         assert!(
