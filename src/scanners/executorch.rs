@@ -607,9 +607,19 @@ fn blobs(
             }
         });
     }
-    for ((start, end), (member, hint, user)) in todo {
+    let total = todo.len();
+    for (done, ((start, end), (member, hint, user))) in todo.into_iter().enumerate() {
         if end <= start {
             continue;
+        }
+        if !take_member(
+            a,
+            cx,
+            total.saturating_sub(done),
+            "delegate blobs and segments",
+            out,
+        ) {
+            break;
         }
         let content = a.content.slice(start, end.saturating_sub(start))?;
         if hint.is_none() {
@@ -629,6 +639,29 @@ fn blobs(
         cx.scan_nested(a, &member, content, hint, out);
     }
     Ok(())
+}
+
+/// Counts one nested scan against the run's member budget, as an archive member counts; when it
+/// is spent, says how many of the remaining `what` were not scanned.
+fn take_member(
+    a: &Artifact,
+    cx: &dyn ScannerContext,
+    remaining: usize,
+    what: &str,
+    out: &mut Sink,
+) -> bool {
+    if cx.take_member() {
+        return true;
+    }
+    out.push(
+        Finding::new(
+            &crate::codes::engine::BUDGET_EXCEEDED,
+            a.location.clone(),
+            format!("member limit reached; {remaining} remaining {what} were not scanned"),
+        )
+        .evidence("limit", "max-members"),
+    );
+    false
 }
 
 /// Reports (and scans) non-zero bytes after the program that no segment covers.
@@ -653,7 +686,8 @@ fn unaccounted(
     if len > cursor {
         gaps.push((cursor, len));
     }
-    for (start, end) in gaps {
+    let total = gaps.len();
+    for (done, (start, end)) in gaps.into_iter().enumerate() {
         let n = end.saturating_sub(start);
         let content = a.content.slice(start, n)?;
         if all_zero(&content)? {
@@ -685,6 +719,15 @@ fn unaccounted(
             );
         }
         out.push(f);
+        if !take_member(
+            a,
+            cx,
+            total.saturating_sub(done),
+            "unaccounted regions",
+            out,
+        ) {
+            break;
+        }
         cx.scan_nested(a, &member, content, None, out);
     }
     Ok(())

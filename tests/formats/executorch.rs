@@ -196,6 +196,32 @@ fn segments_inside_the_program_or_outside_the_file_are_reported() {
 }
 
 #[test]
+fn blobs_count_against_the_member_budget() {
+    let limited = modelgate::Engine::new(
+        modelgate::SignatureDb::embedded().expect("db"),
+        modelgate::EngineOptions {
+            limits: modelgate::Limits {
+                max_members: 1,
+                ..modelgate::Limits::default()
+            },
+            ..modelgate::EngineOptions::default()
+        },
+    )
+    .expect("engine")
+    .scan_bytes("m.pte", bytes("benign", "xnnpack-delegate.pte"));
+    assert!(
+        limited
+            .findings
+            .iter()
+            .any(|f| f.code == "engine/inconclusive"
+                && f.severity == Severity::High
+                && f.message
+                    .contains("1 remaining delegate blobs and segments")),
+        "{limited:#?}"
+    );
+}
+
+#[test]
 fn custom_kernels_are_listed() {
     let r = fixture("benign", "custom-kernel.pte");
     let f = r
