@@ -110,7 +110,7 @@ def instruction(b, tag, index, args):
 
 
 def program(
-    delegates=({"id": "XnnpackBackend", "location": SEGMENT, "index": 0},),
+    delegates=({"id": "XnnpackBackend", "location": SEGMENT, "index": 1},),
     inline_data=(),
     segments=(),
     constant_offsets=None,
@@ -285,15 +285,17 @@ def segment_table(blobs):
 
 
 def xnnpack_blob(payload=b""):
-    """An XNNPACK-like delegate blob: the XH00 header (flatbuffer and constant data ranges) and a
-    stub XN01 flatbuffer head, then constant bytes."""
+    """An XNNPACK-like delegate blob: the 30-byte XH00 header (XNNHeader.h: flatbuffer offset and
+    size as u32, constant data offset u32 and size u64), a stub XN01 flatbuffer head (the real
+    runtime's XNNPACK compiler refuses it: the oracle test sees the program load and the backend
+    reject the blob), then constant bytes."""
     fb = struct.pack("<I", 8) + b"XN01" + b"\0" * 24
     consts = struct.pack("<4f", 0.5, 1.5, 2.5, 3.5) + payload
     header = (
         b"\0\0\0\0XH00"
         + struct.pack("<H", 30)
         + struct.pack("<II", 32, len(fb))
-        + struct.pack("<QQ", 32 + len(fb), len(consts))
+        + struct.pack("<IQ", 32 + len(fb), len(consts))
     )
     return header + b"\0\0" + fb + consts
 
@@ -302,21 +304,27 @@ WEIGHTS = struct.pack("<4f", 1.0, 2.0, 3.0, 4.0)
 
 
 def standard(blobs=None, named_data=(), delegates=None, operators=(("aten::add", "out"),), **kw):
-    """Delegate blob in segment 0, constants in segment 1 (offsets [0, 0]: the placeholder, then
-    the weight at 0)."""
+    """The serializer's order: the constant segment first (segment 0, offsets [0, 0]: the
+    placeholder, then the weight at 0), then the delegate blob (segment 1)."""
     if blobs is None:
-        blobs = [xnnpack_blob(), WEIGHTS]
+        blobs = [WEIGHTS, xnnpack_blob()]
     table = segment_table(blobs)
     fb = program(
-        delegates=delegates or ({"id": "XnnpackBackend", "location": SEGMENT, "index": 0},),
+        delegates=delegates or ({"id": "XnnpackBackend", "location": SEGMENT, "index": 1},),
         segments=table,
         constant_offsets=[0, 0],
-        constant_segment_index=1,
+        constant_segment_index=0,
         named_data=named_data,
         operators=operators,
         **kw,
     )
     return pte(fb, blobs), fb, table
+
+
+def with_segments(table, blobs, header=None, **kw):
+    """A program whose segment table is `table` (constants in segment 0), laid out with `blobs`."""
+    fb = program(segments=table, constant_offsets=[0, 0], constant_segment_index=0, **kw)
+    return pte(fb, blobs, header=header)
 
 
 def gen():
@@ -325,11 +333,13 @@ def gen():
 
     good, good_fb, good_table = standard()
     (ben / "xnnpack-delegate.pte").write_bytes(good)
-    # Inline delegate data and the stock kernels only; no extended header (no segments).
+    # Inline delegate data and no constants: the serializer still writes the constant segment's
+    # placeholder offset and its empty segment, and no extended header (no segment data).
     fb = program(
         delegates=({"id": "XnnpackBackend", "location": INLINE, "index": 0},),
         inline_data=(xnnpack_blob(),),
-        constant_offsets=None,
+        segments=[(0, 0)],
+        constant_offsets=[0],
         operators=(("aten::add", "out"), ("dim_order_ops::_to_dim_order_copy", "out")),
         weight_idx=0,
     )
@@ -340,39 +350,39 @@ def gen():
 
     # Malicious.
     unknown, _, _ = standard(
-        delegates=({"id": "TotallyLegitBackend", "location": SEGMENT, "index": 0},)
+        delegates=({"id": "TotallyLegitBackend", "location": SEGMENT, "index": 1},)
     )
     (mal / "unknown-backend.pte").write_bytes(unknown)
-    blob_pickle, _, _ = standard(blobs=[PICKLE, WEIGHTS])
+    blob_pickle, _, _ = standard(blobs=[WEIGHTS, PICKLE])
     (mal / "delegate-blob-pickle.pte").write_bytes(blob_pickle)
     (mal / "appended-pickle.pte").write_bytes(good + PICKLE)
     # A shared library (an ELF header stub) in named data, loaded by the AOTInductor CUDA backend.
     elf = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HH", 3, 62) + b"\0" * 44
     aoti, _, _ = standard(
-        blobs=[b"aoti_cuda_blob", WEIGHTS, elf],
-        delegates=({"id": "CudaBackend", "location": SEGMENT, "index": 0},),
+        blobs=[WEIGHTS, b"aoti_cuda_blob", elf],
+        delegates=({"id": "CudaBackend", "location": SEGMENT, "index": 1},),
         named_data=(("aoti_cuda_blob.so", 2),),
     )
     (mal / "cuda-backend-shared-library.pte").write_bytes(aoti)
     # The segment base points into the flatbuffer: the delegate's segment (0, 64) is bytes 8..72
-    # of the program, and the weights' segment is placed so that it still ends at the file's end.
-    fb = program(segments=[(0, 64), (0, 16)], constant_offsets=[0, 0], constant_segment_index=1)
+    # of the program; the weights' segment is placed so that it still lies at the file's end.
+    fb = program(segments=[(0, 16), (0, 64)], constant_offsets=[0, 0])
     real_base = aligned(len(fb) + HEADER_LEN, SEGMENT_ALIGNMENT)
-    fb = program(
-        segments=[(0, 64), (real_base - 8, 16)], constant_offsets=[0, 0], constant_segment_index=1
-    )
     (mal / "segment-overlaps-program.pte").write_bytes(
-        pte(fb, [WEIGHTS], header={"segment_base_offset": 8, "segment_data_size": real_base + 8})
+        with_segments(
+            [(real_base - 8, 16), (0, 64)],
+            [WEIGHTS],
+            header={"segment_base_offset": 8, "segment_data_size": real_base + 8},
+        )
     )
-
     # A segment whose offset wraps around 2^64 behind the segment base.
-    table = [((1 << 64) - 64, 84), good_table[1]]
-    fb = program(segments=table, constant_offsets=[0, 0], constant_segment_index=1)
-    (mal / "segment-offset-wraps.pte").write_bytes(pte(fb, [xnnpack_blob(), WEIGHTS]))
-    # The delegate's segment and the constants' segment share bytes.
-    table = [good_table[0], (good_table[0][0] + 64, 16)]
-    fb = program(segments=table, constant_offsets=[0, 0], constant_segment_index=1)
-    (mal / "overlapping-segments.pte").write_bytes(pte(fb, [xnnpack_blob()]))
+    (mal / "segment-offset-wraps.pte").write_bytes(
+        with_segments([good_table[0], ((1 << 64) - 64, 84)], [WEIGHTS, xnnpack_blob()])
+    )
+    # The delegate's segment starts inside the constants' segment.
+    (mal / "overlapping-segments.pte").write_bytes(
+        with_segments([good_table[0], (8, 84)], [WEIGHTS, xnnpack_blob()])
+    )
 
     # Malformed.
     # What Method::init refuses or dereferences unchecked.
@@ -381,40 +391,33 @@ def gen():
         ("negative-tensor-size.pte", {"input_sizes": (-1, 4)}),
         (
             "delegate-without-processed-data.pte",
-            {"delegates": ({"id": "XnnpackBackend", "location": SEGMENT, "index": 0, "processed": False},)},
+            {"delegates": ({"id": "XnnpackBackend", "location": SEGMENT, "index": 1, "processed": False},)},
         ),
         (
             "unknown-data-location.pte",
-            {"delegates": ({"id": "XnnpackBackend", "location": 7, "index": 0},)},
+            {"delegates": ({"id": "XnnpackBackend", "location": 7, "index": 1},)},
         ),
+        (
+            "delegate-index-out-of-range.pte",
+            {"delegates": ({"id": "XnnpackBackend", "location": INLINE, "index": 3},)},
+        ),
+        ("jump-out-of-range.pte", {"jump": 99}),
     ]:
         data, _, _ = standard(**kw)
         (bad / name).write_bytes(data)
     (bad / "truncated.pte").write_bytes(good[: len(good_fb) // 2])
     # A segment past the end of the file.
-    table = [good_table[0], (good_table[1][0], 1 << 20)]
-    fb = program(segments=table, constant_offsets=[0, 0], constant_segment_index=1)
-    data = pte(fb, [xnnpack_blob(), WEIGHTS])
-    (bad / "segment-past-eof.pte").write_bytes(data)
+    (bad / "segment-past-eof.pte").write_bytes(
+        with_segments([good_table[0], (good_table[1][0], 1 << 20)], [WEIGHTS, xnnpack_blob()])
+    )
     # The extended header declares more segment data than the file holds.
     (bad / "header-sizes-past-eof.pte").write_bytes(
-        pte(good_fb, [xnnpack_blob(), WEIGHTS], header={"segment_data_size": 1 << 32})
+        pte(good_fb, [WEIGHTS, xnnpack_blob()], header={"segment_data_size": 1 << 32})
     )
     # A header length under the 24 bytes the runtime requires.
     (bad / "header-too-short.pte").write_bytes(
-        pte(good_fb, [xnnpack_blob(), WEIGHTS], header={"length": 16})
+        pte(good_fb, [WEIGHTS, xnnpack_blob()], header={"length": 16})
     )
-    # The delegate names an inline data entry that does not exist.
-    fb = program(
-        delegates=({"id": "XnnpackBackend", "location": INLINE, "index": 3},),
-        segments=good_table,
-        constant_offsets=[0, 0],
-        constant_segment_index=1,
-    )
-    (bad / "delegate-index-out-of-range.pte").write_bytes(pte(fb, [xnnpack_blob(), WEIGHTS]))
-    # A jump past the end of the chain.
-    jumpy, _, _ = standard(jump=99)
-    (bad / "jump-out-of-range.pte").write_bytes(jumpy)
     # Bytes 4..8 say another schema version.
     bv = bytearray(good)
     bv[4:8] = b"ET11"

@@ -10,8 +10,11 @@ use modelgate::formats::flatbuffer::Reader;
 use modelgate::{Report, Severity, Status};
 use proptest::prelude::*;
 
+use std::path::{Path, PathBuf};
+
 use super::{
-    assert_bom_framework, check_area, default_bound, engine, scan, scan_quickly, testdata, Kind,
+    assert_bom_framework, check_area, default_bound, engine, fixtures, oracle_cases, scan,
+    scan_quickly, testdata, Kind,
 };
 
 #[test]
@@ -291,6 +294,106 @@ fn the_ai_bom_names_executorch() {
         &fixture("benign", "xnnpack-delegate.pte"),
         "executorch",
         "executorch",
+    );
+}
+
+/// A Python that imports `executorch_numpy_runtime` (the real ExecuTorch 1.3.1 runtime with its
+/// portable kernels and XNNPACK, no torch; it needs Python >= 3.12, newer than the test venv's):
+/// `MODELGATE_EXECUTORCH_PYTHON`, else `<resources>/venv-executorch/bin/python`; `None` with a
+/// notice when neither is there.
+#[allow(clippy::print_stderr)] // the skip notice is the point
+fn executorch_python() -> Option<PathBuf> {
+    let py = std::env::var_os("MODELGATE_EXECUTORCH_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let base = std::env::var_os("MODELGATE_RESOURCES").map_or_else(
+                || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-resources"),
+                PathBuf::from,
+            );
+            Some(base.join("venv-executorch/bin/python")).filter(|p| p.is_file())
+        });
+    let ok = py.as_ref().is_some_and(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import executorch_numpy_runtime"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !ok {
+        eprintln!("notice: no Python with executorch-numpy-runtime; skipping the ExecuTorch runtime oracle");
+        return None;
+    }
+    py
+}
+
+/// The real runtime on every fixture (tests/oracle/executorch_load.py): the benign programs load
+/// and reach their delegate's backend (which refuses the stub XNNPACK graph), so the generator's
+/// layout is the one the runtime reads; whatever the runtime refuses or crashes on is reported,
+/// and a backend it does not have is an unknown or denied backend.
+#[test]
+fn the_real_runtime_agrees() {
+    let Some(py) = executorch_python() else {
+        return;
+    };
+    let paths: Vec<PathBuf> = [Kind::Benign, Kind::Malicious, Kind::Malformed]
+        .into_iter()
+        .flat_map(|k| fixtures("executorch", k))
+        .collect();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for case in oracle_cases(&py, "executorch_load.py", &paths) {
+        let path = case["path"].as_str().expect("path").to_owned();
+        let outcome = case["outcome"].as_str().expect("outcome").to_owned();
+        let error = case["error"].as_str().unwrap_or_default().to_owned();
+        let r = scan(Path::new(&path));
+        let worst = |prefix: &str| {
+            r.findings
+                .iter()
+                .filter(|f| f.code.starts_with(prefix))
+                .map(|f| f.severity)
+                .max()
+        };
+        if path.contains("/benign/") {
+            assert!(
+                outcome == "method-fails"
+                    && error.contains("Init failed for backend XnnpackBackend"),
+                "{path}: the runtime should load the program and reach the backend: {case}"
+            );
+        }
+        match outcome.as_str() {
+            "refused" => assert!(
+                worst("executorch/").is_some_and(|s| s >= Severity::Low),
+                "{path}: the runtime refuses it ({error}) but nothing was reported: {r:#?}"
+            ),
+            "crashed" => assert!(
+                has(&r, "executorch/malformed", Severity::High),
+                "{path}: the runtime crashes on it but it is not malformed: {r:#?}"
+            ),
+            _ => {}
+        }
+        if error.contains("is not registered") {
+            assert!(
+                worst("executorch/unknown-backend").is_some()
+                    || worst("executorch/dangerous-backend").is_some(),
+                "{path}: {error}: {r:#?}"
+            );
+        }
+        outcomes.insert(
+            path.rsplit('/').next().unwrap_or_default().to_owned(),
+            outcome,
+        );
+    }
+    // The facts the fixtures were written for: a delegate without processed data crashes the
+    // runtime, and a segment base inside the flatbuffer hands program bytes to the backend.
+    assert_eq!(
+        outcomes
+            .get("delegate-without-processed-data.pte")
+            .map(String::as_str),
+        Some("crashed")
+    );
+    assert_eq!(
+        outcomes
+            .get("segment-overlaps-program.pte")
+            .map(String::as_str),
+        Some("method-fails")
     );
 }
 
