@@ -397,6 +397,81 @@ fn the_real_runtime_agrees() {
     );
 }
 
+/// A differential against the real runtime: the benign fixtures with one to three bytes
+/// overwritten (deterministically). Whatever `Program::load` refuses is reported (except the Python
+/// binding's own UTF-8 decoding of method names), and whatever crashes the runtime (while loading
+/// the program or the method) is high.
+#[test]
+fn mutants_agree_with_the_runtime() {
+    let Some(py) = executorch_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut paths = Vec::new();
+    for file in ["xnnpack-delegate.pte", "inline-delegate.pte"] {
+        let orig = bytes("benign", file);
+        for k in 0..100 {
+            let mut b = orig.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = usize::try_from(next() % (b.len() as u64)).expect("index");
+                if let Some(v) = b.get_mut(at) {
+                    *v = (next() & 0xff) as u8;
+                }
+            }
+            let p = dir
+                .path()
+                .join(format!("{}_{k:03}.pte", file.replace('.', "_")));
+            std::fs::write(&p, &b).expect("write");
+            paths.push(p);
+        }
+    }
+    let (mut refused, mut crashed) = (0, 0);
+    let mut wrong: Vec<String> = Vec::new();
+    for case in oracle_cases(&py, "executorch_load.py", &paths) {
+        let path = PathBuf::from(case["path"].as_str().expect("path"));
+        let outcome = case["outcome"].as_str().expect("outcome");
+        let r = engine()
+            .scan_paths(std::slice::from_ref(&path))
+            .expect("scan");
+        let max = r.findings.iter().map(|f| f.severity).max();
+        let codes: Vec<&str> = r.findings.iter().map(|f| f.code.as_str()).collect();
+        let ctx = format!("{}: runtime {case}; findings {codes:?}", path.display());
+        // The Python binding decoding a method name as UTF-8 is not the runtime refusing.
+        let binding = case["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("codec can't decode"));
+        match outcome {
+            "refused" => {
+                refused += 1;
+                if max.is_none_or(|s| s < Severity::Low) && !binding {
+                    wrong.push(format!("refused but not reported: {ctx}"));
+                }
+            }
+            "crashed" => {
+                crashed += 1;
+                if max.is_none_or(|s| s < Severity::High) {
+                    wrong.push(format!("crashed but not high: {ctx}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // About a quarter of these mutants crash the runtime (it does not verify the flatbuffer by
+    // default) and a few are refused: fewer means the mutation missed the structure.
+    assert!(
+        refused + crashed > 30,
+        "only {refused} mutants refused and {crashed} crashed: the mutation missed the structure"
+    );
+}
+
 /// Parses `b` as the scanner does: the header, the layout, the program.
 fn parse_all(b: &[u8]) {
     let l = layout(&read_header(b), b.len() as u64);
