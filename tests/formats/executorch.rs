@@ -419,7 +419,7 @@ fn mutants_agree_with_the_runtime() {
         let orig = bytes("benign", file);
         for k in 0..100 {
             let mut b = orig.clone();
-            for _ in 0..1 + next() % 3 {
+            for _ in 0..=next() % 3 {
                 let at = usize::try_from(next() % (b.len() as u64)).expect("index");
                 if let Some(v) = b.get_mut(at) {
                     *v = (next() & 0xff) as u8;
