@@ -407,13 +407,7 @@ fn mutants_agree_with_the_runtime() {
         return;
     };
     let dir = tempfile::tempdir().expect("tmp");
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = super::xorshift(0x2545_f491_4f6c_dd1d);
     let mut paths = Vec::new();
     for file in ["xnnpack-delegate.pte", "inline-delegate.pte"] {
         let orig = bytes("benign", file);

@@ -312,6 +312,17 @@ pub fn assert_real_clean(path: &Path, scanner: &str) {
     );
 }
 
+/// A deterministic xorshift64 stream from `seed` (non-zero), for the byte-level mutants the loader
+/// differentials write.
+pub fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 /// Hostile bytes end in a report quickly (for property tests): no panic, no hang.
 pub fn scan_quickly(name: &str, bytes: Vec<u8>) {
     // A hang guard, not a speed target (a loaded CI machine runs the debug build slowly).
