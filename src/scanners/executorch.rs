@@ -198,6 +198,11 @@ const STOCK_NAMESPACES: &[&str] = &[
     "quantized_decomposed",
 ];
 
+/// Distinct backend ids judged one by one (a hostile program can name millions).
+const MAX_BACKENDS: usize = 1024;
+/// Method names kept per backend for its finding.
+const MAX_METHODS_LISTED: usize = 16;
+
 /// Largest gap checked for being zero padding in one read.
 const CHUNK: usize = 1 << 20;
 
@@ -405,12 +410,19 @@ fn backends(
     out: &mut Sink,
 ) {
     let mut by_id: BTreeMap<&str, BackendUse> = BTreeMap::new();
+    let mut omitted: u64 = 0;
     for d in &p.delegates {
         let Some(id) = d.id.as_deref() else { continue };
+        if by_id.len() >= MAX_BACKENDS && !by_id.contains_key(id) {
+            omitted = omitted.saturating_add(1);
+            continue;
+        }
         let u = by_id.entry(id).or_default();
         u.delegates = u.delegates.saturating_add(1);
         if let Some(m) = p.methods.get(d.plan as usize) {
-            u.methods.insert(m.clone());
+            if u.methods.len() < MAX_METHODS_LISTED {
+                u.methods.insert(m.clone());
+            }
         }
         match d.data {
             Some(DataRef::Inline(_)) => u.inline = u.inline.saturating_add(1),
@@ -434,6 +446,18 @@ fn backends(
         if let Some((s, e)) = delegate_range(p, d, ranges) {
             u.bytes = u.bytes.saturating_add(e.saturating_sub(s));
         }
+    }
+    if omitted > 0 {
+        // Not one of the listed ids: judged as unknown, the way an unlisted id would be.
+        out.push(
+            Finding::new(
+                &UNKNOWN_BACKEND,
+                a.location.clone(),
+                format!("{omitted} more delegates name backend ids beyond the first {MAX_BACKENDS} distinct ones; they were not judged one by one"),
+            )
+            .severity(cx.unknown_severity())
+            .evidence("delegates", omitted.to_string()),
+        );
     }
     let policies = cx.policies();
     let policy = policies.executorch();
