@@ -1,6 +1,6 @@
 //! Benchmarks for the safetensors, GGUF, ONNX, TFLite, ORT, TorchServe, NeMo, skops, R, Paddle,
-//! Torch7, executable, XGBoost, LightGBM, CatBoost, Flax, MXNet, PMML, OpenVINO IR, TensorRT and
-//! Core ML scanners and the chat-template linter:
+//! Torch7, executable, XGBoost, LightGBM, CatBoost, Flax, MXNet, PMML, OpenVINO IR, TensorRT,
+//! Core ML and ExecuTorch scanners and the chat-template linter:
 //! per-format throughput on the committed fixtures, and 1 GB sparse safetensors / GGUF files that
 //! must scan from their headers in milliseconds.
 //!
@@ -47,6 +47,7 @@ fn bench_formats(c: &mut Criterion) {
         ("openvino", "openvino/benign/mlp/model.xml"),
         ("tensorrt", "tensorrt/benign/ultralytics-yolo.engine"),
         ("coreml", "coreml/malicious/custom-layer-in-branch.mlmodel"),
+        ("executorch", "executorch/benign/xnnpack-delegate.pte"),
     ] {
         let bytes = fixture(rel);
         g.throughput(Throughput::Bytes(bytes.len() as u64));

@@ -166,6 +166,10 @@ formats! {
     /// A Core ML model: the protobuf `CoreML.Specification.Model` of an `.mlmodel` (also inside
     /// an `.mlpackage`), recognised by its name (protobuf has no magic).
     CoreMl => "coreml",
+    /// An ExecuTorch program (`.pte`): a FlatBuffer with file identifier `ET12`, optionally
+    /// followed by data segments (constants, delegate blobs, named data) that an `eh00` extended
+    /// header locates.
+    ExecuTorch => "executorch",
     /// Anything else.
     Unknown => "unknown",
 }
@@ -232,7 +236,8 @@ impl Format {
             | Format::Pmml
             | Format::OpenVinoIr
             | Format::TensorRtEngine
-            | Format::CoreMl => Kind::Model,
+            | Format::CoreMl
+            | Format::ExecuTorch => Kind::Model,
             Format::KerasConfig
             | Format::Python
             | Format::JsonConfig
@@ -321,6 +326,7 @@ impl Format {
             | Format::OpenVinoIr
             | Format::TensorRtEngine
             | Format::CoreMl
+            | Format::ExecuTorch
             | Format::Unknown => true,
         }
     }
@@ -385,6 +391,7 @@ impl Format {
             | Format::OpenVinoIr
             | Format::TensorRtEngine
             | Format::CoreMl
+            | Format::ExecuTorch
             | Format::Unknown => false,
         }
     }
@@ -424,6 +431,7 @@ impl Format {
             Format::Pmml => &["pmml"],
             Format::TensorRtEngine => &["engine", "plan", "trt"],
             Format::CoreMl => &["mlmodel"],
+            Format::ExecuTorch => &["pte"],
             Format::PytorchLegacy
             | Format::Lzma
             | Format::Zlib

@@ -194,6 +194,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     if head.len() >= 8 && head.get(4..8) == Some(b"ORTM") {
         return Format::Ort;
     }
+    // ExecuTorch checks only this identifier (`ProgramBufferHasIdentifier`); other `ET..`
+    // versions are refused and reach the scanner by a `.pte` name below.
+    if head.len() >= 8 && head.get(4..8) == Some(&crate::formats::executorch::IDENTIFIER[..]) {
+        return Format::ExecuTorch;
+    }
     if head.len() >= 262 && head.get(257..262) == Some(b"ustar") {
         return Format::Tar;
     }
@@ -335,6 +340,9 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base.ends_with(".ort") {
         return Format::Ort;
+    }
+    if base.ends_with(".pte") {
+        return Format::ExecuTorch;
     }
     // Native model formats by name: XGBoost's own loader reads any `.bst`/`.ubj`, CatBoost
     // reads `.cbm`, MXNet `.params` and Flax `.msgpack`; their scanners report what is wrong.
@@ -767,6 +775,11 @@ mod tests {
             ),
             (Format::Tflite, b"\x1c\x00\x00\x00TFL3".to_vec(), "m.tflite"),
             (Format::Ort, b"\x1c\x00\x00\x00ORTM".to_vec(), "m.ort"),
+            (
+                Format::ExecuTorch,
+                b"\x30\x00\x00\x00ET12eh00".to_vec(),
+                "weights.bin",
+            ),
             (Format::Python, b"import os\n".to_vec(), "modeling.py"),
             (
                 Format::Data,

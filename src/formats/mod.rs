@@ -18,8 +18,8 @@
 //! - [`torch`]: PyTorch storage element types and the legacy `torch.save` storage trailer.
 //! - [`pickle`]: the pickle opcode reader (protocols 0–5), shared by sniffing, the scanning walker
 //!   and the conversion VM.
-//! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`] and [`ort`] walk TensorFlow Lite
-//!   and ONNX Runtime (ORT format) models with it.
+//! - [`flatbuffer`]: a bounded FlatBuffers reader; [`tflite`], [`ort`] and [`executorch`] walk
+//!   TensorFlow Lite, ONNX Runtime (ORT format) and ExecuTorch (`.pte`) programs with it.
 //! - [`torchserve`]: the TorchServe archive manifest and which archive members it makes special.
 //! - [`xgboost`], [`lightgbm`], [`catboost`]: gradient-boosting model files (XGBoost JSON,
 //!   UBJSON and legacy binary; LightGBM text; CatBoost `CBM1`), with the tree-link checks the
@@ -45,6 +45,7 @@ pub mod catboost;
 pub mod coreml;
 pub mod cursor;
 pub mod dtype;
+pub mod executorch;
 pub mod flatbuffer;
 pub mod lightgbm;
 pub mod msgpack;

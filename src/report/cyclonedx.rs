@@ -4,7 +4,7 @@
 //! `path:member:member`):
 //!
 //! - `type` is `machine-learning-model` for model formats (pickle, PyTorch, NumPy, safetensors,
-//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite, R serialized objects, programs shipped as models) and for containers whose structure is a model
+//!   GGUF/GGML, ONNX, HDF5/Keras, TensorFlow, TFLite, ExecuTorch, R serialized objects, programs shipped as models) and for containers whose structure is a model
 //!   (a PyTorch or TorchScript zip, a TorchServe `.mar`, a skops file, a NeMo `.nemo` tar, a Keras v3 archive,
 //!   an `.npz`, a legacy PyTorch tar, a compressed stream holding a model); `data` for tensor storages the walker classified as
 //!   [`Format::Data`]; `file` for everything else.
@@ -463,6 +463,7 @@ fn format_framework(f: Format) -> Option<&'static str> {
         Format::OpenVinoIr => "openvino",
         Format::TensorRtEngine => "tensorrt",
         Format::CoreMl => "coreml",
+        Format::ExecuTorch => "executorch",
         // Exhaustive on purpose: a new `Format` does not compile until it is placed here (the
         // add-a-format checklist, enforced), and `is_model_format` follows from this match.
         // Pickles and containers get their framework from names and members; the rest have none.

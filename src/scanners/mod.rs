@@ -36,6 +36,7 @@ pub struct Policies {
     keras: OnceLock<keras::KerasPolicy>,
     tf: OnceLock<tensorflow::TfPolicy>,
     tflite: OnceLock<tflite::TflitePolicy>,
+    executorch: OnceLock<executorch::ExecuTorchPolicy>,
     code: OnceLock<code::CodePolicy>,
     skops: OnceLock<skops::SkopsPolicy>,
     r: OnceLock<rds::RPolicy>,
@@ -50,6 +51,7 @@ impl Policies {
             keras: OnceLock::new(),
             tf: OnceLock::new(),
             tflite: OnceLock::new(),
+            executorch: OnceLock::new(),
             code: OnceLock::new(),
             skops: OnceLock::new(),
             r: OnceLock::new(),
@@ -71,6 +73,12 @@ impl Policies {
     pub fn tflite(&self) -> &tflite::TflitePolicy {
         self.tflite
             .get_or_init(|| tflite::TflitePolicy::new(&self.db))
+    }
+
+    /// ExecuTorch delegate backend policy (`executorch-backend`).
+    pub fn executorch(&self) -> &executorch::ExecuTorchPolicy {
+        self.executorch
+            .get_or_init(|| executorch::ExecuTorchPolicy::new(&self.db))
     }
 
     /// skops' default trusted types per node loader (`skops-trusted`).
@@ -113,6 +121,7 @@ pub mod code;
 pub mod coreml;
 pub mod data;
 pub mod executable;
+pub mod executorch;
 pub mod flax;
 pub mod gguf;
 pub mod hdf5;
@@ -170,6 +179,7 @@ pub static SCANNERS: &[&dyn Scanner] = &[
     &openvino::OpenVinoScanner,
     &tensorrt::TensorRtScanner,
     &coreml::CoreMlScanner,
+    &executorch::ExecuTorchScanner,
     &code::CodeScanner,
 ];
 

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 mod catboost;
 mod coreml;
 mod executable;
+mod executorch;
 mod flax;
 mod gguf;
 mod hdf5;
@@ -314,6 +315,17 @@ pub fn assert_nothing_above_info(r: &Report, path: &Path) {
         .filter(|f| f.severity > Severity::Info)
         .collect();
     assert!(bad.is_empty(), "{}: {bad:#?}", path.display());
+}
+
+/// A deterministic xorshift64 stream from `seed` (non-zero), for the byte-level mutants the loader
+/// differentials write.
+pub fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
 }
 
 /// Hostile bytes end in a report quickly (for property tests): no panic, no hang.

@@ -251,13 +251,7 @@ fn mutants_agree_with_the_interpreter() {
         return;
     };
     let dir = tempfile::tempdir().expect("tmp");
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = super::xorshift(0x2545_f491_4f6c_dd1d);
     let mut paths = Vec::new();
     for file in [
         "benign/add.tflite",
@@ -345,13 +339,7 @@ fn ort_oracle_agrees() {
     for kind in [Kind::Benign, Kind::Malicious, Kind::Malformed] {
         paths.extend(fixtures("ort", kind));
     }
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = super::xorshift(0x9e37_79b9_7f4a_7c15);
     for file in ["benign/mlp.ort", "malicious/custom-domain-in-subgraph.ort"] {
         let orig = fixture_bytes("ort", file);
         for k in 0..120 {
