@@ -91,15 +91,14 @@ struct Auditor<'a> {
     /// The previous batch's commit, written while this batch is read and scanned; waited for
     /// before the next commit is queued and before the run ends, so an error still stops the run.
     in_flight: Option<PendingCommit>,
-    /// Contents this run scanned, by cache key: a content met again in a later batch is taken
-    /// from here, not looked up (its commit may still be in flight) or scanned again. Bounded by
-    /// [`SEEN_CONTENTS`]; past it, later batches look such contents up in the store.
-    seen: HashMap<Key, Arc<Content>>,
+    /// The contents the batch of `in_flight` scanned, by cache key: the next batch takes a
+    /// content it meets again from here (the store may not have it yet), not from a lookup or a
+    /// second scan. Contents of earlier batches are committed, so the store has them; keeping
+    /// only one batch's keeps memory flat however large the tree.
+    recent: HashMap<Key, Arc<Content>>,
+    /// The contents the current batch scanned, to become `recent` when its commit is queued.
+    scanned_now: HashMap<Key, Arc<Content>>,
 }
-
-/// How many scanned contents a run keeps at hand for later batches (about 100 bytes each beyond
-/// the findings, which the report holds anyway).
-const SEEN_CONTENTS: usize = 1 << 17;
 
 fn cache_err(cache: &str) -> impl Fn(StoreError) -> AuditError + '_ {
     move |error| AuditError::Cache {
@@ -156,7 +155,8 @@ pub fn run(engine: &Engine, opts: &AuditOptions) -> Result<(AuditReport, Verdict
             ..Tally::default()
         },
         in_flight: None,
-        seen: HashMap::new(),
+        recent: HashMap::new(),
+        scanned_now: HashMap::new(),
     };
     for batch in items.chunks(opts.batch.max(1)) {
         run.batch(batch, false)?;
@@ -319,17 +319,17 @@ impl Auditor<'_> {
         let mut keys: Vec<Key> = work.iter().filter_map(Work::key).collect();
         keys.sort();
         keys.dedup();
-        // Contents by cache key: scanned earlier in this run, else from the cache, else scanned
-        // now.
+        // Contents by cache key: scanned by the previous batch, else from the cache, else
+        // scanned now.
         let mut contents: HashMap<Key, Arc<Content>> = HashMap::new();
-        keys.retain(|k| match self.seen.get(k) {
+        keys.retain(|k| match self.recent.get(k) {
             Some(c) => {
                 contents.insert(k.clone(), Arc::clone(c));
                 false
             }
             None => true,
         });
-        // Contents an earlier batch scanned: every artifact of theirs here is a duplicate.
+        // Contents the previous batch scanned: every artifact of theirs here is a duplicate.
         let mut placed: HashSet<Key> = contents.keys().cloned().collect();
         let from_cache = self.lookup(&keys)?;
         let from_cache: HashSet<Key> = from_cache
@@ -391,6 +391,7 @@ impl Auditor<'_> {
         if let Some(previous) = self.in_flight.take() {
             previous.wait().map_err(cache_err(&self.opts.cache))?;
         }
+        self.recent = std::mem::take(&mut self.scanned_now);
         self.in_flight = Some(
             self.store
                 .start_audit_batch(&batch)
@@ -668,9 +669,7 @@ impl Auditor<'_> {
                 }
             }
             let content = Arc::new(content);
-            if self.seen.len() < SEEN_CONTENTS {
-                self.seen.insert(key.clone(), Arc::clone(&content));
-            }
+            self.scanned_now.insert(key.clone(), Arc::clone(&content));
             contents.insert(key, content);
         }
     }
