@@ -866,7 +866,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     fn pause_digest(&mut self, pause: bool) -> bool {
         self.digest
             .as_mut()
-            .map_or(false, |d| std::mem::replace(&mut d.paused, pause))
+            .is_some_and(|d| std::mem::replace(&mut d.paused, pause))
     }
 
     /// Ends the digest in progress; a closure read to its end gets it.
