@@ -1841,6 +1841,54 @@ mod tests {
         assert_eq!(s.namespace_of(&EnvRef::Serialized(9), "C_x"), None);
     }
 
+    /// Closures `function(x) f(x, n)`: the digest is the same whether the symbols are written
+    /// afresh or as references, changes with a number in the body, and is absent when the body
+    /// holds an environment.
+    #[test]
+    fn closure_digests_resolve_references_and_see_every_constant() {
+        fn closure(w: &mut W, fresh: bool, body: &dyn Fn(&mut W)) {
+            w.int(3 | (1 << 10)).int(253); // closure, environment: the global one
+            w.int(2 | (1 << 10)); // formals: x = <missing>
+            if fresh {
+                w.sym("x");
+            } else {
+                w.int(255 | (1 << 8));
+            }
+            w.int(251).int(254);
+            w.int(6); // f(x, …)
+            if fresh {
+                w.sym("f");
+            } else {
+                w.int(255 | (2 << 8));
+            }
+            w.int(2).int(255 | (1 << 8)).int(2);
+            body(w);
+            w.int(254);
+        }
+        let number = |v: f64| {
+            move |w: &mut W| {
+                w.int(14).int(1);
+                w.0.extend_from_slice(&v.to_be_bytes());
+            }
+        };
+        let mut w = W::new();
+        w.int(19).int(4);
+        closure(&mut w, true, &number(1.5));
+        closure(&mut w, false, &number(1.5));
+        closure(&mut w, false, &number(2.5));
+        closure(&mut w, false, &|w: &mut W| {
+            w.int(4).int(0).int(253).int(254).int(254).int(254);
+        });
+        let p = read(&w.0);
+        assert_eq!(p.error, None);
+        let d: Vec<_> = p.stream.code.iter().map(|c| c.digest.clone()).collect();
+        assert_eq!(d.len(), 4, "{:?}", p.stream.code);
+        assert!(d[0].is_some(), "{d:?}");
+        assert_eq!(d[0], d[1], "references digest as the symbols they name");
+        assert!(d[2].is_some() && d[2] != d[0], "{d:?}");
+        assert_eq!(d[3], None, "an environment in the body");
+    }
+
     #[test]
     fn scan_int_is_sscanf() {
         assert_eq!(scan_int("12abc"), Some(12));

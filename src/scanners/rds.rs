@@ -18,6 +18,14 @@
 //!   a routine that package registered, listed in `signatures/r.toml` (`r-native-routine`):
 //!   info. A routine named by string, computed, bound by the file itself, or reached through the
 //!   global environment keeps the entry's severity (R looks strings up in every loaded library).
+//! * **Known closures** R's own packages put into the objects they return (an nls model's
+//!   `predict`, which `eval`s the model formula; inverse.gaussian's `simulate`, which calls
+//!   `requireNamespace`) are listed in `signatures/r.toml` (`r-known-closure`) by the digest of
+//!   their formals and body ([`crate::formats::rds::CodeObject::digest`]). A listed closure
+//!   whose every denied name R provably finds in the listing package's namespace is info; its
+//!   environment is not part of the digest and is judged as usual (a formula nls evaluates that
+//!   calls `system` is critical), and a file whose environments bind the denied name (R would
+//!   call the file's function) gets no such trust.
 //! * **Namespaces** R looks up while reading are loaded then (their load hooks run): R's own
 //!   packages at info, others low (`r/namespace`); ALTREP classes name the package that is loaded
 //!   to read them.
@@ -79,7 +87,7 @@ pub const DANGEROUS_CALL: Code = Code {
     severity: Severity::Critical,
     summary: "Code in the R object refers to a function that runs commands, evaluates text, loads native code or reaches the system.",
     detects: "A closure, promise, active binding, call, expression or byte code constant pool naming a function of `signatures/r.toml` (`system`, `system2`, `pipe`, `eval(parse(...))`, `dyn.load`, `do.call`, `download.file`, …), as a symbol or as a string.",
-    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges. A closure that is only `.Call(routine, arguments…)` whose routine R provably finds in an R package's installed namespace, as a routine `signatures/r.toml` lists for it (`r-native-routine`: a glm family's `.Call(C_logit_link, mu)`), is reported at info.",
+    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges. A closure that is only `.Call(routine, arguments…)` whose routine R provably finds in an R package's installed namespace, as a routine `signatures/r.toml` lists for it (`r-native-routine`: a glm family's `.Call(C_logit_link, mu)`), is reported at info. So is a closure R's own package creates whose formals and body match a digest `signatures/r.toml` lists (`r-known-closure`: nls's `predict`, which `eval`s the model formula held in its environment, judged on its own; inverse.gaussian's `simulate`, which calls `requireNamespace`), when R provably finds each denied name it calls in that package's namespace, not in the file.",
     example: "`e <- new.env(); delayedAssign(\"x\", system(\"id\"), assign.env = e); saveRDS(e, \"m.rds\")`",
     remediation: "Do not load the object. Models can be shared as data (coefficients, PMML, ONNX) instead of live R objects.",
     references: REFS,
