@@ -753,14 +753,20 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
 
     /// Skips `count` numbers of `width` bytes (binary) or `words_each` words (text); while a
     /// closure is digested, reads them instead and feeds each in big-endian (`part` bytes per
-    /// number: a complex is two doubles). Numbers in text are not digested (R writes doubles
-    /// there with 16 significant digits, which need not read back to the same value).
+    /// number: a complex is two doubles; NaNs as R's NA or as one NaN). Doubles in text are fed
+    /// as the value the word parses to: R writes them with 16 significant digits, so one that
+    /// does not read back to the value the list was made from simply does not match. Raw bytes
+    /// in text are not digested (the closure gets no digest).
     fn skip_numbers(&mut self, count: u64, width: u64, words_each: u64) -> Res<()> {
         if self.digesting() {
-            if self.enc == Encoding::Ascii {
-                self.poison();
-            } else {
-                return self.feed_numbers(count, width);
+            match self.enc {
+                // Integers and logicals read back exactly: fed as binary would feed them.
+                Encoding::Ascii if width == 4 => return self.feed_words(count),
+                Encoding::Ascii if width == 1 => self.poison(),
+                Encoding::Ascii => {
+                    return self.feed_real_words(count.saturating_mul(words_each));
+                }
+                _ => return self.feed_numbers(count, width),
             }
         }
         match self.enc {
@@ -799,9 +805,51 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 if little {
                     buf.reverse();
                 }
+                if let Ok(b) = <[u8; 8]>::try_from(buf.as_slice()) {
+                    buf = canonical_double(u64::from_be_bytes(b)).to_vec();
+                }
                 self.feed(b'x', &buf);
                 buf.clear();
             }
+        }
+        Ok(())
+    }
+
+    /// Reads `count` doubles written as text words (`InReal`) into the digest, as
+    /// [`Self::feed_numbers`] feeds them from a binary stream. A word Rust does not read as a
+    /// number leaves the closure without a digest.
+    fn feed_real_words(&mut self, count: u64) -> Res<()> {
+        if count > self.cur.remaining() {
+            return Err(RdsError::Truncated(self.cur.end()));
+        }
+        self.feed(b'n', &count.saturating_mul(8).to_be_bytes());
+        for _ in 0..count {
+            let w = self.word()?;
+            let v = match w.as_str() {
+                "NA" => Some(R_NA_BITS),
+                "NaN" => Some(f64::NAN.to_bits()),
+                "Inf" => Some(f64::INFINITY.to_bits()),
+                "-Inf" => Some(f64::NEG_INFINITY.to_bits()),
+                _ => w.parse::<f64>().ok().map(f64::to_bits),
+            };
+            match v {
+                Some(v) => self.feed(b'x', &canonical_double(v)),
+                None => self.poison(),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `count` integers written as text words into the digest, as [`Self::feed_numbers`]
+    /// feeds them from a binary stream.
+    fn feed_words(&mut self, count: u64) -> Res<()> {
+        if count > self.cur.remaining() {
+            return Err(RdsError::Truncated(self.cur.end()));
+        }
+        self.feed(b'n', &count.saturating_mul(4).to_be_bytes());
+        for _ in 0..count {
+            let v = self.raw_int()?;
+            self.feed(b'x', &v.to_be_bytes());
         }
         Ok(())
     }
@@ -1647,6 +1695,24 @@ fn dotcall_routine<'p>(code: &[i32], pool: &'p [Option<String>]) -> Option<&'p s
     };
     let (routine, args) = vars.split_first()?;
     (usize::try_from(*nargs).ok()? == args.len()).then_some(*routine)
+}
+
+/// R's `NA_real_`: a NaN whose low word is 1954.
+const R_NA_BITS: u64 = 0x7FF0_0000_0000_07A2;
+
+/// A double's bits for the closure digest, big-endian: every NaN is R's NA (low word 1954,
+/// what `R_IsNA` tests) or one NaN, whatever payload or sign the writer's arithmetic left.
+fn canonical_double(bits: u64) -> [u8; 8] {
+    let canonical = if f64::from_bits(bits).is_nan() {
+        if bits & 0xFFFF_FFFF == 1954 {
+            R_NA_BITS
+        } else {
+            f64::NAN.to_bits()
+        }
+    } else {
+        bits
+    };
+    canonical.to_be_bytes()
 }
 
 /// `DECODE_TYPE`: the low eight bits of an item's flags.

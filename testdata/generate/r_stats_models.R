@@ -31,6 +31,11 @@ for (f in names(families)) {
                   error = function(e) glm(as.formula(paste(resp, "~ 1")), data = d, family = fam))
   put(fit, paste0("glm-", f))
 }
+# Text encoding: integers and doubles are words there.
+saveRDS(nls(y ~ a * exp(b * x), start = list(a = 1, b = 0.2)), file.path(out, "nls-ascii.rds"),
+        ascii = TRUE)
+saveRDS(glm(yg ~ x, data = d, family = inverse.gaussian), file.path(out, "glm-inverse.gaussian-ascii.rds"),
+        ascii = TRUE)
 put(step(glm(yp ~ x + n, data = d, family = poisson), trace = 0), "glm-step")
 put(lm(mpg ~ poly(wt, 2) + hp, data = mtcars), "lm-poly")
 put(loess(mpg ~ wt, data = mtcars), "loess")
