@@ -185,7 +185,8 @@ fn native_calls_not_provably_registered_stay_low() {
 /// `mget` parameters), glms of every family and link (inverse.gaussian's `simulate` calls
 /// `requireNamespace("SuppDists")`), lm, loess, smoothing splines, ppr, arima, StructTS, PCA,
 /// k-means, hclust, ecdf, splinefun/approxfun/stepfun closures, density, nlm/optim results and
-/// ksmooth carry nothing above info. The closures that name denied functions are listed in
+/// ksmooth carry nothing above info, in XDR and in text encoding (`nls-ascii.rds`,
+/// `glm-inverse.gaussian-ascii.rds`). The closures that name denied functions are listed in
 /// signatures/r.toml (`r-known-closure`) and reported at info with the listing as evidence.
 #[test]
 fn stats_models_written_by_r_are_info() {
