@@ -761,10 +761,10 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         if self.digesting() {
             match self.enc {
                 // Integers and logicals read back exactly: fed as binary would feed them.
-                Encoding::Ascii if width == 4 => return self.feed_words(count),
+                Encoding::Ascii if width == 4 => return self.feed_words(count, false),
                 Encoding::Ascii if width == 1 => self.poison(),
                 Encoding::Ascii => {
-                    return self.feed_real_words(count.saturating_mul(words_each));
+                    return self.feed_words(count.saturating_mul(words_each), true);
                 }
                 _ => return self.feed_numbers(count, width),
             }
@@ -815,15 +815,22 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         Ok(())
     }
 
-    /// Reads `count` doubles written as text words (`InReal`) into the digest, as
-    /// [`Self::feed_numbers`] feeds them from a binary stream. A word Rust does not read as a
-    /// number leaves the closure without a digest.
-    fn feed_real_words(&mut self, count: u64) -> Res<()> {
+    /// Reads `count` numbers written as text words into the digest, as
+    /// [`Self::feed_numbers`] feeds them from a binary stream: integers (`InInteger`, exact) or
+    /// doubles (`InReal`; a word Rust does not read as a number leaves the closure without a
+    /// digest).
+    fn feed_words(&mut self, count: u64, real: bool) -> Res<()> {
         if count > self.cur.remaining() {
             return Err(RdsError::Truncated(self.cur.end()));
         }
-        self.feed(b'n', &count.saturating_mul(8).to_be_bytes());
+        let width: u64 = if real { 8 } else { 4 };
+        self.feed(b'n', &count.saturating_mul(width).to_be_bytes());
         for _ in 0..count {
+            if !real {
+                let v = self.raw_int()?;
+                self.feed(b'x', &v.to_be_bytes());
+                continue;
+            }
             let w = self.word()?;
             let v = match w.as_str() {
                 "NA" => Some(R_NA_BITS),
@@ -836,20 +843,6 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 Some(v) => self.feed(b'x', &canonical_double(v)),
                 None => self.poison(),
             }
-        }
-        Ok(())
-    }
-
-    /// Reads `count` integers written as text words into the digest, as [`Self::feed_numbers`]
-    /// feeds them from a binary stream.
-    fn feed_words(&mut self, count: u64) -> Res<()> {
-        if count > self.cur.remaining() {
-            return Err(RdsError::Truncated(self.cur.end()));
-        }
-        self.feed(b'n', &count.saturating_mul(4).to_be_bytes());
-        for _ in 0..count {
-            let v = self.raw_int()?;
-            self.feed(b'x', &v.to_be_bytes());
         }
         Ok(())
     }
