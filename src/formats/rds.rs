@@ -237,7 +237,18 @@ pub struct CodeObject {
     pub formals: BTreeSet<String>,
     /// A closure's environment.
     pub env: Option<EnvRef>,
+    /// A closure's canonical digest (lowercase hex SHA-256 of its formals and body as read,
+    /// [`CLOSURE_DIGEST_VERSION`]; the environment and the closure's own attributes are not
+    /// part of it): what `signatures/r.toml` lists R's own closures by. `None` when the
+    /// closure holds anything whose meaning the stream alone does not fix (an environment,
+    /// a promise, another closure, an external pointer, a reference to any of them), when its
+    /// numbers are in text encoding, or when it is not the first cell its item starts with.
+    pub digest: Option<String>,
 }
+
+/// Prefix of every closure digest: a new canonical encoding gets a new version, so digests of
+/// the old one never match.
+pub const CLOSURE_DIGEST_VERSION: &[u8] = b"modelgate-r-closure-v1\0";
 
 /// What a stream holds, as far as it was read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -415,6 +426,22 @@ struct Reader<'a, R> {
     binding_value: bool,
     /// The next pairlist's tags are names bound there (taken by the pairlist).
     tag_sink: Option<TagSink>,
+    /// The closure whose formals and body are being read, and their digest so far.
+    digest: Option<Digesting>,
+}
+
+/// A closure digest in progress ([`CodeObject::digest`]). Everything the reader consumes
+/// between the start of the formals and the end of the body is fed in a form that does not
+/// depend on the stream's encoding or on where in the stream the closure sits: integers as
+/// their value, strings and symbol names as their bytes, numbers in big-endian, item flags
+/// except those of references, and a reference to a symbol as the symbol itself.
+struct Digesting {
+    code: usize,
+    hasher: crate::hash::Hasher,
+    /// Something was read whose meaning the digest cannot fix: no digest.
+    poisoned: bool,
+    /// Feeding is paused (while a symbol's name is read; the name is fed as a whole).
+    paused: bool,
 }
 
 type Res<T> = Result<T, RdsError>;
@@ -435,6 +462,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             depth: 0,
             binding_value: false,
             tag_sink: None,
+            digest: None,
         }
     }
 
@@ -580,8 +608,21 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         Ok(String::from_utf8_lossy(&w).into_owned())
     }
 
-    /// `InInteger`.
+    /// `InInteger`, fed to the closure digest in progress.
     fn int(&mut self) -> Res<i32> {
+        let v = self.raw_int()?;
+        self.feed(b'i', &v.to_be_bytes());
+        Ok(v)
+    }
+
+    /// An item's flags: not fed (a reference's flags hold its position in the stream);
+    /// [`Self::item_inner`] feeds them in canonical form.
+    fn flags(&mut self) -> Res<i32> {
+        self.raw_int()
+    }
+
+    /// `InInteger`.
+    fn raw_int(&mut self) -> Res<i32> {
         match self.enc {
             Encoding::Xdr | Encoding::Binary { big_endian: true } => {
                 Ok(i32::from_be_bytes(self.exact::<4>()?))
@@ -601,6 +642,8 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     /// was cut.
     fn string(&mut self, length: usize) -> Res<(String, bool)> {
         let mut kept = Vec::new();
+        // While a closure is digested, every byte is kept for the digest.
+        let mut all = self.digesting().then(Vec::new);
         match self.enc {
             Encoding::Ascii => {
                 if length > 0 {
@@ -651,10 +694,24 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                         if kept.len() < KEEP_STRING {
                             kept.push(ch);
                         }
+                        if let Some(a) = all.as_mut() {
+                            a.push(ch);
+                        }
                     }
                     // A character read ahead after a final octal escape is dropped, as R's
                     // string stream drops its pushed-back character.
                 }
+            }
+            _ if all.is_some() => {
+                if u64::try_from(length).unwrap_or(u64::MAX) > self.cur.remaining() {
+                    return Err(RdsError::Truncated(self.cur.end()));
+                }
+                let mut a = Vec::with_capacity(length);
+                for _ in 0..length {
+                    a.push(self.need_byte()?);
+                }
+                kept.extend(a.iter().take(KEEP_STRING));
+                all = Some(a);
             }
             _ => {
                 let keep = length.min(KEEP_STRING);
@@ -663,6 +720,13 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 }
                 self.skip(u64::try_from(length.saturating_sub(keep)).unwrap_or(u64::MAX))?;
             }
+        }
+        if let Some(a) = all {
+            self.feed(
+                b's',
+                &u64::try_from(a.len()).unwrap_or(u64::MAX).to_be_bytes(),
+            );
+            self.feed(b'b', &a);
         }
         Ok((
             String::from_utf8_lossy(&kept).into_owned(),
@@ -687,8 +751,24 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         Ok(u64::try_from(len).unwrap_or(0))
     }
 
-    /// Skips `count` numbers of `width` bytes (binary) or `words_each` words (text).
+    /// Skips `count` numbers of `width` bytes (binary) or `words_each` words (text); while a
+    /// closure is digested, reads them instead and feeds each in big-endian (`part` bytes per
+    /// number: a complex is two doubles; NaNs as R's NA or as one NaN). Doubles in text are fed
+    /// as the value the word parses to: R writes them with 16 significant digits, so one that
+    /// does not read back to the value the list was made from simply does not match. Raw bytes
+    /// in text are not digested (the closure gets no digest).
     fn skip_numbers(&mut self, count: u64, width: u64, words_each: u64) -> Res<()> {
+        if self.digesting() {
+            match self.enc {
+                // Integers and logicals read back exactly: fed as binary would feed them.
+                Encoding::Ascii if width == 4 => return self.feed_words(count, false),
+                Encoding::Ascii if width == 1 => self.poison(),
+                Encoding::Ascii => {
+                    return self.feed_words(count.saturating_mul(words_each), true);
+                }
+                _ => return self.feed_numbers(count, width),
+            }
+        }
         match self.enc {
             Encoding::Ascii => {
                 let words = count.saturating_mul(words_each);
@@ -706,6 +786,138 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                     .checked_mul(width)
                     .ok_or(RdsError::Truncated(self.cur.end()))?,
             ),
+        }
+    }
+
+    /// Reads `count` numbers of `width` bytes into the digest, in big-endian.
+    fn feed_numbers(&mut self, count: u64, width: u64) -> Res<()> {
+        let bytes = count
+            .checked_mul(width)
+            .filter(|b| *b <= self.cur.remaining())
+            .ok_or(RdsError::Truncated(self.cur.end()))?;
+        let part = usize::try_from(width.min(8)).unwrap_or(8);
+        let little = self.enc == (Encoding::Binary { big_endian: false });
+        self.feed(b'n', &bytes.to_be_bytes());
+        let mut buf = Vec::with_capacity(part);
+        for _ in 0..bytes {
+            buf.push(self.need_byte()?);
+            if buf.len() == part {
+                if little {
+                    buf.reverse();
+                }
+                if let Ok(b) = <[u8; 8]>::try_from(buf.as_slice()) {
+                    buf = canonical_double(u64::from_be_bytes(b)).to_vec();
+                }
+                self.feed(b'x', &buf);
+                buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `count` numbers written as text words into the digest, as
+    /// [`Self::feed_numbers`] feeds them from a binary stream: integers (`InInteger`, exact) or
+    /// doubles (`InReal`; a word Rust does not read as a number leaves the closure without a
+    /// digest).
+    fn feed_words(&mut self, count: u64, real: bool) -> Res<()> {
+        if count > self.cur.remaining() {
+            return Err(RdsError::Truncated(self.cur.end()));
+        }
+        let width: u64 = if real { 8 } else { 4 };
+        self.feed(b'n', &count.saturating_mul(width).to_be_bytes());
+        for _ in 0..count {
+            if !real {
+                let v = self.raw_int()?;
+                self.feed(b'x', &v.to_be_bytes());
+                continue;
+            }
+            let w = self.word()?;
+            let v = match w.as_str() {
+                "NA" => Some(R_NA_BITS),
+                "NaN" => Some(f64::NAN.to_bits()),
+                "Inf" => Some(f64::INFINITY.to_bits()),
+                "-Inf" => Some(f64::NEG_INFINITY.to_bits()),
+                _ => w.parse::<f64>().ok().map(f64::to_bits),
+            };
+            match v {
+                Some(v) => self.feed(b'x', &canonical_double(v)),
+                None => self.poison(),
+            }
+        }
+        Ok(())
+    }
+
+    // ---- closure digests ----
+
+    /// Whether a closure digest is being fed.
+    fn digesting(&self) -> bool {
+        self.digest
+            .as_ref()
+            .is_some_and(|d| !d.poisoned && !d.paused)
+    }
+
+    /// Feeds `bytes` (with a one-byte tag saying what they are) to the digest in progress.
+    fn feed(&mut self, tag: u8, bytes: &[u8]) {
+        if let Some(d) = self.digest.as_mut().filter(|d| !d.poisoned && !d.paused) {
+            d.hasher.update(&[tag]);
+            d.hasher.update(bytes);
+        }
+    }
+
+    /// The closure being digested holds something the digest cannot fix: it gets none.
+    fn poison(&mut self) {
+        if let Some(d) = self.digest.as_mut() {
+            d.poisoned = true;
+        }
+    }
+
+    /// Starts digesting closure `code` (its formals come next), unless one is in progress:
+    /// a closure inside a closure's body leaves both without a digest. Returns whether it
+    /// started.
+    fn start_digest(&mut self, code: usize) -> bool {
+        if self.digest.is_some() {
+            self.poison();
+            return false;
+        }
+        let mut hasher = crate::hash::Algorithm::Sha256.hasher();
+        hasher.update(CLOSURE_DIGEST_VERSION);
+        self.digest = Some(Digesting {
+            code,
+            hasher,
+            poisoned: false,
+            paused: false,
+        });
+        true
+    }
+
+    /// Feeds a symbol by name (so a reference to it digests the same as the symbol itself).
+    /// A name too long to have been kept whole leaves the closure without a digest.
+    fn feed_symbol(&mut self, name: &str) {
+        if name.len() >= KEEP_STRING {
+            self.poison();
+        }
+        self.feed(
+            b'y',
+            &u64::try_from(name.len()).unwrap_or(u64::MAX).to_be_bytes(),
+        );
+        self.feed(b'b', name.as_bytes());
+    }
+
+    /// Pauses (or resumes) feeding; returns the previous state.
+    fn pause_digest(&mut self, pause: bool) -> bool {
+        self.digest
+            .as_mut()
+            .is_some_and(|d| std::mem::replace(&mut d.paused, pause))
+    }
+
+    /// Ends the digest in progress; a closure read to its end gets it.
+    fn finish_digest(&mut self, complete: bool) {
+        if let Some(d) = self.digest.take() {
+            if complete && !d.poisoned {
+                if let Some(c) = self.out.code.get_mut(d.code) {
+                    c.digest = Some(hex::encode(d.hasher.finalize()));
+                }
+            }
         }
     }
 
@@ -758,6 +970,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             native_opaque: false,
             formals: BTreeSet::new(),
             env: None,
+            digest: None,
         });
         self.ctx = Ctx::Code(self.out.code.len().saturating_sub(1));
         prev
@@ -836,7 +1049,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     /// leaves the environment's bindings unprovable.
     fn env_table(&mut self, env: Option<usize>, hashed: bool) -> Res<()> {
         let offset = self.cur.pos();
-        let flags = self.int()?;
+        let flags = self.flags()?;
         match (type_of(flags), hashed) {
             (NILVALUE_SXP, _) => {}
             (LISTSXP, _) => self.frame(env, flags, offset)?,
@@ -846,7 +1059,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                     let n = self.length()?;
                     for _ in 0..n {
                         let offset = self.cur.pos();
-                        let flags = self.int()?;
+                        let flags = self.flags()?;
                         match type_of(flags) {
                             NILVALUE_SXP => {}
                             LISTSXP => self.frame(env, flags, offset)?,
@@ -896,7 +1109,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     /// `ReadItem`.
     fn item(&mut self) -> Res<Item> {
         let offset = self.cur.pos();
-        let flags = self.int()?;
+        let flags = self.flags()?;
         self.item_with(flags, offset)
     }
 
@@ -924,6 +1137,15 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         let sink = self.tag_sink.take().filter(|_| ty == LISTSXP);
         let has_attr = flags & HAS_ATTR_BIT != 0;
         match ty {
+            // Fed in their own way below.
+            REFSXP | SYMSXP => {}
+            // What these mean depends on more than the stream (or on R's state): a closure
+            // holding one gets no digest.
+            ENVSXP | NAMESPACESXP | PACKAGESXP | PERSISTSXP | EXTPTRSXP | WEAKREFSXP
+            | ALTREP_SXP | PROMSXP | DOTSXP => self.poison(),
+            _ => self.feed(b'f', &flags.to_be_bytes()),
+        }
+        match ty {
             NILVALUE_SXP => return Ok(Item::Nil),
             EMPTYENV_SXP | BASEENV_SXP | GLOBALENV_SXP | MISSINGARG_SXP | BASENAMESPACE_SXP => {
                 return Ok(Item::Other)
@@ -931,7 +1153,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             UNBOUNDVALUE_SXP => return Ok(Item::Unbound),
             REFSXP => {
                 let i = flags >> 8;
-                let i = if i == 0 { self.int()? } else { i };
+                let i = if i == 0 { self.raw_int()? } else { i };
                 let entry = usize::try_from(i)
                     .ok()
                     .and_then(|i| i.checked_sub(1))
@@ -940,11 +1162,18 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                     .ok_or_else(|| self.invalid(format!("reference index {i} out of range")))?;
                 return Ok(match entry {
                     Ref::Sym(name) => {
+                        self.feed_symbol(&name);
                         self.note_symbol(&name);
                         Item::Sym(name)
                     }
-                    Ref::Env(e) => Item::Env(e),
-                    Ref::Other => Item::Other,
+                    Ref::Env(e) => {
+                        self.poison();
+                        Item::Env(e)
+                    }
+                    Ref::Other => {
+                        self.poison();
+                        Item::Other
+                    }
                 });
             }
             PERSISTSXP => {
@@ -967,11 +1196,15 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 return Ok(Item::Other);
             }
             SYMSXP => {
-                let name = match self.as_data(Self::item)? {
+                let paused = self.pause_digest(true);
+                let name = self.as_data(Self::item);
+                self.pause_digest(paused);
+                let name = match name? {
                     Item::Char(Some(s)) => s,
                     Item::Char(None) => "NA".to_owned(),
                     _ => return Err(self.invalid("a symbol whose name is not a string")),
                 };
+                self.feed_symbol(&name);
                 self.refs.push(Ref::Sym(name.clone()));
                 self.note_symbol(&name);
                 return Ok(Item::Sym(name));
@@ -1168,6 +1401,9 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
         let mut cars = Vec::new();
         // The previous cell was a call of a native-interface function: this one is its routine.
         let mut routine_next = false;
+        // Whether this chain started a closure digest (its first cell is the closure).
+        let mut digest_started = false;
+        let mut first = true;
         let result = (|| -> Res<()> {
             loop {
                 let ty = type_of(flags);
@@ -1181,6 +1417,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 match (ty, self.ctx) {
                     // The function of an active binding is the binding's code.
                     (CLOSXP, _) if std::mem::take(&mut self.binding_value) => {
+                        self.poison();
                         self.mark_call();
                     }
                     (CLOSXP, _) => {
@@ -1190,6 +1427,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                         self.open_code(CodeKind::Closure, offset);
                     }
                     (PROMSXP, _) => {
+                        self.poison();
                         self.open_code(CodeKind::Promise { forced: true }, offset);
                     }
                     (LANGSXP, Ctx::Data) => {
@@ -1225,10 +1463,20 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                 if let Some(i) = closure {
                     // The car is the formals: a pairlist whose tags are the argument names.
                     self.tag_sink = Some(TagSink::Formals(i));
+                    // The digest covers the formals and the body, not the environment.
+                    if first {
+                        digest_started = self.start_digest(i);
+                    } else {
+                        self.poison();
+                    }
+                } else if ty == CLOSXP {
+                    self.poison();
                 }
+                first = false;
                 let car_offset = self.cur.pos();
                 let car = if ty == LISTSXP && levels & ACTIVE_BINDING != 0 {
                     // An active binding: the value is the function R calls on access.
+                    self.poison();
                     let prev = self.open_code(CodeKind::ActiveBinding, car_offset);
                     self.binding_value = true;
                     let r = self.item();
@@ -1260,7 +1508,17 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
                     cars.push(car);
                 }
                 offset = self.cur.pos();
-                flags = self.int()?;
+                flags = self.flags()?;
+                if matches!(
+                    type_of(flags),
+                    LISTSXP | LANGSXP | CLOSXP | PROMSXP | DOTSXP
+                ) {
+                    // The next cell of the chain (not read through `item_inner`).
+                    if type_of(flags) == DOTSXP {
+                        self.poison();
+                    }
+                    self.feed(b'f', &flags.to_be_bytes());
+                }
                 self.enter()?;
             }
             if routine_next {
@@ -1271,6 +1529,9 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
             Ok(())
         })();
         self.ctx = outer;
+        if digest_started {
+            self.finish_digest(result.is_ok());
+        }
         result?;
         Ok(Item::List(cars))
     }
@@ -1329,7 +1590,7 @@ impl<'a, R: BufRead + Seek> Reader<'a, R> {
     /// The instruction stream of byte code (an integer vector), kept when it is short.
     fn bc_code(&mut self) -> Res<Option<Vec<i32>>> {
         let offset = self.cur.pos();
-        let flags = self.int()?;
+        let flags = self.flags()?;
         if type_of(flags) != INTSXP || flags & HAS_ATTR_BIT != 0 {
             self.as_data(|r| r.item_with(flags, offset))?;
             return Ok(None);
@@ -1427,6 +1688,24 @@ fn dotcall_routine<'p>(code: &[i32], pool: &'p [Option<String>]) -> Option<&'p s
     };
     let (routine, args) = vars.split_first()?;
     (usize::try_from(*nargs).ok()? == args.len()).then_some(*routine)
+}
+
+/// R's `NA_real_`: a NaN whose low word is 1954.
+const R_NA_BITS: u64 = 0x7FF0_0000_0000_07A2;
+
+/// A double's bits for the closure digest, big-endian: every NaN is R's NA (low word 1954,
+/// what `R_IsNA` tests) or one NaN, whatever payload or sign the writer's arithmetic left.
+fn canonical_double(bits: u64) -> [u8; 8] {
+    let canonical = if f64::from_bits(bits).is_nan() {
+        if bits & 0xFFFF_FFFF == 1954 {
+            R_NA_BITS
+        } else {
+            f64::NAN.to_bits()
+        }
+    } else {
+        bits
+    };
+    canonical.to_be_bytes()
 }
 
 /// `DECODE_TYPE`: the low eight bits of an item's flags.
@@ -1619,6 +1898,54 @@ mod tests {
             "a cycle"
         );
         assert_eq!(s.namespace_of(&EnvRef::Serialized(9), "C_x"), None);
+    }
+
+    /// Closures `function(x) f(x, n)`: the digest is the same whether the symbols are written
+    /// afresh or as references, changes with a number in the body, and is absent when the body
+    /// holds an environment.
+    #[test]
+    fn closure_digests_resolve_references_and_see_every_constant() {
+        fn closure(w: &mut W, fresh: bool, body: &dyn Fn(&mut W)) {
+            w.int(3 | (1 << 10)).int(253); // closure, environment: the global one
+            w.int(2 | (1 << 10)); // formals: x = <missing>
+            if fresh {
+                w.sym("x");
+            } else {
+                w.int(255 | (1 << 8));
+            }
+            w.int(251).int(254);
+            w.int(6); // f(x, …)
+            if fresh {
+                w.sym("f");
+            } else {
+                w.int(255 | (2 << 8));
+            }
+            w.int(2).int(255 | (1 << 8)).int(2);
+            body(w);
+            w.int(254);
+        }
+        let number = |v: f64| {
+            move |w: &mut W| {
+                w.int(14).int(1);
+                w.0.extend_from_slice(&v.to_be_bytes());
+            }
+        };
+        let mut w = W::new();
+        w.int(19).int(4);
+        closure(&mut w, true, &number(1.5));
+        closure(&mut w, false, &number(1.5));
+        closure(&mut w, false, &number(2.5));
+        closure(&mut w, false, &|w: &mut W| {
+            w.int(4).int(0).int(253).int(254).int(254).int(254);
+        });
+        let p = read(&w.0);
+        assert_eq!(p.error, None);
+        let d: Vec<_> = p.stream.code.iter().map(|c| c.digest.clone()).collect();
+        assert_eq!(d.len(), 4, "{:?}", p.stream.code);
+        assert!(d[0].is_some(), "{d:?}");
+        assert_eq!(d[0], d[1], "references digest as the symbols they name");
+        assert!(d[2].is_some() && d[2] != d[0], "{d:?}");
+        assert_eq!(d[3], None, "an environment in the body");
     }
 
     #[test]

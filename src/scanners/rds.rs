@@ -18,6 +18,14 @@
 //!   a routine that package registered, listed in `signatures/r.toml` (`r-native-routine`):
 //!   info. A routine named by string, computed, bound by the file itself, or reached through the
 //!   global environment keeps the entry's severity (R looks strings up in every loaded library).
+//! * **Known closures** R's own packages put into the objects they return (an nls model's
+//!   `predict`, which `eval`s the model formula; inverse.gaussian's `simulate`, which calls
+//!   `requireNamespace`) are listed in `signatures/r.toml` (`r-known-closure`) by the digest of
+//!   their formals and body ([`crate::formats::rds::CodeObject::digest`]). A listed closure
+//!   whose every denied name R provably finds in the listing package's namespace is info; its
+//!   environment is not part of the digest and is judged as usual (a formula nls evaluates that
+//!   calls `system` is critical), and a file whose environments bind the denied name (R would
+//!   call the file's function) gets no such trust.
 //! * **Namespaces** R looks up while reading are loaded then (their load hooks run): R's own
 //!   packages at info, others low (`r/namespace`); ALTREP classes name the package that is loaded
 //!   to read them.
@@ -79,7 +87,7 @@ pub const DANGEROUS_CALL: Code = Code {
     severity: Severity::Critical,
     summary: "Code in the R object refers to a function that runs commands, evaluates text, loads native code or reaches the system.",
     detects: "A closure, promise, active binding, call, expression or byte code constant pool naming a function of `signatures/r.toml` (`system`, `system2`, `pipe`, `eval(parse(...))`, `dyn.load`, `do.call`, `download.file`, …), as a symbol or as a string.",
-    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges. A closure that is only `.Call(routine, arguments…)` whose routine R provably finds in an R package's installed namespace, as a routine `signatures/r.toml` lists for it (`r-native-routine`: a glm family's `.Call(C_logit_link, mu)`), is reported at info.",
+    why: "The code runs when the object is used, or on first access for a promise or active binding: an object read with `readRDS` or `load` then runs commands with the user's privileges. A closure that is only `.Call(routine, arguments…)` whose routine R provably finds in an R package's installed namespace, as a routine `signatures/r.toml` lists for it (`r-native-routine`: a glm family's `.Call(C_logit_link, mu)`), is reported at info. So is a closure R's own package creates whose formals and body match a digest `signatures/r.toml` lists (`r-known-closure`: nls's `predict`, which `eval`s the model formula held in its environment, judged on its own; inverse.gaussian's `simulate`, which calls `requireNamespace`), when R provably finds each denied name it calls in that package's namespace, not in the file.",
     example: "`e <- new.env(); delayedAssign(\"x\", system(\"id\"), assign.env = e); saveRDS(e, \"m.rds\")`",
     remediation: "Do not load the object. Models can be shared as data (coefficients, PMML, ONNX) instead of live R objects.",
     references: REFS,
@@ -144,6 +152,10 @@ pub const KIND: &str = "r-function";
 /// The signature kind of routines R packages register for their own native calls (module: the
 /// package, name: the variable its namespace binds to the routine).
 pub const ROUTINE_KIND: &str = "r-native-routine";
+/// The signature kind of closures R's own packages create (module: the package, name: the
+/// closure's digest, [`crate::formats::rds::CodeObject::digest`]; reason: the function that
+/// creates it and the R version it was taken from).
+pub const KNOWN_CLOSURE_KIND: &str = "r-known-closure";
 
 /// R's own packages (shipped with R): loading them runs no third-party code.
 const BASE_PACKAGES: &[&str] = &[
@@ -170,10 +182,26 @@ pub struct RPolicy {
     functions: NamePolicy,
     /// (package, variable) of registered routines.
     routines: HashSet<(String, String)>,
+    /// Known closures by digest: (package, what it is).
+    known: HashMap<String, (String, String)>,
 }
 
 impl RPolicy {
     pub fn new(db: &SignatureDb) -> Self {
+        let mut known = HashMap::new();
+        for e in db.of_kind(KNOWN_CLOSURE_KIND) {
+            match e.action {
+                Action::Allow | Action::Tolerate => {
+                    known.insert(
+                        e.name.to_string(),
+                        (e.module.to_string(), e.reason.to_string()),
+                    );
+                }
+                Action::Deny => {
+                    known.remove(e.name.as_ref());
+                }
+            }
+        }
         let mut routines = HashSet::new();
         for e in db.of_kind(ROUTINE_KIND) {
             let key = (e.module.to_string(), e.name.to_string());
@@ -185,12 +213,20 @@ impl RPolicy {
         Self {
             functions: NamePolicy::from_db(db, KIND),
             routines,
+            known,
         }
     }
 
     /// The rule denying `name`, if any.
     pub fn denied(&self, name: &str) -> Option<&Denial> {
         self.functions.denied(name)
+    }
+
+    /// The package and description of the known closure with `digest`.
+    pub fn known_closure(&self, digest: &str) -> Option<(&str, &str)> {
+        self.known
+            .get(digest)
+            .map(|(p, r)| (p.as_str(), r.as_str()))
     }
 
     /// Whether `package`'s namespace binds `name` to a routine the package registered.
@@ -390,9 +426,39 @@ fn registered_routines(c: &CodeObject, s: &Stream, policy: &RPolicy) -> Option<V
         .collect()
 }
 
+/// What a closure is when R's own package `package` created it (`signatures/r.toml`,
+/// `r-known-closure`) and every name of its code the policy denies provably means what it
+/// meant there: its formals and body have a listed digest, all its names were recorded, and
+/// R's lookup of each denied name from the closure's environment ends in `package`'s
+/// namespace (no frame of the file binds it, it is not an argument, the global environment is
+/// not reached), and it calls no compiled code. Its own names are then not dangerous calls; everything its environment holds
+/// (formulas it evaluates, closures it calls, promises) is read and judged on its own.
+fn known_closure<'p>(c: &CodeObject, s: &Stream, policy: &'p RPolicy) -> Option<&'p str> {
+    if c.kind != CodeKind::Closure || c.names_truncated || s.code_dropped > 0 {
+        return None;
+    }
+    // Compiled code is chosen by names the environment may rebind: `registered_routines`.
+    if c.symbols
+        .iter()
+        .any(|n| NATIVE_INTERFACE.contains(&n.as_str()))
+    {
+        return None;
+    }
+    let (package, what) = policy.known_closure(c.digest.as_deref()?)?;
+    let env = c.env.as_ref()?;
+    let provable = c
+        .symbols
+        .iter()
+        .chain(&c.strings)
+        .filter(|n| policy.denied(n).is_some())
+        .all(|n| !c.formals.contains(n) && s.namespace_of(env, n) == Some(package));
+    provable.then_some(what)
+}
+
 fn judge(c: &CodeObject, s: &Stream, policy: &RPolicy, a: &Artifact, out: &mut Sink) {
     let at = format!("byte {}", c.offset);
     let routines = registered_routines(c, s, policy);
+    let known = known_closure(c, s, policy);
     match c.kind {
         CodeKind::Promise { forced: false } => out.push(
             if c.calls {
@@ -440,16 +506,20 @@ fn judge(c: &CodeObject, s: &Stream, policy: &RPolicy, a: &Artifact, out: &mut S
             .as_ref()
             .filter(|_| NATIVE_INTERFACE.contains(&name.as_str()));
         let severity = match c.kind {
-            _ if registered.is_some() => Severity::Info,
+            _ if registered.is_some() || known.is_some() => Severity::Info,
             CodeKind::Promise { forced: true } => Severity::Low.min(rule.severity),
             _ => rule.severity,
         };
-        let only = registered.map_or_else(String::new, |r| {
-            format!(
+        let only = match (registered, known) {
+            (Some(r), _) => format!(
                 "; it only calls {}, registered by R's package (R finds the routine in the installed namespace, not in the file)",
                 r.join(", ")
-            )
-        });
+            ),
+            (None, Some(k)) => format!(
+                "; the closure is R's own {k} (its formals and body match signatures/r.toml, and R finds {name} in the installed namespace, not in the file)"
+            ),
+            (None, None) => String::new(),
+        };
         let message = format!(
             "a {} ({at}) {how} {name}: {}; it runs {when}{only}",
             c.kind.as_str(),
@@ -463,6 +533,9 @@ fn judge(c: &CodeObject, s: &Stream, policy: &RPolicy, a: &Artifact, out: &mut S
             .evidence("offset", c.offset.to_string());
         if let Some(r) = registered {
             f = f.evidence("routines", r.join(" "));
+        }
+        if let (Some(k), Some(d)) = (known, &c.digest) {
+            f = f.evidence("known-closure", k).evidence("digest", d.clone());
         }
         out.push(f);
     }

@@ -180,6 +180,138 @@ fn native_calls_not_provably_registered_stay_low() {
     assert_eq!(n, 8, "fixtures in {}", dir.display());
 }
 
+/// Models and results of R's stats package, written by R itself
+/// (testdata/generate/r_stats_models.R): nls models (their closures `eval` the model formula and
+/// `mget` parameters), glms of every family and link (inverse.gaussian's `simulate` calls
+/// `requireNamespace("SuppDists")`), lm, loess, smoothing splines, ppr, arima, StructTS, PCA,
+/// k-means, hclust, ecdf, splinefun/approxfun/stepfun closures, density, nlm/optim results and
+/// ksmooth carry nothing above info, in XDR and in text encoding (`nls-ascii.rds`,
+/// `glm-inverse.gaussian-ascii.rds`). The closures that name denied functions are listed in
+/// signatures/r.toml (`r-known-closure`) and reported at info with the listing as evidence.
+#[test]
+fn stats_models_written_by_r_are_info() {
+    let dir = testdata().join("r/stats");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("r/stats") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        // A self-starting nls keeps an unforced promise (its `initial` call): still high.
+        if path.is_dir() || name == "nls-selfstart.rds" {
+            continue;
+        }
+        n += 1;
+        let r = scan(&path);
+        assert!(
+            r.findings.iter().all(|f| f.severity == Severity::Info),
+            "{name}: {:#?}",
+            r.findings
+        );
+    }
+    assert!(n >= 40, "fixtures in {}: {n}", dir.display());
+    for (name, function) in [
+        ("nls.rds", "eval"),
+        ("nls.rds", "mget"),
+        ("glm-inverse.gaussian.rds", "requireNamespace"),
+    ] {
+        let r = fixture("stats", name);
+        assert!(
+            r.findings.iter().any(|f| f.code == "r/dangerous-call"
+                && f.evidence.get("function").map(String::as_str) == Some(function)
+                && f.evidence
+                    .get("known-closure")
+                    .is_some_and(|k| k.contains("R 4.2.2"))
+                && f.message.contains("R's own")),
+            "{name}: {:#?}",
+            r.findings
+        );
+    }
+}
+
+/// The same objects with one thing changed (testdata/r/stats/variants, written by R): a
+/// `system()` call added to the body, a symbol or the formals changed (the digest no longer
+/// matches: flagged as today), a formula in the nls model's environment that calls `system`
+/// (the known closure evaluates it: the formula is judged on its own), and a known closure
+/// whose environment binds the denied name it calls (R would call the file's function, so the
+/// listing does not apply).
+#[test]
+fn changed_stats_closures_are_flagged() {
+    for (name, function, sev) in [
+        ("simulate-calls-system.rds", "system", Severity::Critical),
+        (
+            "simulate-calls-system.rds",
+            "requireNamespace",
+            Severity::High,
+        ),
+        (
+            "simulate-symbol-changed.rds",
+            "requireNamespace",
+            Severity::High,
+        ),
+        (
+            "simulate-formals-changed.rds",
+            "requireNamespace",
+            Severity::High,
+        ),
+        (
+            "simulate-environment-binds-requireNamespace.rds",
+            "requireNamespace",
+            Severity::High,
+        ),
+        ("nls-form-calls-system.rds", "system", Severity::Critical),
+        ("nls-environment-binds-eval.rds", "eval", Severity::High),
+    ] {
+        let r = fixture("stats/variants", name);
+        assert!(
+            r.findings.iter().any(|f| f.code == "r/dangerous-call"
+                && f.severity == sev
+                && f.evidence.get("function").map(String::as_str) == Some(function)
+                && !f.evidence.contains_key("known-closure")),
+            "{name}: {function} at {sev:?}: {:#?}",
+            r.findings
+        );
+    }
+}
+
+/// A closure's digest covers its formals and body wherever it sits in the stream (the same
+/// `simulate` closure is written twice in a glm: in the family and in the model's
+/// environment), and any change to either changes it.
+#[test]
+fn closure_digests_are_canonical_and_change_with_the_code() {
+    let digests = |path: &std::path::Path| -> Vec<Option<String>> {
+        let raw = std::fs::read(path).expect("read");
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut bytes)
+            .expect("gzip");
+        let p = parse(Cursor::new(&bytes), bytes.len() as u64);
+        assert_eq!(p.error, None, "{}", path.display());
+        p.stream
+            .code
+            .iter()
+            .filter(|c| c.kind == CodeKind::Closure && c.symbols.contains("requireNamespace"))
+            .map(|c| c.digest.clone())
+            .collect()
+    };
+    let dir = testdata().join("r/stats");
+    let known = digests(&dir.join("glm-inverse.gaussian.rds"));
+    assert_eq!(known.len(), 2, "{known:?}");
+    assert!(known[0].is_some() && known[0] == known[1], "{known:?}");
+    for variant in [
+        "simulate-calls-system.rds",
+        "simulate-symbol-changed.rds",
+        "simulate-formals-changed.rds",
+    ] {
+        let d = digests(&dir.join("variants").join(variant));
+        assert!(
+            d.iter().any(|d| d.is_some() && *d != known[0]),
+            "{variant}: {d:?}"
+        );
+    }
+}
+
 #[test]
 fn streams_r_refuses_are_malformed() {
     for (name, text) in [
