@@ -5,7 +5,7 @@
 # body) for the closures whose code names a function the R policy denies.
 # Regenerate for a new R version:
 #   Rscript testdata/generate/r_known_closures.R /tmp/rk &&
-#   cargo run --example r_known_closures -- /tmp/rk
+#   MODELGATE_R_CLOSURES_DIR=/tmp/rk cargo test --test formats r::known_closure_entries -- --ignored --nocapture
 # then replace the `r-known-closure` entries of signatures/r.toml with the output.
 out <- commandArgs(trailingOnly = TRUE)[1]
 dir.create(out, showWarnings = FALSE, recursive = TRUE)

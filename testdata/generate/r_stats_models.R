@@ -1,6 +1,6 @@
 # Writes testdata/r/stats/: benign models and results of R's stats package, saved by R itself
 # (Debian r-base-core 4.2.2). Their closures are the ones signatures/r.toml lists as
-# `r-known-closure` (regenerate the list with `cargo run --example r_known_closures -- FILES`).
+# `r-known-closure` (regenerate the list with the ignored test `r::known_closure_entries` in tests/formats/r.rs).
 # Usage: Rscript testdata/generate/r_stats_models.R testdata/r/stats
 out <- commandArgs(trailingOnly = TRUE)[1]
 set.seed(1)
