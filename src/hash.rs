@@ -131,6 +131,14 @@ pub fn sha256_reader(r: &mut impl std::io::Read) -> std::io::Result<[u8; 32]> {
     }
 }
 
+/// CRC-32 (IEEE), the checksum zip members, RAR headers (RAR 4 keeps its low 16 bits) and RAR
+/// members carry: checked, never trusted as a digest.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(data);
+    c.sum()
+}
+
 /// Hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha256(data))

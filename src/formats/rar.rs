@@ -28,6 +28,8 @@
 
 use std::io;
 
+use crate::hash::crc32;
+
 /// The bytes of the content being read: `read_at(offset, len)` returns up to `len` bytes (fewer
 /// at the end), and `len` is the content's size.
 pub struct Source<'a> {
@@ -176,13 +178,6 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(
         b.get(at..at.checked_add(4)?)?.try_into().ok()?,
     ))
-}
-
-/// CRC-32 (IEEE), the checksum of RAR headers (RAR 4 keeps its low 16 bits) and member data.
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = flate2::Crc::new();
-    c.update(data);
-    c.sum()
 }
 
 /// RAR 4 block types (`HEAD3_*` in `unrar`).

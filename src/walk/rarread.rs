@@ -17,9 +17,10 @@ use crate::error::ScanError;
 use crate::finding::{Finding, Severity, Sink};
 use crate::format::Format;
 use crate::formats::rar::{
-    crc32, find_signature, is_rar14, read_listing, Entry, EntryKind, Source, Version, MAX_HEADERS,
+    find_signature, is_rar14, read_listing, Entry, EntryKind, Source, Version, MAX_HEADERS,
     SFX_SEARCH,
 };
+use crate::hash::crc32;
 use crate::walk::{
     is_traversal, member_limit, name_text, DUPLICATE_MEMBER, ENCRYPTED, NAME_NUL, PATH_TRAVERSAL,
     SIZE_MISMATCH, SYMLINK, ZIP_CRC,

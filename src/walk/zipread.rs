@@ -23,6 +23,7 @@ use crate::error::ScanError;
 use crate::finding::Finding;
 use crate::finding::Sink;
 use crate::format::Format;
+use crate::hash::crc32;
 
 /// One central-directory entry, with the data location resolved through its local header.
 #[derive(Debug, Clone)]
@@ -257,12 +258,6 @@ fn read_at(r: &mut dyn ReadSeek, at: u64, len: u64) -> std::io::Result<Vec<u8>> 
     let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 * 1024 * 1024));
     r.take(len).read_to_end(&mut buf)?;
     Ok(buf)
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = flate2::Crc::new();
-    c.update(data);
-    c.sum()
 }
 
 /// Expands a zip artifact: reports structural tricks, then scans every member.
