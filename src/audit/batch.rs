@@ -321,24 +321,16 @@ impl Auditor<'_> {
         keys.dedup();
         // Contents by cache key: scanned by the previous batch, else from the cache, else
         // scanned now.
-        let mut contents: HashMap<Key, Arc<Content>> = HashMap::new();
-        keys.retain(|k| match self.recent.get(k) {
-            Some(c) => {
-                contents.insert(k.clone(), Arc::clone(c));
-                false
-            }
-            None => true,
-        });
+        let mut contents: HashMap<Key, Arc<Content>> = keys
+            .iter()
+            .filter_map(|k| self.recent.get(k).map(|c| (k.clone(), Arc::clone(c))))
+            .collect();
+        keys.retain(|k| !contents.contains_key(k));
         // Contents the previous batch scanned: every artifact of theirs here is a duplicate.
         let mut placed: HashSet<Key> = contents.keys().cloned().collect();
-        let from_cache = self.lookup(&keys)?;
-        let from_cache: HashSet<Key> = from_cache
-            .into_iter()
-            .map(|(k, c)| {
-                contents.insert(k.clone(), c);
-                k
-            })
-            .collect();
+        let cached = self.lookup(&keys)?;
+        let from_cache: HashSet<Key> = cached.keys().cloned().collect();
+        contents.extend(cached);
         let mut batch = AuditBatch {
             run_key: self.run_key.clone(),
             ..AuditBatch::default()
