@@ -10,6 +10,11 @@
 //!   GATE_SYNC=normal cargo bench --bench gate_load     # SQLite store with synchronous=normal
 //!   GATE_STORE_URL=postgres://user@host:port/db cargo bench --bench gate_load   # PostgreSQL store
 //!   GATE_BIG_FILE=target/bench-data/ckpt_2gb.pt cargo bench --bench gate_load   # plus a 2 GB upload
+//!   GATE_FLOOR=1 cargo bench --bench gate_load         # the same clients on GET /healthz only
+//!
+//! GATE_FLOOR=1 measures the floor under every other figure: the same clients, connections and
+//! machine, on a route that does no work (no token, no store, no scan). On a 2-core machine with
+//! the load generator sharing the cores, its p99 is what scheduling alone costs a request.
 #![allow(clippy::print_stdout, clippy::cast_precision_loss)]
 
 use std::io::{BufRead, BufReader};
@@ -50,6 +55,8 @@ enum Kind {
     Malformed,
     Oversized,
     Unauthenticated,
+    /// `GET /healthz` (GATE_FLOOR=1): no token, no store, no scan.
+    Floor,
 }
 
 impl Kind {
@@ -104,6 +111,7 @@ fn main() {
     // upload is a different artifact (every scan uncached).
     let repeat = env("GATE_REPEAT", 0) == 1;
     let big_mode = std::env::var_os("GATE_BIG_FILE").is_some();
+    let floor = env("GATE_FLOOR", 0) == 1;
     // GATE_SYNC=normal: the SQLite store reports a commit before its log is synced.
     let sync_query = match std::env::var("GATE_SYNC").as_deref() {
         Ok("normal") => "?synchronous=normal",
@@ -172,6 +180,22 @@ fn main() {
                     if i >= requests {
                         break;
                     }
+                    if floor {
+                        let t = Instant::now();
+                        let status = match client.get(format!("{base}/healthz")).send().await {
+                            Ok(r) => {
+                                let status = r.status().as_u16();
+                                let _ = r.bytes().await;
+                                status
+                            }
+                            Err(_) => 0,
+                        };
+                        samples.push((Kind::Floor, t.elapsed()));
+                        if status != 200 {
+                            wrong.push(format!("GET /healthz #{i}: HTTP {status}"));
+                        }
+                        continue;
+                    }
                     let kind = Kind::of(i);
                     let n = if repeat { 0 } else { i };
                     let (body, token) = match kind {
@@ -179,7 +203,7 @@ fn main() {
                         Kind::Malicious => (malicious(n), Some(TOKEN)),
                         Kind::Malformed => (malformed(n), Some(TOKEN)),
                         Kind::Oversized => (vec![0u8; 100_000], Some(TOKEN)),
-                        Kind::Unauthenticated => (benign(n), None),
+                        Kind::Unauthenticated | Kind::Floor => (benign(n), None),
                     };
                     let mut req = client
                         .post(format!("{base}/v1/scan"))
@@ -208,6 +232,7 @@ fn main() {
                         Kind::Oversized if big_mode => outcome == (200, Some("deny".into())),
                         Kind::Oversized => outcome.0 == 413,
                         Kind::Unauthenticated => outcome.0 == 401,
+                        Kind::Floor => outcome.0 == 200,
                     };
                     if !ok {
                         wrong.push(format!("{kind:?} #{i}: {outcome:?}"));
@@ -268,7 +293,13 @@ fn main() {
 
     println!(
         "{requests} requests ({}), {clients} clients: {:.1} s, {:.0} requests/s; server alive: {alive}; server peak RSS {} MB",
-        if repeat { "repeated artifacts: cached verdicts" } else { "every artifact new: uncached scans" },
+        if floor {
+            "GET /healthz only: the floor"
+        } else if repeat {
+            "repeated artifacts: cached verdicts"
+        } else {
+            "every artifact new: uncached scans"
+        },
         elapsed.as_secs_f64(),
         requests as f64 / elapsed.as_secs_f64(),
         rss / 1024
@@ -280,6 +311,7 @@ fn main() {
         Kind::Malformed,
         Kind::Oversized,
         Kind::Unauthenticated,
+        Kind::Floor,
     ] {
         let d: Vec<Duration> = samples
             .iter()
@@ -314,9 +346,11 @@ fn main() {
         );
     }
     assert!(alive, "the gate died under load");
+    // /healthz is not a decision: the floor run writes no rows.
+    let decisions = if floor { 0 } else { requests };
     assert_eq!(
         rows,
-        requests + usize::from(big.is_some()),
+        decisions + usize::from(big.is_some()),
         "one audit row per request"
     );
     assert!(
