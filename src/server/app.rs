@@ -375,7 +375,14 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
             root: root.clone(),
             name: name.clone(),
         };
-        let mut j = judge(app, scan, (dir.clone(), slot), sha256.as_deref(), size).await;
+        let mut j = judge(
+            app,
+            move || scan,
+            (dir.clone(), slot),
+            sha256.as_deref(),
+            size,
+        )
+        .await;
         let check = Target::VerifyModelArchive {
             root,
             name,
@@ -393,17 +400,25 @@ async fn scan_for(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Result<Res
         }
         return Ok(answer(j, sha256, size));
     }
-    let target = match &upload.data {
-        upload::Data::Memory(bytes) => Target::UploadBytes {
-            name: upload.name.clone(),
-            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
-        },
-        upload::Data::Spooled(dir) => Target::Upload {
-            root: dir.path().to_path_buf(),
-            name: upload.name.clone(),
-        },
-    };
-    Ok(judge_job(app, target, (upload, slot), sha256, size).await)
+    let name = upload.name;
+    Ok(match upload.data {
+        // Encoded for the worker only on a cache miss: a cached answer costs no copy of the body.
+        upload::Data::Memory(bytes) => {
+            let target = move || Target::UploadBytes {
+                name,
+                base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+            };
+            judge_job(app, target, slot, sha256, size).await
+        }
+        // The directory lives until the worker is done with the file in it.
+        upload::Data::Spooled(dir) => {
+            let target = Target::Upload {
+                root: dir.path().to_path_buf(),
+                name,
+            };
+            judge_job(app, move || target, (dir, slot), sha256, size).await
+        }
+    })
 }
 
 /// The request body, named by `X-Modelgate-Filename` (never a path the client chose), received
@@ -539,7 +554,7 @@ async fn scan_reference(
         access: access.clone(),
         keys: app.trusted_keys.clone(),
     };
-    let j = judge(app, Target::Oci(access), slot, Some(&sha256), 0).await;
+    let j = judge(app, move || Target::Oci(access), slot, Some(&sha256), 0).await;
     let j = if app.require_signature {
         require_signed(app, j, check, ()).await
     } else {
@@ -867,7 +882,7 @@ async fn verification(
 /// (the upload and the scan slot) lives until the worker is done.
 async fn judge_job<K: Send + 'static>(
     app: &Arc<App>,
-    target: Target,
+    target: impl FnOnce() -> Target + Send,
     keep: K,
     sha256: Option<String>,
     size: u64,
@@ -886,12 +901,13 @@ pub struct Judged {
     pub cached: bool,
 }
 
-/// The cached verdict of the same artifact under the same rules, or `target` scanned on a worker
-/// and judged (caching `admit` and `deny`, never `error`). `keep` (the upload and the scan slot)
-/// lives until the worker is done.
+/// The cached verdict of the same artifact under the same rules, or `target()` scanned on a
+/// worker and judged (caching `admit` and `deny`, never `error`). `target` is only called on a
+/// miss, so what it costs to build (an upload's bytes encoded for the worker) is not paid for a
+/// cached answer. `keep` (the upload and the scan slot) lives until the worker is done.
 pub async fn judge<K: Send + 'static>(
     app: &Arc<App>,
-    target: Target,
+    target: impl FnOnce() -> Target + Send,
     keep: K,
     sha256: Option<&str>,
     size: u64,
@@ -912,7 +928,7 @@ pub async fn judge<K: Send + 'static>(
         }
     }
     let started = Instant::now();
-    let job = app.job(target);
+    let job = app.job(target());
     let outcome = {
         // A guard, not inc/dec: a client that goes away mid-scan drops this future.
         let _scanning = GaugeGuard::inc(&app.metrics.in_flight);

@@ -434,7 +434,7 @@ async fn run(
         access: access.clone(),
         keys: app.trusted_keys.clone(),
     };
-    let j = app::judge(app, Target::Oci(access), slot, sha256.as_deref(), 0).await;
+    let j = app::judge(app, move || Target::Oci(access), slot, sha256.as_deref(), 0).await;
     let scanned = j.verdict;
     let j = if app.require_signature {
         app::require_signed(app, j, check, ()).await
