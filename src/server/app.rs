@@ -1071,14 +1071,25 @@ fn counts_in(
 
 /// The verdict response, carrying its audit row's facts for [`observe`].
 fn answer(j: Judged, sha256: Option<String>, size: u64) -> Response {
-    let mut resp = Json(json!({
-        "verdict": j.verdict,
-        "reasons": j.reasons,
-        "sha256": sha256,
-        "size": size,
-        "cached": j.cached,
-        "report": j.report,
-    }))
+    /// The scan answer as sent. Typed rather than `json!`: a `json!` value would parse the
+    /// report's stored text into a tree only to write it out again, on every cache hit.
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        verdict: GateVerdict,
+        reasons: &'a [String],
+        sha256: Option<&'a str>,
+        size: u64,
+        cached: bool,
+        report: Option<&'a RawValue>,
+    }
+    let mut resp = Json(Answer {
+        verdict: j.verdict,
+        reasons: &j.reasons,
+        sha256: sha256.as_deref(),
+        size,
+        cached: j.cached,
+        report: j.report.as_deref(),
+    })
     .into_response();
     resp.extensions_mut().insert(Audit {
         client: None,
