@@ -319,6 +319,7 @@ pub fn lint_with(source: &str, context: &RenderContext) -> Vec<TemplateIssue> {
             .filter(|(_, v)| v.len() <= MAX_SEQ_ITEMS)
             .cloned()
             .collect(),
+        tainted: HashMap::new(),
         replays: MAX_REPLAYS,
         offset_base: 0,
         source,
@@ -465,6 +466,10 @@ struct Linter<'s> {
     numeric: HashSet<String>,
     /// Variables assigned a list of statically known strings (`{% set p = ['__cla', 'ss__'] %}`).
     lists: HashMap<String, Vec<String>>,
+    /// Variables (and namespace attributes, `ns.o`) bound to a value reached through computed
+    /// lookups, with how many: `{% set a = x[k] %}{{ a[j][i]() }}` is the same walk as
+    /// `{{ x[k][j][i]() }}`, so the count carries into chains that start from the variable.
+    tainted: HashMap<String, usize>,
     /// Loop bodies still allowed to be re-walked once per literal item (bounds nested loops).
     replays: usize,
     /// Added to every issue offset (block-by-block fallback parses each block on its own).
@@ -770,6 +775,7 @@ impl Linter<'_> {
                     self.vars.get(n).cloned(),
                     self.lists.get(n).cloned(),
                     self.numeric.contains(n),
+                    self.tainted.get(n).copied(),
                 )
             })
             .collect()
@@ -780,10 +786,15 @@ impl Linter<'_> {
         self.vars.remove(name);
         self.lists.remove(name);
         self.numeric.remove(name);
+        self.tainted.remove(name);
     }
 
     fn restore(&mut self, saved: Vec<Saved>) {
-        for (n, v, list, num) in saved {
+        for (n, v, list, num, taint) in saved {
+            match taint {
+                Some(t) => self.tainted.insert(n.clone(), t),
+                None => self.tainted.remove(&n),
+            };
             match v {
                 Some(v) => self.vars.insert(n.clone(), v),
                 None => self.vars.remove(&n),
@@ -822,6 +833,24 @@ impl Linter<'_> {
         } else {
             self.numeric.remove(name);
         }
+        match self.taint_of(value) {
+            0 => self.tainted.remove(name),
+            n => self.tainted.insert(name.to_owned(), n),
+        };
+    }
+
+    /// How many computed lookups the value of `e` went through (its chain's, or the most of
+    /// either branch of `a if c else b` / `a or b`).
+    fn taint_of(&self, e: &Expr<'_>) -> usize {
+        match e {
+            Expr::IfExpr(i) => self
+                .taint_of(&i.true_expr)
+                .max(i.false_expr.as_ref().map_or(0, |f| self.taint_of(f))),
+            Expr::BinOp(b) if matches!(b.op, ast::BinOpKind::ScOr | ast::BinOpKind::ScAnd) => {
+                self.taint_of(&b.left).max(self.taint_of(&b.right))
+            }
+            _ => self.computed_in_chain(e),
+        }
     }
 
     fn assign(&mut self, target: &Expr<'_>, value: &Expr<'_>) {
@@ -832,6 +861,7 @@ impl Linter<'_> {
                 self.vars.retain(|k, _| !k.starts_with(&prefix));
                 self.lists.retain(|k, _| !k.starts_with(&prefix));
                 self.numeric.retain(|k| !k.starts_with(&prefix));
+                self.tainted.retain(|k, _| !k.starts_with(&prefix));
                 self.bind(v.id, value);
                 if let Expr::Call(c) = value {
                     if matches!(&c.expr, Expr::Var(f) if f.id == "namespace" || f.id == "dict") {
@@ -922,12 +952,24 @@ impl Linter<'_> {
                     }
                     &g.expr
                 }
-                Expr::GetAttr(g) => &g.expr,
+                Expr::GetAttr(g) => {
+                    // `ns.o` of a namespace that holds a computed value.
+                    if let Expr::Var(v) = &g.expr {
+                        if let Some(t) = self.tainted.get(&format!("{}.{}", v.id, g.name)) {
+                            return n.saturating_add(*t);
+                        }
+                    }
+                    &g.expr
+                }
                 Expr::Filter(f) => match &f.expr {
                     Some(x) => x,
                     None => return n,
                 },
                 Expr::Call(c) => &c.expr,
+                // A variable bound to a value reached through computed lookups.
+                Expr::Var(v) => {
+                    return n.saturating_add(self.tainted.get(v.id).copied().unwrap_or(0))
+                }
                 _ => return n,
             };
         }
@@ -1105,7 +1147,10 @@ impl Linter<'_> {
                             s,
                         );
                     }
-                } else if self.computed_lookup(e) && self.computed_in_chain(e) == 3 {
+                } else if self.computed_lookup(e)
+                    && self.computed_in_chain(e) >= 3
+                    && self.computed_in_chain(&g.expr) < 3
+                {
                     // Two computed hops are ordinary schema rendering
                     // (`properties[name][field]`); three walk an object graph.
                     self.computed_issue(
@@ -1549,7 +1594,13 @@ fn py_title(s: &str) -> String {
 }
 
 /// A binding saved when a scope starts: name, string value, list value, numeric.
-type Saved = (String, Option<String>, Option<Vec<String>>, bool);
+type Saved = (
+    String,
+    Option<String>,
+    Option<Vec<String>>,
+    bool,
+    Option<usize>,
+);
 
 /// Variable names an assignment or loop target binds (`a`, `a, b`, `(a, (b, c))`).
 fn target_names(e: &Expr<'_>) -> Vec<String> {
@@ -2324,6 +2375,35 @@ mod computed {
         high("{% for t in tools %}{{ t[t.name](1) }}{% endfor %}");
         high("{% set k = messages|last %}{{ x[k.content][k.role][k.name] }}");
         high("{% macro m(k) %}{{ x[k].a|attr('b') }}{% endmacro %}");
+    }
+
+    /// A computed lookup stored in a variable or namespace attribute and called or walked
+    /// further later is the same chain (rendered by Jinja2: `''.__class__.__mro__[1]
+    /// .__subclasses__()` through `set` aliases, then `os._wrap_close.__init__.__globals__`).
+    #[test]
+    fn computed_values_carried_by_set_stay_computed() {
+        let p = "''.ljust(2,'_')";
+        high(&format!(
+            "{{% set a = ''[{p} ~ 'class' ~ {p}] %}}{{{{ a() }}}}"
+        ));
+        high(&format!(
+            "{{% set ns = namespace() %}}{{% set ns.c = x[{p} ~ 'class' ~ {p}] %}}{{{{ ns.c() }}}}"
+        ));
+        high(&format!(
+            "{{% set a = ''[{p} ~ 'class' ~ {p}] %}}{{% set b = a[{p} ~ 'mro' ~ {p}] %}}{{% set d = b[1][{p} ~ 'subclasses' ~ {p}] %}}{{{{ d()|length }}}}"
+        ));
+        high(&format!(
+            "{{% set ns = namespace(o=messages) %}}{{% for x in ['class','base','subclasses'] %}}{{% set ns.o = ns.o[{p} ~ x ~ {p}] %}}{{% endfor %}}{{{{ ns.o() }}}}"
+        ));
+        high("{% set ns = namespace(o=messages) %}{% for x in messages[0].content.split(',') %}{% set ns.o = ns.o[x] %}{% endfor %}{{ ns.o() }}");
+        high(&format!(
+            "{{% set a = x[{p}] if c else none %}}{{% set b = a[k] %}}{{{{ b[j] }}}}"
+        ));
+        high("{% with a = x[k] %}{{ a.y('id') }}{% endwith %}");
+        // Data handling through a variable stays quiet.
+        quiet("{% for k in props %}{% set p = props[k] %}{{ p.description }}{{ p.strip() }}{{ p|tojson }}{% if p.get('enum') %}{{ p['enum']|join(',') }}{% endif %}{% endfor %}");
+        quiet("{% for k in props %}{% set p = props[k] %}{% for f in p %}{{ p[f] }}{% endfor %}{% endfor %}");
+        quiet("{% set m = messages[i] %}{% set c = m['content'] %}{{ c.strip() }}{% set m = 1 %}{{ m }}");
     }
 
     #[test]
