@@ -234,7 +234,11 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     // A `{"` right after the 8-byte length, whatever the length says: still safetensors, so the
     // impossible length is reported rather than the file skipped.
-    if head.get(8..10) == Some(b"{\"") {
+    // A `.json` document is never that: a file whose first bytes are JSON text (`{"foo": {"…`)
+    // has a length no safetensors loader accepts, and Keras and the other JSON readers take it
+    // as JSON (a Keras `config.json` whose nested object starts at byte 8 must reach the Keras
+    // policy).
+    if head.get(8..10) == Some(b"{\"") && !(base.ends_with(".json") && starts_json_document(head)) {
         return Format::Safetensors;
     }
     if looks_like_zlib(head, head.len() < SNIFF_LEN) {
@@ -967,6 +971,18 @@ mod tests {
         );
         assert_eq!(
             sniff(b"  {\"auto_map\": {}}", "config.json"),
+            Format::JsonConfig
+        );
+        // A nested object at byte 8 (`{"foo": {"`) is JSON, not a safetensors length.
+        assert_eq!(
+            sniff(
+                b"{\"foo\": {\"module\": \"keras\", \"class_name\": \"Sequential\", \"config\": {}}}",
+                "config.json"
+            ),
+            Format::KerasConfig
+        );
+        assert_eq!(
+            sniff(b"{\"abc\": {\"x\": 1}}", "config.json"),
             Format::JsonConfig
         );
         // sentence-transformers' modules.json is a list; lenient readers accept comments.

@@ -818,6 +818,17 @@ pub fn check_json_value(v: &Value, a: &Artifact, cx: &dyn ScannerContext, out: &
         keras::check_config(v, &origin, a, cx, out);
         return;
     }
+    // Keras 3 also loads a directory holding `config.json` (`saving_lib.load_model`'s
+    // `is_keras_dir`, and `hf://` repositories), and deserializes every nested object of a
+    // config whose top level is a plain dict: Keras objects nested in such a file get the
+    // Keras policy as they would inside a `.keras` archive.
+    if a.name == "config.json" && keras::has_nested_keras_object(v) {
+        let origin = keras::Origin {
+            location: a.location.clone(),
+            label: a.name.clone(),
+        };
+        keras::check_config(v, &origin, a, cx, out);
+    }
     if model_side::is_modules_json(v) {
         custom_modules(v, a, out);
     }
