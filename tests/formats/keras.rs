@@ -129,3 +129,119 @@ proptest! {
         scan_quickly("config.json", s.into_bytes());
     }
 }
+
+/// Keras configs built by class: every way a config names a callable that Keras resolves (what
+/// `serialization_lib._retrieve_class_or_fn` and the loaders in `saving_lib` / `saving_api` do),
+/// in every container Keras 3 loads a config from: a `.keras` zip, a Keras directory
+/// (`config.json` beside `metadata.json`, also what `hf://` downloads). Each payload must be
+/// high or critical; its benign twin (a Keras layer in the same place) must stay quiet.
+#[test]
+fn resolved_callables_in_every_container() {
+    use serde_json::json;
+    let dense = json!({"module": "keras.layers", "class_name": "Dense",
+        "config": {"name": "d", "units": 2}, "registered_name": null});
+    // (label, object): the object sits in a Sequential's layer list.
+    let payloads = [
+        // Keras 3.0–3.8: `vars(mod).get(class_name)` is None, so `vars(mod).get(registered_name)`.
+        (
+            "registered-name fallback to builtins.exec",
+            json!({"module": "builtins", "class_name": "NoSuch", "registered_name": "exec", "config": {"name": "x"}}),
+        ),
+        (
+            "registered-name fallback to keras.models.load_model",
+            json!({"module": "keras.models", "class_name": "NoSuch", "registered_name": "load_model", "config": {"name": "x"}}),
+        ),
+        (
+            "registered-name fallback to numpy.load",
+            json!({"module": "numpy", "class_name": "NoSuch", "registered_name": "load", "config": {"name": "x"}}),
+        ),
+        (
+            "registered-name fallback to tensorflow.py_function",
+            json!({"module": "tensorflow", "class_name": "NoSuch", "registered_name": "py_function", "config": {"name": "x"}}),
+        ),
+        // Keras' own NON_MODELING_APIS, resolved by module and name before Keras 3.15.
+        (
+            "keras.models.model_from_json",
+            json!({"module": "keras.models", "class_name": "function", "config": "model_from_json", "registered_name": null}),
+        ),
+        (
+            "keras.utils.save_img",
+            json!({"module": "keras.utils", "class_name": "function", "config": "save_img", "registered_name": null}),
+        ),
+        (
+            "keras.utils.load_img",
+            json!({"module": "keras.utils", "class_name": "function", "config": "load_img", "registered_name": null}),
+        ),
+        (
+            "keras.saving.save_model",
+            json!({"module": "keras.saving", "class_name": "function", "config": "save_model", "registered_name": null}),
+        ),
+        (
+            "legacy load_model_from_hdf5",
+            json!({"module": "keras.src.legacy.saving.legacy_h5_format", "class_name": "function", "config": "load_model_from_hdf5", "registered_name": null}),
+        ),
+        // tf_keras / tf.keras resolve by module too.
+        (
+            "tf_keras.models.load_model",
+            json!({"module": "tf_keras.models", "class_name": "function", "config": "load_model", "registered_name": null}),
+        ),
+        (
+            "tensorflow.keras.utils.get_file",
+            json!({"module": "tensorflow.keras.utils", "class_name": "function", "config": "get_file", "registered_name": null}),
+        ),
+        (
+            "os.system",
+            json!({"module": "os", "class_name": "function", "config": "system", "registered_name": null}),
+        ),
+    ];
+    let seq = |layer: &serde_json::Value| {
+        json!({"module": "keras", "class_name": "Sequential",
+        "config": {"name": "s", "layers": [dense.clone(), layer.clone()]}, "registered_name": null})
+    };
+    // Top-level shapes: the model itself, and a plain dict holding it (Keras deserializes every
+    // value of a dict without `class_name`). `{"foo": {"` puts a `{"` at byte 8.
+    let shapes: [(&str, fn(serde_json::Value) -> serde_json::Value); 3] = [
+        ("model", |m| m),
+        ("plain dict, nested object at byte 8", |m| json!({"foo": m})),
+        ("plain dict", |m| json!({"model": m, "note": "x"})),
+    ];
+    let worst = |r: &modelgate::Report| r.findings.iter().map(|f| f.severity).max();
+    for (label, obj) in &payloads {
+        for (shape, wrap) in &shapes {
+            let cfg = serde_json::to_vec(&wrap(seq(obj))).expect("json");
+            let twin = serde_json::to_vec(&wrap(seq(&dense))).expect("json");
+            let meta = br#"{"keras_version": "3.8.0", "date_saved": "2025-01-01"}"#;
+            for (bytes, bad) in [(&cfg, true), (&twin, false)] {
+                let dir = tempfile::tempdir().expect("tmp");
+                let zip = dir.path().join("model.keras");
+                std::fs::write(
+                    &zip,
+                    super::stored_zip(&[("metadata.json", meta), ("config.json", bytes)]),
+                )
+                .expect("write");
+                let kdir = dir.path().join("repo");
+                std::fs::create_dir(&kdir).expect("mkdir");
+                std::fs::write(kdir.join("config.json"), bytes).expect("write");
+                std::fs::write(kdir.join("metadata.json"), meta).expect("write");
+                for target in [zip, kdir] {
+                    let r = scan(&target);
+                    if bad {
+                        assert!(
+                            worst(&r) >= Some(Severity::High),
+                            "{label} ({shape}) in {}: {:#?}",
+                            target.display(),
+                            r.findings
+                        );
+                    } else {
+                        assert!(
+                            worst(&r) <= Some(Severity::Info),
+                            "twin of {label} ({shape}) in {}: {:#?}",
+                            target.display(),
+                            r.findings
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -161,6 +161,29 @@ pub fn is_keras_config(v: &Value) -> bool {
     })
 }
 
+/// Whether a Keras 3 object (`class_name` and `config` with `module` or `registered_name`, as
+/// `serialize_keras_object` writes them) sits anywhere in `v` (bounded walk).
+pub fn has_nested_keras_object(v: &Value) -> bool {
+    fn walk(v: &Value, budget: &mut u32) -> bool {
+        *budget = budget.saturating_sub(1);
+        if *budget == 0 {
+            return false;
+        }
+        match v {
+            Value::Object(m) => {
+                (m.get("class_name").is_some_and(Value::is_string)
+                    && m.contains_key("config")
+                    && (m.contains_key("module") || m.contains_key("registered_name")))
+                    || m.values().any(|x| walk(x, budget))
+            }
+            Value::Array(a) => a.iter().any(|x| walk(x, budget)),
+            _ => false,
+        }
+    }
+    let mut budget = 1_000_000;
+    walk(v, &mut budget)
+}
+
 /// Where a config came from, for messages.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -486,6 +509,16 @@ impl Walk<'_> {
         self.class_ref(module, class, path, layer);
         if let Some(reg) = str_of(m, "registered_name") {
             self.registered(reg, path, layer);
+            // Keras 3.0–3.8 (`_retrieve_class_or_fn`): when the module has no attribute named
+            // `class_name`, `vars(mod).get(registered_name)` is used instead, and a plain
+            // function found that way is returned as the object (a Functional model then calls
+            // it with the node's arguments). So `{"module": "builtins", "class_name": "X",
+            // "registered_name": "exec"}` is `builtins.exec`.
+            if let Some(module) = module.filter(|m| !m.is_empty()) {
+                if reg != class && !reg.contains('>') && !reg.is_empty() {
+                    self.class_ref(Some(module), reg, path, layer);
+                }
+            }
         }
         let keras_ns = module.is_none_or(is_keras_namespace);
         let cfg = inner.and_then(Value::as_object);
