@@ -547,6 +547,14 @@ pub fn unsafe_location(loc: &str) -> Option<&'static str> {
     if loc.contains('\0') {
         return Some("a path containing a NUL byte");
     }
+    // onnxruntime's in-memory marker (`kTensorProtoMemoryAddressTag`): the `offset` is taken as a
+    // raw process address to read the tensor from. onnxruntime 1.32 refuses it in a model file
+    // ("not allowed in a model protobuf"); releases before that check dereference it.
+    if loc == "*/_ORT_MEM_ADDR_/*" {
+        return Some(
+            "onnxruntime's in-memory address marker (the offset is read as a raw pointer)",
+        );
+    }
     let b = loc.as_bytes();
     if loc.starts_with('/') || loc.starts_with('\\') {
         return Some("an absolute path");
@@ -852,6 +860,9 @@ mod tests {
         assert!(unsafe_location("..\\b").is_some());
         assert!(unsafe_location("weights.bin").is_none());
         assert!(unsafe_location("data/weights.bin").is_none());
+        // Refused by onnxruntime 1.32 ("references an ORT in-memory address marker"), read as
+        // a raw address by earlier releases.
+        assert!(unsafe_location("*/_ORT_MEM_ADDR_/*").is_some());
     }
 
     #[test]
