@@ -365,7 +365,27 @@ impl Analysis<'_> {
             let k = e.key.as_deref().unwrap_or("");
             let v = e.value.as_deref().unwrap_or("");
             match k {
-                "location" => location = Some(v.to_owned()),
+                "location" => {
+                    // `onnx` (ExternalDataInfo) and OpenVINO keep the last entry, onnxruntime
+                    // refuses duplicates; a reader that keeps the first opens the earlier one.
+                    if let Some(prev) = location.replace(v.to_owned()) {
+                        if let Some(why) = unsafe_location(&prev) {
+                            self.r.push(
+                                Finding::new(
+                                    &EXTERNAL_DATA_TRAVERSAL,
+                                    self.a.location.clone(),
+                                    format!(
+                                        "tensor '{}' ({path}) has a duplicate external data location '{}', {why}",
+                                        clip(name),
+                                        clip(&prev)
+                                    ),
+                                )
+                                .evidence("tensor", clip(name))
+                                .evidence("location", clip(&prev)),
+                            );
+                        }
+                    }
+                }
                 "offset" | "length" => {
                     let Ok(n) = v.trim().parse::<u64>() else {
                         self.bounds(
@@ -848,6 +868,19 @@ mod tests {
         };
         assert_eq!(
             codes_of(&model(vec![], vec![n])),
+            ["onnx/external-data-path-traversal"]
+        );
+    }
+
+    #[test]
+    fn duplicate_locations_are_each_checked() {
+        let mut t = ext("W", "../../etc/passwd");
+        t.external_data.push(StringStringEntryProto {
+            key: Some("location".into()),
+            value: Some("weights.bin".into()),
+        });
+        assert_eq!(
+            codes_of(&model(vec![t], vec![])),
             ["onnx/external-data-path-traversal"]
         );
     }
