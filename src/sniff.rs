@@ -136,6 +136,36 @@ fn starts_json_document(head: &[u8]) -> bool {
     )
 }
 
+/// The head of a UTF-16 or UTF-32 JSON document (by BOM or by the zero bytes of its first
+/// four, as Python's `json.detect_encoding` decides), decoded; `None` for anything else.
+fn wide_json_head(head: &[u8]) -> Option<String> {
+    let (body, width, be) = match head {
+        [0, 0, 0xfe, 0xff, r @ ..] => (r, 4, true),
+        [0xff, 0xfe, 0, 0, r @ ..] => (r, 4, false),
+        [0xfe, 0xff, r @ ..] => (r, 2, true),
+        [0xff, 0xfe, r @ ..] => (r, 2, false),
+        [0, 0, _, _, ..] => (head, 4, true),
+        [0, _, _, _, ..] => (head, 2, true),
+        [_, 0, 0, 0, ..] => (head, 4, false),
+        [_, 0, _, _, ..] => (head, 2, false),
+        _ => return None,
+    };
+    let text: String = body
+        .chunks_exact(width)
+        .map(|c| {
+            let v = match (c, be) {
+                ([a, b], true) => u32::from(u16::from_be_bytes([*a, *b])),
+                ([a, b], false) => u32::from(u16::from_le_bytes([*a, *b])),
+                ([a, b, c, d], true) => u32::from_be_bytes([*a, *b, *c, *d]),
+                ([a, b, c, d], false) => u32::from_le_bytes([*a, *b, *c, *d]),
+                _ => 0,
+            };
+            char::from_u32(v).unwrap_or('\u{fffd}')
+        })
+        .collect();
+    matches!(text.trim_start().chars().next(), Some('{' | '[')).then_some(text)
+}
+
 fn sniff_content(head: &[u8], name: &str) -> Format {
     let lower = name.to_ascii_lowercase();
     let base = lower.rsplit(['/', '\\']).next().unwrap_or(&lower);
@@ -286,6 +316,18 @@ fn sniff_content(head: &[u8], name: &str) -> Format {
     }
     if base == "saved_model.pbtxt" {
         return Format::SavedModelText;
+    }
+    // JSON in UTF-16/UTF-32, which Python's `json.loads(bytes)` decodes (Keras 3 reads a
+    // `.keras` archive's `config.json` that way): a Keras config when its decoded head says so.
+    if base.ends_with(".json") {
+        if let Some(text) = wide_json_head(head) {
+            let t = text.as_bytes();
+            if contains(t, b"\"class_name\"")
+                && (contains(t, b"\"config\"") || contains(t, b"\"module\""))
+            {
+                return Format::KerasConfig;
+            }
+        }
     }
     if base.ends_with(".json") && starts_json_document(head) {
         // A Keras object config: `{"module": …, "class_name": …, "config": …}`. Anything else
@@ -985,6 +1027,15 @@ mod tests {
             sniff(b"{\"abc\": {\"x\": 1}}", "config.json"),
             Format::JsonConfig
         );
+        // UTF-16 with and without a BOM, as Python's json.loads(bytes) decodes it.
+        let keras = "{\"class_name\": \"Sequential\", \"config\": {}}";
+        let le: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(keras.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(sniff(&le, "config.json"), Format::KerasConfig);
+        let be: Vec<u8> = keras.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(sniff(&be, "config.json"), Format::KerasConfig);
         // sentence-transformers' modules.json is a list; lenient readers accept comments.
         assert_eq!(
             sniff(b"[{\"idx\": 0, \"type\": \"x.Y\"}]", "modules.json"),

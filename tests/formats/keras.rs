@@ -245,3 +245,61 @@ fn resolved_callables_in_every_container() {
         }
     }
 }
+
+/// Keras 3 reads a `.keras` archive's `config.json` with `json.loads(bytes)`: Python's `json`
+/// accepts `NaN`/`Infinity`, skips a UTF-8 BOM and decodes UTF-16/UTF-32 (`detect_encoding`).
+/// A payload in such a config was a medium "malformed" note; it must be walked.
+#[test]
+fn configs_python_json_accepts_are_walked() {
+    let evil = r#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "x": NaN, "layers": [{"module": "os", "class_name": "function", "config": "system", "registered_name": null}]}}"#;
+    let plain = evil.replace("NaN", "1");
+    let utf16le: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(plain.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let utf16be_nobom: Vec<u8> = plain.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let utf32le: Vec<u8> = plain
+        .chars()
+        .flat_map(|c| (c as u32).to_le_bytes())
+        .collect();
+    let bom: Vec<u8> = b"\xef\xbb\xbf"
+        .iter()
+        .copied()
+        .chain(plain.bytes())
+        .collect();
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("NaN", evil.as_bytes().to_vec()),
+        ("UTF-8 BOM", bom),
+        ("UTF-16LE with BOM", utf16le),
+        ("UTF-16BE without BOM", utf16be_nobom),
+        ("UTF-32LE without BOM", utf32le),
+    ];
+    for (label, bytes) in cases {
+        let dir = tempfile::tempdir().expect("tmp");
+        let zip = dir.path().join("model.keras");
+        std::fs::write(&zip, super::stored_zip(&[("config.json", &bytes)])).expect("write");
+        let r = scan(&zip);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.code == "keras/dangerous-object" && f.severity == Severity::Critical),
+            "{label}: {:#?}",
+            r.findings
+        );
+    }
+    // A benign config with NaN (Python writes float('nan') so) is not malformed.
+    let benign = r#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "x": NaN, "layers": []}}"#;
+    let dir = tempfile::tempdir().expect("tmp");
+    let zip = dir.path().join("model.keras");
+    std::fs::write(
+        &zip,
+        super::stored_zip(&[("config.json", benign.as_bytes())]),
+    )
+    .expect("write");
+    let r = scan(&zip);
+    assert!(
+        r.findings.iter().all(|f| f.severity <= Severity::Info),
+        "{:#?}",
+        r.findings
+    );
+}

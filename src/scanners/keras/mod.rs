@@ -285,6 +285,71 @@ pub fn merge_listings(findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
+/// Decodes config bytes the way Python's `json.loads` decodes `bytes` (`json.detect_encoding`:
+/// UTF-32/UTF-16 by BOM or by the zero bytes of the first four, a UTF-8 BOM skipped), which is
+/// how Keras 3 reads a `.keras` archive's `config.json` (`_safe_zip_read` returns bytes).
+fn python_json_text(b: &[u8]) -> Option<String> {
+    fn utf16(b: &[u8], be: bool) -> Option<String> {
+        let units: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| match c {
+                [x, y] if be => u16::from_be_bytes([*x, *y]),
+                [x, y] => u16::from_le_bytes([*x, *y]),
+                _ => 0,
+            })
+            .collect();
+        String::from_utf16(&units).ok()
+    }
+    fn utf32(b: &[u8], be: bool) -> Option<String> {
+        b.chunks_exact(4)
+            .map(|c| {
+                let a: [u8; 4] = c.try_into().ok()?;
+                char::from_u32(if be {
+                    u32::from_be_bytes(a)
+                } else {
+                    u32::from_le_bytes(a)
+                })
+            })
+            .collect()
+    }
+    let text = match b {
+        [0, 0, 0xfe, 0xff, rest @ ..] => utf32(rest, true)?,
+        [0xff, 0xfe, 0, 0, rest @ ..] => utf32(rest, false)?,
+        [0xfe, 0xff, rest @ ..] => utf16(rest, true)?,
+        [0xff, 0xfe, rest @ ..] => utf16(rest, false)?,
+        [0xef, 0xbb, 0xbf, rest @ ..] => String::from_utf8(rest.to_vec()).ok()?,
+        [0, 0, _, _, ..] => utf32(b, true)?,
+        [0, _, _, _, ..] => utf16(b, true)?,
+        [_, 0, 0, 0, ..] => utf32(b, false)?,
+        [_, 0, _, _, ..] => utf16(b, false)?,
+        _ => String::from_utf8(b.to_vec()).ok()?,
+    };
+    Some(text)
+}
+
+/// Parses a Keras config as Python's `json` would take it: strictly, else decoded like
+/// `json.loads(bytes)` and with `NaN`/`Infinity` (which Python accepts). Returns the value and
+/// whether Python would refuse the text (comments, trailing commas: read anyway, so that a
+/// config a laxer reader takes is not hidden), or the strict parser's error.
+pub fn parse_config(bytes: &[u8]) -> Result<(Value, bool), String> {
+    let strict = match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => return Ok((v, false)),
+        Err(e) => e.to_string(),
+    };
+    let Some(text) = python_json_text(bytes) else {
+        return Err(strict);
+    };
+    match crate::scanners::code::lenient::parse_json(text.as_bytes()) {
+        Ok((v, quirks)) => Ok((
+            v,
+            quirks
+                .iter()
+                .any(|q| *q != "NaN/Infinity" && *q != "byte-order mark"),
+        )),
+        Err(_) => Err(strict),
+    }
+}
+
 /// Parses JSON text and applies the Keras policy; a parse failure is a finding.
 pub fn check_config_text(
     text: &[u8],
@@ -293,8 +358,21 @@ pub fn check_config_text(
     cx: &dyn ScannerContext,
     sink: &mut Sink,
 ) -> Option<Value> {
-    match serde_json::from_slice::<Value>(text) {
-        Ok(v) => {
+    match parse_config(text) {
+        Ok((v, refused)) => {
+            if refused {
+                sink.push(
+                    Finding::new(
+                        &MALFORMED_CONFIG,
+                        origin.location.clone(),
+                        format!(
+                            "{} is not strict JSON (comments or trailing commas); read leniently",
+                            origin.label
+                        ),
+                    )
+                    .evidence("config", origin.label.clone()),
+                );
+            }
             check_config(&v, origin, parent, cx, sink);
             Some(v)
         }
@@ -1056,13 +1134,26 @@ impl Scanner for KerasScanner {
             location: a.location.clone(),
             label: a.name.clone(),
         };
-        match serde_json::from_slice::<Value>(&bytes) {
+        match parse_config(&bytes) {
             // Keras deserializes nested objects even when the top level is a plain dict, so a
             // config sniffed as Keras is always walked with the Keras policy.
-            Ok(v) if is_keras_config(&v) || in_keras_archive(a) => {
-                check_config(&v, &origin, a, cx, out);
+            Ok((v, refused)) => {
+                if refused {
+                    out.push(
+                        Finding::new(
+                            &MALFORMED_CONFIG,
+                            a.location.clone(),
+                            "Keras config is not strict JSON (comments or trailing commas); read leniently",
+                        )
+                        .evidence("config", a.name.clone()),
+                    );
+                }
+                if is_keras_config(&v) || in_keras_archive(a) {
+                    check_config(&v, &origin, a, cx, out);
+                } else {
+                    cx.check_json(&v, a, out);
+                }
             }
-            Ok(v) => cx.check_json(&v, a, out),
             Err(e) => out.push(
                 Finding::new(
                     &MALFORMED_CONFIG,
