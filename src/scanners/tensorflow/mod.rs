@@ -288,6 +288,106 @@ fn saver_scope(s: &pb::SaverDef) -> Option<String> {
     .find_map(|n| n.split_once('/').map(|(scope, _)| format!("{scope}/")))
 }
 
+/// The library functions a node calls: its op when that names a function, and every function
+/// in its attributes (`f` of `PartitionedCall`, `then_branch`, `body`, `branches`, …).
+fn callees(n: &pb::NodeDef, functions: &BTreeSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    if functions.contains(&n.op) {
+        out.push(n.op.clone());
+    }
+    for v in n.attr.values() {
+        match &v.value {
+            Some(pb::attr_value::Value::Func(f)) => out.push(f.name.clone()),
+            Some(pb::attr_value::Value::List(l)) => {
+                out.extend(l.func.iter().map(|f| f.name.clone()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Functions named like TensorFlow's generated saver functions that something other than the
+/// saver calls. The names are the model's own choice: a serving function (or a main-graph
+/// node outside the `saver_def`) calling `__inference_save_fn_1` runs its `SaveV2`/`Save`/
+/// `MergeV2Checkpoints` on every request, so those lose the saver exemption, and so does every
+/// saver-named function they call in turn.
+fn hijacked_saver_functions(
+    mg: &pb::MetaGraphDef,
+    g: &pb::GraphDef,
+    scope: Option<&str>,
+    functions: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let node_of = |t: &str| {
+        t.split(':')
+            .next()
+            .unwrap_or(t)
+            .trim_start_matches('^')
+            .to_owned()
+    };
+    let saver_nodes: BTreeSet<String> = mg
+        .saver_def
+        .iter()
+        .flat_map(|s| {
+            [
+                node_of(&s.save_tensor_name),
+                node_of(&s.restore_op_name),
+                node_of(&s.filename_tensor_name),
+            ]
+        })
+        .collect();
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for n in &g.node {
+        let by_saver =
+            saver_nodes.contains(&n.name) || scope.is_some_and(|s| n.name.starts_with(s));
+        if !by_saver {
+            out.extend(
+                callees(n, functions)
+                    .into_iter()
+                    .filter(|c| is_saver_function(c)),
+            );
+        }
+    }
+    let Some(lib) = &g.library else {
+        return out;
+    };
+    let calls: Vec<(String, Vec<String>)> = lib
+        .function
+        .iter()
+        .map(|f| {
+            let name = f
+                .signature
+                .as_ref()
+                .map_or_else(String::new, |s| s.name.clone());
+            let called = f
+                .node_def
+                .iter()
+                .flat_map(|n| callees(n, functions))
+                .filter(|c| is_saver_function(c))
+                .collect();
+            (name, called)
+        })
+        .collect();
+    // Direct callers that are not saver functions, then saver functions reached from those.
+    for (name, called) in &calls {
+        if !is_saver_function(name) {
+            out.extend(called.iter().cloned());
+        }
+    }
+    loop {
+        let before = out.len();
+        for (name, called) in &calls {
+            if out.contains(name) {
+                out.extend(called.iter().cloned());
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
 fn bad_asset_name(name: &str) -> bool {
     crate::walk::is_traversal(name)
 }
@@ -309,6 +409,7 @@ fn check_meta_graph(
                 }
             }
         }
+        let hijacked = hijacked_saver_functions(mg, g, scope.as_deref(), &check.functions);
         for n in &g.node {
             let in_saver = scope
                 .as_ref()
@@ -322,7 +423,7 @@ fn check_meta_graph(
         if let Some(lib) = &g.library {
             for f in &lib.function {
                 let fname = f.signature.as_ref().map_or("", |s| s.name.as_str());
-                let in_saver = is_saver_function(fname);
+                let in_saver = is_saver_function(fname) && !hijacked.contains(fname);
                 for n in &f.node_def {
                     check.op(&n.op, &format!("function {fname}"), in_saver);
                 }
@@ -537,5 +638,91 @@ mod tests {
         assert!(is_saver_function("__inference_table_save_fn_12"));
         assert!(!is_saver_function("__inference_serving_default_12"));
         assert!(!is_saver_function("__inference_call_1"));
+    }
+
+    /// A SavedModel whose main graph has one node `caller` calling `callee` (through the `f`
+    /// attribute, as `StatefulPartitionedCall` does), `callee` holding a `SaveV2`, and a
+    /// `saver_def` naming `saver_node`.
+    fn saved_model(caller: &str, callee: &str, saver_node: &str) -> Vec<u8> {
+        let call = pb::NodeDef {
+            name: caller.into(),
+            op: "StatefulPartitionedCall".into(),
+            attr: [(
+                "f".to_owned(),
+                pb::AttrValue {
+                    value: Some(pb::attr_value::Value::Func(pb::NameAttrList {
+                        name: callee.into(),
+                        ..Default::default()
+                    })),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        let f = pb::FunctionDef {
+            signature: Some(pb::OpDef {
+                name: callee.into(),
+                ..Default::default()
+            }),
+            node_def: vec![pb::NodeDef {
+                name: "save".into(),
+                op: "SaveV2".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        pb::SavedModel {
+            meta_graphs: vec![pb::MetaGraphDef {
+                graph_def: Some(pb::GraphDef {
+                    node: vec![call],
+                    library: Some(pb::FunctionDefLibrary {
+                        function: vec![f],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                saver_def: Some(pb::SaverDef {
+                    save_tensor_name: format!("{saver_node}:0"),
+                    restore_op_name: "StatefulPartitionedCall_2".into(),
+                    filename_tensor_name: "saver_filename:0".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// The saver exemption follows who calls the function, not only its (chosen) name.
+    #[test]
+    fn saver_named_functions_called_outside_the_saver_are_checked() {
+        let e = crate::Engine::with_defaults().expect("engine");
+        let file_ops = |b: Vec<u8>| {
+            e.scan_bytes("saved_model.pb", b)
+                .findings
+                .iter()
+                .filter(|f| f.code == "tf/file-access-op")
+                .count()
+        };
+        // The saver's own node calling the traced save function: exempt.
+        assert_eq!(
+            file_ops(saved_model(
+                "StatefulPartitionedCall_1",
+                "__inference__traced_save_42",
+                "StatefulPartitionedCall_1"
+            )),
+            0
+        );
+        // A serving node calling a function merely named like a saver function.
+        assert_eq!(
+            file_ops(saved_model(
+                "StatefulPartitionedCall",
+                "__inference_save_fn_7",
+                "StatefulPartitionedCall_1"
+            )),
+            1
+        );
     }
 }
