@@ -193,6 +193,15 @@ fn resolved_callables_in_every_container() {
             "os.system",
             json!({"module": "os", "class_name": "function", "config": "system", "registered_name": null}),
         ),
+        // KerasHub modules are allowed wholesale; their loaders are not.
+        (
+            "keras_hub preset_utils.get_file",
+            json!({"module": "keras_hub.src.utils.preset_utils", "class_name": "function", "config": "get_file", "registered_name": null}),
+        ),
+        (
+            "keras_hub preset_utils.load_serialized_object",
+            json!({"module": "keras_hub.src.utils.preset_utils", "class_name": "function", "config": "load_serialized_object", "registered_name": null}),
+        ),
     ];
     let seq = |layer: &serde_json::Value| {
         json!({"module": "keras", "class_name": "Sequential",
