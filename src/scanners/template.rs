@@ -320,6 +320,9 @@ pub fn lint_with(source: &str, context: &RenderContext) -> Vec<TemplateIssue> {
             .cloned()
             .collect(),
         tainted: HashMap::new(),
+        macro_params: HashSet::new(),
+        current_macro: None,
+        param_callers: HashSet::new(),
         replays: MAX_REPLAYS,
         offset_base: 0,
         source,
@@ -470,6 +473,13 @@ struct Linter<'s> {
     /// lookups, with how many: `{% set a = x[k] %}{{ a[j][i]() }}` is the same walk as
     /// `{{ x[k][j][i]() }}`, so the count carries into chains that start from the variable.
     tainted: HashMap<String, usize>,
+    /// Arguments of the macros whose body is being walked.
+    macro_params: HashSet<String>,
+    /// The macro whose body is being walked.
+    current_macro: Option<String>,
+    /// Macros that call one of their arguments (or a chain rooted at one): handing them a value
+    /// reached through a computed lookup calls it.
+    param_callers: HashSet<String>,
     /// Loop bodies still allowed to be re-walked once per literal item (bounds nested loops).
     replays: usize,
     /// Added to every issue offset (block-by-block fallback parses each block on its own).
@@ -647,8 +657,14 @@ impl Linter<'_> {
                         // except `range(…)` indices.
                         let numeric = matches!(&f.iter, Expr::Call(c)
                             if matches!(&c.expr, Expr::Var(v) if v.id == "range"));
+                        // Items of a value reached through computed lookups are reached the
+                        // same way (`{% for f in [x[k]] %}`).
+                        let taint = self.taint_of(&f.iter);
                         for n in &names {
                             self.forget(n);
+                            if taint > 0 {
+                                self.tainted.insert(n.clone(), taint);
+                            }
                             if numeric {
                                 self.numeric.insert(n.clone());
                             } else {
@@ -761,8 +777,27 @@ impl Linter<'_> {
         for n in &names {
             self.forget(n);
         }
+        let outer_params =
+            std::mem::replace(&mut self.macro_params, names.iter().cloned().collect());
+        let outer_macro = self.current_macro.replace(m.name.to_owned());
         self.stmts(&m.body);
+        self.macro_params = outer_params;
+        self.current_macro = outer_macro;
         self.restore(saved);
+    }
+
+    /// The variable a lookup/call chain starts from (`f` in `f.a[k](1)|x`).
+    fn chain_root<'e>(mut e: &'e Expr<'e>) -> Option<&'e str> {
+        loop {
+            e = match e {
+                Expr::GetItem(g) => &g.expr,
+                Expr::GetAttr(g) => &g.expr,
+                Expr::Filter(f) => f.expr.as_ref()?,
+                Expr::Call(c) => &c.expr,
+                Expr::Var(v) => return Some(v.id),
+                _ => return None,
+            };
+        }
     }
 
     /// The current bindings of `names`, to put back when a scope ends.
@@ -849,6 +884,9 @@ impl Linter<'_> {
             Expr::BinOp(b) if matches!(b.op, ast::BinOpKind::ScOr | ast::BinOpKind::ScAnd) => {
                 self.taint_of(&b.left).max(self.taint_of(&b.right))
             }
+            Expr::List(l) => l.items.iter().map(|x| self.taint_of(x)).max().unwrap_or(0),
+            Expr::Tuple(t) => t.items.iter().map(|x| self.taint_of(x)).max().unwrap_or(0),
+            Expr::Map(m) => m.values.iter().map(|x| self.taint_of(x)).max().unwrap_or(0),
             _ => self.computed_in_chain(e),
         }
     }
@@ -880,8 +918,12 @@ impl Linter<'_> {
                 self.expr(target);
             }
             _ => {
+                let taint = self.taint_of(value);
                 for n in target_names(target) {
                     self.forget(&n);
+                    if taint > 0 {
+                        self.tainted.insert(n, taint);
+                    }
                 }
                 self.expr(target);
             }
@@ -970,6 +1012,13 @@ impl Linter<'_> {
                 Expr::Var(v) => {
                     return n.saturating_add(self.tainted.get(v.id).copied().unwrap_or(0))
                 }
+                // A literal container holding such a value (`[x[k]][0]`, `{'f': x[k]}.f`).
+                Expr::List(_) | Expr::Tuple(_) | Expr::Map(_) | Expr::IfExpr(_) => {
+                    return n.saturating_add(self.taint_of(e))
+                }
+                Expr::BinOp(b) if matches!(b.op, ast::BinOpKind::ScOr | ast::BinOpKind::ScAnd) => {
+                    return n.saturating_add(self.taint_of(e))
+                }
                 _ => return n,
             };
         }
@@ -1056,6 +1105,30 @@ impl Linter<'_> {
                     Some(v.span().start_offset as usize),
                     id.to_owned(),
                 );
+            }
+        }
+        if let Some(root) = Self::chain_root(&c.expr) {
+            if self.macro_params.contains(root) {
+                if let Some(m) = &self.current_macro {
+                    self.param_callers.insert(m.clone());
+                }
+            }
+        }
+        if let Expr::Var(v) = &c.expr {
+            if self.param_callers.contains(v.id) {
+                let tainted_arg = c.args.iter().any(|a| match a {
+                    CallArg::Pos(e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => {
+                        self.taint_of(e) > 0
+                    }
+                    CallArg::Kwarg(_, e) => self.taint_of(e) > 0,
+                });
+                if tainted_arg {
+                    self.computed_issue(
+                        &format!("a value reached through a computed lookup is passed to macro '{}', which calls its argument", v.id),
+                        offset,
+                        "m(x[…])",
+                    );
+                }
             }
         }
         self.expr(&c.expr);
@@ -2400,6 +2473,16 @@ mod computed {
             "{{% set a = x[{p}] if c else none %}}{{% set b = a[k] %}}{{{{ b[j] }}}}"
         ));
         high("{% with a = x[k] %}{{ a.y('id') }}{% endwith %}");
+        // Containers, loop targets, unpacking and macro arguments carry it too.
+        high("{% set l = [x[k]] %}{{ l[0]('id') }}");
+        high("{% set d = {'f': x[k]} %}{{ d.f('id') }}");
+        high("{% for f in [x[k]] %}{{ f('id') }}{% endfor %}");
+        high("{% set f, g = x[k], 1 %}{{ f('id') }}");
+        high("{% set f = [x[k]]|first %}{{ f('id') }}");
+        high("{% for a, f in {'y': x[k]}.items() %}{{ f('id') }}{% endfor %}");
+        high("{% macro m(f) %}{{ f('id') }}{% endmacro %}{{ m(x[k]) }}");
+        quiet("{% macro m(p) %}{{ p.description }}{{ p|tojson }}{% endmacro %}{% for k in props %}{{ m(props[k]) }}{% endfor %}");
+        quiet("{% for k in props %}{% for a, b in props[k].items() %}{{ a }}: {{ b|tojson }}{% endfor %}{% endfor %}");
         // Data handling through a variable stays quiet.
         quiet("{% for k in props %}{% set p = props[k] %}{{ p.description }}{{ p.strip() }}{{ p|tojson }}{% if p.get('enum') %}{{ p['enum']|join(',') }}{% endif %}{% endfor %}");
         quiet("{% for k in props %}{% set p = props[k] %}{% for f in p %}{{ p[f] }}{% endfor %}{% endfor %}");

@@ -209,7 +209,8 @@ fn resolved_callables_in_every_container() {
     };
     // Top-level shapes: the model itself, and a plain dict holding it (Keras deserializes every
     // value of a dict without `class_name`). `{"foo": {"` puts a `{"` at byte 8.
-    let shapes: [(&str, fn(serde_json::Value) -> serde_json::Value); 3] = [
+    type Wrap = fn(serde_json::Value) -> serde_json::Value;
+    let shapes: [(&str, Wrap); 3] = [
         ("model", |m| m),
         ("plain dict, nested object at byte 8", |m| json!({"foo": m})),
         ("plain dict", |m| json!({"model": m, "note": "x"})),
