@@ -323,6 +323,7 @@ pub fn lint_with(source: &str, context: &RenderContext) -> Vec<TemplateIssue> {
         macro_params: HashSet::new(),
         current_macro: None,
         param_callers: HashSet::new(),
+        caller_taint: HashSet::new(),
         replays: MAX_REPLAYS,
         offset_base: 0,
         source,
@@ -480,6 +481,9 @@ struct Linter<'s> {
     /// Macros that call one of their arguments (or a chain rooted at one): handing them a value
     /// reached through a computed lookup calls it.
     param_callers: HashSet<String>,
+    /// Macros that pass a value reached through a computed lookup to `caller(…)`: the
+    /// arguments of a `{% call(f) m() %}` block of theirs hold it.
+    caller_taint: HashSet<String>,
     /// Loop bodies still allowed to be re-walked once per literal item (bounds nested loops).
     replays: usize,
     /// Added to every issue offset (block-by-block fallback parses each block on its own).
@@ -744,10 +748,14 @@ impl Linter<'_> {
                 self.statement_issue("include", Some(i.span().start_offset as usize));
                 self.expr(&i.name);
             }
-            Stmt::Macro(m) => self.macro_decl(m),
+            Stmt::Macro(m) => self.macro_decl(m, 0),
             Stmt::CallBlock(cb) => {
                 self.call(&cb.call);
-                self.macro_decl(&cb.macro_decl);
+                let taint = match &cb.call.expr {
+                    Expr::Var(v) if self.caller_taint.contains(v.id) => 1,
+                    _ => 0,
+                };
+                self.macro_decl(&cb.macro_decl, taint);
             }
             Stmt::Do(d) => self.call(&d.call),
         }
@@ -765,7 +773,7 @@ impl Linter<'_> {
 
     /// Macro arguments are unknown inside the body (callers pass anything): they shadow outer
     /// variables of the same name while the body is walked.
-    fn macro_decl(&mut self, m: &ast::Macro<'_>) {
+    fn macro_decl(&mut self, m: &ast::Macro<'_>, taint: usize) {
         for a in &m.args {
             self.expr(a);
         }
@@ -776,6 +784,9 @@ impl Linter<'_> {
         let saved = self.save(&names);
         for n in &names {
             self.forget(n);
+            if taint > 0 {
+                self.tainted.insert(n.clone(), taint);
+            }
         }
         let outer_params =
             std::mem::replace(&mut self.macro_params, names.iter().cloned().collect());
@@ -1112,6 +1123,45 @@ impl Linter<'_> {
                 if let Some(m) = &self.current_macro {
                     self.param_callers.insert(m.clone());
                 }
+            }
+        }
+        let arg_taint = c
+            .args
+            .iter()
+            .map(|a| match a {
+                CallArg::Pos(e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => self.taint_of(e),
+                CallArg::Kwarg(_, e) => self.taint_of(e),
+            })
+            .max()
+            .unwrap_or(0);
+        if arg_taint > 0 {
+            match &c.expr {
+                // `l.append(x[k])`, `d.update({'f': x[k]})`: the container now holds it.
+                Expr::GetAttr(g)
+                    if matches!(
+                        g.name,
+                        "append" | "extend" | "insert" | "update" | "setdefault" | "add"
+                    ) =>
+                {
+                    let key = match &g.expr {
+                        Expr::Var(v) => Some(v.id.to_owned()),
+                        Expr::GetAttr(a) => match &a.expr {
+                            Expr::Var(v) => Some(format!("{}.{}", v.id, a.name)),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some(key) = key {
+                        let t = self.tainted.entry(key).or_insert(0);
+                        *t = (*t).max(arg_taint);
+                    }
+                }
+                Expr::Var(v) if v.id == "caller" => {
+                    if let Some(m) = &self.current_macro {
+                        self.caller_taint.insert(m.clone());
+                    }
+                }
+                _ => {}
             }
         }
         if let Expr::Var(v) = &c.expr {
@@ -2481,6 +2531,11 @@ mod computed {
         high("{% set f = [x[k]]|first %}{{ f('id') }}");
         high("{% for a, f in {'y': x[k]}.items() %}{{ f('id') }}{% endfor %}");
         high("{% macro m(f) %}{{ f('id') }}{% endmacro %}{{ m(x[k]) }}");
+        high("{% set l = [] %}{% set _ = l.append(x[k]) %}{{ l[0]('id') }}");
+        high("{% set ns = namespace(l=[]) %}{% set _ = ns.l.append(x[k]) %}{{ ns.l[0]('id') }}");
+        high("{% set d = {} %}{% set _ = d.update({'f': x[k]}) %}{{ d.f('id') }}");
+        high("{% macro m() %}{{ caller(x[k]) }}{% endmacro %}{% call(f) m() %}{{ f('id') }}{% endcall %}");
+        quiet("{% set l = [] %}{% for k in props %}{% set _ = l.append(props[k]) %}{% endfor %}{{ l|tojson }}{{ l|join(', ') }}");
         quiet("{% macro m(p) %}{{ p.description }}{{ p|tojson }}{% endmacro %}{% for k in props %}{{ m(props[k]) }}{% endfor %}");
         quiet("{% for k in props %}{% for a, b in props[k].items() %}{{ a }}: {{ b|tojson }}{% endfor %}{% endfor %}");
         // Data handling through a variable stays quiet.

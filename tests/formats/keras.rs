@@ -135,6 +135,9 @@ proptest! {
 /// in every container Keras 3 loads a config from: a `.keras` zip, a Keras directory
 /// (`config.json` beside `metadata.json`, also what `hf://` downloads). Each payload must be
 /// high or critical; its benign twin (a Keras layer in the same place) must stay quiet.
+/// Puts a model config somewhere in a config.json's top level.
+type Wrap = fn(serde_json::Value) -> serde_json::Value;
+
 #[test]
 fn resolved_callables_in_every_container() {
     use serde_json::json;
@@ -209,7 +212,6 @@ fn resolved_callables_in_every_container() {
     };
     // Top-level shapes: the model itself, and a plain dict holding it (Keras deserializes every
     // value of a dict without `class_name`). `{"foo": {"` puts a `{"` at byte 8.
-    type Wrap = fn(serde_json::Value) -> serde_json::Value;
     let shapes: [(&str, Wrap); 3] = [
         ("model", |m| m),
         ("plain dict, nested object at byte 8", |m| json!({"foo": m})),
