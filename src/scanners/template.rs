@@ -797,6 +797,17 @@ impl Linter<'_> {
         self.restore(saved);
     }
 
+    /// The most computed lookups any argument's value went through.
+    fn args_taint(&self, args: &[CallArg<'_>]) -> usize {
+        args.iter()
+            .map(|a| match a {
+                CallArg::Pos(e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => self.taint_of(e),
+                CallArg::Kwarg(_, e) => self.taint_of(e),
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The variable a lookup/call chain starts from (`f` in `f.a[k](1)|x`).
     fn chain_root<'e>(mut e: &'e Expr<'e>) -> Option<&'e str> {
         loop {
@@ -1014,11 +1025,19 @@ impl Linter<'_> {
                     }
                     &g.expr
                 }
-                Expr::Filter(f) => match &f.expr {
-                    Some(x) => x,
-                    None => return n,
-                },
-                Expr::Call(c) => &c.expr,
+                // A call or filter may return what its arguments hold (`loop.cycle(x[k])`,
+                // `d.get('a', x[k])`, `undefined|default(x[k])`).
+                Expr::Filter(f) => {
+                    n = n.saturating_add(self.args_taint(&f.args));
+                    match &f.expr {
+                        Some(x) => x,
+                        None => return n,
+                    }
+                }
+                Expr::Call(c) => {
+                    n = n.saturating_add(self.args_taint(&c.args));
+                    &c.expr
+                }
                 // A variable bound to a value reached through computed lookups.
                 Expr::Var(v) => {
                     return n.saturating_add(self.tainted.get(v.id).copied().unwrap_or(0))
@@ -1125,15 +1144,7 @@ impl Linter<'_> {
                 }
             }
         }
-        let arg_taint = c
-            .args
-            .iter()
-            .map(|a| match a {
-                CallArg::Pos(e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => self.taint_of(e),
-                CallArg::Kwarg(_, e) => self.taint_of(e),
-            })
-            .max()
-            .unwrap_or(0);
+        let arg_taint = self.args_taint(&c.args);
         if arg_taint > 0 {
             match &c.expr {
                 // `l.append(x[k])`, `d.update({'f': x[k]})`: the container now holds it.
@@ -2536,6 +2547,11 @@ mod computed {
         high("{% set d = {} %}{% set _ = d.update({'f': x[k]}) %}{{ d.f('id') }}");
         high("{% macro m() %}{{ caller(x[k]) }}{% endmacro %}{% call(f) m() %}{{ f('id') }}{% endcall %}");
         quiet("{% set l = [] %}{% for k in props %}{% set _ = l.append(props[k]) %}{% endfor %}{{ l|tojson }}{{ l|join(', ') }}");
+        // What a call or filter returns from its arguments.
+        high("{% for i in [1] %}{{ loop.cycle(x[k])('id') }}{% endfor %}");
+        high("{{ {}.get('a', x[k])('id') }}");
+        high("{{ (nothing|default(x[k]))('id') }}");
+        quiet("{% for k in props %}{{ (props[k]|default('')).strip() }}{{ props.get(k, {}).get('type') }}{% endfor %}");
         quiet("{% macro m(p) %}{{ p.description }}{{ p|tojson }}{% endmacro %}{% for k in props %}{{ m(props[k]) }}{% endfor %}");
         quiet("{% for k in props %}{% for a, b in props[k].items() %}{{ a }}: {{ b|tojson }}{% endfor %}{% endfor %}");
         // Data handling through a variable stays quiet.
