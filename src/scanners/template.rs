@@ -1029,6 +1029,18 @@ impl Linter<'_> {
                 // `d.get('a', x[k])`, `undefined|default(x[k])`).
                 Expr::Filter(f) => {
                     n = n.saturating_add(self.args_taint(&f.args));
+                    // `ns|attr('f')` is `ns.f`.
+                    if f.name == "attr" {
+                        if let (Some(Expr::Var(v)), Some(CallArg::Pos(a))) =
+                            (&f.expr, f.args.first())
+                        {
+                            if let Some((name, _)) = self.fold(a, 0) {
+                                if let Some(t) = self.tainted.get(&format!("{}.{name}", v.id)) {
+                                    return n.saturating_add(*t);
+                                }
+                            }
+                        }
+                    }
                     match &f.expr {
                         Some(x) => x,
                         None => return n,
@@ -2551,6 +2563,7 @@ mod computed {
         high("{% for i in [1] %}{{ loop.cycle(x[k])('id') }}{% endfor %}");
         high("{{ {}.get('a', x[k])('id') }}");
         high("{{ (nothing|default(x[k]))('id') }}");
+        high("{% set ns = namespace(f=none) %}{% set ns.f = x[k] %}{{ (ns|attr('f'))('id') }}");
         quiet("{% for k in props %}{{ (props[k]|default('')).strip() }}{{ props.get(k, {}).get('type') }}{% endfor %}");
         quiet("{% macro m(p) %}{{ p.description }}{{ p|tojson }}{% endmacro %}{% for k in props %}{{ m(props[k]) }}{% endfor %}");
         quiet("{% for k in props %}{% for a, b in props[k].items() %}{{ a }}: {{ b|tojson }}{% endfor %}{% endfor %}");
