@@ -196,6 +196,24 @@ fn resolved_callables_in_every_container() {
             "os.system",
             json!({"module": "os", "class_name": "function", "config": "system", "registered_name": null}),
         ),
+        // TensorFlow's compat trees re-export the denied namespaces; TFOpLambda resolves
+        // its symbol by name (`tf.compat.v1.gfile.DeleteRecursively`).
+        (
+            "tensorflow.compat.v1.gfile.DeleteRecursively",
+            json!({"module": "tensorflow.compat.v1.gfile", "class_name": "function", "config": "DeleteRecursively", "registered_name": null}),
+        ),
+        (
+            "TFOpLambda compat.v2.raw_ops.WriteFile",
+            json!({"module": "keras.layers", "class_name": "TFOpLambda", "config": {"name": "t", "function": "compat.v2.raw_ops.WriteFile"}, "registered_name": null}),
+        ),
+        (
+            "TFOpLambda compat.v2.io.gfile.rmtree",
+            json!({"module": "keras.layers", "class_name": "TFOpLambda", "config": {"name": "t", "function": "compat.v2.io.gfile.rmtree"}, "registered_name": null}),
+        ),
+        (
+            "tensorflow.python.ops.script_ops.eager_py_func",
+            json!({"module": "tensorflow.python.ops.script_ops", "class_name": "function", "config": "eager_py_func", "registered_name": null}),
+        ),
         // KerasHub modules are allowed wholesale; their loaders are not.
         (
             "keras_hub preset_utils.get_file",

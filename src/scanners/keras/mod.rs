@@ -822,7 +822,7 @@ impl Walk<'_> {
         if name.is_empty() {
             return;
         }
-        let rule = self.policy.modules.lookup(module, name).cloned();
+        let rule = self.lookup(module, name);
         match rule {
             Some(r) if r.action == Action::Deny => {
                 let f = self
@@ -887,7 +887,7 @@ impl Walk<'_> {
             }
             return;
         }
-        match self.policy.modules.lookup(module_s, class) {
+        match self.lookup(module_s, class).as_ref() {
             Some(r) if r.action == Action::Deny => {
                 let r = r.clone();
                 self.deny(module_s, class, &r, path, layer);
@@ -908,6 +908,30 @@ impl Walk<'_> {
                 self.deny(pkg, name, &r, path, layer);
             }
         }
+    }
+
+    /// The `keras-module` rule for `module.name`. TensorFlow's `compat.v1`/`compat.v2` trees
+    /// re-export its namespaces (`tf.compat.v1.gfile`, `tf.compat.v2.io`, `tf.compat.v2.raw_ops`,
+    /// also the TFOpLambda symbols Keras resolves by name): a deny on the plain namespace
+    /// applies to them too.
+    fn lookup(&self, module: &str, name: &str) -> Option<crate::scanners::rules::Rule> {
+        let rule = self.policy.modules.lookup(module, name).cloned();
+        if rule.as_ref().is_some_and(|r| r.action == Action::Deny) {
+            return rule;
+        }
+        for compat in ["tensorflow.compat.v1", "tensorflow.compat.v2"] {
+            if let Some(rest) = module.strip_prefix(compat) {
+                if rest.is_empty() || rest.starts_with('.') {
+                    let plain = format!("tensorflow{rest}");
+                    if let Some(r) = self.policy.modules.lookup(&plain, name) {
+                        if r.action == Action::Deny {
+                            return Some(r.clone());
+                        }
+                    }
+                }
+            }
+        }
+        rule
     }
 
     fn deny(
