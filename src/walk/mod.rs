@@ -142,7 +142,7 @@ pub const ZIP_HEADER_MISMATCH: Code = Code {
     id: "archive/zip-header-mismatch",
     severity: Severity::High,
     summary: "A zip member's local header disagrees with the central directory.",
-    detects: "Different file names, sizes or compression methods in the local header and the central directory entry of the same member.",
+    detects: "Different file names, sizes or compression methods in the local header and the central directory entry of the same member; end records that lead different readers (Python's zipfile, miniz) to different central directories or local headers (all of them are scanned).",
     why: "Readers disagree on which header to trust. Attackers use this so a strict scanner rejects or misreads the member while PyTorch's lenient reader loads the payload (CVE-2025-1944).",
     example: "Central directory name `archive/data.pkl`, local header name `archive/datap.kl`.",
     remediation: "Treat the archive as tampered; re-export it from a trusted source.",
