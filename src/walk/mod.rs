@@ -416,7 +416,7 @@ pub fn decoder<'a>(
     input: Box<dyn Read + 'a>,
 ) -> Result<Box<dyn Read + 'a>, ScanError> {
     Ok(match format {
-        Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Format::Gzip => Box::new(PyGzDecoder::new(input)),
         Format::Zlib => Box::new(flate2::read::ZlibDecoder::new(input)),
         Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
         Format::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
@@ -437,6 +437,57 @@ pub fn decoder<'a>(
             )))
         }
     })
+}
+
+/// A gzip stream read the way Python's `gzip` module reads it (`tarfile` `r:gz`, joblib): member
+/// after member, and NUL bytes between or after members skipped (`_GzipReader._read_eof`), where
+/// other decoders stop at the padding and never see the members after it. Bytes after the padding
+/// that are not a gzip member are an error once everything before them has been read.
+struct PyGzDecoder<'a> {
+    member: Option<flate2::bufread::GzDecoder<std::io::BufReader<Box<dyn Read + 'a>>>>,
+}
+
+impl<'a> PyGzDecoder<'a> {
+    fn new(input: Box<dyn Read + 'a>) -> Self {
+        PyGzDecoder {
+            member: Some(flate2::bufread::GzDecoder::new(std::io::BufReader::new(
+                input,
+            ))),
+        }
+    }
+}
+
+impl Read for PyGzDecoder<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: skip NUL padding, then read the next member if anything follows.
+            let Some(member) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut rest = member.into_inner();
+            loop {
+                let avail = rest.fill_buf()?;
+                if avail.is_empty() {
+                    return Ok(0);
+                }
+                let zeros = avail.iter().take_while(|&&b| b == 0).count();
+                let only_zeros = zeros == avail.len();
+                rest.consume(zeros);
+                if !only_zeros {
+                    break;
+                }
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(rest));
+        }
+    }
 }
 
 /// Drains `r` into memory, or past `max_in_memory` into a temporary file, enforcing the ratio,
@@ -880,7 +931,7 @@ fn tar_crate_members(
     cx: &dyn ScanContext,
     sink: &mut Sink,
     members: &mut Vec<(String, Content, Option<Format>)>,
-    starts: &mut std::collections::BTreeSet<u64>,
+    starts: &mut std::collections::BTreeSet<(u64, u64)>,
 ) -> Result<(), ScanError> {
     let mut reader = a.content.open()?;
     let mut archive = tar::Archive::new(&mut reader);
@@ -944,7 +995,7 @@ fn tar_crate_members(
         }
         let size = entry.size();
         let start = entry.raw_file_position();
-        starts.insert(start);
+        starts.insert((start, size));
         // A member cut short by the end of the archive: what is there is what a streaming
         // reader hands to the loader before it fails.
         let content = a.content.slice(start, size)?;
@@ -968,11 +1019,48 @@ fn python_only_members(
     cx: &dyn ScanContext,
     sink: &mut Sink,
     members: &mut Vec<(String, Content, Option<Format>)>,
-    starts: &std::collections::BTreeSet<u64>,
+    starts: &std::collections::BTreeSet<(u64, u64)>,
 ) -> Result<(), ScanError> {
     let max = usize::try_from(cx.limits().max_members).unwrap_or(usize::MAX);
     for m in tarfile::members(&a.content, max)? {
-        if starts.contains(&m.data) {
+        if let Some(map) = &m.sparse {
+            // A GNU sparse file: tarfile extracts its stored runs placed at their offsets with
+            // NUL bytes between them, which is not the raw bytes other readers hand over.
+            if !cx.take_member() {
+                member_limit(a, "tar", sink);
+                break;
+            }
+            let cap = cx.limits().max_in_memory;
+            let (bytes, cut) = tarfile::sparse_contents(&a.content, m.data, map, m.size, cap)?;
+            if cut {
+                sink.push(
+                    Finding::new(
+                        &codes::engine::BUDGET_EXCEEDED,
+                        a.location.child(&m.name),
+                        format!(
+                            "sparse tar member {:?} extracts to {} bytes; only the first {cap} were scanned",
+                            m.name, m.size
+                        ),
+                    )
+                    .evidence("limit", "max-in-memory"),
+                );
+            }
+            if is_traversal(&m.name) && !starts.contains(&(m.data, m.size)) {
+                sink.push(Finding::new(
+                    &PATH_TRAVERSAL,
+                    a.location.child(&m.name),
+                    format!("tar member name escapes the archive: {}", m.name),
+                ));
+            }
+            let extracted = tarfile::sparse_extracted(&a.content, m.data, map, m.size, cap)?;
+            if extracted != bytes {
+                // extractall and extractfile disagree (overlapping or unordered runs): both.
+                members.push((m.name.clone(), Content::from_vec(extracted), None));
+            }
+            members.push((m.name, Content::from_vec(bytes), None));
+            continue;
+        }
+        if starts.contains(&(m.data, m.size)) {
             continue;
         }
         if !cx.take_member() {
@@ -1144,6 +1232,26 @@ pub fn read_range(content: &Content, start: u64, len: u64) -> io::Result<Vec<u8>
     clippy::panic
 )]
 mod tests {
+    #[test]
+    fn gzip_members_after_nul_padding_are_read_as_python_reads_them() {
+        use std::io::Write;
+        let gz = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(b).expect("gzip");
+            e.finish().expect("gzip")
+        };
+        let mut stream = gz(b"first ");
+        stream.extend([0u8; 37]);
+        stream.extend(gz(b"second"));
+        stream.extend([0u8; 5]);
+        let mut out = Vec::new();
+        super::decoder(Format::Gzip, Box::new(std::io::Cursor::new(stream)))
+            .expect("decoder")
+            .read_to_end(&mut out)
+            .expect("read");
+        assert_eq!(out, b"first second");
+    }
+
     use super::*;
 
     /// Streams `data` through a [`Watch`] after keeping `keep` head bytes, as [`spool`] does.
