@@ -128,34 +128,43 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     // the locator unconditionally: the directory then ends at the zip64 record. miniz reads the
     // record where the locator says; Python's zipfile reads the one right before the locator
     // (`_EndRecData64`). When both hold a record and they differ, both directories are read.
+    let eocd_reading = (eocd_pos, count, cd_size, cd_offset);
     let mut readings: Vec<(u64, u64, u64, u64)> = Vec::new();
-    if eocd_rel >= 20 {
-        let loc = tail
-            .get(eocd_rel.saturating_sub(20)..eocd_rel)
-            .unwrap_or_default();
-        if loc.get(..4) == Some(b"PK\x06\x07") {
-            let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;
-            let candidates = [Some(z64_pos), eocd_pos.checked_sub(20 + 56)];
-            for pos in candidates.into_iter().flatten() {
-                let Ok(rec) = read_at(&mut r, pos, 56) else {
-                    continue;
-                };
-                if rec.get(..4) == Some(b"PK\x06\x06") {
-                    let reading = (
-                        pos,
-                        le64(&rec, 32).ok_or_else(|| bad("short zip64 EOCD"))?,
-                        le64(&rec, 40).ok_or_else(|| bad("short zip64 EOCD"))?,
-                        le64(&rec, 48).ok_or_else(|| bad("short zip64 EOCD"))?,
-                    );
-                    if !readings.contains(&reading) {
-                        readings.push(reading);
-                    }
-                }
+    let loc = tail
+        .get(eocd_rel.saturating_sub(20)..eocd_rel)
+        .filter(|_| eocd_rel >= 20)
+        .unwrap_or_default();
+    if loc.get(..4) == Some(b"PK\x06\x07") {
+        let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;
+        let mut record = |pos: Option<u64>| -> Result<Option<(u64, u64, u64, u64)>, ScanError> {
+            let Some(pos) = pos else { return Ok(None) };
+            let Ok(rec) = read_at(&mut r, pos, 56) else {
+                return Ok(None);
+            };
+            if rec.get(..4) != Some(b"PK\x06\x06") {
+                return Ok(None);
             }
+            Ok(Some((
+                pos,
+                le64(&rec, 32).ok_or_else(|| bad("short zip64 EOCD"))?,
+                le64(&rec, 40).ok_or_else(|| bad("short zip64 EOCD"))?,
+                le64(&rec, 48).ok_or_else(|| bad("short zip64 EOCD"))?,
+            )))
+        };
+        // miniz: the record where the locator says, else the end record's own fields.
+        // zipfile: the record right before the locator, else the end record's own fields.
+        let at_locator = record(Some(z64_pos))?;
+        let before = record(eocd_pos.checked_sub(20 + 56))?;
+        // Prepended bytes move the record away from where the locator says: then the record
+        // before the locator is the only one (the end record's fields are 0xffffffff).
+        let miniz = at_locator.or(before).unwrap_or(eocd_reading);
+        let python = before.unwrap_or(eocd_reading);
+        readings.push(miniz);
+        if python != miniz {
+            readings.push(python);
         }
-    }
-    if readings.is_empty() {
-        readings.push((eocd_pos, count, cd_size, cd_offset));
+    } else {
+        readings.push(eocd_reading);
     }
     let mut entries: Vec<ZipEntry> = Vec::new();
     let mut prefix = 0u64;
@@ -170,13 +179,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
                     prefix = u64::try_from(shift).unwrap_or(0);
                 }
                 any = true;
-                if i > 0 {
-                    notes.push(format!(
-                        "the zip64 locator and the zip64 end record right before it describe different central directories ({} and {} entries); both were read",
-                        readings.first().map_or(0, |r| r.1),
-                        count
-                    ));
-                }
+                let found_any = !found.is_empty();
                 if shift < 0 {
                     notes.push(format!(
                         "the end record places the central directory {} bytes past where it lies: Python's zipfile reads every local header that much earlier",
@@ -186,7 +189,12 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
                 if cut {
                     cut_short = true;
                 }
-                resolve_local_headers(&mut r, found, shift, i > 0, &mut entries);
+                let added = resolve_local_headers(&mut r, found, shift, i > 0, &mut entries);
+                if i > 0 && found_any && added > 0 {
+                    notes.push(format!(
+                        "the zip64 locator leads to a central directory other than the one Python's zipfile reads (the record right before the locator, or the end record's own fields); both were read ({added} entries only in the second)"
+                    ));
+                }
             }
             Err(err) => {
                 first_err.get_or_insert(err);
@@ -253,13 +261,15 @@ fn read_directory(
         let clen = usize::from(le16(h, 32).unwrap_or(0));
         let ext_attr = le32(h, 38).unwrap_or(0);
         let mut lho = u64::from(le32(h, 42).unwrap_or(0));
-        let name_bytes = h
-            .get(46..46 + nlen)
-            .ok_or_else(|| bad("truncated central directory name"))?;
+        // A name or extra field running past the directory is cut where the directory ends, as
+        // zipfile reads it (from a buffer of the directory's bytes); it is then the last entry.
+        let field = |from: usize, len: usize| {
+            h.get(from.min(h.len())..from.saturating_add(len).min(h.len()))
+                .unwrap_or_default()
+        };
+        let name_bytes = field(46, nlen);
         let (name, name_nul) = decode_name(name_bytes, flags);
-        let extra = h
-            .get(nlen.saturating_add(46)..nlen.saturating_add(46).saturating_add(xlen))
-            .unwrap_or_default();
+        let extra = field(nlen.saturating_add(46), xlen);
         // Zip64 extended information extra field (0x0001): present fields in fixed order.
         let mut x = 0usize;
         while x.saturating_add(4) <= extra.len() {
@@ -319,7 +329,8 @@ fn resolve_local_headers(
     shift: i128,
     dedupe: bool,
     out: &mut Vec<ZipEntry>,
-) {
+) -> usize {
+    let before = out.len();
     let mut known: std::collections::HashSet<(u64, u64, u16, String)> = if dedupe {
         out.iter()
             .filter_map(|o| {
@@ -375,6 +386,7 @@ fn resolve_local_headers(
             out.push(e);
         }
     }
+    out.len().saturating_sub(before)
 }
 
 /// Reads `len` bytes at `at` through an already open reader (one open per archive, not per read).
@@ -1126,6 +1138,28 @@ mod tests {
     }
 
     #[test]
+    fn a_name_running_past_the_directory_is_cut_not_fatal() {
+        // zipfile reads the last entry's name from what is left of the directory; the entries
+        // before it are found through the directory, whatever lies between local headers.
+        let mut zip = local("notes.txt", b"hi");
+        zip.extend(b"JUNK".repeat(8));
+        let second = zip.len();
+        zip.extend(local("model.pkl", b"N."));
+        let mut c = central("notes.txt", b"hi", 0);
+        c.extend(central("model.pkl", b"N.", second as u32));
+        let last = c.len();
+        c.extend(central("tail.txt", b"", 0));
+        c[last + 28..last + 30].copy_from_slice(&200u16.to_le_bytes());
+        let dir = zip.len();
+        zip.extend(&c);
+        zip.extend(end(3, c.len() as u32, dir as u32));
+        let index = read_central_directory(&Content::from_vec(zip)).unwrap();
+        let n = names(&index);
+        assert_eq!(n[..2], ["notes.txt", "model.pkl"], "{n:?}");
+        assert_eq!(index.entries[1].data_start, Some((second + 30 + 9) as u64));
+    }
+
+    #[test]
     fn a_zip64_locator_pointing_at_a_decoy_record_reads_both_directories() {
         let (l, c) = stored(&[("decoy.pkl", b"N.")], 0);
         let mut zip = l;
@@ -1151,6 +1185,38 @@ mod tests {
             "{n:?}"
         );
         assert!(index.entries.iter().all(|e| e.data_start.is_some()));
+        assert_eq!(index.notes.len(), 1, "{:?}", index.notes);
+    }
+
+    #[test]
+    fn a_zip64_locator_without_a_record_before_it_leaves_zipfile_on_the_end_record() {
+        // zipfile finds no zip64 record right before the locator and reads the end record's
+        // own fields (a directory whose last comment covers the locator); miniz follows the
+        // locator to a decoy record.
+        let mut zip = local("model.pkl", b"payload.");
+        let decoy_local = zip.len();
+        zip.extend(local("model.pkl", b"N."));
+        let decoy_dir = zip.len();
+        let c = central("model.pkl", b"N.", decoy_local as u32);
+        zip.extend(&c);
+        let decoy = zip.len();
+        zip.extend(zip64_record(1, c.len() as u64, decoy_dir as u64));
+        let dir = zip.len();
+        let mut c = central("model.pkl", b"payload.", 0);
+        c[32..34].copy_from_slice(&20u16.to_le_bytes());
+        zip.extend(&c);
+        zip.extend(b"PK\x06\x07");
+        zip.extend(0u32.to_le_bytes());
+        zip.extend((decoy as u64).to_le_bytes());
+        zip.extend(1u32.to_le_bytes());
+        zip.extend(end(1, (c.len() + 20) as u32, dir as u32));
+        let index = read_central_directory(&Content::from_vec(zip)).unwrap();
+        let starts: Vec<Option<u64>> = index.entries.iter().map(|e| e.data_start).collect();
+        assert!(starts.contains(&Some(39)), "{starts:?}");
+        assert!(
+            starts.contains(&Some(decoy_local as u64 + 39)),
+            "{starts:?}"
+        );
         assert_eq!(index.notes.len(), 1, "{:?}", index.notes);
     }
 
