@@ -426,10 +426,13 @@ pub fn decoder<'a>(
             true,
             LZMA_MEM_KIB,
         )),
-        Format::Lzma => Box::new(
-            lzma_rust2::LzmaReader::new_mem_limit(input, LZMA_MEM_KIB, None)
-                .map_err(|e| ScanError::malformed("lzma", e.to_string()))?,
-        ),
+        Format::Lzma => Box::new(PyLzmaAlone {
+            stream: Some(
+                lzma_rust2::LzmaReader::new_mem_limit(input, LZMA_MEM_KIB, None)
+                    .map_err(|e| ScanError::malformed("lzma", e.to_string()))?,
+            ),
+            later: false,
+        }),
         f => {
             return Err(ScanError::Unsupported(format!(
                 "no decoder for {}",
@@ -486,6 +489,48 @@ impl Read for PyGzDecoder<'_> {
                 }
             }
             self.member = Some(flate2::bufread::GzDecoder::new(rest));
+        }
+    }
+}
+
+/// `.lzma` (LZMA-alone) streams read the way Python's `lzma.LZMAFile` reads them (joblib's
+/// `.lzma` files): after a stream's end, the bytes that follow are another stream, and so on;
+/// bytes that do not start one end the file quietly (`_trailing_error`), as does an error inside
+/// a later stream (Python ignores errors in a new stream's first block), after its output.
+struct PyLzmaAlone<'a> {
+    stream: Option<lzma_rust2::LzmaReader<Box<dyn Read + 'a>>>,
+    /// The stream being read is not the first one.
+    later: bool,
+}
+
+impl<'a> Read for PyLzmaAlone<'a> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(0);
+            };
+            let n = match stream.read(buf) {
+                Ok(n) => n,
+                // The first stream's errors are errors; a later stream's end the file.
+                Err(e) if !self.later => return Err(e),
+                Err(_) => {
+                    self.stream = None;
+                    return Ok(0);
+                }
+            };
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Some(ended) = self.stream.take() else {
+                return Ok(0);
+            };
+            let (inner, unused) = ended.into_parts();
+            let rest: Box<dyn Read + 'a> = Box::new(std::io::Cursor::new(unused).chain(inner));
+            self.later = true;
+            match lzma_rust2::LzmaReader::new_mem_limit(rest, LZMA_MEM_KIB, None) {
+                Ok(next) => self.stream = Some(next),
+                Err(_) => return Ok(0),
+            }
         }
     }
 }
@@ -1232,6 +1277,30 @@ pub fn read_range(content: &Content, start: u64, len: u64) -> io::Result<Vec<u8>
     clippy::panic
 )]
 mod tests {
+    #[test]
+    fn concatenated_lzma_alone_streams_are_read_as_lzmafile_reads_them() {
+        // Python's lzma.compress(b"first ", format=lzma.FORMAT_ALONE), and of b"second".
+        let hex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                .collect()
+        };
+        let alone = |b: &[u8]| match b {
+            b"first " => hex("5d00008000ffffffffffffffff00331a4aac0c72c1ea761ffffe2b7800"),
+            _ => hex("5d00008000ffffffffffffffff0039994891b1699bf381cdfffcee7000"),
+        };
+        let mut stream = alone(b"first ");
+        stream.extend(alone(b"second"));
+        stream.extend(b"trailing junk");
+        let mut out = Vec::new();
+        super::decoder(Format::Lzma, Box::new(std::io::Cursor::new(stream)))
+            .expect("decoder")
+            .read_to_end(&mut out)
+            .expect("read");
+        assert_eq!(out, b"first second");
+    }
+
     #[test]
     fn gzip_members_after_nul_padding_are_read_as_python_reads_them() {
         use std::io::Write;
