@@ -1016,6 +1016,23 @@ def zip_directory_trick(trick, member, data, r):
         # directory to its recorded size, miniz stops at the count.
         local, central = zip_stored(decoys + [(member, data)])
         return local + central + zip_end(r.randint(0, 1), len(central), len(local))
+    if trick == "cut-name":
+        # The last entry's name runs past the directory: zipfile cuts it and reads every entry
+        # through the directory, past junk that stops a walk along the local headers.
+        # An .npz read by numpy.load (ZipFile.open per key; extractall would stop at the cut
+        # entry): the payload is an object array.
+        import numpy as np
+        b = io.BytesIO()
+        np.save(b, np.arange(3))
+        local, central = zip_stored([("a.npy", b.getvalue())])
+        local += bytes(r.getrandbits(8) for _ in range(r.randint(8, 64)))
+        arr = object_npy(data, r)
+        payload = zip_central("x.npy", arr, len(local))
+        local += zip_local("x.npy", arr)
+        tail = bytearray(zip_central("tail.txt", b"", 0))
+        tail[28:30] = struct.pack("<H", r.randint(64, 4000))
+        central += payload + bytes(tail)
+        return local + central + zip_end(len(decoys) + 2, len(central), len(local))
     if trick == "zip64-locator":
         # The zip64 locator points at a record for a benign directory (miniz's reading); the
         # record right before the locator (zipfile's reading) describes the payload's directory.
@@ -1034,6 +1051,23 @@ def zip_directory_trick(trick, member, data, r):
         body += b"PK\x06\x07" + struct.pack("<IQI", 0, decoy, 1)
         return body + b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
                                                   0xFFFFFFFF, 0)
+    if trick == "zip64-no-record":
+        # A zip64 locator with no record right before it: zipfile reads the end record's own
+        # fields (the payload's directory, whose last comment covers the locator), miniz follows
+        # the locator to a decoy record describing a benign directory.
+        body = zip_local(member, data)
+        d_local = len(body)
+        body += zip_local(member, benign)
+        d_dir = len(body)
+        central = zip_central(member, benign, d_local)
+        body += central
+        decoy = len(body)
+        body += b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, 1, 1, len(central), d_dir)
+        e_dir = len(body)
+        entry = bytearray(zip_central(member, data, 0))
+        entry[32:34] = struct.pack("<H", 20)
+        body += bytes(entry) + b"PK\x06\x07" + struct.pack("<IQI", 0, decoy, 1)
+        return body + zip_end(1, len(entry) + 20, e_dir)
     # "negative-shift": the end record places the directory k bytes past where it lies, and
     # every local header offset is k too high: zipfile subtracts k (its `concat`), so it reads the
     # payload at the real offset, while a benign copy sits at the recorded one.
@@ -1096,12 +1130,13 @@ def tar_sparse(style, member, logical):
 def gen_archive_structure(out, rng, k):
     """Structures where Python's zipfile/tarfile/gzip read other members or bytes than common
     readers do: the end record's entry count, a zip64 locator pointing at a decoy record, a
-    directory offset past the directory, GNU sparse members with holes, NUL padding between
-    gzip members."""
+    directory offset past the directory, a zip64 locator with no record before it, a name cut by
+    the directory's end, npz keys that are directories or symlinks, GNU sparse members with holes,
+    a V7 directory, NUL padding between gzip members, concatenated .lzma streams (joblib)."""
     cls = "archive-structure"
-    tricks = ["zip-count", "zip-zip64-locator", "zip-negative-shift", "tar-sparse-old-gnu",
+    tricks = ["zip-count", "zip-cut-name", "zip-zip64-locator", "zip-zip64-no-record", "zip-negative-shift", "tar-sparse-old-gnu",
               "tar-sparse-pax-0.1", "tar-sparse-pax-1.0", "gzip-padding", "npz-dir-entry",
-              "npz-symlink-mode", "tar-v7-dir"]
+              "npz-symlink-mode", "tar-v7-dir", "joblib-lzma-concat"]
     for i in range(k):
         trick = tricks[i % len(tricks)]
         spec = draw_pickle_spec(rng)
@@ -1132,6 +1167,11 @@ def gen_archive_structure(out, rng, k):
                         zi.external_attr = 0o120777 << 16
                     z.writestr(zi, object_npy(data, r))
                 return b.getvalue()
+            if trick == "joblib-lzma-concat":
+                # joblib reads .lzma with lzma.LZMAFile, which goes on into the next stream.
+                cut = r.randint(1, 2)  # the import and the call in the second stream
+                return (lzma.compress(data[:cut], format=lzma.FORMAT_ALONE)
+                        + lzma.compress(data[cut:], format=lzma.FORMAT_ALONE))
             if trick == "tar-v7-dir":
                 # A NUL-type entry named "weights/" is a directory to tarfile: the next header
                 # follows it at once, inside what other readers skip as its 512 bytes of data.
@@ -1145,9 +1185,13 @@ def gen_archive_structure(out, rng, k):
                     + gzip.compress(raw[cut:], mtime=0))
 
         fname = {"zip": "model.zip", "tar": "bundle.tar", "gzi": "bundle.tar.gz",
-                 "npz": "arrays.npz"}[trick[:3]]
-        loaders = {"zip": ["zip-extract+pickle"], "npz": ["numpy-npz"]}.get(
+                 "npz": "arrays.npz", "job": "model.joblib"}[trick[:3]]
+        if trick == "zip-cut-name":
+            fname = "arrays.npz"
+        loaders = {"zip": ["zip-extract+pickle"], "npz": ["numpy-npz"], "job": ["joblib"]}.get(
             trick[:3], ["tar-extract+pickle"])
+        if trick == "zip-cut-name":
+            loaders = ["numpy-npz"]
         out.pair_files(cls, f"{cls}-{i:03d}", fname, render, loaders,
                        f"{trick} member={member} " + spec_desc(spec), call=call,
                        control_ok=False)
