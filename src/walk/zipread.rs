@@ -172,7 +172,7 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
     let mut cut_short = false;
     let mut first_err = None;
     let mut any = false;
-    for (i, &(cd_end, count, cd_size, cd_offset)) in readings.iter().enumerate() {
+    for (i, &(cd_end, _, cd_size, cd_offset)) in readings.iter().enumerate() {
         match read_directory(&mut r, cd_end, cd_size, cd_offset) {
             Ok((found, shift, cut)) => {
                 if !any {

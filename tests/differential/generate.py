@@ -1136,7 +1136,7 @@ def gen_archive_structure(out, rng, k):
     cls = "archive-structure"
     tricks = ["zip-count", "zip-cut-name", "zip-zip64-locator", "zip-zip64-no-record", "zip-negative-shift", "tar-sparse-old-gnu",
               "tar-sparse-pax-0.1", "tar-sparse-pax-1.0", "gzip-padding", "npz-dir-entry",
-              "npz-symlink-mode", "tar-v7-dir", "joblib-lzma-concat"]
+              "npz-symlink-mode", "tar-v7-dir", "joblib-lzma-concat", "gzip-tar-polyglot"]
     for i in range(k):
         trick = tricks[i % len(tricks)]
         spec = draw_pickle_spec(rng)
@@ -1172,6 +1172,20 @@ def gen_archive_structure(out, rng, k):
                 cut = r.randint(1, 2)  # the import and the call in the second stream
                 return (lzma.compress(data[:cut], format=lzma.FORMAT_ALONE)
                         + lzma.compress(data[cut:], format=lzma.FORMAT_ALONE))
+            if trick == "gzip-tar-polyglot":
+                # A gzip stream whose header's extra field holds a whole tar: tarfile.open tries
+                # gzip first, finds no tar in the decompressed bytes and reads the plain tar.
+                tar = bytearray(tar_header("\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + "xx" + member,
+                                           len(data), b"0", "ustar"))
+                body = tar + data + b"\x00" * ((512 - len(data) % 512) % 512) + b"\x00" * 1024
+                tar = bytearray(body)
+                tar[0:12] = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + struct.pack("<H", len(body) - 12)
+                tar[148:156] = b" " * 8
+                tar[148:156] = b"%06o\x00 " % sum(tar[:512])
+                inner = b"not a tar " * r.randint(1, 20)
+                comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+                return (bytes(tar) + comp.compress(inner) + comp.flush()
+                        + struct.pack("<II", zlib.crc32(inner), len(inner)))
             if trick == "tar-v7-dir":
                 # A NUL-type entry named "weights/" is a directory to tarfile: the next header
                 # follows it at once, inside what other readers skip as its 512 bytes of data.
