@@ -144,6 +144,14 @@ fn pax_number(text: &str) -> Option<u64> {
     u64::try_from(py_int(text).unwrap_or(0)).ok()
 }
 
+/// Numbers taken two at a time, as `zip(sparse[::2], sparse[1::2])` pairs them.
+fn pairs(numbers: &[u64]) -> Vec<(u64, u64)> {
+    numbers
+        .chunks_exact(2)
+        .filter_map(|p| Some((*p.first()?, *p.get(1)?)))
+        .collect()
+}
+
 /// The sparse map pairs of a GNU sparse header area (`count` entries of two 12-byte numbers).
 /// `all`: keep empty entries (the 4 in the main header); otherwise keep only entries with both
 /// fields non-zero (`_proc_sparse`'s extended blocks). Stops at a field `nti` rejects.
@@ -281,7 +289,7 @@ pub fn members(content: &Content, max: usize) -> std::io::Result<Vec<PyMember>> 
                     .map(|n| py_int(n).and_then(|n| u64::try_from(n).ok()))
                     .collect();
                 let Some(numbers) = numbers else { break };
-                sparse = Some(numbers.chunks_exact(2).map(|p| (p[0], p[1])).collect());
+                sparse = Some(pairs(&numbers));
             } else if pax.contains_key("GNU.sparse.size") {
                 let text = String::from_utf8_lossy(&raw_pax);
                 let field = |key: &str| -> Vec<u64> {
@@ -325,7 +333,7 @@ pub fn members(content: &Content, max: usize) -> std::io::Result<Vec<PyMember>> 
                 if !ok {
                     break;
                 }
-                let map: Vec<(u64, u64)> = numbers.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+                let map: Vec<(u64, u64)> = pairs(&numbers);
                 // tarfile reads the map a block at a time; the data starts at the next block.
                 data_start = data_start.saturating_add(blocks(used as u64));
                 sparse = Some(map);
@@ -440,7 +448,7 @@ pub fn sparse_contents(
     while pos < want {
         // The first run at or after the current one (cycling) that holds `pos`.
         let Some(found) = (0..runs.len())
-            .map(|k| index.saturating_add(k) % runs.len().max(1))
+            .map(|k| index.saturating_add(k).checked_rem(runs.len()).unwrap_or(0))
             .find(|&i| runs.get(i).is_some_and(|r| r.1 <= pos && pos < r.2))
         else {
             break;
@@ -625,10 +633,13 @@ mod sparse_tests {
         assert_eq!(extracted(t), logical);
 
         // Format 1.0: the map is at the start of the data.
-        let mut lines = format!("{}\n", runs.len());
-        for (o, n) in &runs {
-            lines.push_str(&format!("{o}\n{n}\n"));
-        }
+        let lines: String = std::iter::once(runs.len().to_string())
+            .chain(
+                runs.iter()
+                    .flat_map(|(o, n)| [o.to_string(), n.to_string()]),
+            )
+            .map(|l| l + "\n")
+            .collect();
         let mut data = pad(lines.into_bytes());
         data.extend(&raw);
         let x = pax(&[
