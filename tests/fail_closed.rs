@@ -328,3 +328,44 @@ for c in ["zlib", "gzip", "bz2", "xz", "lzma"]:
         );
     }
 }
+
+/// PyTorch's reader takes the archive folder from the first central-directory entry (older
+/// releases check nothing else) and reads `<folder>/data.pkl`, `constants.pkl` or
+/// `bytecode.pkl`, compared case-insensitively (miniz). With a top-level `data.pkl` or
+/// `constants.pkl` beside them, `data/<record>.pkl` and `constants/<record>.pkl` look like
+/// tensor storages of an archive at the top; they are the pickles torch runs.
+#[test]
+fn torch_records_named_like_storages_of_another_prefix_are_scanned() {
+    use std::io::Write;
+    let payload = b"\x80\x02cposix\nsystem\nU\x04true\x85R.";
+    let benign = b"\x80\x02}q\x00.";
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut n = 0;
+    for folder in ["data", "constants"] {
+        for record in ["data.pkl", "constants.pkl", "bytecode.pkl", "DATA.PKL"] {
+            for top in ["data.pkl", "constants.pkl"] {
+                let path = dir.path().join(format!("m{n}.pt"));
+                n += 1;
+                let mut z = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+                let opts = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored);
+                for (name, data) in [
+                    (format!("{folder}/{record}"), &payload[..]),
+                    (format!("{folder}/version"), b"3\n"),
+                    (top.to_owned(), &benign[..]),
+                ] {
+                    z.start_file(name, opts).expect("start");
+                    z.write_all(data).expect("write");
+                }
+                z.finish().expect("finish");
+                let r = scan(&path);
+                assert!(
+                    r.findings.iter().any(|f| f.severity == Severity::Critical
+                        && f.global.as_ref().is_some_and(|g| g.name == "system")),
+                    "{folder}/{record} beside {top}: {:?}",
+                    codes(&r)
+                );
+            }
+        }
+    }
+}

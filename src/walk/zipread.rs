@@ -738,10 +738,16 @@ fn torch_member_hint(
         if rest.starts_with("code/") && rest.ends_with(".py") {
             return Ok(Some(Format::TorchScriptCode));
         }
+        // A key ending in `.pkl` is no storage: with an empty prefix (a top-level `data.pkl`),
+        // `data/data.pkl` is the pickle torch reads when the first entry names the folder
+        // `data` (older readers take the archive folder from the first entry alone; miniz
+        // compares names case-insensitively).
         let storage = rest
             .strip_prefix("data/")
             .or_else(|| rest.strip_prefix("constants/"))
-            .is_some_and(|k| !k.is_empty() && !k.contains('/'));
+            .is_some_and(|k| {
+                !k.is_empty() && !k.contains('/') && !k.to_ascii_lowercase().ends_with(".pkl")
+            });
         if storage || RECORDS.contains(&rest) {
             let head = content.head(crate::sniff::SNIFF_LEN)?;
             let sniffed = crate::sniff::sniff(&head, name);
