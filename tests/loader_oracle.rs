@@ -13,6 +13,10 @@
 //! every spelling under which `pickle.loads` or `pickle._loads` reaches the canary must resolve
 //! to the payload's global.
 //!
+//! GLOBAL/INST lines: `tests/oracle/pickle_lines.py` places the lines across decompressor
+//! chunk boundaries and leaves INST's name line unterminated at EOF; every variant a real
+//! unpickler runs must resolve to the payload's global.
+//!
 //! joblib side files: `tests/oracle/joblib_side_files.py` names a file outside the model
 //! directory through every way a legacy `NDArrayWrapper` gets its `filename` (BUILD state,
 //! constructor arguments, non-literal strings); every variant under which `joblib.load` ran the
@@ -98,6 +102,36 @@ fn joblib_array_skip_matches_joblib_load() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(
         confirmed >= 20,
+        "only {confirmed} variants reached the canary"
+    );
+}
+
+/// GLOBAL and INST lines (`tests/oracle/pickle_lines.py`): lines straddling the chunks in
+/// which decompressors hand out compressed joblib streams, and INST name lines left without a
+/// newline at the end of the stream (the pure-Python unpickler drops their last byte and runs
+/// the call). Every case whose canary twin ran must resolve to the payload's `posix.system`.
+#[test]
+fn global_and_inst_lines_resolve_as_the_unpicklers_read_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("pickle_lines.py", dir.path()) else {
+        return;
+    };
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        if flag(case, "reached") {
+            confirmed += 1;
+            if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.joblib")))
+            {
+                failures.push(format!("{name}: payload not flagged: {r}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 380,
         "only {confirmed} variants reached the canary"
     );
 }
