@@ -370,15 +370,17 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
                 .evidence("flags", format!("{flags:#06x}")),
             );
         }
+        // Python's zipfile (numpy.load of an .npz, joblib, zipimport) reads a link entry's or a
+        // directory entry's data like any member's: the link is reported and its data scanned
+        // too, and a directory entry is only passed over when it holds no data.
         if e.unix_mode.is_some_and(|m| m & 0o170_000 == 0o120_000) {
             sink.push(Finding::new(
                 &SYMLINK,
                 loc.clone(),
                 format!("zip member {} is a symbolic link", e.name),
             ));
-            continue;
         }
-        if e.is_dir {
+        if e.is_dir && e.compressed_size == 0 && e.uncompressed_size == 0 {
             continue;
         }
         let Some(start) = e.data_start else {
