@@ -537,7 +537,7 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
         }
         // A directory entry holds no data; one that does is a file to `ZipFile.open` (an `.npz`
         // key `arr/` is loaded like any other), so its bytes are scanned.
-        if e.is_dir && e.compressed_size == 0 {
+        if e.is_dir && e.compressed_size == 0 && e.uncompressed_size == 0 {
             continue;
         }
         let Some(start) = e.data_start else {
@@ -897,10 +897,16 @@ fn torch_member_hint(
         if rest.starts_with("code/") && rest.ends_with(".py") {
             return Ok(Some(Format::TorchScriptCode));
         }
+        // A key ending in `.pkl` is no storage: with an empty prefix (a top-level `data.pkl`),
+        // `data/data.pkl` is the pickle torch reads when the first entry names the folder
+        // `data` (older readers take the archive folder from the first entry alone; miniz
+        // compares names case-insensitively).
         let storage = rest
             .strip_prefix("data/")
             .or_else(|| rest.strip_prefix("constants/"))
-            .is_some_and(|k| !k.is_empty() && !k.contains('/'));
+            .is_some_and(|k| {
+                !k.is_empty() && !k.contains('/') && !k.to_ascii_lowercase().ends_with(".pkl")
+            });
         if storage || RECORDS.contains(&rest) {
             let head = content.head(crate::sniff::SNIFF_LEN)?;
             let sniffed = crate::sniff::sniff(&head, name);
