@@ -107,11 +107,15 @@ pub fn other_readings(a: &Artifact, head: &[u8]) -> io::Result<Vec<Reading>> {
     if !walked_as_pickle(f) && !structural_data && pickle_could_start(head) {
         out.push(Reading::Pickle);
     }
+    // `tarfile.open` (mode `r:*`) tries gzip, bzip2 and xz first and falls back to a plain tar
+    // when the decompressed bytes are not one: a gzip stream whose header's extra field makes
+    // its first block a tar header with a valid checksum is both, so every format is read as a
+    // tar when its first block is one, compressed streams and other archives included.
+    if f != Format::Data && f != Format::Tar && tar_header_ok(head) {
+        out.push(Reading::Tar);
+    }
     let plain = !(f.is_archive() || f.is_compression());
     if plain && f != Format::Data {
-        if tar_header_ok(head) {
-            out.push(Reading::Tar);
-        }
         if has_zip_trailer(&a.content)? {
             out.push(Reading::Zip);
         }
@@ -268,6 +272,22 @@ mod tests {
         f.resize(4096, 0);
         let r = readings(&f, "model.h5");
         assert!(r.contains(&Reading::Hdf5At(1024)), "{r:?}");
+    }
+
+    #[test]
+    fn a_gzip_stream_whose_first_block_is_a_tar_header_is_read_as_a_tar_too() {
+        // tarfile.open("r:*") falls back to a plain tar when the gzip content is not one.
+        let mut block = vec![0u8; 512];
+        block[..12].copy_from_slice(b"\x1f\x8b\x08\x04\0\0\0\0\0\xff\xf4\x01");
+        block[12..21].copy_from_slice(b"model.pkl");
+        block[124..136].copy_from_slice(b"00000000000\0");
+        block[156] = b'0';
+        block[148..156].copy_from_slice(b"        ");
+        let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
+        block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        block.resize(2048, 0);
+        let r = readings(&block, "model.tar.gz");
+        assert!(r.contains(&Reading::Tar), "{r:?}");
     }
 
     #[test]

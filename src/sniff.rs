@@ -546,6 +546,16 @@ fn python_int_base8(t: &[u8]) -> Option<i64> {
 /// digits, an optional `L` (Python 2 longs) and padding spaces. The field's width changed across
 /// joblib and Python versions (17–20 characters), so it is parsed rather than assumed.
 pub fn joblib_zfile_offset(head: &[u8]) -> Option<usize> {
+    joblib_zfile_field(head).or_else(|| {
+        // joblib's own `read_zfile`: a 19-byte field read by `int(field, 16)` (which also takes
+        // `0X`, upper-case digits, underscores and any whitespace), then one optional space.
+        let at = if head.get(21) == Some(&b' ') { 22 } else { 21 };
+        (head.starts_with(b"ZF") && looks_like_zlib(head.get(at..)?, head.len() < SNIFF_LEN))
+            .then_some(at)
+    })
+}
+
+fn joblib_zfile_field(head: &[u8]) -> Option<usize> {
     let rest = head.strip_prefix(b"ZF")?;
     let rest = rest.strip_prefix(b"0x").unwrap_or(rest);
     let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
@@ -1209,5 +1219,14 @@ mod zfile_tests {
             assert_eq!(joblib_zfile_offset(&z), Some(2 + field.len()));
         }
         assert_eq!(joblib_zfile_offset(b"ZF and then some text"), None);
+        // Spellings only Python's int(field, 16) reads, in joblib's fixed 19-byte field.
+        for field in ["0X1A", "  0x1a\t", "0x_1a", "\t1A"] {
+            let field = format!("{field:<19}");
+            let z = zfile(&field);
+            assert_eq!(sniff(&z, "m.pkl"), Format::JoblibZfile, "{field:?}");
+            assert_eq!(joblib_zfile_offset(&z), Some(21), "{field:?}");
+            let z = zfile(&format!("{field} "));
+            assert_eq!(joblib_zfile_offset(&z), Some(22), "{field:?}");
+        }
     }
 }

@@ -328,3 +328,105 @@ for c in ["zlib", "gzip", "bz2", "xz", "lzma"]:
         );
     }
 }
+
+/// PyTorch's reader takes the archive folder from the first central-directory entry (older
+/// releases check nothing else) and reads `<folder>/data.pkl`, `constants.pkl` or
+/// `bytecode.pkl`, compared case-insensitively (miniz). With a top-level `data.pkl` or
+/// `constants.pkl` beside them, `data/<record>.pkl` and `constants/<record>.pkl` look like
+/// tensor storages of an archive at the top; they are the pickles torch runs.
+#[test]
+fn torch_records_named_like_storages_of_another_prefix_are_scanned() {
+    use std::io::Write;
+    let payload = b"\x80\x02cposix\nsystem\nU\x04true\x85R.";
+    let benign = b"\x80\x02}q\x00.";
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut n = 0;
+    for folder in ["data", "constants"] {
+        for record in ["data.pkl", "constants.pkl", "bytecode.pkl", "DATA.PKL"] {
+            for top in ["data.pkl", "constants.pkl"] {
+                let path = dir.path().join(format!("m{n}.pt"));
+                n += 1;
+                let mut z = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+                let opts = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored);
+                for (name, data) in [
+                    (format!("{folder}/{record}"), &payload[..]),
+                    (format!("{folder}/version"), b"3\n"),
+                    (top.to_owned(), &benign[..]),
+                ] {
+                    z.start_file(name, opts).expect("start");
+                    z.write_all(data).expect("write");
+                }
+                z.finish().expect("finish");
+                let r = scan(&path);
+                assert!(
+                    r.findings.iter().any(|f| f.severity == Severity::Critical
+                        && f.global.as_ref().is_some_and(|g| g.name == "system")),
+                    "{folder}/{record} beside {top}: {:?}",
+                    codes(&r)
+                );
+            }
+        }
+    }
+}
+
+/// Python's `zipfile` reads a directory entry's or a link entry's data like any member's, and
+/// `numpy.load` hands an `.npz` member that starts like an `.npy` to `read_array`, which
+/// unpickles object arrays. Written and loaded by the venv's `zipfile` and `numpy` (a canary
+/// twin per layout); every layout numpy runs must be flagged in its `posix.system` version.
+#[test]
+fn npz_directory_and_link_entries_with_data_are_scanned() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let Some(out) = py(
+        dir.path(),
+        r#"
+import io, struct, sys, types, zipfile
+import numpy as np
+hits = []
+canary = types.ModuleType("mg_canary")
+canary.reached = lambda *a: hits.append(a)
+sys.modules["mg_canary"] = canary
+def npy(mod, name):
+    body = b"\x80\x02c" + mod + b"\n" + name + b"\nU\x04true\x85R."
+    h = b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    h = h.ljust(((len(h) + 11 + 63) // 64) * 64 - 11) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + body
+layouts = {
+    "dir": ("x/", 0o40755),
+    "dir_plain": ("y/", None),
+    "link": ("w.npy", 0o120777),
+}
+for name, (member, mode) in layouts.items():
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        for kind, target in (("twin", (b"mg_canary", b"reached")), ("payload", (b"posix", b"system"))):
+            zi = zipfile.ZipInfo(member)
+            zi.compress_type = method
+            if mode is not None:
+                zi.create_system = 3
+                zi.external_attr = mode << 16
+            with zipfile.ZipFile(f"{name}_{method}.{kind}.npz", "w") as z:
+                z.writestr(zi, npy(*target))
+        hits.clear()
+        try:
+            r = np.load(f"{name}_{method}.twin.npz", allow_pickle=True)
+            [r[k] for k in r.files]
+        except Exception as e:
+            print("error", name, e, file=sys.stderr)
+        if hits:
+            print(f"{name}_{method}")
+"#,
+    ) else {
+        return;
+    };
+    let reached: Vec<&str> = out.lines().collect();
+    assert_eq!(reached.len(), 6, "numpy ran every layout: {reached:?}");
+    for name in reached {
+        let r = scan(&dir.path().join(format!("{name}.payload.npz")));
+        assert!(
+            r.findings.iter().any(|f| f.severity == Severity::Critical
+                && f.global.as_ref().is_some_and(|g| g.name == "system")),
+            "{name}: {:?}",
+            codes(&r)
+        );
+    }
+}

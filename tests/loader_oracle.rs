@@ -13,6 +13,15 @@
 //! every spelling under which `pickle.loads` or `pickle._loads` reaches the canary must resolve
 //! to the payload's global.
 //!
+//! GLOBAL/INST lines: `tests/oracle/pickle_lines.py` places the lines across decompressor
+//! chunk boundaries and leaves INST's name line unterminated at EOF; every variant a real
+//! unpickler runs must resolve to the payload's global.
+//!
+//! joblib side files: `tests/oracle/joblib_side_files.py` names a file outside the model
+//! directory through every way a legacy `NDArrayWrapper` gets its `filename` (BUILD state,
+//! constructor arguments, non-literal strings); every variant under which `joblib.load` ran the
+//! side file must be high.
+//!
 //! `.npy` headers (principle 3): `tests/oracle/npy_headers.py` spells object dtypes every way
 //! `ast.literal_eval` and `descr_to_dtype` accept (escapes, concatenation, subarrays,
 //! structured fields, duplicate keys, huge headers); every spelling under which
@@ -93,6 +102,81 @@ fn joblib_array_skip_matches_joblib_load() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(
         confirmed >= 20,
+        "only {confirmed} variants reached the canary"
+    );
+}
+
+/// GLOBAL and INST lines (`tests/oracle/pickle_lines.py`): lines straddling the chunks in
+/// which decompressors hand out compressed joblib streams, and INST name lines left without a
+/// newline at the end of the stream (the pure-Python unpickler drops their last byte and runs
+/// the call). Every case whose canary twin ran must resolve to the payload's `posix.system`.
+#[test]
+fn global_and_inst_lines_resolve_as_the_unpicklers_read_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("pickle_lines.py", dir.path()) else {
+        return;
+    };
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        if flag(case, "reached") {
+            confirmed += 1;
+            if let Some(r) = unflagged(&engine, &dir.path().join(format!("{name}.payload.joblib")))
+            {
+                failures.push(format!("{name}: payload not flagged: {r}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 380,
+        "only {confirmed} variants reached the canary"
+    );
+}
+
+/// joblib's legacy wrappers (`NDArrayWrapper`) load a side file with `allow_pickle=True`:
+/// `tests/oracle/joblib_side_files.py` names `../side.pkl` through the BUILD state, the
+/// constructor (REDUCE, OBJ, INST) and non-literal strings, and loads each model with the real
+/// `joblib.load`. Every model whose side file ran must be high `pickle/joblib-side-file`; a
+/// literal name inside the model directory stays info (the side file is scanned with it).
+#[test]
+fn joblib_side_files_are_found_as_joblib_loads_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(cases) = oracle("joblib_side_files.py", dir.path()) else {
+        return;
+    };
+    let engine = Engine::with_defaults().expect("engine");
+    let mut confirmed = 0;
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        if !flag(case, "reached") {
+            continue;
+        }
+        confirmed += 1;
+        let path = dir.path().join(name).join("model/m.joblib");
+        let r = engine.scan_paths(&[path]).expect("scan");
+        let side = r
+            .findings
+            .iter()
+            .filter(|f| f.code == "pickle/joblib-side-file")
+            .map(|f| f.severity)
+            .max();
+        let loudest = r.findings.iter().map(|f| f.severity).max();
+        let ok = if flag(case, "escapes") {
+            side >= Some(Severity::High)
+        } else {
+            side.is_some() && loudest <= Some(Severity::Info)
+        };
+        if !ok {
+            failures.push(format!("{name}: {}", r.to_json()));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        confirmed >= 40,
         "only {confirmed} variants reached the canary"
     );
 }

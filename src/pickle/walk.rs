@@ -209,8 +209,9 @@ pub enum IssueKind {
     /// A joblib array wrapper whose size or dtype cannot be determined, so the raw data after
     /// it cannot be skipped the way joblib skips it.
     JoblibUnresolved { detail: String },
-    /// A legacy joblib wrapper that names a side file.
-    JoblibSideFile { filename: String },
+    /// A legacy joblib wrapper that names a side file (`None`: a name that is not a literal
+    /// string, so where joblib reads from is unknown).
+    JoblibSideFile { filename: Option<String> },
     /// Bytes that joblib skips as array data but `pickle.load` would execute as opcodes.
     JoblibDifferential { len: u64 },
     /// A blob that could not be decoded completely (longer than the kept prefix).
@@ -1861,10 +1862,21 @@ impl<'p, R: Read> Walker<'p, R> {
                 match class.as_deref() {
                     Some(JOBLIB_WRAPPER) if self.joblib => self.joblib_array(m, state, offset),
                     Some(n) if JOBLIB_LEGACY.contains(&n) => {
-                        if let Some(f) = state_lookup(&m.arena, state, "filename")
-                            .and_then(|v| m.arena.as_str(&v).map(str::to_owned))
-                        {
-                            self.issue(m, IssueKind::JoblibSideFile { filename: f }, offset);
+                        // joblib's `load_build` hands the wrapper to `read`, which loads
+                        // `self.filename` next to the model (`np.load(allow_pickle=True)`).
+                        // The name is set by this state or, when the class was called
+                        // (`__init__(filename, subclass, ...)`), by its first argument; a
+                        // state the walker cannot read may set it too.
+                        let named = state_lookup(&m.arena, state, "filename").or_else(|| {
+                            (c.kind == CallKind::Call)
+                                .then(|| call_args(&m.arena, &c.args).first().copied())
+                                .flatten()
+                        });
+                        let readable = matches!(state, V::Dict(_) | V::Tuple(_) | V::None);
+                        if named.is_some() || !readable {
+                            let filename =
+                                named.and_then(|v| m.arena.as_str(&v).map(str::to_owned));
+                            self.issue(m, IssueKind::JoblibSideFile { filename }, offset);
                         }
                         if n.ends_with("NumpyArrayWrapper") && self.joblib {
                             return self.joblib_array(m, state, offset);
@@ -2527,6 +2539,48 @@ mod tests {
         assert_eq!(a.globals[0].resolved_as.as_deref(), Some("os:system"));
         let a = walk(b"cbuiltins\nprint.__class__\n.");
         assert!(matches!(a.globals[0].class, Class::Dunder(_)));
+    }
+
+    #[test]
+    fn legacy_joblib_wrapper_side_file_from_constructor_or_computed_name() {
+        let side = |a: &Analysis| -> Vec<Option<String>> {
+            a.issues
+                .iter()
+                .filter_map(|i| match &i.kind {
+                    IssueKind::JoblibSideFile { filename } => Some(filename.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let wrapper = |body: &[u8]| {
+            let mut p = vec![0x80, 4];
+            p.extend(sbu("joblib.numpy_pickle_compat"));
+            p.extend(sbu("NDArrayWrapper"));
+            p.push(0x93);
+            p.extend_from_slice(body);
+            p.push(b'.');
+            p
+        };
+        // NDArrayWrapper('../x', ndarray) then BUILD {}: `__init__` set the name joblib loads.
+        let mut ctor = sbu("../x");
+        ctor.extend(b"cnumpy\nndarray\n\x86R}b");
+        assert_eq!(side(&walk(&wrapper(&ctor))), vec![Some("../x".to_owned())]);
+        // The state's name wins over the constructor's.
+        let mut both = sbu("a");
+        both.extend(b"N\x86R}(");
+        both.extend(sbu("filename"));
+        both.extend(sbu("../y"));
+        both.extend(b"ub");
+        assert_eq!(side(&walk(&wrapper(&both))), vec![Some("../y".to_owned())]);
+        // A name computed by a call is not a literal: reported without one.
+        let mut computed = b")\x81}(".to_vec();
+        computed.extend(sbu("filename"));
+        computed.extend(b"cbuiltins\nstr\n");
+        computed.extend(sbu("../z"));
+        computed.extend(b"\x85Rub");
+        assert_eq!(side(&walk(&wrapper(&computed))), vec![None]);
+        // NEWOBJ runs no `__init__`: without a name in the state there is nothing to load.
+        assert!(side(&walk(&wrapper(b")\x81}b"))).is_empty());
     }
 
     #[test]

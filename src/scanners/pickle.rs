@@ -159,7 +159,7 @@ code!(JOBLIB_UNRESOLVED, "pickle/joblib-array-unresolved", High,
     []);
 code!(JOBLIB_SIDE_FILE, "pickle/joblib-side-file", Info,
     "A legacy joblib array wrapper refers to a separate file.",
-    "NDArrayWrapper/ZNDArrayWrapper (joblib < 0.10) with a `filename` attribute; raised to high when the name is absolute or climbs out of the directory.",
+    "NDArrayWrapper/ZNDArrayWrapper (joblib < 0.10) with a `filename` attribute, set by the BUILD state or by the wrapper's constructor argument; raised to high when the name is absolute, climbs out of the directory or is not a literal string.",
     "joblib loads the named file with numpy (object arrays with allow_pickle), so the side file must be scanned too and must not point elsewhere.",
     "`NDArrayWrapper` state `{'filename': '../../x.npy'}`",
     "Scan the side files; never load a wrapper whose file name leaves the model directory.",
@@ -752,7 +752,9 @@ fn report(an: &Analysis, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) 
                 loc,
                 format!("joblib array data cannot be skipped: {detail}"),
             ),
-            IssueKind::JoblibSideFile { filename } => {
+            IssueKind::JoblibSideFile {
+                filename: Some(filename),
+            } => {
                 let escapes = crate::walk::is_traversal(filename);
                 Finding::new(
                     &JOBLIB_SIDE_FILE,
@@ -762,6 +764,12 @@ fn report(an: &Analysis, a: &Artifact, cx: &dyn ScannerContext, out: &mut Sink) 
                 .severity(if escapes { Severity::High } else { Severity::Info })
                 .evidence("filename", filename.clone())
             }
+            IssueKind::JoblibSideFile { filename: None } => Finding::new(
+                &JOBLIB_SIDE_FILE,
+                loc,
+                "legacy joblib wrapper loads a side file whose name is not a literal string",
+            )
+            .severity(Severity::High),
             IssueKind::JoblibDifferential { len } => Finding::new(
                 &JOBLIB_DIFFERENTIAL,
                 loc,

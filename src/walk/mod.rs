@@ -142,7 +142,7 @@ pub const ZIP_HEADER_MISMATCH: Code = Code {
     id: "archive/zip-header-mismatch",
     severity: Severity::High,
     summary: "A zip member's local header disagrees with the central directory.",
-    detects: "Different file names, sizes or compression methods in the local header and the central directory entry of the same member.",
+    detects: "Different file names, sizes or compression methods in the local header and the central directory entry of the same member; end records that lead different readers (Python's zipfile, miniz) to different central directories or local headers (all of them are scanned).",
     why: "Readers disagree on which header to trust. Attackers use this so a strict scanner rejects or misreads the member while PyTorch's lenient reader loads the payload (CVE-2025-1944).",
     example: "Central directory name `archive/data.pkl`, local header name `archive/datap.kl`.",
     remediation: "Treat the archive as tampered; re-export it from a trusted source.",
@@ -416,7 +416,7 @@ pub fn decoder<'a>(
     input: Box<dyn Read + 'a>,
 ) -> Result<Box<dyn Read + 'a>, ScanError> {
     Ok(match format {
-        Format::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Format::Gzip => Box::new(PyGzDecoder::new(input)),
         Format::Zlib => Box::new(flate2::read::ZlibDecoder::new(input)),
         Format::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
         Format::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
@@ -426,10 +426,13 @@ pub fn decoder<'a>(
             true,
             LZMA_MEM_KIB,
         )),
-        Format::Lzma => Box::new(
-            lzma_rust2::LzmaReader::new_mem_limit(input, LZMA_MEM_KIB, None)
-                .map_err(|e| ScanError::malformed("lzma", e.to_string()))?,
-        ),
+        Format::Lzma => Box::new(PyLzmaAlone {
+            stream: Some(
+                lzma_rust2::LzmaReader::new_mem_limit(input, LZMA_MEM_KIB, None)
+                    .map_err(|e| ScanError::malformed("lzma", e.to_string()))?,
+            ),
+            later: false,
+        }),
         f => {
             return Err(ScanError::Unsupported(format!(
                 "no decoder for {}",
@@ -437,6 +440,99 @@ pub fn decoder<'a>(
             )))
         }
     })
+}
+
+/// A gzip stream read the way Python's `gzip` module reads it (`tarfile` `r:gz`, joblib): member
+/// after member, and NUL bytes between or after members skipped (`_GzipReader._read_eof`), where
+/// other decoders stop at the padding and never see the members after it. Bytes after the padding
+/// that are not a gzip member are an error once everything before them has been read.
+struct PyGzDecoder<'a> {
+    member: Option<flate2::bufread::GzDecoder<std::io::BufReader<Box<dyn Read + 'a>>>>,
+}
+
+impl<'a> PyGzDecoder<'a> {
+    fn new(input: Box<dyn Read + 'a>) -> Self {
+        PyGzDecoder {
+            member: Some(flate2::bufread::GzDecoder::new(std::io::BufReader::new(
+                input,
+            ))),
+        }
+    }
+}
+
+impl Read for PyGzDecoder<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: skip NUL padding, then read the next member if anything follows.
+            let Some(member) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut rest = member.into_inner();
+            loop {
+                let avail = rest.fill_buf()?;
+                if avail.is_empty() {
+                    return Ok(0);
+                }
+                let zeros = avail.iter().take_while(|&&b| b == 0).count();
+                let only_zeros = zeros == avail.len();
+                rest.consume(zeros);
+                if !only_zeros {
+                    break;
+                }
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(rest));
+        }
+    }
+}
+
+/// `.lzma` (LZMA-alone) streams read the way Python's `lzma.LZMAFile` reads them (joblib's
+/// `.lzma` files): after a stream's end, the bytes that follow are another stream, and so on;
+/// bytes that do not start one end the file quietly (`_trailing_error`), as does an error inside
+/// a later stream (Python ignores errors in a new stream's first block), after its output.
+struct PyLzmaAlone<'a> {
+    stream: Option<lzma_rust2::LzmaReader<Box<dyn Read + 'a>>>,
+    /// The stream being read is not the first one.
+    later: bool,
+}
+
+impl<'a> Read for PyLzmaAlone<'a> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(0);
+            };
+            let n = match stream.read(buf) {
+                Ok(n) => n,
+                // The first stream's errors are errors; a later stream's end the file.
+                Err(e) if !self.later => return Err(e),
+                Err(_) => {
+                    self.stream = None;
+                    return Ok(0);
+                }
+            };
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Some(ended) = self.stream.take() else {
+                return Ok(0);
+            };
+            let (inner, unused) = ended.into_parts();
+            let rest: Box<dyn Read + 'a> = Box::new(std::io::Cursor::new(unused).chain(inner));
+            self.later = true;
+            match lzma_rust2::LzmaReader::new_mem_limit(rest, LZMA_MEM_KIB, None) {
+                Ok(next) => self.stream = Some(next),
+                Err(_) => return Ok(0),
+            }
+        }
+    }
 }
 
 /// Drains `r` into memory, or past `max_in_memory` into a temporary file, enforcing the ratio,
@@ -880,7 +976,7 @@ fn tar_crate_members(
     cx: &dyn ScanContext,
     sink: &mut Sink,
     members: &mut Vec<(String, Content, Option<Format>)>,
-    starts: &mut std::collections::BTreeSet<u64>,
+    starts: &mut std::collections::BTreeSet<(u64, u64)>,
 ) -> Result<(), ScanError> {
     let mut reader = a.content.open()?;
     let mut archive = tar::Archive::new(&mut reader);
@@ -944,7 +1040,7 @@ fn tar_crate_members(
         }
         let size = entry.size();
         let start = entry.raw_file_position();
-        starts.insert(start);
+        starts.insert((start, size));
         // A member cut short by the end of the archive: what is there is what a streaming
         // reader hands to the loader before it fails.
         let content = a.content.slice(start, size)?;
@@ -968,11 +1064,48 @@ fn python_only_members(
     cx: &dyn ScanContext,
     sink: &mut Sink,
     members: &mut Vec<(String, Content, Option<Format>)>,
-    starts: &std::collections::BTreeSet<u64>,
+    starts: &std::collections::BTreeSet<(u64, u64)>,
 ) -> Result<(), ScanError> {
     let max = usize::try_from(cx.limits().max_members).unwrap_or(usize::MAX);
     for m in tarfile::members(&a.content, max)? {
-        if starts.contains(&m.data) {
+        if let Some(map) = &m.sparse {
+            // A GNU sparse file: tarfile extracts its stored runs placed at their offsets with
+            // NUL bytes between them, which is not the raw bytes other readers hand over.
+            if !cx.take_member() {
+                member_limit(a, "tar", sink);
+                break;
+            }
+            let cap = cx.limits().max_in_memory;
+            let (bytes, cut) = tarfile::sparse_contents(&a.content, m.data, map, m.size, cap)?;
+            if cut {
+                sink.push(
+                    Finding::new(
+                        &codes::engine::BUDGET_EXCEEDED,
+                        a.location.child(&m.name),
+                        format!(
+                            "sparse tar member {:?} extracts to {} bytes; only the first {cap} were scanned",
+                            m.name, m.size
+                        ),
+                    )
+                    .evidence("limit", "max-in-memory"),
+                );
+            }
+            if is_traversal(&m.name) && !starts.contains(&(m.data, m.size)) {
+                sink.push(Finding::new(
+                    &PATH_TRAVERSAL,
+                    a.location.child(&m.name),
+                    format!("tar member name escapes the archive: {}", m.name),
+                ));
+            }
+            let extracted = tarfile::sparse_extracted(&a.content, m.data, map, m.size, cap)?;
+            if extracted != bytes {
+                // extractall and extractfile disagree (overlapping or unordered runs): both.
+                members.push((m.name.clone(), Content::from_vec(extracted), None));
+            }
+            members.push((m.name, Content::from_vec(bytes), None));
+            continue;
+        }
+        if starts.contains(&(m.data, m.size)) {
             continue;
         }
         if !cx.take_member() {
@@ -1144,6 +1277,50 @@ pub fn read_range(content: &Content, start: u64, len: u64) -> io::Result<Vec<u8>
     clippy::panic
 )]
 mod tests {
+    #[test]
+    fn concatenated_lzma_alone_streams_are_read_as_lzmafile_reads_them() {
+        // Python's lzma.compress(b"first ", format=lzma.FORMAT_ALONE), and of b"second".
+        let hex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                .collect()
+        };
+        let alone = |b: &[u8]| match b {
+            b"first " => hex("5d00008000ffffffffffffffff00331a4aac0c72c1ea761ffffe2b7800"),
+            _ => hex("5d00008000ffffffffffffffff0039994891b1699bf381cdfffcee7000"),
+        };
+        let mut stream = alone(b"first ");
+        stream.extend(alone(b"second"));
+        stream.extend(b"trailing junk");
+        let mut out = Vec::new();
+        super::decoder(Format::Lzma, Box::new(std::io::Cursor::new(stream)))
+            .expect("decoder")
+            .read_to_end(&mut out)
+            .expect("read");
+        assert_eq!(out, b"first second");
+    }
+
+    #[test]
+    fn gzip_members_after_nul_padding_are_read_as_python_reads_them() {
+        use std::io::Write;
+        let gz = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(b).expect("gzip");
+            e.finish().expect("gzip")
+        };
+        let mut stream = gz(b"first ");
+        stream.extend([0u8; 37]);
+        stream.extend(gz(b"second"));
+        stream.extend([0u8; 5]);
+        let mut out = Vec::new();
+        super::decoder(Format::Gzip, Box::new(std::io::Cursor::new(stream)))
+            .expect("decoder")
+            .read_to_end(&mut out)
+            .expect("read");
+        assert_eq!(out, b"first second");
+    }
+
     use super::*;
 
     /// Streams `data` through a [`Watch`] after keeping `keep` head bytes, as [`spool`] does.

@@ -78,6 +78,10 @@ pub struct ZipIndex {
     pub prefix: u64,
     /// Bytes after the end-of-central-directory record (beyond its comment).
     pub trailing: u64,
+    /// Places where readers find different directories or members (all of them were read).
+    pub notes: Vec<String>,
+    /// The directory held more entries than are read from one directory.
+    pub cut_short: bool,
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u16> {
@@ -114,50 +118,134 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         .ok_or_else(|| bad("no end-of-central-directory record"))?;
     let eocd_pos = len.saturating_sub(tail_len).saturating_add(eocd_rel as u64);
     let e = tail.get(eocd_rel..).unwrap_or_default();
-    let mut count = u64::from(le16(e, 10).ok_or_else(|| bad("short EOCD"))?);
-    let mut cd_size = u64::from(le32(e, 12).ok_or_else(|| bad("short EOCD"))?);
-    let mut cd_offset = u64::from(le32(e, 16).ok_or_else(|| bad("short EOCD"))?);
+    let count = u64::from(le16(e, 10).ok_or_else(|| bad("short EOCD"))?);
+    let cd_size = u64::from(le32(e, 12).ok_or_else(|| bad("short EOCD"))?);
+    let cd_offset = u64::from(le32(e, 16).ok_or_else(|| bad("short EOCD"))?);
     let comment_len = u64::from(le16(e, 20).unwrap_or(0));
-    let mut cd_end = eocd_pos;
-    // Zip64: the locator sits right before the EOCD. Writers such as PyTorch's (miniz) emit the
-    // zip64 end records even when no field overflows, so look for the locator unconditionally:
-    // the central directory then ends at the zip64 record, not at the EOCD.
-    if eocd_rel >= 20 {
-        let loc = tail
-            .get(eocd_rel.saturating_sub(20)..eocd_rel)
-            .unwrap_or_default();
-        if loc.get(..4) == Some(b"PK\x06\x07") {
-            let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;
-            // The record is where the locator says, or (with prepended bytes) right before it.
-            let candidates = [Some(z64_pos), eocd_pos.checked_sub(20 + 56)];
-            for pos in candidates.into_iter().flatten() {
-                let Ok(rec) = read_at(&mut r, pos, 56) else {
-                    continue;
-                };
-                if rec.get(..4) == Some(b"PK\x06\x06") {
-                    count = le64(&rec, 32).ok_or_else(|| bad("short zip64 EOCD"))?;
-                    cd_size = le64(&rec, 40).ok_or_else(|| bad("short zip64 EOCD"))?;
-                    cd_offset = le64(&rec, 48).ok_or_else(|| bad("short zip64 EOCD"))?;
-                    cd_end = pos;
-                    break;
+    // Where the central directory is, as each reader finds it: (end of the directory, entry
+    // count, size, recorded offset). Zip64: the locator sits right before the EOCD. Writers such
+    // as PyTorch's (miniz) emit the zip64 end records even when no field overflows, so look for
+    // the locator unconditionally: the directory then ends at the zip64 record. miniz reads the
+    // record where the locator says; Python's zipfile reads the one right before the locator
+    // (`_EndRecData64`). When both hold a record and they differ, both directories are read.
+    let eocd_reading = (eocd_pos, count, cd_size, cd_offset);
+    let mut readings: Vec<(u64, u64, u64, u64)> = Vec::new();
+    let loc = tail
+        .get(eocd_rel.saturating_sub(20)..eocd_rel)
+        .filter(|_| eocd_rel >= 20)
+        .unwrap_or_default();
+    if loc.get(..4) == Some(b"PK\x06\x07") {
+        let z64_pos = le64(loc, 8).ok_or_else(|| bad("short zip64 locator"))?;
+        let mut record = |pos: Option<u64>| -> Result<Option<(u64, u64, u64, u64)>, ScanError> {
+            let Some(pos) = pos else { return Ok(None) };
+            let Ok(rec) = read_at(&mut r, pos, 56) else {
+                return Ok(None);
+            };
+            if rec.get(..4) != Some(b"PK\x06\x06") {
+                return Ok(None);
+            }
+            Ok(Some((
+                pos,
+                le64(&rec, 32).ok_or_else(|| bad("short zip64 EOCD"))?,
+                le64(&rec, 40).ok_or_else(|| bad("short zip64 EOCD"))?,
+                le64(&rec, 48).ok_or_else(|| bad("short zip64 EOCD"))?,
+            )))
+        };
+        // miniz: the record where the locator says, else the end record's own fields.
+        // zipfile: the record right before the locator, else the end record's own fields.
+        let at_locator = record(Some(z64_pos))?;
+        let before = record(eocd_pos.checked_sub(20 + 56))?;
+        // Prepended bytes move the record away from where the locator says: then the record
+        // before the locator is the only one (the end record's fields are 0xffffffff).
+        let miniz = at_locator.or(before).unwrap_or(eocd_reading);
+        let python = before.unwrap_or(eocd_reading);
+        readings.push(miniz);
+        if python != miniz {
+            readings.push(python);
+        }
+    } else {
+        readings.push(eocd_reading);
+    }
+    let mut entries: Vec<ZipEntry> = Vec::new();
+    let mut prefix = 0u64;
+    let mut notes = Vec::new();
+    let mut cut_short = false;
+    let mut first_err = None;
+    let mut any = false;
+    for (i, &(cd_end, _, cd_size, cd_offset)) in readings.iter().enumerate() {
+        match read_directory(&mut r, cd_end, cd_size, cd_offset) {
+            Ok((found, shift, cut)) => {
+                if !any {
+                    prefix = u64::try_from(shift).unwrap_or(0);
                 }
+                any = true;
+                let found_any = !found.is_empty();
+                if shift < 0 {
+                    notes.push(format!(
+                        "the end record places the central directory {} bytes past where it lies: Python's zipfile reads every local header that much earlier",
+                        shift.unsigned_abs()
+                    ));
+                }
+                if cut {
+                    cut_short = true;
+                }
+                let added = resolve_local_headers(&mut r, found, shift, i > 0, &mut entries);
+                if i > 0 && found_any && added > 0 {
+                    notes.push(format!(
+                        "the zip64 locator leads to a central directory other than the one Python's zipfile reads (the record right before the locator, or the end record's own fields); both were read ({added} entries only in the second)"
+                    ));
+                }
+            }
+            Err(err) => {
+                first_err.get_or_insert(err);
             }
         }
     }
+    if !any {
+        return Err(first_err.unwrap_or_else(|| bad("no central directory")));
+    }
+    let trailing = len.saturating_sub(eocd_pos.saturating_add(22).saturating_add(comment_len));
+    Ok(ZipIndex {
+        entries,
+        prefix,
+        trailing,
+        notes,
+        cut_short,
+    })
+}
+
+/// Entries read from one central directory at most (Python's `zipfile` reads entries until the
+/// directory's recorded size is used up, whatever the end record's count says).
+const MAX_DIRECTORY_ENTRIES: usize = 1 << 21;
+
+/// Parses the central directory that ends at `cd_end` and is `cd_size` bytes long. Returns its
+/// entries with their recorded local-header offsets, the shift Python's `zipfile` applies to
+/// those offsets (`concat`: bytes prepended when positive), and whether entries were left unread.
+#[allow(clippy::type_complexity)]
+fn read_directory(
+    r: &mut dyn ReadSeek,
+    cd_end: u64,
+    cd_size: u64,
+    cd_offset: u64,
+) -> Result<(Vec<(ZipEntry, u64)>, i128, bool), ScanError> {
     // Prepended data: the directory really starts right before the EOCD (or zip64 record).
     let actual_cd = cd_end
         .checked_sub(cd_size)
         .ok_or_else(|| bad("central directory larger than file"))?;
-    let prefix = actual_cd.saturating_sub(cd_offset);
+    let shift = i128::from(actual_cd).saturating_sub(i128::from(cd_offset));
     if cd_size > 512 * 1024 * 1024 {
         return Err(bad("central directory larger than 512 MiB"));
     }
-    let cd = read_at(&mut r, actual_cd, cd_size)?;
+    let cd = read_at(r, actual_cd, cd_size)?;
     let mut entries = Vec::new();
-    let mut local_offsets = Vec::new();
     let mut p = 0usize;
-    while p.saturating_add(46) <= cd.len() && entries.len() as u64 <= count.max(1).saturating_mul(2)
-    {
+    // Python's zipfile reads entries until the directory's size is used up and ignores the
+    // end record's count (miniz reads `count` entries): a count smaller than the directory
+    // hides entries from count-trusting readers only.
+    while p.saturating_add(46) <= cd.len() {
+        if entries.len() >= MAX_DIRECTORY_ENTRIES {
+            return Ok((entries, shift, true));
+        }
         if cd.get(p..p.saturating_add(4)) != Some(b"PK\x01\x02") {
             break;
         }
@@ -173,13 +261,15 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
         let clen = usize::from(le16(h, 32).unwrap_or(0));
         let ext_attr = le32(h, 38).unwrap_or(0);
         let mut lho = u64::from(le32(h, 42).unwrap_or(0));
-        let name_bytes = h
-            .get(46..46 + nlen)
-            .ok_or_else(|| bad("truncated central directory name"))?;
+        // A name or extra field running past the directory is cut where the directory ends, as
+        // zipfile reads it (from a buffer of the directory's bytes); it is then the last entry.
+        let field = |from: usize, len: usize| {
+            h.get(from.min(h.len())..from.saturating_add(len).min(h.len()))
+                .unwrap_or_default()
+        };
+        let name_bytes = field(46, nlen);
         let (name, name_nul) = decode_name(name_bytes, flags);
-        let extra = h
-            .get(nlen.saturating_add(46)..nlen.saturating_add(46).saturating_add(xlen))
-            .unwrap_or_default();
+        let extra = field(nlen.saturating_add(46), xlen);
         // Zip64 extended information extra field (0x0001): present fields in fixed order.
         let mut x = 0usize;
         while x.saturating_add(4) <= extra.len() {
@@ -202,54 +292,101 @@ pub fn read_central_directory(content: &Content) -> Result<ZipIndex, ScanError> 
             x = x.saturating_add(4).saturating_add(sz);
         }
         let unix_mode = (made_by >> 8 == 3).then_some(ext_attr >> 16);
-        entries.push(ZipEntry {
-            is_dir: name.ends_with('/'),
-            name,
-            name_nul,
-            local_name: None,
-            method,
-            flags,
-            local_flags: None,
-            crc32,
-            compressed_size: csize,
-            uncompressed_size: usize_,
-            data_start: None,
-            unix_mode,
-        });
-        local_offsets.push(lho);
+        entries.push((
+            ZipEntry {
+                is_dir: name.ends_with('/'),
+                name,
+                name_nul,
+                local_name: None,
+                method,
+                flags,
+                local_flags: None,
+                crc32,
+                compressed_size: csize,
+                uncompressed_size: usize_,
+                data_start: None,
+                unix_mode,
+            },
+            lho,
+        ));
         p = p
             .saturating_add(46)
             .saturating_add(nlen)
             .saturating_add(xlen)
             .saturating_add(clen);
     }
-    // Resolve local headers.
-    for (e, lho) in entries.iter_mut().zip(local_offsets) {
-        let at = lho.saturating_add(prefix);
-        let Ok(h) = read_at(&mut r, at, 30) else {
-            continue;
+    Ok((entries, shift, false))
+}
+
+/// Resolves each entry's local header and appends the entries to `out`. A positive `shift`
+/// (prepended bytes) moves every header for every reader that copes with a prefix. A negative one
+/// (the end record names an offset past the directory) is applied by Python's `zipfile` alone;
+/// other readers take the recorded offset, so both places are read and each local header found
+/// is its own entry. Entries already in `out` at the same data offset are not repeated.
+fn resolve_local_headers(
+    r: &mut dyn ReadSeek,
+    found: Vec<(ZipEntry, u64)>,
+    shift: i128,
+    dedupe: bool,
+    out: &mut Vec<ZipEntry>,
+) -> usize {
+    let before = out.len();
+    let mut known: std::collections::HashSet<(u64, u64, u16, String)> = if dedupe {
+        out.iter()
+            .filter_map(|o| {
+                o.data_start
+                    .map(|d| (d, o.compressed_size, o.method, o.name.clone()))
+            })
+            .collect()
+    } else {
+        std::collections::HashSet::new()
+    };
+    for (e, lho) in found {
+        let moved = u64::try_from(i128::from(lho).saturating_add(shift)).ok();
+        let places: Vec<u64> = if shift >= 0 {
+            moved.into_iter().collect()
+        } else {
+            std::iter::once(lho).chain(moved).collect()
         };
-        if h.get(..4) != Some(b"PK\x03\x04") {
-            continue;
+        let mut resolved = Vec::new();
+        for at in places {
+            let Ok(h) = read_at(r, at, 30) else {
+                continue;
+            };
+            if h.get(..4) != Some(b"PK\x03\x04") {
+                continue;
+            }
+            let nlen = u64::from(le16(&h, 26).unwrap_or(0));
+            let xlen = u64::from(le16(&h, 28).unwrap_or(0));
+            let mut e = e.clone();
+            e.local_flags = le16(&h, 6);
+            if let Ok(n) = read_at(r, at.saturating_add(30), nlen) {
+                e.local_name = Some(decode_name(&n, e.flags).0);
+            }
+            e.data_start = Some(
+                at.saturating_add(30)
+                    .saturating_add(nlen)
+                    .saturating_add(xlen),
+            );
+            resolved.push(e);
         }
-        let nlen = u64::from(le16(&h, 26).unwrap_or(0));
-        let xlen = u64::from(le16(&h, 28).unwrap_or(0));
-        e.local_flags = le16(&h, 6);
-        if let Ok(n) = read_at(&mut r, at.saturating_add(30), nlen) {
-            e.local_name = Some(decode_name(&n, e.flags).0);
+        if resolved.is_empty() {
+            resolved.push(e);
         }
-        e.data_start = Some(
-            at.saturating_add(30)
-                .saturating_add(nlen)
-                .saturating_add(xlen),
-        );
+        for e in resolved {
+            let key = e
+                .data_start
+                .map(|d| (d, e.compressed_size, e.method, e.name.clone()));
+            if dedupe && key.as_ref().is_some_and(|k| known.contains(k)) {
+                continue;
+            }
+            if dedupe {
+                known.extend(key);
+            }
+            out.push(e);
+        }
     }
-    let trailing = len.saturating_sub(eocd_pos.saturating_add(22).saturating_add(comment_len));
-    Ok(ZipIndex {
-        entries,
-        prefix,
-        trailing,
-    })
+    out.len().saturating_sub(before)
 }
 
 /// Reads `len` bytes at `at` through an already open reader (one open per archive, not per read).
@@ -280,6 +417,25 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
     {
         let names: Vec<&str> = index.entries.iter().map(|e| e.name.as_str()).collect();
         cx.archive_listed(a, &names, sink);
+    }
+    for note in &index.notes {
+        sink.push(Finding::new(
+            &ZIP_HEADER_MISMATCH,
+            a.location.clone(),
+            note.clone(),
+        ));
+    }
+    if index.cut_short {
+        sink.push(
+            Finding::new(
+                &codes::engine::BUDGET_EXCEEDED,
+                a.location.clone(),
+                format!(
+                    "the zip central directory holds more than {MAX_DIRECTORY_ENTRIES} entries; the rest were not scanned"
+                ),
+            )
+            .evidence("limit", "max-directory-entries"),
+        );
     }
     if index.prefix > 0 {
         sink.push(
@@ -371,14 +527,17 @@ pub fn expand_zip(a: &Artifact, cx: &dyn ScanContext, sink: &mut Sink) -> Result
             );
         }
         if e.unix_mode.is_some_and(|m| m & 0o170_000 == 0o120_000) {
+            // Reported, and scanned too: Python's zipfile (numpy.load, Keras) ignores the mode
+            // and hands the member's bytes to the loader like any file's.
             sink.push(Finding::new(
                 &SYMLINK,
                 loc.clone(),
                 format!("zip member {} is a symbolic link", e.name),
             ));
-            continue;
         }
-        if e.is_dir {
+        // A directory entry holds no data; one that does is a file to `ZipFile.open` (an `.npz`
+        // key `arr/` is loaded like any other), so its bytes are scanned.
+        if e.is_dir && e.compressed_size == 0 && e.uncompressed_size == 0 {
             continue;
         }
         let Some(start) = e.data_start else {
@@ -738,10 +897,16 @@ fn torch_member_hint(
         if rest.starts_with("code/") && rest.ends_with(".py") {
             return Ok(Some(Format::TorchScriptCode));
         }
+        // A key ending in `.pkl` is no storage: with an empty prefix (a top-level `data.pkl`),
+        // `data/data.pkl` is the pickle torch reads when the first entry names the folder
+        // `data` (older readers take the archive folder from the first entry alone; miniz
+        // compares names case-insensitively).
         let storage = rest
             .strip_prefix("data/")
             .or_else(|| rest.strip_prefix("constants/"))
-            .is_some_and(|k| !k.is_empty() && !k.contains('/'));
+            .is_some_and(|k| {
+                !k.is_empty() && !k.contains('/') && !k.to_ascii_lowercase().ends_with(".pkl")
+            });
         if storage || RECORDS.contains(&rest) {
             let head = content.head(crate::sniff::SNIFF_LEN)?;
             let sniffed = crate::sniff::sniff(&head, name);
@@ -824,6 +989,8 @@ pub fn read_local_headers(content: &Content) -> Result<ZipIndex, ScanError> {
         entries,
         prefix: 0,
         trailing: len.saturating_sub(p),
+        notes: Vec::new(),
+        cut_short: false,
     })
 }
 
@@ -880,4 +1047,205 @@ pub fn read_member(content: &Content, entry: &ZipEntry, limit: u64) -> Result<Ve
             .read_to_end(&mut out)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used
+)]
+mod tests {
+    use super::*;
+
+    fn local(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut v = b"PK\x03\x04".to_vec();
+        for f in [20u16, 0, 0, 0, 0] {
+            v.extend(f.to_le_bytes());
+        }
+        v.extend(crc32(data).to_le_bytes());
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend((name.len() as u16).to_le_bytes());
+        v.extend(0u16.to_le_bytes());
+        v.extend(name.as_bytes());
+        v.extend(data);
+        v
+    }
+
+    fn central(name: &str, data: &[u8], offset: u32) -> Vec<u8> {
+        let mut v = b"PK\x01\x02".to_vec();
+        for f in [20u16, 20, 0, 0, 0, 0] {
+            v.extend(f.to_le_bytes());
+        }
+        v.extend(crc32(data).to_le_bytes());
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend((data.len() as u32).to_le_bytes());
+        v.extend((name.len() as u16).to_le_bytes());
+        for f in [0u16, 0, 0, 0] {
+            v.extend(f.to_le_bytes());
+        }
+        v.extend(0u32.to_le_bytes());
+        v.extend(offset.to_le_bytes());
+        v.extend(name.as_bytes());
+        v
+    }
+
+    fn end(count: u16, size: u32, offset: u32) -> Vec<u8> {
+        let mut v = b"PK\x05\x06".to_vec();
+        for f in [0u16, 0, count, count] {
+            v.extend(f.to_le_bytes());
+        }
+        v.extend(size.to_le_bytes());
+        v.extend(offset.to_le_bytes());
+        v.extend(0u16.to_le_bytes());
+        v
+    }
+
+    fn zip64_record(count: u64, size: u64, offset: u64) -> Vec<u8> {
+        let mut v = b"PK\x06\x06".to_vec();
+        v.extend(44u64.to_le_bytes());
+        v.extend(45u16.to_le_bytes());
+        v.extend(45u16.to_le_bytes());
+        v.extend(0u32.to_le_bytes());
+        v.extend(0u32.to_le_bytes());
+        for f in [count, count, size, offset] {
+            v.extend(f.to_le_bytes());
+        }
+        v
+    }
+
+    /// (local headers and data, central directory) for stored members, offsets from `start`.
+    fn stored(members: &[(&str, &[u8])], start: usize) -> (Vec<u8>, Vec<u8>) {
+        let (mut l, mut c) = (Vec::new(), Vec::new());
+        for (name, data) in members {
+            c.extend(central(name, data, (start + l.len()) as u32));
+            l.extend(local(name, data));
+        }
+        (l, c)
+    }
+
+    fn names(index: &ZipIndex) -> Vec<&str> {
+        index.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_directory_is_read_to_its_size_whatever_the_count() {
+        // zipfile ignores the end record's count; entries past it are members to Python.
+        let members: Vec<(String, &[u8])> =
+            (0..6).map(|i| (format!("f{i}.txt"), &b"x"[..])).collect();
+        let refs: Vec<(&str, &[u8])> = members.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+        let (l, c) = stored(&refs, 0);
+        let mut zip = l.clone();
+        zip.extend(&c);
+        zip.extend(end(1, c.len() as u32, l.len() as u32));
+        let index = read_central_directory(&Content::from_vec(zip)).unwrap();
+        assert_eq!(names(&index).len(), 6);
+    }
+
+    #[test]
+    fn a_name_running_past_the_directory_is_cut_not_fatal() {
+        // zipfile reads the last entry's name from what is left of the directory; the entries
+        // before it are found through the directory, whatever lies between local headers.
+        let mut zip = local("notes.txt", b"hi");
+        zip.extend(b"JUNK".repeat(8));
+        let second = zip.len();
+        zip.extend(local("model.pkl", b"N."));
+        let mut c = central("notes.txt", b"hi", 0);
+        c.extend(central("model.pkl", b"N.", second as u32));
+        let last = c.len();
+        c.extend(central("tail.txt", b"", 0));
+        c[last + 28..last + 30].copy_from_slice(&200u16.to_le_bytes());
+        let dir = zip.len();
+        zip.extend(&c);
+        zip.extend(end(3, c.len() as u32, dir as u32));
+        let index = read_central_directory(&Content::from_vec(zip)).unwrap();
+        let n = names(&index);
+        assert_eq!(n[..2], ["notes.txt", "model.pkl"], "{n:?}");
+        assert_eq!(index.entries[1].data_start, Some((second + 30 + 9) as u64));
+    }
+
+    #[test]
+    fn a_zip64_locator_pointing_at_a_decoy_record_reads_both_directories() {
+        let (l, c) = stored(&[("decoy.pkl", b"N.")], 0);
+        let mut zip = l;
+        let decoy_dir = zip.len();
+        zip.extend(&c);
+        let decoy = zip.len();
+        zip.extend(zip64_record(1, c.len() as u64, decoy_dir as u64));
+        let (l, c) = stored(&[("model.pkl", b"N.")], zip.len());
+        zip.extend(l);
+        let dir = zip.len();
+        zip.extend(&c);
+        zip.extend(zip64_record(1, c.len() as u64, dir as u64));
+        zip.extend(b"PK\x06\x07");
+        zip.extend(0u32.to_le_bytes());
+        zip.extend((decoy as u64).to_le_bytes());
+        zip.extend(1u32.to_le_bytes());
+        zip.extend(end(0xffff, 0xffff_ffff, 0xffff_ffff));
+        let index = read_central_directory(&Content::from_vec(zip)).unwrap();
+        let n = names(&index);
+        // miniz's reading (the locator's record) and zipfile's (the record before the locator).
+        assert!(
+            n.contains(&"decoy.pkl") && n.contains(&"model.pkl"),
+            "{n:?}"
+        );
+        assert!(index.entries.iter().all(|e| e.data_start.is_some()));
+        assert_eq!(index.notes.len(), 1, "{:?}", index.notes);
+    }
+
+    #[test]
+    fn a_zip64_locator_without_a_record_before_it_leaves_zipfile_on_the_end_record() {
+        // zipfile finds no zip64 record right before the locator and reads the end record's
+        // own fields (a directory whose last comment covers the locator); miniz follows the
+        // locator to a decoy record.
+        let mut zip = local("model.pkl", b"payload.");
+        let decoy_local = zip.len();
+        zip.extend(local("model.pkl", b"N."));
+        let decoy_dir = zip.len();
+        let c = central("model.pkl", b"N.", decoy_local as u32);
+        zip.extend(&c);
+        let decoy = zip.len();
+        zip.extend(zip64_record(1, c.len() as u64, decoy_dir as u64));
+        let dir = zip.len();
+        let mut c = central("model.pkl", b"payload.", 0);
+        c[32..34].copy_from_slice(&20u16.to_le_bytes());
+        zip.extend(&c);
+        zip.extend(b"PK\x06\x07");
+        zip.extend(0u32.to_le_bytes());
+        zip.extend((decoy as u64).to_le_bytes());
+        zip.extend(1u32.to_le_bytes());
+        zip.extend(end(1, (c.len() + 20) as u32, dir as u32));
+        let index = read_central_directory(&Content::from_vec(zip)).unwrap();
+        let starts: Vec<Option<u64>> = index.entries.iter().map(|e| e.data_start).collect();
+        assert!(starts.contains(&Some(39)), "{starts:?}");
+        assert!(
+            starts.contains(&Some(decoy_local as u64 + 39)),
+            "{starts:?}"
+        );
+        assert_eq!(index.notes.len(), 1, "{:?}", index.notes);
+    }
+
+    #[test]
+    fn a_directory_offset_past_the_directory_moves_local_headers_back_for_zipfile() {
+        // zipfile's `concat` is negative: every local header offset is read k bytes earlier.
+        let payload = local("model.pkl", b"payload.");
+        let cover = local("model.pkl", b"cover...");
+        let k = payload.len();
+        let c = central("model.pkl", b"payload.", k as u32);
+        let mut zip = payload.clone();
+        zip.extend(&cover);
+        let dir = zip.len();
+        zip.extend(&c);
+        zip.extend(end(1, c.len() as u32, (dir + k) as u32));
+        let index = read_central_directory(&Content::from_vec(zip)).unwrap();
+        let starts: Vec<Option<u64>> = index.entries.iter().map(|e| e.data_start).collect();
+        let payload_start = (30 + "model.pkl".len()) as u64;
+        assert!(starts.contains(&Some(payload_start)), "{starts:?}");
+        assert!(
+            starts.contains(&Some(k as u64 + payload_start)),
+            "{starts:?}"
+        );
+        assert!(!index.notes.is_empty());
+    }
 }

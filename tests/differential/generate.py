@@ -982,6 +982,249 @@ def gen_tar(out, rng, k):
         out.benign(cls, vid, out.write(cls, vid, "benign", "bundle.tar", data), f"benign tar {magic}")
 
 
+def zip_local(name, data):
+    n = name.encode()
+    return b"PK\x03\x04" + struct.pack("<HHHHHIIIHH", 20, 0, 0, 0, 0, zlib.crc32(data), len(data),
+                                       len(data), len(n), 0) + n + data
+
+
+def zip_central(name, data, offset):
+    n = name.encode()
+    return b"PK\x01\x02" + struct.pack("<HHHHHHIIIHHHHHII", 20, 20, 0, 0, 0, 0, zlib.crc32(data),
+                                       len(data), len(data), len(n), 0, 0, 0, 0, 0, offset) + n
+
+
+def zip_end(count, size, offset):
+    return b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, count, count, size, offset, 0)
+
+
+def zip_stored(members, start=0):
+    """Stored members by hand: (local headers and data, central directory), offsets from start."""
+    local, central = b"", b""
+    for name, data in members:
+        central += zip_central(name, data, start + len(local))
+        local += zip_local(name, data)
+    return local, central
+
+
+def zip_directory_trick(trick, member, data, r):
+    """A zip whose central directory Python's zipfile finds differently from other readers."""
+    decoys = [(f"notes{i}.txt", b"hello\n") for i in range(r.randint(3, 6))]
+    benign = pickle.dumps({"a": 1}, protocol=2)
+    if trick == "count":
+        # The end record counts fewer entries than the directory holds: zipfile reads the
+        # directory to its recorded size, miniz stops at the count.
+        local, central = zip_stored(decoys + [(member, data)])
+        return local + central + zip_end(r.randint(0, 1), len(central), len(local))
+    if trick == "cut-name":
+        # The last entry's name runs past the directory: zipfile cuts it and reads every entry
+        # through the directory, past junk that stops a walk along the local headers.
+        # An .npz read by numpy.load (ZipFile.open per key; extractall would stop at the cut
+        # entry): the payload is an object array.
+        import numpy as np
+        b = io.BytesIO()
+        np.save(b, np.arange(3))
+        local, central = zip_stored([("a.npy", b.getvalue())])
+        local += bytes(r.getrandbits(8) for _ in range(r.randint(8, 64)))
+        arr = object_npy(data, r)
+        payload = zip_central("x.npy", arr, len(local))
+        local += zip_local("x.npy", arr)
+        tail = bytearray(zip_central("tail.txt", b"", 0))
+        tail[28:30] = struct.pack("<H", r.randint(64, 4000))
+        central += payload + bytes(tail)
+        return local + central + zip_end(len(decoys) + 2, len(central), len(local))
+    if trick == "zip64-locator":
+        # The zip64 locator points at a record for a benign directory (miniz's reading); the
+        # record right before the locator (zipfile's reading) describes the payload's directory.
+        local, central = zip_stored([(member, benign)])
+        body = local
+        b_off = len(body)
+        body += central
+        decoy = len(body)
+        body += b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, 1, 1, len(central), b_off)
+        local, central = zip_stored(decoys + [(member, data)], start=len(body))
+        body += local
+        e_off = len(body)
+        body += central
+        n = len(decoys) + 1
+        body += b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, n, n, len(central), e_off)
+        body += b"PK\x06\x07" + struct.pack("<IQI", 0, decoy, 1)
+        return body + b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                                                  0xFFFFFFFF, 0)
+    if trick == "zip64-no-record":
+        # A zip64 locator with no record right before it: zipfile reads the end record's own
+        # fields (the payload's directory, whose last comment covers the locator), miniz follows
+        # the locator to a decoy record describing a benign directory.
+        body = zip_local(member, data)
+        d_local = len(body)
+        body += zip_local(member, benign)
+        d_dir = len(body)
+        central = zip_central(member, benign, d_local)
+        body += central
+        decoy = len(body)
+        body += b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, 1, 1, len(central), d_dir)
+        e_dir = len(body)
+        entry = bytearray(zip_central(member, data, 0))
+        entry[32:34] = struct.pack("<H", 20)
+        body += bytes(entry) + b"PK\x06\x07" + struct.pack("<IQI", 0, decoy, 1)
+        return body + zip_end(1, len(entry) + 20, e_dir)
+    # "negative-shift": the end record places the directory k bytes past where it lies, and
+    # every local header offset is k too high: zipfile subtracts k (its `concat`), so it reads the
+    # payload at the real offset, while a benign copy sits at the recorded one.
+    payload = zip_local(member, data)
+    cover = zip_local(member, benign)
+    k = len(payload)
+    central = zip_central(member, data, k)
+    body = payload + cover
+    return body + central + zip_end(1, len(central), len(body) + k)
+
+
+def tar_sparse(style, member, logical):
+    """A GNU sparse tar member whose NUL bytes are holes: the stored bytes alone are not the
+    pickle, tarfile's reconstruction is."""
+    import re
+    runs = [(m.start(), m.end() - m.start()) for m in re.finditer(rb"[^\x00]+", logical)]
+    raw = b"".join(logical[o:o + n] for o, n in runs)
+
+    def pad(b):
+        return b + b"\x00" * ((512 - len(b) % 512) % 512)
+
+    def pax(records):
+        out = b""
+        for key, value in records:
+            body = f" {key}={value}\n".encode()
+            n = len(body) + 1
+            while len(str(n)) + len(body) != n:
+                n = len(str(n)) + len(body)
+            out += str(n).encode() + body
+        return out
+
+    if style == "old-gnu":
+        h = bytearray(tar_header(member, len(raw), b"S", "gnu"))
+        for i, (o, n) in enumerate(runs[:4]):
+            h[386 + 24 * i:398 + 24 * i] = b"%011o\x00" % o
+            h[398 + 24 * i:410 + 24 * i] = b"%011o\x00" % n
+        h[482] = 1 if len(runs) > 4 else 0
+        h[483:495] = b"%011o\x00" % len(logical)
+        ext = bytearray(512)
+        for i, (o, n) in enumerate(runs[4:25]):
+            ext[24 * i:24 * i + 12] = b"%011o\x00" % o
+            ext[24 * i + 12:24 * i + 24] = b"%011o\x00" % n
+        h[148:156] = b" " * 8
+        h[148:156] = b"%06o\x00 " % sum(h)
+        return bytes(h) + (bytes(ext) if len(runs) > 4 else b"") + pad(raw) + b"\x00" * 1024
+    if style == "pax-0.1":
+        x = pax([("GNU.sparse.major", "0"), ("GNU.sparse.minor", "1"), ("GNU.sparse.name", member),
+                 ("GNU.sparse.size", str(len(logical))),
+                 ("GNU.sparse.map", ",".join(f"{o},{n}" for o, n in runs))])
+        data = raw
+    else:  # pax-1.0: the map is at the start of the member's data
+        x = pax([("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0"), ("GNU.sparse.name", member),
+                 ("GNU.sparse.realsize", str(len(logical)))])
+        data = pad((f"{len(runs)}\n" + "".join(f"{o}\n{n}\n" for o, n in runs)).encode()) + raw
+    return (tar_header("PaxHeaders/" + member, len(x), b"x", "ustar") + pad(x)
+            + tar_header("GNUSparseFile.0/" + member, len(data), b"0", "ustar") + pad(data)
+            + b"\x00" * 1024)
+
+
+def gen_archive_structure(out, rng, k):
+    """Structures where Python's zipfile/tarfile/gzip read other members or bytes than common
+    readers do: the end record's entry count, a zip64 locator pointing at a decoy record, a
+    directory offset past the directory, a zip64 locator with no record before it, a name cut by
+    the directory's end, npz keys that are directories or symlinks, GNU sparse members with holes,
+    a V7 directory, NUL padding between gzip members, concatenated .lzma streams (joblib)."""
+    cls = "archive-structure"
+    tricks = ["zip-count", "zip-cut-name", "zip-zip64-locator", "zip-zip64-no-record", "zip-negative-shift", "tar-sparse-old-gnu",
+              "tar-sparse-pax-0.1", "tar-sparse-pax-1.0", "gzip-padding", "npz-dir-entry",
+              "npz-symlink-mode", "tar-v7-dir", "joblib-lzma-concat", "gzip-tar-polyglot"]
+    for i in range(k):
+        trick = tricks[i % len(tricks)]
+        spec = draw_pickle_spec(rng)
+        spec["first"] = rng.choice(["proto", "none"])
+        spec["call"] = draw_call_spec(rng)
+        call = pick_call(rng)
+        member = rng.choice(["model.pkl", "data.bin", "weights"])
+        sub_seed = rng.randrange(1 << 30)
+
+        def render(m, n, a, spec=spec, trick=trick, member=member, sub_seed=sub_seed):
+            r = random.Random(sub_seed)
+            data = render_pickle(spec, m, n, a)
+            if trick.startswith("zip-"):
+                return zip_directory_trick(trick[4:], member, data, r)
+            if trick.startswith("tar-sparse-"):
+                return tar_sparse(trick[len("tar-sparse-"):], member, data)
+            if trick.startswith("npz-"):
+                # numpy.load reads every key with ZipFile.open, whatever the entry's Unix mode
+                # and even when its name ends with a slash (a "directory" holding data).
+                b = io.BytesIO()
+                with zipfile.ZipFile(b, "w", compression=r.choice(ZIP_METHODS[:2])[1]) as z:
+                    z.writestr("a.npy", object_npy(pickle.dumps([1], protocol=2), r))
+                    zi = zipfile.ZipInfo("arr/" if trick == "npz-dir-entry" else "x.npy",
+                                         date_time=(2020, 1, 1, 0, 0, 0))
+                    zi.compress_type = z.compression
+                    if trick == "npz-symlink-mode":
+                        zi.create_system = 3
+                        zi.external_attr = 0o120777 << 16
+                    z.writestr(zi, object_npy(data, r))
+                return b.getvalue()
+            if trick == "joblib-lzma-concat":
+                # joblib reads .lzma with lzma.LZMAFile, which goes on into the next stream.
+                cut = r.randint(1, 2)  # the import and the call in the second stream
+                return (lzma.compress(data[:cut], format=lzma.FORMAT_ALONE)
+                        + lzma.compress(data[cut:], format=lzma.FORMAT_ALONE))
+            if trick == "gzip-tar-polyglot":
+                # A gzip stream whose header's extra field holds a whole tar: tarfile.open tries
+                # gzip first, finds no tar in the decompressed bytes and reads the plain tar.
+                tar = bytearray(tar_header("\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + "xx" + member,
+                                           len(data), b"0", "ustar"))
+                body = tar + data + b"\x00" * ((512 - len(data) % 512) % 512) + b"\x00" * 1024
+                tar = bytearray(body)
+                tar[0:12] = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff" + struct.pack("<H", len(body) - 12)
+                tar[148:156] = b" " * 8
+                tar[148:156] = b"%06o\x00 " % sum(tar[:512])
+                inner = b"not a tar " * r.randint(1, 20)
+                comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+                return (bytes(tar) + comp.compress(inner) + comp.flush()
+                        + struct.pack("<II", zlib.crc32(inner), len(inner)))
+            if trick == "tar-v7-dir":
+                # A NUL-type entry named "weights/" is a directory to tarfile: the next header
+                # follows it at once, inside what other readers skip as its 512 bytes of data.
+                hidden = tar_header(member, len(data), b"0", "v7")
+                hidden += data + b"\x00" * ((512 - len(data) % 512) % 512)
+                return (build_tar([("README", b"benign\n", b"0", "v7")])[:-1024]
+                        + tar_header("weights/", 512, b"\x00", "v7") + hidden + b"\x00" * 1024)
+            raw = build_tar([("README", b"benign\n", b"0", "ustar"), (member, data, b"0", "ustar")])
+            cut = r.randint(1, len(raw) - 1)
+            return (gzip.compress(raw[:cut], mtime=0) + b"\x00" * r.randint(1, 64)
+                    + gzip.compress(raw[cut:], mtime=0))
+
+        fname = {"zip": "model.zip", "tar": "bundle.tar", "gzi": "bundle.tar.gz",
+                 "npz": "arrays.npz", "job": "model.joblib"}[trick[:3]]
+        if trick == "zip-cut-name":
+            fname = "arrays.npz"
+        loaders = {"zip": ["zip-extract+pickle"], "npz": ["numpy-npz"], "job": ["joblib"]}.get(
+            trick[:3], ["tar-extract+pickle"])
+        if trick == "zip-cut-name":
+            loaders = ["numpy-npz"]
+        out.pair_files(cls, f"{cls}-{i:03d}", fname, render, loaders,
+                       f"{trick} member={member} " + spec_desc(spec), call=call,
+                       control_ok=False)
+    # Benign controls: a sparse member of zeros and data, a padded multi-member gzip tar.
+    vid = f"{cls}-benign-sparse"
+    b = io.BytesIO()
+    import numpy as np
+    np.save(b, np.arange(8, dtype="i4"))
+    out.benign(cls, vid, out.write(cls, vid, "benign", "bundle.tar",
+                                   tar_sparse("pax-0.1", "w.npy", b.getvalue())),
+               "GNU sparse (pax 0.1) npy member", limits={"*": "medium"})
+    vid = f"{cls}-benign-gzip-padding"
+    raw = build_tar([("labels.txt", b"cat\ndog\n", b"0", "ustar")])
+    out.benign(cls, vid, out.write(cls, vid, "benign", "bundle.tar.gz",
+                                   gzip.compress(raw[:600], mtime=0) + b"\x00" * 8
+                                   + gzip.compress(raw[600:], mtime=0)),
+               "multi-member gzip tar with NUL padding")
+
+
 def keras_config(kind, mod, name, r):
     """A Keras model_config JSON string whose layer reaches mod.name."""
     inp = {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32",
@@ -1692,6 +1935,7 @@ CLASSES = {
     "npy-header": gen_npy_header,
     "zip-members": gen_zip,
     "tar-entries": gen_tar,
+    "archive-structure": gen_archive_structure,
     "hdf5-userblock": gen_hdf5,
     "jinja-template": gen_jinja,
     "model-python": gen_python,

@@ -332,6 +332,84 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// The module and name lines of GLOBAL and INST. Nothing is consumed until both are
+    /// found, so a refill (which compacts the buffer from the read position) cannot discard the
+    /// module line while the name line is still arriving (a decompressor hands out its output
+    /// in chunks, so a name line can straddle any refill).
+    ///
+    /// INST's name line is read as the pure-Python unpickler (`pickle._Unpickler`, which
+    /// `joblib.load` uses) reads it outside frames: `readline()[:-1]`. At the end of the stream
+    /// an unterminated last line is returned whole and loses its last byte, so `systemX` at
+    /// EOF still names `system` and the call runs before the next read fails (the C unpickler
+    /// refuses such a line).
+    #[allow(clippy::type_complexity)]
+    fn two_lines(
+        &mut self,
+        at: u64,
+        op: OpCode,
+    ) -> Result<((usize, usize), (usize, usize)), ReadError> {
+        let mut scanned = 0usize;
+        let mut first: Option<usize> = None;
+        loop {
+            let window = self.buf.get(self.pos..self.end).unwrap_or_default();
+            let mut from = scanned;
+            while let Some(k) = window
+                .get(from..)
+                .and_then(|w| w.iter().position(|&c| c == b'\n'))
+            {
+                let nl = from.saturating_add(k);
+                let start = self.pos;
+                match first {
+                    None => {
+                        first = Some(nl);
+                        from = nl.saturating_add(1);
+                    }
+                    Some(f) => {
+                        self.pos = start.saturating_add(nl).saturating_add(1);
+                        return Ok((
+                            (start, start.saturating_add(f)),
+                            (
+                                start.saturating_add(f).saturating_add(1),
+                                start.saturating_add(nl),
+                            ),
+                        ));
+                    }
+                }
+            }
+            scanned = window.len();
+            if scanned >= BUF_CAP {
+                return Err(ReadError::LineTooLong {
+                    offset: at,
+                    op: op.name(),
+                });
+            }
+            if !self.ensure(scanned.saturating_add(1))? {
+                let start = self.pos;
+                match first {
+                    Some(f)
+                        if op == OpCode::Inst && self.eof && self.avail() > f.saturating_add(1) =>
+                    {
+                        let end = self.end;
+                        self.pos = end;
+                        return Ok((
+                            (start, start.saturating_add(f)),
+                            (
+                                start.saturating_add(f).saturating_add(1),
+                                end.saturating_sub(1),
+                            ),
+                        ));
+                    }
+                    _ => {
+                        return Err(ReadError::Truncated {
+                            offset: at,
+                            op: op.name(),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
     /// Reads a length-prefixed payload of `len` bytes. Returns where its kept bytes are.
     fn payload(&mut self, len: u64, at: u64, op: OpCode) -> Result<PayloadLoc, ReadError> {
         let raw_offset = self.offset();
@@ -599,19 +677,8 @@ impl<R: Read> Reader<R> {
                 ArgLoc::Text { start, end }
             }
             O::Global | O::Inst => {
-                let (m0, m1) = self.line(at, code)?;
-                // The second line may force a compaction, which moves the first; remember it
-                // relative to the stream and re-derive.
-                let m_abs = add(self.base, m0 as u64);
-                let m_len = m1.saturating_sub(m0);
-                let (n0, n1) = self.line(at, code)?;
-                let m0 = usize::try_from(m_abs.saturating_sub(self.base)).unwrap_or(0);
-                ArgLoc::Global {
-                    m0,
-                    m1: m0.saturating_add(m_len),
-                    n0,
-                    n1,
-                }
+                let ((m0, m1), (n0, n1)) = self.two_lines(at, code)?;
+                ArgLoc::Global { m0, m1, n0, n1 }
             }
             O::String => {
                 let (s, e) = self.line(at, code)?;
@@ -1108,6 +1175,31 @@ mod tests {
         let stop = r.next_op().unwrap().unwrap();
         assert_eq!(stop.code, OpCode::Stop);
         assert_eq!(stop.offset, 5 + u64::from(n));
+    }
+
+    #[test]
+    fn inst_name_line_at_eof_reads_as_the_python_unpickler_does() {
+        // `readline()[:-1]`: the last byte of an unterminated last line is dropped.
+        let v = ops(b"(S'x'\nios\nsystemX");
+        let last = v.last().unwrap();
+        assert_eq!(last.1, OpCode::Inst);
+        assert!(last.2.contains(&format!("{:?}", b"system")), "{}", last.2);
+        // GLOBAL (no call follows at EOF) and INST without a name line stay truncated.
+        for b in [&b"cos\nsystemX"[..], b"(ios\n", b"(ios"] {
+            let mut r = Reader::new(b);
+            let mut err = None;
+            loop {
+                match r.next_op() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            assert!(matches!(err, Some(ReadError::Truncated { .. })), "{b:?}");
+        }
     }
 
     #[test]
