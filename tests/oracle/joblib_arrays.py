@@ -15,8 +15,9 @@ attacker would: constructor strings, BUILD states with odd elsize/flags, a secon
 import json
 import os
 import struct
-import subprocess
 import sys
+
+import canary
 
 CANARY = (b"mg_canary", b"reached")
 PAYLOAD = (b"posix", b"system")
@@ -134,29 +135,11 @@ CASES = [
     ("odd_state", dtype("V8", (2, "|", 8, 1, 1)), (1,), 0, False, True),
 ]
 
-LOADER = r"""
-import sys, joblib
-sys.path.insert(0, sys.argv[2])
-try:
-    joblib.load(sys.argv[1])
-except Exception as e:
-    print("error", type(e).__name__, e, file=sys.stderr)
-"""
-
-CANARY_MODULE = """
-import os, sys
-def reached(*args):
-    open(os.environ["MG_CANARY_FILE"], "w").write("reached")
-    return None
-"""
 
 
 def main(out):
     os.makedirs(out, exist_ok=True)
-    canary_dir = os.path.join(out, "canary")
-    os.makedirs(canary_dir, exist_ok=True)
-    with open(os.path.join(canary_dir, "mg_canary.py"), "w") as f:
-        f.write(CANARY_MODULE)
+    canary_dir = canary.install(out)
     for name, dt, shape, nbytes, provable, hasobject in CASES:
         aligned = name.endswith("_aligned")
         data = bytes((k * 7 + 1) % 251 for k in range(nbytes)) if not hasobject else b""
@@ -172,19 +155,9 @@ def main(out):
         for kind, target in (("twin", CANARY), ("payload", PAYLOAD), ("control", None)):
             with open(os.path.join(out, f"{name}.{kind}.joblib"), "wb") as f:
                 f.write(stream(dt, shape, data, target, aligned, obj(target)))
-        marker = os.path.join(out, f"{name}.reached")
-        env = dict(os.environ, MG_CANARY_FILE=marker)
-        subprocess.run(
-            [sys.executable, "-c", LOADER, os.path.join(out, f"{name}.twin.joblib"), canary_dir],
-            env=env,
-            capture_output=True,
-            timeout=60,
-        )
-        print(
-            json.dumps(
-                {"name": name, "reached": os.path.exists(marker), "provable": provable}
-            )
-        )
+        twin = os.path.join(out, f"{name}.twin.joblib")
+        reached = canary.joblib_reaches(twin, canary_dir, os.path.join(out, f"{name}.reached"))
+        print(json.dumps({"name": name, "reached": reached, "provable": provable}))
 
 
 if __name__ == "__main__":

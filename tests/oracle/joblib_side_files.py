@@ -16,8 +16,9 @@ inside the model directory by a literal (benign legacy joblib output looks like 
 
 import json
 import os
-import subprocess
 import sys
+
+import canary
 
 
 def sb(text):
@@ -68,31 +69,13 @@ def variants(fname):
     )
 
 
-LOADER = r"""
-import sys, joblib
-sys.path.insert(0, sys.argv[2])
-try:
-    joblib.load(sys.argv[1])
-except Exception as e:
-    print("error", type(e).__name__, e, file=sys.stderr)
-"""
-
-CANARY_MODULE = """
-import os
-def reached(*args):
-    open(os.environ["MG_CANARY_FILE"], "w").write("reached")
-    return None
-"""
 
 SIDE = b"\x80\x04" + g("mg_canary", "reached") + sb("x") + b"\x85R."
 
 
 def main(out):
     os.makedirs(out, exist_ok=True)
-    canary_dir = os.path.join(out, "canary")
-    os.makedirs(canary_dir, exist_ok=True)
-    with open(os.path.join(canary_dir, "mg_canary.py"), "w") as f:
-        f.write(CANARY_MODULE)
+    canary_dir = canary.install(out)
     spellings = [
         ("lit", literal("../side.pkl"), True),
         ("str", via_str("../side.pkl"), True),
@@ -114,19 +97,10 @@ def main(out):
             side = base if escapes else model
             with open(os.path.join(side, "side.pkl"), "wb") as f:
                 f.write(SIDE)
-            marker = os.path.join(base, "reached")
-            env = dict(os.environ, MG_CANARY_FILE=marker)
-            subprocess.run(
-                [sys.executable, "-c", LOADER, os.path.join(model, "m.joblib"), canary_dir],
-                env=env,
-                capture_output=True,
-                timeout=60,
+            reached = canary.joblib_reaches(
+                os.path.join(model, "m.joblib"), canary_dir, os.path.join(base, "reached")
             )
-            print(
-                json.dumps(
-                    {"name": name, "reached": os.path.exists(marker), "escapes": escapes}
-                )
-            )
+            print(json.dumps({"name": name, "reached": reached, "escapes": escapes}))
 
 
 if __name__ == "__main__":
