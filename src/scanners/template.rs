@@ -1166,13 +1166,14 @@ impl Linter<'_> {
                         "append" | "extend" | "insert" | "update" | "setdefault" | "add"
                     ) =>
                 {
+                    // `ns.a.append(…)` taints the namespace attribute; a container reached
+                    // any other way (`l[0].append(…)`, `f().append(…)`) taints the variable it
+                    // hangs from, whose every part is then computed.
                     let key = match &g.expr {
-                        Expr::Var(v) => Some(v.id.to_owned()),
-                        Expr::GetAttr(a) => match &a.expr {
-                            Expr::Var(v) => Some(format!("{}.{}", v.id, a.name)),
-                            _ => None,
-                        },
-                        _ => None,
+                        Expr::GetAttr(a) if matches!(a.expr, Expr::Var(_)) => {
+                            Self::chain_root(&a.expr).map(|v| format!("{v}.{}", a.name))
+                        }
+                        e => Self::chain_root(e).map(str::to_owned),
                     };
                     if let Some(key) = key {
                         let t = self.tainted.entry(key).or_insert(0);
@@ -2556,6 +2557,7 @@ mod computed {
         high("{% macro m(f) %}{{ f('id') }}{% endmacro %}{{ m(x[k]) }}");
         high("{% set l = [] %}{% set _ = l.append(x[k]) %}{{ l[0]('id') }}");
         high("{% set ns = namespace(l=[]) %}{% set _ = ns.l.append(x[k]) %}{{ ns.l[0]('id') }}");
+        high("{% set l = [[]] %}{% set _ = l[0].append(x[k]) %}{{ l[0][0]('id') }}");
         high("{% set d = {} %}{% set _ = d.update({'f': x[k]}) %}{{ d.f('id') }}");
         high("{% macro m() %}{{ caller(x[k]) }}{% endmacro %}{% call(f) m() %}{{ f('id') }}{% endcall %}");
         quiet("{% set l = [] %}{% for k in props %}{% set _ = l.append(props[k]) %}{% endfor %}{{ l|tojson }}{{ l|join(', ') }}");
