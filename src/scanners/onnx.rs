@@ -370,18 +370,11 @@ impl Analysis<'_> {
                     // refuses duplicates; a reader that keeps the first opens the earlier one.
                     if let Some(prev) = location.replace(v.to_owned()) {
                         if let Some(why) = unsafe_location(&prev) {
-                            self.r.push(
-                                Finding::new(
-                                    &EXTERNAL_DATA_TRAVERSAL,
-                                    self.a.location.clone(),
-                                    format!(
-                                        "tensor '{}' ({path}) has a duplicate external data location '{}', {why}",
-                                        clip(name),
-                                        clip(&prev)
-                                    ),
-                                )
-                                .evidence("tensor", clip(name))
-                                .evidence("location", clip(&prev)),
+                            self.traversal(
+                                name,
+                                &prev,
+                                &format!("({path}) has a duplicate external data location"),
+                                why,
                             );
                         }
                     }
@@ -418,18 +411,11 @@ impl Analysis<'_> {
             return;
         };
         if let Some(why) = unsafe_location(&loc) {
-            self.r.push(
-                Finding::new(
-                    &EXTERNAL_DATA_TRAVERSAL,
-                    self.a.location.clone(),
-                    format!(
-                        "tensor '{}' ({path}) reads external data from '{}', {why}",
-                        clip(name),
-                        clip(&loc)
-                    ),
-                )
-                .evidence("tensor", clip(name))
-                .evidence("location", clip(&loc)),
+            self.traversal(
+                name,
+                &loc,
+                &format!("({path}) reads external data from"),
+                why,
             );
             return;
         }
@@ -515,6 +501,20 @@ impl Analysis<'_> {
                 Severity::Medium,
             );
         }
+    }
+
+    /// An external-data location the loader would open outside the model's directory:
+    /// "tensor 'NAME' WHAT 'LOC', WHY".
+    fn traversal(&mut self, tensor: &str, loc: &str, what: &str, why: &str) {
+        self.r.push(
+            Finding::new(
+                &EXTERNAL_DATA_TRAVERSAL,
+                self.a.location.clone(),
+                format!("tensor '{}' {what} '{}', {why}", clip(tensor), clip(loc)),
+            )
+            .evidence("tensor", clip(tensor))
+            .evidence("location", clip(loc)),
+        );
     }
 
     fn bounds(&mut self, tensor: &str, path: &str, msg: &str, sev: Severity) {

@@ -485,24 +485,35 @@ mod tests {
     use super::*;
 
     fn header(name: &str, kind: u8, size: u64) -> Vec<u8> {
+        raw_header(name, kind, size, b"ustar\x0000", &[])
+    }
+
+    /// A header block with `magic` (POSIX `ustar\0` + `00`, or GNU `ustar  \0`) and any
+    /// other `fields` written at their offsets; the checksum is computed last.
+    pub(super) fn raw_header(
+        name: &str,
+        kind: u8,
+        size: u64,
+        magic: &[u8; 8],
+        fields: &[(usize, &[u8])],
+    ) -> Vec<u8> {
         let mut b = vec![0u8; 512];
         b[..name.len()].copy_from_slice(name.as_bytes());
         b[100..108].copy_from_slice(b"0000644\0");
-        let sz = format!("{size:011o}\0");
-        b[124..136].copy_from_slice(sz.as_bytes());
+        b[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
         b[156] = kind;
-        b[257..263].copy_from_slice(b"ustar\0");
-        b[263..265].copy_from_slice(b"00");
+        b[257..265].copy_from_slice(magic);
+        for (at, v) in fields {
+            b[*at..*at + v.len()].copy_from_slice(v);
+        }
         b[148..156].copy_from_slice(b"        ");
         let sum: u32 = b.iter().map(|&c| u32::from(c)).sum();
-        let ck = format!("{sum:06o}\0 ");
-        b[148..156].copy_from_slice(ck.as_bytes());
+        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
         b
     }
 
-    fn pad(mut v: Vec<u8>) -> Vec<u8> {
-        let n = v.len().div_ceil(512) * 512;
-        v.resize(n, 0);
+    pub(super) fn pad(mut v: Vec<u8>) -> Vec<u8> {
+        v.resize(v.len().div_ceil(512) * 512, 0);
         v
     }
 
@@ -540,25 +551,26 @@ mod tests {
 mod sparse_tests {
     use super::*;
 
+    use super::tests::{pad, raw_header};
+
     fn header(name: &str, kind: u8, size: u64, fields: &[(usize, &[u8])]) -> Vec<u8> {
-        let mut b = vec![0u8; 512];
-        b[..name.len()].copy_from_slice(name.as_bytes());
-        b[100..108].copy_from_slice(b"0000644\0");
-        b[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
-        b[156] = kind;
-        b[257..265].copy_from_slice(b"ustar  \0");
-        for (at, v) in fields {
-            b[*at..*at + v.len()].copy_from_slice(v);
-        }
-        b[148..156].copy_from_slice(b"        ");
-        let sum: u32 = b.iter().map(|&c| u32::from(c)).sum();
-        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        b
+        raw_header(name, kind, size, b"ustar  \0", fields)
     }
 
-    fn pad(mut v: Vec<u8>) -> Vec<u8> {
-        v.resize(v.len().div_ceil(512) * 512, 0);
-        v
+    /// A pax 0.1 / 1.0 sparse member: its pax header `x`, then `data` under the name GNU tar
+    /// gives the stored part, then the end of the archive.
+    fn pax_sparse(x: Vec<u8>, data: Vec<u8>) -> Vec<u8> {
+        let mut t = header("PaxHeaders/model.pkl", b'x', x.len() as u64, &[]);
+        t.extend(pad(x));
+        t.extend(header(
+            "GNUSparseFile.0/model.pkl",
+            b'0',
+            data.len() as u64,
+            &[],
+        ));
+        t.extend(pad(data));
+        t.extend(vec![0u8; 1024]);
+        t
     }
 
     fn pax(records: &[(&str, &str)]) -> Vec<u8> {
@@ -620,17 +632,7 @@ mod sparse_tests {
             ("GNU.sparse.size", &logical.len().to_string()),
             ("GNU.sparse.map", &map.join(",")),
         ]);
-        let mut t = header("PaxHeaders/model.pkl", b'x', x.len() as u64, &[]);
-        t.extend(pad(x));
-        t.extend(header(
-            "GNUSparseFile.0/model.pkl",
-            b'0',
-            raw.len() as u64,
-            &[],
-        ));
-        t.extend(pad(raw.clone()));
-        t.extend(vec![0u8; 1024]);
-        assert_eq!(extracted(t), logical);
+        assert_eq!(extracted(pax_sparse(x, raw.clone())), logical);
 
         // Format 1.0: the map is at the start of the data.
         let lines: String = std::iter::once(runs.len().to_string())
@@ -648,16 +650,7 @@ mod sparse_tests {
             ("GNU.sparse.name", "model.pkl"),
             ("GNU.sparse.realsize", &logical.len().to_string()),
         ]);
-        let mut t = header("PaxHeaders/model.pkl", b'x', x.len() as u64, &[]);
-        t.extend(pad(x));
-        t.extend(header(
-            "GNUSparseFile.0/model.pkl",
-            b'0',
-            data.len() as u64,
-            &[],
-        ));
-        t.extend(pad(data));
-        t.extend(vec![0u8; 1024]);
+        let t = pax_sparse(x, data);
         assert_eq!(extracted(t), logical);
     }
 
