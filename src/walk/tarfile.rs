@@ -485,7 +485,7 @@ mod tests {
     use super::*;
 
     fn header(name: &str, kind: u8, size: u64) -> Vec<u8> {
-        raw_header(name, kind, size, b"ustar\x0000", &[])
+        raw_header(name, kind, size, *b"ustar\x0000", &[])
     }
 
     /// A header block with `magic` (POSIX `ustar\0` + `00`, or GNU `ustar  \0`) and any
@@ -494,7 +494,7 @@ mod tests {
         name: &str,
         kind: u8,
         size: u64,
-        magic: &[u8; 8],
+        magic: [u8; 8],
         fields: &[(usize, &[u8])],
     ) -> Vec<u8> {
         let mut b = vec![0u8; 512];
@@ -502,7 +502,7 @@ mod tests {
         b[100..108].copy_from_slice(b"0000644\0");
         b[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
         b[156] = kind;
-        b[257..265].copy_from_slice(magic);
+        b[257..265].copy_from_slice(&magic);
         for (at, v) in fields {
             b[*at..*at + v.len()].copy_from_slice(v);
         }
@@ -554,7 +554,7 @@ mod sparse_tests {
     use super::tests::{pad, raw_header};
 
     fn header(name: &str, kind: u8, size: u64, fields: &[(usize, &[u8])]) -> Vec<u8> {
-        raw_header(name, kind, size, b"ustar  \0", fields)
+        raw_header(name, kind, size, *b"ustar  \0", fields)
     }
 
     /// A pax 0.1 / 1.0 sparse member: its pax header `x`, then `data` under the name GNU tar
